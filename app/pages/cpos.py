@@ -1,0 +1,4 @@
+import streamlit as st
+
+st.title("CPOs")
+st.info("Coming soon.")

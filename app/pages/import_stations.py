@@ -1,0 +1,4 @@
+import streamlit as st
+
+st.title("Import stations")
+st.info("Coming soon.")

@@ -1,0 +1,4 @@
+import streamlit as st
+
+st.title("Overview")
+st.info("Coming soon.")

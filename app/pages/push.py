@@ -1,0 +1,4 @@
+import streamlit as st
+
+st.title("Push")
+st.info("Coming soon.")

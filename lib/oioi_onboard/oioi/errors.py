@@ -1,0 +1,119 @@
+"""The ways an OIOI call fails, one class each.
+
+    OioiError
+    ├── TransportError            no usable answer
+    │   ├── TimeoutError          the endpoint did not answer in time
+    │   └── ConnectError          the endpoint could not be reached
+    ├── HTTPStatusError           an HTTP status other than 200 without a result code
+    │   └── ServerError           5xx: retry later, honouring ``retry_after``
+    └── ResultCodeError           the body carries a non-zero OIOI result code
+        ├── InvalidApiKey         210 (and HTTP 401)
+        ├── InvalidPartnerIdentifier 211
+        ├── InvalidRequestFormat  230 (and HTTP 400)
+        ├── EvseNotFound          181 (and HTTP 404)
+        └── EvseOtherCoordinates  322
+
+``retryable`` says whether sending the same request again later may succeed.
+No message or repr here ever holds the API key: the client never passes it in.
+"""
+
+from . import codes
+
+
+class OioiError(Exception):
+    """Base class of every OIOI failure."""
+
+    retryable = False
+
+    def __init__(self, message: str, *, status_code: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.status_code = status_code
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.message!r})"
+
+
+class TransportError(OioiError):
+    """No usable answer arrived: the request may or may not have been processed."""
+
+    retryable = True
+
+
+class TimeoutError(TransportError):  # noqa: A001 - mirrors httpx's naming
+    """The endpoint accepted the connection but did not answer in time."""
+
+
+class ConnectError(TransportError):
+    """The endpoint could not be reached (refused, DNS, TLS)."""
+
+
+class HTTPStatusError(OioiError):
+    """The endpoint answered with an HTTP error and no OIOI result code."""
+
+    def __init__(self, message: str, *, status_code: int, retry_after: float | None = None):
+        super().__init__(message, status_code=status_code)
+        self.retry_after = retry_after
+
+
+class ServerError(HTTPStatusError):
+    """HTTP 5xx: the endpoint is failing or busy; retry after ``retry_after`` seconds."""
+
+    retryable = True
+
+
+class ResultCodeError(OioiError):
+    """The answer carries a non-zero OIOI result code."""
+
+    code: int = codes.CLIENT_ERROR
+
+    def __init__(self, code: int, message: str = "", *, status_code: int | None = None):
+        self.code = code
+        self.meaning = codes.meaning(code)
+        text = f"OIOI code {code}: {self.meaning}"
+        if message and message.rstrip(".").lower() != self.meaning.lower():
+            text += f" ({message})"
+        super().__init__(text, status_code=status_code)
+        self.server_message = message
+
+    @property
+    def retryable(self) -> bool:  # type: ignore[override]
+        return self.code in codes.TRANSIENT
+
+    @property
+    def general_code(self) -> int:
+        return codes.general_code(self.code)
+
+
+class InvalidApiKey(ResultCodeError):
+    """210: the endpoint rejected the API key; nothing will pass until it is replaced."""
+
+
+class InvalidPartnerIdentifier(ResultCodeError):
+    """211: the partner identifier is unknown to the endpoint or not this key's."""
+
+
+class InvalidRequestFormat(ResultCodeError):
+    """230: the request is malformed; the message names the field."""
+
+
+class EvseNotFound(ResultCodeError):
+    """181: no connector with this EVSE id (or not one of this partner's)."""
+
+
+class EvseOtherCoordinates(ResultCodeError):
+    """322: a connector with this EVSE id exists at other coordinates."""
+
+
+_BY_CODE: dict[int, type[ResultCodeError]] = {
+    codes.INVALID_API_KEY: InvalidApiKey,
+    codes.INVALID_PARTNER_IDENTIFIER: InvalidPartnerIdentifier,
+    codes.INVALID_REQUEST_FORMAT: InvalidRequestFormat,
+    codes.EVSE_NOT_FOUND: EvseNotFound,
+    codes.EVSE_OTHER_COORDINATES: EvseOtherCoordinates,
+}
+
+
+def error_for_code(code: int, message: str = "", *, status_code: int | None = None) -> ResultCodeError:
+    """The most specific exception for an OIOI result code."""
+    return _BY_CODE.get(code, ResultCodeError)(code, message, status_code=status_code)

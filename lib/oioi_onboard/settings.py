@@ -1,0 +1,55 @@
+"""Every setting from the environment, in one place.
+
+The embedded default needs none of them: a SQLite file and a local sandbox
+under the data directory.
+"""
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# A fixed demo identity for the embedded sandbox; real endpoints get their own.
+SANDBOX_API_KEY = "sandbox-demo-key-0000"
+SANDBOX_PARTNER_ID = "sandbox-demo-partner-0001"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="OIOI_", extra="ignore")
+
+    data_dir: Path = Path(".data")
+    # DATABASE_URL has no prefix: it is the name every tool expects.
+    database_url: str | None = None
+    # Fernet key for API keys at rest; created in data_dir on first run if unset.
+    secret_key: str | None = None
+    sandbox_host: str = "127.0.0.1"
+    sandbox_port: int = 8765
+    relay_host: str = "127.0.0.1"
+    relay_port: int = 8766
+    app_port: int = 8501
+    # One-time password for the first admin; generated and printed if unset.
+    admin_password: str | None = None
+
+    @property
+    def sandbox_url(self) -> str:
+        return f"http://{self.sandbox_host}:{self.sandbox_port}/api/v4/request"
+
+    @property
+    def db_url(self) -> str:
+        import os
+
+        url = self.database_url or os.environ.get("DATABASE_URL")
+        if url:
+            # Accept the libpq-style scheme and use psycopg 3.
+            if url.startswith("postgres://"):
+                url = "postgresql://" + url[len("postgres://"):]
+            if url.startswith("postgresql://"):
+                url = "postgresql+psycopg://" + url[len("postgresql://"):]
+            return url
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{(self.data_dir / 'onboard.db').resolve()}"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

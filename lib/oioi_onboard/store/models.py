@@ -1,0 +1,242 @@
+"""Every table of the dashboard's own database, side by side.
+
+Schema changes go through an alembic revision in ``store/migrations``.
+Secrets never sit here in clear text: ``Cpo.api_key_encrypted`` holds a Fernet
+token and ``IngestToken.token_hash`` a hash.
+"""
+
+from datetime import datetime, timezone
+from enum import Enum
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+class Role(str, Enum):
+    ADMIN = "admin"
+    PARTNER_MANAGER = "partner_manager"  # every CPO
+    CPO_STAFF = "cpo_staff"  # only the CPOs assigned to them
+    VIEWER = "viewer"  # the live map only
+
+
+class Stage(str, Enum):
+    REGISTERED = "registered"
+    STATIONS_VALIDATED = "stations_validated"
+    FULL_LOAD_PUSHED = "full_load_pushed"
+    STATUSES_LIVE = "statuses_live"
+
+
+# --- step 1: CPOs, people, audit -------------------------------------------------
+
+
+class Cpo(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(index=True, unique=True)
+    endpoint: str  # "sandbox", "staging", "production" or a custom URL
+    api_key_encrypted: str | None = None
+    api_key_last4: str | None = None
+    stage: Stage = Field(default=Stage.REGISTERED)
+    active: bool = True
+    concurrency: int = 16  # parallel station-posts for this CPO's queue
+    # Set when the endpoint rejected the API key (HTTP 401 / code 210): the queue waits.
+    paused_reason: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class OperatorId(SQLModel, table=True):
+    """An EVSE operator id (``DE*8PS``), registered to exactly one CPO."""
+
+    __tablename__ = "operator_id"
+    id: int | None = Field(default=None, primary_key=True)
+    cpo_id: int = Field(foreign_key="cpo.id", index=True)
+    operator_id: str = Field(unique=True)  # canonical form CC*XXX
+
+
+class PartnerIdentifier(SQLModel, table=True):
+    __tablename__ = "partner_identifier"
+    id: int | None = Field(default=None, primary_key=True)
+    cpo_id: int = Field(foreign_key="cpo.id", index=True)
+    partner_identifier: str = Field(unique=True)
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "app_user"  # "user" is reserved in PostgreSQL
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, index=True)
+    role: Role
+    password_hash: str | None = None  # None for OIDC users
+    email: str | None = None
+    active: bool = True
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class UserCpo(SQLModel, table=True):
+    """Which CPOs a CPO-staff user may see and change."""
+
+    __tablename__ = "user_cpo"
+    user_id: int = Field(foreign_key="app_user.id", primary_key=True)
+    cpo_id: int = Field(foreign_key="cpo.id", primary_key=True)
+
+
+class AuditLog(SQLModel, table=True):
+    __tablename__ = "audit_log"
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utcnow, index=True)
+    user_name: str
+    action: str
+    cpo_id: int | None = Field(default=None, index=True)
+    detail: str = ""  # never a secret
+
+
+# --- step 2a: stations as imported ---------------------------------------------------
+
+
+class ImportRecord(SQLModel, table=True):
+    __tablename__ = "import_record"
+    id: int | None = Field(default=None, primary_key=True)
+    cpo_id: int = Field(foreign_key="cpo.id", index=True)
+    user_name: str
+    at: datetime = Field(default_factory=utcnow)
+    file_name: str
+    file_sha256: str
+    rows: int = 0
+    stations: int = 0
+    connectors: int = 0
+    stations_stored: int = 0
+    errors: int = 0
+    warnings: int = 0
+    full_upload: bool = True  # stations missing from a full upload are proposed for deletion
+
+
+class MappingProfile(SQLModel, table=True):
+    __tablename__ = "mapping_profile"
+    __table_args__ = (UniqueConstraint("cpo_id", "name"),)
+    id: int | None = Field(default=None, primary_key=True)
+    cpo_id: int | None = Field(default=None, foreign_key="cpo.id", index=True)
+    name: str
+    mapping: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Station(SQLModel, table=True):
+    """A station as we hold it; ``payload`` is its station-post ``station`` object."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    cpo_id: int = Field(foreign_key="cpo.id", index=True)
+    station_id: str = Field(unique=True)  # OIOI station ids are globally unique
+    name: str
+    latitude: float
+    longitude: float
+    city: str = ""
+    cpo_operator_id: str  # the station's cpo-id
+    payload: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    payload_sha256: str
+    connectors_signature: str  # hash of (EVSE id, type) pairs: the spec forbids changing them
+    deleted: bool = False  # removed here; a deletion is pushed as "deleted": true
+    import_id: int | None = Field(default=None, foreign_key="import_record.id")
+    updated_at: datetime = Field(default_factory=utcnow)
+    # What the endpoint last acknowledged for this station.
+    acked_sha256: str | None = None
+    acked_connectors_signature: str | None = None
+    acked_deleted: bool = False
+    acked_at: datetime | None = None
+
+
+class Connector(SQLModel, table=True):
+    __table_args__ = (Index("ix_connector_evse", "evse_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    station_pk: int = Field(foreign_key="station.id", index=True)
+    cpo_id: int = Field(foreign_key="cpo.id", index=True)
+    evse_id: str  # connectors of one EVSE share this id and one status
+    evse_key: str = Field(index=True)  # normalised (upper case, no '*') for uniqueness checks
+    name: str  # connector type
+    speed: float
+    status: str = "Unknown"
+    status_at: datetime | None = None
+
+
+# --- steps 2b and 3: pushing ---------------------------------------------------------
+
+
+class OutboxState(str, Enum):
+    PENDING = "pending"  # waiting for its next attempt
+    SENDING = "sending"  # claimed by a worker
+    ACKED = "acked"  # the endpoint answered success
+    FAILED = "failed"  # permanent error: a to-do for the user
+    SUPERSEDED = "superseded"  # a newer request for the same key replaced it
+    HELD = "held"  # waiting for something else (e.g. the station's ack)
+
+
+class PushRun(SQLModel, table=True):
+    __tablename__ = "push_run"
+    id: int | None = Field(default=None, primary_key=True)
+    cpo_id: int = Field(foreign_key="cpo.id", index=True)
+    user_name: str
+    started_at: datetime = Field(default_factory=utcnow)
+    finished_at: datetime | None = None
+    dry_run: bool = False
+    total: int = 0
+    new: int = 0
+    changed: int = 0
+    deleted: int = 0
+
+
+class Outbox(SQLModel, table=True):
+    """One intended OIOI request. Workers claim rows; nothing lives only in memory."""
+
+    __table_args__ = (Index("ix_outbox_due", "state", "next_attempt_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    cpo_id: int = Field(foreign_key="cpo.id", index=True)
+    run_id: int | None = Field(default=None, foreign_key="push_run.id", index=True)
+    kind: str  # "station-post" or "connector-post-status"
+    key: str = Field(index=True)  # station id or EVSE id
+    change: str = ""  # new, changed, deleted, replaced, status
+    payload: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))  # the full request body
+    payload_sha256: str
+    state: OutboxState = Field(default=OutboxState.PENDING)
+    attempts: int = 0
+    result_code: int | None = None
+    last_error: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    next_attempt_at: datetime = Field(default_factory=utcnow)
+    claimed_by: str | None = None
+    claimed_until: datetime | None = None
+    sent_at: datetime | None = None
+    acked_at: datetime | None = None
+
+
+# --- step 3: statuses ----------------------------------------------------------------
+
+
+class StatusEvent(SQLModel, table=True):
+    """Every status change that came in, whatever its source."""
+
+    __tablename__ = "status_event"
+    id: int | None = Field(default=None, primary_key=True)
+    cpo_id: int = Field(foreign_key="cpo.id", index=True)
+    evse_id: str = Field(index=True)
+    status: str
+    observed_at: datetime  # when the change happened at the charge point
+    received_at: datetime = Field(default_factory=utcnow, index=True)
+    source: str  # ui, file, api, simulator
+    delivery: str = "pending"  # pending, delivered, superseded, held, stale, rejected
+    reason: str | None = None
+    outbox_id: int | None = Field(default=None, foreign_key="outbox.id")
+
+
+class IngestToken(SQLModel, table=True):
+    """A bearer token for a CPO's back end to post statuses; only its hash is kept."""
+
+    __tablename__ = "ingest_token"
+    id: int | None = Field(default=None, primary_key=True)
+    cpo_id: int = Field(foreign_key="cpo.id", index=True)
+    token_sha256: str = Field(unique=True)
+    label: str = ""
+    created_at: datetime = Field(default_factory=utcnow)
+    revoked_at: datetime | None = None

@@ -1,0 +1,106 @@
+import json
+
+import pytest
+
+from oioi_onboard.oioi import ids
+from oioi_onboard.oioi.messages import (
+    ConnectorType,
+    StationPost,
+    ValidationError,
+    decode_request,
+    describe_validation_error,
+    encode,
+)
+from tests.oioi.spec_examples import request_example
+
+
+def with_valid_partner(body: dict) -> dict:
+    (kind, payload), = body.items()
+    return {kind: {**payload, "partner-identifier": ids.new_partner_identifier()}}
+
+
+@pytest.mark.parametrize("page", ["station_post.rst", "connector_post_status.rst"])
+def test_spec_example_round_trips_with_same_keys_and_types(page):
+    body = with_valid_partner(request_example(page))
+    encoded = encode(decode_request(body))
+    assert encoded == body
+    # Same JSON types, not just equal values (1 == 1.0 would hide an int/float slip).
+    assert json.dumps(encoded, sort_keys=True) == json.dumps(body, sort_keys=True)
+
+
+def test_station_encoding_follows_the_spec_example():
+    body = request_example("station_post.rst")
+    station = decode_request(body).station
+    data = station.to_json()
+    assert data["contact"]["web"] == "www.example.com" and "website" not in data["contact"]
+    assert isinstance(data["address"]["street-number"], str)
+    assert isinstance(data["latitude"], float) and isinstance(data["connectors"][0]["speed"], float)
+
+
+def test_website_is_accepted_on_input_and_sent_as_web():
+    body = request_example("station_post.rst")
+    contact = body["station-post"]["station"]["contact"]
+    contact["website"] = contact.pop("web")
+    assert encode(decode_request(body))["station-post"]["station"]["contact"]["web"] == "www.example.com"
+
+
+def test_empty_optional_fields_are_left_out():
+    body = request_example("station_post.rst")
+    station = body["station-post"]["station"]
+    station.update({"description": "", "notes": "  ", "open-hour-notes": []})
+    station["contact"]["fax"] = ""
+    for key in ("is-reservable", "floor-level", "total-parking"):
+        del station[key]
+    out = encode(decode_request(body))["station-post"]["station"]
+    for key in ("description", "notes", "open-hour-notes", "is-reservable", "floor-level", "total-parking"):
+        assert key not in out
+    assert "fax" not in out["contact"]
+    assert out["deleted"] is True
+
+
+@pytest.mark.parametrize(
+    "path, value, field",
+    [
+        (("address", "street-number"), 123, "station.address.street-number"),
+        (("latitude",), "52.1", "station.latitude"),
+        (("latitude",), 91.0, "station.latitude"),
+        (("is-open-24",), "no", "station.is-open-24"),
+        (("cpo-id",), "DE-8PS", "station.cpo-id"),
+    ],
+)
+def test_mistyped_fields_are_refused_and_named(path, value, field):
+    body = request_example("station_post.rst")
+    target = body["station-post"]["station"]
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    with pytest.raises(ValidationError) as caught:
+        decode_request(body)
+    assert field in describe_validation_error(caught.value)
+
+
+def test_connector_rules():
+    body = request_example("station_post.rst")
+    connectors = body["station-post"]["station"]["connectors"]
+    connectors[0]["name"] = "Type7"
+    with pytest.raises(ValidationError):
+        decode_request(body)
+    connectors[0]["name"] = "Type2"
+    connectors[0]["id"] = connectors[1]["id"]  # same EVSE id and same type twice
+    with pytest.raises(ValidationError, match="listed twice"):
+        decode_request(body)
+    connectors[0]["name"] = "Schuko"  # one EVSE, two socket types: allowed
+    assert len(decode_request(body).station.connectors) == 2
+    connectors[0]["id"] = "+49*8PS*E123456"  # DIN ids are never sent
+    with pytest.raises(ValidationError):
+        decode_request(body)
+
+
+def test_nineteen_connector_types():
+    assert len(ConnectorType) == 19
+
+
+def test_unknown_message_type():
+    with pytest.raises(ValueError, match="unknown message type"):
+        decode_request({"station-get": {}})
+    assert isinstance(decode_request(with_valid_partner(request_example("station_post.rst"))), StationPost)
