@@ -1,0 +1,426 @@
+"""A local OIOI receiver to push against: the checks PlugSurfing makes, plus faults on demand.
+
+``create_app`` returns a Starlette app; ``oioi-onboard sandbox`` serves it with uvicorn.
+
+What it checks, in this order, for ``POST /api/v4/request``:
+
+1. fault injection (before any processing): ``latency_ms`` of delay on every
+   request; with probability ``stall_rate`` no answer until the client gives up;
+   with probability ``fail_rate`` HTTP 503 with ``Retry-After: 1``;
+2. ``Authorization: key=...`` -> HTTP 401, code 210;
+3. JSON and message shape -> HTTP 400, code 230, naming the field;
+4. partner identifier -> HTTP 400, code 211;
+5. the message itself:
+
+   station-post
+     * a station id pushed by another partner -> HTTP 403, code 220;
+     * other connectors (ids or types) for an existing station id -> HTTP 400,
+       code 230: the connectors of an existing station may not change;
+     * an EVSE id held by another live station at other coordinates -> HTTP 400, code 322;
+       at the same coordinates -> HTTP 400, code 230 (another partner: 220);
+     * ``deleted: true`` soft-deletes (deleted stations free their EVSE ids);
+     * an identical re-post of the stored station is accepted and counted as a repeat.
+
+   connector-post-status
+     * no live connector with this EVSE id -> HTTP 404, code 181;
+     * only connectors of another partner's stations -> HTTP 403, code 220;
+     * otherwise every connector of this partner sharing the EVSE id gets the status.
+
+Success is HTTP 200 ``{"result": {"code": 0, "message": "Success."}}``.
+
+State lives in SQLite, so it survives a restart with the same database file.
+Every check and write of one request runs without an ``await`` in between, so
+concurrent requests cannot interleave inside it; each write is one short
+transaction (WAL, ``synchronous=OFF``), which keeps the event loop free.
+
+Inspection: ``GET /_sandbox/stations``, ``GET /_sandbox/stats``, ``GET /_sandbox/health``.
+In ``stats``, ``station-post.accepted`` includes repeats, and ``station_accepts``
+counts, per station id, every accepted post *including* repeats: a pusher that
+never sends an acknowledged station twice leaves every count at 1 (per change).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import random
+import secrets
+import sqlite3
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, AsyncIterator, Iterable
+
+from pydantic import ValidationError
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from . import codes, ids, messages
+
+OIOI_PATH = "/api/v4/request"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS station (
+    station_id TEXT PRIMARY KEY,
+    partner_identifier TEXT NOT NULL,
+    deleted INTEGER NOT NULL,
+    latitude REAL NOT NULL,
+    longitude REAL NOT NULL,
+    connector_key TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    accepts INTEGER NOT NULL DEFAULT 0,
+    repeats INTEGER NOT NULL DEFAULT 0,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS connector (
+    station_id TEXT NOT NULL REFERENCES station(station_id),
+    evse_key TEXT NOT NULL,
+    evse_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    speed REAL NOT NULL,
+    status TEXT,
+    status_time TEXT,
+    PRIMARY KEY (station_id, evse_key, name)
+);
+CREATE INDEX IF NOT EXISTS connector_evse_key ON connector(evse_key);
+CREATE TABLE IF NOT EXISTS counter (
+    name TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
+"""
+
+_COUNTERS = (
+    "station-post.received", "station-post.accepted", "station-post.rejected", "station-post.repeats",
+    "connector-post-status.received", "connector-post-status.accepted", "connector-post-status.rejected",
+    "requests.received", "requests.unauthorized", "requests.malformed",
+    "faults.failed", "faults.stalled",
+)
+
+
+class Refusal(Exception):
+    """A request the sandbox answers with an OIOI error code."""
+
+    def __init__(self, http_status: int, code: int, message: str):
+        super().__init__(message)
+        self.http_status = http_status
+        self.code = code
+        self.message = message
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def _result(code: int, message: str, http_status: int = 200, headers: dict | None = None) -> JSONResponse:
+    return JSONResponse({"result": {"code": code, "message": message}}, status_code=http_status, headers=headers)
+
+
+def _connector_key(station: messages.Station) -> str:
+    """The identity of a station's connectors: sorted (EVSE id, type) pairs."""
+    pairs = sorted({(ids.normalise_evse_id(c.id), c.name.value) for c in station.connectors})
+    return json.dumps(pairs, separators=(",", ":"))
+
+
+class SandboxState:
+    """The receiver's database: stations, their connectors and the counters."""
+
+    def __init__(self, db_path: str | Path):
+        Path(db_path).parent.mkdir(parents=True, exist_ok=True)
+        # One connection, used only from the event loop's thread.
+        self.db = sqlite3.connect(str(db_path), isolation_level=None, check_same_thread=False)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=OFF")
+        self.db.executescript(_SCHEMA)
+        self.db.executemany("INSERT OR IGNORE INTO counter(name, value) VALUES (?, 0)", [(n,) for n in _COUNTERS])
+        self.counters: dict[str, int] = dict(self.db.execute("SELECT name, value FROM counter"))
+
+    def close(self) -> None:
+        self.db.close()
+
+    def count(self, *names: str) -> None:
+        """Add one to each counter; written in the caller's transaction or on its own."""
+        for name in names:
+            self.counters[name] = self.counters.get(name, 0) + 1
+        self.db.executemany(
+            "INSERT INTO counter(name, value) VALUES (?, 1) ON CONFLICT(name) DO UPDATE SET value = value + 1",
+            [(n,) for n in names],
+        )
+
+    # -- station-post ---------------------------------------------------------------------
+
+    def post_station(self, station: messages.Station, partner_identifier: str) -> str:
+        """Store a station; returns "accepted" or "repeat", raises Refusal."""
+        payload = json.dumps(station.to_json(), sort_keys=True, separators=(",", ":"))
+        connector_key = _connector_key(station)
+        row = self.db.execute(
+            "SELECT partner_identifier, deleted, connector_key, payload FROM station WHERE station_id = ?",
+            (station.id,),
+        ).fetchone()
+        if row is not None:
+            owner, _deleted, stored_key, stored_payload = row
+            if owner != partner_identifier:
+                raise Refusal(403, codes.NOT_ALLOWED, f"station {station.id!r} was pushed by another partner")
+            if stored_payload == payload:
+                self.db.execute("BEGIN")
+                self.db.execute(
+                    "UPDATE station SET accepts = accepts + 1, repeats = repeats + 1 WHERE station_id = ?",
+                    (station.id,),
+                )
+                self.count("station-post.accepted", "station-post.repeats")
+                self.db.execute("COMMIT")
+                return "repeat"
+            # A delete may carry whatever connectors; any other change must keep them.
+            if not station.deleted and stored_key != connector_key:
+                raise Refusal(
+                    400, codes.INVALID_REQUEST_FORMAT,
+                    f"station {station.id!r}: the connectors of an existing station may not change "
+                    "(neither their ids nor their types); soft-delete it (deleted: true) and push a new station id",
+                )
+        if not station.deleted:
+            self._check_evse_ids(station, partner_identifier)
+
+        self.db.execute("BEGIN")
+        try:
+            if row is None:
+                self.db.execute(
+                    "INSERT INTO station(station_id, partner_identifier, deleted, latitude, longitude,"
+                    " connector_key, payload, accepts, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?)",
+                    (station.id, partner_identifier, int(station.deleted), station.latitude, station.longitude,
+                     connector_key, payload, _now()),
+                )
+                self.db.executemany(
+                    "INSERT OR IGNORE INTO connector(station_id, evse_key, evse_id, name, speed)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    [(station.id, ids.normalise_evse_id(c.id), c.id, c.name.value, c.speed)
+                     for c in station.connectors],
+                )
+            else:
+                # Connectors are unchanged (or this is a delete): keep their rows and statuses.
+                self.db.execute(
+                    "UPDATE station SET deleted = ?, latitude = ?, longitude = ?, payload = ?,"
+                    " accepts = accepts + 1, updated_at = ? WHERE station_id = ?",
+                    (int(station.deleted), station.latitude, station.longitude, payload, _now(), station.id),
+                )
+            self.count("station-post.accepted")
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        return "accepted"
+
+    def _check_evse_ids(self, station: messages.Station, partner_identifier: str) -> None:
+        keys = sorted({ids.normalise_evse_id(c.id) for c in station.connectors})
+        marks = ",".join("?" * len(keys))
+        clashes = self.db.execute(
+            f"SELECT c.evse_id, s.station_id, s.partner_identifier, s.latitude, s.longitude"
+            f" FROM connector c JOIN station s ON s.station_id = c.station_id"
+            f" WHERE c.evse_key IN ({marks}) AND s.deleted = 0 AND s.station_id != ?",
+            (*keys, station.id),
+        ).fetchall()
+        for evse_id, other_id, owner, latitude, longitude in clashes:
+            if (latitude, longitude) != (station.latitude, station.longitude):
+                raise Refusal(
+                    400, codes.EVSE_OTHER_COORDINATES,
+                    f"EVSE id {evse_id!r} already exists at other coordinates ({latitude}, {longitude})"
+                    + (f" in station {other_id!r}" if owner == partner_identifier else " (another partner's)"),
+                )
+        for evse_id, other_id, owner, _lat, _lon in clashes:
+            if owner != partner_identifier:
+                raise Refusal(403, codes.NOT_ALLOWED, f"EVSE id {evse_id!r} belongs to another partner's station")
+            raise Refusal(
+                400, codes.INVALID_REQUEST_FORMAT,
+                f"EVSE id {evse_id!r} is already used by station {other_id!r}; EVSE ids are globally unique",
+            )
+
+    # -- connector-post-status ------------------------------------------------------------
+
+    def post_connector_status(self, connector_id: str, status: str, partner_identifier: str) -> int:
+        """Set the status of every connector with this EVSE id; returns how many, raises Refusal."""
+        key = ids.normalise_evse_id(connector_id)
+        owners = {
+            owner for (owner,) in self.db.execute(
+                "SELECT DISTINCT s.partner_identifier FROM connector c JOIN station s ON s.station_id = c.station_id"
+                " WHERE c.evse_key = ? AND s.deleted = 0",
+                (key,),
+            )
+        }
+        if not owners:
+            raise Refusal(404, codes.EVSE_NOT_FOUND, f"no connector with EVSE id {connector_id!r}")
+        if partner_identifier not in owners:
+            raise Refusal(403, codes.NOT_ALLOWED,
+                          f"connector {connector_id!r} belongs to a station of another partner")
+        self.db.execute("BEGIN")
+        cursor = self.db.execute(
+            "UPDATE connector SET status = ?, status_time = ? WHERE evse_key = ? AND station_id IN"
+            " (SELECT station_id FROM station WHERE deleted = 0 AND partner_identifier = ?)",
+            (status, _now(), key, partner_identifier),
+        )
+        self.count("connector-post-status.accepted")
+        self.db.execute("COMMIT")
+        return cursor.rowcount
+
+    # -- inspection -----------------------------------------------------------------------
+
+    def stations(self) -> list[dict[str, Any]]:
+        connectors: dict[str, list[dict[str, Any]]] = {}
+        for station_id, evse_id, name, speed, status, status_time in self.db.execute(
+            "SELECT station_id, evse_id, name, speed, status, status_time FROM connector ORDER BY rowid"
+        ):
+            connectors.setdefault(station_id, []).append(
+                {"id": evse_id, "name": name, "speed": speed, "status": status, "status_time": status_time}
+            )
+        return [
+            {
+                "station_id": station_id,
+                "partner_identifier": owner,
+                "deleted": bool(deleted),
+                "accepts": accepts,
+                "repeats": repeats,
+                "updated_at": updated_at,
+                "station": json.loads(payload),
+                "connectors": connectors.get(station_id, []),
+            }
+            for station_id, owner, deleted, payload, accepts, repeats, updated_at in self.db.execute(
+                "SELECT station_id, partner_identifier, deleted, payload, accepts, repeats, updated_at"
+                " FROM station ORDER BY rowid"
+            )
+        ]
+
+    def stats(self) -> dict[str, Any]:
+        grouped: dict[str, Any] = {}
+        for name, value in sorted(self.counters.items()):
+            group, _, field = name.partition(".")
+            grouped.setdefault(group, {})[field] = value
+        grouped["station_accepts"] = dict(self.db.execute("SELECT station_id, accepts FROM station ORDER BY rowid"))
+        grouped["stations"] = {
+            "total": sum(1 for _ in grouped["station_accepts"]),
+            "live": self.db.execute("SELECT count(*) FROM station WHERE deleted = 0").fetchone()[0],
+        }
+        return grouped
+
+
+def _parse_api_key(header: str | None) -> str | None:
+    if not header:
+        return None
+    scheme, _, value = header.strip().partition("=")
+    return value.strip() if scheme.strip().lower() == "key" and value.strip() else None
+
+
+def create_app(
+    *,
+    db_path: str | Path,
+    api_keys: Iterable[str],
+    partner_ids: Iterable[str],
+    latency_ms: float = 0,
+    fail_rate: float = 0.0,
+    stall_rate: float = 0.0,
+    seed: int | None = None,
+    stall_seconds: float = 3600,
+) -> Starlette:
+    """The sandbox receiver as an ASGI app (see the module docstring for its rules)."""
+    keys = [k for k in api_keys if k]
+    partners = set(partner_ids)
+    if not keys:
+        raise ValueError("the sandbox needs at least one API key")
+    if not partners:
+        raise ValueError("the sandbox needs at least one partner identifier")
+    for partner in partners:
+        ids.check_partner_identifier(partner)
+    for name, rate in (("fail_rate", fail_rate), ("stall_rate", stall_rate)):
+        if not 0.0 <= rate <= 1.0:
+            raise ValueError(f"{name} must be between 0 and 1, not {rate}")
+    rng = random.Random(seed)
+    state = SandboxState(db_path)
+    latency = max(0.0, latency_ms / 1000)
+
+    def key_is_known(candidate: str | None) -> bool:
+        # Constant-time comparison against every key: no timing hint about which is close.
+        found = False
+        for key in keys:
+            found |= candidate is not None and secrets.compare_digest(candidate.encode(), key.encode())
+        return found
+
+    async def stall(request: Request) -> Response:
+        # Hold the request open, without answering, until the client hangs up.
+        state.count("faults.stalled")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + stall_seconds
+        while loop.time() < deadline and not await request.is_disconnected():
+            await asyncio.sleep(0.05)
+        return Response(status_code=504)
+
+    async def oioi_request(request: Request) -> Response:
+        if latency:
+            await asyncio.sleep(latency)
+        if stall_rate or fail_rate:
+            draw = rng.random()
+            if draw < stall_rate:
+                await request.body()
+                return await stall(request)
+            if draw < stall_rate + fail_rate:
+                state.count("faults.failed")
+                return _result(codes.SYSTEM_ERROR, "The sandbox is failing on purpose; retry later.", 503,
+                               headers={"Retry-After": "1"})
+        state.count("requests.received")
+        if not key_is_known(_parse_api_key(request.headers.get("authorization"))):
+            state.count("requests.unauthorized")
+            return _result(codes.INVALID_API_KEY, "Invalid API key: send the header 'Authorization: key=<API key>'.",
+                           401)
+        raw = await request.body()
+        try:
+            body = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as error:
+            state.count("requests.malformed")
+            return _result(codes.INVALID_REQUEST_FORMAT, f"The body is not UTF-8 JSON: {error}", 400)
+        kind = next(iter(body), None) if isinstance(body, dict) and len(body) == 1 else None
+        if kind in messages.MESSAGE_TYPES:
+            state.count(f"{kind}.received")
+        try:
+            message = messages.decode_request(body)
+        except messages.UnknownMessageType as error:
+            state.count("requests.malformed")
+            return _result(codes.INVALID_REQUEST_FORMAT, str(error), 400)
+        except ValidationError as error:
+            state.count(f"{kind}.rejected")
+            return _result(codes.INVALID_REQUEST_FORMAT,
+                           messages.describe_validation_error(error, prefix=f"{kind}."), 400)
+        try:
+            if message.partner_identifier not in partners:
+                raise Refusal(400, codes.INVALID_PARTNER_IDENTIFIER,
+                              f"partner identifier ending in {message.partner_identifier[-4:]!r} is not known here")
+            if isinstance(message, messages.StationPost):
+                state.post_station(message.station, message.partner_identifier)
+            else:
+                state.post_connector_status(message.connector_id, message.status.value, message.partner_identifier)
+        except Refusal as refusal:
+            state.count(f"{message.type}.rejected")
+            return _result(refusal.code, refusal.message, refusal.http_status)
+        return _result(codes.SUCCESS, "Success.")
+
+    async def stations(request: Request) -> Response:
+        return JSONResponse(state.stations())
+
+    async def stats(request: Request) -> Response:
+        return JSONResponse(state.stats())
+
+    async def health(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        state.close()
+
+    app = Starlette(
+        routes=[
+            Route(OIOI_PATH, oioi_request, methods=["POST"]),
+            Route("/_sandbox/stations", stations, methods=["GET"]),
+            Route("/_sandbox/stats", stats, methods=["GET"]),
+            Route("/_sandbox/health", health, methods=["GET"]),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.sandbox = state
+    return app
