@@ -209,6 +209,8 @@ class Outbox(SQLModel, table=True):
     claimed_until: datetime | None = None
     sent_at: datetime | None = None
     acked_at: datetime | None = None
+    # A HELD row waits for this row's ack (a replacement station waits for the soft-delete of the old id).
+    depends_on: int | None = Field(default=None, index=True)
 
 
 # --- step 3: statuses ----------------------------------------------------------------
