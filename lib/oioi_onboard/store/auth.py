@@ -1,0 +1,176 @@
+"""Local accounts, roles and the acting person.
+
+Passwords are hashed with argon2 (argon2-cffi): a maintained, memory-hard
+hash whose parameters are stored in the hash itself, so they can be raised
+later without breaking existing accounts.
+"""
+
+import secrets
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlmodel import Session, select
+
+from .models import Cpo, Role, User, UserCpo
+
+_hasher = PasswordHasher()
+
+# Roles that may see every CPO; CPO staff see only theirs, viewers none.
+_ALL_CPOS = frozenset({Role.ADMIN, Role.PARTNER_MANAGER})
+_EDITORS = frozenset({Role.ADMIN, Role.PARTNER_MANAGER, Role.CPO_STAFF})
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is acting: a logged-in person, or the system (CLI, bootstrap, workers)."""
+
+    name: str
+    role: Role
+    cpo_ids: frozenset[int] = frozenset()
+
+    @property
+    def sees_all(self) -> bool:
+        return self.role in _ALL_CPOS
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == Role.ADMIN
+
+    @property
+    def can_manage_cpos(self) -> bool:
+        """Register, deactivate CPOs and manage users: admins and partner managers."""
+        return self.role in _ALL_CPOS
+
+    def sees(self, cpo_id: int) -> bool:
+        return self.sees_all or cpo_id in self.cpo_ids
+
+    def can_edit(self, cpo_id: int | None = None) -> bool:
+        """May change this CPO's data (or, without a CPO, change anything at all)."""
+        if self.role not in _EDITORS:
+            return False
+        return cpo_id is None or self.sees(cpo_id)
+
+
+# The identity of command-line tools and background workers: they act for every CPO.
+SYSTEM = Actor(name="system", role=Role.ADMIN)
+
+
+class AccountError(ValueError):
+    """A user cannot be created as asked (duplicate name, unknown CPO, ...)."""
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    if not password_hash:
+        return False
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def new_password() -> str:
+    """A one-time password that is easy to type from a terminal: 20 URL-safe characters."""
+    return secrets.token_urlsafe(15)
+
+
+def _actor(session: Session, user: User) -> Actor:
+    cpo_ids = session.exec(select(UserCpo.cpo_id).where(UserCpo.user_id == user.id)).all()
+    return Actor(name=user.name, role=Role(user.role), cpo_ids=frozenset(cpo_ids))
+
+
+def authenticate(session: Session, *, name: str, password: str) -> Actor | None:
+    """The actor for these credentials, or None (unknown user, wrong password, inactive)."""
+    user = session.exec(select(User).where(User.name == name.strip())).first()
+    if user is None or not user.active:
+        # Hash anyway so that an unknown name takes as long as a wrong password.
+        verify_password(_DUMMY_HASH, password)
+        return None
+    if not verify_password(user.password_hash, password):
+        return None
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+        session.add(user)
+    return _actor(session, user)
+
+
+def actor_for_user(session: Session, *, name: str) -> Actor | None:
+    """The actor for an active user name (no password check: OIDC, tests, CLI)."""
+    user = session.exec(select(User).where(User.name == name)).first()
+    if user is None or not user.active:
+        return None
+    return _actor(session, user)
+
+
+def actor_for_email(session: Session, *, email: str) -> Actor | None:
+    """The actor for an OIDC login, matched by e-mail address (case-insensitive)."""
+    users = session.exec(select(User).where(User.active == True)).all()  # noqa: E712
+    wanted = email.strip().lower()
+    for user in users:
+        if user.email and user.email.strip().lower() == wanted:
+            return _actor(session, user)
+    return None
+
+
+def create_user(
+    session: Session,
+    *,
+    name: str,
+    role: Role | str,
+    password: str | None = None,
+    cpo_names: tuple[str, ...] | list[str] = (),
+    email: str | None = None,
+) -> tuple[User, str]:
+    """Create a user; returns it with its password (generated when not given).
+
+    The password is returned once so the caller can show it once; only its hash is stored.
+    """
+    name = name.strip()
+    if not name:
+        raise AccountError("a user needs a name")
+    try:
+        role = Role(role)
+    except ValueError:
+        choices = ", ".join(r.value for r in Role)
+        raise AccountError(f"role {role!r} is not one of: {choices}") from None
+    if session.exec(select(User).where(User.name == name)).first() is not None:
+        raise AccountError(f"a user named {name!r} already exists")
+    cpos = []
+    for cpo_name in cpo_names:
+        cpo = session.exec(select(Cpo).where(Cpo.name == cpo_name)).first()
+        if cpo is None:
+            raise AccountError(f"no CPO named {cpo_name!r}")
+        cpos.append(cpo)
+    if role == Role.CPO_STAFF and not cpos:
+        raise AccountError("a CPO-staff user needs at least one CPO (--cpo NAME)")
+    password = password or new_password()
+    user = User(name=name, role=role, password_hash=hash_password(password), email=email)
+    session.add(user)
+    session.flush()
+    for cpo in cpos:
+        session.add(UserCpo(user_id=user.id, cpo_id=cpo.id))
+    session.flush()
+    return user, password
+
+
+def set_password(session: Session, *, name: str, password: str | None = None) -> str:
+    """Replace a user's password; returns the new one (generated when not given)."""
+    user = session.exec(select(User).where(User.name == name)).first()
+    if user is None:
+        raise AccountError(f"no user named {name!r}")
+    password = password or new_password()
+    user.password_hash = hash_password(password)
+    session.add(user)
+    session.flush()
+    return password
+
+
+def list_users(session: Session) -> list[User]:
+    return list(session.exec(select(User).order_by(User.name)).all())
+
+
+_DUMMY_HASH = hash_password("not a real password")

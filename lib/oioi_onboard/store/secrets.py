@@ -1,0 +1,130 @@
+"""API keys encrypted at rest with Fernet (``cryptography``).
+
+Fernet is authenticated encryption (AES-CBC + HMAC) with a versioned token
+format: hand-written crypto would be neither. The key comes from, in order:
+``OIOI_SECRET_KEY``; ``[oioi] secret_key`` in ``.streamlit/secrets.toml``; or
+``<data dir>/secret.key``, created on first run with mode 0600.
+
+No function here puts an API key or the secret key in an exception message.
+"""
+
+import os
+import tomllib
+from functools import lru_cache
+from pathlib import Path
+
+from cryptography.fernet import Fernet, InvalidToken
+
+from ..settings import get_settings
+
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
+
+
+class SecretKeyError(RuntimeError):
+    """The secret key is missing, malformed, or not the one the API keys were encrypted with."""
+
+
+def _secrets_toml_paths() -> list[Path]:
+    # Streamlit reads .streamlit/secrets.toml from the working directory; the project root
+    # is where `make run` starts it. Both are checked so the CLI agrees with the app.
+    paths = [Path.cwd() / ".streamlit" / "secrets.toml", PROJECT_ROOT / ".streamlit" / "secrets.toml"]
+    unique: list[Path] = []
+    for path in paths:
+        if path not in unique:
+            unique.append(path)
+    return unique
+
+
+def read_secrets_toml() -> dict:
+    """The first ``.streamlit/secrets.toml`` found, parsed; {} if there is none."""
+    for path in _secrets_toml_paths():
+        if path.is_file():
+            try:
+                with path.open("rb") as handle:
+                    return tomllib.load(handle)
+            except tomllib.TOMLDecodeError as error:
+                raise SecretKeyError(f"{path} is not valid TOML: {error}") from None
+    return {}
+
+
+def key_file() -> Path:
+    return get_settings().data_dir / "secret.key"
+
+
+def _create_key_file(path: Path) -> bytes:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = Fernet.generate_key()
+    try:
+        # O_EXCL: two processes starting at once must not each write a different key.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_bytes().strip()
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(key + b"\n")
+    return key
+
+
+def secret_key() -> tuple[bytes, str]:
+    """(Fernet key, where it came from) – the source is safe to show, the key never."""
+    from_env = get_settings().secret_key or os.environ.get("OIOI_SECRET_KEY")
+    if from_env:
+        return from_env.strip().encode(), "OIOI_SECRET_KEY"
+    from_toml = read_secrets_toml().get("oioi", {}).get("secret_key")
+    if from_toml:
+        return str(from_toml).strip().encode(), ".streamlit/secrets.toml [oioi] secret_key"
+    path = key_file()
+    if path.is_file():
+        key = path.read_bytes().strip()
+        if not key:
+            raise SecretKeyError(f"{path} is empty; remove it only if no API key was stored yet")
+        return key, str(path)
+    return _create_key_file(path), str(path)
+
+
+def ensure_secret_key() -> str:
+    """Create the key file if needed and check the key; returns where the key comes from."""
+    key, source = secret_key()
+    _fernet(key, source)
+    return source
+
+
+@lru_cache(maxsize=8)
+def _fernet(key: bytes, source: str) -> Fernet:
+    try:
+        return Fernet(key)
+    except (ValueError, TypeError):
+        raise SecretKeyError(
+            f"the secret key from {source} is not a Fernet key (32 url-safe base64-encoded bytes); "
+            "create one with: python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'"
+        ) from None
+
+
+def _current() -> Fernet:
+    return _fernet(*secret_key())
+
+
+def encrypt_api_key(key: str) -> str:
+    """The Fernet token (text) for an API key."""
+    if not key:
+        raise ValueError("an empty API key cannot be stored")
+    return _current().encrypt(key.encode("utf-8")).decode("ascii")
+
+
+def decrypt_api_key(token: str) -> str:
+    try:
+        return _current().decrypt(token.encode("ascii")).decode("utf-8")
+    except InvalidToken:
+        _, source = secret_key()
+        raise SecretKeyError(
+            f"a stored API key cannot be decrypted with the secret key from {source}; "
+            "was the secret key changed? Enter the API key again."
+        ) from None
+
+
+def last4(key: str | None) -> str:
+    """The last four characters of an API key, the only part ever shown."""
+    return (key or "")[-4:]
+
+
+def masked(last_four: str | None) -> str:
+    return f"••••{last_four}" if last_four else "(none)"
