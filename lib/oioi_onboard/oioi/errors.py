@@ -9,6 +9,7 @@
     └── ResultCodeError           the body carries a non-zero OIOI result code
         ├── InvalidApiKey         210 (and HTTP 401)
         ├── InvalidPartnerIdentifier 211
+        ├── NotAllowed            220 (and HTTP 403)
         ├── InvalidRequestFormat  230 (and HTTP 400)
         ├── EvseNotFound          181 (and HTTP 404)
         └── EvseOtherCoordinates  322
@@ -93,6 +94,10 @@ class InvalidPartnerIdentifier(ResultCodeError):
     """211: the partner identifier is unknown to the endpoint or not this key's."""
 
 
+class NotAllowed(ResultCodeError):
+    """220: this API key or partner may not touch that resource (another partner's station or connector)."""
+
+
 class InvalidRequestFormat(ResultCodeError):
     """230: the request is malformed; the message names the field."""
 
@@ -108,6 +113,7 @@ class EvseOtherCoordinates(ResultCodeError):
 _BY_CODE: dict[int, type[ResultCodeError]] = {
     codes.INVALID_API_KEY: InvalidApiKey,
     codes.INVALID_PARTNER_IDENTIFIER: InvalidPartnerIdentifier,
+    codes.NOT_ALLOWED: NotAllowed,
     codes.INVALID_REQUEST_FORMAT: InvalidRequestFormat,
     codes.EVSE_NOT_FOUND: EvseNotFound,
     codes.EVSE_OTHER_COORDINATES: EvseOtherCoordinates,

@@ -1,0 +1,300 @@
+"""The async OIOI client: one endpoint, JSON over POST, answers mapped onto ``errors``.
+
+    async with OioiClient(url, api_key) as client:
+        result = await client.post_station(station, partner_identifier)
+        await client.post_connector_status("DE*8PS*E123456", "Available", partner_identifier)
+
+Retries (``max_retries`` > 0) cover what may pass later: transport failures and
+5xx answers, with exponential backoff and full jitter, waiting at least what
+``Retry-After`` asks (capped by ``backoff_max``). A 4xx or a non-zero result
+code is never retried: sending the same request again cannot change the answer.
+
+The API key is held in one private attribute and only ever written into the
+``Authorization`` header; no repr, log line or exception carries it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import logging
+import random
+from datetime import datetime, timezone
+from typing import Any, Awaitable, Callable, Sequence
+
+import httpx
+
+from . import codes, errors, ids, messages
+
+log = logging.getLogger(__name__)
+
+_SUCCESS_MESSAGE = "Success."
+
+
+def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+    """``Retry-After`` as seconds to wait: delta-seconds or an HTTP date; None if absent or unreadable."""
+    if value is None:
+        return None
+    value = value.strip()
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        pass
+    else:
+        return max(0.0, seconds) if seconds == seconds and seconds != float("inf") else None
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    now = now or datetime.now(timezone.utc)
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=timezone.utc)
+    return max(0.0, (when - now).total_seconds())
+
+
+def _check_partner(partner_identifier: str) -> None:
+    try:
+        ids.check_partner_identifier(partner_identifier)
+    except ids.IdError as error:
+        raise ValueError(f"partner identifier refused before sending: {error}") from None
+
+
+def _result_of(data: Any) -> tuple[int, str] | None:
+    """``(code, message)`` of ``{"result": {"code": N, ...}}``, or None when there is none."""
+    if isinstance(data, dict):
+        result = data.get("result")
+        if isinstance(result, dict):
+            code = result.get("code")
+            if isinstance(code, str) and code.strip().isdigit():
+                code = int(code)  # "000" style codes, as the spec's table writes them
+            if isinstance(code, int) and not isinstance(code, bool):
+                message = result.get("message")
+                return code, message if isinstance(message, str) else ""
+    return None
+
+
+def _is_success_body(data: Any) -> bool:
+    result = _result_of(data)
+    if result is not None:
+        return codes.is_success(result[0])
+    if isinstance(data, dict):
+        status = data.get("connector-post-status")
+        if isinstance(status, dict) and status.get("success") is True:
+            return True
+    return False
+
+
+def _short(text: str, limit: int = 200) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class OioiClient:
+    """Sends OIOI requests to one endpoint with one API key."""
+
+    def __init__(
+        self,
+        endpoint: str,
+        api_key: str,
+        *,
+        timeout: float = 10.0,
+        max_retries: int = 3,
+        backoff_base: float = 0.5,
+        backoff_max: float = 30.0,
+        max_connections: int = 100,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ):
+        if not api_key or not api_key.strip():
+            raise ValueError("an API key is needed to talk to an OIOI endpoint")
+        if any(ch in api_key for ch in "\r\n"):
+            raise ValueError("the API key holds a line break; paste it again without one")
+        self.endpoint = endpoint
+        self.timeout = timeout
+        self.max_retries = max(0, max_retries)
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+        self.__api_key = api_key.strip()
+        # Tests swap these for a recording sleep and a fixed random source.
+        self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+        self.random: random.Random = random.Random()
+        self._http = httpx.AsyncClient(
+            timeout=httpx.Timeout(timeout),
+            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+            transport=transport,
+            headers={"Content-Type": "application/json", "Accept": "application/json"},
+        )
+
+    @property
+    def api_key_hint(self) -> str:
+        """The last 4 characters of the API key, the only part ever shown."""
+        return "…" + self.__api_key[-4:]
+
+    def __repr__(self) -> str:
+        return f"OioiClient(endpoint={self.endpoint!r}, api_key={self.api_key_hint!r})"
+
+    async def __aenter__(self) -> "OioiClient":
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # -- sending ---------------------------------------------------------------------------
+
+    async def send(self, body: dict) -> dict:
+        """POST an encoded request body; the decoded answer on success, else an ``errors.OioiError``."""
+        content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        kind = next(iter(body), "request") if isinstance(body, dict) else "request"
+        attempt = 0
+        while True:
+            try:
+                return await self._send_once(content, kind)
+            except errors.OioiError as error:
+                retryable = isinstance(error, (errors.TransportError, errors.ServerError))
+                if not retryable or attempt >= self.max_retries:
+                    raise
+                delay = self._backoff(attempt, getattr(error, "retry_after", None))
+                log.info("%s failed (%s); retry %d of %d in %.2f s", kind, error.message, attempt + 1,
+                         self.max_retries, delay)
+                attempt += 1
+                await self.sleep(delay)
+
+    def _backoff(self, attempt: int, retry_after: float | None) -> float:
+        """Full jitter over an exponential ceiling, never less than Retry-After, capped."""
+        ceiling = min(self.backoff_max, self.backoff_base * (2**attempt))
+        delay = self.random.uniform(0, ceiling)
+        if retry_after is not None:
+            delay = max(delay, retry_after)
+        return min(delay, self.backoff_max)
+
+    async def _send_once(self, content: bytes, kind: str) -> dict:
+        try:
+            response = await self._http.post(
+                self.endpoint, content=content, headers={"Authorization": f"key={self.__api_key}"}
+            )
+        except httpx.TimeoutException:
+            raise errors.TimeoutError(f"{kind}: {self.endpoint} did not answer within {self.timeout:g} s") from None
+        except httpx.ConnectError as error:
+            raise errors.ConnectError(f"{kind}: cannot reach {self.endpoint} ({_short(str(error)) or 'refused'})") \
+                from None
+        except httpx.TransportError as error:
+            raise errors.TransportError(
+                f"{kind}: the connection to {self.endpoint} failed ({type(error).__name__}: {_short(str(error))})"
+            ) from None
+        return self._answer(response, kind)
+
+    def _answer(self, response: httpx.Response, kind: str) -> dict:
+        status = response.status_code
+        try:
+            data = response.json() if response.content else None
+        except ValueError:
+            data = None
+        result = _result_of(data)
+
+        if status == 401:
+            code, message = result if result and result[0] != codes.SUCCESS else (codes.INVALID_API_KEY, "")
+            raise errors.error_for_code(code, message or "the endpoint refused the API key", status_code=status)
+        if status >= 500:
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            detail = f": {result[1]}" if result and result[1] else ""
+            raise errors.ServerError(
+                f"{kind}: {self.endpoint} answered HTTP {status}{detail}"
+                + (f" (retry after {retry_after:g} s)" if retry_after is not None else ""),
+                status_code=status, retry_after=retry_after,
+            )
+        if result is not None and not codes.is_success(result[0]):
+            raise errors.error_for_code(result[0], result[1], status_code=status)
+        if status == 200:
+            if _is_success_body(data):
+                return data
+            raise errors.HTTPStatusError(
+                f"{kind}: HTTP 200 without a success result: {_short(response.text) or 'empty body'}",
+                status_code=status,
+            )
+        if status == 400:
+            raise errors.error_for_code(codes.INVALID_REQUEST_FORMAT, _short(response.text), status_code=status)
+        if status == 404 and kind == "connector-post-status":
+            raise errors.error_for_code(codes.EVSE_NOT_FOUND, "", status_code=status)
+        if status == 422:
+            raise errors.ResultCodeError(
+                codes.CLIENT_ERROR, "ambiguous: the endpoint could not tell which connector is meant",
+                status_code=status,
+            )
+        if 200 <= status < 300 and _is_success_body(data):
+            return data
+        raise errors.HTTPStatusError(
+            f"{kind}: {self.endpoint} answered HTTP {status}: {_short(response.text) or 'empty body'}",
+            status_code=status,
+        )
+
+    # -- messages --------------------------------------------------------------------------
+
+    async def post_station(self, station: messages.Station, partner_identifier: str) -> messages.Result:
+        """Push one station (``deleted=True`` soft-deletes it); the endpoint's result on success."""
+        _check_partner(partner_identifier)
+        body = messages.encode(messages.StationPost(station=station, partner_identifier=partner_identifier))
+        data = await self.send(body)
+        result = _result_of(data)
+        if result is None:
+            return messages.Result(code=codes.SUCCESS, message=_SUCCESS_MESSAGE)
+        return messages.Result(code=result[0], message=result[1])
+
+    async def post_connector_status(
+        self, connector_id: str, status: messages.ConnectorStatus | str, partner_identifier: str
+    ) -> None:
+        """Set the status of every connector with this EVSE id."""
+        _check_partner(partner_identifier)
+        try:
+            status = messages.ConnectorStatus(status)
+        except ValueError:
+            allowed = ", ".join(s.value for s in messages.ConnectorStatus)
+            raise ValueError(f"connector {connector_id!r}: status {status!r} is not one of {allowed}") from None
+        message = messages.ConnectorPostStatus(
+            connector_id=connector_id, status=status, partner_identifier=partner_identifier
+        )
+        await self.send(messages.encode(message))
+
+
+async def send_many(
+    client: OioiClient,
+    bodies: Sequence[dict],
+    *,
+    concurrency: int = 16,
+    on_result: Callable[[int, dict | errors.OioiError], None] | None = None,
+) -> list[dict | errors.OioiError]:
+    """Send every body with at most ``concurrency`` in flight; item i's answer or error at index i.
+
+    One failed item never stops the others: its ``OioiError`` takes its place in the list.
+    ``on_result(index, answer_or_error)`` is called as each one finishes.
+    """
+    if concurrency < 1:
+        raise ValueError("concurrency must be at least 1")
+    results: list[dict | errors.OioiError | None] = [None] * len(bodies)
+    next_index = 0
+
+    async def worker() -> None:
+        nonlocal next_index
+        while next_index < len(bodies):
+            index = next_index
+            next_index += 1
+            try:
+                outcome: dict | errors.OioiError = await client.send(bodies[index])
+            except errors.OioiError as error:
+                outcome = error
+            results[index] = outcome
+            if on_result is not None:
+                on_result(index, outcome)
+
+    async with asyncio.TaskGroup() as group:
+        for _ in range(min(concurrency, len(bodies))):
+            group.create_task(worker())
+    return results  # type: ignore[return-value]
