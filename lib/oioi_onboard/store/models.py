@@ -186,6 +186,10 @@ class PushRun(SQLModel, table=True):
     new: int = 0
     changed: int = 0
     deleted: int = 0
+    replaced: int = 0  # connectors changed: soft-delete + push under a new station id
+    partner_identifier: str | None = None
+    # A dry run keeps what would have been sent: {kind: [station ids]}.
+    summary: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
 
 
 class Outbox(SQLModel, table=True):
@@ -212,6 +216,8 @@ class Outbox(SQLModel, table=True):
     acked_at: datetime | None = None
     # A HELD row waits for this row's ack (a replacement station waits for the soft-delete of the old id).
     depends_on: int | None = Field(default=None, index=True)
+    # station-post: the connectors signature of the station object sent, copied to Station on ack.
+    connectors_signature: str | None = None
 
 
 # --- step 3: statuses ----------------------------------------------------------------
