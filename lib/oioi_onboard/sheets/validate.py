@@ -1,0 +1,659 @@
+"""Validation of the canonical station frame in one vectorised pass.
+
+Every rule of ``station_post.rst`` and the glossary (see ``rules.RULES``) runs
+over whole columns at once. Values repeat a lot (station columns are repeated
+on each connector row, operators share hotlines), so each column is factorised
+once and the expensive checks (e-mail, phone, DIN ids) run on its distinct
+values only, then map back to rows through the codes.
+
+An error blocks its station (every row of that station), never the file.
+Station-column issues are reported once per station and distinct value, at the
+first row that holds it; connector-column issues on every row.
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import email_validator
+import numpy as np
+import pandas as pd
+import phonenumbers
+import pycountry
+
+from ..oioi import ids
+from ..oioi.messages import ConnectorType
+from . import rules
+from .canonical import BOOLEAN_NAMES, NAMES, REQUIRED, ROW, STATION_NAMES
+from .issues import ISSUE_COLUMNS, Severity, empty_issues
+
+__all__ = ["RegistryContext", "Validation", "validate", "canonical_frame"]
+
+CONNECTOR_NAMES = {t.value for t in ConnectorType}
+_CONNECTOR_BY_LOWER = {t.value.lower(): t.value for t in ConnectorType}
+_NUMBER_COLUMNS = ["latitude", "longitude", "speed_kw"]
+_INTEGER_COLUMNS = ["floor_level", "total_parking"]
+_INTEGER_PATTERN = r"[+-]?\d+(?:\.0*)?"
+_STATION_SET = set(STATION_NAMES)
+
+
+@dataclass(frozen=True)
+class RegistryContext:
+    """What the registry knows, for the checks that need it."""
+
+    operator_ids: frozenset[str]  # operator ids registered to this CPO (canonical "DE*8PS")
+    foreign_evse_keys: frozenset[str]  # oioi.ids.normalise_evse_id of EVSE ids stored for other CPOs
+    foreign_station_ids: frozenset[str]
+
+
+@dataclass
+class Validation:
+    frame: pd.DataFrame  # the canonical frame as validated (strings), with ROW
+    issues: pd.DataFrame  # issues.ISSUE_COLUMNS
+    station_state: pd.Series  # station_id -> "ok" | "warning" | "error"
+    skipped: list[str] = field(default_factory=list)  # rule names not run (no registry context)
+
+    @property
+    def stations(self) -> int:
+        return len(self.station_state)
+
+    @property
+    def connectors(self) -> int:
+        return len(self.frame)
+
+    @property
+    def errors(self) -> int:
+        return int((self.issues["severity"] == Severity.ERROR.value).sum())
+
+    @property
+    def warnings(self) -> int:
+        return int((self.issues["severity"] == Severity.WARNING.value).sum())
+
+    def valid_station_ids(self) -> list[str]:
+        """Stations without errors, in file order."""
+        return self.station_state.index[self.station_state != "error"].tolist()
+
+    def blocked_station_ids(self) -> list[str]:
+        return self.station_state.index[self.station_state == "error"].tolist()
+
+
+def canonical_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """Every canonical column as strings ('' for empty), ROW as int, a fresh index."""
+    n = len(frame)
+    data = {}
+    for name in NAMES:
+        if name in frame.columns:
+            column = frame[name]
+            if column.dtype != "str":
+                column = column.astype("str")
+            data[name] = column.fillna("").reset_index(drop=True)
+        else:
+            data[name] = pd.Series([""] * n, dtype="str")
+    if ROW in frame.columns:
+        data[ROW] = pd.to_numeric(frame[ROW], errors="coerce").fillna(0).astype("int64").reset_index(drop=True)
+    else:
+        data[ROW] = pd.Series(np.arange(2, n + 2), dtype="int64")  # the header is row 1
+    return pd.DataFrame(data)
+
+
+class _Column:
+    """One column factorised: per-row codes into its distinct values."""
+
+    def __init__(self, series: pd.Series):
+        codes, uniques = pd.factorize(series, sort=False)
+        self.codes = codes
+        self.raw = np.asarray(uniques, dtype=object)
+        self.u = pd.Series(self.raw, dtype="str").str.strip()  # distinct values, stripped
+        # Codes that treat "x " and "x" as one value.
+        norm_codes, norm_uniques = pd.factorize(self.u, sort=False)
+        self.norm_of_u = norm_codes
+        self.norm = norm_codes[codes] if len(codes) else codes
+        self.norm_values = np.asarray(norm_uniques, dtype=object)
+        self.blank_u = (self.u == "").to_numpy(dtype=bool)
+
+    def rows(self, mask_u) -> np.ndarray:
+        """A per-distinct-value boolean -> a per-row boolean."""
+        mask_u = np.asarray(mask_u, dtype=bool)
+        return mask_u[self.codes] if len(self.codes) else np.zeros(0, dtype=bool)
+
+    def values(self, positions: np.ndarray) -> np.ndarray:
+        return self.raw[self.codes[positions]]
+
+    def stripped(self, positions: np.ndarray) -> np.ndarray:
+        return self.u.to_numpy(dtype=object)[self.codes[positions]]
+
+
+class _Checker:
+    def __init__(self, frame: pd.DataFrame, context: RegistryContext | None):
+        self.frame = frame
+        self.context = context
+        self.n = len(frame)
+        self.rows = frame[ROW].to_numpy()
+        self._columns: dict[str, _Column] = {}
+        self.parts: list[tuple] = []
+        station = self.col("station_id")
+        self.scode = station.norm
+        self.station_blank = station.blank_u[station.codes] if self.n else np.zeros(0, dtype=bool)
+        # Position of each station's first row (factorize numbers codes in order of appearance).
+        self.first_pos = pd.Series(self.scode).drop_duplicates().index.to_numpy()
+
+    def col(self, name: str) -> _Column:
+        if name not in self._columns:
+            self._columns[name] = _Column(self.frame[name])
+        return self._columns[name]
+
+    # --- recording -----------------------------------------------------------
+
+    def add(self, rule: str, column: str, mask: np.ndarray, message, per_station: bool | None = None) -> None:
+        """Record ``rule`` for the rows in ``mask``; ``message`` is a str or a callable(positions) -> array."""
+        positions = np.flatnonzero(mask)
+        if per_station is None:
+            per_station = column in _STATION_SET
+        if per_station and len(positions):
+            positions = self._once_per_station(positions, self.col(column).norm)
+        if not len(positions):
+            return
+        text = message(positions) if callable(message) else message
+        self.parts.append((positions, column, rule, text))
+
+    def _once_per_station(self, positions: np.ndarray, value_codes: np.ndarray) -> np.ndarray:
+        # One issue per (station, distinct value); rows without a station id each stand alone.
+        width = int(value_codes.max()) + 2 if len(value_codes) else 1
+        key = self.scode[positions].astype(np.int64) * width + value_codes[positions]
+        key = np.where(self.station_blank[positions], -1 - positions.astype(np.int64), key)
+        keep = ~pd.Series(key).duplicated().to_numpy()
+        return positions[keep]
+
+    def issues(self) -> tuple[pd.DataFrame, np.ndarray]:
+        if not self.parts:
+            return empty_issues(), np.zeros(0, dtype=object)
+        station_values = self.col("station_id").norm_values[self.scode]
+        frames, stations = [], []
+        for positions, column, rule, text in self.parts:
+            column_data = self.col(column)
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "row": self.rows[positions],
+                        "column": column,
+                        "value": column_data.values(positions),
+                        "rule": rule,
+                        "message": text,
+                        "severity": rules.RULES[rule].severity.value,
+                    }
+                )
+            )
+            stations.append(station_values[positions])
+        return pd.concat(frames, ignore_index=True), np.concatenate(stations)
+
+    # --- the rules -------------------------------------------------------------
+
+    def required(self) -> None:
+        for name in REQUIRED:
+            column = self.col(name)
+            self.add("required", name, column.rows(column.blank_u), f"{name} is required but empty")
+
+    def numbers(self) -> dict[str, np.ndarray]:
+        parsed = {}
+        for name in _NUMBER_COLUMNS:
+            column = self.col(name)
+            numbers_u = pd.to_numeric(column.u.str.replace(",", ".", regex=False), errors="coerce")
+            numbers_u = numbers_u.astype("float64").to_numpy()
+            bad_u = ~column.blank_u & ~np.isfinite(numbers_u)
+            self.add("not_a_number", name, column.rows(bad_u), f"{name} is not a number")
+            numbers_u = np.where(bad_u, np.nan, numbers_u)
+            parsed[name] = numbers_u[column.codes] if self.n else np.zeros(0)
+        lat, lon, speed = parsed["latitude"], parsed["longitude"], parsed["speed_kw"]
+        with np.errstate(invalid="ignore"):
+            self.add("latitude_range", "latitude", np.abs(lat) > 90, "latitude must lie between -90 and 90")
+            self.add("longitude_range", "longitude", np.abs(lon) > 180, "longitude must lie between -180 and 180")
+            self.add("speed_not_positive", "speed_kw", speed <= 0, "speed must be above 0 kW")
+            self.add(
+                "speed_high",
+                "speed_kw",
+                speed > rules.SPEED_WARNING_KW,
+                f"speed above {rules.SPEED_WARNING_KW:.0f} kW is unusual: is the unit kW (not W)?",
+            )
+        return parsed
+
+    def country(self) -> np.ndarray:
+        """Checks the country code; returns the upper-cased code per distinct value."""
+        column = self.col("country")
+        upper_u = column.u.str.upper()
+        bad_u = ~column.blank_u & ~upper_u.isin(rules.ISO_COUNTRIES).to_numpy()
+        suggestion = {}
+        for value in column.u[bad_u].unique():
+            try:
+                suggestion[value] = pycountry.countries.lookup(value).alpha_2
+            except LookupError:
+                suggestion[value] = None
+
+        def message(positions):
+            out = []
+            for value in column.stripped(positions):
+                hint = suggestion.get(value)
+                text = f"{value!r} is not an ISO 3166-1 alpha-2 country code"
+                out.append(f"{text}; did you mean {hint}?" if hint else f"{text} (e.g. DE, AT, NL)")
+            return np.array(out, dtype=object)
+
+        self.add("country_code", "country", column.rows(bad_u), message)
+        return upper_u.where(~bad_u, "").to_numpy(dtype=object)
+
+    def coordinates(self, lat: np.ndarray, lon: np.ndarray, country_u: np.ndarray) -> None:
+        country = self.col("country")
+        boxes_per = max(len(b) for b in rules.COUNTRY_BOXES.values())
+        bounds_u = np.full((len(country_u), boxes_per, 4), np.nan)
+        for i, code in enumerate(country_u):
+            for k, box in enumerate(rules.COUNTRY_BOXES.get(code, ())):
+                bounds_u[i, k] = box
+        bounds = bounds_u[country.codes]  # rows x boxes x 4
+        known = ~np.isnan(bounds[:, 0, 0]) if self.n else np.zeros(0, dtype=bool)
+        usable = known & (np.abs(lat) <= 90) & (np.abs(lon) <= 180)
+
+        def inside(y, x):
+            y, x = y[:, None], x[:, None]
+            with np.errstate(invalid="ignore"):
+                hit = (y >= bounds[:, :, 0]) & (y <= bounds[:, :, 1]) & (x >= bounds[:, :, 2]) & (x <= bounds[:, :, 3])
+            return hit.any(axis=1)
+
+        if not usable.any():
+            return
+        as_given, swapped = inside(lat, lon), inside(lon, lat)
+        countries = country_u[country.codes]
+
+        def swapped_message(positions):
+            return np.array(
+                [f"latitude and longitude seem exchanged: ({lon[p]}, {lat[p]}) lies in {countries[p]}, "
+                 f"({lat[p]}, {lon[p]}) does not" for p in positions],
+                dtype=object,
+            )
+
+        def outside_message(positions):
+            return np.array(
+                [f"the point ({lat[p]}, {lon[p]}) lies outside {countries[p]}, the address's country"
+                 for p in positions],
+                dtype=object,
+            )
+
+        self.add("coordinates_swapped", "latitude", usable & ~as_given & swapped, swapped_message)
+        self.add("outside_country", "latitude", usable & ~as_given & ~swapped, outside_message)
+
+    def evse_ids(self) -> tuple[np.ndarray, np.ndarray]:
+        """Syntax of EVSE ids; returns per row the normalised key ('' if invalid) and its codes."""
+        column = self.col("evse_id")
+        iso_u = column.u.str.fullmatch(ids.EVSE_ID_PATTERN).fillna(False).to_numpy(dtype=bool)
+        key_u = column.u.str.replace("*", "", regex=False).str.upper()
+        country_ok_u = key_u.str[:2].isin(rules.ISO_COUNTRIES).to_numpy(dtype=bool)
+        bad_u = ~column.blank_u & ~(iso_u & country_ok_u)
+        din_u = np.zeros(len(bad_u), dtype=bool)
+        din_message = {}
+        for i in np.flatnonzero(bad_u & ~iso_u):
+            value = column.u.iat[i]
+            if ids.is_din_evse_id(value):
+                din_u[i] = True
+                try:
+                    din_message[value] = (
+                        f"EVSE id {value!r} is in the old DIN form; its ISO form is {ids.din_to_iso(value)!r}. "
+                        "Change it in the file: ids are never converted silently"
+                    )
+                except ids.IdError as error:
+                    din_message[value] = f"EVSE id {value!r} is in the old DIN form and has no ISO form: {error}"
+        self.add(
+            "evse_id_din",
+            "evse_id",
+            column.rows(din_u),
+            lambda positions: np.array([din_message[v] for v in column.stripped(positions)], dtype=object),
+        )
+
+        def syntax_message(positions):
+            out = []
+            for value in column.stripped(positions):
+                if ids.is_evse_id(value):
+                    out.append(f"EVSE id {value!r}: {value[:2].upper()!r} is not an ISO 3166-1 alpha-2 country")
+                else:
+                    out.append(f"EVSE id {value!r} is not of the form CC*XXX*E..., e.g. DE*8PS*E123456")
+            return np.array(out, dtype=object)
+
+        self.add("evse_id_syntax", "evse_id", column.rows(bad_u & ~din_u), syntax_message)
+        key_u = key_u.where(~bad_u & ~column.blank_u, "").to_numpy(dtype=object)
+        key_codes_u, key_uniques = pd.factorize(key_u)
+        self.evse_key_uniques = np.asarray(key_uniques, dtype=object)
+        return key_u[column.codes], key_codes_u[column.codes]
+
+    def operator_ids(self) -> np.ndarray:
+        """Syntax of cpo-id; returns per row its canonical form ('DE*8PS', '' if invalid)."""
+        column = self.col("cpo_id")
+        match_u = column.u.str.fullmatch(ids.OPERATOR_ID_PATTERN).fillna(False).to_numpy(dtype=bool)
+        key_u = column.u.str.replace("*", "", regex=False).str.upper()
+        country_ok_u = key_u.str[:2].isin(rules.ISO_COUNTRIES).to_numpy(dtype=bool)
+        bad_u = ~column.blank_u & ~(match_u & country_ok_u)
+        self.add(
+            "operator_id_syntax",
+            "cpo_id",
+            column.rows(bad_u),
+            lambda positions: np.array(
+                [f"operator id {v!r} is not of the form CC*XXX with an ISO country, e.g. DE*8PS"
+                 for v in column.stripped(positions)],
+                dtype=object,
+            ),
+        )
+        canonical_u = (key_u.str[:2] + "*" + key_u.str[2:5]).where(match_u & country_ok_u, "")
+        canonical_u = canonical_u.to_numpy(dtype=object)
+        if self.context is not None:
+            registered = self.context.operator_ids
+            unregistered_u = np.array([bool(c) and c not in registered for c in canonical_u], dtype=bool)
+            self.add(
+                "operator_not_registered",
+                "cpo_id",
+                column.rows(unregistered_u),
+                lambda positions: np.array(
+                    [f"operator id {canonical_u[column.codes[p]]} is not registered to this CPO" for p in positions],
+                    dtype=object,
+                ),
+            )
+        return canonical_u[column.codes]
+
+    def evse_operator(self, evse_key: np.ndarray, operator: np.ndarray) -> None:
+        # Both keys without '*': the EVSE id's first five characters are its operator id.
+        evse_operator = pd.Series(evse_key, dtype="str").str[:5].to_numpy(dtype=object)
+        operator_key = pd.Series(operator, dtype="str").str.replace("*", "", regex=False).to_numpy(dtype=object)
+        mismatch = (evse_key != "") & (operator != "") & (evse_operator != operator_key)
+        self.add(
+            "evse_operator_mismatch",
+            "evse_id",
+            mismatch,
+            lambda positions: np.array(
+                [f"the EVSE id's operator part {evse_operator[p][:2]}*{evse_operator[p][2:]} differs from "
+                 f"the station's cpo-id {operator[p]}" for p in positions],
+                dtype=object,
+            ),
+        )
+
+    def station_columns(self) -> None:
+        first = self.first_pos[self.scode] if self.n else np.zeros(0, dtype=np.int64)
+        has_station = ~self.station_blank
+        station_values = self.col("station_id").norm_values
+        for name in STATION_NAMES:
+            if name == "station_id":
+                continue
+            column = self.col(name)
+            disagree = has_station & (column.norm != column.norm[first])
+            if not disagree.any():
+                continue
+
+            def message(positions, column=column, name=name):
+                first_positions = first[positions]
+                there = column.stripped(first_positions)
+                return np.array(
+                    [f"station {station_values[self.scode[p]]!r} has {name} {there[i]!r} in row "
+                     f"{self.rows[f]}: station columns disagree between its rows"
+                     for i, (p, f) in enumerate(zip(positions, first_positions))],
+                    dtype=object,
+                )
+
+            self.add("station_columns_disagree", name, disagree, message, per_station=False)
+
+    def evse_uniqueness(self, evse_key: np.ndarray, key_codes: np.ndarray) -> None:
+        valid = evse_key != ""
+        if not valid.any():
+            return
+        n_stations = int(self.scode.max()) + 1
+        pair = key_codes.astype(np.int64) * n_stations + self.scode
+        pair_codes, pair_uniques = pd.factorize(pd.Series(pair[valid]))
+        stations_per_key = np.bincount(pair_uniques.to_numpy() // n_stations, minlength=key_codes.max() + 1)
+        several = valid & (stations_per_key[key_codes] > 1)
+        station_values = self.col("station_id").norm_values
+        if several.any():
+            owners = (
+                pd.DataFrame({"key": evse_key[several], "station": station_values[self.scode[several]]})
+                .drop_duplicates()
+                .groupby("key")["station"]
+                .agg(lambda s: ", ".join(repr(v) for v in s))
+            )
+
+            def several_message(positions):
+                return np.array(
+                    [f"EVSE id is used by several stations ({owners[evse_key[p]]}); one EVSE belongs to one station"
+                     for p in positions],
+                    dtype=object,
+                )
+
+            self.add("evse_id_in_several_stations", "evse_id", several, several_message)
+
+        connector = self.col("connector_type")
+        triple = pair * (int(connector.norm.max()) + 1) + connector.norm
+        triple = np.where(valid, triple, -1 - np.arange(self.n))
+        triple_codes, _ = pd.factorize(triple)
+        duplicate = pd.Series(triple_codes).duplicated().to_numpy() & valid & ~connector.blank_u[connector.codes]
+        if duplicate.any():
+            first_of = pd.Series(triple_codes).drop_duplicates().index.to_numpy()
+            evse = self.col("evse_id")
+
+            def duplicate_message(positions):
+                types = connector.stripped(positions)
+                evse_values = evse.stripped(positions)
+                return np.array(
+                    [f"EVSE id {evse_values[i]!r} with connector type {types[i]!r} is already listed in row "
+                     f"{self.rows[first_of[triple_codes[p]]]}" for i, p in enumerate(positions)],
+                    dtype=object,
+                )
+
+            self.add("connector_duplicate", "evse_id", duplicate, duplicate_message)
+
+        if self.context is not None:
+            foreign_u = np.array([k in self.context.foreign_evse_keys for k in self.evse_key_uniques], dtype=bool)
+            foreign = valid & foreign_u[key_codes]
+            self.add("evse_id_foreign", "evse_id", foreign, "this EVSE id is already stored for another CPO")
+
+    def foreign_station_ids(self) -> None:
+        station = self.col("station_id")
+        foreign_station_u = station.u.isin(self.context.foreign_station_ids).to_numpy(dtype=bool)
+        self.add(
+            "station_id_foreign",
+            "station_id",
+            station.rows(foreign_station_u & ~station.blank_u),
+            "this station id is already stored for another CPO; station ids are globally unique",
+        )
+
+    def connector_types(self) -> None:
+        column = self.col("connector_type")
+        bad_u = ~column.blank_u & ~column.u.isin(CONNECTOR_NAMES).to_numpy(dtype=bool)
+
+        def message(positions):
+            out = []
+            for value in column.stripped(positions):
+                hint = _CONNECTOR_BY_LOWER.get(value.lower().replace(" ", ""))
+                text = f"connector type {value!r} is not one of OIOI's 19 names"
+                out.append(f"{text}; did you mean {hint!r}?" if hint else f"{text} (e.g. Type2, Combo, Chademo)")
+            return np.array(out, dtype=object)
+
+        self.add("connector_type", "connector_type", column.rows(bad_u), message)
+
+    def texts(self) -> None:
+        for name in BOOLEAN_NAMES:
+            column = self.col(name)
+            bad_u = ~column.blank_u & ~column.u.str.lower().isin(rules.BOOLEAN_WORDS).to_numpy(dtype=bool)
+            self.add("not_a_boolean", name, column.rows(bad_u), f"{name} must be yes or no (true/false)")
+        for name in _INTEGER_COLUMNS:
+            column = self.col(name)
+            whole_u = column.u.str.fullmatch(_INTEGER_PATTERN).fillna(False).to_numpy(dtype=bool)
+            self.add(
+                "not_an_integer", name, column.rows(~column.blank_u & ~whole_u), f"{name} must be a whole number"
+            )
+            if name == "total_parking":
+                negative_u = whole_u & column.u.str.startswith("-").to_numpy(dtype=bool)
+                negative_u &= pd.to_numeric(column.u.where(whole_u, "0")).to_numpy() < 0
+                self.add("negative_parking", name, column.rows(negative_u), "total parking cannot be below zero")
+
+        column = self.col("open_hours")
+        hours_ok_u = column.u.str.fullmatch(rules.OPEN_HOURS_PATTERN).fillna(False).to_numpy(dtype=bool)
+        self.add(
+            "open_hours_syntax",
+            "open_hours",
+            column.rows(~column.blank_u & ~hours_ok_u),
+            "opening hours must look like 'Mo-Fr 07:30-19:00; Sa 09:00-15:00' (days Mo Tu We Th Fr Sa Su)",
+        )
+
+        column = self.col("web")
+        url_ok_u = column.u.str.fullmatch(rules.URL_PATTERN).fillna(False).to_numpy(dtype=bool)
+        self.add(
+            "url_syntax",
+            "web",
+            column.rows(~column.blank_u & ~url_ok_u),
+            "the website is not a web address such as https://example.com",
+        )
+
+        for name, limit in rules.TEXT_LIMITS.items():
+            column = self.col(name)
+            long_u = (column.u.str.len() > limit).to_numpy(dtype=bool)
+            self.add(
+                "text_too_long",
+                name,
+                column.rows(long_u),
+                lambda positions, column=column, name=name, limit=limit: np.array(
+                    [f"{name} has {len(v)} characters; at most {limit} are allowed"
+                     for v in column.stripped(positions)],
+                    dtype=object,
+                ),
+            )
+
+    def email(self) -> None:
+        column = self.col("email")
+        problem = {}
+        for i in np.flatnonzero(~column.blank_u):
+            value = column.u.iat[i]
+            try:
+                email_validator.validate_email(value, check_deliverability=False)
+            except email_validator.EmailNotValidError as error:
+                problem[i] = f"e-mail {value!r} is not valid: {error}"
+        bad_u = np.zeros(len(column.u), dtype=bool)
+        bad_u[list(problem)] = True
+        self.add(
+            "email_syntax",
+            "email",
+            column.rows(bad_u),
+            lambda positions: np.array([problem[column.codes[p]] for p in positions], dtype=object),
+        )
+
+    def phones(self, country_u: np.ndarray) -> None:
+        country = self.col("country")
+        country_rows = country.codes
+        for name in ("phone", "fax"):
+            column = self.col(name)
+            filled = ~column.blank_u[column.codes] if self.n else np.zeros(0, dtype=bool)
+            if not filled.any():
+                continue
+            # A number's validity depends on the country it is read in: check distinct pairs.
+            pair = column.codes.astype(np.int64) * (len(country_u) + 1) + country_rows
+            pair_codes, pair_uniques = pd.factorize(np.where(filled, pair, -1))
+            bad_pair = np.zeros(len(pair_uniques), dtype=bool)
+            reason = {}
+            for k, key in enumerate(pair_uniques):
+                if key < 0:
+                    continue
+                value = column.u.iat[key // (len(country_u) + 1)]
+                region = country_u[key % (len(country_u) + 1)] or None
+                why = _phone_problem(value, region)
+                if why:
+                    bad_pair[k] = True
+                    reason[k] = f"{name} {value!r} is not a valid phone number{why}"
+            self.add(
+                "phone_syntax",
+                name,
+                bad_pair[pair_codes],
+                lambda positions, pair_codes=pair_codes, reason=reason: np.array(
+                    [reason[pair_codes[p]] for p in positions], dtype=object
+                ),
+            )
+
+    def hostile(self) -> None:
+        for name in NAMES:
+            column = self.col(name)
+            if column.blank_u.all():
+                continue
+            raw = pd.Series(column.raw, dtype="str")
+            control_u = raw.str.contains(rules.CONTROL_CHARACTERS_PATTERN, regex=True).fillna(False)
+            self.add(
+                "control_characters",
+                name,
+                column.rows(control_u.to_numpy(dtype=bool)),
+                "the cell holds invisible control characters; remove them",
+            )
+            formula_u = raw.str.contains(rules.FORMULA_PATTERN, regex=True).fillna(False)
+            self.add(
+                "formula_like",
+                name,
+                column.rows(formula_u.to_numpy(dtype=bool)),
+                "the cell looks like a spreadsheet formula; it is sent as plain text",
+            )
+
+
+def _phone_problem(value: str, region: str | None) -> str:
+    """'' when ``value`` is a valid phone number read in ``region``, else why not."""
+    try:
+        number = phonenumbers.parse(value, region)
+    except phonenumbers.NumberParseException as error:
+        if region is None and not value.startswith("+"):
+            return " (start it with + and the country code, or give the address's country)"
+        return f" ({error._msg})" if getattr(error, "_msg", "") else ""
+    if not phonenumbers.is_valid_number(number):
+        return f" for {region}" if region else ""
+    return ""
+
+
+def validate(
+    frame: pd.DataFrame,
+    *,
+    context: RegistryContext | None = None,
+    extra_issues: pd.DataFrame | None = None,
+) -> Validation:
+    """Check every rule over the whole canonical frame; errors block only their station."""
+    frame = canonical_frame(frame)
+    checker = _Checker(frame, context)
+    if checker.n:
+        checker.required()
+        parsed = checker.numbers()
+        country_u = checker.country()
+        checker.coordinates(parsed["latitude"], parsed["longitude"], country_u)
+        evse_key, key_codes = checker.evse_ids()
+        operator = checker.operator_ids()
+        checker.evse_operator(evse_key, operator)
+        checker.station_columns()
+        checker.evse_uniqueness(evse_key, key_codes)
+        if context is not None:
+            checker.foreign_station_ids()
+        checker.connector_types()
+        checker.texts()
+        checker.email()
+        checker.phones(country_u)
+        checker.hostile()
+    issues, issue_stations = checker.issues()
+
+    station_ids = checker.col("station_id").norm_values
+    stations = pd.Index([s for s in station_ids if s != ""], dtype="object", name="station_id")
+    if extra_issues is not None and len(extra_issues):
+        extra = extra_issues.reindex(columns=ISSUE_COLUMNS)
+        by_row = pd.Series(station_ids[checker.scode], index=checker.rows)
+        by_row = by_row[~by_row.index.duplicated()]
+        extra_stations = by_row.reindex(extra["row"].to_numpy()).fillna("").to_numpy(dtype=object)
+        issues = pd.concat([issues, extra], ignore_index=True)
+        issue_stations = np.concatenate([issue_stations, extra_stations])
+
+    state = pd.Series("ok", index=stations, dtype="object")
+    for severity, name in ((Severity.WARNING, "warning"), (Severity.ERROR, "error")):
+        hit = pd.unique(issue_stations[(issues["severity"] == severity.value).to_numpy()])
+        hit = [s for s in hit if s != ""]
+        state[state.index.isin(hit)] = name
+
+    if len(issues):
+        issues = issues.assign(_order=np.arange(len(issues)))
+        issues = issues.sort_values(["row", "_order"], kind="stable").drop(columns="_order").reset_index(drop=True)
+        issues["row"] = issues["row"].astype("int64")
+    skipped = [] if context is not None else list(rules.REGISTRY_RULES)
+    return Validation(frame=frame, issues=issues[ISSUE_COLUMNS], station_state=state, skipped=skipped)
+
+
+def issues_for_stations(validation: Validation, station_ids: Iterable[str]) -> pd.DataFrame:
+    """The issues of some stations (for tooltips and the page's detail view)."""
+    wanted = set(station_ids)
+    rows = validation.frame.loc[validation.frame["station_id"].str.strip().isin(wanted), ROW]
+    return validation.issues[validation.issues["row"].isin(rows)]
