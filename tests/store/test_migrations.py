@@ -1,0 +1,65 @@
+"""The alembic revision builds the schema the models describe, on SQLite and PostgreSQL."""
+
+import multiprocessing
+
+import pytest
+from sqlalchemy import inspect
+
+from oioi_onboard.store import migrate as migrations
+from oioi_onboard.store.db import get_engine
+from oioi_onboard.settings import get_settings
+
+
+def _check_upgraded(url: str) -> None:
+    migrations.upgrade(url)
+    tables = set(inspect(get_engine(url)).get_table_names())
+    assert {"cpo", "operator_id", "partner_identifier", "app_user", "audit_log", "alembic_version"} <= tables
+    with get_engine(url).connect() as connection:
+        assert migrations.current_revision(connection) == migrations.head_revision()
+    # The models and the migration agree: nothing left for autogenerate to do.
+    assert migrations.schema_differences(url) == []
+
+
+def test_upgrade_empty_sqlite_matches_models():
+    _check_upgraded(get_settings().db_url)
+
+
+def test_upgrade_twice_is_a_no_op():
+    url = get_settings().db_url
+    migrations.upgrade(url)
+    migrations.upgrade(url)
+    with get_engine(url).connect() as connection:
+        assert migrations.current_revision(connection) == migrations.head_revision()
+
+
+def _upgrade_in_child(url: str) -> None:
+    from oioi_onboard.store.migrate import upgrade
+
+    upgrade(url)
+
+
+def _upgrade_from_processes(url: str, count: int = 3) -> list[int]:
+    context = multiprocessing.get_context("spawn")
+    processes = [context.Process(target=_upgrade_in_child, args=(url,)) for _ in range(count)]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join(120)
+    return [process.exitcode for process in processes]
+
+
+def test_concurrent_upgrades_on_sqlite_all_succeed():
+    url = get_settings().db_url
+    assert _upgrade_from_processes(url) == [0, 0, 0]
+    assert migrations.schema_differences(url) == []
+
+
+@pytest.mark.postgres
+def test_upgrade_empty_postgres_matches_models(postgres_url):
+    _check_upgraded(postgres_url)
+
+
+@pytest.mark.postgres
+def test_concurrent_upgrades_on_postgres_all_succeed(postgres_url):
+    assert _upgrade_from_processes(postgres_url) == [0, 0, 0]
+    assert migrations.schema_differences(postgres_url) == []
