@@ -99,15 +99,17 @@ ISO_COUNTRIES = frozenset(c.alpha_2 for c in pycountry.countries)
 
 WEEKDAYS = ["Mo", "Tu", "We", "Th", "Fr", "Sa", "Su"]
 _DAY = "(?:" + "|".join(WEEKDAYS) + ")"
-_TIME = r"(?:[01]\d|2[0-3]):[0-5]\d|24:00"
-_RANGE = rf"(?:{_TIME})\s*-\s*(?:{_TIME})"
-_PERIOD = rf"\s*{_DAY}(?:\s*-\s*{_DAY})?\s+{_RANGE}(?:\s*,\s*{_RANGE})*\s*"
+# Spaces as [ ] and digits as [0-9], not \s and \d: pandas then runs these
+# patterns in pyarrow (RE2) instead of falling back to Python's re row by row.
+_TIME = r"(?:[01][0-9]|2[0-3]):[0-5][0-9]|24:00"
+_RANGE = rf"(?:{_TIME}) *- *(?:{_TIME})"
+_PERIOD = rf" *{_DAY}(?: *- *{_DAY})? +{_RANGE}(?: *, *{_RANGE})* *"
 # "Mo-Fr 07:30-19:00; Sa 09:00-15:00"; several ranges of a day with commas.
-OPEN_HOURS_PATTERN = rf"{_PERIOD}(?:;{_PERIOD})*;?\s*"
+OPEN_HOURS_PATTERN = rf"{_PERIOD}(?:;{_PERIOD})*;? *"
 _PERIOD_PARTS = re.compile(
-    rf"^\s*(?P<first>{_DAY})(?:\s*-\s*(?P<last>{_DAY}))?\s+(?P<ranges>{_RANGE}(?:\s*,\s*{_RANGE})*)\s*$"
+    rf"^ *(?P<first>{_DAY})(?: *- *(?P<last>{_DAY}))? +(?P<ranges>{_RANGE}(?: *, *{_RANGE})*) *$"
 )
-_RANGE_PARTS = re.compile(rf"(?P<start>{_TIME})\s*-\s*(?P<end>{_TIME})")
+_RANGE_PARTS = re.compile(rf"(?P<start>{_TIME}) *- *(?P<end>{_TIME})")
 
 
 def parse_open_hours(text: str) -> list[dict]:
@@ -127,13 +129,13 @@ def parse_open_hours(text: str) -> list[dict]:
 URL_PATTERN = (
     r"(?:https?://)?"  # the spec's own example has no scheme: www.example.com
     r"(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}"
-    r"(?::\d{1,5})?(?:[/?#][^\s]*)?"
+    r"(?::[0-9]{1,5})?(?:[/?#][^ \t\r\n]*)?"
 )
 
 CONTROL_CHARACTERS_PATTERN = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
 # What a spreadsheet would run: '=...', and '+', '-' or '@' followed by a
 # function or a DDE call. '+49 621 ...' and '-8.5' are not formulas.
-FORMULA_PATTERN = r"^\s*(?:=|[+\-@]\s*[A-Za-z_][A-Za-z0-9_.]*\s*[(|!])"
+FORMULA_PATTERN = r"^[ \t]*(?:=|[+\-@][ \t]*[A-Za-z_][A-Za-z0-9_.]*[ \t]*[(|!])"
 
 # Coarse boxes (lat_min, lat_max, lon_min, lon_max) per country, a few tenths of
 # a degree wide of the border; a country may need several (islands, overseas).

@@ -13,6 +13,7 @@ first row that holds it; connector-column issues on every row.
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import email_validator
 import numpy as np
@@ -32,7 +33,7 @@ CONNECTOR_NAMES = {t.value for t in ConnectorType}
 _CONNECTOR_BY_LOWER = {t.value.lower(): t.value for t in ConnectorType}
 _NUMBER_COLUMNS = ["latitude", "longitude", "speed_kw"]
 _INTEGER_COLUMNS = ["floor_level", "total_parking"]
-_INTEGER_PATTERN = r"[+-]?\d+(?:\.0*)?"
+_INTEGER_PATTERN = r"[+-]?[0-9]+(?:\.0*)?"
 _STATION_SET = set(STATION_NAMES)
 
 
@@ -101,14 +102,30 @@ class _Column:
     def __init__(self, series: pd.Series):
         codes, uniques = pd.factorize(series, sort=False)
         self.codes = codes
-        self.raw = np.asarray(uniques, dtype=object)
-        self.u = pd.Series(self.raw, dtype="str").str.strip()  # distinct values, stripped
-        # Codes that treat "x " and "x" as one value.
-        norm_codes, norm_uniques = pd.factorize(self.u, sort=False)
-        self.norm_of_u = norm_codes
-        self.norm = norm_codes[codes] if len(codes) else codes
-        self.norm_values = np.asarray(norm_uniques, dtype=object)
+        self.raw_u = pd.Series(uniques, dtype="str")  # distinct values as in the file
+        self.u = self.raw_u.str.strip()  # distinct values, stripped
         self.blank_u = (self.u == "").to_numpy(dtype=bool)
+        # Codes that treat "x " and "x" as one value; most columns have no padding at all.
+        if (self.u != self.raw_u).any():
+            norm_codes, norm_uniques = pd.factorize(self.u, sort=False)
+            self.norm = norm_codes[codes] if len(codes) else codes
+            self._norm_uniques = norm_uniques
+        else:
+            self.norm = codes
+            self._norm_uniques = self.u
+
+    @cached_property
+    def raw_values(self) -> np.ndarray:
+        return self.raw_u.to_numpy(dtype=object)
+
+    @cached_property
+    def u_values(self) -> np.ndarray:
+        return self.u.to_numpy(dtype=object)
+
+    @cached_property
+    def norm_values(self) -> np.ndarray:
+        """The stripped distinct values that ``norm`` codes index."""
+        return np.asarray(self._norm_uniques, dtype=object)
 
     def rows(self, mask_u) -> np.ndarray:
         """A per-distinct-value boolean -> a per-row boolean."""
@@ -116,10 +133,10 @@ class _Column:
         return mask_u[self.codes] if len(self.codes) else np.zeros(0, dtype=bool)
 
     def values(self, positions: np.ndarray) -> np.ndarray:
-        return self.raw[self.codes[positions]]
+        return self.raw_values[self.codes[positions]]
 
     def stripped(self, positions: np.ndarray) -> np.ndarray:
-        return self.u.to_numpy(dtype=object)[self.codes[positions]]
+        return self.u_values[self.codes[positions]]
 
 
 class _Checker:
@@ -277,8 +294,8 @@ class _Checker:
         self.add("coordinates_swapped", "latitude", usable & ~as_given & swapped, swapped_message)
         self.add("outside_country", "latitude", usable & ~as_given & ~swapped, outside_message)
 
-    def evse_ids(self) -> tuple[np.ndarray, np.ndarray]:
-        """Syntax of EVSE ids; returns per row the normalised key ('' if invalid) and its codes."""
+    def evse_ids(self) -> None:
+        """Syntax of EVSE ids; keeps per row whether it is valid and its normalised key's code."""
         column = self.col("evse_id")
         iso_u = column.u.str.fullmatch(ids.EVSE_ID_PATTERN).fillna(False).to_numpy(dtype=bool)
         key_u = column.u.str.replace("*", "", regex=False).str.upper()
@@ -314,13 +331,16 @@ class _Checker:
             return np.array(out, dtype=object)
 
         self.add("evse_id_syntax", "evse_id", column.rows(bad_u & ~din_u), syntax_message)
-        key_u = key_u.where(~bad_u & ~column.blank_u, "").to_numpy(dtype=object)
+        valid_u = ~bad_u & ~column.blank_u
+        key_u = key_u.where(valid_u, "")
         key_codes_u, key_uniques = pd.factorize(key_u)
-        self.evse_key_uniques = np.asarray(key_uniques, dtype=object)
-        return key_u[column.codes], key_codes_u[column.codes]
+        self.evse_valid = column.rows(valid_u)
+        self.evse_key_codes = key_codes_u[column.codes] if self.n else np.zeros(0, dtype=np.int64)
+        self.evse_key_uniques = pd.Series(key_uniques, dtype="str")
+        self.evse_operator_u = key_u.str[:5]  # without '*', the first five characters are the operator id
 
-    def operator_ids(self) -> np.ndarray:
-        """Syntax of cpo-id; returns per row its canonical form ('DE*8PS', '' if invalid)."""
+    def operator_ids(self) -> None:
+        """Syntax of cpo-id, and whether it is registered to this CPO."""
         column = self.col("cpo_id")
         match_u = column.u.str.fullmatch(ids.OPERATOR_ID_PATTERN).fillna(False).to_numpy(dtype=bool)
         key_u = column.u.str.replace("*", "", regex=False).str.upper()
@@ -336,8 +356,10 @@ class _Checker:
                 dtype=object,
             ),
         )
-        canonical_u = (key_u.str[:2] + "*" + key_u.str[2:5]).where(match_u & country_ok_u, "")
-        canonical_u = canonical_u.to_numpy(dtype=object)
+        valid_u = match_u & country_ok_u
+        self.operator_key_u = key_u.where(valid_u, "")
+        self.operator_valid = column.rows(valid_u)
+        canonical_u = (key_u.str[:2] + "*" + key_u.str[2:5]).where(valid_u, "").to_numpy(dtype=object)
         if self.context is not None:
             registered = self.context.operator_ids
             unregistered_u = np.array([bool(c) and c not in registered for c in canonical_u], dtype=bool)
@@ -350,23 +372,26 @@ class _Checker:
                     dtype=object,
                 ),
             )
-        return canonical_u[column.codes]
 
-    def evse_operator(self, evse_key: np.ndarray, operator: np.ndarray) -> None:
-        # Both keys without '*': the EVSE id's first five characters are its operator id.
-        evse_operator = pd.Series(evse_key, dtype="str").str[:5].to_numpy(dtype=object)
-        operator_key = pd.Series(operator, dtype="str").str.replace("*", "", regex=False).to_numpy(dtype=object)
-        mismatch = (evse_key != "") & (operator != "") & (evse_operator != operator_key)
-        self.add(
-            "evse_operator_mismatch",
-            "evse_id",
-            mismatch,
-            lambda positions: np.array(
-                [f"the EVSE id's operator part {evse_operator[p][:2]}*{evse_operator[p][2:]} differs from "
-                 f"the station's cpo-id {operator[p]}" for p in positions],
-                dtype=object,
-            ),
-        )
+    def evse_operator(self) -> None:
+        # Compare through codes into the distinct operator keys: no per-row strings.
+        keys = pd.Index(pd.unique(self.operator_key_u.to_numpy(dtype=object)))
+        evse_code_u = keys.get_indexer(self.evse_operator_u.to_numpy(dtype=object))
+        operator_code_u = keys.get_indexer(self.operator_key_u.to_numpy(dtype=object))
+        evse, operator = self.col("evse_id"), self.col("cpo_id")
+        mismatch = self.evse_valid & self.operator_valid
+        mismatch &= evse_code_u[evse.codes] != operator_code_u[operator.codes]
+        evse_operator_u = self.evse_operator_u.to_numpy(dtype=object)
+
+        def message(positions):
+            out = []
+            for p in positions:
+                part = evse_operator_u[evse.codes[p]]
+                out.append(f"the EVSE id's operator part {part[:2]}*{part[2:]} differs from the station's "
+                           f"cpo-id {operator.u_values[operator.codes[p]]}")
+            return np.array(out, dtype=object)
+
+        self.add("evse_operator_mismatch", "evse_id", mismatch, message)
 
     def station_columns(self) -> None:
         first = self.first_pos[self.scode] if self.n else np.zeros(0, dtype=np.int64)
@@ -392,8 +417,8 @@ class _Checker:
 
             self.add("station_columns_disagree", name, disagree, message, per_station=False)
 
-    def evse_uniqueness(self, evse_key: np.ndarray, key_codes: np.ndarray) -> None:
-        valid = evse_key != ""
+    def evse_uniqueness(self) -> None:
+        valid, key_codes = self.evse_valid, self.evse_key_codes
         if not valid.any():
             return
         n_stations = int(self.scode.max()) + 1
@@ -403,6 +428,7 @@ class _Checker:
         several = valid & (stations_per_key[key_codes] > 1)
         station_values = self.col("station_id").norm_values
         if several.any():
+            evse_key = self.evse_key_uniques.to_numpy(dtype=object)[key_codes]
             owners = (
                 pd.DataFrame({"key": evse_key[several], "station": station_values[self.scode[several]]})
                 .drop_duplicates()
@@ -440,7 +466,7 @@ class _Checker:
             self.add("connector_duplicate", "evse_id", duplicate, duplicate_message)
 
         if self.context is not None:
-            foreign_u = np.array([k in self.context.foreign_evse_keys for k in self.evse_key_uniques], dtype=bool)
+            foreign_u = self.evse_key_uniques.isin(self.context.foreign_evse_keys).to_numpy(dtype=bool)
             foreign = valid & foreign_u[key_codes]
             self.add("evse_id_foreign", "evse_id", foreign, "this EVSE id is already stored for another CPO")
 
@@ -570,7 +596,7 @@ class _Checker:
             column = self.col(name)
             if column.blank_u.all():
                 continue
-            raw = pd.Series(column.raw, dtype="str")
+            raw = column.raw_u
             control_u = raw.str.contains(rules.CONTROL_CHARACTERS_PATTERN, regex=True).fillna(False)
             self.add(
                 "control_characters",
@@ -614,11 +640,11 @@ def validate(
         parsed = checker.numbers()
         country_u = checker.country()
         checker.coordinates(parsed["latitude"], parsed["longitude"], country_u)
-        evse_key, key_codes = checker.evse_ids()
-        operator = checker.operator_ids()
-        checker.evse_operator(evse_key, operator)
+        checker.evse_ids()
+        checker.operator_ids()
+        checker.evse_operator()
         checker.station_columns()
-        checker.evse_uniqueness(evse_key, key_codes)
+        checker.evse_uniqueness()
         if context is not None:
             checker.foreign_station_ids()
         checker.connector_types()

@@ -1,0 +1,274 @@
+"""Validation of 100,000 connector rows against two baselines measured in the same run.
+
+* pandas reading the same CSV (``pd.read_csv(dtype=str)``): goal ratio <= 1.0;
+* the same rules written as a pandera DataFrameSchema: goal ratio < 1.0;
+* peak memory of the process (``ru_maxrss``): goal < 500 MB.
+
+Run: ``.venv/bin/python bench/bench_validate.py [rows]``. Times are the best of
+three runs, because the machine is shared.
+"""
+
+import random
+import resource
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import email_validator
+import numpy as np
+import pandas as pd
+import phonenumbers
+
+from oioi_onboard.oioi.ids import EVSE_ID_PATTERN, OPERATOR_ID_PATTERN
+from oioi_onboard.oioi.messages import ConnectorType
+from oioi_onboard.sheets import rules
+from oioi_onboard.sheets.canonical import BOOLEAN_NAMES, NAMES, REQUIRED, ROW, STATION_NAMES
+from oioi_onboard.sheets.validate import RegistryContext, validate
+
+ROWS = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
+REPEAT = 3
+
+CITIES = [
+    ("DE", "Mannheim", "68159", 49.487, 8.466, "+49 621 1234567"),
+    ("DE", "Berlin", "10243", 52.512, 13.454, "+49 30 8122321"),
+    ("DE", "München", "80331", 48.137, 11.575, "+49 89 2123456"),
+    ("AT", "Wien", "1010", 48.208, 16.373, "+43 1 5123456"),
+    ("NL", "Utrecht", "3511", 52.090, 5.121, "+31 30 2345678"),
+    ("FR", "Strasbourg", "67000", 48.573, 7.752, "+33 3 88 12 34 56"),
+]
+OPERATORS = [f"DE*{chr(65 + i // 26)}{chr(65 + i % 26)}{i % 10}" for i in range(40)]
+TYPES = [t.value for t in ConnectorType]
+
+
+def make_rows(n_rows: int, seed: int = 7) -> pd.DataFrame:
+    """A realistic network: ~2.5 connectors a station, 40 operators, 1% broken cells."""
+    rng = random.Random(seed)
+    records = []
+    station = 0
+    while len(records) < n_rows:
+        station += 1
+        country, city, zip_code, lat, lon, phone = rng.choice(CITIES)
+        operator = rng.choice(OPERATORS)
+        common = {
+            "station_id": f"{operator}*S{station:07d}",
+            "station_name": f"{city} Ladepark {station}",
+            "description": "" if station % 3 else "Behind the town hall",
+            "latitude": f"{lat + rng.uniform(-0.2, 0.2):.5f}",
+            "longitude": f"{lon + rng.uniform(-0.2, 0.2):.5f}",
+            "street": "Luisenring",
+            "street_number": str(station % 200 + 1),
+            "city": city,
+            "zip": zip_code,
+            "country": country,
+            "phone": phone,
+            "fax": "",
+            "web": f"https://{operator[3:].lower()}.example.com",
+            "email": f"service@{operator[3:].lower()}.example.com",
+            "cpo_id": operator,
+            "is_open_24": "true" if station % 4 else "false",
+            "open_hours": "" if station % 4 else "Mo-Fr 07:30-19:00; Sa 09:00-15:00",
+            "notes": "",
+            "is_reservable": "false",
+            "floor_level": "" if station % 5 else "-1",
+            "is_free_charge": "false",
+            "total_parking": str(station % 8 + 1),
+            "is_green_power_available": "true",
+            "is_plugin_charge": "false",
+            "is_roofed": "false",
+            "is_private": "false",
+        }
+        for evse in range(rng.choice((1, 2, 2, 3))):
+            types = ["Type2", "Schuko"] if evse == 0 and station % 7 == 0 else [rng.choice(TYPES)]
+            for connector_type in types:
+                row = dict(common, evse_id=f"{operator}*E{station:07d}*{evse + 1}",
+                           connector_type=connector_type, speed_kw=rng.choice(("11", "22", "50", "150")))
+                records.append(row)
+    frame = pd.DataFrame.from_records(records[:n_rows], columns=NAMES)
+    # About 1% broken cells of kinds users really send.
+    broken = rng.sample(range(n_rows), n_rows // 100)
+    for i, position in enumerate(broken):
+        column, value = [
+            ("latitude", "49,5x"), ("connector_type", "Typ 2"), ("email", "service@"), ("speed_kw", "0"),
+            ("evse_id", "+49*8PS*E1"), ("country", "Germany"), ("open_hours", "always"), ("phone", "12"),
+        ][i % 8]
+        frame.iat[position, frame.columns.get_loc(column)] = value
+    return frame
+
+
+# --- the same rules in pandera ------------------------------------------------------
+
+
+def pandera_schema():
+    import pandera.pandas as pa
+
+    def filled(s):
+        return s.str.strip() != ""
+
+    def blank_or(predicate):
+        return lambda s: (s.str.strip() == "") | predicate(s.str.strip())
+
+    def number(s):
+        return pd.to_numeric(s.str.replace(",", ".", regex=False), errors="coerce")
+
+    def per_unique(function):
+        # The fair way to run a Python-level check: once per distinct value.
+        def check(s):
+            uniques = s.unique()
+            return s.map(dict(zip(uniques, (function(v) for v in uniques))))
+        return check
+
+    def email_ok(value):
+        if not value.strip():
+            return True
+        try:
+            email_validator.validate_email(value.strip(), check_deliverability=False)
+            return True
+        except email_validator.EmailNotValidError:
+            return False
+
+    def phone_ok(value):
+        if not value.strip():
+            return True
+        try:
+            return phonenumbers.is_valid_number(phonenumbers.parse(value.strip(), "DE"))
+        except phonenumbers.NumberParseException:
+            return False
+
+    def no_hostile(s):
+        return ~s.str.contains(rules.CONTROL_CHARACTERS_PATTERN) & ~s.str.contains(rules.FORMULA_PATTERN)
+
+    columns = {}
+    for name in NAMES:
+        checks = [pa.Check(no_hostile, name="hostile", raise_warning=True)]
+        if name in REQUIRED:
+            checks.append(pa.Check(filled, name="required"))
+        if name in rules.TEXT_LIMITS:
+            checks.append(pa.Check(lambda s, m=rules.TEXT_LIMITS[name]: s.str.strip().str.len() <= m, name="length"))
+        if name in BOOLEAN_NAMES:
+            checks.append(pa.Check(blank_or(lambda s: s.str.lower().isin(rules.BOOLEAN_WORDS)), name="boolean"))
+        columns[name] = pa.Column(str, checks=checks)
+    extra = {
+        "latitude": [pa.Check(blank_or(lambda s: number(s).between(-90, 90)), name="latitude")],
+        "longitude": [pa.Check(blank_or(lambda s: number(s).between(-180, 180)), name="longitude")],
+        "speed_kw": [
+            pa.Check(blank_or(lambda s: number(s) > 0), name="speed"),
+            pa.Check(blank_or(lambda s: number(s) <= 400), name="speed_high", raise_warning=True),
+        ],
+        "floor_level": [pa.Check(blank_or(lambda s: s.str.fullmatch(r"[+-]?\d+(?:\.0*)?")), name="integer")],
+        "total_parking": [pa.Check(blank_or(lambda s: s.str.fullmatch(r"\+?\d+(?:\.0*)?")), name="integer")],
+        "country": [pa.Check(blank_or(lambda s: s.str.upper().isin(rules.ISO_COUNTRIES)), name="country")],
+        "evse_id": [pa.Check(blank_or(lambda s: s.str.fullmatch(EVSE_ID_PATTERN)), name="evse_id")],
+        "cpo_id": [
+            pa.Check(blank_or(lambda s: s.str.fullmatch(OPERATOR_ID_PATTERN)), name="operator_id"),
+            pa.Check(blank_or(lambda s: s.str.replace("*", "").str.upper().str[:2].isin(rules.ISO_COUNTRIES)),
+                     name="operator_country"),
+        ],
+        "connector_type": [pa.Check(blank_or(lambda s: s.isin({t.value for t in ConnectorType})), name="type")],
+        "open_hours": [pa.Check(blank_or(lambda s: s.str.fullmatch(rules.OPEN_HOURS_PATTERN)), name="hours")],
+        "web": [pa.Check(blank_or(lambda s: s.str.fullmatch(rules.URL_PATTERN)), name="url")],
+        "email": [pa.Check(per_unique(email_ok), name="email")],
+        "phone": [pa.Check(per_unique(phone_ok), name="phone")],
+        "fax": [pa.Check(per_unique(phone_ok), name="fax")],
+    }
+    for name, checks in extra.items():
+        columns[name] = pa.Column(str, checks=columns[name].checks + checks)
+
+    def evse_key(df):
+        return df["evse_id"].str.replace("*", "", regex=False).str.upper()
+
+    def station_columns_agree(df):
+        grouped = df.groupby("station_id")[[c for c in STATION_NAMES if c != "station_id"]]
+        return grouped.transform("nunique").le(1).all(axis=1)
+
+    def evse_operator(df):
+        return evse_key(df).str[:5] == df["cpo_id"].str.replace("*", "", regex=False).str.upper()
+
+    def one_station_per_evse(df):
+        return df.assign(_k=evse_key(df)).groupby("_k")["station_id"].transform("nunique") <= 1
+
+    def no_duplicate_connector(df):
+        return ~df.assign(_k=evse_key(df)).duplicated(["_k", "station_id", "connector_type"])
+
+    def registered(df):
+        return df["cpo_id"].isin(OPERATORS)
+
+    def inside_country(df):
+        lat, lon = number(df["latitude"]), number(df["longitude"])
+        ok = pd.Series(True, index=df.index)
+        for country, boxes in rules.COUNTRY_BOXES.items():
+            here = df["country"].str.upper() == country
+            if not here.any():
+                continue
+            hit = pd.Series(False, index=df.index)
+            for a, b, c, d in boxes:
+                hit |= lat.between(a, b) & lon.between(c, d)
+            ok &= ~here | hit
+        return ok
+
+    return pa.DataFrameSchema(
+        columns,
+        checks=[
+            pa.Check(station_columns_agree, name="station_columns_agree"),
+            pa.Check(evse_operator, name="evse_operator"),
+            pa.Check(one_station_per_evse, name="one_station_per_evse"),
+            pa.Check(no_duplicate_connector, name="no_duplicate_connector"),
+            pa.Check(registered, name="registered"),
+            pa.Check(inside_country, name="inside_country", raise_warning=True),
+        ],
+    )
+
+
+def run_pandera(schema, frame: pd.DataFrame) -> int:
+    import pandera.errors
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            schema.validate(frame, lazy=True)
+            return 0
+        except pandera.errors.SchemaErrors as errors:
+            return len(errors.failure_cases)
+
+
+def best(function, repeat=REPEAT):
+    times, result = [], None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        result = function()
+        times.append(time.perf_counter() - start)
+    return min(times), result
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "stations.csv"
+        make_rows(ROWS).to_csv(path, index=False)
+        size_mb = path.stat().st_size / 1e6
+
+        read_s, frame = best(lambda: pd.read_csv(path, dtype=str, keep_default_na=False))
+        frame[ROW] = np.arange(2, len(frame) + 2)
+        context = RegistryContext(frozenset(OPERATORS), frozenset({"NL123E1"}), frozenset({"DE*XX*S1"}))
+        validate_s, validation = best(lambda: validate(frame, context=context))
+        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
+        schema = pandera_schema()
+        pandera_s, failures = best(lambda: run_pandera(schema, frame.drop(columns=[ROW])))
+
+    print(f"bench_validate: {ROWS:,} connector rows, {validation.stations:,} stations, CSV {size_mb:.1f} MB")
+    print(f"{'measure':<34}{'value':>12}{'goal':>12}{'ok':>5}")
+    table = [
+        ("pandas read_csv (baseline), s", f"{read_s:.3f}", "", None),
+        ("validate(), s", f"{validate_s:.3f}", "", None),
+        ("pandera schema (lazy), s", f"{pandera_s:.3f}", "", None),
+        ("validate / read_csv", f"{validate_s / read_s:.2f}", "<= 1.0", validate_s / read_s <= 1.0),
+        ("validate / pandera", f"{validate_s / pandera_s:.2f}", "< 1.0", validate_s < pandera_s),
+        ("peak memory, MB", f"{peak_mb:.0f}", "< 500", peak_mb < 500),
+        ("issues found (ours / pandera cases)", f"{len(validation.issues)}/{failures}", "", None),
+    ]
+    for name, value, goal, ok in table:
+        print(f"{name:<34}{value:>12}{goal:>12}{'' if ok is None else ('yes' if ok else 'NO'):>5}")
+
+
+if __name__ == "__main__":
+    main()
