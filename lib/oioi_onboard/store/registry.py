@@ -1,0 +1,465 @@
+"""Step 1 of onboarding: registering a CPO's identifiers with the platform.
+
+A CPO has a display name, one or more operator ids (``DE*8PS``), one or more
+partner identifiers (random, generated here unless the platform issued them),
+an endpoint and an API key (stored encrypted; only its last 4 characters are
+ever shown). Every change is written to the audit log, never with a secret.
+"""
+
+import asyncio
+import csv
+import io
+import json
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from sqlmodel import Session, select
+
+from ..oioi import ids
+from . import queries
+from .auth import Actor
+from .models import Cpo, OperatorId, PartnerIdentifier, Station, utcnow
+from .secrets import encrypt_api_key, last4
+
+# An EVSE id no CPO can own: its operator part is not a country. Posting a status for it
+# is harmless and makes the endpoint check the key and the partner identifier first.
+PROBE_EVSE_ID = "ZZ*ZZZ*E0CONNECTIONTEST"
+
+
+class RegistrationError(ValueError):
+    """Registration data that cannot be stored; ``errors`` maps a field to what is wrong with it.
+
+    Fields: ``name``, ``operator_ids``, ``endpoint``, ``api_key``, ``partner_identifiers``.
+    """
+
+    def __init__(self, errors: dict[str, str]):
+        self.errors = dict(errors)
+        super().__init__("; ".join(f"{field}: {message}" for field, message in self.errors.items()))
+
+
+@dataclass(frozen=True)
+class ConnectionCheck:
+    ok: bool
+    message: str
+
+
+# --- validation ------------------------------------------------------------------------------
+
+
+def _split(values: list[str] | str | None) -> list[str]:
+    """A list, or one text with values separated by commas, spaces or new lines."""
+    if values is None:
+        return []
+    if isinstance(values, str):
+        values = values.replace(",", " ").split()
+    return [value.strip() for value in values if value and value.strip()]
+
+
+def check_endpoint(endpoint: str) -> str:
+    """"sandbox", "staging", "production" or an http(s) URL; raises ValueError otherwise."""
+    endpoint = (endpoint or "").strip()
+    if endpoint.lower() in queries.NAMED_ENDPOINTS:
+        return endpoint.lower()
+    parts = urlsplit(endpoint)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(
+            f"endpoint {endpoint!r} is neither sandbox, staging, production nor an http(s) URL "
+            "such as https://api.example.com/api/v4/request"
+        )
+    return endpoint
+
+
+def _check_api_key(api_key: str) -> str:
+    api_key = api_key.strip()
+    if any(ch.isspace() for ch in api_key):
+        raise ValueError("the API key holds spaces or line breaks; paste it again without them")
+    if len(api_key) < 8:
+        raise ValueError("the API key is too short to be real (fewer than 8 characters)")
+    return api_key
+
+
+def _check_operator_ids(session: Session, values: list[str], *, cpo_id: int | None) -> tuple[list[str], str | None]:
+    """Canonical operator ids and one message about what is wrong (or None)."""
+    if not values:
+        return [], "at least one operator id is needed, of the form CC*XXX, e.g. DE*8PS"
+    canonical: list[str] = []
+    problems: list[str] = []
+    for value in values:
+        try:
+            operator_id = str(ids.parse_operator_id(value))
+        except ids.IdError as error:
+            problems.append(str(error))
+            continue
+        if operator_id in canonical:
+            problems.append(f"operator id {operator_id} is listed twice")
+            continue
+        owner = queries.operator_id_owner(session, operator_id=operator_id)
+        if owner is not None and owner != cpo_id:
+            owner_name = session.get(Cpo, owner).name
+            problems.append(f"operator id {operator_id} is already registered to CPO {owner_name!r}")
+            continue
+        canonical.append(operator_id)
+    return canonical, "; ".join(problems) or None
+
+
+def _check_partner_identifiers(
+    session: Session, values: list[str], *, cpo_id: int | None
+) -> tuple[list[str], str | None]:
+    checked: list[str] = []
+    problems: list[str] = []
+    for value in values:
+        try:
+            ids.check_partner_identifier(value)
+        except ids.IdError as error:
+            problems.append(f"{_short(value)}: {error}")
+            continue
+        if value in checked:
+            problems.append(f"{_short(value)} is listed twice")
+            continue
+        owner = session.exec(
+            select(PartnerIdentifier.cpo_id).where(PartnerIdentifier.partner_identifier == value)
+        ).first()
+        if owner is not None and owner != cpo_id:
+            problems.append(f"{_short(value)} is already used by another CPO")
+            continue
+        checked.append(value)
+    return checked, "; ".join(problems) or None
+
+
+def _short(value: str) -> str:
+    return repr(value if len(value) <= 40 else value[:37] + "...")
+
+
+def _check_name(session: Session, name: str, *, cpo_id: int | None) -> tuple[str, str | None]:
+    name = " ".join((name or "").split())
+    if not name:
+        return name, "a CPO needs a name"
+    if len(name) > 120:
+        return name, "the name is longer than 120 characters"
+    for other in session.exec(select(Cpo)).all():
+        if other.id != cpo_id and other.name.casefold() == name.casefold():
+            return name, f"a CPO named {other.name!r} already exists"
+    return name, None
+
+
+# --- changes --------------------------------------------------------------------------------
+
+
+def register_cpo(
+    session: Session,
+    *,
+    actor: Actor,
+    name: str,
+    operator_ids: list[str] | str,
+    endpoint: str,
+    api_key: str | None,
+    partner_identifiers: list[str] | None = None,
+) -> tuple[Cpo, list[str]]:
+    """Register a CPO; returns it and its partner identifiers (one is generated if none given).
+
+    Raises RegistrationError with every problem at once, so a form can show them all inline.
+    """
+    queries.require_manage(actor)
+    errors: dict[str, str] = {}
+    name, problem = _check_name(session, name, cpo_id=None)
+    if problem:
+        errors["name"] = problem
+    canonical_ids, problem = _check_operator_ids(session, _split(operator_ids), cpo_id=None)
+    if problem:
+        errors["operator_ids"] = problem
+    try:
+        endpoint = check_endpoint(endpoint)
+    except ValueError as error:
+        errors["endpoint"] = str(error)
+    if api_key:
+        try:
+            api_key = _check_api_key(api_key)
+        except ValueError as error:
+            errors["api_key"] = str(error)
+    given = _split(partner_identifiers)
+    partner_ids, problem = _check_partner_identifiers(session, given, cpo_id=None)
+    if problem:
+        errors["partner_identifiers"] = problem
+    if errors:
+        raise RegistrationError(errors)
+    if not partner_ids:
+        partner_ids = [ids.new_partner_identifier()]
+
+    cpo = Cpo(name=name, endpoint=endpoint)
+    if api_key:
+        cpo.api_key_encrypted = encrypt_api_key(api_key)
+        cpo.api_key_last4 = last4(api_key)
+    session.add(cpo)
+    session.flush()
+    for operator_id in canonical_ids:
+        session.add(OperatorId(cpo_id=cpo.id, operator_id=operator_id))
+    for partner_id in partner_ids:
+        session.add(PartnerIdentifier(cpo_id=cpo.id, partner_identifier=partner_id))
+    queries.audit(
+        session,
+        actor_name=actor.name,
+        action="cpo registered",
+        cpo_id=cpo.id,
+        detail=f"name {name!r}; operator ids {', '.join(canonical_ids)}; endpoint {_endpoint_label(endpoint)}; "
+        f"{len(partner_ids)} partner identifier(s); API key {'set' if api_key else 'not set'}",
+    )
+    session.flush()
+    return cpo, partner_ids
+
+
+def update_cpo(
+    session: Session,
+    *,
+    actor: Actor,
+    cpo_id: int,
+    name: str | None = None,
+    operator_ids: list[str] | str | None = None,
+    endpoint: str | None = None,
+    partner_identifiers: list[str] | str | None = None,
+    concurrency: int | None = None,
+) -> Cpo:
+    """Change what is given (None leaves a field alone). The API key has its own ``set_api_key``."""
+    cpo = queries.get_cpo(session, actor=actor, cpo_id=cpo_id)
+    queries.require_edit(actor, cpo.id)
+    errors: dict[str, str] = {}
+    changes: list[str] = []
+
+    if name is not None:
+        name, problem = _check_name(session, name, cpo_id=cpo.id)
+        if problem:
+            errors["name"] = problem
+        elif name != cpo.name:
+            changes.append(f"name {cpo.name!r} -> {name!r}")
+
+    new_operator_ids = None
+    if operator_ids is not None:
+        new_operator_ids, problem = _check_operator_ids(session, _split(operator_ids), cpo_id=cpo.id)
+        if problem:
+            errors["operator_ids"] = problem
+        else:
+            current = queries.cpo_operator_ids(session, cpo_id=cpo.id)
+            removed = [op for op in current if op not in new_operator_ids]
+            in_use = _operator_ids_in_use(session, cpo.id, removed)
+            if in_use:
+                errors["operator_ids"] = (
+                    f"operator id(s) {', '.join(in_use)} still have stations; delete or move those stations first"
+                )
+            elif set(current) != set(new_operator_ids):
+                changes.append(f"operator ids {', '.join(current)} -> {', '.join(new_operator_ids)}")
+
+    if endpoint is not None:
+        try:
+            endpoint = check_endpoint(endpoint)
+            if endpoint != cpo.endpoint:
+                changes.append(f"endpoint {_endpoint_label(cpo.endpoint)} -> {_endpoint_label(endpoint)}")
+        except ValueError as error:
+            errors["endpoint"] = str(error)
+
+    new_partner_ids = None
+    if partner_identifiers is not None:
+        new_partner_ids, problem = _check_partner_identifiers(session, _split(partner_identifiers), cpo_id=cpo.id)
+        if problem:
+            errors["partner_identifiers"] = problem
+        elif not new_partner_ids:
+            errors["partner_identifiers"] = "a CPO needs at least one partner identifier"
+        elif set(new_partner_ids) != set(queries.cpo_partner_identifiers(session, cpo_id=cpo.id)):
+            changes.append(f"partner identifiers changed ({len(new_partner_ids)} now)")
+
+    if concurrency is not None:
+        if not 1 <= int(concurrency) <= 256:
+            errors["concurrency"] = "concurrency must be between 1 and 256"
+        elif int(concurrency) != cpo.concurrency:
+            changes.append(f"concurrency {cpo.concurrency} -> {int(concurrency)}")
+
+    if errors:
+        raise RegistrationError(errors)
+    if not changes:
+        return cpo
+
+    if name is not None:
+        cpo.name = name
+    if endpoint is not None:
+        cpo.endpoint = endpoint
+    if concurrency is not None:
+        cpo.concurrency = int(concurrency)
+    if new_operator_ids is not None:
+        _replace_operator_ids(session, cpo.id, new_operator_ids)
+    if new_partner_ids is not None:
+        _replace_partner_identifiers(session, cpo.id, new_partner_ids)
+    cpo.updated_at = utcnow()
+    session.add(cpo)
+    queries.audit(session, actor_name=actor.name, action="cpo updated", cpo_id=cpo.id, detail="; ".join(changes))
+    session.flush()
+    return cpo
+
+
+def _operator_ids_in_use(session: Session, cpo_id: int, operator_ids: list[str]) -> list[str]:
+    if not operator_ids:
+        return []
+    used = session.exec(
+        select(Station.cpo_operator_id)
+        .where(Station.cpo_id == cpo_id, Station.deleted == False, Station.cpo_operator_id.in_(operator_ids))  # noqa: E712
+        .distinct()
+    ).all()
+    return sorted(used)
+
+
+def _replace_operator_ids(session: Session, cpo_id: int, wanted: list[str]) -> None:
+    rows = session.exec(select(OperatorId).where(OperatorId.cpo_id == cpo_id)).all()
+    for row in rows:
+        if row.operator_id not in wanted:
+            session.delete(row)
+    session.flush()
+    have = {row.operator_id for row in rows}
+    for operator_id in wanted:
+        if operator_id not in have:
+            session.add(OperatorId(cpo_id=cpo_id, operator_id=operator_id))
+
+
+def _replace_partner_identifiers(session: Session, cpo_id: int, wanted: list[str]) -> None:
+    rows = session.exec(select(PartnerIdentifier).where(PartnerIdentifier.cpo_id == cpo_id)).all()
+    for row in rows:
+        if row.partner_identifier not in wanted:
+            session.delete(row)
+    session.flush()
+    have = {row.partner_identifier for row in rows}
+    for partner_id in wanted:
+        if partner_id not in have:
+            session.add(PartnerIdentifier(cpo_id=cpo_id, partner_identifier=partner_id))
+
+
+def set_api_key(session: Session, *, actor: Actor, cpo_id: int, api_key: str) -> str:
+    """Store a new API key encrypted; returns its last 4 characters. Un-pauses a paused queue."""
+    cpo = queries.get_cpo(session, actor=actor, cpo_id=cpo_id)
+    queries.require_edit(actor, cpo.id)
+    try:
+        api_key = _check_api_key(api_key or "")
+    except ValueError as error:
+        raise RegistrationError({"api_key": str(error)}) from None
+    cpo.api_key_encrypted = encrypt_api_key(api_key)
+    cpo.api_key_last4 = last4(api_key)
+    cpo.paused_reason = None  # a rejected key paused the queue; the new one may pass
+    cpo.updated_at = utcnow()
+    session.add(cpo)
+    queries.audit(session, actor_name=actor.name, action="api key replaced", cpo_id=cpo.id,
+                  detail=f"new key ends in {cpo.api_key_last4}")
+    session.flush()
+    return cpo.api_key_last4
+
+
+def deactivate_cpo(session: Session, *, actor: Actor, cpo_id: int) -> Cpo:
+    """Hide a CPO from lists and stop its queues; nothing is deleted."""
+    return _set_active(session, actor=actor, cpo_id=cpo_id, active=False)
+
+
+def reactivate_cpo(session: Session, *, actor: Actor, cpo_id: int) -> Cpo:
+    return _set_active(session, actor=actor, cpo_id=cpo_id, active=True)
+
+
+def _set_active(session: Session, *, actor: Actor, cpo_id: int, active: bool) -> Cpo:
+    cpo = queries.get_cpo(session, actor=actor, cpo_id=cpo_id)
+    queries.require_manage(actor)
+    if cpo.active != active:
+        cpo.active = active
+        cpo.updated_at = utcnow()
+        session.add(cpo)
+        queries.audit(session, actor_name=actor.name, action="cpo reactivated" if active else "cpo deactivated",
+                      cpo_id=cpo.id)
+        session.flush()
+    return cpo
+
+
+def _endpoint_label(endpoint: str) -> str:
+    if endpoint in queries.NAMED_ENDPOINTS:
+        return endpoint
+    # A custom URL could carry credentials in its user-info part; keep only scheme and host.
+    parts = urlsplit(endpoint)
+    return f"{parts.scheme}://{parts.hostname or ''}{':' + str(parts.port) if parts.port else ''}{parts.path}"
+
+
+# --- the registration sheet -------------------------------------------------------------------
+
+SHEET_FIELDS = ["cpo_name", "operator_ids", "partner_identifiers"]
+
+
+def registration_sheet(session: Session, *, actor: Actor) -> list[dict]:
+    """What the platform needs to set up each visible active CPO; never the API key."""
+    rows = []
+    for cpo in queries.list_cpos(session, actor=actor):
+        rows.append(
+            {
+                "cpo_name": cpo.name,
+                "operator_ids": queries.cpo_operator_ids(session, cpo_id=cpo.id),
+                "partner_identifiers": queries.cpo_partner_identifiers(session, cpo_id=cpo.id),
+            }
+        )
+    return rows
+
+
+def registration_sheet_csv(rows: list[dict]) -> str:
+    """One row per CPO; several ids in one cell are separated by a space (ids hold none)."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=SHEET_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({field: " ".join(row[field]) if isinstance(row[field], list) else row[field]
+                         for field in SHEET_FIELDS})
+    return buffer.getvalue()
+
+
+def registration_sheet_json(rows: list[dict]) -> str:
+    return json.dumps({"cpos": rows}, ensure_ascii=False, indent=2) + "\n"
+
+
+# --- test connection --------------------------------------------------------------------------
+
+
+def test_connection(endpoint: str, api_key: str, partner_identifier: str, *, timeout: float = 10.0) -> ConnectionCheck:
+    """Send a harmless connector-post-status and say plainly whether key and partner id were accepted.
+
+    The status is for an EVSE id that cannot exist, so nothing changes at the endpoint;
+    "EVSE not found" means the request got past the key and partner identifier checks.
+    """
+    from ..oioi import errors
+    from ..oioi.client import OioiClient
+
+    if not api_key:
+        return ConnectionCheck(False, "no API key: enter one first")
+    url = queries.resolve_endpoint(endpoint)
+
+    async def probe() -> None:
+        async with OioiClient(url, api_key, timeout=timeout, max_retries=0) as client:
+            await client.post_connector_status(PROBE_EVSE_ID, "Unknown", partner_identifier)
+
+    try:
+        asyncio.run(probe())
+    except errors.EvseNotFound:
+        return ConnectionCheck(True, "connected: the endpoint accepted the API key and the partner identifier")
+    except errors.InvalidApiKey:
+        return ConnectionCheck(False, "the API key was rejected")
+    except errors.InvalidPartnerIdentifier:
+        return ConnectionCheck(False, "the partner identifier is unknown")
+    except errors.TransportError as error:
+        return ConnectionCheck(False, f"endpoint unreachable: {error.message}")
+    except errors.HTTPStatusError as error:
+        return ConnectionCheck(False, f"the endpoint answered HTTP {error.status_code}: {error.message}")
+    except errors.OioiError as error:
+        return ConnectionCheck(False, f"the endpoint refused the request: {error.message}")
+    except ValueError as error:  # refused before sending (partner identifier, key format)
+        return ConnectionCheck(False, str(error))
+    return ConnectionCheck(True, "connected: the endpoint accepted the API key and the partner identifier")
+
+
+test_connection.__test__ = False  # not a pytest test, despite its name
+
+
+def check_cpo_connection(session: Session, *, actor: Actor, cpo_id: int) -> ConnectionCheck:
+    """``test_connection`` with a registered CPO's stored endpoint, key and first partner identifier."""
+    try:
+        url, api_key, partner_id = queries.cpo_credentials(session, actor=actor, cpo_id=cpo_id)
+    except LookupError as error:
+        return ConnectionCheck(False, str(error))
+    check = test_connection(url, api_key, partner_id)
+    queries.audit(session, actor_name=actor.name, action="connection tested", cpo_id=cpo_id,
+                  detail=("ok: " if check.ok else "failed: ") + check.message)
+    return check
