@@ -1,0 +1,195 @@
+"""What a push would send: the stored stations against what the endpoint acknowledged.
+
+Kinds of change, in the protocol's terms:
+
+- ``new``: never acknowledged;
+- ``changed``: acknowledged, fields differ, connectors (EVSE ids and types) equal;
+- ``connectors_changed``: the spec forbids changing the connectors of a station,
+  so the acknowledged station is soft-deleted and the current one pushed under a
+  new station id (``<old>-2``, ``<old>-3``, ...); needs the user's confirmation;
+- ``deleted``: removed here, or missing from the latest full upload; pushed as the
+  acknowledged payload with ``"deleted": true``; needs the user's confirmation;
+- ``unchanged``: not sent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlmodel import Session
+
+from ..store.models import ImportRecord, Outbox, OutboxState, PartnerIdentifier, Station
+
+STATION_POST = "station-post"
+KINDS = ("new", "changed", "connectors_changed", "deleted", "unchanged")
+NEEDS_CONFIRMATION = ("connectors_changed", "deleted")
+
+
+class PlanError(ValueError):
+    """The plan cannot be made; the message says why."""
+
+
+def json_sha256(value: Any) -> str:
+    """A stable hash of a JSON value (sorted keys, no spaces)."""
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def station_post_body(station: dict[str, Any], partner_identifier: str) -> dict[str, Any]:
+    """The full request body of one station-post."""
+    return {STATION_POST: {"station": station, "partner-identifier": partner_identifier}}
+
+
+@dataclass(frozen=True)
+class PlanItem:
+    station_pk: int
+    station_id: str
+    change: str  # one of KINDS
+    payload_sha256: str  # of the station object that will be sent
+    new_station_id: str | None = None  # connectors_changed: the id it is pushed under
+    reason: str = ""
+
+
+@dataclass
+class PushPlan:
+    cpo_id: int
+    partner_identifier: str
+    items: list[PlanItem] = field(default_factory=list)
+    _session: Session | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        counted = Counter(item.change for item in self.items)
+        return {kind: counted.get(kind, 0) for kind in KINDS}
+
+    @property
+    def to_send(self) -> list[PlanItem]:
+        return [item for item in self.items if item.change != "unchanged"]
+
+    @property
+    def needs_confirmation(self) -> dict[str, int]:
+        """Kinds that the user must confirm before anything is enqueued, with their counts."""
+        counts = self.counts
+        return {kind: counts[kind] for kind in NEEDS_CONFIRMATION if counts[kind]}
+
+    def item(self, station_id: str) -> PlanItem:
+        for item in self.items:
+            if item.station_id == station_id:
+                return item
+        raise KeyError(f"station {station_id} is not part of this plan")
+
+    def requests(self, session: Session, station_id: str) -> list[dict[str, Any]]:
+        """The exact request bodies this plan sends for one station (two for a connector change)."""
+        item = self.item(station_id)
+        station = session.get(Station, item.station_pk)
+        return [body for body, _sha, _key in planned_requests(session, item, station, self.partner_identifier)]
+
+
+def _acked_payload(session: Session, station: Station) -> dict[str, Any] | None:
+    """The station object the endpoint last acknowledged, from the outbox."""
+    row = session.exec(
+        select(Outbox.payload)
+        .where(Outbox.kind == STATION_POST, Outbox.key == station.station_id, Outbox.state == OutboxState.ACKED)
+        .order_by(Outbox.id.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    return row[0][STATION_POST]["station"]
+
+
+def deletion_payload(session: Session, station: Station) -> dict[str, Any]:
+    """The acknowledged station object with ``"deleted": true`` (the current one if none is on record)."""
+    acked = _acked_payload(session, station)
+    payload = dict(acked if acked is not None else station.payload)
+    payload["deleted"] = True
+    return payload
+
+
+def planned_requests(
+    session: Session, item: PlanItem, station: Station, partner_identifier: str
+) -> list[tuple[dict[str, Any], str, str]]:
+    """(request body, station-object hash, key) for each request of a plan item, in sending order."""
+    if item.change in ("new", "changed"):
+        return [(station_post_body(station.payload, partner_identifier), station.payload_sha256, station.station_id)]
+    if item.change == "deleted":
+        payload = deletion_payload(session, station)
+        return [(station_post_body(payload, partner_identifier), json_sha256(payload), station.station_id)]
+    if item.change == "connectors_changed":
+        old = deletion_payload(session, station)
+        new = dict(station.payload, id=item.new_station_id, deleted=False)
+        return [
+            (station_post_body(old, partner_identifier), json_sha256(old), station.station_id),
+            (station_post_body(new, partner_identifier), json_sha256(new), item.new_station_id),
+        ]
+    return []
+
+
+def latest_full_import_id(session: Session, *, cpo_id: int) -> int | None:
+    return session.exec(
+        select(func.max(ImportRecord.id)).where(ImportRecord.cpo_id == cpo_id, ImportRecord.full_upload == True)  # noqa: E712
+    ).one()[0]
+
+
+def default_partner_identifier(session: Session, *, cpo_id: int) -> str:
+    row = session.exec(
+        select(PartnerIdentifier.partner_identifier)
+        .where(PartnerIdentifier.cpo_id == cpo_id)
+        .order_by(PartnerIdentifier.id)
+        .limit(1)
+    ).first()
+    if row is None:
+        raise PlanError(f"CPO {cpo_id} has no partner identifier yet: register one on the CPOs page first")
+    return row[0]
+
+
+def next_station_id(old_id: str, taken: set[str]) -> str:
+    """The deterministic replacement id of a station whose connectors changed: <old>-2, <old>-3, ..."""
+    n = 2
+    while f"{old_id}-{n}" in taken:
+        n += 1
+    return f"{old_id}-{n}"
+
+
+def plan_push(session: Session, *, cpo_id: int, partner_identifier: str | None = None) -> PushPlan:
+    """Compare each stored station of a CPO with what the endpoint acknowledged."""
+    partner_identifier = partner_identifier or default_partner_identifier(session, cpo_id=cpo_id)
+    latest_full = latest_full_import_id(session, cpo_id=cpo_id)
+    columns = (
+        Station.id, Station.station_id, Station.payload_sha256, Station.connectors_signature, Station.deleted,
+        Station.import_id, Station.acked_sha256, Station.acked_connectors_signature, Station.acked_deleted,
+    )
+    rows = session.exec(select(*columns).where(Station.cpo_id == cpo_id).order_by(Station.id)).all()
+    taken: set[str] | None = None
+    plan = PushPlan(cpo_id=cpo_id, partner_identifier=partner_identifier)
+    for pk, station_id, sha, signature, deleted, import_id, acked_sha, acked_signature, acked_deleted in rows:
+        missing = latest_full is not None and import_id is not None and import_id < latest_full
+        gone = deleted or missing
+        acked = acked_sha is not None
+        if gone:
+            if acked and not acked_deleted:
+                why = "removed here" if deleted else "missing from the latest full upload"
+                plan.items.append(PlanItem(pk, station_id, "deleted", "", reason=why))
+            else:
+                plan.items.append(PlanItem(pk, station_id, "unchanged", sha))
+        elif not acked:
+            plan.items.append(PlanItem(pk, station_id, "new", sha))
+        elif acked_sha == sha:
+            plan.items.append(PlanItem(pk, station_id, "unchanged", sha))
+        elif acked_signature is not None and acked_signature != signature and not acked_deleted:
+            if taken is None:
+                taken = set(session.exec(select(Station.station_id)).scalars().all())
+            new_id = next_station_id(station_id, taken)
+            taken.add(new_id)
+            plan.items.append(PlanItem(
+                pk, station_id, "connectors_changed", sha, new_station_id=new_id,
+                reason=f"connectors changed: soft-delete {station_id} and push it as {new_id}",
+            ))
+        else:
+            plan.items.append(PlanItem(pk, station_id, "changed", sha))
+    return plan

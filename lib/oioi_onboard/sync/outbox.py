@@ -1,0 +1,560 @@
+"""The durable outbox: one row per intended OIOI request, claimed by workers.
+
+Rules that keep a push exactly-once as far as we can make it:
+
+- Rows of one (CPO, kind, key) are sent one at a time and in id order: a row is
+  claimable only when no older row of its key is still open and no row of its
+  key is in flight.
+- A claim is a lease (``claimed_until``); a worker that dies leaves rows whose
+  lease runs out and that any worker claims again.
+- Right before a row is handed out (in the claim transaction), a station-post
+  whose payload the station already has acknowledged is closed without sending,
+  and a row with a newer open row for its key is superseded.
+- A success is written to the row and to ``Station.acked_*`` in one transaction.
+
+The one window left: a worker killed after the endpoint answered success and
+before that transaction committed sends that request once more after its lease
+ran out. The worker records results in small batches within milliseconds, so
+the window is the rows in flight at the moment of the kill.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from sqlalchemy import and_, exists, insert, or_, select, update
+from sqlalchemy.orm import aliased
+from sqlmodel import Session
+
+from ..oioi import codes
+from ..store.models import Connector, Cpo, Outbox, OutboxState, PushRun, Station
+from .diff import STATION_POST, PlanError, PushPlan, deletion_payload, json_sha256, planned_requests
+
+log = logging.getLogger(__name__)
+
+OPEN_STATES = (OutboxState.PENDING, OutboxState.SENDING, OutboxState.HELD)
+DONE_STATES = (OutboxState.ACKED, OutboxState.FAILED, OutboxState.SUPERSEDED)
+
+
+class ConfirmationRequired(PlanError):
+    """Deletions or connector changes were not confirmed by the user."""
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+# --- enqueueing ----------------------------------------------------------------------
+
+
+def _require_edit(actor: Any, cpo_id: int) -> None:
+    from ..store.queries import require_edit
+
+    require_edit(actor, cpo_id)
+
+
+def _audit(session: Session, actor: Any, cpo_id: int, action: str, detail: str) -> None:
+    from ..store.queries import audit
+
+    audit(session, actor_name=actor.name, action=action, cpo_id=cpo_id, detail=detail)
+
+
+def _examples(plan: PushPlan, kind: str, limit: int = 5) -> str:
+    ids = [item.station_id for item in plan.items if item.change == kind]
+    more = f" and {len(ids) - limit} more" if len(ids) > limit else ""
+    return ", ".join(ids[:limit]) + more
+
+
+def check_confirmations(plan: PushPlan, *, confirm_deletions: bool, confirm_connector_changes: bool) -> None:
+    """Raise ConfirmationRequired naming what the user has not confirmed yet."""
+    missing = []
+    counts = plan.counts
+    if counts["deleted"] and not confirm_deletions:
+        missing.append(f"{counts['deleted']} station(s) would be deleted at the endpoint ({_examples(plan, 'deleted')})")
+    if counts["connectors_changed"] and not confirm_connector_changes:
+        missing.append(
+            f"{counts['connectors_changed']} station(s) have changed connectors, which the protocol does not allow "
+            f"to change: they would be soft-deleted and pushed under a new station id "
+            f"({_examples(plan, 'connectors_changed')})"
+        )
+    if missing:
+        raise ConfirmationRequired("Nothing was sent. Please confirm first: " + "; ".join(missing) + ".")
+
+
+def enqueue_plan(
+    session: Session,
+    *,
+    actor: Any,
+    plan: PushPlan,
+    confirm_deletions: bool = False,
+    confirm_connector_changes: bool = False,
+    dry_run: bool = False,
+) -> PushRun:
+    """Turn a plan into outbox rows under a new push run (or only record it, for a dry run).
+
+    The same payload for a station that already has an open row is not queued again;
+    a newer payload supersedes a pending older one.
+    """
+    _require_edit(actor, plan.cpo_id)
+    check_confirmations(plan, confirm_deletions=confirm_deletions, confirm_connector_changes=confirm_connector_changes)
+    counts = plan.counts
+    run = PushRun(
+        cpo_id=plan.cpo_id, user_name=actor.name, dry_run=dry_run, partner_identifier=plan.partner_identifier,
+        new=counts["new"], changed=counts["changed"], deleted=counts["deleted"],
+        replaced=counts["connectors_changed"],
+    )
+    to_send = plan.to_send
+    if dry_run:
+        summary: dict[str, list[str]] = {}
+        for item in to_send:
+            summary.setdefault(item.change, []).append(item.station_id)
+        run.summary = summary
+        run.total = len(to_send) + counts["connectors_changed"]
+        run.finished_at = now()
+        session.add(run)
+        session.flush()
+        _audit(session, actor, plan.cpo_id, "push dry run", f"run {run.id}: {_counts_text(counts)}")
+        return run
+
+    session.add(run)
+    session.flush()
+    stations = _load_stations(session, [item.station_pk for item in to_send])
+    open_rows = _open_rows_by_key(session, cpo_id=plan.cpo_id, keys=[item.station_id for item in to_send])
+    inserts: list[dict[str, Any]] = []
+    supersede: list[int] = []
+    queued = 0
+    stamp = now()
+    for item in to_send:
+        station = stations[item.station_pk]
+        if item.change == "connectors_changed":
+            queued += _enqueue_replacement(session, run, plan, item, station, open_rows, supersede)
+            continue
+        [(body, sha, key)] = planned_requests(session, item, station, plan.partner_identifier)
+        if _already_open(open_rows.get(key, []), sha, supersede):
+            continue
+        signature = station.acked_connectors_signature if item.change == "deleted" else station.connectors_signature
+        inserts.append(_row(run, key, item.change, body, sha, signature, stamp))
+    if supersede:
+        _supersede(session, supersede)
+    if inserts:
+        session.execute(insert(Outbox), inserts)
+    run.total = queued + len(inserts)
+    if run.total == 0:
+        run.finished_at = now()
+    session.add(run)
+    session.flush()
+    _audit(session, actor, plan.cpo_id, "push", f"run {run.id}: {_counts_text(counts)}; {run.total} request(s) queued")
+    return run
+
+
+def _counts_text(counts: dict[str, int]) -> str:
+    return ", ".join(f"{n} {kind.replace('_', ' ')}" for kind, n in counts.items() if n and kind != "unchanged") \
+        or "nothing to push"
+
+
+def _row(run: PushRun, key: str, change: str, body: dict, sha: str, signature: str | None, stamp: datetime,
+         state: OutboxState = OutboxState.PENDING, depends_on: int | None = None) -> dict[str, Any]:
+    return dict(
+        cpo_id=run.cpo_id, run_id=run.id, kind=STATION_POST, key=key, change=change, payload=body,
+        payload_sha256=sha, connectors_signature=signature, state=state, attempts=0, created_at=stamp,
+        next_attempt_at=stamp, depends_on=depends_on,
+    )
+
+
+def _load_stations(session: Session, pks: list[int]) -> dict[int, Station]:
+    found: dict[int, Station] = {}
+    for start in range(0, len(pks), 500):
+        chunk = pks[start:start + 500]
+        for station in session.exec(select(Station).where(Station.id.in_(chunk))).scalars():
+            found[station.id] = station
+    return found
+
+
+def _open_rows_by_key(session: Session, *, cpo_id: int, keys: list[str]) -> dict[str, list[tuple[int, str, str]]]:
+    """(id, state, payload hash) of the open station-post rows of a CPO, by station id."""
+    wanted = set(keys)
+    rows = session.exec(
+        select(Outbox.id, Outbox.key, Outbox.state, Outbox.payload_sha256)
+        .where(Outbox.cpo_id == cpo_id, Outbox.kind == STATION_POST, Outbox.state.in_(OPEN_STATES))
+        .order_by(Outbox.id)
+    ).all()
+    found: dict[str, list[tuple[int, str, str]]] = {}
+    for row_id, key, state, sha in rows:
+        if key in wanted:
+            found.setdefault(key, []).append((row_id, state, sha))
+    return found
+
+
+def _already_open(rows: list[tuple[int, str, str]], sha: str, supersede: list[int]) -> bool:
+    """True when an open row already carries this payload; otherwise mark pending older ones superseded."""
+    if any(row_sha == sha for _id, _state, row_sha in rows):
+        return True
+    supersede.extend(row_id for row_id, state, _sha in rows if state in (OutboxState.PENDING, OutboxState.HELD))
+    return False
+
+
+def _supersede(session: Session, ids: list[int]) -> None:
+    session.execute(
+        update(Outbox)
+        .where(Outbox.id.in_(ids), Outbox.state.in_((OutboxState.PENDING, OutboxState.HELD)))
+        .values(state=OutboxState.SUPERSEDED, last_error="replaced by a newer request for this station",
+                claimed_by=None, claimed_until=None)
+    )
+
+
+def _enqueue_replacement(session: Session, run: PushRun, plan: PushPlan, item, station: Station,
+                         open_rows: dict, supersede: list[int]) -> int:
+    """Soft-delete the old station id, then (once that is acknowledged) push the station under its new id.
+
+    The stored station moves to the new id with its connectors; the old id stays as a deleted station.
+    """
+    [(old_body, old_sha, old_key), (new_body, new_sha, new_key)] = planned_requests(
+        session, item, station, plan.partner_identifier)
+    stamp = now()
+    _already_open(open_rows.get(old_key, []), "", supersede)  # anything still queued for the old id is moot
+    if supersede:
+        _supersede(session, supersede)
+        supersede.clear()
+    deletion = Outbox(**_row(run, old_key, "deleted", old_body, old_sha, station.acked_connectors_signature, stamp))
+    session.add(deletion)
+    session.flush()
+    replacement_payload = new_body[STATION_POST]["station"]
+    replacement = Station(
+        cpo_id=station.cpo_id, station_id=new_key, name=station.name, latitude=station.latitude,
+        longitude=station.longitude, city=station.city, cpo_operator_id=station.cpo_operator_id,
+        payload=replacement_payload, payload_sha256=new_sha, connectors_signature=station.connectors_signature,
+        import_id=station.import_id,
+    )
+    session.add(replacement)
+    session.flush()
+    session.execute(update(Connector).where(Connector.station_pk == station.id).values(station_pk=replacement.id))
+    old_payload = old_body[STATION_POST]["station"]
+    station.payload = old_payload
+    station.payload_sha256 = old_sha
+    station.connectors_signature = station.acked_connectors_signature or station.connectors_signature
+    station.deleted = True
+    station.updated_at = stamp
+    session.add(station)
+    session.add(Outbox(**_row(run, new_key, "replaced", new_body, new_sha, replacement.connectors_signature, stamp,
+                              state=OutboxState.HELD, depends_on=deletion.id)))
+    session.flush()
+    return 2
+
+
+def enqueue_deletion(session: Session, *, actor: Any, cpo_id: int, station_id: str) -> PushRun:
+    """Mark one station deleted here and queue its soft-delete (the user confirmed it in the UI)."""
+    _require_edit(actor, cpo_id)
+    station = session.exec(select(Station).where(Station.cpo_id == cpo_id, Station.station_id == station_id)).scalar()
+    if station is None:
+        raise PlanError(f"station {station_id} is not one of this CPO's stations")
+    station.deleted = True
+    session.add(station)
+    session.flush()
+    from .diff import plan_push
+
+    plan = plan_push(session, cpo_id=cpo_id)
+    plan.items = [i for i in plan.items if i.station_id == station_id]
+    return enqueue_plan(session, actor=actor, plan=plan, confirm_deletions=True)
+
+
+# --- claiming ------------------------------------------------------------------------
+
+
+def claim(session: Session, *, worker_id: str, limit: int, cpo_id: int | None = None,
+          kinds: tuple[str, ...] | None = None, lease_seconds: float = 30.0) -> list[Outbox]:
+    """Lease up to ``limit`` due rows to this worker, oldest first, and return them.
+
+    Runs in its own transaction (it commits whatever the session held before): on
+    PostgreSQL the candidate rows are locked with ``FOR UPDATE SKIP LOCKED``; on
+    SQLite ``BEGIN IMMEDIATE`` makes claims one writer at a time.
+    """
+    if limit <= 0:
+        return []
+    session.commit()
+    dialect = session.get_bind().dialect.name
+    if dialect == "sqlite":
+        session.connection().exec_driver_sql("BEGIN IMMEDIATE")
+    stamp = now()
+    other = aliased(Outbox)
+    candidates = (
+        select(Outbox.id)
+        .where(
+            or_(
+                and_(Outbox.state == OutboxState.PENDING, Outbox.next_attempt_at <= stamp),
+                and_(Outbox.state == OutboxState.SENDING, Outbox.claimed_until < stamp),
+            ),
+            Outbox.cpo_id.not_in(select(Cpo.id).where(Cpo.paused_reason.is_not(None))),
+            ~exists().where(
+                other.cpo_id == Outbox.cpo_id, other.kind == Outbox.kind, other.key == Outbox.key,
+                or_(
+                    and_(other.id < Outbox.id, other.state.in_(OPEN_STATES)),
+                    and_(other.id != Outbox.id, other.state == OutboxState.SENDING, other.claimed_until >= stamp),
+                ),
+            ),
+        )
+        .order_by(Outbox.id)
+        .limit(limit)
+    )
+    if cpo_id is not None:
+        candidates = candidates.where(Outbox.cpo_id == cpo_id)
+    if kinds:
+        candidates = candidates.where(Outbox.kind.in_(kinds))
+    if dialect == "postgresql":
+        candidates = candidates.with_for_update(skip_locked=True)
+    ids = list(session.exec(candidates).scalars())
+    if not ids:
+        session.commit()
+        return []
+    session.execute(
+        update(Outbox).where(Outbox.id.in_(ids)).values(
+            state=OutboxState.SENDING, claimed_by=worker_id, claimed_until=stamp + timedelta(seconds=lease_seconds),
+            attempts=Outbox.attempts + 1, sent_at=stamp,
+        ),
+        execution_options={"synchronize_session": False},
+    )
+    rows = list(session.exec(
+        select(Outbox).where(Outbox.id.in_(ids)).order_by(Outbox.id).execution_options(populate_existing=True)
+    ).scalars())
+    rows = _drop_already_acked(session, rows)
+    session.commit()
+    return rows
+
+
+def _drop_already_acked(session: Session, rows: list[Outbox]) -> list[Outbox]:
+    """Close station-posts whose payload the station already acknowledged: they are never sent twice."""
+    posts = [row for row in rows if row.kind == STATION_POST]
+    if not posts:
+        return rows
+    acked = dict(session.exec(
+        select(Station.station_id, Station.acked_sha256).where(Station.station_id.in_([r.key for r in posts]))
+    ).all())
+    keep = []
+    for row in rows:
+        if row.kind == STATION_POST and acked.get(row.key) == row.payload_sha256:
+            row.state = OutboxState.ACKED
+            row.acked_at = row.acked_at or now()
+            row.last_error = "already acknowledged: not sent again"
+            row.claimed_by = row.claimed_until = None
+            row.attempts -= 1
+            session.add(row)
+            continue
+        keep.append(row)
+    return keep
+
+
+def renew_leases(session: Session, *, worker_id: str, lease_seconds: float) -> int:
+    """Extend the lease of every row this worker still holds (a heartbeat)."""
+    result = session.execute(
+        update(Outbox)
+        .where(Outbox.claimed_by == worker_id, Outbox.state == OutboxState.SENDING)
+        .values(claimed_until=now() + timedelta(seconds=lease_seconds)),
+        execution_options={"synchronize_session": False},
+    )
+    return result.rowcount or 0
+
+
+def release(session: Session, *, worker_id: str) -> int:
+    """Put back every row this worker holds (a graceful stop): due again at once, attempt not counted."""
+    result = session.execute(
+        update(Outbox)
+        .where(Outbox.claimed_by == worker_id, Outbox.state == OutboxState.SENDING)
+        .values(state=OutboxState.PENDING, claimed_by=None, claimed_until=None, attempts=Outbox.attempts - 1),
+        execution_options={"synchronize_session": False},
+    )
+    return result.rowcount or 0
+
+
+# --- recording results ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Result:
+    """What happened to one claimed row.
+
+    ``outcome``: acked; retry (at ``retry_at``); failed (permanent); paused (the CPO's
+    queue stops, e.g. the API key was rejected); release (put back unsent).
+    """
+
+    outbox_id: int
+    outcome: str
+    code: int | None = None
+    error: str | None = None
+    retry_at: datetime | None = None
+    pause_reason: str | None = None
+
+
+def record_success(session: Session, *, outbox_id: int, code: int = codes.SUCCESS) -> None:
+    record_results(session, [Result(outbox_id, "acked", code=code)])
+
+
+def record_failure(session: Session, *, outbox_id: int, error: str, code: int | None = None,
+                   retry_at: datetime | None = None) -> None:
+    """A permanent failure (``retry_at`` None: FAILED, a to-do for the user) or a retry at ``retry_at``."""
+    outcome = "retry" if retry_at is not None else "failed"
+    record_results(session, [Result(outbox_id, outcome, code=code, error=error, retry_at=retry_at)])
+
+
+def _statuses_hooks():
+    """E's status module, if it exists (imported lazily: it builds on this one)."""
+    try:
+        return importlib.import_module("oioi_onboard.sync.statuses")
+    except ModuleNotFoundError as error:
+        if error.name in ("oioi_onboard.sync.statuses",):
+            return None
+        raise
+
+
+def record_results(session: Session, results: list[Result]) -> list[Outbox]:
+    """Write a batch of results in the caller's transaction; returns the rows changed."""
+    if not results:
+        return []
+    by_id = {result.outbox_id: result for result in results}
+    rows = list(session.exec(select(Outbox).where(Outbox.id.in_(list(by_id)))).scalars())
+    stamp = now()
+    acked: list[Outbox] = []
+    failed: list[Outbox] = []
+    changed: list[Outbox] = []
+    for row in rows:
+        result = by_id[row.id]
+        if result.outcome == "acked":
+            if row.state == OutboxState.ACKED:
+                continue
+            row.state = OutboxState.ACKED
+            row.acked_at = stamp
+            row.result_code = result.code if result.code is not None else codes.SUCCESS
+            row.last_error = None
+            acked.append(row)
+        else:
+            if row.state != OutboxState.SENDING:
+                continue  # the lease ran out and someone else took the row over
+            row.result_code = result.code
+            row.last_error = result.error
+            if result.outcome == "failed":
+                row.state = OutboxState.FAILED
+                failed.append(row)
+            elif result.outcome in ("paused", "release"):
+                # Not the row's fault: back to the queue, the attempt not counted.
+                row.state = OutboxState.PENDING
+                row.attempts = max(0, row.attempts - 1)
+                row.next_attempt_at = stamp
+                if result.outcome == "paused":
+                    _pause(session, row.cpo_id, result.pause_reason or result.error or "paused")
+            else:
+                row.state = OutboxState.PENDING
+                row.next_attempt_at = result.retry_at or stamp
+        row.claimed_by = None
+        row.claimed_until = None
+        session.add(row)
+        changed.append(row)
+    session.flush()
+    acked_stations = _apply_acks(session, [row for row in acked if row.kind == STATION_POST])
+    _release_dependents(session, acked, failed)
+    hooks = _statuses_hooks()
+    if hooks is not None:
+        for row in changed:
+            if hasattr(hooks, "on_outbox_result"):
+                hooks.on_outbox_result(session, row)
+        for station in acked_stations:
+            if hasattr(hooks, "on_station_acked"):
+                hooks.on_station_acked(session, station)
+    _finish_runs(session, {row.run_id for row in changed if row.run_id is not None})
+    return changed
+
+
+def _apply_acks(session: Session, rows: list[Outbox]) -> list[Station]:
+    """Copy what the endpoint acknowledged onto the stations."""
+    if not rows:
+        return []
+    stations = {
+        s.station_id: s
+        for s in session.exec(select(Station).where(Station.station_id.in_([r.key for r in rows]))).scalars()
+    }
+    done = []
+    for row in sorted(rows, key=lambda r: r.id):
+        station = stations.get(row.key)
+        if station is None:
+            continue
+        sent = row.payload[STATION_POST]["station"]
+        station.acked_sha256 = row.payload_sha256
+        station.acked_connectors_signature = row.connectors_signature or station.connectors_signature
+        station.acked_deleted = bool(sent.get("deleted", False))
+        station.acked_at = row.acked_at
+        session.add(station)
+        done.append(station)
+    session.flush()
+    return done
+
+
+def _release_dependents(session: Session, acked: list[Outbox], failed: list[Outbox]) -> None:
+    if acked:
+        session.execute(
+            update(Outbox)
+            .where(Outbox.depends_on.in_([r.id for r in acked]), Outbox.state == OutboxState.HELD)
+            .values(state=OutboxState.PENDING, next_attempt_at=now(), last_error=None),
+            execution_options={"synchronize_session": False},
+        )
+    for row in failed:
+        session.execute(
+            update(Outbox)
+            .where(Outbox.depends_on == row.id, Outbox.state == OutboxState.HELD)
+            .values(state=OutboxState.FAILED,
+                    last_error=f"not sent: the soft-delete of station {row.key} failed ({row.last_error})"),
+            execution_options={"synchronize_session": False},
+        )
+
+
+def _finish_runs(session: Session, run_ids: set[int]) -> None:
+    for run_id in run_ids:
+        still_open = session.exec(
+            select(Outbox.id).where(Outbox.run_id == run_id, Outbox.state.in_(OPEN_STATES)).limit(1)
+        ).first()
+        if still_open is None:
+            session.execute(
+                update(PushRun).where(PushRun.id == run_id, PushRun.finished_at.is_(None)).values(finished_at=now()),
+                execution_options={"synchronize_session": False},
+            )
+
+
+# --- pausing -------------------------------------------------------------------------
+
+
+def _pause(session: Session, cpo_id: int, reason: str) -> None:
+    session.execute(
+        update(Cpo).where(Cpo.id == cpo_id, Cpo.paused_reason.is_(None)).values(paused_reason=reason),
+        execution_options={"synchronize_session": False},
+    )
+
+
+def pause_cpo(session: Session, *, cpo_id: int, reason: str) -> None:
+    _pause(session, cpo_id, reason)
+
+
+def resume_cpo(session: Session, *, cpo_id: int) -> None:
+    """Let a paused queue run again (after the API key was replaced)."""
+    session.execute(
+        update(Cpo).where(Cpo.id == cpo_id).values(paused_reason=None),
+        execution_options={"synchronize_session": False},
+    )
+    session.execute(
+        update(Outbox)
+        .where(Outbox.cpo_id == cpo_id, Outbox.state == OutboxState.PENDING)
+        .values(next_attempt_at=now()),
+        execution_options={"synchronize_session": False},
+    )
+
+
+def retry_failed(session: Session, *, actor: Any, cpo_id: int, outbox_ids: list[int] | None = None) -> int:
+    """Queue failed rows again (after the user fixed the cause); returns how many."""
+    _require_edit(actor, cpo_id)
+    query = (
+        update(Outbox)
+        .where(Outbox.cpo_id == cpo_id, Outbox.state == OutboxState.FAILED)
+        .values(state=OutboxState.PENDING, next_attempt_at=now(), attempts=0)
+    )
+    if outbox_ids is not None:
+        query = query.where(Outbox.id.in_(outbox_ids))
+    return session.execute(query, execution_options={"synchronize_session": False}).rowcount or 0

@@ -1,0 +1,265 @@
+"""Diff, outbox and worker against the real sandbox process and a real SQLite database."""
+
+import asyncio
+
+import pytest
+from sqlalchemy import select
+
+from oioi_onboard.store.auth import SYSTEM
+from oioi_onboard.store.db import migrate, session_scope
+from oioi_onboard.store.models import Connector, Cpo, Outbox, OutboxState, PushRun, Station
+from oioi_onboard.sync.diff import plan_push
+from oioi_onboard.sync.outbox import (
+    ConfirmationRequired, Result, claim, enqueue_plan, record_results, resume_cpo,
+)
+from oioi_onboard.sync.worker import run_worker
+from tests.helpers.push import add_stations, make_cpo, new_import, station_payload, store_station
+from tests.helpers.sandbox import running_sandbox
+
+
+@pytest.fixture
+def sandbox(tmp_path):
+    with running_sandbox(tmp_path / "sandbox") as sandbox:
+        yield sandbox
+
+
+def _cpo(sandbox, **kw) -> int:
+    migrate()
+    with session_scope() as session:
+        cpo = make_cpo(session, endpoint=sandbox.url, api_key=sandbox.api_key, partner_id=sandbox.partner_id, **kw)
+        return cpo.id
+
+
+def _push(cpo_id, **kw) -> PushRun:
+    with session_scope() as session:
+        plan = plan_push(session, cpo_id=cpo_id)
+        return enqueue_plan(session, actor=SYSTEM, plan=plan, **kw)
+
+
+def _work(**kw) -> int:
+    return asyncio.run(run_worker(once=True, poll_interval=0.05, **kw))
+
+
+def _states(run_id=None) -> dict:
+    with session_scope() as session:
+        query = select(Outbox.state, Outbox.id)
+        if run_id is not None:
+            query = query.where(Outbox.run_id == run_id)
+        states: dict = {}
+        for state, _ in session.exec(query).all():
+            states[state] = states.get(state, 0) + 1
+        return states
+
+
+def test_full_load_then_nothing_to_push(sandbox):
+    cpo_id = _cpo(sandbox)
+    with session_scope() as session:
+        add_stations(session, session.get(Cpo, cpo_id), 40)
+    with session_scope() as session:
+        plan = plan_push(session, cpo_id=cpo_id)
+        assert plan.counts["new"] == 40 and not plan.needs_confirmation
+        [body] = plan.requests(session, plan.to_send[0].station_id)
+        assert body["station-post"]["partner-identifier"] == sandbox.partner_id
+        assert body["station-post"]["station"]["id"] == plan.to_send[0].station_id
+    run = _push(cpo_id)
+    assert run.total == 40
+    assert _work() == 40
+    assert _states(run.id) == {OutboxState.ACKED: 40}
+    stats = sandbox.stats()
+    assert len(stats["station_accepts"]) == 40 and set(stats["station_accepts"].values()) == {1}
+    with session_scope() as session:
+        assert session.get(PushRun, run.id).finished_at is not None
+        plan = plan_push(session, cpo_id=cpo_id)
+        assert plan.counts["unchanged"] == 40 and not plan.to_send
+    second = _push(cpo_id)
+    assert second.total == 0
+    assert _work() == 0
+    assert sum(sandbox.stats()["station_accepts"].values()) == 40
+
+
+def test_changed_station_is_sent_again_and_only_it(sandbox):
+    cpo_id = _cpo(sandbox)
+    with session_scope() as session:
+        add_stations(session, session.get(Cpo, cpo_id), 5)
+    _push(cpo_id)
+    _work()
+    with session_scope() as session:
+        cpo = session.get(Cpo, cpo_id)
+        record = new_import(session, cpo)
+        for n in range(1, 6):
+            store_station(session, cpo, station_payload(n, name="Renamed 3" if n == 3 else None), import_id=record.id)
+    with session_scope() as session:
+        plan = plan_push(session, cpo_id=cpo_id)
+        assert plan.counts["changed"] == 1 and plan.counts["unchanged"] == 4
+    _push(cpo_id)
+    _work()
+    accepts = sandbox.stats()["station_accepts"]
+    assert accepts["DE*8PS*S000003"] == 2
+    assert sum(accepts.values()) == 6
+    held = {s["station_id"]: s["station"] | {"deleted": s["deleted"]} for s in sandbox.stations()}
+    assert held["DE*8PS*S000003"]["name"] == "Renamed 3"
+
+
+def test_same_payload_twice_is_queued_once_and_newer_supersedes(sandbox):
+    cpo_id = _cpo(sandbox)
+    with session_scope() as session:
+        add_stations(session, session.get(Cpo, cpo_id), 3)
+    first = _push(cpo_id)
+    again = _push(cpo_id)
+    assert first.total == 3 and again.total == 0
+    with session_scope() as session:
+        store_station(session, session.get(Cpo, cpo_id), station_payload(1, name="Newer"),
+                      import_id=session.exec(select(Station.import_id)).first()[0])
+    newer = _push(cpo_id)
+    assert newer.total == 1
+    assert _states(first.id) == {OutboxState.PENDING: 2, OutboxState.SUPERSEDED: 1}
+    _work()
+    accepts = sandbox.stats()["station_accepts"]
+    assert accepts == {"DE*8PS*S000001": 1, "DE*8PS*S000002": 1, "DE*8PS*S000003": 1}
+    assert {s["station_id"]: s["station"]["name"] for s in sandbox.stations()}["DE*8PS*S000001"] == "Newer"
+
+
+def test_connector_change_needs_confirmation_then_soft_delete_and_new_id(sandbox):
+    cpo_id = _cpo(sandbox)
+    with session_scope() as session:
+        add_stations(session, session.get(Cpo, cpo_id), 2)
+    _push(cpo_id)
+    _work()
+    with session_scope() as session:
+        cpo = session.get(Cpo, cpo_id)
+        record = new_import(session, cpo)
+        store_station(session, cpo, station_payload(1, connectors=2), import_id=record.id)
+        store_station(session, cpo, station_payload(2), import_id=record.id)
+    with session_scope() as session:
+        plan = plan_push(session, cpo_id=cpo_id)
+        assert plan.counts["connectors_changed"] == 1
+        assert plan.needs_confirmation == {"connectors_changed": 1}
+        item = plan.item("DE*8PS*S000001")
+        assert item.new_station_id == "DE*8PS*S000001-2"
+        deletion, replacement = plan.requests(session, "DE*8PS*S000001")
+        assert deletion["station-post"]["station"]["deleted"] is True
+        assert len(deletion["station-post"]["station"]["connectors"]) == 1  # what the endpoint holds
+        assert replacement["station-post"]["station"]["id"] == "DE*8PS*S000001-2"
+        assert len(replacement["station-post"]["station"]["connectors"]) == 2
+    before = sandbox.stats()["station_accepts"]
+    with pytest.raises(ConfirmationRequired, match="changed connectors"):
+        _push(cpo_id)
+    with session_scope() as session:
+        assert session.exec(select(Outbox).where(Outbox.state == OutboxState.PENDING)).first() is None
+    _work()
+    assert sandbox.stats()["station_accepts"] == before  # nothing was sent
+    run = _push(cpo_id, confirm_connector_changes=True)
+    assert run.total == 2 and run.replaced == 1
+    _work()
+    assert _states(run.id) == {OutboxState.ACKED: 2}
+    held = {s["station_id"]: s["station"] | {"deleted": s["deleted"]} for s in sandbox.stations()}
+    assert held["DE*8PS*S000001"]["deleted"] is True
+    assert held["DE*8PS*S000001-2"]["deleted"] is False
+    with session_scope() as session:
+        old = session.exec(select(Station).where(Station.station_id == "DE*8PS*S000001")).scalar()
+        new = session.exec(select(Station).where(Station.station_id == "DE*8PS*S000001-2")).scalar()
+        assert old.deleted and old.acked_deleted
+        assert new.acked_sha256 == new.payload_sha256
+        assert len(session.exec(select(Connector).where(Connector.station_pk == new.id)).all()) == 2
+        assert not plan_push(session, cpo_id=cpo_id).to_send
+
+
+def test_deletion_of_missing_station_needs_confirmation(sandbox):
+    cpo_id = _cpo(sandbox)
+    with session_scope() as session:
+        add_stations(session, session.get(Cpo, cpo_id), 3)
+    _push(cpo_id)
+    _work()
+    with session_scope() as session:
+        cpo = session.get(Cpo, cpo_id)
+        record = new_import(session, cpo)  # a full upload without station 2
+        for n in (1, 3):
+            store_station(session, cpo, station_payload(n), import_id=record.id)
+    with session_scope() as session:
+        plan = plan_push(session, cpo_id=cpo_id)
+        assert plan.counts["deleted"] == 1 and plan.item("DE*8PS*S000002").reason.startswith("missing")
+    with pytest.raises(ConfirmationRequired, match="deleted"):
+        _push(cpo_id)
+    _push(cpo_id, confirm_deletions=True)
+    _work()
+    held = {s["station_id"]: s["station"] | {"deleted": s["deleted"]} for s in sandbox.stations()}
+    assert held["DE*8PS*S000002"]["deleted"] is True
+    with session_scope() as session:
+        assert plan_push(session, cpo_id=cpo_id).counts["unchanged"] == 3
+
+
+def test_dry_run_records_but_sends_nothing(sandbox):
+    cpo_id = _cpo(sandbox)
+    with session_scope() as session:
+        add_stations(session, session.get(Cpo, cpo_id), 4)
+    run = _push(cpo_id, dry_run=True)
+    assert run.dry_run and run.new == 4 and len(run.summary["new"]) == 4
+    assert _states() == {}
+    _work()
+    assert sandbox.stats()["station_accepts"] == {}
+
+
+def test_invalid_partner_identifier_fails_with_meaning(tmp_path):
+    with running_sandbox(tmp_path / "sb", partner_ids=("AnotherPartnerId123456",)) as sandbox:
+        migrate()
+        with session_scope() as session:
+            cpo = make_cpo(session, endpoint=sandbox.url, api_key=sandbox.api_key, partner_id="tP3x9Qw7LmZ2vK8sRb4N")
+            cpo_id = cpo.id
+            add_stations(session, cpo, 2)
+        run = _push(cpo_id)
+        _work()
+        with session_scope() as session:
+            rows = session.exec(select(Outbox).where(Outbox.run_id == run.id)).scalars().all()
+            assert {r.state for r in rows} == {OutboxState.FAILED}
+            assert {r.result_code for r in rows} == {211}
+            assert all("Invalid partner identifier" in r.last_error for r in rows)
+            assert all(r.attempts == 1 for r in rows)  # permanent: not retried
+            assert session.get(PushRun, run.id).finished_at is not None
+
+
+def test_rejected_api_key_pauses_the_queue_until_resumed(sandbox):
+    migrate()
+    with session_scope() as session:
+        cpo = make_cpo(session, endpoint=sandbox.url, api_key="wrong-key-9999", partner_id=sandbox.partner_id)
+        cpo_id = cpo.id
+        add_stations(session, cpo, 3)
+    run = _push(cpo_id)
+    _work()
+    with session_scope() as session:
+        assert "rejected the API key" in session.get(Cpo, cpo_id).paused_reason
+    assert _states(run.id) == {OutboxState.PENDING: 3}
+    _work()  # paused: nothing is claimed
+    assert sandbox.stats()["station_accepts"] == {}
+    with session_scope() as session:
+        from oioi_onboard.store.secrets import encrypt_api_key
+
+        cpo = session.get(Cpo, cpo_id)
+        cpo.api_key_encrypted = encrypt_api_key(sandbox.api_key)
+        session.add(cpo)
+        resume_cpo(session, cpo_id=cpo_id)
+    _work()
+    assert _states(run.id) == {OutboxState.ACKED: 3}
+
+
+def test_claims_keep_one_row_per_station_in_flight_and_leases_expire(sandbox):
+    cpo_id = _cpo(sandbox)
+    with session_scope() as session:
+        add_stations(session, session.get(Cpo, cpo_id), 1)
+    _push(cpo_id)
+    with session_scope() as session:
+        store_station(session, session.get(Cpo, cpo_id), station_payload(1, name="v2"),
+                      import_id=session.exec(select(Station.import_id)).first()[0])
+    with session_scope() as session:
+        [first] = claim(session, worker_id="a", limit=10, lease_seconds=0.01)
+    _push(cpo_id)  # v2 queued while v1 is in flight: it waits behind it
+    import time
+
+    with session_scope() as session:
+        time.sleep(0.05)
+        [again] = claim(session, worker_id="b", limit=10)  # a's lease ran out: v1 again, not v2
+        assert again.id == first.id
+        assert claim(session, worker_id="c", limit=10) == []
+        record_results(session, [Result(again.id, "acked")])
+    with session_scope() as session:
+        [second] = claim(session, worker_id="c", limit=10)
+        assert second.id > first.id
