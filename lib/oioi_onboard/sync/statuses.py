@@ -1,0 +1,618 @@
+"""Connector statuses: one way in for every source, coalesced into the outbox.
+
+Every source (a change in the UI, a status file, the HTTP ingest API, the
+simulator) calls ``record_statuses``. It keeps the protocol's rules:
+
+- only a connector's newest status matters: a status older than the one
+  already known for that connector is recorded as ``stale`` and dropped;
+- a burst is coalesced: while a status row for the same EVSE id still waits in
+  the outbox (not yet claimed by a worker) its payload is replaced in place,
+  and the status it carried is marked ``superseded``; a row already being sent
+  is left alone and a new one queued behind it, so order per connector is kept;
+- connectors sharing one EVSE id share one status and one request;
+- a status for a connector whose station the endpoint has not acknowledged is
+  ``held`` back (shown, not sent) until ``on_station_acked`` releases it;
+- the worker reports each answer through ``on_outbox_result``.
+
+An endpoint outage needs nothing special: rows stay pending with backoff, and
+while they wait every newer status replaces their payload, so the catch-up
+sends only what is still newest.
+
+One call is one transaction with a handful of bulk statements, whatever the
+number of items, so the relay keeps up with 1,000 changes a second on SQLite.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any, Iterable
+
+import pandas as pd
+from sqlalchemy import bindparam, func, insert, text, update
+from sqlmodel import Session, select
+
+from ..oioi import ids
+from ..oioi.messages import ConnectorStatus
+from ..store.models import (
+    Connector,
+    Cpo,
+    Outbox,
+    OutboxState,
+    PartnerIdentifier,
+    Station,
+    StatusEvent,
+    utcnow,
+)
+
+KIND = "connector-post-status"
+STATUSES = [status.value for status in ConnectorStatus]
+SOURCES = ("ui", "file", "api", "simulator")
+DELIVERIES = ("pending", "delivered", "superseded", "held", "stale", "rejected")
+DELIVERY_LABELS = {
+    "pending": "pending",
+    "delivered": "delivered",
+    "superseded": "superseded",
+    "held": "held back",
+    "stale": "stale (dropped)",
+    "rejected": "rejected",
+}
+# A back end's clock may run a little ahead; far-future times would block every later status.
+MAX_CLOCK_AHEAD = timedelta(minutes=5)
+_BY_LOWER = {status.lower(): status for status in STATUSES}
+_CHUNK = 500  # keys per IN (...): well under every database's parameter limit
+_PG_LOCK_CLASS = 0x57A7  # names our per-CPO advisory lock on PostgreSQL
+
+
+@dataclass
+class ItemResult:
+    """What became of one submitted item. ``delivery`` is set for accepted items."""
+
+    index: int
+    evse_id: str | None
+    ok: bool
+    error: str | None = None
+    delivery: str | None = None  # pending, held, superseded, stale
+    status: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"index": self.index, "evse_id": self.evse_id, "ok": self.ok, "error": self.error,
+                "delivery": self.delivery}
+
+
+@dataclass
+class _Item:
+    index: int
+    evse_id: str
+    key: str
+    status: str
+    observed_at: datetime
+
+
+@dataclass
+class _Evse:
+    """What we hold about one EVSE id of a CPO (all connectors sharing it)."""
+
+    evse_id: str  # as pushed with the station: the spelling the endpoint knows
+    status_at: datetime | None
+    sendable: bool  # some live station holding it was acknowledged
+
+
+# --- reading the input -----------------------------------------------------------------
+
+
+def parse_timestamp(value: Any, *, now: datetime) -> datetime:
+    """An ISO 8601 time -> aware UTC datetime; a time without offset is taken as UTC. ValueError if not."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return now
+    if not isinstance(value, str):
+        raise ValueError(f"timestamp {value!r} is not an ISO 8601 string such as 2024-05-01T12:00:00Z")
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise ValueError(f"timestamp {value!r} is not ISO 8601, e.g. 2024-05-01T12:00:00Z") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    moment = moment.astimezone(timezone.utc)
+    if moment > now + MAX_CLOCK_AHEAD:
+        raise ValueError(f"timestamp {value!r} lies in the future (now is {now:%Y-%m-%dT%H:%M:%SZ})")
+    return moment
+
+
+def normalise_status(value: Any) -> str:
+    """``available`` -> ``Available``; ValueError naming the five statuses otherwise."""
+    if isinstance(value, str) and value.strip().lower() in _BY_LOWER:
+        return _BY_LOWER[value.strip().lower()]
+    raise ValueError(f"status {value!r} is not one of {', '.join(STATUSES)}")
+
+
+def _read_item(index: int, item: Any, now: datetime) -> _Item | ItemResult:
+    if not isinstance(item, dict):
+        return ItemResult(index, None, False, "an item must be an object with evse_id, status and timestamp")
+    evse_id = item.get("evse_id")
+    if not isinstance(evse_id, str) or not evse_id.strip():
+        return ItemResult(index, None, False, "evse_id is missing")
+    evse_id = evse_id.strip()
+    if not ids.is_evse_id(evse_id):
+        try:
+            ids.parse_evse_id(evse_id)
+        except ids.IdError as error:
+            return ItemResult(index, evse_id, False, str(error))
+    try:
+        status = normalise_status(item.get("status"))
+        observed_at = parse_timestamp(item.get("timestamp"), now=now)
+    except ValueError as error:
+        return ItemResult(index, evse_id, False, str(error))
+    return _Item(index, evse_id, ids.normalise_evse_id(evse_id), status, observed_at)
+
+
+# --- the one entry ---------------------------------------------------------------------
+
+
+def record_statuses(
+    session: Session, *, cpo_id: int, items: list[dict], source: str, now: datetime | None = None
+) -> list[ItemResult]:
+    """Record status changes of one CPO's connectors and queue what must be sent.
+
+    Returns one result per item, in order. Items with an unknown EVSE id or
+    status, or an unreadable timestamp, are refused one by one; the rest are
+    accepted. The caller's session commits (one transaction per call).
+    """
+    now = now or utcnow()
+    _lock_for_ingest(session, cpo_id)
+    results: list[ItemResult | None] = [None] * len(items)
+    read: list[_Item] = []
+    for index, item in enumerate(items):
+        outcome = _read_item(index, item, now)
+        if isinstance(outcome, ItemResult):
+            results[index] = outcome
+        else:
+            read.append(outcome)
+
+    known = _evses(session, cpo_id, {item.key for item in read})
+    valid: list[_Item] = []
+    for item in read:
+        if item.key in known:
+            valid.append(item)
+        else:
+            results[item.index] = ItemResult(item.index, item.evse_id, False,
+                                             f"unknown EVSE id {item.evse_id!r}: no connector of this CPO has it")
+    partner = _partner_identifier(session, cpo_id) if valid else None
+    if valid and partner is None:
+        for item in valid:
+            results[item.index] = ItemResult(item.index, item.evse_id, False,
+                                             "this CPO has no partner identifier yet; register one first")
+        valid = []
+
+    # Newest wins, per EVSE id, in the order the items came.
+    latest_at = {key: evse.status_at for key, evse in known.items()}
+    winner: dict[str, int] = {}  # EVSE key -> index into events
+    events: list[dict[str, Any]] = []
+    for item in valid:
+        evse = known[item.key]
+        event = {"cpo_id": cpo_id, "evse_id": evse.evse_id, "status": item.status, "observed_at": item.observed_at,
+                 "received_at": now, "source": source, "reason": None, "outbox_id": None, "_key": item.key,
+                 "_index": item.index}
+        previous = latest_at.get(item.key)
+        if previous is not None and item.observed_at < previous:
+            event["delivery"] = "stale"
+            event["reason"] = f"older than the status known since {previous:%Y-%m-%d %H:%M:%S}Z"
+        else:
+            latest_at[item.key] = item.observed_at
+            if item.key in winner:
+                events[winner[item.key]]["delivery"] = "superseded"
+            winner[item.key] = len(events)
+            event["delivery"] = "pending" if evse.sendable else "held"
+            if not evse.sendable:
+                event["reason"] = "the station is not acknowledged by the endpoint yet"
+        events.append(event)
+
+    if winner:
+        outbox_ids = _queue(session, cpo_id=cpo_id, partner=partner, known=known,
+                            newest={key: events[i] for key, i in winner.items()}, now=now)
+        for event in events:
+            if event["delivery"] != "stale":
+                event["outbox_id"] = outbox_ids[event["_key"]]
+        _set_connector_statuses(session, cpo_id, {key: events[i] for key, i in winner.items()})
+    if events:
+        session.execute(insert(StatusEvent), [{k: v for k, v in e.items() if not k.startswith("_")} for e in events])
+    for event in events:
+        results[event["_index"]] = ItemResult(event["_index"], event["evse_id"], True, None, event["delivery"],
+                                              event["status"])
+    session.flush()
+    return results  # type: ignore[return-value]
+
+
+def _set_connector_statuses(session: Session, cpo_id: int, newest: dict[str, dict[str, Any]]) -> None:
+    table = Connector.__table__
+    statement = (
+        table.update()
+        .where(table.c.cpo_id == cpo_id, table.c.evse_key == bindparam("_evse_key"))
+        .values(status=bindparam("_status"), status_at=bindparam("_status_at"))
+    )
+    session.execute(statement, [
+        {"_evse_key": key, "_status": event["status"], "_status_at": event["observed_at"]}
+        for key, event in newest.items()
+    ])
+
+
+def _lock_for_ingest(session: Session, cpo_id: int) -> None:
+    """Serialise ingest calls, so that "newest wins" compares against committed truth.
+
+    SQLite: take the write lock before the first read (BEGIN IMMEDIATE), which
+    also keeps a worker from claiming a row between our read and our update.
+    PostgreSQL: a per-CPO advisory lock; outbox rows are read FOR UPDATE.
+    """
+    connection = session.connection()
+    if connection.dialect.name == "sqlite":
+        raw = connection.connection.driver_connection
+        if not raw.in_transaction:
+            raw.execute("BEGIN IMMEDIATE")
+    elif connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:a, :b)"), {"a": _PG_LOCK_CLASS, "b": cpo_id})
+
+
+def _chunks(values: Iterable[str]) -> Iterable[list[str]]:
+    values = sorted(values)
+    for start in range(0, len(values), _CHUNK):
+        yield values[start:start + _CHUNK]
+
+
+def _evses(session: Session, cpo_id: int, keys: set[str]) -> dict[str, _Evse]:
+    found: dict[str, _Evse] = {}
+    for chunk in _chunks(keys):
+        rows = session.execute(
+            select(Connector.evse_key, Connector.evse_id, Connector.status_at, Station.acked_at, Station.deleted,
+                   Station.acked_deleted)
+            .join(Station, Station.id == Connector.station_pk)
+            .where(Connector.cpo_id == cpo_id, Connector.evse_key.in_(chunk))
+        ).all()
+        for key, evse_id, status_at, acked_at, deleted, acked_deleted in rows:
+            live_and_acked = acked_at is not None and not deleted and not acked_deleted
+            evse = found.get(key)
+            if evse is None:
+                found[key] = _Evse(evse_id, status_at, live_and_acked)
+                continue
+            if status_at is not None and (evse.status_at is None or status_at > evse.status_at):
+                evse.status_at = status_at
+            if live_and_acked and not evse.sendable:
+                evse.evse_id, evse.sendable = evse_id, True
+    return found
+
+
+def _partner_identifier(session: Session, cpo_id: int) -> str | None:
+    # The first registered one: the push engine pushes stations with it by default.
+    return session.exec(
+        select(PartnerIdentifier.partner_identifier)
+        .where(PartnerIdentifier.cpo_id == cpo_id)
+        .order_by(PartnerIdentifier.id)
+        .limit(1)
+    ).first()
+
+
+def status_body(evse_id: str, status: str, partner_identifier: str) -> dict[str, Any]:
+    """The full request body of one connector-post-status."""
+    return {KIND: {"connector-id": evse_id, "partner-identifier": partner_identifier, "status": status}}
+
+
+def _sha256(body: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def _queue(
+    session: Session, *, cpo_id: int, partner: str, known: dict[str, _Evse], newest: dict[str, dict[str, Any]],
+    now: datetime,
+) -> dict[str, int]:
+    """Put each EVSE id's newest status into a waiting outbox row (replacing its payload) or a new one."""
+    waiting: dict[str, tuple[int, OutboxState]] = {}
+    for chunk in _chunks(newest):
+        rows = session.execute(
+            select(Outbox.id, Outbox.key, Outbox.state)
+            .where(Outbox.cpo_id == cpo_id, Outbox.kind == KIND, Outbox.key.in_(chunk),
+                   Outbox.state.in_([OutboxState.PENDING, OutboxState.HELD]))
+            .order_by(Outbox.id)
+            .with_for_update()
+        ).all()
+        for row_id, key, state in rows:
+            waiting[key] = (row_id, OutboxState(state))  # the newest waiting row, if ever more than one
+
+    outbox_ids: dict[str, int] = {}
+    replaced: list[dict[str, Any]] = []
+    new_rows: list[dict[str, Any]] = []
+    for key, event in newest.items():
+        body = status_body(known[key].evse_id, event["status"], partner)
+        state = OutboxState.PENDING if event["delivery"] == "pending" else OutboxState.HELD
+        if key in waiting:
+            row_id, old_state = waiting[key]
+            outbox_ids[key] = row_id
+            values = {"_id": row_id, "_payload": body, "_sha": _sha256(body), "_state": state,
+                      # A row leaving "held" is due now; a pending one keeps its backoff.
+                      "_due": now if old_state != OutboxState.PENDING else None}
+            replaced.append(values)
+        else:
+            new_rows.append({"cpo_id": cpo_id, "kind": KIND, "key": key, "change": "status", "payload": body,
+                             "payload_sha256": _sha256(body), "state": state, "attempts": 0, "created_at": now,
+                             "next_attempt_at": now})
+
+    if replaced:
+        table = Outbox.__table__
+        session.execute(
+            table.update()
+            .where(table.c.id == bindparam("_id"))
+            .values(payload=bindparam("_payload"), payload_sha256=bindparam("_sha"), state=bindparam("_state"),
+                    next_attempt_at=func.coalesce(bindparam("_due", type_=table.c.next_attempt_at.type),
+                                                  table.c.next_attempt_at)),
+            replaced,
+        )
+        ids_replaced = [values["_id"] for values in replaced]
+        for start in range(0, len(ids_replaced), _CHUNK):
+            session.execute(
+                update(StatusEvent)
+                .where(StatusEvent.outbox_id.in_(ids_replaced[start:start + _CHUNK]),
+                       StatusEvent.delivery.in_(["pending", "held"]))
+                .values(delivery="superseded", reason=None)
+            )
+    if new_rows:
+        inserted = session.execute(
+            insert(Outbox).returning(Outbox.id, Outbox.key, sort_by_parameter_order=True), new_rows
+        ).all()
+        for row_id, key in inserted:
+            outbox_ids[key] = row_id
+    return outbox_ids
+
+
+# --- hooks the worker calls ------------------------------------------------------------
+
+
+def on_outbox_result(session: Session, row: Outbox) -> None:
+    """The worker recorded an answer for ``row``: carry it over to the statuses it carried."""
+    if row.kind != KIND:
+        return
+    state = OutboxState(row.state)
+    if state == OutboxState.ACKED:
+        delivery, reason = "delivered", None
+    elif state == OutboxState.FAILED:
+        delivery, reason = "rejected", _rejection_reason(row)
+    elif state == OutboxState.SUPERSEDED:
+        delivery, reason = "superseded", None
+    else:
+        # Still to be retried: stays pending; say why it waits.
+        if row.last_error:
+            session.execute(
+                update(StatusEvent)
+                .where(StatusEvent.outbox_id == row.id, StatusEvent.delivery == "pending")
+                .values(reason=f"retrying: {row.last_error}"[:500])
+            )
+        return
+    session.execute(
+        update(StatusEvent)
+        .where(StatusEvent.outbox_id == row.id, StatusEvent.delivery.in_(["pending", "held"]))
+        .values(delivery=delivery, reason=reason)
+    )
+
+
+def _rejection_reason(row: Outbox) -> str:
+    error = (row.last_error or "").strip()
+    if row.result_code is not None and str(row.result_code) not in error:
+        error = f"code {row.result_code}: {error}" if error else f"code {row.result_code}"
+    return (error or "refused by the endpoint")[:500]
+
+
+def on_station_acked(session: Session, station: Station) -> int:
+    """The endpoint acknowledged ``station``: send the statuses held back for its connectors.
+
+    Returns how many outbox rows were released.
+    """
+    if station.acked_at is None or station.deleted or station.acked_deleted:
+        return 0
+    keys = list(session.exec(select(Connector.evse_key).where(Connector.station_pk == station.id).distinct()).all())
+    return _release(session, cpo_id=station.cpo_id, keys=keys)
+
+
+def release_held(session: Session, *, cpo_id: int) -> int:
+    """Release every held status of a CPO whose station is acknowledged by now (a catch-all)."""
+    keys = list(session.exec(
+        select(Connector.evse_key).join(Station, Station.id == Connector.station_pk)
+        .where(Connector.cpo_id == cpo_id, Station.acked_at.is_not(None), Station.deleted == False,  # noqa: E712
+               Station.acked_deleted == False).distinct()  # noqa: E712
+    ).all())
+    return _release(session, cpo_id=cpo_id, keys=keys)
+
+
+def _release(session: Session, *, cpo_id: int, keys: list[str]) -> int:
+    released: list[int] = []
+    for chunk in _chunks(keys):
+        released += list(session.exec(
+            select(Outbox.id).where(Outbox.cpo_id == cpo_id, Outbox.kind == KIND, Outbox.key.in_(chunk),
+                                    Outbox.state == OutboxState.HELD)
+        ).all())
+    now = utcnow()
+    for start in range(0, len(released), _CHUNK):
+        chunk_ids = released[start:start + _CHUNK]
+        session.execute(update(Outbox).where(Outbox.id.in_(chunk_ids), Outbox.state == OutboxState.HELD)
+                        .values(state=OutboxState.PENDING, next_attempt_at=now))
+        session.execute(update(StatusEvent).where(StatusEvent.outbox_id.in_(chunk_ids),
+                                                  StatusEvent.delivery == "held")
+                        .values(delivery="pending", reason=None))
+    return len(released)
+
+
+# --- status files ----------------------------------------------------------------------
+
+
+class StatusFileError(ValueError):
+    """A status file that cannot be read at all; the message says where and what."""
+
+
+@dataclass
+class StatusFile:
+    items: list[dict[str, Any]]
+    errors: list[str]  # "line 4: ..." for lines that could not be read
+    lines: list[int]  # the line (CSV) or position (JSON, 1-based) of each item, for messages
+
+
+def parse_status_file(data: bytes, file_name: str) -> StatusFile:
+    """A CSV (``evse_id,status[,timestamp]`` with a header row) or JSON list of status items."""
+    try:
+        content = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise StatusFileError(f"{file_name}: not UTF-8 text (byte {error.start})") from None
+    if file_name.lower().endswith(".json") or content.lstrip().startswith(("[", "{")):
+        return _parse_json(content, file_name)
+    return _parse_csv(content, file_name)
+
+
+def _parse_json(content: str, file_name: str) -> StatusFile:
+    try:
+        body = json.loads(content)
+    except ValueError as error:
+        raise StatusFileError(f"{file_name}: not valid JSON ({error})") from None
+    if not isinstance(body, list):
+        raise StatusFileError(f"{file_name}: expected a JSON list of {{evse_id, status, timestamp}} objects")
+    items, errors, lines = [], [], []
+    for position, entry in enumerate(body, start=1):
+        if not isinstance(entry, dict):
+            errors.append(f"item {position}: not an object with evse_id and status")
+            continue
+        items.append({k: entry.get(k) for k in ("evse_id", "status", "timestamp")})
+        lines.append(position)
+    return StatusFile(items, errors, lines)
+
+
+def _parse_csv(content: str, file_name: str) -> StatusFile:
+    # The header names the columns, so its most frequent separator is the file's (Excel in Germany writes ';').
+    first_line = content.lstrip("\r\n").split("\n", 1)[0]
+    delimiter = max(",;\t", key=first_line.count)
+    reader = csv.reader(io.StringIO(content), delimiter=delimiter)
+    header = next(reader, None)
+    if not header:
+        raise StatusFileError(f"{file_name}: the file is empty; expected a header evse_id,status[,timestamp]")
+    columns = [name.strip().lower().replace("-", "_").replace(" ", "_") for name in header]
+    missing = [name for name in ("evse_id", "status") if name not in columns]
+    if missing:
+        raise StatusFileError(
+            f"{file_name}: line 1 must name the columns evse_id,status[,timestamp]; missing {', '.join(missing)}"
+        )
+    position = {name: columns.index(name) for name in ("evse_id", "status", "timestamp") if name in columns}
+    items, errors, lines = [], [], []
+    for row in reader:
+        line = reader.line_num
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) < len(columns):
+            row = row + [""] * (len(columns) - len(row))
+        if len(row) > len(columns):
+            errors.append(f"line {line}: {len(row)} cells, the header has {len(columns)}")
+            continue
+        items.append({name: (row[i].strip() or None) for name, i in position.items()})
+        lines.append(line)
+    return StatusFile(items, errors, lines)
+
+
+# --- reading for the live page ---------------------------------------------------------
+
+
+def _scope(session: Session, actor: Any, cpo_ids: Iterable[int] | None) -> list[int]:
+    from ..store.queries import visible_cpo_ids
+
+    visible = visible_cpo_ids(session, actor=actor)
+    if cpo_ids is None:
+        return visible
+    wanted = set(cpo_ids)
+    return [cpo_id for cpo_id in visible if cpo_id in wanted]
+
+
+LIVE_COLUMNS = ["station_id", "name", "lat", "lon", "evse_id", "connector_type", "status", "status_at", "cpo",
+                "cpo_id"]
+
+
+def live_connectors(
+    session: Session, *, actor: Any, cpo_ids: Iterable[int] | None = None, statuses: Iterable[str] | None = None,
+    connector_types: Iterable[str] | None = None,
+) -> pd.DataFrame:
+    """One row per connector of the live stations this person may see, with its current status."""
+    scope = _scope(session, actor, cpo_ids)
+    if not scope:
+        return pd.DataFrame(columns=LIVE_COLUMNS)
+    query = (
+        select(Station.station_id, Station.name, Station.latitude, Station.longitude, Connector.evse_id,
+               Connector.name, Connector.status, Connector.status_at, Cpo.name, Cpo.id)
+        .join(Station, Station.id == Connector.station_pk)
+        .join(Cpo, Cpo.id == Connector.cpo_id)
+        .where(Connector.cpo_id.in_(scope), Station.deleted == False)  # noqa: E712
+        .order_by(Station.id, Connector.id)
+    )
+    if statuses:
+        query = query.where(Connector.status.in_(list(statuses)))
+    if connector_types:
+        query = query.where(Connector.name.in_(list(connector_types)))
+    rows = session.execute(query).all()
+    return pd.DataFrame(rows, columns=LIVE_COLUMNS)
+
+
+RECENT_COLUMNS = ["received_at", "cpo", "evse_id", "status", "observed_at", "source", "delivery", "reason"]
+
+
+def recent_changes(session: Session, *, actor: Any, cpo_ids: Iterable[int] | None = None,
+                   limit: int = 200) -> pd.DataFrame:
+    """The newest status changes received, with what became of each (delivery, reason)."""
+    scope = _scope(session, actor, cpo_ids)
+    if not scope:
+        return pd.DataFrame(columns=RECENT_COLUMNS)
+    rows = session.execute(
+        select(StatusEvent.received_at, Cpo.name, StatusEvent.evse_id, StatusEvent.status, StatusEvent.observed_at,
+               StatusEvent.source, StatusEvent.delivery, StatusEvent.reason)
+        .join(Cpo, Cpo.id == StatusEvent.cpo_id)
+        .where(StatusEvent.cpo_id.in_(scope))
+        .order_by(StatusEvent.id.desc())
+        .limit(limit)
+    ).all()
+    frame = pd.DataFrame(rows, columns=RECENT_COLUMNS)
+    frame["delivery"] = frame["delivery"].map(lambda value: DELIVERY_LABELS.get(value, value))
+    frame["reason"] = frame["reason"].fillna("")
+    return frame
+
+
+def status_counts_over_time(session: Session, *, actor: Any, cpo_ids: Iterable[int] | None = None,
+                            minutes: int = 60) -> pd.DataFrame:
+    """Status changes received per minute over the last ``minutes``, one column per status.
+
+    Stale changes are left out: they never changed a connector.
+    """
+    scope = _scope(session, actor, cpo_ids)
+    end = utcnow().replace(second=0, microsecond=0) + timedelta(minutes=1)
+    start = end - timedelta(minutes=minutes)
+    index = pd.date_range(start, end - timedelta(minutes=1), freq="min", name="minute")
+    if not scope:
+        return pd.DataFrame(0, index=index, columns=STATUSES)
+    rows = session.execute(
+        select(StatusEvent.received_at, StatusEvent.status)
+        .where(StatusEvent.cpo_id.in_(scope), StatusEvent.received_at >= start, StatusEvent.delivery != "stale")
+    ).all()
+    frame = pd.DataFrame(rows, columns=["received_at", "status"])
+    if frame.empty:
+        return pd.DataFrame(0, index=index, columns=STATUSES)
+    frame["minute"] = pd.to_datetime(frame["received_at"], utc=True).dt.floor("min")
+    counts = frame.groupby(["minute", "status"]).size().unstack(fill_value=0)
+    return counts.reindex(index=index, columns=STATUSES, fill_value=0)
+
+
+def connector_types(session: Session, *, actor: Any, cpo_ids: Iterable[int] | None = None) -> list[str]:
+    """The connector types present among the connectors this person may see (for a filter)."""
+    scope = _scope(session, actor, cpo_ids)
+    if not scope:
+        return []
+    return sorted(session.exec(select(Connector.name).where(Connector.cpo_id.in_(scope)).distinct()).all())
+
+
+def evse_ids(session: Session, *, cpo_id: int, limit: int = 5000) -> list[str]:
+    """The distinct EVSE ids of a CPO's live stations (for the UI's pick list)."""
+    return list(session.exec(
+        select(Connector.evse_id).join(Station, Station.id == Connector.station_pk)
+        .where(Connector.cpo_id == cpo_id, Station.deleted == False)  # noqa: E712
+        .distinct().order_by(Connector.evse_id).limit(limit)
+    ).all())

@@ -1,0 +1,261 @@
+"""record_statuses and its hooks against a real SQLite store (no endpoint needed here)."""
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from sqlmodel import select
+
+from oioi_onboard.store.auth import Actor
+from oioi_onboard.store.db import migrate, session_scope
+from oioi_onboard.store.models import Connector, Outbox, OutboxState, Role, Station, StatusEvent
+from oioi_onboard.sync import statuses
+from oioi_onboard.sync.statuses import parse_status_file, record_statuses
+from tests.helpers.statuses import add_station, evse, make_cpo
+
+T0 = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
+
+
+def at(seconds: float) -> str:
+    return (T0 + timedelta(seconds=seconds)).isoformat()
+
+
+@pytest.fixture
+def cpo_id():
+    migrate()
+    with session_scope() as session:
+        cpo = make_cpo(session)
+        add_station(session, cpo, 1, acked=True)
+        add_station(session, cpo, 2, acked=True)
+        add_station(session, cpo, 3, acked=False)
+        add_station(session, cpo, 4, acked=True, shared_evse=True)
+        return cpo.id
+
+
+def record(cpo_id, items, source="api"):
+    with session_scope() as session:
+        return record_statuses(session, cpo_id=cpo_id, items=items, source=source)
+
+
+def status_rows(key=None):
+    with session_scope() as session:
+        query = select(Outbox).where(Outbox.kind == statuses.KIND).order_by(Outbox.id)
+        if key is not None:
+            query = query.where(Outbox.key == key)
+        return list(session.exec(query).all())
+
+
+def connector_statuses(evse_id):
+    with session_scope() as session:
+        return sorted(session.exec(select(Connector.status).where(Connector.evse_id == evse_id)).all())
+
+
+def key(evse_id):
+    return evse_id.replace("*", "").upper()
+
+
+def test_valid_items_are_accepted_and_bad_ones_refused_one_by_one(cpo_id):
+    results = record(cpo_id, [
+        {"evse_id": evse(1), "status": "Occupied", "timestamp": at(0)},
+        {"evse_id": "DE*8PS*E99999", "status": "Available"},
+        {"evse_id": evse(2), "status": "Broken"},
+        {"evse_id": evse(2, 2), "status": "available", "timestamp": "yesterday"},
+        {"evse_id": "+49*8PS*E000011", "status": "Available"},
+        "not an object",
+        {"status": "Available"},
+        {"evse_id": evse(2, 2), "status": "Offline", "timestamp": (datetime.now(timezone.utc)
+                                                                  + timedelta(hours=2)).isoformat()},
+        {"evse_id": evse(2, 2), "status": "reserved"},
+    ])
+    assert [r.ok for r in results] == [True, False, False, False, False, False, False, False, True]
+    assert "unknown EVSE id 'DE*8PS*E99999'" in results[1].error
+    assert "'Broken' is not one of Available, Occupied, Offline, Reserved, Unknown" in results[2].error
+    assert "not ISO 8601" in results[3].error
+    assert "DIN form" in results[4].error and "DE*8PS*E000011" in results[4].error
+    assert "object" in results[5].error
+    assert "evse_id is missing" in results[6].error
+    assert "future" in results[7].error
+    assert results[8].delivery == "pending" and results[8].status == "Reserved"
+
+    assert connector_statuses(evse(1)) == ["Occupied"]
+    assert connector_statuses(evse(2, 2)) == ["Reserved"]
+    rows = status_rows()
+    assert [(r.key, r.state) for r in rows] == [(key(evse(1)), OutboxState.PENDING),
+                                                (key(evse(2, 2)), OutboxState.PENDING)]
+    assert rows[0].payload == {"connector-post-status": {
+        "connector-id": evse(1), "partner-identifier": "tP3x9Qw7LmZ2vK8sRb4N", "status": "Occupied"}}
+    with session_scope() as session:
+        logged = session.exec(select(StatusEvent).order_by(StatusEvent.id)).all()
+    assert [(e.evse_id, e.status, e.source, e.delivery) for e in logged] == [
+        (evse(1), "Occupied", "api", "pending"), (evse(2, 2), "Reserved", "api", "pending")]
+    assert logged[0].observed_at == T0
+
+
+def test_a_burst_for_one_evse_is_coalesced_into_one_waiting_request_with_the_newest(cpo_id):
+    for n, status in enumerate(["Occupied", "Available", "Reserved", "Occupied", "Offline"]):
+        [result] = record(cpo_id, [{"evse_id": evse(1), "status": status, "timestamp": at(n)}])
+        assert result.delivery == "pending"
+    rows = status_rows()
+    assert len(rows) == 1
+    assert rows[0].payload["connector-post-status"]["status"] == "Offline"
+    deliveries = [(e.status, e.delivery) for e in statuses_events(evse(1))]
+    assert deliveries == [("Occupied", "superseded"), ("Available", "superseded"), ("Reserved", "superseded"),
+                          ("Occupied", "superseded"), ("Offline", "pending")]
+    assert {e.outbox_id for e in statuses_events(evse(1))} == {rows[0].id}
+
+
+def test_several_changes_in_one_call_keep_their_order_and_only_the_last_is_sent(cpo_id):
+    results = record(cpo_id, [
+        {"evse_id": evse(1), "status": "Occupied", "timestamp": at(1)},
+        {"evse_id": evse(2), "status": "Occupied", "timestamp": at(1)},
+        {"evse_id": evse(1), "status": "Available", "timestamp": at(2)},
+        {"evse_id": evse(1), "status": "Reserved", "timestamp": at(3)},
+    ])
+    assert [r.delivery for r in results] == ["superseded", "pending", "superseded", "pending"]
+    rows = {r.key: r.payload["connector-post-status"]["status"] for r in status_rows()}
+    assert rows == {key(evse(1)): "Reserved", key(evse(2)): "Occupied"}
+
+
+def test_a_status_older_than_the_known_one_is_recorded_as_stale_and_dropped(cpo_id):
+    record(cpo_id, [{"evse_id": evse(1), "status": "Occupied", "timestamp": at(10)}])
+    [late] = record(cpo_id, [{"evse_id": evse(1), "status": "Available", "timestamp": at(5)}])
+    assert late.ok and late.delivery == "stale"
+    assert connector_statuses(evse(1)) == ["Occupied"]
+    assert [r.payload["connector-post-status"]["status"] for r in status_rows()] == ["Occupied"]
+    stale = statuses_events(evse(1))[-1]
+    assert (stale.status, stale.delivery) == ("Available", "stale") and "older than" in stale.reason
+    # Within one call too: the older item loses, whatever its position.
+    results = record(cpo_id, [{"evse_id": evse(1), "status": "Reserved", "timestamp": at(20)},
+                              {"evse_id": evse(1), "status": "Offline", "timestamp": at(15)}])
+    assert [r.delivery for r in results] == ["pending", "stale"]
+    assert connector_statuses(evse(1)) == ["Reserved"]
+
+
+def test_connectors_sharing_one_evse_id_get_one_status_and_one_request(cpo_id):
+    shared = evse(4)
+    assert connector_statuses(shared) == ["Unknown", "Unknown"]
+    record(cpo_id, [{"evse_id": shared, "status": "Occupied"}])
+    # Any spelling of the EVSE id names the same EVSE; the request uses the pushed spelling.
+    [result] = record(cpo_id, [{"evse_id": shared.replace("*", ""), "status": "Available"}])
+    assert result.ok, result.error
+    assert connector_statuses(shared) == ["Available", "Available"]
+    rows = status_rows()
+    assert len(rows) == 1 and rows[0].payload["connector-post-status"]["connector-id"] == shared
+
+
+def test_statuses_of_an_unacknowledged_station_are_held_back_until_it_is_acked(cpo_id):
+    unacked = evse(3)
+    [result] = record(cpo_id, [{"evse_id": unacked, "status": "Occupied", "timestamp": at(1)}])
+    assert result.delivery == "held"
+    [result] = record(cpo_id, [{"evse_id": unacked, "status": "Available", "timestamp": at(2)}])
+    assert result.delivery == "held"
+    [row] = status_rows()
+    assert row.state == OutboxState.HELD and row.payload["connector-post-status"]["status"] == "Available"
+    assert connector_statuses(unacked) == ["Available"]  # shown, not sent
+
+    with session_scope() as session:
+        station = session.exec(select(Station).where(Station.station_id == "DE*8PS*S00003")).one()
+        assert statuses.on_station_acked(session, station) == 0  # not acknowledged yet: nothing moves
+        station.acked_at = datetime.now(timezone.utc)
+        session.add(station)
+        session.flush()
+        assert statuses.on_station_acked(session, station) == 1
+    [row] = status_rows()
+    assert row.state == OutboxState.PENDING
+    assert [e.delivery for e in statuses_events(unacked)] == ["superseded", "pending"]
+
+
+def test_a_row_already_claimed_by_a_worker_is_not_changed_a_new_one_queues_behind_it(cpo_id):
+    from oioi_onboard.sync.outbox import Result, claim, record_results
+
+    record(cpo_id, [{"evse_id": evse(1), "status": "Occupied", "timestamp": at(1)}])
+    with session_scope() as session:
+        [claimed] = claim(session, worker_id="w1", limit=10)
+    record(cpo_id, [{"evse_id": evse(1), "status": "Available", "timestamp": at(2)}])
+    first, second = status_rows()
+    assert first.id == claimed.id and first.state == OutboxState.SENDING
+    assert first.payload["connector-post-status"]["status"] == "Occupied"
+    assert second.state == OutboxState.PENDING and second.payload["connector-post-status"]["status"] == "Available"
+    with session_scope() as session:
+        # The second may not go out while the first is in flight: order per connector is kept.
+        assert claim(session, worker_id="w2", limit=10) == []
+        record_results(session, [Result(first.id, "acked", code=0)])
+    assert [e.delivery for e in statuses_events(evse(1))] == ["delivered", "pending"]
+
+
+def test_worker_results_become_delivery_states(cpo_id):
+    from oioi_onboard.sync.outbox import Result, claim, record_results
+
+    record(cpo_id, [{"evse_id": evse(1), "status": "Occupied"}, {"evse_id": evse(2), "status": "Occupied"}])
+    with session_scope() as session:
+        one, two = claim(session, worker_id="w1", limit=10)
+        record_results(session, [Result(one.id, "acked", code=0),
+                                 Result(two.id, "failed", code=181, error="OIOI code 181: EVSE not found")])
+    assert statuses_events(evse(1))[-1].delivery == "delivered"
+    rejected = statuses_events(evse(2))[-1]
+    assert rejected.delivery == "rejected" and "181" in rejected.reason
+
+
+def statuses_events(evse_id):
+    with session_scope() as session:
+        return list(session.exec(select(StatusEvent).where(StatusEvent.evse_id == evse_id)
+                                 .order_by(StatusEvent.id)).all())
+
+
+# --- files -------------------------------------------------------------------------------
+
+
+def test_a_csv_status_file_is_read_with_its_line_numbers():
+    data = ("evse_id;status;timestamp\nDE*8PS*E000011;Available;2026-01-01T12:00:00Z\n\n"
+            "DE*8PS*E000021;Occupied;\nDE*8PS*E000031;Occupied;x;y\n").encode()
+    parsed = parse_status_file(data, "statuses.csv")
+    assert parsed.items == [
+        {"evse_id": "DE*8PS*E000011", "status": "Available", "timestamp": "2026-01-01T12:00:00Z"},
+        {"evse_id": "DE*8PS*E000021", "status": "Occupied", "timestamp": None},
+    ]
+    assert parsed.lines == [2, 4]
+    assert parsed.errors == ["line 5: 4 cells, the header has 3"]
+
+
+def test_a_json_status_file_and_unreadable_files():
+    parsed = parse_status_file(b'[{"evse_id": "DE*8PS*E000011", "status": "Available"}, 3]', "s.json")
+    assert parsed.items == [{"evse_id": "DE*8PS*E000011", "status": "Available", "timestamp": None}]
+    assert parsed.errors == ["item 2: not an object with evse_id and status"]
+    with pytest.raises(statuses.StatusFileError, match="s.json: not valid JSON"):
+        parse_status_file(b"[{", "s.json")
+    with pytest.raises(statuses.StatusFileError, match="missing status"):
+        parse_status_file(b"evse_id,state\nDE*8PS*E000011,Available\n", "s.csv")
+    with pytest.raises(statuses.StatusFileError, match="not UTF-8"):
+        parse_status_file(b"evse_id,status\n\xff\xfe", "s.csv")
+
+
+# --- reading for the live page ---------------------------------------------------------------
+
+
+def test_live_views_are_scoped_to_the_cpos_a_person_may_see(cpo_id):
+    with session_scope() as session:
+        other = make_cpo(session, name="Other CPO", partner_id="Zq8Lm3Pw9Xr2Tk7Vb5Nc", operator_id="DE*ABC")
+        add_station(session, other, 9, acked=True)
+        other_id = other.id
+    record(cpo_id, [{"evse_id": evse(1), "status": "Occupied"}, {"evse_id": evse(2), "status": "Available"}])
+    record(cpo_id, [{"evse_id": evse(1), "status": "Offline", "timestamp": at(0)}])  # stale
+
+    manager = Actor("pm", Role.PARTNER_MANAGER)
+    staff = Actor("staff", Role.CPO_STAFF, frozenset({other_id}))
+    with session_scope() as session:
+        everything = statuses.live_connectors(session, actor=manager)
+        assert set(everything["cpo"]) == {"Status CPO", "Other CPO"}
+        assert len(everything) == 10
+        mine = statuses.live_connectors(session, actor=staff)
+        assert set(mine["cpo"]) == {"Other CPO"} and len(mine) == 2
+        occupied = statuses.live_connectors(session, actor=manager, statuses=["Occupied"])
+        assert list(occupied["evse_id"]) == [evse(1)]
+        combos = statuses.live_connectors(session, actor=manager, connector_types=["Combo"])
+        assert set(combos["connector_type"]) == {"Combo"}
+
+        recent = statuses.recent_changes(session, actor=manager)
+        assert list(recent["delivery"]) == ["stale (dropped)", "pending", "pending"]
+        assert statuses.recent_changes(session, actor=staff).empty
+
+        counts = statuses.status_counts_over_time(session, actor=manager, minutes=10)
+        assert len(counts) == 10 and list(counts.columns) == statuses.STATUSES
+        assert counts["Occupied"].sum() == 1 and counts["Available"].sum() == 1 and counts["Offline"].sum() == 0
