@@ -1,16 +1,33 @@
-"""Entry script: navigation only. Pages are thin views over ``oioi_onboard``."""
+"""Entry script: sign-in and navigation only. Pages are thin views over ``oioi_onboard``."""
+
+import sys
+from pathlib import Path
 
 import streamlit as st
 
+# Pages import ``common`` from this folder, whichever way Streamlit was started.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import account_sidebar, current_actor  # noqa: E402
+
+from oioi_onboard.store.models import Role  # noqa: E402
+
 st.set_page_config(page_title="OIOI onboarding", page_icon="⚡", layout="wide")
 
-pages = {
-    "Onboarding": [
-        st.Page("pages/overview.py", title="Overview", icon="📋", default=True),
-        st.Page("pages/cpos.py", title="1 · CPOs", icon="🏢"),
-        st.Page("pages/import_stations.py", title="2 · Import stations", icon="📄"),
-        st.Page("pages/push.py", title="3 · Push", icon="🚀"),
-    ],
-    "Live": [st.Page("pages/live_map.py", title="Live map", icon="🗺️")],
-}
+actor = current_actor()  # shows the sign-in form and stops until someone is signed in
+account_sidebar(actor)
+
+live = [st.Page("pages/live_map.py", title="Live map", icon="🗺️")]
+if actor.role == Role.VIEWER:
+    pages = {"Live": live}
+else:
+    pages = {
+        "Onboarding": [
+            st.Page("pages/overview.py", title="Overview", icon="📋", default=True),
+            st.Page("pages/cpos.py", title="1 · CPOs", icon="🏢"),
+            st.Page("pages/import_stations.py", title="2 · Import stations", icon="📄"),
+            st.Page("pages/push.py", title="3 · Push", icon="🚀"),
+        ],
+        "Live": live,
+    }
 st.navigation(pages).run()

@@ -169,6 +169,17 @@ def set_password(session: Session, *, name: str, password: str | None = None) ->
     return password
 
 
+def change_password(session: Session, *, name: str, old_password: str, new_password: str) -> bool:
+    """Replace a user's own password after checking the current one; False if that was wrong."""
+    user = session.exec(select(User).where(User.name == name)).first()
+    if user is None or not verify_password(user.password_hash, old_password):
+        return False
+    user.password_hash = hash_password(new_password)
+    session.add(user)
+    session.flush()
+    return True
+
+
 def list_users(session: Session) -> list[User]:
     return list(session.exec(select(User).order_by(User.name)).all())
 

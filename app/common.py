@@ -1,0 +1,164 @@
+"""What every page shares: the database session, the login gate and the acting person.
+
+Pages call ``current_actor()`` (or ``require_role``) first; the login form or
+Streamlit's OIDC login is shown until someone is signed in. Whatever a page
+shows is then fetched through ``oioi_onboard.store.queries`` with that actor,
+which is where scoping is enforced.
+"""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import streamlit as st
+from sqlmodel import Session
+
+from oioi_onboard.settings import get_settings
+from oioi_onboard.store.auth import Actor, actor_for_email, actor_for_user, authenticate, change_password
+from oioi_onboard.store.db import get_engine, session_scope
+from oioi_onboard.store.models import Role
+from oioi_onboard.store.queries import audit
+
+SESSION_USER = "oioi_user"  # st.session_state key: the signed-in local user's name
+
+ROLE_LABELS = {
+    Role.ADMIN: "admin",
+    Role.PARTNER_MANAGER: "partner manager",
+    Role.CPO_STAFF: "CPO staff",
+    Role.VIEWER: "viewer",
+}
+
+
+@st.cache_resource(show_spinner=False)
+def _migrated_engine(url: str):
+    """The engine for ``url``, upgraded to the newest schema once per process."""
+    from oioi_onboard.store.db import migrate
+
+    migrate(url)
+    return get_engine(url)
+
+
+def engine():
+    return _migrated_engine(get_settings().db_url)
+
+
+@contextmanager
+def db_session() -> Iterator[Session]:
+    """A session on the app's database; commits on success, rolls back on error."""
+    url = get_settings().db_url
+    _migrated_engine(url)
+    with session_scope(url) as session:
+        yield session
+
+
+def oidc_configured() -> bool:
+    """True when ``.streamlit/secrets.toml`` has an ``[auth]`` section for st.login."""
+    try:
+        return "auth" in st.secrets
+    except Exception:  # noqa: BLE001 - no secrets file at all is the usual case
+        return False
+
+
+def _login_form() -> None:
+    st.title("Sign in")
+    st.caption("OIOI partner onboarding")
+    with st.form("login"):
+        name = st.text_input("User name", key="login_name")
+        password = st.text_input("Password", type="password", key="login_password")
+        submitted = st.form_submit_button("Sign in", type="primary")
+    if submitted:
+        with db_session() as session:
+            actor = authenticate(session, name=name or "", password=password or "")
+            if actor is not None:
+                audit(session, actor_name=actor.name, action="signed in")
+        if actor is None:
+            st.error("Unknown user name or wrong password.")
+        else:
+            st.session_state[SESSION_USER] = actor.name
+            st.rerun()
+    st.stop()
+
+
+def _oidc_actor() -> Actor:
+    if not st.user.is_logged_in:
+        st.title("Sign in")
+        st.button("Sign in with your organisation's account", on_click=st.login, type="primary")
+        st.stop()
+    email = st.user.get("email") or ""
+    with db_session() as session:
+        actor = actor_for_email(session, email=email)
+    if actor is None:
+        st.error(f"{email or 'This account'} has no access to this dashboard yet. Ask an admin to add you.")
+        st.button("Sign out", on_click=st.logout)
+        st.stop()
+    return actor
+
+
+def current_actor() -> Actor:
+    """The signed-in person; shows the sign-in form and stops the page while there is none."""
+    if oidc_configured():
+        return _oidc_actor()
+    name = st.session_state.get(SESSION_USER)
+    if name:
+        # Read again on every run: a deactivated user or changed role takes effect at once.
+        with db_session() as session:
+            actor = actor_for_user(session, name=name)
+        if actor is not None:
+            return actor
+        st.session_state.pop(SESSION_USER, None)
+    _login_form()
+    raise AssertionError("unreachable: _login_form stops the script")
+
+
+def require_role(*roles: Role) -> Actor:
+    """The signed-in person if their role is one of ``roles``; else an explanation and stop."""
+    actor = current_actor()
+    if roles and actor.role not in roles:
+        allowed = ", ".join(ROLE_LABELS[role] for role in roles)
+        st.error(f"This page is for: {allowed}. You are signed in as {actor.name} ({ROLE_LABELS[actor.role]}).")
+        st.stop()
+    return actor
+
+
+def sign_out() -> None:
+    st.session_state.pop(SESSION_USER, None)
+    if oidc_configured():
+        st.logout()
+
+
+def account_sidebar(actor: Actor) -> None:
+    """Who is signed in, a password change for local accounts, and sign out."""
+    with st.sidebar:
+        st.caption(f"Signed in as **{actor.name}** ({ROLE_LABELS[actor.role]})")
+        if not oidc_configured():
+            with st.popover("Change password"):
+                _change_password_form(actor)
+        st.button("Sign out", on_click=sign_out, key="sign_out")
+
+
+def _change_password_form(actor: Actor) -> None:
+    with st.form("change_password", clear_on_submit=True):
+        old = st.text_input("Current password", type="password")
+        new = st.text_input("New password", type="password")
+        again = st.text_input("New password again", type="password")
+        submitted = st.form_submit_button("Change password")
+    if not submitted:
+        return
+    if len(new) < 10:
+        st.error("The new password needs at least 10 characters.")
+    elif new != again:
+        st.error("The two new passwords differ.")
+    else:
+        with db_session() as session:
+            changed = change_password(session, name=actor.name, old_password=old, new_password=new)
+            if changed:
+                audit(session, actor_name=actor.name, action="password changed")
+        if changed:
+            st.success("Password changed.")
+        else:
+            st.error("The current password is wrong.")
+
+
+def show_field_error(errors: dict[str, str], field: str) -> None:
+    """An inline validation message under a form field, if there is one."""
+    if errors.get(field):
+        st.error(errors[field], icon="⚠️")
