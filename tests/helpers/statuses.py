@@ -147,3 +147,53 @@ def running_worker(**options: Any) -> Iterator[None]:
         thread.join(30)
         if failure:
             raise failure[0]
+
+
+@contextmanager
+def running_relay(**options: Any) -> Iterator[str]:
+    """The relay app served by uvicorn on a free port of 127.0.0.1 in a thread; yields its base URL."""
+    import socket
+
+    import uvicorn
+
+    from oioi_onboard.sync.relay import create_app
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)
+    server = uvicorn.Server(uvicorn.Config(create_app(**options), log_level="warning", access_log=False))
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign] - not the main thread
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="test-relay", daemon=True)
+    thread.start()
+    wait_for(lambda: server.started, timeout=20, what="the relay to start")
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
+
+
+def push_stations(cpo_id: int) -> None:
+    """Queue a push of every stored station of the CPO through the real push engine."""
+    from oioi_onboard.store.auth import SYSTEM
+    from oioi_onboard.sync.diff import plan_push
+    from oioi_onboard.sync.outbox import enqueue_plan
+
+    with session_scope() as session:
+        enqueue_plan(session, actor=SYSTEM, plan=plan_push(session, cpo_id=cpo_id))
+
+
+def acked_stations(cpo_id: int) -> int:
+    with session_scope() as session:
+        return len(session.exec(select(Station.id).where(Station.cpo_id == cpo_id,
+                                                          Station.acked_at.is_not(None))).all())
+
+
+def sandbox_statuses(sandbox: Any) -> dict[str, set[str | None]]:
+    """EVSE id -> the statuses the sandbox holds for its connectors (one EVSE may have several)."""
+    found: dict[str, set[str | None]] = {}
+    for station in sandbox.stations():
+        for connector in station["connectors"]:
+            found.setdefault(connector["id"], set()).add(connector["status"])
+    return found

@@ -14,6 +14,7 @@ def register(app: typer.Typer) -> None:
     """Add this area's commands to the ``oioi-onboard`` app."""
     app.command()(worker)
     app.command()(push)
+    from .relay_commands import register as register_relay; register_relay(app)  # noqa: E702 - statuses (issue 6)
 
 
 def worker(
