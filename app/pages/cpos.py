@@ -1,4 +1,289 @@
-import streamlit as st
+"""Step 1: register CPOs, their operator ids, partner identifiers, endpoint and API key."""
 
-st.title("CPOs")
-st.info("Coming soon.")
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import pandas as pd  # noqa: E402
+import streamlit as st  # noqa: E402
+from common import ROLE_LABELS, db_session, require_role, show_field_error  # noqa: E402
+
+from oioi_onboard.store import queries, registry  # noqa: E402
+from oioi_onboard.store.auth import AccountError, create_user, list_users  # noqa: E402
+from oioi_onboard.store.models import Role  # noqa: E402
+from oioi_onboard.store.secrets import SecretKeyError  # noqa: E402
+
+actor = require_role(Role.ADMIN, Role.PARTNER_MANAGER, Role.CPO_STAFF)
+state = st.session_state
+
+ENDPOINTS = ["sandbox", "staging", "production", "custom URL"]
+ENDPOINT_HELP = (
+    "sandbox: the local test receiver started with the dashboard · staging: PlugSurfing's test system · "
+    "production: the live platform · custom URL: any other OIOI endpoint"
+)
+# Problems a user can fix; anything else is a bug and shows as one.
+EXPECTED = (registry.RegistrationError, queries.PermissionDenied, LookupError, SecretKeyError, AccountError)
+
+st.title("1 · CPOs")
+st.caption(
+    "Step 1 of onboarding: the platform must know the CPO's operator ids (such as DE*8PS) and the partner "
+    "identifiers it will push with before the first station arrives."
+)
+
+
+def _endpoint_from(choice: str, custom: str | None) -> str:
+    return (custom or "").strip() if choice == "custom URL" else choice
+
+
+def _endpoint_choice(endpoint: str) -> tuple[str, str]:
+    return (endpoint, "") if endpoint in queries.NAMED_ENDPOINTS else ("custom URL", endpoint)
+
+
+# --- register ---------------------------------------------------------------------------------
+
+
+def _register() -> None:
+    endpoint = _endpoint_from(state.get("reg_endpoint", "sandbox"), state.get("reg_custom_url"))
+    try:
+        with db_session() as session:
+            cpo, partner_ids = registry.register_cpo(
+                session, actor=actor, name=state.get("reg_name", ""), operator_ids=state.get("reg_operator_ids", ""),
+                endpoint=endpoint, api_key=state.get("reg_api_key") or None,
+                partner_identifiers=state.get("reg_partner_ids") or None,
+            )
+            registered = {"name": cpo.name, "id": cpo.id, "partner_ids": partner_ids}
+    except registry.RegistrationError as error:
+        state.reg_errors = error.errors
+        state.pop("reg_done", None)
+        return
+    except EXPECTED as error:
+        state.reg_errors = {"form": str(error)}
+        return
+    state.reg_errors = {}
+    state.reg_done = registered
+    state.selected_cpo = registered["id"]
+    for key in ("reg_name", "reg_operator_ids", "reg_api_key", "reg_partner_ids", "reg_custom_url"):
+        state[key] = ""
+
+
+if actor.can_manage_cpos:
+    with st.expander("Register a CPO", expanded=not state.get("reg_done")):
+        errors = state.get("reg_errors", {})
+        show_field_error(errors, "form")
+        st.text_input("CPO name", key="reg_name", placeholder="Stadtwerke Beispielstadt")
+        show_field_error(errors, "name")
+        st.text_input("Operator ids", key="reg_operator_ids", placeholder="DE*8PS, AT*ABC",
+                      help="EVSE operator ids of the form CC*XXX: an ISO country code and three letters or digits. "
+                           "Separate several with commas.")
+        show_field_error(errors, "operator_ids")
+        st.radio("Endpoint", ENDPOINTS, key="reg_endpoint", horizontal=True, help=ENDPOINT_HELP)
+        if state.get("reg_endpoint") == "custom URL":
+            st.text_input("Endpoint URL", key="reg_custom_url", placeholder="https://example.com/api/v4/request")
+        show_field_error(errors, "endpoint")
+        st.text_input("API key", key="reg_api_key", type="password",
+                      help="Stored encrypted; afterwards only its last four characters are shown.")
+        show_field_error(errors, "api_key")
+        st.text_input("Partner identifier (optional)", key="reg_partner_ids",
+                      help="Leave empty to generate a random one; fill in only if the platform issued one.")
+        show_field_error(errors, "partner_identifiers")
+        st.button("Register CPO", type="primary", on_click=_register, key="reg_submit")
+
+    done = state.get("reg_done")
+    if done:
+        st.success(f"Registered {done['name']}. Give the platform this partner identifier (copy button on the right):")
+        for partner_id in done["partner_ids"]:
+            st.code(partner_id, language=None)
+
+
+# --- the list ---------------------------------------------------------------------------------
+
+include_inactive = actor.can_manage_cpos and st.toggle("Show deactivated CPOs", key="show_inactive")
+with db_session() as session:
+    rows = registry.cpo_rows(session, actor=actor, include_inactive=include_inactive)
+
+st.subheader("Registered CPOs")
+if not rows:
+    st.info("No CPOs yet." + (" Register the first one above." if actor.can_manage_cpos else
+                              " Ask a partner manager to assign you to your CPO."))
+    st.stop()
+st.dataframe(pd.DataFrame(rows).drop(columns=["id"]), hide_index=True, width="stretch")
+
+
+# --- export -----------------------------------------------------------------------------------
+
+with db_session() as session:
+    sheet = registry.registration_sheet(session, actor=actor)
+left, right, _ = st.columns([1, 1, 3])
+left.download_button("Registration sheet (CSV)", registry.registration_sheet_csv(sheet),
+                     file_name="oioi-registration-sheet.csv", mime="text/csv", key="sheet_csv")
+right.download_button("Registration sheet (JSON)", registry.registration_sheet_json(sheet),
+                      file_name="oioi-registration-sheet.json", mime="application/json", key="sheet_json")
+
+
+# --- one CPO ----------------------------------------------------------------------------------
+
+st.subheader("Manage a CPO")
+names = {row["id"]: row["CPO"] + ("" if row["active"] else " (deactivated)") for row in rows}
+if state.get("selected_cpo") not in names:
+    state.selected_cpo = next(iter(names))
+cpo_id = st.selectbox("CPO", list(names), format_func=names.get, key="selected_cpo")
+
+with db_session() as session:
+    cpo = queries.get_cpo(session, actor=actor, cpo_id=cpo_id)
+    operator_ids = queries.cpo_operator_ids(session, cpo_id=cpo_id)
+    partner_ids = queries.cpo_partner_identifiers(session, cpo_id=cpo_id)
+    log = queries.audit_log(session, actor=actor, cpo_id=cpo_id, limit=50)
+
+details, actions = st.columns([3, 2])
+with details:
+    st.markdown(f"**Operator ids:** {', '.join(operator_ids)}")
+    st.markdown(f"**Endpoint:** {registry.endpoint_label(cpo.endpoint)}  ·  **Stage:** "
+                f"{queries.STAGE_LABELS[cpo.stage]}")
+    st.markdown(f"**API key:** {'••••' + cpo.api_key_last4 if cpo.api_key_last4 else 'not set'}")
+    if cpo.paused_reason:
+        st.warning(f"Pushing is paused: {cpo.paused_reason}")
+    st.markdown("**Partner identifiers:**")
+    for partner_id in partner_ids:
+        st.code(partner_id, language=None)
+
+
+def _test_connection() -> None:
+    try:
+        with db_session() as session:
+            check = registry.check_cpo_connection(session, actor=actor, cpo_id=cpo_id)
+    except EXPECTED as error:
+        check = registry.ConnectionCheck(False, str(error))
+    state[f"check_{cpo_id}"] = check
+
+
+def _set_key() -> None:
+    key_field = f"new_key_{cpo_id}"
+    try:
+        with db_session() as session:
+            shown = registry.set_api_key(session, actor=actor, cpo_id=cpo_id, api_key=state.get(key_field, ""))
+        state[f"key_message_{cpo_id}"] = ("ok", f"API key replaced (••••{shown}).")
+    except registry.RegistrationError as error:
+        state[f"key_message_{cpo_id}"] = ("error", error.errors.get("api_key", str(error)))
+    except EXPECTED as error:
+        state[f"key_message_{cpo_id}"] = ("error", str(error))
+    state[key_field] = ""
+
+
+def _toggle_active(active: bool) -> None:
+    try:
+        with db_session() as session:
+            if active:
+                registry.reactivate_cpo(session, actor=actor, cpo_id=cpo_id)
+            else:
+                registry.deactivate_cpo(session, actor=actor, cpo_id=cpo_id)
+    except EXPECTED as error:
+        state[f"edit_errors_{cpo_id}"] = {"form": str(error)}
+
+
+with actions:
+    st.button("Test connection", key=f"test_{cpo_id}", on_click=_test_connection,
+              help="Sends a harmless status request for an EVSE id nobody owns; nothing changes at the endpoint.")
+    check = state.get(f"check_{cpo_id}")
+    if check is not None:
+        (st.success if check.ok else st.error)(check.message)
+    if actor.can_edit(cpo_id):
+        st.text_input("New API key", type="password", key=f"new_key_{cpo_id}")
+        st.button("Replace API key", key=f"set_key_{cpo_id}", on_click=_set_key)
+        message = state.get(f"key_message_{cpo_id}")
+        if message:
+            (st.success if message[0] == "ok" else st.error)(message[1])
+    if actor.can_manage_cpos:
+        if cpo.active:
+            st.button("Deactivate CPO", key=f"deactivate_{cpo_id}", on_click=_toggle_active, args=(False,),
+                      help="Hidden from lists and not pushed any more; nothing is deleted.")
+        else:
+            st.button("Reactivate CPO", key=f"reactivate_{cpo_id}", on_click=_toggle_active, args=(True,))
+
+
+def _save_edit() -> None:
+    try:
+        with db_session() as session:
+            registry.update_cpo(
+                session, actor=actor, cpo_id=cpo_id,
+                name=state.get(f"edit_name_{cpo_id}"),
+                operator_ids=state.get(f"edit_operator_ids_{cpo_id}"),
+                endpoint=_endpoint_from(state.get(f"edit_endpoint_{cpo_id}"), state.get(f"edit_custom_{cpo_id}")),
+                partner_identifiers=state.get(f"edit_partner_ids_{cpo_id}"),
+            )
+        state[f"edit_errors_{cpo_id}"] = {}
+        state[f"edit_saved_{cpo_id}"] = True
+    except registry.RegistrationError as error:
+        state[f"edit_errors_{cpo_id}"] = error.errors
+    except EXPECTED as error:
+        state[f"edit_errors_{cpo_id}"] = {"form": str(error)}
+
+
+if actor.can_edit(cpo_id):
+    errors = state.get(f"edit_errors_{cpo_id}", {})
+    with st.expander("Edit", expanded=bool(errors)):
+        show_field_error(errors, "form")
+        choice, custom = _endpoint_choice(cpo.endpoint)
+        st.text_input("CPO name", value=cpo.name, key=f"edit_name_{cpo_id}")
+        show_field_error(errors, "name")
+        st.text_input("Operator ids", value=", ".join(operator_ids), key=f"edit_operator_ids_{cpo_id}")
+        show_field_error(errors, "operator_ids")
+        st.radio("Endpoint", ENDPOINTS, index=ENDPOINTS.index(choice), key=f"edit_endpoint_{cpo_id}",
+                 horizontal=True, help=ENDPOINT_HELP)
+        if state.get(f"edit_endpoint_{cpo_id}") == "custom URL":
+            st.text_input("Endpoint URL", value=custom, key=f"edit_custom_{cpo_id}")
+        show_field_error(errors, "endpoint")
+        st.text_area("Partner identifiers", value="\n".join(partner_ids), key=f"edit_partner_ids_{cpo_id}",
+                     help="One per line. Change them only together with the platform.")
+        show_field_error(errors, "partner_identifiers")
+        st.button("Save changes", key=f"save_{cpo_id}", on_click=_save_edit, type="primary")
+        if state.pop(f"edit_saved_{cpo_id}", False):
+            st.success("Saved.")
+
+with st.expander("Audit log"):
+    if log:
+        st.dataframe(pd.DataFrame([{"when (UTC)": e.at, "who": e.user_name, "what": e.action, "detail": e.detail}
+                                   for e in log]), hide_index=True, width="stretch")
+    else:
+        st.caption("Nothing recorded yet.")
+
+
+# --- accounts (admins) ------------------------------------------------------------------------
+
+
+def _add_user() -> None:
+    try:
+        with db_session() as session:
+            _, password = create_user(
+                session, name=state.get("user_name", ""), role=state.get("user_role", Role.VIEWER),
+                cpo_names=tuple(state.get("user_cpos", [])), email=(state.get("user_email") or None),
+            )
+            queries.audit(session, actor_name=actor.name, action="user created",
+                          detail=f"user {state.get('user_name')!r}, role {Role(state.get('user_role')).value}")
+        state.user_created = (state.get("user_name"), password)
+        state.user_error = ""
+        state.user_name = ""
+        state.user_email = ""
+    except EXPECTED as error:
+        state.user_error = str(error)
+        state.pop("user_created", None)
+
+
+if actor.is_admin:
+    with st.expander("Accounts"):
+        with db_session() as session:
+            users = list_users(session)
+            all_cpos = [c.name for c in queries.list_cpos(session, actor=actor)]
+        st.dataframe(pd.DataFrame([{"user": u.name, "role": ROLE_LABELS[Role(u.role)], "e-mail": u.email or "",
+                                    "active": u.active} for u in users]), hide_index=True)
+        st.text_input("New user name", key="user_name")
+        st.selectbox("Role", list(Role), format_func=lambda role: ROLE_LABELS[role], key="user_role")
+        st.multiselect("CPOs (for CPO staff)", all_cpos, key="user_cpos")
+        st.text_input("E-mail (to match a single sign-on login)", key="user_email")
+        st.button("Create user", on_click=_add_user, key="user_submit")
+        if state.get("user_error"):
+            st.error(state.user_error)
+        if state.get("user_created"):
+            name, password = state.pop("user_created")  # shown once; gone on the next rerun
+            st.success(f"User {name} created. Their password, shown only now:")
+            st.code(password, language=None)

@@ -153,7 +153,7 @@ def register_cpo(
     operator_ids: list[str] | str,
     endpoint: str,
     api_key: str | None,
-    partner_identifiers: list[str] | None = None,
+    partner_identifiers: list[str] | str | None = None,
 ) -> tuple[Cpo, list[str]]:
     """Register a CPO; returns it and its partner identifiers (one is generated if none given).
 
@@ -375,6 +375,34 @@ def _endpoint_label(endpoint: str) -> str:
     # A custom URL could carry credentials in its user-info part; keep only scheme and host.
     parts = urlsplit(endpoint)
     return f"{parts.scheme}://{parts.hostname or ''}{':' + str(parts.port) if parts.port else ''}{parts.path}"
+
+
+# --- for display -----------------------------------------------------------------------------
+
+
+def endpoint_label(endpoint: str) -> str:
+    """What to show for an endpoint: its name, or a custom URL without any user-info part."""
+    return _endpoint_label(endpoint)
+
+
+def cpo_rows(session: Session, *, actor: Actor, include_inactive: bool = False) -> list[dict]:
+    """One row per visible CPO for tables: the API key only as ••••last4."""
+    rows = []
+    for cpo in queries.list_cpos(session, actor=actor, include_inactive=include_inactive):
+        rows.append(
+            {
+                "id": cpo.id,
+                "CPO": cpo.name,
+                "operator ids": ", ".join(queries.cpo_operator_ids(session, cpo_id=cpo.id)),
+                "partner identifiers": ", ".join(queries.cpo_partner_identifiers(session, cpo_id=cpo.id)),
+                "endpoint": _endpoint_label(cpo.endpoint),
+                "API key": f"••••{cpo.api_key_last4}" if cpo.api_key_last4 else "not set",
+                "stage": queries.STAGE_LABELS[cpo.stage],
+                "active": cpo.active,
+                "paused": cpo.paused_reason or "",
+            }
+        )
+    return rows
 
 
 # --- the registration sheet -------------------------------------------------------------------
