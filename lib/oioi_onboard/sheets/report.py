@@ -37,8 +37,12 @@ def _safe(issues: pd.DataFrame) -> pd.DataFrame:
 
 
 def issues_csv(issues: pd.DataFrame) -> bytes:
-    """UTF-8 with a byte-order mark, so Excel shows umlauts right."""
-    return _safe(issues).to_csv(index=False).encode("utf-8-sig")
+    """UTF-8 with a byte-order mark, so Excel shows umlauts right.
+
+    CRLF line ends (RFC 4180) also make the writer quote a cell holding a bare
+    carriage return, which would otherwise split its row.
+    """
+    return _safe(issues).to_csv(index=False, lineterminator="\r\n").encode("utf-8-sig")
 
 
 def issues_xlsx(issues: pd.DataFrame) -> bytes:
