@@ -1,0 +1,186 @@
+"""Stations as imported: the registry context for validation, storing an accepted import, map data.
+
+Storing never touches another CPO's stations: a station id, EVSE id or cpo-id
+that belongs to someone else is checked again here, at the moment of storing,
+whatever the validation said. Stations of this CPO missing from a full upload
+stay as they are; the push engine proposes their deletion.
+"""
+
+from collections import defaultdict
+
+import pandas as pd
+from sqlalchemy import func, insert
+from sqlmodel import Session, select
+
+from ..oioi.ids import normalise_evse_id
+from ..sheets.stations import build_stations, connectors_signature, payload_sha256
+from ..sheets.validate import RegistryContext, Validation
+from .auth import Actor
+from .models import Connector, Cpo, ImportRecord, OperatorId, Stage, Station, utcnow
+from .queries import audit, require_edit, set_stage, visible_cpo_ids
+
+__all__ = ["registry_context", "store_import", "station_frame", "import_history", "STATION_FRAME_COLUMNS"]
+
+STATION_FRAME_COLUMNS = ["station_id", "name", "latitude", "longitude", "city", "cpo_id", "connectors", "deleted"]
+_BATCH = 2000
+
+
+def registry_context(session: Session, *, cpo_id: int) -> RegistryContext:
+    """This CPO's operator ids, and the ids other CPOs hold (deleted ones too: ids stay taken)."""
+    operator_ids = session.exec(select(OperatorId.operator_id).where(OperatorId.cpo_id == cpo_id)).all()
+    foreign_evse = session.exec(select(Connector.evse_key).where(Connector.cpo_id != cpo_id).distinct()).all()
+    foreign_stations = session.exec(select(Station.station_id).where(Station.cpo_id != cpo_id)).all()
+    return RegistryContext(
+        operator_ids=frozenset(operator_ids),
+        foreign_evse_keys=frozenset(foreign_evse),
+        foreign_station_ids=frozenset(foreign_stations),
+    )
+
+
+def _connector_rows(station_pk: int, cpo_id: int, payload: dict) -> list[dict]:
+    return [
+        {"station_pk": station_pk, "cpo_id": cpo_id, "evse_id": c["id"], "evse_key": normalise_evse_id(c["id"]),
+         "name": c["name"], "speed": c["speed"]}
+        for c in payload["connectors"]
+    ]
+
+
+def store_import(
+    session: Session,
+    *,
+    actor: Actor,
+    cpo_id: int,
+    file_name: str,
+    file_sha256: str,
+    validation: Validation,
+    full_upload: bool = True,
+) -> ImportRecord:
+    """Upsert the valid stations of ``validation`` for this CPO and record the import.
+
+    Stations with errors, or whose ids belong to another CPO, or whose cpo-id is
+    not registered to this CPO, are not stored; the record's ``stations`` minus
+    ``stations_stored`` is how many were blocked.
+    """
+    require_edit(actor, cpo_id)
+    cpo = session.get(Cpo, cpo_id)
+    if cpo is None:
+        raise LookupError(f"no CPO with id {cpo_id}")
+    context = registry_context(session, cpo_id=cpo_id)
+    accepted = []
+    for station in build_stations(validation.frame, validation.valid_station_ids()):
+        if station.cpo_id not in context.operator_ids or station.id in context.foreign_station_ids:
+            continue
+        if any(normalise_evse_id(c.id) in context.foreign_evse_keys for c in station.connectors):
+            continue
+        accepted.append(station)
+
+    record = ImportRecord(
+        cpo_id=cpo_id, user_name=actor.name, file_name=file_name, file_sha256=file_sha256,
+        rows=len(validation.frame), stations=validation.stations, connectors=validation.connectors,
+        stations_stored=len(accepted), errors=validation.errors, warnings=validation.warnings,
+        full_upload=full_upload,
+    )
+    session.add(record)
+    session.flush()
+
+    existing = {s.station_id: s for s in session.exec(select(Station).where(Station.cpo_id == cpo_id)).all()}
+    connectors_of: dict[int, list[Connector]] = defaultdict(list)
+    if existing:
+        for connector in session.exec(select(Connector).where(Connector.cpo_id == cpo_id)).all():
+            connectors_of[connector.station_pk].append(connector)
+
+    new_rows, new_payloads = [], []
+    now = utcnow()
+    for station in accepted:
+        payload = station.to_json()
+        sha, signature = payload_sha256(payload), connectors_signature(payload)
+        stored = existing.get(station.id)
+        if stored is None:
+            new_rows.append({
+                "cpo_id": cpo_id, "station_id": station.id, "name": station.name, "latitude": station.latitude,
+                "longitude": station.longitude, "city": station.address.city, "cpo_operator_id": station.cpo_id,
+                "payload": payload, "payload_sha256": sha, "connectors_signature": signature,
+                "import_id": record.id, "updated_at": now,
+            })
+            new_payloads.append(payload)
+            continue
+        stored.import_id = record.id
+        if stored.payload_sha256 == sha and not stored.deleted:
+            continue  # unchanged: keep the row (and its connectors' statuses) as it is
+        stored.name, stored.latitude, stored.longitude = station.name, station.latitude, station.longitude
+        stored.city, stored.cpo_operator_id = station.address.city, station.cpo_id
+        stored.payload, stored.payload_sha256, stored.deleted, stored.updated_at = payload, sha, False, now
+        _update_connectors(session, stored, signature, connectors_of[stored.id], payload)
+        stored.connectors_signature = signature
+        session.add(stored)
+
+    for start in range(0, len(new_rows), _BATCH):
+        batch = new_rows[start:start + _BATCH]
+        pks = session.execute(
+            insert(Station).returning(Station.id, sort_by_parameter_order=True), batch
+        ).scalars().all()
+        connector_rows = [
+            row for pk, payload in zip(pks, new_payloads[start:start + _BATCH])
+            for row in _connector_rows(pk, cpo_id, payload)
+        ]
+        if connector_rows:
+            session.execute(insert(Connector), connector_rows)
+
+    if accepted:
+        set_stage(session, cpo_id=cpo_id, stage=Stage.STATIONS_VALIDATED)
+    blocked = validation.stations - len(accepted)
+    audit(
+        session, actor_name=actor.name, action="stations.import", cpo_id=cpo_id,
+        detail=(f"{file_name} (sha256 {file_sha256[:12]}): {len(accepted)} stations stored, {blocked} blocked, "
+                f"{validation.errors} errors, {validation.warnings} warnings"),
+    )
+    session.flush()
+    return record
+
+
+def _update_connectors(session: Session, stored: Station, signature: str, current: list[Connector],
+                       payload: dict) -> None:
+    """Keep connectors (and their statuses) whose EVSE id and type stay; replace the rest."""
+    by_key = {(c.evse_id, c.name): c for c in current}
+    wanted = {(c["id"], c["name"]): c for c in payload["connectors"]}
+    for key, connector in by_key.items():
+        if key not in wanted:
+            session.delete(connector)
+    for key, c in wanted.items():
+        connector = by_key.get(key)
+        if connector is None:
+            session.add(Connector(**_connector_rows(stored.id, stored.cpo_id, {"connectors": [c]})[0]))
+        elif connector.speed != c["speed"]:
+            connector.speed = c["speed"]
+            session.add(connector)
+
+
+def station_frame(session: Session, *, actor: Actor, cpo_ids: list[int] | None = None) -> pd.DataFrame:
+    """Stored stations the person may see, for maps and lists (one row per station)."""
+    visible = visible_cpo_ids(session, actor=actor)
+    wanted = visible if cpo_ids is None else [c for c in cpo_ids if c in set(visible)]
+    if not wanted:
+        return pd.DataFrame({name: [] for name in STATION_FRAME_COLUMNS})
+    counts = (
+        select(Connector.station_pk, func.count(Connector.id).label("n"))
+        .group_by(Connector.station_pk)
+        .subquery()
+    )
+    query = (
+        select(Station.station_id, Station.name, Station.latitude, Station.longitude, Station.city,
+               Station.cpo_id, func.coalesce(counts.c.n, 0), Station.deleted)
+        .outerjoin(counts, counts.c.station_pk == Station.id)
+        .where(Station.cpo_id.in_(wanted))
+        .order_by(Station.id)
+    )
+    rows = session.execute(query).all()
+    frame = pd.DataFrame(rows, columns=STATION_FRAME_COLUMNS)
+    return frame.astype({"latitude": "float64", "longitude": "float64", "connectors": "int64", "deleted": "bool"})
+
+
+def import_history(session: Session, *, actor: Actor, cpo_id: int, limit: int = 20) -> list[ImportRecord]:
+    """The newest imports of a CPO the person may see."""
+    if cpo_id not in visible_cpo_ids(session, actor=actor):
+        return []
+    query = select(ImportRecord).where(ImportRecord.cpo_id == cpo_id).order_by(ImportRecord.id.desc()).limit(limit)
+    return list(session.exec(query).all())

@@ -1,0 +1,149 @@
+"""Storing an accepted import: scoping per CPO, counts, upserts, the import record."""
+
+import pytest
+from sqlmodel import select
+
+from oioi_onboard.store.auth import SYSTEM, Actor
+from oioi_onboard.store.db import migrate, session_scope
+from oioi_onboard.store.models import AuditLog, Connector, Cpo, ImportRecord, Role, Stage, Station
+from oioi_onboard.store.queries import PermissionDenied
+from oioi_onboard.store.registry import register_cpo
+from oioi_onboard.store.stations import registry_context, station_frame, store_import
+from oioi_onboard.sheets.validate import validate
+from tests.helpers.station_frames import set_row, set_station, valid_frame
+
+S1, S2, S3 = "DE*8PS*S0001", "DE*8PS*S0002", "DE*8PS*S0003"
+
+
+@pytest.fixture
+def cpos():
+    migrate()
+    with session_scope() as session:
+        ours, _ = register_cpo(session, actor=SYSTEM, name="Ours", operator_ids=["DE*8PS"], endpoint="sandbox",
+                               api_key=None)
+        theirs, _ = register_cpo(session, actor=SYSTEM, name="Theirs", operator_ids=["DE*ABC"],
+                                 endpoint="sandbox", api_key=None)
+        return ours.id, theirs.id
+
+
+def _import(cpo_id, frame, actor=SYSTEM, with_context=True, file_name="stations.csv"):
+    with session_scope() as session:
+        context = registry_context(session, cpo_id=cpo_id) if with_context else None
+        result = validate(frame, context=context)
+        record = store_import(session, actor=actor, cpo_id=cpo_id, file_name=file_name, file_sha256="ab" * 32,
+                              validation=result)
+        return record, result
+
+
+def _stations(cpo_id):
+    with session_scope() as session:
+        return {s.station_id: s for s in session.exec(select(Station).where(Station.cpo_id == cpo_id)).all()}
+
+
+def _connectors(cpo_id):
+    with session_scope() as session:
+        return session.exec(select(Connector).where(Connector.cpo_id == cpo_id)).all()
+
+
+def test_valid_stations_are_stored_with_an_import_record(cpos):
+    ours, _ = cpos
+    frame = set_row(valid_frame(), 9, speed_kw="0")  # blocks S2
+    record, result = _import(ours, frame)
+    assert (record.rows, record.stations, record.connectors, record.stations_stored) == (6, 3, 6, 2)
+    assert (record.errors, record.warnings, record.user_name, record.file_name) == (1, 0, "system", "stations.csv")
+    assert record.file_sha256 == "ab" * 32 and record.full_upload is True
+    stored = _stations(ours)
+    assert set(stored) == {S1, S3}
+    assert stored[S1].payload["connectors"][0]["id"] == "DE*8PS*E0001*1" and stored[S1].import_id == record.id
+    assert stored[S1].cpo_operator_id == "DE*8PS" and stored[S1].city == "Mannheim"
+    assert len(_connectors(ours)) == 4  # three on S1 (one EVSE with two types), one on S3
+    with session_scope() as session:
+        assert session.get(Cpo, ours).stage == Stage.STATIONS_VALIDATED
+        log = session.exec(select(AuditLog).where(AuditLog.action == "stations.import")).all()
+        assert len(log) == 1 and "2 stations stored, 1 blocked" in log[0].detail
+
+
+def test_other_cpos_ids_and_operator_ids_are_never_stored(cpos):
+    ours, theirs = cpos
+    _import(theirs, set_station(valid_frame().iloc[:3], S1, cpo_id="DE*ABC").assign(
+        evse_id=["DE*ABC*E1", "DE*ABC*E1", "DE*ABC*E2"]))
+    with session_scope() as session:
+        context = registry_context(session, cpo_id=ours)
+    assert context.operator_ids == {"DE*8PS"}
+    assert context.foreign_station_ids == {S1} and context.foreign_evse_keys == {"DEABCE1", "DEABCE2"}
+
+    # Without a registry context the validation cannot know; storing checks again.
+    frame = set_row(set_station(valid_frame(), S3, cpo_id="DE*ABC"), 12, evse_id="DE*ABC*E3")
+    record, result = _import(ours, frame, with_context=False)
+    assert result.station_state[S1] == "ok" and result.station_state[S3] == "ok"
+    assert record.stations_stored == 1 and set(_stations(ours)) == {S2}
+    theirs_now = _stations(theirs)
+    assert set(theirs_now) == {S1} and theirs_now[S1].cpo_operator_id == "DE*ABC"
+
+    # With the context the same file is reported, station by station.
+    record, result = _import(ours, frame)
+    rules = set(result.issues["rule"])
+    assert {"station_id_foreign", "operator_not_registered"} <= rules
+    assert result.valid_station_ids() == [S2] and record.stations_stored == 1
+
+
+def test_reimport_updates_in_place_and_keeps_statuses(cpos):
+    ours, _ = cpos
+    first, _ = _import(ours, valid_frame())
+    with session_scope() as session:
+        for connector in session.exec(select(Connector)).all():
+            connector.status = "Available"
+            session.add(connector)
+    before = _stations(ours)
+    second, _ = _import(ours, set_station(valid_frame(), S2, station_name="Hbf"), file_name="v2.csv")
+    after = _stations(ours)
+    assert after[S1].payload_sha256 == before[S1].payload_sha256 and after[S1].import_id == second.id
+    assert after[S2].payload["name"] == "Hbf" and after[S2].payload_sha256 != before[S2].payload_sha256
+    assert after[S2].connectors_signature == before[S2].connectors_signature
+    assert all(c.status == "Available" for c in _connectors(ours))
+
+    # A changed connector type changes the signature and replaces only that connector.
+    third, _ = _import(ours, set_row(valid_frame(), 10, connector_type="Type2"))
+    final = _stations(ours)
+    assert final[S2].connectors_signature != after[S2].connectors_signature
+    statuses = {(c.evse_id, c.name): c.status for c in _connectors(ours)}
+    assert statuses[("DE*8PS*E0002*2", "Type2")] == "Unknown" and ("DE*8PS*E0002*2", "Combo") not in statuses
+    assert statuses[("DE*8PS*E0002*1", "Chademo")] == "Available"
+    assert len(statuses) == 6
+
+
+def test_stations_missing_from_a_full_upload_are_kept(cpos):
+    ours, _ = cpos
+    _import(ours, valid_frame())
+    record, _ = _import(ours, valid_frame().iloc[:3])
+    assert record.stations_stored == 1 and set(_stations(ours)) == {S1, S2, S3}
+    assert not any(s.deleted for s in _stations(ours).values())
+
+
+def test_only_editors_of_the_cpo_may_import(cpos):
+    ours, theirs = cpos
+    for actor in (Actor("eve", Role.CPO_STAFF, frozenset({theirs})), Actor("vic", Role.VIEWER)):
+        with pytest.raises(PermissionDenied):
+            _import(ours, valid_frame(), actor=actor)
+    with session_scope() as session:
+        assert session.exec(select(ImportRecord)).all() == []
+    record, _ = _import(ours, valid_frame(), actor=Actor("ann", Role.CPO_STAFF, frozenset({ours})))
+    assert record.user_name == "ann" and record.stations_stored == 3
+
+
+def test_station_frame_is_scoped(cpos):
+    ours, theirs = cpos
+    _import(ours, valid_frame())
+    _import(theirs, set_station(valid_frame().iloc[3:5], S2, cpo_id="DE*ABC", station_id="DE*ABC*S1").assign(
+        evse_id=["DE*ABC*E1", "DE*ABC*E2"]))
+    with session_scope() as session:
+        everything = station_frame(session, actor=SYSTEM)
+        mine = station_frame(session, actor=Actor("ann", Role.CPO_STAFF, frozenset({ours})))
+        asked = station_frame(session, actor=Actor("ann", Role.CPO_STAFF, frozenset({ours})), cpo_ids=[theirs])
+        nobody = station_frame(session, actor=Actor("vic", Role.VIEWER))
+    assert list(everything.columns) == ["station_id", "name", "latitude", "longitude", "city", "cpo_id",
+                                        "connectors", "deleted"]
+    assert len(everything) == 4 and set(mine["station_id"]) == {S1, S2, S3}
+    assert asked.empty and nobody.empty
+    row = mine.set_index("station_id").loc[S1]
+    assert row["connectors"] == 3 and row["latitude"] == 49.4875 and not row["deleted"]
