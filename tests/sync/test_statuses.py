@@ -259,3 +259,30 @@ def test_live_views_are_scoped_to_the_cpos_a_person_may_see(cpo_id):
         counts = statuses.status_counts_over_time(session, actor=manager, minutes=10)
         assert len(counts) == 10 and list(counts.columns) == statuses.STATUSES
         assert counts["Occupied"].sum() == 1 and counts["Available"].sum() == 1 and counts["Offline"].sum() == 0
+
+
+def test_a_status_file_and_a_change_in_the_ui_need_edit_rights_and_say_what_was_refused(cpo_id):
+    from oioi_onboard.store.queries import PermissionDenied
+
+    staff = Actor("staff", Role.CPO_STAFF, frozenset({cpo_id}))
+    data = (f"evse_id,status\n{evse(1)},Occupied\nDE*8PS*E424242,Available\n{evse(1)},Available\n"
+            f"{evse(3)},Offline,extra\n{evse(3)},Offline\n").encode()
+    with session_scope() as session:
+        outcome = statuses.record_status_file(session, actor=staff, cpo_id=cpo_id, data=data, file_name="s.csv")
+    assert outcome.accepted == 3
+    assert outcome.deliveries == {"superseded": 1, "pending": 1, "held": 1}
+    assert outcome.refused.to_dict("records") == [
+        {"line": 3, "evse_id": "DE*8PS*E424242",
+         "error": "unknown EVSE id 'DE*8PS*E424242': no connector of this CPO has it"},
+        {"line": 5, "evse_id": "", "error": "line 5: 3 cells, the header has 2"},
+    ]
+    assert {e.source for e in statuses_events(evse(1))} == {"file"}
+    with session_scope() as session:
+        result = statuses.set_status(session, actor=staff, cpo_id=cpo_id, evse_id=evse(2), status="Reserved")
+        assert result.ok and result.delivery == "pending"
+        for outsider in (Actor("v", Role.VIEWER, frozenset({cpo_id})), Actor("s", Role.CPO_STAFF, frozenset({99}))):
+            with pytest.raises(PermissionDenied):
+                statuses.set_status(session, actor=outsider, cpo_id=cpo_id, evse_id=evse(2), status="Offline")
+            with pytest.raises(PermissionDenied):
+                statuses.record_status_file(session, actor=outsider, cpo_id=cpo_id, data=data, file_name="s.csv")
+    assert statuses_events(evse(2))[-1].source == "ui"

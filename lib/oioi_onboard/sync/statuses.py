@@ -616,3 +616,51 @@ def evse_ids(session: Session, *, cpo_id: int, limit: int = 5000) -> list[str]:
         .where(Connector.cpo_id == cpo_id, Station.deleted == False)  # noqa: E712
         .distinct().order_by(Connector.evse_id).limit(limit)
     ).all())
+
+
+# --- changes made by people (the live page) ----------------------------------------------
+
+
+def set_status(session: Session, *, actor: Any, cpo_id: int, evse_id: str, status: str) -> ItemResult:
+    """One connector's status set by CPO staff in the UI (source "ui")."""
+    from ..store.queries import audit, require_edit
+
+    require_edit(actor, cpo_id)
+    [result] = record_statuses(session, cpo_id=cpo_id, items=[{"evse_id": evse_id, "status": status}], source="ui")
+    if result.ok:
+        audit(session, actor_name=actor.name, action="status set", cpo_id=cpo_id,
+              detail=f"{result.evse_id}: {result.status}")
+    return result
+
+
+@dataclass
+class FileOutcome:
+    accepted: int
+    refused: pd.DataFrame  # line, evse_id, error: every line or item that was not taken
+    deliveries: dict[str, int]  # pending / held / superseded / stale -> count
+
+
+def record_status_file(session: Session, *, actor: Any, cpo_id: int, data: bytes, file_name: str) -> FileOutcome:
+    """An uploaded status file (source "file"); StatusFileError if it cannot be read at all."""
+    from ..store.queries import audit, require_edit
+
+    require_edit(actor, cpo_id)
+    parsed = parse_status_file(data, file_name)
+    results = record_statuses(session, cpo_id=cpo_id, items=parsed.items, source="file") if parsed.items else []
+    refused = [{"line": _line_of(error), "evse_id": "", "error": error} for error in parsed.errors]
+    refused += [{"line": parsed.lines[r.index], "evse_id": r.evse_id, "error": r.error} for r in results if not r.ok]
+    deliveries: dict[str, int] = {}
+    for result in results:
+        if result.ok:
+            deliveries[result.delivery or "pending"] = deliveries.get(result.delivery or "pending", 0) + 1
+    accepted = sum(deliveries.values())
+    audit(session, actor_name=actor.name, action="status file", cpo_id=cpo_id,
+          detail=f"{file_name}: {accepted} accepted, {len(refused)} refused")
+    frame = pd.DataFrame(refused, columns=["line", "evse_id", "error"]).sort_values("line", kind="stable")
+    return FileOutcome(accepted=accepted, refused=frame.reset_index(drop=True), deliveries=deliveries)
+
+
+def _line_of(error: str) -> int:
+    # "line 5: ..." / "item 2: ..."
+    head = error.split(":", 1)[0].split()
+    return int(head[-1]) if head and head[-1].isdigit() else 0

@@ -1,0 +1,101 @@
+"""The live map page in Streamlit's AppTest: renders, refreshes, scopes, and lets staff set statuses."""
+
+import json
+from pathlib import Path
+
+import pytest
+from sqlmodel import select
+from streamlit.testing.v1 import AppTest
+
+from oioi_onboard.store.auth import create_user
+from oioi_onboard.store.db import migrate, session_scope
+from oioi_onboard.store.models import Connector, Cpo, Role, StatusEvent
+from oioi_onboard.sync.statuses import record_statuses
+from tests.helpers.statuses import add_station, evse, make_cpo
+
+PAGE = str(Path(__file__).resolve().parents[2] / "app" / "pages" / "live_map.py")
+
+
+@pytest.fixture
+def network():
+    migrate()
+    with session_scope() as session:
+        cpo = make_cpo(session, name="Live CPO")
+        for n in range(1, 4):
+            add_station(session, cpo, n, acked=n != 3)
+        other = make_cpo(session, name="Hidden CPO", partner_id="Zq8Lm3Pw9Xr2Tk7Vb5Nc", operator_id="DE*ABC")
+        add_station(session, other, 9, acked=True)
+        create_user(session, name="admin", role=Role.ADMIN, password="x" * 12)
+        create_user(session, name="staff", role=Role.CPO_STAFF, password="x" * 12, cpo_names=["Live CPO"])
+        create_user(session, name="viewer", role=Role.VIEWER, password="x" * 12, cpo_names=["Live CPO"])
+        record_statuses(session, cpo_id=cpo.id, source="api", items=[
+            {"evse_id": evse(1), "status": "Occupied"}, {"evse_id": evse(3), "status": "Offline"}])
+        return cpo.id
+
+
+def page(user):
+    app = AppTest.from_file(PAGE, default_timeout=60)
+    app.session_state["oioi_user"] = user
+    return app.run()
+
+
+def deck(app):
+    [chart] = app.get("deck_gl_json_chart")
+    return json.loads(chart.proto.json)
+
+
+def points(app):
+    return {p["evse_id"]: p["status"] for p in deck(app)["layers"][0]["data"]}
+
+
+def test_the_map_and_the_recent_changes_render_and_a_refresh_shows_new_changes(network):
+    app = page("admin")
+    assert not app.exception, app.exception
+    shown = points(app)
+    assert shown[evse(1)] == "Occupied" and shown[evse(3)] == "Offline" and shown[evse(2)] == "Unknown"
+    assert len(shown) == 8  # 4 stations x 2 connectors, both CPOs for an admin
+    recent = app.dataframe[0].value
+    assert list(recent["evse_id"]) == [evse(3), evse(1)]  # newest first
+    assert set(recent["delivery"]) == {"pending", "held back"}
+    view = deck(app)["initialViewState"]
+
+    with session_scope() as session:
+        record_statuses(session, cpo_id=network, source="api", items=[{"evse_id": evse(2), "status": "Reserved"}])
+        add_station(session, session.get(Cpo, network), 80, acked=True)  # far off: a new view would move
+    app.run()  # what the fragment's timer does: the same script again, with new data
+    assert not app.exception, app.exception
+    assert points(app)[evse(2)] == "Reserved" and evse(80) in points(app)
+    assert app.dataframe[0].value["evse_id"].iloc[0] == evse(2)
+    assert deck(app)["initialViewState"] == view  # the user's map is not re-centred
+
+
+def test_filters_narrow_the_map(network):
+    app = page("admin")
+    app.multiselect(key="live_statuses").set_value(["Occupied", "Offline"]).run()
+    assert not app.exception
+    assert points(app) == {evse(1): "Occupied", evse(3): "Offline"}
+    app.multiselect(key="live_statuses").set_value([]).run()
+    app.multiselect(key="live_types").set_value(["Combo"]).run()
+    assert set(points(app)) == {evse(n, 2) for n in (1, 2, 3)} | {evse(9, 2, "DE*ABC")}
+
+
+def test_a_viewer_sees_only_their_cpos_and_cannot_set_statuses(network):
+    app = page("viewer")
+    assert not app.exception
+    assert all(evse_id.startswith("DE*8PS") for evse_id in points(app))
+    assert not app.get("form")
+    assert "Set statuses" not in [h.value for h in app.subheader]
+
+
+def test_staff_set_one_connector_and_upload_a_status_file(network):
+    app = page("staff")
+    assert not app.exception
+    app.selectbox(key="set_evse").set_value(evse(2, 2))
+    app.radio(key="set_status_value").set_value("Offline")
+    app.button[0].click().run()  # the form's submit button
+    assert not app.exception
+    assert any(f"{evse(2, 2)} is now Offline (pending)" in s.value for s in app.success)
+    with session_scope() as session:
+        assert session.exec(select(Connector.status).where(Connector.evse_id == evse(2, 2))).one() == "Offline"
+        event = session.exec(select(StatusEvent).order_by(StatusEvent.id.desc())).first()
+        assert (event.source, event.evse_id) == ("ui", evse(2, 2))
