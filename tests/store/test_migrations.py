@@ -63,3 +63,12 @@ def test_upgrade_empty_postgres_matches_models(postgres_url):
 def test_concurrent_upgrades_on_postgres_all_succeed(postgres_url):
     assert _upgrade_from_processes(postgres_url) == [0, 0, 0]
     assert migrations.schema_differences(postgres_url) == []
+
+
+def test_the_comparison_notices_a_schema_that_differs_from_the_models():
+    url = get_settings().db_url
+    migrations.upgrade(url)
+    with get_engine(url).begin() as connection:
+        connection.exec_driver_sql("ALTER TABLE cpo DROP COLUMN paused_reason")
+    differences = migrations.schema_differences(url)
+    assert any(d[0] == "add_column" and d[3].name == "paused_reason" for d in differences)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-24 10:29:49.707146
+Create Date: 2026-11-24 10:38:27.539820
 """
 
 import sqlalchemy as sa
