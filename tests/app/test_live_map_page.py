@@ -99,3 +99,51 @@ def test_staff_set_one_connector_and_upload_a_status_file(network):
         assert session.exec(select(Connector.status).where(Connector.evse_id == evse(2, 2))).one() == "Offline"
         event = session.exec(select(StatusEvent).order_by(StatusEvent.id.desc())).first()
         assert (event.source, event.evse_id) == ("ui", evse(2, 2))
+
+
+TOKEN_SCRIPT = f"""
+import sys
+sys.path.insert(0, {str(Path(PAGE).parents[1])!r})
+import streamlit as st
+from common import current_actor, db_session
+from components.ingest_tokens import token_section
+from oioi_onboard.store.models import Cpo
+actor = current_actor()
+with db_session() as session:
+    cpo = session.get(Cpo, 1)
+token_section(actor, cpo)
+"""
+
+
+def test_the_token_section_shows_a_new_token_once_and_revokes_it(network):
+    from oioi_onboard.store.models import IngestToken
+    from oioi_onboard.sync.tokens import cpo_for_token
+
+    app = AppTest.from_string(TOKEN_SCRIPT, default_timeout=60)
+    app.session_state["oioi_user"] = "staff"
+    app.run()
+    assert not app.exception, app.exception
+    app.text_input(key="token_label_1").set_value("Frankfurt back end")
+    app.button[0].click().run()
+    assert not app.exception, app.exception
+    [code] = app.code
+    token = code.value
+    with session_scope() as session:
+        assert cpo_for_token(session, token) == network
+        assert session.exec(select(IngestToken.label)).one() == "Frankfurt back end"
+    assert any("Frankfurt back end" in m.value for m in app.markdown)
+    [hide] = [b for b in app.button if b.label == "I have copied it"]
+    hide.click().run()
+    assert not app.code  # shown once
+    [revoke] = [b for b in app.button if b.label == "Revoke"]
+    revoke.click().run()
+    assert not app.exception
+    with session_scope() as session:
+        assert cpo_for_token(session, token) is None
+    assert any("revoked" in m.value for m in app.markdown)
+
+    viewer = AppTest.from_string(TOKEN_SCRIPT, default_timeout=60)
+    viewer.session_state["oioi_user"] = "viewer"
+    viewer.run()
+    assert not viewer.exception
+    assert not [b for b in viewer.button if b.label in ("Revoke", "Create token")]
