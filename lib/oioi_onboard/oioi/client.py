@@ -96,6 +96,47 @@ def _short(text: str, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+class PooledTransport(httpx.AsyncBaseTransport):
+    """Many small httpx connection pools in place of one large one.
+
+    httpcore's pool scans every connection and every waiting request each time a
+    request starts or ends, so its cost grows with the square of the requests in
+    flight: at 64 it spends several times more CPU than the requests themselves
+    (httpx issue 3215). Pools of ``pool_size`` connections keep each scan short;
+    a request goes to the pool with the fewest in flight. Answers are read whole,
+    which suits OIOI's small JSON bodies, so a pool is free again on return.
+    """
+
+    def __init__(self, max_connections: int = 100, *, pool_size: int = 4):
+        count = max(1, -(-max_connections // pool_size))
+        size = min(pool_size, max_connections)
+        self._pools = [
+            httpx.AsyncHTTPTransport(limits=httpx.Limits(max_connections=size, max_keepalive_connections=size))
+            for _ in range(count)
+        ]
+        self._in_flight = [0] * count
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        index = min(range(len(self._pools)), key=self._in_flight.__getitem__)
+        self._in_flight[index] += 1
+        try:
+            response = await self._pools[index].handle_async_request(request)
+            try:
+                content = await response.aread()
+            finally:
+                await response.aclose()
+        finally:
+            self._in_flight[index] -= 1
+        return httpx.Response(
+            response.status_code, headers=response.headers, content=content,
+            extensions={k: v for k, v in response.extensions.items() if k in ("http_version", "reason_phrase")},
+        )
+
+    async def aclose(self) -> None:
+        for pool in self._pools:
+            await pool.aclose()
+
+
 class OioiClient:
     """Sends OIOI requests to one endpoint with one API key."""
 
@@ -127,7 +168,7 @@ class OioiClient:
         self._http = httpx.AsyncClient(
             timeout=httpx.Timeout(timeout),
             limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
-            transport=transport,
+            transport=transport or PooledTransport(max_connections),
             headers={"Content-Type": "application/json", "Accept": "application/json"},
         )
 

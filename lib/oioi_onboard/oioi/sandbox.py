@@ -135,18 +135,32 @@ class SandboxState:
         self.db.executescript(_SCHEMA)
         self.db.executemany("INSERT OR IGNORE INTO counter(name, value) VALUES (?, 0)", [(n,) for n in _COUNTERS])
         self.counters: dict[str, int] = dict(self.db.execute("SELECT name, value FROM counter"))
+        self._unsaved: dict[str, int] = {}
 
     def close(self) -> None:
+        self.save_counts()
         self.db.close()
 
     def count(self, *names: str) -> None:
-        """Add one to each counter; written in the caller's transaction or on its own."""
+        """Add one to each counter; saved with the request's write, or by ``save_counts``."""
         for name in names:
             self.counters[name] = self.counters.get(name, 0) + 1
-        self.db.executemany(
-            "INSERT INTO counter(name, value) VALUES (?, 1) ON CONFLICT(name) DO UPDATE SET value = value + 1",
-            [(n,) for n in names],
-        )
+            self._unsaved[name] = self._unsaved.get(name, 0) + 1
+
+    def _write_counts(self) -> None:
+        if self._unsaved:
+            self.db.executemany(
+                "INSERT INTO counter(name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = value + ?",
+                [(name, n, n) for name, n in self._unsaved.items()],
+            )
+            self._unsaved.clear()
+
+    def save_counts(self) -> None:
+        """Write the counters not yet saved, in one transaction (one per request at most)."""
+        if self._unsaved:
+            self.db.execute("BEGIN")
+            self._write_counts()
+            self.db.execute("COMMIT")
 
     # -- station-post ---------------------------------------------------------------------
 
@@ -169,6 +183,7 @@ class SandboxState:
                     (station.id,),
                 )
                 self.count("station-post.accepted", "station-post.repeats")
+                self._write_counts()
                 self.db.execute("COMMIT")
                 return "repeat"
             # A delete may carry whatever connectors; any other change must keep them.
@@ -204,6 +219,7 @@ class SandboxState:
                     (int(station.deleted), station.latitude, station.longitude, payload, _now(), station.id),
                 )
             self.count("station-post.accepted")
+            self._write_counts()
             self.db.execute("COMMIT")
         except BaseException:
             self.db.execute("ROLLBACK")
@@ -239,27 +255,25 @@ class SandboxState:
     def post_connector_status(self, connector_id: str, status: str, partner_identifier: str) -> int:
         """Set the status of every connector with this EVSE id; returns how many, raises Refusal."""
         key = ids.normalise_evse_id(connector_id)
-        owners = {
-            owner for (owner,) in self.db.execute(
-                "SELECT DISTINCT s.partner_identifier FROM connector c JOIN station s ON s.station_id = c.station_id"
-                " WHERE c.evse_key = ? AND s.deleted = 0",
-                (key,),
-            )
-        }
-        if not owners:
+        rows = self.db.execute(
+            "SELECT c.rowid, s.partner_identifier FROM connector c JOIN station s ON s.station_id = c.station_id"
+            " WHERE c.evse_key = ? AND s.deleted = 0",
+            (key,),
+        ).fetchall()
+        if not rows:
             raise Refusal(404, codes.EVSE_NOT_FOUND, f"no connector with EVSE id {connector_id!r}")
-        if partner_identifier not in owners:
+        mine = [(rowid,) for rowid, owner in rows if owner == partner_identifier]
+        if not mine:
             raise Refusal(403, codes.NOT_ALLOWED,
                           f"connector {connector_id!r} belongs to a station of another partner")
+        now = _now()
         self.db.execute("BEGIN")
-        cursor = self.db.execute(
-            "UPDATE connector SET status = ?, status_time = ? WHERE evse_key = ? AND station_id IN"
-            " (SELECT station_id FROM station WHERE deleted = 0 AND partner_identifier = ?)",
-            (status, _now(), key, partner_identifier),
-        )
+        self.db.executemany("UPDATE connector SET status = ?, status_time = ? WHERE rowid = ?",
+                            [(status, now, rowid) for (rowid,) in mine])
         self.count("connector-post-status.accepted")
+        self._write_counts()
         self.db.execute("COMMIT")
-        return cursor.rowcount
+        return len(mine)
 
     # -- inspection -----------------------------------------------------------------------
 
@@ -345,6 +359,7 @@ def create_app(
     async def stall(request: Request) -> Response:
         # Hold the request open, without answering, until the client hangs up.
         state.count("faults.stalled")
+        state.save_counts()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + stall_seconds
         while loop.time() < deadline and not await request.is_disconnected():
@@ -352,6 +367,12 @@ def create_app(
         return Response(status_code=504)
 
     async def oioi_request(request: Request) -> Response:
+        try:
+            return await answer(request)
+        finally:
+            state.save_counts()
+
+    async def answer(request: Request) -> Response:
         if latency:
             await asyncio.sleep(latency)
         if stall_rate or fail_rate:
