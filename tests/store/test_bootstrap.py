@@ -1,0 +1,38 @@
+from sqlmodel import select
+
+from oioi_onboard.settings import SANDBOX_API_KEY, SANDBOX_PARTNER_ID, get_settings
+from oioi_onboard.store import queries
+from oioi_onboard.store.auth import SYSTEM, authenticate
+from oioi_onboard.store.bootstrap import DEMO_CPO_NAME, prepare_embedded
+from oioi_onboard.store.db import session_scope
+from oioi_onboard.store.models import Cpo, User
+
+
+def test_first_run_creates_admin_with_a_printed_one_time_password(capsys):
+    prepare_embedded()
+    printed = capsys.readouterr()
+    line = next(line for line in printed.err.splitlines() if "password:" in line)
+    password = line.split("password:", 1)[1].strip()
+    with session_scope() as session:
+        actor = authenticate(session, name="admin", password=password)
+        assert actor is not None and actor.is_admin
+    assert (get_settings().data_dir / "secret.key").exists()
+
+    prepare_embedded()  # the second start creates nothing and prints no password
+    assert "password:" not in capsys.readouterr().err
+    with session_scope() as session:
+        assert len(session.exec(select(User)).all()) == 1
+        assert len(session.exec(select(Cpo)).all()) == 1
+
+
+def test_admin_password_from_environment_and_demo_cpo_on_the_sandbox(monkeypatch, capsys):
+    monkeypatch.setenv("OIOI_ADMIN_PASSWORD", "chosen-admin-pass")
+    get_settings.cache_clear()
+    prepare_embedded()
+    assert "chosen-admin-pass" not in capsys.readouterr().err
+    with session_scope() as session:
+        assert authenticate(session, name="admin", password="chosen-admin-pass") is not None
+        demo = queries.get_cpo(session, actor=SYSTEM, name=DEMO_CPO_NAME)
+        assert queries.cpo_operator_ids(session, cpo_id=demo.id) == ["DE*DMO"]
+        url, key, partner = queries.cpo_credentials(session, actor=SYSTEM, cpo_id=demo.id)
+    assert (url, key, partner) == (get_settings().sandbox_url, SANDBOX_API_KEY, SANDBOX_PARTNER_ID)
