@@ -50,6 +50,7 @@ class WorkerOptions:
     backoff_max: float = 300.0
     max_attempts: int = 10  # transient failures, then FAILED as a to-do
     kinds: tuple[str, ...] | None = None  # None: every kind of request
+    cpo_ids: tuple[int, ...] | None = None  # None: every CPO
 
 
 @dataclass
@@ -127,7 +128,7 @@ class Worker:
             return [tuple(r) for r in session.exec(
                 select(Cpo.id, Cpo.concurrency, Cpo.api_key_encrypted, Cpo.paused_reason.is_not(None))
                 .where(Cpo.active == True)  # noqa: E712
-            ).all()]
+            ).all() if self.options.cpo_ids is None or r[0] in self.options.cpo_ids]
 
     def _credentials(self, cpo_id: int) -> tuple[str, str]:
         from ..store.auth import SYSTEM
@@ -332,12 +333,14 @@ async def run_worker(
     backoff_max: float = 300.0,
     max_attempts: int = 10,
     kinds: tuple[str, ...] | None = None,
+    cpo_ids: tuple[int, ...] | None = None,
     on_cycle: Callable[[], None] | None = None,
 ) -> int:
     """Send due outbox rows until ``stop`` is set (or, with ``once``, until nothing is due); returns rows acked."""
     stop = stop or asyncio.Event()
     options = WorkerOptions(lease_seconds=max(lease_seconds, 1.0), timeout=timeout, backoff_base=backoff_base,
-                            backoff_max=backoff_max, max_attempts=max_attempts, kinds=kinds)
+                            backoff_max=backoff_max, max_attempts=max_attempts, kinds=kinds,
+                            cpo_ids=cpo_ids)
     worker = Worker(worker_id=worker_id or default_worker_id(), db_url=db_url, options=options,
                     poll_interval=poll_interval, on_cycle=on_cycle)
     loop = asyncio.get_running_loop()

@@ -1,0 +1,199 @@
+"""How a push is going, what was pushed before, and what the endpoint holds.
+
+Everything here reads the database only (the worker writes it), so a page can
+follow a push that another process is sending.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import httpx
+import pandas as pd
+from sqlalchemy import func, select
+from sqlmodel import Session
+
+from ..oioi import codes
+from ..store.models import Outbox, OutboxState, PushRun, Station
+from .diff import STATION_POST
+
+OPEN = (OutboxState.PENDING, OutboxState.SENDING, OutboxState.HELD)
+
+
+@dataclass(frozen=True)
+class Progress:
+    total: int
+    acked: int
+    failed: int
+    pending: int
+    rate_per_s: float  # requests finished per second so far
+    eta_s: float | None  # None when nothing is left or the rate is unknown
+    superseded: int = 0
+    finished: bool = False
+
+    @property
+    def done(self) -> int:
+        return self.acked + self.failed + self.superseded
+
+    @property
+    def fraction(self) -> float:
+        return self.done / self.total if self.total else 1.0
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value
+
+
+def run_progress(session: Session, *, run_id: int) -> Progress:
+    """Counts of a run's requests by outcome, with the rate so far and the time left."""
+    run = session.get(PushRun, run_id)
+    if run is None:
+        raise LookupError(f"no push run {run_id}")
+    counts = dict(session.exec(
+        select(Outbox.state, func.count()).where(Outbox.run_id == run_id).group_by(Outbox.state)
+    ).all())
+    first_sent, last_done = session.exec(
+        select(func.min(Outbox.sent_at), func.max(Outbox.acked_at)).where(Outbox.run_id == run_id)
+    ).one()
+    acked = counts.get(OutboxState.ACKED, 0)
+    failed = counts.get(OutboxState.FAILED, 0)
+    superseded = counts.get(OutboxState.SUPERSEDED, 0)
+    pending = sum(counts.get(state, 0) for state in OPEN)
+    total = sum(counts.values())
+    rate = 0.0
+    first_sent, last_done = _aware(first_sent), _aware(last_done)
+    if first_sent is not None:
+        end = datetime.now(timezone.utc) if pending else (last_done or datetime.now(timezone.utc))
+        elapsed = (end - first_sent).total_seconds()
+        if elapsed > 0:
+            rate = (acked + failed) / elapsed
+    eta = pending / rate if pending and rate > 0 else None
+    return Progress(total=total, acked=acked, failed=failed, pending=pending, rate_per_s=rate, eta_s=eta,
+                    superseded=superseded, finished=run.finished_at is not None)
+
+
+def latest_run(session: Session, *, cpo_id: int, include_dry_runs: bool = False) -> PushRun | None:
+    query = select(PushRun).where(PushRun.cpo_id == cpo_id)
+    if not include_dry_runs:
+        query = query.where(PushRun.dry_run == False)  # noqa: E712
+    return session.exec(query.order_by(PushRun.id.desc()).limit(1)).scalar()
+
+
+def history(session: Session, *, cpo_id: int, limit: int = 50) -> pd.DataFrame:
+    """The CPO's push runs, newest first, with their outcome counts."""
+    runs = session.exec(
+        select(PushRun).where(PushRun.cpo_id == cpo_id).order_by(PushRun.id.desc()).limit(limit)
+    ).scalars().all()
+    counts: dict[int, dict] = {}
+    if runs:
+        for run_id, state, n in session.exec(
+            select(Outbox.run_id, Outbox.state, func.count())
+            .where(Outbox.run_id.in_([r.id for r in runs]))
+            .group_by(Outbox.run_id, Outbox.state)
+        ).all():
+            counts.setdefault(run_id, {})[state] = n
+    rows = []
+    for run in runs:
+        c = counts.get(run.id, {})
+        rows.append({
+            "run": run.id, "started": run.started_at, "finished": run.finished_at, "by": run.user_name,
+            "dry run": run.dry_run, "new": run.new, "changed": run.changed, "deleted": run.deleted,
+            "replaced": run.replaced, "requests": run.total, "acked": c.get(OutboxState.ACKED, 0),
+            "failed": c.get(OutboxState.FAILED, 0), "open": sum(c.get(s, 0) for s in OPEN),
+        })
+    return pd.DataFrame(rows, columns=["run", "started", "finished", "by", "dry run", "new", "changed", "deleted",
+                                       "replaced", "requests", "acked", "failed", "open"])
+
+
+def station_history(session: Session, *, cpo_id: int, station_id: str) -> pd.DataFrame:
+    """Every station-post queued for one station: when, what, and how it ended."""
+    rows = session.exec(
+        select(Outbox).where(Outbox.cpo_id == cpo_id, Outbox.kind == STATION_POST, Outbox.key == station_id)
+        .order_by(Outbox.id.desc())
+    ).scalars().all()
+    return pd.DataFrame(
+        [{
+            "request": r.id, "run": r.run_id, "change": r.change, "state": r.state.value, "attempts": r.attempts,
+            "queued": r.created_at, "sent": r.sent_at, "acknowledged": r.acked_at, "code": r.result_code,
+            "meaning": codes.meaning(r.result_code) if r.result_code is not None else "",
+            "error": r.last_error or "", "payload sha256": r.payload_sha256[:12],
+        } for r in rows],
+        columns=["request", "run", "change", "state", "attempts", "queued", "sent", "acknowledged", "code",
+                 "meaning", "error", "payload sha256"],
+    )
+
+
+def failures(session: Session, *, cpo_id: int, run_id: int | None = None) -> pd.DataFrame:
+    """Requests that failed for good: the user's to-do list, with the code in words."""
+    query = select(Outbox).where(Outbox.cpo_id == cpo_id, Outbox.kind == STATION_POST,
+                                 Outbox.state == OutboxState.FAILED)
+    if run_id is not None:
+        query = query.where(Outbox.run_id == run_id)
+    rows = session.exec(query.order_by(Outbox.id)).scalars().all()
+    return pd.DataFrame(
+        [{
+            "station": r.key, "change": r.change, "code": r.result_code,
+            "meaning": codes.meaning(r.result_code) if r.result_code is not None else "no answer",
+            "detail": r.last_error or "", "attempts": r.attempts, "run": r.run_id, "request": r.id,
+        } for r in rows],
+        columns=["station", "change", "code", "meaning", "detail", "attempts", "run", "request"],
+    )
+
+
+def reconcile(session: Session, *, cpo_id: int, sandbox_base_url: str, timeout: float = 10.0) -> pd.DataFrame:
+    """What we hold as acknowledged beside what the sandbox holds, one row per station id.
+
+    ``sandbox_base_url`` is the sandbox's root (``http://host:port``), which serves
+    ``GET /_sandbox/stations``. ``verdict``: in sync, only here, only at the endpoint,
+    differs (content or deletion).
+    """
+    from .diff import json_sha256
+
+    response = httpx.get(f"{sandbox_base_url.rstrip('/')}/_sandbox/stations", timeout=timeout)
+    response.raise_for_status()
+    remote = {item["station_id"]: item for item in response.json()}
+    ours = session.exec(
+        select(Station.station_id, Station.acked_sha256, Station.acked_deleted, Station.deleted, Station.payload_sha256)
+        .where(Station.cpo_id == cpo_id)
+    ).all()
+    operator_ids = set()
+    rows = []
+    for station_id, acked_sha, acked_deleted, deleted, sha in ours:
+        item = remote.pop(station_id, None)
+        held_sha = json_sha256(item["station"]) if item else None
+        if item is not None:
+            operator_ids.add(item["station"].get("cpo-id"))
+        if acked_sha is None and item is None:
+            verdict = "not pushed yet"
+        elif item is None:
+            verdict = "only here"
+        elif acked_sha is None:
+            verdict = "at the endpoint, not acknowledged here"
+        elif bool(item["deleted"]) != bool(acked_deleted):
+            verdict = "differs: deleted"
+        elif held_sha != acked_sha:
+            verdict = "differs: content"
+        else:
+            verdict = "in sync"
+        rows.append({
+            "station": station_id, "verdict": verdict, "acknowledged here": acked_sha is not None,
+            "deleted here": bool(acked_deleted), "at the endpoint": item is not None,
+            "deleted at the endpoint": bool(item["deleted"]) if item else None,
+            "local changes not pushed": acked_sha is not None and sha != acked_sha and not deleted,
+        })
+    # Stations the endpoint holds for this CPO's operator ids that we do not know.
+    from ..store.queries import cpo_operator_ids
+
+    operator_ids |= set(cpo_operator_ids(session, cpo_id=cpo_id))
+    for station_id, item in remote.items():
+        if item["station"].get("cpo-id") in operator_ids:
+            rows.append({
+                "station": station_id, "verdict": "only at the endpoint", "acknowledged here": False,
+                "deleted here": False, "at the endpoint": True, "deleted at the endpoint": bool(item["deleted"]),
+                "local changes not pushed": False,
+            })
+    return pd.DataFrame(rows, columns=["station", "verdict", "acknowledged here", "deleted here", "at the endpoint",
+                                       "deleted at the endpoint", "local changes not pushed"])
