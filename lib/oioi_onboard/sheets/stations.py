@@ -52,55 +52,29 @@ def connectors_signature(station: Station | dict) -> str:
     return _sha256(pairs)
 
 
-def _number(text: str) -> float:
-    return float(text.replace(",", "."))
+def _numbers(values: pd.Series) -> np.ndarray:
+    return pd.to_numeric(values.str.replace(",", ".", regex=False), errors="coerce").astype("float64").to_numpy()
 
 
-def _integer(text: str) -> int | None:
-    return int(float(text)) if text else None
+def _optional(values: np.ndarray) -> list:
+    return [v or None for v in values]
 
 
-def _station_object(first: dict[str, str], connectors: list[dict], hours: dict[str, list]) -> dict[str, Any]:
-    def optional(name: str) -> str | None:
-        return first[name] or None
+def _booleans(values: pd.Series) -> list:
+    words = {w: True for w in rules.TRUE_WORDS} | {w: False for w in rules.FALSE_WORDS}
+    return [words.get(v) for v in values.str.lower().tolist()]
 
-    operator = first["cpo_id"].replace("*", "").upper()
-    payload: dict[str, Any] = {
-        "id": first["station_id"],
-        "name": first["station_name"],
-        "description": optional("description"),
-        "latitude": _number(first["latitude"]),
-        "longitude": _number(first["longitude"]),
-        "address": {
-            "street": first["street"],
-            "street-number": first["street_number"],
-            "city": first["city"],
-            "zip": first["zip"],
-            "country": first["country"].upper(),
-        },
-        "contact": {
-            "phone": first["phone"],
-            "fax": optional("fax"),
-            "web": optional("web"),
-            "email": optional("email"),
-        },
-        "cpo-id": f"{operator[:2]}*{operator[2:]}",  # the registry's canonical spelling
-        "is-open-24": rules.parse_boolean(first["is_open_24"]),
-        "connectors": connectors,
-        "open-hour-notes": hours.get(first["open_hours"]) or None,
-        "notes": optional("notes"),
-        "floor-level": _integer(first["floor_level"]),
-        "total-parking": _integer(first["total_parking"]),
-    }
-    for column, field in _OPTIONAL_BOOLEANS.items():
-        payload[field] = rules.parse_boolean(first[column])
-    payload["contact"] = {k: v for k, v in payload["contact"].items() if v is not None}
-    return {k: v for k, v in payload.items() if v is not None}
+
+def _integers(values: pd.Series) -> list:
+    numbers = pd.to_numeric(values, errors="coerce")
+    return [None if n != n else int(n) for n in numbers]  # n != n: NaN (empty)
 
 
 def build_stations(frame: pd.DataFrame, station_ids: Iterable[str] | None = None) -> list[Station]:
     """Station models for the given station ids (all when None), in file order.
 
+    Values are converted column by column; only the assembly of each station's
+    object and its pydantic validation run per station.
     Raises StationBuildError naming the station and its row when a station is not valid OIOI.
     """
     frame = canonical_frame(frame)
@@ -108,43 +82,117 @@ def build_stations(frame: pd.DataFrame, station_ids: Iterable[str] | None = None
     keep = station_key != ""
     if station_ids is not None:
         keep &= station_key.isin(set(station_ids))
-    frame = frame[keep.to_numpy()]
+    frame = frame[keep.to_numpy()].reset_index(drop=True)
     if frame.empty:
         return []
-    stripped = {name: frame[name].str.strip().to_numpy(dtype=object) for name in frame.columns if name != ROW}
-    rows = frame[ROW].to_numpy()
+    stripped = frame.drop(columns=[ROW]).apply(lambda column: column.str.strip())
     codes, _ = pd.factorize(stripped["station_id"])
     order = np.argsort(codes, kind="stable")
     starts = np.flatnonzero(np.r_[True, np.diff(codes[order]) != 0])
     ends = np.r_[starts[1:], len(order)]
-    hours = {text: rules.parse_open_hours(text) for text in pd.unique(stripped["open_hours"]) if text}
+    first = stripped.iloc[order[starts]].reset_index(drop=True)
+    rows = frame[ROW].to_numpy()[order[starts]]
+
+    # Station columns, converted once for all stations.
+    operator = first["cpo_id"].str.replace("*", "", regex=False).str.upper()
+    station_columns = {
+        "id": first["station_id"].tolist(),
+        "name": first["station_name"].tolist(),
+        "description": _optional(first["description"]),
+        "latitude": _numbers(first["latitude"]).tolist(),
+        "longitude": _numbers(first["longitude"]).tolist(),
+        "cpo-id": (operator.str[:2] + "*" + operator.str[2:]).tolist(),  # the registry's canonical spelling
+        "is-open-24": _booleans(first["is_open_24"]),
+        "notes": _optional(first["notes"]),
+        "floor-level": _integers(first["floor_level"]),
+        "total-parking": _integers(first["total_parking"]),
+    }
+    for column, field in _OPTIONAL_BOOLEANS.items():
+        station_columns[field] = _booleans(first[column])
+    hours_of = {text: rules.parse_open_hours(text) for text in first["open_hours"].unique() if text}
+    open_hours = [hours_of.get(text) or None for text in first["open_hours"]]
+    address = first[["street", "street_number", "city", "zip"]].to_numpy(dtype=object)
+    country = first["country"].str.upper().tolist()
+    contact = first[["phone", "fax", "web", "email"]].to_numpy(dtype=object)
+    evse_ids = stripped["evse_id"].to_numpy(dtype=object)[order]
+    types = stripped["connector_type"].to_numpy(dtype=object)[order]
+    speeds = _numbers(stripped["speed_kw"])[order].tolist()
+    fields = list(station_columns)
+    values = list(zip(*station_columns.values()))
 
     stations = []
-    for start, end in zip(starts, ends):
-        positions = order[start:end]
-        first_position = positions[0]
-        first = {name: values[first_position] for name, values in stripped.items()}
-        connectors = sorted(
-            (
-                {"id": stripped["evse_id"][p], "name": stripped["connector_type"][p],
-                 "speed": _number(stripped["speed_kw"][p])}
-                for p in positions
-            ),
+    for i, (start, end) in enumerate(zip(starts, ends)):
+        payload = {k: v for k, v in zip(fields, values[i]) if v is not None}
+        street, number, city, zip_code = address[i]
+        payload["address"] = {"street": street, "street-number": number, "city": city, "zip": zip_code,
+                              "country": country[i]}
+        phone, fax, web, email = contact[i]
+        payload["contact"] = {k: v for k, v in (("phone", phone), ("fax", fax), ("web", web), ("email", email))
+                              if v or k == "phone"}
+        if open_hours[i]:
+            payload["open-hour-notes"] = open_hours[i]
+        payload["connectors"] = sorted(
+            ({"id": evse_ids[p], "name": types[p], "speed": speeds[p]} for p in range(start, end)),
             key=lambda c: (c["id"], c["name"]),
         )
         try:
-            payload = _station_object(first, connectors, hours)
             stations.append(Station.model_validate(payload))
         except ValidationError as error:
             raise StationBuildError(
-                f"station {first['station_id']!r} (row {rows[first_position]}): "
-                f"{describe_validation_error(error, 'station.')}"
+                f"station {payload['id']!r} (row {rows[i]}): {describe_validation_error(error, 'station.')}"
             ) from None
-        except (ValueError, TypeError) as error:
-            raise StationBuildError(f"station {first['station_id']!r} (row {rows[first_position]}): {error}") from None
     return stations
 
 
 def station_payloads(stations: Iterable[Station]) -> list[dict[str, Any]]:
     """The station objects as sent on the wire (``station-post``'s ``station``)."""
     return [station.to_json() for station in stations]
+
+
+POINT_COLUMNS = ["station_id", "name", "latitude", "longitude", "state", "address", "connectors", "problems"]
+
+
+def station_points(validation) -> pd.DataFrame:
+    """One row per station for a map preview: position, state and what a tooltip shows.
+
+    Stations without usable coordinates are left out (their issues say why).
+    Vectorised over the frame; only the short per-station texts are joined per group.
+    """
+    frame = validation.frame
+    station = frame["station_id"].str.strip()
+    has_station = (station != "").to_numpy()
+    if not has_station.any():
+        return pd.DataFrame({name: [] for name in POINT_COLUMNS})
+    rows = frame[has_station].assign(station_id=station[has_station])
+    first = rows.drop_duplicates("station_id")
+    latitude = pd.to_numeric(first["latitude"].str.strip().str.replace(",", ".", regex=False), errors="coerce")
+    longitude = pd.to_numeric(first["longitude"].str.strip().str.replace(",", ".", regex=False), errors="coerce")
+    address = (first["street"].str.strip() + " " + first["street_number"].str.strip() + ", "
+               + first["zip"].str.strip() + " " + first["city"].str.strip())
+    label = rows["connector_type"].str.strip() + " " + rows["speed_kw"].str.strip() + " kW"
+    # At most six connectors in a tooltip; "…" says there are more.
+    nth = rows.groupby("station_id", sort=False).cumcount().to_numpy()
+    label = label.where(nth < 6, "…")[nth <= 6]
+    connectors = label.astype(object).groupby(rows["station_id"][nth <= 6], sort=False).agg(", ".join)
+    points = pd.DataFrame({
+        "station_id": first["station_id"].to_numpy(),
+        "name": first["station_name"].str.strip().to_numpy(),
+        "latitude": latitude.to_numpy(dtype="float64"),
+        "longitude": longitude.to_numpy(dtype="float64"),
+        "address": address.to_numpy(),
+    })
+    points["state"] = points["station_id"].map(validation.station_state).fillna("ok")
+    points["connectors"] = points["station_id"].map(connectors).fillna("")
+    issues = validation.issues
+    if len(issues):
+        by_row = rows.drop_duplicates(ROW).set_index(ROW)["station_id"]
+        issue_station = issues["row"].map(by_row)
+        text = issues["severity"] + ": " + issues["message"]
+        problems = text.groupby(issue_station.to_numpy(), sort=False).agg(
+            lambda s: "; ".join(s.iloc[:3]) + (f" (+{len(s) - 3} more)" if len(s) > 3 else "")
+        )
+        points["problems"] = points["station_id"].map(problems).fillna("")
+    else:
+        points["problems"] = ""
+    usable = points["latitude"].between(-90, 90) & points["longitude"].between(-180, 180)
+    return points[usable][POINT_COLUMNS].reset_index(drop=True)

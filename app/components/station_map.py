@@ -1,0 +1,127 @@
+"""A pydeck map of stations coloured by state (ok, warning, error): presentation only.
+
+Colours are Okabe-Ito (blue, yellow, vermillion), told apart with the common
+forms of colour blindness; error points are also drawn larger. Above
+``AGGREGATE_ABOVE`` stations the ok stations are pre-aggregated into grid
+cells (one point per cell, sized by count) while stations with problems stay
+individual: the deck stays small, so reruns stay fast at 25,000 stations.
+Tooltips are plain text, never HTML: names come from users' files.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pydeck as pdk
+import streamlit as st
+
+STATE_COLOURS: dict[str, tuple[int, int, int]] = {
+    "ok": (0, 114, 178),  # blue
+    "warning": (240, 228, 66),  # yellow
+    "error": (213, 94, 0),  # vermillion
+}
+STATE_RADIUS = {"ok": 5, "warning": 6, "error": 8}  # pixels: size repeats the colour's meaning
+AGGREGATE_ABOVE = 5_000
+TOOLTIP = {"text": "{name}\n{address}\n{connectors}\n{problems}"}
+
+
+def hex_colour(state: str) -> str:
+    red, green, blue = STATE_COLOURS[state]
+    return f"#{red:02x}{green:02x}{blue:02x}"
+
+
+def legend_html(counts: dict[str, int] | None = None) -> str:
+    """Coloured chips with labels (our own markup only, no user data)."""
+    chips = []
+    for state in STATE_COLOURS:
+        count = f" {counts.get(state, 0):,}" if counts is not None else ""
+        size = STATE_RADIUS[state] * 2
+        chips.append(
+            f'<span style="display:inline-flex;align-items:center;margin-right:1rem">'
+            f'<span style="width:{size}px;height:{size}px;border-radius:50%;background:{hex_colour(state)};'
+            f'border:1px solid #333;display:inline-block;margin-right:0.3rem"></span>{state}{count}</span>'
+        )
+    return "".join(chips)
+
+
+def fitted_view(points: pd.DataFrame) -> pdk.ViewState:
+    """A view showing the bulk of the points (2nd..98th percentile, so one stray point does not zoom out)."""
+    if points.empty:
+        return pdk.ViewState(latitude=51.1, longitude=10.4, zoom=5)
+    lat = points["latitude"].to_numpy()
+    lon = points["longitude"].to_numpy()
+    low, high = (2, 98) if len(points) > 50 else (0, 100)
+    lat_min, lat_max = np.percentile(lat, [low, high])
+    lon_min, lon_max = np.percentile(lon, [low, high])
+    span = max(lat_max - lat_min, (lon_max - lon_min) / 1.5, 0.005)
+    zoom = max(1.0, min(15.0, 8.5 - math.log2(span)))
+    return pdk.ViewState(latitude=float(lat_min + lat_max) / 2, longitude=float(lon_min + lon_max) / 2, zoom=zoom)
+
+
+def _with_style(points: pd.DataFrame) -> pd.DataFrame:
+    out = points[["latitude", "longitude", "name", "address", "connectors", "problems", "state"]].copy()
+    out["colour"] = out["state"].map({s: list(c) for s, c in STATE_COLOURS.items()})
+    out["radius"] = out["state"].map(STATE_RADIUS)
+    return out
+
+
+def aggregate_cells(points: pd.DataFrame, cells_across: int = 120) -> pd.DataFrame:
+    """Points per grid cell: position (mean), count; the grid fits the data's extent."""
+    span = max(points["latitude"].max() - points["latitude"].min(),
+               points["longitude"].max() - points["longitude"].min(), 0.01)
+    size = span / cells_across
+    key_lat = np.floor(points["latitude"].to_numpy() / size).astype(np.int64)
+    key_lon = np.floor(points["longitude"].to_numpy() / size).astype(np.int64)
+    cells = points.assign(_lat=key_lat, _lon=key_lon).groupby(["_lat", "_lon"], sort=False).agg(
+        latitude=("latitude", "mean"), longitude=("longitude", "mean"), count=("latitude", "size"),
+    ).reset_index(drop=True)
+    cells["name"] = cells["count"].map(lambda n: f"{n:,} stations without problems here")
+    cells["address"] = "zoom in or choose 'every station' to see each"
+    cells["connectors"] = ""
+    cells["problems"] = ""
+    cells["colour"] = [list(STATE_COLOURS["ok"])] * len(cells)
+    cells["radius"] = 4 + 2 * np.sqrt(cells["count"].to_numpy())
+    return cells
+
+
+def _layer(data: pd.DataFrame, layer_id: str) -> pdk.Layer:
+    return pdk.Layer(
+        "ScatterplotLayer",
+        data=data,
+        id=layer_id,
+        get_position=["longitude", "latitude"],
+        get_fill_color="colour",
+        get_line_color=[40, 40, 40],
+        get_radius="radius",
+        radius_units="pixels",
+        line_width_min_pixels=1,
+        stroked=True,
+        opacity=0.85,
+        pickable=True,
+    )
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def station_deck(points: pd.DataFrame, every_station: bool = False) -> pdk.Deck:
+    """The deck for ``station_points``-shaped data; cached, so reruns reuse it."""
+    styled = _with_style(points)
+    layers = []
+    if every_station or len(styled) <= AGGREGATE_ABOVE:
+        # Problems on top: draw ok first.
+        layers.append(_layer(styled.sort_values("radius", kind="stable"), "stations"))
+    else:
+        ok = styled[styled["state"] == "ok"]
+        layers.append(_layer(aggregate_cells(ok), "stations_aggregated"))
+        problems = styled[styled["state"] != "ok"]
+        if len(problems) > AGGREGATE_ABOVE:
+            problems = problems[problems["state"] == "error"].head(AGGREGATE_ABOVE)
+        layers.append(_layer(problems.sort_values("radius", kind="stable"), "stations_with_problems"))
+    return pdk.Deck(layers=layers, initial_view_state=fitted_view(points), map_style=None, tooltip=TOOLTIP)
+
+
+def render_station_map(points: pd.DataFrame, *, every_station: bool = False, height: int = 520) -> None:
+    counts = points["state"].value_counts().to_dict() if len(points) else {}
+    st.markdown(legend_html(counts), unsafe_allow_html=True)
+    st.pydeck_chart(station_deck(points, every_station), height=height)
