@@ -66,8 +66,8 @@ def sandbox(
         f" (db {db_path}, {len(api_key)} API key(s), {len(partner_id)} partner identifier(s))"
     )
     config = uvicorn.Config(
-        app, log_level="warning", access_log=False, timeout_graceful_shutdown=2,
-        backlog=2048, limit_concurrency=None,
+        app, log_level="warning", access_log=False, proxy_headers=False, timeout_graceful_shutdown=2,
+        backlog=2048,
     )
     uvicorn.Server(config).run(sockets=[sock])
 
