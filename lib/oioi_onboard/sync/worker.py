@@ -31,7 +31,7 @@ from sqlalchemy import select
 
 from ..oioi import errors
 from ..store.db import session_scope
-from ..store.models import Cpo, Outbox
+from ..store.models import Cpo, Outbox, OutboxState
 from .outbox import Result, claim, now, record_results, release, renew_leases
 
 log = logging.getLogger(__name__)
@@ -116,6 +116,7 @@ class Worker:
         self.db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox-db")
         self.tasks: set[asyncio.Task] = set()
         self.sent = 0
+        self.recording = 0  # result batches being written right now
         self.on_cycle = on_cycle
 
     # -- database work, on the one DB thread ------------------------------------------
@@ -143,9 +144,10 @@ class Worker:
             return claim(session, worker_id=self.worker_id, limit=limit, cpo_id=cpo_id,
                          kinds=self.options.kinds, lease_seconds=self.options.lease_seconds)
 
-    def _record(self, results: list[Result]) -> None:
+    def _record(self, results: list[Result]) -> set[int]:
+        """Write a batch of results; the CPOs that had a row acknowledged."""
         with session_scope(self.db_url) as session:
-            record_results(session, results)
+            return {row.cpo_id for row in record_results(session, results) if row.state == OutboxState.ACKED}
 
     def _renew(self) -> None:
         with session_scope(self.db_url) as session:
@@ -241,12 +243,21 @@ class Worker:
     async def flush_results(self) -> None:
         while self.results:
             batch, self.results = self.results, []
+            self.recording += 1
+            acked_cpos: set[int] = set()
             try:
-                await self._db(self._record, batch)
+                acked_cpos = await self._db(self._record, batch)
             except Exception:  # noqa: BLE001 - keep the results, try again shortly
                 log.exception("recording %d results failed; retrying", len(batch))
                 self.results = batch + self.results
                 await asyncio.sleep(0.5)
+            finally:
+                self.recording -= 1
+            # An ack may have released held rows (a replacement station): look for work again.
+            for cpo_id in acked_cpos:
+                if cpo_id in self.lanes:
+                    self.lanes[cpo_id].idle_until = 0.0
+            self.wake.set()
 
     async def flusher(self, stop: asyncio.Event) -> None:
         while True:
@@ -282,7 +293,8 @@ class Worker:
                 for lane in list(self.lanes.values()):
                     claimed += await self.fill(lane)
                     self.start_sends(lane)
-                busy = self.tasks or self.results or any(lane.buffer for lane in self.lanes.values())
+                busy = (self.tasks or self.results or self.recording
+                        or any(lane.buffer for lane in self.lanes.values()))
                 if once and not claimed and not busy:
                     break
                 if self.on_cycle is not None:
