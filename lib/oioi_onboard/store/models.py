@@ -236,7 +236,8 @@ class StatusEvent(SQLModel, table=True):
     source: str  # ui, file, api, simulator
     delivery: str = "pending"  # pending, delivered, superseded, held, stale, rejected
     reason: str | None = None
-    outbox_id: int | None = Field(default=None, foreign_key="outbox.id")
+    # Indexed: every worker result and every coalesced status updates the events of one outbox row.
+    outbox_id: int | None = Field(default=None, foreign_key="outbox.id", index=True)
 
 
 class IngestToken(SQLModel, table=True):
