@@ -3,7 +3,14 @@
 import pytest
 
 from oioi_onboard.oioi.messages import Station, StationPost, encode
-from oioi_onboard.sheets.stations import StationBuildError, build_stations, connectors_signature, payload_sha256
+from oioi_onboard.sheets.stations import (
+    POINT_COLUMNS,
+    StationBuildError,
+    build_stations,
+    connectors_signature,
+    payload_sha256,
+    station_points,
+)
 from oioi_onboard.sheets.validate import validate
 from tests.helpers.station_frames import set_row, set_station, valid_frame
 
@@ -85,3 +92,17 @@ def test_hashes_are_stable():
     assert connectors_signature(changed) == connectors_signature(stations[0]) == connectors_signature(payload)
     other_type = build_stations(set_row(valid_frame(), 7, connector_type="Chademo"))[0]
     assert connectors_signature(other_type) != connectors_signature(stations[0])
+
+
+def test_map_points_one_per_station_with_state_and_tooltip_texts():
+    frame = set_row(valid_frame(), 9, speed_kw="0")  # an error on S2
+    frame = set_station(frame, "DE*8PS*S0003", latitude="north")  # no usable position
+    points = station_points(validate(frame))
+    assert list(points.columns) == POINT_COLUMNS
+    assert points["station_id"].tolist() == ["DE*8PS*S0001", "DE*8PS*S0002"]
+    first, second = points.iloc[0], points.iloc[1]
+    assert first["state"] == "ok" and second["state"] == "error"
+    assert first["address"] == "Luisenring 49a, 68159 Mannheim"
+    assert first["connectors"] == "Type2 22 kW, Schuko 3.7 kW, Combo 150 kW"
+    assert first["problems"] == "" and second["problems"].startswith("error: speed must be above 0 kW")
+    assert (first["latitude"], first["longitude"]) == (49.4875, 8.466)
