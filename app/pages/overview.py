@@ -34,8 +34,7 @@ frame = _overview(get_settings().db_url, actor.name, actor.role.value, tuple(sor
 
 if frame.empty:
     if actor.sees_all:
-        st.info("No CPOs registered yet. Start on the CPOs page.")
-        st.page_link("pages/cpos.py", label="Register a CPO", icon="🏢")
+        st.info("No CPOs registered yet. Start on the page 1 · CPOs.")
     else:
         st.info("You are not assigned to any CPO yet. Ask a partner manager to add you.")
     st.stop()

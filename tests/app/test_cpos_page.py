@@ -1,0 +1,221 @@
+"""The CPOs page through Streamlit's AppTest: sign-in, registering, inline errors,
+test connection against the real sandbox, export content, edit, deactivate and scoping."""
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+from streamlit.testing.v1 import AppTest
+
+from oioi_onboard.oioi.ids import check_partner_identifier
+from oioi_onboard.store import queries, registry
+from oioi_onboard.store.auth import SYSTEM, create_user
+from oioi_onboard.store.db import migrate, session_scope
+from oioi_onboard.store.models import Cpo, Role
+from tests.helpers.sandbox import running_sandbox
+
+APP = Path(__file__).resolve().parents[2] / "app"
+KEY_ALPHA = "alpha-page-key-0001"
+KEY_BRAVO = "bravo-page-key-0002"
+
+
+@pytest.fixture
+def setup():
+    migrate()
+    with session_scope() as session:
+        alpha, _ = registry.register_cpo(session, actor=SYSTEM, name="Alpha", operator_ids=["DE*ALP"],
+                                         endpoint="sandbox", api_key=KEY_ALPHA)
+        bravo, _ = registry.register_cpo(session, actor=SYSTEM, name="Bravo", operator_ids=["AT*BRV"],
+                                         endpoint="staging", api_key=KEY_BRAVO)
+        create_user(session, name="admin", role=Role.ADMIN, password="admin-password-1")
+        create_user(session, name="maria", role=Role.PARTNER_MANAGER, password="maria-password-1")
+        create_user(session, name="alice", role=Role.CPO_STAFF, password="alice-password-1", cpo_names=["Alpha"])
+        create_user(session, name="victor", role=Role.VIEWER, password="victor-password-1")
+        return {"alpha": alpha.id, "bravo": bravo.id}
+
+
+def page(user: str) -> AppTest:
+    app = AppTest.from_file(str(APP / "pages" / "cpos.py"), default_timeout=60)
+    app.session_state["oioi_user"] = user
+    return app.run()
+
+
+def texts(app: AppTest) -> str:
+    """Everything the page shows as text, tables included."""
+    parts = [e.value for kind in ("title", "markdown", "caption", "code", "success", "error", "warning", "info")
+             for e in getattr(app, kind)]
+    parts += [frame.value.to_csv() for frame in app.dataframe]
+    parts += [str(option) for box in app.selectbox for option in box.options]
+    return "\n".join(str(p) for p in parts)
+
+
+def test_sign_in_gate_then_pages_by_role(setup):
+    app = AppTest.from_file(str(APP / "main.py"), default_timeout=60).run()
+    assert [t.value for t in app.title] == ["Sign in"]
+    app.text_input(key="login_name").input("maria")
+    app.text_input(key="login_password").input("wrong-password")
+    app.button[0].click().run()
+    assert "Unknown user name or wrong password." in [e.value for e in app.error]
+    assert "oioi_user" not in app.session_state
+    app.text_input(key="login_password").input("maria-password-1")
+    app.button[0].click().run()
+    assert not app.exception
+    assert app.session_state["oioi_user"] == "maria"
+    assert [t.value for t in app.title] == ["Overview"]
+    assert any("Signed in as **maria** (partner manager)" in c.value for c in app.sidebar.caption)
+
+
+def test_viewer_sees_the_live_map_only(setup):
+    app = AppTest.from_file(str(APP / "main.py"), default_timeout=60)
+    app.session_state["oioi_user"] = "victor"
+    app.run()
+    assert not app.exception
+    assert "Overview" not in [t.value for t in app.title]
+    denied = page("victor")
+    assert any("This page is for" in e.value for e in denied.error)
+    assert "Alpha" not in texts(denied)
+
+
+def test_register_shows_inline_errors_and_stores_nothing(setup):
+    app = page("maria")
+    app.text_input(key="reg_name").input("bravo")
+    app.text_input(key="reg_operator_ids").input("DE-XYZ, QQ*ABC, AT*BRV")
+    app.radio(key="reg_endpoint").set_value("custom URL").run()
+    app.text_input(key="reg_custom_url").input("not a url")
+    app.button(key="reg_submit").click().run()
+    assert not app.exception
+    errors = [e.value for e in app.error]
+    assert any("a CPO named 'Bravo' already exists" in e for e in errors)
+    assert any("'DE-XYZ' is not of the form CC*XXX, e.g. DE*8PS" in e for e in errors)
+    assert any("'QQ' is not an ISO 3166-1 alpha-2 country" in e for e in errors)
+    assert any("AT*BRV is already registered to CPO 'Bravo'" in e for e in errors)
+    assert any("neither sandbox, staging, production nor an http(s) URL" in e for e in errors)
+    with session_scope() as session:
+        assert len(queries.list_cpos(session, actor=SYSTEM)) == 2
+
+
+def test_register_shows_the_generated_partner_identifier_and_masks_the_key(setup):
+    app = page("maria")
+    app.text_input(key="reg_name").input("Charlie")
+    app.text_input(key="reg_operator_ids").input("de*cha")
+    app.radio(key="reg_endpoint").set_value("production")
+    app.text_input(key="reg_api_key").input("charlie-secret-key-9876")
+    app.button(key="reg_submit").click().run()
+    assert not app.exception and not app.error
+    assert any("Registered Charlie" in s.value for s in app.success)
+    with session_scope() as session:
+        cpo = queries.get_cpo(session, actor=SYSTEM, name="Charlie")
+        [partner_id] = queries.cpo_partner_identifiers(session, cpo_id=cpo.id)
+        assert queries.cpo_operator_ids(session, cpo_id=cpo.id) == ["DE*CHA"]
+        assert cpo.endpoint == "production"
+    assert check_partner_identifier(partner_id)
+    assert partner_id in [c.value for c in app.code]  # st.code: shown with a copy button
+    shown = texts(app)
+    assert "charlie-secret-key" not in shown and "••••9876" in shown
+    assert app.text_input(key="reg_api_key").value == ""  # the form forgot the key
+
+
+def test_connection_button_against_the_sandbox(setup, tmp_path):
+    partner = "Wq4rT8yU2iO6pA1sD5fG"
+    with running_sandbox(tmp_path, api_keys=("page-sandbox-key-42",), partner_ids=(partner,)) as sandbox:
+        with session_scope() as session:
+            good, _ = registry.register_cpo(session, actor=SYSTEM, name="Good", operator_ids=["DE*GOD"],
+                                            endpoint=sandbox.url, api_key="page-sandbox-key-42",
+                                            partner_identifiers=[partner])
+            bad, _ = registry.register_cpo(session, actor=SYSTEM, name="Wrong key", operator_ids=["DE*BAD"],
+                                           endpoint=sandbox.url, api_key="not-accepted-key-00")
+        app = page("maria")
+        app.selectbox(key="selected_cpo").set_value(good.id).run()
+        app.button(key=f"test_{good.id}").click().run()
+        assert [s.value for s in app.success] == [
+            "connected: the endpoint accepted the API key and the partner identifier"]
+        app.selectbox(key="selected_cpo").set_value(bad.id).run()
+        app.button(key=f"test_{bad.id}").click().run()
+        assert "the API key was rejected" in [e.value for e in app.error]
+    assert not app.exception
+
+
+def test_export_buttons_carry_the_registration_sheet_without_keys(setup, monkeypatch):
+    files: dict[str, bytes] = {}
+    original = MemoryMediaFileStorage.load_and_get_id
+
+    def keep(self, path_or_data, mimetype, kind, filename=None):  # records what a download would serve
+        files[filename] = path_or_data if isinstance(path_or_data, bytes) else str(path_or_data).encode()
+        return original(self, path_or_data, mimetype, kind, filename)
+
+    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", keep)
+    page("maria")
+    rows = list(csv.DictReader(io.StringIO(files["oioi-registration-sheet.csv"].decode())))
+    assert [(r["cpo_name"], r["operator_ids"]) for r in rows] == [("Alpha", "DE*ALP"), ("Bravo", "AT*BRV")]
+    sheet = json.loads(files["oioi-registration-sheet.json"])
+    assert [c["cpo_name"] for c in sheet["cpos"]] == ["Alpha", "Bravo"]
+    with session_scope() as session:
+        assert sheet["cpos"][0]["partner_identifiers"] == queries.cpo_partner_identifiers(session,
+                                                                                          cpo_id=setup["alpha"])
+    for data in files.values():
+        assert KEY_ALPHA.encode() not in data and KEY_BRAVO.encode() not in data
+
+
+def test_edit_with_inline_error_then_save_and_deactivate(setup):
+    alpha = setup["alpha"]
+    app = page("maria")
+    app.selectbox(key="selected_cpo").set_value(alpha).run()
+    app.text_input(key=f"edit_operator_ids_{alpha}").input("DE*ALP, AT*BRV")
+    app.button(key=f"save_{alpha}").click().run()
+    assert any("AT*BRV is already registered to CPO 'Bravo'" in e.value for e in app.error)
+    app.text_input(key=f"edit_operator_ids_{alpha}").input("DE*ALP, DE*AL2")
+    app.text_input(key=f"edit_name_{alpha}").input("Alpha Energie")
+    app.button(key=f"save_{alpha}").click().run()
+    assert "Saved." in [s.value for s in app.success]
+    with session_scope() as session:
+        assert session.get(Cpo, alpha).name == "Alpha Energie"
+        assert queries.cpo_operator_ids(session, cpo_id=alpha) == ["DE*ALP", "DE*AL2"]
+    app.text_input(key=f"new_key_{alpha}").input("replaced-key-zz99")
+    app.button(key=f"set_key_{alpha}").click().run()
+    assert "API key replaced (••••zz99)." in [s.value for s in app.success]
+    app.button(key=f"deactivate_{alpha}").click().run()
+    assert not app.exception
+    with session_scope() as session:
+        cpo = session.get(Cpo, alpha)
+        assert not cpo.active and cpo.api_key_last4 == "zz99"
+    assert "Alpha Energie" not in app.dataframe[0].value["CPO"].tolist()  # hidden from the list...
+    app.toggle(key="show_inactive").set_value(True).run()
+    assert "Alpha Energie" in app.dataframe[0].value["CPO"].tolist()  # ...unless asked for
+
+
+def test_staff_see_and_change_only_their_own_cpo(setup):
+    app = page("alice")
+    assert not app.exception
+    shown = texts(app)
+    assert "Alpha" in shown and "Bravo" not in shown and "AT*BRV" not in shown
+    assert app.selectbox(key="selected_cpo").options == ["Alpha"]
+    assert not [e for e in app.expander if e.label == "Register a CPO"]
+    assert not [e for e in app.expander if e.label == "Accounts"]
+    assert not [b for b in app.button if b.key and b.key.startswith("deactivate_")]
+    # Even with Bravo's id forced into the page state, the page falls back to Alpha.
+    app = AppTest.from_file(str(APP / "pages" / "cpos.py"), default_timeout=60)
+    app.session_state["oioi_user"] = "alice"
+    app.session_state["selected_cpo"] = setup["bravo"]
+    app.run()
+    assert not app.exception
+    assert "Bravo" not in texts(app) and app.session_state["selected_cpo"] == setup["alpha"]
+
+
+def test_admin_creates_a_user_and_sees_the_password_once(setup):
+    app = page("admin")
+    app.text_input(key="user_name").input("carl")
+    app.selectbox(key="user_role").set_value(Role.CPO_STAFF)
+    app.multiselect(key="user_cpos").set_value(["Bravo"])
+    app.button(key="user_submit").click().run()
+    assert not app.exception and not [e for e in app.error if "carl" in e.value]
+    password = next(c.value for c in app.code if len(c.value) == 20)
+    from oioi_onboard.store.auth import authenticate
+
+    with session_scope() as session:
+        actor = authenticate(session, name="carl", password=password)
+        assert actor is not None and actor.cpo_ids == frozenset({setup["bravo"]})
+    app.run()
+    assert password not in [c.value for c in app.code]

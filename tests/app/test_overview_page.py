@@ -1,0 +1,88 @@
+"""The Overview page through Streamlit's AppTest."""
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from oioi_onboard.store import queries, registry
+from oioi_onboard.store.auth import SYSTEM, create_user
+from oioi_onboard.store.db import migrate, session_scope
+from oioi_onboard.store.models import Connector, ImportRecord, Outbox, OutboxState, Role, Stage, Station
+
+PAGE = str(Path(__file__).resolve().parents[2] / "app" / "pages" / "overview.py")
+
+
+def _station(session, cpo_id: int, station_id: str, operator: str, connectors: int) -> None:
+    station = Station(cpo_id=cpo_id, station_id=station_id, name=station_id, latitude=48.1, longitude=11.6,
+                      cpo_operator_id=operator, payload={}, payload_sha256="x", connectors_signature="y")
+    session.add(station)
+    session.flush()
+    for index in range(connectors):
+        evse = f"{operator}*E{station_id}{index}"
+        session.add(Connector(station_pk=station.id, cpo_id=cpo_id, evse_id=evse, evse_key=evse.replace("*", ""),
+                              name="Type2", speed=11.0))
+
+
+@pytest.fixture
+def network():
+    migrate()
+    with session_scope() as session:
+        alpha, _ = registry.register_cpo(session, actor=SYSTEM, name="Alpha", operator_ids=["DE*ALP"],
+                                         endpoint="sandbox", api_key="alpha-overview-key")
+        bravo, _ = registry.register_cpo(session, actor=SYSTEM, name="Bravo", operator_ids=["AT*BRV"],
+                                         endpoint="sandbox", api_key="bravo-overview-key")
+        _station(session, alpha.id, "A1", "DE*ALP", 2)
+        _station(session, alpha.id, "A2", "DE*ALP", 2)
+        _station(session, bravo.id, "B1", "AT*BRV", 3)
+        session.add(Outbox(cpo_id=bravo.id, kind="station-post", key="B1", payload={}, payload_sha256="z",
+                           state=OutboxState.FAILED))
+        session.add(ImportRecord(cpo_id=bravo.id, user_name="bob", file_name="b.csv", file_sha256="s", errors=4))
+        queries.set_stage(session, cpo_id=alpha.id, stage=Stage.STATUSES_LIVE)
+        create_user(session, name="maria", role=Role.PARTNER_MANAGER, password="maria-password-1")
+        create_user(session, name="bob", role=Role.CPO_STAFF, password="bob-password-123", cpo_names=["Bravo"])
+        create_user(session, name="victor", role=Role.VIEWER, password="victor-password-1")
+
+
+def page(user: str) -> AppTest:
+    app = AppTest.from_file(PAGE, default_timeout=60)
+    app.session_state["oioi_user"] = user
+    return app.run()
+
+
+def test_partner_manager_sees_every_cpo_with_stage_counts_and_problems(network):
+    app = page("maria")
+    assert not app.exception
+    table = app.dataframe[0].value.set_index("CPO")
+    assert list(table.index) == ["Alpha", "Bravo"]
+    assert table.loc["Alpha", "stage"] == "statuses live" and table.loc["Alpha", "progress"] == 4
+    assert table.loc["Bravo", "stage"] == "registered" and table.loc["Bravo", "progress"] == 1
+    assert (table.loc["Alpha", "stations"], table.loc["Alpha", "connectors"]) == (2, 4)
+    assert (table.loc["Bravo", "stations"], table.loc["Bravo", "connectors"]) == (1, 3)
+    assert table.loc["Bravo", "open problems"] == 1 + 4
+    assert table["last activity"].notna().all()
+    assert {m.label: m.value for m in app.metric} == {"CPOs": "2", "Stations": "3", "Connectors": "7",
+                                                      "Open problems": "5"}
+
+
+def test_cpo_staff_see_only_their_own(network):
+    app = page("bob")
+    assert not app.exception
+    assert list(app.dataframe[0].value["CPO"]) == ["Bravo"]
+    assert {m.label: m.value for m in app.metric}["Stations"] == "1"
+    assert "Alpha" not in " ".join(str(e.value) for e in app.markdown)
+
+
+def test_viewer_is_turned_away(network):
+    app = page("victor")
+    assert any("This page is for" in e.value for e in app.error)
+    assert not app.dataframe
+
+
+def test_empty_overview_points_to_the_cpos_page():
+    migrate()
+    with session_scope() as session:
+        create_user(session, name="maria", role=Role.PARTNER_MANAGER, password="maria-password-1")
+    app = page("maria")
+    assert not app.exception
+    assert any("No CPOs registered yet" in i.value for i in app.info)
