@@ -219,3 +219,32 @@ def test_admin_creates_a_user_and_sees_the_password_once(setup):
         assert actor is not None and actor.cpo_ids == frozenset({setup["bravo"]})
     app.run()
     assert password not in [c.value for c in app.code]
+
+
+OIDC = {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "test-cookie-secret",
+        "client_id": "dashboard", "client_secret": "client-secret",
+        "server_metadata_url": "https://login.example.org/.well-known/openid-configuration"}
+
+
+def oidc_page(user: dict) -> AppTest:
+    app = AppTest.from_file(str(APP / "main.py"), default_timeout=60)
+    app.secrets["auth"] = OIDC
+    app.user = user
+    return app.run()
+
+
+def test_with_oidc_configured_users_sign_in_through_st_login_matched_by_email(setup):
+    with session_scope() as session:
+        create_user(session, name="olga", role=Role.CPO_STAFF, cpo_names=["Bravo"], email="Olga@Example.org")
+    signed_out = oidc_page({"is_logged_in": False})
+    assert not signed_out.exception
+    assert [b.label for b in signed_out.button] == ["Sign in with your organisation's account"]
+    assert not signed_out.text_input  # no local password form
+
+    stranger = oidc_page({"is_logged_in": True, "email": "stranger@example.org"})
+    assert any("stranger@example.org has no access" in e.value for e in stranger.error)
+
+    olga = oidc_page({"is_logged_in": True, "email": "olga@example.org"})
+    assert not olga.exception
+    assert [t.value for t in olga.title] == ["Overview"]
+    assert list(olga.dataframe[0].value["CPO"]) == ["Bravo"]
