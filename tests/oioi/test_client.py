@@ -3,6 +3,8 @@
 import asyncio
 import copy
 import logging
+import socket
+import threading
 import uuid
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
@@ -282,6 +284,65 @@ def test_stalled_endpoint_raises_timeout_error(tmp_path):
             run(go())
         assert caught.value.retryable
         assert box.stats()["faults"]["stalled"] == 1
+
+
+def test_stalls_are_survived_by_retrying_after_the_timeout(tmp_path):
+    with running_sandbox(tmp_path, api_keys=(SECRET_KEY,), partner_ids=(PARTNER,), stall_rate=0.5, seed=1) as box:
+        sleeps = RecordedSleeps()
+        pushed = [station() for _ in range(4)]
+
+        async def go():
+            async with client_for(box, timeout=0.3, max_retries=10) as client:
+                client.sleep = sleeps
+                for one in pushed:
+                    await client.post_station(one, PARTNER)
+
+        run(go())
+        stats = box.stats()
+    assert stats["faults"]["stalled"] == len(sleeps) > 0
+    assert stats["station-post"]["accepted"] == 4
+
+
+def test_a_dropped_connection_is_a_retryable_transport_error():
+    """A server that reads the request and hangs up without answering."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def serve():
+        for _ in range(2):
+            connection, _ = listener.accept()
+            connection.recv(65536)
+            connection.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    sleeps = RecordedSleeps()
+
+    async def go():
+        async with OioiClient(f"http://127.0.0.1:{port}/api/v4/request", SECRET_KEY, max_retries=1) as client:
+            client.sleep = sleeps
+            await client.send({"station-post": {}})
+
+    try:
+        with pytest.raises(errors.TransportError) as caught:
+            run(go())
+    finally:
+        thread.join(timeout=10)
+        listener.close()
+    assert caught.value.retryable and len(sleeps) == 1
+    assert SECRET_KEY not in str(caught.value)
+
+
+def test_non_ascii_text_travels_as_utf8(sandbox):
+    pushed = station().model_copy(update={"name": "Ladepark Köln-Süd ⚡"})
+
+    async def go():
+        async with client_for(sandbox) as client:
+            await client.post_station(pushed, PARTNER)
+
+    run(go())
+    held = next(s for s in sandbox.stations() if s["station_id"] == pushed.id)
+    assert held["station"]["name"] == "Ladepark Köln-Süd ⚡"
 
 
 def test_connection_refused_is_connect_error_after_retries():

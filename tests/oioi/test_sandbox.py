@@ -115,6 +115,15 @@ def test_malformed_bodies_are_400_code_230(sandbox, raw, words):
     assert words in response.json()["result"]["message"]
 
 
+@pytest.mark.parametrize("content_type", ["text/plain", None])
+def test_content_type_must_be_json(sandbox, content_type):
+    body = b'{"station-post": {}}'
+    headers = {"Authorization": f"key={KEY}"} | ({"Content-Type": content_type} if content_type else {})
+    response = httpx.post(sandbox.url, content=body, headers=headers)
+    assert response.status_code == 400
+    assert "Content-Type must be application/json" in response.json()["result"]["message"]
+
+
 def test_missing_and_mistyped_fields_are_named(sandbox):
     body = station_body()
     del body["station-post"]["station"]["name"]

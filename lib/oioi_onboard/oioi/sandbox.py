@@ -8,7 +8,8 @@ What it checks, in this order, for ``POST /api/v4/request``:
    request; with probability ``stall_rate`` no answer until the client gives up;
    with probability ``fail_rate`` HTTP 503 with ``Retry-After: 1``;
 2. ``Authorization: key=...`` -> HTTP 401, code 210;
-3. JSON and message shape -> HTTP 400, code 230, naming the field;
+3. ``Content-Type: application/json``, UTF-8 JSON and the message's shape ->
+   HTTP 400, code 230, naming the field;
 4. partner identifier -> HTTP 400, code 211;
 5. the message itself:
 
@@ -389,6 +390,11 @@ def create_app(
             state.count("requests.unauthorized")
             return _result(codes.INVALID_API_KEY, "Invalid API key: send the header 'Authorization: key=<API key>'.",
                            401)
+        content_type = request.headers.get("content-type", "")
+        if content_type.split(";")[0].strip().lower() != "application/json":
+            state.count("requests.malformed")
+            return _result(codes.INVALID_REQUEST_FORMAT,
+                           f"Content-Type must be application/json, not {content_type or 'missing'!r}", 400)
         raw = await request.body()
         try:
             body = json.loads(raw.decode("utf-8"))
