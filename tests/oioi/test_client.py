@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from oioi_onboard.oioi import errors, messages
-from oioi_onboard.oioi.client import OioiClient, parse_retry_after, send_many
+from oioi_onboard.oioi.client import OioiClient, PooledTransport, parse_retry_after, send_many
 from tests.helpers.sandbox import free_port, running_sandbox
 from tests.oioi.spec_examples import request_example
 
@@ -487,6 +487,24 @@ def test_send_many_bounds_concurrency_and_isolates_failures(tmp_path):
     assert all(r == {"result": {"code": 0, "message": "Success."}} for i, r in enumerate(results) if i != 5)
     assert accepted == 19
     assert sorted(seen) == list(range(20)) and seen[5] is results[5]
+
+
+def test_pooled_transport_never_opens_more_than_max_connections(tmp_path):
+    with running_sandbox(tmp_path, api_keys=(SECRET_KEY,), partner_ids=(PARTNER,), latency_ms=20) as box:
+        transport = PooledTransport(6, pool_size=4)
+        bodies = [messages.encode(messages.StationPost(station=station(), partner_identifier=PARTNER))
+                  for _ in range(24)]
+
+        async def go():
+            async with client_for(box, transport=transport) as client:
+                results = await send_many(client, bodies, concurrency=24)
+                # httpcore's own pools: what was actually opened.
+                opened = [len(pool._pool.connections) for pool in transport._pools]
+                return results, opened
+
+        results, opened = run(go())
+    assert all(isinstance(r, dict) for r in results)
+    assert opened == [4, 2]
 
 
 def test_send_many_with_nothing_to_send(sandbox):

@@ -103,21 +103,25 @@ class PooledTransport(httpx.AsyncBaseTransport):
     request starts or ends, so its cost grows with the square of the requests in
     flight: at 64 it spends several times more CPU than the requests themselves
     (httpx issue 3215). Pools of ``pool_size`` connections keep each scan short;
-    a request goes to the pool with the fewest in flight. Answers are read whole,
+    a request goes to the pool with the most free connections. Answers are read whole,
     which suits OIOI's small JSON bodies, so a pool is free again on return.
     """
 
     def __init__(self, max_connections: int = 100, *, pool_size: int = 4):
-        count = max(1, -(-max_connections // pool_size))
-        size = min(pool_size, max_connections)
+        if max_connections < 1 or pool_size < 1:
+            raise ValueError("max_connections and pool_size must be at least 1")
+        # Full pools of pool_size, and the rest in a last, smaller one: never more than max_connections.
+        full, rest = divmod(max_connections, pool_size)
+        sizes = [pool_size] * full + ([rest] if rest else [])
         self._pools = [
             httpx.AsyncHTTPTransport(limits=httpx.Limits(max_connections=size, max_keepalive_connections=size))
-            for _ in range(count)
+            for size in sizes
         ]
-        self._in_flight = [0] * count
+        self._sizes = sizes
+        self._in_flight = [0] * len(sizes)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        index = min(range(len(self._pools)), key=self._in_flight.__getitem__)
+        index = max(range(len(self._pools)), key=lambda i: self._sizes[i] - self._in_flight[i])
         self._in_flight[index] += 1
         try:
             response = await self._pools[index].handle_async_request(request)
@@ -167,7 +171,6 @@ class OioiClient:
         self.random: random.Random = random.Random()
         self._http = httpx.AsyncClient(
             timeout=httpx.Timeout(timeout),
-            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
             transport=transport or PooledTransport(max_connections),
             headers={"Content-Type": "application/json", "Accept": "application/json"},
         )
