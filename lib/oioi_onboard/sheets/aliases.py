@@ -1,0 +1,130 @@
+"""Value aliases: the names real files use for connector types and yes/no.
+
+Matching is tolerant of case, spaces, punctuation and umlauts. A value that
+matches nothing is returned unchanged, so the validator reports it as found.
+"""
+
+import re
+import unicodedata
+
+import pandas as pd
+
+from ..oioi.messages import ConnectorType
+from .rules import FALSE_WORDS, TRUE_WORDS
+
+__all__ = ["fold", "connector_type", "connector_types", "boolean", "split_types", "JUNK_VALUES", "is_junk"]
+
+_UMLAUTS = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss", "Ä": "ae", "Ö": "oe", "Ü": "ue"})
+
+
+def fold(text: str) -> str:
+    """'AC Steckdose Typ 2' -> 'acsteckdosetyp2': lower case, umlauts spelt out, only letters and digits."""
+    text = str(text).translate(_UMLAUTS)
+    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    return re.sub(r"[^a-z0-9]", "", text.lower())
+
+
+def _words(text: str) -> list[str]:
+    text = str(text).translate(_UMLAUTS)
+    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii").lower()
+    # "Type2" -> "type 2", "CCS2" stays one word via the table below
+    return re.findall(r"[a-z]+|[0-9]+", text)
+
+
+_T = ConnectorType
+# Folded spellings -> OIOI name. The 19 names themselves are added below.
+_ALIASES: dict[str, str] = {
+    # Type 2 (IEC 62196-2 Mennekes)
+    "typ2": _T.TYPE2, "type2": _T.TYPE2, "mennekes": _T.TYPE2, "iec621962": _T.TYPE2, "t2": _T.TYPE2,
+    "iec621962type2": _T.TYPE2, "mode3type2": _T.TYPE2,
+    # Combo (CCS)
+    "ccs": _T.COMBO, "ccs2": _T.COMBO, "combo2": _T.COMBO, "combo": _T.COMBO, "ccscombo2": _T.COMBO,
+    "ccscombo": _T.COMBO, "combinedchargingsystem": _T.COMBO, "ccstype2": _T.COMBO, "combotyp2": _T.COMBO,
+    "combotype2": _T.COMBO, "typ2combo": _T.COMBO,
+    "chademo": _T.CHADEMO,
+    "schuko": _T.SCHUKO, "cee74": _T.SCHUKO, "schutzkontakt": _T.SCHUKO, "typef": _T.SCHUKO, "typf": _T.SCHUKO,
+    "typ3": _T.TYPE3, "type3": _T.TYPE3, "type3c": _T.TYPE3, "type3a": _T.TYPE3, "scame3": _T.TYPE3,
+    "cee3polig": _T.CEE_BLUE, "ceeblau": _T.CEE_BLUE, "cee16a3polig": _T.CEE_BLUE, "ceecamping": _T.CEE_BLUE,
+    "cee3pin": _T.CEE_BLUE, "cee3pol": _T.CEE_BLUE,
+    "cee5polig": _T.CEE_RED, "ceerot": _T.CEE_RED, "cee5pin": _T.CEE_RED, "cee5pol": _T.CEE_RED,
+    "cee16a5polig": _T.CEE_RED, "cee32a5polig": _T.CEE_RED, "drehstrom": _T.CEE_RED, "starkstrom": _T.CEE_RED,
+    "cee2polig": _T.CEE_2_POLES, "cee2pol": _T.CEE_2_POLES, "cee2pin": _T.CEE_2_POLES,
+    "ceeplus": _T.CEE_PLUS,
+    "bs1363": _T.THREE_PIN_SQUARE, "typeg": _T.THREE_PIN_SQUARE, "ukplug": _T.THREE_PIN_SQUARE,
+    "3pin": _T.THREE_PIN_SQUARE, "threepinsquare": _T.THREE_PIN_SQUARE,
+    "typ1": _T.TYPE1, "type1": _T.TYPE1, "j1772": _T.TYPE1, "sae1772": _T.TYPE1, "saej1772": _T.TYPE1,
+    "yazaki": _T.TYPE1,
+    "tesla": _T.TESLA, "teslasupercharger": _T.TESLA, "supercharger": _T.TESLA, "teslaroadster": _T.TESLA,
+    "scame": _T.SCAME,
+    "nema5": _T.NEMA5, "nema515": _T.NEMA5, "nema520": _T.NEMA5,
+    "t13": _T.T13, "typej": _T.T13, "sev1011": _T.T13,
+    "t15": _T.T15, "t23": _T.T23,
+    "marechal": _T.MARECHAL,
+    "typee": _T.TYPE_E, "type": _T.TYPE_E, "type_e": _T.TYPE_E, "cee75": _T.TYPE_E, "franzoesisch": _T.TYPE_E,
+}
+_ALIASES.pop("type")  # too vague on its own
+_ALIASES.update({fold(t.value): t.value for t in ConnectorType})
+_ALIASES = {k: str(v.value if isinstance(v, ConnectorType) else v) for k, v in _ALIASES.items()}
+
+# Words that describe the socket but not its type: "AC Steckdose Typ 2" is "Typ 2".
+_NOISE = {
+    "ac", "dc", "steckdose", "kupplung", "stecker", "socket", "plug", "cable", "kabel", "tethered",
+    "outlet", "mit", "with", "ohne", "without", "fest", "angeschlagen", "attached", "connector",
+    "anschluss", "mode", "ladekabel", "dose", "buchse", "fix", "fixed", "steckvorrichtung",
+}
+_NOISE_NUMBERS = {"16a", "32a", "63a", "400v", "230v"}
+
+
+def connector_type(value: str) -> str:
+    """One connector type as found -> its OIOI name; unknown values unchanged."""
+    text = str(value).strip()
+    if not text:
+        return ""
+    key = fold(text)
+    if key in _ALIASES:
+        return _ALIASES[key]
+    words = [w for w in _words(text) if w not in _NOISE]
+    joined = "".join(words)
+    if joined in _ALIASES:
+        return _ALIASES[joined]
+    # "Typ 2 (22 kW)" or "Type 2, 32A": try dropping trailing numbers that are ratings.
+    trimmed = re.sub(r"\(.*?\)", " ", text)
+    trimmed = re.sub(r"\b\d+(?:[.,]\d+)?\s*(?:kw|a|v)\b", " ", trimmed, flags=re.IGNORECASE)
+    if trimmed != text:
+        return connector_type(trimmed) if trimmed.strip() else text
+    return text
+
+
+JUNK_VALUES = frozenset({"0", "-", "--", "---", "n/a", "na", "k.a.", "ka", "?", "null", "none", "nan", "x"})
+
+
+def is_junk(value: str) -> bool:
+    """A placeholder where a value should be ('0', '-', 'n/a', 'k.A.')."""
+    return str(value).strip().lower() in JUNK_VALUES
+
+
+_TYPE_SEPARATORS = re.compile(r"\s*(?:[,;|+/]|\bund\b|\band\b|\s&\s)\s*", re.IGNORECASE)
+
+
+def split_types(value: str) -> list[str]:
+    """'AC Steckdose Typ 2, AC Schuko' -> ['AC Steckdose Typ 2', 'AC Schuko'] (pieces as found)."""
+    return [piece for piece in _TYPE_SEPARATORS.split(str(value)) if piece and piece.strip()]
+
+
+def connector_types(values: pd.Series) -> pd.Series:
+    """Vectorised connector_type over a column (each distinct value is looked up once)."""
+    values = values.astype("object").fillna("").astype(str)
+    distinct = pd.unique(values)
+    table = {v: connector_type(v) for v in distinct}
+    return values.map(table)
+
+
+def boolean(values: pd.Series) -> pd.Series:
+    """yes/no/ja/nein/true/false/1/0/x/'' -> 'true'/'false'/''; anything else unchanged."""
+    values = values.astype("object").fillna("").astype(str)
+    lowered = values.str.strip().str.lower()
+    out = values.copy()
+    out[lowered.isin(TRUE_WORDS)] = "true"
+    out[lowered.isin(FALSE_WORDS)] = "false"
+    out[lowered == ""] = ""
+    return out

@@ -1,0 +1,85 @@
+"""Station and EVSE ids for files that have none, derived from what the file says.
+
+The same station in the next upload must get the same ids, or every re-import
+would replace every station. So ids come from stable content (operator id,
+address, coordinates, the charge point's number) through a hash, never from
+the row's position alone. Rows with identical content are told apart by their
+occurrence number among those identical rows, which does not change when
+other rows are added, removed or reordered.
+"""
+
+import hashlib
+
+import numpy as np
+import pandas as pd
+
+from ..oioi import ids as oioi_ids
+
+__all__ = ["content_key", "occurrence", "station_ids", "evse_ids", "HASH_LENGTH"]
+
+HASH_LENGTH = 12  # hex digits: 48 bits, collisions improbable for any single network
+
+
+def _normalise(values: pd.Series) -> pd.Series:
+    return values.astype("object").fillna("").astype(str).str.strip().str.casefold().str.split().str.join(" ")
+
+
+def content_key(frame: pd.DataFrame, columns: list[str]) -> pd.Series:
+    """One text per row joining the normalised ``columns`` (missing columns count as empty)."""
+    if not len(frame):
+        return pd.Series([], dtype="object", index=frame.index)
+    parts = [_normalise(frame[c]) if c in frame.columns else pd.Series("", index=frame.index) for c in columns]
+    key = parts[0]
+    for part in parts[1:]:
+        key = key + "\x1f" + part
+    return key
+
+
+def occurrence(keys: pd.Series) -> pd.Series:
+    """1 for the first row with a given key, 2 for the second identical one, ..."""
+    return keys.groupby(keys, sort=False).cumcount() + 1
+
+
+def _digest(texts: pd.Series) -> pd.Series:
+    distinct = pd.unique(texts)
+    table = {t: hashlib.sha256(t.encode("utf-8")).hexdigest()[:HASH_LENGTH].upper() for t in distinct}
+    return texts.map(table)
+
+
+def _compact_operator(operator_ids: pd.Series) -> pd.Series:
+    """'de*dmo' / 'DEDMO' -> 'DE*DMO'; anything else -> '' (no id can be made from it)."""
+    def one(value: str) -> str:
+        try:
+            return str(oioi_ids.parse_operator_id(value))
+        except oioi_ids.IdError:
+            return ""
+
+    values = operator_ids.astype("object").fillna("").astype(str)
+    table = {v: one(v) for v in pd.unique(values)}
+    return values.map(table)
+
+
+def station_ids(operator_ids: pd.Series, station_keys: pd.Series) -> pd.Series:
+    """'DE*DMO*S' + hash(operator id, station content); '' operator gives 'S' + hash (still unique, never pushed)."""
+    operators = _compact_operator(operator_ids)
+    digest = _digest(operators + "\x1e" + station_keys.astype(str))
+    prefix = operators.where(operators == "", operators + "*")
+    return prefix + "S" + digest
+
+
+def evse_ids(operator_ids: pd.Series, station_keys: pd.Series, charge_points: pd.Series) -> pd.Series:
+    """'DE*DMO*E' + hash(operator id, station content) + '*' + charge point number; '' without an operator id.
+
+    The local part stays within the glossary's 30 characters for any
+    realistic number of charge points per station.
+    """
+    operators = _compact_operator(operator_ids)
+    digest = _digest(operators + "\x1e" + station_keys.astype(str))
+    numbers = charge_points.astype("int64").astype(str)
+    result = operators + "*E" + digest + "*" + numbers
+    return result.where(operators != "", "")
+
+
+def check_generated(evse: pd.Series) -> np.ndarray:
+    """True where a generated EVSE id is well formed (used by tests and as a guard)."""
+    return np.array([oioi_ids.is_evse_id(v) for v in evse], dtype=bool)

@@ -1,0 +1,215 @@
+"""Mapping profiles: built-in ones (``template``, ``bnetza``) and those saved per CPO.
+
+A profile is a Mapping under a name. A CPO whose files always look the same
+maps once, saves, and applies the profile on every later upload.
+"""
+
+from collections.abc import Callable
+
+import pandas as pd
+from sqlmodel import Session, select
+
+from ..oioi import ids as oioi_ids
+from ..store.models import MappingProfile, utcnow
+from . import aliases, bnetza
+from .canonical import NAMES
+from .issues import concat_issues
+from .mapping import Mapping, apply_mapping
+from .reader import RawSheet, SheetError, read_sheet
+
+__all__ = [
+    "ProfileError",
+    "builtin_profiles",
+    "apply_profile",
+    "resolve_columns",
+    "load_operators_csv",
+    "save_profile",
+    "load_profile",
+    "list_profiles",
+    "delete_profile",
+]
+
+
+class ProfileError(ValueError):
+    """A profile that does not fit the file, or does not exist; the message says which columns or name."""
+
+
+def _template_mapping() -> Mapping:
+    return Mapping(columns={name: name for name in NAMES})
+
+
+def builtin_profiles() -> dict[str, Mapping]:
+    """Profiles every CPO has: ``template`` (our own layout) and ``bnetza`` (the public register)."""
+    return {"template": _template_mapping(), bnetza.NAME: bnetza.bnetza_mapping()}
+
+
+# Extra issues a built-in profile knows how to find in its own files.
+_PROFILE_CHECKS: dict[str, Callable[[pd.DataFrame], pd.DataFrame]] = {bnetza.NAME: bnetza.bnetza_issues}
+
+
+def _referenced(mapping: Mapping) -> set[str]:
+    columns = {c for c in mapping.columns.values() if c}
+    columns |= {c for cp in mapping.charge_points for c in cp.values() if c}
+    columns |= set(mapping.name_from)
+    if mapping.operator_column:
+        columns.add(mapping.operator_column)
+    return columns
+
+
+def resolve_columns(raw: RawSheet, mapping: Mapping, *, profile: str = "") -> Mapping:
+    """The mapping with its column names matched to this file's headers (case, spaces, umlauts ignored).
+
+    Raises ProfileError naming the columns the file lacks. Optional columns
+    of the template profile that are missing are simply not read.
+    """
+    by_fold: dict[str, str] = {}
+    for header in raw.columns:
+        by_fold.setdefault(aliases.fold(header), header)
+    table = {c: by_fold.get(aliases.fold(c)) for c in _referenced(mapping)}
+    optional = {c for c in table if profile == "template" and c not in _template_required()}
+    missing = sorted(c for c, found in table.items() if found is None and c not in optional)
+    if missing:
+        label = f"profile {profile!r}" if profile else "the mapping"
+        raise ProfileError(
+            f"{raw.file_name} lacks the column(s) {', '.join(repr(c) for c in missing)} that {label} reads"
+            f" (its header is row {raw.header_row})."
+        )
+    resolved = Mapping.from_dict(mapping.to_dict())
+    resolved.columns = {k: (table.get(v) if v else None) for k, v in mapping.columns.items()}
+    resolved.charge_points = [{k: table.get(v) for k, v in cp.items() if v} for cp in mapping.charge_points]
+    resolved.name_from = [table[c] for c in mapping.name_from if table.get(c)]
+    resolved.operator_column = table.get(mapping.operator_column) if mapping.operator_column else None
+    return resolved
+
+
+def _template_required() -> set[str]:
+    from .canonical import REQUIRED
+
+    # The template's ids may be left to generation, everything else it must have.
+    return set(REQUIRED) - {"station_id", "evse_id"}
+
+
+def apply_profile(
+    raw: RawSheet,
+    name: str,
+    *,
+    operators: dict[str, str] | None = None,
+    constants: dict[str, str] | None = None,
+    session: Session | None = None,
+    cpo_id: int | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Map ``raw`` with the built-in or saved profile ``name`` -> (canonical frame, issues).
+
+    ``operators`` (operator name -> operator id) is added to the profile's own
+    table; ``constants`` override the profile's constants. Saved profiles are
+    looked up when ``session`` and ``cpo_id`` are given; they take precedence
+    over a built-in of the same name.
+    """
+    mapping = None
+    if session is not None and cpo_id is not None:
+        try:
+            mapping = load_profile(session, cpo_id=cpo_id, name=name)
+        except ProfileError:
+            mapping = None
+    if mapping is None:
+        builtins = builtin_profiles()
+        if name not in builtins:
+            known = sorted(builtins) + (list_profiles(session, cpo_id=cpo_id) if session and cpo_id else [])
+            raise ProfileError(f"there is no mapping profile {name!r}; known: {', '.join(known)}")
+        mapping = builtins[name]
+    mapping = Mapping.from_dict(mapping.to_dict())
+    if operators:
+        mapping.operators = {**mapping.operators, **operators}
+    if constants:
+        mapping.constants = {**mapping.constants, **constants}
+    mapping = resolve_columns(raw, mapping, profile=name)
+    frame, issues = apply_mapping(raw, mapping)
+    check = _PROFILE_CHECKS.get(name)
+    if check is not None and len(frame):
+        issues = concat_issues([issues, check(frame)])
+    return frame, issues
+
+
+def load_operators_csv(data: bytes) -> dict[str, str]:
+    """Operator name -> operator id from a two-column file (CSV or XLSX, header optional).
+
+    Raises ProfileError naming the row of an operator id that is not of the form CC*XXX.
+    """
+    try:
+        raw = read_sheet(data, "operator table")
+    except SheetError as exc:
+        raise ProfileError(str(exc)) from None
+    columns = raw.columns
+    if len(columns) < 2:
+        raise ProfileError("the operator table needs two columns: operator name, operator id")
+    name_col, id_col = columns[0], columns[1]
+    pairs: list[tuple[int, str, str]] = []
+    # No header: the first line is an operator already.
+    if _is_operator_id(id_col):
+        pairs.append((raw.header_row, name_col, id_col))
+    for row, name, operator_id in zip(raw.frame["_row"], raw.frame[name_col], raw.frame[id_col], strict=True):
+        if name.strip() or operator_id.strip():
+            pairs.append((int(row), name.strip(), operator_id.strip()))
+    table: dict[str, str] = {}
+    for row, name, operator_id in pairs:
+        if not name:
+            raise ProfileError(f"operator table, row {row}: the operator name is empty")
+        try:
+            table[name] = str(oioi_ids.parse_operator_id(operator_id))
+        except oioi_ids.IdError as exc:
+            raise ProfileError(f"operator table, row {row}: {exc}") from None
+    return table
+
+
+def _is_operator_id(value: str) -> bool:
+    try:
+        oioi_ids.parse_operator_id(value)
+        return True
+    except oioi_ids.IdError:
+        return False
+
+
+# --- saved profiles -------------------------------------------------------------------
+
+
+def save_profile(session: Session, *, cpo_id: int, name: str, mapping: Mapping) -> MappingProfile:
+    """Save (or replace) the CPO's profile ``name``."""
+    name = name.strip()
+    if not name:
+        raise ProfileError("a profile needs a name")
+    row = session.exec(
+        select(MappingProfile).where(MappingProfile.cpo_id == cpo_id, MappingProfile.name == name)
+    ).first()
+    if row is None:
+        row = MappingProfile(cpo_id=cpo_id, name=name, mapping=mapping.to_dict())
+    else:
+        row.mapping = mapping.to_dict()
+        row.updated_at = utcnow()
+    session.add(row)
+    session.flush()
+    return row
+
+
+def load_profile(session: Session, *, cpo_id: int, name: str) -> Mapping:
+    row = session.exec(
+        select(MappingProfile).where(MappingProfile.cpo_id == cpo_id, MappingProfile.name == name.strip())
+    ).first()
+    if row is None:
+        raise ProfileError(f"this CPO has no saved mapping profile {name!r}")
+    return Mapping.from_dict(row.mapping)
+
+
+def list_profiles(session: Session, *, cpo_id: int) -> list[str]:
+    rows = session.exec(select(MappingProfile.name).where(MappingProfile.cpo_id == cpo_id)).all()
+    return sorted(rows)
+
+
+def delete_profile(session: Session, *, cpo_id: int, name: str) -> bool:
+    row = session.exec(
+        select(MappingProfile).where(MappingProfile.cpo_id == cpo_id, MappingProfile.name == name.strip())
+    ).first()
+    if row is None:
+        return False
+    session.delete(row)
+    session.flush()
+    return True

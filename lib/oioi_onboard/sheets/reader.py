@@ -1,0 +1,354 @@
+"""Reading a station file the CPO uploaded: CSV, XLSX, XLS or ODS, as found.
+
+Everything comes out as text: the reader never interprets a value, it only
+finds where the table is (encoding, delimiter, sheet, header row below any
+title block) and keeps the row numbers the user sees in their own file.
+Spreadsheets are read as stored values only (python-calamine); a formula is
+never evaluated, its cached value is what the file says. Compressed files are
+measured before they are unpacked, so a zip bomb is refused, not opened.
+"""
+
+import csv
+import hashlib
+import io
+import math
+import re
+import zipfile
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+
+import pandas as pd
+
+from .canonical import ROW
+
+__all__ = ["SheetError", "RawSheet", "read_sheet", "MAX_BYTES", "MAX_ROWS"]
+
+MAX_BYTES = 50_000_000
+MAX_ROWS = 200_000
+# A spreadsheet unpacks to a multiple of its size; real ones stay far below
+# these (the BNetzA register: 9 MB from 1.2 MB, ratio 7).
+MAX_UNPACKED_BYTES = 500_000_000
+MAX_RATIO = 100
+_RATIO_APPLIES_ABOVE = 1_000_000  # tiny members compress oddly; only big ones can be bombs
+HEADER_SEARCH_ROWS = 50
+DELIMITERS = [",", ";", "\t", "|"]
+_DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+
+
+class SheetError(Exception):
+    """The file cannot be read as a table; the message says why, in the CPO's words."""
+
+
+@dataclass
+class RawSheet:
+    frame: pd.DataFrame  # every cell as str ("" for empty); columns = header cells; frame[ROW] = row in the file
+    header_row: int  # 1-based row number of the detected header
+    file_name: str
+    sha256: str
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def columns(self) -> list[str]:
+        """The header cells, without the row number column."""
+        return [c for c in self.frame.columns if c != ROW]
+
+
+def read_sheet(data: bytes, file_name: str, *, max_bytes: int = MAX_BYTES, max_rows: int = MAX_ROWS) -> RawSheet:
+    """Read ``data`` (the file's bytes) into a RawSheet, or raise SheetError saying why not."""
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise SheetError(f"{file_name}: expected the file's bytes")
+    data = bytes(data)
+    if not data.strip():
+        raise SheetError(f"{file_name} is empty.")
+    if len(data) > max_bytes:
+        raise SheetError(
+            f"{file_name} is {_megabytes(len(data))}; files up to {_megabytes(max_bytes)} are accepted. "
+            "Split it into several files."
+        )
+    notes: list[str] = []
+    kind = _kind(data, file_name)
+    if kind == "zip":
+        rows, first_row = _read_workbook(data, file_name, max_rows, notes, zipped=True)
+    elif kind == "xls":
+        rows, first_row = _read_workbook(data, file_name, max_rows, notes, zipped=False)
+    else:
+        rows, first_row = _read_csv(data, file_name, max_rows, notes)
+    frame, header_row = _table(rows, first_row, file_name, max_rows, notes)
+    return RawSheet(
+        frame=frame,
+        header_row=header_row,
+        file_name=file_name,
+        sha256=hashlib.sha256(data).hexdigest(),
+        notes=notes,
+    )
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1_000_000:.1f} MB"
+
+
+def _kind(data: bytes, file_name: str) -> str:
+    """Decide by content, not by name: a renamed file is read for what it is."""
+    if data.startswith(b"PK\x03\x04") or data.startswith(b"PK\x05\x06"):
+        return "zip"
+    if data.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
+        return "xls"
+    return "csv"
+
+
+# --- spreadsheets -----------------------------------------------------------------
+
+
+def _check_zip(data: bytes, file_name: str) -> None:
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except (zipfile.BadZipFile, ValueError) as exc:
+        raise SheetError(f"{file_name} looks like a spreadsheet (XLSX/ODS) but is damaged: {exc}.") from None
+    with archive:
+        members = archive.infolist()
+        names = {m.filename for m in members}
+        if not ({"xl/workbook.xml", "content.xml"} & names):
+            raise SheetError(
+                f"{file_name} is a zip archive, not a spreadsheet: it holds neither an XLSX nor an ODS workbook."
+            )
+        total = sum(m.file_size for m in members)
+        if total > MAX_UNPACKED_BYTES:
+            raise SheetError(
+                f"{file_name} would unpack to {_megabytes(total)} (more than {_megabytes(MAX_UNPACKED_BYTES)}); "
+                "it was not opened. Save it again from your spreadsheet program or send it as CSV."
+            )
+        for member in members:
+            if member.file_size > _RATIO_APPLIES_ABOVE and member.file_size > MAX_RATIO * max(member.compress_size, 1):
+                raise SheetError(
+                    f"{file_name}: part {member.filename} would unpack to {_megabytes(member.file_size)} "
+                    f"from {member.compress_size} bytes, which no real spreadsheet does; it was not opened."
+                )
+
+
+def _read_workbook(data: bytes, file_name: str, max_rows: int, notes: list[str], *, zipped: bool):
+    from python_calamine import CalamineError, CalamineWorkbook
+
+    if zipped:
+        _check_zip(data, file_name)
+    try:
+        workbook = CalamineWorkbook.from_filelike(io.BytesIO(data))
+        visible = [
+            m.name for m in workbook.sheets_metadata if str(getattr(m, "visible", "")).endswith("Visible")
+        ] or workbook.sheet_names
+        chosen = None
+        for name in visible:
+            sheet = workbook.get_sheet_by_name(name)
+            if sheet.height and sheet.width:
+                chosen = sheet
+                break
+        if chosen is None:
+            raise SheetError(f"{file_name} holds no data: every sheet is empty.")
+        if chosen.height > max_rows + HEADER_SEARCH_ROWS:
+            raise SheetError(
+                f"{file_name}, sheet {chosen.name!r}, has {chosen.height:,} rows; "
+                f"up to {max_rows:,} rows are accepted. Split it into several files."
+            )
+        values = chosen.to_python(skip_empty_area=False)
+        first_row = 1
+    except SheetError:
+        raise
+    except (CalamineError, ValueError, OSError, zipfile.BadZipFile) as exc:
+        raise SheetError(f"{file_name} could not be read as a spreadsheet: {exc}.") from None
+    except Exception as exc:  # calamine raises its own error types per format
+        raise SheetError(f"{file_name} could not be read as a spreadsheet ({type(exc).__name__}: {exc}).") from None
+    others = len(visible) - 1
+    notes.append(
+        f"read sheet {chosen.name!r}" + (f" (the first with data; {others} other sheet(s) ignored)" if others else "")
+    )
+    return [[_cell_text(v) for v in row] for row in values], first_row
+
+
+def _cell_text(value) -> str:
+    """A stored cell value as the text a person sees (22.0 -> '22', dates in ISO form)."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        if math.isnan(value) or math.isinf(value):
+            return ""
+        if value.is_integer() and abs(value) < 1e15:
+            return str(int(value))
+        return repr(value)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ") if (value.hour, value.minute, value.second) != (0, 0, 0) else value.date().isoformat()
+    if isinstance(value, date | time):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return str(value)
+    return str(value).strip()
+
+
+# --- CSV ------------------------------------------------------------------------
+
+
+def _decode(data: bytes, file_name: str, notes: list[str]) -> str:
+    if data.startswith(b"\xef\xbb\xbf"):
+        encoding = "utf-8-sig"
+    elif data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        encoding = "utf-16"  # Excel's "Unicode text" export
+    else:
+        encoding = None
+    if encoding is None and b"\x00" in data[:8192]:
+        raise SheetError(
+            f"{file_name} is not a text or spreadsheet file (it holds binary data). "
+            "Upload a CSV, XLSX or ODS file."
+        )
+    candidates = [encoding] if encoding else ["utf-8", "cp1252", "latin-1"]
+    for candidate in candidates:
+        try:
+            text = data.decode(candidate)
+        except (UnicodeDecodeError, UnicodeError):
+            continue
+        label = {"utf-8-sig": "UTF-8 with BOM", "utf-8": "UTF-8", "utf-16": "UTF-16", "cp1252": "Windows-1252",
+                 "latin-1": "Latin-1"}[candidate]
+        notes.append(f"encoding {label}")
+        if _looks_binary(text):
+            raise SheetError(
+                f"{file_name} is not a text or spreadsheet file (it holds binary data). "
+                "Upload a CSV, XLSX or ODS file."
+            )
+        return text
+    raise SheetError(f"{file_name}: the text encoding could not be recognised. Save it as UTF-8 CSV.")
+
+
+def _looks_binary(text: str) -> bool:
+    sample = text[:8192]
+    control = sum(1 for ch in sample if ord(ch) < 32 and ch not in "\r\n\t\f")
+    return control > max(8, len(sample) // 100)
+
+
+def _sniff_delimiter(lines: list[str]) -> str:
+    """The delimiter that splits most lines into the same number (> 1) of cells.
+
+    csv.Sniffer is thrown off by title blocks and decimal commas; counting how
+    consistently each candidate splits the sample is not.
+    """
+    best, best_score = ",", (0, 0)
+    for delimiter in DELIMITERS:
+        counts = [len(row) for row in csv.reader(lines, delimiter=delimiter) if any(c.strip() for c in row)]
+        wide = [n for n in counts if n > 1]
+        if not wide:
+            continue
+        mode = max(set(wide), key=lambda n: (wide.count(n), n))
+        score = (wide.count(mode), mode)
+        if score > best_score:
+            best, best_score = delimiter, score
+    return best
+
+
+def _read_csv(data: bytes, file_name: str, max_rows: int, notes: list[str]):
+    text = _decode(data, file_name, notes)
+    sample = text[:200_000].splitlines()[:HEADER_SEARCH_ROWS + 50]
+    delimiter = _sniff_delimiter(sample)
+    notes.append(f"delimiter {_DELIMITER_NAMES[delimiter]}")
+    rows = []
+    try:
+        for record in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter):
+            rows.append([cell.strip() for cell in record])
+            if len(rows) > max_rows + HEADER_SEARCH_ROWS:
+                raise SheetError(
+                    f"{file_name} has more than {max_rows:,} rows; up to {max_rows:,} rows are accepted. "
+                    "Split it into several files."
+                )
+    except csv.Error as exc:
+        raise SheetError(f"{file_name}, row {len(rows) + 1}: the CSV cannot be read ({exc}).") from None
+    return rows, 1
+
+
+# --- the table --------------------------------------------------------------------
+
+_NUMBERISH = re.compile(r"^[\s+\-]?[\d.,\s]+(?:e[+-]?\d+)?%?$", re.IGNORECASE)
+
+
+def _label_count(row: list[str]) -> int:
+    """How many distinct non-empty, non-numeric cells a row has: headers are labels."""
+    labels = {c for c in row if c and not _NUMBERISH.match(c)}
+    return len(labels)
+
+
+def _find_header(rows: list[list[str]]) -> int:
+    """Index of the header row: the first row (among the top rows) with nearly the most labels.
+
+    Title blocks ("Ladesäulenregister", "Stand: 19.07.2019", group headings)
+    have few labels; the header names every column; data rows hold numbers.
+    """
+    top = rows[:HEADER_SEARCH_ROWS]
+    counts = [_label_count(r) for r in top]
+    most = max(counts, default=0)
+    if most == 0:
+        return 0
+    for index, count in enumerate(counts):
+        if count >= max(1, math.ceil(0.8 * most)) and count >= min(2, most):
+            return index
+    return 0
+
+
+def _column_letter(index: int) -> str:
+    letters = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        letters = chr(65 + rest) + letters
+    return letters
+
+
+def _table(rows: list[list[str]], first_row: int, file_name: str, max_rows: int, notes: list[str]):
+    rows = [r for r in rows]
+    if not any(any(c for c in r) for r in rows):
+        raise SheetError(f"{file_name} holds no data.")
+    header_index = _find_header(rows)
+    width = max(len(r) for r in rows)
+    # Columns with neither a header nor any value are padding, not data.
+    used = [False] * width
+    for r in rows[header_index:]:
+        for i, c in enumerate(r):
+            if c:
+                used[i] = True
+    keep = [i for i in range(width) if used[i]]
+    header_cells = rows[header_index] + [""] * (width - len(rows[header_index]))
+    names: list[str] = []
+    seen: dict[str, int] = {}
+    duplicates: list[str] = []
+    for i in keep:
+        name = " ".join(header_cells[i].split()) or f"Column {_column_letter(i)}"
+        key = name.casefold()
+        if key in seen:
+            seen[key] += 1
+            duplicates.append(f"{name!r} (column {_column_letter(i)}) renamed to {name + f' ({seen[key]})'!r}")
+            name = f"{name} ({seen[key]})"
+        else:
+            seen[key] = 1
+        names.append(name)
+    header_row = first_row + header_index
+    if header_index:
+        notes.append(f"header in row {header_row} (rows above it are a title block)")
+    else:
+        notes.append(f"header in row {header_row}")
+    if duplicates:
+        notes.append("duplicated column names: " + "; ".join(duplicates))
+
+    body, numbers = [], []
+    for offset, r in enumerate(rows[header_index + 1:], start=header_index + 1):
+        cells = [r[i] if i < len(r) else "" for i in keep]
+        if any(cells):
+            body.append(cells)
+            numbers.append(first_row + offset)
+    if len(body) > max_rows:
+        raise SheetError(
+            f"{file_name} has {len(body):,} data rows; up to {max_rows:,} rows are accepted. "
+            "Split it into several files."
+        )
+    if not body:
+        raise SheetError(f"{file_name} has a header (row {header_row}) but no data rows below it.")
+    frame = pd.DataFrame(body, columns=names, dtype="object")
+    frame[ROW] = pd.Series(numbers, dtype="int64")
+    notes.append(f"{len(body):,} data rows, {len(names)} columns")
+    return frame, header_row
