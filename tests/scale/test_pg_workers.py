@@ -1,0 +1,125 @@
+"""PostgreSQL with several workers: a full load of 10,000 stations, each accepted exactly once.
+
+Three `oioi-onboard worker` processes share one outbox on a real PostgreSQL
+server and push to the sandbox (5 ms of latency per request). Their claims
+(`FOR UPDATE SKIP LOCKED` under a lease) must never hand one station to two
+workers: the sandbox counts every accepted post per station id, repeats
+included, so any double send shows up as a count of 2.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+from sqlalchemy import func, select
+
+from oioi_onboard.settings import get_settings
+from oioi_onboard.store.auth import SYSTEM
+from oioi_onboard.store.db import get_engine, migrate, session_scope
+from oioi_onboard.store.models import Outbox, OutboxState, Station
+from oioi_onboard.sync.diff import plan_push
+from oioi_onboard.sync.outbox import enqueue_plan
+from tests.helpers.bulk_stations import register_cpo, store_stations
+from tests.helpers.sandbox import DEFAULT_API_KEY, DEFAULT_PARTNER_ID, running_sandbox
+
+STATIONS = 10_000
+WORKERS = 3
+DRAIN_SECONDS = 480  # a guard against a hang, not a timing goal: CI shares 2 cores
+ROOT = Path(__file__).resolve().parents[2]
+WORKER_COMMAND = [sys.executable, "-m", "oioi_onboard.cli", "worker"]
+
+pytestmark = [pytest.mark.postgres, pytest.mark.timeout(600)]
+
+
+def _start_worker(name: str, env: dict[str, str], log_dir: Path) -> tuple[subprocess.Popen, Path]:
+    log_path = log_dir / f"{name}.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(WORKER_COMMAND, cwd=ROOT, env=env,
+                                   stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    return process, log_path
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _open_rows(url: str) -> int:
+    with session_scope(url) as session:
+        return session.exec(select(func.count()).select_from(Outbox).where(
+            Outbox.state.in_((OutboxState.PENDING, OutboxState.SENDING, OutboxState.HELD)))).one()[0]
+
+
+def _claimers(url: str) -> set[str]:
+    with session_scope(url) as session:
+        return {w for (w,) in session.exec(select(Outbox.claimed_by).where(Outbox.claimed_by.is_not(None))
+                                           .distinct()).all()}
+
+
+def test_three_workers_accept_each_of_10000_stations_exactly_once(postgres_url, tmp_path, monkeypatch):
+    secret_key = Fernet.generate_key().decode()
+    monkeypatch.setenv("DATABASE_URL", postgres_url)
+    monkeypatch.setenv("OIOI_SECRET_KEY", secret_key)
+    get_settings.cache_clear()
+    get_engine.cache_clear()
+    migrate(postgres_url)
+
+    with running_sandbox(tmp_path, latency_ms=5) as sandbox:
+        with session_scope(postgres_url) as session:
+            cpo_id = register_cpo(session, name="Big CPO", operator_id="DE*8PS", partner_identifier=DEFAULT_PARTNER_ID,
+                                  endpoint=sandbox.url, api_key=DEFAULT_API_KEY)
+            store_stations(session, cpo_id=cpo_id, count=STATIONS)
+        with session_scope(postgres_url) as session:
+            plan = plan_push(session, cpo_id=cpo_id)
+            assert plan.counts["new"] == STATIONS
+            run = enqueue_plan(session, actor=SYSTEM, plan=plan)
+            assert run.total == STATIONS
+
+        env = {**os.environ, "DATABASE_URL": postgres_url, "OIOI_SECRET_KEY": secret_key,
+               "OIOI_DATA_DIR": str(tmp_path / "data"), "PYTHONUNBUFFERED": "1"}
+        workers = [_start_worker(f"worker-{n}", env, tmp_path) for n in range(WORKERS)]
+        seen_claimers: set[str] = set()
+        try:
+            deadline = time.monotonic() + DRAIN_SECONDS
+            while (remaining := _open_rows(postgres_url)) > 0:
+                seen_claimers |= _claimers(postgres_url)
+                for process, log_path in workers:
+                    assert process.poll() is None, f"a worker exited early:\n{log_path.read_text(errors='replace')}"
+                assert time.monotonic() < deadline, f"{remaining} outbox rows still open after {DRAIN_SECONDS} s"
+                time.sleep(0.3)
+        finally:
+            for process, _ in workers:
+                _stop(process)
+        logs = "\n".join(log.read_text(errors="replace") for _, log in workers)
+        assert "Traceback" not in logs, logs
+
+        stats = sandbox.stats()
+        accepts = stats["station_accepts"]
+        assert len(accepts) == STATIONS
+        twice = {station_id: n for station_id, n in accepts.items() if n != 1}
+        assert not twice, f"stations not accepted exactly once: {dict(list(twice.items())[:10])}"
+        assert stats["station-post"]["accepted"] == STATIONS
+        assert stats["station-post"]["repeats"] == 0
+        assert stats["station-post"].get("rejected", 0) == 0
+
+    with session_scope(postgres_url) as session:
+        states = dict(session.exec(select(Outbox.state, func.count()).group_by(Outbox.state)).all())
+        assert states == {OutboxState.ACKED: STATIONS}
+        assert session.exec(select(func.max(Outbox.attempts))).one()[0] == 1  # no row was claimed twice
+        unacked = session.exec(select(func.count()).select_from(Station).where(
+            (Station.acked_sha256.is_(None)) | (Station.acked_sha256 != Station.payload_sha256))).one()[0]
+        assert unacked == 0
+    # The load was shared: every worker held rows at some point.
+    assert len(seen_claimers) == WORKERS, seen_claimers
