@@ -38,14 +38,30 @@ def _migrated_engine(url: str):
 
 
 def engine():
-    return _migrated_engine(get_settings().db_url)
+    url = get_settings().db_url
+    _database_ready(url)
+    return _migrated_engine(url)
+
+
+def _database_ready(url: str) -> None:
+    """Upgrade once; an unreachable database is a plain message, not a traceback."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import OperationalError
+
+    try:
+        _migrated_engine(url)
+    except OperationalError as error:
+        where = make_url(url).render_as_string(hide_password=True)
+        reason = str(error.orig).strip().splitlines()[0] if error.orig else "no answer"
+        st.error(f"The database {where} cannot be used: {reason}")
+        st.stop()
 
 
 @contextmanager
 def db_session() -> Iterator[Session]:
     """A session on the app's database; commits on success, rolls back on error."""
     url = get_settings().db_url
-    _migrated_engine(url)
+    _database_ready(url)
     with session_scope(url) as session:
         yield session
 

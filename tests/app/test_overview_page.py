@@ -86,3 +86,17 @@ def test_empty_overview_points_to_the_cpos_page():
     app = page("maria")
     assert not app.exception
     assert any("No CPOs registered yet" in i.value for i in app.info)
+
+
+def test_an_unreachable_database_is_a_plain_message_without_the_password(monkeypatch):
+    from tests.helpers.sandbox import free_port
+
+    from oioi_onboard.settings import get_settings
+
+    monkeypatch.setenv("DATABASE_URL", f"postgresql://dash:hunter2secret@127.0.0.1:{free_port()}/nowhere")
+    get_settings.cache_clear()
+    app = page("maria")
+    assert not app.exception
+    [error] = app.error
+    assert error.value.startswith("The database postgresql+psycopg://dash:***@127.0.0.1:")
+    assert "hunter2secret" not in error.value
