@@ -114,7 +114,11 @@ class PooledTransport(httpx.AsyncBaseTransport):
         full, rest = divmod(max_connections, pool_size)
         sizes = [pool_size] * full + ([rest] if rest else [])
         self._pools = [
-            httpx.AsyncHTTPTransport(limits=httpx.Limits(max_connections=size, max_keepalive_connections=size))
+            # Idle connections are dropped after 4 s, before servers' usual 5 s keep-alive ends,
+            # so a request is rarely sent on a connection the server is closing.
+            httpx.AsyncHTTPTransport(
+                limits=httpx.Limits(max_connections=size, max_keepalive_connections=size, keepalive_expiry=4.0)
+            )
             for size in sizes
         ]
         self._sizes = sizes

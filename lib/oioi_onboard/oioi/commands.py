@@ -67,7 +67,7 @@ def sandbox(
     )
     config = uvicorn.Config(
         app, log_level="warning", access_log=False, proxy_headers=False, timeout_graceful_shutdown=2,
-        backlog=2048,
+        backlog=2048, timeout_keep_alive=30,
     )
     uvicorn.Server(config).run(sockets=[sock])
 
