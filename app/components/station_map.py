@@ -103,9 +103,8 @@ def _layer(data: pd.DataFrame, layer_id: str) -> pdk.Layer:
     )
 
 
-@st.cache_data(show_spinner=False, max_entries=8)
 def station_deck(points: pd.DataFrame, every_station: bool = False) -> pdk.Deck:
-    """The deck for ``station_points``-shaped data; cached, so reruns reuse it."""
+    """The deck for ``station_points``-shaped data."""
     styled = _with_style(points)
     layers = []
     if every_station or len(styled) <= AGGREGATE_ABOVE:
@@ -121,7 +120,16 @@ def station_deck(points: pd.DataFrame, every_station: bool = False) -> pdk.Deck:
     return pdk.Deck(layers=layers, initial_view_state=fitted_view(points), map_style=None, tooltip=TOOLTIP)
 
 
-def render_station_map(points: pd.DataFrame, *, every_station: bool = False, height: int = 520) -> None:
+@st.cache_data(show_spinner=False, max_entries=8)
+def _cached_deck(key: str, _points: pd.DataFrame, every_station: bool) -> pdk.Deck:
+    # Keyed on the caller's key: hashing 25,000 points on every rerun would cost more than the map.
+    return station_deck(_points, every_station)
+
+
+def render_station_map(points: pd.DataFrame, *, key: str | None = None, every_station: bool = False,
+                       height: int = 520) -> None:
+    """Legend and map. ``key`` names this exact set of points (e.g. a revision): the deck is then cached."""
     counts = points["state"].value_counts().to_dict() if len(points) else {}
     st.markdown(legend_html(counts), unsafe_allow_html=True)
-    st.pydeck_chart(station_deck(points, every_station), height=height)
+    deck = _cached_deck(key, points, every_station) if key else station_deck(points, every_station)
+    st.pydeck_chart(deck, height=height)

@@ -9,7 +9,7 @@ stay as they are; the push engine proposes their deletion.
 from collections import defaultdict
 
 import pandas as pd
-from sqlalchemy import func, insert
+from sqlalchemy import func, insert, update
 from sqlmodel import Session, select
 
 from ..oioi.ids import normalise_evse_id
@@ -83,48 +83,68 @@ def store_import(
     session.add(record)
     session.flush()
 
-    existing = {s.station_id: s for s in session.exec(select(Station).where(Station.cpo_id == cpo_id)).all()}
-    connectors_of: dict[int, list[Connector]] = defaultdict(list)
-    if existing:
-        for connector in session.exec(select(Connector).where(Connector.cpo_id == cpo_id)).all():
-            connectors_of[connector.station_pk].append(connector)
+    # Light rows first: most stations of a re-import are unchanged and need no ORM object.
+    existing = {
+        row.station_id: row
+        for row in session.execute(
+            select(Station.id, Station.station_id, Station.payload_sha256, Station.deleted)
+            .where(Station.cpo_id == cpo_id)
+        ).all()
+    }
 
-    new_rows, new_payloads = [], []
+    new_rows, new_payloads, changed, unchanged_pks = [], [], [], []
     now = utcnow()
     for station in accepted:
         payload = station.to_json()
-        sha, signature = payload_sha256(payload), connectors_signature(payload)
+        sha = payload_sha256(payload)
         stored = existing.get(station.id)
         if stored is None:
             new_rows.append({
                 "cpo_id": cpo_id, "station_id": station.id, "name": station.name, "latitude": station.latitude,
                 "longitude": station.longitude, "city": station.address.city, "cpo_operator_id": station.cpo_id,
-                "payload": payload, "payload_sha256": sha, "connectors_signature": signature,
+                "payload": payload, "payload_sha256": sha, "connectors_signature": connectors_signature(payload),
                 "import_id": record.id, "updated_at": now,
             })
             new_payloads.append(payload)
-            continue
-        stored.import_id = record.id
-        if stored.payload_sha256 == sha and not stored.deleted:
-            continue  # unchanged: keep the row (and its connectors' statuses) as it is
-        stored.name, stored.latitude, stored.longitude = station.name, station.latitude, station.longitude
-        stored.city, stored.cpo_operator_id = station.address.city, station.cpo_id
-        stored.payload, stored.payload_sha256, stored.deleted, stored.updated_at = payload, sha, False, now
-        _update_connectors(session, stored, signature, connectors_of[stored.id], payload)
-        stored.connectors_signature = signature
-        session.add(stored)
+        elif stored.payload_sha256 == sha and not stored.deleted:
+            unchanged_pks.append(stored.id)  # keep the row (and its connectors' statuses) as it is
+        else:
+            changed.append((stored.id, station, payload, sha))
+
+    for start in range(0, len(unchanged_pks), _BATCH):
+        session.execute(
+            update(Station).where(Station.id.in_(unchanged_pks[start:start + _BATCH])).values(import_id=record.id)
+        )
+    if changed:
+        pks = [pk for pk, *_ in changed]
+        rows = {s.id: s for s in session.exec(select(Station).where(Station.id.in_(pks))).all()}
+        connectors_of: dict[int, list[Connector]] = defaultdict(list)
+        for connector in session.exec(select(Connector).where(Connector.station_pk.in_(pks))).all():
+            connectors_of[connector.station_pk].append(connector)
+        for pk, station, payload, sha in changed:
+            stored = rows[pk]
+            stored.name, stored.latitude, stored.longitude = station.name, station.latitude, station.longitude
+            stored.city, stored.cpo_operator_id = station.address.city, station.cpo_id
+            stored.payload, stored.payload_sha256, stored.deleted, stored.updated_at = payload, sha, False, now
+            stored.import_id = record.id
+            _update_connectors(session, stored, connectors_of[pk], payload)
+            stored.connectors_signature = connectors_signature(payload)
+            session.add(stored)
 
     for start in range(0, len(new_rows), _BATCH):
         batch = new_rows[start:start + _BATCH]
-        pks = session.execute(
-            insert(Station).returning(Station.id, sort_by_parameter_order=True), batch
+        # Core inserts on the session's connection: the ORM's bulk path costs more than the database.
+        connection = session.connection()
+        stations = Station.__table__
+        pks = connection.execute(
+            insert(stations).returning(stations.c.id, sort_by_parameter_order=True), batch
         ).scalars().all()
         connector_rows = [
             row for pk, payload in zip(pks, new_payloads[start:start + _BATCH])
             for row in _connector_rows(pk, cpo_id, payload)
         ]
         if connector_rows:
-            session.execute(insert(Connector), connector_rows)
+            connection.execute(insert(Connector.__table__), connector_rows)
 
     if accepted:
         set_stage(session, cpo_id=cpo_id, stage=Stage.STATIONS_VALIDATED)
@@ -138,8 +158,7 @@ def store_import(
     return record
 
 
-def _update_connectors(session: Session, stored: Station, signature: str, current: list[Connector],
-                       payload: dict) -> None:
+def _update_connectors(session: Session, stored: Station, current: list[Connector], payload: dict) -> None:
     """Keep connectors (and their statuses) whose EVSE id and type stay; replace the rest."""
     by_key = {(c.evse_id, c.name): c for c in current}
     wanted = {(c["id"], c["name"]): c for c in payload["connectors"]}
