@@ -13,7 +13,14 @@ import streamlit as st
 from sqlmodel import Session
 
 from oioi_onboard.settings import get_settings
-from oioi_onboard.store.auth import Actor, actor_for_email, actor_for_user, authenticate, change_password
+from oioi_onboard.store.auth import (
+    Actor,
+    TooManyAttempts,
+    actor_for_email,
+    actor_for_user,
+    authenticate,
+    change_password,
+)
 from oioi_onboard.store.db import get_engine, session_scope
 from oioi_onboard.store.models import Role
 from oioi_onboard.store.queries import audit
@@ -82,10 +89,14 @@ def _login_form() -> None:
         password = st.text_input("Password", type="password", key="login_password")
         submitted = st.form_submit_button("Sign in", type="primary")
     if submitted:
-        with db_session() as session:
-            actor = authenticate(session, name=name or "", password=password or "")
-            if actor is not None:
-                audit(session, actor_name=actor.name, action="signed in")
+        try:
+            with db_session() as session:
+                actor = authenticate(session, name=name or "", password=password or "")
+                if actor is not None:
+                    audit(session, actor_name=actor.name, action="signed in")
+        except TooManyAttempts as error:
+            st.error(f"Not signed in: {error}.")
+            st.stop()
         if actor is None:
             st.error("Unknown user name or wrong password.")
         else:

@@ -76,3 +76,20 @@ def test_change_password_needs_the_current_one(two_cpos, db):
     with db() as session:
         assert authenticate(session, name="alice", password="new-password-123") is not None
         assert authenticate(session, name="alice", password="alice-password-1") is None
+
+
+def test_repeated_failed_sign_ins_are_throttled_in_the_database(two_cpos, db):
+    from oioi_onboard.store.auth import MAX_FAILED_SIGN_INS, TooManyAttempts
+
+    for _ in range(MAX_FAILED_SIGN_INS):
+        with db() as session:
+            assert authenticate(session, name="alice", password="guess") is None
+    with db() as session:
+        with pytest.raises(TooManyAttempts, match="too many failed sign-ins for 'alice'"):
+            authenticate(session, name="alice", password="alice-password-1")
+        # Another name is not affected, and the failures are in the audit log without the guesses.
+        assert authenticate(session, name="bob", password="bob-password-12") is not None
+        from oioi_onboard.store.models import AuditLog
+
+        failed = session.exec(select(AuditLog).where(AuditLog.action == "sign-in failed")).all()
+        assert len(failed) == MAX_FAILED_SIGN_INS and all("guess" not in e.detail for e in failed)

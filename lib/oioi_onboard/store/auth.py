@@ -7,12 +7,13 @@ later without breaking existing accounts.
 
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlmodel import Session, select
+from sqlmodel import Session, func, select
 
-from .models import Cpo, Role, User, UserCpo
+from .models import AuditLog, Cpo, Role, User, UserCpo, utcnow
 
 _hasher = PasswordHasher()
 
@@ -83,14 +84,40 @@ def _actor(session: Session, user: User) -> Actor:
     return Actor(name=user.name, role=Role(user.role), cpo_ids=frozenset(cpo_ids))
 
 
+# Failed sign-ins per user name within the window before further attempts are refused.
+MAX_FAILED_SIGN_INS = 10
+FAILED_SIGN_IN_WINDOW = timedelta(minutes=15)
+_FAILED = "sign-in failed"
+
+
+class TooManyAttempts(Exception):
+    """Too many failed sign-ins for this user name recently; wait before trying again."""
+
+
 def authenticate(session: Session, *, name: str, password: str) -> Actor | None:
-    """The actor for these credentials, or None (unknown user, wrong password, inactive)."""
-    user = session.exec(select(User).where(User.name == name.strip())).first()
+    """The actor for these credentials, or None (unknown user, wrong password, inactive).
+
+    Failures are recorded in the audit log (name only) and, past MAX_FAILED_SIGN_INS
+    within FAILED_SIGN_IN_WINDOW, further attempts raise TooManyAttempts: the
+    throttle lives in the database, so it holds across sessions and processes.
+    """
+    name = name.strip()[:100]
+    since = utcnow() - FAILED_SIGN_IN_WINDOW
+    failures = session.exec(
+        select(func.count()).select_from(AuditLog)
+        .where(AuditLog.action == _FAILED, AuditLog.user_name == name, AuditLog.at >= since)
+    ).one()
+    if failures >= MAX_FAILED_SIGN_INS:
+        raise TooManyAttempts(f"too many failed sign-ins for {name!r}; try again in "
+                              f"{int(FAILED_SIGN_IN_WINDOW.total_seconds() // 60)} minutes")
+    user = session.exec(select(User).where(User.name == name)).first()
     if user is None or not user.active:
         # Hash anyway so that an unknown name takes as long as a wrong password.
         verify_password(_DUMMY_HASH, password)
+        session.add(AuditLog(user_name=name, action=_FAILED))
         return None
     if not verify_password(user.password_hash, password):
+        session.add(AuditLog(user_name=name, action=_FAILED))
         return None
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
