@@ -156,3 +156,33 @@ def test_the_relay_and_token_commands(cpo, tmp_path):
         process.wait(10)
     with session_scope() as session:
         assert session.exec(select(Connector.status).where(Connector.evse_id == evse(2))).one() == "Reserved"
+
+
+def test_concurrent_requests_are_recorded_together_and_each_gets_its_own_answer(cpo, relay):
+    import asyncio
+    from datetime import datetime, timedelta, timezone
+
+    _, token = cpo
+    base = datetime.now(timezone.utc) - timedelta(minutes=5)
+    evses = [evse(n, k) for n in (1, 2) for k in (1, 2)]
+
+    def batch(i):
+        return [{"evse_id": e, "status": ["Available", "Occupied", "Reserved"][(i + j) % 3],
+                 "timestamp": (base + timedelta(seconds=i)).isoformat()} for j, e in enumerate(evses)]
+
+    async def post_all():
+        async with httpx.AsyncClient(base_url=str(relay.base_url), timeout=30) as client:
+            good = [client.post(STATUSES, json=batch(i), headers=bearer(token)) for i in range(30)]
+            bad = [client.post(STATUSES, json=batch(99), headers=bearer("nope")),
+                   client.post(STATUSES, json=batch(98) + [{"evse_id": "XX"}], headers=bearer(token))]
+            return await asyncio.gather(*good, *bad)
+
+    answers = asyncio.run(post_all())
+    assert [a.status_code for a in answers[:30]] == [200] * 30
+    assert all(a.json()["accepted"] == 4 for a in answers[:30])
+    assert answers[30].status_code == 401
+    assert answers[31].status_code == 207 and answers[31].json()["rejected"] == 1
+    with session_scope() as session:
+        final = dict(session.exec(select(Connector.evse_id, Connector.status)).all())
+    # Request 98 carries the newest timestamps of all: it wins wherever it was recorded in the order.
+    assert {e: final[e] for e in evses} == {e["evse_id"]: e["status"] for e in batch(98)}

@@ -286,3 +286,21 @@ def test_a_status_file_and_a_change_in_the_ui_need_edit_rights_and_say_what_was_
             with pytest.raises(PermissionDenied):
                 statuses.record_status_file(session, actor=outsider, cpo_id=cpo_id, data=data, file_name="s.csv")
     assert statuses_events(evse(2))[-1].source == "ui"
+
+
+def test_a_failed_attempt_with_a_newer_status_queued_behind_it_is_not_sent_again(cpo_id):
+    from oioi_onboard.sync.outbox import Result, claim, record_results
+
+    record(cpo_id, [{"evse_id": evse(1), "status": "Occupied", "timestamp": at(1)}])
+    with session_scope() as session:
+        [in_flight] = claim(session, worker_id="w1", limit=10)
+    record(cpo_id, [{"evse_id": evse(1), "status": "Available", "timestamp": at(2)}])
+    with session_scope() as session:
+        record_results(session, [Result(in_flight.id, "retry", error="cannot reach the endpoint",
+                                        retry_at=datetime.now(timezone.utc))])
+    first, second = status_rows()
+    assert first.state == OutboxState.SUPERSEDED and second.state == OutboxState.PENDING
+    assert [e.delivery for e in statuses_events(evse(1))] == ["superseded", "pending"]
+    with session_scope() as session:
+        [next_row] = claim(session, worker_id="w1", limit=10)
+    assert next_row.id == second.id and next_row.payload["connector-post-status"]["status"] == "Available"

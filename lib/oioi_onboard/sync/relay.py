@@ -11,7 +11,8 @@ many items or bytes at once. ``GET /health`` says whether the database answers.
 
 The relay only records: the token selects the CPO, ``record_statuses`` writes
 the status log and the outbox in one transaction, and the worker process sends.
-Database work runs on a small thread pool so the event loop keeps accepting.
+Database work runs on one thread of its own so the event loop keeps accepting;
+requests that arrive meanwhile are recorded together in one transaction.
 """
 
 from __future__ import annotations
@@ -46,24 +47,63 @@ def _bearer(header: str | None) -> str | None:
     return value.strip() if scheme.lower() == "bearer" and value.strip() else None
 
 
-def create_app(*, db_url: str | None = None, max_items: int = MAX_ITEMS, threads: int = 4) -> Starlette:
+def create_app(*, db_url: str | None = None, max_items: int = MAX_ITEMS, batch_items: int = 20_000) -> Starlette:
     """The relay as an ASGI app, writing to ``db_url`` (default: the configured database)."""
     from ..store.db import migrate, session_scope
     from .statuses import record_statuses
     from .tokens import cpo_for_token
 
-    pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="relay-db")
+    # One database thread; requests that arrive while it works are recorded together in its next
+    # transaction (group commit): one write lock and one commit for many requests.
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="relay-db")
+    queue: list[tuple[str, list[Any], asyncio.Future]] = []
+    arrived = asyncio.Event()
 
-    def ingest(token: str | None, items: list[Any]) -> tuple[int | None, list[dict[str, Any]]]:
+    def ingest_one(session, token: str, items: list[Any]) -> tuple[int | None, list[dict[str, Any]]]:  # noqa: ANN001
         # Token check and recording in one transaction: a token revoked a moment ago is refused.
-        with session_scope(db_url) as session:
-            cpo_id = cpo_for_token(session, token)
-            if cpo_id is None:
-                return None, []
-            if not items:
-                return cpo_id, []
-            results = record_statuses(session, cpo_id=cpo_id, items=items, source="api")
-            return cpo_id, [result.to_json() for result in results]
+        cpo_id = cpo_for_token(session, token)
+        if cpo_id is None or not items:
+            return cpo_id, []
+        results = record_statuses(session, cpo_id=cpo_id, items=items, source="api")
+        return cpo_id, [result.to_json() for result in results]
+
+    def ingest(batch: list[tuple[str, list[Any]]]) -> list[Any]:
+        try:
+            with session_scope(db_url) as session:
+                return [ingest_one(session, token, items) for token, items in batch]
+        except Exception:  # noqa: BLE001 - one bad request must not fail the others: each on its own
+            if len(batch) == 1:
+                raise
+        outcomes: list[Any] = []
+        for token, items in batch:
+            try:
+                with session_scope(db_url) as session:
+                    outcomes.append(ingest_one(session, token, items))
+            except Exception as error:  # noqa: BLE001 - answered as a 503 to that request only
+                outcomes.append(error)
+        return outcomes
+
+    async def recorder() -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await arrived.wait()
+            arrived.clear()
+            while queue:
+                batch, size = [], 0
+                while queue and (not batch or size + len(queue[0][1]) <= batch_items):
+                    batch.append(queue.pop(0))
+                    size += len(batch[-1][1])
+                try:
+                    outcomes = await loop.run_in_executor(pool, ingest, [(t, i) for t, i, _ in batch])
+                except Exception as error:  # noqa: BLE001
+                    outcomes = [error] * len(batch)
+                for (_, _, future), outcome in zip(batch, outcomes):
+                    if future.done():
+                        continue  # the client hung up
+                    if isinstance(outcome, Exception):
+                        future.set_exception(outcome)
+                    else:
+                        future.set_result(outcome)
 
     async def post_statuses(request: Request) -> Response:
         token = _bearer(request.headers.get("authorization"))
@@ -87,8 +127,11 @@ def create_app(*, db_url: str | None = None, max_items: int = MAX_ITEMS, threads
                                f"not a JSON {type(body).__name__.replace('dict', 'object').replace('str', 'string')}")
         if len(body) > max_items:
             return _error(413, f"{len(body)} items in one request; send at most {max_items} per request")
+        future = asyncio.get_running_loop().create_future()
+        queue.append((token, body, future))
+        arrived.set()
         try:
-            cpo_id, results = await asyncio.get_running_loop().run_in_executor(pool, ingest, token, body)
+            cpo_id, results = await future
         except Exception:  # noqa: BLE001 - the caller gets a clean 503 and retries; the log has the details
             log.exception("recording %d statuses failed", len(body))
             return _error(503, "the statuses could not be recorded right now; send them again shortly",
@@ -117,7 +160,11 @@ def create_app(*, db_url: str | None = None, max_items: int = MAX_ITEMS, threads
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await asyncio.get_running_loop().run_in_executor(pool, migrate, db_url)
+        task = asyncio.create_task(recorder())
         yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
         pool.shutdown(wait=True)
 
     return Starlette(

@@ -33,7 +33,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable
 
 import pandas as pd
-from sqlalchemy import bindparam, func, insert, text, update
+from sqlalchemy import bindparam, func, text, update
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, select
 
 from ..oioi import ids
@@ -66,6 +67,9 @@ MAX_CLOCK_AHEAD = timedelta(minutes=5)
 _BY_LOWER = {status.lower(): status for status in STATUSES}
 _CHUNK = 500  # keys per IN (...): well under every database's parameter limit
 _PG_LOCK_CLASS = 0x57A7  # names our per-CPO advisory lock on PostgreSQL
+# Core tables for the hot path: plain statements skip the ORM's per-statement bookkeeping.
+_CONNECTORS, _STATIONS, _OUTBOX, _EVENTS = (Connector.__table__, Station.__table__, Outbox.__table__,
+                                            StatusEvent.__table__)
 
 
 @dataclass
@@ -219,7 +223,7 @@ def record_statuses(
                 event["outbox_id"] = outbox_ids[event["_key"]]
         _set_connector_statuses(session, cpo_id, {key: events[i] for key, i in winner.items()})
     if events:
-        session.execute(insert(StatusEvent), [{k: v for k, v in e.items() if not k.startswith("_")} for e in events])
+        session.execute(_EVENTS.insert(), [{k: v for k, v in e.items() if not k.startswith("_")} for e in events])
     for event in events:
         results[event["_index"]] = ItemResult(event["_index"], event["evse_id"], True, None, event["delivery"],
                                               event["status"])
@@ -266,10 +270,10 @@ def _evses(session: Session, cpo_id: int, keys: set[str]) -> dict[str, _Evse]:
     found: dict[str, _Evse] = {}
     for chunk in _chunks(keys):
         rows = session.execute(
-            select(Connector.evse_key, Connector.evse_id, Connector.status_at, Station.acked_at, Station.deleted,
-                   Station.acked_deleted)
-            .join(Station, Station.id == Connector.station_pk)
-            .where(Connector.cpo_id == cpo_id, Connector.evse_key.in_(chunk))
+            sa_select(_CONNECTORS.c.evse_key, _CONNECTORS.c.evse_id, _CONNECTORS.c.status_at, _STATIONS.c.acked_at,
+                      _STATIONS.c.deleted, _STATIONS.c.acked_deleted)
+            .join_from(_CONNECTORS, _STATIONS, _STATIONS.c.id == _CONNECTORS.c.station_pk)
+            .where(_CONNECTORS.c.cpo_id == cpo_id, _CONNECTORS.c.evse_key.in_(chunk))
         ).all()
         for key, evse_id, status_at, acked_at, deleted, acked_deleted in rows:
             live_and_acked = acked_at is not None and not deleted and not acked_deleted
@@ -311,10 +315,10 @@ def _queue(
     waiting: dict[str, tuple[int, OutboxState]] = {}
     for chunk in _chunks(newest):
         rows = session.execute(
-            select(Outbox.id, Outbox.key, Outbox.state)
-            .where(Outbox.cpo_id == cpo_id, Outbox.kind == KIND, Outbox.key.in_(chunk),
-                   Outbox.state.in_([OutboxState.PENDING, OutboxState.HELD]))
-            .order_by(Outbox.id)
+            sa_select(_OUTBOX.c.id, _OUTBOX.c.key, _OUTBOX.c.state)
+            .where(_OUTBOX.c.cpo_id == cpo_id, _OUTBOX.c.kind == KIND, _OUTBOX.c.key.in_(chunk),
+                   _OUTBOX.c.state.in_([OutboxState.PENDING, OutboxState.HELD]))
+            .order_by(_OUTBOX.c.id)
             .with_for_update()
         ).all()
         for row_id, key, state in rows:
@@ -351,14 +355,14 @@ def _queue(
         ids_replaced = [values["_id"] for values in replaced]
         for start in range(0, len(ids_replaced), _CHUNK):
             session.execute(
-                update(StatusEvent)
-                .where(StatusEvent.outbox_id.in_(ids_replaced[start:start + _CHUNK]),
-                       StatusEvent.delivery.in_(["pending", "held"]))
+                _EVENTS.update()
+                .where(_EVENTS.c.outbox_id.in_(ids_replaced[start:start + _CHUNK]),
+                       _EVENTS.c.delivery.in_(["pending", "held"]))
                 .values(delivery="superseded", reason=None)
             )
     if new_rows:
         inserted = session.execute(
-            insert(Outbox).returning(Outbox.id, Outbox.key, sort_by_parameter_order=True), new_rows
+            _OUTBOX.insert().returning(_OUTBOX.c.id, _OUTBOX.c.key, sort_by_parameter_order=True), new_rows
         ).all()
         for row_id, key in inserted:
             outbox_ids[key] = row_id
@@ -370,29 +374,48 @@ def _queue(
 
 def on_outbox_result(session: Session, row: Outbox) -> None:
     """The worker recorded an answer for ``row``: carry it over to the statuses it carried."""
-    if row.kind != KIND:
-        return
-    state = OutboxState(row.state)
-    if state == OutboxState.ACKED:
-        delivery, reason = "delivered", None
-    elif state == OutboxState.FAILED:
-        delivery, reason = "rejected", _rejection_reason(row)
-    elif state == OutboxState.SUPERSEDED:
-        delivery, reason = "superseded", None
-    else:
-        # Still to be retried: stays pending; say why it waits.
-        if row.last_error:
-            session.execute(
-                update(StatusEvent)
-                .where(StatusEvent.outbox_id == row.id, StatusEvent.delivery == "pending")
-                .values(reason=f"retrying: {row.last_error}"[:500])
-            )
-        return
-    session.execute(
-        update(StatusEvent)
-        .where(StatusEvent.outbox_id == row.id, StatusEvent.delivery.in_(["pending", "held"]))
-        .values(delivery=delivery, reason=reason)
-    )
+    on_outbox_results(session, [row])
+
+
+def on_outbox_results(session: Session, rows: Iterable[Outbox]) -> None:
+    """``on_outbox_result`` for a batch of rows: one statement for all the delivered ones."""
+    delivered: list[int] = []
+    for row in rows:
+        if row.kind != KIND:
+            continue
+        state = OutboxState(row.state)
+        if state == OutboxState.PENDING and _newer_row_waits(session, row):
+            # A status that came in while this one was in flight waits behind it: sending this
+            # older one again after the failure would only be overwritten a moment later.
+            row.state = state = OutboxState.SUPERSEDED
+            row.last_error = "superseded by a newer status for the same EVSE id"
+            session.add(row)
+        if state == OutboxState.ACKED:
+            delivered.append(row.id)
+        elif state in (OutboxState.FAILED, OutboxState.SUPERSEDED):
+            delivery = "rejected" if state == OutboxState.FAILED else "superseded"
+            reason = _rejection_reason(row) if state == OutboxState.FAILED else None
+            session.execute(_EVENTS.update()
+                            .where(_EVENTS.c.outbox_id == row.id, _EVENTS.c.delivery.in_(["pending", "held"]))
+                            .values(delivery=delivery, reason=reason))
+        elif row.last_error:
+            # Still to be retried: stays pending; say why it waits.
+            session.execute(_EVENTS.update()
+                            .where(_EVENTS.c.outbox_id == row.id, _EVENTS.c.delivery == "pending")
+                            .values(reason=f"retrying: {row.last_error}"[:500]))
+    for start in range(0, len(delivered), _CHUNK):
+        session.execute(_EVENTS.update()
+                        .where(_EVENTS.c.outbox_id.in_(delivered[start:start + _CHUNK]),
+                               _EVENTS.c.delivery.in_(["pending", "held"]))
+                        .values(delivery="delivered", reason=None))
+
+
+def _newer_row_waits(session: Session, row: Outbox) -> bool:
+    return session.execute(
+        sa_select(_OUTBOX.c.id).where(_OUTBOX.c.cpo_id == row.cpo_id, _OUTBOX.c.kind == KIND,
+                                      _OUTBOX.c.key == row.key, _OUTBOX.c.id > row.id,
+                                      _OUTBOX.c.state.in_([OutboxState.PENDING, OutboxState.HELD])).limit(1)
+    ).first() is not None
 
 
 def _rejection_reason(row: Outbox) -> str:
