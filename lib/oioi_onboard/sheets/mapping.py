@@ -85,7 +85,12 @@ class Mapping:
     def describe(self) -> list[str]:
         """Lines saying which column went to which field (for the CLI and the page)."""
         lines = []
+        same = [n for n in NAMES if self.source(n) == n]
+        if same:
+            lines.append(f"{len(same)} column(s) by their template names: {', '.join(same)}")
         for name in NAMES:
+            if name in same:
+                continue
             if name in CONNECTOR_FIELDS and self.is_wide:
                 cols = [cp[name] for cp in self.charge_points if cp.get(name)]
                 if cols:

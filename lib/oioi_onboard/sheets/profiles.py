@@ -15,7 +15,7 @@ from . import aliases, bnetza
 from .canonical import NAMES
 from .issues import concat_issues
 from .mapping import Mapping, apply_mapping
-from .reader import RawSheet, SheetError, read_sheet
+from .reader import RawSheet, SheetError, read_rows
 
 __all__ = [
     "ProfileError",
@@ -136,20 +136,22 @@ def load_operators_csv(data: bytes) -> dict[str, str]:
     Raises ProfileError naming the row of an operator id that is not of the form CC*XXX.
     """
     try:
-        raw = read_sheet(data, "operator table")
+        rows = read_rows(data, "operator table")
     except SheetError as exc:
         raise ProfileError(str(exc)) from None
-    columns = raw.columns
-    if len(columns) < 2:
-        raise ProfileError("the operator table needs two columns: operator name, operator id")
-    name_col, id_col = columns[0], columns[1]
     pairs: list[tuple[int, str, str]] = []
-    # No header: the first line is an operator already.
-    if _is_operator_id(id_col):
-        pairs.append((raw.header_row, name_col, id_col))
-    for row, name, operator_id in zip(raw.frame["_row"], raw.frame[name_col], raw.frame[id_col], strict=True):
-        if name.strip() or operator_id.strip():
-            pairs.append((int(row), name.strip(), operator_id.strip()))
+    first = True
+    for number, row in enumerate(rows, start=1):
+        cells = [c.strip() for c in row] + ["", ""]
+        if not any(cells):
+            continue
+        if first and not _is_operator_id(cells[1]):
+            first = False
+            continue  # a header line
+        first = False
+        pairs.append((number, cells[0], cells[1]))
+    if not pairs:
+        raise ProfileError("the operator table lists no operators (two columns: operator name, operator id)")
     table: dict[str, str] = {}
     for row, name, operator_id in pairs:
         if not name:

@@ -21,7 +21,7 @@ import pandas as pd
 
 from .canonical import ROW
 
-__all__ = ["SheetError", "RawSheet", "read_sheet", "MAX_BYTES", "MAX_ROWS"]
+__all__ = ["SheetError", "RawSheet", "read_sheet", "read_rows", "MAX_BYTES", "MAX_ROWS"]
 
 MAX_BYTES = 50_000_000
 MAX_ROWS = 200_000
@@ -81,6 +81,21 @@ def read_sheet(data: bytes, file_name: str, *, max_bytes: int = MAX_BYTES, max_r
         sha256=hashlib.sha256(data).hexdigest(),
         notes=notes,
     )
+
+
+def read_rows(data: bytes, file_name: str, *, max_bytes: int = MAX_BYTES, max_rows: int = MAX_ROWS) -> list[list[str]]:
+    """Every row of the file as text cells, without header detection (small lookup tables)."""
+    data = bytes(data)
+    if not data.strip():
+        raise SheetError(f"{file_name} is empty.")
+    if len(data) > max_bytes:
+        raise SheetError(f"{file_name} is {_megabytes(len(data))}; files up to {_megabytes(max_bytes)} are accepted.")
+    kind = _kind(data, file_name)
+    if kind == "csv":
+        rows, _ = _read_csv(data, file_name, max_rows, [])
+    else:
+        rows, _ = _read_workbook(data, file_name, max_rows, [], zipped=kind == "zip")
+    return rows
 
 
 def _megabytes(size: int) -> str:
