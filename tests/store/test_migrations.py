@@ -72,3 +72,24 @@ def test_the_comparison_notices_a_schema_that_differs_from_the_models():
         connection.exec_driver_sql("ALTER TABLE cpo DROP COLUMN paused_reason")
     differences = migrations.schema_differences(url)
     assert any(d[0] == "add_column" and d[3].name == "paused_reason" for d in differences)
+
+
+def test_a_database_made_by_create_all_is_adopted_when_it_matches():
+    from sqlmodel import SQLModel
+
+    url = get_settings().db_url
+    SQLModel.metadata.create_all(get_engine(url))
+    migrations.upgrade(url)
+    with get_engine(url).connect() as connection:
+        assert migrations.current_revision(connection) == migrations.head_revision()
+
+
+def test_a_database_without_history_that_differs_is_refused_clearly():
+    from sqlmodel import SQLModel
+
+    url = get_settings().db_url
+    SQLModel.metadata.create_all(get_engine(url))
+    with get_engine(url).begin() as connection:
+        connection.exec_driver_sql("ALTER TABLE cpo DROP COLUMN paused_reason")
+    with pytest.raises(RuntimeError, match="has tables but no migration history"):
+        migrations.upgrade(url)

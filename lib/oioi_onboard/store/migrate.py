@@ -26,7 +26,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection, make_url
 from sqlmodel import SQLModel
 
@@ -102,10 +102,24 @@ def _upgrade_on(connection: Connection, head: str | None) -> None:
     if current_revision(connection) == head:
         connection.rollback()
         return
-    connection.rollback()  # the check above opened a transaction; alembic opens its own
+    unversioned = current_revision(connection) is None and "cpo" in inspect(connection).get_table_names()
+    connection.rollback()  # the checks above opened a transaction; alembic opens its own
     config = alembic_config()
     config.attributes["connection"] = connection
-    command.upgrade(config, "head")
+    if unversioned:
+        # Made by create_all before migrations existed: adopt it if it matches, never guess otherwise.
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        differences = compare_metadata(context, SQLModel.metadata)
+        connection.rollback()
+        if differences:
+            raise RuntimeError(
+                f"the database {connection.engine.url.render_as_string(hide_password=True)} has tables but no "
+                f"migration history, and they differ from the models ({len(differences)} differences); "
+                "move it aside or drop it, then start again"
+            )
+        command.stamp(config, "head")
+    else:
+        command.upgrade(config, "head")
     connection.commit()
 
 
