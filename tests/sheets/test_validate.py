@@ -9,6 +9,8 @@ import pytest
 from oioi_onboard.sheets import rules
 from oioi_onboard.sheets.canonical import NAMES, ROW
 from oioi_onboard.sheets.issues import ISSUE_COLUMNS, make_issues, Severity
+from oioi_onboard.sheets.mapping import apply_mapping, suggest_mapping
+from oioi_onboard.sheets.reader import read_sheet
 from oioi_onboard.sheets.validate import RegistryContext, validate
 from tests.helpers.station_frames import set_row, set_station, valid_frame
 
@@ -220,10 +222,13 @@ def test_open_hours_forms():
 
 
 def test_the_broken_sample_file_has_every_rule():
-    frame = pd.read_csv(BROKEN, dtype=str, keep_default_na=False)
-    frame[ROW] = np.arange(2, len(frame) + 2)
-    result = validate(frame, context=CONTEXT)
+    # Through the product's own path: reader, suggested mapping, validation.
+    raw = read_sheet(BROKEN.read_bytes(), BROKEN.name)
+    suggestion = suggest_mapping(raw)
+    assert suggestion.unplaced_required == []
+    frame, mapping_issues = apply_mapping(raw, suggestion.mapping)
+    result = validate(frame, context=CONTEXT, extra_issues=mapping_issues)
     found = set(result.issues["rule"])
-    assert found == set(rules.RULES), f"missing from {BROKEN.name}: {sorted(set(rules.RULES) - found)}"
+    assert set(rules.RULES) <= found, f"missing from {BROKEN.name}: {sorted(set(rules.RULES) - found)}"
     # ... and still has stations that pass, so the import page has something to accept.
-    assert result.valid_station_ids()
+    assert len(result.valid_station_ids()) >= 3

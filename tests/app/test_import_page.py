@@ -1,0 +1,141 @@
+"""The import page in Streamlit's AppTest: upload, mapping, fix and revalidate, map preview, accept.
+
+AppTest cannot drive a file uploader, so the test puts the file's bytes where
+the uploader puts them (``st.session_state["import_upload"]``); everything
+from there on is the page's own code path.
+"""
+
+import json
+from pathlib import Path
+
+import pytest
+from sqlmodel import select
+from streamlit.testing.v1 import AppTest
+
+from oioi_onboard.oioi.ids import normalise_evse_id
+from oioi_onboard.store.auth import SYSTEM, create_user
+from oioi_onboard.store.db import migrate, session_scope
+from oioi_onboard.store.models import AuditLog, Connector, Cpo, ImportRecord, Role, Stage, Station
+from oioi_onboard.store.registry import register_cpo
+
+ROOT = Path(__file__).resolve().parents[2]
+PAGE = str(ROOT / "app" / "pages" / "import_stations.py")
+BROKEN = ROOT / "sample_data" / "broken_stations.csv"
+
+
+@pytest.fixture
+def cpos():
+    migrate()
+    with session_scope() as session:
+        ours, _ = register_cpo(session, actor=SYSTEM, name="Ours", operator_ids=["DE*8PS"], endpoint="sandbox",
+                               api_key=None)
+        theirs, _ = register_cpo(session, actor=SYSTEM, name="Theirs", operator_ids=["DE*ABC"],
+                                 endpoint="sandbox", api_key=None)
+        # Ids another CPO already holds (the broken file reuses them on purpose).
+        payload = {"id": "DE*8PS*S9", "connectors": [{"id": "DE*8PS*E9", "name": "Type2", "speed": 22.0}]}
+        station = Station(cpo_id=theirs.id, station_id="DE*8PS*S9", name="x", latitude=50.0, longitude=8.0,
+                          cpo_operator_id="DE*ABC", payload=payload, payload_sha256="0", connectors_signature="0")
+        session.add(station)
+        session.flush()
+        session.add(Connector(station_pk=station.id, cpo_id=theirs.id, evse_id="DE*8PS*E9",
+                              evse_key=normalise_evse_id("DE*8PS*E9"), name="Type2", speed=22.0))
+        create_user(session, name="staff", role=Role.CPO_STAFF, password="x" * 12, cpo_names=["Ours"])
+        create_user(session, name="viewer", role=Role.VIEWER, password="x" * 12, cpo_names=["Ours"])
+        return ours.id, theirs.id
+
+
+def _page(user: str, upload: bool = True) -> AppTest:
+    app = AppTest.from_file(PAGE, default_timeout=120)
+    app.session_state["oioi_user"] = user
+    if upload:
+        app.session_state["import_upload"] = {"name": BROKEN.name, "data": BROKEN.read_bytes()}
+    return app.run()
+
+
+def _metrics(app: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in app.metric}
+
+
+def _issue_rules(app: AppTest) -> set[str]:
+    return set(app.session_state["import_work"]["validation"].issues["rule"])
+
+
+def _deck(app: AppTest) -> tuple[dict, dict]:
+    [chart] = app.get("deck_gl_json_chart")
+    return json.loads(chart.proto.json), json.loads(chart.proto.tooltip)
+
+
+def test_upload_map_fix_revalidate_accept(cpos):
+    ours, theirs = cpos
+    app = _page("staff")
+    assert not app.exception, app.exception
+    assert [o for o in app.selectbox(key="import_cpo").options] == ["Ours"]  # staff see only their CPO
+    metrics = _metrics(app)
+    assert metrics["Stations"] == "34" and metrics["Connectors"] == "39"
+    assert int(metrics["Errors"]) > 0 and int(metrics["Warnings"]) > 0
+    # With the registry, every rule of the broken file is found, including the ids another CPO holds.
+    assert {"station_id_foreign", "evse_id_foreign", "operator_not_registered", "connector_type"} <= _issue_rules(app)
+    blocked_before = int(metrics["Stations blocked"])
+
+    # The map shows every station with a position, coloured by state; tooltips are text, not HTML.
+    deck, tooltip = _deck(app)
+    assert "html" not in tooltip and "{problems}" in tooltip["text"]
+    points = deck["layers"][0]["data"]
+    assert {p["state"] for p in points} == {"ok", "warning", "error"}
+
+    # Mapping: the suggestion maps the canonical headers; unmapping the notes drops their warnings.
+    notes = app.selectbox(key="import_map_notes")
+    assert notes.value == "notes"
+    app = notes.set_value("— not in the file —").run()
+    assert not app.exception, app.exception
+    assert not {"control_characters", "formula_like"} & _issue_rules(app)
+    app = app.selectbox(key="import_map_notes").set_value("notes").run()
+    assert {"control_characters", "formula_like"} <= _issue_rules(app)
+
+    # Fix: replace the unknown connector name everywhere, revalidate.
+    app.selectbox(key="import_fix_column").set_value("connector_type")
+    app.text_input(key="import_fix_old").input("Pantograph")
+    app.text_input(key="import_fix_new").input("Type2")
+    [replace] = [b for b in app.button if b.label == "Replace and revalidate"]
+    app = replace.click().run()
+    assert not app.exception, app.exception
+    assert "connector_type" not in _issue_rules(app)
+    assert int(_metrics(app)["Stations blocked"]) == blocked_before - 1
+
+    # Accept: the valid stations are stored for this CPO, with an import record.
+    valid = len(app.session_state["import_work"]["validation"].valid_station_ids())
+    app = app.button(key="import_accept").click().run()
+    assert not app.exception, app.exception
+    assert any(f"Stored {valid} stations" in s.value for s in app.success)
+    with session_scope() as session:
+        stored = session.exec(select(Station).where(Station.cpo_id == ours)).all()
+        assert len(stored) == valid
+        [record] = session.exec(select(ImportRecord)).all()
+        assert (record.user_name, record.file_name, record.stations_stored) == ("staff", BROKEN.name, valid)
+        assert session.get(Cpo, ours).stage == Stage.STATIONS_VALIDATED
+        theirs_station = session.exec(select(Station).where(Station.station_id == "DE*8PS*S9")).one()
+        assert theirs_station.cpo_id == theirs  # never taken over
+        assert session.exec(select(AuditLog).where(AuditLog.action == "stations.import")).one()
+
+
+def test_issue_report_downloads_are_offered(cpos):
+    app = _page("staff")
+    labels = {b.label for b in app.get("download_button")}
+    assert {"Issue report (CSV)", "Issue report (XLSX)", "Template (CSV)", "Template (XLSX)"} <= labels
+
+
+def test_an_unreadable_file_says_why_and_changes_nothing(cpos):
+    app = AppTest.from_file(PAGE, default_timeout=60)
+    app.session_state["oioi_user"] = "staff"
+    app.session_state["import_upload"] = {"name": "stations.xlsx", "data": b"this is not a workbook"}
+    app.run()
+    assert not app.exception, app.exception
+    assert app.error and "stations.xlsx" in app.error[0].value
+    with session_scope() as session:
+        assert session.exec(select(ImportRecord)).all() == []
+
+
+def test_viewers_cannot_import(cpos):
+    app = _page("viewer")
+    assert not app.exception
+    assert app.error and not app.get("deck_gl_json_chart")
