@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-24 10:44:27.998707
+Create Date: 2026-11-24 10:51:37.023473
 """
 
 import sqlalchemy as sa
