@@ -1,0 +1,177 @@
+"""The reader: one file per quirk, each breaking exactly that quirk."""
+
+import io
+import zipfile
+
+import pytest
+from openpyxl import Workbook
+
+from oioi_onboard.sheets.canonical import ROW
+from oioi_onboard.sheets.reader import MAX_RATIO, SheetError, read_sheet
+from tests.helpers.sheet_files import SHEETS, claim_size, ods_bytes, xlsx_bytes
+
+HEADER = ["Standortname", "Straße", "Hausnummer", "PLZ", "Ort", "Breitengrad", "Längengrad", "Steckertyp",
+          "Leistung kW"]
+
+
+def read(name: str, **limits):
+    return read_sheet((SHEETS / name).read_bytes(), name, **limits)
+
+
+def test_utf8_with_bom_header_is_clean():
+    raw = read("utf8_bom.csv")
+    assert raw.columns == HEADER  # no "\ufeff" glued to the first header
+    assert raw.frame["Straße"].tolist() == ["Königstraße", "Heilbronner Straße"]
+    assert "encoding UTF-8 with BOM" in raw.notes
+
+
+def test_cp1252_umlauts_are_decoded():
+    raw = read("cp1252_semicolon.csv")
+    assert raw.frame["Standortname"].iloc[0] == "Marktplatz Süd"
+    assert raw.frame["Straße"].iloc[0] == "Königstraße"
+    assert "encoding Windows-1252" in raw.notes
+
+
+def test_semicolons_with_decimal_commas_keep_the_numbers_whole():
+    raw = read("semicolon_decimal_comma.csv")
+    assert "delimiter semicolon" in raw.notes
+    assert raw.frame["Breitengrad"].tolist() == ["48,7758", "48,7900"]  # text as found; mapping converts
+    assert len(raw.columns) == 9
+
+
+@pytest.mark.parametrize(("name", "note"), [("tab_separated.txt", "delimiter tab"),
+                                            ("pipe_separated.csv", "delimiter pipe"),
+                                            ("utf8_bom.csv", "delimiter comma")])
+def test_delimiter_is_sniffed(name, note):
+    raw = read(name)
+    assert note in raw.notes
+    assert raw.columns == HEADER
+    assert raw.frame["Leistung kW"].tolist() == ["22", "50"]
+
+
+def test_title_block_above_the_header_is_skipped_and_rows_keep_their_file_numbers():
+    raw = read("title_block.csv")
+    assert raw.header_row == 4
+    assert raw.columns == HEADER
+    assert raw.frame[ROW].tolist() == [5, 6]
+    assert any("title block" in n for n in raw.notes)
+
+
+def test_duplicated_headers_are_made_unique_and_reported():
+    raw = read("duplicated_headers.csv")
+    assert raw.columns[1] == "Straße" and raw.columns[4] == "Straße (2)"
+    assert raw.frame["Straße (2)"].tolist() == ["Stuttgart", "Stuttgart"]
+    assert any("duplicated" in n and "Straße (2)" in n for n in raw.notes)
+
+
+@pytest.mark.parametrize("name", ["empty.csv", "only_whitespace.csv"])
+def test_empty_file_is_refused_clearly(name):
+    with pytest.raises(SheetError, match="is empty"):
+        read(name)
+
+
+def test_header_without_rows_is_refused_clearly():
+    with pytest.raises(SheetError, match="no data rows"):
+        read("header_only.csv")
+
+
+def test_binary_junk_is_refused_clearly():
+    with pytest.raises(SheetError, match="not a text or spreadsheet file"):
+        read("binary_junk.csv")
+
+
+def test_size_limit():
+    data = (SHEETS / "utf8_bom.csv").read_bytes()
+    with pytest.raises(SheetError, match=r"files up to 0\.0 MB"):
+        read_sheet(data, "big.csv", max_bytes=100)
+
+
+def test_row_limit_csv():
+    lines = ["a,b"] + [f"{i},x" for i in range(30)]
+    data = "\n".join(lines).encode()
+    assert len(read_sheet(data, "ok.csv", max_rows=30).frame) == 30
+    with pytest.raises(SheetError, match="up to 29 rows"):
+        read_sheet(data, "many.csv", max_rows=29)
+
+
+def test_row_limit_xlsx():
+    rows = [["a", "b"]] + [[i, "x"] for i in range(30)]
+    data = xlsx_bytes(rows)
+    assert len(read_sheet(data, "ok.xlsx", max_rows=30).frame) == 30
+    with pytest.raises(SheetError, match="up to 29 rows"):
+        read_sheet(data, "many.xlsx", max_rows=29)
+
+
+def test_xlsx_formula_gives_its_stored_value_and_is_never_evaluated():
+    # The stored value 7 is deliberately not what 1+1 evaluates to.
+    data = xlsx_bytes([["name", "speed_kw", "lat"], ["Marktplatz", ("=", "1+1", 7), 49.4875]])
+    raw = read_sheet(data, "formula.xlsx")
+    assert raw.frame["speed_kw"].tolist() == ["7"]
+    assert raw.frame["lat"].tolist() == ["49.4875"]
+    assert raw.frame["name"].tolist() == ["Marktplatz"]
+
+
+def test_xlsx_values_as_text_and_real_row_numbers():
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet["B3"], sheet["C3"], sheet["D3"] = "zip", "speed", "city"
+    sheet["B4"], sheet["C4"], sheet["D4"] = 68159, 22.0, "Mannheim"
+    sheet["B5"], sheet["C5"], sheet["D5"] = "01067", 3.7, "Dresden"
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    raw = read_sheet(buffer.getvalue(), "offset.xlsx")
+    assert raw.header_row == 3
+    assert raw.frame[ROW].tolist() == [4, 5]
+    assert raw.frame["zip"].tolist() == ["68159", "01067"]
+    assert raw.frame["speed"].tolist() == ["22", "3.7"]
+
+
+def test_zip_bomb_by_ratio_is_refused_before_unpacking():
+    # 30 MB of spaces compress to a few kB: far beyond any real sheet's ratio.
+    padding = "<!--" + " " * 30_000_000 + "-->"
+    data = xlsx_bytes([["a"], ["b"]], padding=padding)
+    assert len(data) < 200_000
+    with pytest.raises(SheetError, match="no real spreadsheet does; it was not opened"):
+        read_sheet(data, "bomb.xlsx")
+    assert MAX_RATIO < 30_000_000 / len(data)
+
+
+def test_zip_claiming_a_huge_size_is_refused_before_unpacking():
+    data = claim_size(xlsx_bytes([["a"], ["b"]]), "xl/worksheets/sheet1.xml", 4_000_000_000)
+    assert zipfile.ZipFile(io.BytesIO(data)).getinfo("xl/worksheets/sheet1.xml").file_size == 4_000_000_000
+    with pytest.raises(SheetError, match="would unpack to 4000.0 MB"):
+        read_sheet(data, "liar.xlsx")
+
+
+def test_zip_that_is_no_spreadsheet_is_refused():
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("readme.txt", "hello")
+    with pytest.raises(SheetError, match="zip archive, not a spreadsheet"):
+        read_sheet(buffer.getvalue(), "stations.xlsx")
+
+
+def test_damaged_xlsx_is_refused_clearly():
+    data = xlsx_bytes([["a"], ["b"]])[:300]
+    with pytest.raises(SheetError, match="bomb|damaged|could not be read"):
+        read_sheet(data, "cut.xlsx")
+
+
+def test_ods_is_read():
+    raw = read_sheet(ods_bytes([["Titel"], [], HEADER[:3], ["Marktplatz", "Luisenring", "49"]]), "stations.ods")
+    assert raw.columns == HEADER[:3]
+    assert raw.header_row == 3
+    assert raw.frame[ROW].tolist() == [4]
+
+
+def test_same_bytes_same_hash():
+    data = (SHEETS / "utf8_bom.csv").read_bytes()
+    assert read_sheet(data, "a.csv").sha256 == read_sheet(data, "b.csv").sha256
+    assert read_sheet(data, "a.csv").sha256 != read_sheet(data + b"x,y\n", "a.csv").sha256
+
+
+def test_bnetza_slice_title_block():
+    raw = read_sheet((SHEETS.parent / "bnetza-slice.xlsx").read_bytes(), "bnetza-slice.xlsx")
+    assert raw.header_row == 6  # below the title lines and the "1. Ladepunkt" group headings
+    assert raw.columns[:3] == ["Betreiber", "Adresse", "Postleitzahl Ort"]
+    assert raw.frame[ROW].iloc[0] == 7
