@@ -7,7 +7,7 @@ from sqlmodel import select
 
 from oioi_onboard.store.auth import Actor
 from oioi_onboard.store.db import migrate, session_scope
-from oioi_onboard.store.models import Connector, Outbox, OutboxState, Role, Station, StatusEvent
+from oioi_onboard.store.models import Connector, Cpo, Outbox, OutboxState, Role, Stage, Station, StatusEvent
 from oioi_onboard.sync import statuses
 from oioi_onboard.sync.statuses import parse_status_file, record_statuses
 from tests.helpers.statuses import add_station, evse, make_cpo
@@ -191,6 +191,8 @@ def test_worker_results_become_delivery_states(cpo_id):
         record_results(session, [Result(one.id, "acked", code=0),
                                  Result(two.id, "failed", code=181, error="OIOI code 181: EVSE not found")])
     assert statuses_events(evse(1))[-1].delivery == "delivered"
+    with session_scope() as session:
+        assert session.get(Cpo, cpo_id).stage == Stage.STATUSES_LIVE
     rejected = statuses_events(evse(2))[-1]
     assert rejected.delivery == "rejected" and "181" in rejected.reason
 
@@ -304,3 +306,22 @@ def test_a_failed_attempt_with_a_newer_status_queued_behind_it_is_not_sent_again
     with session_scope() as session:
         [next_row] = claim(session, worker_id="w1", limit=10)
     assert next_row.id == second.id and next_row.payload["connector-post-status"]["status"] == "Available"
+
+
+def test_the_simulator_writes_plausible_changes_through_the_one_entry(cpo_id):
+    from oioi_onboard.sync.simulate import NEXT, simulate
+
+    result = simulate(cpo_id=cpo_id, rate=400, seconds=0.6, seed=3, tick=0.05)
+    assert result.changes > 0 and result.refused == 0
+    with session_scope() as session:
+        logged = session.exec(select(StatusEvent)).all()
+    assert len(logged) == result.changes and {e.source for e in logged} == {"simulator"}
+    assert {e.status for e in logged} <= set(statuses.STATUSES)
+    # Every change follows a plausible transition from the connector's previous status.
+    previous: dict[str, str] = {}
+    for event in logged:
+        before = previous.get(event.evse_id, "Unknown")
+        assert event.status in {status for status, _ in NEXT[before]}, (before, event.status)
+        previous[event.evse_id] = event.status
+    with pytest.raises(ValueError, match="rate"):
+        simulate(cpo_id=cpo_id, rate=0, seconds=1)

@@ -380,6 +380,7 @@ def on_outbox_result(session: Session, row: Outbox) -> None:
 def on_outbox_results(session: Session, rows: Iterable[Outbox]) -> None:
     """``on_outbox_result`` for a batch of rows: one statement for all the delivered ones."""
     delivered: list[int] = []
+    live_cpos: set[int] = set()
     for row in rows:
         if row.kind != KIND:
             continue
@@ -392,6 +393,7 @@ def on_outbox_results(session: Session, rows: Iterable[Outbox]) -> None:
             session.add(row)
         if state == OutboxState.ACKED:
             delivered.append(row.id)
+            live_cpos.add(row.cpo_id)
         elif state in (OutboxState.FAILED, OutboxState.SUPERSEDED):
             delivery = "rejected" if state == OutboxState.FAILED else "superseded"
             reason = _rejection_reason(row) if state == OutboxState.FAILED else None
@@ -408,6 +410,12 @@ def on_outbox_results(session: Session, rows: Iterable[Outbox]) -> None:
                         .where(_EVENTS.c.outbox_id.in_(delivered[start:start + _CHUNK]),
                                _EVENTS.c.delivery.in_(["pending", "held"]))
                         .values(delivery="delivered", reason=None))
+    if live_cpos:
+        from ..store.models import Stage
+        from ..store.queries import set_stage
+
+        for cpo_id in live_cpos:  # the first delivered status: step 3 of onboarding is running
+            set_stage(session, cpo_id=cpo_id, stage=Stage.STATUSES_LIVE)
 
 
 def _newer_row_waits(session: Session, row: Outbox) -> bool:
