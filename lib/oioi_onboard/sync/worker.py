@@ -63,6 +63,7 @@ class Lane:
     buffer: deque = field(default_factory=deque)
     running: int = 0
     idle_until: float = 0.0  # no due rows at the last claim: do not ask again before this
+    client_lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # one client per lane, not one per task
 
 
 def default_worker_id() -> str:
@@ -180,11 +181,13 @@ class Worker:
 
     async def _client(self, lane: Lane):  # noqa: ANN202
         if lane.client is None:
-            from ..oioi.client import OioiClient
+            async with lane.client_lock:
+                if lane.client is None:
+                    from ..oioi.client import OioiClient
 
-            endpoint, api_key = await self._db(self._credentials, lane.cpo_id)
-            lane.client = OioiClient(endpoint, api_key, timeout=self.options.timeout, max_retries=0,
-                                     max_connections=max(lane.concurrency * 2, 10))
+                    endpoint, api_key = await self._db(self._credentials, lane.cpo_id)
+                    lane.client = OioiClient(endpoint, api_key, timeout=self.options.timeout, max_retries=0,
+                                             max_connections=max(lane.concurrency, 4))
         return lane.client
 
     def _release_buffer(self, lane: Lane) -> None:
