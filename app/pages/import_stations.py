@@ -151,9 +151,12 @@ else:
             try:
                 with db_session() as session:
                     profiles.save_profile(session, cpo_id=cpo_id, name=name.strip(), mapping=chosen)
-                st.success(f"Saved profile {name.strip()!r}; choose it above next time.")
+                state["import_saved_profile"] = name.strip()
+                st.rerun()  # so the profile list above shows it
             except profiles.ProfileError as error:
                 st.error(str(error))
+        if "import_saved_profile" in state:
+            st.success(f"Saved profile {state.pop('import_saved_profile')!r}; choose it under Mapping next time.")
     unplaced = sheet_mapping.unplaced_required(chosen)
     if unplaced:
         st.warning("Choose a column for: " + ", ".join(unplaced) + ". Until then those fields are reported empty.")
@@ -225,9 +228,10 @@ else:
     only_problems = st.toggle("Edit only rows with problems", value=True, key="import_only_problems")
     frame = validation.frame
     shown = frame[frame[ROW].isin(issues["row"])] if only_problems else frame
-    edited = st.data_editor(shown, key="import_editor", disabled=[ROW], hide_index=True,
+    # A new key per validation: edits name rows by position, and the rows shown change after a revalidation.
+    edited = st.data_editor(shown, key=f"import_editor_{work['revision']}", disabled=[ROW], hide_index=True,
                             width="stretch", height=320)
-    if st.button("Revalidate", type="primary"):
+    if st.button("Revalidate", type="primary", key="import_revalidate"):
         _validate(apply_edits(frame, edited), work["extra"])
         st.rerun()
 

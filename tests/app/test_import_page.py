@@ -102,6 +102,19 @@ def test_upload_map_fix_revalidate_accept(cpos):
     assert "connector_type" not in _issue_rules(app)
     assert int(_metrics(app)["Stations blocked"]) == blocked_before - 1
 
+    # Fix a cell in place in the editor (AppTest seeds a keyed editor's edit state), then revalidate.
+    editor = f"import_editor_{app.session_state['import_work']['revision']}"
+    shown = app.data_editor(key=editor).value
+    position = [i for i, speed in enumerate(shown["speed_kw"]) if speed == "0"]  # edits name rows by position
+    assert len(position) == 1
+    app.session_state[editor] = {"edited_rows": {position[0]: {"speed_kw": "11"}}, "added_rows": [],
+                                          "deleted_rows": []}
+    app = app.run()
+    app = app.button(key="import_revalidate").click().run()
+    assert not app.exception, app.exception
+    assert "speed_not_positive" not in _issue_rules(app)
+    assert int(_metrics(app)["Stations blocked"]) == blocked_before - 2
+
     # Accept: the valid stations are stored for this CPO, with an import record.
     valid = len(app.session_state["import_work"]["validation"].valid_station_ids())
     app = app.button(key="import_accept").click().run()
@@ -139,3 +152,21 @@ def test_viewers_cannot_import(cpos):
     app = _page("viewer")
     assert not app.exception
     assert app.error and not app.get("deck_gl_json_chart")
+
+
+def test_a_mapping_saved_as_profile_is_offered_and_applies(cpos):
+    ours, _ = cpos
+    app = _page("staff")
+    app.selectbox(key="import_map_notes").set_value("— not in the file —")
+    app = app.text_input(key="import_profile_name").input("no notes").run()
+    app = app.button(key="import_profile_save").click().run()
+    assert not app.exception, app.exception
+    assert any("Saved profile 'no notes'" in s.value for s in app.success)
+    profile = app.selectbox(key="import_profile")
+    assert "no notes" in profile.options and "template" in profile.options and "bnetza" in profile.options
+    app = profile.set_value("no notes").run()
+    assert not app.exception, app.exception
+    rules = _issue_rules(app)
+    assert "formula_like" not in rules and "station_id_foreign" in rules
+    app = app.selectbox(key="import_profile").set_value("template").run()
+    assert "formula_like" in _issue_rules(app)
