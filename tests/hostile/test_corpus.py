@@ -92,13 +92,6 @@ def test_the_corpus_is_complete_and_current():
         assert (CORPUS / name).read_bytes() == data, f"{name} differs from make_corpus.py: rerun the script"
 
 
-@pytest.fixture(scope="module")
-def large_files(tmp_path_factory) -> Path:
-    directory = tmp_path_factory.mktemp("hostile-large")
-    make_corpus.write_large(directory)
-    return directory
-
-
 def _check_answer(name: str, code: int, output: str, stderr: str, expected: tuple) -> None:
     want_code, want = expected
     assert "Traceback" not in stderr and "Traceback" not in output, f"{name}: traceback\n{stderr}"
