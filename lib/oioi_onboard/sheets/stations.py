@@ -149,6 +149,18 @@ def station_payloads(stations: Iterable[Station]) -> list[dict[str, Any]]:
     return [station.to_json() for station in stations]
 
 
+def _join_per_key(keys: list, texts: list, separator: str, limit: int) -> dict:
+    """key -> its first ``limit`` texts joined, with "…" when there are more (a plain loop beats groupby here)."""
+    parts: dict = {}
+    for key, text in zip(keys, texts):
+        bucket = parts.setdefault(key, [])
+        if len(bucket) < limit:
+            bucket.append(text)
+        elif len(bucket) == limit:
+            bucket.append("…")
+    return {key: separator.join(bucket) for key, bucket in parts.items()}
+
+
 POINT_COLUMNS = ["station_id", "name", "latitude", "longitude", "state", "address", "connectors", "problems"]
 
 
@@ -170,10 +182,7 @@ def station_points(validation) -> pd.DataFrame:
     address = (first["street"].str.strip() + " " + first["street_number"].str.strip() + ", "
                + first["zip"].str.strip() + " " + first["city"].str.strip())
     label = rows["connector_type"].str.strip() + " " + rows["speed_kw"].str.strip() + " kW"
-    # At most six connectors in a tooltip; "…" says there are more.
-    nth = rows.groupby("station_id", sort=False).cumcount().to_numpy()
-    label = label.where(nth < 6, "…")[nth <= 6]
-    connectors = label.astype(object).groupby(rows["station_id"][nth <= 6], sort=False).agg(", ".join)
+    connectors = _join_per_key(rows["station_id"].tolist(), label.tolist(), ", ", 6)
     points = pd.DataFrame({
         "station_id": first["station_id"].to_numpy(),
         "name": first["station_name"].str.strip().to_numpy(),
@@ -186,11 +195,9 @@ def station_points(validation) -> pd.DataFrame:
     issues = validation.issues
     if len(issues):
         by_row = rows.drop_duplicates(ROW).set_index(ROW)["station_id"]
-        issue_station = issues["row"].map(by_row)
-        text = issues["severity"] + ": " + issues["message"]
-        problems = text.groupby(issue_station.to_numpy(), sort=False).agg(
-            lambda s: "; ".join(s.iloc[:3]) + (f" (+{len(s) - 3} more)" if len(s) > 3 else "")
-        )
+        issue_station = issues["row"].map(by_row).tolist()
+        text = (issues["severity"] + ": " + issues["message"]).tolist()
+        problems = _join_per_key(issue_station, text, "; ", 3)
         points["problems"] = points["station_id"].map(problems).fillna("")
     else:
         points["problems"] = ""
