@@ -6,6 +6,7 @@ shows is then fetched through ``oioi_onboard.store.queries`` with that actor,
 which is where scoping is enforced.
 """
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -60,7 +61,7 @@ def _database_ready(url: str) -> None:
     except OperationalError as error:
         where = make_url(url).render_as_string(hide_password=True)
         reason = str(error.orig).strip().splitlines()[0] if error.orig else "no answer"
-        st.error(f"The database {where} cannot be used: {reason}")
+        st.error(plain(f"The database {where} cannot be used: {reason}"))
         st.stop()
 
 
@@ -95,7 +96,7 @@ def _login_form() -> None:
                 if actor is not None:
                     audit(session, actor_name=actor.name, action="signed in")
         except TooManyAttempts as error:
-            st.error(f"Not signed in: {error}.")
+            st.error(plain(f"Not signed in: {error}."))
             st.stop()
         if actor is None:
             st.error("Unknown user name or wrong password.")
@@ -114,7 +115,7 @@ def _oidc_actor() -> Actor:
     with db_session() as session:
         actor = actor_for_email(session, email=email)
     if actor is None:
-        st.error(f"{email or 'This account'} has no access to this dashboard yet. Ask an admin to add you.")
+        st.error(plain(f"{email or 'This account'} has no access to this dashboard yet. Ask an admin to add you."))
         st.button("Sign out", on_click=st.logout)
         st.stop()
     return actor
@@ -141,7 +142,7 @@ def require_role(*roles: Role) -> Actor:
     actor = current_actor()
     if roles and actor.role not in roles:
         allowed = ", ".join(ROLE_LABELS[role] for role in roles)
-        st.error(f"This page is for: {allowed}. You are signed in as {actor.name} ({ROLE_LABELS[actor.role]}).")
+        st.error(plain(f"This page is for: {allowed}. You are signed in as {actor.name} ({ROLE_LABELS[actor.role]})."))
         st.stop()
     return actor
 
@@ -155,7 +156,7 @@ def sign_out() -> None:
 def account_sidebar(actor: Actor) -> None:
     """Who is signed in, a password change for local accounts, and sign out."""
     with st.sidebar:
-        st.caption(f"Signed in as **{actor.name}** ({ROLE_LABELS[actor.role]})")
+        st.caption(f"Signed in as **{plain(actor.name)}** ({ROLE_LABELS[actor.role]})")
         if not oidc_configured():
             with st.popover("Change password"):
                 _change_password_form(actor)
@@ -185,7 +186,15 @@ def _change_password_form(actor: Actor) -> None:
             st.error("The current password is wrong.")
 
 
+_MARKDOWN_SPECIALS = re.compile(r"([\\`*_\[\]<>#~$|])")
+
+
+def plain(text: object) -> str:
+    """``text`` escaped for Streamlit's markdown, so ``DE*8PS, DE*ABC`` is not shown in italics."""
+    return _MARKDOWN_SPECIALS.sub(r"\\\1", str(text))
+
+
 def show_field_error(errors: dict[str, str], field: str) -> None:
     """An inline validation message under a form field, if there is one."""
     if errors.get(field):
-        st.error(errors[field], icon="⚠️")
+        st.error(plain(errors[field]), icon="⚠️")

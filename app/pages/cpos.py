@@ -7,7 +7,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import pandas as pd  # noqa: E402
 import streamlit as st  # noqa: E402
-from common import ROLE_LABELS, db_session, require_role, show_field_error  # noqa: E402
+from common import ROLE_LABELS, db_session, plain, require_role, show_field_error  # noqa: E402
 
 from oioi_onboard.store import queries, registry  # noqa: E402
 from oioi_onboard.store.auth import AccountError, create_user, list_users  # noqa: E402
@@ -91,7 +91,7 @@ if actor.can_manage_cpos:
 
     done = state.get("reg_done")
     if done:
-        st.success(f"Registered {done['name']}. Give the platform this partner identifier (copy button on the right):")
+        st.success(f"Registered {plain(done['name'])}. Give the platform this partner identifier (copy button on the right):")
         for partner_id in done["partner_ids"]:
             st.code(partner_id, language=None)
 
@@ -137,12 +137,12 @@ with db_session() as session:
 
 details, actions = st.columns([3, 2])
 with details:
-    st.markdown(f"**Operator ids:** {', '.join(operator_ids)}")
-    st.markdown(f"**Endpoint:** {registry.endpoint_label(cpo.endpoint)}  ·  **Stage:** "
+    st.markdown(f"**Operator ids:** {plain(', '.join(operator_ids))}")
+    st.markdown(f"**Endpoint:** {plain(registry.endpoint_label(cpo.endpoint))}  ·  **Stage:** "
                 f"{queries.STAGE_LABELS[cpo.stage]}")
     st.markdown(f"**API key:** {'••••' + cpo.api_key_last4 if cpo.api_key_last4 else 'not set'}")
     if cpo.paused_reason:
-        st.warning(f"Pushing is paused: {cpo.paused_reason}")
+        st.warning(plain(f"Pushing is paused: {cpo.paused_reason}"))
     st.markdown("**Partner identifiers:**")
     for partner_id in partner_ids:
         st.code(partner_id, language=None)
@@ -186,13 +186,13 @@ with actions:
               help="Sends a harmless status request for an EVSE id nobody owns; nothing changes at the endpoint.")
     check = state.get(f"check_{cpo_id}")
     if check is not None:
-        (st.success if check.ok else st.error)(check.message)
+        (st.success if check.ok else st.error)(plain(check.message))
     if actor.can_edit(cpo_id):
         st.text_input("New API key", type="password", key=f"new_key_{cpo_id}")
         st.button("Replace API key", key=f"set_key_{cpo_id}", on_click=_set_key)
         message = state.get(f"key_message_{cpo_id}")
         if message:
-            (st.success if message[0] == "ok" else st.error)(message[1])
+            (st.success if message[0] == "ok" else st.error)(plain(message[1]))
     if actor.can_manage_cpos:
         if cpo.active:
             st.button("Deactivate CPO", key=f"deactivate_{cpo_id}", on_click=_toggle_active, args=(False,),
@@ -282,8 +282,8 @@ if actor.is_admin:
         st.text_input("E-mail (to match a single sign-on login)", key="user_email")
         st.button("Create user", on_click=_add_user, key="user_submit")
         if state.get("user_error"):
-            st.error(state.user_error)
+            st.error(plain(state.user_error))
         if state.get("user_created"):
             name, password = state.pop("user_created")  # shown once; gone on the next rerun
-            st.success(f"User {name} created. Their password, shown only now:")
+            st.success(f"User {plain(name)} created. Their password, shown only now:")
             st.code(password, language=None)
