@@ -1,0 +1,325 @@
+"""Status relay under load: 1,000 changes a second for 30 seconds, relayed to the sandbox at 50 ms latency.
+
+Real processes on a fresh SQLite database: ``oioi-onboard sandbox --latency-ms 50``,
+``oioi-onboard worker`` and ``oioi-onboard relay``. A CPO with 2,000 stations of
+two connectors is pushed first (statuses are only accepted for acknowledged
+stations), then several HTTP connections post batches of changes to
+``POST /v1/statuses`` at the target rate. Reported:
+
+* ingest rate achieved, as a ratio of the target rate;
+* delivery latency (received by the relay -> acknowledged by the endpoint), p50 / p99, goal p99 < 2 s,
+  and as a ratio of the endpoint's own latency (the baseline, measured in this run);
+* requests saved by coalescing: changes in per request sent;
+* proof: every connector's final status at the sandbox equals the last one sent in,
+  and every change is delivered, superseded or stale (none pending, held, rejected or lost).
+
+Run: ``.venv/bin/python bench/bench_relay.py [rate] [seconds] [stations]``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import httpx
+
+RATE = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
+SECONDS = float(sys.argv[2]) if len(sys.argv) > 2 else 30.0
+STATIONS = int(sys.argv[3]) if len(sys.argv) > 3 else 2000
+CONNECTIONS = 4
+BATCH_EVERY = 0.25  # seconds between two batches of one connection
+LATENCY_MS = 50
+CONCURRENCY = 64  # requests in flight to the endpoint for this CPO
+API_KEY = "bench-key-0000"
+PARTNER_ID = "bEnCh7Qw9LmZ2vK8sRb4"
+OPERATOR = "DE*BEN"
+STATUSES = ["Available", "Occupied", "Reserved", "Offline", "Unknown"]
+
+WORK = Path(tempfile.mkdtemp(prefix="bench-relay-"))
+os.environ["OIOI_DATA_DIR"] = str(WORK / "data")
+os.environ.pop("DATABASE_URL", None)
+ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
+
+from oioi_onboard.store.db import migrate, session_scope  # noqa: E402  (after the environment is set)
+
+
+def start(name: str, *args: str, pattern: str | None = None) -> tuple[subprocess.Popen, str | None]:
+    log_path = WORK / f"{name}.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen([sys.executable, "-m", "oioi_onboard.cli", *args], stdout=log,
+                                   stderr=subprocess.STDOUT, env=ENV)
+    if pattern is None:
+        return process, None
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        match = re.search(pattern, log_path.read_text(errors="replace"))
+        if match:
+            return process, match[1]
+        if process.poll() is not None:
+            break
+        time.sleep(0.1)
+    raise SystemExit(f"{name} did not start:\n{log_path.read_text(errors='replace')}")
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def station(n: int) -> dict:
+    evse = f"{OPERATOR}*E{n:05d}"
+    return {
+        "id": f"{OPERATOR}*S{n:05d}", "name": f"Bench {n}",
+        "latitude": round(50.0 + (n % 100) * 0.01, 5), "longitude": round(8.0 + (n // 100) * 0.01, 5),
+        "address": {"street": "Teststraße", "street-number": str(n), "city": "Frankfurt", "zip": "60311",
+                    "country": "DE"},
+        "contact": {"phone": "+49 69 1234567"}, "cpo-id": OPERATOR, "is-open-24": True,
+        "connectors": [{"id": f"{evse}1", "name": "Type2", "speed": 22.0},
+                       {"id": f"{evse}2", "name": "Combo", "speed": 50.0}],
+    }
+
+
+def register(endpoint: str) -> tuple[int, list[str]]:
+    """The CPO and its stations, straight into the store as an import leaves them."""
+    import hashlib
+    import json
+
+    from sqlalchemy import insert
+    from sqlmodel import select
+
+    from oioi_onboard.store.models import Connector, Cpo, OperatorId, PartnerIdentifier, Station
+    from oioi_onboard.store.secrets import encrypt_api_key, last4
+
+    def sha(value) -> str:  # noqa: ANN001
+        return hashlib.sha256(json.dumps(value, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+    migrate()
+    with session_scope() as session:
+        cpo = Cpo(name="Bench CPO", endpoint=endpoint, api_key_encrypted=encrypt_api_key(API_KEY),
+                  api_key_last4=last4(API_KEY), concurrency=CONCURRENCY)
+        session.add(cpo)
+        session.flush()
+        session.add(OperatorId(cpo_id=cpo.id, operator_id=OPERATOR))
+        session.add(PartnerIdentifier(cpo_id=cpo.id, partner_identifier=PARTNER_ID))
+        payloads = [station(n) for n in range(1, STATIONS + 1)]
+        session.execute(insert(Station), [dict(
+            cpo_id=cpo.id, station_id=p["id"], name=p["name"], latitude=p["latitude"], longitude=p["longitude"],
+            city="Frankfurt", cpo_operator_id=OPERATOR, payload=p, payload_sha256=sha(p),
+            connectors_signature=sha(sorted((c["id"], c["name"]) for c in p["connectors"])), deleted=False,
+        ) for p in payloads])
+        pks = dict(session.exec(select(Station.station_id, Station.id).where(Station.cpo_id == cpo.id)).all())
+        session.execute(insert(Connector), [dict(
+            station_pk=pks[p["id"]], cpo_id=cpo.id, evse_id=c["id"], evse_key=c["id"].replace("*", "").upper(),
+            name=c["name"], speed=c["speed"]) for p in payloads for c in p["connectors"]])
+        return cpo.id, [c["id"] for p in payloads for c in p["connectors"]]
+
+
+def push_and_wait(cpo_id: int) -> float:
+    from sqlmodel import func, select
+
+    from oioi_onboard.store.auth import SYSTEM
+    from oioi_onboard.store.models import Station
+    from oioi_onboard.sync.diff import plan_push
+    from oioi_onboard.sync.outbox import enqueue_plan
+
+    started = time.monotonic()
+    with session_scope() as session:
+        enqueue_plan(session, actor=SYSTEM, plan=plan_push(session, cpo_id=cpo_id))
+    while time.monotonic() - started < 300:
+        with session_scope() as session:
+            acked = session.exec(select(func.count(Station.id)).where(Station.acked_at.is_not(None))).one()
+        if acked == STATIONS:
+            return time.monotonic() - started
+        time.sleep(0.5)
+    raise SystemExit(f"only {acked} of {STATIONS} stations were acknowledged within 300 s")
+
+
+async def drive(url: str, token: str, evses: list[str]) -> tuple[int, int, float, dict[str, tuple[datetime, str]]]:
+    """Post RATE changes a second for SECONDS over CONNECTIONS connections; returns what was sent."""
+    rng = random.Random(11)
+    last_sent: dict[str, tuple[datetime, str]] = {}
+    clock = [datetime.now(timezone.utc)]
+    per_batch = max(1, round(RATE * BATCH_EVERY / CONNECTIONS))
+    sent = accepted = 0
+    failures: list[str] = []
+
+    def next_time() -> datetime:
+        # Strictly increasing, so "the last one sent in" is well defined across connections.
+        clock[0] = max(datetime.now(timezone.utc), clock[0] + timedelta(microseconds=1))
+        return clock[0]
+
+    async def post(client: httpx.AsyncClient, items: list[dict]) -> None:
+        nonlocal accepted
+        async with in_flight:
+            answer = await client.post(url, json=items, headers={"Authorization": f"Bearer {token}"})
+        if answer.status_code != 200:
+            failures.append(f"HTTP {answer.status_code}: {answer.text[:200]}")
+            return
+        accepted += answer.json()["accepted"]
+        for item in items:
+            moment = datetime.fromisoformat(item["timestamp"])
+            if item["evse_id"] not in last_sent or last_sent[item["evse_id"]][0] < moment:
+                last_sent[item["evse_id"]] = (moment, item["status"])
+
+    async def connection(index: int, client: httpx.AsyncClient, begin: float, posts: list) -> None:
+        # Batches leave on schedule whether or not earlier answers are back: the offered rate stays RATE.
+        nonlocal sent
+        k = 0
+        while True:
+            due = begin + index * BATCH_EVERY / CONNECTIONS + k * BATCH_EVERY
+            if due - begin >= SECONDS:
+                return
+            await asyncio.sleep(max(0.0, due - time.monotonic()))
+            items = []
+            for evse in rng.sample(evses, per_batch):
+                moment, status = next_time(), rng.choice(STATUSES)
+                items.append({"evse_id": evse, "status": status, "timestamp": moment.isoformat()})
+            posts.append(asyncio.create_task(post(client, items)))
+            sent += len(items)
+            k += 1
+
+    in_flight = asyncio.Semaphore(CONNECTIONS * 8)
+    async with httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=CONNECTIONS)) as client:
+        begin = time.monotonic()
+        posts: list[asyncio.Task] = []
+        await asyncio.gather(*(connection(i, client, begin, posts) for i in range(CONNECTIONS)))
+        await asyncio.gather(*posts)
+        elapsed = time.monotonic() - begin
+    if failures:
+        print(f"{len(failures)} request(s) failed, e.g. {failures[0]}", file=sys.stderr)
+    return sent, accepted, elapsed, last_sent
+
+
+def settle(timeout: float = 300) -> float:
+    from sqlmodel import func, select
+
+    from oioi_onboard.store.models import StatusEvent
+
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        with session_scope() as session:
+            waiting = session.exec(select(func.count(StatusEvent.id))
+                                   .where(StatusEvent.delivery.in_(["pending", "held"]))).one()
+        if not waiting:
+            return time.monotonic() - started
+        time.sleep(0.5)
+    raise SystemExit(f"{waiting} status change(s) still not delivered after {timeout} s")
+
+
+def measurements() -> tuple[dict[str, int], list[float]]:
+    from sqlmodel import func, select
+
+    from oioi_onboard.store.models import Outbox, StatusEvent
+
+    with session_scope() as session:
+        deliveries = dict(session.exec(select(StatusEvent.delivery, func.count(StatusEvent.id))
+                                       .group_by(StatusEvent.delivery)).all())
+        pairs = session.exec(select(StatusEvent.received_at, Outbox.acked_at)
+                             .join(Outbox, Outbox.id == StatusEvent.outbox_id)
+                             .where(StatusEvent.delivery == "delivered")).all()
+    latencies = sorted((acked - received).total_seconds() for received, acked in pairs if acked is not None)
+    return deliveries, latencies
+
+
+def endpoint_baseline(url: str, evse_id: str, n: int = 50) -> float:
+    """The endpoint's own answer time for one status, sent one at a time: the floor for delivery latency."""
+    body = {"connector-post-status": {"connector-id": evse_id, "partner-identifier": PARTNER_ID, "status": "Unknown"}}
+    times = []
+    with httpx.Client(timeout=10, headers={"Authorization": f"key={API_KEY}"}) as client:
+        for _ in range(n):
+            started = time.perf_counter()
+            client.post(url, json=body).raise_for_status()
+            times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def percentile(values: list[float], share: float) -> float:
+    return values[min(len(values) - 1, int(share * len(values)))] if values else float("nan")
+
+
+def main() -> int:
+    # A SIGTERM stops the bench through ``finally``, so the processes it started stop too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    processes: list[subprocess.Popen] = []
+    try:
+        sandbox, oioi_url = start("sandbox", "sandbox", "--port", "0", "--latency-ms", str(LATENCY_MS),
+                                  "--api-key", API_KEY, "--partner-id", PARTNER_ID, "--db", str(WORK / "sandbox.db"),
+                                  pattern=r"listening on (http://\S+)")
+        processes.append(sandbox)
+        cpo_id, evses = register(oioi_url)
+        worker, _ = start("worker", "worker", "--poll-interval", "0.05")
+        processes.append(worker)
+        push_seconds = push_and_wait(cpo_id)
+        relay, relay_url = start("relay", "relay", "--port", "0", pattern=r"listening on (http://\S+)")
+        processes.append(relay)
+
+        from oioi_onboard.store.auth import SYSTEM
+        from oioi_onboard.sync.tokens import create_token
+
+        with session_scope() as session:
+            token = create_token(session, actor=SYSTEM, cpo_id=cpo_id, label="bench")
+        baseline = endpoint_baseline(oioi_url, evses[0])
+        sandbox_base = oioi_url.split("/api/")[0]
+        requests_before = httpx.get(f"{sandbox_base}/_sandbox/stats").json()["connector-post-status"]["received"]
+
+        sent, accepted, elapsed, last_sent = asyncio.run(drive(relay_url, token, evses))
+        settle_seconds = settle()
+        deliveries, latencies = measurements()
+        stats = httpx.get(f"{sandbox_base}/_sandbox/stats").json()
+        requests = stats["connector-post-status"]["received"] - requests_before
+        at_sandbox = {c["id"]: c["status"] for s in httpx.get(f"{sandbox_base}/_sandbox/stations", timeout=60).json()
+                      for c in s["connectors"]}
+        wrong = [evse for evse, (_, status) in last_sent.items() if at_sandbox.get(evse) != status]
+    finally:
+        for process in reversed(processes):
+            stop(process)
+
+    load = os.getloadavg()[0]
+    rate = accepted / elapsed
+    p50, p99 = percentile(latencies, 0.50), percentile(latencies, 0.99)
+    lost = sum(count for kind, count in deliveries.items() if kind not in ("delivered", "superseded", "stale"))
+    rows = [
+        ("machine load (1 min, 2 cores)", f"{load:.1f}", "other processes share the cores"),
+        ("stations pushed first", f"{STATIONS:,} x 2 connectors in {push_seconds:.1f} s", ""),
+        ("changes sent in", f"{sent:,} over {elapsed:.1f} s on {CONNECTIONS} connections", ""),
+        ("ingest rate achieved", f"{rate:,.0f} changes/s", f"{rate / RATE:.2f} x target {RATE:,}/s"),
+        ("endpoint answer time (baseline)", f"{baseline * 1000:.0f} ms", f"sandbox latency {LATENCY_MS} ms"),
+        ("delivery latency p50", f"{p50:.3f} s", f"{p50 / baseline:.1f} x baseline"),
+        ("delivery latency p99", f"{p99:.3f} s", ("meets" if p99 < 2 else "MISSES") + " goal < 2 s"),
+        ("requests sent to the endpoint", f"{requests:,}", f"{accepted / max(1, requests):.2f} changes per request"),
+        ("requests saved by coalescing", f"{accepted - requests:,}", f"{1 - requests / max(1, accepted):.0%}"),
+        ("changes delivered", f"{deliveries.get('delivered', 0):,}", ""),
+        ("changes superseded by newer", f"{deliveries.get('superseded', 0):,}", ""),
+        ("changes stale on arrival", f"{deliveries.get('stale', 0):,}", "an older change overtaken in transit"),
+        ("changes pending/held/rejected", f"{lost:,}", "none lost" if lost == 0 else "LOST"),
+        ("catch-up after the last change", f"{settle_seconds:.1f} s", ""),
+        ("final status at the sandbox", f"{len(last_sent) - len(wrong):,} of {len(last_sent):,} EVSEs",
+         "all equal the last sent in" if not wrong else f"{len(wrong)} DIFFER, e.g. {wrong[:3]}"),
+    ]
+    width = max(len(r[0]) for r in rows)
+    value_width = max(len(r[1]) for r in rows)
+    print(f"\nStatus relay: {RATE:,} changes/s for {SECONDS:g} s, sandbox at {LATENCY_MS} ms, "
+          f"concurrency {CONCURRENCY}")
+    for name, value, note in rows:
+        print(f"  {name:<{width}}  {value:>{value_width}}  {note}")
+    ok = not wrong and lost == 0
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
