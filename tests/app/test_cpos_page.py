@@ -79,7 +79,7 @@ def test_viewer_sees_the_live_map_only(setup):
     app.session_state["oioi_user"] = "victor"
     app.run()
     assert not app.exception
-    assert "Overview" not in [unescaped(t.value) for t in app.title]
+    assert [unescaped(t.value) for t in app.title] == ["Live map"]  # the only page a viewer gets
     denied = page("victor")
     assert any("This page is for" in unescaped(e.value) for e in denied.error)
     assert "Alpha" not in texts(denied)
