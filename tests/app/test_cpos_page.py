@@ -80,6 +80,8 @@ def test_viewer_sees_the_live_map_only(setup):
     app.run()
     assert not app.exception
     assert [unescaped(t.value) for t in app.title] == ["Live map"]  # the only page a viewer gets
+    with pytest.raises(ValueError, match=r"Known pages: \['[^,]*live_map\.py'\]"):
+        app.switch_page("pages/cpos.py")  # not registered in the viewer's navigation at all
     denied = page("victor")
     assert any("This page is for" in unescaped(e.value) for e in denied.error)
     assert "Alpha" not in texts(denied)
