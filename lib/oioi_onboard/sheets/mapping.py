@@ -452,7 +452,7 @@ def _connector_part(raw: RawSheet, mapping: Mapping, issues: list[pd.DataFrame])
             part["_slot"] = slot
             filled = (part[CONNECTOR_FIELDS] != "").any(axis=1)
             part = part[filled]
-            no_type = (part["connector_type"] == "") | part["connector_type"].map(aliases.is_junk)
+            no_type = (part["connector_type"] == "") | part["connector_type"].map(aliases.is_junk).astype(bool)
             if no_type.any():
                 junk = part[no_type]
                 described = junk["connector_type"].map(lambda v: f"{v!r}" if v else "no connector type")
@@ -496,6 +496,10 @@ def _connector_part(raw: RawSheet, mapping: Mapping, issues: list[pd.DataFrame])
         frame = frame.explode("connector_type", ignore_index=True)
         frame["connector_type"] = frame["connector_type"].fillna("").astype(str)
     frame["connector_type"] = aliases.connector_types(frame["connector_type"])
+    if several.any():
+        # "AC Steckdose Typ 2, AC Kupplung Typ 2" (a socket and a cable) is one
+        # Type2 connector to OIOI, which has no word for the difference.
+        frame = frame.drop_duplicates(["_src", "_slot", "connector_type"]).reset_index(drop=True)
     frame["speed_kw"] = _decimal(frame["speed_kw"])
     return frame
 
@@ -508,12 +512,16 @@ def apply_mapping(raw: RawSheet, mapping: Mapping) -> tuple[pd.DataFrame, pd.Dat
     stations = _station_part(raw, mapping, issues)
     connectors = _connector_part(raw, mapping, issues)
 
-    # Station identity for generated ids: its address and position. In a wide
-    # file every row is its own station (one charging device per row), so
-    # identical rows are told apart by occurrence; in a long file rows with the
-    # same address and position are the connectors of one station.
+    # Station identity for generated ids: its address and position. In a long
+    # file rows with the same address and position are the connectors of one
+    # station. In a wide file every row is its own station (one charging device
+    # per row): its charge points are part of its identity (OIOI wants a new
+    # station id when connectors change anyway), and rows identical in all of
+    # that are told apart by occurrence, where their order cannot matter.
     station_key = sheet_ids.content_key(stations, _STATION_KEY_FIELDS)
     if mapping.is_wide:
+        slot_columns = [c for cp in mapping.charge_points for c in cp.values() if c]
+        station_key = station_key + "\x1f" + sheet_ids.content_key(raw.frame, slot_columns)
         station_key = station_key + "\x1f" + sheet_ids.occurrence(station_key).astype(str)
     has_station_id = stations["station_id"] != ""
     station_key = station_key.where(~has_station_id, "id\x1f" + stations["station_id"].str.casefold())
