@@ -253,7 +253,7 @@ st.write(f"{valid:,} stations are valid and can be stored; {len(validation.block
          "are blocked by errors and wait until they are fixed.")
 if st.button(f"Accept {valid:,} valid stations", disabled=valid == 0, key="import_accept"):
     try:
-        with db_session() as session:
+        with st.spinner("Storing stations…"), db_session() as session:
             record = store_import(session, actor=actor, cpo_id=cpo_id, file_name=upload["name"],
                                   file_sha256=file_sha256, validation=validation)
             state["import_done"] = (record.stations_stored, record.stations - record.stations_stored)
