@@ -145,7 +145,7 @@ def load_operators_csv(data: bytes) -> dict[str, str]:
         cells = [c.strip() for c in row] + ["", ""]
         if not any(cells):
             continue
-        if first and not _is_operator_id(cells[1]):
+        if first and _is_header(cells[1]):
             first = False
             continue  # a header line
         first = False
@@ -161,6 +161,12 @@ def load_operators_csv(data: bytes) -> dict[str, str]:
         except oioi_ids.IdError as exc:
             raise ProfileError(f"operator table, row {row}: {exc}") from None
     return table
+
+
+def _is_header(value: str) -> bool:
+    """'operator id', 'Betreiber-ID' are headings; 'DE*MVV' and a mistyped 'MVV' are data."""
+    folded = aliases.fold(value)
+    return not _is_operator_id(value) and any(w in folded for w in ("id", "kennung", "operator", "betreiber", "code"))
 
 
 def _is_operator_id(value: str) -> bool:

@@ -1,0 +1,163 @@
+"""`oioi-onboard validate`: exit codes, the JSON shape, what it says on stderr."""
+
+import csv
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from oioi_onboard.cli import app
+from oioi_onboard.sheets.template import EXAMPLE_ROWS
+from tests.helpers.sheet_files import BNETZA_SLICE, SHEETS
+
+ROOT = SHEETS.parents[2]
+DEMO = ROOT / "sample_data" / "demo_network.csv"
+ISSUE_KEYS = {"row", "column", "value", "rule", "message", "severity"}
+
+
+def invoke(*args):
+    return CliRunner().invoke(app, ["validate", *map(str, args)])
+
+
+def write_rows(path, rows):
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def test_valid_file_exits_0_with_the_json_shape():
+    result = invoke(DEMO, "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert set(report) == {"stations", "connectors", "errors", "warnings", "skipped", "issues"}
+    assert (report["stations"], report["errors"], report["warnings"], report["issues"]) == (280, 0, 0, [])
+    assert report["connectors"] > report["stations"]
+    assert set(report["skipped"]) == {"operator_not_registered", "evse_id_foreign", "station_id_foreign"}
+
+
+def test_errors_exit_1_and_each_issue_has_its_row(tmp_path):
+    rows = [dict(r) for r in EXAMPLE_ROWS]
+    rows[1]["latitude"] = "149.5"  # file row 3
+    result = invoke(write_rows(tmp_path / "bad.csv", rows), "--json")
+    assert result.exit_code == 1, result.output
+    report = json.loads(result.stdout)
+    assert report["errors"] >= 1
+    assert all(set(issue) == ISSUE_KEYS for issue in report["issues"])
+    latitude = [i for i in report["issues"] if i["column"] == "latitude"]
+    assert latitude[0]["row"] == 3 and latitude[0]["value"] == "149.5" and latitude[0]["severity"] == "error"
+
+
+def test_text_output_says_what_was_skipped(tmp_path):
+    result = invoke(DEMO)
+    assert result.exit_code == 0
+    assert "280 station(s)" in result.stdout
+    assert "skipped without --cpo" in result.stdout and "operator_not_registered" in result.stdout
+
+
+@pytest.mark.parametrize(("name", "message"), [
+    ("empty.csv", "is empty"),
+    ("binary_junk.csv", "not a text or spreadsheet file"),
+    ("header_only.csv", "no data rows"),
+])
+def test_unreadable_file_exits_2_saying_why(name, message):
+    result = invoke(SHEETS / name)
+    assert result.exit_code == 2
+    assert message in result.stderr and "Traceback" not in result.output
+
+
+def test_missing_file_exits_2(tmp_path):
+    result = invoke(tmp_path / "nothing.csv")
+    assert result.exit_code == 2 and "does not exist" in result.stderr
+
+
+def test_unplaceable_fields_exit_2_naming_them(tmp_path):
+    path = tmp_path / "odd.csv"
+    path.write_text("Foo,Bar,Breitengrad\n1,2,49.5\n", encoding="utf-8")
+    result = invoke(path)
+    assert result.exit_code == 2
+    assert "longitude" in result.stderr and "phone" in result.stderr and "latitude" not in result.stderr
+
+
+def test_suggested_mapping_is_applied_and_reported_on_stderr(tmp_path):
+    german = {
+        "Stations-ID": "station_id", "Standortname": "station_name", "Breitengrad": "latitude",
+        "Längengrad": "longitude", "Straße": "street", "Hausnummer": "street_number", "PLZ": "zip", "Ort": "city",
+        "Land": "country", "Telefon": "phone", "Betreiber-ID": "cpo_id", "24h geöffnet": "is_open_24",
+        "EVSE-ID": "evse_id", "Steckertyp": "connector_type", "Leistung kW": "speed_kw",
+    }
+    rows = [{header: row[name] for header, name in german.items()} for row in EXAMPLE_ROWS]
+    rows[0]["Steckertyp"], rows[1]["Steckertyp"] = "AC Steckdose Typ 2", "AC Schuko"
+    rows[0]["Breitengrad"] = "49,4875"
+    result = invoke(write_rows(tmp_path / "deutsch.csv", rows), "--json")
+    assert result.exit_code == 0, result.output
+    assert "latitude <- 'Breitengrad'" in result.stderr
+    assert "connector_type <- 'Steckertyp'" in result.stderr
+    assert json.loads(result.stdout)["connectors"] == 2
+
+
+def test_bnetza_profile_with_operator_table(tmp_path):
+    operators = tmp_path / "operators.csv"
+    operators.write_text("operator name;operator id\nMVV Energie AG;DE*MVV\n", encoding="utf-8")
+    result = invoke(BNETZA_SLICE, "--profile", "bnetza", "--operators", operators, "--json")
+    assert result.exit_code == 1  # no phone in the register, unknown operators
+    report = json.loads(result.stdout)
+    rules = {i["rule"] for i in report["issues"]}
+    assert {"operator_unknown", "junk_value", "required"} <= rules
+    assert report["stations"] == 331  # every row of the slice: none dropped
+    mvv_errors = {i["column"] for i in report["issues"] if i["row"] in (7, 8) and i["severity"] == "error"}
+    assert mvv_errors == {"phone"}
+
+
+def test_bad_operator_table_and_unknown_profile_exit_2(tmp_path):
+    operators = tmp_path / "operators.csv"
+    operators.write_text("MVV Energie AG,MVV\n", encoding="utf-8")
+    result = invoke(BNETZA_SLICE, "--profile", "bnetza", "--operators", operators)
+    assert result.exit_code == 2 and "row 1" in result.stderr
+    result = invoke(DEMO, "--profile", "no-such-profile")
+    assert result.exit_code == 2 and "no mapping profile 'no-such-profile'" in result.stderr
+    result = invoke(DEMO, "--profile", "bnetza")
+    assert result.exit_code == 2 and "'Betreiber'" in result.stderr
+
+
+def test_with_cpo_the_registry_checks_run():
+    from oioi_onboard.store import registry
+    from oioi_onboard.store.auth import SYSTEM
+    from oioi_onboard.store.db import migrate, session_scope
+
+    migrate()
+    with session_scope() as session:
+        registry.register_cpo(session, actor=SYSTEM, name="Demo", operator_ids=["DE*DMO"], endpoint="sandbox",
+                              api_key=None)
+        registry.register_cpo(session, actor=SYSTEM, name="Other", operator_ids=["DE*OTH"], endpoint="sandbox",
+                              api_key=None)
+    result = invoke(DEMO, "--cpo", "Demo", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["skipped"] == []
+
+    result = invoke(DEMO, "--cpo", "Other", "--json")
+    assert result.exit_code == 1
+    report = json.loads(result.stdout)
+    assert {i["rule"] for i in report["issues"]} == {"operator_not_registered"}
+
+    result = invoke(DEMO, "--cpo", "Nobody")
+    assert result.exit_code == 2 and "no registered CPO named 'Nobody'" in result.stderr
+
+
+def test_real_process_exit_codes_and_no_streamlit(tmp_path):
+    env = {**os.environ, "OIOI_DATA_DIR": str(tmp_path / "data")}
+    probe = subprocess.run(
+        [sys.executable, "-c", "import sys, oioi_onboard.cli; assert 'streamlit' not in sys.modules, 'streamlit'"],
+        capture_output=True, text=True, env=env, check=False,
+    )
+    assert probe.returncode == 0, probe.stderr
+    command = [sys.executable, "-m", "oioi_onboard.cli", "validate"]
+    ok = subprocess.run([*command, str(DEMO)], capture_output=True, text=True, env=env, check=False)
+    assert ok.returncode == 0, ok.stderr
+    empty = subprocess.run([*command, str(SHEETS / "empty.csv")], capture_output=True, text=True, env=env,
+                           check=False)
+    assert empty.returncode == 2 and "is empty" in empty.stderr and "Traceback" not in empty.stderr
