@@ -66,6 +66,9 @@ DELIVERY_LABELS = {
 MAX_CLOCK_AHEAD = timedelta(minutes=5)
 _BY_LOWER = {status.lower(): status for status in STATUSES}
 _CHUNK = 500  # keys per IN (...): well under every database's parameter limit
+# Queries by EVSE key leave cpo_id out of the WHERE clause on purpose: given both, SQLite's planner
+# (without ANALYZE statistics) picks the cpo_id index and reads every row of the CPO. EVSE ids hold
+# the operator id, so a key belongs to one CPO; the owner is checked in Python.
 _PG_LOCK_CLASS = 0x57A7  # names our per-CPO advisory lock on PostgreSQL
 # Core tables for the hot path: plain statements skip the ORM's per-statement bookkeeping.
 _CONNECTORS, _STATIONS, _OUTBOX, _EVENTS = (Connector.__table__, Station.__table__, Outbox.__table__,
@@ -271,11 +274,13 @@ def _evses(session: Session, cpo_id: int, keys: set[str]) -> dict[str, _Evse]:
     for chunk in _chunks(keys):
         rows = session.execute(
             sa_select(_CONNECTORS.c.evse_key, _CONNECTORS.c.evse_id, _CONNECTORS.c.status_at, _STATIONS.c.acked_at,
-                      _STATIONS.c.deleted, _STATIONS.c.acked_deleted)
+                      _STATIONS.c.deleted, _STATIONS.c.acked_deleted, _CONNECTORS.c.cpo_id)
             .join_from(_CONNECTORS, _STATIONS, _STATIONS.c.id == _CONNECTORS.c.station_pk)
-            .where(_CONNECTORS.c.cpo_id == cpo_id, _CONNECTORS.c.evse_key.in_(chunk))
+            .where(_CONNECTORS.c.evse_key.in_(chunk))
         ).all()
-        for key, evse_id, status_at, acked_at, deleted, acked_deleted in rows:
+        for key, evse_id, status_at, acked_at, deleted, acked_deleted, owner in rows:
+            if owner != cpo_id:
+                continue
             live_and_acked = acked_at is not None and not deleted and not acked_deleted
             evse = found.get(key)
             if evse is None:
@@ -315,13 +320,15 @@ def _queue(
     waiting: dict[str, tuple[int, OutboxState]] = {}
     for chunk in _chunks(newest):
         rows = session.execute(
-            sa_select(_OUTBOX.c.id, _OUTBOX.c.key, _OUTBOX.c.state)
-            .where(_OUTBOX.c.cpo_id == cpo_id, _OUTBOX.c.kind == KIND, _OUTBOX.c.key.in_(chunk),
+            sa_select(_OUTBOX.c.id, _OUTBOX.c.key, _OUTBOX.c.state, _OUTBOX.c.cpo_id)
+            .where(_OUTBOX.c.kind == KIND, _OUTBOX.c.key.in_(chunk),
                    _OUTBOX.c.state.in_([OutboxState.PENDING, OutboxState.HELD]))
             .order_by(_OUTBOX.c.id)
             .with_for_update()
         ).all()
-        for row_id, key, state in rows:
+        for row_id, key, state, owner in rows:
+            if owner != cpo_id:
+                continue
             waiting[key] = (row_id, OutboxState(state))  # the newest waiting row, if ever more than one
 
     outbox_ids: dict[str, int] = {}
@@ -420,10 +427,9 @@ def on_outbox_results(session: Session, rows: Iterable[Outbox]) -> None:
 
 def _newer_row_waits(session: Session, row: Outbox) -> bool:
     return session.execute(
-        sa_select(_OUTBOX.c.id).where(_OUTBOX.c.cpo_id == row.cpo_id, _OUTBOX.c.kind == KIND,
-                                      _OUTBOX.c.key == row.key, _OUTBOX.c.id > row.id,
-                                      _OUTBOX.c.state.in_([OutboxState.PENDING, OutboxState.HELD])).limit(1)
-    ).first() is not None
+        sa_select(_OUTBOX.c.cpo_id).where(_OUTBOX.c.kind == KIND, _OUTBOX.c.key == row.key, _OUTBOX.c.id > row.id,
+                                          _OUTBOX.c.state.in_([OutboxState.PENDING, OutboxState.HELD]))
+    ).scalars().first() == row.cpo_id
 
 
 def _rejection_reason(row: Outbox) -> str:
@@ -457,10 +463,10 @@ def release_held(session: Session, *, cpo_id: int) -> int:
 def _release(session: Session, *, cpo_id: int, keys: list[str]) -> int:
     released: list[int] = []
     for chunk in _chunks(keys):
-        released += list(session.exec(
-            select(Outbox.id).where(Outbox.cpo_id == cpo_id, Outbox.kind == KIND, Outbox.key.in_(chunk),
-                                    Outbox.state == OutboxState.HELD)
-        ).all())
+        released += [row_id for row_id, owner in session.execute(
+            sa_select(_OUTBOX.c.id, _OUTBOX.c.cpo_id).where(_OUTBOX.c.kind == KIND, _OUTBOX.c.key.in_(chunk),
+                                                            _OUTBOX.c.state == OutboxState.HELD)
+        ).all() if owner == cpo_id]
     now = utcnow()
     for start in range(0, len(released), _CHUNK):
         chunk_ids = released[start:start + _CHUNK]
