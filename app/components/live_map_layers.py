@@ -6,10 +6,12 @@ forms of colour blindness; Unknown is a neutral grey.
 
 from __future__ import annotations
 
+import json
 import math
 
 import pandas as pd
 import pydeck as pdk
+from pydeck.bindings.json_tools import default_serialize
 
 STATUS_COLOURS: dict[str, tuple[int, int, int]] = {
     "Available": (0, 158, 115),  # bluish green
@@ -50,24 +52,37 @@ def initial_view(frame: pd.DataFrame) -> pdk.ViewState:
     return pdk.ViewState(latitude=(lat_min + lat_max) / 2, longitude=(lon_min + lon_max) / 2, zoom=zoom)
 
 
-def map_points(frame: pd.DataFrame) -> pd.DataFrame:
+class CompactDeck(pdk.Deck):
+    """A Deck whose JSON has no indentation and no key sorting.
+
+    pydeck indents its JSON; for 50,000 connectors that is 18 MB and two seconds per refresh,
+    compact it is a third of the size in a tenth of the time.
+    """
+
+    def to_json(self) -> str:
+        return json.dumps(self, default=default_serialize, separators=(",", ":"))
+
+
+def map_points(frame: pd.DataFrame) -> list[dict]:
     """Only what the map needs, one point per connector, coloured by its status."""
     if frame.empty:
-        return pd.DataFrame(columns=["lon", "lat", "colour", "station", "evse_id", "connector_type", "status",
-                                     "since"])
-    position = frame.groupby("station_id", sort=False).cumcount()
+        return []
+    offset = frame.groupby("station_id", sort=False).cumcount() * CONNECTOR_OFFSET_DEGREES
+    since = pd.to_datetime(frame["status_at"], utc=True).dt.strftime("%Y-%m-%d %H:%M:%S UTC").fillna("never reported")
     colours = {status: list(rgb) for status, rgb in STATUS_COLOURS.items()}
-    since = pd.to_datetime(frame["status_at"], utc=True)
-    return pd.DataFrame({
-        "lon": frame["lon"] + position * CONNECTOR_OFFSET_DEGREES,
-        "lat": frame["lat"],
-        "colour": frame["status"].map(lambda s: colours.get(s, colours["Unknown"])),
-        "station": frame["name"] + " (" + frame["station_id"] + ")",
-        "evse_id": frame["evse_id"],
-        "connector_type": frame["connector_type"],
-        "status": frame["status"],
-        "since": since.dt.strftime("%Y-%m-%d %H:%M:%S UTC").fillna("never reported"),
-    })
+    unknown = colours["Unknown"]
+    points = []
+    for lon, lat, name, station_id, evse_id, kind, status, at in zip(
+        (frame["lon"] + offset).round(6).tolist(), frame["lat"].round(6).tolist(), frame["name"].tolist(),
+        frame["station_id"].tolist(), frame["evse_id"].tolist(), frame["connector_type"].tolist(),
+        frame["status"].tolist(), since.tolist(),
+    ):
+        points.append({
+            "position": [lon, lat], "colour": colours.get(status, unknown), "evse_id": evse_id, "status": status,
+            # Plain text (the tooltip's "text" mode): names from uploaded files are never parsed as HTML.
+            "tooltip": f"{name} ({station_id})\n{evse_id} · {kind}\n{status} since {at}",
+        })
+    return points
 
 
 def live_deck(frame: pd.DataFrame, view: pdk.ViewState) -> pdk.Deck:
@@ -75,7 +90,7 @@ def live_deck(frame: pd.DataFrame, view: pdk.ViewState) -> pdk.Deck:
         "ScatterplotLayer",
         data=map_points(frame),
         id="connectors",
-        get_position=["lon", "lat"],
+        get_position="position",
         get_fill_color="colour",
         get_line_color=[255, 255, 255],
         line_width_min_pixels=1,
@@ -84,9 +99,9 @@ def live_deck(frame: pd.DataFrame, view: pdk.ViewState) -> pdk.Deck:
         get_radius=5,
         pickable=True,
     )
-    return pdk.Deck(
+    return CompactDeck(
         layers=[layer],
         initial_view_state=view,
         map_style=None,  # Streamlit's own base map: no token, follows the theme
-        tooltip={"html": "<b>{station}</b><br/>{evse_id} · {connector_type}<br/>{status} since {since}"},
+        tooltip={"text": "{tooltip}"},
     )
