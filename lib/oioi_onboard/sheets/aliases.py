@@ -12,7 +12,7 @@ import pandas as pd
 from ..oioi.messages import ConnectorType
 from .rules import FALSE_WORDS, TRUE_WORDS
 
-__all__ = ["fold", "connector_type", "connector_types", "boolean", "split_types", "JUNK_VALUES", "is_junk"]
+__all__ = ["fold", "connector_type", "connector_types", "boolean", "split_types", "JUNK_VALUES", "is_junk", "boolean_text"]
 
 _UMLAUTS = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss", "Ä": "ae", "Ö": "oe", "Ü": "ue"})
 
@@ -117,6 +117,16 @@ def connector_types(values: pd.Series) -> pd.Series:
     distinct = pd.unique(values)
     table = {v: connector_type(v) for v in distinct}
     return values.map(table)
+
+
+def boolean_text(value: str) -> str:
+    """One cell: 'ja' -> 'true', 'nein' -> 'false', '' -> '', anything else unchanged."""
+    word = str(value).strip().lower()
+    if word in TRUE_WORDS:
+        return "true"
+    if word in FALSE_WORDS:
+        return "false"
+    return "" if not word else str(value)
 
 
 def boolean(values: pd.Series) -> pd.Series:

@@ -21,7 +21,10 @@ HASH_LENGTH = 12  # hex digits: 48 bits, collisions improbable for any single ne
 
 
 def _normalise(values: pd.Series) -> pd.Series:
-    return values.astype("object").fillna("").astype(str).str.strip().str.casefold().str.split().str.join(" ")
+    """Case and runs of spaces ignored; computed once per distinct value (station columns repeat a lot)."""
+    codes, uniques = pd.factorize(values.astype("object").fillna(""), use_na_sentinel=False)
+    table = np.array([" ".join(str(u).casefold().split()) for u in uniques], dtype=object)
+    return pd.Series(table[codes], index=values.index, dtype=object)
 
 
 def content_key(frame: pd.DataFrame, columns: list[str]) -> pd.Series:

@@ -368,14 +368,34 @@ def _country(value: str) -> str:
         return text
 
 
+def by_value(values: pd.Series, function) -> pd.Series:
+    """``function`` over each distinct value once, spread back to the rows.
+
+    Station columns repeat on every connector row and operators share
+    addresses and hotlines, so this does a fraction of the per-row work.
+    """
+    codes, uniques = pd.factorize(values.astype("object"), use_na_sentinel=False)
+    table = np.empty(len(uniques), dtype=object)
+    table[:] = [function(u) for u in uniques]
+    return pd.Series(table[codes], index=values.index, dtype=object)
+
+
 def _decimal(values: pd.Series) -> pd.Series:
-    return values.str.replace(_DECIMAL_COMMA, r"\1.\2", regex=True)
+    return by_value(values, lambda v: _DECIMAL_COMMA.sub(r"\1.\2", v))
 
 
 def _split(values: pd.Series, pattern: re.Pattern, first: str, second: str) -> tuple[pd.Series, pd.Series, pd.Series]:
-    parts = values.str.extract(pattern)
-    ok = parts[first].notna()
-    return parts[first].fillna(""), parts[second].fillna(""), ok
+    def parts(value: str):
+        match = pattern.match(value)
+        return (match[first], match[second]) if match else None
+
+    found = by_value(values, parts)
+    ok = found.notna()
+    return (
+        found.map(lambda p: p[0] if p else "").astype(object),
+        found.map(lambda p: p[1] if p else "").astype(object),
+        ok,
+    )
 
 
 def _station_part(raw: RawSheet, mapping: Mapping, issues: list[pd.DataFrame]) -> pd.DataFrame:
@@ -435,9 +455,8 @@ def _station_part(raw: RawSheet, mapping: Mapping, issues: list[pd.DataFrame]) -
     for name in ("latitude", "longitude"):
         out[name] = _decimal(out[name])
     for name in BOOLEAN_NAMES:
-        out[name] = aliases.boolean(out[name])
-    distinct = pd.unique(out["country"])
-    out["country"] = out["country"].map({v: _country(v) for v in distinct})
+        out[name] = by_value(out[name], aliases.boolean_text)
+    out["country"] = by_value(out["country"], _country)
     return out
 
 
@@ -452,7 +471,7 @@ def _connector_part(raw: RawSheet, mapping: Mapping, issues: list[pd.DataFrame])
             part["_slot"] = slot
             filled = (part[CONNECTOR_FIELDS] != "").any(axis=1)
             part = part[filled]
-            no_type = (part["connector_type"] == "") | part["connector_type"].map(aliases.is_junk).astype(bool)
+            no_type = (part["connector_type"] == "") | by_value(part["connector_type"], aliases.is_junk).astype(bool)
             if no_type.any():
                 junk = part[no_type]
                 described = junk["connector_type"].map(lambda v: f"{v!r}" if v else "no connector type")
@@ -477,7 +496,7 @@ def _connector_part(raw: RawSheet, mapping: Mapping, issues: list[pd.DataFrame])
     frame = frame.reset_index(drop=True)
 
     # A cell listing several types: one EVSE (one charge point), several connectors.
-    pieces = frame["connector_type"].map(aliases.split_types)
+    pieces = by_value(frame["connector_type"], aliases.split_types)
     several = pieces.map(len) > 1
     if several.any():
         junk_pieces = pieces[several].map(lambda p: [x for x in p if aliases.is_junk(x)])

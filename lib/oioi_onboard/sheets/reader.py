@@ -17,6 +17,7 @@ import zipfile
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
+import numpy as np
 import pandas as pd
 
 from .canonical import ROW
@@ -68,12 +69,12 @@ def read_sheet(data: bytes, file_name: str, *, max_bytes: int = MAX_BYTES, max_r
     notes: list[str] = []
     kind = _kind(data, file_name)
     if kind == "zip":
-        rows, first_row = _read_workbook(data, file_name, max_rows, notes, zipped=True)
+        cells, first_row = _read_workbook(data, file_name, max_rows, notes, zipped=True)
     elif kind == "xls":
-        rows, first_row = _read_workbook(data, file_name, max_rows, notes, zipped=False)
+        cells, first_row = _read_workbook(data, file_name, max_rows, notes, zipped=False)
     else:
-        rows, first_row = _read_csv(data, file_name, max_rows, notes)
-    frame, header_row = _table(rows, first_row, file_name, max_rows, notes)
+        cells, first_row = _read_csv(data, file_name, max_rows, notes)
+    frame, header_row = _table(cells, first_row, file_name, max_rows, notes)
     return RawSheet(
         frame=frame,
         header_row=header_row,
@@ -92,10 +93,11 @@ def read_rows(data: bytes, file_name: str, *, max_bytes: int = MAX_BYTES, max_ro
         raise SheetError(f"{file_name} is {_megabytes(len(data))}; files up to {_megabytes(max_bytes)} are accepted.")
     kind = _kind(data, file_name)
     if kind == "csv":
-        rows, _ = _read_csv(data, file_name, max_rows, [])
+        cells, _ = _read_csv(data, file_name, max_rows, [])
     else:
-        rows, _ = _read_workbook(data, file_name, max_rows, [], zipped=kind == "zip")
-    return rows
+        cells, _ = _read_workbook(data, file_name, max_rows, [], zipped=kind == "zip")
+    cells = cells.fillna("").astype(str)
+    return [[c.strip() for c in row] for row in cells.to_numpy().tolist()]
 
 
 def _megabytes(size: int) -> str:
@@ -175,7 +177,9 @@ def _read_workbook(data: bytes, file_name: str, max_rows: int, notes: list[str],
     notes.append(
         f"read sheet {chosen.name!r}" + (f" (the first with data; {others} other sheet(s) ignored)" if others else "")
     )
-    return [[_cell_text(v) for v in row] for row in values], first_row
+    width = max((len(row) for row in values), default=0)
+    rows = [[_cell_text(v) for v in row] + [""] * (width - len(row)) for row in values]
+    return pd.DataFrame(rows, dtype=object), first_row
 
 
 def _cell_text(value) -> str:
@@ -259,23 +263,41 @@ def _sniff_delimiter(lines: list[str]) -> str:
     return best
 
 
+def _too_many_rows(file_name: str, max_rows: int) -> SheetError:
+    return SheetError(
+        f"{file_name} has more than {max_rows:,} rows; up to {max_rows:,} rows are accepted. "
+        "Split it into several files."
+    )
+
+
 def _read_csv(data: bytes, file_name: str, max_rows: int, notes: list[str]):
     text = _decode(data, file_name, notes)
     sample = text[:200_000].splitlines()[:HEADER_SEARCH_ROWS + 50]
     delimiter = _sniff_delimiter(sample)
     notes.append(f"delimiter {_DELIMITER_NAMES[delimiter]}")
-    rows = []
+    limit = max_rows + HEADER_SEARCH_ROWS
+    width = max((len(r) for r in csv.reader(sample, delimiter=delimiter)), default=1)
     try:
-        for record in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter):
-            rows.append([cell.strip() for cell in record])
-            if len(rows) > max_rows + HEADER_SEARCH_ROWS:
-                raise SheetError(
-                    f"{file_name} has more than {max_rows:,} rows; up to {max_rows:,} rows are accepted. "
-                    "Split it into several files."
-                )
-    except csv.Error as exc:
-        raise SheetError(f"{file_name}, row {len(rows) + 1}: the CSV cannot be read ({exc}).") from None
-    return rows, 1
+        # pandas' C parser, every cell as text; blank lines kept so row numbers stay the file's.
+        cells = pd.read_csv(
+            io.StringIO(text), sep=delimiter, header=None, names=range(width), dtype=str, na_filter=False,
+            skip_blank_lines=False, engine="c", nrows=limit + 1, quotechar='"', doublequote=True,
+        )
+    except (pd.errors.ParserError, ValueError, csv.Error):
+        # A row wider than the sample (or a quirk the C parser refuses): the csv module reads anything.
+        rows = []
+        try:
+            for record in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter):
+                rows.append(record)
+                if len(rows) > limit:
+                    raise _too_many_rows(file_name, max_rows) from None
+        except csv.Error as exc:
+            raise SheetError(f"{file_name}, row {len(rows) + 1}: the CSV cannot be read ({exc}).") from None
+        cells = pd.DataFrame(rows, dtype=str).fillna("") if rows else pd.DataFrame()
+    if len(cells) > limit:
+        raise _too_many_rows(file_name, max_rows)
+    cells.columns = range(cells.shape[1])
+    return cells, 1
 
 
 # --- the table --------------------------------------------------------------------
@@ -315,20 +337,18 @@ def _column_letter(index: int) -> str:
     return letters
 
 
-def _table(rows: list[list[str]], first_row: int, file_name: str, max_rows: int, notes: list[str]):
-    rows = [r for r in rows]
-    if not any(any(c for c in r) for r in rows):
+def _table(cells: pd.DataFrame, first_row: int, file_name: str, max_rows: int, notes: list[str]):
+    """Find the header in ``cells`` (text, "" for empty, positional columns) and cut the table below it."""
+    cells = cells.fillna("").astype(str)
+    for column in cells.columns:
+        cells[column] = cells[column].str.strip()
+    filled = (cells != "").to_numpy()
+    if not filled.any():
         raise SheetError(f"{file_name} holds no data.")
-    header_index = _find_header(rows)
-    width = max(len(r) for r in rows)
+    header_index = _find_header(cells.head(HEADER_SEARCH_ROWS).to_numpy().tolist())
     # Columns with neither a header nor any value are padding, not data.
-    used = [False] * width
-    for r in rows[header_index:]:
-        for i, c in enumerate(r):
-            if c:
-                used[i] = True
-    keep = [i for i in range(width) if used[i]]
-    header_cells = rows[header_index] + [""] * (width - len(rows[header_index]))
+    keep = [i for i in range(cells.shape[1]) if filled[header_index:, i].any()]
+    header_cells = cells.iloc[header_index].tolist()
     names: list[str] = []
     seen: dict[str, int] = {}
     duplicates: list[str] = []
@@ -350,20 +370,18 @@ def _table(rows: list[list[str]], first_row: int, file_name: str, max_rows: int,
     if duplicates:
         notes.append("duplicated column names: " + "; ".join(duplicates))
 
-    body, numbers = [], []
-    for offset, r in enumerate(rows[header_index + 1:], start=header_index + 1):
-        cells = [r[i] if i < len(r) else "" for i in keep]
-        if any(cells):
-            body.append(cells)
-            numbers.append(first_row + offset)
-    if len(body) > max_rows:
+    positions = np.arange(header_index + 1, len(cells))
+    positions = positions[filled[header_index + 1:][:, keep].any(axis=1)] if keep else positions[:0]
+    if len(positions) > max_rows:
         raise SheetError(
-            f"{file_name} has {len(body):,} data rows; up to {max_rows:,} rows are accepted. "
+            f"{file_name} has {len(positions):,} data rows; up to {max_rows:,} rows are accepted. "
             "Split it into several files."
         )
-    if not body:
+    if not len(positions):
         raise SheetError(f"{file_name} has a header (row {header_row}) but no data rows below it.")
-    frame = pd.DataFrame(body, columns=names, dtype="object")
-    frame[ROW] = pd.Series(numbers, dtype="int64")
-    notes.append(f"{len(body):,} data rows, {len(names)} columns")
+    frame = cells.iloc[positions, keep].astype("object")
+    frame.columns = names
+    frame = frame.reset_index(drop=True)
+    frame[ROW] = (positions + first_row).astype("int64")
+    notes.append(f"{len(frame):,} data rows, {len(names)} columns")
     return frame, header_row
