@@ -455,11 +455,16 @@ def record_results(session: Session, results: list[Result]) -> list[Outbox]:
     _release_dependents(session, acked, failed)
     hooks = _statuses_hooks()
     if hooks is not None:
-        for row in changed:
-            if hasattr(hooks, "on_outbox_result"):
+        # The batch forms when the statuses module offers them: one statement for many rows.
+        if hasattr(hooks, "on_outbox_results"):
+            hooks.on_outbox_results(session, changed)
+        elif hasattr(hooks, "on_outbox_result"):
+            for row in changed:
                 hooks.on_outbox_result(session, row)
-        for station in acked_stations:
-            if hasattr(hooks, "on_station_acked"):
+        if hasattr(hooks, "on_stations_acked"):
+            hooks.on_stations_acked(session, acked_stations)
+        elif hasattr(hooks, "on_station_acked"):
+            for station in acked_stations:
                 hooks.on_station_acked(session, station)
     _finish_runs(session, {row.run_id for row in changed if row.run_id is not None})
     return changed

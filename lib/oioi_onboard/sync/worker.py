@@ -240,6 +240,7 @@ class Worker:
             self.results.append(result)
         finally:
             lane.running -= 1
+            self.start_sends(lane)  # the next buffered row goes out now, not after the loop's next turn
             self.results_ready.set()
             self.wake.set()
 
@@ -294,6 +295,7 @@ class Worker:
                     last_refresh = time.monotonic()
                 claimed = 0
                 for lane in list(self.lanes.values()):
+                    self.start_sends(lane)
                     claimed += await self.fill(lane)
                     self.start_sends(lane)
                 busy = (self.tasks or self.results or self.recording

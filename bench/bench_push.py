@@ -1,0 +1,163 @@
+"""Full load: 10,000 stations against ``oioi-onboard sandbox --latency-ms 50``.
+
+Real processes: the sandbox and ``oioi-onboard worker`` each run as their own
+process on a fresh SQLite database per setting. For each concurrency the CPO is
+set to, the stations are written to the store, diffed and enqueued (timed: "enqueue"),
+then the already running worker sends them (timed from the enqueue's commit to
+the last acknowledgement: "send"). The limit a concurrency allows is
+concurrency / latency; the goal is at least 80 % of it.
+
+Two baselines are measured in the same run:
+
+- sequential (concurrency 1) on fewer stations (10,000 one after another at
+  50 ms would take over 8 minutes): the fixed per-request cost;
+- the bare client: the same station-posts sent by ``OioiClient`` alone at the
+  same concurrency, no database and no outbox. On a small shared machine the
+  sandbox and the client use up the CPU before concurrency / latency is reached;
+  this row shows what the machine allows, and "of bare" what the outbox costs.
+
+Run: ``.venv/bin/python bench/bench_push.py [stations] [concurrency ...]``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+STATIONS = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000
+CONCURRENCIES = [int(c) for c in sys.argv[2:]] or [16, 64]
+BASELINE_STATIONS = 200
+LATENCY_MS = 50
+WORK = Path(tempfile.mkdtemp(prefix="bench-push-"))
+
+
+def _fresh_database(name: str) -> dict:
+    """Point this process (and the worker it starts) at a new SQLite database."""
+    from oioi_onboard.settings import get_settings
+    from oioi_onboard.store.db import get_engine
+
+    os.environ["OIOI_DATA_DIR"] = str(WORK / name)
+    os.environ.pop("DATABASE_URL", None)
+    get_settings.cache_clear()
+    get_engine.cache_clear()
+    return {**os.environ, "PYTHONUNBUFFERED": "1"}
+
+
+def measure(sandbox, concurrency: int, count: int) -> dict:
+    from sqlalchemy import func, select
+
+    from oioi_onboard.store.auth import SYSTEM
+    from oioi_onboard.store.db import migrate, session_scope
+    from oioi_onboard.store.models import Outbox, OutboxState
+    from oioi_onboard.sync.diff import plan_push
+    from oioi_onboard.sync.outbox import enqueue_plan
+    from tests.helpers.push import bulk_add_stations, make_cpo
+
+    env = _fresh_database(f"c{concurrency}")
+    migrate()
+    with session_scope() as session:
+        cpo = make_cpo(session, endpoint=sandbox.url, api_key=sandbox.api_key, partner_id=sandbox.partner_id,
+                       concurrency=concurrency)
+        bulk_add_stations(session, cpo, count)
+        cpo_id = cpo.id
+    log = open(WORK / f"worker-c{concurrency}.log", "wb")
+    worker = subprocess.Popen([sys.executable, "-m", "oioi_onboard.cli", "worker", "--poll-interval", "0.1"],
+                              stdout=log, stderr=subprocess.STDOUT, env=env)
+    try:
+        time.sleep(2.0)  # the worker is up and idle before the clock starts
+        started = time.perf_counter()
+        with session_scope() as session:
+            run = enqueue_plan(session, actor=SYSTEM, plan=plan_push(session, cpo_id=cpo_id))
+            run_id = run.id
+        enqueued = time.perf_counter()
+        while True:
+            with session_scope() as session:
+                acked = session.exec(select(func.count()).select_from(Outbox).where(
+                    Outbox.run_id == run_id, Outbox.state == OutboxState.ACKED)).one()[0]
+                open_rows = session.exec(select(func.count()).select_from(Outbox).where(
+                    Outbox.run_id == run_id, Outbox.state.in_(
+                        (OutboxState.PENDING, OutboxState.SENDING, OutboxState.HELD)))).one()[0]
+            if open_rows == 0:
+                break
+            if worker.poll() is not None:
+                raise SystemExit(f"the worker died: {(WORK / f'worker-c{concurrency}.log').read_text()[-2000:]}")
+            time.sleep(0.05)
+        done = time.perf_counter()
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=30)
+    send_s = done - enqueued
+    limit = concurrency / (LATENCY_MS / 1000)
+    rate = acked / send_s
+    return {"concurrency": concurrency, "stations": count, "acked": acked, "enqueue_s": enqueued - started,
+            "send_s": send_s, "rate": rate, "limit": limit, "ratio": rate / limit,
+            "rate_incl_enqueue": acked / (done - started)}
+
+
+def bare_client(sandbox, concurrency: int, count: int) -> float:
+    """Station-posts per second that the client alone reaches against the same sandbox."""
+    import asyncio
+
+    from oioi_onboard.oioi.client import OioiClient
+    from tests.helpers.push import station_payload
+
+    bodies = [{"station-post": {"station": station_payload(n), "partner-identifier": sandbox.partner_id}}
+              for n in range(1, count + 1)]
+
+    async def run() -> float:
+        async with OioiClient(sandbox.url, sandbox.api_key, max_retries=0, max_connections=concurrency) as client:
+            gate = asyncio.Semaphore(concurrency)
+
+            async def one(body: dict) -> None:
+                async with gate:
+                    await client.send(body)
+
+            started = time.perf_counter()
+            await asyncio.gather(*(one(body) for body in bodies))
+            return count / (time.perf_counter() - started)
+
+    return asyncio.run(run())
+
+
+def main() -> None:
+    from tests.helpers.sandbox import start_sandbox
+
+    sandbox = start_sandbox(WORK / "sandbox", latency_ms=LATENCY_MS, api_keys=("bench-key-0000",),
+                            partner_ids=("bEnCh7Qw9LmZ2vK8sRb4",), seed=None)
+    try:
+        rows = [measure(sandbox, 1, BASELINE_STATIONS)]
+        rows[0]["bare"] = bare_client(sandbox, 1, BASELINE_STATIONS)
+        for concurrency in CONCURRENCIES:
+            row = measure(sandbox, concurrency, STATIONS)
+            row["bare"] = bare_client(sandbox, concurrency, min(STATIONS, 3000))
+            rows.append(row)
+        stats = sandbox.stats()
+    finally:
+        sandbox.stop()
+    print(f"\nFull load against the sandbox at {LATENCY_MS} ms latency ({os.cpu_count()} cores, worker, sandbox "
+          f"and SQLite on one machine)")
+    print(f"{'concurrency':>11} {'stations':>9} {'enqueue s':>10} {'send s':>8} {'stations/s':>11} "
+          f"{'limit/s':>8} {'of limit':>9} {'incl. enqueue':>14} {'bare client/s':>14} {'of bare':>8}")
+    for r in rows:
+        print(f"{r['concurrency']:>11} {r['stations']:>9} {r['enqueue_s']:>10.2f} {r['send_s']:>8.1f} "
+              f"{r['rate']:>11.1f} {r['limit']:>8.0f} {r['ratio']:>9.0%} {r['rate_incl_enqueue']:>14.1f} "
+              f"{r['bare']:>14.1f} {r['rate'] / r['bare']:>8.0%}")
+    base = rows[0]["rate"]
+    for r in rows[1:]:
+        print(f"concurrency {r['concurrency']}: {r['rate'] / base:.1f}x the sequential baseline "
+              f"(ideal {r['concurrency']}x); goal >= 80% of the limit: {'met' if r['ratio'] >= 0.8 else 'NOT met'}")
+    repeats = stats.get("station-post", {}).get("repeats", 0)
+    print(f"sandbox: {stats['station-post']['accepted']} station-posts accepted, {repeats} repeats "
+          f"(each setting re-sends the same ids to the same sandbox, so repeats are expected across settings)")
+
+
+if __name__ == "__main__":
+    main()
