@@ -69,6 +69,21 @@ def test_the_map_and_the_recent_changes_render_and_a_refresh_shows_new_changes(n
     assert deck(app)["initialViewState"] == view  # the user's map is not re-centred
 
 
+def test_tooltips_are_plain_text_so_a_hostile_station_name_stays_text(network):
+    from oioi_onboard.store.models import Station
+
+    with session_scope() as session:
+        station = session.exec(select(Station).where(Station.station_id == "DE*8PS*S00001")).one()
+        station.name = "<img src=x onerror=alert(1)>"
+        session.add(station)
+    app = page("admin")
+    assert not app.exception
+    [chart] = app.get("deck_gl_json_chart")
+    assert json.loads(chart.proto.tooltip) == {"text": "{tooltip}"}
+    [point] = [p for p in deck(app)["layers"][0]["data"] if p["evse_id"] == evse(1)]
+    assert point["tooltip"].startswith("<img src=x onerror=alert(1)> (DE*8PS*S00001)\n")
+
+
 def test_filters_narrow_the_map(network):
     app = page("admin")
     app.multiselect(key="live_statuses").set_value(["Occupied", "Offline"]).run()

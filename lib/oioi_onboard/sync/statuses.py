@@ -170,7 +170,6 @@ def record_statuses(
     accepted. The caller's session commits (one transaction per call).
     """
     now = now or utcnow()
-    _lock_for_ingest(session, cpo_id)
     results: list[ItemResult | None] = [None] * len(items)
     read: list[_Item] = []
     for index, item in enumerate(items):
@@ -179,6 +178,7 @@ def record_statuses(
             results[index] = outcome
         else:
             read.append(outcome)
+    _lock_for_ingest(session, cpo_id)  # after the parsing: the write lock is held as briefly as possible
 
     known = _evses(session, cpo_id, {item.key for item in read})
     valid: list[_Item] = []
