@@ -328,6 +328,10 @@ def test_long_file_without_ids_groups_connectors_by_address():
     assert frame.evse_id.nunique() == 3
     again, _ = apply_mapping(long_raw(rows), long_mapping())
     assert again.evse_id.tolist() == frame.evse_id.tolist()
+    # The station's rows in another order keep their EVSE ids.
+    swapped, _ = apply_mapping(long_raw([rows[1], rows[2], rows[0]]), long_mapping())
+    assert set(zip(swapped.connector_type, swapped.station_name, swapped.evse_id, strict=True)) == set(
+        zip(frame.connector_type, frame.station_name, frame.evse_id, strict=True))
 
 
 def test_constants_fill_every_row_and_empty_cells():

@@ -494,6 +494,7 @@ def _connector_part(raw: RawSheet, mapping: Mapping, issues: list[pd.DataFrame])
         if name in mapping.constants and not (mapping.is_wide and any(cp.get(name) for cp in mapping.charge_points)):
             frame[name] = frame[name].where(frame[name] != "", str(mapping.constants[name]))
     frame = frame.reset_index(drop=True)
+    frame["_cell"] = frame["connector_type"]  # as found, before splitting: part of a generated EVSE id's key
 
     # A cell listing several types: one EVSE (one charge point), several connectors.
     pieces = by_value(frame["connector_type"], aliases.split_types)
@@ -559,9 +560,13 @@ def apply_mapping(raw: RawSheet, mapping: Mapping) -> tuple[pd.DataFrame, pd.Dat
         if mapping.is_wide:
             number = connectors["_slot"].reset_index(drop=True)
         else:
-            # One raw row is one charge point; number them within their station.
+            # One raw row is one charge point. Its key is its station and its
+            # connector cell, numbered among rows identical in both, so rows of
+            # other types moving around do not change its id.
+            cell = sheet_ids.content_key(connectors.reset_index(drop=True), ["_cell"])
+            keys = keys + "\x1f" + cell
             first_piece = ~connectors["_src"].duplicated().reset_index(drop=True)
-            per_row = keys[first_piece].groupby(keys[first_piece], sort=False).cumcount() + 1
+            per_row = sheet_ids.occurrence(keys[first_piece])
             number = per_row.reindex(keys.index).ffill().astype("int64")
         frame["evse_id"] = sheet_ids.evse_ids(frame["cpo_id"], keys, number)
 
