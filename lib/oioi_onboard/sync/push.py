@@ -52,22 +52,25 @@ class PushSummary:
         return {**asdict(self), "ok": self.ok}
 
 
-def _read_frame(data: bytes, file_name: str, profile: str | None, operators: list[str]):  # noqa: ANN202
-    """The canonical frame of a file (the import's reader and mapping), with mapping issues if any."""
+def _read_frame(data: bytes, file_name: str, profile: str | None, *, cpo_id: int | None, db_url: str | None):  # noqa: ANN202
+    """The canonical frame of a file and the issues found while mapping it (the import's own reader)."""
     from ..sheets.reader import read_sheet
 
     raw = read_sheet(data, file_name)
     if profile:
         from ..sheets.profiles import apply_profile
+        from ..store.db import session_scope
 
-        result = apply_profile(raw, profile, operators=operators)
-    else:
-        from ..sheets.mapping import apply_mapping, suggest_mapping
+        with session_scope(db_url) as session:
+            return apply_profile(raw, profile, session=session if cpo_id else None, cpo_id=cpo_id)
+    from ..sheets.mapping import apply_mapping, suggest_mapping
 
-        result = apply_mapping(raw, suggest_mapping(raw))
-    if isinstance(result, tuple):
-        return result[0], result[1]
-    return getattr(result, "frame", result), getattr(result, "issues", None)
+    suggestion = suggest_mapping(raw)
+    if suggestion.unplaced_required:
+        raise PushCommandError(
+            f"{file_name}: no column found for {', '.join(suggestion.unplaced_required)}; map the file once on the "
+            "import page and save the mapping as a profile, then pass --profile NAME")
+    return apply_mapping(raw, suggestion.mapping)
 
 
 def _operator_ids(frame) -> list[str]:  # noqa: ANN001
@@ -190,12 +193,18 @@ def push_file(
     migrate(db_url)
     data = file.read_bytes()
     file_sha256 = hashlib.sha256(data).hexdigest()
+    from ..sheets.profiles import ProfileError
+    from ..sheets.reader import SheetError
+
+    known_cpo_id = None
+    if cpo_name:
+        with session_scope(db_url) as session:
+            known = session.exec(select(Cpo.id).where(Cpo.name == cpo_name)).first()
+            known_cpo_id = known[0] if known else None
     try:
-        frame, mapping_issues = _read_frame(data, file.name, profile, operators=[])
-    except Exception as error:  # noqa: BLE001 - reader errors say what is wrong with the file
-        if type(error).__name__ in ("SheetError", "ProfileError", "MappingError", "ValueError"):
-            raise PushCommandError(f"{file.name}: {error}") from None
-        raise
+        frame, mapping_issues = _read_frame(data, file.name, profile, cpo_id=known_cpo_id, db_url=db_url)
+    except (SheetError, ProfileError) as error:
+        raise PushCommandError(f"{file.name}: {error}") from None
     operator_ids = _operator_ids(frame)
 
     with session_scope(db_url) as session:
