@@ -157,6 +157,16 @@ def test_the_relay_and_token_commands(cpo, tmp_path):
     with session_scope() as session:
         assert session.exec(select(Connector.status).where(Connector.evse_id == evse(2))).one() == "Reserved"
 
+    simulated = subprocess.run([sys.executable, "-m", "oioi_onboard.cli", "simulate", "--cpo", "Relay CPO",
+                                "--rate", "100", "--seconds", "1", "--seed", "5"],
+                               capture_output=True, text=True, env=env, timeout=60)
+    assert simulated.returncode == 0, simulated.stderr
+    changes = int(re.match(r"(\d+) status change\(s\)", simulated.stdout)[1])
+    with session_scope() as session:
+        from oioi_onboard.store.models import StatusEvent
+
+        assert len(session.exec(select(StatusEvent).where(StatusEvent.source == "simulator")).all()) == changes > 0
+
 
 def test_concurrent_requests_are_recorded_together_and_each_gets_its_own_answer(cpo, relay):
     import asyncio
