@@ -175,3 +175,29 @@ def test_bnetza_slice_title_block():
     assert raw.header_row == 6  # below the title lines and the "1. Ladepunkt" group headings
     assert raw.columns[:3] == ["Betreiber", "Adresse", "Postleitzahl Ort"]
     assert raw.frame[ROW].iloc[0] == 7
+
+
+def test_row_wider_than_the_sample_falls_back_and_keeps_every_cell():
+    lines = ["name,zip"] + [f"s{i},{68000 + i}" for i in range(150)]
+    lines[140] += ",extra"  # wider than every row the delimiter sniffer saw
+    raw = read_sheet("\n".join(lines).encode(), "ragged.csv")
+    assert len(raw.frame) == 150
+    assert raw.columns == ["name", "zip", "Column C"]
+    assert raw.frame.loc[raw.frame[ROW] == 141, "Column C"].tolist() == ["extra"]
+    assert raw.frame[ROW].tolist() == list(range(2, 152))
+
+
+def test_blank_lines_keep_file_row_numbers():
+    raw = read_sheet(b"name,zip\n\nA,1\n\n\nB,2\n", "gaps.csv")
+    assert raw.frame[ROW].tolist() == [3, 6]
+
+
+@pytest.mark.parametrize(("data", "message"), [
+    (b"\x1f\x8b\x08\x00" + bytes(range(60)), "gzip-compressed file"),
+    (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj", "PDF document"),
+    (b"<!DOCTYPE html>\n<html><body>502 Bad Gateway</body></html>\n", "looks like a web page"),
+    (b'{"stations": [{"id": "DE*8PS*S1", "name": "Markt"}]}\n', "looks like JSON"),
+])
+def test_files_that_are_no_table_say_what_they_are(data, message):
+    with pytest.raises(SheetError, match=message):
+        read_sheet(data, "upload.csv")

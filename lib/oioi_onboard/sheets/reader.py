@@ -11,6 +11,7 @@ measured before they are unpacked, so a zip bomb is refused, not opened.
 import csv
 import hashlib
 import io
+import json
 import math
 import re
 import zipfile
@@ -208,6 +209,18 @@ def _cell_text(value) -> str:
 # --- CSV ------------------------------------------------------------------------
 
 
+# Files people upload by mistake, named so the message says what was sent.
+_BINARY_KINDS = {
+    b"\x1f\x8b": "a gzip-compressed file (unpack it first)",
+    b"%PDF": "a PDF document",
+    b"\x89PNG": "a PNG image",
+    b"\xff\xd8\xff": "a JPEG image",
+    b"GIF8": "a GIF image",
+    b"7z\xbc\xaf": "a 7-Zip archive",
+    b"Rar!": "a RAR archive",
+}
+
+
 def _decode(data: bytes, file_name: str, notes: list[str]) -> str:
     if data.startswith(b"\xef\xbb\xbf"):
         encoding = "utf-8-sig"
@@ -215,6 +228,11 @@ def _decode(data: bytes, file_name: str, notes: list[str]) -> str:
         encoding = "utf-16"  # Excel's "Unicode text" export
     else:
         encoding = None
+    for magic, kind in _BINARY_KINDS.items():
+        if data.startswith(magic):
+            raise SheetError(
+                f"{file_name} is {kind}, not a table (it holds binary data). Upload a CSV, XLSX or ODS file."
+            )
     if encoding is None and b"\x00" in data[:8192]:
         raise SheetError(
             f"{file_name} is not a text or spreadsheet file (it holds binary data). "
@@ -270,8 +288,25 @@ def _too_many_rows(file_name: str, max_rows: int) -> SheetError:
     )
 
 
+def _not_a_table(text: str) -> str:
+    """What a text file is when it is no table at all (a saved error page, an API answer), else ''."""
+    start = text[:2000].lstrip().lower()
+    if start.startswith(("<!doctype html", "<html", "<?xml", "<head", "<body")):
+        return "a web page (HTML)"
+    if start.startswith(("{", "[")):
+        try:
+            json.loads(text)
+        except ValueError:
+            return ""
+        return "JSON"
+    return ""
+
+
 def _read_csv(data: bytes, file_name: str, max_rows: int, notes: list[str]):
     text = _decode(data, file_name, notes)
+    kind = _not_a_table(text)
+    if kind:
+        raise SheetError(f"{file_name} looks like {kind}, not a table: no data rows could be read from it.")
     sample = text[:200_000].splitlines()[:HEADER_SEARCH_ROWS + 50]
     delimiter = _sniff_delimiter(sample)
     notes.append(f"delimiter {_DELIMITER_NAMES[delimiter]}")
@@ -293,7 +328,8 @@ def _read_csv(data: bytes, file_name: str, max_rows: int, notes: list[str]):
                     raise _too_many_rows(file_name, max_rows) from None
         except csv.Error as exc:
             raise SheetError(f"{file_name}, row {len(rows) + 1}: the CSV cannot be read ({exc}).") from None
-        cells = pd.DataFrame(rows, dtype=str).fillna("") if rows else pd.DataFrame()
+        width = max((len(r) for r in rows), default=0)
+        cells = pd.DataFrame([r + [""] * (width - len(r)) for r in rows], dtype=object)
     if len(cells) > limit:
         raise _too_many_rows(file_name, max_rows)
     cells.columns = range(cells.shape[1])
@@ -339,9 +375,7 @@ def _column_letter(index: int) -> str:
 
 def _table(cells: pd.DataFrame, first_row: int, file_name: str, max_rows: int, notes: list[str]):
     """Find the header in ``cells`` (text, "" for empty, positional columns) and cut the table below it."""
-    cells = cells.fillna("").astype(str)
-    for column in cells.columns:
-        cells[column] = cells[column].str.strip()
+    cells = pd.DataFrame({c: cells[c].fillna("").astype(str).str.strip() for c in cells.columns})
     filled = (cells != "").to_numpy()
     if not filled.any():
         raise SheetError(f"{file_name} holds no data.")
@@ -379,9 +413,8 @@ def _table(cells: pd.DataFrame, first_row: int, file_name: str, max_rows: int, n
         )
     if not len(positions):
         raise SheetError(f"{file_name} has a header (row {header_row}) but no data rows below it.")
-    frame = cells.iloc[positions, keep].astype("object")
-    frame.columns = names
-    frame = frame.reset_index(drop=True)
-    frame[ROW] = (positions + first_row).astype("int64")
+    columns = {name: cells[i].to_numpy(dtype=object)[positions] for name, i in zip(names, keep, strict=True)}
+    columns[ROW] = (positions + first_row).astype("int64")
+    frame = pd.DataFrame(columns)
     notes.append(f"{len(frame):,} data rows, {len(names)} columns")
     return frame, header_row
