@@ -6,13 +6,12 @@ what happens after, so they skip the file.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from typing import Any
 
 from sqlmodel import Session
 
 from oioi_onboard.oioi import messages
+from oioi_onboard.sheets.stations import connectors_signature, payload_sha256
 from oioi_onboard.store.models import Connector, Cpo, ImportRecord, OperatorId, PartnerIdentifier, Station
 from oioi_onboard.store.secrets import encrypt_api_key, last4
 
@@ -20,11 +19,11 @@ OPERATOR = "DE*8PS"
 
 
 def sha(value: Any) -> str:
-    return hashlib.sha256(json.dumps(value, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    return payload_sha256(value)  # the import's own hash
 
 
 def signature(payload: dict) -> str:
-    return sha(sorted((c["id"], c["name"]) for c in payload["connectors"]))
+    return connectors_signature(payload)
 
 
 def make_cpo(session: Session, *, name: str = "Demo CPO", endpoint: str, api_key: str, partner_id: str,

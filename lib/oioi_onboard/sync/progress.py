@@ -143,6 +143,18 @@ def failures(session: Session, *, cpo_id: int, run_id: int | None = None) -> pd.
     )
 
 
+class ReconcileError(Exception):
+    """The sandbox could not be asked; the message says where and why."""
+
+
+def sandbox_base_url(endpoint: str) -> str:
+    """The sandbox root for a CPO's endpoint ("sandbox" or http://host:port/api/v4/request)."""
+    from ..store.queries import resolve_endpoint
+
+    url = resolve_endpoint(endpoint)
+    return url.split("/api/", 1)[0] if "/api/" in url else url.rstrip("/")
+
+
 def reconcile(session: Session, *, cpo_id: int, sandbox_base_url: str, timeout: float = 10.0) -> pd.DataFrame:
     """What we hold as acknowledged beside what the sandbox holds, one row per station id.
 
@@ -152,9 +164,17 @@ def reconcile(session: Session, *, cpo_id: int, sandbox_base_url: str, timeout: 
     """
     from .diff import json_sha256
 
-    response = httpx.get(f"{sandbox_base_url.rstrip('/')}/_sandbox/stations", timeout=timeout)
-    response.raise_for_status()
-    remote = {item["station_id"]: item for item in response.json()}
+    url = f"{sandbox_base_url.rstrip('/')}/_sandbox/stations"
+    try:
+        response = httpx.get(url, timeout=timeout)
+        response.raise_for_status()
+        remote = {item["station_id"]: item for item in response.json()}
+    except httpx.HTTPStatusError as error:
+        raise ReconcileError(f"{url} answered HTTP {error.response.status_code}: is this a sandbox?") from None
+    except httpx.HTTPError as error:
+        raise ReconcileError(f"{url} cannot be reached ({type(error).__name__})") from None
+    except (ValueError, KeyError, TypeError):
+        raise ReconcileError(f"{url} did not answer with the sandbox's station list") from None
     ours = session.exec(
         select(Station.station_id, Station.acked_sha256, Station.acked_deleted, Station.deleted, Station.payload_sha256)
         .where(Station.cpo_id == cpo_id)

@@ -1,0 +1,125 @@
+"""The push page in Streamlit's AppTest, with a real worker process sending to the real sandbox."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from oioi_onboard.store.auth import create_user
+from oioi_onboard.store.db import migrate, session_scope
+from oioi_onboard.store.models import Cpo, Role
+from tests.helpers.push import add_stations, make_cpo, new_import, station_payload, store_station
+from tests.helpers.sandbox import running_sandbox
+
+PAGE = str(Path(__file__).resolve().parents[2] / "app" / "pages" / "push.py")
+
+
+@pytest.fixture
+def sandbox(tmp_path):
+    with running_sandbox(tmp_path / "sandbox") as sandbox:
+        yield sandbox
+
+
+@pytest.fixture
+def cpo_id(sandbox):
+    migrate()
+    with session_scope() as session:
+        cpo = make_cpo(session, name="Push CPO", endpoint=sandbox.url, api_key=sandbox.api_key,
+                       partner_id=sandbox.partner_id)
+        add_stations(session, cpo, 30)
+        create_user(session, name="admin", role=Role.ADMIN, password="x" * 12)
+        return cpo.id
+
+
+@pytest.fixture
+def worker(tmp_path, cpo_id):
+    log = open(tmp_path / "worker.log", "wb")
+    process = subprocess.Popen([sys.executable, "-m", "oioi_onboard.cli", "worker", "--poll-interval", "0.1"],
+                               stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ))
+    yield process
+    process.send_signal(signal.SIGTERM)
+    process.wait(timeout=20)
+
+
+def page() -> AppTest:
+    app = AppTest.from_file(PAGE, default_timeout=60)
+    app.session_state["oioi_user"] = "admin"
+    return app.run()
+
+
+def metrics(app) -> dict:
+    return {m.label: int(m.value) for m in app.metric}
+
+
+def progress_text(app) -> str:
+    bars = app.get("progress")
+    return bars[0].proto.text if bars else ""
+
+
+def wait_for(app, predicate, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while not predicate(app):
+        assert time.monotonic() < deadline, f"the page never showed it; progress: {progress_text(app)!r}"
+        time.sleep(0.3)
+        app.run()  # what the fragment's one-second timer does
+        assert not app.exception, app.exception
+
+
+def test_push_page_shows_the_plan_and_json_and_follows_the_worker(sandbox, cpo_id, worker):
+    app = page()
+    assert not app.exception, app.exception
+    assert metrics(app)["New"] == 30 and metrics(app)["Unchanged (not sent)"] == 0
+    [shown] = [j for j in app.json]
+    assert '"DE*8PS*S000001"' in shown.proto.body and "partner-identifier" in shown.proto.body
+    app.selectbox(key="push_json_station").select("DE*8PS*S000007").run()
+    assert '"DE*8PS*S000007"' in app.json[0].proto.body
+
+    app.button(key="push_dry_run").click().run()
+    assert "would be sent" in app.info[0].value
+    assert sandbox.stats()["station_accepts"] == {}
+
+    app.button(key="push_go").click().run()
+    assert not app.exception, app.exception
+    assert "queued" in app.success[0].value
+    wait_for(app, lambda a: "30 of 30 done, 30 acknowledged" in progress_text(a))
+    assert len(sandbox.stats()["station_accepts"]) == 30
+
+    # Coming back later (a new session) still shows the run, and nothing is left to send.
+    again = page()
+    assert "30 of 30 done" in progress_text(again)
+    assert metrics(again)["Unchanged (not sent)"] == 30
+    runs = again.dataframe[0].value
+    assert list(runs["acked"]) == [30, 0]  # the push and, below it, the dry run
+
+    again.button(key="push_reconcile").click().run()
+    assert not again.exception, again.exception
+    reconciled = again.dataframe[-1].value
+    assert set(reconciled["verdict"]) == {"in sync"} and len(reconciled) == 30
+
+
+def test_connector_change_waits_for_confirmation_on_the_page(sandbox, cpo_id, worker):
+    app = page()
+    app.button(key="push_go").click().run()
+    wait_for(app, lambda a: "30 acknowledged" in progress_text(a))
+    with session_scope() as session:
+        cpo = session.get(Cpo, cpo_id)
+        record = new_import(session, cpo)
+        for n in range(1, 31):
+            store_station(session, cpo, station_payload(n, connectors=2 if n == 5 else 1), import_id=record.id)
+    app = page()
+    assert metrics(app)["Connectors changed"] == 1
+    app.button(key="push_go").click().run()
+    assert "Please confirm" in app.error[0].value
+    time.sleep(0.5)
+    assert sum(sandbox.stats()["station_accepts"].values()) == 30  # nothing was sent
+    app.checkbox(key="push_confirm_connectors").check().run()
+    app.button(key="push_go").click().run()
+    assert "2 request(s) queued" in app.success[0].value
+    wait_for(app, lambda a: "2 of 2 done, 2 acknowledged" in progress_text(a))
+    held = {s["station_id"]: s["deleted"] for s in sandbox.stations()}
+    assert held["DE*8PS*S000005"] is True and held["DE*8PS*S000005-2"] is False
