@@ -314,6 +314,15 @@ def test_generated_ids_follow_content_not_row_order():
     assert set(generated(WIDE_ROWS, "DE*XYZ").evse_id).isdisjoint(before.evse_id)
 
 
+def test_rows_alike_in_address_and_charge_points_keep_their_ids_when_reordered():
+    a = ["A", "Kaiserring", "10", "68161", "Mannheim", "49.48", "8.47", "Typ 2", "11", "", "", "", ""]
+    b = ["B"] + a[1:]
+    forward, backward = generated([a, b]), generated([b, a])
+    assert dict(zip(forward.station_name, forward.station_id, strict=True)) == dict(
+        zip(backward.station_name, backward.station_id, strict=True))
+    assert forward.station_id.nunique() == 2
+
+
 def test_identical_rows_get_different_ids():
     frame = generated([WIDE_ROWS[2], WIDE_ROWS[2]])
     assert frame.station_id.nunique() == 2 and frame.evse_id.nunique() == 2

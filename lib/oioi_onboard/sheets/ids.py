@@ -38,9 +38,25 @@ def content_key(frame: pd.DataFrame, columns: list[str]) -> pd.Series:
     return key
 
 
-def occurrence(keys: pd.Series) -> pd.Series:
-    """1 for the first row with a given key, 2 for the second identical one, ..."""
-    return keys.groupby(keys, sort=False).cumcount() + 1
+def exact_key(frame: pd.DataFrame, columns: list[str]) -> pd.Series:
+    """One text per row joining ``columns`` exactly as found (for ordering rows, not for identity)."""
+    key = pd.Series("", index=frame.index, dtype=object)
+    for column in columns:
+        key = key + "\x1f" + frame[column].astype(object).fillna("").astype(str)
+    return key
+
+
+def occurrence(keys: pd.Series, order: pd.Series | None = None) -> pd.Series:
+    """1 for the first row with a given key, 2 for the second identical one, ...
+
+    With ``order``, rows sharing a key are counted in the order of ``order``
+    (e.g. the rest of their content) instead of file order, so moving rows
+    around the file does not renumber them.
+    """
+    if order is None:
+        return keys.groupby(keys, sort=False).cumcount() + 1
+    ranked = pd.DataFrame({"key": keys, "order": order}).sort_values(["key", "order"], kind="stable")
+    return (ranked.groupby("key", sort=False).cumcount() + 1).reindex(keys.index)
 
 
 def _digest(texts: pd.Series) -> pd.Series:

@@ -542,7 +542,9 @@ def apply_mapping(raw: RawSheet, mapping: Mapping) -> tuple[pd.DataFrame, pd.Dat
     if mapping.is_wide:
         slot_columns = [c for cp in mapping.charge_points for c in cp.values() if c]
         station_key = station_key + "\x1f" + sheet_ids.content_key(raw.frame, slot_columns)
-        station_key = station_key + "\x1f" + sheet_ids.occurrence(station_key).astype(str)
+        # Rows alike in all that are numbered in the order of their other cells, not of the file.
+        everything = sheet_ids.exact_key(raw.frame, raw.columns)
+        station_key = station_key + "\x1f" + sheet_ids.occurrence(station_key, order=everything).astype(str)
     has_station_id = stations["station_id"] != ""
     station_key = station_key.where(~has_station_id, "id\x1f" + stations["station_id"].str.casefold())
     if not mapping.source("station_id") and "station_id" not in mapping.constants:
