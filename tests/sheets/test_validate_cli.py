@@ -83,6 +83,12 @@ def test_unplaceable_fields_exit_2_naming_them(tmp_path):
     assert "longitude" in result.stderr and "phone" in result.stderr and "latitude" not in result.stderr
 
 
+def test_register_without_profile_is_pointed_to_the_bnetza_profile():
+    result = invoke(BNETZA_SLICE)
+    assert result.exit_code == 2
+    assert "phone" in result.stderr and "--profile bnetza --operators FILE" in result.stderr
+
+
 def test_suggested_mapping_is_applied_and_reported_on_stderr(tmp_path):
     german = {
         "Stations-ID": "station_id", "Standortname": "station_name", "Breitengrad": "latitude",

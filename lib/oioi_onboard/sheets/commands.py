@@ -140,13 +140,30 @@ def _suggested(raw, file_name: str, operator_table: dict[str, str]):
         fields = ", ".join(suggestion.unplaced_required + unsure)
         _fail(
             f"{file_name}: no confident column for the required field(s) {fields}. "
-            "Name the columns as in the template (oioi-onboard's sample_data/template.csv) or use --profile."
+            + (_fitting_profile_hint(raw) or
+               "Name the columns as in the template (oioi-onboard's sample_data/template.csv) or use --profile.")
         )
     if operator_table:
         mapping.operators = operator_table
     for line in mapping.describe():
         typer.echo(f"mapped {line}", err=True)
     return apply_mapping(raw, mapping)
+
+
+def _fitting_profile_hint(raw) -> str:
+    """'use --profile bnetza' when a built-in profile's columns are all in the file."""
+    from .profiles import ProfileError, builtin_profiles, resolve_columns
+
+    for name, mapping in builtin_profiles().items():
+        if name == "template":
+            continue
+        try:
+            resolve_columns(raw, mapping, profile=name)
+        except ProfileError:
+            continue
+        extra = " --operators FILE (operator name, operator id)" if mapping.operator_column else ""
+        return f"The columns are those of the built-in profile {name!r}: use --profile {name}{extra}."
+    return ""
 
 
 def register(app: typer.Typer) -> None:
