@@ -86,7 +86,7 @@ def live_view() -> None:
                     "delivery": "Delivery", "reason": st.column_config.TextColumn("Reason", width="large"),
                 },
             )
-        st.subheader("Changes per minute")
+        st.subheader("Connectors per status, last hour")
         st.line_chart(counts, color=[hex_colour(status) for status in counts.columns], height=200)
 
 

@@ -2,6 +2,8 @@
 
 from datetime import datetime, timedelta, timezone
 
+import pandas as pd
+
 import pytest
 from sqlmodel import select
 
@@ -258,7 +260,7 @@ def test_live_views_are_scoped_to_the_cpos_a_person_may_see(cpo_id):
         assert list(recent["delivery"]) == ["stale (dropped)", "pending", "pending"]
         assert statuses.recent_changes(session, actor=staff).empty
 
-        counts = statuses.status_counts_over_time(session, actor=manager, minutes=10)
+        counts = statuses.status_changes_per_minute(session, actor=manager, minutes=10)
         assert len(counts) == 10 and list(counts.columns) == statuses.STATUSES
         assert counts["Occupied"].sum() == 1 and counts["Available"].sum() == 1 and counts["Offline"].sum() == 0
 
@@ -325,3 +327,34 @@ def test_the_simulator_writes_plausible_changes_through_the_one_entry(cpo_id):
         previous[event.evse_id] = event.status
     with pytest.raises(ValueError, match="rate"):
         simulate(cpo_id=cpo_id, rate=0, seconds=1)
+
+
+def test_counts_per_status_over_time_are_worked_back_from_the_current_statuses(cpo_id):
+    now = datetime.now(timezone.utc)
+
+    def record_at(minutes_ago, items):
+        with session_scope() as session:
+            record_statuses(session, cpo_id=cpo_id, items=items, source="api",
+                            now=now - timedelta(minutes=minutes_ago))
+
+    record_at(5, [{"evse_id": evse(1), "status": "Occupied"}])
+    record_at(3, [{"evse_id": evse(4), "status": "Available"}])  # one EVSE id, two connectors
+    record_at(1, [{"evse_id": evse(1), "status": "Available"},
+                  {"evse_id": evse(2), "status": "Offline", "timestamp": at(0)}])  # first for E2, so not stale
+    record_at(1, [{"evse_id": evse(2), "status": "Reserved", "timestamp": at(-5)}])  # stale: never counted
+    manager = Actor("pm", Role.PARTNER_MANAGER)
+    with session_scope() as session:
+        counts = statuses.status_counts_over_time(session, actor=manager, minutes=10)
+        changes = statuses.status_changes_per_minute(session, actor=manager, minutes=10)
+    assert len(counts) == 10 and list(counts.columns) == statuses.STATUSES
+    assert (counts.sum(axis=1) == 8).all()  # 4 stations x 2 connectors at every minute
+
+    def at_minute(minutes_ago):
+        moment = pd.Timestamp(now - timedelta(minutes=minutes_ago)).floor("min")
+        return {k: v for k, v in counts.loc[moment].to_dict().items() if v}
+
+    assert at_minute(9) == {"Unknown": 8}
+    assert at_minute(5) == {"Occupied": 1, "Unknown": 7}
+    assert at_minute(3) == {"Occupied": 1, "Available": 2, "Unknown": 5}
+    assert at_minute(1) == at_minute(0) == {"Available": 3, "Offline": 1, "Unknown": 4}
+    assert changes.to_numpy().sum() == 4

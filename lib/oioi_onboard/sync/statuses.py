@@ -616,10 +616,65 @@ def recent_changes(session: Session, *, actor: Any, cpo_ids: Iterable[int] | Non
 
 def status_counts_over_time(session: Session, *, actor: Any, cpo_ids: Iterable[int] | None = None,
                             minutes: int = 60) -> pd.DataFrame:
-    """Status changes received per minute over the last ``minutes``, one column per status.
+    """How many connectors were in each status at the end of each of the last ``minutes``.
 
-    Stale changes are left out: they never changed a connector.
+    Worked backwards from the connectors' current statuses through the status log
+    (by time received; stale changes never changed a connector). Connectors sharing
+    an EVSE id count one each, as on the map.
     """
+    scope = _scope(session, actor, cpo_ids)
+    end = utcnow().replace(second=0, microsecond=0) + timedelta(minutes=1)
+    start = end - timedelta(minutes=minutes)
+    index = pd.date_range(start, end - timedelta(minutes=1), freq="min", name="minute")
+    if not scope:
+        return pd.DataFrame(0, index=index, columns=STATUSES)
+    connectors = pd.DataFrame(session.execute(
+        sa_select(_CONNECTORS.c.evse_id, _CONNECTORS.c.status)
+        .join_from(_CONNECTORS, _STATIONS, _STATIONS.c.id == _CONNECTORS.c.station_pk)
+        .where(_CONNECTORS.c.cpo_id.in_(scope), _STATIONS.c.deleted == False)  # noqa: E712
+    ).all(), columns=["evse_id", "status"])
+    now_counts = connectors["status"].value_counts().reindex(STATUSES, fill_value=0)
+    weight = connectors["evse_id"].value_counts()  # connectors per EVSE id
+
+    events = pd.DataFrame(session.execute(
+        sa_select(_EVENTS.c.id, _EVENTS.c.evse_id, _EVENTS.c.status, _EVENTS.c.received_at)
+        .where(_EVENTS.c.cpo_id.in_(scope), _EVENTS.c.received_at >= start, _EVENTS.c.delivery != "stale")
+        .order_by(_EVENTS.c.id)
+    ).all(), columns=["id", "evse_id", "status", "received_at"])
+    events = events[events["evse_id"].isin(weight.index)]
+    if events.empty:
+        return pd.DataFrame([now_counts.to_numpy()] * len(index), index=index, columns=STATUSES)
+
+    # What each change replaced: the change before it, or the last one before the window, or Unknown.
+    before: dict[str, str] = {}
+    first_ids = events.groupby("evse_id")["id"].min()
+    for chunk in _chunks(first_ids.index):
+        latest = (sa_select(func.max(_EVENTS.c.id))
+                  .where(_EVENTS.c.evse_id.in_(chunk), _EVENTS.c.received_at < start, _EVENTS.c.delivery != "stale")
+                  .group_by(_EVENTS.c.evse_id))
+        before.update(session.execute(sa_select(_EVENTS.c.evse_id, _EVENTS.c.status)
+                                      .where(_EVENTS.c.id.in_(latest))).all())
+    previous = events.groupby("evse_id")["status"].shift()
+    first = previous.isna()
+    previous[first] = events.loc[first, "evse_id"].map(lambda evse_id: before.get(evse_id, "Unknown"))
+    events["previous"] = previous
+    events["weight"] = events["evse_id"].map(weight)
+    events["minute"] = pd.to_datetime(events["received_at"], utc=True).dt.floor("min").dt.tz_localize(None)
+
+    gained = events.pivot_table(index="minute", columns="status", values="weight", aggfunc="sum")
+    lost = events.pivot_table(index="minute", columns="previous", values="weight", aggfunc="sum")
+    change = (gained.reindex(index=index.tz_localize(None), columns=STATUSES).fillna(0)
+              - lost.reindex(index=index.tz_localize(None), columns=STATUSES).fillna(0))
+    # Counts at the end of minute m = now - every change received after m.
+    after = change[::-1].cumsum()[::-1].shift(-1, fill_value=0)
+    counts = (now_counts.to_numpy() - after).astype(int)
+    counts.index = index
+    return counts
+
+
+def status_changes_per_minute(session: Session, *, actor: Any, cpo_ids: Iterable[int] | None = None,
+                              minutes: int = 60) -> pd.DataFrame:
+    """Status changes received per minute over the last ``minutes``, one column per new status (stale left out)."""
     scope = _scope(session, actor, cpo_ids)
     end = utcnow().replace(second=0, microsecond=0) + timedelta(minutes=1)
     start = end - timedelta(minutes=minutes)
