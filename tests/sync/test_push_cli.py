@@ -66,3 +66,31 @@ def test_push_without_the_api_key_variable_exits_2(tmp_path):
         result = _push(file, sandbox, env_key=None)
         assert result.returncode == 2
         assert "PUSH_KEY" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_connector_change_in_a_file_needs_yes_then_replaces_and_a_rerun_sends_nothing(tmp_path):
+    file = _small_file(tmp_path, rows=10)
+    with running_sandbox(tmp_path / "sb", api_keys=(KEY,)) as sandbox:
+        assert _push(file, sandbox).returncode == 0
+        before = sandbox.stats()["station_accepts"]
+        changed = tmp_path / "changed.csv"
+        changed.write_text(file.read_text(encoding="utf-8").replace("DE*DMO*EMA0001*1", "DE*DMO*EMA0001*9"),
+                           encoding="utf-8")
+
+        stopped = _push(changed, sandbox)
+        assert stopped.returncode == 1
+        assert "needs confirmation" in stopped.stdout and "connectors changed" in stopped.stdout
+        assert sandbox.stats()["station_accepts"] == before  # nothing was sent
+
+        confirmed = _push(changed, sandbox, "--yes")
+        assert confirmed.returncode == 0, confirmed.stdout + confirmed.stderr
+        held = {s["station_id"]: s for s in sandbox.stations()}
+        assert held["DE*DMO*SMA0001"]["deleted"] is True
+        assert held["DE*DMO*SMA0001-2"]["deleted"] is False
+        assert "DE*DMO*EMA0001*9" in {c["id"] for c in held["DE*DMO*SMA0001-2"]["connectors"]}
+
+        accepted = sandbox.stats()["station_accepts"]
+        again = _push(changed, sandbox)
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert "nothing to push" in again.stderr
+        assert sandbox.stats()["station_accepts"] == accepted

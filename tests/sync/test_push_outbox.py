@@ -162,6 +162,15 @@ def test_connector_change_needs_confirmation_then_soft_delete_and_new_id(sandbox
         assert new.acked_sha256 == new.payload_sha256
         assert len(session.exec(select(Connector).where(Connector.station_pk == new.id)).all()) == 2
         assert not plan_push(session, cpo_id=cpo_id).to_send
+    with session_scope() as session:  # the same file again brings the old id back, as the import does
+        cpo = session.get(Cpo, cpo_id)
+        record = new_import(session, cpo)
+        store_station(session, cpo, station_payload(1, connectors=2), import_id=record.id)
+        store_station(session, cpo, station_payload(2), import_id=record.id)
+    with session_scope() as session:
+        plan = plan_push(session, cpo_id=cpo_id)
+        assert not plan.to_send, plan.to_send
+        assert plan.item("DE*8PS*S000001").reason == "already pushed as DE*8PS*S000001-2"
 
 
 def test_deletion_of_missing_station_needs_confirmation(sandbox):

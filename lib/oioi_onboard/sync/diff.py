@@ -156,6 +156,36 @@ def next_station_id(old_id: str, taken: set[str]) -> str:
     return f"{old_id}-{n}"
 
 
+def _replaced_id(station_id: str) -> str | None:
+    base, _, number = station_id.rpartition("-")
+    return base if base and number.isdigit() else None
+
+
+def _pushed_as(session: Session, pk: int, station_id: str,
+               cache: dict[str, list[tuple[int, str, str]]]) -> str | None:
+    """The replacement id (``<id>-N``) that already carries this station's current content, if any.
+
+    After a connector change the old id is soft-deleted and the station lives on under
+    ``<id>-N``; a later upload of the same file brings the old id back with that content.
+    """
+    if "" not in cache:
+        cache[""] = []
+        for rpk, rid, rsha in session.exec(
+            select(Station.id, Station.station_id, Station.acked_sha256).where(Station.station_id.like("%-%"))
+        ).all():
+            base, _, number = rid.rpartition("-")
+            if number.isdigit() and rsha:
+                cache.setdefault(base, []).append((rpk, rid, rsha))
+    candidates = cache.get(station_id)
+    if not candidates:
+        return None
+    payload = session.get(Station, pk).payload
+    for _rpk, rid, rsha in candidates:
+        if json_sha256(dict(payload, id=rid, deleted=False)) == rsha:
+            return rid
+    return None
+
+
 def plan_push(session: Session, *, cpo_id: int, partner_identifier: str | None = None) -> PushPlan:
     """Compare each stored station of a CPO with what the endpoint acknowledged."""
     partner_identifier = partner_identifier or default_partner_identifier(session, cpo_id=cpo_id)
@@ -166,9 +196,14 @@ def plan_push(session: Session, *, cpo_id: int, partner_identifier: str | None =
     )
     rows = session.exec(select(*columns).where(Station.cpo_id == cpo_id).order_by(Station.id)).all()
     taken: set[str] | None = None
+    replacements: dict[str, list[tuple[int, str, str]]] = {}
     plan = PushPlan(cpo_id=cpo_id, partner_identifier=partner_identifier)
+    # A replacement (<id>-N) is never in a file: it is present when the id it replaced is.
+    uploaded = {r[1] for r in rows if latest_full is None or r[5] is None or r[5] >= latest_full}
     for pk, station_id, sha, signature, deleted, import_id, acked_sha, acked_signature, acked_deleted in rows:
         missing = latest_full is not None and import_id is not None and import_id < latest_full
+        if missing and _replaced_id(station_id) in uploaded:
+            missing = False
         gone = deleted or missing
         acked = acked_sha is not None
         if gone:
@@ -181,7 +216,10 @@ def plan_push(session: Session, *, cpo_id: int, partner_identifier: str | None =
             plan.items.append(PlanItem(pk, station_id, "new", sha))
         elif acked_sha == sha:
             plan.items.append(PlanItem(pk, station_id, "unchanged", sha))
-        elif acked_signature is not None and acked_signature != signature and not acked_deleted:
+        elif acked_deleted and (replacement := _pushed_as(session, pk, station_id, replacements)):
+            # A soft-deleted id back in an upload, with the content already pushed under its new id.
+            plan.items.append(PlanItem(pk, station_id, "unchanged", sha, reason=f"already pushed as {replacement}"))
+        elif acked_signature is not None and acked_signature != signature:
             if taken is None:
                 taken = set(session.exec(select(Station.station_id)).scalars().all())
             new_id = next_station_id(station_id, taken)

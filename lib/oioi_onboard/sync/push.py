@@ -240,14 +240,14 @@ def push_file(
 
     with session_scope(db_url) as session:
         summary.paused_reason = session.get(Cpo, cpo_id).paused_reason
-        stations = session.exec(
-            select(Station.station_id, Station.payload_sha256, Station.acked_sha256)
-            .where(Station.import_id == import_id)
-        ).all()
-        summary.stations_in_file = len(stations) + len(summary.blocked)
-        summary.acknowledged = sum(1 for _id, sha, acked in stations if acked == sha)
-        summary.failed = _failed(session, import_id=import_id, cpo_id=cpo_id,
-                                 not_acked={sid for sid, sha, acked in stations if acked != sha})
+        in_file = {r[0] for r in session.exec(select(Station.station_id).where(Station.import_id == import_id)).all()}
+        # What a push would still send is what the endpoint does not hold yet.
+        still_to_send = {item.station_id for item in plan_push(session, cpo_id=cpo_id,
+                                                               partner_identifier=partner_id).to_send}
+        not_acked = in_file & still_to_send
+        summary.stations_in_file = len(in_file) + len(summary.blocked)
+        summary.acknowledged = len(in_file) - len(not_acked)
+        summary.failed = _failed(session, import_id=import_id, cpo_id=cpo_id, not_acked=not_acked)
     return summary
 
 
