@@ -272,3 +272,31 @@ def test_claims_keep_one_row_per_station_in_flight_and_leases_expire(sandbox):
     with session_scope() as session:
         [second] = claim(session, worker_id="c", limit=10)
         assert second.id > first.id
+
+
+def test_progress_history_and_failures_read_from_the_database(tmp_path):
+    from oioi_onboard.sync.progress import failures, history, run_progress, station_history
+
+    with running_sandbox(tmp_path / "sb", partner_ids=("AnotherPartnerId123456",)) as sandbox:
+        migrate()
+        with session_scope() as session:
+            cpo = make_cpo(session, endpoint=sandbox.url, api_key=sandbox.api_key, partner_id="tP3x9Qw7LmZ2vK8sRb4N")
+            cpo_id = cpo.id
+            add_stations(session, cpo, 3)
+        run = _push(cpo_id)
+        with session_scope() as session:
+            queued = run_progress(session, run_id=run.id)
+            assert (queued.total, queued.pending, queued.acked, queued.finished) == (3, 3, 0, False)
+            assert queued.eta_s is None  # nothing sent yet: no rate to guess from
+        _work()
+        with session_scope() as session:
+            done = run_progress(session, run_id=run.id)
+            assert (done.total, done.failed, done.pending, done.finished) == (3, 3, 0, True)
+            assert done.fraction == 1.0
+            todo = failures(session, cpo_id=cpo_id)
+            assert list(todo["code"]) == [211, 211, 211]
+            assert set(todo["meaning"]) == {"Invalid partner identifier"}
+            runs = history(session, cpo_id=cpo_id)
+            assert list(runs["failed"]) == [3] and list(runs["run"]) == [run.id]
+            one = station_history(session, cpo_id=cpo_id, station_id="DE*8PS*S000002")
+            assert list(one["state"]) == ["failed"] and one["meaning"].iloc[0] == "Invalid partner identifier"
