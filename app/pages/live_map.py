@@ -30,8 +30,10 @@ with db_session() as session:
     cpos = queries.list_cpos(session, actor=actor)
     types = statuses.connector_types(session, actor=actor)
 if not cpos:
-    st.info("There is no CPO for you to watch yet. Once a CPO is registered and its stations imported, "
-            "they appear here.")
+    if actor.sees_all:
+        st.info("There is no CPO to watch yet. Once a CPO is registered and its stations imported, they appear here.")
+    else:
+        st.info("No CPO is assigned to you yet: ask an admin or partner manager to give you access to one.")
     st.stop()
 
 names = {cpo.id: cpo.name for cpo in cpos}

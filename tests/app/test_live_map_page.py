@@ -162,3 +162,12 @@ def test_the_token_section_shows_a_new_token_once_and_revokes_it(network):
     viewer.run()
     assert not viewer.exception
     assert not [b for b in viewer.button if b.label in ("Revoke", "Create token")]
+
+
+def test_a_person_without_cpos_is_told_why_the_map_is_empty(network):
+    with session_scope() as session:
+        create_user(session, name="lonely", role=Role.VIEWER, password="x" * 12)
+    app = page("lonely")
+    assert not app.exception
+    assert "No CPO is assigned to you yet" in app.info[0].value
+    assert not app.get("deck_gl_json_chart")
