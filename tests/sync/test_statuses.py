@@ -358,3 +358,21 @@ def test_counts_per_status_over_time_are_worked_back_from_the_current_statuses(c
     assert at_minute(3) == {"Occupied": 1, "Available": 2, "Unknown": 5}
     assert at_minute(1) == at_minute(0) == {"Available": 3, "Offline": 1, "Unknown": 4}
     assert changes.to_numpy().sum() == 4
+
+
+def test_acked_stations_in_a_batch_release_their_held_statuses(cpo_id):
+    with session_scope() as session:
+        cpo = session.get(Cpo, cpo_id)
+        more = [add_station(session, cpo, n) for n in (11, 12, 13)]
+    record(cpo_id, [{"evse_id": evse(n, k), "status": "Occupied"} for n in (3, 11, 12, 13) for k in (1, 2)])
+    assert {r.state for r in status_rows()} == {OutboxState.HELD}
+    with session_scope() as session:
+        stations = [session.get(Station, s.id) for s in more]
+        for station in stations[:2]:
+            station.acked_at = datetime.now(timezone.utc)
+        stations[2].acked_at, stations[2].acked_deleted = datetime.now(timezone.utc), True
+        session.add_all(stations)
+        session.flush()
+        assert statuses.on_stations_acked(session, stations) == 4  # 2 stations x 2 EVSE ids; not the deleted one
+    held = {r.key for r in status_rows() if r.state == OutboxState.HELD}
+    assert held == {key(evse(n, k)) for n in (3, 13) for k in (1, 2)}

@@ -450,6 +450,21 @@ def on_station_acked(session: Session, station: Station) -> int:
     return _release(session, cpo_id=station.cpo_id, keys=keys)
 
 
+def on_stations_acked(session: Session, stations: Iterable[Station]) -> int:
+    """``on_station_acked`` for a batch of stations: one lookup of their EVSE ids."""
+    live = {station.id: station.cpo_id for station in stations
+            if station.acked_at is not None and not station.deleted and not station.acked_deleted}
+    keys_by_cpo: dict[int, set[str]] = {}
+    pks = sorted(live)
+    for start in range(0, len(pks), _CHUNK):
+        for station_pk, key in session.execute(
+            sa_select(_CONNECTORS.c.station_pk, _CONNECTORS.c.evse_key)
+            .where(_CONNECTORS.c.station_pk.in_(pks[start:start + _CHUNK]))
+        ).all():
+            keys_by_cpo.setdefault(live[station_pk], set()).add(key)
+    return sum(_release(session, cpo_id=cpo_id, keys=sorted(keys)) for cpo_id, keys in keys_by_cpo.items())
+
+
 def release_held(session: Session, *, cpo_id: int) -> int:
     """Release every held status of a CPO whose station is acknowledged by now (a catch-all)."""
     keys = list(session.exec(
