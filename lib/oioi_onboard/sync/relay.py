@@ -47,14 +47,15 @@ def _bearer(header: str | None) -> str | None:
     return value.strip() if scheme.lower() == "bearer" and value.strip() else None
 
 
-def create_app(*, db_url: str | None = None, max_items: int = MAX_ITEMS, batch_items: int = 20_000) -> Starlette:
+def create_app(*, db_url: str | None = None, max_items: int = MAX_ITEMS, batch_items: int = 5_000) -> Starlette:
     """The relay as an ASGI app, writing to ``db_url`` (default: the configured database)."""
     from ..store.db import migrate, session_scope
     from .statuses import record_statuses
     from .tokens import cpo_for_token
 
     # One database thread; requests that arrive while it works are recorded together in its next
-    # transaction (group commit): one write lock and one commit for many requests.
+    # transaction (group commit): one write lock and one commit for many requests. ``batch_items``
+    # caps a transaction, so the worker never waits long for the write lock.
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="relay-db")
     queue: list[tuple[str, list[Any], asyncio.Future]] = []
     arrived = asyncio.Event()
