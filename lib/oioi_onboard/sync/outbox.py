@@ -27,7 +27,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sqlalchemy import and_, exists, insert, or_, select, update
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import aliased, defer
 from sqlmodel import Session
 
 from ..oioi import codes
@@ -413,7 +413,10 @@ def record_results(session: Session, results: list[Result]) -> list[Outbox]:
     if not results:
         return []
     by_id = {result.outbox_id: result for result in results}
-    rows = list(session.exec(select(Outbox).where(Outbox.id.in_(list(by_id)))).scalars())
+    # The payload (the whole request) is not needed to record an answer: leave it unread.
+    rows = list(session.exec(
+        select(Outbox).options(defer(Outbox.payload)).where(Outbox.id.in_(list(by_id)))
+    ).scalars())
     stamp = now()
     acked: list[Outbox] = []
     failed: list[Outbox] = []
@@ -461,10 +464,16 @@ def record_results(session: Session, results: list[Result]) -> list[Outbox]:
         elif hasattr(hooks, "on_outbox_result"):
             for row in changed:
                 hooks.on_outbox_result(session, row)
-        if hasattr(hooks, "on_stations_acked"):
-            hooks.on_stations_acked(session, acked_stations)
-        elif hasattr(hooks, "on_station_acked"):
-            for station in acked_stations:
+        # Acked stations release the statuses held back for them; skip the lookups when none are held.
+        held = {r[0] for r in session.exec(
+            select(Outbox.cpo_id).where(Outbox.state == OutboxState.HELD, Outbox.kind != STATION_POST,
+                                        Outbox.cpo_id.in_({s.cpo_id for s in acked_stations})).distinct()
+        ).all()} if acked_stations else set()
+        waiting = [station for station in acked_stations if station.cpo_id in held]
+        if waiting and hasattr(hooks, "on_stations_acked"):
+            hooks.on_stations_acked(session, waiting)
+        elif waiting and hasattr(hooks, "on_station_acked"):
+            for station in waiting:
                 hooks.on_station_acked(session, station)
     _finish_runs(session, {row.run_id for row in changed if row.run_id is not None})
     return changed
@@ -476,17 +485,18 @@ def _apply_acks(session: Session, rows: list[Outbox]) -> list[Station]:
         return []
     stations = {
         s.station_id: s
-        for s in session.exec(select(Station).where(Station.station_id.in_([r.key for r in rows]))).scalars()
+        for s in session.exec(
+            select(Station).options(defer(Station.payload)).where(Station.station_id.in_([r.key for r in rows]))
+        ).scalars()
     }
     done = []
     for row in sorted(rows, key=lambda r: r.id):
         station = stations.get(row.key)
         if station is None:
             continue
-        sent = row.payload[STATION_POST]["station"]
         station.acked_sha256 = row.payload_sha256
         station.acked_connectors_signature = row.connectors_signature or station.connectors_signature
-        station.acked_deleted = bool(sent.get("deleted", False))
+        station.acked_deleted = row.change == "deleted"  # only soft-deletes carry "deleted": true
         station.acked_at = row.acked_at
         session.add(station)
         done.append(station)
