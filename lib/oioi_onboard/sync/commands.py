@@ -30,7 +30,9 @@ def worker(
     from .worker import run_worker
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(levelname)s %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request would cost more than the request
+    # One line per request would cost more than the request; schema upgrades speak only when something fails.
+    for noisy in ("httpx", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     migrate()
     sent = asyncio.run(run_worker(worker_id=worker_id, once=once, poll_interval=poll_interval,
                                   lease_seconds=lease_seconds, timeout=timeout, backoff_base=backoff_base))
