@@ -201,3 +201,8 @@ def test_blank_lines_keep_file_row_numbers():
 def test_files_that_are_no_table_say_what_they_are(data, message):
     with pytest.raises(SheetError, match=message):
         read_sheet(data, "upload.csv")
+
+
+def test_short_rows_are_padded_with_empty_text_not_nan():
+    raw = read_sheet(b"a;b;c\n1;2\n3;4;5\n", "short.csv")
+    assert raw.frame.to_dict("list") == {"a": ["1", "3"], "b": ["2", "4"], "c": ["", "5"], ROW: [2, 3]}

@@ -315,7 +315,7 @@ def _read_csv(data: bytes, file_name: str, max_rows: int, notes: list[str]):
     try:
         # pandas' C parser, every cell as text; blank lines kept so row numbers stay the file's.
         cells = pd.read_csv(
-            io.StringIO(text), sep=delimiter, header=None, names=range(width), dtype=str, na_filter=False,
+            io.StringIO(text), sep=delimiter, header=None, names=range(width), dtype=object, na_filter=False,
             skip_blank_lines=False, engine="c", nrows=limit + 1, quotechar='"', doublequote=True,
         )
     except (pd.errors.ParserError, ValueError, csv.Error):
@@ -375,7 +375,12 @@ def _column_letter(index: int) -> str:
 
 def _table(cells: pd.DataFrame, first_row: int, file_name: str, max_rows: int, notes: list[str]):
     """Find the header in ``cells`` (text, "" for empty, positional columns) and cut the table below it."""
-    cells = pd.DataFrame({c: cells[c].fillna("").astype(str).str.strip() for c in cells.columns})
+    # Plain Python strings throughout (object dtype): the mapping works per distinct value anyway,
+    # and converting every cell to Arrow strings and back cost more than reading the file.
+    cells = pd.DataFrame(
+        {c: pd.Series([v.strip() if isinstance(v, str) else _cell_text(v) for v in cells[c]], dtype=object)
+         for c in cells.columns}
+    )
     filled = (cells != "").to_numpy()
     if not filled.any():
         raise SheetError(f"{file_name} holds no data.")
