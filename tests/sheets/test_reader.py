@@ -206,3 +206,20 @@ def test_files_that_are_no_table_say_what_they_are(data, message):
 def test_short_rows_are_padded_with_empty_text_not_nan():
     raw = read_sheet(b"a;b;c\n1;2\n3;4;5\n", "short.csv")
     assert raw.frame.to_dict("list") == {"a": ["1", "3"], "b": ["2", "4"], "c": ["", "5"], ROW: [2, 3]}
+
+
+def test_first_visible_sheet_with_data_is_read():
+    workbook = Workbook()
+    workbook.active.title = "Deckblatt"  # empty cover sheet
+    hidden = workbook.create_sheet("alt")
+    hidden.append(["old", "data"])
+    hidden.append(["1", "2"])
+    hidden.sheet_state = "hidden"
+    stations = workbook.create_sheet("Stationen")
+    stations.append(["name", "zip"])
+    stations.append(["Markt", "68159"])
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    raw = read_sheet(buffer.getvalue(), "book.xlsx")
+    assert raw.columns == ["name", "zip"]
+    assert any("'Stationen'" in n for n in raw.notes)

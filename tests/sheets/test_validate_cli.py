@@ -150,6 +150,23 @@ def test_with_cpo_the_registry_checks_run():
     report = json.loads(result.stdout)
     assert {i["rule"] for i in report["issues"]} == {"operator_not_registered"}
 
+    # A profile saved for the CPO is found by name with --cpo.
+    from oioi_onboard.sheets.mapping import Mapping
+    from oioi_onboard.sheets.profiles import save_profile
+    from oioi_onboard.store.models import Cpo
+    from sqlmodel import select
+
+    with session_scope() as session:
+        demo = session.exec(select(Cpo).where(Cpo.name == "Demo")).one()
+        mapping = Mapping(columns={name: name for name in EXAMPLE_ROWS[0]})
+        mapping.constants = {"phone": "+49 621 1234567"}
+        save_profile(session, cpo_id=demo.id, name="mine", mapping=mapping)
+    result = invoke(DEMO, "--cpo", "Demo", "--profile", "mine", "--json")
+    assert result.exit_code == 0, result.output
+    assert "profile 'mine'" in result.stderr
+    result = invoke(DEMO, "--profile", "mine")
+    assert result.exit_code == 2 and "no mapping profile 'mine'" in result.stderr
+
     result = invoke(DEMO, "--cpo", "Nobody")
     assert result.exit_code == 2 and "no registered CPO named 'Nobody'" in result.stderr
 
