@@ -221,11 +221,14 @@ class Worker:
             task.add_done_callback(self.tasks.discard)
 
     async def _send(self, lane: Lane, row: Outbox) -> None:
+        result = Result(row.id, "release")  # if anything below breaks, the row goes back unsent
         try:
             try:
                 client = await self._client(lane)
             except LookupError as error:  # no API key or partner identifier yet
                 result = Result(row.id, "paused", error=str(error), pause_reason=f"{error}: add it on the CPOs page")
+            except Exception as error:  # noqa: BLE001 - e.g. a key that no longer decrypts
+                result = Result(row.id, "paused", error=str(error), pause_reason=str(error))
             else:
                 try:
                     await client.send(row.payload)
@@ -237,8 +240,8 @@ class Worker:
                 lane.paused = True
                 # Rows held but not sent go back too; the pause reason says why.
                 self._release_buffer(lane)
-            self.results.append(result)
         finally:
+            self.results.append(result)
             lane.running -= 1
             self.start_sends(lane)  # the next buffered row goes out now, not after the loop's next turn
             self.results_ready.set()
