@@ -60,9 +60,8 @@ _ALIASES: dict[str, str] = {
     "t13": _T.T13, "typej": _T.T13, "sev1011": _T.T13,
     "t15": _T.T15, "t23": _T.T23,
     "marechal": _T.MARECHAL,
-    "typee": _T.TYPE_E, "type": _T.TYPE_E, "type_e": _T.TYPE_E, "cee75": _T.TYPE_E, "franzoesisch": _T.TYPE_E,
+    "typee": _T.TYPE_E, "cee75": _T.TYPE_E, "franzoesisch": _T.TYPE_E,
 }
-_ALIASES.pop("type")  # too vague on its own
 _ALIASES.update({fold(t.value): t.value for t in ConnectorType})
 _ALIASES = {k: str(v.value if isinstance(v, ConnectorType) else v) for k, v in _ALIASES.items()}
 

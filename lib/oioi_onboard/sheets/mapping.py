@@ -440,7 +440,7 @@ def _station_part(raw: RawSheet, mapping: Mapping, issues: list[pd.DataFrame]) -
         if mapping.operator_column:
             names = _text(src, mapping.operator_column)
             table = {aliases.fold(k): v.strip() for k, v in mapping.operators.items()}
-            found = names.map(lambda n: table.get(aliases.fold(n), "")).astype("object")
+            found = by_value(names, lambda n: table.get(aliases.fold(n), ""))
             out["cpo_id"] = out["cpo_id"].where(out["cpo_id"] != "", found)
             unknown = (found == "") & (out["cpo_id"] == "")
             message = (
@@ -449,7 +449,8 @@ def _station_part(raw: RawSheet, mapping: Mapping, issues: list[pd.DataFrame]) -
             )
             issues.append(make_issues(rows[unknown], "cpo_id", names[unknown], "operator_unknown", message,
                                       Severity.ERROR))
-        if mapping.operator_id:
+        elif mapping.operator_id:
+            # Not a fallback for unknown operators in the table: that would hand their stations to this one.
             out["cpo_id"] = out["cpo_id"].where(out["cpo_id"] != "", mapping.operator_id)
 
     for name in ("latitude", "longitude"):
