@@ -10,7 +10,10 @@ import streamlit as st  # noqa: E402
 from common import current_actor, db_session  # noqa: E402
 from components.live_map_layers import hex_colour, initial_view, legend_html, live_deck  # noqa: E402
 
+from oioi_onboard.settings import get_settings  # noqa: E402
 from oioi_onboard.store import queries  # noqa: E402
+from oioi_onboard.store.auth import Actor  # noqa: E402
+from oioi_onboard.store.models import Role  # noqa: E402
 from oioi_onboard.sync import statuses  # noqa: E402
 
 REFRESH_SECONDS = 5
@@ -56,12 +59,20 @@ def _view_for(frame):  # noqa: ANN001, ANN202
     return views[scope]
 
 
+@st.cache_data(ttl=30, show_spinner=False)
+def _counts(url: str, name: str, role: str, cpo_ids: tuple[int, ...], scope: tuple[int, ...]):  # noqa: ANN202
+    # Minute resolution: worked out at most every 30 s, keyed by the person's scope so it never leaks.
+    viewer = Actor(name=name, role=Role(role), cpo_ids=frozenset(cpo_ids))
+    with db_session() as session:
+        return statuses.status_counts_over_time(session, actor=viewer, cpo_ids=scope, minutes=60)
+
+
 @st.fragment(run_every=REFRESH_SECONDS)
 def live_view() -> None:
     with db_session() as session:
         everything = statuses.live_connectors(session, actor=actor, cpo_ids=scope)
         recent = statuses.recent_changes(session, actor=actor, cpo_ids=scope, limit=100)
-        counts = statuses.status_counts_over_time(session, actor=actor, cpo_ids=scope, minutes=60)
+    counts = _counts(get_settings().db_url, actor.name, actor.role.value, tuple(sorted(actor.cpo_ids)), scope)
     shown = everything
     if chosen_statuses:
         shown = shown[shown["status"].isin(chosen_statuses)]

@@ -615,18 +615,29 @@ def recent_changes(session: Session, *, actor: Any, cpo_ids: Iterable[int] | Non
     scope = _scope(session, actor, cpo_ids)
     if not scope:
         return pd.DataFrame(columns=RECENT_COLUMNS)
-    rows = session.execute(
-        select(StatusEvent.received_at, Cpo.name, StatusEvent.evse_id, StatusEvent.status, StatusEvent.observed_at,
-               StatusEvent.source, StatusEvent.delivery, StatusEvent.reason)
-        .join(Cpo, Cpo.id == StatusEvent.cpo_id)
-        .where(StatusEvent.cpo_id.in_(scope))
-        .order_by(StatusEvent.id.desc())
-        .limit(limit)
-    ).all()
-    frame = pd.DataFrame(rows, columns=RECENT_COLUMNS)
+    names = dict(session.execute(sa_select(Cpo.__table__.c.id, Cpo.__table__.c.name)
+                                 .where(Cpo.__table__.c.id.in_(scope))).all())
+    rows = []
+    for cpo_id in scope:
+        # One CPO at a time: "cpo_id = ? ORDER BY id DESC LIMIT n" walks the cpo_id index backwards and stops,
+        # where "cpo_id IN (...)" would sort the CPOs' whole history first.
+        rows += session.execute(
+            sa_select(_EVENTS.c.id, _EVENTS.c.received_at, _EVENTS.c.cpo_id, _EVENTS.c.evse_id, _EVENTS.c.status,
+                      _EVENTS.c.observed_at, _EVENTS.c.source, _EVENTS.c.delivery, _EVENTS.c.reason)
+            .where(_EVENTS.c.cpo_id == cpo_id).order_by(_EVENTS.c.id.desc()).limit(limit)
+        ).all()
+    rows.sort(key=lambda row: row[0], reverse=True)
+    frame = pd.DataFrame([row[1:] for row in rows[:limit]], columns=RECENT_COLUMNS)
+    frame["cpo"] = frame["cpo"].map(names)
     frame["delivery"] = frame["delivery"].map(lambda value: DELIVERY_LABELS.get(value, value))
     frame["reason"] = frame["reason"].fillna("")
     return frame
+
+
+def _in_scope(scope: list[int]):  # noqa: ANN202
+    # "cpo_id + 0" keeps the planner on the received_at index for a time window: the cpo_id index
+    # would read the CPOs' whole history to find the last hour.
+    return (_EVENTS.c.cpo_id + 0).in_(scope)
 
 
 def status_counts_over_time(session: Session, *, actor: Any, cpo_ids: Iterable[int] | None = None,
@@ -653,9 +664,8 @@ def status_counts_over_time(session: Session, *, actor: Any, cpo_ids: Iterable[i
 
     events = pd.DataFrame(session.execute(
         sa_select(_EVENTS.c.id, _EVENTS.c.evse_id, _EVENTS.c.status, _EVENTS.c.received_at)
-        .where(_EVENTS.c.cpo_id.in_(scope), _EVENTS.c.received_at >= start, _EVENTS.c.delivery != "stale")
-        .order_by(_EVENTS.c.id)
-    ).all(), columns=["id", "evse_id", "status", "received_at"])
+        .where(_in_scope(scope), _EVENTS.c.received_at >= start, _EVENTS.c.delivery != "stale")
+    ).all(), columns=["id", "evse_id", "status", "received_at"]).sort_values("id")  # sorted here: see _in_scope
     events = events[events["evse_id"].isin(weight.index)]
     if events.empty:
         return pd.DataFrame([now_counts.to_numpy()] * len(index), index=index, columns=STATUSES)
@@ -697,8 +707,8 @@ def status_changes_per_minute(session: Session, *, actor: Any, cpo_ids: Iterable
     if not scope:
         return pd.DataFrame(0, index=index, columns=STATUSES)
     rows = session.execute(
-        select(StatusEvent.received_at, StatusEvent.status)
-        .where(StatusEvent.cpo_id.in_(scope), StatusEvent.received_at >= start, StatusEvent.delivery != "stale")
+        sa_select(_EVENTS.c.received_at, _EVENTS.c.status)
+        .where(_in_scope(scope), _EVENTS.c.received_at >= start, _EVENTS.c.delivery != "stale")
     ).all()
     frame = pd.DataFrame(rows, columns=["received_at", "status"])
     if frame.empty:
