@@ -467,3 +467,18 @@ def test_demo_network_is_large_varied_valid_and_reproducible():
     types_per_evse = frame.groupby("evse_id").connector_type.nunique()
     assert (types_per_evse == 2).sum() >= 10
     assert frame.phone.str.startswith("+49").all() and frame.web.str.startswith("https://").all()
+
+
+def test_operator_table_lookup_is_tolerant_and_never_falls_back():
+    raw = sheet([["Betreiber", "Straße", "Nr", "PLZ", "Ort", "Lat", "Lon", "Stecker 1", "Stecker 2"],
+                 ["MVV Energie  AG", "Luisenring", "49", "68159", "Mannheim", "49.49", "8.46", "Typ 2", "Schuko"],
+                 ["Unbekannt GmbH", "Kaiserring", "1", "68161", "Mannheim", "49.48", "8.47", "Typ 2", ""]])
+    mapping = suggest_mapping(raw).mapping
+    assert mapping.operator_column == "Betreiber"
+    mapping.operators = {"mvv energie ag": "DE*MVV"}
+    mapping.operator_id = "DE*DEF"
+    frame, issues = apply_mapping(raw, mapping)
+    assert frame.cpo_id.tolist() == ["DE*MVV", "DE*MVV", ""]
+    assert frame.evse_id.iloc[0].startswith("DE*MVV*E") and frame.evse_id.iloc[2] == ""
+    assert issues[["row", "column", "value", "rule", "severity"]].values.tolist() == [
+        [3, "cpo_id", "Unbekannt GmbH", "operator_unknown", "error"]]
