@@ -1,0 +1,100 @@
+"""Concurrent claims on SQLite and PostgreSQL: no row handed out twice, one row per station in flight."""
+
+import threading
+
+import pytest
+from sqlalchemy import select
+
+from oioi_onboard.store.auth import SYSTEM
+from oioi_onboard.store.models import Cpo, Station
+from tests.helpers.postgres import postgres_available, postgres_url  # noqa: F401 - fixture
+from tests.helpers.push import add_stations, make_cpo, station_payload, store_station
+
+
+def _race(workers: int = 4) -> list[list]:
+    """Several threads claim until the queue is empty; each claim is acked before the next."""
+    from oioi_onboard.store.db import session_scope
+    from oioi_onboard.sync.outbox import Result, claim, record_results
+
+    taken: list[list] = [[] for _ in range(workers)]
+    errors: list[BaseException] = []
+
+    def claimer(index: int) -> None:
+        try:
+            while True:
+                with session_scope() as session:
+                    rows = claim(session, worker_id=f"w{index}", limit=7)
+                    if not rows:
+                        return
+                    taken[index].extend((row.id, row.key) for row in rows)
+                    record_results(session, [Result(row.id, "acked") for row in rows])
+        except BaseException as error:  # noqa: BLE001 - reported by the test
+            errors.append(error)
+
+    threads = [threading.Thread(target=claimer, args=(i,)) for i in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not errors, errors
+    return taken
+
+
+def _queue() -> None:
+    from oioi_onboard.store.db import migrate, session_scope
+    from oioi_onboard.sync.diff import plan_push
+    from oioi_onboard.sync.outbox import enqueue_plan
+
+    migrate()
+    with session_scope() as session:
+        cpo = make_cpo(session, endpoint="http://127.0.0.1:9/api/v4/request", api_key="claim-test-key",
+                       partner_id="tP3x9Qw7LmZ2vK8sRb4N")
+        add_stations(session, cpo, 60)
+        cpo_id = cpo.id
+    with session_scope() as session:
+        enqueue_plan(session, actor=SYSTEM, plan=plan_push(session, cpo_id=cpo_id))
+
+
+def _check(taken: list[list]) -> None:
+    ids = [row_id for claims in taken for row_id, _key in claims]
+    assert len(ids) == len(set(ids)) == 60  # every row once, none twice
+    assert sum(1 for claims in taken if claims) > 1  # the claimers really shared the work
+
+
+def test_concurrent_claims_on_sqlite():
+    _queue()
+    _check(_race())
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(not postgres_available(), reason="PostgreSQL binaries are not installed")
+def test_concurrent_claims_on_postgresql(postgres_url, monkeypatch):  # noqa: F811
+    from oioi_onboard.settings import get_settings
+    from oioi_onboard.store.db import get_engine
+
+    monkeypatch.setenv("DATABASE_URL", postgres_url)
+    get_settings.cache_clear()
+    get_engine.cache_clear()
+    _queue()
+    _check(_race())
+
+
+def test_rows_of_one_station_go_out_one_at_a_time_in_order():
+    from oioi_onboard.store.db import session_scope
+    from oioi_onboard.sync.diff import plan_push
+    from oioi_onboard.sync.outbox import Result, claim, enqueue_plan, record_results
+
+    _queue()
+    with session_scope() as session:
+        # Two newer versions of station 1 while its first row is claimed: they queue behind it.
+        first = [r for r in claim(session, worker_id="a", limit=100) if r.key == "DE*8PS*S000001"]
+        assert len(first) == 1
+        cpo = session.exec(select(Cpo)).scalar()
+        import_id = session.exec(select(Station.import_id)).first()[0]
+        for name in ("v2", "v3"):
+            store_station(session, cpo, station_payload(1, name=name), import_id=import_id)
+            enqueue_plan(session, actor=SYSTEM, plan=plan_push(session, cpo_id=cpo.id))
+        assert claim(session, worker_id="b", limit=100) == []  # v3 superseded v2 and waits for v1
+        record_results(session, [Result(first[0].id, "acked")])
+        [newest] = claim(session, worker_id="b", limit=100)
+        assert newest.payload["station-post"]["station"]["name"] == "v3"
