@@ -170,6 +170,8 @@ def record_statuses(
     accepted. The caller's session commits (one transaction per call).
     """
     now = now or utcnow()
+    if not items:
+        return []
     results: list[ItemResult | None] = [None] * len(items)
     read: list[_Item] = []
     for index, item in enumerate(items):
@@ -211,7 +213,7 @@ def record_statuses(
         else:
             latest_at[item.key] = item.observed_at
             if item.key in winner:
-                events[winner[item.key]]["delivery"] = "superseded"
+                events[winner[item.key]].update(delivery="superseded", reason=None)
             winner[item.key] = len(events)
             event["delivery"] = "pending" if evse.sendable else "held"
             if not evse.sendable:
