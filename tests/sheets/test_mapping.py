@@ -23,7 +23,7 @@ from oioi_onboard.sheets.profiles import (
     save_profile,
 )
 from oioi_onboard.sheets.reader import read_sheet
-from oioi_onboard.sheets.template import template_csv, template_xlsx
+from oioi_onboard.sheets.template import EXAMPLE_ROWS, template_csv, template_xlsx
 from oioi_onboard.sheets.validate import validate
 from tests.helpers.sheet_files import SHEETS
 
@@ -482,3 +482,16 @@ def test_operator_table_lookup_is_tolerant_and_never_falls_back():
     assert frame.evse_id.iloc[0].startswith("DE*MVV*E") and frame.evse_id.iloc[2] == ""
     assert issues[["row", "column", "value", "rule", "severity"]].values.tolist() == [
         [3, "cpo_id", "Unbekannt GmbH", "operator_unknown", "error"]]
+
+
+def test_template_profile_without_ids_or_optional_columns_generates_ids():
+    keep = ["station_name", "latitude", "longitude", "street", "street_number", "city", "zip", "country", "phone",
+            "cpo_id", "is_open_24", "connector_type", "speed_kw"]
+    rows = [[row[name] for name in keep] for row in EXAMPLE_ROWS]
+    frame, issues = apply_profile(sheet([keep] + rows), "template")
+    assert issues.empty
+    assert frame.station_id.nunique() == 1 and frame.station_id.iloc[0].startswith("DE*8PS*S")
+    assert frame.evse_id.nunique() == 2 and all(is_evse_id(e) for e in frame.evse_id)
+    assert validate(frame).errors == 0
+    with pytest.raises(ProfileError, match="'phone'"):
+        apply_profile(sheet([[k for k in keep if k != "phone"]] + [r[:8] + r[9:] for r in rows]), "template")
