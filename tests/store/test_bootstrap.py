@@ -36,3 +36,19 @@ def test_admin_password_from_environment_and_demo_cpo_on_the_sandbox(monkeypatch
         assert queries.cpo_operator_ids(session, cpo_id=demo.id) == ["DE*DMO"]
         url, key, partner = queries.cpo_credentials(session, actor=SYSTEM, cpo_id=demo.id)
     assert (url, key, partner) == (get_settings().sandbox_url, SANDBOX_API_KEY, SANDBOX_PARTNER_ID)
+
+
+def test_demo_network_is_imported_once_and_ready_to_push():
+    from oioi_onboard.store.models import Connector, ImportRecord, Station, Stage
+
+    prepare_embedded()
+    prepare_embedded()
+    with session_scope() as session:
+        demo = queries.get_cpo(session, actor=SYSTEM, name=DEMO_CPO_NAME)
+        stations = session.exec(select(Station).where(Station.cpo_id == demo.id)).all()
+        imports = session.exec(select(ImportRecord)).all()
+        connector_types = {c.name for c in session.exec(select(Connector)).all()}
+    assert len(imports) == 1 and imports[0].errors == 0
+    assert len(stations) >= 200 and imports[0].stations_stored == len(stations)
+    assert len(connector_types) == 19  # every OIOI connector type is in the demo
+    assert demo.stage == Stage.STATIONS_VALIDATED

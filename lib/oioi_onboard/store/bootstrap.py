@@ -1,6 +1,7 @@
 """First run of the embedded default (`make run`): schema, secret key, first admin, demo CPO."""
 
 import sys
+from pathlib import Path
 
 from sqlmodel import Session, func, select
 
@@ -15,6 +16,7 @@ from .secrets import ensure_secret_key
 DEMO_CPO_NAME = "Demo CPO"
 DEMO_OPERATOR_ID = "DE*DMO"
 FIRST_ADMIN_NAME = "admin"
+DEMO_NETWORK = Path(__file__).resolve().parents[3] / "sample_data" / "demo_network.csv"
 
 
 def prepare_embedded() -> None:
@@ -68,6 +70,20 @@ def ensure_demo_cpo(session: Session) -> Cpo:
     return cpo
 
 
-def seed_demo_stations(session: Session, *, cpo_id: int | None = None) -> None:
-    """Load the demo network into the demo CPO. A no-op for now: the station import wires it in."""
-    return None
+def seed_demo_stations(session: Session, *, cpo_id: int) -> int:
+    """Import the demo network into the demo CPO once, so a new user has stations to push."""
+    from ..sheets.mapping import apply_mapping, suggest_mapping
+    from ..sheets.reader import read_sheet
+    from ..sheets.validate import validate
+    from .models import ImportRecord
+    from .stations import registry_context, store_import
+
+    if not DEMO_NETWORK.exists() or session.exec(select(ImportRecord).where(ImportRecord.cpo_id == cpo_id)).first():
+        return 0
+    raw = read_sheet(DEMO_NETWORK.read_bytes(), DEMO_NETWORK.name)
+    frame, mapping_issues = apply_mapping(raw, suggest_mapping(raw).mapping)
+    validation = validate(frame, context=registry_context(session, cpo_id=cpo_id), extra_issues=mapping_issues)
+    record = store_import(
+        session, actor=SYSTEM, cpo_id=cpo_id, file_name=raw.file_name, file_sha256=raw.sha256, validation=validation
+    )
+    return record.stations_stored
