@@ -24,9 +24,9 @@ import importlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import and_, exists, insert, or_, select, update
+from sqlalchemy import and_, bindparam, exists, func, insert, or_, select, update
 from sqlalchemy.orm import aliased, defer
 from sqlmodel import Session
 
@@ -408,16 +408,73 @@ def _statuses_hooks():
         raise
 
 
-def record_results(session: Session, results: list[Result]) -> list[Outbox]:
-    """Write a batch of results in the caller's transaction; returns the rows changed."""
+class Recorded(NamedTuple):
+    """A row whose result was written."""
+
+    id: int
+    cpo_id: int
+    run_id: int | None
+    kind: str
+    key: str
+    state: OutboxState
+
+
+def record_results(session: Session, results: list[Result]) -> list[Recorded]:
+    """Write a batch of results in the caller's transaction; returns the rows changed.
+
+    The common case, a station-post acknowledged, takes a few set-based statements
+    for the whole batch; every other outcome goes row by row.
+    """
     if not results:
         return []
     by_id = {result.outbox_id: result for result in results}
-    # The payload (the whole request) is not needed to record an answer: leave it unread.
-    rows = list(session.exec(
-        select(Outbox).options(defer(Outbox.payload)).where(Outbox.id.in_(list(by_id)))
-    ).scalars())
+    meta = session.execute(
+        select(Outbox.id, Outbox.kind, Outbox.state, Outbox.cpo_id, Outbox.run_id, Outbox.key,
+               Outbox.payload_sha256, Outbox.connectors_signature, Outbox.change)
+        .where(Outbox.id.in_(list(by_id)))
+    ).all()
+    fast = [m for m in meta if m.kind == STATION_POST and by_id[m.id].outcome == "acked"
+            and m.state != OutboxState.ACKED]
+    fast_ids = {m.id for m in fast}
+    slow_ids = [m.id for m in meta if m.id not in fast_ids]
     stamp = now()
+    recorded = [Recorded(m.id, m.cpo_id, m.run_id, m.kind, m.key, OutboxState.ACKED) for m in fast]
+    if fast:
+        session.execute(
+            update(Outbox).where(Outbox.id.in_(fast_ids)).values(
+                state=OutboxState.ACKED, acked_at=stamp, result_code=codes.SUCCESS, last_error=None,
+                claimed_by=None, claimed_until=None),
+            execution_options={"synchronize_session": False},
+        )
+        _apply_acks_fast(session, fast, stamp)
+    acked, failed, changed = _record_rows(session, slow_ids, by_id, stamp) if slow_ids else ([], [], [])
+    recorded += [Recorded(r.id, r.cpo_id, r.run_id, r.kind, r.key, r.state) for r in changed]
+    acked_ids = list(fast_ids) + [r.id for r in acked]
+    _release_dependents(session, acked_ids, failed)
+    acked_keys = [m.key for m in fast] + [r.key for r in acked if r.kind == STATION_POST]
+    hooks = _statuses_hooks()
+    if hooks is not None:
+        # Station-posts do not concern the statuses module beyond on_station(s)_acked.
+        rows = [row for row in changed if row.kind != STATION_POST]
+        if rows and hasattr(hooks, "on_outbox_results"):
+            hooks.on_outbox_results(session, rows)
+        elif hasattr(hooks, "on_outbox_result"):
+            for row in rows:
+                hooks.on_outbox_result(session, row)
+        waiting = _stations_with_held_statuses(session, acked_keys)
+        if waiting and hasattr(hooks, "on_stations_acked"):
+            hooks.on_stations_acked(session, waiting)
+        elif waiting and hasattr(hooks, "on_station_acked"):
+            for station in waiting:
+                hooks.on_station_acked(session, station)
+    _finish_runs(session, {r.run_id for r in recorded if r.run_id is not None})
+    return recorded
+
+
+def _record_rows(session: Session, ids: list[int], by_id: dict[int, Result], stamp: datetime):  # noqa: ANN202
+    """Every outcome other than a station-post's ack, row by row; (acked, failed, changed) rows."""
+    # The payload (the whole request) is not needed to record an answer: leave it unread.
+    rows = list(session.exec(select(Outbox).options(defer(Outbox.payload)).where(Outbox.id.in_(ids))).scalars())
     acked: list[Outbox] = []
     failed: list[Outbox] = []
     changed: list[Outbox] = []
@@ -454,29 +511,37 @@ def record_results(session: Session, results: list[Result]) -> list[Outbox]:
         session.add(row)
         changed.append(row)
     session.flush()
-    acked_stations = _apply_acks(session, [row for row in acked if row.kind == STATION_POST])
-    _release_dependents(session, acked, failed)
-    hooks = _statuses_hooks()
-    if hooks is not None:
-        # The batch forms when the statuses module offers them: one statement for many rows.
-        if hasattr(hooks, "on_outbox_results"):
-            hooks.on_outbox_results(session, changed)
-        elif hasattr(hooks, "on_outbox_result"):
-            for row in changed:
-                hooks.on_outbox_result(session, row)
-        # Acked stations release the statuses held back for them; skip the lookups when none are held.
-        held = {r[0] for r in session.exec(
-            select(Outbox.cpo_id).where(Outbox.state == OutboxState.HELD, Outbox.kind != STATION_POST,
-                                        Outbox.cpo_id.in_({s.cpo_id for s in acked_stations})).distinct()
-        ).all()} if acked_stations else set()
-        waiting = [station for station in acked_stations if station.cpo_id in held]
-        if waiting and hasattr(hooks, "on_stations_acked"):
-            hooks.on_stations_acked(session, waiting)
-        elif waiting and hasattr(hooks, "on_station_acked"):
-            for station in waiting:
-                hooks.on_station_acked(session, station)
-    _finish_runs(session, {row.run_id for row in changed if row.run_id is not None})
-    return changed
+    _apply_acks(session, [row for row in acked if row.kind == STATION_POST])
+    return acked, failed, changed
+
+
+def _apply_acks_fast(session: Session, rows: list, stamp: datetime) -> None:
+    """Copy what the endpoint acknowledged onto the stations: one executemany for the batch."""
+    table = Station.__table__
+    session.execute(
+        update(table).where(table.c.station_id == bindparam("b_key")).values(
+            acked_sha256=bindparam("b_sha"),
+            acked_connectors_signature=func.coalesce(bindparam("b_signature"), table.c.connectors_signature),
+            acked_deleted=bindparam("b_deleted"), acked_at=bindparam("b_at")),
+        [{"b_key": m.key, "b_sha": m.payload_sha256, "b_signature": m.connectors_signature,
+          "b_deleted": m.change == "deleted", "b_at": stamp} for m in sorted(rows, key=lambda m: m.id)],
+        execution_options={"synchronize_session": False},
+    )
+
+
+def _stations_with_held_statuses(session: Session, keys: list[str]) -> list[Station]:
+    """Acknowledged stations of CPOs that have statuses held back (only those need the release hook)."""
+    if not keys:
+        return []
+    stations = list(session.exec(
+        select(Station).options(defer(Station.payload)).where(Station.station_id.in_(keys))
+        .execution_options(populate_existing=True)
+    ).scalars())
+    held = {r[0] for r in session.exec(
+        select(Outbox.cpo_id).where(Outbox.state == OutboxState.HELD, Outbox.kind != STATION_POST,
+                                    Outbox.cpo_id.in_({s.cpo_id for s in stations})).distinct()
+    ).all()} if stations else set()
+    return [station for station in stations if station.cpo_id in held]
 
 
 def _apply_acks(session: Session, rows: list[Outbox]) -> list[Station]:
@@ -504,11 +569,11 @@ def _apply_acks(session: Session, rows: list[Outbox]) -> list[Station]:
     return done
 
 
-def _release_dependents(session: Session, acked: list[Outbox], failed: list[Outbox]) -> None:
-    if acked:
+def _release_dependents(session: Session, acked_ids: list[int], failed: list[Outbox]) -> None:
+    if acked_ids:
         session.execute(
             update(Outbox)
-            .where(Outbox.depends_on.in_([r.id for r in acked]), Outbox.state == OutboxState.HELD)
+            .where(Outbox.depends_on.in_(acked_ids), Outbox.state == OutboxState.HELD)
             .values(state=OutboxState.PENDING, next_attempt_at=now(), last_error=None),
             execution_options={"synchronize_session": False},
         )

@@ -36,6 +36,8 @@ from .outbox import Result, claim, now, record_results, release, renew_leases
 
 log = logging.getLogger(__name__)
 
+RECORD_DELAY = 0.02  # seconds
+
 API_KEY_REJECTED = (
     "the endpoint rejected the API key (HTTP 401 / code 210): enter the current key on the CPOs page, "
     "then resume the queue"
@@ -202,9 +204,10 @@ class Worker:
             return 0
         if time.monotonic() < lane.idle_until:
             return 0
-        target = lane.concurrency * 2
+        # Claim in batches of at least max(8, concurrency) rows: fewer, larger claim transactions.
+        target = lane.concurrency * 2 + 16
         have = lane.running + len(lane.buffer)
-        if have > target - max(1, lane.concurrency // 2):
+        if have > target - max(8, lane.concurrency):
             return 0
         rows = await self._db(self._claim, lane.cpo_id, target - have)
         if not rows:
@@ -269,6 +272,10 @@ class Worker:
     async def flusher(self, stop: asyncio.Event) -> None:
         while True:
             await self.results_ready.wait()
+            if not stop.is_set():
+                # Let a few more answers arrive so one transaction records them together; this is
+                # also the longest an acknowledged request waits to be recorded.
+                await asyncio.sleep(RECORD_DELAY)
             self.results_ready.clear()
             await self.flush_results()
             if stop.is_set() and not self.tasks and not self.results:
