@@ -8,6 +8,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import pandas as pd  # noqa: E402
 import streamlit as st  # noqa: E402
 from common import ROLE_LABELS, db_session, plain, require_role, show_field_error  # noqa: E402
+from components.ingest_tokens import token_section  # noqa: E402
 
 from oioi_onboard.store import queries, registry  # noqa: E402
 from oioi_onboard.store.auth import AccountError, create_user, list_users  # noqa: E402
@@ -239,6 +240,10 @@ if actor.can_edit(cpo_id):
         st.button("Save changes", key=f"save_{cpo_id}", on_click=_save_edit, type="primary")
         if state.pop(f"edit_saved_{cpo_id}", False):
             st.success("Saved.")
+
+if actor.can_edit(cpo_id):
+    with st.expander("Status ingest tokens"):
+        token_section(actor, cpo)
 
 with st.expander("Audit log"):
     if log:

@@ -257,3 +257,18 @@ def test_with_oidc_configured_users_sign_in_through_st_login_matched_by_email(se
     assert not olga.exception
     assert [unescaped(t.value) for t in olga.title] == ["Overview"]
     assert list(olga.dataframe[0].value["CPO"]) == ["Bravo"]
+
+
+def test_cpo_page_creates_an_ingest_token_shown_once(setup):
+    app = page("alice")
+    assert [e for e in app.expander if e.label == "Status ingest tokens"]
+    create = next(b for b in app.button if b.key and "token" in b.key and "revoke" not in b.key)
+    create.click().run()
+    assert not app.exception
+    token = next(c.value for c in app.code if len(c.value) >= 32 and c.value not in texts(page("alice")))
+    with session_scope() as session:
+        from oioi_onboard.sync.tokens import cpo_for_token
+
+        assert cpo_for_token(session, token) == setup["alpha"]
+    assert token not in texts(page("alice"))  # a fresh visit never shows it again
+    assert not [e for e in page("victor").expander if e.label == "Status ingest tokens"]
