@@ -279,10 +279,17 @@ def claim(session: Session, *, worker_id: str, limit: int, cpo_id: int | None = 
     if dialect == "sqlite":
         session.connection().exec_driver_sql("BEGIN IMMEDIATE")
     stamp = now()
+    # Start at the oldest open row: the scan in id order then never walks the acknowledged history.
+    floor_query = select(func.min(Outbox.id)).where(Outbox.state.in_((OutboxState.PENDING, OutboxState.SENDING)))
+    floor = session.exec(floor_query).one()[0]
+    if floor is None:
+        session.commit()
+        return []
     other = aliased(Outbox)
     candidates = (
         select(Outbox.id)
         .where(
+            Outbox.id >= floor,
             or_(
                 and_(Outbox.state == OutboxState.PENDING, Outbox.next_attempt_at <= stamp),
                 and_(Outbox.state == OutboxState.SENDING, Outbox.claimed_until < stamp),
