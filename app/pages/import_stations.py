@@ -8,8 +8,10 @@ the mapping, so reruns reuse it.
 """
 
 import hashlib
+
 import json
 import sys
+import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -76,12 +78,10 @@ if "sha256" not in upload:  # hashed once per file, not on every rerun
     upload["sha256"] = hashlib.sha256(upload["data"]).hexdigest()
 file_sha256 = upload["sha256"]
 
-
 @st.cache_data(show_spinner="Reading the file…", max_entries=4)
 def _read(sha256: str, _data: bytes, file_name: str):
     # Keyed on the hash: Streamlit does not hash parameters starting with "_".
     return reader.read_sheet(_data, file_name)
-
 
 try:
     raw = _read(file_sha256, upload["data"], upload["name"])
@@ -169,7 +169,6 @@ else:
 
 source_key = (file_sha256, mapping_key, cpo_id)
 
-
 def _validate(frame: pd.DataFrame, extra: pd.DataFrame | None) -> None:
     with db_session() as session:
         context = registry_context(session, cpo_id=cpo_id)
@@ -177,8 +176,9 @@ def _validate(frame: pd.DataFrame, extra: pd.DataFrame | None) -> None:
     state.pop("import_done", None)
     state["import_revision"] = state.get("import_revision", 0) + 1
     state[WORK] = {"key": source_key, "validation": validation, "extra": extra,
-                   "points": station_points(validation), "revision": state["import_revision"]}
-
+                   "points": station_points(validation), "revision": state["import_revision"],
+                   # The map cache is shared by every session: its key must name this exact validation.
+                   "map_key": uuid.uuid4().hex}
 
 if state.get(WORK, {}).get("key") != source_key:
     try:
@@ -240,7 +240,7 @@ else:
 st.subheader("Map preview")
 points = work["points"]
 every = st.toggle("Every station (slower with many stations)", value=False, key="import_every_station")
-render_station_map(points, key=f"import-{work['revision']}", every_station=every)
+render_station_map(points, key=work["map_key"], every_station=every)
 missing = validation.stations - len(points)
 if missing:
     st.caption(f"{missing:,} stations have no usable coordinates and are not on the map.")
