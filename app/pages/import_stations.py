@@ -8,7 +8,6 @@ the mapping, so reruns reuse it.
 """
 
 import hashlib
-
 import json
 import sys
 import uuid
@@ -78,10 +77,12 @@ if "sha256" not in upload:  # hashed once per file, not on every rerun
     upload["sha256"] = hashlib.sha256(upload["data"]).hexdigest()
 file_sha256 = upload["sha256"]
 
+
 @st.cache_data(show_spinner="Reading the file…", max_entries=4)
 def _read(sha256: str, _data: bytes, file_name: str):
     # Keyed on the hash: Streamlit does not hash parameters starting with "_".
     return reader.read_sheet(_data, file_name)
+
 
 try:
     raw = _read(file_sha256, upload["data"], upload["name"])
@@ -169,6 +170,7 @@ else:
 
 source_key = (file_sha256, mapping_key, cpo_id)
 
+
 def _validate(frame: pd.DataFrame, extra: pd.DataFrame | None) -> None:
     with db_session() as session:
         context = registry_context(session, cpo_id=cpo_id)
@@ -179,6 +181,7 @@ def _validate(frame: pd.DataFrame, extra: pd.DataFrame | None) -> None:
                    "points": station_points(validation), "revision": state["import_revision"],
                    # The map cache is shared by every session: its key must name this exact validation.
                    "map_key": uuid.uuid4().hex}
+
 
 if state.get(WORK, {}).get("key") != source_key:
     try:
