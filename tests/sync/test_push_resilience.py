@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from oioi_onboard.store.auth import SYSTEM
 from oioi_onboard.store.db import migrate, session_scope
-from oioi_onboard.store.models import Cpo, Outbox, OutboxState, Station
+from oioi_onboard.store.models import Outbox, OutboxState, Station
 from oioi_onboard.sync.diff import plan_push
 from oioi_onboard.sync.outbox import enqueue_plan
 from oioi_onboard.sync.worker import run_worker

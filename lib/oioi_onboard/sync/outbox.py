@@ -32,7 +32,7 @@ from sqlmodel import Session
 
 from ..oioi import codes
 from ..store.models import Connector, Cpo, Outbox, OutboxState, PushRun, Station
-from .diff import STATION_POST, PlanError, PushPlan, deletion_payload, json_sha256, planned_requests
+from .diff import STATION_POST, PlanError, PushPlan, planned_requests
 
 log = logging.getLogger(__name__)
 
