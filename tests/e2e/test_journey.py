@@ -1,0 +1,233 @@
+"""The whole journey of a person in a real browser, against the product as `make run` starts it.
+
+Sign in, register a CPO, upload the demo network with one broken cell, fix it
+in the data editor, revalidate, see the map, accept, push to the sandbox,
+post statuses through the relay and watch them arrive on the live map.
+Screenshots of every step go to test-artifacts/e2e/.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Locator, Page, expect
+
+from tests.e2e.conftest import ARTIFACTS, ROOT, Product
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(900)]
+
+DEMO = ROOT / "sample_data" / "demo_network.csv"
+DEMO_CPO = "Demo CPO"
+NEW_CPO = "Stadtwerke E2E"
+NEW_CPO_KEY = "e2e-secret-api-key-9876"
+SLOW = 120_000  # ms: a rerun on 2 shared cores under a full test run can take a while
+
+
+def settle(page: Page) -> None:
+    """Wait until Streamlit has finished the rerun the last action started."""
+    page.wait_for_timeout(400)  # the rerun request leaves the browser after a short debounce
+    page.locator('[data-testid="stApp"][data-test-script-state="notRunning"]').wait_for(timeout=SLOW)
+    page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden", timeout=SLOW)
+    crash = page.locator('[data-testid="stException"]')
+    if crash.count():
+        shot(page, "exception")
+        raise AssertionError(f"the page shows an exception to the user:\n{crash.first.inner_text()}")
+
+
+def shot(page: Page, name: str, element: Locator | None = None) -> Path:
+    path = ARTIFACTS / f"{name}.png"
+    if element is not None:
+        element.scroll_into_view_if_needed()
+        element.screenshot(path=str(path))
+    else:
+        page.screenshot(path=str(path))
+    return path
+
+
+def field(scope: Page | Locator, label: str) -> Locator:
+    """A text or password input by its label (password inputs have no textbox role)."""
+    return scope.locator(f'input[aria-label="{label}"]')
+
+
+def enter(page: Page, scope: Page | Locator, label: str, value: str) -> None:
+    box = field(scope, label)
+    box.fill(value)
+    box.press("Enter")  # commits the value; Streamlit reruns
+    settle(page)
+
+
+def choose(page: Page, label: str, option: str) -> None:
+    """Pick an option of a Streamlit selectbox."""
+    box = page.locator('[data-testid="stSelectbox"]').filter(has=page.get_by_text(label, exact=True)).first
+    box.click()
+    page.get_by_role("option", name=option, exact=True).click()
+    settle(page)
+
+
+def open_page(page: Page, link: str, heading: str | None = None) -> Locator:
+    page.get_by_role("link", name=link).click()
+    settle(page)
+    main = page.locator('[data-testid="stMain"]')
+    expect(main.get_by_role("heading", name=heading or link).first).to_be_visible(timeout=SLOW)
+    return main
+
+
+def broken_demo_network(tmp_path: Path) -> tuple[Path, str]:
+    """The demo network with one bad cell: the first connector's speed reads "fast"."""
+    lines = DEMO.read_text(encoding="utf-8").splitlines(keepends=True)
+    first = lines[1].rstrip("\r\n")
+    assert first.endswith(",22"), first
+    speed_column = lines[0].rstrip("\r\n").split(",").index("speed_kw")
+    lines[1] = first[: -len("22")] + "fast\n"
+    path = tmp_path / "demo_network_one_broken_cell.csv"
+    path.write_text("".join(lines), encoding="utf-8")
+    return path, str(speed_column)
+
+
+def edit_cell(page: Page, editor: Locator, *, row: int, column: int, value: str) -> None:
+    """Type into one cell of st.data_editor (a canvas grid) with the keyboard, as a person would."""
+    editor.scroll_into_view_if_needed()
+    grid = editor.locator(".dvn-scroller")
+    grid.click(position={"x": 40, "y": 36 + 35 * row + 17})  # the first cell of the row
+    for _ in range(column):
+        page.keyboard.press("ArrowRight")  # the grid scrolls along
+    page.keyboard.press("Enter")  # opens the cell's editor
+    text = page.locator("#portal textarea").last
+    text.wait_for()
+    text.fill(value)
+    text.press("Enter")
+    cell = editor.locator(f'[data-testid="glide-cell-{column}-{row}"]')
+    expect(cell).to_have_text(value)
+    page.wait_for_timeout(1500)  # the editor sends its edits after a short debounce
+    settle(page)
+
+
+def test_the_whole_journey(product: Product, page: Page, tmp_path):
+    for old in ARTIFACTS.glob("*.png"):
+        old.unlink()
+
+    # --- sign in ------------------------------------------------------------------------------
+    page.goto(product.app_url)
+    expect(page.get_by_role("button", name="Sign in")).to_be_visible(timeout=SLOW)
+    shot(page, "01_sign_in")
+    field(page, "User name").fill("admin")
+    field(page, "Password").fill(product.admin_password)
+    page.get_by_role("button", name="Sign in").click()
+    settle(page)
+    expect(page.get_by_text("Signed in as")).to_be_visible(timeout=SLOW)
+    shot(page, "02_overview")
+
+    # --- register a CPO -----------------------------------------------------------------------
+    main = open_page(page, "1 · CPOs")
+    form = main.locator('[data-testid="stExpander"]').filter(has_text="Register a CPO")
+    enter(page, form, "CPO name", NEW_CPO)
+    enter(page, form, "Operator ids", "DE*E2E")
+    enter(page, form, "API key", NEW_CPO_KEY)
+    form.get_by_role("button", name="Register CPO").click()
+    settle(page)
+    expect(main.get_by_text(f"Registered {NEW_CPO}")).to_be_visible(timeout=SLOW)
+    expect(main.get_by_text("API key: ••••9876")).to_be_visible()
+    assert NEW_CPO_KEY not in page.content()  # the key is never shown back, only its last four characters
+    shot(page, "03_cpo_registered")
+
+    # --- import the demo network with one broken cell, fix it, see the map, accept ------------
+    # The demo CPO is the one the embedded sandbox knows (its partner identifier), so it is pushed.
+    main = open_page(page, "2 · Import stations")
+    choose(page, "CPO", DEMO_CPO)
+    broken, speed_column = broken_demo_network(tmp_path)
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(broken))
+    settle(page)
+    metrics = main.locator('[data-testid="stMetric"]')
+    expect(metrics.filter(has_text="Errors")).to_contain_text("1", timeout=SLOW)
+    expect(metrics.filter(has_text="Stations blocked")).to_contain_text("1")
+    expect(metrics.filter(has_text="Stations").first).to_contain_text("280")
+    shot(page, "04_import_one_error", main.locator('[data-testid="stDataFrame"]').first)
+
+    editor = main.locator('[data-testid="stDataFrame"]').nth(1)  # the issue table comes first
+    edit_cell(page, editor, row=0, column=int(speed_column), value="22")
+    shot(page, "05_cell_fixed", editor)
+    main.get_by_role("button", name="Revalidate", exact=True).click()
+    settle(page)
+    expect(main.get_by_text("No problems found.")).to_be_visible(timeout=SLOW)
+    expect(metrics.filter(has_text="Errors")).to_contain_text("0")
+
+    deck = main.locator('[data-testid="stDeckGlJsonChart"]')
+    expect(deck.locator("canvas").first).to_be_attached(timeout=SLOW)
+    page.wait_for_timeout(1500)  # let the map tiles and points draw for the screenshot
+    import_map = shot(page, "06_map_preview", deck)
+
+    main.get_by_role("button", name="Accept 280 valid stations").click()
+    settle(page)
+    expect(main.get_by_text("Stored 280 stations")).to_be_visible(timeout=SLOW)
+    shot(page, "07_accepted")
+
+    # --- push to the sandbox ------------------------------------------------------------------
+    main = open_page(page, "3 · Push", "Push stations")
+    choose(page, "CPO", DEMO_CPO)
+    expect(main.locator('[data-testid="stMetric"]').filter(has_text="New")).to_contain_text("280", timeout=SLOW)
+    main.get_by_role("button", name="Push", exact=True).click()
+    settle(page)
+    expect(main.get_by_text("finished: every request acknowledged")).to_be_visible(timeout=300_000)
+    shot(page, "08_pushed")
+    stats = product.sandbox_stats()
+    accepts = stats["station_accepts"]
+    assert len(accepts) == 280 and set(accepts.values()) == {1}, stats["station-post"]
+
+    # --- statuses through the relay, watched on the live map ----------------------------------
+    token = subprocess.run(
+        [sys.executable, "-m", "oioi_onboard.cli", "cpo", "token", DEMO_CPO], env=product.env, cwd=ROOT,
+        capture_output=True, text=True, timeout=120, check=True,
+    ).stdout.split()[-1]
+    changes = {"DE*DMO*EMA0001*1": "Occupied", "DE*DMO*EMA0002*1": "Offline", "DE*DMO*EMA0003*1": "Reserved"}
+    answer = httpx.post(
+        f"{product.relay_url}/v1/statuses", headers={"Authorization": f"Bearer {token}"}, timeout=30,
+        json=[{"evse_id": evse, "status": status, "timestamp": "2026-01-01T12:00:00Z"}
+              for evse, status in changes.items()],
+    )
+    assert answer.status_code in (200, 207), answer.text
+
+    main = open_page(page, "Live map")
+    _wait_for_sandbox_statuses(product, changes, page)
+    legend = main.locator('[data-testid="stHtml"]').first
+    for status in changes.values():  # the live fragment refreshes by itself; no reload
+        expect(legend).to_contain_text(f"{status} 1", timeout=SLOW)
+    changes_table = main.locator('[data-testid="stDataFrame"]').first
+    for evse in changes:
+        expect(changes_table.get_by_text(evse)).to_be_attached(timeout=SLOW)
+    live_deck = main.locator('[data-testid="stDeckGlJsonChart"]').first
+    expect(live_deck.locator("canvas").first).to_be_attached()
+    page.wait_for_timeout(1500)
+    shot(page, "09_live_map")
+    live_map = shot(page, "10_live_map_canvas", live_deck)
+
+    # --- the maps show stations as dots, not as discs covering the map --------------------------
+    for path, what in ((import_map, "import preview"), (live_map, "live map")):
+        covered = _covered_share(path)
+        assert covered < 0.35, (
+            f"the {what} is {covered:.0%} covered by its own points ({path.name}): a dot should be a few pixels"
+        )
+
+
+def _covered_share(path: Path) -> float:
+    """The share of a map screenshot's pixels that are coloured (the map has no base tiles offline: white)."""
+    from PIL import Image
+
+    pixels = list(Image.open(path).convert("RGB").getdata())
+    return sum(1 for r, g, b in pixels if min(r, g, b) < 200) / len(pixels)
+
+
+def _wait_for_sandbox_statuses(product: Product, changes: dict[str, str], page: Page) -> None:
+    """Every posted status reached the sandbox's connectors."""
+    for _ in range(120):
+        held = {}
+        for station in httpx.get(f"{product.sandbox_url}/_sandbox/stations", timeout=30).json():
+            for connector in station["connectors"]:
+                held[connector["id"]] = connector["status"]
+        if all(held.get(evse) == status for evse, status in changes.items()):
+            return
+        page.wait_for_timeout(1000)
+    raise AssertionError(f"statuses at the sandbox: { {e: held.get(e) for e in changes} }, expected {changes}")
