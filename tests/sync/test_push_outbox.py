@@ -300,3 +300,31 @@ def test_progress_history_and_failures_read_from_the_database(tmp_path):
             assert list(runs["failed"]) == [3] and list(runs["run"]) == [run.id]
             one = station_history(session, cpo_id=cpo_id, station_id="DE*8PS*S000002")
             assert list(one["state"]) == ["failed"] and one["meaning"].iloc[0] == "Invalid partner identifier"
+
+
+def test_removing_one_station_in_the_ui_soft_deletes_it_and_failed_rows_can_be_retried(sandbox):
+    from oioi_onboard.sync.outbox import enqueue_deletion, retry_failed
+
+    cpo_id = _cpo(sandbox)
+    with session_scope() as session:
+        add_stations(session, session.get(Cpo, cpo_id), 2)
+    _push(cpo_id)
+    _work()
+    with session_scope() as session:
+        run = enqueue_deletion(session, actor=SYSTEM, cpo_id=cpo_id, station_id="DE*8PS*S000002")
+        assert run.total == 1 and run.deleted == 1
+    _work()
+    held = {s["station_id"]: s["deleted"] for s in sandbox.stations()}
+    assert held == {"DE*8PS*S000001": False, "DE*8PS*S000002": True}
+    with session_scope() as session:
+        # A permanent failure, fixed by the user, is queued again on request.
+        row = session.exec(select(Outbox).where(Outbox.key == "DE*8PS*S000001")).scalar()
+        row.state = OutboxState.FAILED
+        session.add(row)
+        station = session.exec(select(Station).where(Station.station_id == "DE*8PS*S000001")).scalar()
+        station.acked_sha256 = None
+        session.add(station)
+    with session_scope() as session:
+        assert retry_failed(session, actor=SYSTEM, cpo_id=cpo_id) == 1
+    _work()
+    assert sandbox.stats()["station_accepts"]["DE*8PS*S000001"] == 2
