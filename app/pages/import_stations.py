@@ -60,7 +60,7 @@ with st.expander("Template: the layout this importer knows best"):
     left, right = st.columns(2)
     left.download_button("Template (CSV)", template.template_csv(), "stations_template.csv", "text/csv")
     right.download_button(
-        "Template (XLSX)", template.template_xlsx(), "stations_template.xlsx",
+        "Template (XLSX)", st.cache_data(show_spinner=False)(template.template_xlsx)(), "stations_template.xlsx",
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     )
 
