@@ -20,6 +20,7 @@ import os
 import random
 import signal
 import socket
+import sys
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -37,6 +38,7 @@ from .outbox import Result, claim, now, record_results, release, renew_leases
 log = logging.getLogger(__name__)
 
 RECORD_DELAY = 0.02  # seconds
+SWITCH_INTERVAL = 0.0005  # seconds
 
 API_KEY_REJECTED = (
     "the endpoint rejected the API key (HTTP 401 / code 210): enter the current key on the CPOs page, "
@@ -378,9 +380,15 @@ async def run_worker(
             installed.append(sig)
         except (NotImplementedError, RuntimeError, ValueError):
             pass  # not the main thread (tests, Streamlit): the caller sets ``stop``
+    # The DB thread holds the GIL in long stretches of Python; the event loop then waits up to the
+    # switch interval (5 ms) after every socket call. A shorter interval measured ~1.3x the throughput
+    # at 64 in flight, the same as doing the DB work on the loop, which would freeze it on a lock wait.
+    switch_interval = sys.getswitchinterval()
+    sys.setswitchinterval(SWITCH_INTERVAL)
     try:
         await worker.run(stop, once)
     finally:
+        sys.setswitchinterval(switch_interval)
         for sig in installed:
             loop.remove_signal_handler(sig)
     return worker.sent
