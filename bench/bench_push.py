@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,7 +57,7 @@ def measure(sandbox, concurrency: int, count: int) -> dict:
 
     from oioi_onboard.store.auth import SYSTEM
     from oioi_onboard.store.db import migrate, session_scope
-    from oioi_onboard.store.models import Outbox, OutboxState
+    from oioi_onboard.store.models import Outbox, OutboxState, PushRun
     from oioi_onboard.sync.diff import plan_push
     from oioi_onboard.sync.outbox import enqueue_plan
     from tests.helpers.push import bulk_add_stations, make_cpo
@@ -78,23 +79,26 @@ def measure(sandbox, concurrency: int, count: int) -> dict:
             run = enqueue_plan(session, actor=SYSTEM, plan=plan_push(session, cpo_id=cpo_id))
             run_id = run.id
         enqueued = time.perf_counter()
+        enqueued_at = datetime.now(timezone.utc)
+        # Poll rarely (the poll would take CPU from the worker); the end is the last ack's own time.
         while True:
+            time.sleep(0.5)
             with session_scope() as session:
-                acked = session.exec(select(func.count()).select_from(Outbox).where(
-                    Outbox.run_id == run_id, Outbox.state == OutboxState.ACKED)).one()[0]
-                open_rows = session.exec(select(func.count()).select_from(Outbox).where(
-                    Outbox.run_id == run_id, Outbox.state.in_(
-                        (OutboxState.PENDING, OutboxState.SENDING, OutboxState.HELD)))).one()[0]
-            if open_rows == 0:
+                finished = session.get(PushRun, run_id).finished_at
+            if finished is not None:
                 break
             if worker.poll() is not None:
                 raise SystemExit(f"the worker died: {(WORK / f'worker-c{concurrency}.log').read_text()[-2000:]}")
-            time.sleep(0.05)
-        done = time.perf_counter()
+        with session_scope() as session:
+            acked, last_ack = session.exec(select(func.count(), func.max(Outbox.acked_at)).where(
+                Outbox.run_id == run_id, Outbox.state == OutboxState.ACKED)).one()
     finally:
         worker.send_signal(signal.SIGTERM)
         worker.wait(timeout=30)
-    send_s = done - enqueued
+    if last_ack.tzinfo is None:
+        last_ack = last_ack.replace(tzinfo=timezone.utc)
+    send_s = (last_ack - enqueued_at).total_seconds()
+    done = enqueued + send_s
     limit = concurrency / (LATENCY_MS / 1000)
     rate = acked / send_s
     return {"concurrency": concurrency, "stations": count, "acked": acked, "enqueue_s": enqueued - started,
