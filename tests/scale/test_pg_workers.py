@@ -1,7 +1,9 @@
 """PostgreSQL with several workers: a full load of 10,000 stations, each accepted exactly once.
 
 Three `oioi-onboard worker` processes share one outbox on a real PostgreSQL
-server and push to the sandbox (5 ms of latency per request). Their claims
+server and push to the sandbox (5 ms of latency per request); then two
+`oioi-onboard relay` processes take status changes for 1,000 EVSEs, which the
+same workers deliver. Their claims
 (`FOR UPDATE SKIP LOCKED` under a lease) must never hand one station to two
 workers: the sandbox counts every accepted post per station id, repeats
 included, so any double send shows up as a count of 2.
@@ -10,12 +12,14 @@ included, so any double send shows up as a count of 2.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import func, select
@@ -26,11 +30,14 @@ from oioi_onboard.store.db import get_engine, migrate, session_scope
 from oioi_onboard.store.models import Outbox, OutboxState, Station
 from oioi_onboard.sync.diff import plan_push
 from oioi_onboard.sync.outbox import enqueue_plan
+from oioi_onboard.sync.tokens import create_token
 from tests.helpers.bulk_stations import register_cpo, store_stations
 from tests.helpers.sandbox import DEFAULT_API_KEY, DEFAULT_PARTNER_ID, running_sandbox
 
 STATIONS = 10_000
 WORKERS = 3
+RELAYS = 2
+STATUS_EVSES = 1_000
 DRAIN_SECONDS = 480  # a guard against a hang, not a timing goal: CI shares 2 cores
 ROOT = Path(__file__).resolve().parents[2]
 WORKER_COMMAND = [sys.executable, "-m", "oioi_onboard.cli", "worker"]
@@ -68,6 +75,29 @@ def _claimers(url: str) -> set[str]:
                                            .distinct()).all()}
 
 
+def _wait_until_drained(url: str, processes: list[tuple[subprocess.Popen, Path]], seen: set[str]) -> None:
+    deadline = time.monotonic() + DRAIN_SECONDS
+    while (remaining := _open_rows(url)) > 0:
+        seen |= _claimers(url)
+        for process, log_path in processes:
+            assert process.poll() is None, f"a process exited early:\n{log_path.read_text(errors='replace')}"
+        assert time.monotonic() < deadline, f"{remaining} outbox rows still open after {DRAIN_SECONDS} s"
+        time.sleep(0.3)
+
+
+def _start_relay(name: str, env: dict[str, str], log_dir: Path) -> tuple[subprocess.Popen, Path, str]:
+    """`oioi-onboard relay --port 0`; returns the process, its log and the URL it printed."""
+    log_path = log_dir / f"{name}.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen([sys.executable, "-m", "oioi_onboard.cli", "relay", "--port", "0"], cwd=ROOT,
+                                   env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not (match := re.search(r"listening on (http://\S+)", log_path.read_text(errors="replace"))):
+        assert process.poll() is None and time.monotonic() < deadline, log_path.read_text(errors="replace")
+        time.sleep(0.1)
+    return process, log_path, match[1]
+
+
 def test_three_workers_accept_each_of_10000_stations_exactly_once(postgres_url, tmp_path, monkeypatch):
     secret_key = Fernet.generate_key().decode()
     monkeypatch.setenv("DATABASE_URL", postgres_url)
@@ -86,40 +116,61 @@ def test_three_workers_accept_each_of_10000_stations_exactly_once(postgres_url, 
             assert plan.counts["new"] == STATIONS
             run = enqueue_plan(session, actor=SYSTEM, plan=plan)
             assert run.total == STATIONS
+            token = create_token(session, actor=SYSTEM, cpo_id=cpo_id, label="scale test")
 
         env = {**os.environ, "DATABASE_URL": postgres_url, "OIOI_SECRET_KEY": secret_key,
                "OIOI_DATA_DIR": str(tmp_path / "data"), "PYTHONUNBUFFERED": "1"}
-        workers = [_start_worker(f"worker-{n}", env, tmp_path) for n in range(WORKERS)]
+        processes = [_start_worker(f"worker-{n}", env, tmp_path) for n in range(WORKERS)]
         seen_claimers: set[str] = set()
         try:
-            deadline = time.monotonic() + DRAIN_SECONDS
-            while (remaining := _open_rows(postgres_url)) > 0:
-                seen_claimers |= _claimers(postgres_url)
-                for process, log_path in workers:
-                    assert process.poll() is None, f"a worker exited early:\n{log_path.read_text(errors='replace')}"
-                assert time.monotonic() < deadline, f"{remaining} outbox rows still open after {DRAIN_SECONDS} s"
-                time.sleep(0.3)
+            # 1. The full load.
+            _wait_until_drained(postgres_url, processes, seen_claimers)
+            stations_done = sandbox.stats()
+
+            # 2. Statuses through two relay processes on the same database, sent by the same workers:
+            # two rounds for the same EVSEs, the second newer; only the newest may be what the sandbox holds.
+            relays = [_start_relay(f"relay-{n}", env, tmp_path) for n in range(RELAYS)]
+            processes += [(process, log) for process, log, _ in relays]
+            evse_ids = [f"DE*8PS*ES{n:06d}*1" for n in range(STATUS_EVSES)]
+            for round_, status in enumerate(("Occupied", "Available")):
+                items = [{"evse_id": evse, "status": status, "timestamp": f"2026-01-01T12:00:0{round_}Z"}
+                         for evse in evse_ids]
+                for n, start in enumerate(range(0, len(items), 250)):
+                    url = relays[n % RELAYS][2]
+                    answer = httpx.post(url, json=items[start:start + 250], timeout=60,
+                                        headers={"Authorization": f"Bearer {token}"})
+                    assert answer.status_code == 200, answer.text
+            _wait_until_drained(postgres_url, processes, seen_claimers)
         finally:
-            for process, _ in workers:
+            for process, _ in processes:
                 _stop(process)
-        logs = "\n".join(log.read_text(errors="replace") for _, log in workers)
+        logs = "\n".join(log.read_text(errors="replace") for _, log in processes)
         assert "Traceback" not in logs, logs
 
-        stats = sandbox.stats()
-        accepts = stats["station_accepts"]
+        accepts = stations_done["station_accepts"]
         assert len(accepts) == STATIONS
         twice = {station_id: n for station_id, n in accepts.items() if n != 1}
         assert not twice, f"stations not accepted exactly once: {dict(list(twice.items())[:10])}"
-        assert stats["station-post"]["accepted"] == STATIONS
-        assert stats["station-post"]["repeats"] == 0
-        assert stats["station-post"].get("rejected", 0) == 0
+        assert stations_done["station-post"]["accepted"] == STATIONS
+        assert stations_done["station-post"]["repeats"] == 0
+        assert stations_done["station-post"].get("rejected", 0) == 0
+
+        held = {c["id"]: c["status"] for station in sandbox.stations() for c in station["connectors"]}
+        wrong = {evse: held.get(evse) for evse in evse_ids if held.get(evse) != "Available"}
+        assert not wrong, f"EVSEs whose newest status did not arrive: {dict(list(wrong.items())[:10])}"
+        assert sandbox.stats()["station-post"]["accepted"] == STATIONS  # statuses sent no station again
 
     with session_scope(postgres_url) as session:
-        states = dict(session.exec(select(Outbox.state, func.count()).group_by(Outbox.state)).all())
-        assert states == {OutboxState.ACKED: STATIONS}
-        assert session.exec(select(func.max(Outbox.attempts))).one()[0] == 1  # no row was claimed twice
+        posts = dict(session.exec(select(Outbox.state, func.count()).where(Outbox.kind == "station-post")
+                                  .group_by(Outbox.state)).all())
+        assert posts == {OutboxState.ACKED: STATIONS}
+        assert session.exec(select(func.max(Outbox.attempts)).where(Outbox.kind == "station-post")).one()[0] == 1
         unacked = session.exec(select(func.count()).select_from(Station).where(
             (Station.acked_sha256.is_(None)) | (Station.acked_sha256 != Station.payload_sha256))).one()[0]
         assert unacked == 0
+        statuses = dict(session.exec(select(Outbox.state, func.count()).where(Outbox.kind == "connector-post-status")
+                                     .group_by(Outbox.state)).all())
+        assert set(statuses) <= {OutboxState.ACKED, OutboxState.SUPERSEDED}, statuses
+        assert statuses.get(OutboxState.ACKED, 0) >= STATUS_EVSES
     # The load was shared: every worker held rows at some point.
     assert len(seen_claimers) == WORKERS, seen_claimers
