@@ -1,6 +1,7 @@
 """The alembic revision builds the schema the models describe, on SQLite and PostgreSQL."""
 
-import multiprocessing
+import subprocess
+import sys
 
 import pytest
 from sqlalchemy import inspect
@@ -32,20 +33,12 @@ def test_upgrade_twice_is_a_no_op():
         assert migrations.current_revision(connection) == migrations.head_revision()
 
 
-def _upgrade_in_child(url: str) -> None:
-    from oioi_onboard.store.migrate import upgrade
-
-    upgrade(url)
-
-
 def _upgrade_from_processes(url: str, count: int = 3) -> list[int]:
-    context = multiprocessing.get_context("spawn")
-    processes = [context.Process(target=_upgrade_in_child, args=(url,)) for _ in range(count)]
-    for process in processes:
-        process.start()
-    for process in processes:
-        process.join(120)
-    return [process.exitcode for process in processes]
+    # Fresh interpreters, not multiprocessing: a spawned child re-runs __main__, which an
+    # earlier AppTest in the same pytest process may have left pointing at a page script.
+    code = "import sys; from oioi_onboard.store.migrate import upgrade; upgrade(sys.argv[1])"
+    processes = [subprocess.Popen([sys.executable, "-c", code, url]) for _ in range(count)]
+    return [process.wait(120) for process in processes]
 
 
 def test_concurrent_upgrades_on_sqlite_all_succeed():
