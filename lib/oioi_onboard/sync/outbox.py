@@ -540,15 +540,17 @@ def _stations_with_held_statuses(session: Session, keys: list[str]) -> list[Stat
     """Acknowledged stations of CPOs that have statuses held back (only those need the release hook)."""
     if not keys:
         return []
-    stations = list(session.exec(
-        select(Station).options(defer(Station.payload)).where(Station.station_id.in_(keys))
+    # Cheap first: are statuses held back at all (an index lookup on state)?
+    held = {r[0] for r in session.exec(
+        select(Outbox.cpo_id).where(Outbox.state == OutboxState.HELD, Outbox.kind != STATION_POST).distinct()
+    ).all()}
+    if not held:
+        return []
+    return list(session.exec(
+        select(Station).options(defer(Station.payload))
+        .where(Station.station_id.in_(keys), Station.cpo_id.in_(held))
         .execution_options(populate_existing=True)
     ).scalars())
-    held = {r[0] for r in session.exec(
-        select(Outbox.cpo_id).where(Outbox.state == OutboxState.HELD, Outbox.kind != STATION_POST,
-                                    Outbox.cpo_id.in_({s.cpo_id for s in stations})).distinct()
-    ).all()} if stations else set()
-    return [station for station in stations if station.cpo_id in held]
 
 
 def _apply_acks(session: Session, rows: list[Outbox]) -> list[Station]:
