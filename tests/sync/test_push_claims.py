@@ -1,6 +1,7 @@
 """Concurrent claims on SQLite and PostgreSQL: no row handed out twice, one row per station in flight."""
 
 import threading
+import time
 
 import pytest
 from sqlalchemy import select
@@ -19,14 +20,18 @@ def _race(workers: int = 4) -> list[list]:
     taken: list[list] = [[] for _ in range(workers)]
     errors: list[BaseException] = []
 
+    start = threading.Barrier(workers)
+
     def claimer(index: int) -> None:
         try:
+            start.wait(timeout=30)
             while True:
                 with session_scope() as session:
                     rows = claim(session, worker_id=f"w{index}", limit=7)
                     if not rows:
                         return
                     taken[index].extend((row.id, row.key) for row in rows)
+                    time.sleep(0.02)  # "sending": the others claim meanwhile
                     record_results(session, [Result(row.id, "acked") for row in rows])
         except BaseException as error:  # noqa: BLE001 - reported by the test
             errors.append(error)
