@@ -95,7 +95,7 @@ def _layer(data: pd.DataFrame, layer_id: str) -> pdk.Layer:
         get_fill_color="colour",
         get_line_color=[40, 40, 40],
         get_radius="radius",
-        radius_units="pixels",
+        radius_units="'pixels'",  # quoted: pydeck turns a bare string into an expression
         line_width_min_pixels=1,
         stroked=True,
         opacity=0.85,
