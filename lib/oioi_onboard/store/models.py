@@ -195,7 +195,11 @@ class PushRun(SQLModel, table=True):
 class Outbox(SQLModel, table=True):
     """One intended OIOI request. Workers claim rows; nothing lives only in memory."""
 
-    __table_args__ = (Index("ix_outbox_due", "state", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_outbox_due", "state", "next_attempt_at"),
+        # "Is any row of this run still open?" after every result batch: an index lookup, not a run scan.
+        Index("ix_outbox_run_state", "run_id", "state"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     cpo_id: int = Field(foreign_key="cpo.id", index=True)
     run_id: int | None = Field(default=None, foreign_key="push_run.id", index=True)

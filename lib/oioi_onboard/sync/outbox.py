@@ -440,29 +440,37 @@ def record_results(session: Session, results: list[Result]) -> list[Recorded]:
                Outbox.payload_sha256, Outbox.connectors_signature, Outbox.change)
         .where(Outbox.id.in_(list(by_id)))
     ).all()
-    fast = [m for m in meta if m.kind == STATION_POST and by_id[m.id].outcome == "acked"
-            and m.state != OutboxState.ACKED]
+    # Acks (the common case, of every kind) are set-based: one UPDATE per result code, no ORM objects.
+    fast = [m for m in meta if by_id[m.id].outcome == "acked" and m.state != OutboxState.ACKED]
     fast_ids = {m.id for m in fast}
-    slow_ids = [m.id for m in meta if m.id not in fast_ids]
+    slow_ids = [m.id for m in meta if m.id not in fast_ids and by_id[m.id].outcome != "acked"]
     stamp = now()
     recorded = [Recorded(m.id, m.cpo_id, m.run_id, m.kind, m.key, OutboxState.ACKED) for m in fast]
-    if fast:
+    by_code: dict[int, list[int]] = {}
+    for m in fast:
+        code = by_id[m.id].code
+        by_code.setdefault(codes.SUCCESS if code is None else code, []).append(m.id)
+    for code, ids in by_code.items():
         session.execute(
-            update(Outbox).where(Outbox.id.in_(fast_ids)).values(
-                state=OutboxState.ACKED, acked_at=stamp, result_code=codes.SUCCESS, last_error=None,
+            update(Outbox).where(Outbox.id.in_(ids)).values(
+                state=OutboxState.ACKED, acked_at=stamp, result_code=code, last_error=None,
                 claimed_by=None, claimed_until=None),
             execution_options={"synchronize_session": False},
         )
-        _apply_acks_fast(session, fast, stamp)
-    acked, failed, changed = _record_rows(session, slow_ids, by_id, stamp) if slow_ids else ([], [], [])
+    posts = [m for m in fast if m.kind == STATION_POST]
+    if posts:
+        _apply_acks_fast(session, posts, stamp)
+    _acked, failed, changed = _record_rows(session, slow_ids, by_id, stamp) if slow_ids else ([], [], [])
     recorded += [Recorded(r.id, r.cpo_id, r.run_id, r.kind, r.key, r.state) for r in changed]
-    acked_ids = list(fast_ids) + [r.id for r in acked]
-    _release_dependents(session, acked_ids, failed)
-    acked_keys = [m.key for m in fast] + [r.key for r in acked if r.kind == STATION_POST]
+    # Only a soft-delete has a row waiting for its ack (the replacement station): skip the lookup otherwise.
+    _release_dependents(session, [m.id for m in posts if m.change == "deleted"], failed)
+    acked_keys = [m.key for m in posts]
     hooks = _statuses_hooks()
     if hooks is not None:
-        # Station-posts do not concern the statuses module beyond on_station(s)_acked.
-        rows = [row for row in changed if row.kind != STATION_POST]
+        # Station-posts do not concern the statuses module beyond on_station(s)_acked. Acked rows
+        # go as Recorded tuples (id, cpo_id, kind, key, state: all an ack needs), the others as rows.
+        rows = [r for r in recorded[:len(fast)] if r.kind != STATION_POST]
+        rows += [row for row in changed if row.kind != STATION_POST]
         if rows and hasattr(hooks, "on_outbox_results"):
             hooks.on_outbox_results(session, rows)
         elif hasattr(hooks, "on_outbox_result"):

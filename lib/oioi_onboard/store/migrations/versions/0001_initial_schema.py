@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-24 10:51:37.023473
+Create Date: 2026-11-24 11:39:11.158489
 """
 
 import sqlalchemy as sa
@@ -188,6 +188,7 @@ def upgrade() -> None:
         batch_op.create_index('ix_outbox_due', ['state', 'next_attempt_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_outbox_key'), ['key'], unique=False)
         batch_op.create_index(batch_op.f('ix_outbox_run_id'), ['run_id'], unique=False)
+        batch_op.create_index('ix_outbox_run_state', ['run_id', 'state'], unique=False)
 
     op.create_table('station',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -281,6 +282,7 @@ def downgrade() -> None:
 
     op.drop_table('station')
     with op.batch_alter_table('outbox', schema=None) as batch_op:
+        batch_op.drop_index('ix_outbox_run_state')
         batch_op.drop_index(batch_op.f('ix_outbox_run_id'))
         batch_op.drop_index(batch_op.f('ix_outbox_key'))
         batch_op.drop_index('ix_outbox_due')
