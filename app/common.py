@@ -121,6 +121,11 @@ def _oidc_actor() -> Actor:
     return actor
 
 
+def is_signed_in() -> bool:
+    """Whether someone has signed in this session (their account is checked by ``current_actor``)."""
+    return bool(st.user.is_logged_in) if oidc_configured() else bool(st.session_state.get(SESSION_USER))
+
+
 def current_actor() -> Actor:
     """The signed-in person; shows the sign-in form and stops the page while there is none."""
     if oidc_configured():

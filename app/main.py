@@ -8,13 +8,17 @@ import streamlit as st
 # Pages import ``common`` from this folder, whichever way Streamlit was started.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import account_sidebar, current_actor  # noqa: E402
+from common import account_sidebar, current_actor, is_signed_in  # noqa: E402
 
 from oioi_onboard.store.models import Role  # noqa: E402
 
 st.set_page_config(page_title="OIOI onboarding", page_icon="⚡", layout="wide")
 
-actor = current_actor()  # shows the sign-in form and stops until someone is signed in
+if not is_signed_in():
+    # The sign-in form as the only (hidden) page: Streamlit would otherwise list the files in pages/.
+    st.navigation([st.Page(current_actor, title="Sign in", url_path="sign-in")], position="hidden").run()
+    st.stop()
+actor = current_actor()
 account_sidebar(actor)
 
 live = [st.Page("pages/live_map.py", title="Live map", icon="🗺️")]
