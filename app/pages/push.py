@@ -45,59 +45,73 @@ if paused_reason:
             queries.audit(session, actor_name=actor.name, action="push queue resumed", cpo_id=cpo_id)
         st.rerun()
 
+
+# --- confirm and push (callbacks: they run before the page is drawn, so it shows the queued run) -------
+def enqueue(cpo_id: int, dry_run: bool) -> None:
+    try:
+        with db_session() as session:
+            run = outbox.enqueue_plan(
+                session, actor=actor, plan=plan_push(session, cpo_id=cpo_id), dry_run=dry_run,
+                confirm_deletions=state.get("push_confirm_deletions", False),
+                confirm_connector_changes=state.get("push_confirm_connectors", False))
+            run_id, total = run.id, run.total
+    except EXPECTED as error:
+        state["push_outcome"] = ("error", plain(str(error)))
+        return
+    if dry_run:
+        state["push_outcome"] = ("info", f"Dry run {run_id}: {total} request(s) would be sent; nothing was queued.")
+    else:
+        state["push_outcome"] = ("success", f"Run {run_id}: {total} request(s) queued; the worker is sending them.")
+
+
 # --- what will be sent ----------------------------------------------------------------------
 st.subheader("What will be sent")
 try:
     with db_session() as session:
         plan = plan_push(session, cpo_id=cpo_id)
-        counts = plan.counts
-        to_send = [item.station_id for item in plan.to_send]
 except EXPECTED as error:
     st.warning(plain(str(error)))
     st.stop()
+counts, queued = plan.counts, plan.queued_counts
+waiting = [item.station_id for item in plan.waiting]
 
-for column, kind in zip(st.columns(len(KINDS)), KINDS):
-    column.metric(KIND_LABELS[kind], counts[kind])
+# Queued requests are no longer "to send": they show apart until the endpoint acknowledges them.
+columns = st.columns(len(KINDS) + 1)
+for column, kind in zip(columns, KINDS):
+    column.metric(KIND_LABELS[kind], counts[kind] - queued[kind])
+columns[-1].metric("Queued (being sent)", sum(queued.values()))
 
-if to_send:
-    shown = st.selectbox("The exact request of a station", options=to_send, key="push_json_station")
+if waiting:
+    shown = st.selectbox("The exact request of a station", options=waiting, key="push_json_station")
     with db_session() as session:
         item = plan.item(shown)
         if item.reason:
             st.caption(plain(item.reason))
         for body in plan.requests(session, shown):
             st.json(body, expanded=False)
+elif plan.queued:
+    st.caption(f"Every change is queued ({len(plan.queued)} station(s)); the worker is sending them.")
 else:
     st.success("Nothing to push: the endpoint holds every stored station as it is.")
 
-# --- confirm and push -----------------------------------------------------------------------
-needs = plan.needs_confirmation
-confirm_deletions = confirm_connectors = False
+needs = plan.needs_confirmation  # as enqueue_plan checks it
 if needs.get("deleted"):
-    confirm_deletions = st.checkbox(
+    st.checkbox(
         f"Delete {needs['deleted']} station(s) at the endpoint (removed here or missing from the latest full "
         "upload; sent as \"deleted\": true)", key="push_confirm_deletions")
 if needs.get("connectors_changed"):
-    confirm_connectors = st.checkbox(
+    st.checkbox(
         f"Replace {needs['connectors_changed']} station(s) whose connectors changed: the protocol forbids "
         "changing connectors, so each is soft-deleted and pushed under a new station id", key="push_confirm_connectors")
 
 left, right = st.columns(2)
-dry = left.button("Dry run", key="push_dry_run", disabled=not (to_send and can_edit))
-go = right.button("Push", type="primary", key="push_go", disabled=not (to_send and can_edit))
-if dry or go:
-    try:
-        with db_session() as session:
-            run = outbox.enqueue_plan(session, actor=actor, plan=plan_push(session, cpo_id=cpo_id),
-                                      confirm_deletions=confirm_deletions,
-                                      confirm_connector_changes=confirm_connectors, dry_run=dry)
-            run_id, total = run.id, run.total
-        if dry:
-            st.info(f"Dry run {run_id}: {total} request(s) would be sent; nothing was queued.")
-        else:
-            st.success(f"Run {run_id}: {total} request(s) queued; the worker is sending them.")
-    except EXPECTED as error:
-        st.error(plain(str(error)))
+left.button("Dry run", key="push_dry_run", disabled=not (waiting and can_edit), on_click=enqueue,
+            args=(cpo_id, True))
+right.button("Push", type="primary", key="push_go", disabled=not (waiting and can_edit), on_click=enqueue,
+             args=(cpo_id, False))
+if "push_outcome" in state:
+    kind, message = state.pop("push_outcome")
+    getattr(st, kind)(message)
 
 
 # --- progress, followed from the database --------------------------------------------------
@@ -111,13 +125,18 @@ def run_view() -> None:
         now = progress.run_progress(session, run_id=run.id)
         todo = progress.failures(session, cpo_id=cpo_id, run_id=run.id)
     eta = f", about {now.eta_s:.0f} s left" if now.eta_s is not None else ""
-    st.progress(now.fraction, text=f"Run {run.id}: {now.done} of {now.total} done, {now.acked} acknowledged, "
-                                   f"{now.failed} failed, {now.rate_per_s:.1f} stations/s{eta}")
+    st.progress(now.percent, text=f"Run {run.id}: {now.done} of {now.total} done, {now.acked} acknowledged, "
+                                  f"{now.failed} failed, {now.rate_per_s:.1f} stations/s{eta}")
     if now.finished and not now.failed:
         st.caption(f"Run {run.id} finished: every request acknowledged.")
     if len(todo):
         st.warning(f"{len(todo)} station(s) need your attention: the endpoint refused them for good.")
         st.dataframe(todo, hide_index=True, width="stretch")
+    # The counts above the fragment are drawn by the whole page: redraw it once when a run it watched ends.
+    if not now.finished:
+        state["push_watching_run"] = run.id
+    elif state.pop("push_watching_run", None) == run.id:
+        st.rerun()
 
 
 st.subheader("Progress")

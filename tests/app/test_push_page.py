@@ -86,7 +86,12 @@ def test_push_page_shows_the_plan_and_json_and_follows_the_worker(sandbox, cpo_i
     app.button(key="push_go").click().run()
     assert not app.exception, app.exception
     assert "queued" in app.success[0].value
+    # The same run of the page already shows the run queued: nothing new is left, Push is off.
+    shown = metrics(app)
+    assert shown["New"] == 0 and shown["Queued (being sent)"] + shown["Unchanged (not sent)"] == 30
+    assert app.button(key="push_go").disabled
     wait_for(app, lambda a: "30 of 30 done, 30 acknowledged" in progress_text(a))
+    assert app.get("progress")[0].proto.value == 100  # a full bar once every row is acked
     assert len(sandbox.stats()["station_accepts"]) == 30
 
     # Coming back later (a new session) still shows the run, and nothing is left to send.

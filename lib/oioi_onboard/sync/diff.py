@@ -20,12 +20,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, not_, or_, select, true
 from sqlmodel import Session
 
 from ..store.models import ImportRecord, Outbox, OutboxState, PartnerIdentifier, Station
 
 STATION_POST = "station-post"
+OPEN_STATES = (OutboxState.PENDING, OutboxState.SENDING, OutboxState.HELD)
 KINDS = ("new", "changed", "connectors_changed", "deleted", "unchanged")
 NEEDS_CONFIRMATION = ("connectors_changed", "deleted")
 
@@ -61,15 +62,32 @@ class PushPlan:
     partner_identifier: str
     items: list[PlanItem] = field(default_factory=list)
     _session: Session | None = field(default=None, repr=False, compare=False)
+    # Stations the database already showed unchanged (acknowledged as stored): counted, not listed,
+    # so a CPO whose 25,000 stations are all pushed does not cost 25,000 items per page rerun.
+    unchanged_unlisted: int = 0
+    # Station ids whose planned request already waits in the outbox (queued, not acknowledged yet).
+    queued: frozenset[str] = frozenset()
 
     @property
     def counts(self) -> dict[str, int]:
         counted = Counter(item.change for item in self.items)
+        counted["unchanged"] += self.unchanged_unlisted
         return {kind: counted.get(kind, 0) for kind in KINDS}
 
     @property
     def to_send(self) -> list[PlanItem]:
         return [item for item in self.items if item.change != "unchanged"]
+
+    @property
+    def waiting(self) -> list[PlanItem]:
+        """What a push would queue now: to_send without what the outbox already holds."""
+        return [item for item in self.items if item.change != "unchanged" and item.station_id not in self.queued]
+
+    @property
+    def queued_counts(self) -> dict[str, int]:
+        """Of each kind to send, how many are already queued (the worker is sending them)."""
+        counted = Counter(item.change for item in self.items if item.station_id in self.queued)
+        return {kind: counted.get(kind, 0) for kind in KINDS}
 
     @property
     def needs_confirmation(self) -> dict[str, int]:
@@ -186,20 +204,51 @@ def _pushed_as(session: Session, pk: int, station_id: str,
     return None
 
 
+def _queued(session: Session, cpo_id: int, items: list[PlanItem]) -> frozenset[str]:
+    """Station ids of items whose request already waits in the outbox, as enqueue_plan would find it."""
+    to_send = {item.station_id: item for item in items if item.change in ("new", "changed", "deleted")}
+    if not to_send:
+        return frozenset()
+    found = set()
+    for key, change, sha in session.exec(
+        select(Outbox.key, Outbox.change, Outbox.payload_sha256)
+        .where(Outbox.cpo_id == cpo_id, Outbox.kind == STATION_POST, Outbox.state.in_(OPEN_STATES))
+    ).all():
+        item = to_send.get(key)
+        if item is None:
+            continue
+        # A deletion's body is the acknowledged payload marked deleted: any open deletion of the id carries it.
+        if (change == "deleted") if item.change == "deleted" else sha == item.payload_sha256:
+            found.add(key)
+    return frozenset(found)
+
+
 def plan_push(session: Session, *, cpo_id: int, partner_identifier: str | None = None) -> PushPlan:
     """Compare each stored station of a CPO with what the endpoint acknowledged."""
     partner_identifier = partner_identifier or default_partner_identifier(session, cpo_id=cpo_id)
     latest_full = latest_full_import_id(session, cpo_id=cpo_id)
+    # Surely unchanged, decided by the database: acknowledged as stored and in the latest full upload,
+    # or removed here and never acknowledged / already acknowledged as deleted. The rest is classified below.
+    in_upload = (Station.import_id.is_(None) | (Station.import_id >= latest_full)) if latest_full is not None \
+        else true()
+    settled = or_(
+        and_(not_(Station.deleted), in_upload, Station.acked_sha256.is_not(None),
+             Station.acked_sha256 == Station.payload_sha256),  # never NULL, so not_(settled) is the rest
+        and_(Station.deleted, or_(Station.acked_sha256.is_(None), Station.acked_deleted)),
+    )
+    unchanged = session.exec(select(func.count()).where(Station.cpo_id == cpo_id, settled)).one()[0]
     columns = (
         Station.id, Station.station_id, Station.payload_sha256, Station.connectors_signature, Station.deleted,
         Station.import_id, Station.acked_sha256, Station.acked_connectors_signature, Station.acked_deleted,
     )
-    rows = session.exec(select(*columns).where(Station.cpo_id == cpo_id).order_by(Station.id)).all()
+    rows = session.exec(
+        select(*columns).where(Station.cpo_id == cpo_id, not_(settled)).order_by(Station.id)
+    ).all()
     taken: set[str] | None = None
     replacements: dict[str, list[tuple[int, str, str]]] = {}
-    plan = PushPlan(cpo_id=cpo_id, partner_identifier=partner_identifier)
+    plan = PushPlan(cpo_id=cpo_id, partner_identifier=partner_identifier, unchanged_unlisted=unchanged)
     # A replacement (<id>-N) is never in a file: it is present when the id it replaced is.
-    uploaded = {r[1] for r in rows if latest_full is None or r[5] is None or r[5] >= latest_full}
+    uploaded = _uploaded_bases(session, cpo_id, latest_full, rows)
     for pk, station_id, sha, signature, deleted, import_id, acked_sha, acked_signature, acked_deleted in rows:
         missing = latest_full is not None and import_id is not None and import_id < latest_full
         if missing and _replaced_id(station_id) in uploaded:
@@ -230,4 +279,24 @@ def plan_push(session: Session, *, cpo_id: int, partner_identifier: str | None =
             ))
         else:
             plan.items.append(PlanItem(pk, station_id, "changed", sha))
+    plan.queued = _queued(session, cpo_id, plan.items)
     return plan
+
+
+def _uploaded_bases(session: Session, cpo_id: int, latest_full: int | None, rows) -> set[str]:  # noqa: ANN001
+    """Of the ids that rows missing from the latest full upload replaced (<id> of <id>-N), those in it."""
+    if latest_full is None:
+        return set()
+    bases = {base for r in rows if r[5] is not None and r[5] < latest_full and (base := _replaced_id(r[1]))}
+    if not bases:
+        return set()
+    found: set[str] = set()
+    wanted = sorted(bases)
+    for start in range(0, len(wanted), 500):
+        found.update(session.exec(
+            select(Station.station_id).where(
+                Station.cpo_id == cpo_id, Station.station_id.in_(wanted[start:start + 500]),
+                Station.import_id.is_(None) | (Station.import_id >= latest_full),
+            )
+        ).scalars().all())
+    return found

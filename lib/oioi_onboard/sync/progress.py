@@ -40,6 +40,14 @@ class Progress:
     def fraction(self) -> float:
         return self.done / self.total if self.total else 1.0
 
+    @property
+    def percent(self) -> int:
+        """Whole percent done, for a progress bar: 100 exactly when every request is acked or failed
+        (or superseded), and never rounded up to 100 before that."""
+        if self.done >= self.total:
+            return 100
+        return min(99, self.done * 100 // self.total)
+
 
 def _aware(value: datetime | None) -> datetime | None:
     if value is not None and value.tzinfo is None:
