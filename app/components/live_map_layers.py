@@ -2,13 +2,22 @@
 
 Colours are the Okabe-Ito palette, which stays distinguishable for the common
 forms of colour blindness; Unknown is a neutral grey.
+
+The map draws one point per station (25,000 stations are 75,000 connectors:
+per connector the deck was 17 MB a refresh), coloured by the most serious
+status among its connectors. Above ``CELLS_ABOVE`` stations, points are summed
+per grid cell. Connectors are listed in the tooltip when at most
+``LIST_CONNECTORS_UP_TO`` stations are shown; otherwise it gives counts.
+Tooltips are plain text, never HTML: names come from users' files.
 """
 
 from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 import pydeck as pdk
 from pydeck.bindings.json_tools import default_serialize
@@ -20,8 +29,13 @@ STATUS_COLOURS: dict[str, tuple[int, int, int]] = {
     "Offline": (213, 94, 0),  # vermillion
     "Unknown": (153, 153, 153),  # grey
 }
-# Connectors of one station sit side by side, a few metres apart, so each shows its own colour.
-CONNECTOR_OFFSET_DEGREES = 0.00003
+# A station takes the colour of the first of these among its connectors: problems are never hidden.
+SEVERITY = ("Offline", "Unknown", "Reserved", "Occupied", "Available")
+LIST_CONNECTORS_UP_TO = 2_000  # stations; beyond, per-connector tooltips would make the deck megabytes
+CELLS_ABOVE = 30_000  # stations; beyond, one point per grid cell keeps the deck small
+CELLS_ACROSS = 150
+TOOLTIP = {"text": "{tooltip}"}  # "text": shown as plain text, never parsed as HTML
+MAP_WIDTH_PX, MAP_HEIGHT_PX = 560, 520  # the map column of the wide layout, for fitting the first view
 
 
 def hex_colour(status: str) -> str:
@@ -41,67 +55,201 @@ def legend_html(counts: dict[str, int] | None = None) -> str:
     return "".join(chips)
 
 
+def fit_view(lat_min: float, lat_max: float, lon_min: float, lon_max: float, *, width: int = MAP_WIDTH_PX,
+             height: int = MAP_HEIGHT_PX) -> pdk.ViewState:
+    """The view whose map of ``width`` x ``height`` pixels shows the whole box, with a margin.
+
+    Web Mercator as deck.gl draws it: the world is 512 px wide at zoom 0; the
+    latitude span is measured in Mercator y, which stretches towards the poles.
+    """
+    def mercator_y(lat: float) -> float:
+        lat = max(-85.0, min(85.0, lat))
+        return math.log(math.tan(math.pi / 4 + math.radians(lat) / 2))
+
+    lon_span = max(lon_max - lon_min, 0.002)
+    y_span = max(mercator_y(lat_max) - mercator_y(lat_min), 0.00005)
+    zoom_lon = math.log2(width * 360 / (512 * lon_span))
+    zoom_lat = math.log2(height * 2 * math.pi / (512 * y_span))
+    zoom = max(1.0, min(16.0, min(zoom_lon, zoom_lat) - 0.3))  # 0.3: a margin of about a fifth
+    return pdk.ViewState(latitude=(lat_min + lat_max) / 2, longitude=(lon_min + lon_max) / 2, zoom=round(zoom, 2))
+
+
 def initial_view(frame: pd.DataFrame) -> pdk.ViewState:
     """A view that shows every point of ``frame`` (Germany when there is none)."""
     if frame.empty:
         return pdk.ViewState(latitude=51.1, longitude=10.4, zoom=5)
-    lat_min, lat_max = float(frame["lat"].min()), float(frame["lat"].max())
-    lon_min, lon_max = float(frame["lon"].min()), float(frame["lon"].max())
-    span = max(lat_max - lat_min, (lon_max - lon_min) / 1.5, 0.005)
-    zoom = max(1.0, min(16.0, 8.5 - math.log2(span)))
-    return pdk.ViewState(latitude=(lat_min + lat_max) / 2, longitude=(lon_min + lon_max) / 2, zoom=zoom)
+    return fit_view(float(frame["lat"].min()), float(frame["lat"].max()),
+                    float(frame["lon"].min()), float(frame["lon"].max()))
 
 
-class CompactDeck(pdk.Deck):
-    """A Deck whose JSON has no indentation and no key sorting.
+def worst_status(counts: pd.DataFrame) -> pd.Series:
+    """Per row of per-status counts, the first status of ``SEVERITY`` with a count (Unknown when none)."""
+    worst = pd.Series("Unknown", index=counts.index)
+    for status in reversed(SEVERITY):  # the most serious written last wins
+        worst = worst.mask(counts[status] > 0, status)
+    return worst
 
-    pydeck indents its JSON; for 50,000 connectors that is 18 MB and two seconds per refresh,
-    compact it is a third of the size in a tenth of the time.
+
+def _summary(counts: dict[str, int]) -> str:
+    return " · ".join(f"{counts[status]:,} {status}" for status in SEVERITY if counts.get(status))
+
+
+def station_points(stations: pd.DataFrame, connectors: pd.DataFrame | None = None) -> list[dict]:
+    """One point per station with at least one matching connector; ``stations`` as ``statuses.live_stations``.
+
+    With ``connectors`` (as ``statuses.live_connectors``, same filters) the
+    tooltip lists each connector with its status; without, it counts them.
     """
-
-    def to_json(self) -> str:
-        return json.dumps(self, default=default_serialize, separators=(",", ":"))
-
-
-def map_points(frame: pd.DataFrame) -> list[dict]:
-    """Only what the map needs, one point per connector, coloured by its status."""
-    if frame.empty:
+    shown = stations[stations[list(SEVERITY)].sum(axis=1) > 0]
+    if shown.empty:
         return []
-    offset = frame.groupby("station_id", sort=False).cumcount() * CONNECTOR_OFFSET_DEGREES
-    since = pd.to_datetime(frame["status_at"], utc=True).dt.strftime("%Y-%m-%d %H:%M:%S UTC").fillna("never reported")
+    listed: dict[str, list[str]] = {}
+    if connectors is not None and not connectors.empty:
+        since = (pd.to_datetime(connectors["status_at"], utc=True).dt.strftime("%Y-%m-%d %H:%M:%S UTC")
+                 .fillna("never reported"))
+        for station_id, evse_id, kind, status, at in zip(
+            connectors["station_id"].tolist(), connectors["evse_id"].tolist(),
+            connectors["connector_type"].tolist(), connectors["status"].tolist(), since.tolist(),
+        ):
+            listed.setdefault(station_id, []).append(f"{evse_id} · {kind} · {status} since {at}")
     colours = {status: list(rgb) for status, rgb in STATUS_COLOURS.items()}
-    unknown = colours["Unknown"]
+    counts = shown[list(SEVERITY)].to_dict("records")
     points = []
-    for lon, lat, name, station_id, evse_id, kind, status, at in zip(
-        (frame["lon"] + offset).round(6).tolist(), frame["lat"].round(6).tolist(), frame["name"].tolist(),
-        frame["station_id"].tolist(), frame["evse_id"].tolist(), frame["connector_type"].tolist(),
-        frame["status"].tolist(), since.tolist(),
+    for lon, lat, name, station_id, total, status, count in zip(
+        shown["lon"].round(5).tolist(), shown["lat"].round(5).tolist(), shown["name"].tolist(),
+        shown["station_id"].tolist(), shown["connectors"].tolist(), worst_status(shown).tolist(), counts,
+    ):
+        matching = sum(count.values())
+        lines = [f"{name} ({station_id})"]
+        lines += listed.get(station_id) or [_summary(count)]
+        if matching < total:
+            lines.append(f"{matching} of {total} connectors match the filters")
+        points.append({"position": [lon, lat], "colour": colours[status], "tooltip": "\n".join(lines)})
+    return points
+
+
+def cell_points(stations: pd.DataFrame, cells_across: int = CELLS_ACROSS) -> list[dict]:
+    """Stations summed per grid cell (the grid fits the data's extent): one point per cell, sized by count."""
+    shown = stations[stations[list(SEVERITY)].sum(axis=1) > 0]
+    if shown.empty:
+        return []
+    size = max(shown["lat"].max() - shown["lat"].min(), shown["lon"].max() - shown["lon"].min(), 0.01) / cells_across
+    keyed = shown.assign(_lat=np.floor(shown["lat"].to_numpy() / size), _lon=np.floor(shown["lon"].to_numpy() / size))
+    cells = keyed.groupby(["_lat", "_lon"], sort=False).agg(
+        lat=("lat", "mean"), lon=("lon", "mean"), stations=("lat", "size"),
+        **{status: (status, "sum") for status in SEVERITY},
+    )
+    colours = {status: list(rgb) for status, rgb in STATUS_COLOURS.items()}
+    points = []
+    for lon, lat, stations_here, status, count in zip(
+        cells["lon"].round(5).tolist(), cells["lat"].round(5).tolist(), cells["stations"].tolist(),
+        worst_status(cells).tolist(), cells[list(SEVERITY)].to_dict("records"),
     ):
         points.append({
-            "position": [lon, lat], "colour": colours.get(status, unknown), "evse_id": evse_id, "status": status,
-            # Plain text (the tooltip's "text" mode): names from uploaded files are never parsed as HTML.
-            "tooltip": f"{name} ({station_id})\n{evse_id} · {kind}\n{status} since {at}",
+            "position": [lon, lat], "colour": colours[status], "radius": round(4 + 1.5 * math.sqrt(stations_here), 1),
+            "tooltip": f"{stations_here:,} stations here\n{_summary(count)}\nnarrow the filters to see each station",
         })
     return points
 
 
-def live_deck(frame: pd.DataFrame, view: pdk.ViewState) -> pdk.Deck:
-    layer = pdk.Layer(
+class CompactDeck(pdk.Deck):
+    """A Deck whose JSON has no indentation, and whose layers may come as ready JSON.
+
+    pydeck indents its JSON; compact it is a third of the size in a tenth of the
+    time. ``layers_json`` lets a cached layer be sent without serialising it again.
+    """
+
+    def __init__(self, *args, layers_json: str | None = None, **kwargs) -> None:  # noqa: ANN002, ANN003
+        super().__init__(*args, **kwargs)
+        self._layers_json = layers_json
+
+    def to_json(self) -> str:
+        shell = default_serialize(self)  # the deck's own attributes, as pydeck names them in JSON
+        layers_json = shell.pop("_layersJson", None)
+        text = json.dumps(shell, default=default_serialize, separators=(",", ":"))
+        if layers_json is None:
+            return text
+        # Only our own view and settings are in ``text``: the layers list is the one empty list in it.
+        return text.replace('"layers":[]', f'"layers":{layers_json}', 1)
+
+
+def _layer(points: list[dict], layer_id: str, radius: int | str) -> pdk.Layer:
+    return pdk.Layer(
         "ScatterplotLayer",
-        data=map_points(frame),
-        id="connectors",
+        data=points,
+        id=layer_id,
         get_position="position",
         get_fill_color="colour",
         get_line_color=[255, 255, 255],
         line_width_min_pixels=1,
         stroked=True,
-        radius_units="pixels",
-        get_radius=5,
+        radius_units="'pixels'",  # quoted: pydeck turns a bare string into an expression ("@@=pixels")
+        get_radius=radius,
         pickable=True,
     )
+
+
+@dataclass
+class LiveMap:
+    """What one refresh of the map shows: the layers as JSON, and the figures around it."""
+
+    layers_json: str
+    counts: dict[str, int]  # matching connectors per status
+    stations: int  # stations shown
+    connectors: int  # connectors shown (matching the filters)
+    all_connectors: int  # connectors of every live station in scope
+    cells: bool  # stations summed per grid cell
+    listed: bool  # connectors listed in the tooltips
+    bounds: tuple[float, float, float, float] | None = field(default=None)  # lat/lon min/max of every station
+
+
+def live_map(stations: pd.DataFrame, connectors: pd.DataFrame | None = None) -> LiveMap:
+    """The map of ``statuses.live_stations`` rows (and ``live_connectors`` rows to list in tooltips)."""
+    shown = stations[stations[list(SEVERITY)].sum(axis=1) > 0]
+    cells = len(shown) > CELLS_ABOVE
+    if cells:
+        layer = _layer(cell_points(shown), "station_cells", "radius")
+    else:
+        layer = _layer(station_points(shown, connectors), "stations", 6)
+    counts = {status: int(shown[status].sum()) for status in STATUS_COLOURS}
+    bounds = None
+    if not stations.empty:
+        bounds = (float(stations["lat"].min()), float(stations["lat"].max()),
+                  float(stations["lon"].min()), float(stations["lon"].max()))
+    return LiveMap(
+        layers_json=json.dumps([layer], default=default_serialize, separators=(",", ":")),
+        counts=counts, stations=len(shown), connectors=sum(counts.values()),
+        all_connectors=int(stations["connectors"].sum()) if not stations.empty else 0,
+        cells=cells, listed=connectors is not None and not cells, bounds=bounds,
+    )
+
+
+def live_deck(layers_json: str, view: pdk.ViewState) -> pdk.Deck:
     return CompactDeck(
-        layers=[layer],
+        layers=[],
+        layers_json=layers_json,
         initial_view_state=view,
         map_style=None,  # Streamlit's own base map: no token, follows the theme
-        tooltip={"text": "{tooltip}"},
+        tooltip=TOOLTIP,
     )
+
+
+def counts_chart(counts: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
+    """Data and Vega-Lite spec of connectors per status over time (``statuses.status_counts_over_time``).
+
+    A plain spec for ``st.vega_lite_chart``: ``st.line_chart`` builds it through
+    Altair, whose schema validation alone cost more per refresh than the whole map.
+    """
+    data = counts.rename_axis("minute").reset_index().melt(id_vars="minute", var_name="status",
+                                                           value_name="connectors")
+    spec = {
+        "mark": {"type": "line", "tooltip": True},
+        "encoding": {
+            "x": {"field": "minute", "type": "temporal", "title": None},
+            "y": {"field": "connectors", "type": "quantitative", "title": "connectors"},
+            "color": {"field": "status", "type": "nominal", "title": None,
+                      "scale": {"domain": list(STATUS_COLOURS), "range": [hex_colour(s) for s in STATUS_COLOURS]},
+                      "legend": {"orient": "bottom"}},
+        },
+    }
+    return data, spec

@@ -1,4 +1,4 @@
-"""Live map: every connector coloured by its current status, refreshing itself; recent changes beside it."""
+"""Live map: every station coloured by its connectors' statuses, refreshing itself; recent changes beside it."""
 
 import sys
 from datetime import datetime, timezone
@@ -8,7 +8,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import streamlit as st  # noqa: E402
 from common import current_actor, db_session  # noqa: E402
-from components.live_map_layers import hex_colour, initial_view, legend_html, live_deck  # noqa: E402
+from components.live_map_layers import (  # noqa: E402
+    LIST_CONNECTORS_UP_TO,
+    MAP_HEIGHT_PX,
+    SEVERITY,
+    LiveMap,
+    counts_chart,
+    fit_view,
+    legend_html,
+    live_deck,
+    live_map,
+)
 
 from oioi_onboard.settings import get_settings  # noqa: E402
 from oioi_onboard.store import queries  # noqa: E402
@@ -25,13 +35,34 @@ state = st.session_state
 
 st.title("Live map")
 st.caption(
-    "Every connector coloured by its current status, refreshed every few seconds. "
+    "Every station coloured by its connectors' current statuses, refreshed every few seconds. "
     "Beside it, the latest changes and whether each reached the platform."
 )
 
+
+
+def _viewer(name: str, role: str, cpo_ids: tuple[int, ...]) -> Actor:
+    return Actor(name=name, role=Role(role), cpo_ids=frozenset(cpo_ids))
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def _connector_types(url: str, name: str, role: str, cpo_ids: tuple[int, ...]) -> list[str]:
+    # For a filter's options: a type that is new for a few seconds may wait; reading 75,000 connectors may not.
+    with db_session() as session:
+        return statuses.connector_types(session, actor=_viewer(name, role, cpo_ids))
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def _evse_ids(url: str, cpo_id: int, connectors: int) -> list[str]:
+    # Worked out again when the CPO's connectors change in number, or after 30 s.
+    with db_session() as session:
+        return statuses.evse_ids(session, cpo_id=cpo_id)
+
+
+who = (get_settings().db_url, actor.name, actor.role.value, tuple(sorted(actor.cpo_ids)))
 with db_session() as session:
     cpos = queries.list_cpos(session, actor=actor)
-    types = statuses.connector_types(session, actor=actor)
+types = _connector_types(*who)
 if not cpos:
     if actor.sees_all:
         st.info("There is no CPO to watch yet. Once a CPO is registered and its stations imported, they appear here.")
@@ -49,43 +80,61 @@ chosen_types = right.multiselect("Connector type", options=types, key="live_type
 scope = tuple(chosen_cpos) or tuple(names)
 
 
-def _view_for(frame):  # noqa: ANN001, ANN202
+def _view_for(live: LiveMap):  # noqa: ANN202
     """The map's starting view, fixed per CPO selection, so a refresh never moves the user's map."""
     views = state.setdefault("live_map_views", {})
     if scope not in views:
-        if frame.empty:
-            return initial_view(frame)  # nothing yet: decide once there is something to frame
-        views[scope] = initial_view(frame)
+        if live.bounds is None:
+            return fit_view(47.3, 55.1, 5.9, 15.0)  # Germany until there is something to frame
+        views[scope] = fit_view(*live.bounds)  # every station, whatever the filters
     return views[scope]
 
 
 @st.cache_data(ttl=30, show_spinner=False)
 def _counts(url: str, name: str, role: str, cpo_ids: tuple[int, ...], scope: tuple[int, ...]):  # noqa: ANN202
     # Minute resolution: worked out at most every 30 s, keyed by the person's scope so it never leaks.
-    viewer = Actor(name=name, role=Role(role), cpo_ids=frozenset(cpo_ids))
     with db_session() as session:
-        return statuses.status_counts_over_time(session, actor=viewer, cpo_ids=scope, minutes=60)
+        return statuses.status_counts_over_time(session, actor=_viewer(name, role, cpo_ids), cpo_ids=scope,
+                                                minutes=60)
+
+
+@st.cache_data(ttl=120, max_entries=32, show_spinner=False)
+def _live_map(url: str, name: str, role: str, cpo_ids: tuple[int, ...], scope: tuple[int, ...],
+              chosen: tuple[str, ...], kinds: tuple[str, ...], version: tuple) -> LiveMap:
+    # Worked out again only when ``version`` says a station or status changed (the TTL is a safety net);
+    # keyed by the person's scope so it never leaks.
+    viewer = _viewer(name, role, cpo_ids)
+    with db_session() as session:
+        stations = statuses.live_stations(session, actor=viewer, cpo_ids=scope, statuses=chosen,
+                                          connector_types=kinds)
+        shown = int((stations[list(SEVERITY)].sum(axis=1) > 0).sum()) if not stations.empty else 0
+        connectors = None
+        if shown <= LIST_CONNECTORS_UP_TO:  # few stations: each connector in the tooltip
+            connectors = statuses.live_connectors(session, actor=viewer, cpo_ids=scope, statuses=chosen,
+                                                  connector_types=kinds)
+    return live_map(stations, connectors)
 
 
 @st.fragment(run_every=REFRESH_SECONDS)
 def live_view() -> None:
     with db_session() as session:
-        everything = statuses.live_connectors(session, actor=actor, cpo_ids=scope)
+        version = statuses.live_map_version(session, actor=actor, cpo_ids=scope)
         recent = statuses.recent_changes(session, actor=actor, cpo_ids=scope, limit=100)
-    counts = _counts(get_settings().db_url, actor.name, actor.role.value, tuple(sorted(actor.cpo_ids)), scope)
-    shown = everything
-    if chosen_statuses:
-        shown = shown[shown["status"].isin(chosen_statuses)]
-    if chosen_types:
-        shown = shown[shown["connector_type"].isin(chosen_types)]
+    live = _live_map(*who, scope, tuple(chosen_statuses), tuple(chosen_types), version)
+    counts = _counts(*who, scope)
 
     map_column, side_column = st.columns([3, 2])
     with map_column:
-        st.html(legend_html(shown["status"].value_counts().to_dict()))  # Okabe-Ito: safe for colour blindness
+        st.html(legend_html(live.counts))  # Okabe-Ito: safe for colour blindness; counts are connectors
         # Same key and same initial view on every refresh: deck.gl keeps the user's pan and zoom.
-        st.pydeck_chart(live_deck(shown, _view_for(everything)), key="live_map", height=520)
-        st.caption(f"{len(shown):,} of {len(everything):,} connectors · "
-                   f"updated {datetime.now(timezone.utc):%H:%M:%S} UTC, every {REFRESH_SECONDS} s")
+        st.pydeck_chart(live_deck(live.layers_json, _view_for(live)), key="live_map", height=MAP_HEIGHT_PX)
+        what = "grid cell" if live.cells else "station"
+        st.caption(
+            f"{live.connectors:,} of {live.all_connectors:,} connectors at {live.stations:,} stations · one point "
+            f"per {what}, coloured by its most serious status ({', '.join(SEVERITY)}) · "
+            + ("" if live.listed else "narrow the filters to list each connector in the tooltips · ")
+            + f"updated {datetime.now(timezone.utc):%H:%M:%S} UTC, every {REFRESH_SECONDS} s"
+        )
     with side_column:
         st.subheader("Recent changes")
         if recent.empty:
@@ -100,7 +149,8 @@ def live_view() -> None:
                 },
             )
         st.subheader("Connectors per status, last hour")
-        st.line_chart(counts, color=[hex_colour(status) for status in counts.columns], height=200)
+        data, spec = counts_chart(counts)
+        st.vega_lite_chart(data, spec, height=200)
 
 
 live_view()
@@ -117,7 +167,7 @@ if editable:
     one, many = st.tabs(["One connector", "Status file"])
     with one:
         with db_session() as session:
-            choices = statuses.evse_ids(session, cpo_id=cpo_id)
+            choices = _evse_ids(who[0], cpo_id, statuses.connector_count(session, cpo_id=cpo_id))
         with st.form("set_status", clear_on_submit=False):
             evse_id = st.selectbox("EVSE id", options=choices, key="set_evse", index=None,
                                    placeholder="Choose a connector")

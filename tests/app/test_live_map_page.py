@@ -1,6 +1,8 @@
 """The live map page in Streamlit's AppTest: renders, refreshes, scopes, and lets staff set statuses."""
 
 import json
+import math
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,7 +15,16 @@ from oioi_onboard.store.models import Connector, Cpo, Role, StatusEvent
 from oioi_onboard.sync.statuses import record_statuses
 from tests.helpers.statuses import add_station, evse, make_cpo
 
-PAGE = str(Path(__file__).resolve().parents[2] / "app" / "pages" / "live_map.py")
+APP = Path(__file__).resolve().parents[2] / "app"
+PAGE = str(APP / "pages" / "live_map.py")
+sys.path.insert(0, str(APP))
+from components.live_map_layers import (  # noqa: E402
+    STATUS_COLOURS,
+    cell_points,
+    fit_view,
+    live_map,
+    station_points,
+)
 
 
 @pytest.fixture
@@ -44,8 +55,21 @@ def deck(app):
     return json.loads(chart.proto.json)
 
 
+def stations(app):
+    """Station id -> its point (one point per station; its tooltip lists the connectors)."""
+    return {p["tooltip"].split("\n")[0].rsplit(" (", 1)[1].rstrip(")"): p for p in deck(app)["layers"][0]["data"]}
+
+
 def points(app):
-    return {p["evse_id"]: p["status"] for p in deck(app)["layers"][0]["data"]}
+    """EVSE id -> status, as the tooltips list them ("EVSE id · type · status since ...")."""
+    shown = {}
+    for point in deck(app)["layers"][0]["data"]:
+        for line in point["tooltip"].split("\n")[1:]:
+            if line.endswith("connectors match the filters"):
+                continue
+            evse_id, _kind, status = line.split(" · ")
+            shown[evse_id] = status.split(" since ")[0]
+    return shown
 
 
 def test_the_map_and_the_recent_changes_render_and_a_refresh_shows_new_changes(network):
@@ -54,6 +78,13 @@ def test_the_map_and_the_recent_changes_render_and_a_refresh_shows_new_changes(n
     shown = points(app)
     assert shown[evse(1)] == "Occupied" and shown[evse(3)] == "Offline" and shown[evse(2)] == "Unknown"
     assert len(shown) == 8  # 4 stations x 2 connectors, both CPOs for an admin
+    # One point per station, in the colour of its most serious status: Offline over Unknown over Occupied.
+    colours = {station_id: tuple(p["colour"]) for station_id, p in stations(app).items()}
+    assert len(colours) == 4
+    assert colours["DE*8PS*S00003"] == STATUS_COLOURS["Offline"]
+    assert colours["DE*8PS*S00001"] == colours["DE*8PS*S00002"] == STATUS_COLOURS["Unknown"]
+    [layer] = deck(app)["layers"]
+    assert layer["radiusUnits"] == "pixels"  # the constant, not "@@=pixels" (an expression: discs in metres)
     recent = app.dataframe[0].value
     assert list(recent["evse_id"]) == [evse(3), evse(1)]  # newest first
     assert set(recent["delivery"]) == {"pending", "held back"}
@@ -62,10 +93,12 @@ def test_the_map_and_the_recent_changes_render_and_a_refresh_shows_new_changes(n
     with session_scope() as session:
         record_statuses(session, cpo_id=network, source="api", items=[{"evse_id": evse(2), "status": "Reserved"}])
         add_station(session, session.get(Cpo, network), 80, acked=True)  # far off: a new view would move
+        record_statuses(session, cpo_id=network, source="api", items=[{"evse_id": evse(1, 2), "status": "Offline"}])
     app.run()  # what the fragment's timer does: the same script again, with new data
     assert not app.exception, app.exception
     assert points(app)[evse(2)] == "Reserved" and evse(80) in points(app)
-    assert app.dataframe[0].value["evse_id"].iloc[0] == evse(2)
+    assert tuple(stations(app)["DE*8PS*S00001"]["colour"]) == STATUS_COLOURS["Offline"]
+    assert list(app.dataframe[0].value["evse_id"].iloc[:2]) == [evse(1, 2), evse(2)]  # newest first
     assert deck(app)["initialViewState"] == view  # the user's map is not re-centred
 
 
@@ -80,8 +113,64 @@ def test_tooltips_are_plain_text_so_a_hostile_station_name_stays_text(network):
     assert not app.exception
     [chart] = app.get("deck_gl_json_chart")
     assert json.loads(chart.proto.tooltip) == {"text": "{tooltip}"}
-    [point] = [p for p in deck(app)["layers"][0]["data"] if p["evse_id"] == evse(1)]
+    point = stations(app)["DE*8PS*S00001"]
     assert point["tooltip"].startswith("<img src=x onerror=alert(1)> (DE*8PS*S00001)\n")
+
+
+def live_rows(*rows):
+    """``statuses.live_stations``-shaped rows: (station id, lat, lon, {status: matching connectors}, connectors)."""
+    import pandas as pd
+
+    from oioi_onboard.sync.statuses import LIVE_STATION_COLUMNS, STATUSES
+
+    return pd.DataFrame([
+        {"station_id": station_id, "name": f"Station {station_id}", "lat": lat, "lon": lon, "cpo_id": 1,
+         "connectors": total, **{status: counts.get(status, 0) for status in STATUSES}}
+        for station_id, lat, lon, counts, total in rows
+    ], columns=LIVE_STATION_COLUMNS)
+
+
+def test_many_stations_show_counts_in_their_tooltips_and_very_many_are_summed_per_grid_cell(monkeypatch):
+    from components import live_map_layers
+
+    frame = live_rows(("S1", 52.5, 13.4, {"Available": 2, "Offline": 1}, 3),
+                      ("S2", 52.50001, 13.40001, {"Occupied": 1}, 2),  # same cell as S1
+                      ("S3", 48.1, 11.5, {}, 2))  # no connector matches the filters: not shown
+    [one, two] = station_points(frame)  # without connectors to list: counts per status
+    assert one["tooltip"] == "Station S1 (S1)\n1 Offline · 2 Available"
+    assert one["colour"] == list(STATUS_COLOURS["Offline"])
+    assert two["tooltip"] == "Station S2 (S2)\n1 Occupied\n1 of 2 connectors match the filters"
+
+    [cell] = cell_points(frame[frame["station_id"] != "S3"], cells_across=10)
+    assert cell["tooltip"].startswith("2 stations here\n1 Offline · 1 Occupied · 2 Available")
+    assert cell["colour"] == list(STATUS_COLOURS["Offline"]) and cell["radius"] > 4
+
+    shown = live_map(frame)
+    assert (shown.stations, shown.connectors, shown.all_connectors, shown.cells) == (2, 4, 7, False)
+    assert shown.bounds == (48.1, 52.50001, 11.5, 13.40001)  # every station frames the view, shown or not
+    monkeypatch.setattr(live_map_layers, "CELLS_ABOVE", 1)
+    summed = live_map(frame)
+    assert summed.cells and json.loads(summed.layers_json)[0]["id"] == "station_cells"
+
+
+def test_the_first_view_fits_every_station_on_the_map():
+    # The eight cities of the demo, Germany's corners: each must lie inside the first view.
+    cities = [(53.55, 9.99), (52.52, 13.40), (48.14, 11.58), (50.94, 6.96), (50.11, 8.68), (48.78, 9.18),
+              (51.34, 12.37), (54.32, 10.13)]
+    lats, lons = [c[0] for c in cities], [c[1] for c in cities]
+    width, height = 560, 520
+    view = fit_view(min(lats), max(lats), min(lons), max(lons), width=width, height=height)
+    scale = 512 * 2 ** view.zoom  # pixels around the world at this zoom (deck.gl's Web Mercator)
+
+    def pixel(lat, lon):
+        y = math.log(math.tan(math.pi / 4 + math.radians(lat) / 2))
+        return lon / 360 * scale, -y / (2 * math.pi) * scale
+
+    centre_x, centre_y = pixel(view.latitude, view.longitude)
+    for lat, lon in cities:
+        x, y = pixel(lat, lon)
+        assert abs(x - centre_x) < width / 2 and abs(y - centre_y) < height / 2, (lat, lon, view.zoom)
+    assert view.zoom > 4.5  # and not zoomed out further than it needs
 
 
 def test_filters_narrow_the_map(network):

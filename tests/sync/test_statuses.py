@@ -265,6 +265,64 @@ def test_live_views_are_scoped_to_the_cpos_a_person_may_see(cpo_id):
         assert counts["Occupied"].sum() == 1 and counts["Available"].sum() == 1 and counts["Offline"].sum() == 0
 
 
+def test_live_stations_count_each_stations_connectors_per_status_within_scope_and_filters(cpo_id):
+    with session_scope() as session:
+        other = make_cpo(session, name="Other CPO", partner_id="Zq8Lm3Pw9Xr2Tk7Vb5Nc", operator_id="DE*ABC")
+        add_station(session, other, 9, acked=True)
+        other_id = other.id
+    record(cpo_id, [{"evse_id": evse(1), "status": "Occupied"}, {"evse_id": evse(1, 2), "status": "Offline"},
+                    {"evse_id": evse(4), "status": "Available"}])  # station 4: one EVSE id, two connectors
+    manager = Actor("pm", Role.PARTNER_MANAGER)
+    staff = Actor("staff", Role.CPO_STAFF, frozenset({other_id}))
+    with session_scope() as session:
+        everything = statuses.live_stations(session, actor=manager).set_index("station_id")
+        assert len(everything) == 5 and everything["connectors"].sum() == 10
+        one = everything.loc["DE*8PS*S00001"]
+        assert (one["Occupied"], one["Offline"], one["Unknown"], one["Available"]) == (1, 1, 0, 0)
+        assert everything.loc["DE*8PS*S00004", "Available"] == 2
+        assert everything.loc["DE*8PS*S00002", "Unknown"] == 2
+        mine = statuses.live_stations(session, actor=staff)
+        assert list(mine["station_id"]) == ["DE*ABC*S00009"]
+
+        offline = statuses.live_stations(session, actor=manager, statuses=["Offline"]).set_index("station_id")
+        assert len(offline) == 5  # every station, with its connectors; only the counts follow the filter
+        assert offline[statuses.STATUSES].sum().to_dict() == {"Available": 0, "Occupied": 0, "Offline": 1,
+                                                              "Reserved": 0, "Unknown": 0}
+        combos = statuses.live_stations(session, actor=manager, connector_types=["Combo"], statuses=["Offline"])
+        assert combos[statuses.STATUSES].to_numpy().sum() == 1  # station 1's second connector is the Combo
+
+        station = session.exec(select(Station).where(Station.station_id == "DE*8PS*S00002")).one()
+        station.deleted = True
+        session.add(station)
+    with session_scope() as session:
+        assert "DE*8PS*S00002" not in set(statuses.live_stations(session, actor=manager)["station_id"])
+
+
+def test_the_live_map_version_changes_with_every_status_and_station_change_and_only_then(cpo_id):
+    manager = Actor("pm", Role.PARTNER_MANAGER)
+
+    def version():
+        with session_scope() as session:
+            return statuses.live_map_version(session, actor=manager)
+
+    first = version()
+    assert version() == first  # nothing changed: a cached map stays valid
+    record(cpo_id, [{"evse_id": evse(2), "status": "Occupied"}])
+    before = version()
+    assert before != first
+    with session_scope() as session:
+        add_station(session, session.get(Cpo, cpo_id), 7, acked=True)
+    after_station = version()
+    assert after_station != before
+    with session_scope() as session:
+        station = session.exec(select(Station).where(Station.station_id == "DE*8PS*S00007")).one()
+        station.deleted, station.updated_at = True, datetime.now(timezone.utc) + timedelta(seconds=1)
+        session.add(station)  # as the push does when it deletes a station
+    assert version() != after_station
+    with session_scope() as session:
+        assert statuses.live_map_version(session, actor=Actor("nobody", Role.VIEWER)) == ()
+
+
 def test_a_status_file_and_a_change_in_the_ui_need_edit_rights_and_say_what_was_refused(cpo_id):
     from oioi_onboard.store.queries import PermissionDenied
 

@@ -33,7 +33,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable
 
 import pandas as pd
-from sqlalchemy import bindparam, func, text, update
+from sqlalchemy import and_, bindparam, case, func, text, update
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, select
 
@@ -608,6 +608,63 @@ def live_connectors(
     return pd.DataFrame(rows, columns=LIVE_COLUMNS)
 
 
+LIVE_STATION_COLUMNS = ["station_id", "name", "lat", "lon", "cpo_id", "connectors", *STATUSES]
+
+
+def live_stations(
+    session: Session, *, actor: Any, cpo_ids: Iterable[int] | None = None, statuses: Iterable[str] | None = None,
+    connector_types: Iterable[str] | None = None,
+) -> pd.DataFrame:
+    """One row per live station this person may see: its connectors, and per status how many match the filters.
+
+    ``connectors`` counts all of the station's connectors; the status columns
+    count only those with one of ``statuses`` and of one of ``connector_types``
+    (all when not given), so a station none of whose connectors match has zeros
+    there. Summed in the database: the map needs one point per station, not
+    75,000 connector rows.
+    """
+    scope = _scope(session, actor, cpo_ids)
+    if not scope:
+        return pd.DataFrame(columns=LIVE_STATION_COLUMNS)
+    matches = []
+    if statuses:
+        matches.append(_CONNECTORS.c.status.in_(list(statuses)))
+    if connector_types:
+        matches.append(_CONNECTORS.c.name.in_(list(connector_types)))
+    per_status = [func.sum(case((and_(_CONNECTORS.c.status == status, *matches), 1), else_=0)) for status in STATUSES]
+    rows = session.execute(
+        sa_select(_STATIONS.c.station_id, _STATIONS.c.name, _STATIONS.c.latitude, _STATIONS.c.longitude,
+                  _STATIONS.c.cpo_id, func.count(), *per_status)
+        .join_from(_CONNECTORS, _STATIONS, _STATIONS.c.id == _CONNECTORS.c.station_pk)
+        .where(_CONNECTORS.c.cpo_id.in_(scope), _STATIONS.c.deleted == False)  # noqa: E712
+        .group_by(_STATIONS.c.id)
+        .order_by(_STATIONS.c.id)
+    ).all()
+    return pd.DataFrame(rows, columns=LIVE_STATION_COLUMNS)
+
+
+def live_map_version(session: Session, *, actor: Any, cpo_ids: Iterable[int] | None = None) -> tuple:
+    """A cheap fingerprint of what the live map shows: it changes whenever a station or status does.
+
+    A status change always writes a status event; an import or push that changes,
+    adds or deletes a station sets its ``updated_at`` or adds rows. So a few
+    MAX() and COUNT() lookups on indexes (plus one scan of station dates) tell
+    whether a cached map is still true, without reading any connector.
+    """
+    scope = _scope(session, actor, cpo_ids)
+    if not scope:
+        return ()
+    events = tuple(session.execute(sa_select(func.max(_EVENTS.c.id)).where(_EVENTS.c.cpo_id == cpo_id)).scalar()
+                   for cpo_id in scope)  # one index lookup per CPO
+    stations = session.execute(sa_select(func.max(_STATIONS.c.id), func.max(_STATIONS.c.updated_at))).one()
+    station_count = session.execute(sa_select(func.count()).select_from(_STATIONS)
+                                    .where(_STATIONS.c.cpo_id.in_(scope))).scalar()
+    connector_count = session.execute(sa_select(func.count()).select_from(_CONNECTORS)
+                                      .where(_CONNECTORS.c.cpo_id.in_(scope))).scalar()
+    connector_max = session.execute(sa_select(func.max(_CONNECTORS.c.id))).scalar()
+    return (tuple(scope), events, tuple(stations), station_count, connector_count, connector_max)
+
+
 RECENT_COLUMNS = ["received_at", "cpo", "evse_id", "status", "observed_at", "source", "delivery", "reason"]
 
 
@@ -726,6 +783,12 @@ def connector_types(session: Session, *, actor: Any, cpo_ids: Iterable[int] | No
     if not scope:
         return []
     return sorted(session.exec(select(Connector.name).where(Connector.cpo_id.in_(scope)).distinct()).all())
+
+
+def connector_count(session: Session, *, cpo_id: int) -> int:
+    """How many connectors a CPO has stored (an index count: cheap enough to tell whether a list is stale)."""
+    return session.execute(sa_select(func.count()).select_from(_CONNECTORS)
+                           .where(_CONNECTORS.c.cpo_id == cpo_id)).scalar() or 0
 
 
 def evse_ids(session: Session, *, cpo_id: int, limit: int = 5000) -> list[str]:
