@@ -713,18 +713,32 @@ def status_counts_over_time(session: Session, *, actor: Any, cpo_ids: Iterable[i
     index = pd.date_range(start, end - timedelta(minutes=1), freq="min", name="minute")
     if not scope:
         return pd.DataFrame(0, index=index, columns=STATUSES)
-    connectors = pd.DataFrame(session.execute(
-        sa_select(_CONNECTORS.c.evse_id, _CONNECTORS.c.status)
+    live = _STATIONS.c.deleted == False  # noqa: E712
+    # Counted in the database: reading 75,000 connectors into pandas took half a second.
+    now_counts = pd.Series(dict(session.execute(
+        sa_select(_CONNECTORS.c.status, func.count())
         .join_from(_CONNECTORS, _STATIONS, _STATIONS.c.id == _CONNECTORS.c.station_pk)
-        .where(_CONNECTORS.c.cpo_id.in_(scope), _STATIONS.c.deleted == False)  # noqa: E712
-    ).all(), columns=["evse_id", "status"])
-    now_counts = connectors["status"].value_counts().reindex(STATUSES, fill_value=0)
-    weight = connectors["evse_id"].value_counts()  # connectors per EVSE id
+        .where(_CONNECTORS.c.cpo_id.in_(scope), live)
+        .group_by(_CONNECTORS.c.status)
+    ).all()), dtype="int64").reindex(STATUSES, fill_value=0)
 
     events = pd.DataFrame(session.execute(
         sa_select(_EVENTS.c.id, _EVENTS.c.evse_id, _EVENTS.c.status, _EVENTS.c.received_at)
         .where(_in_scope(scope), _EVENTS.c.received_at >= start, _EVENTS.c.delivery != "stale")
     ).all(), columns=["id", "evse_id", "status", "received_at"]).sort_values("id")  # sorted here: see _in_scope
+    # Connectors per EVSE id, for the EVSE ids that changed only (by EVSE id alone: see _CHUNK's note).
+    weight_of: dict[str, int] = {}
+    wanted = set(scope)
+    for chunk in _chunks(set(events["evse_id"])):
+        for evse_id, owner, count in session.execute(
+            sa_select(_CONNECTORS.c.evse_id, _CONNECTORS.c.cpo_id, func.count())
+            .join_from(_CONNECTORS, _STATIONS, _STATIONS.c.id == _CONNECTORS.c.station_pk)
+            .where(_CONNECTORS.c.evse_id.in_(chunk), live)
+            .group_by(_CONNECTORS.c.evse_id, _CONNECTORS.c.cpo_id)
+        ).all():
+            if owner in wanted:
+                weight_of[evse_id] = weight_of.get(evse_id, 0) + count
+    weight = pd.Series(weight_of, dtype="int64")
     events = events[events["evse_id"].isin(weight.index)]
     if events.empty:
         return pd.DataFrame([now_counts.to_numpy()] * len(index), index=index, columns=STATUSES)
