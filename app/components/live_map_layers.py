@@ -90,8 +90,22 @@ def worst_status(counts: pd.DataFrame) -> pd.Series:
     return worst
 
 
-def _summary(counts: dict[str, int]) -> str:
-    return " · ".join(f"{counts[status]:,} {status}" for status in SEVERITY if counts.get(status))
+def _summary(counts: tuple[int, ...] | list[int]) -> str:
+    """``(offline, unknown, ...)`` in ``SEVERITY`` order -> "1 Offline · 2 Available"."""
+    return " · ".join(f"{count:,} {status}" for status, count in zip(SEVERITY, counts) if count)
+
+
+def _summaries(counts: list[list[int]]) -> list[str]:
+    # Stations mostly share a handful of count combinations: each is formatted once.
+    known: dict[tuple[int, ...], str] = {}
+    out = []
+    for row in counts:
+        key = tuple(row)
+        text = known.get(key)
+        if text is None:
+            text = known[key] = _summary(key)
+        out.append(text)
+    return out
 
 
 def station_points(stations: pd.DataFrame, connectors: pd.DataFrame | None = None) -> list[dict]:
@@ -113,15 +127,15 @@ def station_points(stations: pd.DataFrame, connectors: pd.DataFrame | None = Non
         ):
             listed.setdefault(station_id, []).append(f"{evse_id} · {kind} · {status} since {at}")
     colours = {status: list(rgb) for status, rgb in STATUS_COLOURS.items()}
-    counts = shown[list(SEVERITY)].to_dict("records")
+    counts = shown[list(SEVERITY)].to_numpy()
     points = []
-    for lon, lat, name, station_id, total, status, count in zip(
+    for lon, lat, name, station_id, total, matching, status, summary in zip(
         shown["lon"].round(5).tolist(), shown["lat"].round(5).tolist(), shown["name"].tolist(),
-        shown["station_id"].tolist(), shown["connectors"].tolist(), worst_status(shown).tolist(), counts,
+        shown["station_id"].tolist(), shown["connectors"].tolist(), counts.sum(axis=1).tolist(),
+        worst_status(shown).tolist(), _summaries(counts.tolist()),
     ):
-        matching = sum(count.values())
         lines = [f"{name} ({station_id})"]
-        lines += listed.get(station_id) or [_summary(count)]
+        lines += listed.get(station_id) or [summary]
         if matching < total:
             lines.append(f"{matching} of {total} connectors match the filters")
         points.append({"position": [lon, lat], "colour": colours[status], "tooltip": "\n".join(lines)})
@@ -141,13 +155,13 @@ def cell_points(stations: pd.DataFrame, cells_across: int = CELLS_ACROSS) -> lis
     )
     colours = {status: list(rgb) for status, rgb in STATUS_COLOURS.items()}
     points = []
-    for lon, lat, stations_here, status, count in zip(
+    for lon, lat, stations_here, status, summary in zip(
         cells["lon"].round(5).tolist(), cells["lat"].round(5).tolist(), cells["stations"].tolist(),
-        worst_status(cells).tolist(), cells[list(SEVERITY)].to_dict("records"),
+        worst_status(cells).tolist(), _summaries(cells[list(SEVERITY)].to_numpy().tolist()),
     ):
         points.append({
             "position": [lon, lat], "colour": colours[status], "radius": round(4 + 1.5 * math.sqrt(stations_here), 1),
-            "tooltip": f"{stations_here:,} stations here\n{_summary(count)}\nnarrow the filters to see each station",
+            "tooltip": f"{stations_here:,} stations here\n{summary}\nnarrow the filters to see each station",
         })
     return points
 

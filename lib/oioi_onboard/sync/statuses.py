@@ -605,7 +605,7 @@ def live_connectors(
     if connector_types:
         query = query.where(Connector.name.in_(list(connector_types)))
     rows = session.execute(query).all()
-    return pd.DataFrame(rows, columns=LIVE_COLUMNS)
+    return pd.DataFrame(list(map(tuple, rows)), columns=LIVE_COLUMNS)  # tuples: pandas probes Rows slowly
 
 
 LIVE_STATION_COLUMNS = ["station_id", "name", "lat", "lon", "cpo_id", "connectors", *STATUSES]
@@ -640,7 +640,7 @@ def live_stations(
         .group_by(_STATIONS.c.id)
         .order_by(_STATIONS.c.id)
     ).all()
-    return pd.DataFrame(rows, columns=LIVE_STATION_COLUMNS)
+    return pd.DataFrame(list(map(tuple, rows)), columns=LIVE_STATION_COLUMNS)  # tuples: pandas probes Rows slowly
 
 
 def live_map_version(session: Session, *, actor: Any, cpo_ids: Iterable[int] | None = None) -> tuple:
