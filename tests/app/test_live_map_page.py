@@ -260,3 +260,15 @@ def test_a_person_without_cpos_is_told_why_the_map_is_empty(network):
     assert not app.exception
     assert "No CPO is assigned to you yet" in app.info[0].value
     assert not app.get("deck_gl_json_chart")
+
+
+def test_a_cpo_without_stations_yet_shows_an_empty_map_over_germany():
+    migrate()
+    with session_scope() as session:
+        make_cpo(session, name="New CPO")
+        create_user(session, name="admin", role=Role.ADMIN, password="x" * 12)
+    app = page("admin")
+    assert not app.exception, app.exception
+    assert deck(app)["layers"][0]["data"] == []
+    assert 50 < deck(app)["initialViewState"]["latitude"] < 52
+    assert any("0 of 0 connectors" in caption.value for caption in app.caption)
