@@ -98,15 +98,27 @@ def _counts(url: str, name: str, role: str, cpo_ids: tuple[int, ...], scope: tup
                                                 minutes=60)
 
 
+@st.cache_resource(show_spinner=False)
+def _station_counts() -> dict:
+    # The latest (version, live_stations frame) per person, scope and filters: the next refresh counts
+    # again only the stations whose statuses changed since. Replaced whole, never changed in place.
+    return {}
+
+
 @st.cache_data(ttl=120, max_entries=32, show_spinner=False)
 def _live_map(url: str, name: str, role: str, cpo_ids: tuple[int, ...], scope: tuple[int, ...],
-              chosen: tuple[str, ...], kinds: tuple[str, ...], version: tuple) -> LiveMap:
+              chosen: tuple[str, ...], kinds: tuple[str, ...], version: statuses.LiveMapVersion) -> LiveMap:
     # Worked out again only when ``version`` says a station or status changed (the TTL is a safety net);
     # keyed by the person's scope so it never leaks.
     viewer = _viewer(name, role, cpo_ids)
+    held = _station_counts()
+    key = (url, name, role, cpo_ids, scope, chosen, kinds)
     with db_session() as session:
-        stations = statuses.live_stations(session, actor=viewer, cpo_ids=scope, statuses=chosen,
-                                          connector_types=kinds)
+        stations = statuses.live_stations_since(session, actor=viewer, version=version, previous=held.get(key),
+                                                statuses=chosen, connector_types=kinds)
+        if len(held) > 64:
+            held.clear()  # people and filters come and go: keep the memory bounded
+        held[key] = (version, stations)
         shown = int((stations[list(SEVERITY)].sum(axis=1) > 0).sum()) if not stations.empty else 0
         connectors = None
         if shown <= LIST_CONNECTORS_UP_TO:  # few stations: each connector in the tooltip

@@ -320,7 +320,43 @@ def test_the_live_map_version_changes_with_every_status_and_station_change_and_o
         session.add(station)  # as the push does when it deletes a station
     assert version() != after_station
     with session_scope() as session:
-        assert statuses.live_map_version(session, actor=Actor("nobody", Role.VIEWER)) == ()
+        assert statuses.live_map_version(session, actor=Actor("nobody", Role.VIEWER)).cpo_ids == ()
+
+
+def test_live_stations_since_recounts_only_changed_stations_and_matches_a_full_count(cpo_id):
+    manager = Actor("pm", Role.PARTNER_MANAGER)
+
+    def now_and_since(previous, **filters):
+        with session_scope() as session:
+            version = statuses.live_map_version(session, actor=manager)
+            since = statuses.live_stations_since(session, actor=manager, version=version, previous=previous,
+                                                 **filters)
+            full = statuses.live_stations(session, actor=manager, **filters)
+        pd.testing.assert_frame_equal(since, full)
+        return version, since
+
+    for filters in ({}, {"statuses": ["Offline", "Occupied"], "connector_types": ["Combo", "Type2"]}):
+        held = now_and_since(None, **filters)
+        assert now_and_since(held, **filters)[1] is held[1]  # nothing changed: the same frame, no query
+        record(cpo_id, [{"evse_id": evse(1, 2), "status": "Offline"}, {"evse_id": evse(4), "status": "Occupied"}])
+        held = now_and_since(held, **filters)
+        record(cpo_id, [{"evse_id": evse(1, 2), "status": "Available"}])
+        held = now_and_since(held, **filters)
+        with session_scope() as session:  # a new station: every station is counted again
+            add_station(session, session.get(Cpo, cpo_id), 10 + len(filters), acked=True)
+        record(cpo_id, [{"evse_id": evse(10 + len(filters)), "status": "Offline"}])
+        now_and_since(held, **filters)
+
+    # The earlier frame really is reused: a mark on an unchanged station survives, the changed one is recounted.
+    version, frame = now_and_since(None)
+    marked = frame.assign(name=frame["name"].where(frame["station_id"] != "DE*8PS*S00002", "mark"))
+    record(cpo_id, [{"evse_id": evse(3), "status": "Reserved"}])
+    with session_scope() as session:
+        latest = statuses.live_map_version(session, actor=manager)
+        since = statuses.live_stations_since(session, actor=manager, version=latest, previous=(version, marked))
+    since = since.set_index("station_id")
+    assert since.loc["DE*8PS*S00002", "name"] == "mark"
+    assert since.loc["DE*8PS*S00003", "Reserved"] == 1
 
 
 def test_a_status_file_and_a_change_in_the_ui_need_edit_rights_and_say_what_was_refused(cpo_id):

@@ -30,7 +30,7 @@ import io
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable
+from typing import Any, Iterable, NamedTuple
 
 import pandas as pd
 from sqlalchemy import and_, bindparam, case, func, text, update
@@ -613,7 +613,7 @@ LIVE_STATION_COLUMNS = ["station_id", "name", "lat", "lon", "cpo_id", "connector
 
 def live_stations(
     session: Session, *, actor: Any, cpo_ids: Iterable[int] | None = None, statuses: Iterable[str] | None = None,
-    connector_types: Iterable[str] | None = None,
+    connector_types: Iterable[str] | None = None, station_ids: Iterable[str] | None = None,
 ) -> pd.DataFrame:
     """One row per live station this person may see: its connectors, and per status how many match the filters.
 
@@ -621,7 +621,7 @@ def live_stations(
     count only those with one of ``statuses`` and of one of ``connector_types``
     (all when not given), so a station none of whose connectors match has zeros
     there. Summed in the database: the map needs one point per station, not
-    75,000 connector rows.
+    75,000 connector rows. ``station_ids`` (at most a few hundred) narrows to those.
     """
     scope = _scope(session, actor, cpo_ids)
     if not scope:
@@ -632,18 +632,32 @@ def live_stations(
     if connector_types:
         matches.append(_CONNECTORS.c.name.in_(list(connector_types)))
     per_status = [func.sum(case((and_(_CONNECTORS.c.status == status, *matches), 1), else_=0)) for status in STATUSES]
-    rows = session.execute(
+    query = (
         sa_select(_STATIONS.c.station_id, _STATIONS.c.name, _STATIONS.c.latitude, _STATIONS.c.longitude,
                   _STATIONS.c.cpo_id, func.count(), *per_status)
         .join_from(_CONNECTORS, _STATIONS, _STATIONS.c.id == _CONNECTORS.c.station_pk)
-        .where(_CONNECTORS.c.cpo_id.in_(scope), _STATIONS.c.deleted == False)  # noqa: E712
+        .where(_STATIONS.c.deleted == False)  # noqa: E712
         .group_by(_STATIONS.c.id)
         .order_by(_STATIONS.c.id)
-    ).all()
+    )
+    if station_ids is None:
+        query = query.where(_CONNECTORS.c.cpo_id.in_(scope))
+    else:
+        # "+ 0": start from the named stations, not from the CPOs' every connector (see _in_scope).
+        query = query.where((_CONNECTORS.c.cpo_id + 0).in_(scope), _STATIONS.c.station_id.in_(list(station_ids)))
+    rows = session.execute(query).all()
     return pd.DataFrame(list(map(tuple, rows)), columns=LIVE_STATION_COLUMNS)  # tuples: pandas probes Rows slowly
 
 
-def live_map_version(session: Session, *, actor: Any, cpo_ids: Iterable[int] | None = None) -> tuple:
+class LiveMapVersion(NamedTuple):
+    """``live_map_version``'s fingerprint: the newest status event per CPO, and what stations there are."""
+
+    cpo_ids: tuple[int, ...]
+    last_events: tuple[int | None, ...]  # per CPO of cpo_ids
+    stations: tuple  # stations' and connectors' counts, newest ids and change time
+
+
+def live_map_version(session: Session, *, actor: Any, cpo_ids: Iterable[int] | None = None) -> LiveMapVersion:
     """A cheap fingerprint of what the live map shows: it changes whenever a station or status does.
 
     A status change always writes a status event; an import or push that changes,
@@ -653,7 +667,7 @@ def live_map_version(session: Session, *, actor: Any, cpo_ids: Iterable[int] | N
     """
     scope = _scope(session, actor, cpo_ids)
     if not scope:
-        return ()
+        return LiveMapVersion((), (), ())
     events = tuple(session.execute(sa_select(func.max(_EVENTS.c.id)).where(_EVENTS.c.cpo_id == cpo_id)).scalar()
                    for cpo_id in scope)  # one index lookup per CPO
     stations = session.execute(sa_select(func.max(_STATIONS.c.id), func.max(_STATIONS.c.updated_at))).one()
@@ -662,7 +676,74 @@ def live_map_version(session: Session, *, actor: Any, cpo_ids: Iterable[int] | N
     connector_count = session.execute(sa_select(func.count()).select_from(_CONNECTORS)
                                       .where(_CONNECTORS.c.cpo_id.in_(scope))).scalar()
     connector_max = session.execute(sa_select(func.max(_CONNECTORS.c.id))).scalar()
-    return (tuple(scope), events, tuple(stations), station_count, connector_count, connector_max)
+    return LiveMapVersion(tuple(scope), events, (*stations, station_count, connector_count, connector_max))
+
+
+INCREMENTAL_UP_TO = 400  # changed stations; beyond, counting every station again is as quick
+
+
+def live_stations_since(
+    session: Session, *, actor: Any, version: LiveMapVersion, previous: tuple[LiveMapVersion, pd.DataFrame] | None,
+    statuses: Iterable[str] | None = None, connector_types: Iterable[str] | None = None,
+) -> pd.DataFrame:
+    """``live_stations`` at ``version``, reusing ``previous`` (an earlier version and its frame, same filters).
+
+    When only statuses changed since ``previous``, only the stations whose
+    connectors had a status event since then are counted again: a live feed
+    changes a few stations per refresh, not 25,000. Anything else (stations
+    added, changed or deleted, another scope, many changes) counts every station.
+    """
+    scope = list(version.cpo_ids)
+    if previous is not None:
+        old_version, old_frame = previous
+        if old_version == version:
+            return old_frame
+        if old_version.cpo_ids == version.cpo_ids and old_version.stations == version.stations:
+            changed = _stations_with_events_after(session, dict(zip(old_version.cpo_ids, old_version.last_events)),
+                                                  version)
+            if changed is not None and len(changed) <= INCREMENTAL_UP_TO:
+                fresh = live_stations(session, actor=actor, cpo_ids=scope, statuses=statuses,
+                                      connector_types=connector_types, station_ids=changed) if changed else None
+                if fresh is None or fresh.empty:
+                    return old_frame
+                rows = pd.Index(old_frame["station_id"]).get_indexer(fresh["station_id"])
+                if (rows >= 0).all():
+                    # Only counts change with statuses (names and places come with a station version).
+                    frame = old_frame.copy()
+                    for column in ["connectors", *STATUSES]:
+                        values = frame[column].to_numpy(dtype="int64", copy=True)
+                        values[rows] = fresh[column].to_numpy(dtype="int64")
+                        frame[column] = values
+                    return frame
+    return live_stations(session, actor=actor, cpo_ids=scope, statuses=statuses, connector_types=connector_types)
+
+
+def _stations_with_events_after(session: Session, after: dict[int, int | None],
+                                version: LiveMapVersion) -> set[str] | None:
+    """Station ids whose connectors had a status event after ``after`` (per CPO); None when too many."""
+    changed: set[str] = set()
+    for cpo_id, newest in zip(version.cpo_ids, version.last_events):
+        since = after.get(cpo_id)
+        if newest is None or newest == since:
+            continue
+        query = sa_select(_EVENTS.c.evse_id).where(_EVENTS.c.cpo_id == cpo_id).distinct()
+        if since is not None:
+            query = query.where(_EVENTS.c.id > since)
+        evse_ids = session.execute(query.limit(INCREMENTAL_UP_TO * 4 + 1)).scalars().all()
+        if len(evse_ids) > INCREMENTAL_UP_TO * 4:
+            return None
+        for chunk in _chunks({ids.normalise_evse_id(evse_id) for evse_id in evse_ids}):
+            # By EVSE key alone (as statuses are set), owner checked here: see the note at _CHUNK.
+            for station_id, owner in session.execute(
+                sa_select(_STATIONS.c.station_id, _CONNECTORS.c.cpo_id)
+                .join_from(_CONNECTORS, _STATIONS, _STATIONS.c.id == _CONNECTORS.c.station_pk)
+                .where(_CONNECTORS.c.evse_key.in_(chunk))
+            ).all():
+                if owner == cpo_id:
+                    changed.add(station_id)
+        if len(changed) > INCREMENTAL_UP_TO:
+            return None
+    return changed
 
 
 RECENT_COLUMNS = ["received_at", "cpo", "evse_id", "status", "observed_at", "source", "delivery", "reason"]
