@@ -108,15 +108,21 @@ def _summaries(counts: list[list[int]]) -> list[str]:
     return out
 
 
-def station_points(stations: pd.DataFrame, connectors: pd.DataFrame | None = None) -> list[dict]:
-    """One point per station with at least one matching connector; ``stations`` as ``statuses.live_stations``.
+# Point JSON per station, by what it shows: under a live feed most stations look the same as a refresh ago.
+_POINT_JSON: dict[tuple, str] = {}
+_POINT_JSON_MAX = 200_000
 
-    With ``connectors`` (as ``statuses.live_connectors``, same filters) the
-    tooltip lists each connector with its status; without, it counts them.
-    """
+
+def _point_json(lon: float, lat: float, status: str, tooltip: str) -> str:
+    colour = ",".join(str(part) for part in STATUS_COLOURS[status])
+    return f'{{"position":[{lon},{lat}],"colour":[{colour}],"tooltip":{json.dumps(tooltip)}}}'
+
+
+def station_points_json(stations: pd.DataFrame, connectors: pd.DataFrame | None = None) -> str:
+    """The JSON list of ``station_points``, built from remembered pieces where a station did not change."""
     shown = stations[stations[list(SEVERITY)].sum(axis=1) > 0]
     if shown.empty:
-        return []
+        return "[]"
     listed: dict[str, list[str]] = {}
     if connectors is not None and not connectors.empty:
         since = (pd.to_datetime(connectors["status_at"], utc=True).dt.strftime("%Y-%m-%d %H:%M:%S UTC")
@@ -126,20 +132,37 @@ def station_points(stations: pd.DataFrame, connectors: pd.DataFrame | None = Non
             connectors["connector_type"].tolist(), connectors["status"].tolist(), since.tolist(),
         ):
             listed.setdefault(station_id, []).append(f"{evse_id} · {kind} · {status} since {at}")
-    colours = {status: list(rgb) for status, rgb in STATUS_COLOURS.items()}
+    if len(_POINT_JSON) > _POINT_JSON_MAX:
+        _POINT_JSON.clear()
     counts = shown[list(SEVERITY)].to_numpy()
-    points = []
-    for lon, lat, name, station_id, total, matching, status, summary in zip(
+    pieces = []
+    for lon, lat, name, station_id, total, row, status, summary in zip(
         shown["lon"].round(5).tolist(), shown["lat"].round(5).tolist(), shown["name"].tolist(),
-        shown["station_id"].tolist(), shown["connectors"].tolist(), counts.sum(axis=1).tolist(),
+        shown["station_id"].tolist(), shown["connectors"].tolist(), counts.tolist(),
         worst_status(shown).tolist(), _summaries(counts.tolist()),
     ):
-        lines = [f"{name} ({station_id})"]
-        lines += listed.get(station_id) or [summary]
-        if matching < total:
-            lines.append(f"{matching} of {total} connectors match the filters")
-        points.append({"position": [lon, lat], "colour": colours[status], "tooltip": "\n".join(lines)})
-    return points
+        lines = listed.get(station_id)
+        key = (station_id, name, lon, lat, total, *row) if lines is None else None
+        piece = _POINT_JSON.get(key) if key else None
+        if piece is None:
+            matching = sum(row)
+            tooltip = [f"{name} ({station_id})", *(lines or [summary])]
+            if matching < total:
+                tooltip.append(f"{matching} of {total} connectors match the filters")
+            piece = _point_json(lon, lat, status, "\n".join(tooltip))
+            if key:
+                _POINT_JSON[key] = piece
+        pieces.append(piece)
+    return "[" + ",".join(pieces) + "]"
+
+
+def station_points(stations: pd.DataFrame, connectors: pd.DataFrame | None = None) -> list[dict]:
+    """One point per station with at least one matching connector; ``stations`` as ``statuses.live_stations``.
+
+    With ``connectors`` (as ``statuses.live_connectors``, same filters) the
+    tooltip lists each connector with its status; without, it counts them.
+    """
+    return json.loads(station_points_json(stations, connectors))
 
 
 def cell_points(stations: pd.DataFrame, cells_across: int = CELLS_ACROSS) -> list[dict]:
@@ -222,16 +245,19 @@ def live_map(stations: pd.DataFrame, connectors: pd.DataFrame | None = None) -> 
     shown = stations[stations[list(SEVERITY)].sum(axis=1) > 0]
     cells = len(shown) > CELLS_ABOVE
     if cells:
-        layer = _layer(cell_points(shown), "station_cells", "radius")
+        layers_json = json.dumps([_layer(cell_points(shown), "station_cells", "radius")], default=default_serialize,
+                                 separators=(",", ":"))
     else:
-        layer = _layer(station_points(shown, connectors), "stations", 6)
+        layer = json.dumps([_layer([], "stations", 6)], default=default_serialize, separators=(",", ":"))
+        # Our own settings only, so its one empty data list is where the points go.
+        layers_json = layer.replace('"data":[]', f'"data":{station_points_json(shown, connectors)}', 1)
     counts = {status: int(shown[status].sum()) for status in STATUS_COLOURS}
     bounds = None
     if not stations.empty:
         bounds = (float(stations["lat"].min()), float(stations["lat"].max()),
                   float(stations["lon"].min()), float(stations["lon"].max()))
     return LiveMap(
-        layers_json=json.dumps([layer], default=default_serialize, separators=(",", ":")),
+        layers_json=layers_json,
         counts=counts, stations=len(shown), connectors=sum(counts.values()),
         all_connectors=int(stations["connectors"].sum()) if not stations.empty else 0,
         cells=cells, listed=connectors is not None and not cells, bounds=bounds,
