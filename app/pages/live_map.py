@@ -116,7 +116,7 @@ def _live_map(url: str, name: str, role: str, cpo_ids: tuple[int, ...], scope: t
     with db_session() as session:
         stations = statuses.live_stations_since(session, actor=viewer, version=version, previous=held.get(key),
                                                 statuses=chosen, connector_types=kinds)
-        if len(held) > 64:
+        if len(held) > 16:
             held.clear()  # people and filters come and go: keep the memory bounded
         held[key] = (version, stations)
         shown = int((stations[list(SEVERITY)].sum(axis=1) > 0).sum()) if not stations.empty else 0
