@@ -20,8 +20,6 @@ import email.utils
 import json
 import logging
 import random
-import socket
-import time
 from datetime import datetime, timezone
 from typing import Any, Awaitable, Callable, Sequence
 
@@ -147,182 +145,6 @@ class PooledTransport(httpx.AsyncBaseTransport):
             await pool.aclose()
 
 
-class _Answer:
-    """An HTTP answer read whole: the parts of ``httpx.Response`` that ``_answer`` reads."""
-
-    __slots__ = ("status_code", "headers", "content")
-
-    def __init__(self, status_code: int, headers: dict[str, str], content: bytes):
-        self.status_code = status_code
-        self.headers = headers  # lower-case names
-        self.content = content
-
-    @property
-    def text(self) -> str:
-        return self.content.decode("utf-8", errors="replace")
-
-    def json(self) -> Any:
-        return json.loads(self.content)
-
-
-class _Headers(dict):
-    """Header names compared without case, as HTTP wants."""
-
-    def get(self, name: str, default: Any = None) -> Any:  # type: ignore[override]
-        return super().get(name.lower(), default)
-
-
-class _CannotConnect(Exception):
-    """No connection to the endpoint could be opened (refused, unknown host, TLS handshake failed)."""
-
-
-class _Dropped(Exception):
-    """The server closed the connection before a whole answer arrived."""
-
-
-class KeepAlivePool:
-    """A small HTTP/1.1 client for one endpoint: kept-alive connections, one request at a time each.
-
-    The worker sends small JSON POSTs to a single URL thousands of times a second;
-    httpx + httpcore + anyio + h11 spend ~0.85 ms of CPU on each (URL parsing, header
-    models, pool scans, several layers of async context managers), more than the
-    database work per request. Here a request is one ``write`` of prepared bytes and
-    an answer is a status line, headers and a Content-Length (or chunked) body.
-    No proxies, no redirects, no cookies: OIOI needs none of them.
-    """
-
-    def __init__(self, url: str, *, max_connections: int = 100, keepalive_expiry: float = 4.0):
-        if max_connections < 1:
-            raise ValueError("max_connections must be at least 1")
-        try:
-            parsed = httpx.URL(url)
-        except httpx.InvalidURL as error:
-            raise ValueError(f"endpoint {url!r} is not a valid URL: {error}") from None
-        if parsed.scheme not in ("http", "https") or not parsed.host:
-            raise ValueError(f"endpoint {url!r}: only http and https URLs with a host are supported")
-        self.host = parsed.host
-        self.port = parsed.port or (443 if parsed.scheme == "https" else 80)
-        self.tls = parsed.scheme == "https"
-        target = parsed.raw_path.decode("ascii") or "/"
-        host_header = parsed.host if parsed.port is None else f"{parsed.host}:{parsed.port}"
-        if ":" in parsed.host and not parsed.host.startswith("["):
-            host_header = f"[{parsed.host}]" + (f":{parsed.port}" if parsed.port else "")
-        self._head = f"POST {target} HTTP/1.1\r\nHost: {host_header}\r\n".encode("ascii")
-        self.max_connections = max_connections
-        self.keepalive_expiry = keepalive_expiry
-        self._slots = asyncio.Semaphore(max_connections)
-        self._idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter, float]] = []
-        self._ssl: Any = None
-        self.opened = 0  # connections opened so far (tests read it)
-
-    async def post(self, content: bytes, headers: bytes) -> _Answer:
-        """POST ``content``; ``headers`` are ready-made ``Name: value\\r\\n`` lines."""
-        request = b"".join((self._head, headers, b"Content-Length: ", str(len(content)).encode(), b"\r\n\r\n",
-                            content))
-        async with self._slots:
-            reused, (reader, writer) = self._take_idle()
-            if reader is None:
-                reader, writer = await self._open()
-            try:
-                try:
-                    writer.write(request)
-                    answer, keep = await self._read_answer(reader)
-                except (_Dropped, ConnectionError) as error:
-                    writer.close()
-                    if not reused:
-                        raise ConnectionError(str(error) or "the server closed the connection") from None
-                    # The server closed an idle connection as we reused it: nothing was answered,
-                    # so send once on a fresh connection (what browsers and httpcore do as well).
-                    reader, writer = await self._open()
-                    writer.write(request)
-                    answer, keep = await self._read_answer(reader)
-            except BaseException:
-                writer.close()
-                raise
-            if keep:
-                self._idle.append((reader, writer, time.monotonic() + self.keepalive_expiry))
-            else:
-                writer.close()
-            return answer
-
-    def _take_idle(self):  # noqa: ANN202
-        now = time.monotonic()
-        while self._idle:
-            reader, writer, expires = self._idle.pop()
-            if expires > now and not reader.at_eof() and not writer.is_closing():
-                return True, (reader, writer)
-            writer.close()
-        return False, (None, None)
-
-    async def _open(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        ssl_context = None
-        if self.tls:
-            if self._ssl is None:
-                self._ssl = httpx.create_ssl_context()  # certifi's CAs, as httpx verifies by default
-            ssl_context = self._ssl
-        try:
-            reader, writer = await asyncio.open_connection(self.host, self.port, ssl=ssl_context, limit=1 << 20)
-        except OSError as error:
-            raise _CannotConnect(str(error) or type(error).__name__) from None
-        sock = writer.get_extra_info("socket")
-        if sock is not None:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.opened += 1
-        log.debug("opened connection %d to %s:%d", self.opened, self.host, self.port)
-        return reader, writer
-
-    async def _read_answer(self, reader: asyncio.StreamReader) -> tuple[_Answer, bool]:
-        while True:
-            try:
-                head = await reader.readuntil(b"\r\n\r\n")
-            except asyncio.IncompleteReadError:
-                raise _Dropped("the server closed the connection without answering") from None
-            except asyncio.LimitOverrunError:
-                raise ValueError("the answer's headers are too large") from None
-            lines = head.decode("latin-1").split("\r\n")
-            parts = lines[0].split(" ", 2)
-            if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():
-                raise ValueError(f"not an HTTP/1.1 answer: {_short(lines[0])}")
-            status = int(parts[1])
-            headers = _Headers()
-            for line in lines[1:]:
-                if line:
-                    name, _, value = line.partition(":")
-                    headers[name.strip().lower()] = value.strip()
-            if status >= 200:
-                break  # a 1xx (interim) answer is followed by the real one
-        keep = parts[0] == "HTTP/1.1" and headers.get("connection", "").lower() != "close"
-        try:
-            if "chunked" in headers.get("transfer-encoding", "").lower():
-                content = await self._read_chunked(reader)
-            elif "content-length" in headers:
-                content = await reader.readexactly(int(headers["content-length"]))
-            elif status in (204, 304):
-                content = b""
-            else:
-                content, keep = await reader.read(), False  # the body ends with the connection
-        except asyncio.IncompleteReadError:
-            raise _Dropped("the server closed the connection in the middle of the answer") from None
-        return _Answer(status, headers, content), keep
-
-    @staticmethod
-    async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
-        chunks = []
-        while True:
-            size = int((await reader.readuntil(b"\r\n")).split(b";", 1)[0].strip(), 16)
-            if size == 0:
-                while (await reader.readuntil(b"\r\n")) != b"\r\n":
-                    pass  # trailers
-                return b"".join(chunks)
-            chunks.append(await reader.readexactly(size))
-            await reader.readexactly(2)
-
-    async def aclose(self) -> None:
-        while self._idle:
-            _reader, writer, _expires = self._idle.pop()
-            writer.close()
-
-
 class OioiClient:
     """Sends OIOI requests to one endpoint with one API key."""
 
@@ -351,19 +173,11 @@ class OioiClient:
         # Tests swap these for a recording sleep and a fixed random source.
         self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
         self.random: random.Random = random.Random()
-        # Without a transport of the caller's (tests pass httpx mock and counting transports), requests
-        # go through the lean KeepAlivePool; httpx's client stays for the custom transport case.
-        self._pool: KeepAlivePool | None = None
-        self._http: httpx.AsyncClient | None = None
-        if transport is None:
-            self._pool = KeepAlivePool(endpoint, max_connections=max_connections)
-            self._headers = (f"Content-Type: application/json\r\nAccept: application/json\r\n"
-                             f"Authorization: key={self.__api_key}\r\n").encode("latin-1")
-        else:
-            self._http = httpx.AsyncClient(
-                timeout=httpx.Timeout(timeout), transport=transport,
-                headers={"Content-Type": "application/json", "Accept": "application/json"},
-            )
+        self._http = httpx.AsyncClient(
+            timeout=httpx.Timeout(timeout),
+            transport=transport or PooledTransport(max_connections),
+            headers={"Content-Type": "application/json", "Accept": "application/json"},
+        )
 
     @property
     def api_key_hint(self) -> str:
@@ -380,10 +194,7 @@ class OioiClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        if self._pool is not None:
-            await self._pool.aclose()
-        if self._http is not None:
-            await self._http.aclose()
+        await self._http.aclose()
 
     # -- sending ---------------------------------------------------------------------------
 
@@ -414,8 +225,6 @@ class OioiClient:
         return min(delay, self.backoff_max)
 
     async def _send_once(self, content: bytes, kind: str) -> dict:
-        if self._pool is not None:
-            return await self._send_pooled(content, kind)
         try:
             response = await self._http.post(
                 self.endpoint, content=content, headers={"Authorization": f"key={self.__api_key}"}
@@ -431,22 +240,7 @@ class OioiClient:
             ) from None
         return self._answer(response, kind)
 
-    async def _send_pooled(self, content: bytes, kind: str) -> dict:
-        try:
-            async with asyncio.timeout(self.timeout):
-                response = await self._pool.post(content, self._headers)
-        except TimeoutError:
-            raise errors.TimeoutError(f"{kind}: {self.endpoint} did not answer within {self.timeout:g} s") from None
-        except _CannotConnect as error:
-            raise errors.ConnectError(f"{kind}: cannot reach {self.endpoint} ({_short(str(error)) or 'refused'})") \
-                from None
-        except (OSError, ValueError) as error:
-            raise errors.TransportError(
-                f"{kind}: the connection to {self.endpoint} failed ({type(error).__name__}: {_short(str(error))})"
-            ) from None
-        return self._answer(response, kind)
-
-    def _answer(self, response: httpx.Response | _Answer, kind: str) -> dict:
+    def _answer(self, response: httpx.Response, kind: str) -> dict:
         status = response.status_code
         try:
             data = response.json() if response.content else None
