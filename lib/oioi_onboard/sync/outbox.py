@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, NamedTuple
 
-from sqlalchemy import and_, bindparam, exists, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, exists, func, insert, or_, select, text, update
 from sqlalchemy.orm import aliased, defer
 from sqlmodel import Session
 
@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 
 OPEN_STATES = (OutboxState.PENDING, OutboxState.SENDING, OutboxState.HELD)
 DONE_STATES = (OutboxState.ACKED, OutboxState.FAILED, OutboxState.SUPERSEDED)
+ANALYZE_ABOVE = 1000  # rows queued at once after which PostgreSQL gets fresh statistics
 
 
 class ConfirmationRequired(PlanError):
@@ -142,6 +143,10 @@ def enqueue_plan(
         _supersede(session, supersede)
     if inserts:
         session.execute(insert(Outbox), inserts)
+        if len(inserts) >= ANALYZE_ABOVE and session.get_bind().dialect.name == "postgresql":
+            # Fresh planner statistics: with stale ones a claim right after a full load took
+            # seconds instead of milliseconds, and the workers idled.
+            session.execute(text("ANALYZE outbox"))
     run.total = queued + len(inserts)
     if run.total == 0:
         run.finished_at = now()
