@@ -6,7 +6,7 @@ Call ``token_section(actor, cpo)`` inside the page's section for one CPO.
 from __future__ import annotations
 
 import streamlit as st
-from common import db_session
+from common import db_session, plain
 
 from oioi_onboard.settings import get_settings
 from oioi_onboard.store.queries import PermissionDenied
@@ -35,7 +35,7 @@ def token_section(actor, cpo) -> None:  # noqa: ANN001
     may_edit = actor.can_edit(cpo.id)
     if existing:
         for info in existing:
-            label = info.label or "no label"
+            label = plain(info.label) if info.label else "no label"
             since = f"{info.created_at:%Y-%m-%d %H:%M} UTC"
             left, right = st.columns([4, 1])
             if info.active:
@@ -45,7 +45,7 @@ def token_section(actor, cpo) -> None:  # noqa: ANN001
                         with db_session() as session:
                             tokens.revoke_token(session, actor=actor, token_id=info.id)
                     except (PermissionDenied, LookupError) as error:
-                        st.error(str(error))
+                        st.error(plain(error))
                     else:
                         st.rerun()
             else:
@@ -62,6 +62,6 @@ def token_section(actor, cpo) -> None:  # noqa: ANN001
                         st.session_state[shown_key] = tokens.create_token(session, actor=actor, cpo_id=cpo.id,
                                                                           label=label)
                 except (PermissionDenied, LookupError) as error:
-                    st.error(str(error))
+                    st.error(plain(error))
                 else:
                     st.rerun()

@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import pandas as pd  # noqa: E402
 import streamlit as st  # noqa: E402
-from common import db_session, require_role  # noqa: E402
+from common import db_session, plain, require_role  # noqa: E402
 from components.station_map import render_station_map  # noqa: E402
 
 from oioi_onboard.sheets import mapping as sheet_mapping  # noqa: E402
@@ -87,11 +87,11 @@ def _read(sha256: str, _data: bytes, file_name: str):
 try:
     raw = _read(file_sha256, upload["data"], upload["name"])
 except reader.SheetError as error:
-    st.error(f"{upload['name']} cannot be read: {error}")
+    st.error(plain(f"{upload['name']} cannot be read: {error}"))
     st.stop()
-st.write(f"**{upload['name']}**: {len(raw.frame):,} rows, header in row {raw.header_row}.")
+st.write(f"**{plain(upload['name'])}**: {len(raw.frame):,} rows, header in row {raw.header_row}.")
 for note in raw.notes:
-    st.caption(note)
+    st.caption(plain(note))
 
 # --- mapping --------------------------------------------------------------------------------------
 
@@ -155,12 +155,12 @@ else:
                 state["import_saved_profile"] = name.strip()
                 st.rerun()  # so the profile list above shows it
             except profiles.ProfileError as error:
-                st.error(str(error))
+                st.error(plain(error))
         if "import_saved_profile" in state:
-            st.success(f"Saved profile {state.pop('import_saved_profile')!r}; choose it under Mapping next time.")
+            st.success(plain(f"Saved profile {state.pop('import_saved_profile')!r}; choose it under Mapping next time."))
     unplaced = sheet_mapping.unplaced_required(chosen)
     if unplaced:
-        st.warning("Choose a column for: " + ", ".join(unplaced) + ". Until then those fields are reported empty.")
+        st.warning(plain("Choose a column for: " + ", ".join(unplaced) + ". Until then those fields are reported empty."))
     mapping_key = ("columns", json.dumps(chosen.to_dict(), sort_keys=True))
 
     def _map():
@@ -187,7 +187,7 @@ if state.get(WORK, {}).get("key") != source_key:
     try:
         canonical, mapping_issues = _map()
     except profiles.ProfileError as error:
-        st.error(str(error))
+        st.error(plain(error))
         st.stop()
     _validate(canonical, mapping_issues)
 work = state[WORK]
@@ -226,7 +226,7 @@ else:
             if count:
                 _validate(fixed, work["extra"])
                 st.rerun()
-            st.warning(f"No cell of {fix_column} holds {fix_old!r}.")
+            st.warning(plain(f"No cell of {fix_column} holds {fix_old!r}."))
 
     only_problems = st.toggle("Edit only rows with problems", value=True, key="import_only_problems")
     frame = validation.frame
@@ -261,7 +261,7 @@ if st.button(f"Accept {valid:,} valid stations", disabled=valid == 0, key="impor
                                   file_sha256=file_sha256, validation=validation)
             state["import_done"] = (record.stations_stored, record.stations - record.stations_stored)
     except EXPECTED as error:
-        st.error(f"Nothing was stored: {error}")
+        st.error(plain(f"Nothing was stored: {error}"))
 if "import_done" in state:
     stored, blocked = state["import_done"]
     st.success(f"Stored {stored:,} stations; {blocked:,} blocked. Next: push them on the Push page.")

@@ -7,7 +7,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import streamlit as st  # noqa: E402
-from common import current_actor, db_session  # noqa: E402
+from common import current_actor, db_session, plain  # noqa: E402
 from components.live_map_layers import (  # noqa: E402
     LIST_CONNECTORS_UP_TO,
     MAP_HEIGHT_PX,
@@ -194,13 +194,13 @@ if editable:
                         result = statuses.set_status(session, actor=actor, cpo_id=cpo_id, evse_id=evse_id,
                                                      status=status)
                 except EXPECTED as error:
-                    st.error(str(error))
+                    st.error(plain(error))
                 else:
                     if result.ok:
                         st.success(f"{result.evse_id} is now {result.status} "
                                    f"({statuses.DELIVERY_LABELS.get(result.delivery, result.delivery)}).")
                     else:
-                        st.error(result.error)
+                        st.error(plain(result.error))
     with many:
         st.caption("CSV with a header `evse_id,status[,timestamp]`, or JSON: a list of "
                    "`{\"evse_id\", \"status\", \"timestamp\"}`. Timestamps are ISO 8601; without one, now.")
@@ -211,9 +211,9 @@ if editable:
                     outcome = statuses.record_status_file(session, actor=actor, cpo_id=cpo_id,
                                                           data=upload.getvalue(), file_name=upload.name)
             except statuses.StatusFileError as error:
-                st.error(str(error))
+                st.error(plain(error))
             except EXPECTED as error:
-                st.error(str(error))
+                st.error(plain(error))
             else:
                 summary = ", ".join(f"{count} {statuses.DELIVERY_LABELS.get(kind, kind)}"
                                     for kind, count in sorted(outcome.deliveries.items()))
