@@ -141,7 +141,7 @@ with details:
     st.markdown(f"**Operator ids:** {plain(', '.join(operator_ids))}")
     st.markdown(f"**Endpoint:** {plain(registry.endpoint_label(cpo.endpoint))}  ·  **Stage:** "
                 f"{queries.STAGE_LABELS[cpo.stage]}")
-    st.markdown(f"**API key:** {'••••' + cpo.api_key_last4 if cpo.api_key_last4 else 'not set'}")
+    st.markdown(f"**API key:** {'••••' + plain(cpo.api_key_last4) if cpo.api_key_last4 else 'not set'}")
     if cpo.paused_reason:
         st.warning(plain(f"Pushing is paused: {cpo.paused_reason}"))
     st.markdown("**Partner identifiers:**")

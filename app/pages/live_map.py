@@ -40,7 +40,6 @@ st.caption(
 )
 
 
-
 def _viewer(name: str, role: str, cpo_ids: tuple[int, ...]) -> Actor:
     return Actor(name=name, role=Role(role), cpo_ids=frozenset(cpo_ids))
 
