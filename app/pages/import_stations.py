@@ -146,7 +146,7 @@ else:
                 help="Station and EVSE ids missing from the file are generated from it, the same on every import",
             )
         for line in chosen.describe():
-            st.caption(line)
+            st.caption(plain(line))
         name = st.text_input("Save this mapping as a profile for this CPO", key="import_profile_name")
         if st.button("Save profile", disabled=not name.strip(), key="import_profile_save"):
             try:
