@@ -71,7 +71,6 @@ _NOISE = {
     "outlet", "mit", "with", "ohne", "without", "fest", "angeschlagen", "attached", "connector",
     "anschluss", "mode", "ladekabel", "dose", "buchse", "fix", "fixed", "steckvorrichtung",
 }
-_NOISE_NUMBERS = {"16a", "32a", "63a", "400v", "230v"}
 
 
 def connector_type(value: str) -> str:

@@ -2,7 +2,7 @@
 
 Schema changes go through an alembic revision in ``store/migrations``.
 Secrets never sit here in clear text: ``Cpo.api_key_encrypted`` holds a Fernet
-token and ``IngestToken.token_hash`` a hash.
+token and ``IngestToken.token_sha256`` a hash.
 """
 
 from datetime import datetime, timezone

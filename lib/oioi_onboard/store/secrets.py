@@ -124,7 +124,3 @@ def decrypt_api_key(token: str) -> str:
 def last4(key: str | None) -> str:
     """The last four characters of an API key, the only part ever shown."""
     return (key or "")[-4:]
-
-
-def masked(last_four: str | None) -> str:
-    return f"••••{last_four}" if last_four else "(none)"
