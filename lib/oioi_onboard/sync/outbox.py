@@ -37,7 +37,6 @@ from .diff import STATION_POST, PlanError, PushPlan, planned_requests
 log = logging.getLogger(__name__)
 
 OPEN_STATES = (OutboxState.PENDING, OutboxState.SENDING, OutboxState.HELD)
-DONE_STATES = (OutboxState.ACKED, OutboxState.FAILED, OutboxState.SUPERSEDED)
 ANALYZE_ABOVE = 1000  # rows queued at once after which PostgreSQL gets fresh statistics
 
 

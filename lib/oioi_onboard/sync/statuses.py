@@ -52,8 +52,6 @@ from ..store.models import (
 
 KIND = "connector-post-status"
 STATUSES = [status.value for status in ConnectorStatus]
-SOURCES = ("ui", "file", "api", "simulator")
-DELIVERIES = ("pending", "delivered", "superseded", "held", "stale", "rejected")
 DELIVERY_LABELS = {
     "pending": "pending",
     "delivered": "delivered",
