@@ -74,14 +74,6 @@ def fit_view(lat_min: float, lat_max: float, lon_min: float, lon_max: float, *, 
     return pdk.ViewState(latitude=(lat_min + lat_max) / 2, longitude=(lon_min + lon_max) / 2, zoom=round(zoom, 2))
 
 
-def initial_view(frame: pd.DataFrame) -> pdk.ViewState:
-    """A view that shows every point of ``frame`` (Germany when there is none)."""
-    if frame.empty:
-        return pdk.ViewState(latitude=51.1, longitude=10.4, zoom=5)
-    return fit_view(float(frame["lat"].min()), float(frame["lat"].max()),
-                    float(frame["lon"].min()), float(frame["lon"].max()))
-
-
 def worst_status(counts: pd.DataFrame) -> pd.Series:
     """Per row of per-status counts, the first status of ``SEVERITY`` with a count (Unknown when none)."""
     worst = pd.Series("Unknown", index=counts.index)
