@@ -7,6 +7,7 @@ under the data directory.
 from functools import lru_cache
 from pathlib import Path
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # A fixed demo identity for the embedded sandbox; real endpoints get their own.
@@ -18,17 +19,18 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="OIOI_", extra="ignore")
 
     data_dir: Path = Path(".data")
-    # DATABASE_URL has no prefix: it is the name every tool expects.
-    database_url: str | None = None
+    # OIOI_DATABASE_URL, else plain DATABASE_URL (see db_url): the name every tool expects.
+    # Secrets stay out of repr(settings), which could land in a log or a traceback.
+    database_url: str | None = Field(default=None, repr=False)
     # Fernet key for API keys at rest; created in data_dir on first run if unset.
-    secret_key: str | None = None
+    secret_key: str | None = Field(default=None, repr=False)
     sandbox_host: str = "127.0.0.1"
     sandbox_port: int = 8765
     relay_host: str = "127.0.0.1"
     relay_port: int = 8766
     app_port: int = 8501
     # One-time password for the first admin; generated and printed if unset.
-    admin_password: str | None = None
+    admin_password: str | None = Field(default=None, repr=False)
 
     @property
     def sandbox_url(self) -> str:
