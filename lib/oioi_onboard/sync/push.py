@@ -21,6 +21,7 @@ from typing import Any, TextIO
 from sqlalchemy import select
 
 from ..store.models import Cpo, Outbox, OutboxState, Station
+from ..store.secrets import SecretKeyError
 from .progress import run_progress
 
 
@@ -328,7 +329,7 @@ def run_push_command(*, file: Path, endpoint: str, api_key_env: str, partner_id:
     try:
         summary = push_file(file=file, endpoint=endpoint, api_key=api_key, partner_id=partner_id, cpo_name=cpo_name,
                             profile=profile, concurrency=concurrency, yes=yes)
-    except PushCommandError as error:
+    except (PushCommandError, SecretKeyError) as error:  # a bad OIOI_SECRET_KEY is a message, not a traceback
         print(f"error: {error}", file=sys.stderr)
         return 2
     print_summary(summary, as_json=as_json)
