@@ -59,6 +59,7 @@ def cpo_add(
     """Register a CPO and print its partner identifier(s)."""
     from .auth import SYSTEM
     from .registry import RegistrationError, register_cpo
+    from .secrets import SecretKeyError
 
     api_key = _api_key_from_env(api_key_env)
     try:
@@ -72,6 +73,8 @@ def cpo_add(
         for field, message in error.errors.items():
             typer.echo(f"error: {field.replace('_', ' ')}: {message}", err=True)
         raise typer.Exit(EXIT_INVALID) from None
+    except SecretKeyError as error:  # a malformed OIOI_SECRET_KEY: its message, not a traceback
+        _fail(str(error))
     typer.echo(f"Registered CPO {cpo_name!r}. Partner identifier(s) to give the platform:", err=True)
     for partner in partner_ids:
         typer.echo(partner)
@@ -124,6 +127,7 @@ def cpo_set_key(
     from .auth import SYSTEM
     from .queries import get_cpo
     from .registry import RegistrationError, set_api_key
+    from .secrets import SecretKeyError
 
     api_key = _api_key_from_env(api_key_env)
     try:
@@ -134,6 +138,8 @@ def cpo_set_key(
         _fail(str(error), 1)
     except RegistrationError as error:
         _fail(error.errors.get("api_key", str(error)))
+    except SecretKeyError as error:
+        _fail(str(error))
     typer.echo(f"API key of {name!r} replaced (••••{shown}).")
 
 
