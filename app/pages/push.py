@@ -5,7 +5,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import httpx  # noqa: E402
 import streamlit as st  # noqa: E402
 from common import current_actor, db_session, plain  # noqa: E402
 
@@ -172,8 +171,6 @@ with reconcile_tab:
                 frame = progress.reconcile(session, cpo_id=cpo_id, sandbox_base_url=base_url)
         except progress.ReconcileError as error:
             st.error(plain(str(error)))
-        except httpx.InvalidURL as error:  # e.g. "http://host:abc": not an HTTPError, so reconcile lets it through
-            st.error(plain(f"{base_url} is not a usable address: {error}."))
         else:
             verdicts = frame["verdict"].value_counts()
             st.write(", ".join(f"{n} {verdict}" for verdict, n in verdicts.items()) or "No stations.")

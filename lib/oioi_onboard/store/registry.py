@@ -283,9 +283,9 @@ def update_cpo(
     if concurrency is not None:
         cpo.concurrency = int(concurrency)
     if new_operator_ids is not None:
-        _replace_operator_ids(session, cpo.id, new_operator_ids)
+        _replace_children(session, OperatorId, "operator_id", cpo.id, new_operator_ids)
     if new_partner_ids is not None:
-        _replace_partner_identifiers(session, cpo.id, new_partner_ids)
+        _replace_children(session, PartnerIdentifier, "partner_identifier", cpo.id, new_partner_ids)
     cpo.updated_at = utcnow()
     session.add(cpo)
     queries.audit(session, actor_name=actor.name, action="cpo updated", cpo_id=cpo.id, detail="; ".join(changes))
@@ -304,28 +304,18 @@ def _operator_ids_in_use(session: Session, cpo_id: int, operator_ids: list[str])
     return sorted(used)
 
 
-def _replace_operator_ids(session: Session, cpo_id: int, wanted: list[str]) -> None:
-    rows = session.exec(select(OperatorId).where(OperatorId.cpo_id == cpo_id)).all()
+def _replace_children(session: Session, model: type, field: str, cpo_id: int, wanted: list[str]) -> None:
+    """Make a CPO's operator ids or partner identifiers exactly ``wanted``, keeping rows that stay."""
+    rows = session.exec(select(model).where(model.cpo_id == cpo_id)).all()
     for row in rows:
-        if row.operator_id not in wanted:
+        if getattr(row, field) not in wanted:
             session.delete(row)
     session.flush()
-    have = {row.operator_id for row in rows}
-    for operator_id in wanted:
-        if operator_id not in have:
-            session.add(OperatorId(cpo_id=cpo_id, operator_id=operator_id))
+    have = {getattr(row, field) for row in rows}
+    for value in wanted:
+        if value not in have:
+            session.add(model(cpo_id=cpo_id, **{field: value}))
 
-
-def _replace_partner_identifiers(session: Session, cpo_id: int, wanted: list[str]) -> None:
-    rows = session.exec(select(PartnerIdentifier).where(PartnerIdentifier.cpo_id == cpo_id)).all()
-    for row in rows:
-        if row.partner_identifier not in wanted:
-            session.delete(row)
-    session.flush()
-    have = {row.partner_identifier for row in rows}
-    for partner_id in wanted:
-        if partner_id not in have:
-            session.add(PartnerIdentifier(cpo_id=cpo_id, partner_identifier=partner_id))
 
 
 def set_api_key(session: Session, *, actor: Actor, cpo_id: int, api_key: str) -> str:

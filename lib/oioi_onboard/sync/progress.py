@@ -181,6 +181,8 @@ def reconcile(session: Session, *, cpo_id: int, sandbox_base_url: str, timeout: 
         raise ReconcileError(f"{url} answered HTTP {error.response.status_code}: is this a sandbox?") from None
     except httpx.HTTPError as error:
         raise ReconcileError(f"{url} cannot be reached ({type(error).__name__})") from None
+    except httpx.InvalidURL as error:  # "http://host:abc": not an HTTPError
+        raise ReconcileError(f"{sandbox_base_url} is not a usable address: {error}") from None
     except (ValueError, KeyError, TypeError):
         raise ReconcileError(f"{url} did not answer with the sandbox's station list") from None
     ours = session.exec(
