@@ -196,8 +196,8 @@ if editable:
                     st.error(plain(error))
                 else:
                     if result.ok:
-                        st.success(f"{result.evse_id} is now {result.status} "
-                                   f"({statuses.DELIVERY_LABELS.get(result.delivery, result.delivery)}).")
+                        st.success(plain(f"{result.evse_id} is now {result.status} "
+                                         f"({statuses.DELIVERY_LABELS.get(result.delivery, result.delivery)})."))
                     else:
                         st.error(plain(result.error))
     with many:

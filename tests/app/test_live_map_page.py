@@ -2,6 +2,7 @@
 
 import json
 import math
+import re
 import sys
 from pathlib import Path
 
@@ -198,7 +199,8 @@ def test_staff_set_one_connector_and_upload_a_status_file(network):
     app.radio(key="set_status_value").set_value("Offline")
     app.button[0].click().run()  # the form's submit button
     assert not app.exception
-    assert any(f"{evse(2, 2)} is now Offline (pending)" in s.value for s in app.success)
+    # Shown escaped, so the '*' of the EVSE id do not turn into italics; read as the user sees it.
+    assert any(f"{evse(2, 2)} is now Offline (pending)" in re.sub(r"\\(.)", r"\1", s.value) for s in app.success)
     with session_scope() as session:
         assert session.exec(select(Connector.status).where(Connector.evse_id == evse(2, 2))).one() == "Offline"
         event = session.exec(select(StatusEvent).order_by(StatusEvent.id.desc())).first()
