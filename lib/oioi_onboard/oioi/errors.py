@@ -18,10 +18,11 @@
 No message or repr here ever holds the API key: the client never passes it in.
 """
 
+from ..errors import EndpointError
 from . import codes
 
 
-class OioiError(Exception):
+class OioiError(EndpointError):
     """Base class of every OIOI failure."""
 
     retryable = False

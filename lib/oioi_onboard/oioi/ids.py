@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import phonenumbers
 import pycountry
+from ..errors import UserError
 
 EVSE_ID_PATTERN = r"[A-Za-z]{2}\*?[A-Za-z0-9]{3}\*?E[A-Za-z0-9\*]{1,30}"
 OPERATOR_ID_PATTERN = r"[A-Za-z]{2}\*?[A-Za-z0-9]{3}"
@@ -22,7 +23,7 @@ _PARTNER_CHARS = re.compile(r"^[A-Za-z0-9\-_.~]+$")
 PARTNER_ID_MIN_LENGTH = 16
 
 
-class IdError(ValueError):
+class IdError(UserError):
     """An identifier that does not have the form OIOI requires."""
 
 

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .ids import EVSE_ID_PATTERN, OPERATOR_ID_PATTERN
+from ..errors import UserError
 
 __all__ = [
     "ConnectorType", "ConnectorStatus", "Weekday", "Address", "Contact", "Connector", "OpenHourNote",
@@ -220,7 +221,7 @@ def encode(message: StationPost | ConnectorPostStatus) -> dict[str, Any]:
     return {message.type: message.to_json()}
 
 
-class UnknownMessageType(ValueError):
+class UnknownMessageType(UserError):
     pass
 
 

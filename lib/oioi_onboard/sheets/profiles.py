@@ -16,6 +16,7 @@ from .canonical import NAMES
 from .issues import concat_issues
 from .mapping import Mapping, apply_mapping
 from .reader import RawSheet, SheetError, read_rows
+from ..errors import UserError
 
 __all__ = [
     "ProfileError",
@@ -30,7 +31,7 @@ __all__ = [
 ]
 
 
-class ProfileError(ValueError):
+class ProfileError(UserError):
     """A profile that does not fit the file, or does not exist; the message says which columns or name."""
 
 

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from .canonical import ROW
+from ..errors import UserError
 
 __all__ = ["SheetError", "RawSheet", "read_sheet", "read_rows", "MAX_BYTES", "MAX_ROWS"]
 
@@ -37,7 +38,7 @@ DELIMITERS = [",", ";", "\t", "|"]
 _DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
 
 
-class SheetError(Exception):
+class SheetError(UserError):
     """The file cannot be read as a table; the message says why, in the CPO's words."""
 
 

@@ -18,6 +18,7 @@ from ..oioi.messages import Station, ValidationError, describe_validation_error
 from . import rules
 from .canonical import ROW
 from .validate import canonical_frame
+from ..errors import UserError
 
 __all__ = ["build_stations", "station_payloads", "connectors_signature", "payload_sha256", "StationBuildError"]
 
@@ -31,7 +32,7 @@ _OPTIONAL_BOOLEANS = {
 }
 
 
-class StationBuildError(ValueError):
+class StationBuildError(UserError):
     """A station that cannot become a station-post object (it was not validated, or has errors)."""
 
 

@@ -14,6 +14,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlmodel import Session, func, select
 
 from .models import AuditLog, Cpo, Role, User, UserCpo, utcnow
+from ..errors import PermissionDenied, UserError
 
 _hasher = PasswordHasher()
 
@@ -57,7 +58,7 @@ class Actor:
 SYSTEM = Actor(name="system", role=Role.ADMIN)
 
 
-class AccountError(ValueError):
+class AccountError(UserError):
     """A user cannot be created as asked (duplicate name, unknown CPO, ...)."""
 
 
@@ -90,7 +91,7 @@ FAILED_SIGN_IN_WINDOW = timedelta(minutes=15)
 _FAILED = "sign-in failed"
 
 
-class TooManyAttempts(Exception):
+class TooManyAttempts(PermissionDenied):
     """Too many failed sign-ins for this user name recently; wait before trying again."""
 
 

@@ -12,6 +12,7 @@ import pandas as pd
 from sqlalchemy import func
 from sqlmodel import Session, select
 
+from ..errors import NotFound, PermissionDenied
 from ..settings import get_settings
 from .auth import Actor
 from .models import (
@@ -39,10 +40,6 @@ STAGE_LABELS = {
     Stage.FULL_LOAD_PUSHED: "full load pushed",
     Stage.STATUSES_LIVE: "statuses live",
 }
-
-
-class PermissionDenied(Exception):
-    """The acting person may not see or change this."""
 
 
 def resolve_endpoint(endpoint: str) -> str:
@@ -78,7 +75,7 @@ def list_cpos(session: Session, *, actor: Actor, include_inactive: bool = False)
 
 
 def get_cpo(session: Session, *, actor: Actor, cpo_id: int | None = None, name: str | None = None) -> Cpo:
-    """One CPO by id or name; LookupError if there is none, PermissionDenied if not this person's."""
+    """One CPO by id or name; NotFound if there is none, PermissionDenied if not this person's."""
     if (cpo_id is None) == (name is None):
         raise ValueError("get_cpo needs exactly one of cpo_id and name")
     if cpo_id is not None:
@@ -88,7 +85,7 @@ def get_cpo(session: Session, *, actor: Actor, cpo_id: int | None = None, name: 
         cpo = session.exec(select(Cpo).where(Cpo.name == name)).first()
         what = f"name {name!r}"
     if cpo is None:
-        raise LookupError(f"no CPO with {what}")
+        raise NotFound(f"no CPO with {what}")
     if not actor.sees(cpo.id):
         # Same wording whether or not it exists would hide more, but a user
         # who typed a name deserves to know why it failed.

@@ -20,13 +20,14 @@ from . import queries
 from .auth import Actor
 from .models import Cpo, OperatorId, PartnerIdentifier, Station, utcnow
 from .secrets import encrypt_api_key, last4
+from ..errors import UserError
 
 # An EVSE id no CPO can own: its operator part is not a country. Posting a status for it
 # is harmless and makes the endpoint check the key and the partner identifier first.
 PROBE_EVSE_ID = "ZZ*ZZZ*E0CONNECTIONTEST"
 
 
-class RegistrationError(ValueError):
+class RegistrationError(UserError):
     """Registration data that cannot be stored; ``errors`` maps a field to what is wrong with it.
 
     Fields: ``name``, ``operator_ids``, ``endpoint``, ``api_key``, ``partner_identifiers``.

@@ -16,11 +16,12 @@ from pathlib import Path
 from cryptography.fernet import Fernet, InvalidToken
 
 from ..settings import get_settings
+from ..errors import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 
 
-class SecretKeyError(RuntimeError):
+class SecretKeyError(ConfigError):
     """The secret key is missing, malformed, or not the one the API keys were encrypted with."""
 
 

@@ -24,6 +24,7 @@ from sqlalchemy import and_, func, not_, or_, select, true
 from sqlmodel import Session
 
 from ..store.models import ImportRecord, Outbox, OutboxState, PartnerIdentifier, Station
+from ..errors import Conflict
 
 STATION_POST = "station-post"
 OPEN_STATES = (OutboxState.PENDING, OutboxState.SENDING, OutboxState.HELD)
@@ -31,7 +32,7 @@ KINDS = ("new", "changed", "connectors_changed", "deleted", "unchanged")
 NEEDS_CONFIRMATION = ("connectors_changed", "deleted")
 
 
-class PlanError(ValueError):
+class PlanError(Conflict):
     """The plan cannot be made; the message says why."""
 
 

@@ -17,6 +17,7 @@ from sqlmodel import Session
 from ..oioi import codes
 from ..store.models import Outbox, OutboxState, PushRun, Station
 from .diff import STATION_POST
+from ..errors import EndpointError
 
 OPEN = (OutboxState.PENDING, OutboxState.SENDING, OutboxState.HELD)
 
@@ -151,7 +152,7 @@ def failures(session: Session, *, cpo_id: int, run_id: int | None = None) -> pd.
     )
 
 
-class ReconcileError(Exception):
+class ReconcileError(EndpointError):
     """The sandbox could not be asked; the message says where and why."""
 
 

@@ -23,9 +23,10 @@ from sqlalchemy import select
 from ..store.models import Cpo, Outbox, OutboxState, Station
 from ..store.secrets import SecretKeyError
 from .progress import run_progress
+from ..errors import UserError
 
 
-class PushCommandError(Exception):
+class PushCommandError(UserError):
     """Nothing was pushed; the message says why (exit code 2)."""
 
 

@@ -49,6 +49,7 @@ from ..store.models import (
     StatusEvent,
     utcnow,
 )
+from ..errors import UserError
 
 KIND = "connector-post-status"
 STATUSES = [status.value for status in ConnectorStatus]
@@ -496,7 +497,7 @@ def _release(session: Session, *, cpo_id: int, keys: list[str]) -> int:
 # --- status files ----------------------------------------------------------------------
 
 
-class StatusFileError(ValueError):
+class StatusFileError(UserError):
     """A status file that cannot be read at all; the message says where and what."""
 
 

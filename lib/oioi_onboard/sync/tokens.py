@@ -16,11 +16,12 @@ from datetime import datetime
 from sqlmodel import Session, select
 
 from ..store.models import Cpo, IngestToken, utcnow
+from ..errors import NotFound
 
 PREFIX = "oioi_st_"  # recognisable in a config file or a secret scanner
 
 
-class TokenError(LookupError):
+class TokenError(NotFound):
     """A token cannot be created or revoked as asked; the message says why."""
 
 
