@@ -97,8 +97,3 @@ def evse_ids(operator_ids: pd.Series, station_keys: pd.Series, charge_points: pd
     numbers = charge_points.astype("int64").astype(str)
     result = operators + "*E" + digest + "*" + numbers
     return result.where(operators != "", "")
-
-
-def check_generated(evse: pd.Series) -> np.ndarray:
-    """True where a generated EVSE id is well formed (used by tests and as a guard)."""
-    return np.array([oioi_ids.is_evse_id(v) for v in evse], dtype=bool)

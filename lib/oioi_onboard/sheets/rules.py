@@ -85,16 +85,6 @@ FALSE_WORDS = frozenset({"false", "no", "n", "nein", "0", "falsch"})
 BOOLEAN_WORDS = TRUE_WORDS | FALSE_WORDS
 
 
-def parse_boolean(value: str) -> bool | None:
-    """'true'/'yes'/'ja'/'1'/'x' -> True, 'false'/'no'/... -> False, '' -> None."""
-    word = value.strip().lower()
-    if word in TRUE_WORDS:
-        return True
-    if word in FALSE_WORDS:
-        return False
-    return None
-
-
 ISO_COUNTRIES = frozenset(c.alpha_2 for c in pycountry.countries)
 
 WEEKDAYS = ["Mo", "Tu", "We", "Th", "Fr", "Sa", "Su"]

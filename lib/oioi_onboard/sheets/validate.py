@@ -11,7 +11,6 @@ Station-column issues are reported once per station and distinct value, at the
 first row that holds it; connector-column issues on every row.
 """
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -676,13 +675,6 @@ def validate(
         issues["row"] = issues["row"].astype("int64")
     skipped = [] if context is not None else list(rules.REGISTRY_RULES)
     return Validation(frame=frame, issues=issues[ISSUE_COLUMNS], station_state=state, skipped=skipped)
-
-
-def issues_for_stations(validation: Validation, station_ids: Iterable[str]) -> pd.DataFrame:
-    """The issues of some stations (for tooltips and the page's detail view)."""
-    wanted = set(station_ids)
-    rows = validation.frame.loc[validation.frame["station_id"].str.strip().isin(wanted), ROW]
-    return validation.issues[validation.issues["row"].isin(rows)]
 
 
 def apply_edits(frame: pd.DataFrame, edited: pd.DataFrame) -> pd.DataFrame:
