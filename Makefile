@@ -1,9 +1,10 @@
 # Two commands for a fresh machine: `make run` and `make test`.
+# `make test-fast` lints and runs every test not marked slow, browser or postgres, in under a minute.
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test bench chromium clean
+.PHONY: run test test-fast lint bench chromium clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -20,8 +21,16 @@ chromium:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
 	  else echo "chromium missing: apt-get install chromium (the browser test will say so)"; fi; }
 
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
 test: $(STAMP) chromium
+	$(VENV)/bin/ruff check .
 	$(VENV)/bin/pytest
+
+test-fast: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/pytest -m "not slow and not browser and not postgres"
 
 bench: $(STAMP)
 	for b in bench/bench_*.py; do $(PY) $$b || exit 1; done
