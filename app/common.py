@@ -93,8 +93,6 @@ def _login_form() -> None:
         try:
             with db_session() as session:
                 actor = authenticate(session, name=name or "", password=password or "")
-                if actor is not None:
-                    audit(session, actor_name=actor.name, action="signed in")
         except TooManyAttempts as error:
             st.error(plain(f"Not signed in: {error}."))
             st.stop()
@@ -183,8 +181,6 @@ def _change_password_form(actor: Actor) -> None:
     else:
         with db_session() as session:
             changed = change_password(session, name=actor.name, old_password=old, new_password=new)
-            if changed:
-                audit(session, actor_name=actor.name, action="password changed")
         if changed:
             st.success("Password changed.")
         else:

@@ -71,7 +71,7 @@ def main() -> None:
             for n in range(3):
                 session.add(Outbox(cpo_id=cpo_id, kind="station-post", key=f"x{n}", payload={},
                                    payload_sha256="x", state=OutboxState.FAILED))
-        create_user(session, name="maria", role=Role.PARTNER_MANAGER, password="bench-password-1")
+        create_user(session, actor=SYSTEM, name="maria", role=Role.PARTNER_MANAGER, password="bench-password-1")
     print(f"setup: {CPOS * PER_CPO:,} stations in {time.perf_counter() - start:.1f} s")
 
     engine = get_engine()

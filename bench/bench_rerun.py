@@ -59,7 +59,7 @@ def prepare(data_dir: Path) -> int:
 
     migrate()
     with session_scope() as session:
-        create_user(session, name="admin", role=Role.ADMIN, password="bench-password-1")
+        create_user(session, actor=SYSTEM, name="admin", role=Role.ADMIN, password="bench-password-1")
         cpo, _ = register_cpo(session, actor=SYSTEM, name="Big CPO", operator_ids=["DE*8PS"], endpoint="sandbox",
                               api_key="bench-key-0000")
         store_stations(session, cpo_id=cpo.id, count=STATIONS)

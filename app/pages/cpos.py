@@ -260,11 +260,9 @@ def _add_user() -> None:
     try:
         with db_session() as session:
             _, password = create_user(
-                session, name=state.get("user_name", ""), role=state.get("user_role", Role.VIEWER),
+                session, actor=actor, name=state.get("user_name", ""), role=state.get("user_role", Role.VIEWER),
                 cpo_names=tuple(state.get("user_cpos", [])), email=(state.get("user_email") or None),
             )
-            queries.audit(session, actor_name=actor.name, action="user created",
-                          detail=f"user {state.get('user_name')!r}, role {Role(state.get('user_role')).value}")
         state.user_created = (state.get("user_name"), password)
         state.user_error = ""
         state.user_name = ""
@@ -277,7 +275,7 @@ def _add_user() -> None:
 if actor.is_admin:
     with st.expander("Accounts"):
         with db_session() as session:
-            users = list_users(session)
+            users = [user for user, _ in list_users(session, actor=actor)]
             all_cpos = [c.name for c in queries.list_cpos(session, actor=actor)]
         st.dataframe(pd.DataFrame([{"user": u.name, "role": ROLE_LABELS[Role(u.role)], "e-mail": u.email or "",
                                     "active": u.active} for u in users]), hide_index=True)

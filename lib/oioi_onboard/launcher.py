@@ -36,7 +36,7 @@ def services() -> list[tuple[str, list[str]]]:
 
 
 def run_embedded() -> None:
-    from .store.bootstrap import prepare_embedded
+    from .workflows.bootstrap import prepare_embedded
 
     prepare_embedded()  # schema, secret key, first admin, demo CPO and stations
     processes: list[tuple[str, subprocess.Popen]] = []

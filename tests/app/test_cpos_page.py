@@ -36,10 +36,10 @@ def setup():
                                          endpoint="sandbox", api_key=KEY_ALPHA)
         bravo, _ = registry.register_cpo(session, actor=SYSTEM, name="Bravo", operator_ids=["AT*BRV"],
                                          endpoint="staging", api_key=KEY_BRAVO)
-        create_user(session, name="admin", role=Role.ADMIN, password="admin-password-1")
-        create_user(session, name="maria", role=Role.PARTNER_MANAGER, password="maria-password-1")
-        create_user(session, name="alice", role=Role.CPO_STAFF, password="alice-password-1", cpo_names=["Alpha"])
-        create_user(session, name="victor", role=Role.VIEWER, password="victor-password-1")
+        create_user(session, actor=SYSTEM, name="admin", role=Role.ADMIN, password="admin-password-1")
+        create_user(session, actor=SYSTEM, name="maria", role=Role.PARTNER_MANAGER, password="maria-password-1")
+        create_user(session, actor=SYSTEM, name="alice", role=Role.CPO_STAFF, password="alice-password-1", cpo_names=["Alpha"])
+        create_user(session, actor=SYSTEM, name="victor", role=Role.VIEWER, password="victor-password-1")
         return {"alpha": alpha.id, "bravo": bravo.id}
 
 
@@ -244,7 +244,7 @@ def oidc_page(user: dict) -> AppTest:
 
 def test_with_oidc_configured_users_sign_in_through_st_login_matched_by_email(setup):
     with session_scope() as session:
-        create_user(session, name="olga", role=Role.CPO_STAFF, cpo_names=["Bravo"], email="Olga@Example.org")
+        create_user(session, actor=SYSTEM, name="olga", role=Role.CPO_STAFF, cpo_names=["Bravo"], email="Olga@Example.org")
     signed_out = oidc_page({"is_logged_in": False})
     assert not signed_out.exception
     assert [b.label for b in signed_out.button] == ["Sign in with your organisation's account"]

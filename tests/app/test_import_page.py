@@ -39,8 +39,8 @@ def cpos():
         session.flush()
         session.add(Connector(station_pk=station.id, cpo_id=theirs.id, evse_id="DE*8PS*E9",
                               evse_key=normalise_evse_id("DE*8PS*E9"), name="Type2", speed=22.0))
-        create_user(session, name="staff", role=Role.CPO_STAFF, password="x" * 12, cpo_names=["Ours"])
-        create_user(session, name="viewer", role=Role.VIEWER, password="x" * 12, cpo_names=["Ours"])
+        create_user(session, actor=SYSTEM, name="staff", role=Role.CPO_STAFF, password="x" * 12, cpo_names=["Ours"])
+        create_user(session, actor=SYSTEM, name="viewer", role=Role.VIEWER, password="x" * 12, cpo_names=["Ours"])
         return ours.id, theirs.id
 
 

@@ -10,7 +10,7 @@ import pytest
 from sqlmodel import select
 from streamlit.testing.v1 import AppTest
 
-from oioi_onboard.store.auth import create_user
+from oioi_onboard.store.auth import SYSTEM, create_user
 from oioi_onboard.store.db import migrate, session_scope
 from oioi_onboard.store.models import Connector, Cpo, Role, StatusEvent
 from oioi_onboard.sync.statuses import record_statuses
@@ -37,9 +37,9 @@ def network():
             add_station(session, cpo, n, acked=n != 3)
         other = make_cpo(session, name="Hidden CPO", partner_id="Zq8Lm3Pw9Xr2Tk7Vb5Nc", operator_id="DE*ABC")
         add_station(session, other, 9, acked=True)
-        create_user(session, name="admin", role=Role.ADMIN, password="x" * 12)
-        create_user(session, name="staff", role=Role.CPO_STAFF, password="x" * 12, cpo_names=["Live CPO"])
-        create_user(session, name="viewer", role=Role.VIEWER, password="x" * 12, cpo_names=["Live CPO"])
+        create_user(session, actor=SYSTEM, name="admin", role=Role.ADMIN, password="x" * 12)
+        create_user(session, actor=SYSTEM, name="staff", role=Role.CPO_STAFF, password="x" * 12, cpo_names=["Live CPO"])
+        create_user(session, actor=SYSTEM, name="viewer", role=Role.VIEWER, password="x" * 12, cpo_names=["Live CPO"])
         record_statuses(session, cpo_id=cpo.id, source="api", items=[
             {"evse_id": evse(1), "status": "Occupied"}, {"evse_id": evse(3), "status": "Offline"}])
         return cpo.id
@@ -257,7 +257,7 @@ def test_the_token_section_shows_a_new_token_once_and_revokes_it(network):
 
 def test_a_person_without_cpos_is_told_why_the_map_is_empty(network):
     with session_scope() as session:
-        create_user(session, name="lonely", role=Role.VIEWER, password="x" * 12)
+        create_user(session, actor=SYSTEM, name="lonely", role=Role.VIEWER, password="x" * 12)
     app = page("lonely")
     assert not app.exception
     assert "No CPO is assigned to you yet" in app.info[0].value
@@ -268,7 +268,7 @@ def test_a_cpo_without_stations_yet_shows_an_empty_map_over_germany():
     migrate()
     with session_scope() as session:
         make_cpo(session, name="New CPO")
-        create_user(session, name="admin", role=Role.ADMIN, password="x" * 12)
+        create_user(session, actor=SYSTEM, name="admin", role=Role.ADMIN, password="x" * 12)
     app = page("admin")
     assert not app.exception, app.exception
     assert deck(app)["layers"][0]["data"] == []

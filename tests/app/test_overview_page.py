@@ -45,9 +45,9 @@ def network():
                            state=OutboxState.FAILED))
         session.add(ImportRecord(cpo_id=bravo.id, user_name="bob", file_name="b.csv", file_sha256="s", errors=4))
         queries.set_stage(session, cpo_id=alpha.id, stage=Stage.STATUSES_LIVE)
-        create_user(session, name="maria", role=Role.PARTNER_MANAGER, password="maria-password-1")
-        create_user(session, name="bob", role=Role.CPO_STAFF, password="bob-password-123", cpo_names=["Bravo"])
-        create_user(session, name="victor", role=Role.VIEWER, password="victor-password-1")
+        create_user(session, actor=SYSTEM, name="maria", role=Role.PARTNER_MANAGER, password="maria-password-1")
+        create_user(session, actor=SYSTEM, name="bob", role=Role.CPO_STAFF, password="bob-password-123", cpo_names=["Bravo"])
+        create_user(session, actor=SYSTEM, name="victor", role=Role.VIEWER, password="victor-password-1")
 
 
 def page(user: str) -> AppTest:
@@ -88,7 +88,7 @@ def test_viewer_is_turned_away(network):
 def test_empty_overview_points_to_the_cpos_page():
     migrate()
     with session_scope() as session:
-        create_user(session, name="maria", role=Role.PARTNER_MANAGER, password="maria-password-1")
+        create_user(session, actor=SYSTEM, name="maria", role=Role.PARTNER_MANAGER, password="maria-password-1")
     app = page("maria")
     assert not app.exception
     assert any("No CPOs registered yet" in unescaped(i.value) for i in app.info)

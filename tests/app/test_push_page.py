@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from oioi_onboard.store.auth import create_user
+from oioi_onboard.store.auth import SYSTEM, create_user
 from oioi_onboard.store.db import migrate, session_scope
 from oioi_onboard.store.models import Cpo, Role
 from tests.helpers.push import add_stations, make_cpo, new_import, station_payload, store_station
@@ -32,7 +32,7 @@ def cpo_id(sandbox):
         cpo = make_cpo(session, name="Push CPO", endpoint=sandbox.url, api_key=sandbox.api_key,
                        partner_id=sandbox.partner_id)
         add_stations(session, cpo, 30)
-        create_user(session, name="admin", role=Role.ADMIN, password="x" * 12)
+        create_user(session, actor=SYSTEM, name="admin", role=Role.ADMIN, password="x" * 12)
         return cpo.id
 
 

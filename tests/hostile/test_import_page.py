@@ -34,7 +34,7 @@ def staff():
     with session_scope() as session:
         register_cpo(session, actor=SYSTEM, name="Corpus CPO", operator_ids=["DE*8PS"], endpoint="sandbox",
                      api_key=None)
-        create_user(session, name="staff", role=Role.CPO_STAFF, password="x" * 12, cpo_names=["Corpus CPO"])
+        create_user(session, actor=SYSTEM, name="staff", role=Role.CPO_STAFF, password="x" * 12, cpo_names=["Corpus CPO"])
     return "staff"
 
 

@@ -34,8 +34,9 @@ def test_valid_file_exits_0_with_the_json_shape():
     result = invoke(DEMO, "--json")
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
-    assert set(report) == {"stations", "connectors", "errors", "warnings", "skipped", "issues"}
-    assert (report["stations"], report["errors"], report["warnings"], report["issues"]) == (280, 0, 0, [])
+    assert set(report) == {"stations", "stations_valid", "connectors", "errors", "warnings", "skipped", "issues"}
+    assert (report["stations"], report["stations_valid"], report["errors"], report["warnings"], report["issues"]) \
+        == (280, 280, 0, 0, [])
     assert report["connectors"] > report["stations"]
     assert set(report["skipped"]) == {"operator_not_registered", "evse_id_foreign", "station_id_foreign"}
 
@@ -75,18 +76,21 @@ def test_missing_file_exits_2(tmp_path):
     assert result.exit_code == 2 and "does not exist" in result.stderr
 
 
-def test_unplaceable_fields_exit_2_naming_them(tmp_path):
+def test_unplaceable_fields_are_errors_naming_them(tmp_path):
     path = tmp_path / "odd.csv"
     path.write_text("Foo,Bar,Breitengrad\n1,2,49.5\n", encoding="utf-8")
-    result = invoke(path)
-    assert result.exit_code == 2
-    assert "longitude" in result.stderr and "phone" in result.stderr and "latitude" not in result.stderr
+    result = invoke(path, "--json")
+    assert result.exit_code == 1
+    unmapped = {i["column"] for i in json.loads(result.stdout)["issues"] if i["rule"] == "field_not_mapped"}
+    assert {"longitude", "phone"} <= unmapped and "latitude" not in unmapped
+    assert all(i["row"] == 1 for i in json.loads(result.stdout)["issues"] if i["rule"] == "field_not_mapped")
 
 
 def test_register_without_profile_is_pointed_to_the_bnetza_profile():
     result = invoke(BNETZA_SLICE)
-    assert result.exit_code == 2
-    assert "phone" in result.stderr and "--profile bnetza --operators FILE" in result.stderr
+    assert result.exit_code == 1
+    assert "no column of the file holds phone" in result.stdout
+    assert "--profile bnetza --operators FILE" in result.stderr
 
 
 def test_suggested_mapping_is_applied_and_reported_on_stderr(tmp_path):
@@ -152,7 +156,7 @@ def test_with_cpo_the_registry_checks_run():
 
     # A profile saved for the CPO is found by name with --cpo.
     from oioi_onboard.sheets.mapping import Mapping
-    from oioi_onboard.sheets.profiles import save_profile
+    from oioi_onboard.store.profiles import save_profile
     from oioi_onboard.store.models import Cpo
     from sqlmodel import select
 
@@ -160,7 +164,7 @@ def test_with_cpo_the_registry_checks_run():
         demo = session.exec(select(Cpo).where(Cpo.name == "Demo")).one()
         mapping = Mapping(columns={name: name for name in EXAMPLE_ROWS[0]})
         mapping.constants = {"phone": "+49 621 1234567"}
-        save_profile(session, cpo_id=demo.id, name="mine", mapping=mapping)
+        save_profile(session, actor=SYSTEM, cpo_id=demo.id, name="mine", mapping=mapping)
     result = invoke(DEMO, "--cpo", "Demo", "--profile", "mine", "--json")
     assert result.exit_code == 0, result.output
     assert "profile 'mine'" in result.stderr

@@ -25,10 +25,10 @@ def two_cpos(db):
                                          endpoint="sandbox", api_key=API_KEY_A)
         bravo, bravo_pids = register_cpo(session, actor=SYSTEM, name="Bravo", operator_ids=["AT*BRV"],
                                          endpoint="production", api_key=API_KEY_B)
-        create_user(session, name="alice", role=Role.CPO_STAFF, password="alice-password-1", cpo_names=["Alpha"])
-        create_user(session, name="bob", role=Role.CPO_STAFF, password="bob-password-12", cpo_names=["Bravo"])
-        create_user(session, name="maria", role=Role.PARTNER_MANAGER, password="maria-password-1")
-        create_user(session, name="victor", role=Role.VIEWER, password="victor-password")
+        create_user(session, actor=SYSTEM, name="alice", role=Role.CPO_STAFF, password="alice-password-1", cpo_names=["Alpha"])
+        create_user(session, actor=SYSTEM, name="bob", role=Role.CPO_STAFF, password="bob-password-12", cpo_names=["Bravo"])
+        create_user(session, actor=SYSTEM, name="maria", role=Role.PARTNER_MANAGER, password="maria-password-1")
+        create_user(session, actor=SYSTEM, name="victor", role=Role.VIEWER, password="victor-password")
         ids = {"alpha": alpha.id, "bravo": bravo.id, "alpha_pids": alpha_pids, "bravo_pids": bravo_pids}
     ids["alice"] = Actor(name="alice", role=Role.CPO_STAFF, cpo_ids=frozenset({ids["alpha"]}))
     ids["bob"] = Actor(name="bob", role=Role.CPO_STAFF, cpo_ids=frozenset({ids["bravo"]}))

@@ -2,6 +2,7 @@ import pytest
 from sqlmodel import select
 
 from oioi_onboard.store.auth import (
+    SYSTEM,
     AccountError,
     actor_for_email,
     actor_for_user,
@@ -34,7 +35,7 @@ def test_wrong_password_unknown_user_and_inactive_user_are_refused(two_cpos, db)
 
 def test_only_an_argon2_hash_is_stored(db):
     with db() as session:
-        user, password = create_user(session, name="eve", role=Role.ADMIN)
+        user, password = create_user(session, actor=SYSTEM, name="eve", role=Role.ADMIN)
         assert len(password) >= 16
         assert user.password_hash.startswith("$argon2")
         assert password not in user.password_hash
@@ -50,18 +51,18 @@ def test_roles_decide_what_an_actor_may_do(two_cpos):
 def test_create_user_refuses_duplicates_unknown_cpos_and_staff_without_cpo(two_cpos, db):
     with db() as session:
         with pytest.raises(AccountError, match="already exists"):
-            create_user(session, name="alice", role=Role.VIEWER)
+            create_user(session, actor=SYSTEM, name="alice", role=Role.VIEWER)
         with pytest.raises(AccountError, match="no CPO named 'Nope'"):
-            create_user(session, name="carl", role=Role.CPO_STAFF, cpo_names=["Nope"])
+            create_user(session, actor=SYSTEM, name="carl", role=Role.CPO_STAFF, cpo_names=["Nope"])
         with pytest.raises(AccountError, match="at least one CPO"):
-            create_user(session, name="carl", role=Role.CPO_STAFF)
+            create_user(session, actor=SYSTEM, name="carl", role=Role.CPO_STAFF)
         with pytest.raises(AccountError, match="not one of"):
-            create_user(session, name="carl", role="superuser")
+            create_user(session, actor=SYSTEM, name="carl", role="superuser")
 
 
 def test_oidc_users_are_matched_by_email_case_insensitively(db):
     with db() as session:
-        create_user(session, name="olga", role=Role.PARTNER_MANAGER, email="Olga@Example.org")
+        create_user(session, actor=SYSTEM, name="olga", role=Role.PARTNER_MANAGER, email="Olga@Example.org")
     with db() as session:
         actor = actor_for_email(session, email="olga@example.org")
         assert actor is not None and actor.name == "olga"
@@ -79,7 +80,7 @@ def test_change_password_needs_the_current_one(two_cpos, db):
 
 
 def test_repeated_failed_sign_ins_are_throttled_in_the_database(two_cpos, db):
-    from oioi_onboard.store.auth import MAX_FAILED_SIGN_INS, TooManyAttempts
+    from oioi_onboard.store.auth import MAX_FAILED_SIGN_INS, SYSTEM, TooManyAttempts
 
     for _ in range(MAX_FAILED_SIGN_INS):
         with db() as session:

@@ -3,7 +3,7 @@ from sqlmodel import select
 from oioi_onboard.settings import SANDBOX_API_KEY, SANDBOX_PARTNER_ID, get_settings
 from oioi_onboard.store import queries
 from oioi_onboard.store.auth import SYSTEM, authenticate
-from oioi_onboard.store.bootstrap import DEMO_CPO_NAME, prepare_embedded
+from oioi_onboard.workflows.bootstrap import DEMO_CPO_NAME, prepare_embedded
 from oioi_onboard.store.db import session_scope
 from oioi_onboard.store.models import Cpo, User
 

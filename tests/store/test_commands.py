@@ -10,7 +10,8 @@ import typer
 from typer.testing import CliRunner
 
 from oioi_onboard.oioi.ids import check_partner_identifier
-from oioi_onboard.store import commands, queries
+from oioi_onboard.cli import app as cli_app
+from oioi_onboard.store import queries
 from oioi_onboard.store.auth import SYSTEM, authenticate
 from oioi_onboard.store.db import get_engine, session_scope
 
@@ -19,14 +20,7 @@ runner = CliRunner()
 
 @pytest.fixture
 def cli() -> typer.Typer:
-    app = typer.Typer()
-
-    @app.callback()
-    def main() -> None:
-        """The test's root command."""
-
-    commands.register(app)
-    return app
+    return cli_app
 
 
 def test_cpo_add_prints_the_partner_identifier_and_stores_the_key_from_the_environment(cli, monkeypatch):

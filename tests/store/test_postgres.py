@@ -22,7 +22,7 @@ def test_registry_and_scoping_on_postgres(postgres_url, monkeypatch):
                                              endpoint="sandbox", api_key="pg-alpha-key-0001")
             registry.register_cpo(session, actor=SYSTEM, name="Bravo", operator_ids=["AT*BRV"],
                                   endpoint="staging", api_key="pg-bravo-key-0002")
-            create_user(session, name="alice", role=Role.CPO_STAFF, password="alice-password-1", cpo_names=["Alpha"])
+            create_user(session, actor=SYSTEM, name="alice", role=Role.CPO_STAFF, password="alice-password-1", cpo_names=["Alpha"])
         with session_scope() as session:
             with pytest.raises(registry.RegistrationError, match="already registered to CPO 'Alpha'"):
                 registry.register_cpo(session, actor=SYSTEM, name="Copy", operator_ids=["de*alp"],

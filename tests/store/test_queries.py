@@ -75,7 +75,7 @@ def test_managers_see_all_viewers_none(two_cpos, db):
 
 def test_get_cpo_unknown_is_a_lookup_error(two_cpos, db):
     with db() as session:
-        with pytest.raises(LookupError, match="no CPO with name 'Nope'"):
+        with pytest.raises(LookupError, match="no registered CPO named 'Nope'"):
             queries.get_cpo(session, actor=SYSTEM, name="Nope")
         with pytest.raises(LookupError):
             queries.get_cpo(session, actor=SYSTEM, cpo_id=999)

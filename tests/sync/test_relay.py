@@ -139,7 +139,7 @@ def test_the_relay_and_token_commands(cpo, tmp_path):
     assert token.startswith(tokens.PREFIX) and "shown once" in made.stderr
     unknown = subprocess.run([sys.executable, "-m", "oioi_onboard.cli", "cpo", "token", "Nobody"],
                              capture_output=True, text=True, env=env, timeout=60)
-    assert unknown.returncode == 2 and "no CPO with name 'Nobody'" in unknown.stderr
+    assert unknown.returncode == 2 and "no registered CPO named 'Nobody'" in unknown.stderr
 
     log_path = tmp_path / "relay.log"
     with open(log_path, "wb") as log:

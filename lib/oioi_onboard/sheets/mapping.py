@@ -32,13 +32,14 @@ __all__ = [
     "Suggestion",
     "suggest_mapping",
     "apply_mapping",
+    "placement_issues",
     "MAPPING_RULES",
     "CONFIDENT",
     "CONNECTOR_FIELDS",
     "GENERATED_FIELDS",
 ]
 
-CONFIDENT = 0.8  # a suggestion at least this sure is applied without asking (CLI)
+CONFIDENT = 0.8  # a suggestion less sure than this is reported as a guess to check
 CONNECTOR_FIELDS = ["evse_id", "connector_type", "speed_kw"]
 GENERATED_FIELDS = ["station_id", "evse_id"]  # made from the operator id when the file has none
 _STATION_KEY_FIELDS = ["street", "street_number", "zip", "city", "latitude", "longitude"]
@@ -48,6 +49,8 @@ MAPPING_RULES = {
     "operator_unknown": (Severity.ERROR, "the station's operator is not in the operator table"),
     "junk_value": (Severity.WARNING, "a placeholder ('0', '-') where a value belongs; it was left out"),
     "split_failed": (Severity.WARNING, "a combined cell could not be split into its parts"),
+    "field_not_mapped": (Severity.ERROR, "a required field has no column, constant or way to generate it"),
+    "mapping_unsure": (Severity.WARNING, "a required field was matched to a column by a guess"),
 }
 
 
@@ -327,6 +330,39 @@ def unplaced_required(mapping: Mapping) -> list[str]:
         return False
 
     return [name for name in REQUIRED if not placed(name)]
+
+
+def placement_issues(raw: RawSheet, mapping: Mapping, confidence: dict[str, float] | None = None) -> pd.DataFrame:
+    """The one rule for accepting a mapping, wherever the file is checked (page, CLI, bootstrap).
+
+    A mapping is always applied. A required field it cannot fill is an error on
+    the header row; one filled from a column guessed with less than CONFIDENT
+    certainty is a warning naming that column. ``confidence`` is the
+    suggestion's; fields a person chose (or a profile names) are certain.
+    """
+    confidence = confidence or {}
+    rows, columns, values, messages, severities = [], [], [], [], []
+    for name in unplaced_required(mapping):
+        rows.append(raw.header_row)
+        columns.append(name)
+        values.append("")
+        messages.append(f"no column of the file holds {name}: choose one under Columns, or use a profile")
+        severities.append(Severity.ERROR)
+    for name in REQUIRED:
+        sure = confidence.get(name, 1.0)
+        if mapping.source(name) and sure < CONFIDENT:
+            rows.append(raw.header_row)
+            columns.append(name)
+            values.append(mapping.source(name))
+            messages.append(f"{name} is read from the column {mapping.source(name)!r} by a guess "
+                            f"({sure:.0%} sure): check it")
+            severities.append(Severity.WARNING)
+    parts = [
+        make_issues([row], column, [value], "field_not_mapped" if severity == Severity.ERROR else "mapping_unsure",
+                    message, severity)
+        for row, column, value, message, severity in zip(rows, columns, values, messages, severities)
+    ]
+    return concat_issues(parts)
 
 
 # --- applying ---------------------------------------------------------------------------

@@ -1,16 +1,16 @@
 """Mapping profiles: built-in ones (``template``, ``bnetza``) and those saved per CPO.
 
 A profile is a Mapping under a name. A CPO whose files always look the same
-maps once, saves, and applies the profile on every later upload.
+maps once, saves (``store.profiles``), and applies the profile on every later
+upload; the caller passes the CPO's saved profiles in, so this module never
+touches the database.
 """
 
 from collections.abc import Callable
 
 import pandas as pd
-from sqlmodel import Session, select
 
 from ..oioi import ids as oioi_ids
-from ..store.models import MappingProfile, utcnow
 from . import aliases, bnetza
 from .canonical import NAMES
 from .issues import concat_issues
@@ -24,10 +24,7 @@ __all__ = [
     "apply_profile",
     "resolve_columns",
     "load_operators_csv",
-    "save_profile",
-    "load_profile",
-    "list_profiles",
-    "delete_profile",
+    "fitting_profile",
 ]
 
 
@@ -96,28 +93,20 @@ def apply_profile(
     *,
     operators: dict[str, str] | None = None,
     constants: dict[str, str] | None = None,
-    session: Session | None = None,
-    cpo_id: int | None = None,
+    saved: dict[str, Mapping] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Map ``raw`` with the built-in or saved profile ``name`` -> (canonical frame, issues).
+    """Map ``raw`` with the profile ``name`` -> (canonical frame, issues).
 
-    ``operators`` (operator name -> operator id) is added to the profile's own
-    table; ``constants`` override the profile's constants. Saved profiles are
-    looked up when ``session`` and ``cpo_id`` are given; they take precedence
-    over a built-in of the same name.
+    ``saved`` are the CPO's own profiles (name -> Mapping); they take precedence
+    over a built-in of the same name. ``operators`` (operator name -> operator
+    id) is added to the profile's own table; ``constants`` override its constants.
     """
-    mapping = None
-    if session is not None and cpo_id is not None:
-        try:
-            mapping = load_profile(session, cpo_id=cpo_id, name=name)
-        except ProfileError:
-            mapping = None
+    saved = saved or {}
+    builtins = builtin_profiles()
+    mapping = saved.get(name) or builtins.get(name)
     if mapping is None:
-        builtins = builtin_profiles()
-        if name not in builtins:
-            known = sorted(builtins) + (list_profiles(session, cpo_id=cpo_id) if session and cpo_id else [])
-            raise ProfileError(f"there is no mapping profile {name!r}; known: {', '.join(known)}")
-        mapping = builtins[name]
+        known = sorted(set(builtins) | set(saved))
+        raise ProfileError(f"there is no mapping profile {name!r}; known: {', '.join(known)}")
     mapping = Mapping.from_dict(mapping.to_dict())
     if operators:
         mapping.operators = {**mapping.operators, **operators}
@@ -125,10 +114,24 @@ def apply_profile(
         mapping.constants = {**mapping.constants, **constants}
     mapping = resolve_columns(raw, mapping, profile=name)
     frame, issues = apply_mapping(raw, mapping)
-    check = _PROFILE_CHECKS.get(name)
+    check = _PROFILE_CHECKS.get(name) if name not in saved else None
     if check is not None and len(frame):
         issues = concat_issues([issues, check(frame)])
     return frame, issues
+
+
+def fitting_profile(raw: RawSheet) -> str | None:
+    """A hint naming the built-in profile whose columns are all in the file (other than ``template``)."""
+    for name, mapping in builtin_profiles().items():
+        if name == "template":
+            continue
+        try:
+            resolve_columns(raw, mapping, profile=name)
+        except ProfileError:
+            continue
+        extra = " --operators FILE (operator name, operator id)" if mapping.operator_column else ""
+        return f"the columns are those of the built-in profile {name!r}: use --profile {name}{extra}"
+    return None
 
 
 def load_operators_csv(data: bytes) -> dict[str, str]:
@@ -176,49 +179,3 @@ def _is_operator_id(value: str) -> bool:
         return True
     except oioi_ids.IdError:
         return False
-
-
-# --- saved profiles -------------------------------------------------------------------
-
-
-def save_profile(session: Session, *, cpo_id: int, name: str, mapping: Mapping) -> MappingProfile:
-    """Save (or replace) the CPO's profile ``name``."""
-    name = name.strip()
-    if not name:
-        raise ProfileError("a profile needs a name")
-    row = session.exec(
-        select(MappingProfile).where(MappingProfile.cpo_id == cpo_id, MappingProfile.name == name)
-    ).first()
-    if row is None:
-        row = MappingProfile(cpo_id=cpo_id, name=name, mapping=mapping.to_dict())
-    else:
-        row.mapping = mapping.to_dict()
-        row.updated_at = utcnow()
-    session.add(row)
-    session.flush()
-    return row
-
-
-def load_profile(session: Session, *, cpo_id: int, name: str) -> Mapping:
-    row = session.exec(
-        select(MappingProfile).where(MappingProfile.cpo_id == cpo_id, MappingProfile.name == name.strip())
-    ).first()
-    if row is None:
-        raise ProfileError(f"this CPO has no saved mapping profile {name!r}")
-    return Mapping.from_dict(row.mapping)
-
-
-def list_profiles(session: Session, *, cpo_id: int) -> list[str]:
-    rows = session.exec(select(MappingProfile.name).where(MappingProfile.cpo_id == cpo_id)).all()
-    return sorted(rows)
-
-
-def delete_profile(session: Session, *, cpo_id: int, name: str) -> bool:
-    row = session.exec(
-        select(MappingProfile).where(MappingProfile.cpo_id == cpo_id, MappingProfile.name == name.strip())
-    ).first()
-    if row is None:
-        return False
-    session.delete(row)
-    session.flush()
-    return True

@@ -14,7 +14,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlmodel import Session, func, select
 
 from .models import AuditLog, Cpo, Role, User, UserCpo, utcnow
-from ..errors import PermissionDenied, UserError
+from ..errors import NotFound, PermissionDenied, UserError
 
 _hasher = PasswordHasher()
 
@@ -123,6 +123,7 @@ def authenticate(session: Session, *, name: str, password: str) -> Actor | None:
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
         session.add(user)
+    _audit(session, user.name, "signed in")
     return _actor(session, user)
 
 
@@ -144,9 +145,19 @@ def actor_for_email(session: Session, *, email: str) -> Actor | None:
     return None
 
 
+def _audit(session: Session, actor_name: str, action: str, detail: str = "") -> None:
+    session.add(AuditLog(user_name=actor_name, action=action, detail=detail))
+
+
+def _require_manage(actor: Actor) -> None:
+    if not actor.can_manage_cpos:
+        raise PermissionDenied(f"{actor.name} ({actor.role.value}) may not manage users")
+
+
 def create_user(
     session: Session,
     *,
+    actor: Actor,
     name: str,
     role: Role | str,
     password: str | None = None,
@@ -157,6 +168,7 @@ def create_user(
 
     The password is returned once so the caller can show it once; only its hash is stored.
     """
+    _require_manage(actor)
     name = name.strip()
     if not name:
         raise AccountError("a user needs a name")
@@ -165,6 +177,8 @@ def create_user(
     except ValueError:
         choices = ", ".join(r.value for r in Role)
         raise AccountError(f"role {role!r} is not one of: {choices}") from None
+    if role == Role.ADMIN and not actor.is_admin:
+        raise PermissionDenied(f"{actor.name} ({actor.role.value}) may not create admins")
     if session.exec(select(User).where(User.name == name)).first() is not None:
         raise AccountError(f"a user named {name!r} already exists")
     cpos = []
@@ -181,18 +195,22 @@ def create_user(
     session.flush()
     for cpo in cpos:
         session.add(UserCpo(user_id=user.id, cpo_id=cpo.id))
+    _audit(session, actor.name, "user created",
+           f"user {name!r}, role {role.value}, CPOs {', '.join(cpo_names) or 'all or none'}")
     session.flush()
     return user, password
 
 
-def set_password(session: Session, *, name: str, password: str | None = None) -> str:
+def set_password(session: Session, *, actor: Actor, name: str, password: str | None = None) -> str:
     """Replace a user's password; returns the new one (generated when not given)."""
+    _require_manage(actor)
     user = session.exec(select(User).where(User.name == name)).first()
     if user is None:
-        raise AccountError(f"no user named {name!r}")
+        raise NotFound(f"no user named {name!r}")
     password = password or new_password()
     user.password_hash = hash_password(password)
     session.add(user)
+    _audit(session, actor.name, "password reset", f"user {name!r}")
     session.flush()
     return password
 
@@ -204,12 +222,21 @@ def change_password(session: Session, *, name: str, old_password: str, new_passw
         return False
     user.password_hash = hash_password(new_password)
     session.add(user)
+    _audit(session, name, "password changed")
     session.flush()
     return True
 
 
-def list_users(session: Session) -> list[User]:
-    return list(session.exec(select(User).order_by(User.name)).all())
+def list_users(session: Session, *, actor: Actor) -> list[tuple[User, list[str]]]:
+    """Every user with the names of the CPOs they are assigned to."""
+    _require_manage(actor)
+    users = session.exec(select(User).order_by(User.name)).all()
+    assigned: dict[int, list[str]] = {}
+    for user_id, cpo_name in session.exec(
+        select(UserCpo.user_id, Cpo.name).join(Cpo, Cpo.id == UserCpo.cpo_id).order_by(Cpo.name)
+    ).all():
+        assigned.setdefault(user_id, []).append(cpo_name)
+    return [(user, assigned.get(user.id, [])) for user in users]
 
 
 _DUMMY_HASH = hash_password("not a real password")

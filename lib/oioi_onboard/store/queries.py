@@ -80,12 +80,12 @@ def get_cpo(session: Session, *, actor: Actor, cpo_id: int | None = None, name: 
         raise ValueError("get_cpo needs exactly one of cpo_id and name")
     if cpo_id is not None:
         cpo = session.get(Cpo, cpo_id)
-        what = f"id {cpo_id}"
+        missing = f"there is no CPO with id {cpo_id}"
     else:
         cpo = session.exec(select(Cpo).where(Cpo.name == name)).first()
-        what = f"name {name!r}"
+        missing = f"no registered CPO named {name!r}"
     if cpo is None:
-        raise NotFound(f"no CPO with {what}")
+        raise NotFound(missing)
     if not actor.sees(cpo.id):
         # Same wording whether or not it exists would hide more, but a user
         # who typed a name deserves to know why it failed.

@@ -6,12 +6,12 @@ from pathlib import Path
 from sqlmodel import Session, func, select
 
 from ..settings import SANDBOX_API_KEY, SANDBOX_PARTNER_ID, get_settings
-from . import queries
-from .auth import SYSTEM, create_user
-from .db import migrate, session_scope
-from .models import Cpo, Role, User
-from .registry import register_cpo
-from .secrets import ensure_secret_key
+from ..store.auth import SYSTEM, create_user
+from ..store.db import migrate, session_scope
+from ..store.models import Cpo, ImportRecord, Role, User
+from ..store.registry import register_cpo
+from ..store.secrets import ensure_secret_key
+from .imports import import_file
 
 DEMO_CPO_NAME = "Demo CPO"
 DEMO_OPERATOR_ID = "DE*DMO"
@@ -34,8 +34,7 @@ def ensure_first_admin(session: Session) -> str | None:
     if session.exec(select(func.count()).select_from(User)).one() > 0:
         return None
     given = get_settings().admin_password
-    _, password = create_user(session, name=FIRST_ADMIN_NAME, role=Role.ADMIN, password=given)
-    queries.audit(session, actor_name=SYSTEM.name, action="first admin created", detail=f"user {FIRST_ADMIN_NAME!r}")
+    _, password = create_user(session, actor=SYSTEM, name=FIRST_ADMIN_NAME, role=Role.ADMIN, password=given)
     if given:
         print(f"First admin {FIRST_ADMIN_NAME!r} created with the password from OIOI_ADMIN_PASSWORD.", flush=True)
     else:
@@ -72,18 +71,8 @@ def ensure_demo_cpo(session: Session) -> Cpo:
 
 def seed_demo_stations(session: Session, *, cpo_id: int) -> int:
     """Import the demo network into the demo CPO once, so a new user has stations to push."""
-    from ..sheets.mapping import apply_mapping, suggest_mapping
-    from ..sheets.reader import read_sheet
-    from ..sheets.validate import validate
-    from .models import ImportRecord
-    from .stations import registry_context, store_import
-
     if not DEMO_NETWORK.exists() or session.exec(select(ImportRecord).where(ImportRecord.cpo_id == cpo_id)).first():
         return 0
-    raw = read_sheet(DEMO_NETWORK.read_bytes(), DEMO_NETWORK.name)
-    frame, mapping_issues = apply_mapping(raw, suggest_mapping(raw).mapping)
-    validation = validate(frame, context=registry_context(session, cpo_id=cpo_id), extra_issues=mapping_issues)
-    record = store_import(
-        session, actor=SYSTEM, cpo_id=cpo_id, file_name=raw.file_name, file_sha256=raw.sha256, validation=validation
-    )
-    return record.stations_stored
+    result = import_file(session, actor=SYSTEM, cpo_id=cpo_id, data=DEMO_NETWORK.read_bytes(),
+                         file_name=DEMO_NETWORK.name)
+    return result.record.stations_stored

@@ -1,0 +1,57 @@
+"""The ``oioi-onboard`` command: one module per group, the error mapping here, once.
+
+Exit codes: 0 done; 1 done, but the file has errors or not everything was
+acknowledged; 2 nothing could be done (unusable input, configuration,
+database), with one line saying why. Importing this package never imports
+Streamlit: the CLI runs on servers.
+"""
+
+import typer
+from typer.core import TyperGroup
+
+from ..errors import OnboardError
+from . import cpos, servers, sheets, sync, users
+
+
+class _Group(TyperGroup):
+    """Every command runs inside this: an expected error is one line on stderr, never a traceback."""
+
+    def invoke(self, ctx):  # noqa: ANN001, ANN201
+        from sqlalchemy.exc import InterfaceError, OperationalError
+
+        try:
+            return super().invoke(ctx)
+        except OnboardError as error:
+            typer.echo(f"error: {error}", err=True)
+            raise typer.Exit(error.exit_code) from None
+        except (OperationalError, InterfaceError) as error:
+            typer.echo(f"error: {_database_problem(error)}", err=True)
+            raise typer.Exit(2) from None
+
+
+def _database_problem(error: Exception) -> str:
+    from sqlalchemy.engine import make_url
+
+    from ..settings import get_settings
+
+    where = make_url(get_settings().db_url).render_as_string(hide_password=True)
+    reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+    return f"the database {where} cannot be used: {reason}"
+
+
+app = typer.Typer(cls=_Group, no_args_is_help=True, add_completion=False,
+                  help="Onboard a Charge Point Operator onto a roaming platform over OIOI.")
+app.add_typer(cpos.app, name="cpo")
+app.add_typer(users.app, name="user")
+app.command("validate")(sheets.validate)
+app.command("push")(sync.push)
+app.command("worker")(sync.worker)
+app.command("simulate")(sync.simulate)
+app.command("sandbox")(servers.sandbox)
+app.command("relay")(servers.relay)
+app.command("run")(servers.run)
+
+
+def run_cli() -> None:
+    """The console script."""
+    app()

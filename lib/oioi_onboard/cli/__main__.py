@@ -1,0 +1,3 @@
+from . import run_cli
+
+run_cli()

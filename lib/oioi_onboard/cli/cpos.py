@@ -1,0 +1,125 @@
+"""``oioi-onboard cpo ...``: register, list and change CPOs; ingest tokens for their back ends.
+
+The CLI acts as the system (every CPO): it is for whoever runs the server.
+"""
+
+import json
+from typing import Annotated
+
+import typer
+
+from ._common import from_env, session
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="Register and list CPOs.")
+
+
+@app.command("add")
+def add(
+    name: Annotated[str, typer.Option("--name", help="The CPO's display name.")],
+    operator_id: Annotated[
+        list[str], typer.Option("--operator-id", help="An EVSE operator id such as DE*8PS (repeatable).")
+    ],
+    endpoint: Annotated[
+        str, typer.Option(help="sandbox, staging, production or the URL of an OIOI endpoint.")
+    ] = "sandbox",
+    api_key_env: Annotated[
+        str | None, typer.Option("--api-key-env", help="Name of the environment variable holding the API key.")
+    ] = None,
+    partner_id: Annotated[
+        list[str] | None,
+        typer.Option("--partner-id", help="A partner identifier the platform issued (repeatable); else one is generated."),
+    ] = None,
+) -> None:
+    """Register a CPO and print its partner identifier(s)."""
+    from ..store.auth import SYSTEM
+    from ..store.registry import register_cpo
+
+    api_key = from_env(api_key_env, "--api-key-env")
+    with session() as db:
+        cpo, partner_ids = register_cpo(db, actor=SYSTEM, name=name, operator_ids=operator_id, endpoint=endpoint,
+                                        api_key=api_key, partner_identifiers=partner_id or None)
+        cpo_name = cpo.name
+    typer.echo(f"Registered CPO {cpo_name!r}. Partner identifier(s) to give the platform:", err=True)
+    for partner in partner_ids:
+        typer.echo(partner)
+
+
+@app.command("list")
+def list_(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    include_inactive: Annotated[bool, typer.Option("--all", help="Include deactivated CPOs.")] = False,
+) -> None:
+    """List the registered CPOs (never their API keys; only the last 4 characters)."""
+    from ..store import queries
+    from ..store.auth import SYSTEM
+
+    with session() as db:
+        rows = [
+            {
+                "name": cpo.name,
+                "operator_ids": queries.cpo_operator_ids(db, cpo_id=cpo.id),
+                "partner_identifiers": queries.cpo_partner_identifiers(db, cpo_id=cpo.id),
+                "endpoint": cpo.endpoint,
+                "api_key_last4": cpo.api_key_last4,
+                "stage": queries.STAGE_LABELS[cpo.stage],
+                "active": cpo.active,
+            }
+            for cpo in queries.list_cpos(db, actor=SYSTEM, include_inactive=include_inactive)
+        ]
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    if not rows:
+        typer.echo("No CPOs registered yet. Add one with: oioi-onboard cpo add --name NAME --operator-id DE*ABC")
+        return
+    for row in rows:
+        key = f"••••{row['api_key_last4']}" if row["api_key_last4"] else "no API key"
+        state = "" if row["active"] else "  (deactivated)"
+        typer.echo(f"{row['name']}: {', '.join(row['operator_ids'])}  endpoint {row['endpoint']}  {key}  "
+                   f"stage {row['stage']}{state}")
+
+
+@app.command("set-key")
+def set_key(
+    name: Annotated[str, typer.Argument(help="The CPO's name.")],
+    api_key_env: Annotated[str, typer.Option("--api-key-env", help="Environment variable holding the new API key.")],
+) -> None:
+    """Replace a CPO's API key (read from an environment variable)."""
+    from ..store.auth import SYSTEM
+    from ..store.queries import get_cpo
+    from ..store.registry import set_api_key
+
+    api_key = from_env(api_key_env, "--api-key-env")
+    with session() as db:
+        cpo = get_cpo(db, actor=SYSTEM, name=name)
+        shown = set_api_key(db, actor=SYSTEM, cpo_id=cpo.id, api_key=api_key)
+    typer.echo(f"API key of {name!r} replaced (••••{shown}).")
+
+
+@app.command("deactivate")
+def deactivate(name: Annotated[str, typer.Argument(help="The CPO's name.")]) -> None:
+    """Deactivate a CPO: hidden from lists, nothing deleted."""
+    from ..store.auth import SYSTEM
+    from ..store.queries import get_cpo
+    from ..store.registry import deactivate_cpo
+
+    with session() as db:
+        deactivate_cpo(db, actor=SYSTEM, cpo_id=get_cpo(db, actor=SYSTEM, name=name).id)
+    typer.echo(f"CPO {name!r} deactivated.")
+
+
+@app.command("token")
+def token(
+    name: Annotated[str, typer.Argument(help="Name of the CPO.")],
+    label: Annotated[str, typer.Option(help="What the token is for, e.g. the back end using it.")] = "",
+) -> None:
+    """Create an ingest token for a CPO's back end and print it (shown this once)."""
+    from ..store.auth import SYSTEM
+    from ..store.queries import get_cpo
+    from ..sync.tokens import create_token
+
+    with session() as db:
+        secret = create_token(db, actor=SYSTEM, cpo_id=get_cpo(db, actor=SYSTEM, name=name).id,
+                              label=label or "command line")
+    typer.echo(f"Ingest token for CPO {name!r} (shown once; store it in the back end's secrets):", err=True)
+    typer.echo(secret)

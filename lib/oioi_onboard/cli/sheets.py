@@ -1,0 +1,78 @@
+"""``oioi-onboard validate FILE``: the import workflow without storing, as a report."""
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ._common import parse_settings, read_bytes, session
+
+
+def operator_table(path: Path | None) -> dict[str, str]:
+    """The ``--operators`` file: operator name -> operator id (for the bnetza profile)."""
+    if path is None:
+        return {}
+    from ..errors import UserError
+    from ..sheets.profiles import ProfileError, load_operators_csv
+
+    try:
+        return load_operators_csv(read_bytes(path, "operator table"))
+    except ProfileError as error:
+        raise UserError(f"{path.name}: {error}") from None
+
+
+def validate(
+    file: Annotated[Path, typer.Argument(help="The station file: CSV, XLSX or ODS.", show_default=False)],
+    profile: Annotated[
+        str | None, typer.Option("--profile", help="A mapping profile: template, bnetza or one saved for --cpo.")
+    ] = None,
+    cpo: Annotated[
+        str | None, typer.Option("--cpo", help="The registered CPO's name; enables the registry checks.")
+    ] = None,
+    operators: Annotated[
+        Path | None, typer.Option("--operators", help="CSV of operator name, operator id (for --profile bnetza).")
+    ] = None,
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="FIELD=VALUE for every row where the file has none (repeatable).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Check a station file; exit 0 without errors, 1 with errors, 2 if it cannot be read."""
+    from ..store.auth import SYSTEM
+    from ..store.queries import get_cpo
+    from ..workflows.imports import import_file
+
+    data = read_bytes(file, "file")
+    options = {"data": data, "file_name": file.name, "profile": profile, "operators": operator_table(operators),
+               "constants": parse_settings(set_), "keep": False}
+    if cpo:
+        with session() as db:
+            result = import_file(db, actor=SYSTEM, cpo_id=get_cpo(db, actor=SYSTEM, name=cpo).id, **options)
+    else:
+        result = import_file(None, actor=SYSTEM, cpo_id=None, **options)
+    for line in result.mapped.description:
+        typer.echo(f"mapping: {line}", err=True)
+
+    validation = result.validation
+    skipped = list(validation.skipped)
+    issues = validation.issues
+    if as_json:
+        typer.echo(json.dumps({
+            "stations": validation.stations,
+            "stations_valid": len(validation.valid_station_ids()),
+            "connectors": validation.connectors,
+            "errors": validation.errors,
+            "warnings": validation.warnings,
+            "skipped": skipped,
+            "issues": [{"row": int(r.row), "column": str(r.column), "value": str(r.value), "rule": str(r.rule),
+                        "message": str(r.message), "severity": str(r.severity)} for r in issues.itertuples()],
+        }, ensure_ascii=False, indent=1))
+    else:
+        for r in issues.itertuples():
+            typer.echo(f"row {r.row}, {r.column}: {r.severity}: {r.message} [{r.rule}]")
+        typer.echo(f"{file.name}: {validation.stations} station(s), {validation.connectors} connector(s), "
+                   f"{validation.errors} error(s), {validation.warnings} warning(s)")
+        if skipped:
+            typer.echo(f"skipped without --cpo (they need the registry): {', '.join(skipped)}")
+    raise typer.Exit(1 if validation.errors else 0)

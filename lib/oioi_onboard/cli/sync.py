@@ -1,0 +1,138 @@
+"""``oioi-onboard push FILE``, ``worker`` and ``simulate``: sending to the OIOI endpoint."""
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ._common import from_env, parse_settings, session
+from .sheets import operator_table
+
+
+def worker(
+    once: Annotated[bool, typer.Option("--once", help="Send what is due now, then exit.")] = False,
+    worker_id: Annotated[str | None, typer.Option("--id", help="A name for this worker in the outbox.")] = None,
+    poll_interval: Annotated[float, typer.Option(help="Seconds between looks at an idle queue.")] = 0.5,
+    lease_seconds: Annotated[float, typer.Option(help="How long a claim lasts without a heartbeat.")] = 30.0,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for one answer.")] = 10.0,
+    backoff_base: Annotated[float, typer.Option(help="First retry delay after a transient failure (s).")] = 1.0,
+    backoff_max: Annotated[float, typer.Option(help="Longest retry delay (s).")] = 300.0,
+) -> None:
+    """Send queued OIOI requests (station-posts and statuses) until stopped (SIGTERM or Ctrl-C)."""
+    import asyncio
+    import logging
+
+    from ..store.db import migrate
+    from ..sync.worker import run_worker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(levelname)s %(message)s")
+    # One line per request would cost more than the request; schema upgrades speak only when something fails.
+    for noisy in ("httpx", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    migrate()
+    sent = asyncio.run(run_worker(worker_id=worker_id, once=once, poll_interval=poll_interval,
+                                  lease_seconds=lease_seconds, timeout=timeout, backoff_base=backoff_base,
+                                  backoff_max=backoff_max))
+    typer.echo(f"worker stopped; {sent} request(s) acknowledged", err=True)
+
+
+def push(
+    file: Annotated[Path, typer.Argument(help="Station spreadsheet (CSV, XLSX, ODS).", dir_okay=False)],
+    cpo: Annotated[str | None, typer.Option(help="CPO name; its registered endpoint, key and partner "
+                                                 "identifier are used for options left out.")] = None,
+    endpoint: Annotated[str | None, typer.Option(help="OIOI endpoint URL, or sandbox / staging / production.")] = None,
+    api_key_env: Annotated[str | None, typer.Option(help="Environment variable that holds the API key.")] = None,
+    partner_id: Annotated[str | None, typer.Option(help="Partner identifier to push with.")] = None,
+    profile: Annotated[str | None, typer.Option(help="Mapping profile: template, bnetza or one saved for the CPO.")]
+    = None,
+    operators: Annotated[Path | None, typer.Option(help="CSV of operator name, operator id (--profile bnetza).")]
+    = None,
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="FIELD=VALUE for every row where the file has none (repeatable).")
+    ] = None,
+    concurrency: Annotated[int | None, typer.Option(help="Parallel station-posts (default: the CPO's).")] = None,
+    backoff_base: Annotated[float, typer.Option(help="First retry delay after a transient failure (s).")] = 1.0,
+    backoff_max: Annotated[float, typer.Option(help="Longest retry delay (s).")] = 300.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", help="Confirm deletions and connector changes.")] = False,
+) -> None:
+    """Validate, store, diff and push a station file in one go; exit 0 when every station is acknowledged.
+
+    Run it again after a crash or Ctrl-C: what is still queued is sent, nothing acknowledged is sent twice.
+    """
+    from ..workflows.push import Credentials, push_file
+
+    credentials = Credentials(endpoint=endpoint, api_key=from_env(api_key_env, "--api-key-env"),
+                              partner_identifier=partner_id)
+    out = sys.stderr
+    interactive = out.isatty()
+
+    def progress(now, still_open: int) -> None:  # noqa: ANN001
+        from ..workflows.push import format_eta
+
+        if now is None:
+            line = f"{still_open} request(s) still queued"
+        else:
+            line = (f"{now.done}/{now.total} done, {now.acked} acknowledged, {now.failed} failed, "
+                    f"{now.rate_per_s:.0f}/s, time left {format_eta(now.eta_s)}")
+        print(("\r" + line) if interactive else line, end="" if interactive else "\n", file=out, flush=True)
+
+    try:
+        summary = push_file(file=file, credentials=credentials, cpo_name=cpo, profile=profile,
+                            operators=operator_table(operators), constants=parse_settings(set_),
+                            concurrency=concurrency, yes=yes, say=lambda line: print(line, file=out, flush=True),
+                            on_progress=progress, backoff_base=backoff_base, backoff_max=backoff_max)
+    except KeyboardInterrupt:
+        print("\nstopped: what was not acknowledged stays queued; run the same command again to send it",
+              file=out)
+        raise typer.Exit(130) from None
+    if interactive:
+        print(file=out)
+    _print_summary(summary, as_json=as_json)
+    raise typer.Exit(0 if summary.ok else 1)
+
+
+def _print_summary(summary, *, as_json: bool) -> None:  # noqa: ANN001
+    if as_json:
+        typer.echo(json.dumps(summary.to_json(), indent=2, default=str))
+        return
+    typer.echo(f"{summary.cpo}: {summary.acknowledged} of {summary.stations_in_file} stations of {summary.file} "
+               f"acknowledged by the endpoint")
+    if summary.nothing_to_push:
+        typer.echo("nothing to push: the endpoint already holds every stored station")
+    if summary.waiting_for_confirmation:
+        kinds = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in summary.waiting_for_confirmation.items())
+        typer.echo(f"not sent, needs confirmation (--yes): {kinds}")
+    if summary.paused_reason:
+        typer.echo(f"queue paused: {summary.paused_reason}")
+    for item in summary.failed:
+        code = f"code {item['code']}: " if item["code"] is not None else ""
+        typer.echo(f"  not acknowledged {item['station']}: {code}{item['reason']}")
+    for item in summary.blocked:
+        typer.echo(f"  blocked {item['station']}: {item['reason']}")
+
+
+def simulate(
+    cpo: Annotated[str, typer.Option("--cpo", help="Name of the CPO whose connectors change.")],
+    rate: Annotated[float, typer.Option(help="Status changes per second.")] = 10.0,
+    seconds: Annotated[float | None, typer.Option(help="Stop after this long (default: until Ctrl-C).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed, for a reproducible demo.")] = None,
+) -> None:
+    """Write random plausible status changes for a CPO's connectors, as a demo."""
+    import signal
+    import threading
+
+    from ..store.auth import SYSTEM
+    from ..store.queries import get_cpo
+    from ..sync.simulate import simulate as run
+
+    with session() as db:
+        cpo_id = get_cpo(db, actor=SYSTEM, name=cpo).id
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    result = run(cpo_id=cpo_id, rate=rate, seconds=seconds, stop=stop, seed=seed)
+    typer.echo(f"{result.changes} status change(s) in {result.seconds:.1f} s for CPO {cpo!r}"
+               + (f"; {result.refused} refused" if result.refused else ""))

@@ -1,0 +1,74 @@
+"""``oioi-onboard user ...``: dashboard accounts."""
+
+import os
+from typing import Annotated
+
+import typer
+
+from ..errors import ConfigError, UserError
+from ._common import session
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="Create and list dashboard users.")
+
+
+def _role(value: str):  # noqa: ANN202
+    from ..store.models import Role
+
+    try:
+        return Role(value.strip().lower().replace("-", "_").replace(" ", "_"))
+    except ValueError:
+        raise UserError(f"role {value!r} is not one of: {', '.join(r.value for r in Role)}") from None
+
+
+@app.command("add")
+def add(
+    name: Annotated[str, typer.Argument(help="The login name.")],
+    role: Annotated[str, typer.Option("--role", help="admin, partner_manager, cpo_staff or viewer.")],
+    cpo: Annotated[
+        list[str] | None, typer.Option("--cpo", help="A CPO this user may see (repeatable; needed for cpo_staff).")
+    ] = None,
+    email: Annotated[str | None, typer.Option(help="E-mail address, to match an OIDC login.")] = None,
+    password_env: Annotated[
+        str | None, typer.Option("--password-env", help="Environment variable holding the password; else one is generated.")
+    ] = None,
+) -> None:
+    """Create a user and print the generated password once."""
+    from ..store.auth import SYSTEM, create_user
+
+    role_value = _role(role)
+    password = None
+    if password_env:
+        password = os.environ.get(password_env)
+        if not password:
+            raise ConfigError(f"the environment variable {password_env} named by --password-env is not set or empty")
+    with session() as db:
+        _, password = create_user(db, actor=SYSTEM, name=name, role=role_value, password=password,
+                                  cpo_names=tuple(cpo or ()), email=email)
+    if password_env:
+        typer.echo(f"User {name!r} created with the password from {password_env}.")
+    else:
+        typer.echo(f"User {name!r} created ({role_value.value}). Password (shown only once):", err=True)
+        typer.echo(password)
+
+
+@app.command("list")
+def list_() -> None:
+    """List users with their role and CPOs."""
+    from ..store.auth import SYSTEM, list_users
+
+    with session() as db:
+        for user, cpos in list_users(db, actor=SYSTEM):
+            scope = f"  CPOs: {', '.join(cpos)}" if cpos else ""
+            state = "" if user.active else "  (inactive)"
+            typer.echo(f"{user.name}: {user.role.value}{scope}{state}")
+
+
+@app.command("set-password")
+def set_password(name: Annotated[str, typer.Argument(help="The login name.")]) -> None:
+    """Give a user a new generated password and print it once."""
+    from ..store import auth
+
+    with session() as db:
+        password = auth.set_password(db, actor=auth.SYSTEM, name=name)
+    typer.echo(f"New password for {name!r} (shown only once):", err=True)
+    typer.echo(password)

@@ -1,0 +1,147 @@
+"""Importing a station file: read -> map -> registry context -> validate -> store.
+
+The one chain behind the import page, ``oioi-onboard validate``, ``oioi-onboard
+push`` and the demo bootstrap, so one file gets one verdict wherever it is
+checked. The page runs the steps one by one (a person picks columns and fixes
+cells in between); the others call ``import_file``.
+"""
+
+from dataclasses import dataclass
+
+import pandas as pd
+from sqlmodel import Session
+
+from ..sheets import mapping as sheet_mapping
+from ..sheets.issues import concat_issues
+from ..sheets.mapping import Mapping
+from ..sheets.profiles import apply_profile, fitting_profile
+from ..sheets.reader import RawSheet, read_sheet
+from ..sheets.validate import Validation, validate
+from ..store import profiles as saved
+from ..store import queries
+from ..store.auth import Actor
+from ..store.models import ImportRecord
+from ..store.stations import registry_context, store_import
+
+__all__ = ["MappedSheet", "ImportResult", "read_file", "suggest", "map_sheet", "check", "store", "import_file"]
+
+
+@dataclass
+class MappedSheet:
+    """A file on the canonical columns, with what mapping it found wrong."""
+
+    frame: pd.DataFrame
+    issues: pd.DataFrame
+    description: list[str]  # which column went to which field, for a person to read
+
+
+@dataclass
+class ImportResult:
+    raw: RawSheet
+    mapped: MappedSheet
+    validation: Validation
+    record: ImportRecord | None  # None when not stored (validation only)
+
+
+def read_file(data: bytes, file_name: str) -> RawSheet:
+    """The file's table as text cells; ``SheetError`` says why a file cannot be read."""
+    return read_sheet(data, file_name)
+
+
+def _operator_ids(session: Session | None, actor: Actor, cpo_id: int | None) -> list[str]:
+    if session is None or cpo_id is None:
+        return []
+    queries.get_cpo(session, actor=actor, cpo_id=cpo_id)
+    return queries.cpo_operator_ids(session, cpo_id=cpo_id)
+
+
+def suggest(session: Session | None, *, actor: Actor, cpo_id: int | None, raw: RawSheet) -> sheet_mapping.Suggestion:
+    """The mapping suggested from the headers; ids the file lacks come from the CPO's first operator id."""
+    suggestion = sheet_mapping.suggest_mapping(raw)
+    operator_ids = _operator_ids(session, actor, cpo_id)
+    mapping = suggestion.mapping
+    if operator_ids and not (mapping.source("cpo_id") or mapping.operator_column or mapping.operator_id):
+        mapping.operator_id = operator_ids[0]
+        suggestion.unplaced_required = sheet_mapping.unplaced_required(mapping)
+    return suggestion
+
+
+def map_sheet(
+    session: Session | None,
+    *,
+    actor: Actor,
+    cpo_id: int | None,
+    raw: RawSheet,
+    profile: str | None = None,
+    mapping: Mapping | None = None,
+    confidence: dict[str, float] | None = None,
+    operators: dict[str, str] | None = None,
+    constants: dict[str, str] | None = None,
+) -> MappedSheet:
+    """Map ``raw`` by a profile (built-in or the CPO's), a chosen mapping, or the suggestion.
+
+    ``confidence`` goes with a chosen mapping (the suggestion's for columns a
+    person left as suggested); without a mapping the suggestion is used with its own.
+    """
+    if profile:
+        own = saved.saved_profiles(session, actor=actor, cpo_id=cpo_id) if session is not None and cpo_id else {}
+        frame, issues = apply_profile(raw, profile, operators=operators, constants=constants, saved=own)
+        return MappedSheet(frame=frame, issues=issues, description=[f"mapped with the profile {profile!r}"])
+    if mapping is None:
+        suggestion = suggest(session, actor=actor, cpo_id=cpo_id, raw=raw)
+        mapping, confidence = suggestion.mapping, suggestion.confidence
+    mapping = Mapping.from_dict(mapping.to_dict())
+    if operators:
+        mapping.operators = {**mapping.operators, **operators}
+    if constants:
+        mapping.constants = {**mapping.constants, **constants}
+    frame, issues = sheet_mapping.apply_mapping(raw, mapping)
+    issues = concat_issues([sheet_mapping.placement_issues(raw, mapping, confidence), issues])
+    description = mapping.describe()
+    hint = fitting_profile(raw) if sheet_mapping.unplaced_required(mapping) else None
+    if hint:
+        description.append(hint)
+    return MappedSheet(frame=frame, issues=issues, description=description)
+
+
+def check(
+    session: Session | None, *, actor: Actor, cpo_id: int | None, frame: pd.DataFrame, mapping_issues: pd.DataFrame
+) -> Validation:
+    """Validate a canonical frame; with a CPO, against the registry (its operator ids, others' ids)."""
+    context = None
+    if session is not None and cpo_id is not None:
+        queries.get_cpo(session, actor=actor, cpo_id=cpo_id)
+        context = registry_context(session, cpo_id=cpo_id)
+    return validate(frame, context=context, extra_issues=mapping_issues)
+
+
+def store(
+    session: Session, *, actor: Actor, cpo_id: int, raw: RawSheet, validation: Validation, full_upload: bool = True
+) -> ImportRecord:
+    """Keep the valid stations for the push and record the import (an audit entry included)."""
+    return store_import(session, actor=actor, cpo_id=cpo_id, file_name=raw.file_name, file_sha256=raw.sha256,
+                        validation=validation, full_upload=full_upload)
+
+
+def import_file(
+    session: Session | None,
+    *,
+    actor: Actor,
+    cpo_id: int | None,
+    data: bytes,
+    file_name: str,
+    profile: str | None = None,
+    operators: dict[str, str] | None = None,
+    constants: dict[str, str] | None = None,
+    keep: bool = True,
+    full_upload: bool = True,
+) -> ImportResult:
+    """Read, map, validate and (with ``keep`` and a CPO) store one file."""
+    raw = read_file(data, file_name)
+    mapped = map_sheet(session, actor=actor, cpo_id=cpo_id, raw=raw, profile=profile, operators=operators,
+                       constants=constants)
+    validation = check(session, actor=actor, cpo_id=cpo_id, frame=mapped.frame, mapping_issues=mapped.issues)
+    record = None
+    if keep and session is not None and cpo_id is not None:
+        record = store(session, actor=actor, cpo_id=cpo_id, raw=raw, validation=validation, full_upload=full_upload)
+    return ImportResult(raw=raw, mapped=mapped, validation=validation, record=record)

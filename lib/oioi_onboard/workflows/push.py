@@ -1,0 +1,306 @@
+"""Pushing a CPO's stations: plan -> enqueue -> follow.
+
+``start_push`` is what the push page's buttons and ``oioi-onboard push`` both
+call; the worker process (or ``send`` in-process, for the CLI) sends what it
+queued. ``push_file`` is the whole CLI job: import the file with the one import
+workflow, push, and say which stations the endpoint acknowledged and why not
+the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlmodel import Session
+
+from ..errors import NotFound, UserError
+from ..oioi import codes
+from ..oioi.ids import IdError, parse_operator_id
+from ..store import queries
+from ..store.auth import SYSTEM, Actor
+from ..store.db import migrate, session_scope
+from ..store.models import Cpo, Outbox, OutboxState, PushRun, Station
+from ..store.registry import register_cpo, set_api_key, update_cpo
+from ..sync.diff import STATION_POST, PushPlan, plan_push
+from ..sync.outbox import enqueue_plan
+from ..sync.progress import Progress, run_progress
+from .imports import import_file
+
+OPEN = (OutboxState.PENDING, OutboxState.SENDING, OutboxState.HELD)
+
+
+def start_push(
+    session: Session,
+    *,
+    actor: Actor,
+    cpo_id: int,
+    partner_identifier: str | None = None,
+    confirm_deletions: bool = False,
+    confirm_connector_changes: bool = False,
+    dry_run: bool = False,
+) -> tuple[PushPlan, PushRun]:
+    """Plan what the endpoint lacks and queue it (or only record it, for a dry run)."""
+    queries.require_edit(actor, queries.get_cpo(session, actor=actor, cpo_id=cpo_id).id)
+    plan = plan_push(session, actor=actor, cpo_id=cpo_id, partner_identifier=partner_identifier)
+    run = enqueue_plan(session, actor=actor, plan=plan, dry_run=dry_run, confirm_deletions=confirm_deletions,
+                       confirm_connector_changes=confirm_connector_changes)
+    return plan, run
+
+
+def open_station_posts(session: Session, *, cpo_id: int) -> int:
+    """Station-posts of this CPO still to be sent: this run's and any a crashed push left queued."""
+    return session.execute(
+        select(func.count()).select_from(Outbox)
+        .where(Outbox.cpo_id == cpo_id, Outbox.kind == STATION_POST, Outbox.state.in_(OPEN))
+    ).scalar_one()
+
+
+async def send(*, db_url: str | None, cpo_id: int, run_id: int | None,
+               on_progress: Callable[[Progress | None, int], None] | None = None,
+               backoff_base: float = 1.0, backoff_max: float = 300.0) -> None:
+    """Run the worker in this process for one CPO until nothing of it is open (or its queue is paused)."""
+    from ..sync.worker import run_worker
+
+    stop = asyncio.Event()
+
+    async def follow() -> None:
+        while not stop.is_set():
+            await asyncio.sleep(0.2)
+            with session_scope(db_url) as session:
+                progress = run_progress(session, run_id=run_id) if run_id else None
+                still_open = open_station_posts(session, cpo_id=cpo_id)
+                paused = session.get(Cpo, cpo_id).paused_reason
+            if paused or still_open == 0:
+                stop.set()
+            if on_progress is not None:
+                on_progress(progress, still_open)
+
+    follower = asyncio.create_task(follow())
+    await run_worker(stop=stop, poll_interval=0.1, db_url=db_url, cpo_ids=(cpo_id,), backoff_base=backoff_base,
+                     backoff_max=backoff_max)
+    stop.set()
+    await follower
+
+
+# --- the whole job of `oioi-onboard push FILE` ------------------------------------------------
+
+
+@dataclass
+class PushSummary:
+    cpo: str
+    file: str
+    run_id: int | None = None
+    requests: int = 0
+    resumed: int = 0  # requests a previous push left queued, sent by this one
+    stations_in_file: int = 0
+    acknowledged: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+    failed: list[dict[str, Any]] = field(default_factory=list)  # station, code, reason
+    blocked: list[dict[str, Any]] = field(default_factory=list)  # station, reason
+    waiting_for_confirmation: dict[str, int] = field(default_factory=dict)
+    paused_reason: str | None = None
+    nothing_to_push: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return (not self.failed and not self.blocked and not self.paused_reason
+                and not self.waiting_for_confirmation and self.acknowledged == self.stations_in_file)
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "ok": self.ok}
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """What to push with; any of them left out is taken from the registered CPO."""
+
+    endpoint: str | None = None
+    api_key: str | None = None
+    partner_identifier: str | None = None
+
+
+def _file_operator_ids(frame) -> list[str]:  # noqa: ANN001
+    found: list[str] = []
+    for value in frame["cpo_id"].dropna().astype(str).str.strip().unique() if "cpo_id" in frame.columns else []:
+        try:
+            canonical = str(parse_operator_id(value))
+        except IdError:
+            continue
+        if canonical not in found:
+            found.append(canonical)
+    return found
+
+
+def _find_cpo(session: Session, *, name: str | None, operator_ids: list[str]) -> Cpo | None:
+    if name:
+        return session.execute(select(Cpo).where(Cpo.name == name)).scalars().first()
+    owners = {queries.operator_id_owner(session, operator_id=o) for o in operator_ids} - {None}
+    if len(owners) > 1:
+        raise UserError("the file's operator ids belong to several CPOs; name one with --cpo")
+    return session.get(Cpo, owners.pop()) if owners else None
+
+
+def _prepare_cpo(session: Session, *, name: str | None, operator_ids: list[str], given: Credentials,
+                 concurrency: int | None, say: Callable[[str], None]) -> tuple[Cpo, str]:
+    """The CPO to push for (registered from the file's operator ids if new) and its partner identifier."""
+    cpo = _find_cpo(session, name=name, operator_ids=operator_ids)
+    if cpo is None:
+        missing = [option for option, value in (("--endpoint", given.endpoint), ("--api-key-env", given.api_key),
+                                                ("--partner-id", given.partner_identifier)) if not value]
+        if missing:
+            who = f"no CPO named {name!r} is registered" if name else "the file's operator ids belong to no CPO"
+            raise NotFound(f"{who}; register it (oioi-onboard cpo add) or give {', '.join(missing)}")
+        if not operator_ids:
+            raise UserError("the file has no valid operator id (cpo_id column) to register a CPO with")
+        cpo, _ = register_cpo(session, actor=SYSTEM, name=name or f"CPO {operator_ids[0]}", operator_ids=operator_ids,
+                              endpoint=given.endpoint, api_key=given.api_key,
+                              partner_identifiers=[given.partner_identifier])
+        say(f"registered CPO {cpo.name!r} with operator ids {', '.join(operator_ids)}")
+    else:
+        changes: dict[str, Any] = {}
+        if given.endpoint and cpo.endpoint != given.endpoint:
+            changes["endpoint"] = given.endpoint
+        partners = queries.cpo_partner_identifiers(session, cpo_id=cpo.id)
+        if given.partner_identifier and given.partner_identifier not in partners:
+            changes["partner_identifiers"] = [*partners, given.partner_identifier]
+        if changes:
+            update_cpo(session, actor=SYSTEM, cpo_id=cpo.id, **changes)
+        if given.api_key:
+            set_api_key(session, actor=SYSTEM, cpo_id=cpo.id, api_key=given.api_key)  # also resumes a paused queue
+        elif not cpo.api_key_encrypted:
+            raise UserError(f"CPO {cpo.name!r} has no API key yet: give one with --api-key-env")
+    if concurrency is not None and concurrency != cpo.concurrency:
+        update_cpo(session, actor=SYSTEM, cpo_id=cpo.id, concurrency=concurrency)
+    session.flush()
+    partner = given.partner_identifier or queries.cpo_partner_identifiers(session, cpo_id=cpo.id)[0]
+    return cpo, partner
+
+
+def push_file(
+    *,
+    file: Path,
+    credentials: Credentials = Credentials(),
+    cpo_name: str | None = None,
+    profile: str | None = None,
+    operators: dict[str, str] | None = None,
+    constants: dict[str, str] | None = None,
+    concurrency: int | None = None,
+    yes: bool = False,
+    db_url: str | None = None,
+    say: Callable[[str], None] = print,
+    on_progress: Callable[[Progress | None, int], None] | None = None,
+    backoff_base: float = 1.0,
+    backoff_max: float = 300.0,
+) -> PushSummary:
+    """Import ``file`` for its CPO, push what the endpoint lacks, and report per station."""
+    migrate(db_url)
+    try:
+        data = file.read_bytes()
+    except OSError as error:
+        raise UserError(f"{file} cannot be read: {error.strerror or error}") from None
+
+    with session_scope(db_url) as session:
+        known = session.execute(select(Cpo.id).where(Cpo.name == cpo_name)).scalars().first() if cpo_name else None
+        # Map once to learn the operator ids (a new CPO is registered with them) ...
+        first = import_file(session if known else None, actor=SYSTEM, cpo_id=known, data=data, file_name=file.name,
+                            profile=profile, operators=operators, constants=constants, keep=False)
+        cpo, partner = _prepare_cpo(session, name=cpo_name, operator_ids=_file_operator_ids(first.mapped.frame),
+                                    given=credentials, concurrency=concurrency, say=say)
+        cpo_id = cpo.id
+        # ... then the one import workflow against the CPO's registry, stored as a full upload.
+        result = import_file(session, actor=SYSTEM, cpo_id=cpo_id, data=data, file_name=file.name, profile=profile,
+                             operators=operators, constants=constants)
+        validation, import_id = result.validation, result.record.id
+        summary = PushSummary(cpo=cpo.name, file=file.name, blocked=_blocked(validation))
+        say(f"{file.name}: {validation.stations} stations, {result.record.stations_stored} stored, "
+            f"{len(summary.blocked)} blocked by errors")
+        plan = plan_push(session, actor=SYSTEM, cpo_id=cpo_id, partner_identifier=partner)
+        summary.counts = plan.counts
+        if plan.needs_confirmation and not yes:
+            summary.waiting_for_confirmation = plan.needs_confirmation
+        else:
+            _, run = start_push(session, actor=SYSTEM, cpo_id=cpo_id, partner_identifier=partner,
+                                confirm_deletions=yes, confirm_connector_changes=yes)
+            summary.run_id, summary.requests = run.id, run.total
+        summary.resumed = open_station_posts(session, cpo_id=cpo_id) - summary.requests
+
+    if summary.waiting_for_confirmation:
+        say("nothing sent: deletions or connector changes need confirmation (--yes)")
+    elif summary.requests == 0 and summary.resumed <= 0:
+        summary.nothing_to_push = True
+        say("nothing to push")
+    else:
+        if summary.resumed > 0:
+            say(f"resuming {summary.resumed} request(s) an earlier push left queued")
+        say(f"pushing {summary.requests + max(summary.resumed, 0)} request(s) for {cpo.name}")
+        asyncio.run(send(db_url=db_url, cpo_id=cpo_id, run_id=summary.run_id, on_progress=on_progress,
+                         backoff_base=backoff_base, backoff_max=backoff_max))
+    summary.resumed = max(summary.resumed, 0)
+
+    with session_scope(db_url) as session:
+        summary.paused_reason = session.get(Cpo, cpo_id).paused_reason
+        in_file = set(session.execute(select(Station.station_id).where(Station.import_id == import_id)).scalars())
+        # What a push would still send is what the endpoint does not hold yet.
+        still_to_send = {item.station_id for item in plan_push(session, actor=SYSTEM, cpo_id=cpo_id,
+                                                               partner_identifier=partner).to_send}
+        not_acked = in_file & still_to_send
+        summary.stations_in_file = len(in_file) + len(summary.blocked)
+        summary.acknowledged = len(in_file) - len(not_acked)
+        summary.failed = _failed(session, cpo_id=cpo_id, not_acked=not_acked)
+    return summary
+
+
+def _blocked(validation) -> list[dict[str, Any]]:  # noqa: ANN001
+    """Stations the validation blocked, each with its first errors as the reason."""
+    from ..sheets.canonical import ROW
+
+    blocked_ids = validation.blocked_station_ids()
+    if not blocked_ids:
+        return []
+    frame = validation.frame
+    station_of_row = dict(zip(frame[ROW], frame["station_id"].astype(str).str.strip(), strict=True))
+    errors = validation.issues[validation.issues["severity"] == "error"]
+    reasons: dict[str, list[str]] = {}
+    for issue in errors.itertuples():
+        station_id = station_of_row.get(issue.row)
+        if station_id is not None and len(reasons.setdefault(station_id, [])) < 3:
+            reasons[station_id].append(f"row {issue.row} {issue.column}: {issue.message}")
+    return [{"station": sid, "reason": "; ".join(reasons.get(sid, [])) or "validation errors"} for sid in blocked_ids]
+
+
+def _failed(session: Session, *, cpo_id: int, not_acked: set[str]) -> list[dict[str, Any]]:
+    """Why each station of the file is not acknowledged: its newest request's state and error."""
+    if not not_acked:
+        return []
+    newest: dict[str, Outbox] = {}
+    for row in session.execute(
+        select(Outbox).where(Outbox.cpo_id == cpo_id, Outbox.kind == STATION_POST).order_by(Outbox.id)
+    ).scalars():
+        if row.key in not_acked:
+            newest[row.key] = row
+    failed = []
+    for station_id in sorted(not_acked):
+        row = newest.get(station_id)
+        if row is None:
+            reason, code = "not sent", None
+        elif row.state == OutboxState.FAILED:
+            code = row.result_code
+            reason = row.last_error or (codes.meaning(code) if code is not None else "failed")
+        else:
+            code = row.result_code
+            reason = f"still {row.state.value}" + (f" (last error: {row.last_error})" if row.last_error else "")
+        failed.append({"station": station_id, "code": code, "reason": reason})
+    return failed
+
+
+def format_eta(seconds: float | None) -> str:
+    if seconds is None:
+        return "--"
+    seconds = int(seconds)
+    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+
