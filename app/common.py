@@ -22,11 +22,15 @@ from oioi_onboard.store.auth import (
     authenticate,
     change_password,
 )
+from oioi_onboard.errors import OnboardError
 from oioi_onboard.store.db import get_engine, session_scope
 from oioi_onboard.store.models import Role
-from oioi_onboard.store.queries import audit
+from oioi_onboard.store.secrets import SESSION_SECONDS, session_token, session_user
 
 SESSION_USER = "oioi_user"  # st.session_state key: the signed-in local user's name
+SESSION_COOKIE = "oioi_session"  # a signed, expiring token: a reload keeps the user signed in
+_COOKIE_PENDING = "oioi_cookie_pending"  # the cookie script to send on the next run ("" clears it)
+_SIGNED_OUT = "oioi_signed_out"  # ignore the cookie this browser session sent when it connected
 
 ROLE_LABELS = {
     Role.ADMIN: "admin",
@@ -100,8 +104,35 @@ def _login_form() -> None:
             st.error("Unknown user name or wrong password.")
         else:
             st.session_state[SESSION_USER] = actor.name
+            st.session_state[_COOKIE_PENDING] = session_token(actor.name)
+            st.session_state.pop(_SIGNED_OUT, None)
             st.rerun()
     st.stop()
+
+
+def write_session_cookie() -> None:
+    """Send the session cookie (or its removal) once, after sign-in or sign-out.
+
+    Streamlit cannot set cookies from Python; a script in the page can. The
+    token is a Fernet token (encrypted, signed, expiring) that names the user only.
+    """
+    token = st.session_state.pop(_COOKIE_PENDING, None)
+    if token is None:
+        return
+    max_age = SESSION_SECONDS if token else 0
+    script = (f"document.cookie = '{SESSION_COOKIE}={token}; path=/; max-age={max_age}; SameSite=Strict'"
+              " + (location.protocol === 'https:' ? '; Secure' : '');")
+    st.html(f"<script>{script}</script>", unsafe_allow_javascript=True, width="content")
+
+
+def _user_from_cookie() -> str | None:
+    if st.session_state.get(_SIGNED_OUT):
+        return None
+    try:
+        token = st.context.cookies.get(SESSION_COOKIE)
+    except Exception:  # noqa: BLE001 - no browser behind this run (tests, bare mode)
+        return None
+    return session_user(token)
 
 
 def _oidc_actor() -> Actor:
@@ -121,21 +152,25 @@ def _oidc_actor() -> Actor:
 
 def is_signed_in() -> bool:
     """Whether someone has signed in this session (their account is checked by ``current_actor``)."""
-    return bool(st.user.is_logged_in) if oidc_configured() else bool(st.session_state.get(SESSION_USER))
+    if oidc_configured():
+        return bool(st.user.is_logged_in)
+    return bool(st.session_state.get(SESSION_USER) or _user_from_cookie())
 
 
 def current_actor() -> Actor:
     """The signed-in person; shows the sign-in form and stops the page while there is none."""
     if oidc_configured():
         return _oidc_actor()
-    name = st.session_state.get(SESSION_USER)
+    name = st.session_state.get(SESSION_USER) or _user_from_cookie()
     if name:
         # Read again on every run: a deactivated user or changed role takes effect at once.
         with db_session() as session:
             actor = actor_for_user(session, name=name)
         if actor is not None:
+            st.session_state[SESSION_USER] = actor.name
             return actor
         st.session_state.pop(SESSION_USER, None)
+    write_session_cookie()
     _login_form()
     raise AssertionError("unreachable: _login_form stops the script")
 
@@ -152,12 +187,15 @@ def require_role(*roles: Role) -> Actor:
 
 def sign_out() -> None:
     st.session_state.pop(SESSION_USER, None)
+    st.session_state[_SIGNED_OUT] = True
+    st.session_state[_COOKIE_PENDING] = ""
     if oidc_configured():
         st.logout()
 
 
 def account_sidebar(actor: Actor) -> None:
     """Who is signed in, a password change for local accounts, and sign out."""
+    write_session_cookie()
     with st.sidebar:
         st.caption(f"Signed in as **{plain(actor.name)}** ({ROLE_LABELS[actor.role]})")
         if not oidc_configured():
@@ -199,3 +237,33 @@ def show_field_error(errors: dict[str, str], field: str) -> None:
     """An inline validation message under a form field, if there is one."""
     if errors.get(field):
         st.error(plain(errors[field]), icon="⚠️")
+
+
+def show_error(error: Exception, prefix: str = "") -> None:
+    """An expected error as one plain message (user data escaped), never a traceback."""
+    st.error(plain(f"{prefix}{error}"))
+
+
+@contextmanager
+def errors_shown(prefix: str = "") -> Iterator[None]:
+    """Run a block; an ``OnboardError`` from the library becomes a message on the page."""
+    try:
+        yield
+    except OnboardError as error:
+        show_error(error, prefix)
+
+
+def choose_cpo(cpos: list, *, key: str, label: str = "CPO") -> int:
+    """A CPO picker that remembers the choice across pages and visits (widgets forget theirs)."""
+    names = {cpo.id: cpo.name for cpo in cpos}
+    ids = list(names)
+    remembered = st.session_state.get("selected_cpo")
+    if st.session_state.get(key) not in names:
+        st.session_state[key] = remembered if remembered in names else ids[0]
+
+    def remember() -> None:
+        st.session_state["selected_cpo"] = st.session_state[key]
+
+    chosen = st.selectbox(label, ids, format_func=names.get, key=key, on_change=remember)
+    st.session_state["selected_cpo"] = chosen
+    return chosen

@@ -1,16 +1,10 @@
 """Entry script: sign-in and navigation only. Pages are thin views over ``oioi_onboard``."""
 
-import sys
-from pathlib import Path
-
 import streamlit as st
 
-# Pages import ``common`` from this folder, whichever way Streamlit was started.
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import account_sidebar, current_actor, is_signed_in
 
-from common import account_sidebar, current_actor, is_signed_in  # noqa: E402
-
-from oioi_onboard.store.models import Role  # noqa: E402
+from oioi_onboard.store.models import Role
 
 st.set_page_config(page_title="OIOI onboarding", page_icon="⚡", layout="wide")
 

@@ -1,43 +1,63 @@
 """Step 2: import a station spreadsheet — read, map columns, validate, fix, preview on a map, accept.
 
-A thin view: reading, mapping, validation, fixing and storing live in
-``oioi_onboard.sheets`` and ``oioi_onboard.store.stations``. The uploaded file
-sits in ``st.session_state[UPLOAD]`` as ``{"name", "data"}``; everything after
-that (parsing, mapping, validation, the map) is keyed on the file's hash and
-the mapping, so reruns reuse it.
+A thin view over ``oioi_onboard.workflows.imports`` (the same steps ``oioi-onboard
+validate`` and ``push`` run). The uploaded file sits in ``st.session_state[UPLOAD]``
+as ``{"name", "data"}``; everything after it is keyed on the file's hash, the
+mapping and the CPO, so reruns reuse it. Page state belongs to one CPO and one
+file: choosing another starts clean. The file and its fixes are also kept per
+user on the server, so a reload of the browser finds the import where it was.
 """
 
 import hashlib
 import json
-import sys
 import uuid
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import pandas as pd
+import streamlit as st
+from common import choose_cpo, db_session, errors_shown, plain, require_role, show_error
+from components.station_map import render_station_map
 
-import pandas as pd  # noqa: E402
-import streamlit as st  # noqa: E402
-from common import db_session, plain, require_role  # noqa: E402
-from components.station_map import render_station_map  # noqa: E402
-
-from oioi_onboard.sheets import mapping as sheet_mapping  # noqa: E402
-from oioi_onboard.sheets import profiles, reader, template  # noqa: E402
-from oioi_onboard.sheets.canonical import COLUMNS, ROW  # noqa: E402
-from oioi_onboard.sheets.report import issues_csv, issues_xlsx  # noqa: E402
-from oioi_onboard.sheets.stations import StationBuildError, station_points  # noqa: E402
-from oioi_onboard.sheets.validate import apply_edits, replace_value, validate  # noqa: E402
-from oioi_onboard.store import queries  # noqa: E402
-from oioi_onboard.store.models import Role  # noqa: E402
-from oioi_onboard.store.stations import import_history, registry_context, store_import  # noqa: E402
+from oioi_onboard.errors import OnboardError
+from oioi_onboard.sheets import mapping as sheet_mapping
+from oioi_onboard.sheets import profiles, template
+from oioi_onboard.sheets.canonical import COLUMNS, ROW
+from oioi_onboard.sheets.report import issues_csv, issues_xlsx
+from oioi_onboard.sheets.stations import station_points
+from oioi_onboard.sheets.validate import apply_edits, replace_value
+from oioi_onboard.store import queries
+from oioi_onboard.store import profiles as saved_profiles
+from oioi_onboard.store.models import Role
+from oioi_onboard.store.stations import import_history
+from oioi_onboard.workflows import imports
 
 UPLOAD = "import_upload"  # {"name": file name, "data": bytes}: set by the uploader, or by a test
 WORK = "import_work"  # the working state of the current file: canonical frame, validation, map points
+SCOPE = "import_scope"  # (CPO, file hash) the widgets below belong to
 SUGGESTED, BNETZA = "Suggested from the headers", "bnetza"
 NOT_MAPPED = "— not in the file —"
-EXPECTED = (queries.PermissionDenied, LookupError, ValueError, StationBuildError)
+# Widget and message keys that belong to one CPO and one file.
+_SCOPED = ("import_profile", "import_operators", "import_map_", "import_operator_id", "import_fix_",
+           "import_editor_", "import_only_problems", "import_every_station", "import_done", "import_saved_profile",
+           WORK)
+_REMEMBERED = ("import_cpo", "import_profile", "import_map_", "import_operator_id")  # restored after a reload
 
 actor = require_role(Role.ADMIN, Role.PARTNER_MANAGER, Role.CPO_STAFF)
 state = st.session_state
+
+
+@st.cache_resource(show_spinner=False)
+def _drafts() -> dict[str, dict]:
+    """user name -> the import in progress (file and work), so a browser reload does not lose it."""
+    return {}
+
+
+draft = _drafts().setdefault(actor.name, {})
+if UPLOAD not in state and draft.get("upload"):
+    state[UPLOAD] = draft["upload"]
+    state.update(draft.get("choices", {}))  # the CPO and the mapping chosen for the file
+    if draft.get("work"):
+        state[WORK] = draft["work"]
+        state[SCOPE] = draft["work"]["key"][::2]  # (file hash, CPO) of the work -> its scope
 
 st.title("2 · Import stations")
 st.caption(
@@ -52,8 +72,7 @@ with db_session() as session:
 if not cpos:
     st.info("There is no CPO you may import stations for. Register one on the CPOs page first.")
     st.stop()
-names = {c.id: c.name for c in cpos}
-cpo_id = st.selectbox("CPO", list(names), format_func=names.get, key="import_cpo")
+cpo_id = choose_cpo(cpos, key="import_cpo")
 
 with st.expander("Template: the layout this importer knows best"):
     st.write("One row per connector; the station columns repeat on each row. The XLSX explains every column.")
@@ -76,18 +95,28 @@ if not upload:
 if "sha256" not in upload:  # hashed once per file, not on every rerun
     upload["sha256"] = hashlib.sha256(upload["data"]).hexdigest()
 file_sha256 = upload["sha256"]
+draft["upload"] = upload
+if uploaded is None:
+    st.caption(plain(f"Working on {upload['name']}, uploaded earlier. Upload another file to replace it."))
+
+# Another CPO or another file: its mapping choice, fix form, editor and messages start clean.
+if state.get(SCOPE) != (file_sha256, cpo_id):
+    for key in [k for k in state if isinstance(k, str) and k.startswith(_SCOPED)]:
+        del state[key]
+    draft.pop("work", None)
+    state[SCOPE] = (file_sha256, cpo_id)
 
 
 @st.cache_data(show_spinner="Reading the file…", max_entries=4)
 def _read(sha256: str, _data: bytes, file_name: str):
     # Keyed on the hash: Streamlit does not hash parameters starting with "_".
-    return reader.read_sheet(_data, file_name)
+    return imports.read_file(_data, file_name)
 
 
 try:
     raw = _read(file_sha256, upload["data"], upload["name"])
-except reader.SheetError as error:
-    st.error(plain(f"{upload['name']} cannot be read: {error}"))
+except OnboardError as error:
+    show_error(error, f"{upload['name']} cannot be read: ")
     st.stop()
 st.write(f"**{plain(upload['name'])}**: {len(raw.frame):,} rows, header in row {raw.header_row}.")
 for note in raw.notes:
@@ -97,15 +126,15 @@ for note in raw.notes:
 
 st.subheader("Columns")
 with db_session() as session:
-    saved_profiles = profiles.list_profiles(session, cpo_id=cpo_id)
+    own_profiles = list(saved_profiles.saved_profiles(session, actor=actor, cpo_id=cpo_id))
     operator_ids = queries.cpo_operator_ids(session, cpo_id=cpo_id)
-builtin = [name for name in profiles.builtin_profiles() if name not in saved_profiles]
+builtin = [name for name in profiles.builtin_profiles() if name not in own_profiles]
 profile = st.selectbox(
-    "Mapping", [SUGGESTED, *builtin, *saved_profiles], key="import_profile",
+    "Mapping", [SUGGESTED, *builtin, *own_profiles], key="import_profile",
     help="template: our own layout · bnetza: Germany's public charging register (needs an operator table) · "
          "or a profile saved for this CPO",
 )
-
+map_options: dict = {}
 if profile == BNETZA:
     operators_file = st.file_uploader("Operators (CSV or XLSX: operator name, operator id)",
                                       type=["csv", "xlsx"], key="import_operators")
@@ -114,19 +143,20 @@ if profile == BNETZA:
                 "Stations of operators missing from it are reported as errors, never dropped.")
         st.stop()
     operators_data = operators_file.getvalue()
+    try:
+        map_options = {"profile": BNETZA, "operators": profiles.load_operators_csv(operators_data)}
+    except OnboardError as error:
+        show_error(error, f"{operators_file.name}: ")
+        st.stop()
     mapping_key = ("bnetza", hashlib.sha256(operators_data).hexdigest())
-
-    def _map():
-        return profiles.apply_profile(raw, BNETZA, operators=profiles.load_operators_csv(operators_data))
 elif profile != SUGGESTED:
+    map_options = {"profile": profile}
     mapping_key = ("profile", profile)
-
-    def _map():
-        with db_session() as session:
-            return profiles.apply_profile(raw, profile, session=session, cpo_id=cpo_id)
 else:
-    suggestion = sheet_mapping.suggest_mapping(raw)
+    with db_session() as session:
+        suggestion = imports.suggest(session, actor=actor, cpo_id=cpo_id, raw=raw)
     chosen = sheet_mapping.Mapping.from_dict(suggestion.mapping.to_dict())
+    confidence = dict(suggestion.confidence)
     sources = [NOT_MAPPED, *raw.columns]
     with st.expander("Which column holds which field", expanded=bool(suggestion.unplaced_required)):
         grid = st.columns(3)
@@ -140,6 +170,8 @@ else:
                 help=f"{column.description}. Suggested with {sure:.0%} confidence." if default else column.description,
             )
             chosen.columns[column.name] = None if picked == NOT_MAPPED else picked
+            if picked != (default or NOT_MAPPED):
+                confidence[column.name] = 1.0  # a person chose it
         if operator_ids:
             chosen.operator_id = st.selectbox(
                 "Operator id for ids the file lacks", operator_ids, key="import_operator_id",
@@ -149,49 +181,48 @@ else:
             st.caption(plain(line))
         name = st.text_input("Save this mapping as a profile for this CPO", key="import_profile_name")
         if st.button("Save profile", disabled=not name.strip(), key="import_profile_save"):
-            try:
-                with db_session() as session:
-                    profiles.save_profile(session, cpo_id=cpo_id, name=name.strip(), mapping=chosen)
-                state["import_saved_profile"] = name.strip()
+            with errors_shown("Not saved: "), db_session() as session:
+                saved_profiles.save_profile(session, actor=actor, cpo_id=cpo_id, name=name, mapping=chosen)
+                state["import_saved_profile"] = " ".join(name.split())
+            if "import_saved_profile" in state:
                 st.rerun()  # so the profile list above shows it
-            except profiles.ProfileError as error:
-                st.error(plain(error))
         if "import_saved_profile" in state:
             st.success(plain(f"Saved profile {state.pop('import_saved_profile')!r}; choose it under Mapping next time."))
-    unplaced = sheet_mapping.unplaced_required(chosen)
-    if unplaced:
-        st.warning(plain("Choose a column for: " + ", ".join(unplaced) + ". Until then those fields are reported empty."))
-    mapping_key = ("columns", json.dumps(chosen.to_dict(), sort_keys=True))
-
-    def _map():
-        return sheet_mapping.apply_mapping(raw, chosen)
+    map_options = {"mapping": chosen, "confidence": confidence}
+    mapping_key = ("columns", json.dumps([chosen.to_dict(), confidence], sort_keys=True))
 
 # --- validation (reused across reruns until the file, the mapping, the CPO or a fix changes) ------
 
 source_key = (file_sha256, mapping_key, cpo_id)
 
 
-def _validate(frame: pd.DataFrame, extra: pd.DataFrame | None) -> None:
-    with db_session() as session:
-        context = registry_context(session, cpo_id=cpo_id)
-    validation = validate(frame, context=context, extra_issues=extra)
+def _validate(frame: pd.DataFrame, mapping_issues: pd.DataFrame, description: list[str]) -> None:
+    with st.spinner(f"Validating {len(frame):,} rows…"), db_session() as session:
+        validation = imports.check(session, actor=actor, cpo_id=cpo_id, frame=frame, mapping_issues=mapping_issues)
     state.pop("import_done", None)
     state["import_revision"] = state.get("import_revision", 0) + 1
-    state[WORK] = {"key": source_key, "validation": validation, "extra": extra,
-                   "points": station_points(validation), "revision": state["import_revision"],
-                   # The map cache is shared by every session: its key must name this exact validation.
-                   "map_key": uuid.uuid4().hex}
+    state[WORK] = draft["work"] = {
+        "key": source_key, "validation": validation, "mapping_issues": mapping_issues, "description": description,
+        "points": station_points(validation), "revision": state["import_revision"],
+        # The map cache is shared by every session: its key must name this exact validation.
+        "map_key": uuid.uuid4().hex,
+    }
 
 
 if state.get(WORK, {}).get("key") != source_key:
     try:
-        canonical, mapping_issues = _map()
-    except profiles.ProfileError as error:
-        st.error(plain(error))
+        with db_session() as session:
+            mapped = imports.map_sheet(session, actor=actor, cpo_id=cpo_id, raw=raw, **map_options)
+    except OnboardError as error:
+        show_error(error)
         st.stop()
-    _validate(canonical, mapping_issues)
+    _validate(mapped.frame, mapped.issues, mapped.description)
 work = state[WORK]
 validation = work["validation"]
+draft["choices"] = {k: state[k] for k in state if isinstance(k, str) and k.startswith(_REMEMBERED)}
+if profile != SUGGESTED:
+    for line in work["description"]:
+        st.caption(plain(line))
 
 st.subheader("Validation")
 cols = st.columns(5)
@@ -202,6 +233,9 @@ cols[3].metric("Warnings", f"{validation.warnings:,}")
 cols[4].metric("Stations blocked", f"{len(validation.blocked_station_ids()):,}")
 
 issues = validation.issues
+unmapped = sorted(issues.loc[issues["rule"] == "field_not_mapped", "column"].unique())
+if unmapped:
+    st.warning(plain("Choose a column for: " + ", ".join(unmapped) + ". Until then those fields are reported empty."))
 if issues.empty:
     st.success("No problems found.")
 else:
@@ -224,7 +258,7 @@ else:
         if st.form_submit_button("Replace and revalidate"):
             fixed, count = replace_value(validation.frame, fix_column, fix_old, fix_new)
             if count:
-                _validate(fixed, work["extra"])
+                _validate(fixed, work["mapping_issues"], work["description"])
                 st.rerun()
             st.warning(plain(f"No cell of {fix_column} holds {fix_old!r}."))
 
@@ -234,8 +268,8 @@ else:
     # A new key per validation: edits name rows by position, and the rows shown change after a revalidation.
     edited = st.data_editor(shown, key=f"import_editor_{work['revision']}", disabled=[ROW], hide_index=True,
                             width="stretch", height=320)
-    if st.button("Revalidate", type="primary", key="import_revalidate"):
-        _validate(apply_edits(frame, edited), work["extra"])
+    if st.button("Revalidate the edited cells", type="primary", key="import_revalidate"):
+        _validate(apply_edits(frame, edited), work["mapping_issues"], work["description"])
         st.rerun()
 
 # --- map ---------------------------------------------------------------------------------------
@@ -255,13 +289,9 @@ valid = len(validation.valid_station_ids())
 st.write(f"{valid:,} stations are valid and can be stored; {len(validation.blocked_station_ids()):,} "
          "are blocked by errors and wait until they are fixed.")
 if st.button(f"Accept {valid:,} valid stations", disabled=valid == 0, key="import_accept"):
-    try:
-        with st.spinner("Storing stations…"), db_session() as session:
-            record = store_import(session, actor=actor, cpo_id=cpo_id, file_name=upload["name"],
-                                  file_sha256=file_sha256, validation=validation)
-            state["import_done"] = (record.stations_stored, record.stations - record.stations_stored)
-    except EXPECTED as error:
-        st.error(plain(f"Nothing was stored: {error}"))
+    with errors_shown("Nothing was stored: "), st.spinner("Storing stations…"), db_session() as session:
+        record = imports.store(session, actor=actor, cpo_id=cpo_id, raw=raw, validation=validation)
+        state["import_done"] = (record.stations_stored, record.stations - record.stations_stored)
 if "import_done" in state:
     stored, blocked = state["import_done"]
     st.success(f"Stored {stored:,} stations; {blocked:,} blocked. Next: push them on the Push page.")

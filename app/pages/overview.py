@@ -1,18 +1,13 @@
 """Where each CPO stands: stage, stations, connectors, last activity, open problems."""
 
-import sys
-from pathlib import Path
+import pandas as pd
+import streamlit as st
+from common import db_session, require_role
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-import pandas as pd  # noqa: E402
-import streamlit as st  # noqa: E402
-from common import db_session, require_role  # noqa: E402
-
-from oioi_onboard.settings import get_settings  # noqa: E402
-from oioi_onboard.store import queries  # noqa: E402
-from oioi_onboard.store.auth import Actor  # noqa: E402
-from oioi_onboard.store.models import Role  # noqa: E402
+from oioi_onboard.settings import get_settings
+from oioi_onboard.store import queries
+from oioi_onboard.store.auth import Actor
+from oioi_onboard.store.models import Role
 
 actor = require_role(Role.ADMIN, Role.PARTNER_MANAGER, Role.CPO_STAFF)
 

@@ -125,3 +125,26 @@ def decrypt_api_key(token: str) -> str:
 def last4(key: str | None) -> str:
     """The last four characters of an API key, the only part ever shown."""
     return (key or "")[-4:]
+
+
+# --- sign-in sessions -------------------------------------------------------------------------
+
+SESSION_SECONDS = 12 * 3600  # a browser stays signed in this long after signing in
+_SESSION_PURPOSE = "session"
+
+
+def session_token(user_name: str) -> str:
+    """A signed, encrypted token naming a signed-in user; it expires after SESSION_SECONDS."""
+    return _current().encrypt(f"{_SESSION_PURPOSE}\x1f{user_name}".encode()).decode("ascii")
+
+
+def session_user(token: str | None, *, max_age: int = SESSION_SECONDS) -> str | None:
+    """The user a session token names, or None when it is forged, expired or not a session token."""
+    if not token:
+        return None
+    try:
+        text = _current().decrypt(token.encode("ascii"), ttl=max_age).decode("utf-8")
+    except (InvalidToken, UnicodeError, ValueError):
+        return None
+    purpose, _, name = text.partition("\x1f")
+    return name if purpose == _SESSION_PURPOSE and name else None

@@ -112,7 +112,17 @@ def check(
     if session is not None and cpo_id is not None:
         queries.get_cpo(session, actor=actor, cpo_id=cpo_id)
         context = registry_context(session, cpo_id=cpo_id)
-    return validate(frame, context=context, extra_issues=mapping_issues)
+    return validate(frame, context=context, extra_issues=_still_open(mapping_issues, frame))
+
+
+def _still_open(mapping_issues: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
+    """Mapping issues less the fields no column held that fixes have since filled in every row."""
+    unmapped = mapping_issues["rule"] == "field_not_mapped"
+    if not unmapped.any() or not len(frame):
+        return mapping_issues
+    filled = {name for name in mapping_issues.loc[unmapped, "column"]
+              if name in frame.columns and (frame[name].astype("str").str.strip() != "").all()}
+    return mapping_issues[~(unmapped & mapping_issues["column"].isin(filled))].reset_index(drop=True)
 
 
 def store(
