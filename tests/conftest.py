@@ -1,6 +1,14 @@
+"""Fixtures every test folder shares: an isolated data directory, the database, the sandbox process,
+registered CPOs and an actor per role. The data they hold is built by tests/factories.py.
+
+Library modules are imported inside the fixtures, after the data directory is set.
+"""
+
 from pathlib import Path
 
 import pytest
+
+from tests.helpers.postgres import postgres_url  # noqa: F401 - the throw-away PostgreSQL fixture, for every folder
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT / "docs" / "oioi-spec"
@@ -19,3 +27,118 @@ def _isolated_data_dir(tmp_path, monkeypatch):
     yield
     get_settings.cache_clear()
     get_engine.cache_clear()
+
+
+@pytest.fixture
+def db():
+    """The test's own SQLite database, upgraded; ``with db() as session:`` opens a session on it."""
+    from oioi_onboard.store.db import migrate, session_scope
+
+    migrate()
+    return session_scope
+
+
+# --------------------------------------------------------------------------- the sandbox process
+
+
+@pytest.fixture(scope="module")
+def sandbox_options() -> dict:
+    """Keywords for ``running_sandbox`` behind the module's ``sandbox``; a module overrides this fixture
+    for other API keys, partner identifiers or latency."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def sandbox(tmp_path_factory, sandbox_options):
+    """The real ``oioi-onboard sandbox`` process on a free port, one per test module.
+
+    It accepts ``DEFAULT_API_KEY`` and ``DEFAULT_PARTNER_ID`` (tests/helpers/sandbox.py) unless the
+    module overrides ``sandbox_options``. Its tests share it, so each uses station and EVSE ids of
+    its own; a test that counts what the sandbox holds takes ``fresh_sandbox``.
+    """
+    from tests.helpers.sandbox import running_sandbox
+
+    with running_sandbox(tmp_path_factory.mktemp("sandbox"), **sandbox_options) as process:
+        yield process
+
+
+@pytest.fixture
+def fresh_sandbox(tmp_path):
+    """An empty sandbox process of its own for one test, with the default API key and partner identifier."""
+    from tests.helpers.sandbox import running_sandbox
+
+    with running_sandbox(tmp_path / "sandbox") as process:
+        yield process
+
+
+# --------------------------------------------------------------------------- CPOs and people
+
+
+@pytest.fixture
+def cpo(db):
+    """A registered CPO, 'Ours', holding DE*8PS (the operator id of the sample files and the hostile
+    corpus), on the embedded sandbox, without an API key."""
+    from tests.factories import make_cpo
+
+    with db() as session:
+        return make_cpo(session, name="Ours", operator_ids="DE*8PS")
+
+
+@pytest.fixture
+def other_cpo(db):
+    """Another registered CPO, 'Theirs', holding DE*ABC."""
+    from tests.factories import make_cpo
+
+    with db() as session:
+        return make_cpo(session, name="Theirs", operator_ids="DE*ABC")
+
+
+@pytest.fixture
+def actors(db, cpo) -> dict:
+    """One account and actor per role, named after it: 'admin', 'manager' (partner manager),
+    'staff' (CPO staff of ``cpo``) and 'viewer' (assigned to ``cpo``: may look, never change)."""
+    from oioi_onboard.store.models import Role
+    from tests.factories import make_user
+
+    with db() as session:
+        return {
+            "admin": make_user(session, "admin", Role.ADMIN),
+            "manager": make_user(session, "manager", Role.PARTNER_MANAGER),
+            "staff": make_user(session, "staff", Role.CPO_STAFF, cpo_names=[cpo.name]),
+            "viewer": make_user(session, "viewer", Role.VIEWER, cpo_names=[cpo.name]),
+        }
+
+
+API_KEY_A = "key-of-alpha-7f3c9e1d2b"
+API_KEY_B = "key-of-bravo-4a8e6c0f5d"
+
+
+@pytest.fixture
+def two_cpos(db) -> dict:
+    """CPOs Alpha (DE*ALP, sandbox, ``API_KEY_A``) and Bravo (AT*BRV, production, ``API_KEY_B``) with an
+    account of every role: admin 'admin', partner manager 'maria', staff 'alice' (Alpha) and 'bob' (Bravo),
+    viewer 'victor'; each signs in with ``factories.password_of(name)``.
+
+    Returns the CPO ids ('alpha', 'bravo'), their partner identifiers ('alpha_pids', 'bravo_pids')
+    and each person's actor under their name.
+    """
+    from oioi_onboard.store import queries
+    from oioi_onboard.store.models import Role
+    from tests.factories import make_cpo, make_user
+
+    with db() as session:
+        alpha = make_cpo(session, name="Alpha", operator_ids="DE*ALP", endpoint="sandbox", api_key=API_KEY_A)
+        bravo = make_cpo(session, name="Bravo", operator_ids="AT*BRV", endpoint="production", api_key=API_KEY_B)
+        people = {
+            "admin": make_user(session, "admin", Role.ADMIN),
+            "maria": make_user(session, "maria", Role.PARTNER_MANAGER),
+            "alice": make_user(session, "alice", Role.CPO_STAFF, cpo_names=["Alpha"]),
+            "bob": make_user(session, "bob", Role.CPO_STAFF, cpo_names=["Bravo"]),
+            "victor": make_user(session, "victor", Role.VIEWER),
+        }
+        return {
+            "alpha": alpha.id, "bravo": bravo.id,
+            "alpha_pids": queries.cpo_partner_identifiers(session, cpo_id=alpha.id),
+            "bravo_pids": queries.cpo_partner_identifiers(session, cpo_id=bravo.id),
+            **people,
+        }

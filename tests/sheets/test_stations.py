@@ -12,7 +12,7 @@ from oioi_onboard.sheets.stations import (
     station_points,
 )
 from oioi_onboard.sheets.validate import validate
-from tests.helpers.station_frames import set_row, set_station, valid_frame
+from tests.factories import set_row, set_station, valid_frame
 
 
 def test_stations_are_valid_oioi():

@@ -3,9 +3,9 @@ from sqlmodel import select
 from oioi_onboard.settings import SANDBOX_API_KEY, SANDBOX_PARTNER_ID, get_settings
 from oioi_onboard.store import queries
 from oioi_onboard.store.auth import SYSTEM, authenticate
-from oioi_onboard.workflows.bootstrap import DEMO_CPO_NAME, prepare_embedded
 from oioi_onboard.store.db import session_scope
 from oioi_onboard.store.models import Cpo, User
+from oioi_onboard.workflows.bootstrap import DEMO_CPO_NAME, prepare_embedded
 
 
 def test_first_run_creates_admin_with_a_printed_one_time_password(capsys):
@@ -39,7 +39,7 @@ def test_admin_password_from_environment_and_demo_cpo_on_the_sandbox(monkeypatch
 
 
 def test_demo_network_is_imported_once_and_ready_to_push():
-    from oioi_onboard.store.models import Connector, ImportRecord, Station, Stage
+    from oioi_onboard.store.models import Connector, ImportRecord, Stage, Station
 
     prepare_embedded()
     prepare_embedded()

@@ -9,8 +9,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from oioi_onboard.oioi.ids import check_partner_identifier
 from oioi_onboard.cli import app as cli_app
+from oioi_onboard.oioi.ids import check_partner_identifier
 from oioi_onboard.store import queries
 from oioi_onboard.store.auth import SYSTEM, authenticate
 from oioi_onboard.store.db import get_engine, session_scope
@@ -50,7 +50,8 @@ def test_invalid_operator_id_exits_2_naming_value_and_form(cli):
 
 def test_missing_api_key_variable_is_an_error(cli, monkeypatch):
     monkeypatch.delenv("NO_SUCH_VAR", raising=False)
-    result = runner.invoke(cli, ["cpo", "add", "--name", "X", "--operator-id", "DE*XXX", "--api-key-env", "NO_SUCH_VAR"])
+    result = runner.invoke(cli, ["cpo", "add", "--name", "X", "--operator-id", "DE*XXX",
+                                 "--api-key-env", "NO_SUCH_VAR"])
     assert result.exit_code == 2 and "NO_SUCH_VAR" in result.stderr
 
 

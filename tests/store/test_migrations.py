@@ -6,9 +6,9 @@ import sys
 import pytest
 from sqlalchemy import inspect
 
+from oioi_onboard.settings import get_settings
 from oioi_onboard.store import migrate as migrations
 from oioi_onboard.store.db import get_engine
-from oioi_onboard.settings import get_settings
 
 
 def _check_upgraded(url: str) -> None:

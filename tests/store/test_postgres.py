@@ -4,9 +4,10 @@ import pytest
 
 from oioi_onboard.settings import get_settings
 from oioi_onboard.store import queries, registry
-from oioi_onboard.store.auth import SYSTEM, authenticate, create_user
+from oioi_onboard.store.auth import SYSTEM, authenticate
 from oioi_onboard.store.db import get_engine, migrate, session_scope
 from oioi_onboard.store.models import Role, Stage
+from tests.factories import make_cpo, make_user, password_of
 
 
 @pytest.mark.postgres
@@ -18,17 +19,15 @@ def test_registry_and_scoping_on_postgres(postgres_url, monkeypatch):
     migrate()
     try:
         with session_scope() as session:
-            alpha, _ = registry.register_cpo(session, actor=SYSTEM, name="Alpha", operator_ids=["DE*ALP"],
-                                             endpoint="sandbox", api_key="pg-alpha-key-0001")
-            registry.register_cpo(session, actor=SYSTEM, name="Bravo", operator_ids=["AT*BRV"],
-                                  endpoint="staging", api_key="pg-bravo-key-0002")
-            create_user(session, actor=SYSTEM, name="alice", role=Role.CPO_STAFF, password="alice-password-1", cpo_names=["Alpha"])
+            alpha = make_cpo(session, name="Alpha", operator_ids="DE*ALP", api_key="pg-alpha-key-0001")
+            make_cpo(session, name="Bravo", operator_ids="AT*BRV", endpoint="staging", api_key="pg-bravo-key-0002")
+            make_user(session, "alice", Role.CPO_STAFF, cpo_names=["Alpha"])
         with session_scope() as session:
             with pytest.raises(registry.RegistrationError, match="already registered to CPO 'Alpha'"):
                 registry.register_cpo(session, actor=SYSTEM, name="Copy", operator_ids=["de*alp"],
                                       endpoint="sandbox", api_key=None)
         with session_scope() as session:
-            alice = authenticate(session, name="alice", password="alice-password-1")
+            alice = authenticate(session, name="alice", password=password_of("alice"))
             assert [c.name for c in queries.list_cpos(session, actor=alice)] == ["Alpha"]
             with pytest.raises(queries.PermissionDenied):
                 queries.get_cpo(session, actor=alice, name="Bravo")

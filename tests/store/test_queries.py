@@ -1,6 +1,6 @@
 """Scoping lives in the query layer: a CPO-staff user cannot read or change another CPO's data."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -8,15 +8,14 @@ from oioi_onboard.oioi.ids import new_partner_identifier
 from oioi_onboard.store import queries, registry
 from oioi_onboard.store.auth import SYSTEM
 from oioi_onboard.store.models import (
-    Connector,
     Cpo,
     ImportRecord,
     Outbox,
     OutboxState,
     Stage,
-    Station,
 )
 from oioi_onboard.store.queries import PermissionDenied
+from tests.factories import add_station_row, make_cpo
 
 
 def test_staff_see_only_their_cpo(two_cpos, db):
@@ -94,8 +93,8 @@ def test_credentials_resolve_named_endpoints(two_cpos, db):
         assert url == queries.PRODUCTION_URL and key.startswith("key-of-bravo") and partner == two_cpos["bravo_pids"][0]
         url, _, _ = queries.cpo_credentials(session, actor=two_cpos["alice"], cpo_id=two_cpos["alpha"])
         assert url.startswith("http://127.0.0.1:")
-        cpo, _ = registry.register_cpo(session, actor=SYSTEM, name="Keyless", operator_ids=["FR*KEY"],
-                                       endpoint="https://oioi.example.com/api/v4/request", api_key=None)
+        cpo = make_cpo(session, name="Keyless", operator_ids="FR*KEY",
+                       endpoint="https://oioi.example.com/api/v4/request")
         with pytest.raises(LookupError, match="no API key"):
             queries.cpo_credentials(session, actor=SYSTEM, cpo_id=cpo.id)
     assert queries.resolve_endpoint("staging") == "https://dev-api.plugsurfing.com/api/v4/request"
@@ -121,32 +120,21 @@ def test_stage_only_moves_forward(two_cpos, db):
         assert queries.overview(session, actor=SYSTEM).set_index("CPO").loc["Alpha", "stage"] == "full load pushed"
 
 
-def _station(session, cpo_id: int, station_id: str, operator: str, connectors: int, deleted: bool = False) -> None:
-    station = Station(cpo_id=cpo_id, station_id=station_id, name=station_id, latitude=52.5, longitude=13.4,
-                      cpo_operator_id=operator, payload={}, payload_sha256="x", connectors_signature="y",
-                      deleted=deleted)
-    session.add(station)
-    session.flush()
-    for index in range(connectors):
-        evse = f"{operator}*E{station_id}{index}"
-        session.add(Connector(station_pk=station.id, cpo_id=cpo_id, evse_id=evse, evse_key=evse.replace("*", ""),
-                              name="Type2", speed=22.0))
-
-
 def test_overview_counts_stations_connectors_and_open_problems(two_cpos, db):
     alpha, bravo = two_cpos["alpha"], two_cpos["bravo"]
     with db() as session:
-        _station(session, alpha, "S1", "DE*ALP", 2)
-        _station(session, alpha, "S2", "DE*ALP", 3)
-        _station(session, alpha, "S3", "DE*ALP", 4, deleted=True)  # gone: not counted
-        _station(session, bravo, "B1", "AT*BRV", 1)
+        add_station_row(session, cpo_id=alpha, station_id="S1", operator_id="DE*ALP", connectors=2)
+        add_station_row(session, cpo_id=alpha, station_id="S2", operator_id="DE*ALP", connectors=3)
+        # S3 is gone: not counted.
+        add_station_row(session, cpo_id=alpha, station_id="S3", operator_id="DE*ALP", connectors=4, deleted=True)
+        add_station_row(session, cpo_id=bravo, station_id="B1", operator_id="AT*BRV", connectors=1)
         for state in (OutboxState.FAILED, OutboxState.FAILED, OutboxState.ACKED):
             session.add(Outbox(cpo_id=alpha, kind="station-post", key="S1", payload={}, payload_sha256="z",
                                state=state))
         session.add(ImportRecord(cpo_id=alpha, user_name="alice", file_name="old.csv", file_sha256="a", errors=50))
         session.flush()
         latest = ImportRecord(cpo_id=alpha, user_name="alice", file_name="new.csv", file_sha256="b", errors=3,
-                              at=datetime(2099, 1, 2, 3, 4, 5, tzinfo=timezone.utc))
+                              at=datetime(2099, 1, 2, 3, 4, 5, tzinfo=UTC))
         session.add(latest)
     with db() as session:
         frame = queries.overview(session, actor=SYSTEM).set_index("CPO")
@@ -154,8 +142,9 @@ def test_overview_counts_stations_connectors_and_open_problems(two_cpos, db):
     assert frame.loc["Alpha", "connectors"] == 5
     assert frame.loc["Alpha", "open problems"] == 2 + 3  # two failed pushes, three errors in the latest import
     assert frame.loc["Bravo", "stations"] == 1 and frame.loc["Bravo", "open problems"] == 0
-    assert frame.loc["Alpha", "last activity"] == datetime(2099, 1, 2, 3, 4, 5, tzinfo=timezone.utc)  # the latest of all activity
-    assert frame.loc["Bravo", "last activity"] < datetime(2099, 1, 1, tzinfo=timezone.utc)
+    # The latest of all activity:
+    assert frame.loc["Alpha", "last activity"] == datetime(2099, 1, 2, 3, 4, 5, tzinfo=UTC)
+    assert frame.loc["Bravo", "last activity"] < datetime(2099, 1, 1, tzinfo=UTC)
 
 
 def test_partner_identifiers_are_listed_in_order(two_cpos, db):

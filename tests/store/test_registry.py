@@ -18,8 +18,7 @@ from oioi_onboard.store.registry import (
     set_api_key,
     update_cpo,
 )
-
-from .conftest import API_KEY_A, API_KEY_B
+from tests.conftest import API_KEY_A, API_KEY_B
 
 
 def _register(session, **overrides):

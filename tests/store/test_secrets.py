@@ -8,10 +8,9 @@ from oioi_onboard.settings import get_settings
 from oioi_onboard.store import queries
 from oioi_onboard.store.auth import SYSTEM
 from oioi_onboard.store.models import AuditLog, Cpo
-from oioi_onboard.store.registry import register_cpo, set_api_key
+from oioi_onboard.store.registry import set_api_key
 from oioi_onboard.store.secrets import SecretKeyError, decrypt_api_key, encrypt_api_key, key_file, last4, secret_key
-
-from .conftest import API_KEY_A, API_KEY_B
+from tests.conftest import API_KEY_A, API_KEY_B
 
 
 def test_round_trip_and_last4():

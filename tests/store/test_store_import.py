@@ -3,27 +3,21 @@
 import pytest
 from sqlmodel import select
 
-from oioi_onboard.store.auth import SYSTEM, Actor
-from oioi_onboard.store.db import migrate, session_scope
+from oioi_onboard.sheets.validate import validate
+from oioi_onboard.store.auth import SYSTEM
+from oioi_onboard.store.db import session_scope
 from oioi_onboard.store.models import AuditLog, Connector, Cpo, ImportRecord, Role, Stage, Station
 from oioi_onboard.store.queries import PermissionDenied
-from oioi_onboard.store.registry import register_cpo
 from oioi_onboard.store.stations import registry_context, station_frame, store_import
-from oioi_onboard.sheets.validate import validate
-from tests.helpers.station_frames import set_row, set_station, valid_frame
+from tests.factories import actor, set_row, set_station, valid_frame
 
 S1, S2, S3 = "DE*8PS*S0001", "DE*8PS*S0002", "DE*8PS*S0003"
 
 
 @pytest.fixture
-def cpos():
-    migrate()
-    with session_scope() as session:
-        ours, _ = register_cpo(session, actor=SYSTEM, name="Ours", operator_ids=["DE*8PS"], endpoint="sandbox",
-                               api_key=None)
-        theirs, _ = register_cpo(session, actor=SYSTEM, name="Theirs", operator_ids=["DE*ABC"],
-                                 endpoint="sandbox", api_key=None)
-        return ours.id, theirs.id
+def cpos(cpo, other_cpo):
+    """Ours (DE*8PS, the frame's operator id) and Theirs (DE*ABC)."""
+    return cpo.id, other_cpo.id
 
 
 def _import(cpo_id, frame, actor=SYSTEM, with_context=True, file_name="stations.csv"):
@@ -122,12 +116,12 @@ def test_stations_missing_from_a_full_upload_are_kept(cpos):
 
 def test_only_editors_of_the_cpo_may_import(cpos):
     ours, theirs = cpos
-    for actor in (Actor("eve", Role.CPO_STAFF, frozenset({theirs})), Actor("vic", Role.VIEWER)):
+    for outsider in (actor("eve", Role.CPO_STAFF, theirs), actor("vic", Role.VIEWER)):
         with pytest.raises(PermissionDenied):
-            _import(ours, valid_frame(), actor=actor)
+            _import(ours, valid_frame(), actor=outsider)
     with session_scope() as session:
         assert session.exec(select(ImportRecord)).all() == []
-    record, _ = _import(ours, valid_frame(), actor=Actor("ann", Role.CPO_STAFF, frozenset({ours})))
+    record, _ = _import(ours, valid_frame(), actor=actor("ann", Role.CPO_STAFF, ours))
     assert record.user_name == "ann" and record.stations_stored == 3
 
 
@@ -138,9 +132,9 @@ def test_station_frame_is_scoped(cpos):
         evse_id=["DE*ABC*E1", "DE*ABC*E2"]))
     with session_scope() as session:
         everything = station_frame(session, actor=SYSTEM)
-        mine = station_frame(session, actor=Actor("ann", Role.CPO_STAFF, frozenset({ours})))
-        asked = station_frame(session, actor=Actor("ann", Role.CPO_STAFF, frozenset({ours})), cpo_ids=[theirs])
-        nobody = station_frame(session, actor=Actor("vic", Role.VIEWER))
+        mine = station_frame(session, actor=actor("ann", Role.CPO_STAFF, ours))
+        asked = station_frame(session, actor=actor("ann", Role.CPO_STAFF, ours), cpo_ids=[theirs])
+        nobody = station_frame(session, actor=actor("vic", Role.VIEWER))
     assert list(everything.columns) == ["station_id", "name", "latitude", "longitude", "city", "cpo_id",
                                         "connectors", "deleted"]
     assert len(everything) == 4 and set(mine["station_id"]) == {S1, S2, S3}
