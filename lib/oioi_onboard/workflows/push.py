@@ -69,16 +69,19 @@ async def send(*, db_url: str | None, cpo_id: int, run_id: int | None,
     stop = asyncio.Event()
 
     async def follow() -> None:
-        while not stop.is_set():
-            await asyncio.sleep(0.2)
-            with session_scope(db_url) as session:
-                progress = run_progress(session, run_id=run_id) if run_id else None
-                still_open = open_station_posts(session, cpo_id=cpo_id)
-                paused = session.get(Cpo, cpo_id).paused_reason
-            if paused or still_open == 0:
-                stop.set()
-            if on_progress is not None:
-                on_progress(progress, still_open)
+        try:
+            while not stop.is_set():
+                await asyncio.sleep(0.2)
+                with session_scope(db_url) as session:
+                    progress = run_progress(session, actor=SYSTEM, run_id=run_id) if run_id else None
+                    still_open = open_station_posts(session, cpo_id=cpo_id)
+                    paused = session.get(Cpo, cpo_id).paused_reason
+                if paused or still_open == 0:
+                    stop.set()
+                if on_progress is not None:
+                    on_progress(progress, still_open)
+        finally:
+            stop.set()  # whatever ends the follower ends the worker too
 
     follower = asyncio.create_task(follow())
     await run_worker(stop=stop, poll_interval=0.1, db_url=db_url, cpo_ids=(cpo_id,), backoff_base=backoff_base,
