@@ -192,15 +192,15 @@ def store_stations(session: Session, *, cpo_id: int, count: int, operator_id: st
 
 
 def add_station_row(session: Session, *, cpo_id: int, station_id: str, operator_id: str, connectors: int = 1,
-                    deleted: bool = False) -> Station:
-    """A bare station row with ``connectors`` Type2 connectors and no real payload: for counts and scoping."""
+                    evse_ids: Iterable[str] | None = None, deleted: bool = False) -> Station:
+    """A bare station row with ``connectors`` Type2 connectors (or one on each of ``evse_ids``) and no real
+    payload: for counts, scoping and ids another CPO already holds."""
     station = Station(cpo_id=cpo_id, station_id=station_id, name=station_id, latitude=52.5, longitude=13.4,
                       cpo_operator_id=operator_id, payload={}, payload_sha256="x", connectors_signature="y",
                       deleted=deleted)
     session.add(station)
     session.flush()
-    for index in range(connectors):
-        evse = f"{operator_id}*E{station_id}{index}"
+    for evse in evse_ids or [f"{operator_id}*E{station_id}{index}" for index in range(connectors)]:
         session.add(Connector(station_pk=station.id, cpo_id=cpo_id, evse_id=evse, evse_key=evse.replace("*", ""),
                               name="Type2", speed=22.0))
     session.flush()

@@ -1,22 +1,17 @@
 """The command as a user meets it: clear one-line errors, never a traceback."""
 
 import os
-import socket
 import subprocess
 import sys
 
 import pytest
 
-
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]  # nothing listens here once the probe is closed
+from tests.helpers.sandbox import free_port
 
 
 @pytest.mark.parametrize("command", [["cpo", "list"], ["worker", "--once"], ["relay", "--port", "0"]])
 def test_an_unreachable_database_is_reported_in_one_line(command):
-    url = f"postgresql://onboard:s3cret-password@127.0.0.1:{closed_port()}/onboard"
+    url = f"postgresql://onboard:s3cret-password@127.0.0.1:{free_port()}/onboard"  # nothing listens there
     env = {**os.environ, "DATABASE_URL": url}
     done = subprocess.run([sys.executable, "-m", "oioi_onboard.cli", *command], env=env,
                           capture_output=True, text=True, timeout=120)

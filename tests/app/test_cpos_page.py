@@ -12,35 +12,19 @@ from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
 from oioi_onboard.oioi.ids import check_partner_identifier
-from oioi_onboard.store import queries, registry
-from oioi_onboard.store.auth import SYSTEM, create_user
-from oioi_onboard.store.db import migrate, session_scope
+from oioi_onboard.store import queries
+from oioi_onboard.store.auth import SYSTEM
+from oioi_onboard.store.db import session_scope
 from oioi_onboard.store.models import Cpo, Role
-from tests.helpers.sandbox import running_sandbox
+from tests.conftest import API_KEY_A, API_KEY_B
+from tests.factories import make_cpo, make_user, password_of
 
 APP = Path(__file__).resolve().parents[2] / "app"
-KEY_ALPHA = "alpha-page-key-0001"
-KEY_BRAVO = "bravo-page-key-0002"
 
 
 def unescaped(value: str) -> str:
     """Text as the user reads it: without the backslashes that keep '*' from turning into italics."""
     return re.sub(r"\\(.)", r"\1", str(value))
-
-
-@pytest.fixture
-def setup():
-    migrate()
-    with session_scope() as session:
-        alpha, _ = registry.register_cpo(session, actor=SYSTEM, name="Alpha", operator_ids=["DE*ALP"],
-                                         endpoint="sandbox", api_key=KEY_ALPHA)
-        bravo, _ = registry.register_cpo(session, actor=SYSTEM, name="Bravo", operator_ids=["AT*BRV"],
-                                         endpoint="staging", api_key=KEY_BRAVO)
-        create_user(session, actor=SYSTEM, name="admin", role=Role.ADMIN, password="admin-password-1")
-        create_user(session, actor=SYSTEM, name="maria", role=Role.PARTNER_MANAGER, password="maria-password-1")
-        create_user(session, actor=SYSTEM, name="alice", role=Role.CPO_STAFF, password="alice-password-1", cpo_names=["Alpha"])
-        create_user(session, actor=SYSTEM, name="victor", role=Role.VIEWER, password="victor-password-1")
-        return {"alpha": alpha.id, "bravo": bravo.id}
 
 
 def page(user: str) -> AppTest:
@@ -51,14 +35,14 @@ def page(user: str) -> AppTest:
 
 def texts(app: AppTest) -> str:
     """Everything the page shows as text, tables included."""
-    parts = [unescaped(e.value) for kind in ("title", "markdown", "caption", "code", "success", "error", "warning", "info")
-             for e in getattr(app, kind)]
+    kinds = ("title", "markdown", "caption", "code", "success", "error", "warning", "info")
+    parts = [unescaped(e.value) for kind in kinds for e in getattr(app, kind)]
     parts += [frame.value.to_csv() for frame in app.dataframe]
     parts += [str(option) for box in app.selectbox for option in box.options]
     return "\n".join(str(p) for p in parts)
 
 
-def test_sign_in_gate_then_pages_by_role(setup):
+def test_sign_in_gate_then_pages_by_role(two_cpos):
     app = AppTest.from_file(str(APP / "main.py"), default_timeout=60).run()
     assert [unescaped(t.value) for t in app.title] == ["Sign in"]
     app.text_input(key="login_name").input("maria")
@@ -66,7 +50,7 @@ def test_sign_in_gate_then_pages_by_role(setup):
     app.button[0].click().run()
     assert "Unknown user name or wrong password." in [unescaped(e.value) for e in app.error]
     assert "oioi_user" not in app.session_state
-    app.text_input(key="login_password").input("maria-password-1")
+    app.text_input(key="login_password").input(password_of("maria"))
     app.button[0].click().run()
     assert not app.exception
     assert app.session_state["oioi_user"] == "maria"
@@ -74,7 +58,7 @@ def test_sign_in_gate_then_pages_by_role(setup):
     assert any("Signed in as **maria** (partner manager)" in unescaped(c.value) for c in app.sidebar.caption)
 
 
-def test_viewer_sees_the_live_map_only(setup):
+def test_viewer_sees_the_live_map_only(two_cpos):
     app = AppTest.from_file(str(APP / "main.py"), default_timeout=60)
     app.session_state["oioi_user"] = "victor"
     app.run()
@@ -87,7 +71,7 @@ def test_viewer_sees_the_live_map_only(setup):
     assert "Alpha" not in texts(denied)
 
 
-def test_register_shows_inline_errors_and_stores_nothing(setup):
+def test_register_shows_inline_errors_and_stores_nothing(two_cpos):
     app = page("maria")
     app.text_input(key="reg_name").input("bravo")
     app.text_input(key="reg_operator_ids").input("DE-XYZ, QQ*ABC, AT*BRV")
@@ -106,7 +90,7 @@ def test_register_shows_inline_errors_and_stores_nothing(setup):
         assert len(queries.list_cpos(session, actor=SYSTEM)) == 2
 
 
-def test_register_shows_the_generated_partner_identifier_and_masks_the_key(setup):
+def test_register_shows_the_generated_partner_identifier_and_masks_the_key(two_cpos):
     app = page("maria")
     app.text_input(key="reg_name").input("Charlie")
     app.text_input(key="reg_operator_ids").input("de*cha")
@@ -127,27 +111,24 @@ def test_register_shows_the_generated_partner_identifier_and_masks_the_key(setup
     assert app.text_input(key="reg_api_key").value == ""  # the form forgot the key
 
 
-def test_connection_button_against_the_sandbox(setup, tmp_path):
-    partner = "Wq4rT8yU2iO6pA1sD5fG"
-    with running_sandbox(tmp_path, api_keys=("page-sandbox-key-42",), partner_ids=(partner,)) as sandbox:
-        with session_scope() as session:
-            good, _ = registry.register_cpo(session, actor=SYSTEM, name="Good", operator_ids=["DE*GOD"],
-                                            endpoint=sandbox.url, api_key="page-sandbox-key-42",
-                                            partner_identifiers=[partner])
-            bad, _ = registry.register_cpo(session, actor=SYSTEM, name="Wrong key", operator_ids=["DE*BAD"],
-                                           endpoint=sandbox.url, api_key="not-accepted-key-00")
-        app = page("maria")
-        app.selectbox(key="selected_cpo").set_value(good.id).run()
-        app.button(key=f"test_{good.id}").click().run()
-        assert [unescaped(s.value) for s in app.success] == [
-            "connected: the endpoint accepted the API key and the partner identifier"]
-        app.selectbox(key="selected_cpo").set_value(bad.id).run()
-        app.button(key=f"test_{bad.id}").click().run()
-        assert "the API key was rejected" in [unescaped(e.value) for e in app.error]
+def test_connection_button_against_the_sandbox(two_cpos, sandbox):
+    with session_scope() as session:
+        good = make_cpo(session, name="Good", operator_ids="DE*GOD", endpoint=sandbox.url, api_key=sandbox.api_key,
+                        partner_ids=sandbox.partner_id)
+        bad = make_cpo(session, name="Wrong key", operator_ids="DE*BAD", endpoint=sandbox.url,
+                       api_key="not-accepted-key-00")
+    app = page("maria")
+    app.selectbox(key="selected_cpo").set_value(good.id).run()
+    app.button(key=f"test_{good.id}").click().run()
+    assert [unescaped(s.value) for s in app.success] == [
+        "connected: the endpoint accepted the API key and the partner identifier"]
+    app.selectbox(key="selected_cpo").set_value(bad.id).run()
+    app.button(key=f"test_{bad.id}").click().run()
+    assert "the API key was rejected" in [unescaped(e.value) for e in app.error]
     assert not app.exception
 
 
-def test_export_buttons_carry_the_registration_sheet_without_keys(setup, monkeypatch):
+def test_export_buttons_carry_the_registration_sheet_without_keys(two_cpos, monkeypatch):
     files: dict[str, bytes] = {}
     original = MemoryMediaFileStorage.load_and_get_id
 
@@ -163,13 +144,13 @@ def test_export_buttons_carry_the_registration_sheet_without_keys(setup, monkeyp
     assert [c["cpo_name"] for c in sheet["cpos"]] == ["Alpha", "Bravo"]
     with session_scope() as session:
         assert sheet["cpos"][0]["partner_identifiers"] == queries.cpo_partner_identifiers(session,
-                                                                                          cpo_id=setup["alpha"])
+                                                                                          cpo_id=two_cpos["alpha"])
     for data in files.values():
-        assert KEY_ALPHA.encode() not in data and KEY_BRAVO.encode() not in data
+        assert API_KEY_A.encode() not in data and API_KEY_B.encode() not in data
 
 
-def test_edit_with_inline_error_then_save_and_deactivate(setup):
-    alpha = setup["alpha"]
+def test_edit_with_inline_error_then_save_and_deactivate(two_cpos):
+    alpha = two_cpos["alpha"]
     app = page("maria")
     app.selectbox(key="selected_cpo").set_value(alpha).run()
     app.text_input(key=f"edit_operator_ids_{alpha}").input("DE*ALP, AT*BRV")
@@ -195,7 +176,7 @@ def test_edit_with_inline_error_then_save_and_deactivate(setup):
     assert "Alpha Energie" in app.dataframe[0].value["CPO"].tolist()  # ...unless asked for
 
 
-def test_staff_see_and_change_only_their_own_cpo(setup):
+def test_staff_see_and_change_only_their_own_cpo(two_cpos):
     app = page("alice")
     assert not app.exception
     shown = texts(app)
@@ -207,13 +188,13 @@ def test_staff_see_and_change_only_their_own_cpo(setup):
     # Even with Bravo's id forced into the page state, the page falls back to Alpha.
     app = AppTest.from_file(str(APP / "pages" / "cpos.py"), default_timeout=60)
     app.session_state["oioi_user"] = "alice"
-    app.session_state["selected_cpo"] = setup["bravo"]
+    app.session_state["selected_cpo"] = two_cpos["bravo"]
     app.run()
     assert not app.exception
-    assert "Bravo" not in texts(app) and app.session_state["selected_cpo"] == setup["alpha"]
+    assert "Bravo" not in texts(app) and app.session_state["selected_cpo"] == two_cpos["alpha"]
 
 
-def test_admin_creates_a_user_and_sees_the_password_once(setup):
+def test_admin_creates_a_user_and_sees_the_password_once(two_cpos):
     app = page("admin")
     app.text_input(key="user_name").input("carl")
     app.selectbox(key="user_role").set_value(Role.CPO_STAFF)
@@ -225,7 +206,7 @@ def test_admin_creates_a_user_and_sees_the_password_once(setup):
 
     with session_scope() as session:
         actor = authenticate(session, name="carl", password=password)
-        assert actor is not None and actor.cpo_ids == frozenset({setup["bravo"]})
+        assert actor is not None and actor.cpo_ids == frozenset({two_cpos["bravo"]})
     app.run()
     assert password not in [c.value for c in app.code]
 
@@ -242,9 +223,9 @@ def oidc_page(user: dict) -> AppTest:
     return app.run()
 
 
-def test_with_oidc_configured_users_sign_in_through_st_login_matched_by_email(setup):
+def test_with_oidc_configured_users_sign_in_through_st_login_matched_by_email(two_cpos):
     with session_scope() as session:
-        create_user(session, actor=SYSTEM, name="olga", role=Role.CPO_STAFF, cpo_names=["Bravo"], email="Olga@Example.org")
+        make_user(session, "olga", Role.CPO_STAFF, cpo_names=["Bravo"], email="Olga@Example.org")
     signed_out = oidc_page({"is_logged_in": False})
     assert not signed_out.exception
     assert [b.label for b in signed_out.button] == ["Sign in with your organisation's account"]
@@ -259,7 +240,7 @@ def test_with_oidc_configured_users_sign_in_through_st_login_matched_by_email(se
     assert list(olga.dataframe[0].value["CPO"]) == ["Bravo"]
 
 
-def test_cpo_page_creates_an_ingest_token_shown_once(setup):
+def test_cpo_page_creates_an_ingest_token_shown_once(two_cpos):
     app = page("alice")
     assert [e for e in app.expander if e.label == "Status ingest tokens"]
     create = next(b for b in app.button if b.key and "token" in b.key and "revoke" not in b.key)
@@ -269,6 +250,6 @@ def test_cpo_page_creates_an_ingest_token_shown_once(setup):
     with session_scope() as session:
         from oioi_onboard.sync.tokens import cpo_for_token
 
-        assert cpo_for_token(session, token) == setup["alpha"]
+        assert cpo_for_token(session, token) == two_cpos["alpha"]
     assert token not in texts(page("alice"))  # a fresh visit never shows it again
     assert not [e for e in page("victor").expander if e.label == "Status ingest tokens"]

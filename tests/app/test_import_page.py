@@ -12,11 +12,9 @@ import pytest
 from sqlmodel import select
 from streamlit.testing.v1 import AppTest
 
-from oioi_onboard.oioi.ids import normalise_evse_id
-from oioi_onboard.store.auth import SYSTEM, create_user
-from oioi_onboard.store.db import migrate, session_scope
-from oioi_onboard.store.models import AuditLog, Connector, Cpo, ImportRecord, Role, Stage, Station
-from oioi_onboard.store.registry import register_cpo
+from oioi_onboard.store.db import session_scope
+from oioi_onboard.store.models import AuditLog, Cpo, ImportRecord, Stage, Station
+from tests.factories import add_station_row
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = str(ROOT / "app" / "pages" / "import_stations.py")
@@ -24,24 +22,12 @@ BROKEN = ROOT / "sample_data" / "broken_stations.csv"
 
 
 @pytest.fixture
-def cpos():
-    migrate()
+def cpos(cpo, other_cpo, actors):
+    """Ours (DE*8PS) with its 'staff' and 'viewer', and Theirs, holding ids the broken file reuses on purpose."""
     with session_scope() as session:
-        ours, _ = register_cpo(session, actor=SYSTEM, name="Ours", operator_ids=["DE*8PS"], endpoint="sandbox",
-                               api_key=None)
-        theirs, _ = register_cpo(session, actor=SYSTEM, name="Theirs", operator_ids=["DE*ABC"],
-                                 endpoint="sandbox", api_key=None)
-        # Ids another CPO already holds (the broken file reuses them on purpose).
-        payload = {"id": "DE*8PS*S9", "connectors": [{"id": "DE*8PS*E9", "name": "Type2", "speed": 22.0}]}
-        station = Station(cpo_id=theirs.id, station_id="DE*8PS*S9", name="x", latitude=50.0, longitude=8.0,
-                          cpo_operator_id="DE*ABC", payload=payload, payload_sha256="0", connectors_signature="0")
-        session.add(station)
-        session.flush()
-        session.add(Connector(station_pk=station.id, cpo_id=theirs.id, evse_id="DE*8PS*E9",
-                              evse_key=normalise_evse_id("DE*8PS*E9"), name="Type2", speed=22.0))
-        create_user(session, actor=SYSTEM, name="staff", role=Role.CPO_STAFF, password="x" * 12, cpo_names=["Ours"])
-        create_user(session, actor=SYSTEM, name="viewer", role=Role.VIEWER, password="x" * 12, cpo_names=["Ours"])
-        return ours.id, theirs.id
+        add_station_row(session, cpo_id=other_cpo.id, station_id="DE*8PS*S9", operator_id="DE*ABC",
+                        evse_ids=["DE*8PS*E9"])
+    return cpo.id, other_cpo.id
 
 
 def _page(user: str, upload: bool = True) -> AppTest:

@@ -6,23 +6,12 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from oioi_onboard.store import queries, registry
-from oioi_onboard.store.auth import SYSTEM, create_user
-from oioi_onboard.store.db import migrate, session_scope
-from oioi_onboard.store.models import Connector, ImportRecord, Outbox, OutboxState, Role, Stage, Station
+from oioi_onboard.store import queries
+from oioi_onboard.store.db import session_scope
+from oioi_onboard.store.models import ImportRecord, Outbox, OutboxState, Role, Stage
+from tests.factories import add_station_row, make_user
 
 PAGE = str(Path(__file__).resolve().parents[2] / "app" / "pages" / "overview.py")
-
-
-def _station(session, cpo_id: int, station_id: str, operator: str, connectors: int) -> None:
-    station = Station(cpo_id=cpo_id, station_id=station_id, name=station_id, latitude=48.1, longitude=11.6,
-                      cpo_operator_id=operator, payload={}, payload_sha256="x", connectors_signature="y")
-    session.add(station)
-    session.flush()
-    for index in range(connectors):
-        evse = f"{operator}*E{station_id}{index}"
-        session.add(Connector(station_pk=station.id, cpo_id=cpo_id, evse_id=evse, evse_key=evse.replace("*", ""),
-                              name="Type2", speed=11.0))
 
 
 def unescaped(value: str) -> str:
@@ -31,23 +20,17 @@ def unescaped(value: str) -> str:
 
 
 @pytest.fixture
-def network():
-    migrate()
+def network(two_cpos):
+    """Alpha (statuses live, two stations) and Bravo (a failed push, an import with 4 errors, one station)."""
+    alpha, bravo = two_cpos["alpha"], two_cpos["bravo"]
     with session_scope() as session:
-        alpha, _ = registry.register_cpo(session, actor=SYSTEM, name="Alpha", operator_ids=["DE*ALP"],
-                                         endpoint="sandbox", api_key="alpha-overview-key")
-        bravo, _ = registry.register_cpo(session, actor=SYSTEM, name="Bravo", operator_ids=["AT*BRV"],
-                                         endpoint="sandbox", api_key="bravo-overview-key")
-        _station(session, alpha.id, "A1", "DE*ALP", 2)
-        _station(session, alpha.id, "A2", "DE*ALP", 2)
-        _station(session, bravo.id, "B1", "AT*BRV", 3)
-        session.add(Outbox(cpo_id=bravo.id, kind="station-post", key="B1", payload={}, payload_sha256="z",
+        add_station_row(session, cpo_id=alpha, station_id="A1", operator_id="DE*ALP", connectors=2)
+        add_station_row(session, cpo_id=alpha, station_id="A2", operator_id="DE*ALP", connectors=2)
+        add_station_row(session, cpo_id=bravo, station_id="B1", operator_id="AT*BRV", connectors=3)
+        session.add(Outbox(cpo_id=bravo, kind="station-post", key="B1", payload={}, payload_sha256="z",
                            state=OutboxState.FAILED))
-        session.add(ImportRecord(cpo_id=bravo.id, user_name="bob", file_name="b.csv", file_sha256="s", errors=4))
-        queries.set_stage(session, cpo_id=alpha.id, stage=Stage.STATUSES_LIVE)
-        create_user(session, actor=SYSTEM, name="maria", role=Role.PARTNER_MANAGER, password="maria-password-1")
-        create_user(session, actor=SYSTEM, name="bob", role=Role.CPO_STAFF, password="bob-password-123", cpo_names=["Bravo"])
-        create_user(session, actor=SYSTEM, name="victor", role=Role.VIEWER, password="victor-password-1")
+        session.add(ImportRecord(cpo_id=bravo, user_name="bob", file_name="b.csv", file_sha256="s", errors=4))
+        queries.set_stage(session, cpo_id=alpha, stage=Stage.STATUSES_LIVE)
 
 
 def page(user: str) -> AppTest:
@@ -85,19 +68,17 @@ def test_viewer_is_turned_away(network):
     assert not app.dataframe
 
 
-def test_empty_overview_points_to_the_cpos_page():
-    migrate()
-    with session_scope() as session:
-        create_user(session, actor=SYSTEM, name="maria", role=Role.PARTNER_MANAGER, password="maria-password-1")
+def test_empty_overview_points_to_the_cpos_page(db):
+    with db() as session:
+        make_user(session, "maria", Role.PARTNER_MANAGER)
     app = page("maria")
     assert not app.exception
     assert any("No CPOs registered yet" in unescaped(i.value) for i in app.info)
 
 
 def test_an_unreachable_database_is_a_plain_message_without_the_password(monkeypatch):
-    from tests.helpers.sandbox import free_port
-
     from oioi_onboard.settings import get_settings
+    from tests.helpers.sandbox import free_port
 
     monkeypatch.setenv("DATABASE_URL", f"postgresql://dash:hunter2secret@127.0.0.1:{free_port()}/nowhere")
     get_settings.cache_clear()

@@ -14,7 +14,6 @@ Mark tests that use it with ``@pytest.mark.postgres``.
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -24,13 +23,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from tests.helpers.sandbox import free_port
+
 UNPRIVILEGED_USER = "nobody"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _as_cluster_owner(command: list[str]) -> list[str]:
@@ -68,7 +63,7 @@ def running_postgres(tmp_path: Path | None = None, *, database: str = "oioi_test
         owner = pwd.getpwnam(UNPRIVILEGED_USER)
         os.chown(base, owner.pw_uid, owner.pw_gid)
     _run(["mkdir", "-p", str(sockets)], "creating the socket directory")
-    port = _free_port()
+    port = free_port()
     try:
         _run(["initdb", "-D", str(data), "-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8",
               "--locale=C"], "initdb")

@@ -14,10 +14,11 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import httpx
 
@@ -139,7 +140,8 @@ def start_sandbox(
         time.sleep(0.05)
     process.kill()
     process.wait()
-    raise RuntimeError(f"the sandbox did not answer within {startup_timeout} s:\n{log_path.read_text(errors='replace')}")
+    raise RuntimeError(
+        f"the sandbox did not answer within {startup_timeout} s:\n{log_path.read_text(errors='replace')}")
 
 
 @contextmanager

@@ -95,7 +95,8 @@ def test_the_corpus_is_complete_and_current():
 def _check_answer(name: str, code: int, output: str, stderr: str, expected: tuple) -> None:
     want_code, want = expected
     assert "Traceback" not in stderr and "Traceback" not in output, f"{name}: traceback\n{stderr}"
-    assert code == want_code, f"{name}: exit {code}, expected {want_code}\nstdout: {output[:2000]}\nstderr: {stderr[:2000]}"
+    assert code == want_code, \
+        f"{name}: exit {code}, expected {want_code}\nstdout: {output[:2000]}\nstderr: {stderr[:2000]}"
     if want_code == UNREADABLE:
         assert want.lower() in (output + stderr).lower(), f"{name}: {want!r} not in\n{output}\n{stderr}"
         assert len(stderr) + len(output) < 5000, f"{name}: the message should be short, not a dump"

@@ -9,17 +9,14 @@ from __future__ import annotations
 
 import csv
 import io
-
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 from streamlit.testing.v1 import AppTest
 
-from oioi_onboard.store.auth import SYSTEM, create_user
-from oioi_onboard.store.db import migrate, session_scope
-from oioi_onboard.store.models import Connector, ImportRecord, Role, Station
-from oioi_onboard.store.registry import register_cpo
+from oioi_onboard.store.db import session_scope
+from oioi_onboard.store.models import Connector, ImportRecord, Station
 from tests.hostile.test_corpus import CORPUS, EXPECTED, LARGE_EXPECTED, UNREADABLE
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,14 +25,9 @@ STORED_TABLES = (Station, Connector, ImportRecord)
 
 
 @pytest.fixture
-def staff():
-    """A CPO holding the corpus's operator id, and one of its staff."""
-    migrate()
-    with session_scope() as session:
-        register_cpo(session, actor=SYSTEM, name="Corpus CPO", operator_ids=["DE*8PS"], endpoint="sandbox",
-                     api_key=None)
-        create_user(session, actor=SYSTEM, name="staff", role=Role.CPO_STAFF, password="x" * 12, cpo_names=["Corpus CPO"])
-    return "staff"
+def staff(actors):
+    """A staff member of the registered CPO, which holds the corpus's operator id DE*8PS."""
+    return actors["staff"].name
 
 
 def _counts() -> dict[str, int]:

@@ -6,7 +6,7 @@ import logging
 import socket
 import threading
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 import httpx
@@ -27,11 +27,9 @@ def run(coro):
 
 
 @pytest.fixture(scope="module")
-def sandbox(tmp_path_factory):
-    """One sandbox for the module's rule tests; each test uses its own station and EVSE ids."""
-    with running_sandbox(tmp_path_factory.mktemp("sandbox"), api_keys=(SECRET_KEY,),
-                         partner_ids=(PARTNER, OTHER_PARTNER)) as process:
-        yield process
+def sandbox_options() -> dict:
+    """The module's ``sandbox`` (tests/conftest.py) knows this key and two partners; each test uses its own ids."""
+    return {"api_keys": (SECRET_KEY,), "partner_ids": (PARTNER, OTHER_PARTNER)}
 
 
 def unique(prefix: str = "") -> str:
@@ -44,7 +42,7 @@ def station(station_id: str | None = None, *, evse_ids=None, latitude=52.5, long
     data = copy.deepcopy(request_example("station_post.rst")["station-post"]["station"])
     evse_ids = evse_ids or [f"DE*8PS*E{unique()}" for _ in names]
     data.update(id=station_id or unique("ST-"), latitude=latitude, longitude=longitude, deleted=deleted)
-    data["connectors"] = [{"id": evse, "name": name, "speed": 11.0} for evse, name in zip(evse_ids, names)]
+    data["connectors"] = [{"id": evse, "name": name, "speed": 11.0} for evse, name in zip(evse_ids, names, strict=True)]
     return messages.Station.model_validate(data)
 
 
@@ -360,7 +358,7 @@ def test_connection_refused_is_connect_error_after_retries():
 
 
 def test_parse_retry_after():
-    now = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    now = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
     assert parse_retry_after("5", now=now) == 5.0
     assert parse_retry_after(" 0 ") == 0.0
     assert parse_retry_after(format_datetime(now + timedelta(seconds=90), usegmt=True), now=now) == 90.0

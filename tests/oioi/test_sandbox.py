@@ -20,9 +20,9 @@ OTHER = "Sbx-partner-B-7cj1Mp9y"
 
 
 @pytest.fixture(scope="module")
-def sandbox(tmp_path_factory):
-    with running_sandbox(tmp_path_factory.mktemp("sandbox"), api_keys=(KEY,), partner_ids=(PARTNER, OTHER)) as box:
-        yield box
+def sandbox_options() -> dict:
+    """The module's ``sandbox`` (tests/conftest.py) knows this key and two partners."""
+    return {"api_keys": (KEY,), "partner_ids": (PARTNER, OTHER)}
 
 
 def station_body(partner=PARTNER, *, station_id=None, evse_ids=None, latitude=48.1, deleted=False) -> dict:
@@ -32,7 +32,7 @@ def station_body(partner=PARTNER, *, station_id=None, evse_ids=None, latitude=48
     station = payload["station"]
     station.update(id=station_id or f"ST-{uuid.uuid4().hex[:8]}", latitude=latitude, deleted=deleted)
     evse_ids = evse_ids or [f"DE*8PS*E{uuid.uuid4().hex[:8].upper()}" for _ in station["connectors"]]
-    for connector, evse in zip(station["connectors"], evse_ids):
+    for connector, evse in zip(station["connectors"], evse_ids, strict=True):
         connector["id"] = evse
     return body
 

@@ -31,8 +31,7 @@ from oioi_onboard.store.models import Outbox, OutboxState, Station
 from oioi_onboard.sync.diff import plan_push
 from oioi_onboard.sync.outbox import enqueue_plan
 from oioi_onboard.sync.tokens import create_token
-from tests.helpers.bulk_stations import register_cpo, store_stations
-from tests.helpers.sandbox import DEFAULT_API_KEY, DEFAULT_PARTNER_ID, running_sandbox
+from tests.factories import make_cpo, store_stations
 
 STATIONS = 10_000
 WORKERS = 3
@@ -42,7 +41,12 @@ DRAIN_SECONDS = 480  # a guard against a hang, not a timing goal: CI shares 2 co
 ROOT = Path(__file__).resolve().parents[2]
 WORKER_COMMAND = [sys.executable, "-m", "oioi_onboard.cli", "worker"]
 
-pytestmark = [pytest.mark.postgres, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.timeout(600)]
+
+
+@pytest.fixture(scope="module")
+def sandbox_options() -> dict:
+    return {"latency_ms": 5}
 
 
 def _start_worker(name: str, env: dict[str, str], log_dir: Path) -> tuple[subprocess.Popen, Path]:
@@ -98,7 +102,7 @@ def _start_relay(name: str, env: dict[str, str], log_dir: Path) -> tuple[subproc
     return process, log_path, match[1]
 
 
-def test_three_workers_accept_each_of_10000_stations_exactly_once(postgres_url, tmp_path, monkeypatch):
+def test_three_workers_accept_each_of_10000_stations_exactly_once(postgres_url, sandbox, tmp_path, monkeypatch):
     secret_key = Fernet.generate_key().decode()
     monkeypatch.setenv("DATABASE_URL", postgres_url)
     monkeypatch.setenv("OIOI_SECRET_KEY", secret_key)
@@ -106,59 +110,58 @@ def test_three_workers_accept_each_of_10000_stations_exactly_once(postgres_url, 
     get_engine.cache_clear()
     migrate(postgres_url)
 
-    with running_sandbox(tmp_path, latency_ms=5) as sandbox:
-        with session_scope(postgres_url) as session:
-            cpo_id = register_cpo(session, name="Big CPO", operator_id="DE*8PS", partner_identifier=DEFAULT_PARTNER_ID,
-                                  endpoint=sandbox.url, api_key=DEFAULT_API_KEY)
-            store_stations(session, cpo_id=cpo_id, count=STATIONS)
-        with session_scope(postgres_url) as session:
-            plan = plan_push(session, cpo_id=cpo_id)
-            assert plan.counts["new"] == STATIONS
-            run = enqueue_plan(session, actor=SYSTEM, plan=plan)
-            assert run.total == STATIONS
-            token = create_token(session, actor=SYSTEM, cpo_id=cpo_id, label="scale test")
+    with session_scope(postgres_url) as session:
+        cpo_id = make_cpo(session, name="Big CPO", operator_ids="DE*8PS", partner_ids=sandbox.partner_id,
+                          endpoint=sandbox.url, api_key=sandbox.api_key).id
+        store_stations(session, cpo_id=cpo_id, count=STATIONS)
+    with session_scope(postgres_url) as session:
+        plan = plan_push(session, cpo_id=cpo_id)
+        assert plan.counts["new"] == STATIONS
+        run = enqueue_plan(session, actor=SYSTEM, plan=plan)
+        assert run.total == STATIONS
+        token = create_token(session, actor=SYSTEM, cpo_id=cpo_id, label="scale test")
 
-        env = {**os.environ, "DATABASE_URL": postgres_url, "OIOI_SECRET_KEY": secret_key,
-               "OIOI_DATA_DIR": str(tmp_path / "data"), "PYTHONUNBUFFERED": "1"}
-        processes = [_start_worker(f"worker-{n}", env, tmp_path) for n in range(WORKERS)]
-        seen_claimers: set[str] = set()
-        try:
-            # 1. The full load.
-            _wait_until_drained(postgres_url, processes, seen_claimers)
-            stations_done = sandbox.stats()
+    env = {**os.environ, "DATABASE_URL": postgres_url, "OIOI_SECRET_KEY": secret_key,
+           "OIOI_DATA_DIR": str(tmp_path / "data"), "PYTHONUNBUFFERED": "1"}
+    processes = [_start_worker(f"worker-{n}", env, tmp_path) for n in range(WORKERS)]
+    seen_claimers: set[str] = set()
+    try:
+        # 1. The full load.
+        _wait_until_drained(postgres_url, processes, seen_claimers)
+        stations_done = sandbox.stats()
 
-            # 2. Statuses through two relay processes on the same database, sent by the same workers:
-            # two rounds for the same EVSEs, the second newer; only the newest may be what the sandbox holds.
-            relays = [_start_relay(f"relay-{n}", env, tmp_path) for n in range(RELAYS)]
-            processes += [(process, log) for process, log, _ in relays]
-            evse_ids = [f"DE*8PS*ES{n:06d}*1" for n in range(STATUS_EVSES)]
-            for round_, status in enumerate(("Occupied", "Available")):
-                items = [{"evse_id": evse, "status": status, "timestamp": f"2026-01-01T12:00:0{round_}Z"}
-                         for evse in evse_ids]
-                for n, start in enumerate(range(0, len(items), 250)):
-                    url = relays[n % RELAYS][2]
-                    answer = httpx.post(url, json=items[start:start + 250], timeout=60,
-                                        headers={"Authorization": f"Bearer {token}"})
-                    assert answer.status_code == 200, answer.text
-            _wait_until_drained(postgres_url, processes, seen_claimers)
-        finally:
-            for process, _ in processes:
-                _stop(process)
-        logs = "\n".join(log.read_text(errors="replace") for _, log in processes)
-        assert "Traceback" not in logs, logs
+        # 2. Statuses through two relay processes on the same database, sent by the same workers:
+        # two rounds for the same EVSEs, the second newer; only the newest may be what the sandbox holds.
+        relays = [_start_relay(f"relay-{n}", env, tmp_path) for n in range(RELAYS)]
+        processes += [(process, log) for process, log, _ in relays]
+        evse_ids = [f"DE*8PS*ES{n:06d}*1" for n in range(STATUS_EVSES)]
+        for round_, status in enumerate(("Occupied", "Available")):
+            items = [{"evse_id": evse, "status": status, "timestamp": f"2026-01-01T12:00:0{round_}Z"}
+                     for evse in evse_ids]
+            for n, start in enumerate(range(0, len(items), 250)):
+                url = relays[n % RELAYS][2]
+                answer = httpx.post(url, json=items[start:start + 250], timeout=60,
+                                    headers={"Authorization": f"Bearer {token}"})
+                assert answer.status_code == 200, answer.text
+        _wait_until_drained(postgres_url, processes, seen_claimers)
+    finally:
+        for process, _ in processes:
+            _stop(process)
+    logs = "\n".join(log.read_text(errors="replace") for _, log in processes)
+    assert "Traceback" not in logs, logs
 
-        accepts = stations_done["station_accepts"]
-        assert len(accepts) == STATIONS
-        twice = {station_id: n for station_id, n in accepts.items() if n != 1}
-        assert not twice, f"stations not accepted exactly once: {dict(list(twice.items())[:10])}"
-        assert stations_done["station-post"]["accepted"] == STATIONS
-        assert stations_done["station-post"]["repeats"] == 0
-        assert stations_done["station-post"].get("rejected", 0) == 0
+    accepts = stations_done["station_accepts"]
+    assert len(accepts) == STATIONS
+    twice = {station_id: n for station_id, n in accepts.items() if n != 1}
+    assert not twice, f"stations not accepted exactly once: {dict(list(twice.items())[:10])}"
+    assert stations_done["station-post"]["accepted"] == STATIONS
+    assert stations_done["station-post"]["repeats"] == 0
+    assert stations_done["station-post"].get("rejected", 0) == 0
 
-        held = {c["id"]: c["status"] for station in sandbox.stations() for c in station["connectors"]}
-        wrong = {evse: held.get(evse) for evse in evse_ids if held.get(evse) != "Available"}
-        assert not wrong, f"EVSEs whose newest status did not arrive: {dict(list(wrong.items())[:10])}"
-        assert sandbox.stats()["station-post"]["accepted"] == STATIONS  # statuses sent no station again
+    held = {c["id"]: c["status"] for station in sandbox.stations() for c in station["connectors"]}
+    wrong = {evse: held.get(evse) for evse in evse_ids if held.get(evse) != "Available"}
+    assert not wrong, f"EVSEs whose newest status did not arrive: {dict(list(wrong.items())[:10])}"
+    assert sandbox.stats()["station-post"]["accepted"] == STATIONS  # statuses sent no station again
 
     with session_scope(postgres_url) as session:
         posts = dict(session.exec(select(Outbox.state, func.count()).where(Outbox.kind == "station-post")

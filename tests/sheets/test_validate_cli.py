@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from oioi_onboard.cli import app
 from oioi_onboard.sheets.template import EXAMPLE_ROWS
+from tests.factories import make_cpo
 from tests.helpers.sheet_files import BNETZA_SLICE, SHEETS
 
 ROOT = SHEETS.parents[2]
@@ -134,17 +135,12 @@ def test_bad_operator_table_and_unknown_profile_exit_2(tmp_path):
     assert result.exit_code == 2 and "'Betreiber'" in result.stderr
 
 
-def test_with_cpo_the_registry_checks_run():
-    from oioi_onboard.store import registry
+def test_with_cpo_the_registry_checks_run(db):
     from oioi_onboard.store.auth import SYSTEM
-    from oioi_onboard.store.db import migrate, session_scope
 
-    migrate()
-    with session_scope() as session:
-        registry.register_cpo(session, actor=SYSTEM, name="Demo", operator_ids=["DE*DMO"], endpoint="sandbox",
-                              api_key=None)
-        registry.register_cpo(session, actor=SYSTEM, name="Other", operator_ids=["DE*OTH"], endpoint="sandbox",
-                              api_key=None)
+    with db() as session:
+        demo = make_cpo(session, name="Demo", operator_ids="DE*DMO")
+        make_cpo(session, name="Other", operator_ids="DE*OTH")
     result = invoke(DEMO, "--cpo", "Demo", "--json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["skipped"] == []
@@ -157,11 +153,8 @@ def test_with_cpo_the_registry_checks_run():
     # A profile saved for the CPO is found by name with --cpo.
     from oioi_onboard.sheets.mapping import Mapping
     from oioi_onboard.store.profiles import save_profile
-    from oioi_onboard.store.models import Cpo
-    from sqlmodel import select
 
-    with session_scope() as session:
-        demo = session.exec(select(Cpo).where(Cpo.name == "Demo")).one()
+    with db() as session:
         mapping = Mapping(columns={name: name for name in EXAMPLE_ROWS[0]})
         mapping.constants = {"phone": "+49 621 1234567"}
         save_profile(session, actor=SYSTEM, cpo_id=demo.id, name="mine", mapping=mapping)
