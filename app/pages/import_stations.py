@@ -39,7 +39,7 @@ NOT_MAPPED = "— not in the file —"
 _SCOPED = ("import_profile", "import_operators", "import_map_", "import_operator_id", "import_fix_",
            "import_editor_", "import_only_problems", "import_every_station", "import_done", "import_saved_profile",
            WORK)
-_REMEMBERED = ("import_cpo", "import_profile", "import_map_", "import_operator_id")  # restored after a reload
+_REMEMBERED = {"import_cpo", "import_profile", "import_operator_id"}  # restored after a reload, with import_map_*
 
 actor = require_role(Role.ADMIN, Role.PARTNER_MANAGER, Role.CPO_STAFF)
 state = st.session_state
@@ -219,7 +219,8 @@ if state.get(WORK, {}).get("key") != source_key:
     _validate(mapped.frame, mapped.issues, mapped.description)
 work = state[WORK]
 validation = work["validation"]
-draft["choices"] = {k: state[k] for k in state if isinstance(k, str) and k.startswith(_REMEMBERED)}
+draft["choices"] = {k: state[k] for k in state
+                    if isinstance(k, str) and (k in _REMEMBERED or k.startswith("import_map_"))}
 if profile != SUGGESTED:
     for line in work["description"]:
         st.caption(plain(line))
