@@ -27,7 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -76,10 +76,10 @@ def measure(sandbox, concurrency: int, count: int) -> dict:
         time.sleep(2.0)  # the worker is up and idle before the clock starts
         started = time.perf_counter()
         with session_scope() as session:
-            run = enqueue_plan(session, actor=SYSTEM, plan=plan_push(session, cpo_id=cpo_id))
+            run = enqueue_plan(session, actor=SYSTEM, plan=plan_push(session, actor=SYSTEM, cpo_id=cpo_id))
             run_id = run.id
         enqueued = time.perf_counter()
-        enqueued_at = datetime.now(timezone.utc)
+        enqueued_at = datetime.now(UTC)
         # Poll rarely (the poll would take CPU from the worker); the end is the last ack's own time.
         while True:
             time.sleep(0.5)
@@ -96,7 +96,7 @@ def measure(sandbox, concurrency: int, count: int) -> dict:
         worker.send_signal(signal.SIGTERM)
         worker.wait(timeout=30)
     if last_ack.tzinfo is None:
-        last_ack = last_ack.replace(tzinfo=timezone.utc)
+        last_ack = last_ack.replace(tzinfo=UTC)
     send_s = (last_ack - enqueued_at).total_seconds()
     done = enqueued + send_s
     limit = concurrency / (LATENCY_MS / 1000)

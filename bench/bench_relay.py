@@ -28,7 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -139,7 +139,7 @@ def push_and_wait(cpo_id: int) -> float:
 
     started = time.monotonic()
     with session_scope() as session:
-        enqueue_plan(session, actor=SYSTEM, plan=plan_push(session, cpo_id=cpo_id))
+        enqueue_plan(session, actor=SYSTEM, plan=plan_push(session, actor=SYSTEM, cpo_id=cpo_id))
     while time.monotonic() - started < 300:
         with session_scope() as session:
             acked = session.exec(select(func.count(Station.id)).where(Station.acked_at.is_not(None))).one()
@@ -153,14 +153,14 @@ async def drive(url: str, token: str, evses: list[str]) -> tuple[int, int, float
     """Post RATE changes a second for SECONDS over CONNECTIONS connections; returns what was sent."""
     rng = random.Random(11)
     last_sent: dict[str, tuple[datetime, str]] = {}
-    clock = [datetime.now(timezone.utc)]
+    clock = [datetime.now(UTC)]
     per_batch = max(1, round(RATE * BATCH_EVERY / CONNECTIONS))
     sent = accepted = 0
     failures: list[str] = []
 
     def next_time() -> datetime:
         # Strictly increasing, so "the last one sent in" is well defined across connections.
-        clock[0] = max(datetime.now(timezone.utc), clock[0] + timedelta(microseconds=1))
+        clock[0] = max(datetime.now(UTC), clock[0] + timedelta(microseconds=1))
         return clock[0]
 
     async def post(client: httpx.AsyncClient, items: list[dict]) -> None:
@@ -252,11 +252,12 @@ def endpoint_baseline(url: str, evse_id: str, n: int = 50) -> float:
 
 def send_capacity(cpo_id: int, evses: list[str]) -> float:
     """Requests a second the worker gets acknowledged with nothing else running: one status for every EVSE."""
-    from oioi_onboard.sync.statuses import record_statuses
+    from oioi_onboard.store.auth import SYSTEM
+    from oioi_onboard.sync.status_ingest import record_statuses
 
     with session_scope() as session:
-        record_statuses(session, cpo_id=cpo_id, items=[{"evse_id": e, "status": "Available"} for e in evses],
-                        source="simulator")
+        record_statuses(session, actor=SYSTEM, cpo_id=cpo_id, source="simulator",
+                        items=[{"evse_id": e, "status": "Available"} for e in evses])
     return len(evses) / settle()
 
 

@@ -64,7 +64,7 @@ def prepare(data_dir: Path) -> int:
                               api_key="bench-key-0000")
         store_stations(session, cpo_id=cpo.id, count=STATIONS)
     with session_scope() as session:
-        enqueue_plan(session, actor=SYSTEM, plan=plan_push(session, cpo_id=cpo.id))
+        enqueue_plan(session, actor=SYSTEM, plan=plan_push(session, actor=SYSTEM, cpo_id=cpo.id))
     with session_scope() as session:
         # As if a worker had sent everything: rows acked, stations carry their ack.
         stamp = now()

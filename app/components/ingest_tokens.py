@@ -6,8 +6,8 @@ Call ``token_section(actor, cpo)`` inside the page's section for one CPO.
 from __future__ import annotations
 
 import streamlit as st
-from common import db_session, plain
 
+from common import db_session, plain
 from oioi_onboard.settings import get_settings
 from oioi_onboard.store.queries import PermissionDenied
 from oioi_onboard.sync import tokens

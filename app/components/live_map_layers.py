@@ -84,7 +84,7 @@ def worst_status(counts: pd.DataFrame) -> pd.Series:
 
 def _summary(counts: tuple[int, ...] | list[int]) -> str:
     """``(offline, unknown, ...)`` in ``SEVERITY`` order -> "1 Offline · 2 Available"."""
-    return " · ".join(f"{count:,} {status}" for status, count in zip(SEVERITY, counts) if count)
+    return " · ".join(f"{count:,} {status}" for status, count in zip(SEVERITY, counts, strict=True) if count)
 
 
 def _summaries(counts: list[list[int]]) -> list[str]:
@@ -121,7 +121,7 @@ def station_points_json(stations: pd.DataFrame, connectors: pd.DataFrame | None 
                  .fillna("never reported"))
         for station_id, evse_id, kind, status, at in zip(
             connectors["station_id"].tolist(), connectors["evse_id"].tolist(),
-            connectors["connector_type"].tolist(), connectors["status"].tolist(), since.tolist(),
+            connectors["connector_type"].tolist(), connectors["status"].tolist(), since.tolist(), strict=True,
         ):
             listed.setdefault(station_id, []).append(f"{evse_id} · {kind} · {status} since {at}")
     if len(_POINT_JSON) > _POINT_JSON_MAX:
@@ -131,7 +131,7 @@ def station_points_json(stations: pd.DataFrame, connectors: pd.DataFrame | None 
     for lon, lat, name, station_id, total, row, status, summary in zip(
         shown["lon"].round(5).tolist(), shown["lat"].round(5).tolist(), shown["name"].tolist(),
         shown["station_id"].tolist(), shown["connectors"].tolist(), counts.tolist(),
-        worst_status(shown).tolist(), _summaries(counts.tolist()),
+        worst_status(shown).tolist(), _summaries(counts.tolist()), strict=True,
     ):
         lines = listed.get(station_id)
         key = (station_id, name, lon, lat, total, *row) if lines is None else None
@@ -149,9 +149,9 @@ def station_points_json(stations: pd.DataFrame, connectors: pd.DataFrame | None 
 
 
 def station_points(stations: pd.DataFrame, connectors: pd.DataFrame | None = None) -> list[dict]:
-    """One point per station with at least one matching connector; ``stations`` as ``statuses.live_stations``.
+    """One point per station with at least one matching connector; ``stations`` as ``live.live_stations``.
 
-    With ``connectors`` (as ``statuses.live_connectors``, same filters) the
+    With ``connectors`` (as ``live.live_connectors``, same filters) the
     tooltip lists each connector with its status; without, it counts them.
     """
     return json.loads(station_points_json(stations, connectors))
@@ -172,7 +172,7 @@ def cell_points(stations: pd.DataFrame, cells_across: int = CELLS_ACROSS) -> lis
     points = []
     for lon, lat, stations_here, status, summary in zip(
         cells["lon"].round(5).tolist(), cells["lat"].round(5).tolist(), cells["stations"].tolist(),
-        worst_status(cells).tolist(), _summaries(cells[list(SEVERITY)].to_numpy().tolist()),
+        worst_status(cells).tolist(), _summaries(cells[list(SEVERITY)].to_numpy().tolist()), strict=True,
     ):
         points.append({
             "position": [lon, lat], "colour": colours[status], "radius": round(4 + 1.5 * math.sqrt(stations_here), 1),
@@ -233,7 +233,7 @@ class LiveMap:
 
 
 def live_map(stations: pd.DataFrame, connectors: pd.DataFrame | None = None) -> LiveMap:
-    """The map of ``statuses.live_stations`` rows (and ``live_connectors`` rows to list in tooltips)."""
+    """The map of ``live.live_stations`` rows (and ``live_connectors`` rows to list in tooltips)."""
     shown = stations[stations[list(SEVERITY)].sum(axis=1) > 0]
     cells = len(shown) > CELLS_ABOVE
     if cells:
@@ -267,7 +267,7 @@ def live_deck(layers_json: str, view: pdk.ViewState) -> pdk.Deck:
 
 
 def counts_chart(counts: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
-    """Data and Vega-Lite spec of connectors per status over time (``statuses.status_counts_over_time``).
+    """Data and Vega-Lite spec of connectors per status over time (``live.status_counts_over_time``).
 
     A plain spec for ``st.vega_lite_chart``: ``st.line_chart`` builds it through
     Altair, whose schema validation alone cost more per refresh than the whole map.

@@ -1,19 +1,13 @@
 """Push: what will be sent, a dry run, confirmation, live progress, history and reconciliation."""
 
-import sys
-from pathlib import Path
+import streamlit as st
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from common import choose_cpo, current_actor, db_session, plain, show_error
+from oioi_onboard.errors import OnboardError
+from oioi_onboard.store import queries
+from oioi_onboard.sync import outbox, progress
+from oioi_onboard.sync.diff import KINDS, plan_push
 
-import streamlit as st  # noqa: E402
-from common import current_actor, db_session, plain  # noqa: E402
-
-from oioi_onboard.store import queries  # noqa: E402
-from oioi_onboard.sync import outbox, progress  # noqa: E402
-from oioi_onboard.sync.diff import KINDS, PlanError, plan_push  # noqa: E402
-
-# Problems a user can fix; anything else is a bug and shows as one.
-EXPECTED = (queries.PermissionDenied, PlanError, LookupError, ValueError)
 KIND_LABELS = {"new": "New", "changed": "Changed", "connectors_changed": "Connectors changed",
                "deleted": "Deleted", "unchanged": "Unchanged (not sent)"}
 
@@ -29,8 +23,7 @@ with db_session() as session:
 if not cpos:
     st.info("There is no CPO for you yet. Register one on the CPOs page and import its stations first.")
     st.stop()
-names = {cpo.id: cpo.name for cpo in cpos}
-cpo_id = st.selectbox("CPO", options=list(names), format_func=names.get, key="push_cpo")
+cpo_id = choose_cpo(cpos, key="push_cpo")
 can_edit = actor.can_edit(cpo_id)
 
 # --- a paused queue -----------------------------------------------------------------------
@@ -41,8 +34,7 @@ if paused_reason:
     st.error(plain(f"The queue of {cpo.name} is paused: {paused_reason}."))
     if can_edit and st.button("Resume the queue", key="push_resume"):
         with db_session() as session:
-            outbox.resume_cpo(session, cpo_id=cpo_id)
-            queries.audit(session, actor_name=actor.name, action="push queue resumed", cpo_id=cpo_id)
+            outbox.resume_cpo(session, actor=actor, cpo_id=cpo_id)
         st.rerun()
 
 
@@ -51,11 +43,11 @@ def enqueue(cpo_id: int, dry_run: bool) -> None:
     try:
         with db_session() as session:
             run = outbox.enqueue_plan(
-                session, actor=actor, plan=plan_push(session, cpo_id=cpo_id), dry_run=dry_run,
+                session, actor=actor, plan=plan_push(session, actor=actor, cpo_id=cpo_id), dry_run=dry_run,
                 confirm_deletions=state.get("push_confirm_deletions", False),
                 confirm_connector_changes=state.get("push_confirm_connectors", False))
             run_id, total = run.id, run.total
-    except EXPECTED as error:
+    except OnboardError as error:  # problems a user can fix; anything else is a bug and shows as one
         state["push_outcome"] = ("error", plain(str(error)))
         return
     if dry_run:
@@ -68,8 +60,8 @@ def enqueue(cpo_id: int, dry_run: bool) -> None:
 st.subheader("What will be sent")
 try:
     with db_session() as session:
-        plan = plan_push(session, cpo_id=cpo_id)
-except EXPECTED as error:
+        plan = plan_push(session, actor=actor, cpo_id=cpo_id)
+except OnboardError as error:
     st.warning(plain(str(error)))
     st.stop()
 counts, queued = plan.counts, plan.queued_counts
@@ -77,7 +69,7 @@ waiting = [item.station_id for item in plan.waiting]
 
 # Queued requests are no longer "to send": they show apart until the endpoint acknowledges them.
 columns = st.columns(len(KINDS) + 1)
-for column, kind in zip(columns, KINDS):
+for column, kind in zip(columns, KINDS, strict=False):  # the last column: queued
     column.metric(KIND_LABELS[kind], counts[kind] - queued[kind])
 columns[-1].metric("Queued (being sent)", sum(queued.values()))
 
@@ -118,12 +110,12 @@ if "push_outcome" in state:
 @st.fragment(run_every=1)
 def run_view() -> None:
     with db_session() as session:
-        run = progress.latest_run(session, cpo_id=cpo_id)
+        run = progress.latest_run(session, actor=actor, cpo_id=cpo_id)
         if run is None:
             st.caption("No push yet.")
             return
-        now = progress.run_progress(session, run_id=run.id)
-        todo = progress.failures(session, cpo_id=cpo_id, run_id=run.id)
+        now = progress.run_progress(session, actor=actor, run_id=run.id)
+        todo = progress.failures(session, actor=actor, cpo_id=cpo_id, run_id=run.id)
     eta = f", about {now.eta_s:.0f} s left" if now.eta_s is not None else ""
     st.progress(now.percent, text=f"Run {run.id}: {now.done} of {now.total} done, {now.acked} acknowledged, "
                                   f"{now.failed} failed, {now.rate_per_s:.1f} stations/s{eta}")
@@ -143,7 +135,7 @@ st.subheader("Progress")
 run_view()
 if can_edit:
     with db_session() as session:
-        failed = len(progress.failures(session, cpo_id=cpo_id))
+        failed = len(progress.failures(session, actor=actor, cpo_id=cpo_id))
     if failed and st.button(f"Send the {failed} failed station(s) again", key="push_retry"):
         with db_session() as session:
             outbox.retry_failed(session, actor=actor, cpo_id=cpo_id)
@@ -154,12 +146,13 @@ st.subheader("History")
 runs_tab, station_tab, reconcile_tab = st.tabs(["Runs", "One station", "Reconcile with the sandbox"])
 with runs_tab:
     with db_session() as session:
-        st.dataframe(progress.history(session, cpo_id=cpo_id), hide_index=True, width="stretch")
+        st.dataframe(progress.history(session, actor=actor, cpo_id=cpo_id), hide_index=True, width="stretch")
 with station_tab:
     station_id = st.text_input("Station id", key="push_history_station")
     if station_id:
         with db_session() as session:
-            st.dataframe(progress.station_history(session, cpo_id=cpo_id, station_id=station_id.strip()),
+            st.dataframe(progress.station_history(session, actor=actor, cpo_id=cpo_id,
+                                                   station_id=station_id.strip()),
                          hide_index=True, width="stretch")
 with reconcile_tab:
     default = progress.sandbox_base_url(cpo.endpoint)
@@ -168,9 +161,9 @@ with reconcile_tab:
     if st.button("Compare", key="push_reconcile"):
         try:
             with db_session() as session:
-                frame = progress.reconcile(session, cpo_id=cpo_id, sandbox_base_url=base_url)
-        except progress.ReconcileError as error:
-            st.error(plain(str(error)))
+                frame = progress.reconcile(session, actor=actor, cpo_id=cpo_id, sandbox_base_url=base_url)
+        except OnboardError as error:
+            show_error(error)
         else:
             verdicts = frame["verdict"].value_counts()
             st.write(", ".join(f"{n} {verdict}" for verdict, n in verdicts.items()) or "No stations.")

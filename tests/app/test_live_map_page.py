@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 from oioi_onboard.store.auth import SYSTEM, create_user
 from oioi_onboard.store.db import migrate, session_scope
 from oioi_onboard.store.models import Connector, Cpo, Role, StatusEvent
-from oioi_onboard.sync.statuses import record_statuses
+from oioi_onboard.sync.status_ingest import record_statuses
 from tests.helpers.statuses import add_station, evse, make_cpo
 
 APP = Path(__file__).resolve().parents[2] / "app"
@@ -40,7 +40,7 @@ def network():
         create_user(session, actor=SYSTEM, name="admin", role=Role.ADMIN, password="x" * 12)
         create_user(session, actor=SYSTEM, name="staff", role=Role.CPO_STAFF, password="x" * 12, cpo_names=["Live CPO"])
         create_user(session, actor=SYSTEM, name="viewer", role=Role.VIEWER, password="x" * 12, cpo_names=["Live CPO"])
-        record_statuses(session, cpo_id=cpo.id, source="api", items=[
+        record_statuses(session, actor=SYSTEM, cpo_id=cpo.id, source="api", items=[
             {"evse_id": evse(1), "status": "Occupied"}, {"evse_id": evse(3), "status": "Offline"}])
         return cpo.id
 
@@ -92,9 +92,11 @@ def test_the_map_and_the_recent_changes_render_and_a_refresh_shows_new_changes(n
     view = deck(app)["initialViewState"]
 
     with session_scope() as session:
-        record_statuses(session, cpo_id=network, source="api", items=[{"evse_id": evse(2), "status": "Reserved"}])
+        record_statuses(session, actor=SYSTEM, cpo_id=network, source="api",
+                        items=[{"evse_id": evse(2), "status": "Reserved"}])
         add_station(session, session.get(Cpo, network), 80, acked=True)  # far off: a new view would move
-        record_statuses(session, cpo_id=network, source="api", items=[{"evse_id": evse(1, 2), "status": "Offline"}])
+        record_statuses(session, actor=SYSTEM, cpo_id=network, source="api",
+                        items=[{"evse_id": evse(1, 2), "status": "Offline"}])
     app.run()  # what the fragment's timer does: the same script again, with new data
     assert not app.exception, app.exception
     assert points(app)[evse(2)] == "Reserved" and evse(80) in points(app)
@@ -119,10 +121,11 @@ def test_tooltips_are_plain_text_so_a_hostile_station_name_stays_text(network):
 
 
 def live_rows(*rows):
-    """``statuses.live_stations``-shaped rows: (station id, lat, lon, {status: matching connectors}, connectors)."""
+    """``live.live_stations``-shaped rows: (station id, lat, lon, {status: matching connectors}, connectors)."""
     import pandas as pd
 
-    from oioi_onboard.sync.statuses import LIVE_STATION_COLUMNS, STATUSES
+    from oioi_onboard.sync.live import LIVE_STATION_COLUMNS
+    from oioi_onboard.sync.status_ingest import STATUSES
 
     return pd.DataFrame([
         {"station_id": station_id, "name": f"Station {station_id}", "lat": lat, "lon": lon, "cpo_id": 1,

@@ -128,3 +128,22 @@ def test_connector_change_waits_for_confirmation_on_the_page(sandbox, cpo_id, wo
     wait_for(app, lambda a: "2 of 2 done, 2 acknowledged" in progress_text(a))
     held = {s["station_id"]: s["deleted"] for s in sandbox.stations()}
     assert held["DE*8PS*S000005"] is True and held["DE*8PS*S000005-2"] is False
+
+
+def test_resuming_a_paused_queue_is_audited_once_by_the_library(cpo_id):
+    from oioi_onboard.store.queries import audit_log
+
+    with session_scope() as session:
+        cpo = session.get(Cpo, cpo_id)
+        cpo.paused_reason = "the endpoint rejected the API key"
+        session.add(cpo)
+    app = page()
+    assert "is paused: the endpoint rejected the API key" in app.error[0].value
+    app.button(key="push_resume").click().run()
+    assert not app.exception, app.exception
+    assert not app.error
+    with session_scope() as session:
+        assert session.get(Cpo, cpo_id).paused_reason is None
+        entries = [e for e in audit_log(session, actor=SYSTEM, cpo_id=cpo_id) if e.action == "push queue resumed"]
+        assert [(e.user_name, e.detail) for e in entries] == [
+            ("admin", "was paused: the endpoint rejected the API key")]

@@ -12,9 +12,10 @@ import hashlib
 import json
 import threading
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
-from typing import Any, Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any
 
 from sqlmodel import Session, select
 
@@ -70,7 +71,7 @@ def add_station(session: Session, cpo: Cpo, n: int, *, shared_evse: bool = False
                                                                        payload["connectors"])),
     )
     if acked:
-        station.acked_at = datetime.now(timezone.utc)
+        station.acked_at = datetime.now(UTC)
         station.acked_sha256 = station.payload_sha256
         station.acked_connectors_signature = station.connectors_signature
     session.add(station)
@@ -181,7 +182,7 @@ def push_stations(cpo_id: int) -> None:
     from oioi_onboard.sync.outbox import enqueue_plan
 
     with session_scope() as session:
-        enqueue_plan(session, actor=SYSTEM, plan=plan_push(session, cpo_id=cpo_id))
+        enqueue_plan(session, actor=SYSTEM, plan=plan_push(session, actor=SYSTEM, cpo_id=cpo_id))
 
 
 def acked_stations(cpo_id: int) -> int:

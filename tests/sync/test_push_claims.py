@@ -57,7 +57,7 @@ def _queue() -> None:
         add_stations(session, cpo, 60)
         cpo_id = cpo.id
     with session_scope() as session:
-        enqueue_plan(session, actor=SYSTEM, plan=plan_push(session, cpo_id=cpo_id))
+        enqueue_plan(session, actor=SYSTEM, plan=plan_push(session, actor=SYSTEM, cpo_id=cpo_id))
 
 
 def _check(taken: list[list]) -> None:
@@ -98,7 +98,7 @@ def test_rows_of_one_station_go_out_one_at_a_time_in_order():
         import_id = session.exec(select(Station.import_id)).first()[0]
         for name in ("v2", "v3"):
             store_station(session, cpo, station_payload(1, name=name), import_id=import_id)
-            enqueue_plan(session, actor=SYSTEM, plan=plan_push(session, cpo_id=cpo.id))
+            enqueue_plan(session, actor=SYSTEM, plan=plan_push(session, actor=SYSTEM, cpo_id=cpo.id))
         assert claim(session, worker_id="b", limit=100) == []  # v3 superseded v2 and waits for v1
         record_results(session, [Result(first[0].id, "acked")])
         [newest] = claim(session, worker_id="b", limit=100)

@@ -8,9 +8,15 @@ from sqlalchemy import select
 from oioi_onboard.store.auth import SYSTEM
 from oioi_onboard.store.db import migrate, session_scope
 from oioi_onboard.store.models import Connector, Cpo, Outbox, OutboxState, PushRun, Station
+from oioi_onboard.store.queries import audit_log
 from oioi_onboard.sync.diff import plan_push
 from oioi_onboard.sync.outbox import (
-    ConfirmationRequired, Result, claim, enqueue_plan, record_results, resume_cpo,
+    ConfirmationRequired,
+    Result,
+    claim,
+    enqueue_plan,
+    record_results,
+    resume_cpo,
 )
 from oioi_onboard.sync.worker import run_worker
 from tests.helpers.push import add_stations, make_cpo, new_import, station_payload, store_station
@@ -32,7 +38,7 @@ def _cpo(sandbox, **kw) -> int:
 
 def _push(cpo_id, **kw) -> PushRun:
     with session_scope() as session:
-        plan = plan_push(session, cpo_id=cpo_id)
+        plan = plan_push(session, actor=SYSTEM, cpo_id=cpo_id)
         return enqueue_plan(session, actor=SYSTEM, plan=plan, **kw)
 
 
@@ -56,7 +62,7 @@ def test_full_load_then_nothing_to_push(sandbox):
     with session_scope() as session:
         add_stations(session, session.get(Cpo, cpo_id), 40)
     with session_scope() as session:
-        plan = plan_push(session, cpo_id=cpo_id)
+        plan = plan_push(session, actor=SYSTEM, cpo_id=cpo_id)
         assert plan.counts["new"] == 40 and not plan.needs_confirmation
         [body] = plan.requests(session, plan.to_send[0].station_id)
         assert body["station-post"]["partner-identifier"] == sandbox.partner_id
@@ -69,7 +75,7 @@ def test_full_load_then_nothing_to_push(sandbox):
     assert len(stats["station_accepts"]) == 40 and set(stats["station_accepts"].values()) == {1}
     with session_scope() as session:
         assert session.get(PushRun, run.id).finished_at is not None
-        plan = plan_push(session, cpo_id=cpo_id)
+        plan = plan_push(session, actor=SYSTEM, cpo_id=cpo_id)
         assert plan.counts["unchanged"] == 40 and not plan.to_send
     second = _push(cpo_id)
     assert second.total == 0
@@ -89,7 +95,7 @@ def test_changed_station_is_sent_again_and_only_it(sandbox):
         for n in range(1, 6):
             store_station(session, cpo, station_payload(n, name="Renamed 3" if n == 3 else None), import_id=record.id)
     with session_scope() as session:
-        plan = plan_push(session, cpo_id=cpo_id)
+        plan = plan_push(session, actor=SYSTEM, cpo_id=cpo_id)
         assert plan.counts["changed"] == 1 and plan.counts["unchanged"] == 4
     _push(cpo_id)
     _work()
@@ -131,7 +137,7 @@ def test_connector_change_needs_confirmation_then_soft_delete_and_new_id(sandbox
         store_station(session, cpo, station_payload(1, connectors=2), import_id=record.id)
         store_station(session, cpo, station_payload(2), import_id=record.id)
     with session_scope() as session:
-        plan = plan_push(session, cpo_id=cpo_id)
+        plan = plan_push(session, actor=SYSTEM, cpo_id=cpo_id)
         assert plan.counts["connectors_changed"] == 1
         assert plan.needs_confirmation == {"connectors_changed": 1}
         item = plan.item("DE*8PS*S000001")
@@ -161,14 +167,14 @@ def test_connector_change_needs_confirmation_then_soft_delete_and_new_id(sandbox
         assert old.deleted and old.acked_deleted
         assert new.acked_sha256 == new.payload_sha256
         assert len(session.exec(select(Connector).where(Connector.station_pk == new.id)).all()) == 2
-        assert not plan_push(session, cpo_id=cpo_id).to_send
+        assert not plan_push(session, actor=SYSTEM, cpo_id=cpo_id).to_send
     with session_scope() as session:  # the same file again brings the old id back, as the import does
         cpo = session.get(Cpo, cpo_id)
         record = new_import(session, cpo)
         store_station(session, cpo, station_payload(1, connectors=2), import_id=record.id)
         store_station(session, cpo, station_payload(2), import_id=record.id)
     with session_scope() as session:
-        plan = plan_push(session, cpo_id=cpo_id)
+        plan = plan_push(session, actor=SYSTEM, cpo_id=cpo_id)
         assert not plan.to_send, plan.to_send
         assert plan.item("DE*8PS*S000001").reason == "already pushed as DE*8PS*S000001-2"
 
@@ -185,7 +191,7 @@ def test_deletion_of_missing_station_needs_confirmation(sandbox):
         for n in (1, 3):
             store_station(session, cpo, station_payload(n), import_id=record.id)
     with session_scope() as session:
-        plan = plan_push(session, cpo_id=cpo_id)
+        plan = plan_push(session, actor=SYSTEM, cpo_id=cpo_id)
         assert plan.counts["deleted"] == 1 and plan.item("DE*8PS*S000002").reason.startswith("missing")
     with pytest.raises(ConfirmationRequired, match="deleted"):
         _push(cpo_id)
@@ -194,7 +200,7 @@ def test_deletion_of_missing_station_needs_confirmation(sandbox):
     held = {s["station_id"]: s["station"] | {"deleted": s["deleted"]} for s in sandbox.stations()}
     assert held["DE*8PS*S000002"]["deleted"] is True
     with session_scope() as session:
-        assert plan_push(session, cpo_id=cpo_id).counts["unchanged"] == 3
+        assert plan_push(session, actor=SYSTEM, cpo_id=cpo_id).counts["unchanged"] == 3
 
 
 def test_dry_run_records_but_sends_nothing(sandbox):
@@ -245,7 +251,11 @@ def test_rejected_api_key_pauses_the_queue_until_resumed(sandbox):
         cpo = session.get(Cpo, cpo_id)
         cpo.api_key_encrypted = encrypt_api_key(sandbox.api_key)
         session.add(cpo)
-        resume_cpo(session, cpo_id=cpo_id)
+        resume_cpo(session, actor=SYSTEM, cpo_id=cpo_id)
+    with session_scope() as session:
+        [entry] = audit_log(session, actor=SYSTEM, cpo_id=cpo_id, limit=1)
+        assert (entry.action, entry.user_name) == ("push queue resumed", "system")
+        assert "rejected the API key" in entry.detail
     _work()
     assert _states(run.id) == {OutboxState.ACKED: 3}
 
@@ -285,20 +295,20 @@ def test_progress_history_and_failures_read_from_the_database(tmp_path):
             add_stations(session, cpo, 3)
         run = _push(cpo_id)
         with session_scope() as session:
-            queued = run_progress(session, run_id=run.id)
+            queued = run_progress(session, actor=SYSTEM, run_id=run.id)
             assert (queued.total, queued.pending, queued.acked, queued.finished) == (3, 3, 0, False)
             assert queued.eta_s is None  # nothing sent yet: no rate to guess from
         _work()
         with session_scope() as session:
-            done = run_progress(session, run_id=run.id)
+            done = run_progress(session, actor=SYSTEM, run_id=run.id)
             assert (done.total, done.failed, done.pending, done.finished) == (3, 3, 0, True)
             assert done.fraction == 1.0
-            todo = failures(session, cpo_id=cpo_id)
+            todo = failures(session, actor=SYSTEM, cpo_id=cpo_id)
             assert list(todo["code"]) == [211, 211, 211]
             assert set(todo["meaning"]) == {"Invalid partner identifier"}
-            runs = history(session, cpo_id=cpo_id)
+            runs = history(session, actor=SYSTEM, cpo_id=cpo_id)
             assert list(runs["failed"]) == [3] and list(runs["run"]) == [run.id]
-            one = station_history(session, cpo_id=cpo_id, station_id="DE*8PS*S000002")
+            one = station_history(session, actor=SYSTEM, cpo_id=cpo_id, station_id="DE*8PS*S000002")
             assert list(one["state"]) == ["failed"] and one["meaning"].iloc[0] == "Invalid partner identifier"
 
 
@@ -326,5 +336,7 @@ def test_removing_one_station_in_the_ui_soft_deletes_it_and_failed_rows_can_be_r
         session.add(station)
     with session_scope() as session:
         assert retry_failed(session, actor=SYSTEM, cpo_id=cpo_id) == 1
+        [entry] = audit_log(session, actor=SYSTEM, cpo_id=cpo_id, limit=1)
+        assert (entry.action, entry.detail) == ("failed requests queued again", "1 request(s)")
     _work()
     assert sandbox.stats()["station_accepts"]["DE*8PS*S000001"] == 2

@@ -27,14 +27,14 @@ def pushed_cpo(tmp_path):
             add_stations(session, cpo, 6)
             cpo_id = cpo.id
         with session_scope() as session:
-            enqueue_plan(session, actor=SYSTEM, plan=plan_push(session, cpo_id=cpo_id))
+            enqueue_plan(session, actor=SYSTEM, plan=plan_push(session, actor=SYSTEM, cpo_id=cpo_id))
         assert asyncio.run(run_worker(once=True, poll_interval=0.05)) == 6
         yield cpo_id
 
 
 def test_settled_stations_are_counted_not_listed_and_every_kind_is_still_found(pushed_cpo):
     with session_scope() as session:
-        plan = plan_push(session, cpo_id=pushed_cpo)
+        plan = plan_push(session, actor=SYSTEM, cpo_id=pushed_cpo)
         assert plan.counts["unchanged"] == 6 and plan.items == [] and not plan.to_send
     with session_scope() as session:
         cpo = session.get(Cpo, pushed_cpo)
@@ -51,7 +51,7 @@ def test_settled_stations_are_counted_not_listed_and_every_kind_is_still_found(p
         station8.deleted = True  # removed before it was ever pushed: nothing to send
         session.add(station8)
     with session_scope() as session:
-        plan = plan_push(session, cpo_id=pushed_cpo)
+        plan = plan_push(session, actor=SYSTEM, cpo_id=pushed_cpo)
         assert plan.counts == {"new": 1, "changed": 1, "connectors_changed": 0, "deleted": 2, "unchanged": 4}
         kinds = {item.station_id: item.change for item in plan.to_send}
         assert kinds == {IDS[0]: "changed", IDS[1]: "deleted", IDS[4]: "deleted", IDS[6]: "new"}
@@ -66,15 +66,15 @@ def test_queued_requests_are_not_waiting_until_the_content_changes_again(pushed_
         store_station(session, cpo, station_payload(1, name="Renamed"))
         store_station(session, cpo, station_payload(7))
     with session_scope() as session:
-        run = enqueue_plan(session, actor=SYSTEM, plan=plan_push(session, cpo_id=pushed_cpo))
+        run = enqueue_plan(session, actor=SYSTEM, plan=plan_push(session, actor=SYSTEM, cpo_id=pushed_cpo))
         assert run.total == 2
     with session_scope() as session:  # queued, not sent: still to send, but nothing waits for a push
-        plan = plan_push(session, cpo_id=pushed_cpo)
+        plan = plan_push(session, actor=SYSTEM, cpo_id=pushed_cpo)
         assert {item.station_id for item in plan.to_send} == {IDS[0], IDS[6]}
         assert plan.queued == {IDS[0], IDS[6]} and plan.waiting == []
         assert plan.queued_counts["new"] == 1 and plan.queued_counts["changed"] == 1
     with session_scope() as session:  # a newer edit of a queued station is not what the outbox holds
         store_station(session, session.get(Cpo, pushed_cpo), station_payload(7, name="Renamed again"))
     with session_scope() as session:
-        plan = plan_push(session, cpo_id=pushed_cpo)
+        plan = plan_push(session, actor=SYSTEM, cpo_id=pushed_cpo)
         assert plan.queued == {IDS[0]} and [item.station_id for item in plan.waiting] == [IDS[6]]

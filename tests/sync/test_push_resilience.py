@@ -27,7 +27,7 @@ def _load(sandbox, count: int, concurrency: int = 16) -> int:
         add_stations(session, cpo, count)
         cpo_id = cpo.id
     with session_scope() as session:
-        run = enqueue_plan(session, actor=SYSTEM, plan=plan_push(session, cpo_id=cpo_id))
+        run = enqueue_plan(session, actor=SYSTEM, plan=plan_push(session, actor=SYSTEM, cpo_id=cpo_id))
         assert run.total == count
         return run.id
 

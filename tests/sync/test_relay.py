@@ -4,6 +4,7 @@ import os
 import re
 import subprocess
 import sys
+from datetime import UTC
 
 import httpx
 import pytest
@@ -170,10 +171,10 @@ def test_the_relay_and_token_commands(cpo, tmp_path):
 
 def test_concurrent_requests_are_recorded_together_and_each_gets_its_own_answer(cpo, relay):
     import asyncio
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
     _, token = cpo
-    base = datetime.now(timezone.utc) - timedelta(minutes=5)
+    base = datetime.now(UTC) - timedelta(minutes=5)
     evses = [evse(n, k) for n in (1, 2) for k in (1, 2)]
 
     def batch(i):

@@ -1,20 +1,21 @@
 """record_statuses and its hooks against a real SQLite store (no endpoint needed here)."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pandas as pd
-
 import pytest
 from sqlmodel import select
 
-from oioi_onboard.store.auth import Actor
+from oioi_onboard.store.auth import SYSTEM, Actor
 from oioi_onboard.store.db import migrate, session_scope
 from oioi_onboard.store.models import Connector, Cpo, Outbox, OutboxState, Role, Stage, Station, StatusEvent
-from oioi_onboard.sync import statuses
-from oioi_onboard.sync.statuses import parse_status_file, record_statuses
+from oioi_onboard.store.queries import audit_log
+from oioi_onboard.sync import live, status_delivery, status_files, status_ingest
+from oioi_onboard.sync.status_files import parse_status_file
+from oioi_onboard.sync.status_ingest import record_statuses
 from tests.helpers.statuses import add_station, evse, make_cpo
 
-T0 = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 
 
 def at(seconds: float) -> str:
@@ -35,12 +36,12 @@ def cpo_id():
 
 def record(cpo_id, items, source="api"):
     with session_scope() as session:
-        return record_statuses(session, cpo_id=cpo_id, items=items, source=source)
+        return record_statuses(session, actor=SYSTEM, cpo_id=cpo_id, items=items, source=source)
 
 
 def status_rows(key=None):
     with session_scope() as session:
-        query = select(Outbox).where(Outbox.kind == statuses.KIND).order_by(Outbox.id)
+        query = select(Outbox).where(Outbox.kind == status_ingest.KIND).order_by(Outbox.id)
         if key is not None:
             query = query.where(Outbox.key == key)
         return list(session.exec(query).all())
@@ -64,7 +65,7 @@ def test_valid_items_are_accepted_and_bad_ones_refused_one_by_one(cpo_id):
         {"evse_id": "+49*8PS*E000011", "status": "Available"},
         "not an object",
         {"status": "Available"},
-        {"evse_id": evse(2, 2), "status": "Offline", "timestamp": (datetime.now(timezone.utc)
+        {"evse_id": evse(2, 2), "status": "Offline", "timestamp": (datetime.now(UTC)
                                                                   + timedelta(hours=2)).isoformat()},
         {"evse_id": evse(2, 2), "status": "reserved"},
     ])
@@ -156,11 +157,12 @@ def test_statuses_of_an_unacknowledged_station_are_held_back_until_it_is_acked(c
 
     with session_scope() as session:
         station = session.exec(select(Station).where(Station.station_id == "DE*8PS*S00003")).one()
-        assert statuses.on_station_acked(session, station) == 0  # not acknowledged yet: nothing moves
-        station.acked_at = datetime.now(timezone.utc)
+        # Not acknowledged yet: nothing moves.
+        assert status_delivery.release_held_statuses(session, [station.station_id]) == 0
+        station.acked_at = datetime.now(UTC)
         session.add(station)
         session.flush()
-        assert statuses.on_station_acked(session, station) == 1
+        assert status_delivery.release_held_statuses(session, [station.station_id]) == 1
     [row] = status_rows()
     assert row.state == OutboxState.PENDING
     assert [e.delivery for e in statuses_events(unacked)] == ["superseded", "pending"]
@@ -209,8 +211,8 @@ def statuses_events(evse_id):
 
 
 def test_a_csv_status_file_is_read_with_its_line_numbers():
-    data = ("evse_id;status;timestamp\nDE*8PS*E000011;Available;2026-01-01T12:00:00Z\n\n"
-            "DE*8PS*E000021;Occupied;\nDE*8PS*E000031;Occupied;x;y\n").encode()
+    data = (b"evse_id;status;timestamp\nDE*8PS*E000011;Available;2026-01-01T12:00:00Z\n\n"
+            b"DE*8PS*E000021;Occupied;\nDE*8PS*E000031;Occupied;x;y\n")
     parsed = parse_status_file(data, "statuses.csv")
     assert parsed.items == [
         {"evse_id": "DE*8PS*E000011", "status": "Available", "timestamp": "2026-01-01T12:00:00Z"},
@@ -224,11 +226,11 @@ def test_a_json_status_file_and_unreadable_files():
     parsed = parse_status_file(b'[{"evse_id": "DE*8PS*E000011", "status": "Available"}, 3]', "s.json")
     assert parsed.items == [{"evse_id": "DE*8PS*E000011", "status": "Available", "timestamp": None}]
     assert parsed.errors == ["item 2: not an object with evse_id and status"]
-    with pytest.raises(statuses.StatusFileError, match="s.json: not valid JSON"):
+    with pytest.raises(status_files.StatusFileError, match="s.json: not valid JSON"):
         parse_status_file(b"[{", "s.json")
-    with pytest.raises(statuses.StatusFileError, match="missing status"):
+    with pytest.raises(status_files.StatusFileError, match="missing status"):
         parse_status_file(b"evse_id,state\nDE*8PS*E000011,Available\n", "s.csv")
-    with pytest.raises(statuses.StatusFileError, match="not UTF-8"):
+    with pytest.raises(status_files.StatusFileError, match="not UTF-8"):
         parse_status_file(b"evse_id,status\n\xff\xfe", "s.csv")
 
 
@@ -246,22 +248,22 @@ def test_live_views_are_scoped_to_the_cpos_a_person_may_see(cpo_id):
     manager = Actor("pm", Role.PARTNER_MANAGER)
     staff = Actor("staff", Role.CPO_STAFF, frozenset({other_id}))
     with session_scope() as session:
-        everything = statuses.live_connectors(session, actor=manager)
+        everything = live.live_connectors(session, actor=manager)
         assert set(everything["cpo"]) == {"Status CPO", "Other CPO"}
         assert len(everything) == 10
-        mine = statuses.live_connectors(session, actor=staff)
+        mine = live.live_connectors(session, actor=staff)
         assert set(mine["cpo"]) == {"Other CPO"} and len(mine) == 2
-        occupied = statuses.live_connectors(session, actor=manager, statuses=["Occupied"])
+        occupied = live.live_connectors(session, actor=manager, statuses=["Occupied"])
         assert list(occupied["evse_id"]) == [evse(1)]
-        combos = statuses.live_connectors(session, actor=manager, connector_types=["Combo"])
+        combos = live.live_connectors(session, actor=manager, connector_types=["Combo"])
         assert set(combos["connector_type"]) == {"Combo"}
 
-        recent = statuses.recent_changes(session, actor=manager)
+        recent = live.recent_changes(session, actor=manager)
         assert list(recent["delivery"]) == ["stale (dropped)", "pending", "pending"]
-        assert statuses.recent_changes(session, actor=staff).empty
+        assert live.recent_changes(session, actor=staff).empty
 
-        counts = statuses.status_changes_per_minute(session, actor=manager, minutes=10)
-        assert len(counts) == 10 and list(counts.columns) == statuses.STATUSES
+        counts = live.status_changes_per_minute(session, actor=manager, minutes=10)
+        assert len(counts) == 10 and list(counts.columns) == status_ingest.STATUSES
         assert counts["Occupied"].sum() == 1 and counts["Available"].sum() == 1 and counts["Offline"].sum() == 0
 
 
@@ -275,27 +277,27 @@ def test_live_stations_count_each_stations_connectors_per_status_within_scope_an
     manager = Actor("pm", Role.PARTNER_MANAGER)
     staff = Actor("staff", Role.CPO_STAFF, frozenset({other_id}))
     with session_scope() as session:
-        everything = statuses.live_stations(session, actor=manager).set_index("station_id")
+        everything = live.live_stations(session, actor=manager).set_index("station_id")
         assert len(everything) == 5 and everything["connectors"].sum() == 10
         one = everything.loc["DE*8PS*S00001"]
         assert (one["Occupied"], one["Offline"], one["Unknown"], one["Available"]) == (1, 1, 0, 0)
         assert everything.loc["DE*8PS*S00004", "Available"] == 2
         assert everything.loc["DE*8PS*S00002", "Unknown"] == 2
-        mine = statuses.live_stations(session, actor=staff)
+        mine = live.live_stations(session, actor=staff)
         assert list(mine["station_id"]) == ["DE*ABC*S00009"]
 
-        offline = statuses.live_stations(session, actor=manager, statuses=["Offline"]).set_index("station_id")
+        offline = live.live_stations(session, actor=manager, statuses=["Offline"]).set_index("station_id")
         assert len(offline) == 5  # every station, with its connectors; only the counts follow the filter
-        assert offline[statuses.STATUSES].sum().to_dict() == {"Available": 0, "Occupied": 0, "Offline": 1,
+        assert offline[status_ingest.STATUSES].sum().to_dict() == {"Available": 0, "Occupied": 0, "Offline": 1,
                                                               "Reserved": 0, "Unknown": 0}
-        combos = statuses.live_stations(session, actor=manager, connector_types=["Combo"], statuses=["Offline"])
-        assert combos[statuses.STATUSES].to_numpy().sum() == 1  # station 1's second connector is the Combo
+        combos = live.live_stations(session, actor=manager, connector_types=["Combo"], statuses=["Offline"])
+        assert combos[status_ingest.STATUSES].to_numpy().sum() == 1  # station 1's second connector is the Combo
 
         station = session.exec(select(Station).where(Station.station_id == "DE*8PS*S00002")).one()
         station.deleted = True
         session.add(station)
     with session_scope() as session:
-        assert "DE*8PS*S00002" not in set(statuses.live_stations(session, actor=manager)["station_id"])
+        assert "DE*8PS*S00002" not in set(live.live_stations(session, actor=manager)["station_id"])
 
 
 def test_the_live_map_version_changes_with_every_status_and_station_change_and_only_then(cpo_id):
@@ -303,7 +305,7 @@ def test_the_live_map_version_changes_with_every_status_and_station_change_and_o
 
     def version():
         with session_scope() as session:
-            return statuses.live_map_version(session, actor=manager)
+            return live.live_map_version(session, actor=manager)
 
     first = version()
     assert version() == first  # nothing changed: a cached map stays valid
@@ -316,11 +318,11 @@ def test_the_live_map_version_changes_with_every_status_and_station_change_and_o
     assert after_station != before
     with session_scope() as session:
         station = session.exec(select(Station).where(Station.station_id == "DE*8PS*S00007")).one()
-        station.deleted, station.updated_at = True, datetime.now(timezone.utc) + timedelta(seconds=1)
+        station.deleted, station.updated_at = True, datetime.now(UTC) + timedelta(seconds=1)
         session.add(station)  # as the push does when it deletes a station
     assert version() != after_station
     with session_scope() as session:
-        assert statuses.live_map_version(session, actor=Actor("nobody", Role.VIEWER)).cpo_ids == ()
+        assert live.live_map_version(session, actor=Actor("nobody", Role.VIEWER)).cpo_ids == ()
 
 
 def test_live_stations_since_recounts_only_changed_stations_and_matches_a_full_count(cpo_id):
@@ -328,10 +330,10 @@ def test_live_stations_since_recounts_only_changed_stations_and_matches_a_full_c
 
     def now_and_since(previous, **filters):
         with session_scope() as session:
-            version = statuses.live_map_version(session, actor=manager)
-            since = statuses.live_stations_since(session, actor=manager, version=version, previous=previous,
+            version = live.live_map_version(session, actor=manager)
+            since = live.live_stations_since(session, actor=manager, version=version, previous=previous,
                                                  **filters)
-            full = statuses.live_stations(session, actor=manager, **filters)
+            full = live.live_stations(session, actor=manager, **filters)
         pd.testing.assert_frame_equal(since, full)
         return version, since
 
@@ -352,8 +354,8 @@ def test_live_stations_since_recounts_only_changed_stations_and_matches_a_full_c
     marked = frame.assign(name=frame["name"].where(frame["station_id"] != "DE*8PS*S00002", "mark"))
     record(cpo_id, [{"evse_id": evse(3), "status": "Reserved"}])
     with session_scope() as session:
-        latest = statuses.live_map_version(session, actor=manager)
-        since = statuses.live_stations_since(session, actor=manager, version=latest, previous=(version, marked))
+        latest = live.live_map_version(session, actor=manager)
+        since = live.live_stations_since(session, actor=manager, version=latest, previous=(version, marked))
     since = since.set_index("station_id")
     assert since.loc["DE*8PS*S00002", "name"] == "mark"
     assert since.loc["DE*8PS*S00003", "Reserved"] == 1
@@ -366,7 +368,7 @@ def test_a_status_file_and_a_change_in_the_ui_need_edit_rights_and_say_what_was_
     data = (f"evse_id,status\n{evse(1)},Occupied\nDE*8PS*E424242,Available\n{evse(1)},Available\n"
             f"{evse(3)},Offline,extra\n{evse(3)},Offline\n").encode()
     with session_scope() as session:
-        outcome = statuses.record_status_file(session, actor=staff, cpo_id=cpo_id, data=data, file_name="s.csv")
+        outcome = status_files.record_status_file(session, actor=staff, cpo_id=cpo_id, data=data, file_name="s.csv")
     assert outcome.accepted == 3
     assert outcome.deliveries == {"superseded": 1, "pending": 1, "held": 1}
     assert outcome.refused.to_dict("records") == [
@@ -376,13 +378,13 @@ def test_a_status_file_and_a_change_in_the_ui_need_edit_rights_and_say_what_was_
     ]
     assert {e.source for e in statuses_events(evse(1))} == {"file"}
     with session_scope() as session:
-        result = statuses.set_status(session, actor=staff, cpo_id=cpo_id, evse_id=evse(2), status="Reserved")
+        result = status_ingest.set_status(session, actor=staff, cpo_id=cpo_id, evse_id=evse(2), status="Reserved")
         assert result.ok and result.delivery == "pending"
         for outsider in (Actor("v", Role.VIEWER, frozenset({cpo_id})), Actor("s", Role.CPO_STAFF, frozenset({99}))):
             with pytest.raises(PermissionDenied):
-                statuses.set_status(session, actor=outsider, cpo_id=cpo_id, evse_id=evse(2), status="Offline")
+                status_ingest.set_status(session, actor=outsider, cpo_id=cpo_id, evse_id=evse(2), status="Offline")
             with pytest.raises(PermissionDenied):
-                statuses.record_status_file(session, actor=outsider, cpo_id=cpo_id, data=data, file_name="s.csv")
+                status_files.record_status_file(session, actor=outsider, cpo_id=cpo_id, data=data, file_name="s.csv")
     assert statuses_events(evse(2))[-1].source == "ui"
 
 
@@ -395,7 +397,7 @@ def test_a_failed_attempt_with_a_newer_status_queued_behind_it_is_not_sent_again
     record(cpo_id, [{"evse_id": evse(1), "status": "Available", "timestamp": at(2)}])
     with session_scope() as session:
         record_results(session, [Result(in_flight.id, "retry", error="cannot reach the endpoint",
-                                        retry_at=datetime.now(timezone.utc))])
+                                        retry_at=datetime.now(UTC))])
     first, second = status_rows()
     assert first.state == OutboxState.SUPERSEDED and second.state == OutboxState.PENDING
     assert [e.delivery for e in statuses_events(evse(1))] == ["superseded", "pending"]
@@ -407,12 +409,15 @@ def test_a_failed_attempt_with_a_newer_status_queued_behind_it_is_not_sent_again
 def test_the_simulator_writes_plausible_changes_through_the_one_entry(cpo_id):
     from oioi_onboard.sync.simulate import NEXT, simulate
 
-    result = simulate(cpo_id=cpo_id, rate=400, seconds=0.6, seed=3, tick=0.05)
+    result = simulate(actor=SYSTEM, cpo_id=cpo_id, rate=400, seconds=0.6, seed=3, tick=0.05)
     assert result.changes > 0 and result.refused == 0
     with session_scope() as session:
         logged = session.exec(select(StatusEvent)).all()
     assert len(logged) == result.changes and {e.source for e in logged} == {"simulator"}
-    assert {e.status for e in logged} <= set(statuses.STATUSES)
+    assert {e.status for e in logged} <= set(status_ingest.STATUSES)
+    with session_scope() as session:
+        [entry] = audit_log(session, actor=SYSTEM, cpo_id=cpo_id)
+        assert entry.action == "statuses simulated" and entry.detail.startswith(f"{result.changes} change(s)")
     # Every change follows a plausible transition from the connector's previous status.
     previous: dict[str, str] = {}
     for event in logged:
@@ -420,15 +425,15 @@ def test_the_simulator_writes_plausible_changes_through_the_one_entry(cpo_id):
         assert event.status in {status for status, _ in NEXT[before]}, (before, event.status)
         previous[event.evse_id] = event.status
     with pytest.raises(ValueError, match="rate"):
-        simulate(cpo_id=cpo_id, rate=0, seconds=1)
+        simulate(actor=SYSTEM, cpo_id=cpo_id, rate=0, seconds=1)
 
 
 def test_counts_per_status_over_time_are_worked_back_from_the_current_statuses(cpo_id):
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
 
     def record_at(minutes_ago, items):
         with session_scope() as session:
-            record_statuses(session, cpo_id=cpo_id, items=items, source="api",
+            record_statuses(session, actor=SYSTEM, cpo_id=cpo_id, items=items, source="api",
                             now=now - timedelta(minutes=minutes_ago))
 
     record_at(5, [{"evse_id": evse(1), "status": "Occupied"}])
@@ -438,9 +443,9 @@ def test_counts_per_status_over_time_are_worked_back_from_the_current_statuses(c
     record_at(1, [{"evse_id": evse(2), "status": "Reserved", "timestamp": at(-5)}])  # stale: never counted
     manager = Actor("pm", Role.PARTNER_MANAGER)
     with session_scope() as session:
-        counts = statuses.status_counts_over_time(session, actor=manager, minutes=10)
-        changes = statuses.status_changes_per_minute(session, actor=manager, minutes=10)
-    assert len(counts) == 10 and list(counts.columns) == statuses.STATUSES
+        counts = live.status_counts_over_time(session, actor=manager, minutes=10)
+        changes = live.status_changes_per_minute(session, actor=manager, minutes=10)
+    assert len(counts) == 10 and list(counts.columns) == status_ingest.STATUSES
     assert (counts.sum(axis=1) == 8).all()  # 4 stations x 2 connectors at every minute
 
     def at_minute(minutes_ago):
@@ -463,10 +468,11 @@ def test_acked_stations_in_a_batch_release_their_held_statuses(cpo_id):
     with session_scope() as session:
         stations = [session.get(Station, s.id) for s in more]
         for station in stations[:2]:
-            station.acked_at = datetime.now(timezone.utc)
-        stations[2].acked_at, stations[2].acked_deleted = datetime.now(timezone.utc), True
+            station.acked_at = datetime.now(UTC)
+        stations[2].acked_at, stations[2].acked_deleted = datetime.now(UTC), True
         session.add_all(stations)
         session.flush()
-        assert statuses.on_stations_acked(session, stations) == 4  # 2 stations x 2 EVSE ids; not the deleted one
+        # 2 stations x 2 EVSE ids; not the one acknowledged as deleted.
+        assert status_delivery.release_held_statuses(session, [s.station_id for s in stations]) == 4
     held = {r.key for r in status_rows() if r.state == OutboxState.HELD}
     assert held == {key(evse(n, k)) for n in (3, 13) for k in (1, 2)}

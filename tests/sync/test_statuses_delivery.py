@@ -1,16 +1,17 @@
 """Statuses end to end: store -> outbox -> the real worker -> the real sandbox receiver."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlmodel import select
 
-from oioi_onboard.oioi.client import OioiClient
 from oioi_onboard.oioi import messages
+from oioi_onboard.oioi.client import OioiClient
+from oioi_onboard.store.auth import SYSTEM
 from oioi_onboard.store.db import migrate, session_scope
 from oioi_onboard.store.models import Outbox, OutboxState, Station, StatusEvent
-from oioi_onboard.sync import statuses
-from oioi_onboard.sync.statuses import record_statuses
+from oioi_onboard.sync import live, status_ingest
+from oioi_onboard.sync.status_ingest import record_statuses
 from tests.helpers.sandbox import DEFAULT_PARTNER_ID, running_sandbox, start_sandbox
 from tests.helpers.statuses import (
     acked_stations,
@@ -24,7 +25,7 @@ from tests.helpers.statuses import (
     wait_for,
 )
 
-T0 = datetime.now(timezone.utc) - timedelta(minutes=30)
+T0 = datetime.now(UTC) - timedelta(minutes=30)
 OTHER_PARTNER = "Zq8Lm3Pw9Xr2Tk7Vb5Nc"
 
 
@@ -43,7 +44,7 @@ def setup_cpo(sandbox, stations=3, *, shared=()):
 
 def record(cpo_id, items):
     with session_scope() as session:
-        return record_statuses(session, cpo_id=cpo_id, items=items, source="api")
+        return record_statuses(session, actor=SYSTEM, cpo_id=cpo_id, items=items, source="api")
 
 
 def deliveries():
@@ -158,7 +159,7 @@ def test_the_endpoint_refuses_statuses_for_another_partners_or_unknown_connector
         asyncio.run(push_as_other())
         with session_scope() as session:
             for row in session.exec(select(Station).where(Station.cpo_id == cpo_id)).all():
-                row.acked_at = datetime.now(timezone.utc)  # station 2 was never really pushed
+                row.acked_at = datetime.now(UTC)  # station 2 was never really pushed
                 session.add(row)
         record(cpo_id, [{"evse_id": evse(1), "status": "Occupied"}, {"evse_id": evse(2), "status": "Occupied"}])
         with running_worker():
@@ -168,7 +169,7 @@ def test_the_endpoint_refuses_statuses_for_another_partners_or_unknown_connector
         assert unknown[2] == "rejected" and "181" in unknown[3]
         assert sandbox_statuses(sandbox)[evse(1)] == {None}  # the other partner's connector is untouched
         with session_scope() as session:
-            assert statuses.recent_changes(session, actor=_manager())["delivery"].tolist() == ["rejected"] * 2
+            assert live.recent_changes(session, actor=_manager())["delivery"].tolist() == ["rejected"] * 2
 
 
 def _manager():
@@ -183,6 +184,6 @@ def _no_leftover_rows():
     yield
     # Every test ends with a queue in a final state: nothing in flight was dropped.
     with session_scope() as session:
-        stuck = session.exec(select(Outbox.id).where(Outbox.kind == statuses.KIND,
+        stuck = session.exec(select(Outbox.id).where(Outbox.kind == status_ingest.KIND,
                                                      Outbox.state == OutboxState.SENDING)).all()
     assert not stuck

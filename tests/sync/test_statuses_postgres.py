@@ -1,14 +1,15 @@
 """record_statuses on PostgreSQL: the advisory lock and FOR UPDATE path, with concurrent writers."""
 
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlmodel import select
 
+from oioi_onboard.store.auth import SYSTEM
 from oioi_onboard.store.models import Connector, Outbox, OutboxState, StatusEvent
-from oioi_onboard.sync import statuses
-from tests.helpers.postgres import postgres_available, postgres_url  # noqa: F401 - fixture
+from oioi_onboard.sync import status_ingest
+from tests.helpers.postgres import postgres_available  # postgres_url: the fixture in tests/conftest.py
 from tests.helpers.statuses import add_station, evse, make_cpo
 
 pytestmark = [pytest.mark.postgres,
@@ -29,7 +30,7 @@ def test_concurrent_ingest_on_postgresql_keeps_the_newest_and_one_waiting_row_pe
         for n in range(1, 6):
             add_station(session, cpo, n, acked=True)
         cpo_id = cpo.id
-    base = datetime.now(timezone.utc) - timedelta(minutes=10)
+    base = datetime.now(UTC) - timedelta(minutes=10)
     evses = [evse(n, k) for n in range(1, 6) for k in (1, 2)]
     errors: list[BaseException] = []
 
@@ -37,10 +38,10 @@ def test_concurrent_ingest_on_postgresql_keeps_the_newest_and_one_waiting_row_pe
         try:
             for step in range(10):
                 moment = base + timedelta(seconds=step * 2 + offset)
-                items = [{"evse_id": e, "status": statuses.STATUSES[(step + offset) % 5],
+                items = [{"evse_id": e, "status": status_ingest.STATUSES[(step + offset) % 5],
                           "timestamp": moment.isoformat()} for e in evses]
                 with session_scope() as session:
-                    statuses.record_statuses(session, cpo_id=cpo_id, items=items, source="api")
+                    status_ingest.record_statuses(session, actor=SYSTEM, cpo_id=cpo_id, items=items, source="api")
         except BaseException as error:  # noqa: BLE001 - reported below
             errors.append(error)
 
@@ -51,10 +52,10 @@ def test_concurrent_ingest_on_postgresql_keeps_the_newest_and_one_waiting_row_pe
         thread.join(60)
     assert not errors, errors
 
-    newest = statuses.STATUSES[(9 + 1) % 5]  # writer 1's last step carries the newest time
+    newest = status_ingest.STATUSES[(9 + 1) % 5]  # writer 1's last step carries the newest time
     with session_scope() as session:
         assert set(session.exec(select(Connector.status)).all()) == {newest}
-        rows = session.exec(select(Outbox).where(Outbox.kind == statuses.KIND)).all()
+        rows = session.exec(select(Outbox).where(Outbox.kind == status_ingest.KIND)).all()
         assert len(rows) == len(evses) and {r.state for r in rows} == {OutboxState.PENDING}
         assert {r.payload["connector-post-status"]["status"] for r in rows} == {newest}
         deliveries = session.exec(select(StatusEvent.delivery)).all()

@@ -23,8 +23,10 @@ from typing import Any
 from sqlalchemy import and_, func, not_, or_, select, true
 from sqlmodel import Session
 
-from ..store.models import ImportRecord, Outbox, OutboxState, PartnerIdentifier, Station
 from ..errors import Conflict
+from ..store.auth import Actor
+from ..store.models import ImportRecord, Outbox, OutboxState, PartnerIdentifier, Station
+from ..store.queries import get_cpo
 
 STATION_POST = "station-post"
 OPEN_STATES = (OutboxState.PENDING, OutboxState.SENDING, OutboxState.HELD)
@@ -149,13 +151,13 @@ def planned_requests(
     return []
 
 
-def latest_full_import_id(session: Session, *, cpo_id: int) -> int | None:
+def _latest_full_import_id(session: Session, cpo_id: int) -> int | None:
     return session.exec(
         select(func.max(ImportRecord.id)).where(ImportRecord.cpo_id == cpo_id, ImportRecord.full_upload == True)  # noqa: E712
     ).one()[0]
 
 
-def default_partner_identifier(session: Session, *, cpo_id: int) -> str:
+def _default_partner_identifier(session: Session, cpo_id: int) -> str:
     row = session.exec(
         select(PartnerIdentifier.partner_identifier)
         .where(PartnerIdentifier.cpo_id == cpo_id)
@@ -224,10 +226,11 @@ def _queued(session: Session, cpo_id: int, items: list[PlanItem]) -> frozenset[s
     return frozenset(found)
 
 
-def plan_push(session: Session, *, cpo_id: int, partner_identifier: str | None = None) -> PushPlan:
-    """Compare each stored station of a CPO with what the endpoint acknowledged."""
-    partner_identifier = partner_identifier or default_partner_identifier(session, cpo_id=cpo_id)
-    latest_full = latest_full_import_id(session, cpo_id=cpo_id)
+def plan_push(session: Session, *, actor: Actor, cpo_id: int, partner_identifier: str | None = None) -> PushPlan:
+    """Compare each stored station of a CPO with what the endpoint acknowledged (for a person who sees the CPO)."""
+    get_cpo(session, actor=actor, cpo_id=cpo_id)
+    partner_identifier = partner_identifier or _default_partner_identifier(session, cpo_id)
+    latest_full = _latest_full_import_id(session, cpo_id)
     # Surely unchanged, decided by the database: acknowledged as stored and in the latest full upload,
     # or removed here and never acknowledged / already acknowledged as deleted. The rest is classified below.
     in_upload = (Station.import_id.is_(None) | (Station.import_id >= latest_full)) if latest_full is not None \

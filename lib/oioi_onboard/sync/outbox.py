@@ -20,10 +20,9 @@ the window is the rows in flight at the moment of the kill.
 
 from __future__ import annotations
 
-import importlib
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 from sqlalchemy import and_, bindparam, exists, func, insert, or_, select, text, update
@@ -31,8 +30,11 @@ from sqlalchemy.orm import aliased, defer
 from sqlmodel import Session
 
 from ..oioi import codes
+from ..store.auth import Actor
 from ..store.models import Connector, Cpo, Outbox, OutboxState, PushRun, Station
-from .diff import STATION_POST, PlanError, PushPlan, planned_requests
+from ..store.queries import audit, get_cpo, require_edit
+from . import status_delivery
+from .diff import STATION_POST, PlanError, PushPlan, plan_push, planned_requests
 
 log = logging.getLogger(__name__)
 
@@ -45,21 +47,13 @@ class ConfirmationRequired(PlanError):
 
 
 def now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 # --- enqueueing ----------------------------------------------------------------------
 
 
-def _require_edit(actor: Any, cpo_id: int) -> None:
-    from ..store.queries import require_edit
-
-    require_edit(actor, cpo_id)
-
-
-def _audit(session: Session, actor: Any, cpo_id: int, action: str, detail: str) -> None:
-    from ..store.queries import audit
-
+def _audit(session: Session, actor: Actor, cpo_id: int, action: str, detail: str = "") -> None:
     audit(session, actor_name=actor.name, action=action, cpo_id=cpo_id, detail=detail)
 
 
@@ -74,7 +68,8 @@ def check_confirmations(plan: PushPlan, *, confirm_deletions: bool, confirm_conn
     missing = []
     counts = plan.counts
     if counts["deleted"] and not confirm_deletions:
-        missing.append(f"{counts['deleted']} station(s) would be deleted at the endpoint ({_examples(plan, 'deleted')})")
+        missing.append(f"{counts['deleted']} station(s) would be deleted at the endpoint "
+                       f"({_examples(plan, 'deleted')})")
     if counts["connectors_changed"] and not confirm_connector_changes:
         missing.append(
             f"{counts['connectors_changed']} station(s) have changed connectors, which the protocol does not allow "
@@ -88,7 +83,7 @@ def check_confirmations(plan: PushPlan, *, confirm_deletions: bool, confirm_conn
 def enqueue_plan(
     session: Session,
     *,
-    actor: Any,
+    actor: Actor,
     plan: PushPlan,
     confirm_deletions: bool = False,
     confirm_connector_changes: bool = False,
@@ -99,7 +94,7 @@ def enqueue_plan(
     The same payload for a station that already has an open row is not queued again;
     a newer payload supersedes a pending older one.
     """
-    _require_edit(actor, plan.cpo_id)
+    require_edit(actor, plan.cpo_id)
     check_confirmations(plan, confirm_deletions=confirm_deletions, confirm_connector_changes=confirm_connector_changes)
     counts = plan.counts
     run = PushRun(
@@ -249,18 +244,16 @@ def _enqueue_replacement(session: Session, run: PushRun, plan: PushPlan, item, s
     return 2
 
 
-def enqueue_deletion(session: Session, *, actor: Any, cpo_id: int, station_id: str) -> PushRun:
+def enqueue_deletion(session: Session, *, actor: Actor, cpo_id: int, station_id: str) -> PushRun:
     """Mark one station deleted here and queue its soft-delete (the user confirmed it in the UI)."""
-    _require_edit(actor, cpo_id)
+    require_edit(actor, cpo_id)
     station = session.exec(select(Station).where(Station.cpo_id == cpo_id, Station.station_id == station_id)).scalar()
     if station is None:
         raise PlanError(f"station {station_id} is not one of this CPO's stations")
     station.deleted = True
     session.add(station)
     session.flush()
-    from .diff import plan_push
-
-    plan = plan_push(session, cpo_id=cpo_id)
+    plan = plan_push(session, actor=actor, cpo_id=cpo_id)
     plan.items = [i for i in plan.items if i.station_id == station_id]
     return enqueue_plan(session, actor=actor, plan=plan, confirm_deletions=True)
 
@@ -398,27 +391,6 @@ class Result:
     pause_reason: str | None = None
 
 
-def record_success(session: Session, *, outbox_id: int, code: int = codes.SUCCESS) -> None:
-    record_results(session, [Result(outbox_id, "acked", code=code)])
-
-
-def record_failure(session: Session, *, outbox_id: int, error: str, code: int | None = None,
-                   retry_at: datetime | None = None) -> None:
-    """A permanent failure (``retry_at`` None: FAILED, a to-do for the user) or a retry at ``retry_at``."""
-    outcome = "retry" if retry_at is not None else "failed"
-    record_results(session, [Result(outbox_id, outcome, code=code, error=error, retry_at=retry_at)])
-
-
-def _statuses_hooks():
-    """E's status module, if it exists (imported lazily: it builds on this one)."""
-    try:
-        return importlib.import_module("oioi_onboard.sync.statuses")
-    except ModuleNotFoundError as error:
-        if error.name in ("oioi_onboard.sync.statuses",):
-            return None
-        raise
-
-
 class Recorded(NamedTuple):
     """A row whose result was written."""
 
@@ -468,24 +440,13 @@ def record_results(session: Session, results: list[Result]) -> list[Recorded]:
     recorded += [Recorded(r.id, r.cpo_id, r.run_id, r.kind, r.key, r.state) for r in changed]
     # Only a soft-delete has a row waiting for its ack (the replacement station): skip the lookup otherwise.
     _release_dependents(session, [m.id for m in posts if m.change == "deleted"], failed)
-    acked_keys = [m.key for m in posts]
-    hooks = _statuses_hooks()
-    if hooks is not None:
-        # Station-posts do not concern the statuses module beyond on_station(s)_acked. Acked rows
-        # go as Recorded tuples (id, cpo_id, kind, key, state: all an ack needs), the others as rows.
-        rows = [r for r in recorded[:len(fast)] if r.kind != STATION_POST]
-        rows += [row for row in changed if row.kind != STATION_POST]
-        if rows and hasattr(hooks, "on_outbox_results"):
-            hooks.on_outbox_results(session, rows)
-        elif hasattr(hooks, "on_outbox_result"):
-            for row in rows:
-                hooks.on_outbox_result(session, row)
-        waiting = _stations_with_held_statuses(session, acked_keys)
-        if waiting and hasattr(hooks, "on_stations_acked"):
-            hooks.on_stations_acked(session, waiting)
-        elif waiting and hasattr(hooks, "on_station_acked"):
-            for station in waiting:
-                hooks.on_station_acked(session, station)
+    # Statuses: acked rows go as Recorded tuples (id, cpo_id, kind, key, state: all an ack needs),
+    # the others as the rows themselves; acknowledged stations release the statuses held back for them.
+    status_rows = [r for r in recorded[:len(fast)] if r.kind != STATION_POST]
+    status_rows += [row for row in changed if row.kind != STATION_POST]
+    if status_rows:
+        status_delivery.record_answers(session, status_rows)
+    status_delivery.release_held_statuses(session, [m.key for m in posts])
     _finish_runs(session, {r.run_id for r in recorded if r.run_id is not None})
     return recorded
 
@@ -546,23 +507,6 @@ def _apply_acks_fast(session: Session, rows: list, stamp: datetime) -> None:
           "b_deleted": m.change == "deleted", "b_at": stamp} for m in sorted(rows, key=lambda m: m.id)],
         execution_options={"synchronize_session": False},
     )
-
-
-def _stations_with_held_statuses(session: Session, keys: list[str]) -> list[Station]:
-    """Acknowledged stations of CPOs that have statuses held back (only those need the release hook)."""
-    if not keys:
-        return []
-    # Cheap first: are statuses held back at all (an index lookup on state)?
-    held = {r[0] for r in session.exec(
-        select(Outbox.cpo_id).where(Outbox.state == OutboxState.HELD, Outbox.kind != STATION_POST).distinct()
-    ).all()}
-    if not held:
-        return []
-    return list(session.exec(
-        select(Station).options(defer(Station.payload))
-        .where(Station.station_id.in_(keys), Station.cpo_id.in_(held))
-        .execution_options(populate_existing=True)
-    ).scalars())
 
 
 def _apply_acks(session: Session, rows: list[Outbox]) -> list[Station]:
@@ -630,12 +574,11 @@ def _pause(session: Session, cpo_id: int, reason: str) -> None:
     )
 
 
-def pause_cpo(session: Session, *, cpo_id: int, reason: str) -> None:
-    _pause(session, cpo_id, reason)
-
-
-def resume_cpo(session: Session, *, cpo_id: int) -> None:
-    """Let a paused queue run again (after the API key was replaced)."""
+def resume_cpo(session: Session, *, actor: Actor, cpo_id: int) -> None:
+    """Let a paused queue run again (after the API key was replaced); audited."""
+    cpo = get_cpo(session, actor=actor, cpo_id=cpo_id)
+    require_edit(actor, cpo.id)
+    paused_reason = cpo.paused_reason
     session.execute(
         update(Cpo).where(Cpo.id == cpo_id).values(paused_reason=None),
         execution_options={"synchronize_session": False},
@@ -646,11 +589,12 @@ def resume_cpo(session: Session, *, cpo_id: int) -> None:
         .values(next_attempt_at=now()),
         execution_options={"synchronize_session": False},
     )
+    _audit(session, actor, cpo.id, "push queue resumed", f"was paused: {paused_reason}" if paused_reason else "")
 
 
-def retry_failed(session: Session, *, actor: Any, cpo_id: int, outbox_ids: list[int] | None = None) -> int:
-    """Queue failed rows again (after the user fixed the cause); returns how many."""
-    _require_edit(actor, cpo_id)
+def retry_failed(session: Session, *, actor: Actor, cpo_id: int, outbox_ids: list[int] | None = None) -> int:
+    """Queue failed rows again (after the user fixed the cause); returns how many; audited."""
+    require_edit(actor, cpo_id)
     query = (
         update(Outbox)
         .where(Outbox.cpo_id == cpo_id, Outbox.state == OutboxState.FAILED)
@@ -658,4 +602,7 @@ def retry_failed(session: Session, *, actor: Any, cpo_id: int, outbox_ids: list[
     )
     if outbox_ids is not None:
         query = query.where(Outbox.id.in_(outbox_ids))
-    return session.execute(query, execution_options={"synchronize_session": False}).rowcount or 0
+    count = session.execute(query, execution_options={"synchronize_session": False}).rowcount or 0
+    if count:
+        _audit(session, actor, cpo_id, "failed requests queued again", f"{count} request(s)")
+    return count

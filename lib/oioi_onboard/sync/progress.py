@@ -1,23 +1,26 @@
 """How a push is going, what was pushed before, and what the endpoint holds.
 
 Everything here reads the database only (the worker writes it), so a page can
-follow a push that another process is sending.
+follow a push that another process is sending. Every function reads for an
+acting person who must see the CPO (PermissionDenied otherwise).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import httpx
 import pandas as pd
 from sqlalchemy import func, select
 from sqlmodel import Session
 
+from ..errors import EndpointError, NotFound
 from ..oioi import codes
+from ..store.auth import Actor
 from ..store.models import Outbox, OutboxState, PushRun, Station
-from .diff import STATION_POST
-from ..errors import EndpointError
+from ..store.queries import cpo_operator_ids, get_cpo, resolve_endpoint
+from .diff import STATION_POST, json_sha256
 
 OPEN = (OutboxState.PENDING, OutboxState.SENDING, OutboxState.HELD)
 
@@ -52,15 +55,16 @@ class Progress:
 
 def _aware(value: datetime | None) -> datetime | None:
     if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
+        return value.replace(tzinfo=UTC)
     return value
 
 
-def run_progress(session: Session, *, run_id: int) -> Progress:
+def run_progress(session: Session, *, actor: Actor, run_id: int) -> Progress:
     """Counts of a run's requests by outcome, with the rate so far and the time left."""
     run = session.get(PushRun, run_id)
     if run is None:
-        raise LookupError(f"no push run {run_id}")
+        raise NotFound(f"no push run {run_id}")
+    get_cpo(session, actor=actor, cpo_id=run.cpo_id)
     counts = dict(session.exec(
         select(Outbox.state, func.count()).where(Outbox.run_id == run_id).group_by(Outbox.state)
     ).all())
@@ -75,7 +79,7 @@ def run_progress(session: Session, *, run_id: int) -> Progress:
     rate = 0.0
     first_sent, last_done = _aware(first_sent), _aware(last_done)
     if first_sent is not None:
-        end = datetime.now(timezone.utc) if pending else (last_done or datetime.now(timezone.utc))
+        end = datetime.now(UTC) if pending else (last_done or datetime.now(UTC))
         elapsed = (end - first_sent).total_seconds()
         if elapsed > 0:
             rate = (acked + failed) / elapsed
@@ -84,15 +88,17 @@ def run_progress(session: Session, *, run_id: int) -> Progress:
                     superseded=superseded, finished=run.finished_at is not None)
 
 
-def latest_run(session: Session, *, cpo_id: int, include_dry_runs: bool = False) -> PushRun | None:
+def latest_run(session: Session, *, actor: Actor, cpo_id: int, include_dry_runs: bool = False) -> PushRun | None:
+    get_cpo(session, actor=actor, cpo_id=cpo_id)
     query = select(PushRun).where(PushRun.cpo_id == cpo_id)
     if not include_dry_runs:
         query = query.where(PushRun.dry_run == False)  # noqa: E712
     return session.exec(query.order_by(PushRun.id.desc()).limit(1)).scalar()
 
 
-def history(session: Session, *, cpo_id: int, limit: int = 50) -> pd.DataFrame:
+def history(session: Session, *, actor: Actor, cpo_id: int, limit: int = 50) -> pd.DataFrame:
     """The CPO's push runs, newest first, with their outcome counts."""
+    get_cpo(session, actor=actor, cpo_id=cpo_id)
     runs = session.exec(
         select(PushRun).where(PushRun.cpo_id == cpo_id).order_by(PushRun.id.desc()).limit(limit)
     ).scalars().all()
@@ -117,8 +123,9 @@ def history(session: Session, *, cpo_id: int, limit: int = 50) -> pd.DataFrame:
                                        "replaced", "requests", "acked", "failed", "open"])
 
 
-def station_history(session: Session, *, cpo_id: int, station_id: str) -> pd.DataFrame:
+def station_history(session: Session, *, actor: Actor, cpo_id: int, station_id: str) -> pd.DataFrame:
     """Every station-post queued for one station: when, what, and how it ended."""
+    get_cpo(session, actor=actor, cpo_id=cpo_id)
     rows = session.exec(
         select(Outbox).where(Outbox.cpo_id == cpo_id, Outbox.kind == STATION_POST, Outbox.key == station_id)
         .order_by(Outbox.id.desc())
@@ -135,8 +142,9 @@ def station_history(session: Session, *, cpo_id: int, station_id: str) -> pd.Dat
     )
 
 
-def failures(session: Session, *, cpo_id: int, run_id: int | None = None) -> pd.DataFrame:
+def failures(session: Session, *, actor: Actor, cpo_id: int, run_id: int | None = None) -> pd.DataFrame:
     """Requests that failed for good: the user's to-do list, with the code in words."""
+    get_cpo(session, actor=actor, cpo_id=cpo_id)
     query = select(Outbox).where(Outbox.cpo_id == cpo_id, Outbox.kind == STATION_POST,
                                  Outbox.state == OutboxState.FAILED)
     if run_id is not None:
@@ -158,21 +166,19 @@ class ReconcileError(EndpointError):
 
 def sandbox_base_url(endpoint: str) -> str:
     """The sandbox root for a CPO's endpoint ("sandbox" or http://host:port/api/v4/request)."""
-    from ..store.queries import resolve_endpoint
-
     url = resolve_endpoint(endpoint)
     return url.split("/api/", 1)[0] if "/api/" in url else url.rstrip("/")
 
 
-def reconcile(session: Session, *, cpo_id: int, sandbox_base_url: str, timeout: float = 10.0) -> pd.DataFrame:
+def reconcile(session: Session, *, actor: Actor, cpo_id: int, sandbox_base_url: str,
+              timeout: float = 10.0) -> pd.DataFrame:
     """What we hold as acknowledged beside what the sandbox holds, one row per station id.
 
     ``sandbox_base_url`` is the sandbox's root (``http://host:port``), which serves
     ``GET /_sandbox/stations``. ``verdict``: in sync, only here, only at the endpoint,
     differs (content or deletion).
     """
-    from .diff import json_sha256
-
+    get_cpo(session, actor=actor, cpo_id=cpo_id)  # before asking the sandbox anything
     url = f"{sandbox_base_url.rstrip('/')}/_sandbox/stations"
     try:
         response = httpx.get(url, timeout=timeout)
@@ -216,8 +222,6 @@ def reconcile(session: Session, *, cpo_id: int, sandbox_base_url: str, timeout: 
             "local changes not pushed": acked_sha is not None and sha != acked_sha and not deleted,
         })
     # Stations the endpoint holds for this CPO's operator ids that we do not know.
-    from ..store.queries import cpo_operator_ids
-
     operator_ids |= set(cpo_operator_ids(session, cpo_id=cpo_id))
     for station_id, item in remote.items():
         if item["station"].get("cpo-id") in operator_ids:

@@ -21,8 +21,9 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, AsyncIterator
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -50,8 +51,8 @@ def _bearer(header: str | None) -> str | None:
 def create_app(*, db_url: str | None = None, max_items: int = MAX_ITEMS, batch_items: int = 5_000) -> Starlette:
     """The relay as an ASGI app, writing to ``db_url`` (default: the configured database)."""
     from ..store.db import migrate, session_scope
-    from .statuses import record_statuses
-    from .tokens import cpo_for_token
+    from .status_ingest import record_statuses
+    from .tokens import token_actor
 
     # One database thread; requests that arrive while it works are recorded together in its next
     # transaction (group commit): one write lock and one commit for many requests. ``batch_items``
@@ -62,10 +63,13 @@ def create_app(*, db_url: str | None = None, max_items: int = MAX_ITEMS, batch_i
 
     def ingest_one(session, token: str, items: list[Any]) -> tuple[int | None, list[dict[str, Any]]]:  # noqa: ANN001
         # Token check and recording in one transaction: a token revoked a moment ago is refused.
-        cpo_id = cpo_for_token(session, token)
-        if cpo_id is None or not items:
+        actor = token_actor(session, token)  # the token's CPO, and no other
+        if actor is None:
+            return None, []
+        [cpo_id] = actor.cpo_ids
+        if not items:
             return cpo_id, []
-        results = record_statuses(session, cpo_id=cpo_id, items=items, source="api")
+        results = record_statuses(session, actor=actor, cpo_id=cpo_id, items=items, source="api")
         return cpo_id, [result.to_json() for result in results]
 
     def ingest(batch: list[tuple[str, list[Any]]]) -> list[Any]:
@@ -98,7 +102,7 @@ def create_app(*, db_url: str | None = None, max_items: int = MAX_ITEMS, batch_i
                     outcomes = await loop.run_in_executor(pool, ingest, [(t, i) for t, i, _ in batch])
                 except Exception as error:  # noqa: BLE001
                     outcomes = [error] * len(batch)
-                for (_, _, future), outcome in zip(batch, outcomes):
+                for (_, _, future), outcome in zip(batch, outcomes, strict=True):
                     if future.done():
                         continue  # the client hung up
                     if isinstance(outcome, Exception):

@@ -2,6 +2,8 @@
 
 Changes go through ``record_statuses`` like any other source (source
 "simulator"), so they are coalesced, held back and sent exactly like real ones.
+The acting person must be allowed to change the CPO; one audit entry says what
+the run did.
 """
 
 from __future__ import annotations
@@ -13,9 +15,12 @@ from threading import Event
 
 from sqlmodel import select
 
+from ..errors import NotFound, UserError
+from ..store.auth import Actor
 from ..store.db import session_scope
 from ..store.models import Connector, Station
-from .statuses import record_statuses
+from ..store.queries import audit, get_cpo, require_edit
+from .status_ingest import record_statuses
 
 # Where a connector usually goes next: mostly plugging in and out, now and then a fault or a reservation.
 NEXT = {
@@ -39,9 +44,10 @@ class SimulationResult:
     refused: int
 
 
-def load_evses(cpo_id: int, db_url: str | None = None) -> dict[str, str]:
+def _load_evses(actor: Actor, cpo_id: int, db_url: str | None) -> dict[str, str]:
     """EVSE id -> current status, for the CPO's live stations."""
     with session_scope(db_url) as session:
+        require_edit(actor, get_cpo(session, actor=actor, cpo_id=cpo_id).id)
         rows = session.exec(
             select(Connector.evse_id, Connector.status).join(Station, Station.id == Connector.station_pk)
             .where(Connector.cpo_id == cpo_id, Station.deleted == False)  # noqa: E712
@@ -49,14 +55,14 @@ def load_evses(cpo_id: int, db_url: str | None = None) -> dict[str, str]:
     return {evse_id: status for evse_id, status in rows}
 
 
-def simulate(*, cpo_id: int, rate: float, seconds: float | None = None, stop: Event | None = None,
+def simulate(*, actor: Actor, cpo_id: int, rate: float, seconds: float | None = None, stop: Event | None = None,
              seed: int | None = None, tick: float = 0.2, db_url: str | None = None) -> SimulationResult:
     """Write about ``rate`` changes a second for ``seconds`` (or until ``stop`` is set)."""
     if rate <= 0:
-        raise ValueError(f"the rate must be above 0 changes a second, not {rate}")
-    evses = load_evses(cpo_id, db_url)
+        raise UserError(f"the rate must be above 0 changes a second, not {rate}")
+    evses = _load_evses(actor, cpo_id, db_url)
     if not evses:
-        raise LookupError("this CPO has no connectors yet: import its stations first")
+        raise NotFound("this CPO has no connectors yet: import its stations first")
     rng = random.Random(seed)
     names = sorted(evses)
     stop = stop or Event()
@@ -75,8 +81,12 @@ def simulate(*, cpo_id: int, rate: float, seconds: float | None = None, stop: Ev
                 evses[evse_id] = next_status(evses[evse_id], rng)
                 items.append({"evse_id": evse_id, "status": evses[evse_id]})
             with session_scope(db_url) as session:
-                results = record_statuses(session, cpo_id=cpo_id, items=items, source="simulator")
+                results = record_statuses(session, actor=actor, cpo_id=cpo_id, items=items, source="simulator")
             changes += count
             refused += sum(1 for result in results if not result.ok)
         stop.wait(tick)
-    return SimulationResult(changes=changes, seconds=time.monotonic() - started, refused=refused)
+    result = SimulationResult(changes=changes, seconds=time.monotonic() - started, refused=refused)
+    with session_scope(db_url) as session:
+        audit(session, actor_name=actor.name, action="statuses simulated", cpo_id=cpo_id,
+              detail=f"{result.changes} change(s) in {result.seconds:.0f} s, {result.refused} refused")
+    return result

@@ -15,8 +15,10 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
-from ..store.models import Cpo, IngestToken, utcnow
 from ..errors import NotFound
+from ..store.auth import Actor
+from ..store.models import Cpo, IngestToken, Role, utcnow
+from ..store.queries import audit, get_cpo, require_edit
 
 PREFIX = "oioi_st_"  # recognisable in a config file or a secret scanner
 
@@ -42,10 +44,8 @@ def token_sha256(token: str) -> str:
     return hashlib.sha256(token.strip().encode("utf-8")).hexdigest()
 
 
-def create_token(session: Session, *, actor, cpo_id: int, label: str = "") -> str:  # noqa: ANN001
+def create_token(session: Session, *, actor: Actor, cpo_id: int, label: str = "") -> str:
     """A new ingest token for this CPO, returned in clear exactly once."""
-    from ..store.queries import audit, get_cpo, require_edit
-
     require_edit(actor, cpo_id)
     cpo = get_cpo(session, actor=actor, cpo_id=cpo_id)
     token = PREFIX + secrets.token_urlsafe(32)
@@ -56,10 +56,8 @@ def create_token(session: Session, *, actor, cpo_id: int, label: str = "") -> st
     return token
 
 
-def revoke_token(session: Session, *, actor, token_id: int) -> None:  # noqa: ANN001
+def revoke_token(session: Session, *, actor: Actor, token_id: int) -> None:
     """Revoke a token at once: the relay refuses it from its next request on."""
-    from ..store.queries import audit, require_edit
-
     row = session.get(IngestToken, token_id)
     if row is None:
         raise TokenError(f"no ingest token with id {token_id}")
@@ -72,10 +70,8 @@ def revoke_token(session: Session, *, actor, token_id: int) -> None:  # noqa: AN
         session.flush()
 
 
-def list_tokens(session: Session, *, actor, cpo_id: int) -> list[TokenInfo]:  # noqa: ANN001
+def list_tokens(session: Session, *, actor: Actor, cpo_id: int) -> list[TokenInfo]:
     """This CPO's tokens, newest first (never the tokens themselves)."""
-    from ..store.queries import get_cpo
-
     get_cpo(session, actor=actor, cpo_id=cpo_id)
     rows = session.exec(
         select(IngestToken).where(IngestToken.cpo_id == cpo_id).order_by(IngestToken.id.desc())
@@ -94,3 +90,11 @@ def cpo_for_token(session: Session, token: str | None) -> int | None:
                Cpo.active == True)  # noqa: E712
     ).first()
     return row
+
+
+def token_actor(session: Session, token: str | None) -> Actor | None:
+    """Who acts when a back end posts with this token: staff of the token's one CPO (None: ``cpo_for_token``)."""
+    cpo_id = cpo_for_token(session, token)
+    if cpo_id is None:
+        return None
+    return Actor(name="status ingest API", role=Role.CPO_STAFF, cpo_ids=frozenset({cpo_id}))

@@ -23,10 +23,10 @@ import socket
 import sys
 import time
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Callable
 
 from sqlalchemy import select
 
@@ -156,13 +156,11 @@ class Worker:
 
     @staticmethod
     def _warm_up() -> None:
-        """Import now what the first send and the first results need (the store's queries hash a dummy
-        password at import): ~0.8 s of CPU that otherwise lands on the first rows of the first push."""
+        """Import now what the first send needs (the outbox, imported with this module, already brought
+        the store's queries, whose accounts module hashes a dummy password at import): CPU that otherwise
+        lands on the first rows of the first push."""
         from ..oioi import client  # noqa: F401
-        from ..store import auth, queries, secrets  # noqa: F401
-        from .outbox import _statuses_hooks
-
-        _statuses_hooks()
+        from ..store import secrets  # noqa: F401
 
     def _renew(self) -> None:
         with session_scope(self.db_url) as session:
@@ -298,7 +296,7 @@ class Worker:
         while not stop.is_set():
             try:
                 await asyncio.wait_for(stop.wait(), timeout=interval)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 try:
                     await self._db(self._renew)
                 except Exception:  # noqa: BLE001
@@ -331,7 +329,7 @@ class Worker:
                 if not claimed:
                     try:
                         await asyncio.wait_for(self.wake.wait(), timeout=self.poll_interval)
-                    except asyncio.TimeoutError:
+                    except TimeoutError:
                         pass
                     if not busy:
                         for lane in self.lanes.values():
@@ -347,7 +345,7 @@ class Worker:
         self.results_ready.set()
         try:
             await asyncio.wait_for(flusher, timeout=30)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             flusher.cancel()
         await self.flush_results()
         heartbeat.cancel()
