@@ -165,8 +165,9 @@ else:
             index = sources.index(default) if default in sources else 0
             sure = suggestion.confidence.get(column.name, 0.0)
             label = f"{column.name}{' *' if column.required else ''}"
+            key = f"import_map_{column.name}"
             picked = grid[i % 3].selectbox(
-                label, sources, index=index, key=f"import_map_{column.name}",
+                label, sources, index=0 if key in state else index, key=key,  # a restored choice wins
                 help=f"{column.description}. Suggested with {sure:.0%} confidence." if default else column.description,
             )
             chosen.columns[column.name] = None if picked == NOT_MAPPED else picked

@@ -119,7 +119,7 @@ def test_a_reload_finds_the_file_the_choices_and_the_fixes(user):
 
     again = _open(user)  # a new browser session of the same user: nothing in its state yet
     assert not again.exception, again.exception
-    assert any("no_country.csv, uploaded earlier" in c.value for c in again.caption)
+    assert any("country.csv, uploaded earlier" in c.value for c in again.caption)
     assert again.selectbox(key="import_cpo").value == _cpo_id("Bravo")
     restored = again.session_state["import_work"]["validation"]
     assert (restored.stations, restored.errors) == (fixed.stations, fixed.errors)
