@@ -11,7 +11,8 @@ from typing import Any
 from sqlmodel import Session
 
 from oioi_onboard.oioi import messages
-from oioi_onboard.sheets.stations import connectors_signature, payload_sha256
+from oioi_onboard.oioi.messages import canonical_sha256
+from oioi_onboard.sheets.stations import connectors_signature
 from oioi_onboard.store.models import Connector, Cpo, ImportRecord, OperatorId, PartnerIdentifier, Station
 from oioi_onboard.store.secrets import encrypt_api_key, last4
 
@@ -19,7 +20,7 @@ OPERATOR = "DE*8PS"
 
 
 def sha(value: Any) -> str:
-    return payload_sha256(value)  # the import's own hash
+    return canonical_sha256(value)  # the import's own hash
 
 
 def signature(payload: dict) -> str:

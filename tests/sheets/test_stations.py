@@ -3,12 +3,12 @@
 import pytest
 
 from oioi_onboard.oioi.messages import Station, StationPost, encode
+from oioi_onboard.oioi.messages import canonical_sha256
 from oioi_onboard.sheets.stations import (
     POINT_COLUMNS,
     StationBuildError,
     build_stations,
     connectors_signature,
-    payload_sha256,
     station_points,
 )
 from oioi_onboard.sheets.validate import validate
@@ -82,12 +82,12 @@ def test_an_invalid_station_is_refused_naming_it_and_its_row():
 def test_hashes_are_stable():
     stations = build_stations(valid_frame())
     reordered = build_stations(valid_frame().iloc[::-1])
-    assert [payload_sha256(s.to_json()) for s in stations] == [payload_sha256(s.to_json()) for s in
+    assert [canonical_sha256(s.to_json()) for s in stations] == [canonical_sha256(s.to_json()) for s in
                                                                 sorted(reordered, key=lambda s: s.id)]
     payload = stations[0].to_json()
-    assert payload_sha256(payload) == payload_sha256(dict(reversed(list(payload.items()))))
+    assert canonical_sha256(payload) == canonical_sha256(dict(reversed(list(payload.items()))))
     changed = dict(payload, name="Other")
-    assert payload_sha256(changed) != payload_sha256(payload)
+    assert canonical_sha256(changed) != canonical_sha256(payload)
     # The signature covers EVSE ids and types only: a new name keeps it, a new type changes it.
     assert connectors_signature(changed) == connectors_signature(stations[0]) == connectors_signature(payload)
     other_type = build_stations(set_row(valid_frame(), 7, connector_type="Chademo"))[0]

@@ -6,6 +6,8 @@ spec example: ``web`` for the website, strings for ``street-number`` and
 Models are strict, so a mistyped field is refused rather than coerced.
 """
 
+import hashlib
+import json
 import re
 from enum import Enum
 from typing import Annotated, Any, Literal
@@ -214,6 +216,16 @@ MESSAGE_TYPES: dict[str, type[_Message]] = {
     "station-post": StationPost,
     "connector-post-status": ConnectorPostStatus,
 }
+
+
+def canonical_sha256(value: Any) -> str:
+    """The one hash of a JSON value: sorted keys, no spaces, UTF-8 (non-ASCII text as itself).
+
+    Station objects, request bodies and connector signatures are all compared by it,
+    so the same content hashes the same wherever it was computed.
+    """
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def encode(message: StationPost | ConnectorPostStatus) -> dict[str, Any]:

@@ -5,8 +5,6 @@ first row (validation has made sure its rows agree). One EVSE id with several
 connector types becomes several connectors sharing that id.
 """
 
-import hashlib
-import json
 from collections.abc import Iterable
 from typing import Any
 
@@ -14,13 +12,13 @@ import numpy as np
 import pandas as pd
 
 from ..oioi.ids import normalise_evse_id
-from ..oioi.messages import Station, ValidationError, describe_validation_error
+from ..oioi.messages import Station, ValidationError, canonical_sha256, describe_validation_error
 from . import rules
 from .canonical import ROW
 from .validate import canonical_frame
 from ..errors import UserError
 
-__all__ = ["build_stations", "station_payloads", "connectors_signature", "payload_sha256", "StationBuildError"]
+__all__ = ["build_stations", "station_payloads", "connectors_signature", "StationBuildError"]
 
 _OPTIONAL_BOOLEANS = {
     "is_reservable": "is-reservable",
@@ -36,21 +34,11 @@ class StationBuildError(UserError):
     """A station that cannot become a station-post object (it was not validated, or has errors)."""
 
 
-def _sha256(value: Any) -> str:
-    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def payload_sha256(payload: dict) -> str:
-    """A stable hash of a station object: the same content gives the same hash whatever the key order."""
-    return _sha256(payload)
-
-
 def connectors_signature(station: Station | dict) -> str:
     """A hash of the station's (EVSE id, connector type) pairs; OIOI forbids changing them."""
     connectors = station["connectors"] if isinstance(station, dict) else station.to_json()["connectors"]
     pairs = sorted({(normalise_evse_id(c["id"]), c["name"]) for c in connectors})
-    return _sha256(pairs)
+    return canonical_sha256(pairs)
 
 
 def _numbers(values: pd.Series) -> np.ndarray:

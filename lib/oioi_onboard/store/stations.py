@@ -13,7 +13,8 @@ from sqlalchemy import func, insert, update
 from sqlmodel import Session, select
 
 from ..oioi.ids import normalise_evse_id
-from ..sheets.stations import build_stations, connectors_signature, payload_sha256
+from ..oioi.messages import canonical_sha256
+from ..sheets.stations import build_stations, connectors_signature
 from ..sheets.validate import RegistryContext, Validation
 from .auth import Actor
 from .models import Connector, Cpo, ImportRecord, OperatorId, Stage, Station, utcnow
@@ -96,7 +97,7 @@ def store_import(
     now = utcnow()
     for station in accepted:
         payload = station.to_json()
-        sha = payload_sha256(payload)
+        sha = canonical_sha256(payload)
         stored = existing.get(station.id)
         if stored is None:
             new_rows.append({
