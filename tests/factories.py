@@ -149,7 +149,7 @@ def new_import(session: Session, cpo_id: int, *, stations: int = 0, connectors: 
 def _station_fields(payload: dict[str, Any]) -> dict[str, Any]:
     return {"station_id": payload["id"], "name": payload["name"], "latitude": payload["latitude"],
             "longitude": payload["longitude"], "city": payload["address"]["city"],
-            "cpo_operator_id": payload["cpo-id"], "payload": payload, "payload_sha256": payload_sha256(payload),
+            "cpo_operator_id": payload["cpo-id"], "payload": payload, "payload_sha256": canonical_sha256(payload),
             "connectors_signature": connectors_signature(payload), "deleted": False}
 
 
