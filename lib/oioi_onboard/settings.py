@@ -10,7 +10,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-# A fixed demo identity for the embedded sandbox; real endpoints get their own.
+# The demo CPO's fixed identity on the embedded sandbox. It is provisioned there like any other
+# CPO's (POST /_sandbox/partners); real endpoints issue their own keys.
 SANDBOX_API_KEY = "sandbox-demo-key-0000"
 SANDBOX_PARTNER_ID = "sandbox-demo-partner-0001"
 
@@ -35,6 +36,13 @@ class Settings(BaseSettings):
     @property
     def sandbox_url(self) -> str:
         return f"http://{self.sandbox_host}:{self.sandbox_port}/api/v4/request"
+
+    @property
+    def sandbox_base_url(self) -> str:
+        """Where the embedded sandbox answers provisioning (``/_sandbox/partners``) and inspection."""
+        from .oioi.sandbox_client import base_url
+
+        return base_url(self.sandbox_host, self.sandbox_port)
 
     @property
     def db_url(self) -> str:

@@ -26,9 +26,9 @@ def sandbox(
 ) -> None:
     """Run a local OIOI receiver that checks pushes like PlugSurfing does, with faults on demand.
 
-    Keys and partner identifiers given here are known from the start; more are
-    provisioned at run time through POST /_sandbox/partners (registering a CPO
-    on the sandbox does that).
+    Keys and partner identifiers given here are known from the start (both may be left
+    out); more are provisioned at run time through POST /_sandbox/partners, from loopback
+    only (registering a CPO on the sandbox does that).
     """
     import uvicorn
 
@@ -50,10 +50,25 @@ def sandbox(
     sock = bind(host, port)
     # One line that callers (and tests) read to find the endpoint. Never the API keys.
     typer.echo(f"OIOI sandbox listening on http://{shown_host(host)}:{sock.getsockname()[1]}{OIOI_PATH}"
-               f" (db {db_path}, {len(api_key or [])} API key(s), {len(partner_id or [])} partner identifier(s))")
+               f" (db {db_path}, {len(api_key or [])} start-up API key(s), {len(partner_id or [])} partner"
+               " identifier(s); more through POST /_sandbox/partners)")
+    if not _is_loopback_host(host):
+        typer.echo(f"Note: {host} is reachable from other machines; the sandbox is a local test receiver "
+                   "and provisions keys only for loopback callers.", err=True)
     config = uvicorn.Config(app, log_level="warning", access_log=False, proxy_headers=False,
                             timeout_graceful_shutdown=2, backlog=2048, timeout_keep_alive=30)
     uvicorn.Server(config).run(sockets=[sock])
+
+
+def _is_loopback_host(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def relay(

@@ -1,6 +1,25 @@
 """A local OIOI receiver to push against: the checks PlugSurfing makes, plus faults on demand.
 
 ``create_app`` returns a Starlette app; ``oioi-onboard sandbox`` serves it with uvicorn.
+It is a test receiver for one machine, not a platform: bind it to a loopback
+address. Provisioning and the partner list answer only loopback callers.
+
+Who may push: API keys and partner identifiers given at start-up (``--api-key``,
+``--partner-id``; every start-up key may act for every start-up partner
+identifier), plus those provisioned at run time with
+
+    POST /_sandbox/partners  {"api_key": "...", "partner_identifiers": ["..."]}
+
+-> HTTP 200 ``{"partner_identifiers": [...], "added": [...], "moved": [...], "already": [...]}``;
+400 for a malformed body or a partner identifier that is too easy to guess;
+403 for a caller that is not on loopback; 409 (nothing changed) when a partner
+identifier belongs to another API key. One key may act for several partner
+identifiers (the spec says so); a partner identifier belongs to one key. An
+optional ``"previous_api_key"`` moves partner identifiers held by that key to the
+new one: replacing a CPO's key proves ownership with the old key. Provisioning
+adds, it never removes. Provisioned keys are kept as SHA-256 hashes in the
+SQLite state (they survive a restart) and are never logged nor echoed.
+``GET /_sandbox/partners`` lists the partner identifiers (never keys).
 
 What it checks, in this order, for ``POST /api/v4/request``:
 
@@ -10,7 +29,7 @@ What it checks, in this order, for ``POST /api/v4/request``:
 2. ``Authorization: key=...`` -> HTTP 401, code 210;
 3. ``Content-Type: application/json``, UTF-8 JSON and the message's shape ->
    HTTP 400, code 230, naming the field;
-4. partner identifier -> HTTP 400, code 211;
+4. partner identifier unknown, or not one this API key may act for -> HTTP 400, code 211;
 5. the message itself:
 
    station-post
@@ -34,7 +53,8 @@ Every check and write of one request runs without an ``await`` in between, so
 concurrent requests cannot interleave inside it; each write is one short
 transaction (WAL, ``synchronous=OFF``), which keeps the event loop free.
 
-Inspection: ``GET /_sandbox/stations``, ``GET /_sandbox/stats``, ``GET /_sandbox/health``.
+Inspection: ``GET /_sandbox/stations``, ``GET /_sandbox/stats``, ``GET /_sandbox/health``,
+``GET /_sandbox/partners`` (loopback only).
 In ``stats``, ``station-post.accepted`` includes repeats, and ``station_accepts``
 counts, per station id, every accepted post *including* repeats: a pusher that
 never sends an acknowledged station twice leaves every count at 1 (per change).
@@ -44,13 +64,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import ipaddress
 import json
 import random
 import secrets
 import sqlite3
-from datetime import datetime, timezone
+from collections.abc import AsyncIterator, Iterable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, AsyncIterator, Iterable
+from typing import Any
 
 from pydantic import ValidationError
 from starlette.applications import Starlette
@@ -90,6 +113,11 @@ CREATE TABLE IF NOT EXISTS counter (
     name TEXT PRIMARY KEY,
     value INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS partner_grant (
+    partner_identifier TEXT PRIMARY KEY,
+    key_sha256 TEXT NOT NULL,
+    provisioned_at TEXT NOT NULL
+);
 """
 
 _COUNTERS = (
@@ -111,11 +139,24 @@ class Refusal(Exception):
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 def _result(code: int, message: str, http_status: int = 200, headers: dict | None = None) -> JSONResponse:
     return JSONResponse({"result": {"code": code, "message": message}}, status_code=http_status, headers=headers)
+
+
+def key_sha256(api_key: str) -> str:
+    """What the sandbox keeps of a provisioned API key."""
+    return hashlib.sha256(api_key.encode("utf-8")).hexdigest()
+
+
+class ProvisionConflict(Exception):
+    """Partner identifiers that already belong to another API key; nothing was changed."""
+
+    def __init__(self, partner_identifiers: list[str]):
+        super().__init__(", ".join(partner_identifiers))
+        self.partner_identifiers = partner_identifiers
 
 
 def _connector_key(station: messages.Station) -> str:
@@ -137,6 +178,9 @@ class SandboxState:
         self.db.executemany("INSERT OR IGNORE INTO counter(name, value) VALUES (?, 0)", [(n,) for n in _COUNTERS])
         self.counters: dict[str, int] = dict(self.db.execute("SELECT name, value FROM counter"))
         self._unsaved: dict[str, int] = {}
+        # partner identifier -> SHA-256 of the API key that may act for it (provisioned ones only).
+        self.grants: dict[str, str] = dict(self.db.execute("SELECT partner_identifier, key_sha256 FROM partner_grant"))
+        self.granted_keys: set[str] = set(self.grants.values())
 
     def close(self) -> None:
         self.save_counts()
@@ -162,6 +206,47 @@ class SandboxState:
             self.db.execute("BEGIN")
             self._write_counts()
             self.db.execute("COMMIT")
+
+    # -- provisioning ---------------------------------------------------------------------
+
+    def provision(self, key_hash: str, partner_identifiers: list[str], *, previous_key_hash: str | None,
+                  reserved: frozenset[str] = frozenset()) -> dict[str, list[str]]:
+        """Let the key act for these partner identifiers; raises ProvisionConflict (and changes nothing)
+        when one belongs to another key. ``reserved`` are the start-up partner identifiers: never given away."""
+        added, moved, already, taken = [], [], [], []
+        for partner in partner_identifiers:
+            holder = self.grants.get(partner)
+            if holder == key_hash:
+                already.append(partner)
+            elif partner in reserved:
+                taken.append(partner)
+            elif holder is None:
+                added.append(partner)
+            elif previous_key_hash is not None and holder == previous_key_hash:
+                moved.append(partner)
+            else:
+                taken.append(partner)
+        if taken:
+            raise ProvisionConflict(taken)
+        if added or moved:
+            now = _now()
+            self.db.execute("BEGIN")
+            self.db.executemany(
+                "INSERT INTO partner_grant(partner_identifier, key_sha256, provisioned_at) VALUES (?, ?, ?)"
+                " ON CONFLICT(partner_identifier) DO UPDATE SET key_sha256 = excluded.key_sha256,"
+                " provisioned_at = excluded.provisioned_at",
+                [(partner, key_hash, now) for partner in added + moved],
+            )
+            self.db.execute("COMMIT")
+            for partner in added + moved:
+                self.grants[partner] = key_hash
+            self.granted_keys = set(self.grants.values())
+        return {"added": added, "moved": moved, "already": already}
+
+    def partners(self) -> list[dict[str, Any]]:
+        return [{"partner_identifier": partner, "provisioned_at": at}
+                for partner, at in self.db.execute(
+                    "SELECT partner_identifier, provisioned_at FROM partner_grant ORDER BY rowid")]
 
     # -- station-post ---------------------------------------------------------------------
 
@@ -316,6 +401,49 @@ class SandboxState:
         return grouped
 
 
+def _is_loopback(request: Request) -> bool:
+    host = request.client.host if request.client else ""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_loopback
+
+
+_PROVISION_FIELDS = {"api_key", "partner_identifiers", "previous_api_key"}
+
+
+def _provision_request(body: Any) -> tuple[str, list[str], str | None]:
+    """(api key, partner identifiers, previous key) of a provisioning body; ValueError says what is wrong.
+
+    Messages never quote a key: whatever was sent as one stays out of the answer.
+    """
+    if not isinstance(body, dict):
+        raise ValueError('the body must be a JSON object: {"api_key": "...", "partner_identifiers": ["..."]}')
+    unknown = sorted(set(body) - _PROVISION_FIELDS)
+    if unknown:
+        raise ValueError(f"unknown field(s) {', '.join(map(repr, unknown))}; expected api_key, partner_identifiers"
+                         " and optionally previous_api_key")
+    keys = {}
+    for field in ("api_key", "previous_api_key"):
+        value = body.get(field)
+        if value is None and field == "previous_api_key":
+            keys[field] = None
+            continue
+        if not isinstance(value, str) or not value.strip() or value != value.strip() \
+                or any(ch.isspace() or not ch.isprintable() for ch in value):
+            raise ValueError(f"{field} must be a non-empty string without spaces or line breaks")
+        keys[field] = value
+    partners = body.get("partner_identifiers")
+    if not isinstance(partners, list) or not partners or not all(isinstance(p, str) for p in partners):
+        raise ValueError("partner_identifiers must be a non-empty list of strings")
+    for partner in partners:
+        ids.check_partner_identifier(partner)  # IdError is a ValueError with a message for the user
+    return keys["api_key"], list(dict.fromkeys(partners)), keys["previous_api_key"]
+
+
 def _parse_api_key(header: str | None) -> str | None:
     if not header:
         return None
@@ -334,13 +462,13 @@ def create_app(
     seed: int | None = None,
     stall_seconds: float = 3600,
 ) -> Starlette:
-    """The sandbox receiver as an ASGI app (see the module docstring for its rules)."""
+    """The sandbox receiver as an ASGI app (see the module docstring for its rules).
+
+    ``api_keys`` and ``partner_ids`` may be empty: CPOs are then provisioned through
+    ``POST /_sandbox/partners``.
+    """
     keys = [k for k in api_keys if k]
-    partners = set(partner_ids)
-    if not keys:
-        raise ValueError("the sandbox needs at least one API key")
-    if not partners:
-        raise ValueError("the sandbox needs at least one partner identifier")
+    partners = frozenset(partner_ids)
     for partner in partners:
         ids.check_partner_identifier(partner)
     for name, rate in (("fail_rate", fail_rate), ("stall_rate", stall_rate)):
@@ -350,12 +478,23 @@ def create_app(
     state = SandboxState(db_path)
     latency = max(0.0, latency_ms / 1000)
 
-    def key_is_known(candidate: str | None) -> bool:
+    def is_startup_key(candidate: str | None) -> bool:
         # Constant-time comparison against every key: no timing hint about which is close.
         found = False
         for key in keys:
             found |= candidate is not None and secrets.compare_digest(candidate.encode(), key.encode())
         return found
+
+    def check_partner(partner: str, *, startup_key: bool, key_hash: str | None) -> None:
+        if startup_key and partner in partners:
+            return
+        if key_hash is not None and state.grants.get(partner) == key_hash:
+            return
+        if partner in partners or partner in state.grants:
+            raise Refusal(400, codes.INVALID_PARTNER_IDENTIFIER,
+                          f"partner identifier ending in {partner[-4:]!r} does not belong to this API key")
+        raise Refusal(400, codes.INVALID_PARTNER_IDENTIFIER,
+                      f"partner identifier ending in {partner[-4:]!r} is not known here")
 
     async def stall(request: Request) -> Response:
         # Hold the request open, without answering, until the client hangs up.
@@ -386,7 +525,10 @@ def create_app(
                 return _result(codes.SYSTEM_ERROR, "The sandbox is failing on purpose; retry later.", 503,
                                headers={"Retry-After": "1"})
         state.count("requests.received")
-        if not key_is_known(_parse_api_key(request.headers.get("authorization"))):
+        api_key = _parse_api_key(request.headers.get("authorization"))
+        startup_key = is_startup_key(api_key)
+        key_hash = key_sha256(api_key) if api_key else None
+        if not startup_key and key_hash not in state.granted_keys:
             state.count("requests.unauthorized")
             return _result(codes.INVALID_API_KEY, "Invalid API key: send the header 'Authorization: key=<API key>'.",
                            401)
@@ -414,9 +556,7 @@ def create_app(
             return _result(codes.INVALID_REQUEST_FORMAT,
                            messages.describe_validation_error(error, prefix=f"{kind}."), 400)
         try:
-            if message.partner_identifier not in partners:
-                raise Refusal(400, codes.INVALID_PARTNER_IDENTIFIER,
-                              f"partner identifier ending in {message.partner_identifier[-4:]!r} is not known here")
+            check_partner(message.partner_identifier, startup_key=startup_key, key_hash=key_hash)
             if isinstance(message, messages.StationPost):
                 state.post_station(message.station, message.partner_identifier)
             else:
@@ -425,6 +565,36 @@ def create_app(
             state.count(f"{message.type}.rejected")
             return _result(refusal.code, refusal.message, refusal.http_status)
         return _result(codes.SUCCESS, "Success.")
+
+    async def provision(request: Request) -> Response:
+        if not _is_loopback(request):
+            return JSONResponse({"error": "provisioning answers loopback callers only"}, status_code=403)
+        try:
+            body = json.loads((await request.body()).decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            return JSONResponse({"error": "the body is not UTF-8 JSON"}, status_code=400)
+        try:
+            api_key, wanted, previous = _provision_request(body)
+        except ValueError as error:
+            return JSONResponse({"error": str(error)}, status_code=400)
+        try:
+            outcome = state.provision(key_sha256(api_key), wanted,
+                                      previous_key_hash=key_sha256(previous) if previous else None,
+                                      reserved=partners if not is_startup_key(api_key) else frozenset())
+        except ProvisionConflict as conflict:
+            return JSONResponse(
+                {"error": "partner identifier(s) already belong to another API key: "
+                          + ", ".join(conflict.partner_identifiers),
+                 "partner_identifiers": conflict.partner_identifiers},
+                status_code=409,
+            )
+        return JSONResponse({"partner_identifiers": wanted, **outcome})
+
+    async def partner_list(request: Request) -> Response:
+        if not _is_loopback(request):
+            return JSONResponse({"error": "the partner list answers loopback callers only"}, status_code=403)
+        startup = [{"partner_identifier": p, "provisioned_at": None} for p in sorted(partners)]
+        return JSONResponse(startup + state.partners())
 
     async def stations(request: Request) -> Response:
         return JSONResponse(state.stations())
@@ -443,6 +613,8 @@ def create_app(
     app = Starlette(
         routes=[
             Route(OIOI_PATH, oioi_request, methods=["POST"]),
+            Route("/_sandbox/partners", provision, methods=["POST"]),
+            Route("/_sandbox/partners", partner_list, methods=["GET"]),
             Route("/_sandbox/stations", stations, methods=["GET"]),
             Route("/_sandbox/stats", stats, methods=["GET"]),
             Route("/_sandbox/health", health, methods=["GET"]),
