@@ -8,8 +8,6 @@ of the queue itself) or earned by pushing them through the real worker.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -19,14 +17,12 @@ from typing import Any
 
 from sqlmodel import Session, select
 
+from oioi_onboard.oioi.messages import canonical_sha256
+from oioi_onboard.sheets.stations import connectors_signature
 from oioi_onboard.store.db import migrate, session_scope
 from oioi_onboard.store.models import Connector, Cpo, OperatorId, PartnerIdentifier, Station, StatusEvent
 
 OPERATOR = "DE*8PS"
-
-
-def _sha(value: Any) -> str:
-    return hashlib.sha256(json.dumps(value, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
 def make_cpo(session: Session, *, name: str = "Status CPO", endpoint: str = "sandbox", api_key: str | None = None,
@@ -67,8 +63,7 @@ def add_station(session: Session, cpo: Cpo, n: int, *, shared_evse: bool = False
     station = Station(
         cpo_id=cpo.id, station_id=payload["id"], name=payload["name"], latitude=payload["latitude"],
         longitude=payload["longitude"], city="Berlin", cpo_operator_id=payload["cpo-id"], payload=payload,
-        payload_sha256=_sha(payload), connectors_signature=_sha(sorted((c["id"], c["name"]) for c in
-                                                                       payload["connectors"])),
+        payload_sha256=canonical_sha256(payload), connectors_signature=connectors_signature(payload),
     )
     if acked:
         station.acked_at = datetime.now(UTC)

@@ -14,8 +14,6 @@ Kinds of change, in the protocol's terms:
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +22,7 @@ from sqlalchemy import and_, func, not_, or_, select, true
 from sqlmodel import Session
 
 from ..errors import Conflict
+from ..oioi.messages import canonical_sha256
 from ..store.auth import Actor
 from ..store.models import ImportRecord, Outbox, OutboxState, PartnerIdentifier, Station
 from ..store.queries import get_cpo
@@ -36,12 +35,6 @@ NEEDS_CONFIRMATION = ("connectors_changed", "deleted")
 
 class PlanError(Conflict):
     """The plan cannot be made; the message says why."""
-
-
-def json_sha256(value: Any) -> str:
-    """A stable hash of a JSON value (sorted keys, no spaces)."""
-    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def station_post_body(station: dict[str, Any], partner_identifier: str) -> dict[str, Any]:
@@ -140,13 +133,13 @@ def planned_requests(
         return [(station_post_body(station.payload, partner_identifier), station.payload_sha256, station.station_id)]
     if item.change == "deleted":
         payload = deletion_payload(session, station)
-        return [(station_post_body(payload, partner_identifier), json_sha256(payload), station.station_id)]
+        return [(station_post_body(payload, partner_identifier), canonical_sha256(payload), station.station_id)]
     if item.change == "connectors_changed":
         old = deletion_payload(session, station)
         new = dict(station.payload, id=item.new_station_id, deleted=False)
         return [
-            (station_post_body(old, partner_identifier), json_sha256(old), station.station_id),
-            (station_post_body(new, partner_identifier), json_sha256(new), item.new_station_id),
+            (station_post_body(old, partner_identifier), canonical_sha256(old), station.station_id),
+            (station_post_body(new, partner_identifier), canonical_sha256(new), item.new_station_id),
         ]
     return []
 
@@ -202,7 +195,7 @@ def _pushed_as(session: Session, pk: int, station_id: str,
         return None
     payload = session.get(Station, pk).payload
     for _rpk, rid, rsha in candidates:
-        if json_sha256(dict(payload, id=rid, deleted=False)) == rsha:
+        if canonical_sha256(dict(payload, id=rid, deleted=False)) == rsha:
             return rid
     return None
 

@@ -17,10 +17,11 @@ from sqlmodel import Session
 
 from ..errors import EndpointError, NotFound
 from ..oioi import codes
+from ..oioi.messages import canonical_sha256
 from ..store.auth import Actor
 from ..store.models import Outbox, OutboxState, PushRun, Station
 from ..store.queries import cpo_operator_ids, get_cpo, resolve_endpoint
-from .diff import STATION_POST, json_sha256
+from .diff import STATION_POST
 
 OPEN = (OutboxState.PENDING, OutboxState.SENDING, OutboxState.HELD)
 
@@ -200,7 +201,7 @@ def reconcile(session: Session, *, actor: Actor, cpo_id: int, sandbox_base_url: 
     rows = []
     for station_id, acked_sha, acked_deleted, deleted, sha in ours:
         item = remote.pop(station_id, None)
-        held_sha = json_sha256(item["station"]) if item else None
+        held_sha = canonical_sha256(item["station"]) if item else None
         if item is not None:
             operator_ids.add(item["station"].get("cpo-id"))
         if acked_sha is None and item is None:

@@ -27,8 +27,6 @@ number of items, so the relay keeps up with 1,000 changes a second on SQLite.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -39,7 +37,7 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, select
 
 from ..oioi import ids
-from ..oioi.messages import ConnectorStatus
+from ..oioi.messages import ConnectorStatus, canonical_sha256
 from ..store.auth import Actor
 from ..store.models import Connector, Outbox, OutboxState, PartnerIdentifier, Station, StatusEvent, utcnow
 from ..store.queries import audit, require_edit
@@ -303,10 +301,6 @@ def status_body(evse_id: str, status: str, partner_identifier: str) -> dict[str,
     return {KIND: {"connector-id": evse_id, "partner-identifier": partner_identifier, "status": status}}
 
 
-def _sha256(body: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
-
-
 def _queue(
     session: Session, *, cpo_id: int, partner: str, known: dict[str, _Evse], newest: dict[str, dict[str, Any]],
     now: datetime,
@@ -335,13 +329,13 @@ def _queue(
         if key in waiting:
             row_id, old_state = waiting[key]
             outbox_ids[key] = row_id
-            values = {"_id": row_id, "_payload": body, "_sha": _sha256(body), "_state": state,
+            values = {"_id": row_id, "_payload": body, "_sha": canonical_sha256(body), "_state": state,
                       # A row leaving "held" is due now; a pending one keeps its backoff.
                       "_due": now if old_state != OutboxState.PENDING else None}
             replaced.append(values)
         else:
             new_rows.append({"cpo_id": cpo_id, "kind": KIND, "key": key, "change": "status", "payload": body,
-                             "payload_sha256": _sha256(body), "state": state, "attempts": 0, "created_at": now,
+                             "payload_sha256": canonical_sha256(body), "state": state, "attempts": 0, "created_at": now,
                              "next_attempt_at": now})
 
     if replaced:
