@@ -1,19 +1,14 @@
 """Step 1: register CPOs, their operator ids, partner identifiers, endpoint and API key."""
 
-import sys
-from pathlib import Path
+import pandas as pd
+import streamlit as st
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-import pandas as pd  # noqa: E402
-import streamlit as st  # noqa: E402
-from common import ROLE_LABELS, db_session, plain, require_role, show_field_error  # noqa: E402
-from components.ingest_tokens import token_section  # noqa: E402
-
-from oioi_onboard.store import queries, registry  # noqa: E402
-from oioi_onboard.store.auth import AccountError, create_user, list_users  # noqa: E402
-from oioi_onboard.store.models import Role  # noqa: E402
-from oioi_onboard.store.secrets import SecretKeyError  # noqa: E402
+from common import ROLE_LABELS, db_session, plain, require_role, show_field_error
+from components.ingest_tokens import token_section
+from oioi_onboard.store import queries, registry
+from oioi_onboard.store.auth import AccountError, create_user, list_users
+from oioi_onboard.store.models import Role
+from oioi_onboard.store.secrets import SecretKeyError
 
 actor = require_role(Role.ADMIN, Role.PARTNER_MANAGER, Role.CPO_STAFF)
 state = st.session_state
@@ -22,6 +17,11 @@ ENDPOINTS = ["sandbox", "staging", "production", "custom URL"]
 ENDPOINT_HELP = (
     "sandbox: the local test receiver started with the dashboard · staging: PlugSurfing's test system · "
     "production: the live platform · custom URL: any other OIOI endpoint"
+)
+SANDBOX_NOTE = (
+    "The **sandbox** is a local OIOI receiver started with the dashboard: it checks every push the way the "
+    "platform does. A CPO registered on it gets its API key and partner identifier there automatically "
+    "(leave the API key empty and one is generated, good for the sandbox only)."
 )
 # Problems a user can fix; anything else is a bug and shows as one.
 EXPECTED = (registry.RegistrationError, queries.PermissionDenied, LookupError, SecretKeyError, AccountError)
@@ -53,7 +53,8 @@ def _register() -> None:
                 endpoint=endpoint, api_key=state.get("reg_api_key") or None,
                 partner_identifiers=state.get("reg_partner_ids") or None,
             )
-            registered = {"name": cpo.name, "id": cpo.id, "partner_ids": partner_ids}
+            registered = {"name": cpo.name, "id": cpo.id, "partner_ids": partner_ids,
+                          "on_sandbox": cpo.endpoint == registry.SANDBOX, "sandbox_pending": cpo.sandbox_pending}
     except registry.RegistrationError as error:
         state.reg_errors = error.errors
         state.pop("reg_done", None)
@@ -79,6 +80,8 @@ if actor.can_manage_cpos:
                            "Separate several with commas.")
         show_field_error(errors, "operator_ids")
         st.radio("Endpoint", ENDPOINTS, key="reg_endpoint", horizontal=True, help=ENDPOINT_HELP)
+        if state.get("reg_endpoint", "sandbox") == "sandbox":
+            st.caption(SANDBOX_NOTE)
         if state.get("reg_endpoint") == "custom URL":
             st.text_input("Endpoint URL", key="reg_custom_url", placeholder="https://example.com/api/v4/request")
         show_field_error(errors, "endpoint")
@@ -92,9 +95,15 @@ if actor.can_manage_cpos:
 
     done = state.get("reg_done")
     if done:
-        st.success(f"Registered {plain(done['name'])}. Give the platform this partner identifier (copy button on the right):")
+        st.success(f"Registered {plain(done['name'])}. Give the platform this partner identifier "
+                   "(copy button on the right):")
         for partner_id in done["partner_ids"]:
             st.code(partner_id, language=None)
+        if done.get("on_sandbox") and done.get("sandbox_pending"):
+            st.warning(plain(f"The sandbox does not know this CPO yet: {done['sandbox_pending']}. "
+                             "Start it, then press \"Test connection\" below: that provisions it again."))
+        elif done.get("on_sandbox"):
+            st.info("The sandbox knows this CPO's API key and partner identifier: test the connection, then push.")
 
 
 # --- the list ---------------------------------------------------------------------------------
@@ -142,6 +151,9 @@ with details:
     st.markdown(f"**Endpoint:** {plain(registry.endpoint_label(cpo.endpoint))}  ·  **Stage:** "
                 f"{queries.STAGE_LABELS[cpo.stage]}")
     st.markdown(f"**API key:** {'••••' + plain(cpo.api_key_last4) if cpo.api_key_last4 else 'not set'}")
+    if cpo.endpoint == registry.SANDBOX and cpo.sandbox_pending:
+        st.warning(plain(f"The sandbox does not know this CPO's key and partner identifiers yet: "
+                         f"{cpo.sandbox_pending}. \"Test connection\" provisions them again."))
     if cpo.paused_reason:
         st.warning(plain(f"Pushing is paused: {cpo.paused_reason}"))
     st.markdown("**Partner identifiers:**")
@@ -150,12 +162,13 @@ with details:
 
 
 def _test_connection() -> None:
+    # The outcome is stored on the CPO (and shown from there); only a refusal before testing lands here.
+    state.pop(f"check_error_{cpo_id}", None)
     try:
         with db_session() as session:
-            check = registry.check_cpo_connection(session, actor=actor, cpo_id=cpo_id)
+            registry.check_cpo_connection(session, actor=actor, cpo_id=cpo_id)
     except EXPECTED as error:
-        check = registry.ConnectionCheck(False, str(error))
-    state[f"check_{cpo_id}"] = check
+        state[f"check_error_{cpo_id}"] = str(error)
 
 
 def _set_key() -> None:
@@ -184,10 +197,16 @@ def _toggle_active(active: bool) -> None:
 
 with actions:
     st.button("Test connection", key=f"test_{cpo_id}", on_click=_test_connection,
-              help="Sends a harmless status request for an EVSE id nobody owns; nothing changes at the endpoint.")
-    check = state.get(f"check_{cpo_id}")
-    if check is not None:
-        (st.success if check.ok else st.error)(plain(check.message))
+              help="Sends a harmless status request for an EVSE id nobody owns; nothing changes at the endpoint. "
+                   "On the sandbox it first provisions the CPO's API key and partner identifiers there.")
+    if state.get(f"check_error_{cpo_id}"):
+        st.error(plain(state[f"check_error_{cpo_id}"]))
+    last = registry.last_connection_test(cpo)
+    if last is None:
+        st.caption("Connection not tested since the API key, partner identifiers or endpoint were last set.")
+    else:
+        (st.success if last.ok else st.error)(plain(last.message))
+        st.caption(f"Last connection test: {last.checked_at:%Y-%m-%d %H:%M:%S} UTC")
     if actor.can_edit(cpo_id):
         st.text_input("New API key", type="password", key=f"new_key_{cpo_id}")
         st.button("Replace API key", key=f"set_key_{cpo_id}", on_click=_set_key)
@@ -231,6 +250,8 @@ if actor.can_edit(cpo_id):
         show_field_error(errors, "operator_ids")
         st.radio("Endpoint", ENDPOINTS, index=ENDPOINTS.index(choice), key=f"edit_endpoint_{cpo_id}",
                  horizontal=True, help=ENDPOINT_HELP)
+        if state.get(f"edit_endpoint_{cpo_id}") == "sandbox":
+            st.caption(SANDBOX_NOTE)
         if state.get(f"edit_endpoint_{cpo_id}") == "custom URL":
             st.text_input("Endpoint URL", value=custom, key=f"edit_custom_{cpo_id}")
         show_field_error(errors, "endpoint")

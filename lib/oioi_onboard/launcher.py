@@ -2,6 +2,11 @@
 
 Each service is its own process so that one crashing does not take the page
 down; all of them stop together on Ctrl-C.
+
+The sandbox starts first and without any API key: as soon as it answers, every
+CPO registered on it (the demo CPO included) is provisioned there and its
+connection tested (``workflows.bootstrap.connect_sandbox_cpos``); then the
+worker, the relay and the app start.
 """
 
 import os
@@ -11,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from .settings import SANDBOX_API_KEY, SANDBOX_PARTNER_ID, get_settings
+from .settings import get_settings
 
 APP = Path(__file__).resolve().parents[2] / "app" / "main.py"
 
@@ -26,13 +31,31 @@ def services() -> list[tuple[str, list[str]]]:
     data.mkdir(parents=True, exist_ok=True)
     return [
         ("sandbox", _cli("sandbox", "--host", settings.sandbox_host, "--port", str(settings.sandbox_port),
-                         "--db", str(data / "sandbox.db"), "--api-key", SANDBOX_API_KEY,
-                         "--partner-id", SANDBOX_PARTNER_ID)),
+                         "--db", str(data / "sandbox.db"))),
         ("worker", _cli("worker")),
         ("relay", _cli("relay", "--host", settings.relay_host, "--port", str(settings.relay_port))),
         ("app", [sys.executable, "-m", "streamlit", "run", str(APP), "--server.port", str(settings.app_port),
                  "--server.headless", "true"]),
     ]
+
+
+def _connect_sandbox(process: subprocess.Popen) -> None:
+    """Provision the sandbox CPOs once the sandbox answers; say in one line what came of it."""
+    from .errors import OnboardError
+    from .workflows.bootstrap import connect_sandbox_cpos, wait_for_sandbox
+
+    if not wait_for_sandbox(seconds=30, alive=lambda: process.poll() is None):
+        if process.poll() is None:
+            print("The sandbox did not answer within 30 s; CPOs on it get provisioned by their connection test.",
+                  file=sys.stderr, flush=True)
+        return
+    try:
+        results = connect_sandbox_cpos()
+    except OnboardError as error:  # the dashboard still starts; a connection test provisions again
+        print(f"Provisioning the sandbox CPOs failed: {error}", file=sys.stderr, flush=True)
+        return
+    for name, check in results:
+        print(f"Sandbox CPO {name!r}: {check.message}", file=sys.stderr if not check.ok else sys.stdout, flush=True)
 
 
 def run_embedded() -> None:
@@ -44,6 +67,8 @@ def run_embedded() -> None:
     try:
         for name, command in services():
             processes.append((name, subprocess.Popen(command, env=env)))
+            if name == "sandbox":
+                _connect_sandbox(processes[-1][1])
         print(f"Dashboard: http://localhost:{get_settings().app_port}  (Ctrl-C stops everything)", flush=True)
         while True:
             for name, process in processes:

@@ -253,3 +253,70 @@ def test_cpo_page_creates_an_ingest_token_shown_once(two_cpos):
         assert cpo_for_token(session, token) == two_cpos["alpha"]
     assert token not in texts(page("alice"))  # a fresh visit never shows it again
     assert not [e for e in page("victor").expander if e.label == "Status ingest tokens"]
+
+
+CONNECTED = "connected: the endpoint accepted the API key and the partner identifier"
+
+
+def test_a_cpo_registered_on_the_sandbox_from_the_page_connects(two_cpos, monkeypatch, tmp_path):
+    """Issue 10.5: the page says what the sandbox is; a CPO registered on it gets its key and partner
+    identifier there, so "Test connection" passes, and the result stays on the page."""
+    from oioi_onboard.settings import get_settings
+    from tests.helpers.bare_sandbox import bare_sandbox
+
+    with bare_sandbox(tmp_path / "embedded") as box:
+        monkeypatch.setenv("OIOI_SANDBOX_PORT", str(box.port))
+        get_settings.cache_clear()
+        app = page("maria")
+        assert app.radio(key="reg_endpoint").value == "sandbox"
+        assert any("local OIOI receiver" in unescaped(c.value) and "automatically" in unescaped(c.value)
+                   for c in app.caption)
+        app.text_input(key="reg_name").input("Page CPO")
+        app.text_input(key="reg_operator_ids").input("DE*PGE")
+        app.button(key="reg_submit").click().run()  # no API key: one is generated for the sandbox
+        assert not app.exception and not app.error
+        assert any("The sandbox knows this CPO's API key and partner identifier" in unescaped(i.value)
+                   for i in app.info)
+        with session_scope() as session:
+            cpo = queries.get_cpo(session, actor=SYSTEM, name="Page CPO")
+            cpo_id, key = cpo.id, queries.cpo_credentials(session, actor=SYSTEM, cpo_id=cpo.id)[1]
+        assert app.session_state["selected_cpo"] == cpo_id
+        assert any("Connection not tested" in unescaped(c.value) for c in app.caption)
+
+        app.button(key=f"test_{cpo_id}").click().run()
+        assert CONNECTED in [unescaped(s.value) for s in app.success]
+        assert any("Last connection test:" in unescaped(c.value) for c in app.caption)
+        # A later visit shows the stored result, in the list too.
+        later = page("maria")
+        later.selectbox(key="selected_cpo").set_value(cpo_id).run()
+        assert CONNECTED in [unescaped(s.value) for s in later.success]
+        row = later.dataframe[0].value.set_index("CPO").loc["Page CPO"]
+        assert row["connection"] == "connected" and row["endpoint"] == "sandbox"
+        for shown in (texts(app), texts(later), box.log()):
+            assert key not in shown
+
+
+def test_the_rejected_message_goes_once_the_key_is_replaced(two_cpos, sandbox):
+    with session_scope() as session:
+        cpo = make_cpo(session, name="Key swap", operator_ids="DE*SWP", endpoint=sandbox.url,
+                       api_key="not-the-sandbox-key-77", partner_ids=sandbox.partner_id)
+    app = page("maria")
+    app.selectbox(key="selected_cpo").set_value(cpo.id).run()
+    app.button(key=f"test_{cpo.id}").click().run()
+    assert "the API key was rejected" in [unescaped(e.value) for e in app.error]
+    assert "the API key was rejected" in [unescaped(e.value) for e in page_of(cpo.id).error]  # it is remembered
+    app.text_input(key=f"new_key_{cpo.id}").input(sandbox.api_key)
+    app.button(key=f"set_key_{cpo.id}").click().run()
+    assert not app.exception
+    assert "the API key was rejected" not in [unescaped(e.value) for e in app.error]
+    assert any("Connection not tested" in unescaped(c.value) for c in app.caption)
+    app.button(key=f"test_{cpo.id}").click().run()
+    assert CONNECTED in [unescaped(s.value) for s in app.success] and not app.error
+    assert sandbox.api_key not in texts(app)
+
+
+def page_of(cpo_id: int, user: str = "maria") -> AppTest:
+    app = AppTest.from_file(str(APP / "pages" / "cpos.py"), default_timeout=60)
+    app.session_state["oioi_user"] = user
+    app.session_state["selected_cpo"] = cpo_id
+    return app.run()

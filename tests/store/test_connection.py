@@ -32,3 +32,33 @@ def test_a_registered_cpo_is_checked_with_its_stored_credentials(sandbox, db):
         registry.set_api_key(session, actor=SYSTEM, cpo_id=cpo.id, api_key="revoked-key-3333")
         check = registry.check_cpo_connection(session, actor=SYSTEM, cpo_id=cpo.id)
         assert check == registry.ConnectionCheck(False, "the API key was rejected")
+
+
+def test_the_last_test_is_remembered_and_a_new_key_forgets_the_rejection(sandbox, db):
+    from oioi_onboard.store.models import Cpo
+
+    with db() as session:
+        cpo = make_cpo(session, name="Forgetful", operator_ids="DE*FGT", endpoint=sandbox.url,
+                       api_key="wrong-key-at-first-4444", partner_ids=sandbox.partner_id)
+        cpo_id = cpo.id
+        assert registry.last_connection_test(cpo) is None and registry.connection_label(cpo) == "not tested"
+        assert "has not been tested" in registry.push_readiness(session, actor=SYSTEM, cpo_id=cpo_id)
+        registry.check_cpo_connection(session, actor=SYSTEM, cpo_id=cpo_id)
+    with db() as session:
+        cpo = session.get(Cpo, cpo_id)
+        last = registry.last_connection_test(cpo)
+        assert last == registry.ConnectionCheck(False, "the API key was rejected") and last.checked_at is not None
+        assert registry.connection_label(cpo) == "failed"
+        warning = registry.push_readiness(session, actor=SYSTEM, cpo_id=cpo_id)
+        assert "last connection test of Forgetful failed" in warning and "the API key was rejected" in warning
+        registry.set_api_key(session, actor=SYSTEM, cpo_id=cpo_id, api_key=sandbox.api_key)
+    with db() as session:
+        cpo = session.get(Cpo, cpo_id)
+        assert registry.last_connection_test(cpo) is None  # the rejection went with the key it was about
+        assert "has not been tested" in registry.push_readiness(session, actor=SYSTEM, cpo_id=cpo_id)
+        assert registry.check_cpo_connection(session, actor=SYSTEM, cpo_id=cpo_id).ok
+        assert registry.push_readiness(session, actor=SYSTEM, cpo_id=cpo_id) is None
+        assert registry.cpo_rows(session, actor=SYSTEM)[0]["connection"] == "connected"
+        # Another endpoint or other partner identifiers make the verdict stale as well.
+        registry.update_cpo(session, actor=SYSTEM, cpo_id=cpo_id, endpoint=sandbox.url + "?other")
+        assert registry.last_connection_test(cpo) is None

@@ -5,6 +5,7 @@ import sys
 
 import pytest
 from sqlalchemy import inspect
+from sqlmodel import select
 
 from oioi_onboard.settings import get_settings
 from oioi_onboard.store import migrate as migrations
@@ -48,11 +49,13 @@ def test_concurrent_upgrades_on_sqlite_all_succeed():
 
 
 @pytest.mark.postgres
+@pytest.mark.slow
 def test_upgrade_empty_postgres_matches_models(postgres_url):
     _check_upgraded(postgres_url)
 
 
 @pytest.mark.postgres
+@pytest.mark.slow
 def test_concurrent_upgrades_on_postgres_all_succeed(postgres_url):
     assert _upgrade_from_processes(postgres_url) == [0, 0, 0]
     assert migrations.schema_differences(postgres_url) == []
@@ -86,3 +89,34 @@ def test_a_database_without_history_that_differs_is_refused_clearly():
         connection.exec_driver_sql("ALTER TABLE cpo DROP COLUMN paused_reason")
     with pytest.raises(RuntimeError, match="has tables but no migration history"):
         migrations.upgrade(url)
+
+
+def test_a_database_at_the_first_revision_keeps_its_cpos_through_the_upgrade():
+    """0002 adds the last connection test and the sandbox provisioning state; existing CPOs read as never tested."""
+    from alembic import command
+    from sqlmodel import Session
+
+    from oioi_onboard.store import registry
+    from oioi_onboard.store.auth import SYSTEM
+    from oioi_onboard.store.models import Cpo
+
+    url = get_settings().db_url
+    config = migrations.alembic_config(url)
+    command.upgrade(config, "0001")
+    with get_engine(url).begin() as connection:
+        connection.exec_driver_sql(
+            "INSERT INTO cpo (name, endpoint, stage, active, concurrency, created_at, updated_at)"
+            " VALUES ('Old CPO', 'production', 'REGISTERED', 1, 16, '2026-01-01 00:00:00', '2026-01-01 00:00:00')")
+    migrations.upgrade(url)
+    with get_engine(url).connect() as connection:
+        assert migrations.current_revision(connection) == migrations.head_revision() == "0002"
+    assert migrations.schema_differences(url) == []
+    with Session(get_engine(url)) as session:
+        cpo = session.exec(select(Cpo)).one()
+        assert (cpo.name, cpo.connection_checked_at, cpo.connection_ok, cpo.sandbox_pending) == (
+            "Old CPO", None, None, None)
+        assert "has not been tested" in registry.push_readiness(session, actor=SYSTEM, cpo_id=cpo.id)
+    command.downgrade(config, "0001")
+    with get_engine(url).connect() as connection:
+        columns = {c["name"] for c in inspect(connection).get_columns("cpo")}
+    assert "connection_ok" not in columns and "name" in columns

@@ -4,6 +4,7 @@ The CLI acts as the system (every CPO): it is for whoever runs the server.
 """
 
 import json
+import shlex
 from typing import Annotated
 
 import typer
@@ -20,17 +21,24 @@ def add(
         list[str], typer.Option("--operator-id", help="An EVSE operator id such as DE*8PS (repeatable).")
     ],
     endpoint: Annotated[
-        str, typer.Option(help="sandbox, staging, production or the URL of an OIOI endpoint.")
+        str, typer.Option(help="sandbox (the local test receiver at OIOI_SANDBOX_HOST:OIOI_SANDBOX_PORT), "
+                               "staging, production or the URL of an OIOI endpoint.")
     ] = "sandbox",
     api_key_env: Annotated[
-        str | None, typer.Option("--api-key-env", help="Name of the environment variable holding the API key.")
+        str | None, typer.Option("--api-key-env", help="Name of the environment variable holding the API key "
+                                                       "(on the sandbox, one is generated if left out).")
     ] = None,
     partner_id: Annotated[
         list[str] | None,
-        typer.Option("--partner-id", help="A partner identifier the platform issued (repeatable); else one is generated."),
+        typer.Option("--partner-id",
+                     help="A partner identifier the platform issued (repeatable); else one is generated."),
     ] = None,
 ) -> None:
-    """Register a CPO and print its partner identifier(s)."""
+    """Register a CPO and print its partner identifier(s).
+
+    On the sandbox, its API key (generated if none is given) and partner identifiers are
+    provisioned there; if the sandbox is not running, `cpo test NAME` does it later.
+    """
     from ..store.auth import SYSTEM
     from ..store.registry import register_cpo
 
@@ -39,9 +47,27 @@ def add(
         cpo, partner_ids = register_cpo(db, actor=SYSTEM, name=name, operator_ids=operator_id, endpoint=endpoint,
                                         api_key=api_key, partner_identifiers=partner_id or None)
         cpo_name = cpo.name
+        sandbox_note = _sandbox_note(cpo, generated=not api_key)
     typer.echo(f"Registered CPO {cpo_name!r}. Partner identifier(s) to give the platform:", err=True)
     for partner in partner_ids:
         typer.echo(partner)
+    if sandbox_note:
+        typer.echo(sandbox_note, err=True)
+
+
+def _sandbox_note(cpo, *, generated: bool) -> str | None:  # noqa: ANN001
+    """One line on the CPO's provisioning at the embedded sandbox (None for other endpoints); never the key."""
+    from ..settings import get_settings
+    from ..store.registry import SANDBOX
+
+    if cpo.endpoint != SANDBOX:
+        return None
+    key = f"API key ••••{cpo.api_key_last4}" + (" (generated for the local sandbox only)" if generated else "")
+    where = get_settings().sandbox_base_url
+    if cpo.sandbox_pending:
+        return (f"Sandbox provisioning pending: {cpo.sandbox_pending}. "
+                f"Start the sandbox, then run: oioi-onboard cpo test {shlex.quote(cpo.name)}")
+    return f"Provisioned on the sandbox at {where}: {key} and its partner identifier(s)."
 
 
 @app.command("list")
@@ -93,7 +119,24 @@ def set_key(
     with session() as db:
         cpo = get_cpo(db, actor=SYSTEM, name=name)
         shown = set_api_key(db, actor=SYSTEM, cpo_id=cpo.id, api_key=api_key)
+        pending = cpo.sandbox_pending if cpo.endpoint == "sandbox" else None
     typer.echo(f"API key of {name!r} replaced (••••{shown}).")
+    if pending:
+        typer.echo(f"Sandbox provisioning pending: {pending}. Once the sandbox runs: "
+                   f"oioi-onboard cpo test {shlex.quote(name)}", err=True)
+
+
+@app.command("test")
+def test_connection(name: Annotated[str, typer.Argument(help="The CPO's name.")]) -> None:
+    """Test the CPO's connection (on the sandbox: provision it there first); exit 1 if it fails."""
+    from ..store.auth import SYSTEM
+    from ..store.queries import get_cpo
+    from ..store.registry import check_cpo_connection
+
+    with session() as db:
+        check = check_cpo_connection(db, actor=SYSTEM, cpo_id=get_cpo(db, actor=SYSTEM, name=name).id)
+    typer.echo(f"{name}: {check.message}")
+    raise typer.Exit(0 if check.ok else 1)
 
 
 @app.command("deactivate")

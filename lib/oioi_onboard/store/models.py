@@ -5,7 +5,7 @@ Secrets never sit here in clear text: ``Cpo.api_key_encrypted`` holds a Fernet
 token and ``IngestToken.token_sha256`` a hash.
 """
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
@@ -15,7 +15,7 @@ from sqlmodel import Field, SQLModel
 
 def utcnow() -> datetime:
     # Aware: sqlmodel's datetime columns refuse naive values and return aware UTC ones.
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class Role(str, Enum):
@@ -48,6 +48,17 @@ class Cpo(SQLModel, table=True):
     paused_reason: str | None = None
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
+    # The last connection test; cleared when the API key, partner identifiers or endpoint change,
+    # so an old verdict ("the API key was rejected") never outlives its cause.
+    connection_checked_at: datetime | None = None
+    connection_ok: bool | None = None
+    connection_message: str | None = None  # never a secret
+    # On the embedded sandbox: why it does not know this CPO's key and partner identifiers yet
+    # (unreachable, refused); None once provisioned, and for every other endpoint.
+    sandbox_pending: str | None = None
+    # The replaced API key (a Fernet token) until the sandbox has moved the partner identifiers it
+    # held to the new key: the sandbox lets only the old key give them away.
+    sandbox_previous_key_encrypted: str | None = None
 
 
 class OperatorId(SQLModel, table=True):

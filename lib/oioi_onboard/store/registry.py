@@ -4,23 +4,42 @@ A CPO has a display name, one or more operator ids (``DE*8PS``), one or more
 partner identifiers (random, generated here unless the platform issued them),
 an endpoint and an API key (stored encrypted; only its last 4 characters are
 ever shown). Every change is written to the audit log, never with a secret.
+
+The embedded sandbox (endpoint ``"sandbox"``) is a local OIOI receiver that checks
+pushes like the platform does. It learns a CPO's API key and partner identifiers
+from here: registering or editing a CPO on it, or replacing its key, provisions
+them there (``oioi.sandbox_client``); a CPO registered on it without a key gets
+one generated, since that key is only good for the local sandbox. When the
+sandbox cannot be reached the change is stored anyway and ``Cpo.sandbox_pending``
+says why; ``check_cpo_connection`` provisions again first, so "Test connection"
+fixes it.
+
+The last connection test is kept on the CPO (``connection_*``) and forgotten when
+the key, partner identifiers or endpoint change; ``push_readiness`` turns it into
+the warning the push page shows.
 """
 
 import asyncio
 import csv
 import io
 import json
+import secrets
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
+from datetime import datetime
 from urllib.parse import urlsplit
 
 from sqlmodel import Session, select
 
-from ..oioi import ids
+from ..errors import EndpointError, UserError
+from ..oioi import ids, sandbox_client
+from ..settings import get_settings
 from . import queries
 from .auth import Actor
 from .models import Cpo, OperatorId, PartnerIdentifier, Station, utcnow
-from .secrets import encrypt_api_key, last4
-from ..errors import UserError
+from .secrets import decrypt_api_key, encrypt_api_key, last4
+
+SANDBOX = "sandbox"
 
 # An EVSE id no CPO can own: its operator part is not a country. Posting a status for it
 # is harmless and makes the endpoint check the key and the partner identifier first.
@@ -42,6 +61,7 @@ class RegistrationError(UserError):
 class ConnectionCheck:
     ok: bool
     message: str
+    checked_at: datetime | None = dataclass_field(default=None, compare=False)  # when it ran, if known
 
 
 # --- validation ------------------------------------------------------------------------------
@@ -158,6 +178,8 @@ def register_cpo(
 ) -> tuple[Cpo, list[str]]:
     """Register a CPO; returns it and its partner identifiers (one is generated if none given).
 
+    On the sandbox, the key (generated if none is given) and partner identifiers are
+    provisioned there; ``cpo.sandbox_pending`` says why not when that failed.
     Raises RegistrationError with every problem at once, so a form can show them all inline.
     """
     queries.require_manage(actor)
@@ -185,11 +207,13 @@ def register_cpo(
         raise RegistrationError(errors)
     if not partner_ids:
         partner_ids = [ids.new_partner_identifier()]
+    key_note = "set" if api_key else "not set"
+    if endpoint == SANDBOX and not api_key:
+        api_key, key_note = _new_sandbox_key(), "generated for the sandbox"
 
     cpo = Cpo(name=name, endpoint=endpoint)
     if api_key:
-        cpo.api_key_encrypted = encrypt_api_key(api_key)
-        cpo.api_key_last4 = last4(api_key)
+        _store_key(cpo, api_key)
     session.add(cpo)
     session.flush()
     for operator_id in canonical_ids:
@@ -202,9 +226,11 @@ def register_cpo(
         action="cpo registered",
         cpo_id=cpo.id,
         detail=f"name {name!r}; operator ids {', '.join(canonical_ids)}; endpoint {_endpoint_label(endpoint)}; "
-        f"{len(partner_ids)} partner identifier(s); API key {'set' if api_key else 'not set'}",
+        f"{len(partner_ids)} partner identifier(s); API key {key_note}",
     )
     session.flush()
+    if endpoint == SANDBOX:
+        _provision(session, cpo, actor_name=actor.name)
     return cpo, partner_ids
 
 
@@ -219,7 +245,11 @@ def update_cpo(
     partner_identifiers: list[str] | str | None = None,
     concurrency: int | None = None,
 ) -> Cpo:
-    """Change what is given (None leaves a field alone). The API key has its own ``set_api_key``."""
+    """Change what is given (None leaves a field alone). The API key has its own ``set_api_key``.
+
+    A new endpoint or new partner identifiers forget the last connection test; a CPO on
+    the sandbox is provisioned there again after any change.
+    """
     cpo = queries.get_cpo(session, actor=actor, cpo_id=cpo_id)
     queries.require_edit(actor, cpo.id)
     errors: dict[str, str] = {}
@@ -248,15 +278,18 @@ def update_cpo(
             elif set(current) != set(new_operator_ids):
                 changes.append(f"operator ids {', '.join(current)} -> {', '.join(new_operator_ids)}")
 
+    endpoint_changed = False
     if endpoint is not None:
         try:
             endpoint = check_endpoint(endpoint)
             if endpoint != cpo.endpoint:
                 changes.append(f"endpoint {_endpoint_label(cpo.endpoint)} -> {_endpoint_label(endpoint)}")
+                endpoint_changed = True
         except ValueError as error:
             errors["endpoint"] = str(error)
 
     new_partner_ids = None
+    partners_changed = False
     if partner_identifiers is not None:
         new_partner_ids, problem = _check_partner_identifiers(session, _split(partner_identifiers), cpo_id=cpo.id)
         if problem:
@@ -265,6 +298,7 @@ def update_cpo(
             errors["partner_identifiers"] = "a CPO needs at least one partner identifier"
         elif set(new_partner_ids) != set(queries.cpo_partner_identifiers(session, cpo_id=cpo.id)):
             changes.append(f"partner identifiers changed ({len(new_partner_ids)} now)")
+            partners_changed = True
 
     if concurrency is not None:
         if not 1 <= int(concurrency) <= 256:
@@ -287,10 +321,21 @@ def update_cpo(
         _replace_children(session, OperatorId, "operator_id", cpo.id, new_operator_ids)
     if new_partner_ids is not None:
         _replace_children(session, PartnerIdentifier, "partner_identifier", cpo.id, new_partner_ids)
+    if endpoint_changed or partners_changed:
+        _forget_connection_test(cpo)
+    if endpoint_changed and cpo.endpoint == SANDBOX and not cpo.api_key_encrypted:
+        _store_key(cpo, _new_sandbox_key())
+        changes.append("API key generated for the sandbox")
     cpo.updated_at = utcnow()
     session.add(cpo)
     queries.audit(session, actor_name=actor.name, action="cpo updated", cpo_id=cpo.id, detail="; ".join(changes))
     session.flush()
+    if cpo.endpoint == SANDBOX:
+        _provision(session, cpo, actor_name=actor.name)
+    elif endpoint_changed:
+        cpo.sandbox_pending = cpo.sandbox_previous_key_encrypted = None
+        session.add(cpo)
+        session.flush()
     return cpo
 
 
@@ -320,22 +365,103 @@ def _replace_children(session: Session, model: type, field: str, cpo_id: int, wa
 
 
 def set_api_key(session: Session, *, actor: Actor, cpo_id: int, api_key: str) -> str:
-    """Store a new API key encrypted; returns its last 4 characters. Un-pauses a paused queue."""
+    """Store a new API key encrypted; returns its last 4 characters. Un-pauses a paused queue.
+
+    The last connection test is forgotten (its verdict was about the old key). On the
+    sandbox the new key is provisioned and takes over the old key's partner identifiers.
+    """
     cpo = queries.get_cpo(session, actor=actor, cpo_id=cpo_id)
     queries.require_edit(actor, cpo.id)
     try:
         api_key = _check_api_key(api_key or "")
     except ValueError as error:
         raise RegistrationError({"api_key": str(error)}) from None
-    cpo.api_key_encrypted = encrypt_api_key(api_key)
-    cpo.api_key_last4 = last4(api_key)
+    old_key = cpo.api_key_encrypted
+    if cpo.endpoint == SANDBOX and old_key and cpo.sandbox_previous_key_encrypted is None:
+        # Until the sandbox has moved them, the old key still holds the partner identifiers there.
+        cpo.sandbox_previous_key_encrypted = old_key
+    _store_key(cpo, api_key)
+    _forget_connection_test(cpo)
     cpo.paused_reason = None  # a rejected key paused the queue; the new one may pass
     cpo.updated_at = utcnow()
     session.add(cpo)
     queries.audit(session, actor_name=actor.name, action="api key replaced", cpo_id=cpo.id,
                   detail=f"new key ends in {cpo.api_key_last4}")
     session.flush()
+    if cpo.endpoint == SANDBOX:
+        _provision(session, cpo, actor_name=actor.name)
     return cpo.api_key_last4
+
+
+# --- the embedded sandbox ---------------------------------------------------------------------
+
+
+def _new_sandbox_key() -> str:
+    # Good only for the local sandbox, which accepts whatever key it is given here; a real
+    # endpoint issues its own key, so nothing is generated for staging, production or a URL.
+    return "sandbox-" + secrets.token_urlsafe(24)
+
+
+def _store_key(cpo: Cpo, api_key: str) -> None:
+    cpo.api_key_encrypted = encrypt_api_key(api_key)
+    cpo.api_key_last4 = last4(api_key)
+
+
+def _forget_connection_test(cpo: Cpo) -> None:
+    cpo.connection_checked_at = None
+    cpo.connection_ok = None
+    cpo.connection_message = None
+
+
+def _provision(session: Session, cpo: Cpo, *, actor_name: str) -> str | None:
+    """Tell the sandbox this CPO's key and partner identifiers; None when done, else why it is pending.
+
+    The outcome is kept in ``cpo.sandbox_pending``; an audit entry is written when
+    something changed at the sandbox or the pending state did.
+    """
+    if cpo.endpoint != SANDBOX:
+        return None
+    was_pending = cpo.sandbox_pending
+    if not cpo.api_key_encrypted:  # registered before sandbox keys were generated
+        _store_key(cpo, _new_sandbox_key())
+        queries.audit(session, actor_name=actor_name, action="api key generated", cpo_id=cpo.id,
+                      detail=f"for the sandbox; ends in {cpo.api_key_last4}")
+    partner_ids = queries.cpo_partner_identifiers(session, cpo_id=cpo.id)
+    previous = cpo.sandbox_previous_key_encrypted
+    answer: dict = {}
+    try:
+        answer = sandbox_client.provision(
+            get_settings().sandbox_base_url,
+            api_key=decrypt_api_key(cpo.api_key_encrypted),
+            partner_identifiers=partner_ids,
+            previous_api_key=decrypt_api_key(previous) if previous else None,
+        )
+    except EndpointError as error:
+        cpo.sandbox_pending = str(error)
+    else:
+        cpo.sandbox_pending = None
+        cpo.sandbox_previous_key_encrypted = None
+    session.add(cpo)
+    changed = answer.get("added") or answer.get("moved")
+    if cpo.sandbox_pending and cpo.sandbox_pending != was_pending:
+        queries.audit(session, actor_name=actor_name, action="sandbox provisioning pending", cpo_id=cpo.id,
+                      detail=cpo.sandbox_pending)
+    elif not cpo.sandbox_pending and (changed or was_pending):
+        queries.audit(session, actor_name=actor_name, action="sandbox provisioned", cpo_id=cpo.id,
+                      detail=f"the sandbox accepts the API key ending in {cpo.api_key_last4} for "
+                      f"{len(partner_ids)} partner identifier(s)")
+    session.flush()
+    return cpo.sandbox_pending
+
+
+def provision_sandbox(session: Session, *, actor: Actor, cpo_id: int) -> str | None:
+    """Provision a CPO's key and partner identifiers on the sandbox again; None when done, else why not.
+
+    Nothing to do (None) for a CPO on another endpoint.
+    """
+    cpo = queries.get_cpo(session, actor=actor, cpo_id=cpo_id)
+    queries.require_edit(actor, cpo.id)
+    return _provision(session, cpo, actor_name=actor.name)
 
 
 def deactivate_cpo(session: Session, *, actor: Actor, cpo_id: int) -> Cpo:
@@ -376,6 +502,20 @@ def endpoint_label(endpoint: str) -> str:
     return _endpoint_label(endpoint)
 
 
+def connection_label(cpo: Cpo) -> str:
+    """The last connection test in a few words: "connected", "failed" or "not tested"."""
+    if cpo.connection_checked_at is None:
+        return "not tested"
+    return "connected" if cpo.connection_ok else "failed"
+
+
+def last_connection_test(cpo: Cpo) -> ConnectionCheck | None:
+    """The stored result of the last connection test, or None if none ran since the last change."""
+    if cpo.connection_checked_at is None:
+        return None
+    return ConnectionCheck(bool(cpo.connection_ok), cpo.connection_message or "", cpo.connection_checked_at)
+
+
 def cpo_rows(session: Session, *, actor: Actor, include_inactive: bool = False) -> list[dict]:
     """One row per visible CPO for tables: the API key only as ••••last4."""
     rows = []
@@ -388,6 +528,7 @@ def cpo_rows(session: Session, *, actor: Actor, include_inactive: bool = False) 
                 "partner identifiers": ", ".join(queries.cpo_partner_identifiers(session, cpo_id=cpo.id)),
                 "endpoint": _endpoint_label(cpo.endpoint),
                 "API key": f"••••{cpo.api_key_last4}" if cpo.api_key_last4 else "not set",
+                "connection": connection_label(cpo),
                 "stage": queries.STAGE_LABELS[cpo.stage],
                 "active": cpo.active,
                 "paused": cpo.paused_reason or "",
@@ -473,12 +614,46 @@ test_connection.__test__ = False  # not a pytest test, despite its name
 
 
 def check_cpo_connection(session: Session, *, actor: Actor, cpo_id: int) -> ConnectionCheck:
-    """``test_connection`` with a registered CPO's stored endpoint, key and first partner identifier."""
+    """``test_connection`` with a registered CPO's stored endpoint, key and first partner identifier.
+
+    A CPO on the sandbox is provisioned there first (by someone who may change it), so a
+    test after a pending provisioning fixes it. The outcome is stored on the CPO.
+    """
+    cpo = queries.get_cpo(session, actor=actor, cpo_id=cpo_id)
+    pending = None
+    if cpo.endpoint == SANDBOX and actor.can_edit(cpo.id):
+        pending = _provision(session, cpo, actor_name=actor.name)
     try:
         url, api_key, partner_id = queries.cpo_credentials(session, actor=actor, cpo_id=cpo_id)
     except LookupError as error:
-        return ConnectionCheck(False, str(error))
-    check = test_connection(url, api_key, partner_id)
+        check = ConnectionCheck(False, str(error))
+    else:
+        check = test_connection(url, api_key, partner_id)
+        if not check.ok and pending:
+            check = ConnectionCheck(False, f"{check.message} (the sandbox does not know this CPO yet: {pending})")
+    cpo.connection_checked_at = utcnow()
+    cpo.connection_ok = check.ok
+    cpo.connection_message = check.message
+    session.add(cpo)
     queries.audit(session, actor_name=actor.name, action="connection tested", cpo_id=cpo_id,
                   detail=("ok: " if check.ok else "failed: ") + check.message)
-    return check
+    session.flush()
+    return ConnectionCheck(check.ok, check.message, cpo.connection_checked_at)
+
+
+def push_readiness(session: Session, *, actor: Actor, cpo_id: int) -> str | None:
+    """A warning for the push page when the CPO's last connection test failed or none ran since the
+    key, partner identifiers or endpoint were last set; None when the last test passed."""
+    cpo = queries.get_cpo(session, actor=actor, cpo_id=cpo_id)
+    if cpo.connection_checked_at is None:
+        warning = (f"The connection of {cpo.name} has not been tested since its API key, partner identifiers "
+                   "or endpoint were last set: the endpoint may refuse every station. Test it on the CPOs page first.")
+        if cpo.endpoint == SANDBOX and cpo.sandbox_pending:
+            warning += (f" The sandbox does not know this CPO yet ({cpo.sandbox_pending}); "
+                        "testing the connection provisions it again.")
+        return warning
+    if not cpo.connection_ok:
+        when = cpo.connection_checked_at.strftime("%Y-%m-%d %H:%M UTC")
+        return (f"The last connection test of {cpo.name} failed ({when}): {cpo.connection_message}. "
+                "The endpoint will probably refuse every station; fix it on the CPOs page and test again.")
+    return None

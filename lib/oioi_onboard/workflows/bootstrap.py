@@ -1,15 +1,27 @@
-"""First run of the embedded default (`make run`): schema, secret key, first admin, demo CPO."""
+"""First run of the embedded default (`make run`): schema, secret key, first admin, demo CPO;
+then, once the embedded sandbox answers, every CPO on it provisioned there and its connection tested.
+
+The demo CPO is an ordinary sandbox CPO with a fixed key and partner identifier. The
+sandbox is started without any identity: ``prepare_embedded`` runs before the sandbox
+process exists (its provisioning is then pending), and ``connect_sandbox_cpos``, called
+by the launcher as soon as the sandbox answers, provisions every sandbox CPO there.
+That also heals what a fixed start-up identity would not: CPOs registered while the
+sandbox was down, and a deleted or reset sandbox database.
+"""
 
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 from sqlmodel import Session, func, select
 
 from ..settings import SANDBOX_API_KEY, SANDBOX_PARTNER_ID, get_settings
 from ..store.auth import SYSTEM, create_user
 from ..store.db import migrate, session_scope
 from ..store.models import Cpo, ImportRecord, Role, User
-from ..store.registry import register_cpo
+from ..store.registry import SANDBOX, ConnectionCheck, check_cpo_connection, provision_sandbox, register_cpo
 from ..store.secrets import ensure_secret_key
 from .imports import import_file
 
@@ -53,7 +65,8 @@ def ensure_first_admin(session: Session) -> str | None:
 
 
 def ensure_demo_cpo(session: Session) -> Cpo:
-    """The demo CPO on the embedded sandbox, with the sandbox's fixed key and partner identifier."""
+    """The demo CPO on the embedded sandbox, with a fixed key and partner identifier (provisioned there
+    like any other CPO's, by ``connect_sandbox_cpos`` once the sandbox answers)."""
     existing = session.exec(select(Cpo).where(Cpo.name == DEMO_CPO_NAME)).first()
     if existing is not None:
         return existing
@@ -76,3 +89,35 @@ def seed_demo_stations(session: Session, *, cpo_id: int) -> int:
     result = import_file(session, actor=SYSTEM, cpo_id=cpo_id, data=DEMO_NETWORK.read_bytes(),
                          file_name=DEMO_NETWORK.name)
     return result.record.stations_stored
+
+
+def wait_for_sandbox(*, seconds: float = 30.0, alive: Callable[[], bool] = lambda: True) -> bool:
+    """Whether the embedded sandbox answers its health check within ``seconds``."""
+    url = get_settings().sandbox_base_url + "/_sandbox/health"
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and alive():
+        try:
+            if httpx.get(url, timeout=1.0, trust_env=False).status_code == 200:
+                return True
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    return False
+
+
+def connect_sandbox_cpos() -> list[tuple[str, ConnectionCheck]]:
+    """Provision every active CPO on the embedded sandbox there, and test the connection of those
+    whose last test did not pass (the demo CPO on the first start); returns (CPO name, result) of each test.
+
+    Provisioning is idempotent and audited only when it changes something, so running
+    this on every start is cheap; a CPO whose last test passed is not tested again.
+    """
+    results = []
+    with session_scope() as session:
+        cpos = session.exec(select(Cpo).where(Cpo.endpoint == SANDBOX, Cpo.active == True)  # noqa: E712
+                            .order_by(Cpo.name)).all()
+        for cpo in cpos:
+            pending = provision_sandbox(session, actor=SYSTEM, cpo_id=cpo.id)
+            if pending or not cpo.connection_ok:
+                results.append((cpo.name, check_cpo_connection(session, actor=SYSTEM, cpo_id=cpo.id)))
+    return results
