@@ -4,7 +4,7 @@ import streamlit as st
 
 from common import choose_cpo, current_actor, db_session, plain, show_error
 from oioi_onboard.errors import OnboardError
-from oioi_onboard.store import queries
+from oioi_onboard.store import queries, registry
 from oioi_onboard.sync import outbox, progress
 from oioi_onboard.sync.diff import KINDS, plan_push
 
@@ -36,6 +36,12 @@ if paused_reason:
         with db_session() as session:
             outbox.resume_cpo(session, actor=actor, cpo_id=cpo_id)
         st.rerun()
+
+# --- the last connection test failed or never ran: say so, and ask before pushing ----------
+with db_session() as session:
+    readiness = registry.push_readiness(session, actor=actor, cpo_id=cpo_id)
+if readiness:
+    st.warning(plain(readiness))
 
 
 # --- confirm and push (callbacks: they run before the page is drawn, so it shows the queued run) -------
@@ -96,11 +102,14 @@ if needs.get("connectors_changed"):
         f"Replace {needs['connectors_changed']} station(s) whose connectors changed: the protocol forbids "
         "changing connectors, so each is soft-deleted and pushed under a new station id", key="push_confirm_connectors")
 
+untested_confirmed = not readiness or st.checkbox(
+    "Push without a passed connection test", key=f"push_confirm_untested_{cpo_id}")
+
 left, right = st.columns(2)
 left.button("Dry run", key="push_dry_run", disabled=not (waiting and can_edit), on_click=enqueue,
             args=(cpo_id, True))
-right.button("Push", type="primary", key="push_go", disabled=not (waiting and can_edit), on_click=enqueue,
-             args=(cpo_id, False))
+right.button("Push", type="primary", key="push_go", disabled=not (waiting and can_edit and untested_confirmed),
+             on_click=enqueue, args=(cpo_id, False))
 if "push_outcome" in state:
     kind, message = state.pop("push_outcome")
     getattr(st, kind)(message)
