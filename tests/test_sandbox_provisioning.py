@@ -132,8 +132,10 @@ def test_the_same_through_the_cli(on_sandbox, db, tmp_path):
     assert f"Provisioned on the sandbox at {on_sandbox.base_url}" in added.stderr
     assert "generated for the local sandbox only" in added.stderr
 
+    assert "connection not tested" in cli("cpo", "list").stdout
     tested = cli("cpo", "test", "X")
     assert tested.returncode == 0 and CONNECTED in tested.stdout, tested.stdout + tested.stderr
+    assert json.loads(cli("cpo", "list", "--json").stdout)[0]["connection"] == "connected"
 
     pushed = cli("push", str(file), "--cpo", "X", "--json")
     assert pushed.returncode == 0, pushed.stdout + pushed.stderr

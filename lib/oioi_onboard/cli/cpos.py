@@ -78,6 +78,7 @@ def list_(
     """List the registered CPOs (never their API keys; only the last 4 characters)."""
     from ..store import queries
     from ..store.auth import SYSTEM
+    from ..store.registry import connection_label
 
     with session() as db:
         rows = [
@@ -87,6 +88,7 @@ def list_(
                 "partner_identifiers": queries.cpo_partner_identifiers(db, cpo_id=cpo.id),
                 "endpoint": cpo.endpoint,
                 "api_key_last4": cpo.api_key_last4,
+                "connection": connection_label(cpo),
                 "stage": queries.STAGE_LABELS[cpo.stage],
                 "active": cpo.active,
             }
@@ -102,7 +104,7 @@ def list_(
         key = f"••••{row['api_key_last4']}" if row["api_key_last4"] else "no API key"
         state = "" if row["active"] else "  (deactivated)"
         typer.echo(f"{row['name']}: {', '.join(row['operator_ids'])}  endpoint {row['endpoint']}  {key}  "
-                   f"stage {row['stage']}{state}")
+                   f"connection {row['connection']}  stage {row['stage']}{state}")
 
 
 @app.command("set-key")
