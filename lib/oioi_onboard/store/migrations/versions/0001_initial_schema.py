@@ -9,7 +9,6 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-
 revision = '0001'
 down_revision = None
 branch_labels = None
@@ -50,7 +49,8 @@ def upgrade() -> None:
     sa.Column('endpoint', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('api_key_encrypted', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.Column('api_key_last4', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
-    sa.Column('stage', sa.Enum('REGISTERED', 'STATIONS_VALIDATED', 'FULL_LOAD_PUSHED', 'STATUSES_LIVE', name='stage'), nullable=False),
+    sa.Column('stage', sa.Enum('REGISTERED', 'STATIONS_VALIDATED', 'FULL_LOAD_PUSHED', 'STATUSES_LIVE', name='stage'),
+              nullable=False),
     sa.Column('active', sa.Boolean(), nullable=False),
     sa.Column('concurrency', sa.Integer(), nullable=False),
     sa.Column('paused_reason', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
@@ -166,7 +166,8 @@ def upgrade() -> None:
     sa.Column('change', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('payload', sa.JSON(), nullable=False),
     sa.Column('payload_sha256', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-    sa.Column('state', sa.Enum('PENDING', 'SENDING', 'ACKED', 'FAILED', 'SUPERSEDED', 'HELD', name='outboxstate'), nullable=False),
+    sa.Column('state', sa.Enum('PENDING', 'SENDING', 'ACKED', 'FAILED', 'SUPERSEDED', 'HELD', name='outboxstate'),
+              nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('result_code', sa.Integer(), nullable=True),
     sa.Column('last_error', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
