@@ -18,7 +18,7 @@ from playwright.sync_api import Locator, Page, expect
 
 from tests.e2e.conftest import ARTIFACTS, ROOT, Product
 
-pytestmark = [pytest.mark.browser, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(900)]
 
 DEMO = ROOT / "sample_data" / "demo_network.csv"
 DEMO_CPO = "Demo CPO"

@@ -131,6 +131,7 @@ def _validate_process(path: Path) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow  # builds a 50 MB CSV and a zip bomb
 @pytest.mark.parametrize("name", sorted(LARGE_EXPECTED))
 def test_validate_cli_refuses_large_files_in_a_real_process(name, large_files):
     result = _validate_process(large_files / name)

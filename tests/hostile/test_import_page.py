@@ -66,6 +66,7 @@ def _check_page(app: AppTest, name: str, expected: tuple) -> None:
     assert (int(metrics["Errors"]) > 0) == (want_code != 0), f"{name}: {metrics}"
 
 
+@pytest.mark.slow  # the whole corpus through the page: ~30 s
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_import_page_reports_each_file_and_stores_nothing(name, staff):
     before = _counts()
@@ -74,6 +75,7 @@ def test_import_page_reports_each_file_and_stores_nothing(name, staff):
     assert _counts() == before
 
 
+@pytest.mark.slow  # builds a 50 MB CSV and a zip bomb
 @pytest.mark.parametrize("name", sorted(LARGE_EXPECTED))
 def test_import_page_refuses_large_files(name, staff, large_files):
     before = _counts()

@@ -22,7 +22,7 @@ SLOTS = range(1, 5)
 @pytest.fixture(
     params=[
         pytest.param(BNETZA_SLICE, id="slice"),
-        pytest.param(BNETZA_FULL, id="full"),
+        pytest.param(BNETZA_FULL, id="full", marks=pytest.mark.slow),  # 200,000 rows
     ]
 )
 def register(request):

@@ -102,6 +102,7 @@ def test_the_installed_command_honours_database_url(tmp_path, db):
 
 
 @pytest.mark.postgres
+@pytest.mark.slow
 def test_the_command_works_on_postgresql(postgres_url):
     libpq_url = postgres_url.replace("postgresql+psycopg://", "postgresql://")
     env = {**os.environ, "DATABASE_URL": libpq_url}

@@ -11,6 +11,7 @@ from tests.factories import make_cpo, make_user, password_of
 
 
 @pytest.mark.postgres
+@pytest.mark.slow
 def test_registry_and_scoping_on_postgres(postgres_url, monkeypatch):
     monkeypatch.setenv("DATABASE_URL", postgres_url)
     get_settings.cache_clear()
