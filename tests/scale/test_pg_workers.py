@@ -115,7 +115,7 @@ def test_three_workers_accept_each_of_10000_stations_exactly_once(postgres_url, 
                           endpoint=sandbox.url, api_key=sandbox.api_key).id
         store_stations(session, cpo_id=cpo_id, count=STATIONS)
     with session_scope(postgres_url) as session:
-        plan = plan_push(session, cpo_id=cpo_id)
+        plan = plan_push(session, actor=SYSTEM, cpo_id=cpo_id)
         assert plan.counts["new"] == STATIONS
         run = enqueue_plan(session, actor=SYSTEM, plan=plan)
         assert run.total == STATIONS

@@ -133,11 +133,12 @@ def test_station_frame_is_scoped(cpos):
     with session_scope() as session:
         everything = station_frame(session, actor=SYSTEM)
         mine = station_frame(session, actor=actor("ann", Role.CPO_STAFF, ours))
-        asked = station_frame(session, actor=actor("ann", Role.CPO_STAFF, ours), cpo_ids=[theirs])
+        with pytest.raises(PermissionDenied):
+            station_frame(session, actor=actor("ann", Role.CPO_STAFF, ours), cpo_ids=[theirs])
         nobody = station_frame(session, actor=actor("vic", Role.VIEWER))
     assert list(everything.columns) == ["station_id", "name", "latitude", "longitude", "city", "cpo_id",
                                         "connectors", "deleted"]
     assert len(everything) == 4 and set(mine["station_id"]) == {S1, S2, S3}
-    assert asked.empty and nobody.empty
+    assert nobody.empty
     row = mine.set_index("station_id").loc[S1]
     assert row["connectors"] == 3 and row["latitude"] == 49.4875 and not row["deleted"]

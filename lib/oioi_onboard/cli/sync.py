@@ -133,6 +133,6 @@ def simulate(
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    result = run(cpo_id=cpo_id, rate=rate, seconds=seconds, stop=stop, seed=seed)
+    result = run(actor=SYSTEM, cpo_id=cpo_id, rate=rate, seconds=seconds, stop=stop, seed=seed)
     typer.echo(f"{result.changes} status change(s) in {result.seconds:.1f} s for CPO {cpo!r}"
                + (f"; {result.refused} refused" if result.refused else ""))

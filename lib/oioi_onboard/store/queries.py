@@ -123,16 +123,16 @@ def cpo_partner_identifiers(session: Session, *, cpo_id: int) -> list[str]:
 def cpo_credentials(session: Session, *, actor: Actor, cpo_id: int) -> tuple[str, str, str]:
     """(endpoint URL, API key in clear, first partner identifier) for sending; never for display.
 
-    Raises LookupError when the CPO has no API key or partner identifier yet.
+    Raises NotFound when the CPO has no API key or partner identifier yet.
     """
     from .secrets import decrypt_api_key
 
     cpo = get_cpo(session, actor=actor, cpo_id=cpo_id)
     if not cpo.api_key_encrypted:
-        raise LookupError(f"CPO {cpo.name!r} has no API key yet")
+        raise NotFound(f"CPO {cpo.name!r} has no API key yet")
     partner_ids = cpo_partner_identifiers(session, cpo_id=cpo_id)
     if not partner_ids:
-        raise LookupError(f"CPO {cpo.name!r} has no partner identifier yet")
+        raise NotFound(f"CPO {cpo.name!r} has no partner identifier yet")
     return resolve_endpoint(cpo.endpoint), decrypt_api_key(cpo.api_key_encrypted), partner_ids[0]
 
 
@@ -168,7 +168,7 @@ def set_stage(session: Session, *, cpo_id: int, stage: Stage | str) -> bool:
     stage = Stage(stage)
     cpo = session.get(Cpo, cpo_id)
     if cpo is None:
-        raise LookupError(f"no CPO with id {cpo_id}")
+        raise NotFound(f"there is no CPO with id {cpo_id}")
     if STAGE_ORDER.index(stage) <= STAGE_ORDER.index(Stage(cpo.stage)):
         return False
     cpo.stage = stage

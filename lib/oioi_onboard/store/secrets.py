@@ -140,11 +140,11 @@ def session_token(user_name: str) -> str:
 
 def session_user(token: str | None, *, max_age: int = SESSION_SECONDS) -> str | None:
     """The user a session token names, or None when it is forged, expired or not a session token."""
-    if not token:
+    if not isinstance(token, str) or not token:
         return None
     try:
         text = _current().decrypt(token.encode("ascii"), ttl=max_age).decode("utf-8")
-    except (InvalidToken, UnicodeError, ValueError):
+    except (InvalidToken, UnicodeError, ValueError, TypeError):
         return None
     purpose, _, name = text.partition("\x1f")
     return name if purpose == _SESSION_PURPOSE and name else None

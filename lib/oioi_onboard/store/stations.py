@@ -12,13 +12,14 @@ import pandas as pd
 from sqlalchemy import func, insert, update
 from sqlmodel import Session, select
 
+from ..errors import NotFound
 from ..oioi.ids import normalise_evse_id
 from ..oioi.messages import canonical_sha256
 from ..sheets.stations import build_stations, connectors_signature
 from ..sheets.validate import RegistryContext, Validation
 from .auth import Actor
 from .models import Connector, Cpo, ImportRecord, OperatorId, Stage, Station, utcnow
-from .queries import audit, require_edit, set_stage, visible_cpo_ids
+from .queries import audit, get_cpo, require_edit, set_stage, visible_cpo_ids
 
 __all__ = ["registry_context", "store_import", "station_frame", "import_history", "STATION_FRAME_COLUMNS"]
 
@@ -65,7 +66,7 @@ def store_import(
     require_edit(actor, cpo_id)
     cpo = session.get(Cpo, cpo_id)
     if cpo is None:
-        raise LookupError(f"no CPO with id {cpo_id}")
+        raise NotFound(f"there is no CPO with id {cpo_id}")
     context = registry_context(session, cpo_id=cpo_id)
     accepted = []
     for station in build_stations(validation.frame, validation.valid_station_ids()):
@@ -176,9 +177,17 @@ def _update_connectors(session: Session, stored: Station, current: list[Connecto
 
 
 def station_frame(session: Session, *, actor: Actor, cpo_ids: list[int] | None = None) -> pd.DataFrame:
-    """Stored stations the person may see, for maps and lists (one row per station)."""
+    """Stored stations for maps and lists (one row per station): of ``cpo_ids``, or of every CPO the person sees.
+
+    Asking for a CPO the person may not see is refused, not answered with less.
+    """
     visible = visible_cpo_ids(session, actor=actor)
-    wanted = visible if cpo_ids is None else [c for c in cpo_ids if c in set(visible)]
+    if cpo_ids is None:
+        wanted = visible
+    else:
+        for cpo_id in cpo_ids:
+            get_cpo(session, actor=actor, cpo_id=cpo_id)
+        wanted = list(cpo_ids)
     if not wanted:
         return pd.DataFrame({name: [] for name in STATION_FRAME_COLUMNS})
     counts = (
@@ -200,7 +209,6 @@ def station_frame(session: Session, *, actor: Actor, cpo_ids: list[int] | None =
 
 def import_history(session: Session, *, actor: Actor, cpo_id: int, limit: int = 20) -> list[ImportRecord]:
     """The newest imports of a CPO the person may see."""
-    if cpo_id not in visible_cpo_ids(session, actor=actor):
-        return []
+    get_cpo(session, actor=actor, cpo_id=cpo_id)
     query = select(ImportRecord).where(ImportRecord.cpo_id == cpo_id).order_by(ImportRecord.id.desc()).limit(limit)
     return list(session.exec(query).all())
