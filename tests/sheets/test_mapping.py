@@ -6,6 +6,7 @@ import re
 
 import pandas as pd
 import pytest
+from sqlmodel import select
 from openpyxl import load_workbook
 
 from oioi_onboard.oioi.ids import is_evse_id
@@ -13,15 +14,7 @@ from oioi_onboard.oioi.messages import ConnectorType
 from oioi_onboard.sheets import aliases
 from oioi_onboard.sheets.canonical import COLUMNS, NAMES, REQUIRED, ROW
 from oioi_onboard.sheets.mapping import CONFIDENT, Mapping, apply_mapping, suggest_mapping
-from oioi_onboard.sheets.profiles import (
-    ProfileError,
-    apply_profile,
-    builtin_profiles,
-    list_profiles,
-    load_operators_csv,
-    load_profile,
-    save_profile,
-)
+from oioi_onboard.sheets.profiles import ProfileError, apply_profile, builtin_profiles, load_operators_csv
 from oioi_onboard.sheets.reader import read_sheet
 from oioi_onboard.sheets.template import EXAMPLE_ROWS, template_csv, template_xlsx
 from oioi_onboard.sheets.validate import validate
@@ -392,8 +385,11 @@ def test_operator_table_with_a_bad_id_names_the_row():
 
 
 def test_saved_profiles_per_cpo():
+    from oioi_onboard.errors import NotFound, PermissionDenied
+    from oioi_onboard.store.auth import SYSTEM, Actor
     from oioi_onboard.store.db import migrate, session_scope
-    from oioi_onboard.store.models import Cpo
+    from oioi_onboard.store.models import AuditLog, Cpo, Role
+    from oioi_onboard.store.profiles import delete_profile, save_profile, saved_profiles
 
     migrate()
     mapping = long_mapping()
@@ -402,22 +398,31 @@ def test_saved_profiles_per_cpo():
         one, two = Cpo(name="One", endpoint="sandbox"), Cpo(name="Two", endpoint="sandbox")
         session.add_all([one, two])
         session.flush()
-        save_profile(session, cpo_id=one.id, name="export", mapping=mapping)
+        save_profile(session, actor=SYSTEM, cpo_id=one.id, name="export", mapping=mapping)
         ids = one.id, two.id
+    staff_of_two = Actor(name="tom", role=Role.CPO_STAFF, cpo_ids=frozenset({ids[1]}))
     with session_scope() as session:
-        assert list_profiles(session, cpo_id=ids[0]) == ["export"]
-        assert list_profiles(session, cpo_id=ids[1]) == []
-        assert load_profile(session, cpo_id=ids[0], name="export") == mapping
-        with pytest.raises(ProfileError):
-            load_profile(session, cpo_id=ids[1], name="export")
+        assert saved_profiles(session, actor=SYSTEM, cpo_id=ids[0]) == {"export": mapping}
+        assert saved_profiles(session, actor=staff_of_two, cpo_id=ids[1]) == {}
+        with pytest.raises(PermissionDenied):
+            saved_profiles(session, actor=staff_of_two, cpo_id=ids[0])
+        with pytest.raises(PermissionDenied):
+            save_profile(session, actor=staff_of_two, cpo_id=ids[0], name="mine", mapping=mapping)
         changed = Mapping.from_dict(mapping.to_dict())
         changed.constants = {"phone": "+49 30 12345678"}
-        save_profile(session, cpo_id=ids[0], name="export", mapping=changed)
+        save_profile(session, actor=SYSTEM, cpo_id=ids[0], name="export", mapping=changed)
+        assert session.exec(select(AuditLog).where(AuditLog.action == "mapping profile saved")).all()
     with session_scope() as session:
-        assert load_profile(session, cpo_id=ids[0], name="export").constants == {"phone": "+49 30 12345678"}
+        own = saved_profiles(session, actor=SYSTEM, cpo_id=ids[0])
+        assert own["export"].constants == {"phone": "+49 30 12345678"}
         raw = long_raw([["Markt", "Luisenring 49", "68159 Mannheim", "49.4", "8.4", "Typ 2", "22", "ja", "DE", ""]])
-        frame, _ = apply_profile(raw, "export", session=session, cpo_id=ids[0])
+        frame, _ = apply_profile(raw, "export", saved=own)
         assert frame.phone.tolist() == ["+49 30 12345678"]
+        with pytest.raises(ProfileError, match="no mapping profile 'export'"):
+            apply_profile(raw, "export", saved=saved_profiles(session, actor=SYSTEM, cpo_id=ids[1]))
+        delete_profile(session, actor=SYSTEM, cpo_id=ids[0], name="export")
+        with pytest.raises(NotFound):
+            delete_profile(session, actor=SYSTEM, cpo_id=ids[0], name="export")
 
 
 # --- template and demo network -----------------------------------------------------------------
