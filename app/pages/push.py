@@ -7,6 +7,7 @@ from oioi_onboard.errors import OnboardError
 from oioi_onboard.store import queries, registry
 from oioi_onboard.sync import outbox, progress
 from oioi_onboard.sync.diff import KINDS, plan_push
+from oioi_onboard.workflows.push import start_push
 
 KIND_LABELS = {"new": "New", "changed": "Changed", "connectors_changed": "Connectors changed",
                "deleted": "Deleted", "unchanged": "Unchanged (not sent)"}
@@ -48,10 +49,9 @@ if readiness:
 def enqueue(cpo_id: int, dry_run: bool) -> None:
     try:
         with db_session() as session:
-            run = outbox.enqueue_plan(
-                session, actor=actor, plan=plan_push(session, actor=actor, cpo_id=cpo_id), dry_run=dry_run,
-                confirm_deletions=state.get("push_confirm_deletions", False),
-                confirm_connector_changes=state.get("push_confirm_connectors", False))
+            _, run = start_push(session, actor=actor, cpo_id=cpo_id, dry_run=dry_run,
+                                confirm_deletions=state.get("push_confirm_deletions", False),
+                                confirm_connector_changes=state.get("push_confirm_connectors", False))
             run_id, total = run.id, run.total
     except OnboardError as error:  # problems a user can fix; anything else is a bug and shows as one
         state["push_outcome"] = ("error", plain(str(error)))
