@@ -3,13 +3,13 @@
 import json
 import math
 import re
-import sys
 from pathlib import Path
 
 import pytest
 from sqlmodel import select
 from streamlit.testing.v1 import AppTest
 
+from components.live_map_layers import STATUS_COLOURS, cell_points, fit_view, live_map, station_points
 from oioi_onboard.store.auth import SYSTEM, create_user
 from oioi_onboard.store.db import migrate, session_scope
 from oioi_onboard.store.models import Connector, Cpo, Role, StatusEvent
@@ -18,14 +18,6 @@ from tests.helpers.statuses import add_station, evse, make_cpo
 
 APP = Path(__file__).resolve().parents[2] / "app"
 PAGE = str(APP / "pages" / "live_map.py")
-sys.path.insert(0, str(APP))
-from components.live_map_layers import (  # noqa: E402
-    STATUS_COLOURS,
-    cell_points,
-    fit_view,
-    live_map,
-    station_points,
-)
 
 
 @pytest.fixture
@@ -210,9 +202,7 @@ def test_staff_set_one_connector_and_upload_a_status_file(network):
         assert (event.source, event.evse_id) == ("ui", evse(2, 2))
 
 
-TOKEN_SCRIPT = f"""
-import sys
-sys.path.insert(0, {str(Path(PAGE).parents[1])!r})
+TOKEN_SCRIPT = """
 import streamlit as st
 from common import current_actor, db_session
 from components.ingest_tokens import token_section

@@ -1,14 +1,10 @@
 """The import preview's deck: dots sized in pixels, coloured by state, view fitted to the data."""
 
 import json
-import sys
-from pathlib import Path
 
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "app"))
-
-from components.station_map import AGGREGATE_ABOVE, station_deck  # noqa: E402
+from components.station_map import AGGREGATE_ABOVE, station_deck
 
 
 def points(count: int) -> pd.DataFrame:
