@@ -1,4 +1,8 @@
-"""``oioi-onboard validate FILE``: the import workflow without storing, as a report."""
+"""``oioi-onboard validate FILE``: the import workflow without storing, as a report.
+
+Without ``--cpo`` nothing of the store (SQLModel, the database) is imported:
+checking a file is as fast as reading it allows.
+"""
 
 import json
 from pathlib import Path
@@ -22,6 +26,22 @@ def operator_table(path: Path | None) -> dict[str, str]:
         raise UserError(f"{path.name}: {error}") from None
 
 
+def write_export(path: Path, validation) -> None:  # noqa: ANN001
+    """The stations a push would send (those without errors), as the canonical table."""
+    from ..errors import UserError
+    from ..sheets.export import export_csv
+    from ..sheets.stations import build_stations
+
+    stations = build_stations(validation.frame, validation.valid_station_ids())
+    try:
+        path.write_bytes(export_csv(stations))
+    except OSError as error:
+        raise UserError(f"{path} cannot be written: {error.strerror or error}") from None
+    blocked = len(validation.blocked_station_ids())
+    typer.echo(f"export: {len(stations):,} station(s) written to {path}"
+               + (f"; {blocked:,} with errors left out (a push would not send them)" if blocked else ""), err=True)
+
+
 def validate(
     file: Annotated[Path, typer.Argument(help="The station file: CSV, XLSX or ODS.", show_default=False)],
     profile: Annotated[
@@ -37,22 +57,29 @@ def validate(
         list[str] | None, typer.Option("--set", help="FIELD=VALUE for every row where the file has none (repeatable).")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    export: Annotated[
+        Path | None, typer.Option("--export", help="Write the valid stations as a push would send them, one row "
+                                                   "per connector in the template's columns (CSV).")
+    ] = None,
 ) -> None:
     """Check a station file; exit 0 without errors, 1 with errors, 2 if it cannot be read."""
-    from ..store.auth import SYSTEM
-    from ..store.queries import get_cpo
     from ..workflows.imports import import_file
 
     data = read_bytes(file, "file")
     options = {"data": data, "file_name": file.name, "profile": profile, "operators": operator_table(operators),
                "constants": parse_settings(set_), "keep": False}
     if cpo:
+        from ..store.auth import SYSTEM
+        from ..store.queries import get_cpo
+
         with session() as db:
             result = import_file(db, actor=SYSTEM, cpo_id=get_cpo(db, actor=SYSTEM, name=cpo).id, **options)
     else:
-        result = import_file(None, actor=SYSTEM, cpo_id=None, **options)
+        result = import_file(None, actor=None, cpo_id=None, **options)
     for line in result.mapped.description:
         typer.echo(f"mapping: {line}", err=True)
+    if export is not None:
+        write_export(export, result.validation)
 
     validation = result.validation
     skipped = list(validation.skipped)

@@ -7,12 +7,16 @@ matches nothing is returned unchanged, so the validator reports it as found.
 import re
 import unicodedata
 
+import numpy as np
 import pandas as pd
 
 from ..oioi.messages import ConnectorType
 from .rules import FALSE_WORDS, TRUE_WORDS
 
-__all__ = ["fold", "connector_type", "connector_types", "boolean", "split_types", "JUNK_VALUES", "is_junk", "boolean_text"]
+__all__ = [
+    "fold", "connector_type", "connector_types", "boolean", "split_types", "JUNK_VALUES", "is_junk", "boolean_text",
+    "plug_type", "is_count_header", "PLACEHOLDERS",
+]
 
 _UMLAUTS = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss", "Ä": "ae", "Ö": "oe", "Ü": "ue"})
 
@@ -39,7 +43,8 @@ _ALIASES: dict[str, str] = {
     "iec621962type2": _T.TYPE2, "mode3type2": _T.TYPE2,
     # Combo (CCS)
     "ccs": _T.COMBO, "ccs2": _T.COMBO, "combo2": _T.COMBO, "combo": _T.COMBO, "ccscombo2": _T.COMBO,
-    "ccscombo": _T.COMBO, "combinedchargingsystem": _T.COMBO, "ccstype2": _T.COMBO, "combotyp2": _T.COMBO,
+    "ccscombo": _T.COMBO, "combinedchargingsystem": _T.COMBO, "comboccs": _T.COMBO, "ccstype2": _T.COMBO,
+    "combotyp2": _T.COMBO,
     "combotype2": _T.COMBO, "typ2combo": _T.COMBO,
     "chademo": _T.CHADEMO,
     "schuko": _T.SCHUKO, "cee74": _T.SCHUKO, "schutzkontakt": _T.SCHUKO, "typef": _T.SCHUKO, "typf": _T.SCHUKO,
@@ -93,12 +98,61 @@ def connector_type(value: str) -> str:
     return text
 
 
+# Words around a plug's name in a per-plug column: "prise_type_2", "Anzahl Typ 2", "has CCS", "CCS count".
+_COUNT_WORDS = {"nb", "nbre", "nombre", "anzahl", "anz", "count", "number", "num", "qty", "quantity"}
+_PLUG_NOISE = _NOISE | _COUNT_WORDS | {
+    "prise", "prises", "has", "avec", "of", "sockets", "plugs", "connectors", "steckdosen", "is", "available",
+    "vorhanden", "disponible",
+}
+# Plug columns that name a plug without an OIOI name: their connectors cannot be sent.
+_UNNAMED_PLUGS = {"autre", "autres", "other", "others", "sonstige", "sonstiges", "andere", "mcs"}
+
+
+def plug_type(header: str) -> str | None:
+    """A per-plug column's header -> its OIOI connector name; '' for a plug OIOI has no name for; None: no plug.
+
+    "E/F" is how France's IRVE schema names its domestic socket, which in France
+    is type E (the German file would say Schuko).
+    """
+    words = [w for w in _words(header) if w not in _PLUG_NOISE]
+    joined = "".join(words)
+    if not joined:
+        return None
+    for key in (joined, joined.removeprefix("type"), joined.removeprefix("typ")):
+        if key in _ALIASES and key not in ("type", "typ"):
+            return _ALIASES[key]
+        if key in ("ef", "typeef"):
+            return _T.TYPE_E.value
+        if key in _UNNAMED_PLUGS:
+            return ""
+    return None
+
+
+def is_count_header(header: str) -> bool:
+    """'Anzahl Typ 2', 'nb CCS': the column counts plugs instead of saying yes or no."""
+    return bool(set(_words(header)) & _COUNT_WORDS)
+
+
 JUNK_VALUES = frozenset({"0", "-", "--", "---", "n/a", "na", "k.a.", "ka", "?", "null", "none", "nan", "x"})
 
 
+# "Not applicable" where an id belongs (France's IRVE files write "Non concerné").
+_NOT_APPLICABLE = {"nonconcerne", "nichtzutreffend", "notapplicable", "nonapplicable", "sansobjet", "entfaellt"}
+# The same, lower case as written, for whole columns of ids (no folding per distinct id).
+PLACEHOLDERS = JUNK_VALUES | {"non concerné", "non concerne", "non-concerné", "nicht zutreffend", "not applicable",
+                              "non applicable", "sans objet", "entfällt", "entfaellt", "n.a.", "n. a."}
+
+
+_DIGIT = re.compile(r"[0-9]")
+
+
 def is_junk(value: str) -> bool:
-    """A placeholder where a value should be ('0', '-', 'n/a', 'k.A.')."""
-    return str(value).strip().lower() in JUNK_VALUES
+    """A placeholder where a value should be ('0', '-', 'n/a', 'k.A.', 'Non concerné')."""
+    text = str(value).strip()
+    if text.lower() in JUNK_VALUES:
+        return True
+    # Cheap tests first: this runs on every distinct id of large files, and ids hold digits.
+    return len(text) <= 20 and not _DIGIT.search(text) and fold(text) in _NOT_APPLICABLE
 
 
 _TYPE_SEPARATORS = re.compile(r"\s*(?:[,;|+/]|\bund\b|\band\b|\s&\s)\s*", re.IGNORECASE)
@@ -111,10 +165,10 @@ def split_types(value: str) -> list[str]:
 
 def connector_types(values: pd.Series) -> pd.Series:
     """Vectorised connector_type over a column (each distinct value is looked up once)."""
-    values = values.astype("object").fillna("").astype(str)
-    distinct = pd.unique(values)
-    table = {v: connector_type(v) for v in distinct}
-    return values.map(table)
+    values = values.astype("object").fillna("")
+    codes, distinct = pd.factorize(values, use_na_sentinel=False)
+    table = np.array([connector_type(str(v)) for v in distinct] or [""], dtype=object)
+    return pd.Series(table[codes], index=values.index, dtype=object)
 
 
 def boolean_text(value: str) -> str:
@@ -129,7 +183,7 @@ def boolean_text(value: str) -> str:
 
 def boolean(values: pd.Series) -> pd.Series:
     """yes/no/ja/nein/true/false/1/0/x/'' -> 'true'/'false'/''; anything else unchanged."""
-    values = values.astype("object").fillna("").astype(str)
+    values = values.astype("object").fillna("").map(str)
     lowered = values.str.strip().str.lower()
     out = values.copy()
     out[lowered.isin(TRUE_WORDS)] = "true"

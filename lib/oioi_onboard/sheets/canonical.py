@@ -26,7 +26,10 @@ STATION_COLUMNS = [
     Column("latitude", "latitude", True, "Decimal degrees, -90..90 (a decimal comma is fine)", "49.4875"),
     Column("longitude", "longitude", True, "Decimal degrees, -180..180", "8.4660"),
     Column("street", "address.street", True, "Street name", "Luisenring"),
-    Column("street_number", "address.street-number", True, "House number, kept as text", "49a"),
+    # Not required: OIOI's street-number is a string that may be empty, and places such as a square or a
+    # car park have no number; a number left in the street is a plausibility warning instead.
+    Column("street_number", "address.street-number", False, "House number, kept as text (empty if there is none)",
+           "49a"),
     Column("city", "address.city", True, "City", "Mannheim"),
     Column("zip", "address.zip", True, "Postal code, kept as text", "68159"),
     Column("country", "address.country", True, "ISO 3166-1 alpha-2 code", "DE"),

@@ -3,27 +3,34 @@
 A Mapping says, for each canonical field, which column of the file holds it
 (or a constant for every row). Two fields mapped to the same column mean the
 column holds both and is split ("68159 Mannheim" -> zip and city, "Luisenring
-49" -> street and street number). ``charge_points`` describes wide files (charge
+49" -> street and street number, "Luisenring 49, 68159 Mannheim" -> all four,
+"[8.466, 49.487]" -> longitude and latitude, "24/7" -> open 24 hours). ``charge_points`` describes wide files (charge
 point 1..4 side by side); a cell listing several connector types becomes one
-EVSE with several connectors. Files without ids get deterministic ones
-(sheets.ids) from the operator id.
+EVSE with several connectors; ``plugs`` are yes/no or count columns per plug
+type. Files without ids get deterministic ones (sheets.ids) from the operator
+id; the operator id itself may come from the EVSE ids, and the country from the
+operator id, the EVSE ids or the phone prefix.
 
 Everything runs over whole columns; values stay strings, and only what mapping
 is about is normalised (connector names, yes/no, decimal commas, countries).
 """
 
 import difflib
+import functools
 import re
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandas as pd
+import phonenumbers
 import pycountry
 
 from ..oioi import ids as oioi_ids
-from . import aliases
+from . import aliases, rules
 from . import ids as sheet_ids
+from .addresses import parse_address
 from .canonical import BOOLEAN_NAMES, NAMES, REQUIRED, ROW, STATION_NAMES
+from .hours import split_hours
 from .issues import Severity, concat_issues, empty_issues, make_issues
 from .reader import RawSheet
 
@@ -51,6 +58,11 @@ MAPPING_RULES = {
     "split_failed": (Severity.WARNING, "a combined cell could not be split into its parts"),
     "field_not_mapped": (Severity.ERROR, "a required field has no column, constant or way to generate it"),
     "mapping_unsure": (Severity.WARNING, "a required field was matched to a column by a guess"),
+    "address_unsure": (Severity.WARNING, "a one-line address was split by a guess"),
+    "coordinates_order_unsure": (Severity.WARNING, "which of two coordinates in one cell is the latitude was guessed"),
+    "country_inferred": (Severity.WARNING, "the file has no country: it was taken from the ids or the phone numbers"),
+    "plug_unnamed": (Severity.WARNING, "a plug column says yes for a plug OIOI has no name for; it was left out"),
+    "zip_is_commune_code": (Severity.ERROR, "the postcode is the commune code (INSEE, Gemeindeschlüssel)"),
 }
 
 
@@ -65,6 +77,8 @@ class Mapping:
     operators: dict[str, str] = field(default_factory=dict)  # operator name -> operator id
     charge_points: list[dict[str, str]] = field(default_factory=list)  # wide files: per charge point {field: column}
     name_from: list[str] = field(default_factory=list)  # columns joined into the station name if none is mapped
+    # Per-plug columns (yes/no, or a count) -> the OIOI connector name ("" for a plug OIOI has no name for).
+    plugs: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -76,6 +90,7 @@ class Mapping:
         mapping.columns = {k: v for k, v in mapping.columns.items() if k in NAMES}
         mapping.constants = {k: str(v) for k, v in mapping.constants.items() if k in NAMES}
         mapping.charge_points = [dict(cp) for cp in mapping.charge_points]
+        mapping.plugs = {str(k): str(v or "") for k, v in (mapping.plugs or {}).items()}
         return mapping
 
     def source(self, name: str) -> str | None:
@@ -85,6 +100,14 @@ class Mapping:
     def is_wide(self) -> bool:
         return bool(self.charge_points)
 
+    @property
+    def uses_plugs(self) -> bool:
+        """Connector types come from per-plug columns (a chosen connector type column wins)."""
+        return bool(self.plugs) and not self.source("connector_type") and not self.is_wide
+
+    def evse_column(self) -> str | None:
+        return self.source("evse_id") or next((cp["evse_id"] for cp in self.charge_points if cp.get("evse_id")), None)
+
     def describe(self) -> list[str]:
         """Lines saying which column went to which field (for the CLI and the page)."""
         lines = []
@@ -93,6 +116,12 @@ class Mapping:
             lines.append(f"{len(same)} column(s) by their template names: {', '.join(same)}")
         for name in NAMES:
             if name in same:
+                continue
+            if name == "connector_type" and self.uses_plugs:
+                named = [f"{c!r} ({t})" for c, t in self.plugs.items() if t]
+                unnamed = [repr(c) for c, t in self.plugs.items() if not t]
+                lines.append("connector_type <- one connector per plug column that says yes (or counts): "
+                             + ", ".join(named) + (f"; no OIOI name for {', '.join(unnamed)}" if unnamed else ""))
                 continue
             if name in CONNECTOR_FIELDS and self.is_wide:
                 cols = [cp[name] for cp in self.charge_points if cp.get(name)]
@@ -105,6 +134,10 @@ class Mapping:
                 lines.append(f"{name} = {self.constants[name]!r} (constant)")
             elif name == "cpo_id" and self.operator_column:
                 lines.append(f"cpo_id <- operator table by {self.operator_column!r}")
+            elif name == "cpo_id" and self.evse_column():
+                lines.append(f"cpo_id <- the operator part of the EVSE ids in {self.evse_column()!r}")
+            elif name == "country" and _can_infer_country(self):
+                lines.append("country <- the prefix of the operator ids, EVSE ids or phone numbers (no country column)")
             elif name == "station_name" and self.name_from:
                 lines.append(f"station_name <- {' + '.join(repr(c) for c in self.name_from)}")
             elif name in GENERATED_FIELDS:
@@ -117,6 +150,7 @@ class Suggestion:
     mapping: Mapping
     confidence: dict[str, float]  # canonical name -> 0..1 (0: nothing found)
     unplaced_required: list[str]  # required fields with no column, constant or way to generate them
+    layout: str = ""  # a known layout recognised by its headers (e.g. France's IRVE schema), mapped whole
 
 
 # --- suggestions ----------------------------------------------------------------------
@@ -173,6 +207,12 @@ COMBINED: dict[tuple[str, str], list[str]] = {
     ("street", "street_number"): ["adresse", "address", "strasse und hausnummer", "strasse hausnummer",
                                   "strasse nr", "street address", "anschrift", "street and number",
                                   "strasse und nr", "str nr", "street number and name"],
+    ("street", "street_number", "zip", "city"): ["full address", "complete address", "adresse complete",
+                                                 "vollstaendige adresse", "postal address", "postanschrift",
+                                                 "adresse station", "address line", "one line address"],
+    ("latitude", "longitude"): ["coordinates", "koordinaten", "coordonnees", "coordonnees xy", "geo", "geopoint",
+                                "lat lon", "lat lng", "latlon", "latlng", "lon lat", "gps", "gps koordinaten",
+                                "position", "geo koordinaten", "wkt", "geometry", "geometrie", "point"],
 }
 
 OPERATOR_NAME_SYNONYMS = ["betreiber", "operator", "operator name", "cpo", "cpo name", "betreibername",
@@ -181,12 +221,19 @@ OPERATOR_NAME_SYNONYMS = ["betreiber", "operator", "operator name", "cpo", "cpo 
 # Headers that look like a field but are something else ("Bundesland" ends in "land").
 NOT_FIELDS = ["bundesland", "state", "region", "landkreis", "kreis", "county", "province", "provinz",
               "anschlussleistung", "anzahl ladepunkte", "number of charge points", "public key",
-              "inbetriebnahmedatum", "art der ladeeinrichtung"]
+              "inbetriebnahmedatum", "art der ladeeinrichtung",
+              # Commune codes are never postcodes (France's INSEE code, Germany's Gemeindeschlüssel).
+              "code insee", "code insee commune", "insee", "code commune", "commune code", "gemeindeschluessel",
+              "amtlicher gemeindeschluessel", "ags", "gemeindekennziffer"]
+# Headers of a commune code column, compared with the postcodes by the mapping.
+COMMUNE_CODE_HEADERS = ["code insee commune", "code insee", "insee", "code commune insee", "code commune",
+                        "commune code", "gemeindeschluessel", "amtlicher gemeindeschluessel", "ags"]
 
-_FOLDED = {f: [aliases.fold(s) for s in syns] for f, syns in SYNONYMS.items()}
+_FOLDED = {f: tuple(aliases.fold(s) for s in syns) for f, syns in SYNONYMS.items()}
 _FOLDED_NOT = {aliases.fold(s) for s in NOT_FIELDS}
-_FOLDED_COMBINED = {pair: [aliases.fold(s) for s in syns] for pair, syns in COMBINED.items()}
-_FOLDED_OPERATOR = [aliases.fold(s) for s in OPERATOR_NAME_SYNONYMS]
+_FOLDED_COMBINED = {pair: tuple(aliases.fold(s) for s in syns) for pair, syns in COMBINED.items()}
+_FOLDED_OPERATOR = tuple(aliases.fold(s) for s in OPERATOR_NAME_SYNONYMS)
+_USEFUL = 0.6  # scores below this never place a column
 
 
 def _header_forms(header: str) -> list[str]:
@@ -198,7 +245,8 @@ def _header_forms(header: str) -> list[str]:
     return [f for f in forms if f]
 
 
-def _score(header: str, synonyms: list[str]) -> float:
+@functools.lru_cache(maxsize=32768)  # the page suggests again on every rerun
+def _score(header: str, synonyms: tuple[str, ...]) -> float:
     best = 0.0
     for form in _header_forms(header):
         for syn in synonyms:
@@ -211,7 +259,14 @@ def _score(header: str, synonyms: list[str]) -> float:
             elif len(syn) >= 5 and syn in form:
                 best = max(best, 0.8)
             elif len(form) >= 4 and len(syn) >= 4:
-                best = max(best, 0.9 * difflib.SequenceMatcher(None, form, syn).ratio())
+                # Upper bounds first (the lengths, then the letters): a full ratio() per header and
+                # synonym was most of the suggestion's time, and one below _USEFUL decides nothing.
+                floor = max(best, _USEFUL)
+                if 1.8 * min(len(form), len(syn)) / (len(form) + len(syn)) <= floor:
+                    continue
+                matcher = difflib.SequenceMatcher(None, form, syn)
+                if 0.9 * matcher.quick_ratio() > floor:
+                    best = max(best, 0.9 * matcher.ratio())
     return round(best, 3)
 
 
@@ -251,8 +306,50 @@ def _looks_like_operator_ids(values: pd.Series) -> bool:
     return bool(sample.str.fullmatch(oioi_ids.OPERATOR_ID_PATTERN).mean() >= 0.9)
 
 
+def _sample(values: pd.Series, size: int = 500) -> pd.Series:
+    values = values[values != ""]
+    return values.head(size)
+
+
+def _plug_columns(raw: RawSheet, headers: list[str]) -> dict[str, str]:
+    """Per-plug columns: a header naming a plug ('Type 2', 'prise_type_combo_ccs') over yes/no or counts."""
+    plugs = {}
+    for header in headers:
+        kind = aliases.plug_type(header)
+        if kind is None:
+            continue
+        sample = _sample(raw.frame[header])
+        if len(sample) and sample.map(lambda v: v.lower() in rules.BOOLEAN_WORDS or v.isdigit()).mean() >= 0.9:
+            plugs[header] = kind
+    return plugs if any(plugs.values()) else {}
+
+
+def _looks_like_coordinate_pairs(values: pd.Series) -> bool:
+    sample = _sample(values)
+    return bool(len(sample)) and sample.map(lambda v: _COORDINATE_PAIR.match(v) is not None).mean() >= 0.8
+
+
+def _looks_like_full_addresses(values: pd.Series) -> bool:
+    """Most cells name a postcode and a city after the street: 'Luisenring 49, 68159 Mannheim'."""
+    sample = _sample(values, 200)
+    if not len(sample):
+        return False
+    parsed = sample.map(lambda v: parse_address(v))
+    return bool(parsed.map(lambda a: a is not None and bool(a.zip and a.city)).mean() >= 0.6)
+
+
 def suggest_mapping(raw: RawSheet) -> Suggestion:
     """A column for each canonical field from the headers, with how sure each guess is."""
+    from . import irve  # irve builds on this module
+
+    layout = irve.irve_mapping(raw)
+    if layout is not None:
+        mapping, version = layout
+        confidence = {name: 1.0 if (mapping.source(name) or name in mapping.constants) else 0.0 for name in NAMES}
+        confidence["connector_type"] = 1.0
+        return Suggestion(mapping=mapping, confidence=confidence, unplaced_required=unplaced_required(mapping),
+                          layout=f"France's IRVE static schema ({version}): mapped by the built-in profile 'irve'")
+
     headers = raw.columns
     mapping = Mapping(columns={name: None for name in NAMES})
     confidence = {name: 0.0 for name in NAMES}
@@ -263,6 +360,9 @@ def suggest_mapping(raw: RawSheet) -> Suggestion:
         mapping.charge_points = charge_points
         confidence.update(wide_confidence)
         used |= {col for cp in charge_points for col in cp.values()}
+    else:
+        mapping.plugs = _plug_columns(raw, headers)
+        used |= set(mapping.plugs)
 
     candidates: list[tuple[float, int, str, tuple[str, ...]]] = []
     for position, header in enumerate(headers):
@@ -277,6 +377,8 @@ def suggest_mapping(raw: RawSheet) -> Suggestion:
         for pair, synonyms in _FOLDED_COMBINED.items():
             score = _score(header, synonyms)
             if score >= 0.6:
+                if pair == ("latitude", "longitude") and not _looks_like_coordinate_pairs(raw.frame[header]):
+                    continue
                 # A combined column loses to a column that holds exactly the field.
                 candidates.append((score - 0.01, -position, header, pair))
         if _score(header, _FOLDED_OPERATOR) >= CONFIDENT:
@@ -297,12 +399,32 @@ def suggest_mapping(raw: RawSheet) -> Suggestion:
                 confidence["cpo_id"] = score
             used.add(header)
             continue
-        if any(mapping.columns.get(f) or (f in CONNECTOR_FIELDS and charge_points) for f in fields):
+        if len(fields) == 4:
+            # A full address fills what no other column holds (a separate postcode column wins).
+            fields = tuple(f for f in fields if not mapping.columns.get(f))
+            if "street" not in fields:
+                continue
+        elif any(mapping.columns.get(f) or (f in CONNECTOR_FIELDS and charge_points) for f in fields):
             continue
         for f in fields:
             mapping.columns[f] = header
             confidence[f] = score
         used.add(header)
+
+    columns = mapping.columns
+    # "Adresse" holding whole addresses ("Luisenring 49, 68159 Mannheim"): postcode and city come from it too.
+    street = columns["street"]
+    if street and columns["street_number"] == street and not (columns["city"] and columns["zip"]) \
+            and _looks_like_full_addresses(raw.frame[street]):
+        for name in ("zip", "city"):
+            if not columns[name]:
+                columns[name], confidence[name] = street, confidence["street"]
+    # One column of opening hours says both whether a station is open 24 hours and when it opens.
+    hours, always = columns["open_hours"], columns["is_open_24"]
+    if hours and not always:
+        columns["is_open_24"], confidence["is_open_24"] = hours, confidence["open_hours"]
+    elif always and not hours and not _sample(raw.frame[always]).str.lower().isin(rules.BOOLEAN_WORDS).all():
+        columns["open_hours"], confidence["open_hours"] = always, confidence["is_open_24"]
 
     if not mapping.columns["station_name"]:
         parts = [mapping.columns.get("street"), mapping.columns.get("city")]
@@ -314,6 +436,14 @@ def suggest_mapping(raw: RawSheet) -> Suggestion:
     return Suggestion(mapping=mapping, confidence=confidence, unplaced_required=unplaced_required(mapping))
 
 
+def _can_infer_country(mapping: Mapping) -> bool:
+    """No country column or constant, but ids or phone numbers whose prefix names it."""
+    if mapping.source("country") or "country" in mapping.constants:
+        return False
+    return bool(mapping.source("cpo_id") or mapping.operator_column or mapping.operator_id or mapping.evse_column()
+                or mapping.source("phone") or "phone" in mapping.constants)
+
+
 def unplaced_required(mapping: Mapping) -> list[str]:
     """Required fields the mapping neither reads, sets, nor can generate."""
     def placed(name: str) -> bool:
@@ -321,8 +451,12 @@ def unplaced_required(mapping: Mapping) -> list[str]:
             return True
         if name in CONNECTOR_FIELDS and any(cp.get(name) for cp in mapping.charge_points):
             return True
+        if name == "connector_type":
+            return mapping.uses_plugs
         if name == "cpo_id":
-            return bool(mapping.operator_id or mapping.operator_column)
+            return bool(mapping.operator_id or mapping.operator_column or mapping.evse_column())
+        if name == "country":
+            return _can_infer_country(mapping)
         if name == "station_name":
             return bool(mapping.name_from)
         if name in GENERATED_FIELDS:
@@ -360,7 +494,7 @@ def placement_issues(raw: RawSheet, mapping: Mapping, confidence: dict[str, floa
     parts = [
         make_issues([row], column, [value], "field_not_mapped" if severity == Severity.ERROR else "mapping_unsure",
                     message, severity)
-        for row, column, value, message, severity in zip(rows, columns, values, messages, severities)
+        for row, column, value, message, severity in zip(rows, columns, values, messages, severities, strict=True)
     ]
     return concat_issues(parts)
 
@@ -373,6 +507,13 @@ _STREET_NUMBER = re.compile(
     r"^\s*(?P<street>.*?\S)\s*,?\s+(?P<number>\d+\s?[A-Za-z]?(?:\s*[-–/+]\s*\d+\s?[A-Za-z]?)?)\s*$"
 )
 _DECIMAL_COMMA = re.compile(r"^\s*([+-]?\d+),(\d+)\s*$")
+_NUMBER = r"[+-]?[0-9]+(?:[.,][0-9]+)?"
+# "49.48, 8.46", "[8.46, 49.48]", "49,48; 8,46", "POINT(8.46 49.48)" (WKT: always longitude first).
+_COORDINATE_PAIR = re.compile(
+    rf"^\s*(?:POINT\s*\(\s*(?P<x>{_NUMBER})\s+(?P<y>{_NUMBER})\s*\)"
+    rf"|(?P<open>[\[(])?\s*(?P<a>{_NUMBER})\s*(?:[,;]\s*|\s+)(?P<b>{_NUMBER})\s*[\])]?)\s*$",
+    re.IGNORECASE,
+)
 
 _GERMAN_COUNTRIES = {
     "deutschland": "DE", "oesterreich": "AT", "schweiz": "CH", "frankreich": "FR", "niederlande": "NL",
@@ -381,11 +522,18 @@ _GERMAN_COUNTRIES = {
     "ungarn": "HU", "slowenien": "SI", "kroatien": "HR", "finnland": "FI", "irland": "IE", "portugal": "PT",
     "deu": "DE", "d": "DE",
 }
+_FOLDED_COMMUNE = {aliases.fold(s) for s in COMMUNE_CODE_HEADERS}
+# Fields a combined column fills; constants fill them only after the split.
+_SPLIT_FIELDS = {"street", "street_number", "zip", "city", "latitude", "longitude", "is_open_24", "open_hours"}
 
 
 def _text(frame: pd.DataFrame, column: str | None) -> pd.Series:
+    """A column of the file as stripped Python strings (the reader made them so), or '' everywhere."""
     if column and column in frame.columns:
-        return frame[column].astype("object").fillna("").astype(str).str.strip()
+        values = frame[column]
+        if values.dtype == object and pd.api.types.infer_dtype(values, skipna=False) in ("string", "empty"):
+            return values
+        return by_value(values.astype(object).fillna(""), lambda v: str(v).strip())
     return pd.Series("", index=frame.index, dtype="object")
 
 
@@ -416,22 +564,163 @@ def by_value(values: pd.Series, function) -> pd.Series:
     return pd.Series(table[codes], index=values.index, dtype=object)
 
 
+def _parts(values: pd.Series, function, width: int) -> list[pd.Series]:
+    """``function`` (value -> tuple of ``width`` parts, or None) per distinct value -> one Series per part."""
+    codes, uniques = pd.factorize(values.astype("object"), use_na_sentinel=False)
+    table = np.empty((max(len(uniques), 1), width), dtype=object)
+    table[:] = ""
+    for i, value in enumerate(uniques):
+        found = function(value)
+        if found is not None:
+            table[i] = found
+    return [pd.Series(table[codes, k], index=values.index, dtype=object) for k in range(width)]
+
+
 def _decimal(values: pd.Series) -> pd.Series:
-    return by_value(values, lambda v: _DECIMAL_COMMA.sub(r"\1.\2", v))
+    return by_value(values, lambda v: _DECIMAL_COMMA.sub(r"\1.\2", v) if "," in v else v)
 
 
 def _split(values: pd.Series, pattern: re.Pattern, first: str, second: str) -> tuple[pd.Series, pd.Series, pd.Series]:
     def parts(value: str):
         match = pattern.match(value)
-        return (match[first], match[second]) if match else None
+        return (match[first], match[second], True) if match else ("", "", False)
 
-    found = by_value(values, parts)
-    ok = found.notna()
-    return (
-        found.map(lambda p: p[0] if p else "").astype(object),
-        found.map(lambda p: p[1] if p else "").astype(object),
-        ok,
-    )
+    one, two, ok = _parts(values, parts, 3)
+    return one, two, ok.astype(bool)
+
+
+def _first_rows(rows: pd.Series, values: pd.Series, mask: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Rows and values of ``mask``, once per distinct value (its first row): one issue per problem, not per row."""
+    picked = mask & ~values.duplicated()
+    return rows[picked], values[picked]
+
+
+# --- the country and the operator id from what the file says ----------------------------
+
+def _country_of_operator(value: str) -> str:
+    try:
+        return oioi_ids.parse_operator_id(value).country
+    except oioi_ids.IdError:
+        return ""
+
+
+def _country_of_evse(value: str) -> str:
+    operator = oioi_ids.evse_operator_id(value)
+    return _country_of_operator(operator) if operator else ""
+
+
+def _country_of_phone(value: str) -> str:
+    text = value.strip()
+    if not text.startswith(("+", "00")):
+        return ""  # a national number names no country
+    try:
+        region = phonenumbers.region_code_for_number(phonenumbers.parse("+" + text.lstrip("+0")
+                                                                          if text.startswith("00") else text))
+    except phonenumbers.NumberParseException:
+        return ""
+    return region if region and region != "ZZ" else ""
+
+
+def _infer_country(out: pd.DataFrame, evse: pd.Series, rows: pd.Series, header_row: int,
+                   issues: list[pd.DataFrame]) -> pd.Series:
+    """The country where the file names none: from the operator id, else the EVSE id, else the phone's prefix."""
+    sources = [("the operator ids", by_value(out["cpo_id"], _country_of_operator)),
+               ("the EVSE ids", by_value(evse, _country_of_evse)),
+               ("the phone numbers", by_value(out["phone"], _country_of_phone))]
+    country = out["country"]
+    counts = []
+    for label, guess in sources:
+        fill = (country == "") & (guess != "")
+        if fill.any():
+            found = guess[fill].value_counts()
+            counts.append(f"{label} for {int(fill.sum()):,} row(s) ("
+                          + ", ".join(f"{code}: {n:,}" for code, n in found.head(5).items()) + ")")
+            country = country.where(~fill, guess)
+    if counts:
+        issues.append(make_issues(
+            [header_row], "country", [""], "country_inferred",
+            "the file has no country: it was taken from " + "; ".join(counts)
+            + ". Check it, or set it with a constant (--set country=DE)", Severity.WARNING))
+    return country
+
+
+def _operator_from_evse(evse: pd.Series) -> pd.Series:
+    """'DE*8PS*E123' -> 'DE*8PS': an EVSE id holds its operator id."""
+    return by_value(evse, lambda v: oioi_ids.evse_operator_id(v) or "")
+
+
+# --- combined cells -----------------------------------------------------------------------
+
+def _inside_countries(lat: np.ndarray, lon: np.ndarray, countries: np.ndarray) -> np.ndarray:
+    """Per row: the point lies in its country's coarse boxes (False where the country is not known)."""
+    inside = np.zeros(len(lat), dtype=bool)
+    for code in pd.unique(countries):
+        boxes = rules.COUNTRY_BOXES.get(code)
+        if not boxes:
+            continue
+        here = countries == code
+        for south, north, west, east in boxes:
+            with np.errstate(invalid="ignore"):
+                inside |= here & (lat >= south) & (lat <= north) & (lon >= west) & (lon <= east)
+    return inside
+
+
+def _coordinates(values: pd.Series, countries: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series, str]:
+    """One column with both coordinates -> (latitude, longitude, parsed, how the order was decided or '').
+
+    WKT says longitude first. Otherwise the whole column is read in one order:
+    the one a value above 90 proves, else the one that puts more points inside
+    their country, else the convention ([lon, lat] in brackets as in GeoJSON,
+    "lat, lon" without, as map apps copy them), which is reported as a guess.
+    """
+    def parse(value: str):
+        match = _COORDINATE_PAIR.match(value)
+        if not match:
+            return None
+        if match["x"] is not None:
+            return match["x"], match["y"], "wkt"
+        return match["a"], match["b"], "bracket" if match["open"] else "plain"
+
+    first, second, kind = _parts(values, parse, 3)
+    parsed = kind != ""
+    p = pd.to_numeric(first.str.replace(",", ".", regex=False), errors="coerce").to_numpy(dtype=float)
+    q = pd.to_numeric(second.str.replace(",", ".", regex=False), errors="coerce").to_numpy(dtype=float)
+    free = (parsed & (kind != "wkt")).to_numpy()
+    guess = ""
+    with np.errstate(invalid="ignore"):
+        first_is_lon = bool((free & (np.abs(p) > 90)).any())
+        second_is_lon = bool((free & (np.abs(q) > 90)).any())
+    if first_is_lon == second_is_lon:
+        codes = countries.to_numpy(dtype=object)
+        as_lat_lon = int((free & _inside_countries(p, q, codes)).sum())
+        as_lon_lat = int((free & _inside_countries(q, p, codes)).sum())
+        if as_lat_lon != as_lon_lat:
+            first_is_lon = as_lon_lat > as_lat_lon
+        elif free.any():
+            first_is_lon = bool((kind[free] == "bracket").mean() >= 0.5)
+            guess = "[longitude, latitude]" if first_is_lon else "latitude, longitude"
+    lon_first = (kind == "wkt") | (free & first_is_lon)
+    latitude = second.where(lon_first, first).where(parsed, values)
+    longitude = first.where(lon_first, second).where(parsed, "")
+    return latitude, longitude, parsed, guess
+
+
+def _address_parts(values: pd.Series, countries: pd.Series) -> list[pd.Series]:
+    """One-line addresses -> street, number, zip, city and whether each reading was sure."""
+    def parse(key: str):
+        text, _, country = key.partition("\x1f")
+        found = parse_address(text, country)
+        return None if found is None else (found.street, found.number, found.zip, found.city, found.sure)
+
+    street, number, zip_code, city, sure = _parts(values + "\x1f" + countries, parse, 5)
+    return [street, number, zip_code, city, sure.astype(bool) | (values == "")]
+
+
+def _fill_constants(out: pd.DataFrame, mapping: Mapping, names) -> None:
+    """Constants fill what the file leaves empty (or the whole column when none is mapped)."""
+    for name, value in mapping.constants.items():
+        if name in out.columns and name in names:
+            out[name] = out[name].where(out[name] != "", str(value))
 
 
 def _station_part(raw: RawSheet, mapping: Mapping, issues: list[pd.DataFrame]) -> pd.DataFrame:
@@ -440,38 +729,11 @@ def _station_part(raw: RawSheet, mapping: Mapping, issues: list[pd.DataFrame]) -
     out = pd.DataFrame(index=src.index)
     for name in STATION_NAMES:
         out[name] = _text(src, mapping.source(name))
+    out["station_id"] = _without_placeholders(out["station_id"], rows, "station_id", issues)
+    _fill_constants(out, mapping, set(STATION_NAMES) - _SPLIT_FIELDS)
 
-    # Combined cells: two fields mapped to one column.
-    zip_col, city_col = mapping.source("zip"), mapping.source("city")
-    if zip_col and zip_col == city_col:
-        values = _text(src, zip_col)
-        zip_a, city_a, ok_a = _split(values, _ZIP_CITY, "zip", "city")
-        zip_b, city_b, ok_b = _split(values, _CITY_ZIP, "zip", "city")
-        out["zip"] = zip_a.where(ok_a, zip_b)
-        out["city"] = city_a.where(ok_a, city_b.where(ok_b, values))
-        failed = ~(ok_a | ok_b) & (values != "")
-        issues.append(make_issues(rows[failed], "zip", values[failed], "split_failed",
-                                  f"no postcode found in this {zip_col!r} cell; it was taken as the city",
-                                  Severity.WARNING))
-    street_col, number_col = mapping.source("street"), mapping.source("street_number")
-    if street_col and street_col == number_col:
-        values = _text(src, street_col)
-        street, number, ok = _split(values, _STREET_NUMBER, "street", "number")
-        out["street"] = street.where(ok, values)
-        out["street_number"] = number.str.replace(r"\s+", "", regex=True).where(ok, "")
-
-    # Constants fill what the file leaves empty (or the whole column when none is mapped).
-    for name, value in mapping.constants.items():
-        if name in out.columns:
-            out[name] = out[name].where(out[name] != "", str(value))
-
-    if not mapping.source("station_name") and mapping.name_from:
-        joined = pd.Series("", index=src.index, dtype="object")
-        for column in mapping.name_from:
-            part = _text(src, column)
-            joined = joined.where(part == "", joined.where(joined == "", joined + ", ") + part)
-        out["station_name"] = out["station_name"].where(out["station_name"] != "", joined)
-
+    # The operator id: a column, else the operator table, else the EVSE ids, else the CPO's own.
+    evse = _text(src, mapping.evse_column())
     if not mapping.source("cpo_id"):
         if mapping.operator_column:
             names = _text(src, mapping.operator_column)
@@ -485,16 +747,169 @@ def _station_part(raw: RawSheet, mapping: Mapping, issues: list[pd.DataFrame]) -
             )
             issues.append(make_issues(rows[unknown], "cpo_id", names[unknown], "operator_unknown", message,
                                       Severity.ERROR))
-        elif mapping.operator_id:
-            # Not a fallback for unknown operators in the table: that would hand their stations to this one.
-            out["cpo_id"] = out["cpo_id"].where(out["cpo_id"] != "", mapping.operator_id)
+        else:
+            if mapping.evse_column():
+                out["cpo_id"] = out["cpo_id"].where(out["cpo_id"] != "", _operator_from_evse(evse))
+            if mapping.operator_id:
+                # Not a fallback for unknown operators in the table: that would hand their stations to this one.
+                out["cpo_id"] = out["cpo_id"].where(out["cpo_id"] != "", mapping.operator_id)
+
+    out["country"] = by_value(out["country"], _country)
+    if _can_infer_country(mapping):
+        out["country"] = _infer_country(out, evse, rows, raw.header_row, issues)
+
+    columns = {name: mapping.source(name) for name in _SPLIT_FIELDS}
+    # A one-line address: "Luisenring 49, 68159 Mannheim", "12 rue X 75001 Paris", "12 High St, London SW1A 1AA".
+    address_col = columns["street"] if columns["street"] and columns["street"] == columns["city"] else None
+    if address_col:
+        values = _text(src, address_col)
+        *parts, sure = _address_parts(values, out["country"])
+        for name, part in zip(("street", "street_number", "zip", "city"), parts, strict=True):
+            # Fields with a column of their own keep it; the address fills what that column leaves empty.
+            out[name] = part if columns[name] == address_col else out[name].where(out[name] != "", part)
+        where, value = _first_rows(rows, values, ~sure)
+        issues.append(make_issues(
+            where, "street", value, "address_unsure",
+            value.map(lambda v: f"the address {v!r} was read by a guess as "
+                      + _describe_address(parse_address(v)) + ": check street, number, postcode and city"),
+            Severity.WARNING))
+    if columns["zip"] and columns["zip"] == columns["city"] and columns["zip"] != address_col:
+        values = _text(src, columns["zip"])
+        zip_a, city_a, ok_a = _split(values, _ZIP_CITY, "zip", "city")
+        zip_b, city_b, ok_b = _split(values, _CITY_ZIP, "zip", "city")
+        out["zip"] = zip_a.where(ok_a, zip_b)
+        out["city"] = city_a.where(ok_a, city_b.where(ok_b, values))
+        failed = ~(ok_a | ok_b) & (values != "")
+        issues.append(make_issues(rows[failed], "zip", values[failed], "split_failed",
+                                  f"no postcode found in this {columns['zip']!r} cell; it was taken as the city",
+                                  Severity.WARNING))
+    if columns["street"] and columns["street"] == columns["street_number"] and columns["street"] != address_col:
+        values = _text(src, columns["street"])
+        street, number, ok = _split(values, _STREET_NUMBER, "street", "number")
+        out["street"] = street.where(ok, values)
+        out["street_number"] = number.str.replace(r"\s+", "", regex=True).where(ok, "")
+
+    if columns["latitude"] and columns["latitude"] == columns["longitude"]:
+        values = _text(src, columns["latitude"])
+        out["latitude"], out["longitude"], parsed, guess = _coordinates(values, out["country"])
+        failed = ~parsed & (values != "")
+        issues.append(make_issues(rows[failed], "latitude", values[failed], "split_failed",
+                                  f"this {columns['latitude']!r} cell holds no pair of coordinates",
+                                  Severity.WARNING))
+        if guess:
+            issues.append(make_issues(
+                [raw.header_row], "latitude", [columns["latitude"]], "coordinates_order_unsure",
+                f"the column {columns['latitude']!r} was read as {guess}, by convention: nothing in the file "
+                "proves the order. Check a station on the map", Severity.WARNING))
+
+    if columns["is_open_24"] and columns["is_open_24"] == columns["open_hours"]:
+        always, hours = _parts(_text(src, columns["is_open_24"]), split_hours, 2)
+        out["is_open_24"], out["open_hours"] = always, hours
+    _fill_constants(out, mapping, _SPLIT_FIELDS)
+
+    if not mapping.source("station_name") and mapping.name_from:
+        joined = pd.Series("", index=src.index, dtype="object")
+        for column in mapping.name_from:
+            part = _text(src, column)
+            joined = joined.where(part == "", joined.where(joined == "", joined + ", ") + part)
+        out["station_name"] = out["station_name"].where(out["station_name"] != "", joined)
 
     for name in ("latitude", "longitude"):
         out[name] = _decimal(out[name])
+    out["is_open_24"] = by_value(out["is_open_24"], _open_24_text)
     for name in BOOLEAN_NAMES:
         out[name] = by_value(out[name], aliases.boolean_text)
-    out["country"] = by_value(out["country"], _country)
     return out
+
+
+def _without_placeholders(ids: pd.Series, rows: pd.Series, name: str, issues: list[pd.DataFrame]) -> pd.Series:
+    """Ids such as 'Non concerné' or 'n/a' are no ids: left empty (the validator then asks for one)."""
+    codes, uniques = pd.factorize(ids, use_na_sentinel=False)
+    junk_u = pd.Series(uniques, dtype=object).str.lower().isin(aliases.PLACEHOLDERS).to_numpy(dtype=bool)
+    if not junk_u.any():
+        return ids
+    junk = pd.Series(junk_u[codes], index=ids.index)
+    where, value = _first_rows(rows, ids, junk)
+    issues.append(make_issues(where, name, value, "junk_value",
+                              f"{value.iloc[0]!r} is no id: the {name} was left empty", Severity.WARNING))
+    return ids.where(~junk, "")
+
+
+def _open_24_text(value: str) -> str:
+    """'24/7', '24h', 'rund um die Uhr' in a yes/no column mean yes."""
+    return "true" if value and split_hours(value) == ("true", "") else value
+
+
+def _describe_address(found) -> str:  # noqa: ANN001
+    if found is None:
+        return "nothing"
+    return (f"street {found.street!r}, number {found.number!r}, postcode {found.zip!r}, city {found.city!r}")
+
+
+# --- connectors ---------------------------------------------------------------------------
+
+def _plug_counts(values: pd.Series) -> pd.Series:
+    """A plug column's cells -> how many plugs of its kind: yes 1, no 0, a count as is; -1 for anything else."""
+    def count(value: str) -> int:
+        word = aliases.boolean_text(value)
+        if word in ("true", "false", ""):
+            return int(word == "true")
+        return int(value) if value.isdigit() else -1
+
+    return by_value(values, count).astype("int64")
+
+
+def _expand_plugs(raw: RawSheet, mapping: Mapping, issues: list[pd.DataFrame]) -> tuple[RawSheet, Mapping]:
+    """Per-plug columns -> the connector cells the rest of the mapping knows.
+
+    Yes/no columns describe one charge point per row (an IRVE point de charge,
+    a row of a per-EVSE file): its plugs become one cell listing their types,
+    "Type2, TypeE", which makes one EVSE with several connectors. Counts ("Anzahl
+    Typ 2: 2") in a file without EVSE ids describe a station's charge points:
+    each counted plug becomes a charge point of its own, as in a wide file.
+    """
+    src = raw.frame
+    rows = src[ROW]
+    names = list(mapping.plugs)
+    counts = pd.DataFrame({name: _plug_counts(_text(src, name)) for name in names}, index=src.index)
+    for name in names:
+        bad = counts[name] < 0
+        issues.append(make_issues(rows[bad], "connector_type", src.loc[bad, name], "junk_value",
+                                  f"the plug column {name!r} should say yes, no or a number; it was read as no",
+                                  Severity.WARNING))
+        unnamed = (counts[name] > 0) & (mapping.plugs[name] == "")
+        issues.append(make_issues(rows[unnamed], "connector_type", src.loc[unnamed, name], "plug_unnamed",
+                                  f"the plug column {name!r} says yes, but OIOI has no connector name for that "
+                                  "plug: it was left out", Severity.WARNING))
+    counts = counts.clip(lower=0)
+    named = [name for name in names if mapping.plugs[name]]
+    frame = src.copy()
+    mapping = Mapping.from_dict(mapping.to_dict())
+    counting = (any(aliases.is_count_header(n) for n in named) or bool((counts[named] > 1).any().any())) \
+        and not mapping.evse_column()
+    if not counting:
+        cell = pd.Series("", index=src.index, dtype=object)
+        for name in named:
+            has = counts[name] > 0
+            cell = cell.where(~has, cell.where(cell == "", cell + ", ") + mapping.plugs[name])
+        frame["\x1fplugs"] = cell
+        mapping.columns["connector_type"] = "\x1fplugs"
+    else:
+        # The k-th counted plug of a row: the first plug column whose running total reaches k.
+        matrix = counts[named].to_numpy()
+        running = matrix.cumsum(axis=1)
+        total = running[:, -1] if len(named) else np.zeros(len(src), dtype=int)
+        types = np.array([mapping.plugs[name] for name in named], dtype=object)
+        speed = _text(src, mapping.source("speed_kw"))
+        mapping.charge_points = []
+        for k in range(1, int(total.max(initial=0)) + 1):
+            present = total >= k
+            kind = types[np.argmax(running >= k, axis=1)] if len(named) else np.array([], dtype=object)
+            frame[f"\x1fplug {k}"] = np.where(present, kind, "").astype(object)
+            frame[f"\x1fplug {k} kW"] = speed.where(present, "")
+            mapping.charge_points.append({"connector_type": f"\x1fplug {k}", "speed_kw": f"\x1fplug {k} kW"})
+    return RawSheet(frame=frame, header_row=raw.header_row, file_name=raw.file_name, sha256=raw.sha256,
+                    notes=raw.notes), mapping
 
 
 def _connector_part(raw: RawSheet, mapping: Mapping, issues: list[pd.DataFrame]) -> pd.DataFrame:
@@ -525,6 +940,7 @@ def _connector_part(raw: RawSheet, mapping: Mapping, issues: list[pd.DataFrame])
         frame = frame.sort_values(["_src", "_slot"], kind="stable")
     else:
         frame = pd.DataFrame({name: _text(src, mapping.source(name)) for name in CONNECTOR_FIELDS}, index=src.index)
+        frame["evse_id"] = _without_placeholders(frame["evse_id"], src[ROW], "evse_id", issues)
         frame["_src"] = src.index
         frame["_slot"] = 0
     for name in CONNECTOR_FIELDS:
@@ -551,7 +967,7 @@ def _connector_part(raw: RawSheet, mapping: Mapping, issues: list[pd.DataFrame])
         pieces = pieces.where(~several, kept)
         frame["connector_type"] = pieces.where(several, frame["connector_type"])
         frame = frame.explode("connector_type", ignore_index=True)
-        frame["connector_type"] = frame["connector_type"].fillna("").astype(str)
+        frame["connector_type"] = frame["connector_type"].fillna("").astype(object)
     frame["connector_type"] = aliases.connector_types(frame["connector_type"])
     if several.any():
         # "AC Steckdose Typ 2, AC Kupplung Typ 2" (a socket and a cable) is one
@@ -561,13 +977,53 @@ def _connector_part(raw: RawSheet, mapping: Mapping, issues: list[pd.DataFrame])
     return frame
 
 
+def _commune_code_issues(raw: RawSheet, mapping: Mapping, zips: pd.Series) -> pd.DataFrame:
+    """Postcodes that are commune codes (France's INSEE code, Germany's Gemeindeschlüssel).
+
+    An error when the postcode column is a commune code column, or when every
+    postcode equals the row's commune code: a single coincidence is possible,
+    a whole column of them is a wrong mapping.
+    """
+    communes = [h for h in raw.columns if set(_header_forms(h)) & _FOLDED_COMMUNE]
+    source = mapping.source("zip")
+    rows, filled = raw.frame[ROW], zips != ""
+    if source in communes:
+        same = filled
+        why = f"the postcode is read from {source!r}, a commune code column, not a postcode"
+    elif communes:
+        code = _text(raw.frame, communes[0])
+        both = filled & (code != "")
+        same = both & (zips == code)
+        if not (same.any() and same.sum() == both.sum() and zips[same].nunique() > 1):
+            return empty_issues()
+        why = f"every postcode equals the commune code in {communes[0]!r}: it is not a postcode"
+    else:
+        return empty_issues()
+    return make_issues(rows[same], "zip", zips[same], "zip_is_commune_code",
+                       why + ". Map the postcode column (or the address) to zip", Severity.ERROR)
+
+
 def apply_mapping(raw: RawSheet, mapping: Mapping) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The canonical frame (canonical.NAMES + ROW, all str) and the issues found while mapping."""
     issues: list[pd.DataFrame] = []
     if not len(raw.frame):
         return pd.DataFrame({name: pd.Series(dtype="object") for name in NAMES + [ROW]}), empty_issues()
     stations = _station_part(raw, mapping, issues)
+    issues.append(_commune_code_issues(raw, mapping, stations["zip"]))
+    if mapping.uses_plugs:
+        raw, mapping = _expand_plugs(raw, mapping, issues)
     connectors = _connector_part(raw, mapping, issues)
+    evse_mapped = bool(mapping.evse_column()) or "evse_id" in mapping.constants
+    station_mapped = bool(mapping.source("station_id")) or "station_id" in mapping.constants
+    if evse_mapped and station_mapped:
+        # Nothing to generate: no station identity to compute.
+        frame = stations.loc[connectors["_src"]].reset_index(drop=True)
+        frame[ROW] = raw.frame[ROW].loc[connectors["_src"]].to_numpy()
+        for name in CONNECTOR_FIELDS:
+            frame[name] = connectors[name].to_numpy()
+        frame = frame[NAMES + [ROW]].astype({name: "object" for name in NAMES})
+        frame[ROW] = frame[ROW].astype("int64")
+        return frame, concat_issues(issues)
 
     # Station identity for generated ids: its address and position. In a long
     # file rows with the same address and position are the connectors of one
@@ -584,7 +1040,7 @@ def apply_mapping(raw: RawSheet, mapping: Mapping) -> tuple[pd.DataFrame, pd.Dat
         station_key = station_key + "\x1f" + sheet_ids.occurrence(station_key, order=everything).astype(str)
     has_station_id = stations["station_id"] != ""
     station_key = station_key.where(~has_station_id, "id\x1f" + stations["station_id"].str.casefold())
-    if not mapping.source("station_id") and "station_id" not in mapping.constants:
+    if not station_mapped:
         generated = sheet_ids.station_ids(stations["cpo_id"], station_key)
         stations["station_id"] = stations["station_id"].where(has_station_id, generated)
 
@@ -593,8 +1049,7 @@ def apply_mapping(raw: RawSheet, mapping: Mapping) -> tuple[pd.DataFrame, pd.Dat
     for name in CONNECTOR_FIELDS:
         frame[name] = connectors[name].to_numpy()
 
-    evse_mapped = bool(mapping.source("evse_id")) or any(cp.get("evse_id") for cp in mapping.charge_points)
-    if not evse_mapped and "evse_id" not in mapping.constants:
+    if not evse_mapped:
         keys = station_key.loc[connectors["_src"]].reset_index(drop=True)
         if mapping.is_wide:
             number = connectors["_slot"].reset_index(drop=True)

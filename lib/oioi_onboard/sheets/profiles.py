@@ -1,4 +1,4 @@
-"""Mapping profiles: built-in ones (``template``, ``bnetza``) and those saved per CPO.
+"""Mapping profiles: built-in ones (``template``, ``bnetza``, ``irve``) and those saved per CPO.
 
 A profile is a Mapping under a name. A CPO whose files always look the same
 maps once, saves (``store.profiles``), and applies the profile on every later
@@ -10,13 +10,13 @@ from collections.abc import Callable
 
 import pandas as pd
 
+from ..errors import UserError
 from ..oioi import ids as oioi_ids
-from . import aliases, bnetza
+from . import aliases, bnetza, irve
 from .canonical import NAMES
 from .issues import concat_issues
 from .mapping import Mapping, apply_mapping
 from .reader import RawSheet, SheetError, read_rows
-from ..errors import UserError
 
 __all__ = [
     "ProfileError",
@@ -37,8 +37,9 @@ def _template_mapping() -> Mapping:
 
 
 def builtin_profiles() -> dict[str, Mapping]:
-    """Profiles every CPO has: ``template`` (our own layout) and ``bnetza`` (the public register)."""
-    return {"template": _template_mapping(), bnetza.NAME: bnetza.bnetza_mapping()}
+    """Profiles every CPO has: ``template`` (our own layout), ``bnetza`` (Germany's public register)
+    and ``irve`` (France's static schema; the suggestion picks it by itself)."""
+    return {"template": _template_mapping(), bnetza.NAME: bnetza.bnetza_mapping(), irve.NAME: irve.default_mapping()}
 
 
 # Extra issues a built-in profile knows how to find in its own files.
@@ -49,6 +50,7 @@ def _referenced(mapping: Mapping) -> set[str]:
     columns = {c for c in mapping.columns.values() if c}
     columns |= {c for cp in mapping.charge_points for c in cp.values() if c}
     columns |= set(mapping.name_from)
+    columns |= set(mapping.plugs)
     if mapping.operator_column:
         columns.add(mapping.operator_column)
     return columns
@@ -77,6 +79,7 @@ def resolve_columns(raw: RawSheet, mapping: Mapping, *, profile: str = "") -> Ma
     resolved.charge_points = [{k: table.get(v) for k, v in cp.items() if v} for cp in mapping.charge_points]
     resolved.name_from = [table[c] for c in mapping.name_from if table.get(c)]
     resolved.operator_column = table.get(mapping.operator_column) if mapping.operator_column else None
+    resolved.plugs = {table[c]: kind for c, kind in mapping.plugs.items() if table.get(c)}
     return resolved
 
 
@@ -104,6 +107,13 @@ def apply_profile(
     saved = saved or {}
     builtins = builtin_profiles()
     mapping = saved.get(name) or builtins.get(name)
+    if name == irve.NAME and name not in saved:
+        # The schema's columns changed between versions: the profile follows the file's.
+        missing = irve.missing_columns(raw.columns)
+        if missing:
+            raise ProfileError(f"{raw.file_name} lacks the column(s) {', '.join(missing)} of France's IRVE schema"
+                               f" that profile 'irve' reads (its header is row {raw.header_row}).")
+        mapping = irve.irve_mapping(raw)[0]
     if mapping is None:
         known = sorted(set(builtins) | set(saved))
         raise ProfileError(f"there is no mapping profile {name!r}; known: {', '.join(known)}")
@@ -112,7 +122,8 @@ def apply_profile(
         mapping.operators = {**mapping.operators, **operators}
     if constants:
         mapping.constants = {**mapping.constants, **constants}
-    mapping = resolve_columns(raw, mapping, profile=name)
+    if name != irve.NAME or name in saved:
+        mapping = resolve_columns(raw, mapping, profile=name)
     frame, issues = apply_mapping(raw, mapping)
     check = _PROFILE_CHECKS.get(name) if name not in saved else None
     if check is not None and len(frame):
@@ -123,7 +134,7 @@ def apply_profile(
 def fitting_profile(raw: RawSheet) -> str | None:
     """A hint naming the built-in profile whose columns are all in the file (other than ``template``)."""
     for name, mapping in builtin_profiles().items():
-        if name == "template":
+        if name in ("template", irve.NAME):  # irve is chosen by the suggestion itself
             continue
         try:
             resolve_columns(raw, mapping, profile=name)

@@ -21,8 +21,8 @@ from datetime import date, datetime, time, timedelta
 import numpy as np
 import pandas as pd
 
-from .canonical import ROW
 from ..errors import UserError
+from .canonical import ROW
 
 __all__ = ["SheetError", "RawSheet", "read_sheet", "read_rows", "MAX_BYTES", "MAX_ROWS"]
 
@@ -61,7 +61,7 @@ def read_sheet(data: bytes, file_name: str, *, max_bytes: int = MAX_BYTES, max_r
     if not isinstance(data, bytes | bytearray | memoryview):
         raise SheetError(f"{file_name}: expected the file's bytes")
     data = bytes(data)
-    if not data.strip():
+    if not data or data.isspace():  # not data.strip(): that copies the whole file
         raise SheetError(f"{file_name} is empty.")
     if len(data) > max_bytes:
         raise SheetError(
@@ -179,9 +179,8 @@ def _read_workbook(data: bytes, file_name: str, max_rows: int, notes: list[str],
     notes.append(
         f"read sheet {chosen.name!r}" + (f" (the first with data; {others} other sheet(s) ignored)" if others else "")
     )
-    width = max((len(row) for row in values), default=0)
-    rows = [[_cell_text(v) for v in row] + [""] * (width - len(row)) for row in values]
-    return pd.DataFrame(rows, dtype=object), first_row
+    # Cells stay as stored (str, float, bool, dates): _table turns them into text per distinct value.
+    return pd.DataFrame(values, dtype=object), first_row
 
 
 def _cell_text(value) -> str:
@@ -199,12 +198,32 @@ def _cell_text(value) -> str:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, datetime):
-        return value.isoformat(sep=" ") if (value.hour, value.minute, value.second) != (0, 0, 0) else value.date().isoformat()
+        midnight = (value.hour, value.minute, value.second) == (0, 0, 0)
+        return value.date().isoformat() if midnight else value.isoformat(sep=" ")
     if isinstance(value, date | time):
         return value.isoformat()
     if isinstance(value, timedelta):
         return str(value)
     return str(value).strip()
+
+
+def _column_text(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A column's cells as stripped text, and which are filled.
+
+    Converted once per distinct value, not per cell: columns repeat a lot
+    (station columns on every connector row). Only columns mixing booleans or
+    dates with other values are converted cell by cell, because hashing makes
+    True, 1 and 1.0 one distinct value although they read "true", "1", "1".
+    """
+    kind = pd.api.types.infer_dtype(values, skipna=False) if len(values) else "empty"
+    if kind in ("string", "empty", "floating", "integer", "mixed-integer-float") or (
+        kind == "mixed" and not any(isinstance(v, bool | date | time | timedelta) for v in values)
+    ):
+        codes, uniques = pd.factorize(values, use_na_sentinel=False)
+        texts = np.array([v.strip() if isinstance(v, str) else _cell_text(v) for v in uniques] or [""], dtype=object)
+        return texts[codes], (texts != "")[codes]
+    text = np.array([v.strip() if isinstance(v, str) else _cell_text(v) for v in values], dtype=object)
+    return text, text != ""
 
 
 # --- CSV ------------------------------------------------------------------------
@@ -378,11 +397,10 @@ def _table(cells: pd.DataFrame, first_row: int, file_name: str, max_rows: int, n
     """Find the header in ``cells`` (text, "" for empty, positional columns) and cut the table below it."""
     # Plain Python strings throughout (object dtype): the mapping works per distinct value anyway,
     # and converting every cell to Arrow strings and back cost more than reading the file.
-    cells = pd.DataFrame(
-        {c: pd.Series([v.strip() if isinstance(v, str) else _cell_text(v) for v in cells[c]], dtype=object)
-         for c in cells.columns}
-    )
-    filled = (cells != "").to_numpy()
+    texts = [_column_text(cells[c].to_numpy(dtype=object)) for c in cells.columns]
+    # dtype=object: pandas would otherwise turn arrays of str into Arrow strings, which costs a copy of every cell.
+    cells = pd.DataFrame({c: text for c, (text, _) in zip(cells.columns, texts, strict=True)}, dtype=object)
+    filled = np.column_stack([full for _, full in texts]) if texts else np.zeros((len(cells), 0), dtype=bool)
     if not filled.any():
         raise SheetError(f"{file_name} holds no data.")
     header_index = _find_header(cells.head(HEADER_SEARCH_ROWS).to_numpy().tolist())
@@ -419,8 +437,9 @@ def _table(cells: pd.DataFrame, first_row: int, file_name: str, max_rows: int, n
         )
     if not len(positions):
         raise SheetError(f"{file_name} has a header (row {header_row}) but no data rows below it.")
-    columns = {name: cells[i].to_numpy(dtype=object)[positions] for name, i in zip(names, keep, strict=True)}
-    columns[ROW] = (positions + first_row).astype("int64")
+    columns = {name: pd.Series(cells[i].to_numpy(dtype=object)[positions], dtype=object)
+               for name, i in zip(names, keep, strict=True)}
+    columns[ROW] = pd.Series((positions + first_row).astype("int64"))
     frame = pd.DataFrame(columns)
     notes.append(f"{len(frame):,} data rows, {len(names)} columns")
     return frame, header_row

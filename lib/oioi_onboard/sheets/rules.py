@@ -61,6 +61,23 @@ RULES: dict[str, Rule] = {
 
 REGISTRY_RULES = [r.name for r in RULES.values() if r.needs_registry]
 
+# Plausibility: values of the right shape that are most likely wrong (a whole address in the
+# city, a commune code as postcode). Not rules of station_post.rst, so kept apart from RULES.
+PLAUSIBILITY_RULES: dict[str, Rule] = {
+    r.name: r
+    for r in [
+        Rule("city_is_address", _E, "the city holds a number and a street word: it is a whole address"),
+        Rule("city_implausible", _W, "the city holds digits or a street word"),
+        Rule("zip_format", _W, "the postcode does not have the format of the address's country"),
+        Rule("street_number_in_street", _W, "street_number is empty but the street ends or starts with a number"),
+    ]
+}
+
+
+def severity_of(rule: str) -> Severity:
+    """The severity of a validator rule, OIOI's or a plausibility one."""
+    return (RULES.get(rule) or PLAUSIBILITY_RULES[rule]).severity
+
 # OIOI names no limits; these catch mapping mistakes (a description mapped onto
 # the name) and keep texts readable in apps. Over-long texts are errors.
 TEXT_LIMITS = {

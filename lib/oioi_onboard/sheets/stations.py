@@ -11,12 +11,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..errors import UserError
 from ..oioi.ids import normalise_evse_id
 from ..oioi.messages import Station, ValidationError, canonical_sha256, describe_validation_error
 from . import rules
 from .canonical import ROW
 from .validate import canonical_frame
-from ..errors import UserError
 
 __all__ = ["build_stations", "station_payloads", "connectors_signature", "StationBuildError"]
 
@@ -107,11 +107,11 @@ def build_stations(frame: pd.DataFrame, station_ids: Iterable[str] | None = None
     types = stripped["connector_type"].to_numpy(dtype=object)[order]
     speeds = _numbers(stripped["speed_kw"])[order].tolist()
     fields = list(station_columns)
-    values = list(zip(*station_columns.values()))
+    values = list(zip(*station_columns.values(), strict=True))
 
     stations = []
-    for i, (start, end) in enumerate(zip(starts, ends)):
-        payload = {k: v for k, v in zip(fields, values[i]) if v is not None}
+    for i, (start, end) in enumerate(zip(starts, ends, strict=True)):
+        payload = {k: v for k, v in zip(fields, values[i], strict=True) if v is not None}
         street, number, city, zip_code = address[i]
         payload["address"] = {"street": street, "street-number": number, "city": city, "zip": zip_code,
                               "country": country[i]}
@@ -141,7 +141,7 @@ def station_payloads(stations: Iterable[Station]) -> list[dict[str, Any]]:
 def _join_per_key(keys: list, texts: list, separator: str, limit: int) -> dict:
     """key -> its first ``limit`` texts joined, with "…" when there are more (a plain loop beats groupby here)."""
     parts: dict = {}
-    for key, text in zip(keys, texts):
+    for key, text in zip(keys, texts, strict=True):
         bucket = parts.setdefault(key, [])
         if len(bucket) < limit:
             bucket.append(text)

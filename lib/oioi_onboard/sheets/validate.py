@@ -22,7 +22,8 @@ import pycountry
 
 from ..oioi import ids
 from ..oioi.messages import ConnectorType
-from . import rules
+from . import aliases, rules
+from .addresses import CITY_STREET_WORDS, zip_fits
 from .canonical import BOOLEAN_NAMES, NAMES, REQUIRED, ROW, STATION_NAMES
 from .issues import ISSUE_COLUMNS, Severity, empty_issues
 
@@ -77,17 +78,21 @@ class Validation:
 
 
 def canonical_frame(frame: pd.DataFrame) -> pd.DataFrame:
-    """Every canonical column as strings ('' for empty), ROW as int, a fresh index."""
+    """Every canonical column as Python strings ('' for empty), ROW as int, a fresh index.
+
+    Object columns of str, as the reader and the mapping make them, are kept as
+    they are: converting 30 columns to Arrow strings costs more than validating them.
+    """
     n = len(frame)
     data = {}
     for name in NAMES:
         if name in frame.columns:
             column = frame[name]
-            if column.dtype != "str":
-                column = column.astype("str")
-            data[name] = column.fillna("").reset_index(drop=True)
+            if column.dtype != object or pd.api.types.infer_dtype(column, skipna=False) not in ("string", "empty"):
+                column = column.astype("str").fillna("").astype(object)
+            data[name] = column.reset_index(drop=True)
         else:
-            data[name] = pd.Series([""] * n, dtype="str")
+            data[name] = pd.Series([""] * n, dtype=object)
     if ROW in frame.columns:
         data[ROW] = pd.to_numeric(frame[ROW], errors="coerce").fillna(0).astype("int64").reset_index(drop=True)
     else:
@@ -194,7 +199,7 @@ class _Checker:
                         "value": column_data.values(positions),
                         "rule": rule,
                         "message": text,
-                        "severity": rules.RULES[rule].severity.value,
+                        "severity": rules.severity_of(rule).value,
                     }
                 )
             )
@@ -410,7 +415,7 @@ class _Checker:
                 return np.array(
                     [f"station {station_values[self.scode[p]]!r} has {name} {there[i]!r} in row "
                      f"{self.rows[f]}: station columns disagree between its rows"
-                     for i, (p, f) in enumerate(zip(positions, first_positions))],
+                     for i, (p, f) in enumerate(zip(positions, first_positions, strict=True))],
                     dtype=object,
                 )
 
@@ -590,6 +595,46 @@ class _Checker:
                 ),
             )
 
+    def plausibility(self, country_u: np.ndarray) -> None:
+        """Values of the right shape that are most likely wrong: what a wrong mapping leaves behind."""
+        city = self.col("city")
+        digits_u = city.u.str.contains(r"[0-9]", regex=True).fillna(False).to_numpy(dtype=bool)
+        words_u = city.u.map(_street_words).to_numpy(dtype=bool)
+        self.add("city_is_address", "city", city.rows(digits_u & words_u),
+                 lambda positions: np.array([f"the city {v!r} holds a number and a street: it looks like the whole "
+                                             "address; map street, postcode and city to their own columns"
+                                             for v in city.stripped(positions)], dtype=object))
+        self.add("city_implausible", "city", city.rows(digits_u ^ words_u),
+                 lambda positions: np.array([f"the city {v!r} holds " + ("digits" if any(c.isdigit() for c in v)
+                                                                          else "a street word") + ": check it"
+                                             for v in city.stripped(positions)], dtype=object))
+
+        # The postcode against its country's format, once per distinct (postcode, country).
+        zip_column, country = self.col("zip"), self.col("country")
+        pair = zip_column.codes.astype(np.int64) * (len(country_u) + 1) + country.codes
+        pair_codes, pair_uniques = pd.factorize(pair)
+        bad_pair = np.zeros(len(pair_uniques), dtype=bool)
+        for k, key in enumerate(pair_uniques):
+            value = zip_column.u_values[key // (len(country_u) + 1)]
+            code = country_u[key % (len(country_u) + 1)]
+            bad_pair[k] = bool(value) and bool(code) and zip_fits(value, code) is False
+        countries = country_u[country.codes] if self.n else np.zeros(0, dtype=object)
+        self.add("zip_format", "zip", bad_pair[pair_codes] if self.n else np.zeros(0, dtype=bool),
+                 lambda positions: np.array([f"postcode {v!r} does not have the format of {countries[p]}'s postcodes"
+                                             for v, p in zip(zip_column.stripped(positions), positions, strict=True)],
+                                            dtype=object))
+
+        street, number = self.col("street"), self.col("street_number")
+        number_u = street.u.str.extract(r"(?:^|\s)([0-9]+ ?[A-Za-z]?)$|^([0-9]+ ?[A-Za-z]?)\s", expand=True)
+        found_u = number_u[0].fillna(number_u[1]).fillna("")
+        lost = street.rows((found_u != "").to_numpy(dtype=bool)) & number.blank_u[number.codes]
+        found_values = found_u.to_numpy(dtype=object)
+        self.add("street_number_in_street", "street", lost,
+                 lambda positions: np.array([f"street_number is empty, but the street {v!r} holds the number "
+                                             f"{found_values[street.codes[p]]!r}: move it to street_number"
+                                             for v, p in zip(street.stripped(positions), positions, strict=True)],
+                                            dtype=object))
+
     def hostile(self) -> None:
         for name in NAMES:
             column = self.col(name)
@@ -610,6 +655,12 @@ class _Checker:
                 column.rows(formula_u.to_numpy(dtype=bool)),
                 "the cell looks like a spreadsheet formula; it is sent as plain text",
             )
+
+
+def _street_words(text: str) -> bool:
+    """'Rue de la République', 'Hauptstraße': the text names a street."""
+    words = aliases._words(text)
+    return any(w in CITY_STREET_WORDS for w in words) or any(w.endswith("strasse") for w in words)
 
 
 def _phone_problem(value: str, region: str | None) -> str:
@@ -650,6 +701,7 @@ def validate(
         checker.texts()
         checker.email()
         checker.phones(country_u)
+        checker.plausibility(country_u)
         checker.hostile()
     issues, issue_stations = checker.issues()
 
@@ -660,6 +712,11 @@ def validate(
         by_row = pd.Series(station_ids[checker.scode], index=checker.rows)
         by_row = by_row[~by_row.index.duplicated()]
         extra_stations = by_row.reindex(extra["row"].to_numpy()).fillna("").to_numpy(dtype=object)
+        # A postcode the mapping already reported (a profile's own check) is not reported twice.
+        reported = set(zip(extra["row"], extra["column"], strict=True))
+        again = ((issues["rule"] == "zip_format")
+                 & pd.Series(list(zip(issues["row"], issues["column"], strict=True))).isin(reported)).to_numpy()
+        issues, issue_stations = issues[~again], issue_stations[~again]
         issues = pd.concat([issues, extra], ignore_index=True)
         issue_stations = np.concatenate([issue_stations, extra_stations])
 

@@ -4,12 +4,17 @@ The one chain behind the import page, ``oioi-onboard validate``, ``oioi-onboard
 push`` and the demo bootstrap, so one file gets one verdict wherever it is
 checked. The page runs the steps one by one (a person picks columns and fixes
 cells in between); the others call ``import_file``.
+
+The store is imported only where a session is used: checking a file without a
+CPO (``oioi-onboard validate FILE``) never loads SQLModel and the database layer.
 """
 
+from __future__ import annotations
+
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pandas as pd
-from sqlmodel import Session
 
 from ..sheets import mapping as sheet_mapping
 from ..sheets.issues import concat_issues
@@ -17,11 +22,12 @@ from ..sheets.mapping import Mapping
 from ..sheets.profiles import apply_profile, fitting_profile
 from ..sheets.reader import RawSheet, read_sheet
 from ..sheets.validate import Validation, validate
-from ..store import profiles as saved
-from ..store import queries
-from ..store.auth import Actor
-from ..store.models import ImportRecord
-from ..store.stations import registry_context, store_import
+
+if TYPE_CHECKING:
+    from sqlmodel import Session
+
+    from ..store.auth import Actor
+    from ..store.models import ImportRecord
 
 __all__ = ["MappedSheet", "ImportResult", "read_file", "suggest", "map_sheet", "check", "store", "import_file"]
 
@@ -48,19 +54,24 @@ def read_file(data: bytes, file_name: str) -> RawSheet:
     return read_sheet(data, file_name)
 
 
-def _operator_ids(session: Session | None, actor: Actor, cpo_id: int | None) -> list[str]:
+def _operator_ids(session: Session | None, actor: Actor | None, cpo_id: int | None) -> list[str]:
     if session is None or cpo_id is None:
         return []
+    from ..store import queries
+
     queries.get_cpo(session, actor=actor, cpo_id=cpo_id)
     return queries.cpo_operator_ids(session, cpo_id=cpo_id)
 
 
-def suggest(session: Session | None, *, actor: Actor, cpo_id: int | None, raw: RawSheet) -> sheet_mapping.Suggestion:
+def suggest(
+    session: Session | None, *, actor: Actor | None, cpo_id: int | None, raw: RawSheet
+) -> sheet_mapping.Suggestion:
     """The mapping suggested from the headers; ids the file lacks come from the CPO's first operator id."""
     suggestion = sheet_mapping.suggest_mapping(raw)
     operator_ids = _operator_ids(session, actor, cpo_id)
     mapping = suggestion.mapping
-    if operator_ids and not (mapping.source("cpo_id") or mapping.operator_column or mapping.operator_id):
+    if operator_ids and not (mapping.source("cpo_id") or mapping.operator_column or mapping.operator_id
+                             or mapping.evse_column()):
         mapping.operator_id = operator_ids[0]
         suggestion.unplaced_required = sheet_mapping.unplaced_required(mapping)
     return suggestion
@@ -69,7 +80,7 @@ def suggest(session: Session | None, *, actor: Actor, cpo_id: int | None, raw: R
 def map_sheet(
     session: Session | None,
     *,
-    actor: Actor,
+    actor: Actor | None,
     cpo_id: int | None,
     raw: RawSheet,
     profile: str | None = None,
@@ -84,12 +95,17 @@ def map_sheet(
     person left as suggested); without a mapping the suggestion is used with its own.
     """
     if profile:
-        own = saved.saved_profiles(session, actor=actor, cpo_id=cpo_id) if session is not None and cpo_id else {}
+        own = {}
+        if session is not None and cpo_id:
+            from ..store import profiles as saved
+
+            own = saved.saved_profiles(session, actor=actor, cpo_id=cpo_id)
         frame, issues = apply_profile(raw, profile, operators=operators, constants=constants, saved=own)
         return MappedSheet(frame=frame, issues=issues, description=[f"mapped with the profile {profile!r}"])
+    layout = ""
     if mapping is None:
         suggestion = suggest(session, actor=actor, cpo_id=cpo_id, raw=raw)
-        mapping, confidence = suggestion.mapping, suggestion.confidence
+        mapping, confidence, layout = suggestion.mapping, suggestion.confidence, suggestion.layout
     mapping = Mapping.from_dict(mapping.to_dict())
     if operators:
         mapping.operators = {**mapping.operators, **operators}
@@ -97,7 +113,7 @@ def map_sheet(
         mapping.constants = {**mapping.constants, **constants}
     frame, issues = sheet_mapping.apply_mapping(raw, mapping)
     issues = concat_issues([sheet_mapping.placement_issues(raw, mapping, confidence), issues])
-    description = mapping.describe()
+    description = ([layout] if layout else []) + mapping.describe()
     hint = fitting_profile(raw) if sheet_mapping.unplaced_required(mapping) else None
     if hint:
         description.append(hint)
@@ -105,11 +121,15 @@ def map_sheet(
 
 
 def check(
-    session: Session | None, *, actor: Actor, cpo_id: int | None, frame: pd.DataFrame, mapping_issues: pd.DataFrame
+    session: Session | None, *, actor: Actor | None, cpo_id: int | None, frame: pd.DataFrame,
+    mapping_issues: pd.DataFrame
 ) -> Validation:
     """Validate a canonical frame; with a CPO, against the registry (its operator ids, others' ids)."""
     context = None
     if session is not None and cpo_id is not None:
+        from ..store import queries
+        from ..store.stations import registry_context
+
         queries.get_cpo(session, actor=actor, cpo_id=cpo_id)
         context = registry_context(session, cpo_id=cpo_id)
     return validate(frame, context=context, extra_issues=_still_open(mapping_issues, frame))
@@ -129,6 +149,8 @@ def store(
     session: Session, *, actor: Actor, cpo_id: int, raw: RawSheet, validation: Validation, full_upload: bool = True
 ) -> ImportRecord:
     """Keep the valid stations for the push and record the import (an audit entry included)."""
+    from ..store.stations import store_import
+
     return store_import(session, actor=actor, cpo_id=cpo_id, file_name=raw.file_name, file_sha256=raw.sha256,
                         validation=validation, full_upload=full_upload)
 
@@ -136,7 +158,7 @@ def store(
 def import_file(
     session: Session | None,
     *,
-    actor: Actor,
+    actor: Actor | None,
     cpo_id: int | None,
     data: bytes,
     file_name: str,
