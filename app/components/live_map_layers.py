@@ -22,6 +22,8 @@ import pandas as pd
 import pydeck as pdk
 from pydeck.bindings.json_tools import default_serialize
 
+from components.basemap import deck_style, under
+
 STATUS_COLOURS: dict[str, tuple[int, int, int]] = {
     "Available": (0, 158, 115),  # bluish green
     "Occupied": (0, 114, 178),  # blue
@@ -105,9 +107,11 @@ _POINT_JSON: dict[tuple, str] = {}
 _POINT_JSON_MAX = 200_000
 
 
-def _point_json(lon: float, lat: float, status: str, tooltip: str) -> str:
+def _point_json(lon: float, lat: float, status: str, tooltip: str, station_id: str) -> str:
     colour = ",".join(str(part) for part in STATUS_COLOURS[status])
-    return f'{{"position":[{lon},{lat}],"colour":[{colour}],"tooltip":{json.dumps(tooltip)}}}'
+    # station_id: what a click on the point selects (the station view).
+    return (f'{{"position":[{lon},{lat}],"colour":[{colour}],"tooltip":{json.dumps(tooltip)},'
+            f'"station_id":{json.dumps(station_id)}}}')
 
 
 def station_points_json(stations: pd.DataFrame, connectors: pd.DataFrame | None = None) -> str:
@@ -141,7 +145,7 @@ def station_points_json(stations: pd.DataFrame, connectors: pd.DataFrame | None 
             tooltip = [f"{name} ({station_id})", *(lines or [summary])]
             if matching < total:
                 tooltip.append(f"{matching} of {total} connectors match the filters")
-            piece = _point_json(lon, lat, status, "\n".join(tooltip))
+            piece = _point_json(lon, lat, status, "\n".join(tooltip), station_id)
             if key:
                 _POINT_JSON[key] = piece
         pieces.append(piece)
@@ -257,12 +261,13 @@ def live_map(stations: pd.DataFrame, connectors: pd.DataFrame | None = None) -> 
 
 
 def live_deck(layers_json: str, view: pdk.ViewState) -> pdk.Deck:
+    """The live map: the offline base map under the points, tiles only when ``OIOI_MAP_STYLE`` names a style."""
     return CompactDeck(
         layers=[],
-        layers_json=layers_json,
+        layers_json=under(layers_json),
         initial_view_state=view,
-        map_style=None,  # Streamlit's own base map: no token, follows the theme
         tooltip=TOOLTIP,
+        **deck_style(),
     )
 
 

@@ -10,12 +10,17 @@ Tooltips are plain text, never HTML: names come from users' files.
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
 import pandas as pd
 import pydeck as pdk
 import streamlit as st
+from pydeck.bindings.json_tools import default_serialize
+
+from components.basemap import deck_style, under
+from components.live_map_layers import CompactDeck
 
 STATE_COLOURS: dict[str, tuple[int, int, int]] = {
     "ok": (0, 114, 178),  # blue
@@ -104,7 +109,7 @@ def _layer(data: pd.DataFrame, layer_id: str) -> pdk.Layer:
 
 
 def station_deck(points: pd.DataFrame, every_station: bool = False) -> pdk.Deck:
-    """The deck for ``station_points``-shaped data."""
+    """The deck for ``station_points``-shaped data, over the offline base map (and tiles if a style is set)."""
     styled = _with_style(points)
     layers = []
     if every_station or len(styled) <= AGGREGATE_ABOVE:
@@ -117,7 +122,10 @@ def station_deck(points: pd.DataFrame, every_station: bool = False) -> pdk.Deck:
         if len(problems) > AGGREGATE_ABOVE:
             problems = problems[problems["state"] == "error"].head(AGGREGATE_ABOVE)
         layers.append(_layer(problems.sort_values("radius", kind="stable"), "stations_with_problems"))
-    return pdk.Deck(layers=layers, initial_view_state=fitted_view(points), map_style=None, tooltip=TOOLTIP)
+    # Compact JSON with the base map's layers serialised once: pydeck would indent a few hundred kilobytes each rerun.
+    layers_json = json.dumps(layers, default=default_serialize, separators=(",", ":"))
+    return CompactDeck(layers=[], layers_json=under(layers_json), initial_view_state=fitted_view(points),
+                       tooltip=TOOLTIP, **deck_style())
 
 
 @st.cache_data(show_spinner=False, max_entries=8)

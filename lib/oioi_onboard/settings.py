@@ -32,6 +32,10 @@ class Settings(BaseSettings):
     app_port: int = 8501
     # One-time password for the first admin; generated and printed if unset.
     admin_password: str | None = Field(default=None, repr=False)
+    # Map tiles drawn under the offline boundary layer when online: a style URL (MapLibre/Carto style JSON,
+    # or mapbox://... with MAPBOX_API_KEY) or a pydeck name such as "light". Empty: none, so a machine
+    # without internet shows the boundary layer cleanly instead of failing tile requests.
+    map_style: str = ""
 
     @property
     def sandbox_url(self) -> str:

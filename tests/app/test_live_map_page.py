@@ -48,15 +48,21 @@ def deck(app):
     return json.loads(chart.proto.json)
 
 
+def station_layer(app):
+    """The layer of station points (the base map's layers lie under it)."""
+    [layer] = [layer for layer in deck(app)["layers"] if layer["id"] in ("stations", "station_cells")]
+    return layer
+
+
 def stations(app):
     """Station id -> its point (one point per station; its tooltip lists the connectors)."""
-    return {p["tooltip"].split("\n")[0].rsplit(" (", 1)[1].rstrip(")"): p for p in deck(app)["layers"][0]["data"]}
+    return {p["tooltip"].split("\n")[0].rsplit(" (", 1)[1].rstrip(")"): p for p in station_layer(app)["data"]}
 
 
 def points(app):
     """EVSE id -> status, as the tooltips list them ("EVSE id · type · status since ...")."""
     shown = {}
-    for point in deck(app)["layers"][0]["data"]:
+    for point in station_layer(app)["data"]:
         for line in point["tooltip"].split("\n")[1:]:
             if line.endswith("connectors match the filters"):
                 continue
@@ -76,7 +82,7 @@ def test_the_map_and_the_recent_changes_render_and_a_refresh_shows_new_changes(n
     assert len(colours) == 4
     assert colours["DE*8PS*S00003"] == STATUS_COLOURS["Offline"]
     assert colours["DE*8PS*S00001"] == colours["DE*8PS*S00002"] == STATUS_COLOURS["Unknown"]
-    [layer] = deck(app)["layers"]
+    layer = station_layer(app)
     assert layer["radiusUnits"] == "pixels"  # the constant, not "@@=pixels" (an expression: discs in metres)
     recent = app.dataframe[0].value
     assert list(recent["evse_id"]) == [evse(3), evse(1)]  # newest first
@@ -264,6 +270,6 @@ def test_a_cpo_without_stations_yet_shows_an_empty_map_over_germany():
         create_user(session, actor=SYSTEM, name="admin", role=Role.ADMIN, password="x" * 12)
     app = page("admin")
     assert not app.exception, app.exception
-    assert deck(app)["layers"][0]["data"] == []
+    assert station_layer(app)["data"] == []
     assert 50 < deck(app)["initialViewState"]["latitude"] < 52
     assert any("0 of 0 connectors" in caption.value for caption in app.caption)

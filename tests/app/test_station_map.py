@@ -1,10 +1,15 @@
-"""The import preview's deck: dots sized in pixels, coloured by state, view fitted to the data."""
+"""The import preview's deck: dots sized in pixels, coloured by state, view fitted, over the offline base map."""
 
 import json
 
 import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
 
+from components.basemap import LAYER_IDS
 from components.station_map import AGGREGATE_ABOVE, station_deck
+from oioi_onboard import basemap
+from oioi_onboard.settings import get_settings
 
 
 def points(count: int) -> pd.DataFrame:
@@ -20,8 +25,22 @@ def points(count: int) -> pd.DataFrame:
     })
 
 
+def station_layers(deck) -> list[dict]:
+    return [layer for layer in json.loads(deck.to_json())["layers"] if layer["id"] not in LAYER_IDS]
+
+
+@pytest.fixture
+def map_style(monkeypatch):
+    def use(style: str) -> None:
+        monkeypatch.setenv("OIOI_MAP_STYLE", style)
+        get_settings.cache_clear()
+
+    yield use
+    get_settings.cache_clear()
+
+
 def test_radius_is_in_pixels_not_an_expression():
-    layers = json.loads(station_deck(points(20)).to_json())["layers"]
+    layers = station_layers(station_deck(points(20)))
     # pydeck turns a bare "pixels" into the expression "@@=pixels": deck.gl then draws
     # discs in metres, hundreds of pixels wide, covering the whole map.
     assert layers and all(layer["radiusUnits"] == "pixels" for layer in layers)
@@ -33,6 +52,64 @@ def test_view_is_fitted_to_the_stations():
 
 
 def test_many_stations_are_aggregated_but_problems_stay_single_points():
-    layers = json.loads(station_deck(points(AGGREGATE_ABOVE * 2)).to_json())["layers"]
-    ids = {layer["id"] for layer in layers}
+    ids = {layer["id"] for layer in station_layers(station_deck(points(AGGREGATE_ABOVE * 2)))}
     assert {"stations_aggregated", "stations_with_problems"} <= ids
+
+
+def test_the_offline_base_map_is_drawn_under_the_points_and_no_tiles_are_asked_for():
+    deck = json.loads(station_deck(points(20)).to_json())
+    ids = [layer["id"] for layer in deck["layers"]]
+    assert ids[:3] == list(LAYER_IDS) and ids[3:] == ["stations"]  # sea, land, regions, then the stations
+    countries = deck["layers"][1]
+    assert countries["@@type"] == "GeoJsonLayer" and countries["filled"] is True
+    assert {"Germany", "France", "Poland"} <= {f["properties"]["name"] for f in countries["data"]["features"]}
+    assert not any(layer["pickable"] for layer in deck["layers"][:3])  # tooltips stay the stations'
+    # pydeck's "no base map" for map_provider=None; Streamlit then loads no tiles (map_style=None would).
+    assert deck["mapStyle"] == "__MAP_STYLE__" and "mapProvider" not in deck
+
+
+def test_a_configured_style_puts_tiles_under_the_borders(map_style):
+    map_style("https://tiles.example.org/styles/light/style.json")
+    deck = json.loads(station_deck(points(20)).to_json())
+    assert deck["mapStyle"] == "https://tiles.example.org/styles/light/style.json"
+    ids = [layer["id"] for layer in deck["layers"]]
+    assert "basemap_sea" not in ids and ids[:2] == ["basemap_countries", "basemap_regions"]
+    assert deck["layers"][0]["filled"] is False  # the tiles' own land shows through
+
+
+def test_the_shipped_layer_is_small_covers_europe_and_says_where_it_comes_from():
+    from importlib import resources
+
+    data = resources.files("oioi_onboard.basemap")
+    size = len(data.joinpath("europe.json").read_bytes())
+    assert size < 400 * 1024
+    layer = basemap.europe()
+    assert len(layer["countries"]["features"]) > 40
+    for feature in layer["countries"]["features"]:
+        for ring in _rings(feature["geometry"]):
+            for lon, lat in ring:
+                assert -25.0 <= lon <= 45.0 and 27.0 <= lat <= 72.0
+    source = data.joinpath("SOURCE.md").read_text(encoding="utf-8")
+    assert "Natural Earth" in source and "public domain" in source.lower()
+
+
+def _rings(geometry: dict):
+    polygons = geometry["coordinates"] if geometry["type"] == "MultiPolygon" else [geometry["coordinates"]]
+    for polygon in polygons:
+        yield from polygon
+
+
+PREVIEW = """
+import pandas as pd
+from components.station_map import render_station_map
+from tests.app.test_station_map import points
+render_station_map(points(30), key="preview")
+"""
+
+
+def test_the_import_preview_page_element_carries_the_base_map():
+    app = AppTest.from_string(PREVIEW, default_timeout=60).run()
+    assert not app.exception, app.exception
+    [chart] = app.get("deck_gl_json_chart")
+    deck = json.loads(chart.proto.json)
+    assert [layer["id"] for layer in deck["layers"][:3]] == list(LAYER_IDS)
