@@ -35,9 +35,9 @@ NUMBER_FIRST = frozenset({"FR", "LU", "MC", "GB", "IE", "US", "CA", "AU", "NZ"})
 
 # Words that name a street, never a city: a city holding one is most likely a whole address.
 CITY_STREET_WORDS = frozenset({
-    "rue", "avenue", "boulevard", "bd", "chemin", "allee", "impasse", "quai", "route", "rte",
+    "rue", "avenue", "boulevard", "bd", "chemin", "allee", "impasse", "quai", "route", "rte", "place", "square",
     "strasse", "str", "gasse", "weg", "platz", "ring", "damm", "ufer", "chaussee",
-    "street", "st", "road", "rd", "lane", "drive", "close",
+    "street", "road", "lane", "drive", "close",  # not "st": St. Gallen, St. Pölten
     "straat", "laan", "plein", "gracht", "steenweg", "dreef", "via", "viale", "piazza", "calle", "plaza",
 })
 
