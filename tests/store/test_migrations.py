@@ -42,6 +42,7 @@ def _upgrade_from_processes(url: str, count: int = 3) -> list[int]:
     return [process.wait(120) for process in processes]
 
 
+@pytest.mark.slow  # several processes
 def test_concurrent_upgrades_on_sqlite_all_succeed():
     url = get_settings().db_url
     assert _upgrade_from_processes(url) == [0, 0, 0]
@@ -109,7 +110,7 @@ def test_a_database_at_the_first_revision_keeps_its_cpos_through_the_upgrade():
             " VALUES ('Old CPO', 'production', 'REGISTERED', 1, 16, '2026-01-01 00:00:00', '2026-01-01 00:00:00')")
     migrations.upgrade(url)
     with get_engine(url).connect() as connection:
-        assert migrations.current_revision(connection) == migrations.head_revision() == "0002"
+        assert migrations.current_revision(connection) == migrations.head_revision()
     assert migrations.schema_differences(url) == []
     with Session(get_engine(url)) as session:
         cpo = session.exec(select(Cpo)).one()
