@@ -4,6 +4,7 @@ registered CPOs and an actor per role. The data they hold is built by tests/fact
 Library modules are imported inside the fixtures, after the data directory is set.
 """
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -16,12 +17,16 @@ SPEC = ROOT / "docs" / "oioi-spec"
 
 @pytest.fixture(autouse=True)
 def _isolated_data_dir(tmp_path, monkeypatch):
-    """Every test gets its own data directory and SQLite database."""
+    """Every test gets its own data directory and SQLite database, and an embedded-sandbox address where
+    nothing listens (a developer's running `make run` is never touched) unless the test starts one there."""
     from oioi_onboard.settings import get_settings
     from oioi_onboard.store.db import get_engine
+    from tests.helpers.sandbox import free_port
 
     monkeypatch.setenv("OIOI_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.setenv("OIOI_SANDBOX_HOST", "127.0.0.1")
+    monkeypatch.setenv("OIOI_SANDBOX_PORT", str(free_port()))
     get_settings.cache_clear()
     get_engine.cache_clear()
     yield
@@ -29,11 +34,43 @@ def _isolated_data_dir(tmp_path, monkeypatch):
     get_engine.cache_clear()
 
 
+@pytest.fixture(autouse=True)
+def _cheap_password_hashing(monkeypatch):
+    """Argon2 at its lowest cost: the same kind of hash and the same checks, without 0.13 s per password."""
+    from argon2 import PasswordHasher
+
+    from oioi_onboard.store import auth
+
+    monkeypatch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+
+
+@pytest.fixture(scope="session")
+def _migrated_database(tmp_path_factory) -> Path:
+    """An SQLite database at the newest schema, migrated once per run for ``db`` to copy."""
+    from oioi_onboard.store.db import get_engine, migrate
+
+    path = tmp_path_factory.mktemp("migrated") / "onboard.db"
+    url = f"sqlite:///{path}"
+    migrate(url)
+    get_engine(url).dispose()  # closes the last connection, so the WAL is folded into the file
+    return path
+
+
 @pytest.fixture
-def db():
-    """The test's own SQLite database, upgraded; ``with db() as session:`` opens a session on it."""
+def db(_migrated_database):
+    """The test's own SQLite database, upgraded; ``with db() as session:`` opens a session on it.
+
+    It starts as a copy of a database migrated once per run; ``migrate()`` still runs (and finds
+    nothing to do), as it does at every entry point.
+    """
+    from oioi_onboard.settings import get_settings
     from oioi_onboard.store.db import migrate, session_scope
 
+    url = get_settings().db_url
+    if url.startswith("sqlite:///"):
+        target = Path(url.removeprefix("sqlite:///"))
+        if not target.exists():
+            shutil.copyfile(_migrated_database, target)
     migrate()
     return session_scope
 
@@ -77,7 +114,7 @@ def fresh_sandbox(tmp_path):
 @pytest.fixture
 def cpo(db):
     """A registered CPO, 'Ours', holding DE*8PS (the operator id of the sample files and the hostile
-    corpus), on the embedded sandbox, without an API key."""
+    corpus), on the embedded sandbox (not running, so its provisioning there stays pending)."""
     from tests.factories import make_cpo
 
     with db() as session:

@@ -21,8 +21,8 @@ from sqlmodel import Session
 
 from oioi_onboard.oioi import messages
 from oioi_onboard.oioi.ids import normalise_evse_id
-from oioi_onboard.sheets.canonical import NAMES, ROW
 from oioi_onboard.oioi.messages import canonical_sha256
+from oioi_onboard.sheets.canonical import NAMES, ROW
 from oioi_onboard.sheets.stations import connectors_signature
 from oioi_onboard.store.auth import SYSTEM, Actor, actor_for_user, create_user
 from oioi_onboard.store.models import Connector, Cpo, ImportRecord, Role, Station

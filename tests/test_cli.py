@@ -8,6 +8,8 @@ import pytest
 
 from tests.helpers.sandbox import free_port
 
+pytestmark = pytest.mark.slow  # one real process per command
+
 
 @pytest.mark.parametrize("command", [["cpo", "list"], ["worker", "--once"], ["relay", "--port", "0"]])
 def test_an_unreachable_database_is_reported_in_one_line(command):

@@ -111,6 +111,7 @@ def test_register_shows_the_generated_partner_identifier_and_masks_the_key(two_c
     assert app.text_input(key="reg_api_key").value == ""  # the form forgot the key
 
 
+@pytest.mark.slow  # real sandbox over HTTP, ~2 s
 def test_connection_button_against_the_sandbox(two_cpos, sandbox):
     with session_scope() as session:
         good = make_cpo(session, name="Good", operator_ids="DE*GOD", endpoint=sandbox.url, api_key=sandbox.api_key,
@@ -258,6 +259,7 @@ def test_cpo_page_creates_an_ingest_token_shown_once(two_cpos):
 CONNECTED = "connected: the endpoint accepted the API key and the partner identifier"
 
 
+@pytest.mark.slow  # starts a sandbox of its own
 def test_a_cpo_registered_on_the_sandbox_from_the_page_connects(two_cpos, monkeypatch, tmp_path):
     """Issue 10.5: the page says what the sandbox is; a CPO registered on it gets its key and partner
     identifier there, so "Test connection" passes, and the result stays on the page."""
@@ -296,6 +298,7 @@ def test_a_cpo_registered_on_the_sandbox_from_the_page_connects(two_cpos, monkey
             assert key not in shown
 
 
+@pytest.mark.slow  # real sandbox over HTTP, ~2 s
 def test_the_rejected_message_goes_once_the_key_is_replaced(two_cpos, sandbox):
     with session_scope() as session:
         cpo = make_cpo(session, name="Key swap", operator_ids="DE*SWP", endpoint=sandbox.url,

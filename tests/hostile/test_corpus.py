@@ -138,6 +138,7 @@ def test_validate_cli_refuses_large_files_in_a_real_process(name, large_files):
     _check_answer(name, result.returncode, result.stdout, result.stderr, LARGE_EXPECTED[name])
 
 
+@pytest.mark.slow  # a real process
 def test_the_real_command_reports_rules_too():
     """One file with errors through the installed entry point, as a CPO would run it."""
     result = _validate_process(CORPUS / "din_evse_ids.csv")

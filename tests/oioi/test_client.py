@@ -241,6 +241,7 @@ def test_unknown_status_is_refused_before_sending(sandbox):
 # -- failures, retries and time -----------------------------------------------------------
 
 
+@pytest.mark.slow  # a sandbox of its own with injected faults or latency
 def test_503_is_retried_until_success_honouring_retry_after(tmp_path):
     with running_sandbox(tmp_path, api_keys=(SECRET_KEY,), partner_ids=(PARTNER,), fail_rate=0.5, seed=7) as box:
         sleeps = RecordedSleeps()
@@ -261,6 +262,7 @@ def test_503_is_retried_until_success_honouring_retry_after(tmp_path):
     assert stats["station-post"]["accepted"] == 12 and set(stats["station_accepts"].values()) == {1}
 
 
+@pytest.mark.slow  # a sandbox of its own with injected faults or latency
 def test_503_without_retries_raises_server_error_with_retry_after(tmp_path):
     with running_sandbox(tmp_path, api_keys=(SECRET_KEY,), partner_ids=(PARTNER,), fail_rate=1.0) as box:
         async def go():
@@ -272,6 +274,7 @@ def test_503_without_retries_raises_server_error_with_retry_after(tmp_path):
     assert (caught.value.status_code, caught.value.retry_after, caught.value.retryable) == (503, 1.0, True)
 
 
+@pytest.mark.slow  # waits for timeouts
 def test_stalled_endpoint_raises_timeout_error(tmp_path):
     with running_sandbox(tmp_path, api_keys=(SECRET_KEY,), partner_ids=(PARTNER,), stall_rate=1.0) as box:
         async def go():
@@ -284,6 +287,7 @@ def test_stalled_endpoint_raises_timeout_error(tmp_path):
         assert box.stats()["faults"]["stalled"] == 1
 
 
+@pytest.mark.slow  # waits for timeouts
 def test_stalls_are_survived_by_retrying_after_the_timeout(tmp_path):
     with running_sandbox(tmp_path, api_keys=(SECRET_KEY,), partner_ids=(PARTNER,), stall_rate=0.5, seed=1) as box:
         sleeps = RecordedSleeps()
@@ -465,6 +469,7 @@ class CountingTransport(httpx.AsyncBaseTransport):
         await self.inner.aclose()
 
 
+@pytest.mark.slow  # a sandbox of its own with injected faults or latency
 def test_send_many_bounds_concurrency_and_isolates_failures(tmp_path):
     with running_sandbox(tmp_path, api_keys=(SECRET_KEY,), partner_ids=(PARTNER,), latency_ms=30) as box:
         bodies = [messages.encode(messages.StationPost(station=station(), partner_identifier=PARTNER))
@@ -487,6 +492,7 @@ def test_send_many_bounds_concurrency_and_isolates_failures(tmp_path):
     assert sorted(seen) == list(range(20)) and seen[5] is results[5]
 
 
+@pytest.mark.slow  # a sandbox of its own with injected faults or latency
 def test_pooled_transport_never_opens_more_than_max_connections(tmp_path):
     with running_sandbox(tmp_path, api_keys=(SECRET_KEY,), partner_ids=(PARTNER,), latency_ms=20) as box:
         transport = PooledTransport(6, pool_size=4)
@@ -516,6 +522,7 @@ def test_send_many_with_nothing_to_send(sandbox):
 # -- the API key stays secret -------------------------------------------------------------
 
 
+@pytest.mark.slow  # ~2-4 s of retries against the sandbox
 def test_api_key_never_appears_in_repr_errors_or_logs(sandbox, caplog):
     caplog.set_level(logging.DEBUG)
     for name in ("httpx", "httpcore", "oioi_onboard"):

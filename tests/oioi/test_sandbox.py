@@ -48,6 +48,7 @@ def status_body(evse: str, status: str = "Occupied", partner=PARTNER) -> dict:
     return {"connector-post-status": {"connector-id": evse, "status": status, "partner-identifier": partner}}
 
 
+@pytest.mark.slow  # starts the sandbox command of its own
 def test_cli_answers_the_spec_station_post_with_code_0(tmp_path):
     """``oioi-onboard sandbox --port P --api-key K --partner-id ID``, exactly as a user types it."""
     port = free_port()
@@ -194,6 +195,7 @@ def test_stats_and_health_shapes(sandbox):
         assert stats[kind]["received"] == stats[kind]["accepted"] + stats[kind]["rejected"]
 
 
+@pytest.mark.slow  # starts the sandbox twice
 def test_state_survives_a_restart(tmp_path):
     db_path = tmp_path / "kept.db"
     body = station_body()
@@ -224,6 +226,7 @@ def _fault_pattern(tmp_path, seed):
     return [r.status_code for r in responses], responses, stats
 
 
+@pytest.mark.slow  # two sandboxes, hundreds of requests
 def test_fault_injection_is_reproducible_with_a_seed(tmp_path):
     pattern, responses, stats = _fault_pattern(tmp_path, seed=3)
     again, _, _ = _fault_pattern(tmp_path, seed=3)

@@ -156,6 +156,7 @@ def test_start_up_partner_identifiers_are_not_given_to_other_keys(tmp_path):
         assert code(station_post(box, key="startup-key-0000aaaa", partner=PARTNER_A1, n=8)) == 0
 
 
+@pytest.mark.slow  # starts the sandbox twice
 def test_provisioned_keys_survive_a_restart_and_are_stored_only_hashed(tmp_path):
     db_path = tmp_path / "kept.db"
     first = start_bare_sandbox(tmp_path, db_path=db_path)

@@ -6,8 +6,8 @@ import re
 
 import pandas as pd
 import pytest
-from sqlmodel import select
 from openpyxl import load_workbook
+from sqlmodel import select
 
 from oioi_onboard.oioi.ids import is_evse_id
 from oioi_onboard.oioi.messages import ConnectorType

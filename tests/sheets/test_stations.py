@@ -2,8 +2,7 @@
 
 import pytest
 
-from oioi_onboard.oioi.messages import Station, StationPost, encode
-from oioi_onboard.oioi.messages import canonical_sha256
+from oioi_onboard.oioi.messages import Station, StationPost, canonical_sha256, encode
 from oioi_onboard.sheets.stations import (
     POINT_COLUMNS,
     StationBuildError,

@@ -168,6 +168,7 @@ def test_with_cpo_the_registry_checks_run(db):
     assert result.exit_code == 2 and "no registered CPO named 'Nobody'" in result.stderr
 
 
+@pytest.mark.slow  # three real processes
 def test_real_process_exit_codes_and_no_streamlit(tmp_path):
     env = {**os.environ, "OIOI_DATA_DIR": str(tmp_path / "data")}
     probe = subprocess.run(

@@ -86,6 +86,7 @@ def _oioi_onboard(*args: str, env: dict) -> subprocess.CompletedProcess:
                           env=env, timeout=120)
 
 
+@pytest.mark.slow  # a real process, ~4 s
 def test_the_installed_command_honours_database_url(tmp_path, db):
     other = tmp_path / "elsewhere.db"
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{other}"}

@@ -1,9 +1,13 @@
 """'Test connection' against the real sandbox process."""
 
+import pytest
+
 from oioi_onboard.store import registry
 from oioi_onboard.store.auth import SYSTEM
 from tests.factories import make_cpo
 from tests.helpers.sandbox import free_port
+
+pytestmark = pytest.mark.slow  # the real sandbox and real connection tests, 1-3 s each
 
 
 def test_connection_reports_key_partner_and_reachability(sandbox):
