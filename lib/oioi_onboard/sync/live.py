@@ -10,7 +10,8 @@ station, not 75,000 connector rows.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import NamedTuple
 
 import pandas as pd
@@ -18,12 +19,12 @@ from sqlalchemy import and_, case, func
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, select
 
-from ..errors import PermissionDenied
+from ..errors import NotFound, PermissionDenied
 from ..oioi import ids
 from ..store.auth import Actor
 from ..store.models import Connector, Cpo, Station, utcnow
 from ..store.queries import get_cpo, visible_cpo_ids
-from .status_ingest import CONNECTORS, EVENTS, STATIONS, STATUSES, in_chunks
+from .status_ingest import CONNECTORS, EVENTS, KIND, OUTBOX, STATIONS, STATUSES, in_chunks
 
 DELIVERY_LABELS = {
     "pending": "pending",
@@ -218,12 +219,20 @@ def _stations_with_events_after(session: Session, after: dict[int, int | None],
     return changed
 
 
-RECENT_COLUMNS = ["received_at", "cpo", "evse_id", "status", "observed_at", "source", "delivery", "reason"]
+RECENT_COLUMNS = ["received_at", "cpo", "evse_id", "status", "observed_at", "source", "delivery", "reason",
+                  "delivered_at", "took_s", "station_id"]
 
 
 def recent_changes(session: Session, *, actor: Actor, cpo_ids: Iterable[int] | None = None,
                    limit: int = 200) -> pd.DataFrame:
-    """The newest status changes received, with what became of each (delivery, reason)."""
+    """The newest status changes received, with what became of each.
+
+    ``delivery`` as people read it (pending, delivered, superseded, held back,
+    stale, rejected) with its ``reason``; for a delivered change the moment the
+    endpoint acknowledged it (``delivered_at``) and the seconds from receiving the
+    change to that acknowledgement (``took_s``); ``station_id``: the station the
+    connector belongs to (for opening the station view). Times are aware UTC.
+    """
     scope = _scope(session, actor, cpo_ids)
     if not scope:
         return pd.DataFrame(columns=RECENT_COLUMNS)
@@ -235,15 +244,191 @@ def recent_changes(session: Session, *, actor: Actor, cpo_ids: Iterable[int] | N
         # where "cpo_id IN (...)" would sort the CPOs' whole history first.
         rows += session.execute(
             sa_select(EVENTS.c.id, EVENTS.c.received_at, EVENTS.c.cpo_id, EVENTS.c.evse_id, EVENTS.c.status,
-                      EVENTS.c.observed_at, EVENTS.c.source, EVENTS.c.delivery, EVENTS.c.reason)
+                      EVENTS.c.observed_at, EVENTS.c.source, EVENTS.c.delivery, EVENTS.c.reason, EVENTS.c.outbox_id)
             .where(EVENTS.c.cpo_id == cpo_id).order_by(EVENTS.c.id.desc()).limit(limit)
         ).all()
     rows.sort(key=lambda row: row[0], reverse=True)
-    frame = pd.DataFrame([row[1:] for row in rows[:limit]], columns=RECENT_COLUMNS)
+    rows = rows[:limit]
+    frame = pd.DataFrame([row[1:9] for row in rows], columns=RECENT_COLUMNS[:8])
     frame["cpo"] = frame["cpo"].map(names)
+    acked = _acked_at(session, {row[9] for row in rows if row[7] == "delivered" and row[9] is not None})
+    delivered_at = pd.Series([acked.get(row[9]) if row[7] == "delivered" else None for row in rows],
+                             dtype="object")
+    frame["received_at"] = _utc(frame["received_at"])
+    frame["observed_at"] = _utc(frame["observed_at"])
+    frame["delivered_at"] = _utc(delivered_at)
+    frame["took_s"] = (frame["delivered_at"] - frame["received_at"]).dt.total_seconds().round(1)
+    stations = _stations_of(session, set(frame["evse_id"]), set(scope))
+    frame["station_id"] = frame["evse_id"].map(lambda evse_id: stations.get(evse_id, ""))
     frame["delivery"] = frame["delivery"].map(lambda value: DELIVERY_LABELS.get(value, value))
     frame["reason"] = frame["reason"].fillna("")
-    return frame
+    return frame[RECENT_COLUMNS]
+
+
+def _utc(values: pd.Series) -> pd.Series:
+    """Datetimes as aware UTC (SQLite hands back naive ones, PostgreSQL aware ones); missing ones NaT."""
+    return pd.to_datetime(values, utc=True)
+
+
+def _acked_at(session: Session, outbox_ids: set[int]) -> dict[int, object]:
+    found: dict[int, object] = {}
+    ids_ = sorted(outbox_ids)
+    for start in range(0, len(ids_), 500):
+        found.update(session.execute(sa_select(OUTBOX.c.id, OUTBOX.c.acked_at)
+                                     .where(OUTBOX.c.id.in_(ids_[start:start + 500]))).all())
+    return found
+
+
+def _stations_of(session: Session, evse_ids: set[str], cpo_ids: set[int]) -> dict[str, str]:
+    """EVSE id -> the live station holding it, among the CPOs of ``cpo_ids`` (checked by the caller)."""
+    found: dict[str, str] = {}
+    for chunk in in_chunks(evse_ids):
+        for evse_id, station_id, owner, deleted in session.execute(
+            sa_select(CONNECTORS.c.evse_id, STATIONS.c.station_id, CONNECTORS.c.cpo_id, STATIONS.c.deleted)
+            .join_from(CONNECTORS, STATIONS, STATIONS.c.id == CONNECTORS.c.station_pk)
+            .where(CONNECTORS.c.evse_id.in_(chunk))
+        ).all():
+            if owner in cpo_ids and (not deleted or evse_id not in found):
+                found[evse_id] = station_id
+    return found
+
+
+# --- one station: its connectors, their history, the requests that went out ---------------------------------
+
+CHANGE_COLUMNS = ["received_at", "evse_id", "status", "observed_at", "source", "delivery", "reason",
+                  "delivered_at", "took_s"]
+REQUEST_COLUMNS = ["outbox_id", "evse_id", "status", "state", "created_at", "sent_at", "acked_at", "attempts",
+                   "result_code", "answer"]
+
+
+@dataclass
+class StationView:
+    """What the live page shows of one station (``station_view``)."""
+
+    station_id: str
+    name: str
+    cpo_id: int
+    cpo: str
+    address: str
+    latitude: float
+    longitude: float
+    acknowledged_at: datetime | None  # when the endpoint last acknowledged its station-post; None: never
+    deleted: bool
+    connectors: pd.DataFrame  # evse_id, connector_type, speed, status, status_at
+    changes: pd.DataFrame  # CHANGE_COLUMNS: its connectors' last status changes, newest first
+    requests: pd.DataFrame  # REQUEST_COLUMNS: the connector-post-status requests for them, newest first
+    payloads: dict[int, dict] = field(default_factory=dict)  # outbox id -> the exact request body
+
+
+def station_view(session: Session, *, actor: Actor, station_id: str, limit: int = 20) -> StationView:
+    """One station as the live page shows it; NotFound for an unknown id, PermissionDenied for another's CPO.
+
+    ``station_id`` may also be one of its connectors' EVSE ids. ``requests``
+    are the ``connector-post-status`` requests queued for its EVSE ids: the
+    exact body (``payloads``), whether and when it was sent and acknowledged,
+    and the endpoint's answer as recorded (result code, error).
+    """
+    wanted = station_id.strip()
+    row = session.execute(
+        sa_select(STATIONS).where(STATIONS.c.station_id == wanted).order_by(STATIONS.c.deleted, STATIONS.c.id)
+    ).first()
+    if row is None:
+        key = ids.normalise_evse_id(wanted)
+        row = session.execute(
+            sa_select(STATIONS).join_from(CONNECTORS, STATIONS, STATIONS.c.id == CONNECTORS.c.station_pk)
+            .where(CONNECTORS.c.evse_key == key).order_by(STATIONS.c.deleted, STATIONS.c.id.desc())
+        ).first()
+    if row is None:
+        raise NotFound(f"no station or EVSE id {wanted!r} is stored")
+    station = row._mapping
+    cpo = get_cpo(session, actor=actor, cpo_id=station["cpo_id"])  # PermissionDenied for another's station
+
+    connectors = pd.DataFrame(
+        [tuple(r) for r in session.execute(
+            sa_select(CONNECTORS.c.evse_id, CONNECTORS.c.name, CONNECTORS.c.speed, CONNECTORS.c.status,
+                      CONNECTORS.c.status_at, CONNECTORS.c.evse_key)
+            .where(CONNECTORS.c.station_pk == station["id"]).order_by(CONNECTORS.c.id)
+        ).all()],
+        columns=["evse_id", "connector_type", "speed", "status", "status_at", "evse_key"],
+    )
+    connectors["status_at"] = _utc(connectors["status_at"])
+    evse_ids = sorted(set(connectors["evse_id"]))
+    keys = sorted(set(connectors["evse_key"]))
+
+    events = session.execute(
+        sa_select(EVENTS.c.received_at, EVENTS.c.evse_id, EVENTS.c.status, EVENTS.c.observed_at, EVENTS.c.source,
+                  EVENTS.c.delivery, EVENTS.c.reason, EVENTS.c.outbox_id)
+        .where(EVENTS.c.evse_id.in_(evse_ids), EVENTS.c.cpo_id == cpo.id)
+        .order_by(EVENTS.c.id.desc()).limit(limit)
+    ).all() if evse_ids else []
+    acked = _acked_at(session, {e[7] for e in events if e[5] == "delivered" and e[7] is not None})
+    changes = pd.DataFrame([tuple(e[:7]) for e in events], columns=CHANGE_COLUMNS[:7])
+    changes["received_at"] = _utc(changes["received_at"])
+    changes["observed_at"] = _utc(changes["observed_at"])
+    changes["delivered_at"] = _utc(pd.Series([acked.get(e[7]) if e[5] == "delivered" else None for e in events],
+                                             dtype="object"))
+    changes["took_s"] = (changes["delivered_at"] - changes["received_at"]).dt.total_seconds().round(1)
+    changes["delivery"] = changes["delivery"].map(lambda value: DELIVERY_LABELS.get(value, value))
+    changes["reason"] = changes["reason"].fillna("")
+
+    outbox = session.execute(
+        sa_select(OUTBOX.c.id, OUTBOX.c.payload, OUTBOX.c.state, OUTBOX.c.created_at, OUTBOX.c.sent_at,
+                  OUTBOX.c.acked_at, OUTBOX.c.attempts, OUTBOX.c.result_code, OUTBOX.c.last_error, OUTBOX.c.cpo_id)
+        .where(OUTBOX.c.kind == KIND, OUTBOX.c.key.in_(keys))
+        .order_by(OUTBOX.c.id.desc()).limit(limit)
+    ).all() if keys else []
+    outbox = [r for r in outbox if r[9] == cpo.id]  # by key alone (see status_ingest.CHUNK), owner checked here
+    payloads = {r[0]: r[1] for r in outbox}
+    requests = pd.DataFrame([_request_row(*r[:9]) for r in outbox], columns=REQUEST_COLUMNS)
+    for column in ("created_at", "sent_at", "acked_at"):
+        requests[column] = _utc(requests[column])
+    payload = station["payload"] or {}
+    address = payload.get("address") or {}
+    return StationView(
+        station_id=station["station_id"], name=station["name"], cpo_id=cpo.id, cpo=cpo.name,
+        address=" ".join(str(part) for part in (address.get("street"), address.get("street-number")) if part)
+        + (", " if address else "") + " ".join(str(part) for part in (address.get("zip"), address.get("city"))
+                                               if part),
+        latitude=station["latitude"], longitude=station["longitude"],
+        acknowledged_at=station["acked_at"], deleted=bool(station["deleted"]),
+        connectors=connectors.drop(columns=["evse_key"]), changes=changes, requests=requests, payloads=payloads,
+    )
+
+
+def _request_row(outbox_id: int, payload: dict, state: object, created_at: object, sent_at: object,
+                 acked_at: object, attempts: int, result_code: int | None, last_error: str | None) -> tuple:
+    body = (payload or {}).get(KIND) or {}
+    state = str(getattr(state, "value", state))
+    return (outbox_id, body.get("connector-id", ""), body.get("status", ""), REQUEST_STATES.get(state, state),
+            created_at, sent_at, acked_at, attempts, result_code, request_answer(state, result_code, last_error))
+
+
+REQUEST_STATES = {
+    "pending": "waiting to be sent",
+    "sending": "being sent",
+    "acked": "acknowledged",
+    "failed": "refused",
+    "superseded": "replaced before it was sent",
+    "held": "held back",
+}
+
+
+def request_answer(state: str, result_code: int | None, last_error: str | None) -> str:
+    """The endpoint's answer to one queued request, as recorded, in words."""
+    state = str(getattr(state, "value", state))
+    if state == "acked":
+        code = 0 if result_code is None else result_code
+        return f"success (result code {code})" if code == 0 else f"accepted with result code {code}"
+    if state == "failed":
+        return ("refused: " + (f"code {result_code}: " if result_code is not None else "")
+                + (last_error or "no reason given"))
+    if state == "superseded":
+        return "not sent: " + (last_error or "a newer status for the same EVSE id replaced it")
+    if state == "held":
+        return "not sent yet: the station is not acknowledged by the endpoint"
+    if last_error:
+        return f"no answer yet; retrying after: {last_error}"
+    return "no answer yet"
 
 
 def _in_scope(scope: list[int]):  # noqa: ANN202
