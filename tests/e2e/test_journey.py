@@ -150,7 +150,7 @@ def test_the_whole_journey(product: Product, page: Page, tmp_path):
     editor = main.locator('[data-testid="stDataFrame"]').nth(1)  # the issue table comes first
     edit_cell(page, editor, row=0, column=int(speed_column), value="22")
     shot(page, "05_cell_fixed", editor)
-    main.get_by_role("button", name="Revalidate", exact=True).click()
+    main.get_by_role("button", name="Revalidate the edited cells", exact=True).click()
     settle(page)
     expect(main.get_by_text("No problems found.")).to_be_visible(timeout=SLOW)
     expect(metrics.filter(has_text="Errors")).to_contain_text("0")
