@@ -1,0 +1,97 @@
+"""Onboarding progress: each CPO's steps, worked out from the store, and the next one."""
+
+import pytest
+from sqlmodel import select
+
+from oioi_onboard.errors import PermissionDenied
+from oioi_onboard.store import progress
+from oioi_onboard.store.models import ImportRecord, Outbox, OutboxState, Station, StatusEvent
+from oioi_onboard.store.progress import STEPS
+from tests.factories import add_station_row
+
+
+def steps(found, cpo_id):
+    return {step.key: step.done for step in found[cpo_id].steps}
+
+
+def test_a_new_cpo_is_registered_and_next_tests_its_connection(db, two_cpos):
+    with db() as session:
+        found = progress.onboarding(session, actor=two_cpos["maria"])
+    alpha = found[two_cpos["alpha"]]
+    assert [step.key for step in alpha.steps] == list(STEPS)
+    assert alpha.done == 1 and alpha.next.key == "connection" and alpha.next.detail == "not tested yet"
+    assert list(found) == [two_cpos["alpha"], two_cpos["bravo"]]  # by name
+
+
+def test_the_next_step_follows_the_store_through_the_whole_sequence(db, two_cpos):
+    alpha = two_cpos["alpha"]
+    maria = two_cpos["maria"]
+
+    def next_step():
+        with db() as session:
+            return progress.cpo_onboarding(session, actor=maria, cpo_id=alpha).next
+
+    with db() as session:
+        from oioi_onboard.store.models import Cpo
+
+        cpo = session.get(Cpo, alpha)
+        cpo.connection_ok, cpo.connection_message = False, "HTTP 401: the API key was refused"
+        session.add(cpo)
+    assert next_step().key == "connection" and "refused" in next_step().detail
+
+    with db() as session:
+        cpo = session.get(Cpo, alpha)
+        cpo.connection_ok = True
+        session.add(cpo)
+    assert next_step().key == "import"
+
+    with db() as session:
+        record = ImportRecord(cpo_id=alpha, user_name="maria", file_name="net.csv", file_sha256="s", stations=3,
+                              stations_stored=2, errors=4)
+        session.add(record)
+        for n in (1, 2):
+            add_station_row(session, cpo_id=alpha, station_id=f"A{n}", operator_id="DE*ALP")
+    assert (next_step().key, next_step().detail) == ("fix", "4 error(s) in the latest import (net.csv): "
+                                                            "1 station(s) blocked")
+
+    with db() as session:
+        session.add(ImportRecord(cpo_id=alpha, user_name="maria", file_name="net2.csv", file_sha256="t",
+                                 stations=3, stations_stored=3, errors=0))
+    assert (next_step().key, next_step().detail) == ("push", "2 station(s) not pushed yet")
+
+    with db() as session:
+        session.add(Outbox(cpo_id=alpha, kind="station-post", key="A1", payload={}, payload_sha256="x",
+                           state=OutboxState.PENDING))
+    assert next_step().detail == "1 station-post(s) being sent"
+
+    with db() as session:
+        row = session.exec(select(Outbox)).one()
+        row.state = OutboxState.FAILED
+        session.add(row)
+    assert next_step().detail == "1 station-post(s) refused by the endpoint"
+
+    with db() as session:
+        row = session.exec(select(Outbox)).one()
+        row.state = OutboxState.ACKED
+        session.add(row)
+        for station in session.exec(select(Station)).all():
+            station.acked_sha256, station.acked_at = station.payload_sha256, station.updated_at
+            session.add(station)
+    assert next_step().key == "statuses"
+
+    with db() as session:
+        from datetime import UTC, datetime
+
+        session.add(StatusEvent(cpo_id=alpha, evse_id="DE*ALP*EA10", status="Occupied", source="ui",
+                                observed_at=datetime.now(UTC), delivery="delivered"))
+    assert next_step() is None
+    with db() as session:
+        done = progress.cpo_onboarding(session, actor=maria, cpo_id=alpha)
+    assert done.done == len(STEPS) and done.step("push").detail == "2 station(s) acknowledged by the endpoint"
+
+
+def test_staff_see_only_their_cpos_and_are_refused_anothers(db, two_cpos):
+    with db() as session:
+        assert list(progress.onboarding(session, actor=two_cpos["bob"])) == [two_cpos["bravo"]]
+        with pytest.raises(PermissionDenied):
+            progress.cpo_onboarding(session, actor=two_cpos["bob"], cpo_id=two_cpos["alpha"])
