@@ -7,13 +7,14 @@ import pytest
 from sqlalchemy import inspect
 from sqlmodel import select
 
+from oioi_onboard.errors import ConfigError
 from oioi_onboard.settings import get_settings
-from oioi_onboard.store import migrate as migrations
+from oioi_onboard.store import db as migrations
 from oioi_onboard.store.db import get_engine
 
 
 def _check_upgraded(url: str) -> None:
-    migrations.upgrade(url)
+    migrations.migrate(url)
     tables = set(inspect(get_engine(url)).get_table_names())
     assert {"cpo", "operator_id", "partner_identifier", "app_user", "audit_log", "alembic_version"} <= tables
     with get_engine(url).connect() as connection:
@@ -28,8 +29,8 @@ def test_upgrade_empty_sqlite_matches_models():
 
 def test_upgrade_twice_is_a_no_op():
     url = get_settings().db_url
-    migrations.upgrade(url)
-    migrations.upgrade(url)
+    migrations.migrate(url)
+    migrations.migrate(url)
     with get_engine(url).connect() as connection:
         assert migrations.current_revision(connection) == migrations.head_revision()
 
@@ -37,7 +38,7 @@ def test_upgrade_twice_is_a_no_op():
 def _upgrade_from_processes(url: str, count: int = 3) -> list[int]:
     # Fresh interpreters, not multiprocessing: a spawned child re-runs __main__, which an
     # earlier AppTest in the same pytest process may have left pointing at a page script.
-    code = "import sys; from oioi_onboard.store.migrate import upgrade; upgrade(sys.argv[1])"
+    code = "import sys; from oioi_onboard.store.db import migrate; migrate(sys.argv[1])"
     processes = [subprocess.Popen([sys.executable, "-c", code, url]) for _ in range(count)]
     return [process.wait(120) for process in processes]
 
@@ -64,7 +65,7 @@ def test_concurrent_upgrades_on_postgres_all_succeed(postgres_url):
 
 def test_the_comparison_notices_a_schema_that_differs_from_the_models():
     url = get_settings().db_url
-    migrations.upgrade(url)
+    migrations.migrate(url)
     with get_engine(url).begin() as connection:
         connection.exec_driver_sql("ALTER TABLE cpo DROP COLUMN paused_reason")
     differences = migrations.schema_differences(url)
@@ -76,7 +77,7 @@ def test_a_database_made_by_create_all_is_adopted_when_it_matches():
 
     url = get_settings().db_url
     SQLModel.metadata.create_all(get_engine(url))
-    migrations.upgrade(url)
+    migrations.migrate(url)
     with get_engine(url).connect() as connection:
         assert migrations.current_revision(connection) == migrations.head_revision()
 
@@ -88,8 +89,8 @@ def test_a_database_without_history_that_differs_is_refused_clearly():
     SQLModel.metadata.create_all(get_engine(url))
     with get_engine(url).begin() as connection:
         connection.exec_driver_sql("ALTER TABLE cpo DROP COLUMN paused_reason")
-    with pytest.raises(RuntimeError, match="has tables but no migration history"):
-        migrations.upgrade(url)
+    with pytest.raises(ConfigError, match="has tables but no migration history"):
+        migrations.migrate(url)
 
 
 def test_a_database_at_the_first_revision_keeps_its_cpos_through_the_upgrade():
@@ -108,7 +109,7 @@ def test_a_database_at_the_first_revision_keeps_its_cpos_through_the_upgrade():
         connection.exec_driver_sql(
             "INSERT INTO cpo (name, endpoint, stage, active, concurrency, created_at, updated_at)"
             " VALUES ('Old CPO', 'production', 'REGISTERED', 1, 16, '2026-01-01 00:00:00', '2026-01-01 00:00:00')")
-    migrations.upgrade(url)
+    migrations.migrate(url)
     with get_engine(url).connect() as connection:
         assert migrations.current_revision(connection) == migrations.head_revision()
     assert migrations.schema_differences(url) == []

@@ -1,18 +1,34 @@
-"""The engine, sessions and schema upgrades.
+"""The one home of the database: the engine, sessions and schema upgrades (alembic, driven from code).
 
 Every entry point calls ``migrate()`` before its first query, so an empty or
-older database is brought up to the current schema by itself.
+older database is brought up to the current schema by itself:
+
+    python -m oioi_onboard.store.db upgrade            # bring DATABASE_URL to head
+    python -m oioi_onboard.store.db check              # models and migrations agree?
+    python -m oioi_onboard.store.db revision "what"    # a new revision from the models' changes
+
+Several processes may call ``migrate`` at once (the app, the worker, the relay
+starting together). On PostgreSQL they queue on an advisory lock; on SQLite on
+a lock file next to the database. Whoever comes second finds the schema at head
+and does nothing. Alembic is imported only when an upgrade is due.
 """
 
+import fcntl
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
+from pathlib import Path
 
-from sqlalchemy import event
-from sqlalchemy.engine import Engine
-from sqlmodel import Session, create_engine
+from sqlalchemy import event, inspect, text
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlmodel import Session, SQLModel, create_engine
 
 from ..settings import get_settings
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+# Any fixed 64-bit number, the same in every process: it names our advisory lock.
+_PG_LOCK_KEY = 0x0101_0101_5354_4F52
 
 
 @lru_cache
@@ -46,8 +62,154 @@ def session_scope(url: str | None = None) -> Iterator[Session]:
             raise
 
 
-def migrate(url: str | None = None) -> None:
-    """Bring the database to the newest schema (alembic ``upgrade head``)."""
-    from .migrate import upgrade
+# --- schema upgrades -------------------------------------------------------------------------
 
-    upgrade(url or get_settings().db_url)
+
+def alembic_config(url: str | None = None):  # noqa: ANN201 - alembic's Config, imported lazily
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("file_template", "%%(rev)s_%%(slug)s")
+    if url:
+        config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+def head_revision() -> str | None:
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def current_revision(connection: Connection) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+@contextmanager
+def _sqlite_lock(url: str) -> Iterator[None]:
+    database = make_url(url).database
+    if not database or database == ":memory:":
+        yield
+        return
+    lock_path = Path(database).with_name(Path(database).name + ".migrate-lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with lock_path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def migrate(url: str | None = None) -> None:
+    """Bring the database to the newest schema (``alembic upgrade head``); a no-op when it is there."""
+    from . import models  # noqa: F401 - registers the tables
+
+    url = url or get_settings().db_url
+    engine = get_engine(url)
+    head = head_revision()
+    with engine.connect() as connection:
+        if current_revision(connection) == head:
+            return
+    if engine.dialect.name == "sqlite":
+        with _sqlite_lock(url), engine.connect() as connection:
+            _upgrade_on(connection, head)
+        return
+    with engine.connect() as connection:
+        if engine.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _PG_LOCK_KEY})
+            connection.commit()
+        try:
+            _upgrade_on(connection, head)
+        finally:
+            if engine.dialect.name == "postgresql":
+                connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _PG_LOCK_KEY})
+                connection.commit()
+
+
+def _upgrade_on(connection: Connection, head: str | None) -> None:
+    from alembic import command
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from ..errors import ConfigError
+
+    # Checked again under the lock: another process may have finished meanwhile.
+    if current_revision(connection) == head:
+        connection.rollback()
+        return
+    unversioned = current_revision(connection) is None and "cpo" in inspect(connection).get_table_names()
+    connection.rollback()  # the checks above opened a transaction; alembic opens its own
+    config = alembic_config()
+    config.attributes["connection"] = connection
+    if unversioned:
+        # Made by create_all before migrations existed: adopt it if it matches, never guess otherwise.
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        differences = compare_metadata(context, SQLModel.metadata)
+        connection.rollback()
+        if differences:
+            raise ConfigError(
+                f"the database {connection.engine.url.render_as_string(hide_password=True)} has tables but no "
+                f"migration history, and they differ from the models ({len(differences)} differences); "
+                "move it aside or drop it, then start again"
+            )
+        command.stamp(config, "head")
+    else:
+        command.upgrade(config, "head")
+    connection.commit()
+
+
+def schema_differences(url: str) -> list:
+    """What alembic would change to make the database match the models ([] when they agree)."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from . import models  # noqa: F401 - registers the tables
+
+    with get_engine(url).connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        return compare_metadata(context, SQLModel.metadata)
+
+
+def new_revision(message: str) -> Path:
+    """Write the next revision from what the models changed since head (review it before committing)."""
+    import tempfile
+
+    from alembic import command
+
+    with tempfile.TemporaryDirectory() as scratch:
+        url = f"sqlite:///{Path(scratch) / 'head.db'}"
+        migrate(url)
+        number = f"{int(head_revision() or 0) + 1:04d}"
+        command.revision(alembic_config(url), message=message, autogenerate=True, rev_id=number)
+    (written,) = (MIGRATIONS / "versions").glob(f"{number}_*.py")
+    return written
+
+
+def main(argv: list[str]) -> int:
+    action = argv[0] if argv else "upgrade"
+    url = get_settings().db_url
+    if action == "upgrade":
+        migrate(url)
+        print(f"database at revision {head_revision()}")
+        return 0
+    if action == "check":
+        migrate(url)
+        differences = schema_differences(url)
+        for difference in differences:
+            print(difference)
+        if differences:
+            print('models and migrations disagree: python -m oioi_onboard.store.db revision "what changed"')
+        return 1 if differences else 0
+    if action == "revision" and len(argv) == 2:
+        print(f"wrote {new_revision(argv[1])}")
+        return 0
+    print(f"unknown action {' '.join(argv)!r}; use upgrade, check or revision MESSAGE", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

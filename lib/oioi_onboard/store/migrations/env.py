@@ -1,4 +1,4 @@
-"""Alembic environment, driven from ``oioi_onboard.store.migrate`` (no alembic.ini).
+"""Alembic environment, driven from ``oioi_onboard.store.db`` (no alembic.ini).
 
 The caller passes an open connection in ``config.attributes["connection"]`` so
 that it can hold a lock around the upgrade; otherwise ``sqlalchemy.url`` is used.
