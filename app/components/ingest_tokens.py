@@ -8,8 +8,8 @@ from __future__ import annotations
 import streamlit as st
 
 from common import db_session, plain
+from oioi_onboard.errors import OnboardError
 from oioi_onboard.settings import get_settings
-from oioi_onboard.store.queries import PermissionDenied
 from oioi_onboard.sync import tokens
 from oioi_onboard.sync.relay import STATUSES_PATH
 
@@ -44,7 +44,7 @@ def token_section(actor, cpo) -> None:  # noqa: ANN001
                     try:
                         with db_session() as session:
                             tokens.revoke_token(session, actor=actor, token_id=info.id)
-                    except (PermissionDenied, LookupError) as error:
+                    except OnboardError as error:
                         st.error(plain(error))
                     else:
                         st.rerun()
@@ -61,7 +61,7 @@ def token_section(actor, cpo) -> None:  # noqa: ANN001
                     with db_session() as session:
                         st.session_state[shown_key] = tokens.create_token(session, actor=actor, cpo_id=cpo.id,
                                                                           label=label)
-                except (PermissionDenied, LookupError) as error:
+                except OnboardError as error:
                     st.error(plain(error))
                 else:
                     st.rerun()

@@ -5,10 +5,10 @@ import streamlit as st
 
 from common import ROLE_LABELS, db_session, plain, require_role, show_field_error
 from components.ingest_tokens import token_section
+from oioi_onboard.errors import OnboardError
 from oioi_onboard.store import queries, registry
-from oioi_onboard.store.auth import AccountError, create_user, list_users
+from oioi_onboard.store.auth import create_user, list_users
 from oioi_onboard.store.models import Role
-from oioi_onboard.store.secrets import SecretKeyError
 
 actor = require_role(Role.ADMIN, Role.PARTNER_MANAGER, Role.CPO_STAFF)
 state = st.session_state
@@ -23,8 +23,6 @@ SANDBOX_NOTE = (
     "platform does. A CPO registered on it gets its API key and partner identifier there automatically "
     "(leave the API key empty and one is generated, good for the sandbox only)."
 )
-# Problems a user can fix; anything else is a bug and shows as one.
-EXPECTED = (registry.RegistrationError, queries.PermissionDenied, LookupError, SecretKeyError, AccountError)
 
 st.title("1 · CPOs")
 st.caption(
@@ -59,7 +57,7 @@ def _register() -> None:
         state.reg_errors = error.errors
         state.pop("reg_done", None)
         return
-    except EXPECTED as error:
+    except OnboardError as error:  # a problem the user can fix; anything else is a bug
         state.reg_errors = {"form": str(error)}
         return
     state.reg_errors = {}
@@ -167,7 +165,7 @@ def _test_connection() -> None:
     try:
         with db_session() as session:
             registry.check_cpo_connection(session, actor=actor, cpo_id=cpo_id)
-    except EXPECTED as error:
+    except OnboardError as error:  # a problem the user can fix; anything else is a bug
         state[f"check_error_{cpo_id}"] = str(error)
 
 
@@ -179,7 +177,7 @@ def _set_key() -> None:
         state[f"key_message_{cpo_id}"] = ("ok", f"API key replaced (••••{shown}).")
     except registry.RegistrationError as error:
         state[f"key_message_{cpo_id}"] = ("error", error.errors.get("api_key", str(error)))
-    except EXPECTED as error:
+    except OnboardError as error:  # a problem the user can fix; anything else is a bug
         state[f"key_message_{cpo_id}"] = ("error", str(error))
     state[key_field] = ""
 
@@ -191,7 +189,7 @@ def _toggle_active(active: bool) -> None:
                 registry.reactivate_cpo(session, actor=actor, cpo_id=cpo_id)
             else:
                 registry.deactivate_cpo(session, actor=actor, cpo_id=cpo_id)
-    except EXPECTED as error:
+    except OnboardError as error:  # a problem the user can fix; anything else is a bug
         state[f"edit_errors_{cpo_id}"] = {"form": str(error)}
 
 
@@ -235,7 +233,7 @@ def _save_edit() -> None:
         state[f"edit_saved_{cpo_id}"] = True
     except registry.RegistrationError as error:
         state[f"edit_errors_{cpo_id}"] = error.errors
-    except EXPECTED as error:
+    except OnboardError as error:  # a problem the user can fix; anything else is a bug
         state[f"edit_errors_{cpo_id}"] = {"form": str(error)}
 
 
@@ -288,7 +286,7 @@ def _add_user() -> None:
         state.user_error = ""
         state.user_name = ""
         state.user_email = ""
-    except EXPECTED as error:
+    except OnboardError as error:  # a problem the user can fix; anything else is a bug
         state.user_error = str(error)
         state.pop("user_created", None)
 
