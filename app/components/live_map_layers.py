@@ -271,22 +271,49 @@ def live_deck(layers_json: str, view: pdk.ViewState) -> pdk.Deck:
     )
 
 
-def counts_chart(counts: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
+def display_timezone(browser: str | None) -> str:
+    """The zone to show times in: the browser's (``st.context.timezone``) when it is a known zone, else UTC."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    if browser:
+        try:
+            ZoneInfo(browser)
+        except (ZoneInfoNotFoundError, ValueError):
+            return "UTC"
+        return browser
+    return "UTC"
+
+
+def counts_chart(counts: pd.DataFrame, timezone: str = "UTC") -> tuple[pd.DataFrame, dict]:
     """Data and Vega-Lite spec of connectors per status over time (``live.status_counts_over_time``).
 
-    A plain spec for ``st.vega_lite_chart``: ``st.line_chart`` builds it through
-    Altair, whose schema validation alone cost more per refresh than the whole map.
+    The time axis is a 24-hour clock in ``timezone``, and says so: the minutes
+    are turned into that zone's wall-clock time and drawn on a UTC scale, so the
+    browser's own zone (Vega's default, with a 12-hour "05:05" for 17:05) never
+    shifts or reformats them. A plain spec for ``st.vega_lite_chart``:
+    ``st.line_chart`` builds it through Altair, whose schema validation alone
+    cost more per refresh than the whole map.
     """
-    data = counts.rename_axis("minute").reset_index().melt(id_vars="minute", var_name="status",
-                                                           value_name="connectors")
+    minutes = pd.DatetimeIndex(counts.index)
+    minutes = minutes.tz_localize("UTC") if minutes.tz is None else minutes
+    wall_clock = minutes.tz_convert(timezone).tz_localize(None)
+    data = (counts.set_axis(wall_clock).rename_axis("minute").reset_index()
+            .melt(id_vars="minute", var_name="status", value_name="connectors"))
+    title = f"time ({timezone})"
     spec = {
-        "mark": {"type": "line", "tooltip": True},
+        "mark": {"type": "line"},
         "encoding": {
-            "x": {"field": "minute", "type": "temporal", "title": None},
+            "x": {"field": "minute", "type": "temporal", "title": title, "scale": {"type": "utc"},
+                  "axis": {"format": "%H:%M", "formatType": "utc", "labelOverlap": True}},
             "y": {"field": "connectors", "type": "quantitative", "title": "connectors"},
             "color": {"field": "status", "type": "nominal", "title": None,
                       "scale": {"domain": list(STATUS_COLOURS), "range": [hex_colour(s) for s in STATUS_COLOURS]},
                       "legend": {"orient": "bottom"}},
+            "tooltip": [
+                {"field": "minute", "type": "temporal", "title": title, "format": "%H:%M", "formatType": "utc"},
+                {"field": "status", "type": "nominal"},
+                {"field": "connectors", "type": "quantitative"},
+            ],
         },
     }
     return data, spec

@@ -11,12 +11,14 @@ from components.live_map_layers import (
     SEVERITY,
     LiveMap,
     counts_chart,
+    display_timezone,
     fit_view,
     legend_html,
     live_deck,
     live_map,
 )
-from oioi_onboard.errors import OnboardError
+from components.steps import LIVE_FILTER, show_steps
+from oioi_onboard.errors import NotFound, OnboardError, PermissionDenied
 from oioi_onboard.settings import get_settings
 from oioi_onboard.store import queries
 from oioi_onboard.store.auth import Actor
@@ -33,8 +35,12 @@ state = st.session_state
 st.title("Live map")
 st.caption(
     "Every station coloured by its connectors' current statuses, refreshed every few seconds. "
-    "Beside it, the latest changes and whether each reached the platform."
+    "Beside it, the latest changes and whether each reached the platform: pending, delivered (and how long "
+    "it took), superseded by a newer one, held back until the station is acknowledged, or rejected and why. "
+    "Click a station (or give its id) to see its connectors and the exact requests sent."
 )
+# Times in the browser's zone when it tells us (st.context.timezone), else UTC; every time label names it.
+TIMEZONE = display_timezone(st.context.timezone)
 
 
 def _viewer(name: str, role: str, cpo_ids: tuple[int, ...]) -> Actor:
@@ -67,13 +73,34 @@ if not cpos:
     st.stop()
 
 names = {cpo.id: cpo.name for cpo in cpos}
+editable_names = {cpo.id: cpo.name for cpo in cpos if actor.can_edit(cpo.id)}
+
+# Filters live in Session State keys of their own as well as in the widgets: Streamlit forgets a widget's
+# value once a run does not draw it (another page was open), and the fragment's refreshes must never
+# reset them. Restored into the widget before it is drawn; written back on every change.
+FILTERS = {"live_cpos": (LIVE_FILTER, list(names)), "live_statuses": ("live_filter_statuses", STATUSES),
+           "live_types": ("live_filter_types", types)}
+for widget, (remembered, options) in FILTERS.items():
+    if widget not in state:
+        state[widget] = [value for value in state.get(remembered, []) if value in options]
+
+
+def _remember(widget: str) -> None:
+    state[FILTERS[widget][0]] = list(state[widget])
+
+
 left, middle, right = st.columns(3)
 chosen_cpos = left.multiselect("CPO", options=list(names), format_func=names.get, key="live_cpos",
-                               placeholder="All CPOs")
-chosen_statuses = middle.multiselect("Status", options=STATUSES, key="live_statuses",
-                                     placeholder="Every status")
-chosen_types = right.multiselect("Connector type", options=types, key="live_types", placeholder="Every type")
+                               placeholder="All CPOs", on_change=_remember, args=("live_cpos",))
+chosen_statuses = middle.multiselect("Status", options=STATUSES, key="live_statuses", placeholder="Every status",
+                                     on_change=_remember, args=("live_statuses",))
+chosen_types = right.multiselect("Connector type", options=types, key="live_types", placeholder="Every type",
+                                 on_change=_remember, args=("live_types",))
+for widget in FILTERS:
+    _remember(widget)
 scope = tuple(chosen_cpos) or tuple(names)
+if len(scope) == 1 and actor.role != Role.VIEWER:
+    show_steps(actor, scope[0], here=("statuses",), key="live")
 
 
 def _view_for(drawn: LiveMap):  # noqa: ANN202
@@ -122,6 +149,99 @@ def _live_map(url: str, name: str, role: str, cpo_ids: tuple[int, ...], scope: t
     return live_map(stations, connectors)
 
 
+RECENT_COLUMNS = {
+    "received_at": st.column_config.DatetimeColumn(f"Received ({TIMEZONE})", format="HH:mm:ss", timezone=TIMEZONE),
+    "cpo": "CPO", "evse_id": "EVSE id", "status": "Status", "delivery": "Delivery",
+    "delivered_at": st.column_config.DatetimeColumn(f"Delivered ({TIMEZONE})", format="HH:mm:ss",
+                                                    timezone=TIMEZONE),
+    "took_s": st.column_config.NumberColumn("Took (s)", format="%.1f",
+                                            help="From receiving the change to the endpoint's acknowledgement"),
+    "reason": st.column_config.TextColumn("Reason", width="large"),
+}
+
+
+def _picked(event, layer: str, field: str):  # noqa: ANN001, ANN202
+    """The ``field`` of the object selected on ``layer`` of a chart's selection event, if any."""
+    try:
+        objects = event.selection.objects.get(layer) or []
+    except AttributeError:
+        return None
+    return objects[0].get(field) if objects else None
+
+
+def _follow(source: str, station_id: str | None) -> None:
+    """A new pick on the map or in the table (``source``) opens that station; a pick that stays does not."""
+    if station_id and station_id != state.get(f"live_picked_{source}"):
+        state["live_station_pending"] = station_id  # station_section puts it into its field
+    state[f"live_picked_{source}"] = station_id
+
+
+def _close_station() -> None:
+    state["live_station_id"] = ""
+
+
+def _at(moment) -> str:  # noqa: ANN001
+    import pandas as pd
+
+    if moment is None or pd.isna(moment):
+        return "—"
+    stamp = pd.Timestamp(moment)
+    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp
+    return f"{stamp.tz_convert(TIMEZONE):%Y-%m-%d %H:%M:%S}"
+
+
+def station_section() -> None:
+    """One station: its connectors, their last changes, and the exact connector-post-status requests."""
+    st.subheader("Station")
+    pending = state.pop("live_station_pending", None)
+    if pending:
+        state["live_station_id"] = pending  # a pick on the map or in the table fills the field
+    left, right = st.columns([4, 1], vertical_alignment="bottom")
+    wanted = (left.text_input("Station or EVSE id", key="live_station_id",
+                              placeholder="Click a station on the map, or type its id, e.g. DE*8PS*S00001")
+              or "").strip()
+    right.button("Close", key="live_station_close", disabled=not wanted, on_click=_close_station)
+    if not wanted:
+        st.caption("No station chosen.")
+        return
+    try:
+        with db_session() as session:
+            view = live.station_view(session, actor=actor, station_id=wanted)
+    except (NotFound, PermissionDenied) as error:
+        st.warning(plain(f"{error}."))
+        return
+    acked = (f"acknowledged by the endpoint at {_at(view.acknowledged_at)} ({TIMEZONE})" if view.acknowledged_at
+             else "not acknowledged by the endpoint yet: its statuses are held back until it is")
+    st.markdown(f"**{plain(view.name)}** ({plain(view.station_id)}) · {plain(view.cpo)} · {plain(view.address)}"
+                + (" · deleted" if view.deleted else ""))
+    st.caption(acked)
+    connectors, changes = st.columns([2, 3])
+    with connectors:
+        st.markdown("**Connectors**")
+        st.dataframe(view.connectors, hide_index=True, key="live_station_connectors", column_config={
+            "evse_id": "EVSE id", "connector_type": "Type", "speed": st.column_config.NumberColumn("kW"),
+            "status": "Status", "status_at": st.column_config.DatetimeColumn(
+                f"Since ({TIMEZONE})", format="YYYY-MM-DD HH:mm:ss", timezone=TIMEZONE)})
+    with changes:
+        st.markdown("**Last changes**")
+        if view.changes.empty:
+            st.caption("No status change for these connectors yet.")
+        else:
+            st.dataframe(view.changes.drop(columns=["observed_at", "source"]), hide_index=True,
+                         key="live_station_changes", column_config=RECENT_COLUMNS)
+    st.markdown("**Requests sent** (`connector-post-status`, newest first)")
+    if view.requests.empty:
+        st.caption("No status has been queued for these connectors yet.")
+    for index, request in enumerate(view.requests.head(5).itertuples(index=False)):
+        label = f"{request.evse_id} → {request.status} · {request.state} · {request.answer}"
+        with st.expander(label, expanded=index == 0):
+            st.markdown("The exact request body:")
+            st.json(view.payloads.get(request.outbox_id, {}))
+            st.markdown(plain(
+                f"Answer: {request.answer}. Queued {_at(request.created_at)}, sent {_at(request.sent_at)}, "
+                f"acknowledged {_at(request.acked_at)} ({TIMEZONE}); {request.attempts} attempt(s)."))
+
+
 @st.fragment(run_every=REFRESH_SECONDS)
 def live_view() -> None:
     with db_session() as session:
@@ -134,43 +254,57 @@ def live_view() -> None:
     with map_column:
         st.html(legend_html(drawn.counts))  # Okabe-Ito: safe for colour blindness; counts are connectors
         # Same key and same initial view on every refresh: deck.gl keeps the user's pan and zoom.
-        st.pydeck_chart(live_deck(drawn.layers_json, _view_for(drawn)), key="live_map", height=MAP_HEIGHT_PX)
+        event = st.pydeck_chart(live_deck(drawn.layers_json, _view_for(drawn)), key="live_map",
+                                height=MAP_HEIGHT_PX, on_select="rerun", selection_mode="single-object")
+        _follow("map", _picked(event, "stations", "station_id"))
         what = "grid cell" if drawn.cells else "station"
         st.caption(
             f"{drawn.connectors:,} of {drawn.all_connectors:,} connectors at {drawn.stations:,} stations · one point "
             f"per {what}, coloured by its most serious status ({', '.join(SEVERITY)}) · "
             + ("" if drawn.listed else "narrow the filters to list each connector in the tooltips · ")
-            + f"updated {datetime.now(UTC):%H:%M:%S} UTC, every {REFRESH_SECONDS} s"
+            + f"click a station to see it below · updated {_at(datetime.now(UTC))} {TIMEZONE}, "
+            f"every {REFRESH_SECONDS} s"
         )
     with side_column:
         st.subheader("Recent changes")
         if recent.empty:
             st.caption("No status change has come in yet.")
         else:
-            st.dataframe(
-                recent.drop(columns=["observed_at"]), hide_index=True, height=320,
-                column_config={
-                    "received_at": st.column_config.DatetimeColumn("Received", format="HH:mm:ss"),
-                    "cpo": "CPO", "evse_id": "EVSE id", "status": "Status", "source": "Source",
-                    "delivery": "Delivery", "reason": st.column_config.TextColumn("Reason", width="large"),
-                },
-            )
+            shown = recent.drop(columns=["observed_at", "source", "station_id"])
+            # A new key after each pick clears the selection: rows move down as changes come in, and a
+            # selection by position would soon point at another change.
+            generation = state.setdefault("live_recent_generation", 0)
+            rows = st.dataframe(shown, hide_index=True, height=320, key=f"live_recent_{generation}",
+                                on_select="rerun", selection_mode="single-row", column_config=RECENT_COLUMNS)
+            chosen = rows.selection.rows if rows is not None else []
+            if chosen:
+                _follow("table", recent["station_id"].iloc[chosen[0]] or None)
+                state["live_picked_table"] = None
+                state["live_recent_generation"] = generation + 1
+            st.caption("Select a row to see its station below.")
         st.subheader("Connectors per status, last hour")
-        data, spec = counts_chart(counts)
+        data, spec = counts_chart(counts, TIMEZONE)
         st.vega_lite_chart(data, spec, height=200)
+    station_section()
 
 
 live_view()
 
 # --- setting statuses by hand (CPO staff, partner managers, admins) -------------------------------
-editable = [cpo for cpo in cpos if actor.can_edit(cpo.id)]
-if editable:
+if editable_names:
     st.divider()
     st.subheader("Set statuses")
     st.caption("Changes made here go the same way as those from a CPO's back end: newest wins, "
                "held back until the station is acknowledged, then sent.")
-    editable_names = {cpo.id: cpo.name for cpo in editable}
-    cpo_id = st.selectbox("CPO", options=list(editable_names), format_func=editable_names.get, key="set_cpo")
+    # Follows the map: the CPO the map is filtered to (the first one of several) unless one of them is chosen.
+    followed = [cpo_id for cpo_id in chosen_cpos if cpo_id in editable_names]
+    if followed and state.get("set_cpo") not in followed:
+        state["set_cpo"] = followed[0]
+    elif state.get("set_cpo") not in editable_names:
+        remembered = state.get("selected_cpo")
+        state["set_cpo"] = remembered if remembered in editable_names else next(iter(editable_names))
+    cpo_id = st.selectbox("CPO to set statuses for", options=list(editable_names), format_func=editable_names.get,
+                          key="set_cpo")
     one, many = st.tabs(["One connector", "Status file"])
     with one:
         with db_session() as session:

@@ -198,7 +198,8 @@ def test_staff_set_one_connector_and_upload_a_status_file(network):
     assert not app.exception
     app.selectbox(key="set_evse").set_value(evse(2, 2))
     app.radio(key="set_status_value").set_value("Offline")
-    app.button[0].click().run()  # the form's submit button
+    [submit] = [b for b in app.button if b.label == "Set status"]
+    submit.click().run()  # the form's submit button
     assert not app.exception
     # Shown escaped, so the '*' of the EVSE id do not turn into italics; read as the user sees it.
     assert any(f"{evse(2, 2)} is now Offline (pending)" in re.sub(r"\\(.)", r"\1", s.value) for s in app.success)
@@ -273,3 +274,129 @@ def test_a_cpo_without_stations_yet_shows_an_empty_map_over_germany():
     assert station_layer(app)["data"] == []
     assert 50 < deck(app)["initialViewState"]["latitude"] < 52
     assert any("0 of 0 connectors" in caption.value for caption in app.caption)
+
+
+# --- issue 13: the base map, delivery you can see, one station, the time axis, filters that stay ---------------
+
+
+def test_the_live_map_draws_the_offline_base_map_under_the_points_without_tiles(network):
+    from components.basemap import LAYER_IDS
+
+    app = page("admin")
+    assert not app.exception, app.exception
+    drawn = deck(app)
+    assert [layer["id"] for layer in drawn["layers"]] == [*LAYER_IDS, "stations"]
+    countries = drawn["layers"][1]["data"]["features"]
+    assert "Germany" in {feature["properties"]["name"] for feature in countries}
+    assert drawn["mapStyle"] == "__MAP_STYLE__"  # Streamlit's "no base map": no tile request leaves the browser
+    assert all(point["station_id"] for point in station_layer(app)["data"])  # what a click on a point selects
+
+
+def delivered(evse_id, seconds):
+    """Mark the newest status of ``evse_id`` delivered ``seconds`` after it came in, as the worker would."""
+    from datetime import UTC, timedelta
+
+    from oioi_onboard.store.models import Outbox, OutboxState
+
+    with session_scope() as session:
+        event = session.exec(select(StatusEvent).where(StatusEvent.evse_id == evse_id)
+                             .order_by(StatusEvent.id.desc())).first()
+        row = session.get(Outbox, event.outbox_id)
+        received = event.received_at if event.received_at.tzinfo else event.received_at.replace(tzinfo=UTC)
+        row.state, row.result_code = OutboxState.ACKED, 0
+        row.sent_at, row.acked_at = received + timedelta(seconds=seconds / 2), received + timedelta(seconds=seconds)
+        event.delivery = "delivered"
+        session.add(row)
+        session.add(event)
+
+
+def test_recent_changes_show_delivery_time_to_delivery_and_reasons_in_a_named_time_zone(network):
+    delivered(evse(1), 1.5)
+    app = page("admin")
+    assert not app.exception, app.exception
+    recent = app.dataframe[0].value.set_index("evse_id")
+    assert recent.loc[evse(1), "delivery"] == "delivered" and recent.loc[evse(1), "took_s"] == 1.5
+    assert recent.loc[evse(3), "delivery"] == "held back"
+    assert "not acknowledged" in recent.loc[evse(3), "reason"]
+    config = json.loads(app.dataframe[0].proto.columns)
+    assert config["received_at"]["label"] == "Received (UTC)" and config["delivered_at"]["label"] == "Delivered (UTC)"
+    assert config["received_at"]["type_config"]["timezone"] == "UTC"
+
+
+def test_the_chart_has_a_24_hour_axis_labelled_with_its_time_zone(network):
+    import pandas as pd
+
+    from components.live_map_layers import counts_chart
+
+    app = page("admin")
+    [chart] = app.get("vega_lite_chart")
+    spec = json.loads(chart.proto.spec)
+    axis = spec["encoding"]["x"]
+    assert axis["title"] == "time (UTC)" and axis["axis"]["format"] == "%H:%M" and axis["scale"]["type"] == "utc"
+
+    minutes = pd.date_range("2026-01-15 17:05", periods=3, freq="min", tz="UTC", name="minute")
+    counts = pd.DataFrame({"Available": [1, 2, 3]}, index=minutes)
+    data, spec = counts_chart(counts, "Europe/Berlin")
+    assert str(data["minute"].iloc[0]) == "2026-01-15 18:05:00"  # Berlin's wall clock, shown as it is (UTC scale)
+    assert spec["encoding"]["x"]["title"] == "time (Europe/Berlin)"
+    data, _ = counts_chart(counts, "UTC")
+    assert str(data["minute"].iloc[0]) == "2026-01-15 17:05:00"  # 17:05, never 05:05
+
+
+def test_the_station_view_shows_connectors_changes_and_the_exact_request_with_its_answer(network):
+    delivered(evse(1), 0.8)
+    app = page("admin")
+    app.text_input(key="live_station_id").set_value("DE*8PS*S00001").run()
+    assert not app.exception, app.exception
+    text = " ".join(re.sub(r"\\(.)", r"\1", m.value) for m in app.markdown)
+    assert "Station 1" in text and "Live CPO" in text
+    connectors = [d.value for d in app.dataframe if "connector_type" in d.value.columns][0]
+    assert dict(zip(connectors["evse_id"], connectors["status"], strict=True)) == {evse(1): "Occupied",
+                                                                                  evse(1, 2): "Unknown"}
+    [request] = app.expander
+    assert request.label.startswith(f"{evse(1)} → Occupied · acknowledged · success (result code 0)")
+    [body] = app.json
+    assert json.loads(body.value) == {"connector-post-status": {
+        "connector-id": evse(1), "partner-identifier": "tP3x9Qw7LmZ2vK8sRb4N", "status": "Occupied"}}
+    app.run()  # the fragment's refresh keeps the station open
+    assert app.text_input(key="live_station_id").value == "DE*8PS*S00001" and app.json
+
+    app.button(key="live_station_close").click().run()
+    assert not app.json and any("No station chosen" in c.value for c in app.caption)
+
+
+def test_a_station_of_another_cpo_is_not_shown_to_staff(network):
+    app = page("staff")
+    app.text_input(key="live_station_id").set_value("DE*ABC*S00009").run()
+    assert not app.exception, app.exception
+    assert any("may not see" in w.value for w in app.warning)
+    assert not app.json
+
+
+def test_filters_survive_refreshes_and_a_visit_to_another_page(network):
+    app = AppTest.from_file(str(APP / "main.py"), default_timeout=60)  # the whole app, with its navigation
+    app.session_state["oioi_user"] = "admin"
+    app.run().switch_page("pages/live_map.py").run()
+    app.multiselect(key="live_statuses").set_value(["Offline"]).run()
+    app.run()  # a refresh
+    assert app.multiselect(key="live_statuses").value == ["Offline"]
+    assert points(app) == {evse(3): "Offline"}
+    app.switch_page("pages/overview.py").run()
+    assert "live_statuses" not in app.session_state  # Streamlit forgot the widget's value on the other page
+    app.switch_page("pages/live_map.py").run()
+    assert not app.exception, app.exception
+    assert app.multiselect(key="live_statuses").value == ["Offline"] and points(app) == {evse(3): "Offline"}
+
+
+def test_set_statuses_follows_the_cpo_the_map_is_filtered_to(network):
+    with session_scope() as session:
+        hidden = session.exec(select(Cpo.id).where(Cpo.name == "Hidden CPO")).one()
+    app = page("admin")
+    assert app.selectbox(key="set_cpo").value == hidden  # no filter: the first CPO by name
+    app.multiselect(key="live_cpos").set_value([network]).run()
+    assert not app.exception, app.exception
+    assert app.selectbox(key="set_cpo").value == network
+    app.multiselect(key="live_cpos").set_value([hidden]).run()
+    assert not app.exception, app.exception
+    assert app.selectbox(key="set_cpo").value == hidden
+    assert all(evse_id.startswith("DE*ABC") for evse_id in app.selectbox(key="set_evse").options)

@@ -1,0 +1,87 @@
+"""The guided onboarding: where a CPO stands in the sequence, and a button to its next step.
+
+register -> test the connection -> import -> fix -> push -> statuses live, as
+``oioi_onboard.store.progress`` works it out. The overview lists every CPO's
+next step; each step page shows the sequence for the CPO it works on, its own
+steps in bold, with a button to the next step when that is on another page.
+A button opens the page with the CPO chosen there (``choose_cpo`` reads
+``selected_cpo``; the live map starts filtered to it).
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from common import db_session, plain
+from oioi_onboard.errors import OnboardError
+from oioi_onboard.store import progress as onboarding
+from oioi_onboard.store.auth import Actor
+from oioi_onboard.store.progress import Progress, Step
+
+PAGES = {
+    "register": "pages/cpos.py",
+    "connection": "pages/cpos.py",
+    "import": "pages/import_stations.py",
+    "fix": "pages/import_stations.py",
+    "push": "pages/push.py",
+    "statuses": "pages/live_map.py",
+}
+ACTIONS = {  # what the button says: the thing to do next
+    "register": "Register the CPO",
+    "connection": "Test the connection",
+    "import": "Import stations",
+    "fix": "Fix the errors",
+    "push": "Push the stations",
+    "statuses": "Watch statuses arrive",
+}
+LIVE_FILTER = "live_filter_cpos"  # the live map's remembered CPO filter (see pages/live_map.py)
+
+
+def open_step(cpo_id: int, step: str) -> None:
+    """Open the page of ``step`` with this CPO chosen there."""
+    st.session_state["selected_cpo"] = cpo_id
+    if step == "statuses":
+        st.session_state[LIVE_FILTER] = [cpo_id]
+        st.session_state.pop("live_cpos", None)  # the widget takes the filter above on its next run
+    st.switch_page(PAGES[step])
+
+
+def steps_markdown(progress: Progress, here: tuple[str, ...] = ()) -> str:
+    """One line: each step with a mark (done, next, to do); the steps of this page in bold."""
+    upcoming = progress.next
+    parts = []
+    for step in progress.steps:
+        if step.done:
+            text = f":green[:material/check_circle: {step.title}]"
+        elif upcoming is not None and step.key == upcoming.key:
+            text = f":orange[:material/arrow_circle_right: {step.title}]"
+        else:
+            text = f":gray[:material/radio_button_unchecked: {step.title}]"
+        parts.append(f"**{text}**" if step.key in here else text)
+    return " → ".join(parts)
+
+
+def next_line(step: Step | None) -> str:
+    if step is None:
+        return "Onboarding complete: statuses reach the platform."
+    return f"Next: {step.title.lower()}. {plain(step.detail[0].upper() + step.detail[1:])}."
+
+
+def show_steps(actor: Actor, cpo_id: int, *, here: tuple[str, ...], key: str) -> Progress | None:
+    """The sequence for this CPO at the top of a step page; a button to the next step if it lies elsewhere."""
+    try:
+        with db_session() as session:
+            progress = onboarding.cpo_onboarding(session, actor=actor, cpo_id=cpo_id)
+    except OnboardError:
+        return None  # a CPO this person may not see: the page itself says so
+    with st.container(border=True, key=f"steps_{key}"):
+        st.markdown(f"**Onboarding of {plain(progress.cpo)}** ({progress.done} of {len(progress.steps)} steps)  \n"
+                    + steps_markdown(progress, here))
+        upcoming = progress.next
+        left, right = st.columns([3, 1], vertical_alignment="center")
+        left.caption(next_line(upcoming))
+        if upcoming is not None and upcoming.key not in here and actor.role.value != "viewer":
+            if right.button(f"{ACTIONS[upcoming.key]} →", key=f"steps_next_{key}_{cpo_id}",
+                            help=f"Opens the page for this step with {progress.cpo} chosen"):
+                open_step(cpo_id, upcoming.key)
+    return progress
