@@ -5,6 +5,7 @@ import streamlit as st
 
 from common import ROLE_LABELS, db_session, plain, require_role, show_field_error
 from components.ingest_tokens import token_section
+from components.steps import show_steps
 from oioi_onboard.errors import OnboardError
 from oioi_onboard.store import queries, registry
 from oioi_onboard.store.auth import create_user, list_users
@@ -136,6 +137,7 @@ names = {row["id"]: row["CPO"] + ("" if row["active"] else " (deactivated)") for
 if state.get("selected_cpo") not in names:
     state.selected_cpo = next(iter(names))
 cpo_id = st.selectbox("CPO", list(names), format_func=names.get, key="selected_cpo")
+show_steps(actor, cpo_id, here=("register", "connection"), key="cpos")
 
 with db_session() as session:
     cpo = queries.get_cpo(session, actor=actor, cpo_id=cpo_id)
@@ -242,16 +244,16 @@ if actor.can_edit(cpo_id):
     with st.expander("Edit", expanded=bool(errors)):
         show_field_error(errors, "form")
         choice, custom = _endpoint_choice(cpo.endpoint)
-        st.text_input("CPO name", value=cpo.name, key=f"edit_name_{cpo_id}")
+        st.text_input("Name of this CPO", value=cpo.name, key=f"edit_name_{cpo_id}")
         show_field_error(errors, "name")
-        st.text_input("Operator ids", value=", ".join(operator_ids), key=f"edit_operator_ids_{cpo_id}")
+        st.text_input("Operator ids of this CPO", value=", ".join(operator_ids), key=f"edit_operator_ids_{cpo_id}")
         show_field_error(errors, "operator_ids")
-        st.radio("Endpoint", ENDPOINTS, index=ENDPOINTS.index(choice), key=f"edit_endpoint_{cpo_id}",
+        st.radio("Endpoint of this CPO", ENDPOINTS, index=ENDPOINTS.index(choice), key=f"edit_endpoint_{cpo_id}",
                  horizontal=True, help=ENDPOINT_HELP)
         if state.get(f"edit_endpoint_{cpo_id}") == "sandbox":
             st.caption(SANDBOX_NOTE)
         if state.get(f"edit_endpoint_{cpo_id}") == "custom URL":
-            st.text_input("Endpoint URL", value=custom, key=f"edit_custom_{cpo_id}")
+            st.text_input("Endpoint URL of this CPO", value=custom, key=f"edit_custom_{cpo_id}")
         show_field_error(errors, "endpoint")
         st.text_area("Partner identifiers", value="\n".join(partner_ids), key=f"edit_partner_ids_{cpo_id}",
                      help="One per line. Change them only together with the platform.")

@@ -16,6 +16,7 @@ import pandas as pd
 import streamlit as st
 from common import choose_cpo, db_session, errors_shown, plain, require_role, show_error
 from components.station_map import render_station_map
+from components.steps import show_steps
 
 from oioi_onboard.errors import OnboardError
 from oioi_onboard.sheets import mapping as sheet_mapping
@@ -73,6 +74,7 @@ if not cpos:
     st.info("There is no CPO you may import stations for. Register one on the CPOs page first.")
     st.stop()
 cpo_id = choose_cpo(cpos, key="import_cpo")
+show_steps(actor, cpo_id, here=("import", "fix"), key="import")
 
 with st.expander("Template: the layout this importer knows best"):
     st.write("One row per connector; the station columns repeat on each row. The XLSX explains every column.")
@@ -107,14 +109,15 @@ if state.get(SCOPE) != (file_sha256, cpo_id):
     state[SCOPE] = (file_sha256, cpo_id)
 
 
-@st.cache_data(show_spinner="Reading the file…", max_entries=4)
+@st.cache_data(show_spinner=False, max_entries=4)
 def _read(sha256: str, _data: bytes, file_name: str):
     # Keyed on the hash: Streamlit does not hash parameters starting with "_".
     return imports.read_file(_data, file_name)
 
 
 try:
-    raw = _read(file_sha256, upload["data"], upload["name"])
+    with st.spinner(f"Reading {upload['name']} ({len(upload['data']) / 1e6:,.1f} MB)…", show_time=True):
+        raw = _read(file_sha256, upload["data"], upload["name"])
 except OnboardError as error:
     show_error(error, f"{upload['name']} cannot be read: ")
     st.stop()
@@ -198,7 +201,7 @@ source_key = (file_sha256, mapping_key, cpo_id)
 
 
 def _validate(frame: pd.DataFrame, mapping_issues: pd.DataFrame, description: list[str]) -> None:
-    with st.spinner(f"Validating {len(frame):,} rows…"), db_session() as session:
+    with st.spinner(f"Validating {len(frame):,} rows…", show_time=True), db_session() as session:
         validation = imports.check(session, actor=actor, cpo_id=cpo_id, frame=frame, mapping_issues=mapping_issues)
     state.pop("import_done", None)
     state["import_revision"] = state.get("import_revision", 0) + 1
@@ -291,7 +294,8 @@ valid = len(validation.valid_station_ids())
 st.write(f"{valid:,} stations are valid and can be stored; {len(validation.blocked_station_ids()):,} "
          "are blocked by errors and wait until they are fixed.")
 if st.button(f"Accept {valid:,} valid stations", disabled=valid == 0, key="import_accept"):
-    with errors_shown("Nothing was stored: "), st.spinner("Storing stations…"), db_session() as session:
+    with (errors_shown("Nothing was stored: "), st.spinner(f"Storing {valid:,} stations…", show_time=True),
+          db_session() as session):
         record = imports.store(session, actor=actor, cpo_id=cpo_id, raw=raw, validation=validation)
         state["import_done"] = (record.stations_stored, record.stations - record.stations_stored)
 if "import_done" in state:

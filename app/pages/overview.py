@@ -1,11 +1,12 @@
-"""Where each CPO stands: stage, stations, connectors, last activity, open problems."""
+"""Where each CPO stands, and the next step of each with a button that takes it."""
 
 import pandas as pd
 import streamlit as st
-from common import db_session, require_role
 
+from common import db_session, plain, require_role
+from components.steps import ACTIONS, open_step, steps_markdown
 from oioi_onboard.settings import get_settings
-from oioi_onboard.store import queries
+from oioi_onboard.store import progress, queries
 from oioi_onboard.store.auth import Actor
 from oioi_onboard.store.models import Role
 
@@ -21,19 +22,47 @@ def _overview(url: str, name: str, role: str, cpo_ids: tuple[int, ...], include_
 
 
 st.title("Overview")
-st.caption("Every CPO you can see, and how far its onboarding has come: "
-           "registered → stations validated → full load pushed → statuses live.")
+st.caption("Every CPO you can see, where its onboarding stands and what comes next: register → test the "
+           "connection → import stations → fix errors → push → statuses live. Each button opens the page "
+           "for that step with the CPO chosen.")
 
 include_inactive = actor.sees_all and st.toggle("Show deactivated CPOs", key="overview_inactive")
 frame = _overview(get_settings().db_url, actor.name, actor.role.value, tuple(sorted(actor.cpo_ids)), include_inactive)
 
 if frame.empty:
     if actor.sees_all:
-        st.info("No CPOs registered yet. Start on the page 1 · CPOs.")
+        st.info("No CPOs registered yet. Start by registering one: its operator ids, endpoint and API key.")
+        if actor.can_manage_cpos and st.button("Register a CPO →", type="primary", key="overview_register"):
+            st.switch_page("pages/cpos.py")
     else:
         st.info("You are not assigned to any CPO yet. Ask a partner manager to add you.")
     st.stop()
 
+# --- next steps -----------------------------------------------------------------------------------
+
+with db_session() as session:
+    steps = progress.onboarding(session, actor=actor, include_inactive=include_inactive)
+
+st.subheader("Next steps")
+for cpo_id, standing in steps.items():
+    upcoming = standing.next
+    with st.container(border=True, key=f"overview_cpo_{cpo_id}"):
+        name, line, action = st.columns([2, 6, 2], vertical_alignment="center")
+        name.markdown(f"**{plain(standing.cpo)}**  \n{standing.done} of {len(standing.steps)} steps")
+        line.markdown(steps_markdown(standing))
+        if upcoming is None:
+            line.caption("Onboarding complete: statuses reach the platform.")
+            if action.button("Live map →", key=f"overview_next_{cpo_id}", help="Watch its statuses"):
+                open_step(cpo_id, "statuses")
+        else:
+            line.caption(plain(f"Next: {upcoming.title.lower()}. {upcoming.detail[0].upper()}{upcoming.detail[1:]}."))
+            if action.button(f"{ACTIONS[upcoming.key]} →", key=f"overview_next_{cpo_id}", type="primary",
+                             help=f"Opens the page for this step with {standing.cpo} chosen"):
+                open_step(cpo_id, upcoming.key)
+
+# --- the figures ----------------------------------------------------------------------------------
+
+st.subheader("All CPOs")
 cpos, stations, connectors, problems = st.columns(4)
 cpos.metric("CPOs", len(frame))
 stations.metric("Stations", int(frame["stations"].sum()))
@@ -42,13 +71,15 @@ problems.metric("Open problems", int(frame["open problems"].sum()))
 
 stage_step = {label: index + 1 for index, label in enumerate(queries.STAGE_LABELS.values())}
 shown = frame.assign(progress=frame["stage"].map(stage_step)).drop(columns=["cpo_id"])
+shown["next step"] = frame["cpo_id"].map(
+    lambda cpo_id: (steps[cpo_id].next.title if steps[cpo_id].next else "done") if cpo_id in steps else "")
 if not include_inactive:
     shown = shown.drop(columns=["active"])
 st.dataframe(
     shown,
     hide_index=True,
     width="stretch",
-    column_order=[c for c in ["CPO", "stage", "progress", "stations", "connectors", "last activity",
+    column_order=[c for c in ["CPO", "stage", "progress", "next step", "stations", "connectors", "last activity",
                               "open problems", "active"] if c in shown.columns],
     column_config={
         "progress": st.column_config.ProgressColumn("progress", min_value=0, max_value=len(stage_step),

@@ -3,6 +3,7 @@
 import streamlit as st
 
 from common import choose_cpo, current_actor, db_session, plain, show_error
+from components.steps import show_steps
 from oioi_onboard.errors import OnboardError
 from oioi_onboard.store import queries, registry
 from oioi_onboard.sync import outbox, progress
@@ -25,6 +26,7 @@ if not cpos:
     st.info("There is no CPO for you yet. Register one on the CPOs page and import its stations first.")
     st.stop()
 cpo_id = choose_cpo(cpos, key="push_cpo")
+show_steps(actor, cpo_id, here=("push",), key="push")
 can_edit = actor.can_edit(cpo_id)
 
 # --- a paused queue -----------------------------------------------------------------------
@@ -46,9 +48,10 @@ if readiness:
 
 
 # --- confirm and push (callbacks: they run before the page is drawn, so it shows the queued run) -------
-def enqueue(cpo_id: int, dry_run: bool) -> None:
+def enqueue(cpo_id: int, dry_run: bool, stations: int = 0) -> None:
+    doing = "Planning a dry run of" if dry_run else "Queuing"
     try:
-        with db_session() as session:
+        with st.spinner(f"{doing} {stations:,} station(s)…", show_time=True), db_session() as session:
             _, run = start_push(session, actor=actor, cpo_id=cpo_id, dry_run=dry_run,
                                 confirm_deletions=state.get("push_confirm_deletions", False),
                                 confirm_connector_changes=state.get("push_confirm_connectors", False))
@@ -107,9 +110,9 @@ untested_confirmed = not readiness or st.checkbox(
 
 left, right = st.columns(2)
 left.button("Dry run", key="push_dry_run", disabled=not (waiting and can_edit), on_click=enqueue,
-            args=(cpo_id, True))
+            args=(cpo_id, True, len(waiting)))
 right.button("Push", type="primary", key="push_go", disabled=not (waiting and can_edit and untested_confirmed),
-             on_click=enqueue, args=(cpo_id, False))
+             on_click=enqueue, args=(cpo_id, False, len(waiting)))
 if "push_outcome" in state:
     kind, message = state.pop("push_outcome")
     getattr(st, kind)(message)

@@ -66,7 +66,7 @@ def test_upload_map_fix_revalidate_accept(cpos):
     # The map shows every station with a position, coloured by state; tooltips are text, not HTML.
     deck, tooltip = _deck(app)
     assert "html" not in tooltip and "{problems}" in tooltip["text"]
-    points = deck["layers"][0]["data"]
+    [points] = [layer["data"] for layer in deck["layers"] if layer["id"] == "stations"]  # over the base map
     assert {p["state"] for p in points} == {"ok", "warning", "error"}
 
     # Mapping: the suggestion maps the canonical headers; unmapping the notes drops their warnings.

@@ -4,6 +4,7 @@ import re
 from pathlib import Path
 
 import pytest
+from sqlmodel import select
 from streamlit.testing.v1 import AppTest
 
 from oioi_onboard.store import queries
@@ -87,3 +88,91 @@ def test_an_unreachable_database_is_a_plain_message_without_the_password(monkeyp
     [error] = app.error
     assert unescaped(error.value).startswith("The database postgresql+psycopg://dash:***@127.0.0.1:")
     assert "hunter2secret" not in error.value
+
+
+# --- issue 13.5: the guided onboarding ------------------------------------------------------------------
+
+MAIN = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
+
+
+def whole_app(user: str) -> AppTest:
+    """The app as a browser gets it: the entry script with its navigation, opening on the overview."""
+    app = AppTest.from_file(MAIN, default_timeout=60)
+    app.session_state["oioi_user"] = user
+    return app.run()
+
+
+def next_steps(app) -> dict[str, str]:
+    """CPO name -> the label of its next-step button, as the overview lists them."""
+    names = [unescaped(m.value).split("\n")[0].strip("* ") for m in app.markdown if "steps" in m.value
+             and m.value.startswith("**") and " of 6 steps" in m.value]
+    buttons = [b.label for b in app.button if b.key and b.key.startswith("overview_next_")]
+    return dict(zip(names, buttons, strict=True))
+
+
+def test_the_overview_lists_each_cpos_next_step_with_a_button(network):
+    app = whole_app("maria")
+    assert not app.exception, app.exception
+    assert next_steps(app) == {"Alpha": "Test the connection →", "Bravo": "Test the connection →"}
+    text = " ".join(unescaped(c.value) for c in app.caption)
+    assert "Next: test the connection. Not tested yet." in text
+    assert "next step" in app.dataframe[0].value.columns
+
+
+def set_connection(cpo_id: int, ok: bool) -> None:
+    from oioi_onboard.store.models import Cpo
+
+    with session_scope() as session:
+        cpo = session.get(Cpo, cpo_id)
+        cpo.connection_ok = ok
+        session.add(cpo)
+
+
+def test_each_button_opens_the_right_page_with_that_cpo_chosen(network, two_cpos):
+    alpha, bravo = two_cpos["alpha"], two_cpos["bravo"]
+    app = whole_app("maria")
+    app.button(key=f"overview_next_{bravo}").click().run()  # test the connection: the CPOs page, Bravo chosen
+    assert not app.exception, app.exception
+    assert app.title[0].value == "1 · CPOs" and app.selectbox(key="selected_cpo").value == bravo
+    assert any("Onboarding of Bravo" in unescaped(m.value) for m in app.markdown)  # where Bravo stands
+
+    set_connection(bravo, True)  # Bravo's last import had 4 errors: fix them on the import page
+    app.switch_page("pages/overview.py").run()
+    assert next_steps(app)["Bravo"] == "Fix the errors →"
+    app.button(key=f"overview_next_{bravo}").click().run()
+    assert app.title[0].value == "2 · Import stations" and app.selectbox(key="import_cpo").value == bravo
+
+    set_connection(alpha, True)  # Alpha has stations nobody pushed yet
+    app.switch_page("pages/overview.py").run()
+    assert next_steps(app)["Alpha"] == "Push the stations →"
+    app.button(key=f"overview_next_{alpha}").click().run()
+    assert not app.exception, app.exception
+    assert app.title[0].value == "Push stations" and app.selectbox(key="push_cpo").value == alpha
+    steps_line = [unescaped(m.value) for m in app.markdown if "Onboarding of Alpha" in unescaped(m.value)][0]
+    assert "**:orange[:material/arrow_circle_right: Push stations]**" in steps_line  # this page's step, next
+
+
+def test_a_cpo_with_statuses_live_opens_the_live_map_filtered_to_it(network, two_cpos):
+    from oioi_onboard.store.models import Station
+
+    alpha = two_cpos["alpha"]
+    set_connection(alpha, True)
+    with session_scope() as session:
+        for station in session.exec(select(Station).where(Station.cpo_id == alpha)).all():
+            station.acked_sha256, station.acked_at = station.payload_sha256, station.updated_at
+            session.add(station)
+    app = whole_app("maria")
+    assert next_steps(app)["Alpha"] == "Live map →"
+    app.button(key=f"overview_next_{alpha}").click().run()
+    assert not app.exception, app.exception
+    assert app.title[0].value == "Live map" and app.multiselect(key="live_cpos").value == [alpha]
+    assert app.selectbox(key="set_cpo").value == alpha  # Set statuses follows the map's CPO
+
+
+def test_a_first_time_user_is_sent_to_register_a_cpo(db):
+    with db() as session:
+        make_user(session, "maria", Role.PARTNER_MANAGER)
+    app = whole_app("maria")
+    app.button(key="overview_register").click().run()
+    assert not app.exception, app.exception
+    assert app.title[0].value == "1 · CPOs"
