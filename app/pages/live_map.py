@@ -312,7 +312,7 @@ if editable_names:
         with st.form("set_status", clear_on_submit=False):
             evse_id = st.selectbox("EVSE id", options=choices, key="set_evse", index=None,
                                    placeholder="Choose a connector")
-            status = st.radio("Status", options=STATUSES, horizontal=True, key="set_status_value")
+            status = st.radio("New status", options=STATUSES, horizontal=True, key="set_status_value")
             submitted = st.form_submit_button("Set status", type="primary")
         if submitted:
             if not evse_id:

@@ -107,13 +107,16 @@ def next_steps(app) -> dict[str, str]:
     names = [unescaped(m.value).split("\n")[0].strip("* ") for m in app.markdown if "steps" in m.value
              and m.value.startswith("**") and " of 6 steps" in m.value]
     buttons = [b.label for b in app.button if b.key and b.key.startswith("overview_next_")]
-    return dict(zip(names, buttons, strict=True))
+    found = dict(zip(names, buttons, strict=True))
+    for name, label in found.items():
+        assert label.endswith(f" · {name} →")  # each button names its CPO
+    return {name: label.removesuffix(f" · {name} →") for name, label in found.items()}
 
 
 def test_the_overview_lists_each_cpos_next_step_with_a_button(network):
     app = whole_app("maria")
     assert not app.exception, app.exception
-    assert next_steps(app) == {"Alpha": "Test the connection →", "Bravo": "Test the connection →"}
+    assert next_steps(app) == {"Alpha": "Test the connection", "Bravo": "Test the connection"}
     text = " ".join(unescaped(c.value) for c in app.caption)
     assert "Next: test the connection. Not tested yet." in text
     assert "next step" in app.dataframe[0].value.columns
@@ -138,13 +141,13 @@ def test_each_button_opens_the_right_page_with_that_cpo_chosen(network, two_cpos
 
     set_connection(bravo, True)  # Bravo's last import had 4 errors: fix them on the import page
     app.switch_page("pages/overview.py").run()
-    assert next_steps(app)["Bravo"] == "Fix the errors →"
+    assert next_steps(app)["Bravo"] == "Fix the errors"
     app.button(key=f"overview_next_{bravo}").click().run()
     assert app.title[0].value == "2 · Import stations" and app.selectbox(key="import_cpo").value == bravo
 
     set_connection(alpha, True)  # Alpha has stations nobody pushed yet
     app.switch_page("pages/overview.py").run()
-    assert next_steps(app)["Alpha"] == "Push the stations →"
+    assert next_steps(app)["Alpha"] == "Push the stations"
     app.button(key=f"overview_next_{alpha}").click().run()
     assert not app.exception, app.exception
     assert app.title[0].value == "Push stations" and app.selectbox(key="push_cpo").value == alpha
@@ -162,7 +165,7 @@ def test_a_cpo_with_statuses_live_opens_the_live_map_filtered_to_it(network, two
             station.acked_sha256, station.acked_at = station.payload_sha256, station.updated_at
             session.add(station)
     app = whole_app("maria")
-    assert next_steps(app)["Alpha"] == "Live map →"
+    assert next_steps(app)["Alpha"] == "Live map"
     app.button(key=f"overview_next_{alpha}").click().run()
     assert not app.exception, app.exception
     assert app.title[0].value == "Live map" and app.multiselect(key="live_cpos").value == [alpha]
