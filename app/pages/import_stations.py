@@ -294,10 +294,14 @@ valid = len(validation.valid_station_ids())
 st.write(f"{valid:,} stations are valid and can be stored; {len(validation.blocked_station_ids()):,} "
          "are blocked by errors and wait until they are fixed.")
 if st.button(f"Accept {valid:,} valid stations", disabled=valid == 0, key="import_accept"):
+    stored_now = False
     with (errors_shown("Nothing was stored: "), st.spinner(f"Storing {valid:,} stations…", show_time=True),
           db_session() as session):
         record = imports.store(session, actor=actor, cpo_id=cpo_id, raw=raw, validation=validation)
         state["import_done"] = (record.stations_stored, record.stations - record.stations_stored)
+        stored_now = True
+    if stored_now:
+        st.rerun()  # drawn again, so the onboarding steps at the top count the stations just stored
 if "import_done" in state:
     stored, blocked = state["import_done"]
     st.success(f"Stored {stored:,} stations; {blocked:,} blocked. Next: push them on the Push page.")
