@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from oioi_onboard.store.auth import SYSTEM, create_user
-from oioi_onboard.store.db import migrate, session_scope
+from oioi_onboard.store.auth import SYSTEM
+from oioi_onboard.store.db import session_scope
 from oioi_onboard.store.models import Role
-from oioi_onboard.store.registry import register_cpo
+from tests.factories import make_cpo, make_user
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = str(ROOT / "app" / "pages" / "import_stations.py")
@@ -35,14 +35,12 @@ def _without_column(path: Path, column: str, rows: int = 12) -> bytes:
 
 
 @pytest.fixture
-def user():
-    migrate()
-    with session_scope() as session:
-        for name, operator_id in (("Alpha", "DE*DMO"), ("Bravo", "DE*8PS")):
-            register_cpo(session, actor=SYSTEM, name=name, operator_ids=[operator_id], endpoint="sandbox",
-                         api_key=None)
-        create_user(session, actor=SYSTEM, name="pm", role=Role.PARTNER_MANAGER, password="x" * 12)
-    return "pm"
+def user(db):
+    """A partner manager, 'pm', and two CPOs: Alpha holds the demo file's DE*DMO, Bravo DE*8PS."""
+    with db() as session:
+        make_cpo(session, name="Alpha", operator_ids="DE*DMO")
+        make_cpo(session, name="Bravo", operator_ids="DE*8PS")
+        return make_user(session, "pm", Role.PARTNER_MANAGER).name
 
 
 def _cpo_id(name: str) -> int:

@@ -15,10 +15,8 @@ import pytest
 import streamlit
 from streamlit.testing.v1 import AppTest
 
-from oioi_onboard.store.auth import SYSTEM, create_user
-from oioi_onboard.store.db import migrate, session_scope
 from oioi_onboard.store.models import Role
-from oioi_onboard.store.registry import register_cpo
+from tests.factories import make_cpo, make_user
 
 ROOT = Path(__file__).resolve().parents[2]
 MAIN = str(ROOT / "app" / "main.py")
@@ -28,14 +26,12 @@ PAGES = ["pages/overview.py", "pages/cpos.py", "pages/import_stations.py", "page
 
 
 @pytest.fixture
-def admin():
-    migrate()
-    with session_scope() as session:
-        cpo, _ = register_cpo(session, actor=SYSTEM, name="Demo CPO", operator_ids=["DE*DMO"], endpoint="sandbox",
-                              api_key=None)
-        register_cpo(session, actor=SYSTEM, name="Other CPO", operator_ids=["DE*8PS"], endpoint="sandbox",
-                     api_key=None)
-        create_user(session, actor=SYSTEM, name="admin", role=Role.ADMIN, password="x" * 12)
+def admin(db):
+    """An admin, 'admin', and two CPOs: Demo CPO (DE*DMO, the demo file's) and Other CPO (DE*8PS); Demo CPO's id."""
+    with db() as session:
+        cpo = make_cpo(session, name="Demo CPO", operator_ids="DE*DMO")
+        make_cpo(session, name="Other CPO", operator_ids="DE*8PS")
+        make_user(session, "admin", Role.ADMIN)
         return cpo.id
 
 

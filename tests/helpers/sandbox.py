@@ -131,7 +131,8 @@ def start_sandbox(
             try:
                 if httpx.get(f"{base_url}/_sandbox/health", timeout=1).status_code == 200:
                     return SandboxProcess(
-                        url=url, base_url=base_url, api_key=api_keys[0], partner_id=partner_ids[0],
+                        url=url, base_url=base_url, api_key=api_keys[0] if api_keys else "",
+                        partner_id=partner_ids[0] if partner_ids else "",
                         partner_ids=tuple(partner_ids), api_keys=tuple(api_keys), db_path=db_path,
                         process=process, log_path=log_path,
                     )
@@ -155,10 +156,14 @@ def running_sandbox(
     stall_rate: float = 0.0,
     seed: int | None = 1,
     db_path: Path | None = None,
+    port: int = 0,
 ) -> Iterator[SandboxProcess]:
-    """The real sandbox command on a free port of 127.0.0.1, stopped afterwards."""
+    """The real sandbox command on 127.0.0.1 (a free port unless ``port``), stopped afterwards.
+
+    ``api_keys=()`` and ``partner_ids=()`` start it as ``make run`` does, knowing nobody until
+    ``POST /_sandbox/partners`` provisions a key."""
     sandbox = start_sandbox(tmp_path, api_keys=api_keys, partner_ids=partner_ids, latency_ms=latency_ms,
-                            fail_rate=fail_rate, stall_rate=stall_rate, seed=seed, db_path=db_path)
+                            fail_rate=fail_rate, stall_rate=stall_rate, seed=seed, db_path=db_path, port=port)
     try:
         yield sandbox
     finally:

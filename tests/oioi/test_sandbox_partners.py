@@ -11,7 +11,7 @@ import pytest
 
 from oioi_onboard.oioi import sandbox_client
 from oioi_onboard.oioi.sandbox import create_app
-from tests.helpers.bare_sandbox import bare_sandbox, start_bare_sandbox
+from tests.helpers.bare_sandbox import BARE, bare_sandbox, start_bare_sandbox
 from tests.helpers.sandbox import free_port, running_sandbox
 from tests.oioi.spec_examples import request_example
 
@@ -23,13 +23,12 @@ PARTNER_B = "PartnerB-k2Rf7Yt1Gm9Zq"
 
 
 @pytest.fixture(scope="module")
-def bare(tmp_path_factory):
-    """A sandbox started without any key or partner identifier."""
-    with bare_sandbox(tmp_path_factory.mktemp("bare")) as box:
-        yield box
+def sandbox_options() -> dict:
+    """The module's ``sandbox`` (tests/conftest.py) starts without any key or partner identifier."""
+    return BARE
 
 
-def station_payload(n: int, *, operator_id: str) -> dict:
+def spec_station(n: int, *, operator_id: str) -> dict:
     """The spec's example station under station id ``{operator_id}*S{n}``, with EVSE ids of its own."""
     station = copy.deepcopy(request_example("station_post.rst")["station-post"]["station"])
     station.update(id=f"{operator_id}*S{n:04d}", deleted=False)
@@ -44,7 +43,7 @@ def provision(box, body) -> httpx.Response:
 
 
 def station_post(box, *, key: str, partner: str, n: int, operator: str = "DE*PRV") -> httpx.Response:
-    body = {"station-post": {"partner-identifier": partner, "station": station_payload(n, operator_id=operator)}}
+    body = {"station-post": {"partner-identifier": partner, "station": spec_station(n, operator_id=operator)}}
     return httpx.post(box.url, json=body, headers={"Authorization": f"key={key}"}, timeout=10)
 
 
@@ -57,53 +56,53 @@ def code(response: httpx.Response) -> int:
     return response.json()["result"]["code"]
 
 
-def test_a_bare_sandbox_knows_nobody_until_provisioned(bare):
-    assert httpx.get(f"{bare.base_url}/_sandbox/partners").json() == []
-    refused = station_post(bare, key=KEY_A, partner=PARTNER_A1, n=1)
+def test_a_bare_sandbox_knows_nobody_until_provisioned(sandbox):
+    assert httpx.get(f"{sandbox.base_url}/_sandbox/partners").json() == []
+    refused = station_post(sandbox, key=KEY_A, partner=PARTNER_A1, n=1)
     assert (refused.status_code, code(refused)) == (401, 210)
 
-    answer = provision(bare, {"api_key": KEY_A, "partner_identifiers": [PARTNER_A1, PARTNER_A2]})
+    answer = provision(sandbox, {"api_key": KEY_A, "partner_identifiers": [PARTNER_A1, PARTNER_A2]})
     assert answer.status_code == 200
     assert answer.json() == {"partner_identifiers": [PARTNER_A1, PARTNER_A2], "added": [PARTNER_A1, PARTNER_A2],
                              "moved": [], "already": []}
     assert KEY_A not in answer.text
     # One key acts for both of its partner identifiers.
-    assert code(station_post(bare, key=KEY_A, partner=PARTNER_A1, n=1)) == 0
-    assert code(station_post(bare, key=KEY_A, partner=PARTNER_A2, n=2)) == 0
+    assert code(station_post(sandbox, key=KEY_A, partner=PARTNER_A1, n=1)) == 0
+    assert code(station_post(sandbox, key=KEY_A, partner=PARTNER_A2, n=2)) == 0
     # Provisioning again is harmless.
-    again = provision(bare, {"api_key": KEY_A, "partner_identifiers": [PARTNER_A1]})
+    again = provision(sandbox, {"api_key": KEY_A, "partner_identifiers": [PARTNER_A1]})
     assert again.status_code == 200 and again.json()["already"] == [PARTNER_A1]
-    listed = httpx.get(f"{bare.base_url}/_sandbox/partners").json()
+    listed = httpx.get(f"{sandbox.base_url}/_sandbox/partners").json()
     assert [p["partner_identifier"] for p in listed] == [PARTNER_A1, PARTNER_A2]
     assert KEY_A not in str(listed)
 
 
-def test_a_partner_identifier_belongs_to_one_key_409(bare):
-    assert provision(bare, {"api_key": KEY_A, "partner_identifiers": [PARTNER_A1]}).status_code == 200
-    taken = provision(bare, {"api_key": KEY_B, "partner_identifiers": [PARTNER_B, PARTNER_A1]})
+def test_a_partner_identifier_belongs_to_one_key_409(sandbox):
+    assert provision(sandbox, {"api_key": KEY_A, "partner_identifiers": [PARTNER_A1]}).status_code == 200
+    taken = provision(sandbox, {"api_key": KEY_B, "partner_identifiers": [PARTNER_B, PARTNER_A1]})
     assert taken.status_code == 409
     assert taken.json()["partner_identifiers"] == [PARTNER_A1]
     assert "another API key" in taken.json()["error"]
     assert KEY_A not in taken.text and KEY_B not in taken.text
     # Nothing of the refused request was kept, not even the free partner identifier.
-    assert PARTNER_B not in [p["partner_identifier"] for p in httpx.get(f"{bare.base_url}/_sandbox/partners").json()]
-    assert code(station_post(bare, key=KEY_B, partner=PARTNER_B, n=3)) == 210
+    assert PARTNER_B not in [p["partner_identifier"] for p in httpx.get(f"{sandbox.base_url}/_sandbox/partners").json()]
+    assert code(station_post(sandbox, key=KEY_B, partner=PARTNER_B, n=3)) == 210
 
 
-def test_keys_act_only_for_their_own_partner_identifiers(bare):
-    provision(bare, {"api_key": KEY_A, "partner_identifiers": [PARTNER_A1]})
-    assert provision(bare, {"api_key": KEY_B, "partner_identifiers": [PARTNER_B]}).status_code == 200
-    foreign = station_post(bare, key=KEY_B, partner=PARTNER_A1, n=4)
+def test_keys_act_only_for_their_own_partner_identifiers(sandbox):
+    provision(sandbox, {"api_key": KEY_A, "partner_identifiers": [PARTNER_A1]})
+    assert provision(sandbox, {"api_key": KEY_B, "partner_identifiers": [PARTNER_B]}).status_code == 200
+    foreign = station_post(sandbox, key=KEY_B, partner=PARTNER_A1, n=4)
     assert (foreign.status_code, code(foreign)) == (400, 211)
     assert "does not belong to this API key" in foreign.json()["result"]["message"]
-    unknown = station_post(bare, key=KEY_B, partner="Nobody-knows-me-0123456", n=4)
+    unknown = station_post(sandbox, key=KEY_B, partner="Nobody-knows-me-0123456", n=4)
     assert code(unknown) == 211 and "not known here" in unknown.json()["result"]["message"]
     # The per-partner ownership of stations still holds: B may not set A's connector statuses.
-    pushed = station_post(bare, key=KEY_A, partner=PARTNER_A1, n=5)
+    pushed = station_post(sandbox, key=KEY_A, partner=PARTNER_A1, n=5)
     assert code(pushed) == 0
-    evse = station_payload(5, operator_id="DE*PRV")["connectors"][0]["id"]
-    assert (status_post(bare, key=KEY_B, partner=PARTNER_B, evse=evse).status_code) == 403
-    assert code(status_post(bare, key=KEY_A, partner=PARTNER_A1, evse=evse)) == 0
+    evse = spec_station(5, operator_id="DE*PRV")["connectors"][0]["id"]
+    assert (status_post(sandbox, key=KEY_B, partner=PARTNER_B, evse=evse).status_code) == 403
+    assert code(status_post(sandbox, key=KEY_A, partner=PARTNER_A1, evse=evse)) == 0
 
 
 @pytest.mark.parametrize(
@@ -121,29 +120,29 @@ def test_keys_act_only_for_their_own_partner_identifiers(bare):
         ({"api_key": KEY_B, "partner_identifiers": [PARTNER_B], "previous_api_key": ""}, "previous_api_key"),
     ],
 )
-def test_malformed_provisioning_is_400_and_never_quotes_a_key(bare, body, words):
-    answer = provision(bare, body)
+def test_malformed_provisioning_is_400_and_never_quotes_a_key(sandbox, body, words):
+    answer = provision(sandbox, body)
     assert answer.status_code == 400
     assert words in answer.json()["error"]
     assert KEY_B not in answer.text and "two words" not in answer.text
 
 
-def test_a_body_that_is_not_json_is_400(bare):
-    answer = httpx.post(f"{bare.base_url}/_sandbox/partners", content=b"{api_key", timeout=10)
+def test_a_body_that_is_not_json_is_400(sandbox):
+    answer = httpx.post(f"{sandbox.base_url}/_sandbox/partners", content=b"{api_key", timeout=10)
     assert answer.status_code == 400 and "not UTF-8 JSON" in answer.json()["error"]
 
 
-def test_the_previous_key_hands_its_partner_identifiers_to_the_new_one(bare):
+def test_the_previous_key_hands_its_partner_identifiers_to_the_new_one(sandbox):
     old, new = "rotating-old-key-11aa22bb", "rotating-new-key-33cc44dd"
     partner = "Rotating-partner-5eE6fF7g"
-    assert provision(bare, {"api_key": old, "partner_identifiers": [partner]}).status_code == 200
-    assert provision(bare, {"api_key": new, "partner_identifiers": [partner]}).status_code == 409
-    moved = provision(bare, {"api_key": new, "partner_identifiers": [partner], "previous_api_key": old})
+    assert provision(sandbox, {"api_key": old, "partner_identifiers": [partner]}).status_code == 200
+    assert provision(sandbox, {"api_key": new, "partner_identifiers": [partner]}).status_code == 409
+    moved = provision(sandbox, {"api_key": new, "partner_identifiers": [partner], "previous_api_key": old})
     assert moved.status_code == 200 and moved.json()["moved"] == [partner]
-    assert code(station_post(bare, key=new, partner=partner, n=6)) == 0
-    assert code(station_post(bare, key=old, partner=partner, n=7)) == 210  # the old key holds nothing now
+    assert code(station_post(sandbox, key=new, partner=partner, n=6)) == 0
+    assert code(station_post(sandbox, key=old, partner=partner, n=7)) == 210  # the old key holds nothing now
     # Naming a wrong previous key moves nothing.
-    stolen = provision(bare, {"api_key": KEY_B, "partner_identifiers": [partner], "previous_api_key": old})
+    stolen = provision(sandbox, {"api_key": KEY_B, "partner_identifiers": [partner], "previous_api_key": old})
     assert stolen.status_code == 409
 
 
@@ -175,17 +174,17 @@ def test_provisioned_keys_survive_a_restart_and_are_stored_only_hashed(tmp_path)
     assert KEY_A not in logs and KEY_B not in logs
 
 
-def test_the_client_says_why_provisioning_failed(bare):
+def test_the_client_says_why_provisioning_failed(sandbox):
     where = f"http://127.0.0.1:{free_port()}"
     with pytest.raises(sandbox_client.SandboxUnreachable, match="cannot be reached") as unreachable:
         sandbox_client.provision(where, api_key=KEY_A, partner_identifiers=[PARTNER_A1], timeout=2)
     assert KEY_A not in str(unreachable.value)
-    sandbox_client.provision(bare.base_url, api_key=KEY_A, partner_identifiers=[PARTNER_A1])
+    sandbox_client.provision(sandbox.base_url, api_key=KEY_A, partner_identifiers=[PARTNER_A1])
     with pytest.raises(sandbox_client.PartnerTaken, match="another API key") as taken:
-        sandbox_client.provision(bare.base_url, api_key=KEY_B, partner_identifiers=[PARTNER_A1])
+        sandbox_client.provision(sandbox.base_url, api_key=KEY_B, partner_identifiers=[PARTNER_A1])
     assert KEY_A not in str(taken.value) and KEY_B not in str(taken.value)
     with pytest.raises(sandbox_client.SandboxRefused, match="HTTP 400"):
-        sandbox_client.provision(bare.base_url, api_key=KEY_B, partner_identifiers=["short"])
+        sandbox_client.provision(sandbox.base_url, api_key=KEY_B, partner_identifiers=["short"])
 
 
 def test_only_loopback_callers_may_provision(tmp_path):
