@@ -5,7 +5,8 @@ register -> test the connection -> import -> fix -> push -> statuses live, as
 next step; each step page shows the sequence for the CPO it works on, its own
 steps in bold, with a button to the next step when that is on another page.
 A button opens the page with the CPO chosen there (``choose_cpo`` reads
-``selected_cpo``; the live map starts filtered to it).
+``selected_cpo``; the live map starts filtered to it): its callback chooses,
+and the run the click starts switches page (``follow_chosen_step``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from common import db_session, plain
 from oioi_onboard.errors import OnboardError
 from oioi_onboard.store import progress as onboarding
 from oioi_onboard.store.auth import Actor
+from oioi_onboard.store.models import Role
 from oioi_onboard.store.progress import Progress, Step
 
 PAGES = {
@@ -37,13 +39,29 @@ ACTIONS = {  # what the button says: the thing to do next
 LIVE_FILTER = "live_filter_cpos"  # the live map's remembered CPO filter (see pages/live_map.py)
 
 
-def open_step(cpo_id: int, step: str) -> None:
-    """Open the page of ``step`` with this CPO chosen there."""
+_GO = "steps_go"  # the page a step button chose, switched to on the run its click starts
+
+
+def choose_step(cpo_id: int, step: str) -> None:
+    """A step button's callback: choose the CPO for the page of ``step`` (before any widget is drawn, so
+    even the CPOs page's own picker, keyed ``selected_cpo``, takes it), and ask for that page."""
     st.session_state["selected_cpo"] = cpo_id
     if step == "statuses":
         st.session_state[LIVE_FILTER] = [cpo_id]
         st.session_state.pop("live_cpos", None)  # the widget takes the filter above on its next run
-    st.switch_page(PAGES[step])
+    st.session_state[_GO] = PAGES[step]
+
+
+def follow_chosen_step() -> None:
+    """Open the page a step button chose, if one did (call it before drawing anything that depends on it)."""
+    page = st.session_state.pop(_GO, None)
+    if page:
+        st.switch_page(page)
+
+
+def step_button(where, label: str, *, cpo_id: int, step: str, key: str, **options) -> None:  # noqa: ANN001, ANN003
+    """A button that opens the page of ``step`` with this CPO chosen there."""
+    where.button(label, key=key, on_click=choose_step, args=(cpo_id, step), **options)
 
 
 def steps_markdown(progress: Progress, here: tuple[str, ...] = ()) -> str:
@@ -69,6 +87,7 @@ def next_line(step: Step | None) -> str:
 
 def show_steps(actor: Actor, cpo_id: int, *, here: tuple[str, ...], key: str) -> Progress | None:
     """The sequence for this CPO at the top of a step page; a button to the next step if it lies elsewhere."""
+    follow_chosen_step()
     try:
         with db_session() as session:
             progress = onboarding.cpo_onboarding(session, actor=actor, cpo_id=cpo_id)
@@ -80,8 +99,8 @@ def show_steps(actor: Actor, cpo_id: int, *, here: tuple[str, ...], key: str) ->
         upcoming = progress.next
         left, right = st.columns([3, 1], vertical_alignment="center")
         left.caption(next_line(upcoming))
-        if upcoming is not None and upcoming.key not in here and actor.role.value != "viewer":
-            if right.button(f"{ACTIONS[upcoming.key]} →", key=f"steps_next_{key}_{cpo_id}",
-                            help=f"Opens the page for this step with {progress.cpo} chosen"):
-                open_step(cpo_id, upcoming.key)
+        if upcoming is not None and upcoming.key not in here and actor.role != Role.VIEWER:
+            step_button(right, f"{ACTIONS[upcoming.key]} →", cpo_id=cpo_id, step=upcoming.key,
+                        key=f"steps_next_{key}_{cpo_id}", help=f"Opens the page for this step with {progress.cpo} "
+                                                             "chosen")
     return progress

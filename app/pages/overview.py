@@ -4,13 +4,14 @@ import pandas as pd
 import streamlit as st
 
 from common import db_session, plain, require_role
-from components.steps import ACTIONS, open_step, steps_markdown
+from components.steps import ACTIONS, follow_chosen_step, step_button, steps_markdown
 from oioi_onboard.settings import get_settings
 from oioi_onboard.store import progress, queries
 from oioi_onboard.store.auth import Actor
 from oioi_onboard.store.models import Role
 
 actor = require_role(Role.ADMIN, Role.PARTNER_MANAGER, Role.CPO_STAFF)
+follow_chosen_step()  # a next-step button below was clicked: open its page
 
 
 @st.cache_data(ttl=5, show_spinner=False)
@@ -52,15 +53,14 @@ for cpo_id, standing in steps.items():
         line.markdown(steps_markdown(standing))
         if upcoming is None:
             line.caption("Onboarding complete: statuses reach the platform.")
-            if action.button(f"Live map · {standing.cpo} →", key=f"overview_next_{cpo_id}", help="Watch its statuses"):
-                open_step(cpo_id, "statuses")
+            step_button(action, f"Live map · {standing.cpo} →", cpo_id=cpo_id, step="statuses",
+                        key=f"overview_next_{cpo_id}", help="Watch its statuses")
         else:
             line.caption(plain(f"Next: {upcoming.title.lower()}. {upcoming.detail[0].upper()}{upcoming.detail[1:]}."))
             # The CPO in the label: one button per CPO, each told apart (screen readers, tests, people).
-            if action.button(f"{ACTIONS[upcoming.key]} · {standing.cpo} →", key=f"overview_next_{cpo_id}",
-                             type="primary",
-                             help=f"Opens the page for this step with {standing.cpo} chosen"):
-                open_step(cpo_id, upcoming.key)
+            step_button(action, f"{ACTIONS[upcoming.key]} · {standing.cpo} →", cpo_id=cpo_id, step=upcoming.key,
+                        key=f"overview_next_{cpo_id}", type="primary",
+                        help=f"Opens the page for this step with {standing.cpo} chosen")
 
 # --- the figures ----------------------------------------------------------------------------------
 

@@ -179,3 +179,18 @@ def test_a_first_time_user_is_sent_to_register_a_cpo(db):
     app.button(key="overview_register").click().run()
     assert not app.exception, app.exception
     assert app.title[0].value == "1 · CPOs"
+
+
+def test_each_step_page_shows_where_its_cpo_stands_and_opens_the_next_step(network, two_cpos):
+    alpha = two_cpos["alpha"]
+    set_connection(alpha, True)
+    app = whole_app("maria")
+    app.switch_page("pages/cpos.py").run()
+    app.selectbox(key="selected_cpo").set_value(alpha).run()
+    [line] = [unescaped(m.value) for m in app.markdown if "Onboarding of Alpha" in unescaped(m.value)]
+    assert "(5 of 6 steps)" in line  # all but the push: Alpha's two stations were never pushed
+    assert "**:green[:material/check_circle: Test the connection]**" in line  # this page's step, done
+    app.button(key=f"steps_next_cpos_{alpha}").click().run()  # the CPOs page's own picker holds selected_cpo
+    assert not app.exception, app.exception
+    assert app.title[0].value == "Push stations"
+    assert app.selectbox(key="push_cpo").value == alpha
