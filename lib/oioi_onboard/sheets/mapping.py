@@ -572,7 +572,8 @@ def _parts(values: pd.Series, function, width: int) -> list[pd.Series]:
     for i, value in enumerate(uniques):
         found = function(value)
         if found is not None:
-            table[i] = found
+            for k, part in enumerate(found):  # one by one: a part may be a list, which numpy would spread
+                table[i, k] = part
     return [pd.Series(table[codes, k], index=values.index, dtype=object) for k in range(width)]
 
 
@@ -950,11 +951,16 @@ def _connector_part(raw: RawSheet, mapping: Mapping, issues: list[pd.DataFrame])
     frame["_cell"] = frame["connector_type"]  # as found, before splitting: part of a generated EVSE id's key
 
     # A cell listing several types: one EVSE (one charge point), several connectors.
-    pieces = by_value(frame["connector_type"], aliases.split_types)
-    several = pieces.map(len) > 1
+    # Split, junk and kept pieces per distinct cell: the register repeats its few spellings 20,000 times.
+    def split(cell: str):
+        pieces = aliases.split_types(cell)
+        junk = [x for x in pieces if aliases.is_junk(x)]
+        return len(pieces) > 1, junk, [x for x in pieces if not aliases.is_junk(x)] or pieces
+
+    several, junk_pieces, kept = _parts(frame["connector_type"], split, 3)
+    several = several.astype(bool)
     if several.any():
-        junk_pieces = pieces[several].map(lambda p: [x for x in p if aliases.is_junk(x)])
-        kept = pieces[several].map(lambda p: [x for x in p if not aliases.is_junk(x)] or p)
+        junk_pieces, kept = junk_pieces[several], kept[several]
         has_junk = junk_pieces.map(len) > 0
         if has_junk.any():
             where = frame.loc[junk_pieces[has_junk].index]
@@ -964,8 +970,7 @@ def _connector_part(raw: RawSheet, mapping: Mapping, issues: list[pd.DataFrame])
                 + ", which is not a connector type; it was left out",
                 Severity.WARNING,
             ))
-        pieces = pieces.where(~several, kept)
-        frame["connector_type"] = pieces.where(several, frame["connector_type"])
+        frame["connector_type"] = kept.reindex(frame.index).where(several, frame["connector_type"])
         frame = frame.explode("connector_type", ignore_index=True)
         frame["connector_type"] = frame["connector_type"].fillna("").astype(object)
     frame["connector_type"] = aliases.connector_types(frame["connector_type"])

@@ -712,10 +712,15 @@ def validate(
         by_row = pd.Series(station_ids[checker.scode], index=checker.rows)
         by_row = by_row[~by_row.index.duplicated()]
         extra_stations = by_row.reindex(extra["row"].to_numpy()).fillna("").to_numpy(dtype=object)
-        # A postcode the mapping already reported (a profile's own check) is not reported twice.
+        # What the mapping already reported is not reported again as its consequence: a postcode a
+        # profile's own check found, and the empty operator id and EVSE ids of an operator the
+        # operator table lacks (one cause, one issue, instead of three per charge point).
         reported = set(zip(extra["row"], extra["column"], strict=True))
+        unknown = set(extra.loc[extra["rule"] == "operator_unknown", "row"])
         again = ((issues["rule"] == "zip_format")
                  & pd.Series(list(zip(issues["row"], issues["column"], strict=True))).isin(reported)).to_numpy()
+        again = again | ((issues["rule"] == "required") & issues["column"].isin(["cpo_id", "evse_id"])
+                  & issues["row"].isin(unknown)).to_numpy()
         issues, issue_stations = issues[~again], issue_stations[~again]
         issues = pd.concat([issues, extra], ignore_index=True)
         issue_stations = np.concatenate([issue_stations, extra_stations])
