@@ -48,7 +48,7 @@ st.subheader("Next steps")
 for cpo_id, standing in steps.items():
     upcoming = standing.next
     with st.container(border=True, key=f"overview_cpo_{cpo_id}"):
-        name, line, action = st.columns([2, 6, 2], vertical_alignment="center")
+        name, line, action = st.columns([2, 5, 3], vertical_alignment="center")
         name.markdown(f"**{plain(standing.cpo)}**  \n{standing.done} of {len(standing.steps)} steps")
         line.markdown(steps_markdown(standing))
         if upcoming is None:
@@ -71,10 +71,12 @@ stations.metric("Stations", int(frame["stations"].sum()))
 connectors.metric("Connectors", int(frame["connectors"].sum()))
 problems.metric("Open problems", int(frame["open problems"].sum()))
 
-stage_step = {label: index + 1 for index, label in enumerate(queries.STAGE_LABELS.values())}
-shown = frame.assign(progress=frame["stage"].map(stage_step)).drop(columns=["cpo_id"])
-shown["next step"] = frame["cpo_id"].map(
-    lambda cpo_id: (steps[cpo_id].next.title if steps[cpo_id].next else "done") if cpo_id in steps else "")
+# Progress in the same steps as above (the stage alone says nothing of a failed connection test or errors).
+shown = frame.assign(
+    progress=frame["cpo_id"].map(lambda cpo_id: steps[cpo_id].done if cpo_id in steps else 0),
+    **{"next step": frame["cpo_id"].map(
+        lambda cpo_id: (steps[cpo_id].next.title if steps[cpo_id].next else "done") if cpo_id in steps else "")},
+).drop(columns=["cpo_id"])
 if not include_inactive:
     shown = shown.drop(columns=["active"])
 st.dataframe(
@@ -84,8 +86,8 @@ st.dataframe(
     column_order=[c for c in ["CPO", "stage", "progress", "next step", "stations", "connectors", "last activity",
                               "open problems", "active"] if c in shown.columns],
     column_config={
-        "progress": st.column_config.ProgressColumn("progress", min_value=0, max_value=len(stage_step),
-                                                    format="%d of 4"),
+        "progress": st.column_config.ProgressColumn("progress", min_value=0, max_value=len(progress.STEPS),
+                                                    format=f"%d of {len(progress.STEPS)} steps"),
         "last activity": st.column_config.DatetimeColumn("last activity (UTC)", format="YYYY-MM-DD HH:mm"),
         "open problems": st.column_config.NumberColumn(
             "open problems", help="Failed pushes waiting for a fix plus errors in the latest import"),
