@@ -106,6 +106,9 @@ GUARDED: dict[str, Call] = {
         s, actor=who, cpo_id=w.target, station_id=f"{TARGET_OPERATOR}*S00001"),
     "sync.outbox.resume_cpo": lambda s, who, w: outbox.resume_cpo(s, actor=who, cpo_id=w.target),
     "sync.outbox.retry_failed": lambda s, who, w: outbox.retry_failed(s, actor=who, cpo_id=w.target),
+    "sync.outbox.resume_if_setup_changed": lambda s, who, w: outbox.resume_if_setup_changed(
+        s, actor=who, cpo_id=w.target),
+    "sync.outbox.reclaim_abandoned": lambda s, who, w: outbox.reclaim_abandoned(s, actor=who, cpo_id=w.target),
     # sync: progress, history, reconciliation
     "sync.progress.run_progress": lambda s, who, w: progress.run_progress(s, actor=who, run_id=w.run_id),
     "sync.progress.latest_run": lambda s, who, w: progress.latest_run(s, actor=who, cpo_id=w.target),
@@ -171,6 +174,9 @@ QUIET_ABOUT_IT: dict[str, str] = {}  # functions that answer with less instead o
 EXEMPT = {
     "sync.outbox.claim": "the worker's lease on due rows of every CPO (acts as the system); cpo_id narrows a lane",
     "sync.worker.run_worker": "the worker process, acting as the system; cpo_ids narrows the CPOs it sends for",
+    "sync.outbox.mark_unreachable": "the worker's record of an endpoint that stopped answering (acts as the system)",
+    "sync.outbox.mark_reachable": "the worker's record of an endpoint that answers again (acts as the system)",
+    "sync.status_delivery.station_acked_at": "a lookup for the outbox recording the worker's answers (the system)",
     "store.queries.require_edit": "the check itself",
     "store.queries.audit": "writes the audit entry of a change its caller has already checked",
     "store.queries.set_stage": "moves the onboarding stage, for library code that has already checked the person",

@@ -421,14 +421,16 @@ def test_answers_map_onto_errors(status, body, expected, code):
         assert "ambiguous" in str(caught.value)
 
 
-def test_retry_after_is_capped_by_backoff_max_and_4xx_never_retried():
+def test_retry_after_is_waited_out_never_cut_short_and_4xx_never_retried():
     sleeps = RecordedSleeps()
     calls = []
 
     def handler(request: httpx.Request) -> httpx.Response:
         calls.append(request)
-        if len(calls) < 3:
-            return httpx.Response(503, headers={"Retry-After": "120"})
+        if len(calls) == 1:
+            return httpx.Response(429, headers={"Retry-After": "5"})
+        if len(calls) == 2:
+            return httpx.Response(503, headers={"Retry-After": "7"})
         return httpx.Response(400, json={"result": {"code": 230, "message": "station.id: missing"}})
 
     async def go():
@@ -439,9 +441,63 @@ def test_retry_after_is_capped_by_backoff_max_and_4xx_never_retried():
 
     with pytest.raises(errors.InvalidRequestFormat, match="station.id: missing"):
         run(go())
-    assert sleeps == [7.5, 7.5] and len(calls) == 3
+    assert sleeps == [5.0, 7.0] and len(calls) == 3
     assert calls[0].headers["authorization"] == f"key={SECRET_KEY}"
     assert calls[0].headers["content-type"] == "application/json"
+
+
+def test_a_retry_after_longer_than_backoff_max_is_raised_for_the_caller_to_schedule():
+    """Sending sooner than asked would only be refused again; the outbox waits it out (up to an hour)."""
+    sleeps = RecordedSleeps()
+    calls = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        return httpx.Response(503, headers={"Retry-After": "120"})
+
+    async def go():
+        async with OioiClient("http://oioi.test/api/v4/request", SECRET_KEY, max_retries=5, backoff_max=7.5,
+                              transport=httpx.MockTransport(handler)) as client:
+            client.sleep = sleeps
+            await client.send({"station-post": {}})
+
+    with pytest.raises(errors.ServerError) as caught:
+        run(go())
+    assert caught.value.retry_after == 120.0 and caught.value.retryable
+    assert sleeps == [] and len(calls) == 1
+
+
+@pytest.mark.parametrize("status, expected", [(429, errors.Throttled), (408, errors.RetryLater),
+                                              (425, errors.RetryLater), (502, errors.ServerError)])
+def test_throttling_and_try_later_answers_are_retryable_with_retry_after(status, expected):
+    from datetime import UTC, datetime, timedelta
+    from email.utils import format_datetime
+
+    when = format_datetime(datetime.now(UTC) + timedelta(seconds=90), usegmt=True)
+
+    async def go():
+        async with OioiClient("http://oioi.test/api/v4/request", SECRET_KEY, max_retries=0,
+                              transport=_answering(status, None, headers={"Retry-After": when})) as client:
+            await client.send({"station-post": {}})
+
+    with pytest.raises(expected) as caught:
+        run(go())
+    assert type(caught.value) is expected and caught.value.retryable
+    assert 85 <= caught.value.retry_after <= 90
+
+
+def test_a_refusal_keeps_its_retry_after_and_says_whether_it_is_the_set_up():
+    async def go(status, body):
+        async with OioiClient("http://oioi.test/api/v4/request", SECRET_KEY, max_retries=0,
+                              transport=_answering(status, body, headers={"Retry-After": "30"})) as client:
+            await client.send({"station-post": {}})
+
+    for status, body, setup in [(400, {"result": {"code": 211}}, True), (403, {"result": {"code": 220}}, True),
+                                (403, None, True), (400, {"result": {"code": 230}}, False)]:
+        with pytest.raises(errors.OioiError) as caught:
+            run(go(status, body))
+        assert caught.value.retry_after == 30.0 and not caught.value.retryable
+        assert caught.value.setup_problem is setup, (status, body)
 
 
 # -- many at once -------------------------------------------------------------------------

@@ -214,22 +214,40 @@ def test_dry_run_records_but_sends_nothing(sandbox):
     assert sandbox.stats()["station_accepts"] == {}
 
 
-def test_invalid_partner_identifier_fails_with_meaning(tmp_path):
+def test_unknown_partner_identifier_pauses_after_the_first_answers_and_the_fix_resumes(tmp_path):
+    """211 is the set-up, not the station: one pause with one message, not 40 failed rows; the fix is the resume."""
+    from oioi_onboard.store.registry import update_cpo
+
     with running_sandbox(tmp_path / "sb", partner_ids=("AnotherPartnerId123456",)) as sandbox:
         migrate()
         with session_scope() as session:
-            cpo = make_cpo(session, endpoint=sandbox.url, api_key=sandbox.api_key, partner_id="tP3x9Qw7LmZ2vK8sRb4N")
+            cpo = make_cpo(session, endpoint=sandbox.url, api_key=sandbox.api_key, partner_id="tP3x9Qw7LmZ2vK8sRb4N",
+                           concurrency=4)
             cpo_id = cpo.id
-            add_stations(session, cpo, 2)
+            add_stations(session, cpo, 40)
         run = _push(cpo_id)
         _work()
         with session_scope() as session:
             rows = session.exec(select(Outbox).where(Outbox.run_id == run.id)).scalars().all()
-            assert {r.state for r in rows} == {OutboxState.FAILED}
-            assert {r.result_code for r in rows} == {211}
-            assert all("Invalid partner identifier" in r.last_error for r in rows)
-            assert all(r.attempts == 1 for r in rows)  # permanent: not retried
-            assert session.get(PushRun, run.id).finished_at is not None
+            assert {r.state for r in rows} == {OutboxState.PENDING}  # nothing failed: the queue waits
+            assert all(r.attempts == 0 for r in rows)  # a pause is not the row's attempt
+            reason = session.get(Cpo, cpo_id).paused_reason
+            assert "211" in reason and "tP3x9Qw7LmZ2vK8sRb4N" in reason and "partner identifier" in reason
+            assert session.get(PushRun, run.id).finished_at is None
+        asked = sandbox.stats()["station-post"]["received"]
+        assert 1 <= asked <= 4  # the first answers (the requests in flight), not one per station
+        _work()  # still paused: nothing is sent
+        assert sandbox.stats()["station-post"]["received"] == asked
+
+        with session_scope() as session:  # the fix: the partner identifier the platform knows
+            update_cpo(session, actor=SYSTEM, cpo_id=cpo_id, partner_identifiers=["AnotherPartnerId123456"])
+        _work()
+        assert _states(run.id) == {OutboxState.ACKED: 40}
+        with session_scope() as session:
+            assert session.get(Cpo, cpo_id).paused_reason is None
+            [entry] = audit_log(session, actor=SYSTEM, cpo_id=cpo_id, limit=1)
+            assert entry.action == "push queue resumed" and "set-up changed" in entry.detail
+        assert len(sandbox.stats()["station_accepts"]) == 40
 
 
 def test_rejected_api_key_pauses_the_queue_until_resumed(sandbox):
@@ -287,12 +305,16 @@ def test_claims_keep_one_row_per_station_in_flight_and_leases_expire(sandbox):
 def test_progress_history_and_failures_read_from_the_database(tmp_path):
     from oioi_onboard.sync.progress import failures, history, run_progress, station_history
 
-    with running_sandbox(tmp_path / "sb", partner_ids=("AnotherPartnerId123456",)) as sandbox:
+    with running_sandbox(tmp_path / "sb") as sandbox:
         migrate()
         with session_scope() as session:
-            cpo = make_cpo(session, endpoint=sandbox.url, api_key=sandbox.api_key, partner_id="tP3x9Qw7LmZ2vK8sRb4N")
+            cpo = make_cpo(session, endpoint=sandbox.url, api_key=sandbox.api_key, partner_id=sandbox.partner_id)
             cpo_id = cpo.id
-            add_stations(session, cpo, 3)
+            record = new_import(session, cpo)
+            for n in (1, 2, 3):  # a connector type the protocol does not have: refused, station by station
+                payload = station_payload(n)
+                payload["connectors"][0]["name"] = "Warp Drive"
+                store_station(session, cpo, payload, import_id=record.id)
         run = _push(cpo_id)
         with session_scope() as session:
             queued = run_progress(session, actor=SYSTEM, run_id=run.id)
@@ -304,12 +326,12 @@ def test_progress_history_and_failures_read_from_the_database(tmp_path):
             assert (done.total, done.failed, done.pending, done.finished) == (3, 3, 0, True)
             assert done.fraction == 1.0
             todo = failures(session, actor=SYSTEM, cpo_id=cpo_id)
-            assert list(todo["code"]) == [211, 211, 211]
-            assert set(todo["meaning"]) == {"Invalid partner identifier"}
+            assert list(todo["code"]) == [230, 230, 230]
+            assert set(todo["meaning"]) == {"Invalid request format"}
             runs = history(session, actor=SYSTEM, cpo_id=cpo_id)
             assert list(runs["failed"]) == [3] and list(runs["run"]) == [run.id]
             one = station_history(session, actor=SYSTEM, cpo_id=cpo_id, station_id="DE*8PS*S000002")
-            assert list(one["state"]) == ["failed"] and one["meaning"].iloc[0] == "Invalid partner identifier"
+            assert list(one["state"]) == ["failed"] and one["meaning"].iloc[0] == "Invalid request format"
 
 
 def test_removing_one_station_in_the_ui_soft_deletes_it_and_failed_rows_can_be_retried(sandbox):

@@ -97,7 +97,7 @@ def test_failing_and_stalling_endpoint_delivers_everything(tmp_path):
         run_id = _load(sandbox, total, concurrency=8)
         async def main() -> None:
             stop, check = _until_done(run_id)
-            await run_worker(poll_interval=0.05, timeout=0.5, backoff_base=0.05, backoff_max=0.5, max_attempts=50,
+            await run_worker(poll_interval=0.05, timeout=0.5, backoff_base=0.05, backoff_max=0.5,
                              stop=stop, on_cycle=check)
 
         asyncio.run(main())

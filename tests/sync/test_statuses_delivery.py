@@ -162,7 +162,7 @@ def test_the_endpoint_refuses_statuses_for_another_partners_or_unknown_connector
                 row.acked_at = datetime.now(UTC)  # station 2 was never really pushed
                 session.add(row)
         record(cpo_id, [{"evse_id": evse(1), "status": "Occupied"}, {"evse_id": evse(2), "status": "Occupied"}])
-        with running_worker():
+        with running_worker(status_grace=0):  # no grace for 181: station 2 was "acknowledged" a moment ago
             wait_for(settled, what="both statuses answered")
         foreign, unknown = deliveries()
         assert foreign[2] == "rejected" and "220" in foreign[3] and "another partner" in foreign[3]

@@ -18,9 +18,18 @@ def worker(
     lease_seconds: Annotated[float, typer.Option(help="How long a claim lasts without a heartbeat.")] = 30.0,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for one answer.")] = 10.0,
     backoff_base: Annotated[float, typer.Option(help="First retry delay after a transient failure (s).")] = 1.0,
-    backoff_max: Annotated[float, typer.Option(help="Longest retry delay (s).")] = 300.0,
+    backoff_max: Annotated[float, typer.Option(help="Longest retry delay (s); a Retry-After may ask for more, "
+                                                    "up to an hour, and is honoured.")] = 300.0,
+    unreachable_after: Annotated[int, typer.Option(help="Transient failures in a row after which a CPO's "
+                                                        "endpoint counts as unreachable and is probed.")] = 10,
+    status_grace: Annotated[float, typer.Option(help="Seconds after a station's acknowledgement during which "
+                                                     "'EVSE not found' (181) for its statuses is retried.")] = 600.0,
 ) -> None:
-    """Send queued OIOI requests (station-posts and statuses) until stopped (SIGTERM or Ctrl-C)."""
+    """Send queued OIOI requests (station-posts and statuses) until stopped (SIGTERM or Ctrl-C).
+
+    Transient failures are retried for as long as it takes; a CPO whose set-up the endpoint
+    refuses is paused until it is fixed.
+    """
     import asyncio
     import logging
 
@@ -31,10 +40,12 @@ def worker(
     # One line per request would cost more than the request; schema upgrades speak only when something fails.
     for noisy in ("httpx", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    _check_backoff(backoff_base, backoff_max)
     migrate()
     sent = asyncio.run(run_worker(worker_id=worker_id, once=once, poll_interval=poll_interval,
                                   lease_seconds=lease_seconds, timeout=timeout, backoff_base=backoff_base,
-                                  backoff_max=backoff_max))
+                                  backoff_max=backoff_max, unreachable_after=unreachable_after,
+                                  status_grace=status_grace))
     typer.echo(f"worker stopped; {sent} request(s) acknowledged", err=True)
 
 
@@ -54,44 +65,74 @@ def push(
     ] = None,
     concurrency: Annotated[int | None, typer.Option(help="Parallel station-posts (default: the CPO's).")] = None,
     backoff_base: Annotated[float, typer.Option(help="First retry delay after a transient failure (s).")] = 1.0,
-    backoff_max: Annotated[float, typer.Option(help="Longest retry delay (s).")] = 300.0,
+    backoff_max: Annotated[float, typer.Option(help="Longest retry delay (s); a Retry-After may ask for more, "
+                                                    "up to an hour, and is honoured.")] = 300.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")] = False,
     yes: Annotated[bool, typer.Option("--yes", help="Confirm deletions and connector changes.")] = False,
 ) -> None:
     """Validate, store, diff and push a station file in one go; exit 0 when every station is acknowledged.
 
     Run it again after a crash or Ctrl-C: what is still queued is sent, nothing acknowledged is sent twice.
+    An endpoint that fails or throttles is waited out (Ctrl-C stops; what is queued stays queued).
     """
-    from ..workflows.push import Credentials, push_file
+    from ..workflows.push import Credentials, Interrupted, push_file
+
+    _check_backoff(backoff_base, backoff_max)
 
     credentials = Credentials(endpoint=endpoint, api_key=from_env(api_key_env, "--api-key-env"),
                               partner_identifier=partner_id)
     out = sys.stderr
     interactive = out.isatty()
 
-    def progress(now, still_open: int) -> None:  # noqa: ANN001
+    last_line = ""
+
+    def progress(seen) -> None:  # noqa: ANN001
         from ..workflows.push import format_eta
 
+        nonlocal last_line
+        now, still_open = seen.progress, seen.still_open
         if now is None:
             line = f"{still_open} request(s) still queued"
         else:
             line = (f"{now.done}/{now.total} done, {now.acked} acknowledged, {now.failed} failed, "
                     f"{now.rate_per_s:.0f}/s, time left {format_eta(now.eta_s)}")
-        print(("\r" + line) if interactive else line, end="" if interactive else "\n", file=out, flush=True)
+        if seen.unreachable_since is not None:
+            line += (f"; endpoint unreachable since {seen.unreachable_since:%H:%M:%S} UTC, probing"
+                     + (f" (last: {seen.unreachable_reason})" if seen.unreachable_reason else ""))
+        if not interactive and line == last_line:
+            return  # a log file gets a line when something changed, not five a second
+        last_line = line
+        print(("\r\x1b[K" + line) if interactive else line, end="" if interactive else "\n", file=out, flush=True)
+
+    def stopped(still_queued: int | None, code: int) -> typer.Exit:
+        queued = (f"{still_queued} request(s) stay queued" if still_queued is not None
+                  else "what was queued stays queued")
+        print(("\n" if interactive else "") + f"stopped: {queued}; run the same command again to send them",
+              file=out, flush=True)
+        return typer.Exit(code)
 
     try:
         summary = push_file(file=file, credentials=credentials, cpo_name=cpo, profile=profile,
                             operators=operator_table(operators), constants=parse_settings(set_),
                             concurrency=concurrency, yes=yes, say=lambda line: print(line, file=out, flush=True),
-                            on_progress=progress, backoff_base=backoff_base, backoff_max=backoff_max)
-    except KeyboardInterrupt:
-        print("\nstopped: what was not acknowledged stays queued; run the same command again to send it",
-              file=out)
-        raise typer.Exit(130) from None
+                            on_follow=progress, backoff_base=backoff_base, backoff_max=backoff_max)
+    except Interrupted as interrupted:
+        raise stopped(interrupted.still_queued, 128 + interrupted.signum) from None
+    except KeyboardInterrupt:  # before or after sending (reading the file, the summary)
+        raise stopped(None, 130) from None
     if interactive:
         print(file=out)
     _print_summary(summary, as_json=as_json)
     raise typer.Exit(0 if summary.ok else 1)
+
+
+def _check_backoff(base: float, cap: float) -> None:
+    from ..errors import UserError
+
+    if not base > 0 or not cap > 0:
+        raise UserError("--backoff-base and --backoff-max must be more than 0 seconds")
+    if cap < base:
+        raise UserError(f"--backoff-max ({cap:g} s) must not be less than --backoff-base ({base:g} s)")
 
 
 def _print_summary(summary, *, as_json: bool) -> None:  # noqa: ANN001

@@ -4,10 +4,12 @@
         result = await client.post_station(station, partner_identifier)
         await client.post_connector_status("DE*8PS*E123456", "Available", partner_identifier)
 
-Retries (``max_retries`` > 0) cover what may pass later: transport failures and
-5xx answers, with exponential backoff and full jitter, waiting at least what
-``Retry-After`` asks (capped by ``backoff_max``). A 4xx or a non-zero result
-code is never retried: sending the same request again cannot change the answer.
+Retries (``max_retries`` > 0) cover what may pass later: transport failures,
+5xx, 408, 425 and 429 answers and the result codes ``codes.TRANSIENT``, with
+exponential backoff and full jitter, waiting at least what ``Retry-After`` asks.
+An answer that asks for more than ``backoff_max`` is raised instead of retried
+early (the outbox schedules it). Any other 4xx or result code is never retried:
+sending the same request again cannot change the answer.
 
 The API key is held in one private attribute and only ever written into the
 ``Authorization`` header; no repr, log line or exception carries it.
@@ -20,8 +22,9 @@ import email.utils
 import json
 import logging
 import random
-from datetime import datetime, timezone
-from typing import Any, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 
@@ -30,6 +33,7 @@ from . import codes, errors, ids, messages
 log = logging.getLogger(__name__)
 
 _SUCCESS_MESSAGE = "Success."
+_REASONS = {403: " (forbidden)", 408: " (request timeout)", 425: " (too early)", 429: " (too many requests)"}
 
 
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
@@ -52,10 +56,10 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
     if when is None:
         return None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    now = now or datetime.now(timezone.utc)
+        when = when.replace(tzinfo=UTC)
+    now = now or datetime.now(UTC)
     if now.tzinfo is None:
-        now = now.replace(tzinfo=timezone.utc)
+        now = now.replace(tzinfo=UTC)
     return max(0.0, (when - now).total_seconds())
 
 
@@ -187,7 +191,7 @@ class OioiClient:
     def __repr__(self) -> str:
         return f"OioiClient(endpoint={self.endpoint!r}, api_key={self.api_key_hint!r})"
 
-    async def __aenter__(self) -> "OioiClient":
+    async def __aenter__(self) -> OioiClient:
         return self
 
     async def __aexit__(self, *exc_info: Any) -> None:
@@ -207,22 +211,24 @@ class OioiClient:
             try:
                 return await self._send_once(content, kind)
             except errors.OioiError as error:
-                retryable = isinstance(error, (errors.TransportError, errors.ServerError))
-                if not retryable or attempt >= self.max_retries:
+                if not error.retryable or attempt >= self.max_retries:
                     raise
-                delay = self._backoff(attempt, getattr(error, "retry_after", None))
+                retry_after = error.retry_after
+                if retry_after is not None and retry_after > self.backoff_max:
+                    # Sending sooner than the endpoint asked would only be refused again; waiting that long
+                    # is not this call's to decide: the caller (the outbox) schedules the retry.
+                    raise
+                delay = self._backoff(attempt, retry_after)
                 log.info("%s failed (%s); retry %d of %d in %.2f s", kind, error.message, attempt + 1,
                          self.max_retries, delay)
                 attempt += 1
                 await self.sleep(delay)
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
-        """Full jitter over an exponential ceiling, never less than Retry-After, capped."""
+        """Full jitter over an exponential ceiling, capped, never less than Retry-After."""
         ceiling = min(self.backoff_max, self.backoff_base * (2**attempt))
         delay = self.random.uniform(0, ceiling)
-        if retry_after is not None:
-            delay = max(delay, retry_after)
-        return min(delay, self.backoff_max)
+        return max(delay, retry_after or 0.0)
 
     async def _send_once(self, content: bytes, kind: str) -> dict:
         try:
@@ -247,20 +253,26 @@ class OioiClient:
         except ValueError:
             data = None
         result = _result_of(data)
+        # Read for every answer: a throttled or failing endpoint says when to come back, and the
+        # worker honours it whatever the answer was.
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
 
         if status == 401:
             code, message = result if result and result[0] != codes.SUCCESS else (codes.INVALID_API_KEY, "")
-            raise errors.error_for_code(code, message or "the endpoint refused the API key", status_code=status)
-        if status >= 500:
-            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            raise errors.error_for_code(code, message or "the endpoint refused the API key", status_code=status,
+                                        retry_after=retry_after)
+        if status >= 500 or status in codes.RETRY_LATER_HTTP:
             detail = f": {result[1]}" if result and result[1] else ""
-            raise errors.ServerError(
-                f"{kind}: {self.endpoint} answered HTTP {status}{detail}"
+            cls = (errors.ServerError if status >= 500 else errors.Throttled if status == 429
+                   else errors.RetryLater)
+            reason = _REASONS.get(status, "")
+            raise cls(
+                f"{kind}: {self.endpoint} answered HTTP {status}{reason}{detail}"
                 + (f" (retry after {retry_after:g} s)" if retry_after is not None else ""),
                 status_code=status, retry_after=retry_after,
             )
         if result is not None and not codes.is_success(result[0]):
-            raise errors.error_for_code(result[0], result[1], status_code=status)
+            raise errors.error_for_code(result[0], result[1], status_code=status, retry_after=retry_after)
         if status == 200:
             if _is_success_body(data):
                 return data
@@ -280,8 +292,9 @@ class OioiClient:
         if 200 <= status < 300 and _is_success_body(data):
             return data
         raise errors.HTTPStatusError(
-            f"{kind}: {self.endpoint} answered HTTP {status}: {_short(response.text) or 'empty body'}",
-            status_code=status,
+            f"{kind}: {self.endpoint} answered HTTP {status}{_REASONS.get(status, '')}: "
+            f"{_short(response.text) or 'empty body'}",
+            status_code=status, retry_after=retry_after,
         )
 
     # -- messages --------------------------------------------------------------------------

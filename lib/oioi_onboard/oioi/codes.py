@@ -90,6 +90,14 @@ EVSE_OTHER_COORDINATES = 322
 # System errors and timeouts of every party: the request may succeed later.
 TRANSIENT = {100, 101, 102, 300, 302, 312, 400, 402, 800, 802}
 
+# The CPO's set-up, not the request, is refused: the API key (210), the partner identifier (211), what
+# the key may touch (220). Every request of that set-up gets the same answer until someone fixes it.
+SETUP = {INVALID_API_KEY, INVALID_PARTNER_IDENTIFIER, NOT_ALLOWED}
+
+# HTTP statuses without a result code that mean "the same request, later": request timeout, too early,
+# too many requests, and every 5xx (checked separately).
+RETRY_LATER_HTTP = {408, 425, 429}
+
 
 def general_code(code: int) -> int:
     """The general code of a group: 141 -> 100, 322 -> 300, 11 -> 0."""

@@ -44,8 +44,16 @@ class Cpo(SQLModel, table=True):
     stage: Stage = Field(default=Stage.REGISTERED)
     active: bool = True
     concurrency: int = 16  # parallel station-posts for this CPO's queue
-    # Set when the endpoint rejected the API key (HTTP 401 / code 210): the queue waits.
+    # Set when the endpoint refused the CPO's set-up (API key 401/210, partner identifier 211, not
+    # allowed 220/403): the queue waits for a fix and one resume.
     paused_reason: str | None = None
+    # A fingerprint of the set-up (endpoint, API key, partner identifiers) the endpoint refused: once it
+    # differs, someone changed the set-up and the queue resumes by itself.
+    paused_setup: str | None = None
+    # Since when every request to the endpoint failed with a transient error (transport, timeout, 5xx,
+    # "later"); None while it answers. The worker then sends one probe at a time and resumes by itself.
+    unreachable_since: datetime | None = None
+    unreachable_reason: str | None = None  # the last failure, in words; never a secret
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
     # The last connection test; cleared when the API key, partner identifiers or endpoint change,

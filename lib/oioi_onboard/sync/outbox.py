@@ -20,18 +20,21 @@ the window is the rows in flight at the moment of the kill.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
+import socket
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import and_, bindparam, exists, func, insert, or_, select, text, update
+from sqlalchemy import and_, bindparam, exists, func, insert, or_, select, text, true, update
 from sqlalchemy.orm import aliased, defer
 from sqlmodel import Session
 
 from ..oioi import codes
 from ..store.auth import Actor
-from ..store.models import Connector, Cpo, Outbox, OutboxState, PushRun, Station
+from ..store.models import Connector, Cpo, Outbox, OutboxState, PartnerIdentifier, PushRun, Station
 from ..store.queries import audit, get_cpo, require_edit
 from . import status_delivery
 from .diff import STATION_POST, PlanError, PushPlan, plan_push, planned_requests
@@ -262,8 +265,11 @@ def enqueue_deletion(session: Session, *, actor: Actor, cpo_id: int, station_id:
 
 
 def claim(session: Session, *, worker_id: str, limit: int, cpo_id: int | None = None,
-          kinds: tuple[str, ...] | None = None, lease_seconds: float = 30.0) -> list[Outbox]:
+          kinds: tuple[str, ...] | None = None, lease_seconds: float = 30.0, any_time: bool = False) -> list[Outbox]:
     """Lease up to ``limit`` due rows to this worker, oldest first, and return them.
+
+    ``any_time``: pending rows whose retry is not due yet count as due (the probe of an
+    endpoint that was unreachable: whichever row goes first, it tells whether it answers).
 
     Runs in its own transaction (it commits whatever the session held before): on
     PostgreSQL the candidate rows are locked with ``FOR UPDATE SKIP LOCKED``; on
@@ -288,7 +294,7 @@ def claim(session: Session, *, worker_id: str, limit: int, cpo_id: int | None = 
         .where(
             Outbox.id >= floor,
             or_(
-                and_(Outbox.state == OutboxState.PENDING, Outbox.next_attempt_at <= stamp),
+                and_(Outbox.state == OutboxState.PENDING, true() if any_time else Outbox.next_attempt_at <= stamp),
                 and_(Outbox.state == OutboxState.SENDING, Outbox.claimed_until < stamp),
             ),
             Outbox.cpo_id.not_in(select(Cpo.id).where(Cpo.paused_reason.is_not(None))),
@@ -389,6 +395,10 @@ class Result:
     error: str | None = None
     retry_at: datetime | None = None
     pause_reason: str | None = None
+    # "failed" for a status whose connector the endpoint does not know (181): retried at ``retry_at``
+    # instead while its station was acknowledged less than this long ago (the platform may curate new
+    # stations by hand before their connectors take statuses).
+    grace: timedelta | None = None
 
 
 class Recorded(NamedTuple):
@@ -473,7 +483,13 @@ def _record_rows(session: Session, ids: list[int], by_id: dict[int, Result], sta
                 continue  # the lease ran out and someone else took the row over
             row.result_code = result.code
             row.last_error = result.error
-            if result.outcome == "failed":
+            retry_until = _in_grace(session, row, result, stamp) if result.outcome == "failed" else None
+            if retry_until is not None:
+                row.state = OutboxState.PENDING
+                row.next_attempt_at = min(result.retry_at or stamp, retry_until)
+                row.last_error = (f"{result.error}; the station was acknowledged moments ago and may not be "
+                                  f"published yet: retrying until {retry_until:%H:%M:%S} UTC")
+            elif result.outcome == "failed":
                 row.state = OutboxState.FAILED
                 failed.append(row)
             elif result.outcome in ("paused", "release"):
@@ -493,6 +509,17 @@ def _record_rows(session: Session, ids: list[int], by_id: dict[int, Result], sta
     session.flush()
     _apply_acks(session, [row for row in acked if row.kind == STATION_POST])
     return acked, failed, changed
+
+
+def _in_grace(session: Session, row: Outbox, result: Result, stamp: datetime) -> datetime | None:
+    """Until when a refused status is retried rather than rejected (None: reject it now)."""
+    if result.grace is None or row.kind == STATION_POST:
+        return None
+    acked_at = status_delivery.station_acked_at(session, cpo_id=row.cpo_id, evse_key=row.key)
+    if acked_at is None:
+        return None
+    until = acked_at + result.grace
+    return until if stamp < until else None
 
 
 def _apply_acks_fast(session: Session, rows: list, stamp: datetime) -> None:
@@ -564,32 +591,158 @@ def _finish_runs(session: Session, run_ids: set[int]) -> None:
             )
 
 
-# --- pausing -------------------------------------------------------------------------
+# --- pausing and an unreachable endpoint ------------------------------------------------
+
+
+def _setup_fingerprint(session: Session, cpo_id: int) -> str | None:
+    """A hash of what the endpoint judges a CPO's requests by: endpoint, API key, partner identifiers."""
+    cpo = session.get(Cpo, cpo_id)
+    if cpo is None:
+        return None
+    partners = sorted(session.execute(
+        select(PartnerIdentifier.partner_identifier).where(PartnerIdentifier.cpo_id == cpo_id)).scalars())
+    text_ = "\n".join([cpo.endpoint or "", cpo.api_key_encrypted or "", ",".join(partners)])
+    return hashlib.sha256(text_.encode("utf-8")).hexdigest()
 
 
 def _pause(session: Session, cpo_id: int, reason: str) -> None:
     session.execute(
-        update(Cpo).where(Cpo.id == cpo_id, Cpo.paused_reason.is_(None)).values(paused_reason=reason),
+        update(Cpo).where(Cpo.id == cpo_id, Cpo.paused_reason.is_(None))
+        .values(paused_reason=reason, paused_setup=_setup_fingerprint(session, cpo_id)),
         execution_options={"synchronize_session": False},
     )
 
 
-def resume_cpo(session: Session, *, actor: Actor, cpo_id: int) -> None:
-    """Let a paused queue run again (after the API key was replaced); audited."""
-    cpo = get_cpo(session, actor=actor, cpo_id=cpo_id)
-    require_edit(actor, cpo.id)
-    paused_reason = cpo.paused_reason
+def _unpause(session: Session, cpo_id: int) -> int:
+    """Clear the pause, point queued rows at a partner identifier the CPO still has, make them due now."""
     session.execute(
-        update(Cpo).where(Cpo.id == cpo_id).values(paused_reason=None),
+        update(Cpo).where(Cpo.id == cpo_id).values(paused_reason=None, paused_setup=None),
         execution_options={"synchronize_session": False},
     )
-    session.execute(
+    _repoint_partner(session, cpo_id)
+    return session.execute(
         update(Outbox)
         .where(Outbox.cpo_id == cpo_id, Outbox.state == OutboxState.PENDING)
         .values(next_attempt_at=now()),
         execution_options={"synchronize_session": False},
+    ).rowcount or 0
+
+
+def _repoint_partner(session: Session, cpo_id: int) -> int:
+    """Queued requests that carry a partner identifier the CPO no longer has get its first one.
+
+    The set-up fix for "unknown partner identifier" (211) is often a new partner identifier:
+    the requests queued before it would otherwise be refused again after the resume.
+    """
+    partners = list(session.execute(
+        select(PartnerIdentifier.partner_identifier).where(PartnerIdentifier.cpo_id == cpo_id)
+        .order_by(PartnerIdentifier.id)).scalars())
+    if not partners:
+        return 0
+    changed = []
+    for row_id, payload in session.execute(
+        select(Outbox.id, Outbox.payload).where(Outbox.cpo_id == cpo_id, Outbox.state.in_(
+            (OutboxState.PENDING, OutboxState.HELD)))
+    ).all():
+        body = next(iter(payload.values()), None) if isinstance(payload, dict) and len(payload) == 1 else None
+        if isinstance(body, dict) and body.get("partner-identifier") not in (None, *partners):
+            kind = next(iter(payload))
+            changed.append({"b_id": row_id, "b_payload": {kind: {**body, "partner-identifier": partners[0]}}})
+    if changed:
+        table = Outbox.__table__
+        session.execute(table.update().where(table.c.id == bindparam("b_id")).values(payload=bindparam("b_payload")),
+                        changed)
+    return len(changed)
+
+
+def resume_if_setup_changed(session: Session, *, actor: Actor, cpo_id: int) -> bool:
+    """Resume a queue paused for its set-up once the set-up differs from the one refused; audited.
+
+    The fix (a new API key, other partner identifiers, another endpoint) is the one resume:
+    nobody has to press "resume" as well. The worker calls it as the system.
+    """
+    require_edit(actor, get_cpo(session, actor=actor, cpo_id=cpo_id).id)
+    cpo = session.get(Cpo, cpo_id)
+    if cpo is None or cpo.paused_reason is None or cpo.paused_setup is None:
+        return False
+    if _setup_fingerprint(session, cpo_id) == cpo.paused_setup:
+        return False
+    reason = cpo.paused_reason
+    _unpause(session, cpo_id)
+    _audit(session, actor, cpo_id, "push queue resumed", f"the set-up changed; was paused: {reason}")
+    return True
+
+
+def mark_unreachable(session: Session, *, cpo_id: int, since: datetime, reason: str) -> None:
+    """Every request of the CPO failed with a transient error since ``since``: say so on its pages."""
+    session.execute(
+        update(Cpo).where(Cpo.id == cpo_id).values(
+            unreachable_since=func.coalesce(Cpo.unreachable_since, since), unreachable_reason=reason[:500]),
+        execution_options={"synchronize_session": False},
     )
+
+
+def mark_reachable(session: Session, *, cpo_id: int) -> bool:
+    """The endpoint answered again: clear the mark and make the CPO's waiting rows due now."""
+    cleared = session.execute(
+        update(Cpo).where(Cpo.id == cpo_id, Cpo.unreachable_since.is_not(None))
+        .values(unreachable_since=None, unreachable_reason=None),
+        execution_options={"synchronize_session": False},
+    ).rowcount or 0
+    stamp = now()
+    session.execute(
+        update(Outbox)
+        .where(Outbox.cpo_id == cpo_id, Outbox.state == OutboxState.PENDING, Outbox.next_attempt_at > stamp)
+        .values(next_attempt_at=stamp),
+        execution_options={"synchronize_session": False},
+    )
+    return bool(cleared)
+
+
+def resume_cpo(session: Session, *, actor: Actor, cpo_id: int) -> None:
+    """Let a paused queue run again (after the set-up was fixed); audited."""
+    cpo = get_cpo(session, actor=actor, cpo_id=cpo_id)
+    require_edit(actor, cpo.id)
+    paused_reason = cpo.paused_reason
+    _unpause(session, cpo_id)
     _audit(session, actor, cpo.id, "push queue resumed", f"was paused: {paused_reason}" if paused_reason else "")
+
+
+def reclaim_abandoned(session: Session, *, actor: Actor, cpo_id: int) -> int:
+    """Put back a CPO's rows claimed by a worker process of this machine that no longer runs (killed).
+
+    Their leases would run out by themselves; a push run again right after a crash need not wait
+    for that. Workers name themselves ``host-pid-xxxx``; only this host's dead pids are reclaimed.
+    """
+    require_edit(actor, get_cpo(session, actor=actor, cpo_id=cpo_id).id)
+    host = socket.gethostname()
+    query = (select(Outbox.claimed_by).where(Outbox.state == OutboxState.SENDING, Outbox.cpo_id == cpo_id)
+             .distinct())
+    dead = [worker for worker in session.execute(query).scalars() if _dead_local_worker(worker, host)]
+    if not dead:
+        return 0
+    return session.execute(
+        update(Outbox)
+        .where(Outbox.claimed_by.in_(dead), Outbox.state == OutboxState.SENDING, Outbox.cpo_id == cpo_id)
+        .values(state=OutboxState.PENDING, claimed_by=None, claimed_until=None, next_attempt_at=now()),
+        execution_options={"synchronize_session": False},
+    ).rowcount or 0
+
+
+def _dead_local_worker(worker_id: str | None, host: str) -> bool:
+    parts = (worker_id or "").rsplit("-", 2)
+    if len(parts) != 3 or parts[0] != host or not parts[1].isdigit():
+        return False
+    pid = int(parts[1])
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # e.g. another user's process: alive
+        return False
+    return False
 
 
 def retry_failed(session: Session, *, actor: Actor, cpo_id: int, outbox_ids: list[int] | None = None) -> int:

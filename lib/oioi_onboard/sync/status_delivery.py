@@ -7,21 +7,25 @@ The outbox calls in here when it records results (``outbox.record_results``):
   or ``superseded``; a retry says why it waits. The first delivered status
   moves the CPO to the onboarding stage "statuses live";
 - ``release_held_statuses``: station-posts were acknowledged: statuses held
-  back for their connectors are due now.
+  back for their connectors are due now;
+- ``station_acked_at``: when the station of a connector was acknowledged. A
+  status refused with 181 (EVSE not found) within a grace period after that is
+  retried, not rejected: the platform may publish new stations by hand first.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import UTC, datetime
 
+from sqlalchemy import func, update
 from sqlalchemy import select as sa_select
-from sqlalchemy import update
 from sqlalchemy.orm import defer
 from sqlmodel import Session, select
 
 from ..store.models import Outbox, OutboxState, Stage, Station, StatusEvent, utcnow
 from ..store.queries import set_stage
-from .status_ingest import CHUNK, CONNECTORS, EVENTS, KIND, OUTBOX, in_chunks
+from .status_ingest import CHUNK, CONNECTORS, EVENTS, KIND, OUTBOX, STATIONS, in_chunks
 
 
 def record_answers(session: Session, rows: Iterable[Outbox]) -> None:
@@ -78,6 +82,18 @@ def _rejection_reason(row: Outbox) -> str:
     if row.result_code is not None and str(row.result_code) not in error:
         error = f"code {row.result_code}: {error}" if error else f"code {row.result_code}"
     return (error or "refused by the endpoint")[:500]
+
+
+def station_acked_at(session: Session, *, cpo_id: int, evse_key: str) -> datetime | None:
+    """When the endpoint last acknowledged a live station of this CPO holding the EVSE id (None: never)."""
+    newest = session.execute(
+        sa_select(func.max(STATIONS.c.acked_at))
+        .select_from(CONNECTORS.join(STATIONS, STATIONS.c.id == CONNECTORS.c.station_pk))
+        .where(CONNECTORS.c.evse_key == evse_key, STATIONS.c.cpo_id == cpo_id, STATIONS.c.deleted == False)  # noqa: E712
+    ).scalar()
+    if newest is not None and newest.tzinfo is None:
+        newest = newest.replace(tzinfo=UTC)
+    return newest
 
 
 def release_held_statuses(session: Session, station_ids: list[str]) -> int:

@@ -10,6 +10,25 @@ while the event loop keeps sending.
 Embedded (``make run``) the launcher starts ``oioi-onboard worker`` as a process;
 it stops cleanly on SIGTERM: in-flight requests finish, their results are
 recorded, the rows it held but had not sent go back to the queue.
+
+What an answer does to a lane (``classify`` and ``Worker._settle``):
+
+- transient (transport error, timeout, 5xx, 408, 425, 429, result codes that mean
+  "later"): the row is retried with capped exponential backoff, never less than
+  ``Retry-After`` (up to one hour), for as long as it takes; a row never fails for
+  it. ``Retry-After`` also holds the whole lane back: every request would get the
+  same answer. After ``unreachable_after`` transient failures in a row (429 is an
+  answer, it does not count) the CPO is marked "endpoint unreachable since ...";
+  the lane then sends one request at a time every ``probe_interval`` and returns
+  to full speed by itself at the first answer;
+- the CPO's set-up refused (401/210 API key, 211 partner identifier): the queue
+  pauses with one message; 220 / 403 (not allowed) pause it too unless this lane
+  already saw an answer that proves the set-up works, in which case the refusal
+  is the request's own (a station id another partner holds) and the row fails;
+- 181 for a status whose station was acknowledged less than ``status_grace``
+  ago: retried (the platform may publish new stations by hand); after that the
+  status is rejected with the reason;
+- any other refusal fails the row: a to-do for the user.
 """
 
 from __future__ import annotations
@@ -26,23 +45,39 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
-from ..oioi import errors
+from ..oioi import codes, errors
+from ..store.auth import SYSTEM
 from ..store.db import session_scope
 from ..store.models import Cpo, Outbox, OutboxState
+from . import outbox
 from .outbox import Result, claim, now, record_results, release, renew_leases
+from .status_ingest import KIND as STATUS_KIND
 
 log = logging.getLogger(__name__)
 
 RECORD_DELAY = 0.05  # seconds: ~3 answers per request in flight share one transaction
 SWITCH_INTERVAL = 0.0005  # seconds
+RETRY_AFTER_MAX = 3600.0  # seconds: a longer Retry-After is read as one hour
+PROBE_INTERVAL = 30.0  # seconds between probes of an unreachable endpoint (at most backoff_max)
+SETUP_REFUSALS = 3  # 220/403 in a row, with no answer proving the set-up works, pause the queue
+LONG_HOLD = 5.0  # seconds: a lane held back longer gives the rows it claimed back to the queue
 
 API_KEY_REJECTED = (
-    "the endpoint rejected the API key (HTTP 401 / code 210): enter the current key on the CPOs page, "
-    "then resume the queue"
+    "the endpoint rejected the API key (HTTP 401 / code 210): enter the current key on the CPOs page; "
+    "the queue resumes with the new key"
+)
+PARTNER_REJECTED = (
+    "the endpoint does not know the partner identifier {partner} or this API key may not act for it "
+    "(code 211): have the platform register it, or change the partner identifiers on the CPOs page "
+    "(the queue then resumes by itself), then resume the queue"
+)
+NOT_ALLOWED = (
+    "the endpoint does not allow this API key to push for this CPO ({what}): ask the platform to grant it, "
+    "or check the API key and partner identifiers on the CPOs page, then resume the queue"
 )
 
 
@@ -51,23 +86,46 @@ class WorkerOptions:
     lease_seconds: float = 30.0
     timeout: float = 10.0  # per request
     backoff_base: float = 1.0
-    backoff_max: float = 300.0
-    max_attempts: int = 10  # transient failures, then FAILED as a to-do
+    backoff_max: float = 300.0  # a Retry-After may ask for more (up to RETRY_AFTER_MAX) and is honoured
+    unreachable_after: int = 10  # transient failures in a row, then the endpoint counts as unreachable
+    probe_interval: float | None = None  # None: PROBE_INTERVAL, at most backoff_max
+    status_grace: float = 600.0  # seconds after a station's ack during which a 181 for its status is retried
     kinds: tuple[str, ...] | None = None  # None: every kind of request
     cpo_ids: tuple[int, ...] | None = None  # None: every CPO
+
+    @property
+    def probe_every(self) -> float:
+        return self.probe_interval if self.probe_interval is not None else min(PROBE_INTERVAL, self.backoff_max)
 
 
 @dataclass
 class Lane:
     cpo_id: int
     concurrency: int
-    key_token: str | None  # the encrypted key: a new one means a new client
+    key_token: str | None  # the endpoint and encrypted key: a new one means a new client
     paused: bool = False
     client: object | None = None
     buffer: deque = field(default_factory=deque)
     running: int = 0
     idle_until: float = 0.0  # no due rows at the last claim: do not ask again before this
     client_lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # one client per lane, not one per task
+    hold_until: float = 0.0  # Retry-After or throttling: no request starts before this (monotonic)
+    throttled: int = 0  # 429 without Retry-After in a row: the lane's own backoff
+    failures: int = 0  # transient failures in a row
+    failing_since: datetime | None = None
+    unreachable: bool = False  # one probe at a time, every probe_interval
+    next_probe_at: float = 0.0
+    setup_ok: bool = False  # an answer since the last start or resume proved the API key and partner work
+    setup_refusals: int = 0  # 220/403 in a row before such an answer
+
+    @property
+    def room(self) -> int:
+        """Requests this lane may start now."""
+        if self.paused or time.monotonic() < self.hold_until:
+            return 0
+        if self.unreachable:
+            return 1 - self.running if time.monotonic() >= self.next_probe_at else 0
+        return self.concurrency - self.running
 
 
 def default_worker_id() -> str:
@@ -76,29 +134,46 @@ def default_worker_id() -> str:
 
 def backoff_delay(attempts: int, *, base: float, cap: float, retry_after: float | None = None,
                   rng: random.Random = random) -> float:  # type: ignore[assignment]
-    """Exponential backoff with jitter (half to full ceiling), never below Retry-After."""
-    ceiling = min(cap, base * (2 ** max(0, attempts - 1)))
+    """Exponential backoff with jitter (half to full ceiling, at most ``cap``), never below Retry-After
+    (which may ask for more than ``cap``, up to an hour)."""
+    ceiling = min(cap, base * (2 ** min(max(0, attempts - 1), 64)))
     delay = rng.uniform(ceiling / 2, ceiling)
-    return max(delay, retry_after or 0.0)
+    return max(delay, min(retry_after or 0.0, RETRY_AFTER_MAX))
+
+
+def is_transient(error: Exception) -> bool:
+    """Whether the same request may pass later: no usable answer, or an answer that says "later"."""
+    if not isinstance(error, errors.OioiError):
+        return True  # unexpected: keep the row, say what happened
+    return bool(error.retryable)
 
 
 def classify(row: Outbox, error: Exception, options: WorkerOptions) -> Result:
-    """The outbox result of a failed send."""
-    if isinstance(error, errors.InvalidApiKey) or getattr(error, "status_code", None) == 401:
-        return Result(row.id, "paused", code=getattr(error, "code", 210), error=_describe(error),
-                      pause_reason=API_KEY_REJECTED)
+    """The outbox result of a failed send, from the answer alone (``Worker._settle`` adds what the lane saw)."""
     code = getattr(error, "code", None)
-    retryable = getattr(error, "retryable", isinstance(error, (OSError, asyncio.TimeoutError)))
-    if not isinstance(error, errors.OioiError):
-        retryable = True  # unexpected: keep the row, say what happened
-    if not retryable:
-        return Result(row.id, "failed", code=code, error=_describe(error))
-    if row.attempts >= options.max_attempts:
-        return Result(row.id, "failed", code=code,
-                      error=f"gave up after {row.attempts} attempts; last: {_describe(error)}")
-    delay = backoff_delay(row.attempts, base=options.backoff_base, cap=options.backoff_max,
-                          retry_after=getattr(error, "retry_after", None))
-    return Result(row.id, "retry", code=code, error=_describe(error), retry_at=now() + timedelta(seconds=delay))
+    if isinstance(error, errors.InvalidApiKey) or getattr(error, "status_code", None) == 401:
+        return Result(row.id, "paused", code=code or codes.INVALID_API_KEY, error=_describe(error),
+                      pause_reason=API_KEY_REJECTED)
+    if isinstance(error, errors.InvalidPartnerIdentifier):
+        return Result(row.id, "paused", code=code, error=_describe(error),
+                      pause_reason=PARTNER_REJECTED.format(partner=_partner_of(row)))
+    if is_transient(error):
+        delay = backoff_delay(row.attempts, base=options.backoff_base, cap=options.backoff_max,
+                              retry_after=getattr(error, "retry_after", None))
+        return Result(row.id, "retry", code=code, error=_describe(error), retry_at=now() + timedelta(seconds=delay))
+    if isinstance(error, errors.EvseNotFound) and row.kind == STATUS_KIND and options.status_grace > 0:
+        # Fails unless its station was acknowledged moments ago (the outbox checks, in the same transaction).
+        delay = backoff_delay(row.attempts, base=options.backoff_base, cap=min(options.backoff_max, 60.0))
+        return Result(row.id, "failed", code=code, error=_describe(error), retry_at=now() + timedelta(seconds=delay),
+                      grace=timedelta(seconds=options.status_grace))
+    return Result(row.id, "failed", code=code, error=_describe(error))
+
+
+def _partner_of(row: Outbox) -> str:
+    payload = row.payload if isinstance(row.payload, dict) else {}
+    body = next(iter(payload.values()), None) if payload else None
+    partner = body.get("partner-identifier") if isinstance(body, dict) else None
+    return repr(partner) if partner else "used"
 
 
 def _describe(error: Exception) -> str:
@@ -116,6 +191,8 @@ class Worker:
         self.poll_interval = poll_interval
         self.lanes: dict[int, Lane] = {}
         self.results: list[Result] = []
+        # CPO-wide marks (endpoint unreachable / answering again), written with the next result batch.
+        self.marks: list[tuple[int, str, datetime | None, str]] = []
         self.wake = asyncio.Event()
         self.results_ready = asyncio.Event()
         self.db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox-db")
@@ -129,30 +206,48 @@ class Worker:
     async def _db(self, fn, *args):  # noqa: ANN001, ANN202
         return await asyncio.get_running_loop().run_in_executor(self.db, fn, *args)
 
-    def _load_lanes(self) -> list[tuple[int, int, str | None, bool]]:
+    def _load_lanes(self) -> list[tuple[int, int, str | None, bool, bool]]:
+        """(CPO id, concurrency, endpoint + key token, paused, marked unreachable) of every CPO to send for.
+
+        A queue paused for a set-up that has changed since is resumed here: the fix is the resume.
+        """
         with session_scope(self.db_url) as session:
-            return [tuple(r) for r in session.exec(
-                select(Cpo.id, Cpo.concurrency, Cpo.api_key_encrypted, Cpo.paused_reason.is_not(None))
+            rows = [r for r in session.exec(
+                select(Cpo.id, Cpo.concurrency, Cpo.endpoint, Cpo.api_key_encrypted, Cpo.paused_reason,
+                       Cpo.paused_setup, Cpo.unreachable_since)
                 .where(Cpo.active == True)  # noqa: E712
             ).all() if self.options.cpo_ids is None or r[0] in self.options.cpo_ids]
+            lanes = []
+            for cpo_id, concurrency, endpoint, key, paused, paused_setup, unreachable in rows:
+                if paused is not None and paused_setup is not None and outbox.resume_if_setup_changed(
+                        session, actor=SYSTEM, cpo_id=cpo_id):
+                    log.info("CPO %s: the set-up changed, the paused queue resumes", cpo_id)
+                    paused = None
+                lanes.append((cpo_id, concurrency, f"{endpoint}\n{key}", paused is not None, unreachable is not None))
+            return lanes
 
     def _credentials(self, cpo_id: int) -> tuple[str, str]:
-        from ..store.auth import SYSTEM
         from ..store.queries import cpo_credentials
 
         with session_scope(self.db_url) as session:
             endpoint, api_key, _partner = cpo_credentials(session, actor=SYSTEM, cpo_id=cpo_id)
             return endpoint, api_key
 
-    def _claim(self, cpo_id: int, limit: int) -> list[Outbox]:
+    def _claim(self, cpo_id: int, limit: int, any_time: bool = False) -> list[Outbox]:
         with session_scope(self.db_url) as session:
             return claim(session, worker_id=self.worker_id, limit=limit, cpo_id=cpo_id,
-                         kinds=self.options.kinds, lease_seconds=self.options.lease_seconds)
+                         kinds=self.options.kinds, lease_seconds=self.options.lease_seconds, any_time=any_time)
 
-    def _record(self, results: list[Result]) -> set[int]:
-        """Write a batch of results; the CPOs that had a row acknowledged."""
+    def _record(self, results: list[Result], marks: list[tuple[int, str, datetime | None, str]]) -> set[int]:
+        """Write a batch of results (and CPO marks); the CPOs that had a row acknowledged."""
         with session_scope(self.db_url) as session:
-            return {row.cpo_id for row in record_results(session, results) if row.state == OutboxState.ACKED}
+            acked = {row.cpo_id for row in record_results(session, results) if row.state == OutboxState.ACKED}
+            for cpo_id, mark, since, reason in marks:
+                if mark == "unreachable":
+                    outbox.mark_unreachable(session, cpo_id=cpo_id, since=since or now(), reason=reason)
+                else:
+                    outbox.mark_reachable(session, cpo_id=cpo_id)
+            return acked
 
     @staticmethod
     def _warm_up() -> None:
@@ -174,19 +269,25 @@ class Worker:
 
     async def refresh_lanes(self) -> None:
         seen = set()
-        for cpo_id, concurrency, key_token, paused in await self._db(self._load_lanes):
+        for cpo_id, concurrency, key_token, paused, unreachable in await self._db(self._load_lanes):
             seen.add(cpo_id)
             lane = self.lanes.get(cpo_id)
             if lane is None:
                 lane = self.lanes[cpo_id] = Lane(cpo_id, max(1, concurrency), key_token)
-            if lane.key_token != key_token and lane.client is not None:
-                await lane.client.aclose()
-                lane.client = None
+            if lane.key_token != key_token:
+                if lane.client is not None:
+                    await lane.client.aclose()
+                    lane.client = None
+                lane.setup_ok, lane.setup_refusals = False, 0  # a new key or endpoint proves nothing yet
             lane.key_token = key_token
             lane.concurrency = max(1, concurrency)
             if lane.paused and not paused:
                 lane.idle_until = 0.0  # resumed: look for rows now
+                lane.setup_ok, lane.setup_refusals = False, 0
             lane.paused = paused
+            if unreachable and not lane.unreachable:
+                # Marked by another worker, or by this CPO's last run: probe first rather than send everything.
+                lane.unreachable, lane.next_probe_at = True, 0.0
         for cpo_id in list(self.lanes):
             if cpo_id not in seen:
                 self.lanes[cpo_id].paused = True
@@ -212,7 +313,16 @@ class Worker:
         if lane.paused:
             self._release_buffer(lane)
             return 0
-        if time.monotonic() < lane.idle_until:
+        if lane.unreachable:
+            # One probe at a time: whichever row is oldest, due or not, tells whether the endpoint answers.
+            if lane.running or lane.buffer or time.monotonic() < lane.next_probe_at:
+                return 0
+            rows = await self._db(self._claim, lane.cpo_id, 1, True)
+            lane.buffer.extend(rows)
+            if not rows:
+                lane.next_probe_at = time.monotonic() + self.options.probe_every
+            return len(rows)
+        if time.monotonic() < lane.idle_until or time.monotonic() < lane.hold_until:
             return 0
         # Claim in batches of at least max(8, concurrency) rows: fewer, larger claim transactions.
         target = lane.concurrency * 2 + 16
@@ -226,9 +336,11 @@ class Worker:
         return len(rows)
 
     def start_sends(self, lane: Lane) -> None:
-        while lane.buffer and lane.running < lane.concurrency and not lane.paused:
+        room = lane.room
+        while lane.buffer and room > 0:
             row = lane.buffer.popleft()
             lane.running += 1
+            room -= 1
             task = asyncio.create_task(self._send(lane, row))
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
@@ -243,12 +355,15 @@ class Worker:
             except Exception as error:  # noqa: BLE001 - e.g. a key that no longer decrypts
                 result = Result(row.id, "paused", error=str(error), pause_reason=str(error))
             else:
+                if lane.unreachable:
+                    lane.next_probe_at = time.monotonic() + self.options.probe_every
                 try:
                     await client.send(row.payload)
                     result = Result(row.id, "acked", code=0)
                     self.sent += 1
+                    self._answered(lane)
                 except Exception as error:  # noqa: BLE001 - every failure becomes a recorded result
-                    result = classify(row, error, self.options)
+                    result = self._settle(lane, row, error)
             if result.outcome == "paused" and not lane.paused:
                 lane.paused = True
                 # Rows held but not sent go back too; the pause reason says why.
@@ -260,16 +375,92 @@ class Worker:
             self.results_ready.set()
             self.wake.set()
 
+    # -- what an answer tells about the lane ------------------------------------------------
+
+    def _settle(self, lane: Lane, row: Outbox, error: Exception) -> Result:
+        """The result of a failed send, and what it says about the endpoint and the CPO's set-up."""
+        result = classify(row, error, self.options)
+        retry_after = getattr(error, "retry_after", None)
+        if retry_after is not None and result.outcome == "retry":
+            self._hold(lane, min(retry_after, RETRY_AFTER_MAX))
+        if isinstance(error, errors.Throttled):
+            # An answer (the endpoint is there), but every request would get the same one for a while.
+            self._answered(lane, proves_setup=False)
+            lane.throttled += 1
+            if retry_after is None:
+                self._hold(lane, backoff_delay(lane.throttled, base=self.options.backoff_base,
+                                               cap=self.options.backoff_max))
+            return result
+        if result.outcome == "retry":
+            self._failed_transiently(lane, error, retry_after)
+            return result
+        if result.outcome == "paused":
+            self._answered(lane, proves_setup=False)
+            return result
+        if getattr(error, "setup_problem", False):  # 220 / 403 not allowed
+            self._answered(lane, proves_setup=False)
+            if lane.setup_ok:
+                return result  # others pass with this set-up: the refusal is this request's own
+            lane.setup_refusals += 1
+            what = f"code {error.code}" if getattr(error, "code", None) else f"HTTP {error.status_code}"
+            if lane.setup_refusals >= SETUP_REFUSALS:
+                return Result(row.id, "paused", code=result.code, error=result.error,
+                              pause_reason=NOT_ALLOWED.format(what=what))
+            # Not sure yet whether the set-up or this request is refused: ask again soon.
+            delay = backoff_delay(1, base=self.options.backoff_base, cap=self.options.backoff_max)
+            return Result(row.id, "retry", code=result.code, error=result.error,
+                          retry_at=now() + timedelta(seconds=delay))
+        self._answered(lane)  # a refusal of the request itself: the endpoint and the set-up work
+        return result
+
+    def _hold(self, lane: Lane, seconds: float) -> None:
+        until = time.monotonic() + seconds
+        if until > lane.hold_until:
+            lane.hold_until = until
+            if seconds > LONG_HOLD:
+                self._release_buffer(lane)  # not held by this worker for that long
+
+    def _answered(self, lane: Lane, *, proves_setup: bool = True) -> None:
+        """The endpoint answered: no longer failing, and (unless told otherwise) the set-up works."""
+        if proves_setup:
+            lane.setup_ok, lane.setup_refusals = True, 0
+            lane.throttled = 0
+        lane.failures, lane.failing_since = 0, None
+        if lane.unreachable:
+            lane.unreachable = False
+            lane.idle_until = 0.0
+            self.marks.append((lane.cpo_id, "reachable", None, ""))
+            log.info("CPO %s: the endpoint answers again; sending resumes", lane.cpo_id)
+
+    def _failed_transiently(self, lane: Lane, error: Exception, retry_after: float | None) -> None:
+        lane.failures += 1
+        lane.failing_since = lane.failing_since or now()
+        if lane.unreachable:
+            lane.next_probe_at = max(lane.next_probe_at,
+                                     time.monotonic() + max(self.options.probe_every,
+                                                            min(retry_after or 0.0, RETRY_AFTER_MAX)))
+        elif lane.failures >= self.options.unreachable_after:
+            lane.unreachable = True
+            lane.next_probe_at = time.monotonic() + max(self.options.probe_every,
+                                                        min(retry_after or 0.0, RETRY_AFTER_MAX))
+            self._release_buffer(lane)
+            log.warning("CPO %s: %d transient failures in a row since %s; probing every %g s (last: %s)",
+                        lane.cpo_id, lane.failures, lane.failing_since, self.options.probe_every, _describe(error))
+        if lane.unreachable:
+            self.marks.append((lane.cpo_id, "unreachable", lane.failing_since, _describe(error)))
+
     async def flush_results(self) -> None:
-        while self.results:
+        while self.results or self.marks:
             batch, self.results = self.results, []
+            marks, self.marks = self.marks, []
             self.recording += 1
             acked_cpos: set[int] = set()
             try:
-                acked_cpos = await self._db(self._record, batch)
+                acked_cpos = await self._db(self._record, batch, marks)
             except Exception:  # noqa: BLE001 - keep the results, try again shortly
                 log.exception("recording %d results failed; retrying", len(batch))
                 self.results = batch + self.results
+                self.marks = marks + self.marks
                 await asyncio.sleep(0.5)
             finally:
                 self.recording -= 1
@@ -288,7 +479,7 @@ class Worker:
                 await asyncio.sleep(RECORD_DELAY)
             self.results_ready.clear()
             await self.flush_results()
-            if stop.is_set() and not self.tasks and not self.results:
+            if stop.is_set() and not self.tasks and not self.results and not self.marks:
                 return
 
     async def heartbeat(self, stop: asyncio.Event) -> None:
@@ -369,23 +560,39 @@ async def run_worker(
     timeout: float = 10.0,
     backoff_base: float = 1.0,
     backoff_max: float = 300.0,
-    max_attempts: int = 10,
+    unreachable_after: int = 10,
+    probe_interval: float | None = None,
+    status_grace: float = 600.0,
     kinds: tuple[str, ...] | None = None,
     cpo_ids: tuple[int, ...] | None = None,
     on_cycle: Callable[[], None] | None = None,
+    on_signal: Callable[[int], None] | None = None,
 ) -> int:
-    """Send due outbox rows until ``stop`` is set (or, with ``once``, until nothing is due); returns rows acked."""
+    """Send due outbox rows until ``stop`` is set (or, with ``once``, until nothing is due); returns rows acked.
+
+    In the main thread SIGTERM and SIGINT stop it gracefully (in-flight requests finish and are
+    recorded, held rows go back to the queue); ``on_signal(signum)`` is told which signal it was.
+    """
     stop = stop or asyncio.Event()
+    if backoff_base <= 0 or backoff_max <= 0:
+        raise ValueError("backoff_base and backoff_max must be more than 0 seconds")
     options = WorkerOptions(lease_seconds=max(lease_seconds, 1.0), timeout=timeout, backoff_base=backoff_base,
-                            backoff_max=backoff_max, max_attempts=max_attempts, kinds=kinds,
+                            backoff_max=max(backoff_max, backoff_base), unreachable_after=max(1, unreachable_after),
+                            probe_interval=probe_interval, status_grace=max(0.0, status_grace), kinds=kinds,
                             cpo_ids=cpo_ids)
     worker = Worker(worker_id=worker_id or default_worker_id(), db_url=db_url, options=options,
                     poll_interval=poll_interval, on_cycle=on_cycle)
     loop = asyncio.get_running_loop()
+
+    def stopped_by(signum: int) -> None:
+        if on_signal is not None:
+            on_signal(signum)
+        stop.set()
+
     installed = []
     for sig in (signal.SIGTERM, signal.SIGINT):
         try:
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, stopped_by, sig)
             installed.append(sig)
         except (NotImplementedError, RuntimeError, ValueError):
             pass  # not the main thread (tests, Streamlit): the caller sets ``stop``

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ from ..store.db import migrate, session_scope
 from ..store.models import Cpo, Outbox, OutboxState, PushRun, Station
 from ..store.registry import register_cpo, set_api_key, update_cpo
 from ..sync.diff import STATION_POST, PushPlan, plan_push
-from ..sync.outbox import enqueue_plan
+from ..sync.outbox import enqueue_plan, reclaim_abandoned, resume_if_setup_changed
 from ..sync.progress import Progress, run_progress
 from .imports import import_file
 
@@ -44,8 +45,15 @@ def start_push(
     confirm_connector_changes: bool = False,
     dry_run: bool = False,
 ) -> tuple[PushPlan, PushRun]:
-    """Plan what the endpoint lacks and queue it (or only record it, for a dry run)."""
+    """Plan what the endpoint lacks and queue it (or only record it, for a dry run).
+
+    What an earlier push left queued stays queued and is sent first (it is older); rows a
+    killed worker of this machine still held go back to the queue at once.
+    """
     queries.require_edit(actor, queries.get_cpo(session, actor=actor, cpo_id=cpo_id).id)
+    if not dry_run:
+        reclaim_abandoned(session, actor=actor, cpo_id=cpo_id)
+        resume_if_setup_changed(session, actor=actor, cpo_id=cpo_id)
     plan = plan_push(session, actor=actor, cpo_id=cpo_id, partner_identifier=partner_identifier)
     run = enqueue_plan(session, actor=actor, plan=plan, dry_run=dry_run, confirm_deletions=confirm_deletions,
                        confirm_connector_changes=confirm_connector_changes)
@@ -60,13 +68,39 @@ def open_station_posts(session: Session, *, cpo_id: int) -> int:
     ).scalar_one()
 
 
+class Interrupted(Exception):
+    """A push stopped by a signal (Ctrl-C, SIGTERM) after its in-flight requests were answered and recorded."""
+
+    def __init__(self, signum: int, still_queued: int):
+        super().__init__(f"stopped by signal {signum}; {still_queued} request(s) stay queued")
+        self.signum = signum
+        self.still_queued = still_queued
+
+
+@dataclass(frozen=True)
+class Follow:
+    """What the push follower sees each time it looks: the run's progress and the CPO's queue."""
+
+    progress: Progress | None
+    still_open: int
+    unreachable_since: datetime | None = None
+    unreachable_reason: str | None = None
+
+
 async def send(*, db_url: str | None, cpo_id: int, run_id: int | None,
                on_progress: Callable[[Progress | None, int], None] | None = None,
-               backoff_base: float = 1.0, backoff_max: float = 300.0) -> None:
-    """Run the worker in this process for one CPO until nothing of it is open (or its queue is paused)."""
+               backoff_base: float = 1.0, backoff_max: float = 300.0,
+               on_follow: Callable[[Follow], None] | None = None, **worker_options: Any) -> None:
+    """Run the worker in this process for one CPO until nothing of it is open (or its queue is paused).
+
+    An unreachable endpoint does not end it: the worker probes and sends once it answers.
+    Ctrl-C or SIGTERM ends it gracefully and raises ``Interrupted``: what was not acknowledged
+    stays queued for the next run.
+    """
     from ..sync.worker import run_worker
 
     stop = asyncio.Event()
+    signals: list[int] = []
 
     async def follow() -> None:
         try:
@@ -75,19 +109,26 @@ async def send(*, db_url: str | None, cpo_id: int, run_id: int | None,
                 with session_scope(db_url) as session:
                     progress = run_progress(session, actor=SYSTEM, run_id=run_id) if run_id else None
                     still_open = open_station_posts(session, cpo_id=cpo_id)
-                    paused = session.get(Cpo, cpo_id).paused_reason
+                    cpo = session.get(Cpo, cpo_id)
+                    paused = cpo.paused_reason
+                    seen = Follow(progress, still_open, cpo.unreachable_since, cpo.unreachable_reason)
                 if paused or still_open == 0:
                     stop.set()
                 if on_progress is not None:
                     on_progress(progress, still_open)
+                if on_follow is not None:
+                    on_follow(seen)
         finally:
             stop.set()  # whatever ends the follower ends the worker too
 
     follower = asyncio.create_task(follow())
     await run_worker(stop=stop, poll_interval=0.1, db_url=db_url, cpo_ids=(cpo_id,), backoff_base=backoff_base,
-                     backoff_max=backoff_max)
+                     backoff_max=backoff_max, on_signal=signals.append, **worker_options)
     stop.set()
     await follower
+    if signals:
+        with session_scope(db_url) as session:
+            raise Interrupted(signals[0], open_station_posts(session, cpo_id=cpo_id))
 
 
 # --- the whole job of `oioi-onboard push FILE` ------------------------------------------------
@@ -197,10 +238,16 @@ def push_file(
     db_url: str | None = None,
     say: Callable[[str], None] = print,
     on_progress: Callable[[Progress | None, int], None] | None = None,
+    on_follow: Callable[[Follow], None] | None = None,
     backoff_base: float = 1.0,
     backoff_max: float = 300.0,
+    **worker_options: Any,
 ) -> PushSummary:
-    """Import ``file`` for its CPO, push what the endpoint lacks, and report per station."""
+    """Import ``file`` for its CPO, push what the endpoint lacks, and report per station.
+
+    Run again after a crash it sends what is still queued (``resumed``); Ctrl-C raises
+    ``Interrupted`` with what stays queued. ``worker_options`` go to ``run_worker``.
+    """
     migrate(db_url)
     try:
         data = file.read_bytes()
@@ -241,8 +288,11 @@ def push_file(
         if summary.resumed > 0:
             say(f"resuming {summary.resumed} request(s) an earlier push left queued")
         say(f"pushing {summary.requests + max(summary.resumed, 0)} request(s) for {cpo.name}")
-        asyncio.run(send(db_url=db_url, cpo_id=cpo_id, run_id=summary.run_id, on_progress=on_progress,
-                         backoff_base=backoff_base, backoff_max=backoff_max))
+        # A rerun that only resumes has an empty run of its own: follow the CPO's queue instead.
+        asyncio.run(send(db_url=db_url, cpo_id=cpo_id, run_id=summary.run_id if summary.requests else None,
+                         on_progress=on_progress,
+                         on_follow=on_follow, backoff_base=backoff_base, backoff_max=backoff_max,
+                         **worker_options))
     summary.resumed = max(summary.resumed, 0)
 
     with session_scope(db_url) as session:
