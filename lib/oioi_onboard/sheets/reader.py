@@ -219,8 +219,10 @@ def _column_text(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if kind in ("string", "empty", "floating", "integer", "mixed-integer-float") or (
         kind == "mixed" and not any(isinstance(v, bool | date | time | timedelta) for v in values)
     ):
-        codes, uniques = pd.factorize(values, use_na_sentinel=False)
-        texts = np.array([v.strip() if isinstance(v, str) else _cell_text(v) for v in uniques] or [""], dtype=object)
+        # A missing value gets code -1, which indexes the "" appended last (use_na_sentinel=False
+        # would cost another pass over the column to find missing values).
+        codes, uniques = pd.factorize(values)
+        texts = np.array([v.strip() if isinstance(v, str) else _cell_text(v) for v in uniques] + [""], dtype=object)
         return texts[codes], (texts != "")[codes]
     text = np.array([v.strip() if isinstance(v, str) else _cell_text(v) for v in values], dtype=object)
     return text, text != ""
