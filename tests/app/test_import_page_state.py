@@ -87,15 +87,15 @@ def test_a_new_file_or_another_cpo_starts_clean(user):
 
 
 def test_the_unmapped_field_warning_goes_once_fixes_fill_it(user):
-    app = _open(user, ("no_country.csv", _without_column(DEMO, "country")))
+    app = _open(user, ("no_phone.csv", _without_column(DEMO, "phone")))
     assert not app.exception, app.exception
-    assert any("Choose a column for: country" in w.value for w in app.warning)
+    assert any("Choose a column for: phone" in w.value for w in app.warning)
     rules = set(app.session_state["import_work"]["validation"].issues["rule"])
     assert "field_not_mapped" in rules
 
-    app.selectbox(key="import_fix_column").set_value("country")
+    app.selectbox(key="import_fix_column").set_value("phone")
     app.text_input(key="import_fix_old").input("")
-    app.text_input(key="import_fix_new").input("DE")
+    app.text_input(key="import_fix_new").input("+49 621 1234567")
     [replace] = [b for b in app.button if b.label == "Replace and revalidate"]
     app = replace.click().run()
     assert not app.exception, app.exception
@@ -105,10 +105,10 @@ def test_the_unmapped_field_warning_goes_once_fixes_fill_it(user):
 
 
 def test_a_reload_finds_the_file_the_choices_and_the_fixes(user):
-    app = _open(user, ("no_country.csv", _without_column(DEMO, "country")))
+    app = _open(user, ("no_phone.csv", _without_column(DEMO, "phone")))
     app = app.selectbox(key="import_cpo").set_value(_cpo_id("Bravo")).run()
-    app.selectbox(key="import_fix_column").set_value("country")
-    app.text_input(key="import_fix_new").input("DE")
+    app.selectbox(key="import_fix_column").set_value("phone")
+    app.text_input(key="import_fix_new").input("+49 621 1234567")
     [replace] = [b for b in app.button if b.label == "Replace and revalidate"]
     app = replace.click().run()
     fixed = app.session_state["import_work"]["validation"]
@@ -117,7 +117,7 @@ def test_a_reload_finds_the_file_the_choices_and_the_fixes(user):
 
     again = _open(user)  # a new browser session of the same user: nothing in its state yet
     assert not again.exception, again.exception
-    assert any("country.csv, uploaded earlier" in c.value for c in again.caption)
+    assert any("phone.csv, uploaded earlier" in c.value for c in again.caption)
     assert again.selectbox(key="import_cpo").value == _cpo_id("Bravo")
     restored = again.session_state["import_work"]["validation"]
     assert (restored.stations, restored.errors) == (fixed.stations, fixed.errors)
