@@ -41,10 +41,10 @@ EXPECTED: dict[str, tuple[int, str | tuple[str, ...]]] = {
     "header_only.csv": (UNREADABLE, "no data rows"),
     "truncated.xlsx": (UNREADABLE, "damaged"),
     "xlsx_empty_sheet.xlsx": (UNREADABLE, "every sheet is empty"),
-    # A table, but the required fields cannot be placed: the answer names them.
-    "no_header.csv": (UNREADABLE, "latitude"),
-    "title_block_only.csv": (UNREADABLE, "latitude"),
-    "missing_latitude_column.csv": (UNREADABLE, "latitude"),
+    # A table, but required fields cannot be placed: each is an error on the header row, named.
+    "no_header.csv": (ERRORS, ("field_not_mapped",)),
+    "title_block_only.csv": (ERRORS, ("field_not_mapped",)),
+    "missing_latitude_column.csv": (ERRORS, ("field_not_mapped",)),
     # Read fine, odd only in their bytes: every station valid.
     "utf8_bom.csv": (OK, ()),
     "cp1252.csv": (OK, ()),
@@ -145,3 +145,9 @@ def test_the_real_command_reports_rules_too():
     _check_answer("din_evse_ids.csv", result.returncode, result.stdout, result.stderr, EXPECTED["din_evse_ids.csv"])
     messages = " ".join(i["message"] for i in json.loads(result.stdout)["issues"])
     assert "DE*8PS*E123" in messages  # the DIN id's ISO form is offered
+
+
+def test_a_missing_column_is_named_on_the_header_row():
+    result = CliRunner().invoke(cli_app, ["validate", str(CORPUS / "missing_latitude_column.csv"), "--json"])
+    unmapped = [i for i in json.loads(result.stdout)["issues"] if i["rule"] == "field_not_mapped"]
+    assert [(i["row"], i["column"], i["severity"]) for i in unmapped] == [(1, "latitude", "error")]
