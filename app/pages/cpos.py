@@ -10,6 +10,7 @@ from oioi_onboard.errors import OnboardError
 from oioi_onboard.store import queries, registry
 from oioi_onboard.store.auth import create_user, list_users
 from oioi_onboard.store.models import Role
+from oioi_onboard.sync import progress
 
 actor = require_role(Role.ADMIN, Role.PARTNER_MANAGER, Role.CPO_STAFF)
 state = st.session_state
@@ -154,8 +155,8 @@ with details:
     if cpo.endpoint == registry.SANDBOX and cpo.sandbox_pending:
         st.warning(plain(f"The sandbox does not know this CPO's key and partner identifiers yet: "
                          f"{cpo.sandbox_pending}. \"Test connection\" provisions them again."))
-    if cpo.paused_reason:
-        st.warning(plain(f"Pushing is paused: {cpo.paused_reason}"))
+    if (queue_problem := progress.queue_problem(cpo)) is not None:  # paused, or its endpoint unreachable
+        st.warning(plain(queue_problem.message))
     st.markdown("**Partner identifiers:**")
     for partner_id in partner_ids:
         st.code(partner_id, language=None)

@@ -9,6 +9,7 @@ from oioi_onboard.settings import get_settings
 from oioi_onboard.store import progress, queries
 from oioi_onboard.store.auth import Actor
 from oioi_onboard.store.models import Role
+from oioi_onboard.sync.progress import queue_problems
 
 actor = require_role(Role.ADMIN, Role.PARTNER_MANAGER, Role.CPO_STAFF)
 follow_chosen_step()  # a next-step button below was clicked: open its page
@@ -43,6 +44,8 @@ if frame.empty:
 
 with db_session() as session:
     steps = progress.onboarding(session, actor=actor, include_inactive=include_inactive)
+    # Paused for its set-up, or its endpoint unreachable: said on the CPO's card and in the table.
+    queue_trouble = queue_problems(session, actor=actor, include_inactive=include_inactive)
 
 st.subheader("Next steps")
 for cpo_id, standing in steps.items():
@@ -61,6 +64,8 @@ for cpo_id, standing in steps.items():
             step_button(action, f"{ACTIONS[upcoming.key]} · {standing.cpo} →", cpo_id=cpo_id, step=upcoming.key,
                         key=f"overview_next_{cpo_id}", type="primary",
                         help=f"Opens the page for this step with {standing.cpo} chosen")
+        if cpo_id in queue_trouble:
+            line.warning(plain(queue_trouble[cpo_id].message))
 
 # --- the figures ----------------------------------------------------------------------------------
 
@@ -76,6 +81,7 @@ shown = frame.assign(
     progress=frame["cpo_id"].map(lambda cpo_id: steps[cpo_id].done if cpo_id in steps else 0),
     **{"next step": frame["cpo_id"].map(
         lambda cpo_id: (steps[cpo_id].next.title if steps[cpo_id].next else "done") if cpo_id in steps else "")},
+    queue=frame["cpo_id"].map(lambda cpo_id: queue_trouble[cpo_id].label if cpo_id in queue_trouble else ""),
 ).drop(columns=["cpo_id"])
 if not include_inactive:
     shown = shown.drop(columns=["active"])
@@ -84,13 +90,16 @@ st.dataframe(
     hide_index=True,
     width="stretch",
     column_order=[c for c in ["CPO", "stage", "progress", "next step", "stations", "connectors", "last activity",
-                              "open problems", "active"] if c in shown.columns],
+                              "open problems", "queue", "active"] if c in shown.columns],
     column_config={
         "progress": st.column_config.ProgressColumn("progress", min_value=0, max_value=len(progress.STEPS),
                                                     format=f"%d of {len(progress.STEPS)} steps"),
         "last activity": st.column_config.DatetimeColumn("last activity (UTC)", format="YYYY-MM-DD HH:mm"),
         "open problems": st.column_config.NumberColumn(
             "open problems", help="Failed pushes waiting for a fix plus errors in the latest import"),
+        "queue": st.column_config.TextColumn(
+            "queue", help="Why the push queue waits: its set-up was refused (paused) or its endpoint does not "
+                          "answer (unreachable since …); empty while it sends"),
     },
 )
 if frame["open problems"].sum():

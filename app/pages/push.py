@@ -122,7 +122,12 @@ if "push_outcome" in state:
 @st.fragment(run_every=1)
 def run_view() -> None:
     with db_session() as session:
+        # Live, as the worker marks it: an endpoint that stopped answering (and, later, answers again).
+        problem = progress.queue_problem(queries.get_cpo(session, actor=actor, cpo_id=cpo_id))
         run = progress.latest_run(session, actor=actor, cpo_id=cpo_id)
+    if problem is not None and problem.kind == "unreachable":
+        st.warning(plain(problem.message))
+    with db_session() as session:
         if run is None:
             st.caption("No push yet.")
             return

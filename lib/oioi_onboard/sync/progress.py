@@ -19,8 +19,8 @@ from ..errors import EndpointError, NotFound
 from ..oioi import codes
 from ..oioi.messages import canonical_sha256
 from ..store.auth import Actor
-from ..store.models import Outbox, OutboxState, PushRun, Station
-from ..store.queries import cpo_operator_ids, get_cpo, resolve_endpoint
+from ..store.models import Cpo, Outbox, OutboxState, PushRun, Station
+from ..store.queries import cpo_operator_ids, get_cpo, list_cpos, resolve_endpoint
 from .diff import STATION_POST
 
 OPEN = (OutboxState.PENDING, OutboxState.SENDING, OutboxState.HELD)
@@ -87,6 +87,41 @@ def run_progress(session: Session, *, actor: Actor, run_id: int) -> Progress:
     eta = pending / rate if pending and rate > 0 else None
     return Progress(total=total, acked=acked, failed=failed, pending=pending, rate_per_s=rate, eta_s=eta,
                     superseded=superseded, finished=run.finished_at is not None)
+
+
+@dataclass(frozen=True)
+class QueueProblem:
+    """Why a CPO's queue does not send right now: its set-up was refused, or its endpoint does not answer."""
+
+    kind: str  # "paused" or "unreachable"
+    label: str  # a few words, for a table cell
+    message: str  # one sentence with what happens next and what to do, for a banner
+
+
+def queue_problem(cpo: Cpo) -> QueueProblem | None:
+    """What stops a CPO's queue, read from the CPO itself (the worker writes it); None when it sends."""
+    if cpo.paused_reason:
+        return QueueProblem("paused", "paused: set-up refused",
+                            f"Pushing for {cpo.name} is paused: {cpo.paused_reason}.")
+    if cpo.unreachable_since is not None:
+        since = _aware(cpo.unreachable_since)
+        last = f" (last: {cpo.unreachable_reason})" if cpo.unreachable_reason else ""
+        return QueueProblem(
+            "unreachable", f"endpoint unreachable since {since:%Y-%m-%d %H:%M} UTC",
+            f"The endpoint of {cpo.name} has been unreachable since {since:%Y-%m-%d %H:%M:%S} UTC{last}. "
+            "Nothing is lost and nothing fails: the requests stay queued, the worker tries one at a low rate "
+            "and sends the rest by itself as soon as the endpoint answers.")
+    return None
+
+
+def queue_problems(session: Session, *, actor: Actor, include_inactive: bool = False) -> dict[int, QueueProblem]:
+    """``queue_problem`` of every CPO the person may see, for those that have one."""
+    found = {}
+    for cpo in list_cpos(session, actor=actor, include_inactive=include_inactive):
+        problem = queue_problem(cpo)
+        if problem is not None:
+            found[cpo.id] = problem
+    return found
 
 
 def latest_run(session: Session, *, actor: Actor, cpo_id: int, include_dry_runs: bool = False) -> PushRun | None:
