@@ -236,13 +236,14 @@ _FOLDED_OPERATOR = tuple(aliases.fold(s) for s in OPERATOR_NAME_SYNONYMS)
 _USEFUL = 0.6  # scores below this never place a column
 
 
-def _header_forms(header: str) -> list[str]:
+@functools.lru_cache(maxsize=4096)
+def _header_forms(header: str) -> tuple[str, ...]:
     """The folded header, and folded without bracketed units: 'Längengrad [DG]' -> 'laengengrad'."""
     forms = [aliases.fold(header)]
     bare = re.sub(r"[\[(][^\])]*[\])]", " ", header)
     if bare != header:
         forms.append(aliases.fold(bare))
-    return [f for f in forms if f]
+    return tuple(f for f in forms if f)
 
 
 @functools.lru_cache(maxsize=32768)  # the page suggests again on every rerun

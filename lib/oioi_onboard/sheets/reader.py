@@ -243,7 +243,8 @@ _BINARY_KINDS = {
 }
 
 
-def _decode(data: bytes, file_name: str, notes: list[str]) -> str:
+def _decode(data: bytes, file_name: str, notes: list[str]) -> tuple[str, str]:
+    """The file's text and the encoding it was read in."""
     if data.startswith(b"\xef\xbb\xbf"):
         encoding = "utf-8-sig"
     elif data.startswith((b"\xff\xfe", b"\xfe\xff")):
@@ -274,7 +275,7 @@ def _decode(data: bytes, file_name: str, notes: list[str]) -> str:
                 f"{file_name} is not a text or spreadsheet file (it holds binary data). "
                 "Upload a CSV, XLSX or ODS file."
             )
-        return text
+        return text, candidate
     raise SheetError(f"{file_name}: the text encoding could not be recognised. Save it as UTF-8 CSV.")
 
 
@@ -325,7 +326,7 @@ def _not_a_table(text: str) -> str:
 
 
 def _read_csv(data: bytes, file_name: str, max_rows: int, notes: list[str]):
-    text = _decode(data, file_name, notes)
+    text, encoding = _decode(data, file_name, notes)
     kind = _not_a_table(text)
     if kind:
         raise SheetError(f"{file_name} looks like {kind}, not a table: no data rows could be read from it.")
@@ -336,8 +337,11 @@ def _read_csv(data: bytes, file_name: str, max_rows: int, notes: list[str]):
     width = max((len(r) for r in csv.reader(sample, delimiter=delimiter)), default=1)
     try:
         # pandas' C parser, every cell as text; blank lines kept so row numbers stay the file's.
+        # UTF-8 goes to the C parser as the bytes it is: handing it text makes pandas encode it again.
+        as_bytes = encoding in ("utf-8", "utf-8-sig")
         cells = pd.read_csv(
-            io.StringIO(text), sep=delimiter, header=None, names=range(width), dtype=object, na_filter=False,
+            io.BytesIO(data) if as_bytes else io.StringIO(text), encoding=encoding if as_bytes else None,
+            sep=delimiter, header=None, names=range(width), dtype=object, na_filter=False,
             skip_blank_lines=False, engine="c", nrows=limit + 1, quotechar='"', doublequote=True,
         )
     except (pd.errors.ParserError, ValueError, csv.Error):
