@@ -160,6 +160,10 @@ RECENT_COLUMNS = {
 }
 
 
+# What became of a change first: the side column is narrow, and a delivery state out of sight helps nobody.
+RECENT_ORDER = ["received_at", "evse_id", "status", "delivery", "took_s", "delivered_at", "reason", "cpo"]
+
+
 def _picked(event, layer: str, field: str):  # noqa: ANN001, ANN202
     """The ``field`` of the object selected on ``layer`` of a chart's selection event, if any."""
     try:
@@ -227,13 +231,13 @@ def station_section() -> None:
         if view.changes.empty:
             st.caption("No status change for these connectors yet.")
         else:
-            st.dataframe(view.changes.drop(columns=["observed_at", "source"]), hide_index=True,
-                         key="live_station_changes", column_config=RECENT_COLUMNS)
+            st.dataframe(view.changes, hide_index=True, key="live_station_changes", column_config=RECENT_COLUMNS,
+                         column_order=[column for column in RECENT_ORDER if column in view.changes.columns])
     st.markdown("**Requests sent** (`connector-post-status`, newest first)")
     if view.requests.empty:
         st.caption("No status has been queued for these connectors yet.")
     for index, request in enumerate(view.requests.head(5).itertuples(index=False)):
-        label = f"{request.evse_id} → {request.status} · {request.state} · {request.answer}"
+        label = plain(f"{request.evse_id} → {request.status} · {request.state} · {request.answer}")  # '*' stays
         with st.expander(label, expanded=index == 0):
             st.markdown("The exact request body:")
             st.json(view.payloads.get(request.outbox_id, {}))
@@ -275,7 +279,8 @@ def live_view() -> None:
             # selection by position would soon point at another change.
             generation = state.setdefault("live_recent_generation", 0)
             rows = st.dataframe(shown, hide_index=True, height=320, key=f"live_recent_{generation}",
-                                on_select="rerun", selection_mode="single-row", column_config=RECENT_COLUMNS)
+                                on_select="rerun", selection_mode="single-row", column_config=RECENT_COLUMNS,
+                                column_order=RECENT_ORDER)
             chosen = rows.selection.rows if rows is not None else []
             if chosen:
                 _follow("table", recent["station_id"].iloc[chosen[0]] or None)

@@ -1,15 +1,21 @@
 """The whole journey of a person in a real browser, against the product as `make run` starts it.
 
-Sign in, register a CPO, upload the demo network with one broken cell, fix it
-in the data editor, revalidate, see the map, accept, push to the sandbox,
-post statuses through the relay and watch them arrive on the live map.
-Screenshots of every step go to test-artifacts/e2e/.
+A first-time user led by the onboarding steps alone: sign in, register a CPO,
+test its connection, follow the steps' buttons to the import (the demo network
+under the new CPO's operator id, one broken cell fixed in the data editor, the
+map over the offline base map, accept), to the push (to the sandbox), and to
+the live map filtered to that CPO; statuses posted through the relay arrive,
+a status set in the UI shows as delivered within seconds, and the station view
+shows the exact connector-post-status sent and its answer. The machine has no
+internet: the maps show the shipped boundary layer. Screenshots of every step
+go to test-artifacts/e2e/.
 """
 
 from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -24,6 +30,8 @@ DEMO = ROOT / "sample_data" / "demo_network.csv"
 DEMO_CPO = "Demo CPO"
 NEW_CPO = "Stadtwerke E2E"
 NEW_CPO_KEY = "e2e-secret-api-key-9876"
+NEW_OPERATOR = "DE*E2E"
+SEA, LAND = (222, 233, 242), (246, 244, 239)  # the offline base map's colours (app/components/basemap.py)
 SLOW = 120_000  # ms: a rerun on 2 shared cores under a full test run can take a while
 
 
@@ -77,8 +85,9 @@ def open_page(page: Page, link: str, heading: str | None = None) -> Locator:
 
 
 def broken_demo_network(tmp_path: Path) -> tuple[Path, str]:
-    """The demo network with one bad cell: the first connector's speed reads "fast"."""
-    lines = DEMO.read_text(encoding="utf-8").splitlines(keepends=True)
+    """The demo network under the new CPO's operator id, with one bad cell: the first connector's speed reads
+    "fast"."""
+    lines = DEMO.read_text(encoding="utf-8").replace("DE*DMO", NEW_OPERATOR).splitlines(keepends=True)
     first = lines[1].rstrip("\r\n")
     assert first.endswith(",22"), first
     speed_column = lines[0].rstrip("\r\n").split(",").index("speed_kw")
@@ -106,11 +115,26 @@ def edit_cell(page: Page, editor: Locator, *, row: int, column: int, value: str)
     settle(page)
 
 
+def watch_status_widget(page: Page) -> None:
+    """Remember in the page whether Streamlit's status widget ("Running...") ever appears."""
+    page.evaluate("""() => {
+        window.__statusWidgetSeen = false;
+        const look = () => { if (document.querySelector('[data-testid="stStatusWidget"]')) {
+            window.__statusWidgetSeen = true; } };
+        new MutationObserver(look).observe(document.body, {childList: true, subtree: true});
+    }""")
+
+
+def steps_button(main: Locator, label: str) -> Locator:
+    """The button of the onboarding steps at the top of a page that opens the next step."""
+    return main.locator('[class*="st-key-steps_"]').get_by_role("button", name=label)
+
+
 def test_the_whole_journey(product: Product, page: Page, tmp_path):
     for old in ARTIFACTS.glob("*.png"):
         old.unlink()
 
-    # --- sign in ------------------------------------------------------------------------------
+    # --- sign in: the overview says what comes next for each CPO ------------------------------
     page.goto(product.app_url)
     expect(page.get_by_role("button", name="Sign in")).to_be_visible(timeout=SLOW)
     shot(page, "01_sign_in")
@@ -119,25 +143,36 @@ def test_the_whole_journey(product: Product, page: Page, tmp_path):
     page.get_by_role("button", name="Sign in").click()
     settle(page)
     expect(page.get_by_text("Signed in as")).to_be_visible(timeout=SLOW)
+    main = page.locator('[data-testid="stMain"]')
+    expect(main.get_by_role("button", name=f"Push the stations · {DEMO_CPO} →")).to_be_visible(timeout=SLOW)
+    expect(page.locator('[data-testid="stToolbar"]')).to_be_attached()  # the top bar, where "Running..." shows
+    watch_status_widget(page)
     shot(page, "02_overview")
 
-    # --- register a CPO -----------------------------------------------------------------------
+    # --- register a CPO and test its connection -------------------------------------------------
     main = open_page(page, "1 · CPOs")
     form = main.locator('[data-testid="stExpander"]').filter(has_text="Register a CPO")
     enter(page, form, "CPO name", NEW_CPO)
-    enter(page, form, "Operator ids", "DE*E2E")
+    enter(page, form, "Operator ids", NEW_OPERATOR)
     enter(page, form, "API key", NEW_CPO_KEY)
     form.get_by_role("button", name="Register CPO").click()
     settle(page)
     expect(main.get_by_text(f"Registered {NEW_CPO}")).to_be_visible(timeout=SLOW)
     expect(main.get_by_text("API key: ••••9876")).to_be_visible()
     assert NEW_CPO_KEY not in page.content()  # the key is never shown back, only its last four characters
+    expect(main.get_by_text(f"Onboarding of {NEW_CPO}")).to_be_visible()
     shot(page, "03_cpo_registered")
+    main.get_by_role("button", name="Test connection").click()
+    settle(page)
+    expect(main.get_by_text("Next: import stations.")).to_be_visible(timeout=SLOW)
+    shot(page, "03b_connection_tested")
 
-    # --- import the demo network with one broken cell, fix it, see the map, accept ------------
-    # The demo CPO is the one the embedded sandbox knows (its partner identifier), so it is pushed.
-    main = open_page(page, "2 · Import stations")
-    choose(page, "CPO", DEMO_CPO)
+    # --- the steps lead to the import: one broken cell, fixed; the map; accept ------------------
+    steps_button(main, "Import stations →").click()
+    settle(page)
+    expect(main.get_by_role("heading", name="2 · Import stations").first).to_be_visible(timeout=SLOW)
+    expect(main.get_by_role("combobox", name="CPO", exact=True)).to_have_value(NEW_CPO)  # chosen by the step
+    expect(main.get_by_text(f"Onboarding of {NEW_CPO}")).to_be_visible()
     broken, speed_column = broken_demo_network(tmp_path)
     page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(broken))
     settle(page)
@@ -157,32 +192,37 @@ def test_the_whole_journey(product: Product, page: Page, tmp_path):
 
     deck = main.locator('[data-testid="stDeckGlJsonChart"]')
     expect(deck.locator("canvas").first).to_be_attached(timeout=SLOW)
-    page.wait_for_timeout(1500)  # let the map tiles and points draw for the screenshot
+    page.wait_for_timeout(2000)  # let the base map and the points draw for the screenshot
     import_map = shot(page, "06_map_preview", deck)
 
     main.get_by_role("button", name="Accept 280 valid stations").click()
     settle(page)
     expect(main.get_by_text("Stored 280 stations")).to_be_visible(timeout=SLOW)
+    expect(main.get_by_text("Next: push stations.")).to_be_visible(timeout=SLOW)
     shot(page, "07_accepted")
 
-    # --- push to the sandbox ------------------------------------------------------------------
-    main = open_page(page, "3 · Push", "Push stations")
-    choose(page, "CPO", DEMO_CPO)
+    # --- the steps lead to the push ----------------------------------------------------------
+    steps_button(main, "Push the stations →").click()
+    settle(page)
+    expect(main.get_by_role("heading", name="Push stations").first).to_be_visible(timeout=SLOW)
     expect(main.locator('[data-testid="stMetric"]').filter(has_text="New")).to_contain_text("280", timeout=SLOW)
     main.get_by_role("button", name="Push", exact=True).click()
     settle(page)
     expect(main.get_by_text("finished: every request acknowledged")).to_be_visible(timeout=300_000)
+    expect(main.get_by_text("Next: statuses live.")).to_be_visible(timeout=SLOW)
     shot(page, "08_pushed")
     stats = product.sandbox_stats()
     accepts = stats["station_accepts"]
     assert len(accepts) == 280 and set(accepts.values()) == {1}, stats["station-post"]
+    assert page.evaluate("window.__statusWidgetSeen"), "the status widget never showed during the reruns"
 
-    # --- statuses through the relay, watched on the live map ----------------------------------
+    # --- statuses through the relay, watched on the live map the steps open -------------------
     token = subprocess.run(
-        [sys.executable, "-m", "oioi_onboard.cli", "cpo", "token", DEMO_CPO], env=product.env, cwd=ROOT,
+        [sys.executable, "-m", "oioi_onboard.cli", "cpo", "token", NEW_CPO], env=product.env, cwd=ROOT,
         capture_output=True, text=True, timeout=120, check=True,
     ).stdout.split()[-1]
-    changes = {"DE*DMO*EMA0001*1": "Occupied", "DE*DMO*EMA0002*1": "Offline", "DE*DMO*EMA0003*1": "Reserved"}
+    changes = {f"{NEW_OPERATOR}*EMA0001*1": "Occupied", f"{NEW_OPERATOR}*EMA0002*1": "Offline",
+               f"{NEW_OPERATOR}*EMA0003*1": "Reserved"}
     answer = httpx.post(
         f"{product.relay_url}/v1/statuses", headers={"Authorization": f"Bearer {token}"}, timeout=30,
         json=[{"evse_id": evse, "status": status, "timestamp": "2026-01-01T12:00:00Z"}
@@ -190,7 +230,10 @@ def test_the_whole_journey(product: Product, page: Page, tmp_path):
     )
     assert answer.status_code in (200, 207), answer.text
 
-    main = open_page(page, "Live map")
+    steps_button(main, "Watch statuses arrive →").click()
+    settle(page)
+    expect(main.get_by_role("heading", name="Live map").first).to_be_visible(timeout=SLOW)
+    expect(main.locator('[data-testid="stMultiSelect"]').first).to_contain_text(NEW_CPO)  # filtered to it
     _wait_for_sandbox_statuses(product, changes, page)
     legend = main.locator('[data-testid="stHtml"]').first
     for status in changes.values():  # the live fragment refreshes by itself; no reload
@@ -200,20 +243,68 @@ def test_the_whole_journey(product: Product, page: Page, tmp_path):
         expect(changes_table.get_by_text(evse)).to_be_attached(timeout=SLOW)
     live_deck = main.locator('[data-testid="stDeckGlJsonChart"]').first
     expect(live_deck.locator("canvas").first).to_be_attached()
-    page.wait_for_timeout(1500)
+    expect(main.get_by_text("time (UTC)")).to_be_attached()  # the chart's axis names its time zone
+    page.wait_for_timeout(2000)
     shot(page, "09_live_map")
     live_map = shot(page, "10_live_map_canvas", live_deck)
 
-    # --- the maps show stations as dots, not as discs covering the map --------------------------
+    # --- a status set in the UI is delivered within seconds ------------------------------------
+    evse = f"{NEW_OPERATOR}*EMA0004*1"
+    set_form = main.locator('[data-testid="stForm"]')
+    set_form.scroll_into_view_if_needed()
+    expect(main.get_by_role("combobox", name="CPO to set statuses for")).to_have_value(NEW_CPO)  # the map's CPO
+    box = set_form.locator('[data-testid="stSelectbox"]').first
+    box.click()
+    page.keyboard.type("EMA0004*1")
+    page.get_by_role("option", name=evse, exact=True).click()
+    set_form.get_by_text("Occupied", exact=True).click()
+    set_form.get_by_role("button", name="Set status").click()
+    clicked = time.monotonic()
+    settle(page)
+    expect(main.get_by_text(f"{evse} is now Occupied")).to_be_visible(timeout=SLOW)
+
+    # --- the station view: delivered within seconds; its connectors, the exact request and the answer -------
+    station_field = field(main, "Station or EVSE id")
+    station_field.fill(evse)
+    station_field.press("Enter")
+    settle(page)
+    station_changes = main.locator('[data-testid="stDataFrame"]').filter(has_text="Took (s)").last
+    # Its one change so far (the grid's cells are read through their accessible text).
+    expect(station_changes.get_by_text("delivered", exact=True).first).to_be_attached(timeout=20_000)
+    took = time.monotonic() - clicked
+    assert took < 25, f"the status set in the UI showed as delivered only after {took:.0f} s"
+    request = main.locator('[data-testid="stExpander"]').filter(has_text=f"{evse} → Occupied")
+    expect(request.first).to_contain_text("acknowledged · success (result code 0)", timeout=SLOW)
+    expect(request.first).to_contain_text("connector-post-status")  # the exact body, as st.json shows it
+    expect(request.first).to_contain_text("partner-identifier")
+    expect(changes_table.get_by_text(evse)).to_be_attached(timeout=SLOW)  # and among the recent changes
+    shot(page, "11_recent_changes", changes_table)
+    main.get_by_role("heading", name="Station", exact=True).scroll_into_view_if_needed()
+    page.wait_for_timeout(500)
+    shot(page, "12_station_view")
+
+    # --- the maps show stations as dots over the offline base map -------------------------------
     for path, what in ((import_map, "import preview"), (live_map, "live map")):
         covered = _covered_share(path)
         assert covered < 0.35, (
             f"the {what} is {covered:.0%} covered by its own points ({path.name}): a dot should be a few pixels"
         )
+        base = _base_map_share(path)
+        assert base > 0.5, f"the {what} shows the base map on only {base:.0%} of it ({path.name})"
+
+
+def _base_map_share(path: Path) -> float:
+    """The share of a map screenshot's pixels in the offline base map's sea and land colours."""
+    import numpy as np
+    from PIL import Image
+
+    pixels = np.asarray(Image.open(path).convert("RGB")).astype(int)
+    near = [(np.abs(pixels - np.array(colour)).max(axis=2) <= 4) for colour in (SEA, LAND)]
+    return float((near[0] | near[1]).mean())
 
 
 def _covered_share(path: Path) -> float:
-    """The share of a map screenshot's pixels that are coloured (the map has no base tiles offline: white)."""
+    """The share of a map screenshot's pixels that are coloured (the base map's sea and land are paler)."""
     import numpy as np
     from PIL import Image
 
