@@ -104,3 +104,43 @@ def test_unknown_message_type():
     with pytest.raises(ValueError, match="unknown message type"):
         decode_request({"station-get": {}})
     assert isinstance(decode_request(with_valid_partner(request_example("station_post.rst"))), StationPost)
+
+
+def _station_body() -> dict:
+    return with_valid_partner(request_example("station_post.rst"))
+
+
+def _refusal(body: dict) -> str:
+    with pytest.raises(ValidationError) as caught:
+        decode_request(body)
+    return describe_validation_error(caught.value)
+
+
+@pytest.mark.parametrize(
+    "change, field, words",
+    [
+        (lambda s: s["address"].update(country="XX"), "station.address.country", "ISO 3166-1 alpha-2"),
+        (lambda s: s.update({"cpo-id": "DE*ABC"}), "station.connectors", "cpo-id 'DE*ABC'"),
+        (lambda s: s["connectors"][0].update(id="QQ*8PS*E1"), "station.connectors.0.id", "ISO 3166-1 alpha-2"),
+        (lambda s: s["open-hour-notes"][1].update(times=["09:00", "24:59"]), "station.open-hour-notes.1.times",
+         "'24:59'"),
+        (lambda s: s.update(notes="n" * 1001), "station.notes", "at most 1000 characters"),
+        (lambda s: s["contact"].update(phone=""), "station.contact.phone", "at least 1 character"),
+    ],
+)
+def test_wire_rules_are_refused_and_named(change, field, words):
+    body = _station_body()
+    change(body["station-post"]["station"])
+    message = _refusal(body)
+    assert message.startswith(field + ":") or f"; {field}:" in message, message
+    assert words in message
+
+
+def test_wire_rules_accept_their_edges():
+    body = _station_body()
+    station = body["station-post"]["station"]
+    station["open-hour-notes"][0]["times"] = ["00:00", "24:00"]
+    station["address"]["street-number"] = ""  # a square has no number
+    station["cpo-id"] = "de*8ps"  # compared without case
+    station["notes"] = "n" * 1000
+    assert decode_request(body).station.notes == "n" * 1000

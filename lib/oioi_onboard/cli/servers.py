@@ -20,15 +20,22 @@ def sandbox(
     port: Annotated[int, typer.Option(help="Port to listen on; 0 picks a free one.")] = 8765,
     db: Annotated[Path | None, typer.Option(help="SQLite file of the sandbox's state.")] = None,
     latency_ms: Annotated[float, typer.Option(help="Delay added to every OIOI request.")] = 0,
-    fail_rate: Annotated[float, typer.Option(help="Share of requests answered 503 with Retry-After: 1.")] = 0.0,
+    fail_rate: Annotated[float, typer.Option(help="Share of requests answered 503 with Retry-After.")] = 0.0,
     stall_rate: Annotated[float, typer.Option(help="Share of requests never answered.")] = 0.0,
+    throttle_rate: Annotated[
+        float, typer.Option(help="Share of requests answered 429 (too many requests) with Retry-After.")
+    ] = 0.0,
+    retry_after: Annotated[
+        int, typer.Option(help="Seconds the Retry-After header of the 503 and 429 faults asks for.")
+    ] = 1,
     seed: Annotated[int | None, typer.Option(help="Seed of the fault injection, for reproducible runs.")] = None,
 ) -> None:
     """Run a local OIOI receiver that checks pushes like PlugSurfing does, with faults on demand.
 
     Keys and partner identifiers given here are known from the start (both may be left
     out); more are provisioned at run time through POST /_sandbox/partners, from loopback
-    only (registering a CPO on the sandbox does that).
+    only (registering a CPO on the sandbox does that). The fault rates are where the
+    sandbox starts: POST /_sandbox/faults changes them while it runs, from loopback only.
     """
     import uvicorn
 
@@ -44,7 +51,8 @@ def sandbox(
     db_path = db or get_settings().data_dir / "sandbox.db"
     try:
         app = create_app(db_path=db_path, api_keys=api_key or [], partner_ids=partner_id or [], latency_ms=latency_ms,
-                         fail_rate=fail_rate, stall_rate=stall_rate, seed=seed)
+                         fail_rate=fail_rate, stall_rate=stall_rate, throttle_rate=throttle_rate,
+                         retry_after=retry_after, seed=seed)
     except ValueError as error:
         raise UserError(str(error)) from None
     sock = bind(host, port)

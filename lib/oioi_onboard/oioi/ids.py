@@ -11,12 +11,13 @@ from dataclasses import dataclass
 
 import phonenumbers
 import pycountry
+
 from ..errors import UserError
 
 EVSE_ID_PATTERN = r"[A-Za-z]{2}\*?[A-Za-z0-9]{3}\*?E[A-Za-z0-9\*]{1,30}"
 OPERATOR_ID_PATTERN = r"[A-Za-z]{2}\*?[A-Za-z0-9]{3}"
-_EVSE_ISO = re.compile(rf"^(?P<country>[A-Za-z]{{2}})\*?(?P<operator>[A-Za-z0-9]{{3}})\*?E(?P<local>[A-Za-z0-9\*]{{1,30}})$")
-_OPERATOR = re.compile(rf"^(?P<country>[A-Za-z]{{2}})\*?(?P<operator>[A-Za-z0-9]{{3}})$")
+_EVSE_ISO = re.compile(r"^(?P<country>[A-Za-z]{2})\*?(?P<operator>[A-Za-z0-9]{3})\*?E(?P<local>[A-Za-z0-9\*]{1,30})$")
+_OPERATOR = re.compile(r"^(?P<country>[A-Za-z]{2})\*?(?P<operator>[A-Za-z0-9]{3})$")
 _EVSE_DIN = re.compile(r"^\+(?P<calling>\d{1,3})\*(?P<operator>[A-Za-z0-9]{3})\*E?(?P<local>[A-Za-z0-9\*]{1,30})$")
 _PARTNER_CHARS = re.compile(r"^[A-Za-z0-9\-_.~]+$")
 
@@ -82,6 +83,15 @@ def parse_evse_id(value: str) -> EvseId:
 def evse_operator_id(value: str) -> str | None:
     """The operator part of an ISO EVSE id in canonical form (``DE*8PS``), or None."""
     match = _EVSE_ISO.match(value) if isinstance(value, str) else None
+    return f"{match['country'].upper()}*{match['operator'].upper()}" if match else None
+
+
+def canonical_operator_id(value: str) -> str | None:
+    """A cpo-id in canonical form (``de8ps`` -> ``DE*8PS``), or None when it is not of the form CC*XXX.
+
+    The country is not checked here: ``is_iso_country`` says whether it is one.
+    """
+    match = _OPERATOR.match(value) if isinstance(value, str) else None
     return f"{match['country'].upper()}*{match['operator'].upper()}" if match else None
 
 

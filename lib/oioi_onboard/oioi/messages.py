@@ -1,9 +1,37 @@
 """Typed OIOI messages: ``station-post``, ``connector-post-status`` and their answers.
 
 Field names are the protocol's (hyphenated on the wire). Encoding follows the
-spec example: ``web`` for the website, strings for ``street-number`` and
-``notes``, floats for coordinates and speed, optional fields left out when empty.
-Models are strict, so a mistyped field is refused rather than coerced.
+spec example: strings for ``street-number`` and ``notes``, floats for
+coordinates and speed, optional fields left out when empty. Models are strict,
+so a mistyped field is refused rather than coerced.
+
+One model for the wire
+----------------------
+These models are what we send (``sheets.stations.build_stations`` builds every
+station through them) and what the sandbox accepts (it decodes every request
+with ``decode_request``), so both hold the same rules as the sheet validator:
+
+* ``address.country``, and the country of ``cpo-id`` and of every connector's
+  EVSE id: ISO 3166-1 alpha-2 (``ids.is_iso_country``), not merely two letters;
+* ``cpo-id`` is the operator part of every connector's EVSE id
+  (``DE*8PS`` for ``DE*8PS*E123``; compared without ``*`` and case);
+* ``open-hour-notes`` times are ``HH:MM`` from ``00:00`` to ``24:00``;
+* the required texts (``id``, ``name``, ``street``, ``city``, ``zip``,
+  ``phone``) are not empty, and every text is at most ``TEXT_LIMITS`` long.
+  ``TEXT_LIMITS`` is the one list of limits: ``sheets.rules`` imports it.
+
+Each broken rule is a ``ValidationError`` whose location names the field
+(``describe_validation_error``: ``station.address.country: ...``); the sandbox
+answers it with code 230.
+
+``web``, not ``website``
+------------------------
+``station_post.rst`` lists the contact field as ``website``, but the page's
+own request example sends ``"web": "www.example.com"``, and so do the clients
+that already push to PlugSurfing. An example is what receivers are tested
+against, so we send ``web``; on input (``decode_request``, hence the sandbox)
+both ``web`` and ``website`` are accepted and read as ``web``. See
+``docs/protocol-notes.md``.
 """
 
 import hashlib
@@ -12,17 +40,44 @@ import re
 from enum import Enum
 from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
-from .ids import EVSE_ID_PATTERN, OPERATOR_ID_PATTERN
 from ..errors import UserError
+from .ids import EVSE_ID_PATTERN, OPERATOR_ID_PATTERN, canonical_operator_id, evse_operator_id, is_iso_country
 
 __all__ = [
     "ConnectorType", "ConnectorStatus", "Weekday", "Address", "Contact", "Connector", "OpenHourNote",
     "Station", "StationPost", "ConnectorPostStatus", "Result", "ResultResponse",
     "ConnectorPostStatusResponse", "MESSAGE_TYPES", "encode", "decode_request", "ValidationError",
-    "UnknownMessageType", "describe_validation_error",
+    "UnknownMessageType", "describe_validation_error", "TEXT_LIMITS",
 ]
+
+# OIOI names no limits. These catch mapping mistakes (a description mapped onto the name) and
+# keep texts readable in apps; keyed by the field's path in a station-post's station object.
+# The sheet validator checks the same limits (sheets.rules.TEXT_LIMITS is made from this).
+TEXT_LIMITS: dict[str, int] = {
+    "id": 100,
+    "name": 100,
+    "description": 1000,
+    "notes": 1000,
+    "address.street": 200,
+    "address.street-number": 20,
+    "address.city": 100,
+    "address.zip": 20,
+    "contact.phone": 40,
+    "contact.fax": 40,
+    "contact.web": 500,
+    "contact.email": 254,
+}
 
 
 class ConnectorType(str, Enum):
@@ -67,7 +122,8 @@ class Weekday(str, Enum):
     SU = "Su"
 
 
-_TIME = re.compile(r"^([01]\d|2[0-4]):[0-5]\d$")
+# 00:00 to 23:59, and 24:00 as the end of a day; never 24:30 or 25:00 (as the sheet's OPEN_HOURS_PATTERN).
+_TIME = re.compile(r"^(?:(?:[01][0-9]|2[0-3]):[0-5][0-9]|24:00)$")
 
 
 def _hyphenate(name: str) -> str:
@@ -88,6 +144,17 @@ def _blank_to_none(value: Any) -> Any:
 
 
 NonEmpty = Annotated[str, Field(min_length=1)]
+
+
+def _text(path: str, *, required: bool = False) -> Any:
+    """A string field limited to ``TEXT_LIMITS[path]`` characters, not empty when ``required``."""
+    return Annotated[str, Field(min_length=1 if required else 0, max_length=TEXT_LIMITS[path])]
+
+
+def _check_country(value: str, what: str) -> None:
+    if not is_iso_country(value):
+        raise ValueError(f"{what} {value!r} is not an ISO 3166-1 alpha-2 country code (e.g. DE, AT, NL)")
+
 # Enums arrive as their wire strings; strict mode would insist on enum instances.
 ConnectorTypeField = Annotated[ConnectorType, Field(strict=False)]
 WeekdayField = Annotated[Weekday, Field(strict=False)]
@@ -95,19 +162,26 @@ StatusField = Annotated[ConnectorStatus, Field(strict=False)]
 
 
 class Address(_Message):
-    street: NonEmpty
-    street_number: str
-    city: NonEmpty
-    zip: str
+    street: _text("address.street", required=True)
+    street_number: _text("address.street-number")  # may be empty: a square or a car park has no number
+    city: _text("address.city", required=True)
+    zip: _text("address.zip", required=True)
     country: Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
+
+    @field_validator("country")
+    @classmethod
+    def _iso_country(cls, value: str) -> str:
+        _check_country(value, "country")
+        return value
 
 
 class Contact(_Message):
-    phone: str
-    fax: str | None = None
-    # The field list says "website", the example and existing clients send "web".
-    web: str | None = Field(default=None, validation_alias=AliasChoices("web", "website"))
-    email: str | None = None
+    phone: _text("contact.phone", required=True)
+    fax: _text("contact.fax") | None = None
+    # The field list says "website", the example and existing clients send "web": we send web,
+    # and read either (see the module docstring).
+    web: _text("contact.web") | None = Field(default=None, validation_alias=AliasChoices("web", "website"))
+    email: _text("contact.email") | None = None
 
     _blank = field_validator("fax", "web", "email", mode="before")(_blank_to_none)
 
@@ -116,6 +190,12 @@ class Connector(_Message):
     id: Annotated[str, Field(pattern=rf"^{EVSE_ID_PATTERN}$")]
     name: ConnectorTypeField
     speed: Annotated[float, Field(gt=0)]
+
+    @field_validator("id")
+    @classmethod
+    def _iso_country(cls, value: str) -> str:
+        _check_country(value[:2].upper(), f"EVSE id {value!r}: its country")
+        return value
 
 
 class OpenHourNote(_Message):
@@ -127,14 +207,14 @@ class OpenHourNote(_Message):
     def _times(cls, value: list[str]) -> list[str]:
         for time in value:
             if not _TIME.match(time):
-                raise ValueError(f"time {time!r} is not HH:MM")
+                raise ValueError(f"time {time!r} is not HH:MM between 00:00 and 24:00")
         return value
 
 
 class Station(_Message):
-    id: NonEmpty
-    name: NonEmpty
-    description: str | None = None
+    id: _text("id", required=True)
+    name: _text("name", required=True)
+    description: _text("description") | None = None
     latitude: Annotated[float, Field(ge=-90, le=90)]
     longitude: Annotated[float, Field(ge=-180, le=180)]
     address: Address
@@ -143,7 +223,7 @@ class Station(_Message):
     is_open_24: bool
     connectors: Annotated[list[Connector], Field(min_length=1)]
     open_hour_notes: list[OpenHourNote] | None = None
-    notes: str | None = None
+    notes: _text("notes") | None = None
     is_reservable: bool | None = None
     floor_level: int | None = None
     is_free_charge: bool | None = None
@@ -155,6 +235,26 @@ class Station(_Message):
     deleted: bool = False
 
     _blank = field_validator("description", "notes", mode="before")(_blank_to_none)
+
+    @field_validator("cpo_id")
+    @classmethod
+    def _iso_operator(cls, value: str) -> str:
+        _check_country(value[:2].upper(), f"cpo-id {value!r}: its country")
+        return value
+
+    @field_validator("connectors")
+    @classmethod
+    def _operator_of_connectors(cls, value: list[Connector], info: ValidationInfo) -> list[Connector]:
+        # cpo-id is validated before connectors (field order); absent here when it was refused itself.
+        operator = canonical_operator_id(info.data.get("cpo_id", ""))
+        if operator is not None:
+            for connector in value:
+                part = evse_operator_id(connector.id)
+                if part != operator:
+                    raise ValueError(f"connector {connector.id!r}: its operator part {part} differs from "
+                                     f"cpo-id {info.data['cpo_id']!r}; every connector's EVSE id starts with "
+                                     "the station's cpo-id")
+        return value
 
     @field_validator("open_hour_notes", mode="before")
     @classmethod

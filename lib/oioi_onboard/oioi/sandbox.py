@@ -21,16 +21,35 @@ adds, it never removes. Provisioned keys are kept as SHA-256 hashes in the
 SQLite state (they survive a restart) and are never logged nor echoed.
 ``GET /_sandbox/partners`` lists the partner identifiers (never keys).
 
+Faults, at start-up (``--fail-rate``, ``--stall-rate``, ``--throttle-rate``,
+``--retry-after``) and at run time, without a restart (loopback callers only):
+
+    POST /_sandbox/faults  {"fail_rate": 1}          an outage starts
+    POST /_sandbox/faults  {"fail_rate": 0}          and ends
+
+-> HTTP 200 with the settings now in force, ``{"fail_rate": ..., "stall_rate": ...,
+"throttle_rate": ..., "retry_after": ...}``; keys left out keep their value. 400
+for an unknown key, a rate outside 0..1, rates adding up to more than 1 or a
+``retry_after`` outside 0..3600 (nothing changes then); 403 for a caller not on
+loopback. ``GET /_sandbox/faults`` shows them. They live in memory: a restart
+goes back to the command's options.
+
 What it checks, in this order, for ``POST /api/v4/request``:
 
-1. fault injection (before any processing): ``latency_ms`` of delay on every
-   request; with probability ``stall_rate`` no answer until the client gives up;
-   with probability ``fail_rate`` HTTP 503 with ``Retry-After: 1``;
+1. fault injection (before any processing), one draw per request: ``latency_ms``
+   of delay on every request; with probability ``stall_rate`` no answer until
+   the client gives up; with probability ``fail_rate`` HTTP 503, with
+   probability ``throttle_rate`` HTTP 429, both with ``Retry-After:
+   <retry_after>`` (1 s unless set) and code 100;
 2. ``Authorization: key=...`` -> HTTP 401, code 210;
-3. ``Content-Type: application/json``, UTF-8 JSON and the message's shape ->
-   HTTP 400, code 230, naming the field;
-4. partner identifier unknown, or not one this API key may act for -> HTTP 400, code 211;
-5. the message itself:
+3. ``Content-Type: application/json`` -> HTTP 400, code 230;
+4. a body over ``MAX_BODY_BYTES`` (1 MiB; by its Content-Length or as read) ->
+   HTTP 413, code 230, naming the body;
+5. UTF-8 JSON and the message's shape and rules (``messages``: ISO countries,
+   cpo-id matching the EVSE ids, times 00:00-24:00, is-open-24 without
+   open-hour-notes, text limits ...) -> HTTP 400, code 230, naming the field;
+6. partner identifier unknown, or not one this API key may act for -> HTTP 400, code 211;
+7. the message itself:
 
    station-post
      * a station id pushed by another partner -> HTTP 403, code 220;
@@ -54,7 +73,7 @@ concurrent requests cannot interleave inside it; each write is one short
 transaction (WAL, ``synchronous=OFF``), which keeps the event loop free.
 
 Inspection: ``GET /_sandbox/stations``, ``GET /_sandbox/stats``, ``GET /_sandbox/health``,
-``GET /_sandbox/partners`` (loopback only).
+``GET /_sandbox/partners`` and ``GET /_sandbox/faults`` (loopback only).
 In ``stats``, ``station-post.accepted`` includes repeats, and ``station_accepts``
 counts, per station id, every accepted post *including* repeats: a pusher that
 never sends an acknowledged station twice leaves every count at 1 (per change).
@@ -124,8 +143,18 @@ _COUNTERS = (
     "station-post.received", "station-post.accepted", "station-post.rejected", "station-post.repeats",
     "connector-post-status.received", "connector-post-status.accepted", "connector-post-status.rejected",
     "requests.received", "requests.unauthorized", "requests.malformed",
-    "faults.failed", "faults.stalled",
+    "requests.too_large", "faults.failed", "faults.stalled", "faults.throttled",
 )
+
+# The largest request body read: one station is a few kB even with every text at its limit
+# (messages.TEXT_LIMITS), so 1 MiB leaves room and still stops a runaway field.
+MAX_BODY_BYTES = 1024 * 1024
+# A body over the limit is still read (and dropped) up to this size, so that the client, still
+# sending, reads the 413 instead of a reset connection; beyond it the connection is cut.
+_DRAIN_BYTES = 16 * MAX_BODY_BYTES
+
+FAULT_RATES = ("fail_rate", "stall_rate", "throttle_rate")
+MAX_RETRY_AFTER = 3600
 
 
 class Refusal(Exception):
@@ -444,6 +473,69 @@ def _provision_request(body: Any) -> tuple[str, list[str], str | None]:
     return keys["api_key"], list(dict.fromkeys(partners)), keys["previous_api_key"]
 
 
+def check_faults(faults: dict[str, float]) -> None:
+    """Raise ValueError unless every rate is within 0..1, they add up to at most 1 and
+    ``retry_after`` is whole seconds within 0..MAX_RETRY_AFTER."""
+    for name in FAULT_RATES:
+        rate = faults[name]
+        if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0.0 <= rate <= 1.0:
+            raise ValueError(f"{name} must be a number between 0 and 1, not {rate!r}")
+    total = sum(faults[name] for name in FAULT_RATES)
+    if total > 1.0 + 1e-9:
+        raise ValueError("fail_rate, stall_rate and throttle_rate are shares of the same requests: together at "
+                         f"most 1, not {total:g}")
+    retry_after = faults["retry_after"]
+    if isinstance(retry_after, bool) or not isinstance(retry_after, int) or not 0 <= retry_after <= MAX_RETRY_AFTER:
+        raise ValueError(f"retry_after must be whole seconds between 0 and {MAX_RETRY_AFTER}, not {retry_after!r}")
+
+
+def _fault_change(body: Any, current: dict[str, Any]) -> dict[str, Any]:
+    """The fault settings after applying a ``POST /_sandbox/faults`` body; ValueError says what is wrong."""
+    known = (*FAULT_RATES, "retry_after")
+    if not isinstance(body, dict) or not body:
+        raise ValueError('the body must be a JSON object with any of ' + ", ".join(known)
+                         + ', e.g. {"fail_rate": 1}')
+    unknown = sorted(set(body) - set(known))
+    if unknown:
+        raise ValueError(f"unknown key(s) {', '.join(map(repr, unknown))}; expected any of {', '.join(known)}")
+    changed = {**current, **body}
+    check_faults(changed)
+    return {name: (float(value) if name in FAULT_RATES else value) for name, value in changed.items()}
+
+
+class _BodyTooLarge(Exception):
+    def __init__(self, size: int, exact: bool):
+        super().__init__(size)
+        self.size = size
+        self.exact = exact  # False: reading stopped at _DRAIN_BYTES, the body is larger still
+
+    def message(self) -> str:
+        size = f"{self.size:,}" if self.exact else f"more than {self.size:,}"
+        return (f"The body has {size} bytes; a request may have at most {MAX_BODY_BYTES:,} bytes (1 MiB). "
+                "Send one station per station-post and keep texts within their limits.")
+
+
+async def _read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
+    """The body, at most ``limit`` bytes; raises _BodyTooLarge (after draining a little more) beyond it."""
+    length = request.headers.get("content-length", "")
+    declared = int(length) if length.isdigit() else None
+    if declared is not None and declared > _DRAIN_BYTES:
+        raise _BodyTooLarge(declared, exact=True)  # not read at all: the connection is cut after the answer
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size <= limit:
+            chunks.append(chunk)
+        elif size > _DRAIN_BYTES:
+            raise _BodyTooLarge(size, exact=False)
+        else:
+            chunks.clear()  # over the limit: counted and dropped
+    if size > limit:
+        raise _BodyTooLarge(size, exact=True)
+    return b"".join(chunks)
+
+
 def _parse_api_key(header: str | None) -> str | None:
     if not header:
         return None
@@ -459,21 +551,25 @@ def create_app(
     latency_ms: float = 0,
     fail_rate: float = 0.0,
     stall_rate: float = 0.0,
+    throttle_rate: float = 0.0,
+    retry_after: int = 1,
     seed: int | None = None,
     stall_seconds: float = 3600,
 ) -> Starlette:
     """The sandbox receiver as an ASGI app (see the module docstring for its rules).
 
     ``api_keys`` and ``partner_ids`` may be empty: CPOs are then provisioned through
-    ``POST /_sandbox/partners``.
+    ``POST /_sandbox/partners``. The fault settings are where they start; ``POST
+    /_sandbox/faults`` changes them while the app runs.
     """
     keys = [k for k in api_keys if k]
     partners = frozenset(partner_ids)
     for partner in partners:
         ids.check_partner_identifier(partner)
-    for name, rate in (("fail_rate", fail_rate), ("stall_rate", stall_rate)):
-        if not 0.0 <= rate <= 1.0:
-            raise ValueError(f"{name} must be between 0 and 1, not {rate}")
+    # What POST /_sandbox/faults changes; read by every request when it arrives.
+    faults: dict[str, Any] = {"fail_rate": float(fail_rate), "stall_rate": float(stall_rate),
+                              "throttle_rate": float(throttle_rate), "retry_after": retry_after}
+    check_faults(faults)
     rng = random.Random(seed)
     state = SandboxState(db_path)
     latency = max(0.0, latency_ms / 1000)
@@ -515,15 +611,22 @@ def create_app(
     async def answer(request: Request) -> Response:
         if latency:
             await asyncio.sleep(latency)
-        if stall_rate or fail_rate:
+        stall_rate, fail_rate, throttle_rate = faults["stall_rate"], faults["fail_rate"], faults["throttle_rate"]
+        if stall_rate or fail_rate or throttle_rate:
             draw = rng.random()
             if draw < stall_rate:
-                await request.body()
+                with contextlib.suppress(_BodyTooLarge):
+                    await _read_body(request)
                 return await stall(request)
+            retry = {"Retry-After": str(faults["retry_after"])}
             if draw < stall_rate + fail_rate:
                 state.count("faults.failed")
                 return _result(codes.SYSTEM_ERROR, "The sandbox is failing on purpose; retry later.", 503,
-                               headers={"Retry-After": "1"})
+                               headers=retry)
+            if draw < stall_rate + fail_rate + throttle_rate:
+                state.count("faults.throttled")
+                return _result(codes.SYSTEM_ERROR, "Too many requests (the sandbox throttles on purpose); "
+                               f"retry after {faults['retry_after']} s.", 429, headers=retry)
         state.count("requests.received")
         api_key = _parse_api_key(request.headers.get("authorization"))
         startup_key = is_startup_key(api_key)
@@ -537,7 +640,11 @@ def create_app(
             state.count("requests.malformed")
             return _result(codes.INVALID_REQUEST_FORMAT,
                            f"Content-Type must be application/json, not {content_type or 'missing'!r}", 400)
-        raw = await request.body()
+        try:
+            raw = await _read_body(request)
+        except _BodyTooLarge as too_large:
+            state.count("requests.too_large")
+            return _result(codes.INVALID_REQUEST_FORMAT, too_large.message(), 413)
         try:
             body = json.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, ValueError) as error:
@@ -570,7 +677,9 @@ def create_app(
         if not _is_loopback(request):
             return JSONResponse({"error": "provisioning answers loopback callers only"}, status_code=403)
         try:
-            body = json.loads((await request.body()).decode("utf-8"))
+            body = json.loads((await _read_body(request)).decode("utf-8"))
+        except _BodyTooLarge as too_large:
+            return JSONResponse({"error": too_large.message()}, status_code=413)
         except (UnicodeDecodeError, ValueError):
             return JSONResponse({"error": "the body is not UTF-8 JSON"}, status_code=400)
         try:
@@ -589,6 +698,27 @@ def create_app(
                 status_code=409,
             )
         return JSONResponse({"partner_identifiers": wanted, **outcome})
+
+    async def set_faults(request: Request) -> Response:
+        if not _is_loopback(request):
+            return JSONResponse({"error": "fault controls answer loopback callers only"}, status_code=403)
+        try:
+            body = json.loads((await _read_body(request)).decode("utf-8"))
+        except _BodyTooLarge as too_large:
+            return JSONResponse({"error": too_large.message()}, status_code=413)
+        except (UnicodeDecodeError, ValueError):
+            return JSONResponse({"error": "the body is not UTF-8 JSON"}, status_code=400)
+        try:
+            changed = _fault_change(body, faults)
+        except ValueError as error:
+            return JSONResponse({"error": str(error)}, status_code=400)
+        faults.update(changed)
+        return JSONResponse(dict(faults))
+
+    async def show_faults(request: Request) -> Response:
+        if not _is_loopback(request):
+            return JSONResponse({"error": "fault controls answer loopback callers only"}, status_code=403)
+        return JSONResponse(dict(faults))
 
     async def partner_list(request: Request) -> Response:
         if not _is_loopback(request):
@@ -615,6 +745,8 @@ def create_app(
             Route(OIOI_PATH, oioi_request, methods=["POST"]),
             Route("/_sandbox/partners", provision, methods=["POST"]),
             Route("/_sandbox/partners", partner_list, methods=["GET"]),
+            Route("/_sandbox/faults", set_faults, methods=["POST"]),
+            Route("/_sandbox/faults", show_faults, methods=["GET"]),
             Route("/_sandbox/stations", stations, methods=["GET"]),
             Route("/_sandbox/stats", stats, methods=["GET"]),
             Route("/_sandbox/health", health, methods=["GET"]),
@@ -622,4 +754,5 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.sandbox = state
+    app.state.faults = faults
     return app

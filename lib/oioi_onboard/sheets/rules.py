@@ -10,7 +10,11 @@ from dataclasses import dataclass
 
 import pycountry
 
+from ..oioi.messages import TEXT_LIMITS as _WIRE_TEXT_LIMITS
+from .canonical import STATION_COLUMNS
 from .issues import Severity
+
+_COLUMN_OF_FIELD = {c.station_field: c.name for c in STATION_COLUMNS if c.station_field}
 
 
 @dataclass(frozen=True)
@@ -78,22 +82,9 @@ def severity_of(rule: str) -> Severity:
     """The severity of a validator rule, OIOI's or a plausibility one."""
     return (RULES.get(rule) or PLAUSIBILITY_RULES[rule]).severity
 
-# OIOI names no limits; these catch mapping mistakes (a description mapped onto
-# the name) and keep texts readable in apps. Over-long texts are errors.
-TEXT_LIMITS = {
-    "station_id": 100,
-    "station_name": 100,
-    "description": 1000,
-    "notes": 1000,
-    "street": 200,
-    "street_number": 20,
-    "city": 100,
-    "zip": 20,
-    "phone": 40,
-    "fax": 40,
-    "web": 500,
-    "email": 254,
-}
+# Text limits per canonical column, made from the wire's (oioi.messages.TEXT_LIMITS, the one
+# source): what the sheet lets through, the message models and the sandbox accept.
+TEXT_LIMITS = {_COLUMN_OF_FIELD[path]: limit for path, limit in _WIRE_TEXT_LIMITS.items()}
 
 SPEED_WARNING_KW = 400.0
 
