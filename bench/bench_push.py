@@ -35,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 STATIONS = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000
 CONCURRENCIES = [int(c) for c in sys.argv[2:]] or [16, 64]
+PROFILE = os.environ.get("BENCH_PROFILE") == "1"  # sample the worker at the highest concurrency with py-spy
 BASELINE_STATIONS = 200
 LATENCY_MS = 50
 WORK = Path(tempfile.mkdtemp(prefix="bench-push-"))
@@ -72,6 +73,14 @@ def measure(sandbox, concurrency: int, count: int) -> dict:
     log = open(WORK / f"worker-c{concurrency}.log", "wb")
     worker = subprocess.Popen([sys.executable, "-m", "oioi_onboard.cli", "worker", "--poll-interval", "0.1"],
                               stdout=log, stderr=subprocess.STDOUT, env=env)
+    profile = spy = None
+    if PROFILE and concurrency == max(CONCURRENCIES):
+        # py-spy samples the worker from outside (no slowdown of its own) until it exits; collapsed stacks,
+        # summed below.
+        profile = WORK / f"worker-c{concurrency}.stacks"
+        spy = subprocess.Popen([str(Path(sys.executable).with_name("py-spy")), "record", "--format", "raw",
+                                "--rate", "200", "--threads", "--nonblocking", "--output", str(profile),
+                                "--pid", str(worker.pid)], stdout=log, stderr=subprocess.STDOUT)
     try:
         time.sleep(2.0)  # the worker is up and idle before the clock starts
         started = time.perf_counter()
@@ -101,9 +110,56 @@ def measure(sandbox, concurrency: int, count: int) -> dict:
     done = enqueued + send_s
     limit = concurrency / (LATENCY_MS / 1000)
     rate = acked / send_s
-    return {"concurrency": concurrency, "stations": count, "acked": acked, "enqueue_s": enqueued - started,
-            "send_s": send_s, "rate": rate, "limit": limit, "ratio": rate / limit,
+    if spy is not None:
+        spy.wait(timeout=30)  # py-spy writes its file once the worker has exited
+    return {"profile": profile, "concurrency": concurrency, "stations": count, "acked": acked,
+            "enqueue_s": enqueued - started, "send_s": send_s, "rate": rate, "limit": limit, "ratio": rate / limit,
             "rate_incl_enqueue": acked / (done - started)}
+
+
+def summarize_profile(path: Path, top: int = 14) -> list[str]:
+    """Where the worker's CPU went: busy samples per thread, and the functions with the most (inclusive, self)."""
+    import re
+    from collections import Counter
+
+    if not path.exists():
+        return [f"no profile at {path} (py-spy missing or not allowed to attach)"]
+    threads: Counter = Counter()
+    inclusive: Counter = Counter()
+    own: Counter = Counter()
+    areas: Counter = Counter()
+    total = 0
+    for line in path.read_text(errors="replace").splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not count.isdigit():
+            continue
+        n = int(count)
+        frames = stack.split(";")
+        thread, frames = frames[0], frames[1:]
+        total += n
+        threads[re.sub(r"\s*\(?0x[0-9a-f]+\)?|\s*\(\d+\)", "", thread).strip() or thread] += n
+        names = []
+        for frame in frames:
+            match = re.match(r"(?P<fn>.+?) \((?P<file>[^:]+)(?::\d+)?\)$", frame)
+            fn, file = (match["fn"], match["file"]) if match else (frame, "")
+            names.append(f"{fn} ({file.split('site-packages/')[-1].split('lib/oioi_onboard/')[-1]})")
+        for name in set(names):
+            inclusive[name] += n
+        if names:
+            own[names[-1]] += n
+            leaf_file = names[-1]
+            area = next((a for a in ("sqlalchemy", "sqlite3", "json", "orjson", "httpx", "aiohttp", "httpcore",
+                                     "asyncio", "uvloop", "pydantic", "cryptography", "oioi_onboard")
+                         if a in " ".join(names[-3:]) or a in leaf_file), "other")
+            areas[area] += n
+    lines = [f"worker profile ({total} busy samples at 200/s; idle time is not sampled)"]
+    lines.append("  by thread: " + ", ".join(f"{t} {n / total:.0%}" for t, n in threads.most_common(4)))
+    lines.append("  by library (leaf frames): " + ", ".join(f"{a} {n / total:.0%}" for a, n in areas.most_common(8)))
+    lines.append("  most inclusive time:")
+    lines += [f"    {n / total:5.1%}  {name}" for name, n in inclusive.most_common(top)]
+    lines.append("  most own time:")
+    lines += [f"    {n / total:5.1%}  {name}" for name, n in own.most_common(top)]
+    return lines
 
 
 def bare_client(sandbox, concurrency: int, count: int) -> float:
@@ -158,6 +214,9 @@ def main() -> None:
     for r in rows[1:]:
         print(f"concurrency {r['concurrency']}: {r['rate'] / base:.1f}x the sequential baseline "
               f"(ideal {r['concurrency']}x); goal >= 80% of the limit: {'met' if r['ratio'] >= 0.8 else 'NOT met'}")
+    for r in rows:
+        if r.get("profile") is not None:
+            print("\n".join(summarize_profile(r["profile"])))
     repeats = stats.get("station-post", {}).get("repeats", 0)
     print(f"sandbox: {stats['station-post']['accepted']} station-posts accepted, {repeats} repeats "
           f"(each setting re-sends the same ids to the same sandbox, so repeats are expected across settings)")

@@ -38,6 +38,8 @@ class Front:
     mode: str = "up"  # up, down (503), reset (connection dropped), forbidden (403 without a body)
     retry_after: str | None = None  # sent with "down" answers when set
     requests: list[tuple[float, str, int]] = field(default_factory=list)
+    in_flight: int = 0
+    max_in_flight: int = 0  # requests being answered at once, at most: never more than open connections
     _throttle: list[str | None] = field(default_factory=list)  # Retry-After values for the next requests
     _fail_next: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -74,6 +76,17 @@ def _app(front: Front) -> Starlette:
     client: httpx.AsyncClient | None = None
 
     async def oioi(request: Request) -> Response:
+        nonlocal client
+        with front.lock:
+            front.in_flight += 1
+            front.max_in_flight = max(front.max_in_flight, front.in_flight)
+        try:
+            return await answer(request)
+        finally:
+            with front.lock:
+                front.in_flight -= 1
+
+    async def answer(request: Request) -> Response:
         nonlocal client
         body = await request.body()
         key = _key(body)

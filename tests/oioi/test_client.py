@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from oioi_onboard.oioi import errors, messages
-from oioi_onboard.oioi.client import OioiClient, PooledTransport, parse_retry_after, send_many
+from oioi_onboard.oioi.client import OioiClient, parse_retry_after, send_many
 from tests.helpers.sandbox import free_port, running_sandbox
 from tests.oioi.spec_examples import request_example
 
@@ -549,22 +549,21 @@ def test_send_many_bounds_concurrency_and_isolates_failures(tmp_path):
 
 
 @pytest.mark.slow  # a sandbox of its own with injected faults or latency
-def test_pooled_transport_never_opens_more_than_max_connections(tmp_path):
-    with running_sandbox(tmp_path, api_keys=(SECRET_KEY,), partner_ids=(PARTNER,), latency_ms=20) as box:
-        transport = PooledTransport(6, pool_size=4)
+def test_the_client_never_has_more_than_max_connections_in_flight(tmp_path):
+    from tests.helpers.faulty_front import faulty_front
+
+    with running_sandbox(tmp_path, api_keys=(SECRET_KEY,), partner_ids=(PARTNER,), latency_ms=20) as box, \
+            faulty_front(box.url) as front:
         bodies = [messages.encode(messages.StationPost(station=station(), partner_identifier=PARTNER))
                   for _ in range(24)]
 
         async def go():
-            async with client_for(box, transport=transport) as client:
-                results = await send_many(client, bodies, concurrency=24)
-                # httpcore's own pools: what was actually opened.
-                opened = [len(pool._pool.connections) for pool in transport._pools]
-                return results, opened
+            async with OioiClient(front.url, SECRET_KEY, max_retries=0, max_connections=6) as client:
+                return await send_many(client, bodies, concurrency=24)
 
-        results, opened = run(go())
+        results = run(go())
     assert all(isinstance(r, dict) for r in results)
-    assert opened == [4, 2]
+    assert front.max_in_flight == 6  # one request per HTTP/1.1 connection at a time: at most 6 connections
 
 
 def test_send_many_with_nothing_to_send(sandbox):
