@@ -131,6 +131,7 @@ st.subheader("Columns")
 with db_session() as session:
     own_profiles = list(saved_profiles.saved_profiles(session, actor=actor, cpo_id=cpo_id))
     operator_ids = queries.cpo_operator_ids(session, cpo_id=cpo_id)
+    cpo_defaults = queries.get_cpo(session, actor=actor, cpo_id=cpo_id).defaults or {}
 builtin = [name for name in profiles.builtin_profiles() if name not in own_profiles]
 profile = st.selectbox(
     "Mapping", [SUGGESTED, *builtin, *own_profiles], key="import_profile",
@@ -197,7 +198,8 @@ else:
 
 # --- validation (reused across reruns until the file, the mapping, the CPO or a fix changes) ------
 
-source_key = (file_sha256, mapping_key, cpo_id)
+# The CPO's defaults fill empty cells: a change of them is a change of the mapping.
+source_key = (file_sha256, (mapping_key, json.dumps(cpo_defaults, sort_keys=True)), cpo_id)
 
 
 def _validate(frame: pd.DataFrame, mapping_issues: pd.DataFrame, description: list[str]) -> None:

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from ._common import from_env, session
+from ._common import from_env, parse_settings, session
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Register and list CPOs.")
 
@@ -33,6 +33,11 @@ def add(
         typer.Option("--partner-id",
                      help="A partner identifier the platform issued (repeatable); else one is generated."),
     ] = None,
+    default: Annotated[
+        list[str] | None,
+        typer.Option("--default", help="FIELD=VALUE for a field the CPO's files lack, e.g. phone=+49 30 1234567 "
+                                       "(repeatable)."),
+    ] = None,
 ) -> None:
     """Register a CPO and print its partner identifier(s).
 
@@ -45,7 +50,8 @@ def add(
     api_key = from_env(api_key_env, "--api-key-env")
     with session() as db:
         cpo, partner_ids = register_cpo(db, actor=SYSTEM, name=name, operator_ids=operator_id, endpoint=endpoint,
-                                        api_key=api_key, partner_identifiers=partner_id or None)
+                                        api_key=api_key, partner_identifiers=partner_id or None,
+                                        defaults=parse_settings(default, "--default"))
         cpo_name = cpo.name
         sandbox_note = _sandbox_note(cpo, generated=not api_key)
     typer.echo(f"Registered CPO {cpo_name!r}. Partner identifier(s) to give the platform:", err=True)
@@ -88,6 +94,7 @@ def list_(
                 "partner_identifiers": queries.cpo_partner_identifiers(db, cpo_id=cpo.id),
                 "endpoint": cpo.endpoint,
                 "api_key_last4": cpo.api_key_last4,
+                "defaults": cpo.defaults or {},
                 "connection": connection_label(cpo),
                 "stage": queries.STAGE_LABELS[cpo.stage],
                 "active": cpo.active,
@@ -105,6 +112,32 @@ def list_(
         state = "" if row["active"] else "  (deactivated)"
         typer.echo(f"{row['name']}: {', '.join(row['operator_ids'])}  endpoint {row['endpoint']}  {key}  "
                    f"connection {row['connection']}  stage {row['stage']}{state}")
+
+
+@app.command("edit")
+def edit(
+    name: Annotated[str, typer.Argument(help="The CPO's name.")],
+    default: Annotated[
+        list[str] | None,
+        typer.Option("--default", help="FIELD=VALUE for a field the CPO's files lack (repeatable); FIELD= removes it."),
+    ] = None,
+    endpoint: Annotated[str | None, typer.Option(help="sandbox, staging, production or an OIOI endpoint URL.")] = None,
+    concurrency: Annotated[int | None, typer.Option(help="Parallel station-posts of this CPO's queue.")] = None,
+) -> None:
+    """Change a CPO's defaults, endpoint or concurrency (what is not given stays)."""
+    from ..store.auth import SYSTEM
+    from ..store.queries import get_cpo
+    from ..store.registry import update_cpo
+
+    with session() as db:
+        cpo = get_cpo(db, actor=SYSTEM, name=name)
+        defaults = None
+        if default:
+            defaults = {**(cpo.defaults or {}), **parse_settings(default, "--default")}
+        cpo = update_cpo(db, actor=SYSTEM, cpo_id=cpo.id, defaults=defaults, endpoint=endpoint,
+                         concurrency=concurrency)
+        shown = ", ".join(f"{field}={value}" for field, value in (cpo.defaults or {}).items()) or "none"
+    typer.echo(f"CPO {name!r}: endpoint {cpo.endpoint}, concurrency {cpo.concurrency}, defaults {shown}.")
 
 
 @app.command("set-key")

@@ -54,6 +54,9 @@ class Cpo(SQLModel, table=True):
     # "later"); None while it answers. The worker then sends one probe at a time and resumes by itself.
     unreachable_since: datetime | None = None
     unreachable_reason: str | None = None  # the last failure, in words; never a secret
+    # Values for template fields the CPO's files may lack (hotline phone, country, ...): they fill
+    # empty cells on every import, shown as "from the CPO's defaults". {field: value}; None is none.
+    defaults: dict[str, str] | None = Field(default=None, sa_column=Column(JSON))
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
     # The last connection test; cleared when the API key, partner identifiers or endpoint change,

@@ -49,7 +49,7 @@ PROBE_EVSE_ID = "ZZ*ZZZ*E0CONNECTIONTEST"
 class RegistrationError(UserError):
     """Registration data that cannot be stored; ``errors`` maps a field to what is wrong with it.
 
-    Fields: ``name``, ``operator_ids``, ``endpoint``, ``api_key``, ``partner_identifiers``.
+    Fields: ``name``, ``operator_ids``, ``endpoint``, ``api_key``, ``partner_identifiers``, ``concurrency``, ``defaults``.
     """
 
     def __init__(self, errors: dict[str, str]):
@@ -151,6 +151,32 @@ def _short(value: str) -> str:
     return repr(value if len(value) <= 40 else value[:37] + "...")
 
 
+# Template fields a CPO may give once for all its stations, when its files lack them.
+DEFAULT_FIELDS = ("phone", "country", "is_open_24", "open_hours", "web", "email", "fax", "is_reservable",
+                  "is_free_charge", "is_green_power_available", "is_plugin_charge", "is_roofed", "is_private")
+
+
+def _check_defaults(values: dict[str, str] | None) -> tuple[dict[str, str], str | None]:
+    """The defaults as stored ({field: value}, empty values dropped) and what is wrong with them.
+
+    Only the field names and the country are checked here; every value goes through the
+    validator with the file's rows, like a value from the file itself.
+    """
+    checked: dict[str, str] = {}
+    problems: list[str] = []
+    for field, value in (values or {}).items():
+        field, value = str(field).strip(), " ".join(str(value or "").split())
+        if field not in DEFAULT_FIELDS:
+            problems.append(f"{field!r} cannot have a default (one of: {', '.join(DEFAULT_FIELDS)})")
+        elif len(value) > 200:
+            problems.append(f"the default {field} is longer than 200 characters")
+        elif field == "country" and value and not ids.is_iso_country(value.upper()):
+            problems.append(f"the default country {value!r} is not an ISO 3166-1 alpha-2 code such as DE")
+        elif value:
+            checked[field] = value.upper() if field == "country" else value
+    return checked, "; ".join(problems) or None
+
+
 def _check_name(session: Session, name: str, *, cpo_id: int | None) -> tuple[str, str | None]:
     name = " ".join((name or "").split())
     if not name:
@@ -175,6 +201,7 @@ def register_cpo(
     endpoint: str,
     api_key: str | None,
     partner_identifiers: list[str] | str | None = None,
+    defaults: dict[str, str] | None = None,
 ) -> tuple[Cpo, list[str]]:
     """Register a CPO; returns it and its partner identifiers (one is generated if none given).
 
@@ -203,6 +230,9 @@ def register_cpo(
     partner_ids, problem = _check_partner_identifiers(session, given, cpo_id=None)
     if problem:
         errors["partner_identifiers"] = problem
+    defaults, problem = _check_defaults(defaults)
+    if problem:
+        errors["defaults"] = problem
     if errors:
         raise RegistrationError(errors)
     if not partner_ids:
@@ -211,7 +241,7 @@ def register_cpo(
     if endpoint == SANDBOX and not api_key:
         api_key, key_note = _new_sandbox_key(), "generated for the sandbox"
 
-    cpo = Cpo(name=name, endpoint=endpoint)
+    cpo = Cpo(name=name, endpoint=endpoint, defaults=defaults or None)
     if api_key:
         _store_key(cpo, api_key)
     session.add(cpo)
@@ -226,7 +256,8 @@ def register_cpo(
         action="cpo registered",
         cpo_id=cpo.id,
         detail=f"name {name!r}; operator ids {', '.join(canonical_ids)}; endpoint {_endpoint_label(endpoint)}; "
-        f"{len(partner_ids)} partner identifier(s); API key {key_note}",
+        f"{len(partner_ids)} partner identifier(s); API key {key_note}"
+        + (f"; defaults for {', '.join(defaults)}" if defaults else ""),
     )
     session.flush()
     if endpoint == SANDBOX:
@@ -244,6 +275,7 @@ def update_cpo(
     endpoint: str | None = None,
     partner_identifiers: list[str] | str | None = None,
     concurrency: int | None = None,
+    defaults: dict[str, str] | None = None,
 ) -> Cpo:
     """Change what is given (None leaves a field alone). The API key has its own ``set_api_key``.
 
@@ -306,6 +338,13 @@ def update_cpo(
         elif int(concurrency) != cpo.concurrency:
             changes.append(f"concurrency {cpo.concurrency} -> {int(concurrency)}")
 
+    if defaults is not None:
+        defaults, problem = _check_defaults(defaults)
+        if problem:
+            errors["defaults"] = problem
+        elif defaults != (cpo.defaults or {}):
+            changes.append(f"defaults for {', '.join(defaults) or 'no field'}")
+
     if errors:
         raise RegistrationError(errors)
     if not changes:
@@ -317,6 +356,8 @@ def update_cpo(
         cpo.endpoint = endpoint
     if concurrency is not None:
         cpo.concurrency = int(concurrency)
+    if defaults is not None:
+        cpo.defaults = defaults or None
     if new_operator_ids is not None:
         _replace_children(session, OperatorId, "operator_id", cpo.id, new_operator_ids)
     if new_partner_ids is not None:

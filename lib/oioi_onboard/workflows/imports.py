@@ -93,7 +93,12 @@ def map_sheet(
 
     ``confidence`` goes with a chosen mapping (the suggestion's for columns a
     person left as suggested); without a mapping the suggestion is used with its own.
+    The CPO's defaults fill the cells the file leaves empty, unless ``constants`` names the field.
     """
+    given = dict(constants or {})
+    defaults = {k: v for k, v in _cpo_defaults(session, actor, cpo_id).items() if k not in given}
+    constants = {**defaults, **given}
+    from_defaults = [f"{field}: empty cells from the CPO's defaults ({value!r})" for field, value in defaults.items()]
     if profile:
         own = {}
         if session is not None and cpo_id:
@@ -101,7 +106,8 @@ def map_sheet(
 
             own = saved.saved_profiles(session, actor=actor, cpo_id=cpo_id)
         frame, issues = apply_profile(raw, profile, operators=operators, constants=constants, saved=own)
-        return MappedSheet(frame=frame, issues=issues, description=[f"mapped with the profile {profile!r}"])
+        return MappedSheet(frame=frame, issues=issues,
+                           description=[f"mapped with the profile {profile!r}", *from_defaults])
     layout = ""
     if mapping is None:
         suggestion = suggest(session, actor=actor, cpo_id=cpo_id, raw=raw)
@@ -109,15 +115,25 @@ def map_sheet(
     mapping = Mapping.from_dict(mapping.to_dict())
     if operators:
         mapping.operators = {**mapping.operators, **operators}
-    if constants:
-        mapping.constants = {**mapping.constants, **constants}
+    # Described before the defaults join in, so they are named once, as the CPO's.
+    described = Mapping.from_dict(mapping.to_dict())
+    described.constants = {**mapping.constants, **given}
+    mapping.constants = {**mapping.constants, **constants}
     frame, issues = sheet_mapping.apply_mapping(raw, mapping)
     issues = concat_issues([sheet_mapping.placement_issues(raw, mapping, confidence), issues])
-    description = ([layout] if layout else []) + mapping.describe()
+    description = ([layout] if layout else []) + described.describe() + from_defaults
     hint = fitting_profile(raw) if sheet_mapping.unplaced_required(mapping) else None
     if hint:
         description.append(hint)
     return MappedSheet(frame=frame, issues=issues, description=description)
+
+
+def _cpo_defaults(session: Session | None, actor: Actor | None, cpo_id: int | None) -> dict[str, str]:
+    if session is None or cpo_id is None:
+        return {}
+    from ..store import queries
+
+    return dict(queries.get_cpo(session, actor=actor, cpo_id=cpo_id).defaults or {})
 
 
 def check(
