@@ -14,19 +14,19 @@ import uuid
 
 import pandas as pd
 import streamlit as st
+
 from common import choose_cpo, db_session, errors_shown, plain, require_role, show_error
 from components.station_map import render_station_map
 from components.steps import show_steps
-
 from oioi_onboard.errors import OnboardError
 from oioi_onboard.sheets import mapping as sheet_mapping
-from oioi_onboard.sheets import profiles, template
+from oioi_onboard.sheets import bnetza, profiles, template
 from oioi_onboard.sheets.canonical import COLUMNS, ROW
 from oioi_onboard.sheets.report import issues_csv, issues_xlsx
 from oioi_onboard.sheets.stations import station_points
 from oioi_onboard.sheets.validate import apply_edits, replace_value
-from oioi_onboard.store import queries
 from oioi_onboard.store import profiles as saved_profiles
+from oioi_onboard.store import queries
 from oioi_onboard.store.models import Role
 from oioi_onboard.store.stations import import_history
 from oioi_onboard.workflows import imports
@@ -145,6 +145,13 @@ if profile == BNETZA:
     if operators_file is None:
         st.info("The bnetza profile needs a table that assigns each operator name to an operator id. "
                 "Stations of operators missing from it are reported as errors, never dropped.")
+        st.caption("For example (CSV; a header line is optional):")
+        st.code("operator name;operator id\nMVV Energie AG;DE*MVV\nStadtwerke Heidelberg Energie GmbH;DE*SWH",
+                language=None)
+        st.download_button("This file's operators, ready to fill in (CSV)", bnetza.operator_table_csv(raw),
+                           "operators.csv", "text/csv", key="import_operators_template",
+                           help="Every operator name of the file, most stations first; "
+                                "write the operator ids you know in the second column and upload it here.")
         st.stop()
     operators_data = operators_file.getvalue()
     try:
@@ -192,7 +199,8 @@ else:
             if "import_saved_profile" in state:
                 st.rerun()  # so the profile list above shows it
         if "import_saved_profile" in state:
-            st.success(plain(f"Saved profile {state.pop('import_saved_profile')!r}; choose it under Mapping next time."))
+            saved_name = state.pop("import_saved_profile")
+            st.success(plain(f"Saved profile {saved_name!r}; choose it under Mapping next time."))
     map_options = {"mapping": chosen, "confidence": confidence}
     mapping_key = ("columns", json.dumps([chosen.to_dict(), confidence], sort_keys=True))
 

@@ -194,3 +194,20 @@ def test_multi_type_cells_share_one_evse_id(register):
     by_evse = frame[frame["evse_id"] != ""].groupby("evse_id")["connector_type"].nunique()
     assert (by_evse > 1).sum() > 0
     assert set(frame["connector_type"]) <= {"Type2", "Schuko", "Combo", "Chademo", "CeeRed", "CeeBlue", "Type1"}
+
+
+def test_the_registers_operator_names_come_as_a_table_to_fill_in():
+    from oioi_onboard.errors import UserError
+    from oioi_onboard.sheets.bnetza import operator_table_csv
+    from oioi_onboard.sheets.profiles import load_operators_csv
+    from oioi_onboard.sheets.reader import read_sheet
+    from tests.helpers.sheet_files import BNETZA_SLICE
+
+    raw = read_sheet(BNETZA_SLICE.read_bytes(), BNETZA_SLICE.name)
+    table = operator_table_csv(raw).decode("utf-8-sig").splitlines()
+    assert table[:3] == ["operator name;operator id", "Energie Baden-Württemberg;", "MVV Energie AG;"]
+    assert len(table) == 1 + raw.frame["Betreiber"].nunique()
+    with pytest.raises(UserError, match="gives no operator id yet"):
+        load_operators_csv(operator_table_csv(raw))  # nothing filled in
+    filled = "\n".join(table).replace("MVV Energie AG;", "MVV Energie AG;DE*MVV").encode()
+    assert load_operators_csv(filled) == {"MVV Energie AG": "DE*MVV"}  # the rest: not assigned yet

@@ -15,11 +15,14 @@ without a phone constant the validator reports each station's missing hotline.
 
 import pandas as pd
 
+from . import aliases
 from .canonical import ROW
 from .issues import Severity, make_issues
 from .mapping import Mapping
+from .reader import RawSheet
+from .report import neutralise
 
-__all__ = ["NAME", "bnetza_mapping", "bnetza_issues", "CHARGE_POINTS", "OPERATOR_COLUMN"]
+__all__ = ["NAME", "bnetza_mapping", "bnetza_issues", "operator_table_csv", "CHARGE_POINTS", "OPERATOR_COLUMN"]
 
 NAME = "bnetza"
 OPERATOR_COLUMN = "Betreiber"
@@ -64,3 +67,16 @@ def bnetza_issues(frame: pd.DataFrame) -> pd.DataFrame:
         "postcode " + stations.loc[bad_zip, "zip"].map(repr) + " does not have the five digits of a German postcode",
         Severity.WARNING,
     )
+
+
+def operator_table_csv(raw: RawSheet) -> bytes:
+    """The register's operator names, most stations first, as an operator table to fill in.
+
+    Two columns, as ``profiles.load_operators_csv`` reads them; the operator ids are
+    left empty for the person who knows them. UTF-8 with a BOM, so Excel shows umlauts.
+    """
+    column = next((c for c in raw.columns if aliases.fold(c) == aliases.fold(OPERATOR_COLUMN)), None)
+    names = raw.frame[column].astype("str").str.strip() if column else pd.Series(dtype="str")
+    table = pd.DataFrame({"operator name": names[names != ""].value_counts().index, "operator id": ""})
+    table["operator name"] = table["operator name"].map(neutralise)  # a name is never a formula in Excel
+    return table.to_csv(sep=";", index=False).encode("utf-8-sig")

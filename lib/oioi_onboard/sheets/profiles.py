@@ -148,7 +148,9 @@ def fitting_profile(raw: RawSheet) -> str | None:
 def load_operators_csv(data: bytes) -> dict[str, str]:
     """Operator name -> operator id from a two-column file (CSV or XLSX, header optional).
 
-    Raises ProfileError naming the row of an operator id that is not of the form CC*XXX.
+    A row without an operator id is an operator not assigned yet (its stations are then
+    reported, never dropped). Raises ProfileError naming the row of an operator id that is
+    not of the form CC*XXX, or when no row gives an id at all.
     """
     try:
         rows = read_rows(data, "operator table")
@@ -171,10 +173,14 @@ def load_operators_csv(data: bytes) -> dict[str, str]:
     for row, name, operator_id in pairs:
         if not name:
             raise ProfileError(f"operator table, row {row}: the operator name is empty")
+        if not operator_id:
+            continue
         try:
             table[name] = str(oioi_ids.parse_operator_id(operator_id))
         except oioi_ids.IdError as exc:
             raise ProfileError(f"operator table, row {row}: {exc}") from None
+    if not table:
+        raise ProfileError("the operator table gives no operator id yet: fill in the second column")
     return table
 
 

@@ -49,7 +49,8 @@ PROBE_EVSE_ID = "ZZ*ZZZ*E0CONNECTIONTEST"
 class RegistrationError(UserError):
     """Registration data that cannot be stored; ``errors`` maps a field to what is wrong with it.
 
-    Fields: ``name``, ``operator_ids``, ``endpoint``, ``api_key``, ``partner_identifiers``, ``concurrency``, ``defaults``.
+    Fields: ``name``, ``operator_ids``, ``endpoint``, ``api_key``, ``partner_identifiers``, ``concurrency``,
+    ``defaults``.
     """
 
     def __init__(self, errors: dict[str, str]):
