@@ -115,10 +115,16 @@ def _point_json(lon: float, lat: float, status: str, tooltip: str, station_id: s
 
 
 def station_points_json(stations: pd.DataFrame, connectors: pd.DataFrame | None = None) -> str:
-    """The JSON list of ``station_points``, built from remembered pieces where a station did not change."""
+    """The JSON list of ``station_points``, built from remembered pieces where a station did not change.
+
+    The most serious last: deck.gl draws later points on top, and an Offline station among a city's
+    stations must not hide under grey ones.
+    """
     shown = stations[stations[list(SEVERITY)].sum(axis=1) > 0]
     if shown.empty:
         return "[]"
+    rank = worst_status(shown).map({status: -index for index, status in enumerate(SEVERITY)})
+    shown = shown.iloc[np.argsort(rank.to_numpy(), kind="stable")]
     listed: dict[str, list[str]] = {}
     if connectors is not None and not connectors.empty:
         since = (pd.to_datetime(connectors["status_at"], utc=True).dt.strftime("%Y-%m-%d %H:%M:%S UTC")
@@ -299,18 +305,22 @@ def counts_chart(counts: pd.DataFrame, timezone: str = "UTC") -> tuple[pd.DataFr
     wall_clock = minutes.tz_convert(timezone).tz_localize(None)
     data = (counts.set_axis(wall_clock).rename_axis("minute").reset_index()
             .melt(id_vars="minute", var_name="status", value_name="connectors"))
+    data["time"] = data["minute"].dt.strftime("%H:%M")  # the tooltip's text, formatted here once
     title = f"time ({timezone})"
     spec = {
         "mark": {"type": "line"},
         "encoding": {
+            # labelExpr as well as format: Streamlit's chart showed its own 12-hour labels ("08 PM") with
+            # format alone.
             "x": {"field": "minute", "type": "temporal", "title": title, "scale": {"type": "utc"},
-                  "axis": {"format": "%H:%M", "formatType": "utc", "labelOverlap": True}},
+                  "axis": {"format": "%H:%M", "formatType": "utc", "labelOverlap": True,
+                           "labelExpr": "utcFormat(datum.value, '%H:%M')"}},
             "y": {"field": "connectors", "type": "quantitative", "title": "connectors"},
             "color": {"field": "status", "type": "nominal", "title": None,
                       "scale": {"domain": list(STATUS_COLOURS), "range": [hex_colour(s) for s in STATUS_COLOURS]},
                       "legend": {"orient": "bottom"}},
             "tooltip": [
-                {"field": "minute", "type": "temporal", "title": title, "format": "%H:%M", "formatType": "utc"},
+                {"field": "time", "type": "nominal", "title": title},
                 {"field": "status", "type": "nominal"},
                 {"field": "connectors", "type": "quantitative"},
             ],

@@ -160,7 +160,7 @@ RECENT_COLUMNS = {
 }
 
 
-# What became of a change first: the side column is narrow, and a delivery state out of sight helps nobody.
+# What became of a change right after which change it was.
 RECENT_ORDER = ["received_at", "evse_id", "status", "delivery", "took_s", "delivered_at", "reason", "cpo"]
 
 
@@ -270,26 +270,27 @@ def live_view() -> None:
             f"every {REFRESH_SECONDS} s"
         )
     with side_column:
-        st.subheader("Recent changes")
-        if recent.empty:
-            st.caption("No status change has come in yet.")
-        else:
-            shown = recent.drop(columns=["observed_at", "source", "station_id"])
-            # A new key after each pick clears the selection: rows move down as changes come in, and a
-            # selection by position would soon point at another change.
-            generation = state.setdefault("live_recent_generation", 0)
-            rows = st.dataframe(shown, hide_index=True, height=320, key=f"live_recent_{generation}",
-                                on_select="rerun", selection_mode="single-row", column_config=RECENT_COLUMNS,
-                                column_order=RECENT_ORDER)
-            chosen = rows.selection.rows if rows is not None else []
-            if chosen:
-                _follow("table", recent["station_id"].iloc[chosen[0]] or None)
-                state["live_picked_table"] = None
-                state["live_recent_generation"] = generation + 1
-            st.caption("Select a row to see its station below.")
         st.subheader("Connectors per status, last hour")
         data, spec = counts_chart(counts, TIMEZONE)
         st.vega_lite_chart(data, spec, height=200)
+    # Full width: what became of each change must be readable without scrolling sideways.
+    st.subheader("Recent changes")
+    if recent.empty:
+        st.caption("No status change has come in yet.")
+    else:
+        shown = recent.drop(columns=["observed_at", "source", "station_id"])
+        # A new key after each pick clears the selection: rows move down as changes come in, and a
+        # selection by position would soon point at another change.
+        generation = state.setdefault("live_recent_generation", 0)
+        rows = st.dataframe(shown, hide_index=True, height=280, key=f"live_recent_{generation}",
+                            on_select="rerun", selection_mode="single-row", column_config=RECENT_COLUMNS,
+                            column_order=RECENT_ORDER)
+        chosen = rows.selection.rows if rows is not None else []
+        if chosen:
+            _follow("table", recent["station_id"].iloc[chosen[0]] or None)
+            state["live_picked_table"] = None
+            state["live_recent_generation"] = generation + 1
+        st.caption("Select a row to see its station below.")
     station_section()
 
 

@@ -82,6 +82,8 @@ def test_the_map_and_the_recent_changes_render_and_a_refresh_shows_new_changes(n
     assert len(colours) == 4
     assert colours["DE*8PS*S00003"] == STATUS_COLOURS["Offline"]
     assert colours["DE*8PS*S00001"] == colours["DE*8PS*S00002"] == STATUS_COLOURS["Unknown"]
+    # The most serious drawn last, on top of the others: Offline over Unknown.
+    assert list(stations(app))[-1] == "DE*8PS*S00003"
     layer = station_layer(app)
     assert layer["radiusUnits"] == "pixels"  # the constant, not "@@=pixels" (an expression: discs in metres)
     recent = app.dataframe[0].value
@@ -138,7 +140,7 @@ def test_many_stations_show_counts_in_their_tooltips_and_very_many_are_summed_pe
     frame = live_rows(("S1", 52.5, 13.4, {"Available": 2, "Offline": 1}, 3),
                       ("S2", 52.50001, 13.40001, {"Occupied": 1}, 2),  # same cell as S1
                       ("S3", 48.1, 11.5, {}, 2))  # no connector matches the filters: not shown
-    [one, two] = station_points(frame)  # without connectors to list: counts per status
+    [two, one] = station_points(frame)  # without connectors to list: counts per status; the Offline one on top
     assert one["tooltip"] == "Station S1 (S1)\n1 Offline · 2 Available"
     assert one["colour"] == list(STATUS_COLOURS["Offline"])
     assert two["tooltip"] == "Station S2 (S2)\n1 Occupied\n1 of 2 connectors match the filters"

@@ -13,6 +13,7 @@ go to test-artifacts/e2e/.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import time
@@ -32,6 +33,7 @@ NEW_CPO = "Stadtwerke E2E"
 NEW_CPO_KEY = "e2e-secret-api-key-9876"
 NEW_OPERATOR = "DE*E2E"
 SEA, LAND = (222, 233, 242), (246, 244, 239)  # the offline base map's colours (app/components/basemap.py)
+OFFLINE = (213, 94, 0)  # the live map's colour of a station with an Offline connector
 SLOW = 120_000  # ms: a rerun on 2 shared cores under a full test run can take a while
 
 
@@ -243,10 +245,12 @@ def test_the_whole_journey(product: Product, page: Page, tmp_path):
         expect(changes_table.get_by_text(evse)).to_be_attached(timeout=SLOW)
     live_deck = main.locator('[data-testid="stDeckGlJsonChart"]').first
     expect(live_deck.locator("canvas").first).to_be_attached()
-    expect(main.get_by_text("time (UTC)")).to_be_attached()  # the chart's axis names its time zone
+    chart = main.locator('[data-testid="stVegaLiteChart"]').first
+    expect(chart).to_be_visible(timeout=SLOW)
     page.wait_for_timeout(2000)
     shot(page, "09_live_map")
     live_map = shot(page, "10_live_map_canvas", live_deck)
+    shot(page, "10b_chart_24_hour_axis", chart)  # "time (UTC)" under labels such as 20:05, never 08 PM
 
     # --- a status set in the UI is delivered within seconds ------------------------------------
     evse = f"{NEW_OPERATOR}*EMA0004*1"
@@ -283,6 +287,17 @@ def test_the_whole_journey(product: Product, page: Page, tmp_path):
     page.wait_for_timeout(500)
     shot(page, "12_station_view")
 
+    # --- a click on a station on the map opens it too ------------------------------------------------
+    main.get_by_role("button", name="Close").click()
+    settle(page)
+    expect(field(main, "Station or EVSE id")).to_have_value("")
+    x, y = _point_of_colour(shot(page, "13_live_map_before_click", live_deck), OFFLINE)  # EMA0002*1 is Offline
+    live_deck.click(position={"x": x, "y": y})
+    settle(page)
+    expect(field(main, "Station or EVSE id")).to_have_value(re.compile(r"^DE\*E2E\*S"), timeout=SLOW)
+    expect(main.get_by_text("Requests sent", exact=True)).to_be_visible(timeout=SLOW)
+    shot(page, "14_station_picked_on_the_map")
+
     # --- the maps show stations as dots over the offline base map -------------------------------
     for path, what in ((import_map, "import preview"), (live_map, "live map")):
         covered = _covered_share(path)
@@ -291,6 +306,17 @@ def test_the_whole_journey(product: Product, page: Page, tmp_path):
         )
         base = _base_map_share(path)
         assert base > 0.5, f"the {what} shows the base map on only {base:.0%} of it ({path.name})"
+
+
+def _point_of_colour(path: Path, colour: tuple[int, int, int]) -> tuple[int, int]:
+    """The middle of the pixels of ``colour`` in a screenshot (a point drawn in it), in its pixels."""
+    import numpy as np
+    from PIL import Image
+
+    pixels = np.asarray(Image.open(path).convert("RGB")).astype(int)
+    ys, xs = np.nonzero(np.abs(pixels - np.array(colour)).max(axis=2) <= 6)
+    assert len(xs), f"no point of colour {colour} in {path.name}"
+    return int(np.median(xs)), int(np.median(ys))
 
 
 def _base_map_share(path: Path) -> float:
