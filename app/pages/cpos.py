@@ -26,6 +26,11 @@ SANDBOX_NOTE = (
     "(leave the API key empty and one is generated, good for the sandbox only)."
 )
 
+# The defaults a CPO most often needs (the library takes more: store.registry.DEFAULT_FIELDS).
+DEFAULT_LABELS = {"phone": "Hotline phone (default)", "country": "Country, e.g. DE (default)",
+                  "is_open_24": "Open 24 hours, yes/no (default)", "web": "Website (default)",
+                  "email": "E-mail (default)"}
+
 st.title("1 · CPOs")
 st.caption(
     "Step 1 of onboarding: the platform must know the CPO's operator ids (such as DE*8PS) and the partner "
@@ -231,6 +236,8 @@ def _save_edit() -> None:
                 operator_ids=state.get(f"edit_operator_ids_{cpo_id}"),
                 endpoint=_endpoint_from(state.get(f"edit_endpoint_{cpo_id}"), state.get(f"edit_custom_{cpo_id}")),
                 partner_identifiers=state.get(f"edit_partner_ids_{cpo_id}"),
+                defaults={**(cpo.defaults or {}),
+                          **{field: state.get(f"edit_default_{field}_{cpo_id}", "") for field in DEFAULT_LABELS}},
             )
         state[f"edit_errors_{cpo_id}"] = {}
         state[f"edit_saved_{cpo_id}"] = True
@@ -259,6 +266,12 @@ if actor.can_edit(cpo_id):
         st.text_area("Partner identifiers", value="\n".join(partner_ids), key=f"edit_partner_ids_{cpo_id}",
                      help="One per line. Change them only together with the platform.")
         show_field_error(errors, "partner_identifiers")
+        st.markdown("**Defaults** for fields this CPO's files lack: they fill empty cells on every import.")
+        left, right = st.columns(2)
+        for i, (field, label) in enumerate(DEFAULT_LABELS.items()):
+            (left if i % 2 == 0 else right).text_input(
+                label, value=(cpo.defaults or {}).get(field, ""), key=f"edit_default_{field}_{cpo_id}")
+        show_field_error(errors, "defaults")
         st.button("Save changes", key=f"save_{cpo_id}", on_click=_save_edit, type="primary")
         if state.pop(f"edit_saved_{cpo_id}", False):
             st.success("Saved.")

@@ -235,8 +235,8 @@ work = state[WORK]
 validation = work["validation"]
 draft["choices"] = {k: state[k] for k in state
                     if isinstance(k, str) and (k in _REMEMBERED or k.startswith("import_map_"))}
-if profile != SUGGESTED:
-    for line in work["description"]:
+for line in work["description"]:  # with the suggestion, the column choices above say the rest
+    if profile != SUGGESTED or "CPO's defaults" in line:
         st.caption(plain(line))
 
 st.subheader("Validation")

@@ -323,3 +323,22 @@ def page_of(cpo_id: int, user: str = "maria") -> AppTest:
     app.session_state["oioi_user"] = user
     app.session_state["selected_cpo"] = cpo_id
     return app.run()
+
+
+def test_defaults_for_fields_the_files_lack_are_set_on_the_page(two_cpos):
+    alpha = two_cpos["alpha"]
+    app = page("maria")
+    app.selectbox(key="selected_cpo").set_value(alpha).run()
+    app.text_input(key=f"edit_default_country_{alpha}").input("XX")
+    app.button(key=f"save_{alpha}").click().run()
+    assert any("'XX' is not an ISO 3166-1 alpha-2 code" in unescaped(e.value) for e in app.error)
+    app.text_input(key=f"edit_default_country_{alpha}").input("de")
+    app.text_input(key=f"edit_default_phone_{alpha}").input("+49 30 1234567")
+    app.button(key=f"save_{alpha}").click().run()
+    assert "Saved." in [unescaped(s.value) for s in app.success]
+    with session_scope() as session:
+        assert session.get(Cpo, alpha).defaults == {"country": "DE", "phone": "+49 30 1234567"}
+    app.text_input(key=f"edit_default_phone_{alpha}").input("")
+    app.button(key=f"save_{alpha}").click().run()
+    with session_scope() as session:
+        assert session.get(Cpo, alpha).defaults == {"country": "DE"}

@@ -122,3 +122,17 @@ def test_a_reload_finds_the_file_the_choices_and_the_fixes(user):
     restored = again.session_state["import_work"]["validation"]
     assert (restored.stations, restored.errors) == (fixed.stations, fixed.errors)
     assert "field_not_mapped" not in set(restored.issues["rule"])  # the fix is still there
+
+
+def test_the_cpos_defaults_fill_what_the_file_lacks_and_say_so(user):
+    from oioi_onboard.store.registry import update_cpo
+
+    app = _open(user, ("no_phone.csv", _without_column(DEMO, "phone")))
+    assert "field_not_mapped" in set(app.session_state["import_work"]["validation"].issues["rule"])
+    with session_scope() as session:
+        update_cpo(session, actor=SYSTEM, cpo_id=app.selectbox(key="import_cpo").value,
+                   defaults={"phone": "+49 621 1234567"})
+    app = app.run()  # the same file: the defaults changed, so it is validated again
+    validation = app.session_state["import_work"]["validation"]
+    assert "field_not_mapped" not in set(validation.issues["rule"]) and validation.errors == 0
+    assert any("empty cells from the CPO" in c.value for c in app.caption)
