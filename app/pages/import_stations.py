@@ -19,8 +19,8 @@ from common import choose_cpo, db_session, errors_shown, plain, require_role, sh
 from components.station_map import render_station_map
 from components.steps import show_steps
 from oioi_onboard.errors import OnboardError
-from oioi_onboard.sheets import mapping as sheet_mapping
 from oioi_onboard.sheets import bnetza, profiles, template
+from oioi_onboard.sheets import mapping as sheet_mapping
 from oioi_onboard.sheets.canonical import COLUMNS, ROW
 from oioi_onboard.sheets.report import issues_csv, issues_xlsx
 from oioi_onboard.sheets.stations import station_points
