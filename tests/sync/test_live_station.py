@@ -116,3 +116,11 @@ def test_no_change_yet_is_an_empty_frame_with_every_column():
     migrate()
     with session_scope() as session:
         assert list(live.recent_changes(session, actor=MANAGER).columns) == live.RECENT_COLUMNS
+
+
+def test_a_viewer_sees_the_request_without_the_whole_partner_identifier(network):
+    viewer = Actor(name="vera", role=Role.VIEWER, cpo_ids=frozenset({network["live"]}))
+    with session_scope() as session:
+        view = live.station_view(session, actor=viewer, station_id="DE*8PS*S00001")
+    bodies = list(view.payloads.values())
+    assert bodies and all(body["connector-post-status"]["partner-identifier"] == "…Rb4N" for body in bodies)

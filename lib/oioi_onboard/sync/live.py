@@ -325,8 +325,9 @@ def station_view(session: Session, *, actor: Actor, station_id: str, limit: int 
 
     ``station_id`` may also be one of its connectors' EVSE ids. ``requests``
     are the ``connector-post-status`` requests queued for its EVSE ids: the
-    exact body (``payloads``), whether and when it was sent and acknowledged,
-    and the endpoint's answer as recorded (result code, error).
+    exact body (``payloads``; for a person who may only look, the partner
+    identifier shortened to its last four characters), whether and when it was
+    sent and acknowledged, and the endpoint's answer as recorded (result code, error).
     """
     wanted = station_id.strip()
     row = session.execute(
@@ -378,7 +379,7 @@ def station_view(session: Session, *, actor: Actor, station_id: str, limit: int 
         .order_by(OUTBOX.c.id.desc()).limit(limit)
     ).all() if keys else []
     outbox = [r for r in outbox if r[9] == cpo.id]  # by key alone (see status_ingest.CHUNK), owner checked here
-    payloads = {r[0]: r[1] for r in outbox}
+    payloads = {r[0]: r[1] if actor.can_edit(cpo.id) else _masked(r[1]) for r in outbox}
     requests = pd.DataFrame([_request_row(*r[:9]) for r in outbox], columns=REQUEST_COLUMNS)
     for column in ("created_at", "sent_at", "acked_at"):
         requests[column] = _utc(requests[column])
@@ -393,6 +394,16 @@ def station_view(session: Session, *, actor: Actor, station_id: str, limit: int 
         acknowledged_at=station["acked_at"], deleted=bool(station["deleted"]),
         connectors=connectors.drop(columns=["evse_key"]), changes=changes, requests=requests, payloads=payloads,
     )
+
+
+def _masked(body: dict) -> dict:
+    """The request for someone who may only look (a viewer): the partner identifier, which the platform
+    treats as hard to guess, shortened to its last four characters."""
+    inner = dict((body or {}).get(KIND) or {})
+    partner = str(inner.get("partner-identifier") or "")
+    if partner:
+        inner["partner-identifier"] = "…" + partner[-4:]
+    return {KIND: inner}
 
 
 def _request_row(outbox_id: int, payload: dict, state: object, created_at: object, sent_at: object,
