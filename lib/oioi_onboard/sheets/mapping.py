@@ -623,8 +623,7 @@ def _country_of_phone(value: str) -> str:
     return region if region and region != "ZZ" else ""
 
 
-def _infer_country(out: pd.DataFrame, evse: pd.Series, rows: pd.Series, header_row: int,
-                   issues: list[pd.DataFrame]) -> pd.Series:
+def _infer_country(out: pd.DataFrame, evse: pd.Series, header_row: int, issues: list[pd.DataFrame]) -> pd.Series:
     """The country where the file names none: from the operator id, else the EVSE id, else the phone's prefix."""
     sources = [("the operator ids", by_value(out["cpo_id"], _country_of_operator)),
                ("the EVSE ids", by_value(evse, _country_of_evse)),
@@ -758,7 +757,7 @@ def _station_part(raw: RawSheet, mapping: Mapping, issues: list[pd.DataFrame]) -
 
     out["country"] = by_value(out["country"], _country)
     if _can_infer_country(mapping):
-        out["country"] = _infer_country(out, evse, rows, raw.header_row, issues)
+        out["country"] = _infer_country(out, evse, raw.header_row, issues)
 
     columns = {name: mapping.source(name) for name in _SPLIT_FIELDS}
     # A one-line address: "Luisenring 49, 68159 Mannheim", "12 rue X 75001 Paris", "12 High St, London SW1A 1AA".
@@ -770,10 +769,12 @@ def _station_part(raw: RawSheet, mapping: Mapping, issues: list[pd.DataFrame]) -
             # Fields with a column of their own keep it; the address fills what that column leaves empty.
             out[name] = part if columns[name] == address_col else out[name].where(out[name] != "", part)
         where, value = _first_rows(rows, values, ~sure)
+        read = out.loc[where.index, ["street", "street_number", "zip", "city"]]
         issues.append(make_issues(
             where, "street", value, "address_unsure",
-            value.map(lambda v: f"the address {v!r} was read by a guess as "
-                      + _describe_address(parse_address(v)) + ": check street, number, postcode and city"),
+            "the address " + value.map(repr) + " was read by a guess as street " + read["street"].map(repr)
+            + ", number " + read["street_number"].map(repr) + ", postcode " + read["zip"].map(repr) + ", city "
+            + read["city"].map(repr) + ": check them",
             Severity.WARNING))
     if columns["zip"] and columns["zip"] == columns["city"] and columns["zip"] != address_col:
         values = _text(src, columns["zip"])
@@ -840,12 +841,6 @@ def _without_placeholders(ids: pd.Series, rows: pd.Series, name: str, issues: li
 def _open_24_text(value: str) -> str:
     """'24/7', '24h', 'rund um die Uhr' in a yes/no column mean yes."""
     return "true" if value and split_hours(value) == ("true", "") else value
-
-
-def _describe_address(found) -> str:  # noqa: ANN001
-    if found is None:
-        return "nothing"
-    return (f"street {found.street!r}, number {found.number!r}, postcode {found.zip!r}, city {found.city!r}")
 
 
 # --- connectors ---------------------------------------------------------------------------

@@ -78,18 +78,23 @@ class Validation:
 
 
 def canonical_frame(frame: pd.DataFrame) -> pd.DataFrame:
-    """Every canonical column as Python strings ('' for empty), ROW as int, a fresh index.
+    """Every canonical column as strings ('' for empty), ROW as int, a fresh index.
 
-    Object columns of str, as the reader and the mapping make them, are kept as
-    they are: converting 30 columns to Arrow strings costs more than validating them.
+    Strings stay in the form they come in: object columns of str (the reader and
+    the mapping make them) and Arrow strings (pandas' own) are both read by every
+    rule, and converting 30 columns from one form to the other costs more time or
+    memory than validating them. Anything else becomes strings.
     """
     n = len(frame)
     data = {}
     for name in NAMES:
         if name in frame.columns:
             column = frame[name]
-            if column.dtype != object or pd.api.types.infer_dtype(column, skipna=False) not in ("string", "empty"):
-                column = column.astype("str").fillna("").astype(object)
+            if column.dtype == object:
+                if pd.api.types.infer_dtype(column, skipna=False) not in ("string", "empty"):
+                    column = column.astype("str").fillna("")
+            elif column.dtype != "str" or column.hasnans:
+                column = column.astype("str").fillna("")
             data[name] = column.reset_index(drop=True)
         else:
             data[name] = pd.Series([""] * n, dtype=object)
