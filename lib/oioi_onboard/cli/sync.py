@@ -30,11 +30,10 @@ def worker(
     Transient failures are retried for as long as it takes; a CPO whose set-up the endpoint
     refuses is paused until it is fixed.
     """
-    import asyncio
     import logging
 
     from ..store.db import migrate
-    from ..sync.worker import run_worker
+    from ..sync.worker import run_loop, run_worker
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(levelname)s %(message)s")
     # One line per request would cost more than the request; schema upgrades speak only when something fails.
@@ -42,7 +41,7 @@ def worker(
         logging.getLogger(noisy).setLevel(logging.WARNING)
     _check_backoff(backoff_base, backoff_max)
     migrate()
-    sent = asyncio.run(run_worker(worker_id=worker_id, once=once, poll_interval=poll_interval,
+    sent = run_loop(run_worker(worker_id=worker_id, once=once, poll_interval=poll_interval,
                                   lease_seconds=lease_seconds, timeout=timeout, backoff_base=backoff_base,
                                   backoff_max=backoff_max, unreachable_after=unreachable_after,
                                   status_grace=status_grace))

@@ -42,10 +42,11 @@ import socket
 import sys
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 
@@ -58,6 +59,7 @@ from .outbox import Result, claim, now, record_results, release, renew_leases
 from .status_ingest import KIND as STATUS_KIND
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 RECORD_DELAY = 0.05  # seconds: ~3 answers per request in flight share one transaction
 SWITCH_INTERVAL = 0.0005  # seconds
@@ -547,6 +549,19 @@ class Worker:
             if lane.client is not None:
                 await lane.client.aclose()
         self.db.shutdown(wait=True)
+
+
+def run_loop(main: Coroutine[Any, Any, T]) -> T:
+    """Run the worker's (or the push's) event loop: uvloop where it is installed, else asyncio's.
+
+    uvloop's socket and timer handling in C takes a little off the client CPU of every request
+    (~0.03 of 0.3 ms at 64 in flight), which on a small machine the sandbox or the database use.
+    """
+    try:
+        import uvloop
+    except ImportError:  # e.g. Windows, where uvloop does not exist
+        return asyncio.run(main)
+    return uvloop.run(main)
 
 
 async def run_worker(

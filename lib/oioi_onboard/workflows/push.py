@@ -288,8 +288,10 @@ def push_file(
         if summary.resumed > 0:
             say(f"resuming {summary.resumed} request(s) an earlier push left queued")
         say(f"pushing {summary.requests + max(summary.resumed, 0)} request(s) for {cpo.name}")
+        from ..sync.worker import run_loop
+
         # A rerun that only resumes has an empty run of its own: follow the CPO's queue instead.
-        asyncio.run(send(db_url=db_url, cpo_id=cpo_id, run_id=summary.run_id if summary.requests else None,
+        run_loop(send(db_url=db_url, cpo_id=cpo_id, run_id=summary.run_id if summary.requests else None,
                          on_progress=on_progress,
                          on_follow=on_follow, backoff_base=backoff_base, backoff_max=backoff_max,
                          **worker_options))
