@@ -166,6 +166,8 @@ elif profile != SUGGESTED:
 else:
     with db_session() as session:
         suggestion = imports.suggest(session, actor=actor, cpo_id=cpo_id, raw=raw)
+    if suggestion.layout:  # a layout recognised from the headers, e.g. France's IRVE schema
+        st.caption(plain(suggestion.layout))
     chosen = sheet_mapping.Mapping.from_dict(suggestion.mapping.to_dict())
     confidence = dict(suggestion.confidence)
     sources = [NOT_MAPPED, *raw.columns]

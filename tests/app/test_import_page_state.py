@@ -136,3 +136,17 @@ def test_the_cpos_defaults_fill_what_the_file_lacks_and_say_so(user):
     validation = app.session_state["import_work"]["validation"]
     assert "field_not_mapped" not in set(validation.issues["rule"]) and validation.errors == 0
     assert any("empty cells from the CPO" in c.value for c in app.caption)
+
+
+def test_a_french_irve_file_maps_with_no_manual_step(db):
+    from tests.factories import make_cpo, make_user
+
+    with db() as session:
+        make_cpo(session, name="Bornes", operator_ids="FR*A68")
+        make_user(session, "fr", Role.CPO_STAFF, cpo_names=["Bornes"])
+    irve = ROOT / "tests" / "data" / "sheets" / "irve_v23.csv"
+    app = _open("fr", (irve.name, irve.read_bytes()))
+    assert not app.exception, app.exception
+    assert any("IRVE" in c.value for c in app.caption)  # the page says which layout it recognised
+    validation = app.session_state["import_work"]["validation"]
+    assert validation.stations > 0 and validation.errors == 0

@@ -6,6 +6,8 @@ database), with one line saying why. Importing this package never imports
 Streamlit: the CLI runs on servers.
 """
 
+import sys
+
 import typer
 from typer.core import TyperGroup
 
@@ -17,14 +19,16 @@ class _Group(TyperGroup):
     """Every command runs inside this: an expected error is one line on stderr, never a traceback."""
 
     def invoke(self, ctx):  # noqa: ANN001, ANN201
-        from sqlalchemy.exc import InterfaceError, OperationalError
-
         try:
             return super().invoke(ctx)
         except OnboardError as error:
             typer.echo(f"error: {error}", err=True)
             raise typer.Exit(error.exit_code) from None
-        except (OperationalError, InterfaceError) as error:
+        except Exception as error:
+            # A command that never opened the database never loaded SQLAlchemy: don't import it for nothing.
+            exc = sys.modules.get("sqlalchemy.exc")
+            if exc is None or not isinstance(error, (exc.OperationalError, exc.InterfaceError)):
+                raise
             typer.echo(f"error: {_database_problem(error)}", err=True)
             raise typer.Exit(2) from None
 
