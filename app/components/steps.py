@@ -100,7 +100,8 @@ def show_steps(actor: Actor, cpo_id: int, *, here: tuple[str, ...], key: str) ->
         left, right = st.columns([3, 1], vertical_alignment="center")
         left.caption(next_line(upcoming))
         if upcoming is not None and upcoming.key not in here and actor.role != Role.VIEWER:
-            step_button(right, f"{ACTIONS[upcoming.key]} →", cpo_id=cpo_id, step=upcoming.key,
+            # Primary: it shows only when the next step lies on another page, so it is what to do now.
+            step_button(right, f"{ACTIONS[upcoming.key]} →", cpo_id=cpo_id, step=upcoming.key, type="primary",
                         key=f"steps_next_{key}_{cpo_id}", help=f"Opens the page for this step with {progress.cpo} "
                                                              "chosen")
     return progress
