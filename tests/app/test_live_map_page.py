@@ -404,3 +404,19 @@ def test_set_statuses_follows_the_cpo_the_map_is_filtered_to(network):
     assert not app.exception, app.exception
     assert app.selectbox(key="set_cpo").value == hidden
     assert all(evse_id.startswith("DE*ABC") for evse_id in app.selectbox(key="set_evse").options)
+
+
+def test_a_configured_map_style_draws_its_tiles_under_the_borders(network, monkeypatch):
+    from oioi_onboard.settings import get_settings
+
+    monkeypatch.setenv("OIOI_MAP_STYLE", "https://tiles.example.org/styles/positron/style.json")
+    get_settings.cache_clear()
+    try:
+        app = page("admin")
+        assert not app.exception, app.exception
+        drawn = deck(app)
+        assert drawn["mapStyle"] == "https://tiles.example.org/styles/positron/style.json"
+        assert [layer["id"] for layer in drawn["layers"]] == ["basemap_countries", "basemap_regions", "stations"]
+        assert drawn["layers"][0]["filled"] is False  # lines over the tiles, which bring their own land
+    finally:
+        get_settings.cache_clear()
