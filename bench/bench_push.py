@@ -79,7 +79,7 @@ def measure(sandbox, concurrency: int, count: int) -> dict:
         # summed below.
         profile = WORK / f"worker-c{concurrency}.stacks"
         spy = subprocess.Popen([str(Path(sys.executable).with_name("py-spy")), "record", "--format", "raw",
-                                "--rate", "200", "--threads", "--nonblocking", "--output", str(profile),
+                                "--rate", "200", "--gil", "--nonblocking", "--output", str(profile),
                                 "--pid", str(worker.pid)], stdout=log, stderr=subprocess.STDOUT)
     try:
         time.sleep(2.0)  # the worker is up and idle before the clock starts
@@ -152,7 +152,8 @@ def summarize_profile(path: Path, top: int = 14) -> list[str]:
                                      "asyncio", "uvloop", "pydantic", "cryptography", "oioi_onboard")
                          if a in " ".join(names[-3:]) or a in leaf_file), "other")
             areas[area] += n
-    lines = [f"worker profile ({total} busy samples at 200/s; idle time is not sampled)"]
+    lines = [f"worker profile ({total} samples of the thread holding the GIL at 200/s, {total / 200:.1f} s of "
+             "Python CPU; idle time is not sampled)"]
     lines.append("  by thread: " + ", ".join(f"{t} {n / total:.0%}" for t, n in threads.most_common(4)))
     lines.append("  by library (leaf frames): " + ", ".join(f"{a} {n / total:.0%}" for a, n in areas.most_common(8)))
     lines.append("  most inclusive time:")
@@ -160,6 +161,64 @@ def summarize_profile(path: Path, top: int = 14) -> list[str]:
     lines.append("  most own time:")
     lines += [f"    {n / total:5.1%}  {name}" for name, n in own.most_common(top)]
     return lines
+
+
+def client_cpu(sandbox, concurrency: int, count: int) -> list[tuple[str, float, float]]:
+    """Client CPU per request and requests/s of three clients side by side, the same station-posts each:
+    plain httpx (httpcore's pool), the project's OioiClient (httpx API on httpx-aiohttp), bare aiohttp."""
+    import asyncio
+    import json
+
+    import aiohttp
+    import httpx
+
+    from oioi_onboard.oioi.client import OioiClient
+    from tests.helpers.push import station_payload
+
+    bodies = [{"station-post": {"station": station_payload(n), "partner-identifier": sandbox.partner_id}}
+              for n in range(1, count + 1)]
+    headers = {"Authorization": f"key={sandbox.api_key}", "Content-Type": "application/json"}
+
+    async def plain_httpx():
+        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+        client = httpx.AsyncClient(limits=limits, timeout=10, headers=headers)
+
+        async def send(body):
+            response = await client.post(sandbox.url, content=json.dumps(body, ensure_ascii=False).encode())
+            assert response.status_code == 200 and response.json()
+        return send, client.aclose
+
+    async def oioi():
+        client = OioiClient(sandbox.url, sandbox.api_key, max_retries=0, max_connections=concurrency)
+        return client.send, client.aclose
+
+    async def bare_aiohttp():
+        session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency))
+
+        async def send(body):
+            async with session.post(sandbox.url, data=json.dumps(body, ensure_ascii=False).encode(),
+                                    headers=headers) as response:
+                assert response.status == 200 and await response.json()
+        return send, session.close
+
+    async def measure_one(make) -> tuple[float, float]:
+        send, close = await make()
+        gate = asyncio.Semaphore(concurrency)
+
+        async def one(body):
+            async with gate:
+                await send(body)
+
+        await asyncio.gather(*(one(body) for body in bodies[:concurrency]))  # connections open, code warm
+        cpu, wall = time.process_time(), time.perf_counter()
+        await asyncio.gather(*(one(body) for body in bodies))
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        await close()
+        return cpu / count * 1000, count / wall
+
+    return [(name, *asyncio.run(measure_one(make))) for name, make in (
+        ("httpx.AsyncClient (httpcore pool)", plain_httpx), ("OioiClient (httpx-aiohttp)", oioi),
+        ("bare aiohttp", bare_aiohttp))]
 
 
 def bare_client(sandbox, concurrency: int, count: int) -> float:
@@ -199,6 +258,7 @@ def main() -> None:
             row = measure(sandbox, concurrency, STATIONS)
             row["bare"] = bare_client(sandbox, concurrency, min(STATIONS, 3000))
             rows.append(row)
+        clients = client_cpu(sandbox, max(CONCURRENCIES), min(STATIONS, 3000))
         stats = sandbox.stats()
     finally:
         sandbox.stop()
@@ -214,6 +274,10 @@ def main() -> None:
     for r in rows[1:]:
         print(f"concurrency {r['concurrency']}: {r['rate'] / base:.1f}x the sequential baseline "
               f"(ideal {r['concurrency']}x); goal >= 80% of the limit: {'met' if r['ratio'] >= 0.8 else 'NOT met'}")
+    limit = max(CONCURRENCIES) / (LATENCY_MS / 1000)
+    print(f"\nclient CPU per request at {max(CONCURRENCIES)} in flight, side by side (no database, no outbox):")
+    for name, cpu_ms, rate in clients:
+        print(f"  {name:36s} {cpu_ms:6.3f} ms CPU/request  {rate:7.1f} requests/s  {rate / limit:5.0%} of the limit")
     for r in rows:
         if r.get("profile") is not None:
             print("\n".join(summarize_profile(r["profile"])))
