@@ -54,6 +54,7 @@ BROKEN = {
     "speed_not_positive": ({}, [("DE*8PS*E{n}*1", "Type2", "0", {})]),
     "speed_high": ({}, [("DE*8PS*E{n}*1", "Combo", "22000", {})]),
     "open_hours_syntax": ({"open_hours": "weekdays 8 to 6"}, None),
+    "open_24_with_hours": ({"is_open_24": "yes"}, None),
     "email_syntax": ({"email": "service(at)example.com"}, None),
     "phone_syntax": ({"phone": "12"}, None),
     "url_syntax": ({"web": "see our website"}, None),

@@ -124,6 +124,7 @@ def _refusal(body: dict) -> str:
         (lambda s: s["connectors"][0].update(id="QQ*8PS*E1"), "station.connectors.0.id", "ISO 3166-1 alpha-2"),
         (lambda s: s["open-hour-notes"][1].update(times=["09:00", "24:59"]), "station.open-hour-notes.1.times",
          "'24:59'"),
+        (lambda s: s.update({"is-open-24": True}), "station.open-hour-notes", "is-open-24 is true"),
         (lambda s: s.update(notes="n" * 1001), "station.notes", "at most 1000 characters"),
         (lambda s: s["contact"].update(phone=""), "station.contact.phone", "at least 1 character"),
     ],
@@ -144,3 +145,5 @@ def test_wire_rules_accept_their_edges():
     station["cpo-id"] = "de*8ps"  # compared without case
     station["notes"] = "n" * 1000
     assert decode_request(body).station.notes == "n" * 1000
+    station.update({"is-open-24": True, "open-hour-notes": []})
+    assert decode_request(body).station.open_hour_notes is None

@@ -111,6 +111,15 @@ def test_24_00_ends_a_day(sandbox):
     assert post(sandbox, body).json()["result"]["code"] == 0
 
 
+def test_open_24_hours_with_opening_hours_is_refused(sandbox):
+    body = station_body()
+    body["station-post"]["station"]["is-open-24"] = True
+    assert_refused(sandbox, body, "open-hour-notes", "is-open-24")
+    # Open 24 hours without notes (or with an empty list) is what the flag means.
+    body["station-post"]["station"]["open-hour-notes"] = []
+    assert post(sandbox, body).json()["result"]["code"] == 0
+
+
 @pytest.mark.parametrize("path, limit", sorted(TEXT_LIMITS.items()))
 def test_each_text_over_its_limit_is_refused(sandbox, path, limit):
     body = station_body()

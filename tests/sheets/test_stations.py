@@ -51,7 +51,8 @@ def test_fields_are_encoded_as_the_spec_example():
 
 def test_text_forms_users_type_are_read():
     frame = set_station(valid_frame(), "DE*8PS*S0002", latitude="52,5251", is_roofed="ja", cpo_id="de8ps",
-                        country="de", open_hours="Mo-Fr 08:00-12:00, 13:00-18:00", total_parking="")
+                        country="de", open_hours="Mo-Fr 08:00-12:00, 13:00-18:00", total_parking="",
+                        is_open_24="no")
     assert validate(frame).issues.empty
     station = build_stations(frame, ["DE*8PS*S0002"])[0].to_json()
     assert station["latitude"] == 52.5251 and station["is-roofed"] is True

@@ -72,6 +72,7 @@ CASES = [
     ("speed_not_positive", lambda f: set_row(f, 10, speed_kw="0"), (10, "speed_kw")),
     ("speed_high", lambda f: set_row(f, 7, speed_kw="350000"), (7, "speed_kw")),
     ("open_hours_syntax", lambda f: set_station(f, S3, open_hours="Mon-Fri 8-18"), (12, "open_hours")),
+    ("open_24_with_hours", lambda f: set_station(f, S3, is_open_24="yes"), (12, "open_hours")),
     ("email_syntax", lambda f: set_station(f, S2, email="service@@example"), (9, "email")),
     ("phone_syntax", lambda f: set_station(f, S2, phone="12"), (9, "phone")),
     ("phone_syntax", lambda f: set_station(f, S2, fax="+49 1"), (9, "fax")),

@@ -16,6 +16,7 @@ with ``decode_request``), so both hold the same rules as the sheet validator:
 * ``cpo-id`` is the operator part of every connector's EVSE id
   (``DE*8PS`` for ``DE*8PS*E123``; compared without ``*`` and case);
 * ``open-hour-notes`` times are ``HH:MM`` from ``00:00`` to ``24:00``;
+* a station with ``is-open-24: true`` has no ``open-hour-notes``;
 * the required texts (``id``, ``name``, ``street``, ``city``, ``zip``,
   ``phone``) are not empty, and every text is at most ``TEXT_LIMITS`` long.
   ``TEXT_LIMITS`` is the one list of limits: ``sheets.rules`` imports it.
@@ -260,6 +261,14 @@ class Station(_Message):
     @classmethod
     def _no_empty_list(cls, value: Any) -> Any:
         return None if value == [] else value
+
+    @field_validator("open_hour_notes")
+    @classmethod
+    def _not_with_open_24(cls, value: list[OpenHourNote] | None, info: ValidationInfo) -> Any:
+        if value and info.data.get("is_open_24") is True:
+            raise ValueError("is-open-24 is true, so the station has no opening hours: leave open-hour-notes "
+                             "out or set is-open-24 to false")
+        return value
 
     @model_validator(mode="after")
     def _connectors_distinct(self) -> "Station":

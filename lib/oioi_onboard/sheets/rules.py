@@ -54,6 +54,7 @@ RULES: dict[str, Rule] = {
         Rule("speed_not_positive", _E, "the charging speed is zero or below"),
         Rule("speed_high", _W, "the charging speed is above 400 kW"),
         Rule("open_hours_syntax", _E, "opening hours not of the form 'Mo-Fr 07:30-19:00; Sa 09:00-15:00'"),
+        Rule("open_24_with_hours", _E, "a station open 24 hours also has opening hours"),
         Rule("email_syntax", _E, "the e-mail address is not valid"),
         Rule("phone_syntax", _E, "the phone or fax number is not valid for the address's country"),
         Rule("url_syntax", _E, "the website is not a web address"),

@@ -527,6 +527,11 @@ class _Checker:
             column.rows(~column.blank_u & ~hours_ok_u),
             "opening hours must look like 'Mo-Fr 07:30-19:00; Sa 09:00-15:00' (days Mo Tu We Th Fr Sa Su)",
         )
+        # OIOI: open-hour notes describe a station that is not open around the clock.
+        open_24 = self.col("is_open_24")
+        both = column.rows(~column.blank_u) & open_24.rows(open_24.u.str.lower().isin(rules.TRUE_WORDS).to_numpy())
+        self.add("open_24_with_hours", "open_hours", both,
+                 "a station open 24 hours has no opening hours: empty this cell or set is_open_24 to no")
 
         column = self.col("web")
         url_ok_u = column.u.str.fullmatch(rules.URL_PATTERN).fillna(False).to_numpy(dtype=bool)
