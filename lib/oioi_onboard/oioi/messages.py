@@ -220,7 +220,8 @@ class Station(_Message):
     longitude: Annotated[float, Field(ge=-180, le=180)]
     address: Address
     contact: Contact
-    cpo_id: Annotated[str, Field(pattern=rf"^{OPERATOR_ID_PATTERN}$")]
+    # The protocol calls it cpo-id; it is the EVSE operator id (DE*8PS), never our database's CPO key.
+    operator_id: Annotated[str, Field(alias="cpo-id", pattern=rf"^{OPERATOR_ID_PATTERN}$")]
     is_open_24: bool
     connectors: Annotated[list[Connector], Field(min_length=1)]
     open_hour_notes: list[OpenHourNote] | None = None
@@ -237,7 +238,7 @@ class Station(_Message):
 
     _blank = field_validator("description", "notes", mode="before")(_blank_to_none)
 
-    @field_validator("cpo_id")
+    @field_validator("operator_id")
     @classmethod
     def _iso_operator(cls, value: str) -> str:
         _check_country(value[:2].upper(), f"cpo-id {value!r}: its country")
@@ -247,13 +248,13 @@ class Station(_Message):
     @classmethod
     def _operator_of_connectors(cls, value: list[Connector], info: ValidationInfo) -> list[Connector]:
         # cpo-id is validated before connectors (field order); absent here when it was refused itself.
-        operator = canonical_operator_id(info.data.get("cpo_id", ""))
+        operator = canonical_operator_id(info.data.get("operator_id", ""))
         if operator is not None:
             for connector in value:
                 part = evse_operator_id(connector.id)
                 if part != operator:
                     raise ValueError(f"connector {connector.id!r}: its operator part {part} differs from "
-                                     f"cpo-id {info.data['cpo_id']!r}; every connector's EVSE id starts with "
+                                     f"cpo-id {info.data['operator_id']!r}; every connector's EVSE id starts with "
                                      "the station's cpo-id")
         return value
 

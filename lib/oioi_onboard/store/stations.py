@@ -70,7 +70,7 @@ def store_import(
     context = registry_context(session, cpo_id=cpo_id)
     accepted = []
     for station in build_stations(validation.frame, validation.valid_station_ids()):
-        if station.cpo_id not in context.operator_ids or station.id in context.foreign_station_ids:
+        if station.operator_id not in context.operator_ids or station.id in context.foreign_station_ids:
             continue
         if any(normalise_evse_id(c.id) in context.foreign_evse_keys for c in station.connectors):
             continue
@@ -103,7 +103,7 @@ def store_import(
         if stored is None:
             new_rows.append({
                 "cpo_id": cpo_id, "station_id": station.id, "name": station.name, "latitude": station.latitude,
-                "longitude": station.longitude, "city": station.address.city, "cpo_operator_id": station.cpo_id,
+                "longitude": station.longitude, "city": station.address.city, "cpo_operator_id": station.operator_id,
                 "payload": payload, "payload_sha256": sha, "connectors_signature": connectors_signature(payload),
                 "import_id": record.id, "updated_at": now,
             })
@@ -126,7 +126,7 @@ def store_import(
         for pk, station, payload, sha in changed:
             stored = rows[pk]
             stored.name, stored.latitude, stored.longitude = station.name, station.latitude, station.longitude
-            stored.city, stored.cpo_operator_id = station.address.city, station.cpo_id
+            stored.city, stored.cpo_operator_id = station.address.city, station.operator_id
             stored.payload, stored.payload_sha256, stored.deleted, stored.updated_at = payload, sha, False, now
             stored.import_id = record.id
             _update_connectors(session, stored, connectors_of[pk], payload)
