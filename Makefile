@@ -34,7 +34,7 @@ test-fast: $(STAMP)
 	$(VENV)/bin/pytest -m "not slow and not browser and not postgres" -n 2 --dist loadfile
 
 bench: $(STAMP)
-	for b in bench/bench_*.py; do $(PY) $$b || exit 1; done
+	for b in bench/bench_*.py; do PYTHONPATH=app $(PY) $$b || exit 1; done  # pages import `common`, as under Streamlit
 
 clean:
 	rm -rf $(VENV) .data

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 import streamlit as st
 from sqlmodel import Session
 
+from oioi_onboard.errors import OnboardError
 from oioi_onboard.settings import get_settings
 from oioi_onboard.store.auth import (
     Actor,
@@ -22,7 +23,6 @@ from oioi_onboard.store.auth import (
     authenticate,
     change_password,
 )
-from oioi_onboard.errors import OnboardError
 from oioi_onboard.store.db import get_engine, session_scope
 from oioi_onboard.store.models import Role
 from oioi_onboard.store.secrets import SESSION_SECONDS, session_token, session_user

@@ -29,7 +29,8 @@ def add(
     ] = None,
     email: Annotated[str | None, typer.Option(help="E-mail address, to match an OIDC login.")] = None,
     password_env: Annotated[
-        str | None, typer.Option("--password-env", help="Environment variable holding the password; else one is generated.")
+        str | None,
+        typer.Option("--password-env", help="Environment variable holding the password; else one is generated."),
     ] = None,
 ) -> None:
     """Create a user and print the generated password once."""

@@ -13,8 +13,8 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlmodel import Session, func, select
 
-from .models import AuditLog, Cpo, Role, User, UserCpo, utcnow
 from ..errors import NotFound, PermissionDenied, UserError
+from .models import AuditLog, Cpo, Role, User, UserCpo, utcnow
 
 _hasher = PasswordHasher()
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
 
-from ..settings import get_settings
 from ..errors import ConfigError
+from ..settings import get_settings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 

@@ -142,7 +142,7 @@ def store_import(
             insert(stations).returning(stations.c.id, sort_by_parameter_order=True), batch
         ).scalars().all()
         connector_rows = [
-            row for pk, payload in zip(pks, new_payloads[start:start + _BATCH])
+            row for pk, payload in zip(pks, new_payloads[start:start + _BATCH], strict=True)
             for row in _connector_rows(pk, cpo_id, payload)
         ]
         if connector_rows:

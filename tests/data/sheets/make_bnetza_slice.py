@@ -27,7 +27,7 @@ def quirks(row: list) -> list[str]:
     found = []
     if any("0" in [p.strip() for p in t.split(",")] for t in types):
         found.append("placeholder type")
-    if any(t == "" and p != "" for t, p in zip(types, powers)):
+    if any(t == "" and p != "" for t, p in zip(types, powers, strict=True)):
         found.append("power without type")
     if zip_city and len(zip_city[0]) != 5:
         found.append("postcode length")
