@@ -65,6 +65,7 @@ RECORD_DELAY = 0.05  # seconds: ~3 answers per request in flight share one trans
 SWITCH_INTERVAL = 0.0005  # seconds
 RETRY_AFTER_MAX = 3600.0  # seconds: a longer Retry-After is read as one hour
 PROBE_INTERVAL = 30.0  # seconds between probes of an unreachable endpoint (at most backoff_max)
+PAUSE_RECORDING = 2.0  # seconds: results are recorded every RECORD_DELAY, far sooner than this
 SETUP_REFUSALS = 3  # 220/403 in a row, with no answer proving the set-up works, pause the queue
 LONG_HOLD = 5.0  # seconds: a lane held back longer gives the rows it claimed back to the queue
 
@@ -106,6 +107,9 @@ class Lane:
     concurrency: int
     key_token: str | None  # the endpoint and encrypted key: a new one means a new client
     paused: bool = False
+    # Paused here at this moment (monotonic): until the pause is surely recorded, a lane refresh must
+    # not read the database's "not paused" as a resume and send another wave into the same refusal.
+    paused_here_at: float = -PAUSE_RECORDING
     client: object | None = None
     buffer: deque = field(default_factory=deque)
     running: int = 0
@@ -283,6 +287,8 @@ class Worker:
                 lane.setup_ok, lane.setup_refusals = False, 0  # a new key or endpoint proves nothing yet
             lane.key_token = key_token
             lane.concurrency = max(1, concurrency)
+            if lane.paused and not paused and time.monotonic() - lane.paused_here_at < PAUSE_RECORDING:
+                continue  # our own pause is on its way to the database
             if lane.paused and not paused:
                 lane.idle_until = 0.0  # resumed: look for rows now
                 lane.setup_ok, lane.setup_refusals = False, 0
@@ -367,7 +373,7 @@ class Worker:
                 except Exception as error:  # noqa: BLE001 - every failure becomes a recorded result
                     result = self._settle(lane, row, error)
             if result.outcome == "paused" and not lane.paused:
-                lane.paused = True
+                lane.paused, lane.paused_here_at = True, time.monotonic()
                 # Rows held but not sent go back too; the pause reason says why.
                 self._release_buffer(lane)
         finally:
