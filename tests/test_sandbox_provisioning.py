@@ -118,6 +118,7 @@ def test_a_cpo_registered_on_the_sandbox_tests_its_connection_and_pushes(on_sand
     assert "API key generated for the sandbox" in audit_details(db)
 
 
+@pytest.mark.slow
 def test_the_same_through_the_cli(on_sandbox, db, tmp_path):
     file = stations_file(tmp_path, "DE*XYZ", stations=5)
     env = dict(os.environ)  # OIOI_DATA_DIR and OIOI_SANDBOX_PORT of this test
@@ -190,6 +191,7 @@ def test_unreachable_sandbox_leaves_provisioning_pending_until_the_connection_te
     assert "sandbox provisioned" in audit_details(db)
 
 
+@pytest.mark.slow
 def test_cli_says_when_provisioning_is_pending(monkeypatch, db):
     point_at(monkeypatch, free_port())
     added = subprocess.run([sys.executable, "-m", "oioi_onboard.cli", "cpo", "add", "--name", "Later CPO",
@@ -274,6 +276,7 @@ def test_provisioning_and_readiness_keep_the_permission_boundary(on_sandbox, db,
             registry.provision_sandbox(session, actor=actor("victor", Role.VIEWER, alpha), cpo_id=alpha)
 
 
+@pytest.mark.slow
 def test_embedded_start_provisions_the_demo_cpo_once_the_sandbox_answers(monkeypatch, tmp_path):
     """`make run`: bootstrap runs before the sandbox process exists; the launcher connects the CPOs after."""
     from oioi_onboard.store.db import session_scope

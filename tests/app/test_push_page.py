@@ -110,6 +110,7 @@ def test_push_page_shows_the_plan_and_json_and_follows_the_worker(sandbox, cpo_i
     assert set(reconciled["verdict"]) == {"in sync"} and len(reconciled) == 30
 
 
+@pytest.mark.slow
 def test_connector_change_waits_for_confirmation_on_the_page(sandbox, cpo_id, worker):
     app = page()
     app.button(key="push_go").click().run()

@@ -6,8 +6,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import ROOT
 from tests.helpers.sandbox import running_sandbox
+
+pytestmark = pytest.mark.slow  # the real command against the real sandbox
 
 DEMO = ROOT / "sample_data" / "demo_network.csv"
 KEY = "cli-test-key-7d3f"

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 from sqlalchemy import func, select
 
 from oioi_onboard.store.auth import SYSTEM
@@ -17,6 +18,8 @@ from oioi_onboard.sync.outbox import enqueue_plan
 from oioi_onboard.sync.worker import run_worker
 from tests.helpers.push import add_stations, make_cpo
 from tests.helpers.sandbox import running_sandbox
+
+pytestmark = pytest.mark.slow  # real processes, faults and a kill -9
 
 
 def _load(sandbox, count: int, concurrency: int = 16) -> int:

@@ -130,6 +130,7 @@ def test_health(relay):
     assert relay.get("/health").json() == {"status": "ok"}
 
 
+@pytest.mark.slow
 def test_the_relay_and_token_commands(cpo, tmp_path):
     """``oioi-onboard cpo token NAME`` prints a token the ``oioi-onboard relay`` process accepts."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}

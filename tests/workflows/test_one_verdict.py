@@ -23,6 +23,8 @@ from oioi_onboard.store.models import Role
 from oioi_onboard.store.registry import register_cpo
 from tests.helpers.sandbox import running_sandbox
 
+pytestmark = pytest.mark.slow  # five files through the page, validate and push on a real sandbox
+
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = str(ROOT / "app" / "pages" / "import_stations.py")
 KEY = "verdict-test-key-51c2"
