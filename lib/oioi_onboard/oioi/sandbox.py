@@ -673,15 +673,21 @@ def create_app(
             return _result(refusal.code, refusal.message, refusal.http_status)
         return _result(codes.SUCCESS, "Success.")
 
-    async def provision(request: Request) -> Response:
+    async def control_body(request: Request, what: str) -> Any:
+        """The JSON body of a control request (provisioning, faults), or the answer refusing it."""
         if not _is_loopback(request):
-            return JSONResponse({"error": "provisioning answers loopback callers only"}, status_code=403)
+            return JSONResponse({"error": f"{what} answer loopback callers only"}, status_code=403)
         try:
-            body = json.loads((await _read_body(request)).decode("utf-8"))
+            return json.loads((await _read_body(request)).decode("utf-8"))
         except _BodyTooLarge as too_large:
             return JSONResponse({"error": too_large.message()}, status_code=413)
         except (UnicodeDecodeError, ValueError):
             return JSONResponse({"error": "the body is not UTF-8 JSON"}, status_code=400)
+
+    async def provision(request: Request) -> Response:
+        body = await control_body(request, "provisioning requests")
+        if isinstance(body, Response):
+            return body
         try:
             api_key, wanted, previous = _provision_request(body)
         except ValueError as error:
@@ -700,14 +706,9 @@ def create_app(
         return JSONResponse({"partner_identifiers": wanted, **outcome})
 
     async def set_faults(request: Request) -> Response:
-        if not _is_loopback(request):
-            return JSONResponse({"error": "fault controls answer loopback callers only"}, status_code=403)
-        try:
-            body = json.loads((await _read_body(request)).decode("utf-8"))
-        except _BodyTooLarge as too_large:
-            return JSONResponse({"error": too_large.message()}, status_code=413)
-        except (UnicodeDecodeError, ValueError):
-            return JSONResponse({"error": "the body is not UTF-8 JSON"}, status_code=400)
+        body = await control_body(request, "fault controls")
+        if isinstance(body, Response):
+            return body
         try:
             changed = _fault_change(body, faults)
         except ValueError as error:
