@@ -64,6 +64,20 @@ def test_push_exits_1_and_names_stations_the_endpoint_refused(tmp_path):
         assert sandbox.stats()["station_accepts"] == {}
 
 
+def test_a_file_whose_every_station_has_errors_says_so_and_exits_1(tmp_path):
+    file = _small_file(tmp_path, rows=4)
+    lines = file.read_text(encoding="utf-8").splitlines()
+    column = lines[0].split(",").index("speed_kw")
+    rows = [line.split(",") for line in lines[1:]]
+    lines[1:] = [",".join(cells[:column] + ["fast"] + cells[column + 1:]) for cells in rows]
+    file.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with running_sandbox(tmp_path / "sb", api_keys=(KEY,)) as sandbox:
+        result = _push(file, sandbox)
+    assert result.returncode == 1, result.stderr
+    assert "every station of the file has errors" in result.stdout
+    assert "blocked DE*DMO*S" in result.stdout and "speed_kw" in result.stdout
+
+
 def test_push_without_the_api_key_variable_exits_2(tmp_path):
     file = _small_file(tmp_path, rows=2)
     with running_sandbox(tmp_path / "sb", api_keys=(KEY,)) as sandbox:

@@ -141,7 +141,10 @@ def _print_summary(summary, *, as_json: bool) -> None:  # noqa: ANN001
     typer.echo(f"{summary.cpo}: {summary.acknowledged} of {summary.stations_in_file} stations of {summary.file} "
                f"acknowledged by the endpoint")
     if summary.nothing_to_push:
-        typer.echo("nothing to push: the endpoint already holds every stored station")
+        if summary.blocked and len(summary.blocked) == summary.stations_in_file:
+            typer.echo("nothing to push: every station of the file has errors (below); fix them and push again")
+        else:
+            typer.echo("nothing to push: the endpoint already holds every stored station")
     if summary.waiting_for_confirmation:
         kinds = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in summary.waiting_for_confirmation.items())
         typer.echo(f"not sent, needs confirmation (--yes): {kinds}")

@@ -196,6 +196,10 @@ class OutboxState(str, Enum):
     HELD = "held"  # waiting for something else (e.g. the station's ack)
 
 
+# Requests not settled yet: queued, being sent, or waiting for another's ack.
+OPEN_STATES = (OutboxState.PENDING, OutboxState.SENDING, OutboxState.HELD)
+
+
 class PushRun(SQLModel, table=True):
     __tablename__ = "push_run"
     id: int | None = Field(default=None, primary_key=True)

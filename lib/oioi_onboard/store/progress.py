@@ -21,7 +21,7 @@ from sqlmodel import Session
 
 from ..errors import NotFound, PermissionDenied
 from .auth import Actor
-from .models import Cpo, ImportRecord, Outbox, OutboxState, Stage, Station, StatusEvent
+from .models import OPEN_STATES, Cpo, ImportRecord, Outbox, OutboxState, Stage, Station, StatusEvent
 from .queries import list_cpos
 
 STEPS = ("register", "connection", "import", "fix", "push", "statuses")
@@ -96,7 +96,7 @@ def onboarding(session: Session, *, actor: Actor, cpo_ids: Iterable[int] | None 
     for cpo_id, state, count in session.execute(
         sa_select(Outbox.cpo_id, Outbox.state, func.count())
         .where(Outbox.cpo_id.in_(ids), Outbox.kind == STATION_POST,
-               Outbox.state.in_([OutboxState.PENDING, OutboxState.SENDING, OutboxState.HELD, OutboxState.FAILED]))
+               Outbox.state.in_([*OPEN_STATES, OutboxState.FAILED]))
         .group_by(Outbox.cpo_id, Outbox.state)
     ).all():
         outbox.setdefault(cpo_id, {})[OutboxState(state)] = count
@@ -149,7 +149,7 @@ def _progress(cpo: Cpo, stations: tuple[int, int, int], outbox: dict[OutboxState
     steps.append(fix)
 
     failed = outbox.get(OutboxState.FAILED, 0)
-    queued = sum(outbox.get(state, 0) for state in (OutboxState.PENDING, OutboxState.SENDING, OutboxState.HELD))
+    queued = sum(outbox.get(state, 0) for state in OPEN_STATES)
     if not stored:
         push = Step("push", STEP_TITLES["push"], False, "no station to push yet")
     elif failed:

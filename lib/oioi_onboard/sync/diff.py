@@ -24,11 +24,10 @@ from sqlmodel import Session
 from ..errors import Conflict
 from ..oioi.messages import canonical_sha256
 from ..store.auth import Actor
-from ..store.models import ImportRecord, Outbox, OutboxState, PartnerIdentifier, Station
+from ..store.models import OPEN_STATES, ImportRecord, Outbox, OutboxState, PartnerIdentifier, Station
 from ..store.queries import get_cpo
 
 STATION_POST = "station-post"
-OPEN_STATES = (OutboxState.PENDING, OutboxState.SENDING, OutboxState.HELD)
 KINDS = ("new", "changed", "connectors_changed", "deleted", "unchanged")
 NEEDS_CONFIRMATION = ("connectors_changed", "deleted")
 

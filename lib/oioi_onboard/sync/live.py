@@ -442,6 +442,13 @@ def request_answer(state: str, result_code: int | None, last_error: str | None) 
     return "no answer yet"
 
 
+def _last_minutes(minutes: int) -> tuple[datetime, pd.DatetimeIndex]:
+    """The start of the last ``minutes`` whole minutes (the current one included) and their index."""
+    end = utcnow().replace(second=0, microsecond=0) + timedelta(minutes=1)
+    start = end - timedelta(minutes=minutes)
+    return start, pd.date_range(start, end - timedelta(minutes=1), freq="min", name="minute")
+
+
 def _in_scope(scope: list[int]):  # noqa: ANN202
     # "cpo_id + 0" keeps the planner on the received_at index for a time window: the cpo_id index
     # would read the CPOs' whole history to find the last hour.
@@ -457,9 +464,7 @@ def status_counts_over_time(session: Session, *, actor: Actor, cpo_ids: Iterable
     an EVSE id count one each, as on the map.
     """
     scope = _scope(session, actor, cpo_ids)
-    end = utcnow().replace(second=0, microsecond=0) + timedelta(minutes=1)
-    start = end - timedelta(minutes=minutes)
-    index = pd.date_range(start, end - timedelta(minutes=1), freq="min", name="minute")
+    start, index = _last_minutes(minutes)
     if not scope:
         return pd.DataFrame(0, index=index, columns=STATUSES)
     live = STATIONS.c.deleted == False  # noqa: E712
@@ -523,9 +528,7 @@ def status_changes_per_minute(session: Session, *, actor: Actor, cpo_ids: Iterab
                               minutes: int = 60) -> pd.DataFrame:
     """Status changes received per minute over the last ``minutes``, one column per new status (stale left out)."""
     scope = _scope(session, actor, cpo_ids)
-    end = utcnow().replace(second=0, microsecond=0) + timedelta(minutes=1)
-    start = end - timedelta(minutes=minutes)
-    index = pd.date_range(start, end - timedelta(minutes=1), freq="min", name="minute")
+    start, index = _last_minutes(minutes)
     if not scope:
         return pd.DataFrame(0, index=index, columns=STATUSES)
     rows = session.execute(

@@ -34,14 +34,13 @@ from sqlmodel import Session
 
 from ..oioi import codes
 from ..store.auth import Actor
-from ..store.models import Connector, Cpo, Outbox, OutboxState, PartnerIdentifier, PushRun, Station
+from ..store.models import OPEN_STATES, Connector, Cpo, Outbox, OutboxState, PartnerIdentifier, PushRun, Station
 from ..store.queries import audit, get_cpo, require_edit
 from . import status_delivery
 from .diff import STATION_POST, PlanError, PushPlan, plan_push, planned_requests
 
 log = logging.getLogger(__name__)
 
-OPEN_STATES = (OutboxState.PENDING, OutboxState.SENDING, OutboxState.HELD)
 ANALYZE_ABOVE = 1000  # rows queued at once after which PostgreSQL gets fresh statistics
 
 

@@ -19,11 +19,9 @@ from ..errors import EndpointError, NotFound
 from ..oioi import codes
 from ..oioi.messages import canonical_sha256
 from ..store.auth import Actor
-from ..store.models import Cpo, Outbox, OutboxState, PushRun, Station
+from ..store.models import OPEN_STATES, Cpo, Outbox, OutboxState, PushRun, Station
 from ..store.queries import cpo_operator_ids, get_cpo, list_cpos, resolve_endpoint
 from .diff import STATION_POST
-
-OPEN = (OutboxState.PENDING, OutboxState.SENDING, OutboxState.HELD)
 
 
 @dataclass(frozen=True)
@@ -75,7 +73,7 @@ def run_progress(session: Session, *, actor: Actor, run_id: int) -> Progress:
     acked = counts.get(OutboxState.ACKED, 0)
     failed = counts.get(OutboxState.FAILED, 0)
     superseded = counts.get(OutboxState.SUPERSEDED, 0)
-    pending = sum(counts.get(state, 0) for state in OPEN)
+    pending = sum(counts.get(state, 0) for state in OPEN_STATES)
     total = sum(counts.values())
     rate = 0.0
     first_sent, last_done = _aware(first_sent), _aware(last_done)
@@ -153,7 +151,7 @@ def history(session: Session, *, actor: Actor, cpo_id: int, limit: int = 50) -> 
             "run": run.id, "started": run.started_at, "finished": run.finished_at, "by": run.user_name,
             "dry run": run.dry_run, "new": run.new, "changed": run.changed, "deleted": run.deleted,
             "replaced": run.replaced, "requests": run.total, "acked": c.get(OutboxState.ACKED, 0),
-            "failed": c.get(OutboxState.FAILED, 0), "open": sum(c.get(s, 0) for s in OPEN),
+            "failed": c.get(OutboxState.FAILED, 0), "open": sum(c.get(s, 0) for s in OPEN_STATES),
         })
     return pd.DataFrame(rows, columns=["run", "started", "finished", "by", "dry run", "new", "changed", "deleted",
                                        "replaced", "requests", "acked", "failed", "open"])

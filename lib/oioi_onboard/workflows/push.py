@@ -25,14 +25,12 @@ from ..oioi.ids import IdError, parse_operator_id
 from ..store import queries
 from ..store.auth import SYSTEM, Actor
 from ..store.db import migrate, session_scope
-from ..store.models import Cpo, Outbox, OutboxState, PushRun, Station
+from ..store.models import OPEN_STATES, Cpo, Outbox, OutboxState, PushRun, Station
 from ..store.registry import register_cpo, set_api_key, update_cpo
 from ..sync.diff import STATION_POST, PushPlan, plan_push
 from ..sync.outbox import enqueue_plan, reclaim_abandoned, resume_if_setup_changed
 from ..sync.progress import Progress, run_progress
 from .imports import import_file
-
-OPEN = (OutboxState.PENDING, OutboxState.SENDING, OutboxState.HELD)
 
 
 def start_push(
@@ -64,7 +62,7 @@ def open_station_posts(session: Session, *, cpo_id: int) -> int:
     """Station-posts of this CPO still to be sent: this run's and any a crashed push left queued."""
     return session.execute(
         select(func.count()).select_from(Outbox)
-        .where(Outbox.cpo_id == cpo_id, Outbox.kind == STATION_POST, Outbox.state.in_(OPEN))
+        .where(Outbox.cpo_id == cpo_id, Outbox.kind == STATION_POST, Outbox.state.in_(OPEN_STATES))
     ).scalar_one()
 
 
