@@ -30,8 +30,9 @@ from sqlmodel import Session, SQLModel
 
 import oioi_onboard.sync
 from oioi_onboard.errors import OnboardError, PermissionDenied
+from oioi_onboard.sheets.mapping import Mapping
 from oioi_onboard.sheets.validate import Validation, validate
-from oioi_onboard.store import queries, registry, stations
+from oioi_onboard.store import onboarding, profiles, queries, registry, stations
 from oioi_onboard.store.auth import SYSTEM, Actor
 from oioi_onboard.store.db import migrate, session_scope
 from oioi_onboard.store.models import Cpo, Outbox, OutboxState, PushRun, Role
@@ -158,6 +159,13 @@ GUARDED: dict[str, Call] = {
     "store.registry.check_cpo_connection": lambda s, who, w: registry.check_cpo_connection(
         s, actor=who, cpo_id=w.target),
     "store.registry.provision_sandbox": lambda s, who, w: registry.provision_sandbox(s, actor=who, cpo_id=w.target),
+    "store.profiles.save_profile": lambda s, who, w: profiles.save_profile(
+        s, actor=who, cpo_id=w.target, name="taken over", mapping=Mapping()),
+    "store.profiles.saved_profiles": lambda s, who, w: profiles.saved_profiles(s, actor=who, cpo_id=w.target),
+    "store.profiles.delete_profile": lambda s, who, w: profiles.delete_profile(s, actor=who, cpo_id=w.target,
+                                                                               name="taken over"),
+    "store.onboarding.onboarding": lambda s, who, w: onboarding.onboarding(s, actor=who, cpo_ids=[w.target]),
+    "store.onboarding.cpo_onboarding": lambda s, who, w: onboarding.cpo_onboarding(s, actor=who, cpo_id=w.target),
     "store.registry.push_readiness": lambda s, who, w: registry.push_readiness(s, actor=who, cpo_id=w.target),
     "store.registry.deactivate_cpo": lambda s, who, w: registry.deactivate_cpo(s, actor=who, cpo_id=w.target),
     "store.registry.reactivate_cpo": lambda s, who, w: registry.reactivate_cpo(s, actor=who, cpo_id=w.target),
@@ -187,7 +195,8 @@ EXEMPT = {
 
 MODULES = (
     [f"oioi_onboard.sync.{m.name}" for m in pkgutil.iter_modules(oioi_onboard.sync.__path__)]
-    + ["oioi_onboard.store.stations", "oioi_onboard.store.registry", "oioi_onboard.store.queries"]
+    + ["oioi_onboard.store.stations", "oioi_onboard.store.registry", "oioi_onboard.store.queries",
+       "oioi_onboard.store.profiles", "oioi_onboard.store.onboarding"]
 )
 
 

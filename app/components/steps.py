@@ -1,7 +1,7 @@
 """The guided onboarding: where a CPO stands in the sequence, and a button to its next step.
 
 register -> test the connection -> import -> fix -> push -> statuses live, as
-``oioi_onboard.store.progress`` works it out. The overview lists every CPO's
+``oioi_onboard.store.onboarding`` works it out. The overview lists every CPO's
 next step; each step page shows the sequence for the CPO it works on, its own
 steps in bold, with a button to the next step when that is on another page.
 A button opens the page with the CPO chosen there (``choose_cpo`` reads
@@ -15,10 +15,10 @@ import streamlit as st
 
 from common import db_session, plain
 from oioi_onboard.errors import OnboardError
-from oioi_onboard.store import progress as onboarding
+from oioi_onboard.store import onboarding
 from oioi_onboard.store.auth import Actor
 from oioi_onboard.store.models import Role
-from oioi_onboard.store.progress import Progress, Step
+from oioi_onboard.store.onboarding import Progress, Step
 
 PAGES = {
     "register": "pages/cpos.py",

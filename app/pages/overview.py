@@ -6,7 +6,7 @@ import streamlit as st
 from common import db_session, plain, require_role
 from components.steps import ACTIONS, follow_chosen_step, step_button, steps_markdown
 from oioi_onboard.settings import get_settings
-from oioi_onboard.store import progress, queries
+from oioi_onboard.store import onboarding, queries
 from oioi_onboard.store.auth import Actor
 from oioi_onboard.store.models import Role
 from oioi_onboard.sync.progress import queue_problems
@@ -43,7 +43,7 @@ if frame.empty:
 # --- next steps -----------------------------------------------------------------------------------
 
 with db_session() as session:
-    steps = progress.onboarding(session, actor=actor, include_inactive=include_inactive)
+    steps = onboarding.onboarding(session, actor=actor, include_inactive=include_inactive)
     # Paused for its set-up, or its endpoint unreachable: said on the CPO's card and in the table.
     queue_trouble = queue_problems(session, actor=actor, include_inactive=include_inactive)
 
@@ -92,8 +92,8 @@ st.dataframe(
     column_order=[c for c in ["CPO", "stage", "progress", "next step", "stations", "connectors", "last activity",
                               "open problems", "queue", "active"] if c in shown.columns],
     column_config={
-        "progress": st.column_config.ProgressColumn("progress", min_value=0, max_value=len(progress.STEPS),
-                                                    format=f"%d of {len(progress.STEPS)} steps"),
+        "progress": st.column_config.ProgressColumn("progress", min_value=0, max_value=len(onboarding.STEPS),
+                                                    format=f"%d of {len(onboarding.STEPS)} steps"),
         "last activity": st.column_config.DatetimeColumn("last activity (UTC)", format="YYYY-MM-DD HH:mm"),
         "open problems": st.column_config.NumberColumn(
             "open problems", help="Failed pushes waiting for a fix plus errors in the latest import"),

@@ -4,9 +4,9 @@ import pytest
 from sqlmodel import select
 
 from oioi_onboard.errors import PermissionDenied
-from oioi_onboard.store import progress
+from oioi_onboard.store import onboarding
 from oioi_onboard.store.models import ImportRecord, Outbox, OutboxState, Station, StatusEvent
-from oioi_onboard.store.progress import STEPS
+from oioi_onboard.store.onboarding import STEPS
 from tests.factories import add_station_row
 
 
@@ -16,7 +16,7 @@ def steps(found, cpo_id):
 
 def test_a_new_cpo_is_registered_and_next_tests_its_connection(db, two_cpos):
     with db() as session:
-        found = progress.onboarding(session, actor=two_cpos["maria"])
+        found = onboarding.onboarding(session, actor=two_cpos["maria"])
     alpha = found[two_cpos["alpha"]]
     assert [step.key for step in alpha.steps] == list(STEPS)
     assert alpha.done == 1 and alpha.next.key == "connection" and alpha.next.detail == "not tested yet"
@@ -29,7 +29,7 @@ def test_the_next_step_follows_the_store_through_the_whole_sequence(db, two_cpos
 
     def next_step():
         with db() as session:
-            return progress.cpo_onboarding(session, actor=maria, cpo_id=alpha).next
+            return onboarding.cpo_onboarding(session, actor=maria, cpo_id=alpha).next
 
     with db() as session:
         from oioi_onboard.store.models import Cpo
@@ -86,12 +86,12 @@ def test_the_next_step_follows_the_store_through_the_whole_sequence(db, two_cpos
                                 observed_at=datetime.now(UTC), delivery="delivered"))
     assert next_step() is None
     with db() as session:
-        done = progress.cpo_onboarding(session, actor=maria, cpo_id=alpha)
+        done = onboarding.cpo_onboarding(session, actor=maria, cpo_id=alpha)
     assert done.done == len(STEPS) and done.step("push").detail == "2 station(s) acknowledged by the endpoint"
 
 
 def test_staff_see_only_their_cpos_and_are_refused_anothers(db, two_cpos):
     with db() as session:
-        assert list(progress.onboarding(session, actor=two_cpos["bob"])) == [two_cpos["bravo"]]
+        assert list(onboarding.onboarding(session, actor=two_cpos["bob"])) == [two_cpos["bravo"]]
         with pytest.raises(PermissionDenied):
-            progress.cpo_onboarding(session, actor=two_cpos["bob"], cpo_id=two_cpos["alpha"])
+            onboarding.cpo_onboarding(session, actor=two_cpos["bob"], cpo_id=two_cpos["alpha"])
