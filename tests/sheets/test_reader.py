@@ -6,6 +6,7 @@ import zipfile
 import pytest
 from openpyxl import Workbook
 
+from oioi_onboard.sheets import reader
 from oioi_onboard.sheets.canonical import ROW
 from oioi_onboard.sheets.reader import MAX_RATIO, SheetError, read_sheet
 from tests.helpers.sheet_files import SHEETS, claim_size, ods_bytes, xlsx_bytes
@@ -201,6 +202,29 @@ def test_blank_lines_keep_file_row_numbers():
 def test_files_that_are_no_table_say_what_they_are(data, message):
     with pytest.raises(SheetError, match=message):
         read_sheet(data, "upload.csv")
+
+
+def _csv_arguments(data: bytes) -> tuple[bytes, str, int]:
+    text, encoding = reader._decode(data, "regular.csv", [])
+    delimiter = reader._sniff_delimiter(text.splitlines())
+    return text.encode(), delimiter, max(len(r) for r in reader.csv.reader(text.splitlines(), delimiter=delimiter))
+
+
+@pytest.mark.parametrize("data", [
+    b'name,note\n"Markt, Nord","two\nlines"\n"say ""hi""",x"y\n',  # quoted delimiters, newlines and quotes
+    b"name;zip\r\n Luisenring ; 68159 \r\n\r\nB;\xc2\xa01\r\n",  # CRLF, padding, a blank line, NBSP
+    b"name\tzip\rA\t1\rB\t2",  # old Mac line ends, no final line end
+    "Straße,Ort\nMüllerstraße 3,Köln\n".encode("cp1252"),
+    b"\xef\xbb\xbfname,zip\nA,1\n",
+])
+def test_the_fast_parser_reads_regular_files_as_the_tolerant_one_does(data, monkeypatch):
+    read_by_arrow = reader._arrow_columns(*_csv_arguments(data))
+    assert read_by_arrow is not None
+    fast = read_sheet(data, "regular.csv")
+    monkeypatch.setattr(reader, "_arrow_columns", lambda *args: None)
+    tolerant = read_sheet(data, "regular.csv")
+    assert fast.frame.to_dict("list") == tolerant.frame.to_dict("list")
+    assert fast.notes == tolerant.notes
 
 
 def test_short_rows_are_padded_with_empty_text_not_nan():

@@ -19,7 +19,7 @@ with ``decode_request``), so both hold the same rules as the sheet validator:
 * a station with ``is-open-24: true`` has no ``open-hour-notes``;
 * the required texts (``id``, ``name``, ``street``, ``city``, ``zip``,
   ``phone``) are not empty, and every text is at most ``TEXT_LIMITS`` long.
-  ``TEXT_LIMITS`` is the one list of limits: ``sheets.rules`` imports it.
+  ``TEXT_LIMITS`` (in ``vocabulary``) is the one list of limits; ``sheets.rules`` uses it too.
 
 Each broken rule is a ``ValidationError`` whose location names the field
 (``describe_validation_error``: ``station.address.country: ...``); the sandbox
@@ -38,7 +38,6 @@ both ``web`` and ``website`` are accepted and read as ``web``. See
 import hashlib
 import json
 import re
-from enum import Enum
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -54,6 +53,7 @@ from pydantic import (
 
 from ..errors import UserError
 from .ids import EVSE_ID_PATTERN, OPERATOR_ID_PATTERN, canonical_operator_id, evse_operator_id, is_iso_country
+from .vocabulary import TEXT_LIMITS, ConnectorStatus, ConnectorType, Weekday
 
 __all__ = [
     "ConnectorType", "ConnectorStatus", "Weekday", "Address", "Contact", "Connector", "OpenHourNote",
@@ -61,67 +61,6 @@ __all__ = [
     "ConnectorPostStatusResponse", "MESSAGE_TYPES", "encode", "decode_request", "ValidationError",
     "UnknownMessageType", "describe_validation_error", "TEXT_LIMITS",
 ]
-
-# OIOI names no limits. These catch mapping mistakes (a description mapped onto the name) and
-# keep texts readable in apps; keyed by the field's path in a station-post's station object.
-# The sheet validator checks the same limits (sheets.rules.TEXT_LIMITS is made from this).
-TEXT_LIMITS: dict[str, int] = {
-    "id": 100,
-    "name": 100,
-    "description": 1000,
-    "notes": 1000,
-    "address.street": 200,
-    "address.street-number": 20,
-    "address.city": 100,
-    "address.zip": 20,
-    "contact.phone": 40,
-    "contact.fax": 40,
-    "contact.web": 500,
-    "contact.email": 254,
-}
-
-
-class ConnectorType(str, Enum):
-    """The 19 connector names of station_post.rst, in the spec's order."""
-
-    TYPE2 = "Type2"
-    COMBO = "Combo"
-    CHADEMO = "Chademo"
-    SCHUKO = "Schuko"
-    TYPE3 = "Type3"
-    CEE_BLUE = "CeeBlue"
-    THREE_PIN_SQUARE = "3PinSquare"
-    TYPE1 = "Type1"
-    CEE_RED = "CeeRed"
-    CEE_2_POLES = "Cee2Poles"
-    TESLA = "Tesla"
-    SCAME = "Scame"
-    NEMA5 = "Nema5"
-    CEE_PLUS = "CeePlus"
-    T13 = "T13"
-    T15 = "T15"
-    T23 = "T23"
-    MARECHAL = "Marechal"
-    TYPE_E = "TypeE"
-
-
-class ConnectorStatus(str, Enum):
-    AVAILABLE = "Available"
-    OCCUPIED = "Occupied"
-    OFFLINE = "Offline"
-    RESERVED = "Reserved"
-    UNKNOWN = "Unknown"
-
-
-class Weekday(str, Enum):
-    MO = "Mo"
-    TU = "Tu"
-    WE = "We"
-    TH = "Th"
-    FR = "Fr"
-    SA = "Sa"
-    SU = "Su"
-
 
 # 00:00 to 23:59, and 24:00 as the end of a day; never 24:30 or 25:00 (as the sheet's OPEN_HOURS_PATTERN).
 _TIME = re.compile(r"^(?:(?:[01][0-9]|2[0-3]):[0-5][0-9]|24:00)$")

@@ -10,7 +10,7 @@ import unicodedata
 import numpy as np
 import pandas as pd
 
-from ..oioi.messages import ConnectorType
+from ..oioi.vocabulary import ConnectorType
 from .rules import FALSE_WORDS, TRUE_WORDS
 
 __all__ = [

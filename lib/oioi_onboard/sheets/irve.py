@@ -21,7 +21,7 @@ OIOI needs almost field for field:
 The schema has no country column: these are French stations.
 """
 
-from ..oioi.messages import ConnectorType
+from ..oioi.vocabulary import ConnectorType
 from . import aliases
 from .mapping import Mapping
 from .reader import RawSheet

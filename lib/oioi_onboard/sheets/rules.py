@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import pycountry
 
-from ..oioi.messages import TEXT_LIMITS as _WIRE_TEXT_LIMITS
+from ..oioi.vocabulary import TEXT_LIMITS as _WIRE_TEXT_LIMITS
 from .canonical import STATION_COLUMNS
 from .issues import Severity
 

@@ -21,7 +21,7 @@ import phonenumbers
 import pycountry
 
 from ..oioi import ids
-from ..oioi.messages import ConnectorType
+from ..oioi.vocabulary import ConnectorType
 from . import aliases, rules
 from .addresses import CITY_STREET_WORDS, zip_fits
 from .canonical import BOOLEAN_NAMES, NAMES, REQUIRED, ROW, STATION_NAMES
@@ -102,7 +102,7 @@ def canonical_frame(frame: pd.DataFrame) -> pd.DataFrame:
         data[ROW] = pd.to_numeric(frame[ROW], errors="coerce").fillna(0).astype("int64").reset_index(drop=True)
     else:
         data[ROW] = pd.Series(np.arange(2, n + 2), dtype="int64")  # the header is row 1
-    return pd.DataFrame(data)
+    return pd.DataFrame(data, copy=False)  # the columns as they are, not stacked into one block (a copy)
 
 
 class _Column:
