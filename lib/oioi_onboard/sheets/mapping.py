@@ -564,18 +564,19 @@ def by_value(values: pd.Series, function) -> pd.Series:
     Station columns repeat on every connector row and operators share
     addresses and hotlines, so this does a fraction of the per-row work.
     """
-    codes, uniques = pd.factorize(values.astype("object"), use_na_sentinel=False)
-    table = np.empty(len(uniques), dtype=object)
-    table[:] = [function(u) for u in uniques]
+    codes, uniques = pd.factorize(values.astype("object"))
+    # A missing value (code -1) reads as an empty cell: the last entry.
+    table = np.empty(len(uniques) + 1, dtype=object)
+    table[:] = [function(u) for u in uniques] + [function("")]
     return pd.Series(table[codes], index=values.index, dtype=object)
 
 
 def _parts(values: pd.Series, function, width: int) -> list[pd.Series]:
     """``function`` (value -> tuple of ``width`` parts, or None) per distinct value -> one Series per part."""
-    codes, uniques = pd.factorize(values.astype("object"), use_na_sentinel=False)
-    table = np.empty((max(len(uniques), 1), width), dtype=object)
+    codes, uniques = pd.factorize(values.astype("object"))
+    table = np.empty((len(uniques) + 1, width), dtype=object)  # the last row: missing values (code -1)
     table[:] = ""
-    for i, value in enumerate(uniques):
+    for i, value in enumerate([*uniques, ""]):
         found = function(value)
         if found is not None:
             for k, part in enumerate(found):  # one by one: a part may be a list, which numpy would spread
@@ -1009,6 +1010,13 @@ def _commune_code_issues(raw: RawSheet, mapping: Mapping, zips: pd.Series) -> pd
                        why + ". Map the postcode column (or the address) to zip", Severity.ERROR)
 
 
+def _per_connector(stations: pd.DataFrame, sources: pd.Series) -> pd.DataFrame:
+    """The station columns once per connector row (``sources``: the raw row each connector came from)."""
+    if len(sources) == len(stations) and (sources.to_numpy() == stations.index.to_numpy()).all():
+        return stations.reset_index(drop=True)  # one connector per row: nothing to repeat (saves a copy)
+    return stations.loc[sources].reset_index(drop=True)
+
+
 def apply_mapping(raw: RawSheet, mapping: Mapping) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The canonical frame (canonical.NAMES + ROW, all str) and the issues found while mapping."""
     issues: list[pd.DataFrame] = []
@@ -1023,7 +1031,7 @@ def apply_mapping(raw: RawSheet, mapping: Mapping) -> tuple[pd.DataFrame, pd.Dat
     station_mapped = bool(mapping.source("station_id")) or "station_id" in mapping.constants
     if evse_mapped and station_mapped:
         # Nothing to generate: no station identity to compute.
-        frame = stations.loc[connectors["_src"]].reset_index(drop=True)
+        frame = _per_connector(stations, connectors["_src"])
         frame[ROW] = raw.frame[ROW].loc[connectors["_src"]].to_numpy()
         for name in CONNECTOR_FIELDS:
             frame[name] = connectors[name].to_numpy()
@@ -1050,7 +1058,7 @@ def apply_mapping(raw: RawSheet, mapping: Mapping) -> tuple[pd.DataFrame, pd.Dat
         generated = sheet_ids.station_ids(stations["cpo_id"], station_key)
         stations["station_id"] = stations["station_id"].where(has_station_id, generated)
 
-    frame = stations.loc[connectors["_src"]].reset_index(drop=True)
+    frame = _per_connector(stations, connectors["_src"])
     frame[ROW] = raw.frame[ROW].loc[connectors["_src"]].to_numpy()
     for name in CONNECTOR_FIELDS:
         frame[name] = connectors[name].to_numpy()
