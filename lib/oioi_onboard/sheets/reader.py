@@ -360,22 +360,26 @@ def _arrow_columns(utf8: bytes, delimiter: str, width: int) -> Columns | None:
     from pyarrow import csv as arrow_csv
 
     names = [str(i) for i in range(width)]
+    # Dictionary-encoded while parsing (on every core): each distinct value becomes one Python string.
+    text = pa.dictionary(pa.int32(), pa.string())
     try:
         table = arrow_csv.read_csv(
             io.BytesIO(utf8),
             read_options=arrow_csv.ReadOptions(column_names=names),
             parse_options=arrow_csv.ParseOptions(delimiter=delimiter, quote_char='"', double_quote=True,
                                                  newlines_in_values=True, ignore_empty_lines=False),
-            convert_options=arrow_csv.ConvertOptions(column_types=dict.fromkeys(names, pa.string()),
+            convert_options=arrow_csv.ConvertOptions(column_types=dict.fromkeys(names, text),
                                                      strings_can_be_null=False, quoted_strings_can_be_null=False),
-        )
+        ).unify_dictionaries()
     except pa.ArrowException:  # a ragged row, or a quirk only the tolerant parsers take
         return None
     columns = []
     for column in table.columns:
-        encoded = column.combine_chunks().dictionary_encode()
-        texts = np.array([v.strip() for v in encoded.dictionary.to_pylist()], dtype=object)
-        codes = encoded.indices.to_numpy(zero_copy_only=False)
+        if not column.num_chunks:
+            columns.append((np.zeros(0, dtype=object), np.zeros(0, dtype=bool)))
+            continue
+        texts = np.array([v.strip() for v in column.chunk(0).dictionary.to_pylist()], dtype=object)
+        codes = np.concatenate([chunk.indices.to_numpy(zero_copy_only=False) for chunk in column.chunks])
         columns.append((texts[codes], (texts != "")[codes]))
     return columns
 
@@ -483,7 +487,9 @@ def _table(columns: Columns, file_name: str, max_rows: int, notes: list[str]):
         )
     if not len(positions):
         raise SheetError(f"{file_name} has a header (row {header_row}) but no data rows below it.")
-    table = {name: pd.Series(columns[i][0][positions], dtype=object) for name, i in zip(names, keep, strict=True)}
+    # Usually every row below the header has data: a slice, not a copy of every cell.
+    rows = slice(positions[0], positions[-1] + 1) if positions[-1] - positions[0] + 1 == len(positions) else positions
+    table = {name: pd.Series(columns[i][0][rows], dtype=object) for name, i in zip(names, keep, strict=True)}
     table[ROW] = pd.Series((positions + 1).astype("int64"))
     # copy=False: one block per column, not one object block stacked (a copy of every cell) at once.
     frame = pd.DataFrame(table, copy=False)

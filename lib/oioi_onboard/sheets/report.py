@@ -9,7 +9,7 @@ cells get a leading apostrophe: the spreadsheet then shows them as text.
 import io
 import re
 import zipfile
-from xml.sax.saxutils import escape
+from html import escape as _html_escape
 
 import numpy as np
 import pandas as pd
@@ -61,7 +61,8 @@ def _column_letter(index: int) -> str:
 
 def _text_cell(text: str) -> str:
     """An inline string cell: always text, never a formula, whatever it starts with."""
-    return f'<c t="inlineStr"><is><t xml:space="preserve">{escape(_ILLEGAL.sub(chr(0xFFFD), text))}</t></is></c>'
+    escaped = _html_escape(_ILLEGAL.sub(chr(0xFFFD), text), quote=False)  # &, < and >, as XML text needs
+    return f'<c t="inlineStr"><is><t xml:space="preserve">{escaped}</t></is></c>'
 
 
 _PARTS = {

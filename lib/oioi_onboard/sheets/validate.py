@@ -111,11 +111,15 @@ class _Column:
     def __init__(self, series: pd.Series):
         codes, uniques = pd.factorize(series, sort=False)
         self.codes = codes
-        self.raw_u = pd.Series(uniques, dtype="str")  # distinct values as in the file
+        # The distinct values as in the file: as Python strings for messages (those of an object
+        # column as they are: converting back from Arrow makes new ones), as Arrow strings for the rules.
+        self._raw_objects = uniques if isinstance(uniques, np.ndarray) else None
+        self.raw_u = pd.Series(uniques, dtype="str")
         self.u = self.raw_u.str.strip()  # distinct values, stripped
         self.blank_u = (self.u == "").to_numpy(dtype=bool)
         # Codes that treat "x " and "x" as one value; most columns have no padding at all.
-        if (self.u != self.raw_u).any():
+        self.padded = bool((self.u != self.raw_u).any())
+        if self.padded:
             norm_codes, norm_uniques = pd.factorize(self.u, sort=False)
             self.norm = norm_codes[codes] if len(codes) else codes
             self._norm_uniques = norm_uniques
@@ -125,16 +129,16 @@ class _Column:
 
     @cached_property
     def raw_values(self) -> np.ndarray:
-        return self.raw_u.to_numpy(dtype=object)
+        return self._raw_objects if self._raw_objects is not None else self.raw_u.to_numpy(dtype=object)
 
     @cached_property
     def u_values(self) -> np.ndarray:
-        return self.u.to_numpy(dtype=object)
+        return self.u.to_numpy(dtype=object) if self.padded else self.raw_values
 
     @cached_property
     def norm_values(self) -> np.ndarray:
         """The stripped distinct values that ``norm`` codes index."""
-        return np.asarray(self._norm_uniques, dtype=object)
+        return np.asarray(self._norm_uniques, dtype=object) if self.padded else self.u_values
 
     def rows(self, mask_u) -> np.ndarray:
         """A per-distinct-value boolean -> a per-row boolean."""
@@ -651,6 +655,9 @@ class _Checker:
             if column.blank_u.all():
                 continue
             raw = column.raw_u
+            # One pass for both patterns first: nearly every column has neither.
+            if not raw.str.contains(_HOSTILE_PATTERN, regex=True).fillna(False).any():
+                continue
             control_u = raw.str.contains(rules.CONTROL_CHARACTERS_PATTERN, regex=True).fillna(False)
             self.add(
                 "control_characters",
@@ -665,6 +672,9 @@ class _Checker:
                 column.rows(formula_u.to_numpy(dtype=bool)),
                 "the cell looks like a spreadsheet formula; it is sent as plain text",
             )
+
+
+_HOSTILE_PATTERN = f"{rules.CONTROL_CHARACTERS_PATTERN}|{rules.FORMULA_PATTERN}"
 
 
 def _street_words(text: str) -> bool:
