@@ -30,6 +30,7 @@ from . import aliases, rules
 from . import ids as sheet_ids
 from .addresses import parse_address
 from .canonical import BOOLEAN_NAMES, NAMES, REQUIRED, ROW, STATION_NAMES
+from .factorize import factorize, remember
 from .hours import split_hours
 from .issues import Severity, concat_issues, empty_issues, make_issues
 from .reader import RawSheet
@@ -571,16 +572,20 @@ def by_value(values: pd.Series, function) -> pd.Series:
     Station columns repeat on every connector row and operators share
     addresses and hotlines, so this does a fraction of the per-row work.
     """
-    codes, uniques = pd.factorize(values.astype("object"))
+    codes, uniques = factorize(values.astype("object"))
     # A missing value (code -1) reads as an empty cell: the last entry.
     table = np.empty(len(uniques) + 1, dtype=object)
     table[:] = [function(u) for u in uniques] + [function("")]
-    return pd.Series(table[codes], index=values.index, dtype=object)
+    result = table[codes]
+    if pd.api.types.infer_dtype(table, skipna=False) == "string":
+        # The result's codes are known as well: the next step to ask (the validator) need not hash it again.
+        remember(result, np.where(codes < 0, len(uniques), codes), table)
+    return pd.Series(result, index=values.index, dtype=object, copy=False)
 
 
 def _parts(values: pd.Series, function, width: int) -> list[pd.Series]:
     """``function`` (value -> tuple of ``width`` parts, or None) per distinct value -> one Series per part."""
-    codes, uniques = pd.factorize(values.astype("object"))
+    codes, uniques = factorize(values.astype("object"))
     table = np.empty((len(uniques) + 1, width), dtype=object)  # the last row: missing values (code -1)
     table[:] = ""
     for i, value in enumerate([*uniques, ""]):
@@ -840,7 +845,7 @@ def _station_part(raw: RawSheet, mapping: Mapping, issues: list[pd.DataFrame]) -
 
 def _without_placeholders(ids: pd.Series, rows: pd.Series, name: str, issues: list[pd.DataFrame]) -> pd.Series:
     """Ids such as 'Non concerné' or 'n/a' are no ids: left empty (the validator then asks for one)."""
-    codes, uniques = pd.factorize(ids)
+    codes, uniques = factorize(ids)
     # Arrow strings: lower-casing 100,000 distinct EVSE ids is one vectorised call, not a Python loop.
     junk_u = pd.Series(uniques, dtype="str").str.lower().isin(aliases.PLACEHOLDERS).to_numpy(dtype=bool)
     junk_u = np.append(junk_u, False)  # a missing id (code -1) is no placeholder

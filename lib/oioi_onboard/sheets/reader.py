@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import UserError
+from . import factorize
 from .canonical import ROW
 
 __all__ = ["SheetError", "RawSheet", "read_sheet", "read_rows", "MAX_BYTES", "MAX_ROWS"]
@@ -44,8 +45,21 @@ class SheetError(UserError):
     """The file cannot be read as a table; the message says why, in the CPO's words."""
 
 
-# Per column of the file: its cells as stripped text ("" for empty), and which are filled.
-Columns = list[tuple[np.ndarray, np.ndarray]]
+@dataclass
+class _Cells:
+    """One column of the file: every cell as stripped text ("" for empty), and which are filled.
+
+    ``codes`` into ``distinct`` give the same texts when they are known (not
+    for a column converted cell by cell); the table remembers them for later steps.
+    """
+
+    text: np.ndarray
+    filled: np.ndarray
+    codes: np.ndarray | None = None
+    distinct: np.ndarray | None = None
+
+
+Columns = list[_Cells]
 
 
 @dataclass
@@ -102,7 +116,7 @@ def read_rows(data: bytes, file_name: str, *, max_bytes: int = MAX_BYTES, max_ro
         columns = _read_csv(data, file_name, max_rows, [])
     else:
         columns = _read_workbook(data, file_name, max_rows, [], zipped=kind == "zip")
-    return np.column_stack([text for text, _ in columns]).tolist() if columns else []
+    return np.column_stack([cells.text for cells in columns]).tolist() if columns else []
 
 
 def _megabytes(size: int) -> str:
@@ -210,7 +224,7 @@ def _cell_text(value) -> str:
     return str(value).strip()
 
 
-def _column_text(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _column_text(values: np.ndarray) -> _Cells:
     """A column's cells as stripped text, and which are filled.
 
     Converted once per distinct value, not per cell: columns repeat a lot
@@ -226,9 +240,10 @@ def _column_text(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         # would cost another pass over the column to find missing values).
         codes, uniques = pd.factorize(values)
         texts = np.array([v.strip() if isinstance(v, str) else _cell_text(v) for v in uniques] + [""], dtype=object)
-        return texts[codes], (texts != "")[codes]
+        codes[codes < 0] = len(texts) - 1
+        return _Cells(texts[codes], (texts != "")[codes], codes, texts)
     text = np.array([v.strip() if isinstance(v, str) else _cell_text(v) for v in values], dtype=object)
-    return text, text != ""
+    return _Cells(text, text != "")
 
 
 # --- CSV ------------------------------------------------------------------------
@@ -344,7 +359,7 @@ def _read_csv(data: bytes, file_name: str, max_rows: int, notes: list[str]) -> C
     if columns is None:
         cells = _tolerant_cells(utf8, text, delimiter, width, limit, file_name)
         columns = [_column_text(cells[c].to_numpy(dtype=object)) for c in cells.columns]
-    if columns and len(columns[0][0]) > limit:
+    if columns and len(columns[0].text) > limit:
         raise _too_many_rows(file_name, max_rows)
     return columns
 
@@ -376,11 +391,11 @@ def _arrow_columns(utf8: bytes, delimiter: str, width: int) -> Columns | None:
     columns = []
     for column in table.columns:
         if not column.num_chunks:
-            columns.append((np.zeros(0, dtype=object), np.zeros(0, dtype=bool)))
+            columns.append(_Cells(np.zeros(0, dtype=object), np.zeros(0, dtype=bool)))
             continue
         texts = np.array([v.strip() for v in column.chunk(0).dictionary.to_pylist()], dtype=object)
         codes = np.concatenate([chunk.indices.to_numpy(zero_copy_only=False) for chunk in column.chunks])
-        columns.append((texts[codes], (texts != "")[codes]))
+        columns.append(_Cells(texts[codes], (texts != "")[codes], codes, texts))
     return columns
 
 
@@ -436,6 +451,12 @@ def _find_header(rows: list[list[str]]) -> int:
     return 0
 
 
+def _rows(cells: _Cells, rows: slice | np.ndarray) -> np.ndarray:
+    """The column's texts in ``rows``; their codes are remembered, so later steps need not hash them again."""
+    text = cells.text[rows]
+    return text if cells.codes is None else factorize.remember(text, cells.codes[rows], cells.distinct)
+
+
 def _column_letter(index: int) -> str:
     letters = ""
     index += 1
@@ -447,13 +468,13 @@ def _column_letter(index: int) -> str:
 
 def _table(columns: Columns, file_name: str, max_rows: int, notes: list[str]):
     """Find the header among the top rows and cut the table below it."""
-    if not columns or not any(filled.any() for _, filled in columns):
+    if not columns or not any(cells.filled.any() for cells in columns):
         raise SheetError(f"{file_name} holds no data.")
-    top = np.column_stack([text[:HEADER_SEARCH_ROWS] for text, _ in columns]).tolist()
+    top = np.column_stack([cells.text[:HEADER_SEARCH_ROWS] for cells in columns]).tolist()
     header_index = _find_header(top)
     # Columns with neither a header nor any value are padding, not data.
-    keep = [i for i, (_, filled) in enumerate(columns) if filled[header_index:].any()]
-    header_cells = [text[header_index] if header_index < len(text) else "" for text, _ in columns]
+    keep = [i for i, cells in enumerate(columns) if cells.filled[header_index:].any()]
+    header_cells = [cells.text[header_index] if header_index < len(cells.text) else "" for cells in columns]
     names: list[str] = []
     seen: dict[str, int] = {}
     duplicates: list[str] = []
@@ -475,9 +496,9 @@ def _table(columns: Columns, file_name: str, max_rows: int, notes: list[str]):
     if duplicates:
         notes.append("duplicated column names: " + "; ".join(duplicates))
 
-    below = np.zeros(len(columns[0][1]), dtype=bool)
+    below = np.zeros(len(columns[0].filled), dtype=bool)
     for i in keep:
-        below |= columns[i][1]
+        below |= columns[i].filled
     below[:header_index + 1] = False
     positions = np.flatnonzero(below)
     if len(positions) > max_rows:
@@ -489,7 +510,8 @@ def _table(columns: Columns, file_name: str, max_rows: int, notes: list[str]):
         raise SheetError(f"{file_name} has a header (row {header_row}) but no data rows below it.")
     # Usually every row below the header has data: a slice, not a copy of every cell.
     rows = slice(positions[0], positions[-1] + 1) if positions[-1] - positions[0] + 1 == len(positions) else positions
-    table = {name: pd.Series(columns[i][0][rows], dtype=object) for name, i in zip(names, keep, strict=True)}
+    table = {name: pd.Series(_rows(columns[i], rows), dtype=object, copy=False)
+             for name, i in zip(names, keep, strict=True)}
     table[ROW] = pd.Series((positions + 1).astype("int64"))
     # copy=False: one block per column, not one object block stacked (a copy of every cell) at once.
     frame = pd.DataFrame(table, copy=False)

@@ -25,6 +25,7 @@ from ..oioi.vocabulary import ConnectorType
 from . import aliases, rules
 from .addresses import CITY_STREET_WORDS, zip_fits
 from .canonical import BOOLEAN_NAMES, NAMES, REQUIRED, ROW, STATION_NAMES
+from .factorize import factorize
 from .issues import ISSUE_COLUMNS, Severity, empty_issues
 
 __all__ = ["RegistryContext", "Validation", "validate", "canonical_frame"]
@@ -109,7 +110,7 @@ class _Column:
     """One column factorised: per-row codes into its distinct values."""
 
     def __init__(self, series: pd.Series):
-        codes, uniques = pd.factorize(series, sort=False)
+        codes, uniques = factorize(series)  # what the reader or the mapping found, else hashed here
         self.codes = codes
         # The distinct values as in the file: as Python strings for messages (those of an object
         # column as they are: converting back from Arrow makes new ones), as Arrow strings for the rules.
