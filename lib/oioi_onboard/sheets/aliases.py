@@ -7,10 +7,10 @@ matches nothing is returned unchanged, so the validator reports it as found.
 import re
 import unicodedata
 
-import numpy as np
 import pandas as pd
 
 from ..oioi.vocabulary import ConnectorType
+from .factorize import by_value
 from .rules import FALSE_WORDS, TRUE_WORDS
 
 __all__ = [
@@ -165,10 +165,7 @@ def split_types(value: str) -> list[str]:
 
 def connector_types(values: pd.Series) -> pd.Series:
     """Vectorised connector_type over a column (each distinct value is looked up once)."""
-    values = values.astype("object").fillna("")
-    codes, distinct = pd.factorize(values, use_na_sentinel=False)
-    table = np.array([connector_type(str(v)) for v in distinct] or [""], dtype=object)
-    return pd.Series(table[codes], index=values.index, dtype=object)
+    return by_value(values.astype("object").fillna(""), lambda v: connector_type(str(v)))
 
 
 def boolean_text(value: str) -> str:

@@ -18,7 +18,7 @@ import weakref
 import numpy as np
 import pandas as pd
 
-__all__ = ["factorize", "remember"]
+__all__ = ["factorize", "remember", "by_value"]
 
 # (address, length, stride) -> (the array owning the memory, its codes, its distinct values)
 _known: dict[tuple[int, int, int], tuple[weakref.ref, np.ndarray, np.ndarray]] = {}
@@ -63,3 +63,20 @@ def factorize(values: pd.Series | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if found is not None and found[0]() is not None:
             return found[1], found[2]
     return pd.factorize(values)
+
+
+def by_value(values: pd.Series, function) -> pd.Series:
+    """``function`` over each distinct value once, spread back to the rows.
+
+    Station columns repeat on every connector row and operators share
+    addresses and hotlines, so this does a fraction of the per-row work.
+    """
+    codes, uniques = factorize(values.astype("object"))
+    # A missing value (code -1) reads as an empty cell: the last entry.
+    table = np.empty(len(uniques) + 1, dtype=object)
+    table[:] = [function(u) for u in uniques] + [function("")]
+    result = table[codes]
+    if pd.api.types.infer_dtype(table, skipna=False) == "string":
+        # The result's codes are known as well: the next step to ask (the validator) need not hash it again.
+        remember(result, np.where(codes < 0, len(uniques), codes), table)
+    return pd.Series(result, index=values.index, dtype=object, copy=False)

@@ -30,7 +30,7 @@ from . import aliases, rules
 from . import ids as sheet_ids
 from .addresses import parse_address
 from .canonical import BOOLEAN_NAMES, NAMES, REQUIRED, ROW, STATION_NAMES
-from .factorize import factorize, remember
+from .factorize import by_value, factorize
 from .hours import split_hours
 from .issues import Severity, concat_issues, empty_issues, make_issues
 from .reader import RawSheet
@@ -566,23 +566,6 @@ def _country(value: str) -> str:
         return text
 
 
-def by_value(values: pd.Series, function) -> pd.Series:
-    """``function`` over each distinct value once, spread back to the rows.
-
-    Station columns repeat on every connector row and operators share
-    addresses and hotlines, so this does a fraction of the per-row work.
-    """
-    codes, uniques = factorize(values.astype("object"))
-    # A missing value (code -1) reads as an empty cell: the last entry.
-    table = np.empty(len(uniques) + 1, dtype=object)
-    table[:] = [function(u) for u in uniques] + [function("")]
-    result = table[codes]
-    if pd.api.types.infer_dtype(table, skipna=False) == "string":
-        # The result's codes are known as well: the next step to ask (the validator) need not hash it again.
-        remember(result, np.where(codes < 0, len(uniques), codes), table)
-    return pd.Series(result, index=values.index, dtype=object, copy=False)
-
-
 def _parts(values: pd.Series, function, width: int) -> list[pd.Series]:
     """``function`` (value -> tuple of ``width`` parts, or None) per distinct value -> one Series per part."""
     codes, uniques = factorize(values.astype("object"))
@@ -956,7 +939,8 @@ def _connector_part(raw: RawSheet, mapping: Mapping, issues: list[pd.DataFrame])
         frame = pd.concat(parts) if parts else pd.DataFrame(columns=CONNECTOR_FIELDS + ["_src", "_slot"])
         frame = frame.sort_values(["_src", "_slot"], kind="stable")
     else:
-        frame = pd.DataFrame({name: _text(src, mapping.source(name)) for name in CONNECTOR_FIELDS}, index=src.index)
+        frame = pd.DataFrame({name: _text(src, mapping.source(name)) for name in CONNECTOR_FIELDS}, index=src.index,
+                             copy=False)
         frame["evse_id"] = _without_placeholders(frame["evse_id"], src[ROW], "evse_id", issues)
         frame["_src"] = src.index
         frame["_slot"] = 0
@@ -1024,11 +1008,22 @@ def _commune_code_issues(raw: RawSheet, mapping: Mapping, zips: pd.Series) -> pd
                        why + ". Map the postcode column (or the address) to zip", Severity.ERROR)
 
 
-def _per_connector(stations: pd.DataFrame, sources: pd.Series) -> pd.DataFrame:
-    """The station columns once per connector row (``sources``: the raw row each connector came from)."""
-    if len(sources) == len(stations) and (sources.to_numpy() == stations.index.to_numpy()).all():
-        return stations.reset_index(drop=True)  # one connector per row: nothing to repeat (saves a copy)
-    return stations.loc[sources].reset_index(drop=True)
+def _canonical(stations: pd.DataFrame, connectors: pd.DataFrame, raw: RawSheet) -> pd.DataFrame:
+    """NAMES + ROW: the station columns once per connector row, the connector columns, the file's row numbers.
+
+    Built from the columns' own arrays, not copies: the codes remembered for
+    them (sheets.factorize) stay valid, so the validator does not hash them again.
+    """
+    sources = connectors["_src"].to_numpy()
+    if len(sources) == len(stations) and (sources == stations.index.to_numpy()).all():
+        per_connector = stations  # one connector per row: nothing to repeat
+    else:
+        per_connector = stations.loc[sources]
+    data = {name: pd.Series((per_connector if name in STATION_NAMES else connectors)[name].to_numpy(dtype=object),
+                            dtype=object, copy=False)
+            for name in NAMES}
+    data[ROW] = pd.Series(raw.frame[ROW].loc[sources].to_numpy(dtype="int64"))
+    return pd.DataFrame(data, copy=False)
 
 
 def apply_mapping(raw: RawSheet, mapping: Mapping) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -1045,13 +1040,7 @@ def apply_mapping(raw: RawSheet, mapping: Mapping) -> tuple[pd.DataFrame, pd.Dat
     station_mapped = bool(mapping.source("station_id")) or "station_id" in mapping.constants
     if evse_mapped and station_mapped:
         # Nothing to generate: no station identity to compute.
-        frame = _per_connector(stations, connectors["_src"])
-        frame[ROW] = raw.frame[ROW].loc[connectors["_src"]].to_numpy()
-        for name in CONNECTOR_FIELDS:
-            frame[name] = connectors[name].to_numpy()
-        frame = frame[NAMES + [ROW]].astype({name: "object" for name in NAMES})
-        frame[ROW] = frame[ROW].astype("int64")
-        return frame, concat_issues(issues)
+        return _canonical(stations, connectors, raw), concat_issues(issues)
 
     # Station identity for generated ids: its address and position. In a long
     # file rows with the same address and position are the connectors of one
@@ -1072,11 +1061,7 @@ def apply_mapping(raw: RawSheet, mapping: Mapping) -> tuple[pd.DataFrame, pd.Dat
         generated = sheet_ids.station_ids(stations["cpo_id"], station_key)
         stations["station_id"] = stations["station_id"].where(has_station_id, generated)
 
-    frame = _per_connector(stations, connectors["_src"])
-    frame[ROW] = raw.frame[ROW].loc[connectors["_src"]].to_numpy()
-    for name in CONNECTOR_FIELDS:
-        frame[name] = connectors[name].to_numpy()
-
+    frame = _canonical(stations, connectors, raw)
     if not evse_mapped:
         keys = station_key.loc[connectors["_src"]].reset_index(drop=True)
         if mapping.is_wide:
@@ -1090,8 +1075,5 @@ def apply_mapping(raw: RawSheet, mapping: Mapping) -> tuple[pd.DataFrame, pd.Dat
             first_piece = ~connectors["_src"].duplicated().reset_index(drop=True)
             per_row = sheet_ids.occurrence(keys[first_piece])
             number = per_row.reindex(keys.index).ffill().astype("int64")
-        frame["evse_id"] = sheet_ids.evse_ids(frame["cpo_id"], keys, number)
-
-    frame = frame[NAMES + [ROW]].astype({name: "object" for name in NAMES})
-    frame[ROW] = frame[ROW].astype("int64")
+        frame["evse_id"] = sheet_ids.evse_ids(frame["cpo_id"], keys, number).astype(object)
     return frame, concat_issues(issues)
