@@ -30,6 +30,20 @@ def test_remembered_codes_are_what_pandas_finds(seed):
     same_as_pandas(values)
 
 
+@pytest.mark.parametrize(("codes", "distinct"), [
+    ([1, 2, 1, 3, 3], True),  # in order after an unused first value (a header row): only shifted
+    ([0, 1, 0, 2], True),
+    ([2, 1, 2, 0], True),  # out of order: renumbered
+    ([3, 1, 0], False),
+])
+def test_codes_in_order_and_out_of_order(codes, distinct):
+    uniques = np.array(["header", "a", "b", "c"], dtype=object)
+    codes = np.array(codes)
+    values = uniques[codes]
+    factorize.remember(values, codes, uniques, distinct=distinct)
+    same_as_pandas(values)
+
+
 def test_a_view_of_the_remembered_memory_is_recognised_and_nothing_else():
     distinct = np.array(["x", "y"], dtype=object)
     values = factorize.remember(distinct[np.array([1, 0, 1])], np.array([1, 0, 1]), distinct)

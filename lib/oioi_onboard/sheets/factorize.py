@@ -28,22 +28,31 @@ def _key(values: np.ndarray) -> tuple[int, int, int]:
     return values.__array_interface__["data"][0], len(values), values.strides[0] if values.ndim == 1 else 0
 
 
-def remember(values: np.ndarray, codes: np.ndarray, uniques: np.ndarray) -> np.ndarray:
+def remember(values: np.ndarray, codes: np.ndarray, uniques: np.ndarray, *, distinct: bool = False) -> np.ndarray:
     """Remember that ``values`` (an object array) is ``uniques[codes]``; returns ``values``, now read-only.
 
-    ``uniques`` may hold values no code points to and the same value twice
-    (the reader strips values after encoding them): both are tidied, and the
-    codes are renumbered in order of first appearance, as ``pd.factorize`` numbers them.
+    ``uniques`` may hold values no code points to and, unless ``distinct``,
+    the same value twice (the reader strips values after encoding them): both
+    are tidied, and the codes numbered in order of first appearance, as
+    ``pd.factorize`` numbers them.
     """
     if values.dtype != object or values.ndim != 1 or not len(values):
         return values
-    merged, uniques = pd.factorize(np.asarray(uniques, dtype=object))
-    codes = merged[codes]
-    first = np.full(len(uniques), len(codes), dtype=np.intp)
-    first[codes[::-1]] = np.arange(len(codes) - 1, -1, -1)  # the last write wins: each value's first row
-    order = np.argsort(first, kind="stable")[: int((first < len(codes)).sum())]
-    number = np.empty(len(uniques), dtype=np.intp)
-    number[order] = np.arange(len(order))
+    uniques = np.asarray(uniques, dtype=object)
+    if not distinct:
+        merged, uniques = pd.factorize(uniques)
+        codes = merged[codes]
+    highest = np.maximum.accumulate(codes)
+    if codes.min() == codes[0] and (np.diff(highest) <= 1).all():
+        # Already in order of appearance (the reader's usually are): only the values before the first are unused.
+        codes, uniques = codes - codes[0], uniques[codes[0]:highest[-1] + 1]
+    else:
+        first = np.full(len(uniques), len(codes), dtype=np.intp)
+        first[codes[::-1]] = np.arange(len(codes) - 1, -1, -1)  # the last write wins: each value's first row
+        order = np.argsort(first, kind="stable")[: int((first < len(codes)).sum())]
+        number = np.empty(len(uniques), dtype=np.intp)
+        number[order] = np.arange(len(order))
+        codes, uniques = number[codes], uniques[order]
     owner = values
     owner.flags.writeable = False
     while isinstance(owner.base, np.ndarray):  # a view's base too: writing through it would change these values
@@ -51,7 +60,7 @@ def remember(values: np.ndarray, codes: np.ndarray, uniques: np.ndarray) -> np.n
         owner.flags.writeable = False
     # Known while the array owning the memory lives (pandas wraps views of views: the view itself may go).
     key = _key(values)
-    _known[key] = (weakref.ref(owner, lambda _, key=key: _known.pop(key, None)), number[codes], uniques[order])
+    _known[key] = (weakref.ref(owner, lambda _, key=key: _known.pop(key, None)), codes, uniques)
     return values
 
 

@@ -49,14 +49,15 @@ class SheetError(UserError):
 class _Cells:
     """One column of the file: every cell as stripped text ("" for empty), and which are filled.
 
-    ``codes`` into ``distinct`` give the same texts when they are known (not
+    ``codes`` into ``uniques`` give the same texts when they are known (not
     for a column converted cell by cell); the table remembers them for later steps.
     """
 
     text: np.ndarray
     filled: np.ndarray
     codes: np.ndarray | None = None
-    distinct: np.ndarray | None = None
+    uniques: np.ndarray | None = None
+    distinct: bool = False  # no value in uniques twice
 
 
 Columns = list[_Cells]
@@ -393,9 +394,12 @@ def _arrow_columns(utf8: bytes, delimiter: str, width: int) -> Columns | None:
         if not column.num_chunks:
             columns.append(_Cells(np.zeros(0, dtype=object), np.zeros(0, dtype=bool)))
             continue
-        texts = np.array([v.strip() for v in column.chunk(0).dictionary.to_pylist()], dtype=object)
+        found = column.chunk(0).dictionary.to_pylist()
+        stripped = [v.strip() for v in found]
+        texts = np.array(stripped, dtype=object)
         codes = np.concatenate([chunk.indices.to_numpy(zero_copy_only=False) for chunk in column.chunks])
-        columns.append(_Cells(texts[codes], (texts != "")[codes], codes, texts))
+        # A dictionary's values are distinct; stripped, they stay so unless some were padded.
+        columns.append(_Cells(texts[codes], (texts != "")[codes], codes, texts, distinct=stripped == found))
     return columns
 
 
@@ -454,7 +458,9 @@ def _find_header(rows: list[list[str]]) -> int:
 def _rows(cells: _Cells, rows: slice | np.ndarray) -> np.ndarray:
     """The column's texts in ``rows``; their codes are remembered, so later steps need not hash them again."""
     text = cells.text[rows]
-    return text if cells.codes is None else factorize.remember(text, cells.codes[rows], cells.distinct)
+    if cells.codes is None:
+        return text
+    return factorize.remember(text, cells.codes[rows], cells.uniques, distinct=cells.distinct)
 
 
 def _column_letter(index: int) -> str:
