@@ -66,8 +66,10 @@ def remember(values: np.ndarray, codes: np.ndarray, uniques: np.ndarray, *, dist
 
 def factorize(values: pd.Series | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``pd.factorize(values)``, from what was remembered when it describes these very values."""
+    if values.dtype != object:  # only object arrays are remembered (and converting others would copy them)
+        return pd.factorize(values)
     array = values.to_numpy() if isinstance(values, pd.Series) else values
-    if isinstance(array, np.ndarray) and array.dtype == object and array.ndim == 1 and not array.flags.writeable:
+    if isinstance(array, np.ndarray) and array.ndim == 1 and not array.flags.writeable:
         found = _known.get(_key(array))
         if found is not None and found[0]() is not None:
             return found[1], found[2]
