@@ -75,6 +75,18 @@ def test_suggestion_for_english_headers_tolerates_case_and_punctuation():
     assert suggestion.unplaced_required == []
 
 
+@pytest.mark.parametrize(("ids", "expected"), [
+    (["BE*LNK*S00001", "BE*LNK*S00002"], {"station_id": "Station", "station_name": "Naam"}),
+    (["10457", "10458"], {"station_id": "Station", "station_name": "Naam"}),
+    (["Laadplein Meir", "Gent Korenmarkt"], {"station_id": None, "station_name": "Station"}),  # names, not ids
+])
+def test_a_station_column_holding_ids_is_the_station_id(ids, expected):
+    raw = sheet([["Laadpunt ID", "Station", "Naam"],
+                 ["BE*LNK*E1", ids[0], "Laadplein Meir"], ["BE*LNK*E2", ids[1], "Gent Korenmarkt"]])
+    mapping = suggest_mapping(raw).mapping
+    assert {name: mapping.source(name) for name in expected} == expected
+
+
 def test_suggestion_names_what_it_cannot_place():
     raw = sheet([["Foo", "Bar", "Breitengrad"], ["1", "2", "49"]])
     suggestion = suggest_mapping(raw)

@@ -38,7 +38,7 @@ def remember(values: np.ndarray, codes: np.ndarray, uniques: np.ndarray, *, dist
     """
     if values.dtype != object or values.ndim != 1 or not len(values):
         return values
-    uniques = np.asarray(uniques, dtype=object)
+    codes, uniques = np.asarray(codes, dtype=np.intp), np.asarray(uniques, dtype=object)
     if not distinct:
         merged, uniques = pd.factorize(uniques)
         codes = merged[codes]

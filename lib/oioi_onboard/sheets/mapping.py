@@ -320,6 +320,15 @@ def _looks_like_operator_ids(values: pd.Series) -> bool:
     return bool(sample.str.fullmatch(oioi_ids.OPERATOR_ID_PATTERN).mean() >= 0.9)
 
 
+_ID_CELL = re.compile(r"\S*[0-9]\S*")  # one word with a digit: 'DE*8PS*S12', 'S-0042', '10457'
+
+
+def _looks_like_ids(values: pd.Series) -> bool:
+    """Most cells are one word holding a digit: ids, never a name people read ('Ladepark Mannheim')."""
+    sample = _sample(values)
+    return bool(len(sample)) and sample.map(lambda v: _ID_CELL.fullmatch(v) is not None).mean() >= 0.9
+
+
 def _sample(values: pd.Series, size: int = 500) -> pd.Series:
     values = values[values != ""]
     return values.head(size)
@@ -385,9 +394,12 @@ def suggest_mapping(raw: RawSheet) -> Suggestion:
         for name in NAMES:
             if charge_points and name in CONNECTOR_FIELDS:
                 continue
-            score = _score(header, _FOLDED[name])
+            score, field = _score(header, _FOLDED[name]), name
             if score >= 0.6:
-                candidates.append((score, -position, header, (name,)))
+                if field == "station_name" and _looks_like_ids(raw.frame[header]):
+                    # 'Station' over 'BE*LNK*S00001': the station's id, not its name (ahead of a generated one).
+                    score, field = score - 0.01, "station_id"
+                candidates.append((score, -position, header, (field,)))
         for pair, synonyms in _FOLDED_COMBINED.items():
             score = _score(header, synonyms)
             if score >= 0.6:
