@@ -11,7 +11,6 @@ Tooltips are plain text, never HTML: names come from users' files.
 from __future__ import annotations
 
 import json
-import math
 
 import numpy as np
 import pandas as pd
@@ -20,7 +19,7 @@ import streamlit as st
 from pydeck.bindings.json_tools import default_serialize
 
 from components.basemap import deck_style, under
-from components.live_map_layers import CompactDeck
+from components.live_map_layers import CompactDeck, fit_view
 
 STATE_COLOURS: dict[str, tuple[int, int, int]] = {
     "ok": (0, 114, 178),  # blue
@@ -55,14 +54,10 @@ def fitted_view(points: pd.DataFrame) -> pdk.ViewState:
     """A view showing the bulk of the points (2nd..98th percentile, so one stray point does not zoom out)."""
     if points.empty:
         return pdk.ViewState(latitude=51.1, longitude=10.4, zoom=5)
-    lat = points["latitude"].to_numpy()
-    lon = points["longitude"].to_numpy()
     low, high = (2, 98) if len(points) > 50 else (0, 100)
-    lat_min, lat_max = np.percentile(lat, [low, high])
-    lon_min, lon_max = np.percentile(lon, [low, high])
-    span = max(lat_max - lat_min, (lon_max - lon_min) / 1.5, 0.005)
-    zoom = max(1.0, min(15.0, 8.5 - math.log2(span)))
-    return pdk.ViewState(latitude=float(lat_min + lat_max) / 2, longitude=float(lon_min + lon_max) / 2, zoom=zoom)
+    lat_min, lat_max = np.percentile(points["latitude"].to_numpy(), [low, high])
+    lon_min, lon_max = np.percentile(points["longitude"].to_numpy(), [low, high])
+    return fit_view(float(lat_min), float(lat_max), float(lon_min), float(lon_max))
 
 
 def _with_style(points: pd.DataFrame) -> pd.DataFrame:

@@ -1,6 +1,7 @@
 """The import preview's deck: dots sized in pixels, coloured by state, view fitted, over the offline base map."""
 
 import json
+import math
 
 import pandas as pd
 import pytest
@@ -49,6 +50,25 @@ def test_radius_is_in_pixels_not_an_expression():
 def test_view_is_fitted_to_the_stations():
     view = json.loads(station_deck(points(300)).to_json())["initialViewState"]
     assert 48.0 <= view["latitude"] <= 50.0 and 8.0 <= view["longitude"] <= 8.1
+
+
+def test_every_city_of_a_network_lies_inside_the_first_view():
+    # Gent, Antwerp and Brussels: the first view once cut off two of the three cities.
+    cities = [(51.054, 3.721), (51.218, 4.411), (50.846, 4.366)]
+    frame = points(300).assign(latitude=[cities[i % 3][0] for i in range(300)],
+                               longitude=[cities[i % 3][1] for i in range(300)])
+    view = json.loads(station_deck(frame).to_json())["initialViewState"]
+    scale = 512 * 2 ** view["zoom"]  # pixels around the world at this zoom (deck.gl's Web Mercator)
+
+    def pixel(lat, lon):
+        return lon / 360 * scale, -math.log(math.tan(math.pi / 4 + math.radians(lat) / 2)) / (2 * math.pi) * scale
+
+    centre_x, centre_y = pixel(view["latitude"], view["longitude"])
+    for lat, lon in cities:
+        x, y = pixel(lat, lon)
+        # The preview is 520 px high and at least 560 px wide.
+        assert abs(x - centre_x) < 560 / 2 and abs(y - centre_y) < 520 / 2, (lat, lon, view["zoom"])
+    assert view["zoom"] > 7  # a region, not a continent
 
 
 def test_many_stations_are_aggregated_but_problems_stay_single_points():
