@@ -58,10 +58,18 @@ def _connect_sandbox(process: subprocess.Popen) -> None:
         print(f"Sandbox CPO {name!r}: {check.message}", file=sys.stderr if not check.ok else sys.stdout, flush=True)
 
 
+def _stop(signum: int, frame) -> None:  # noqa: ANN001
+    raise KeyboardInterrupt
+
+
 def run_embedded() -> None:
     from .workflows.bootstrap import prepare_embedded
 
     prepare_embedded()  # schema, secret key, first admin, demo CPO and stations
+    # A terminal closed or `kill` stops everything as Ctrl-C does: Python's default would exit at once and
+    # leave the services running without their launcher.
+    for stop in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(stop, _stop)
     processes: list[tuple[str, subprocess.Popen]] = []
     env = dict(os.environ)
     try:
