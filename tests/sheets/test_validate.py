@@ -136,6 +136,19 @@ def test_disagreement_names_the_column_and_the_other_row():
     assert "row 9" in issue["message"] and issue["row"] == 10
 
 
+def test_a_station_id_leaves_room_for_its_replacement_id():
+    from oioi_onboard.oioi.vocabulary import TEXT_LIMITS
+    from oioi_onboard.sync.diff import next_station_id
+
+    longest = "DE*8PS*S" + "7" * (rules.TEXT_LIMITS["station_id"] - 8)
+    assert validate(set_station(valid_frame(), S2, station_id=longest), context=CONTEXT).issues.empty
+    # Its connectors changed three times over: the replacement ids still fit the wire's limit.
+    assert len(next_station_id(longest, {f"{longest}-{n}" for n in range(2, 999)})) <= TEXT_LIMITS["id"]
+    issues = validate(set_station(valid_frame(), S2, station_id=longest + "7"), context=CONTEXT).issues
+    assert issues["rule"].tolist() == ["text_too_long"]
+    assert "'-2' appended" in issues["message"].iloc[0]
+
+
 def test_evse_id_in_two_stations():
     frame = set_row(valid_frame(), 12, evse_id="DE*8PS*E0002*1", connector_type="Type2")
     issues = validate(frame).issues

@@ -147,7 +147,7 @@ _COUNTERS = (
 )
 
 # The largest request body read: one station is a few kB even with every text at its limit
-# (messages.TEXT_LIMITS), so 1 MiB leaves room and still stops a runaway field.
+# (vocabulary.TEXT_LIMITS), so 1 MiB leaves room and still stops a runaway field.
 MAX_BODY_BYTES = 1024 * 1024
 # A body over the limit is still read (and dropped) up to this size, so that the client, still
 # sending, reads the 413 instead of a reset connection; beyond it the connection is cut.

@@ -83,9 +83,13 @@ def severity_of(rule: str) -> Severity:
     """The severity of a validator rule, OIOI's or a plausibility one."""
     return (RULES.get(rule) or PLAUSIBILITY_RULES[rule]).severity
 
-# Text limits per canonical column, made from the wire's (oioi.messages.TEXT_LIMITS, the one
+# Text limits per canonical column, made from the wire's (oioi.vocabulary.TEXT_LIMITS, the one
 # source): what the sheet lets through, the message models and the sandbox accept.
 TEXT_LIMITS = {_COLUMN_OF_FIELD[path]: limit for path, limit in _WIRE_TEXT_LIMITS.items()}
+# A station whose connectors change is pushed under a new id, its own with "-2", "-3", ... appended
+# (sync.diff.next_station_id): a file's ids leave room for that within the wire's limit.
+REPLACEMENT_SUFFIX_ROOM = 4
+TEXT_LIMITS["station_id"] -= REPLACEMENT_SUFFIX_ROOM
 
 SPEED_WARNING_KW = 400.0
 

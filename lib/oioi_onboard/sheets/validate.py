@@ -555,7 +555,7 @@ class _Checker:
                 name,
                 column.rows(long_u),
                 lambda positions, column=column, name=name, limit=limit: np.array(
-                    [f"{name} has {len(v)} characters; at most {limit} are allowed"
+                    [f"{name} has {len(v)} characters; at most {limit} are allowed" + _WHY_LIMIT.get(name, "")
                      for v in column.stripped(positions)],
                     dtype=object,
                 ),
@@ -675,6 +675,8 @@ class _Checker:
             )
 
 
+_WHY_LIMIT = {"station_id": f" (a connector change pushes the station again as its id with '-2' appended, and "
+                            f"ids stay within {rules.TEXT_LIMITS['station_id'] + rules.REPLACEMENT_SUFFIX_ROOM})"}
 _HOSTILE_PATTERN = f"{rules.CONTROL_CHARACTERS_PATTERN}|{rules.FORMULA_PATTERN}"
 
 
