@@ -58,6 +58,13 @@ def test_a_view_of_the_remembered_memory_is_recognised_and_nothing_else():
     same_as_pandas(values[1:])  # a different length at another address: not the remembered array
 
 
+def test_only_text_is_remembered():
+    text = factorize.by_value(pd.Series(["a", "b", "a"], dtype=object), str.upper)
+    flags = factorize.by_value(pd.Series(["a", "b", "a"], dtype=object), lambda v: v == "a")
+    assert factorize.is_remembered(text) and text.tolist() == ["A", "B", "A"]
+    assert not factorize.is_remembered(flags) and flags.tolist() == [True, False, True]
+
+
 def test_codes_are_forgotten_with_the_array():
     distinct = np.array(["p", "q"], dtype=object)
     values = factorize.remember(distinct[np.array([0, 1])], np.array([0, 1]), distinct)

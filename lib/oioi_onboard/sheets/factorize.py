@@ -18,7 +18,7 @@ import weakref
 import numpy as np
 import pandas as pd
 
-__all__ = ["factorize", "remember", "by_value"]
+__all__ = ["factorize", "remember", "is_remembered", "by_value"]
 
 # (address, length, stride) -> (the array owning the memory, its codes, its distinct values)
 _known: dict[tuple[int, int, int], tuple[weakref.ref, np.ndarray, np.ndarray]] = {}
@@ -29,16 +29,18 @@ def _key(values: np.ndarray) -> tuple[int, int, int]:
 
 
 def remember(values: np.ndarray, codes: np.ndarray, uniques: np.ndarray, *, distinct: bool = False) -> np.ndarray:
-    """Remember that ``values`` (an object array) is ``uniques[codes]``; returns ``values``, now read-only.
+    """Remember that ``values`` (an object array of ``str``) is ``uniques[codes]``; returns ``values``, now read-only.
 
     ``uniques`` may hold values no code points to and, unless ``distinct``,
     the same value twice (the reader strips values after encoding them): both
     are tidied, and the codes numbered in order of first appearance, as
     ``pd.factorize`` numbers them.
     """
+    codes, uniques = np.asarray(codes, dtype=np.intp), np.asarray(uniques, dtype=object)
     if values.dtype != object or values.ndim != 1 or not len(values):
         return values
-    codes, uniques = np.asarray(codes, dtype=np.intp), np.asarray(uniques, dtype=object)
+    if pd.api.types.infer_dtype(uniques, skipna=False) != "string":
+        return values  # text only: the validator takes what is remembered for text without looking
     if not distinct:
         merged, uniques = pd.factorize(uniques)
         codes = merged[codes]
@@ -64,16 +66,26 @@ def remember(values: np.ndarray, codes: np.ndarray, uniques: np.ndarray, *, dist
     return values
 
 
-def factorize(values: pd.Series | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``pd.factorize(values)``, from what was remembered when it describes these very values."""
+def _remembered(values: pd.Series | np.ndarray) -> tuple[weakref.ref, np.ndarray, np.ndarray] | None:
     if values.dtype != object:  # only object arrays are remembered (and converting others would copy them)
-        return pd.factorize(values)
+        return None
     array = values.to_numpy() if isinstance(values, pd.Series) else values
     if isinstance(array, np.ndarray) and array.ndim == 1 and not array.flags.writeable:
         found = _known.get(_key(array))
         if found is not None and found[0]() is not None:
-            return found[1], found[2]
-    return pd.factorize(values)
+            return found
+    return None
+
+
+def is_remembered(values: pd.Series | np.ndarray) -> bool:
+    """Whether the codes of exactly these values are known (then every value is a ``str``: only text is remembered)."""
+    return _remembered(values) is not None
+
+
+def factorize(values: pd.Series | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``pd.factorize(values)``, from what was remembered when it describes these very values."""
+    found = _remembered(values)
+    return (found[1], found[2]) if found is not None else pd.factorize(values)
 
 
 def by_value(values: pd.Series, function) -> pd.Series:
@@ -86,8 +98,6 @@ def by_value(values: pd.Series, function) -> pd.Series:
     # A missing value (code -1) reads as an empty cell: the last entry.
     table = np.empty(len(uniques) + 1, dtype=object)
     table[:] = [function(u) for u in uniques] + [function("")]
-    result = table[codes]
-    if pd.api.types.infer_dtype(table, skipna=False) == "string":
-        # The result's codes are known as well: the next step to ask (the validator) need not hash it again.
-        remember(result, np.where(codes < 0, len(uniques), codes), table)
+    # The result's codes are known as well: the next step to ask (the validator) need not hash it again.
+    result = remember(table[codes], np.where(codes < 0, len(uniques), codes), table)
     return pd.Series(result, index=values.index, dtype=object, copy=False)

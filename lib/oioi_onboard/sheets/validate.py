@@ -18,6 +18,8 @@ import email_validator
 import numpy as np
 import pandas as pd
 import phonenumbers
+import pyarrow as pa
+import pyarrow.compute as pc
 import pycountry
 
 from ..oioi import ids
@@ -25,7 +27,7 @@ from ..oioi.vocabulary import ConnectorType
 from . import aliases, rules
 from .addresses import CITY_STREET_WORDS, zip_fits
 from .canonical import BOOLEAN_NAMES, NAMES, REQUIRED, ROW, STATION_NAMES
-from .factorize import factorize
+from .factorize import factorize, is_remembered
 from .issues import ISSUE_COLUMNS, Severity, empty_issues
 
 __all__ = ["RegistryContext", "Validation", "validate", "canonical_frame"]
@@ -92,7 +94,7 @@ def canonical_frame(frame: pd.DataFrame) -> pd.DataFrame:
         if name in frame.columns:
             column = frame[name]
             if column.dtype == object:
-                if pd.api.types.infer_dtype(column, skipna=False) not in ("string", "empty"):
+                if not _all_text(column):
                     column = column.astype("str").fillna("")
             elif column.dtype != "str" or column.hasnans:
                 column = column.astype("str").fillna("")
@@ -104,6 +106,11 @@ def canonical_frame(frame: pd.DataFrame) -> pd.DataFrame:
     else:
         data[ROW] = pd.Series(np.arange(2, n + 2), dtype="int64")  # the header is row 1
     return pd.DataFrame(data, copy=False)  # the columns as they are, not stacked into one block (a copy)
+
+
+def _all_text(column: pd.Series) -> bool:
+    # Remembered columns are text by construction (sheets.factorize): no need to look at every cell.
+    return is_remembered(column) or pd.api.types.infer_dtype(column, skipna=False) in ("string", "empty")
 
 
 class _Column:
@@ -227,8 +234,10 @@ class _Checker:
         parsed = {}
         for name in _NUMBER_COLUMNS:
             column = self.col(name)
-            numbers_u = pd.to_numeric(column.u.str.replace(",", ".", regex=False), errors="coerce")
-            numbers_u = numbers_u.astype("float64").to_numpy()
+            # Decimal commas are the mapping's to turn into points; a frame from elsewhere may still hold them.
+            text_u = column.u.str.replace(",", ".", regex=False) if column.u.str.contains(",", regex=False).any() \
+                else pd.Series(column.u_values, dtype=object, copy=False)
+            numbers_u = pd.to_numeric(text_u, errors="coerce").astype("float64").to_numpy()
             bad_u = ~column.blank_u & ~np.isfinite(numbers_u)
             self.add("not_a_number", name, column.rows(bad_u), f"{name} is not a number")
             numbers_u = np.where(bad_u, np.nan, numbers_u)
@@ -388,19 +397,19 @@ class _Checker:
             )
 
     def evse_operator(self) -> None:
-        # Compare through codes into the distinct operator keys: no per-row strings.
-        keys = pd.Index(pd.unique(self.operator_key_u.to_numpy(dtype=object)))
-        evse_code_u = keys.get_indexer(self.evse_operator_u.to_numpy(dtype=object))
-        operator_code_u = keys.get_indexer(self.operator_key_u.to_numpy(dtype=object))
+        # Compare through codes into the distinct operator keys, in Arrow: no Python string per EVSE id.
+        operator_keys, evse_operator = pa.array(self.operator_key_u), pa.array(self.evse_operator_u)
+        keys = pc.unique(operator_keys)
+        evse_code_u = pc.index_in(evse_operator, value_set=keys).fill_null(-1).to_numpy()
+        operator_code_u = pc.index_in(operator_keys, value_set=keys).fill_null(-1).to_numpy()
         evse, operator = self.col("evse_id"), self.col("cpo_id")
         mismatch = self.evse_valid & self.operator_valid
         mismatch &= evse_code_u[evse.codes] != operator_code_u[operator.codes]
-        evse_operator_u = self.evse_operator_u.to_numpy(dtype=object)
 
         def message(positions):
             out = []
             for p in positions:
-                part = evse_operator_u[evse.codes[p]]
+                part = self.evse_operator_u.iat[evse.codes[p]]
                 out.append(f"the EVSE id's operator part {part[:2]}*{part[2:]} differs from the station's "
                            f"cpo-id {operator.u_values[operator.codes[p]]}")
             return np.array(out, dtype=object)
@@ -651,14 +660,18 @@ class _Checker:
                                             dtype=object))
 
     def hostile(self) -> None:
-        for name in NAMES:
+        # One pass over every column's distinct values for both patterns first: nearly every column has neither.
+        filled = [name for name in NAMES if not self.col(name).blank_u.all()]
+        if not filled:
+            return
+        values = [pa.array(self.col(name).raw_u, type=pa.large_string()) for name in filled]
+        found = pc.match_substring_regex(pa.concat_arrays(values), _HOSTILE_PATTERN).fill_null(False).to_numpy(
+            zero_copy_only=False)
+        for name, hits in zip(filled, np.split(found, np.cumsum([len(v) for v in values])[:-1]), strict=True):
+            if not hits.any():
+                continue
             column = self.col(name)
-            if column.blank_u.all():
-                continue
             raw = column.raw_u
-            # One pass for both patterns first: nearly every column has neither.
-            if not raw.str.contains(_HOSTILE_PATTERN, regex=True).fillna(False).any():
-                continue
             control_u = raw.str.contains(rules.CONTROL_CHARACTERS_PATTERN, regex=True).fillna(False)
             self.add(
                 "control_characters",
