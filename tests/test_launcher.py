@@ -1,4 +1,4 @@
-"""`make run`'s launcher: stopped by a signal, it stops every service it started."""
+"""`make run`'s launcher: it serves the base map's static files, and stopped by a signal, it stops every service."""
 
 import os
 import signal
@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from components.basemap import STATIC_URL
 from tests.helpers.sandbox import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,6 +47,10 @@ def test_a_terminated_launcher_stops_its_services(tmp_path, stop):
             except httpx.HTTPError:
                 assert launcher.poll() is None and time.monotonic() < deadline, (tmp_path / "run.log").read_text()
                 time.sleep(0.5)
+        # The maps' base map is served as static files, named in every deck by URL.
+        served = httpx.get(f"http://127.0.0.1:{ports['app']}/{STATIC_URL}/countries.json", timeout=10)
+        assert served.status_code == 200 and served.headers["content-type"].startswith("application/json")
+        assert len(served.json()["features"]) > 40
         launcher.send_signal(stop)  # the launcher alone, as `kill PID` or a closed terminal does
         launcher.wait(timeout=30)
         deadline = time.monotonic() + 30

@@ -10,14 +10,15 @@ Run (shapely comes with the project's test extra; the product itself never needs
 
     python tools/build_basemap.py ne_50m_admin_0_countries.geojson ne_10m_admin_1_states_provinces.geojson
 
-It writes ``lib/oioi_onboard/basemap/europe.json``: two GeoJSON feature
-collections, ``countries`` (one polygon feature per country, its name) and
-``regions`` (per European country, the borders between its first-order regions
-as lines; coasts and national borders are the countries' outlines, drawn once),
-coordinates rounded to ``DECIMALS`` places. Countries with more than
-``DISSOLVE_ABOVE`` first-order units (France's departments, Italy's provinces,
-the United Kingdom's counties) are shown by the regions Natural Earth groups
-them into, so the layer stays a few hundred kilobytes.
+It writes ``app/static/basemap/countries.json`` and ``regions.json``, two GeoJSON
+feature collections (served to the browser as static files): ``countries`` (one
+polygon feature per country, its name) and ``regions`` (per European country,
+the borders between its first-order regions as lines; coasts and national
+borders are the countries' outlines, drawn once), coordinates rounded to
+``DECIMALS`` places. Countries with more than ``DISSOLVE_ABOVE`` first-order
+units (France's departments, Italy's provinces, the United Kingdom's counties)
+are shown by the regions Natural Earth groups them into, so the layers stay a
+few hundred kilobytes.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from shapely import set_precision
 from shapely.geometry import MultiLineString, box, mapping, shape
 from shapely.ops import linemerge, unary_union
 
-OUT = Path(__file__).resolve().parents[1] / "lib" / "oioi_onboard" / "basemap" / "europe.json"
+OUT = Path(__file__).resolve().parents[1] / "app" / "static" / "basemap"
 EUROPE = box(-25.0, 27.0, 45.0, 72.0)  # lon/lat: Iceland and the Canaries to the Caucasus, Crete to the Nordkapp
 COUNTRY_TOLERANCE = 0.02  # degrees (~2 km): invisible below zoom 8, where a base map for context is looked at
 REGION_TOLERANCE = 0.03
@@ -133,19 +134,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("countries", type=Path, help="ne_50m_admin_0_countries as GeoJSON")
     parser.add_argument("regions", type=Path, help="ne_10m_admin_1_states_provinces as GeoJSON")
-    parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--out", type=Path, default=OUT, help="the folder of countries.json and regions.json")
     args = parser.parse_args()
-    layer = {
-        "source": "Natural Earth (public domain): ne_50m_admin_0_countries, ne_10m_admin_1_states_provinces",
+    layers = {  # the sources are named in SOURCE.md beside them
         "countries": {"type": "FeatureCollection", "features": countries(args.countries)},
-        "regions": {"type": "FeatureCollection",
-                    "features": regions(args.regions, european_countries(args.countries))},
+        "regions": {"type": "FeatureCollection", "features": regions(args.regions, european_countries(args.countries))},
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(layer, ensure_ascii=False, separators=(",", ":")) + "\n", encoding="utf-8")
-    print(f"{args.out}: {len(layer['countries']['features'])} countries, "
-          f"region borders of {len(layer['regions']['features'])}, {args.out.stat().st_size / 1024:.0f} KiB")
-
+    args.out.mkdir(parents=True, exist_ok=True)
+    for name, layer in layers.items():
+        path = args.out / f"{name}.json"
+        path.write_text(json.dumps(layer, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
+        print(f"{path}: {len(layer['features'])} features, {path.stat().st_size / 1024:.0f} KiB")
 
 if __name__ == "__main__":
     main()

@@ -4,18 +4,20 @@ Without ``OIOI_MAP_STYLE`` (the default) no tile is asked for: the map is the
 shipped Natural Earth layer (sea, land, country and region borders), the same
 with or without internet. With a style, its tiles are drawn first and the
 boundary layer over them as lines only, so the tiles' own land stays visible.
-Presentation only; the data is ``oioi_onboard.basemap``.
+The layer's data (``app/static/basemap``, sources and licence in its
+SOURCE.md) is served as static files and named in the deck by URL: a browser
+loads it once, not with every rerun (the live map reruns every few seconds).
 """
 
 from __future__ import annotations
 
 import json
 from functools import lru_cache
+from pathlib import Path
 
 import pydeck as pdk
 from pydeck.bindings.json_tools import default_serialize
 
-from oioi_onboard import basemap
 from oioi_onboard.settings import get_settings
 
 SEA = [222, 233, 242]
@@ -23,6 +25,9 @@ LAND = [246, 244, 239]
 COUNTRY_BORDER = [140, 140, 140]
 REGION_BORDER = [196, 196, 196]
 LAYER_IDS = ("basemap_sea", "basemap_countries", "basemap_regions")
+BOUNDS = (-25.0, 27.0, 45.0, 72.0)  # lon/lat box the layer covers (west, south, east, north), as built
+# Relative to the page, as Streamlit serves app/static (below any server.baseUrlPath).
+STATIC_DIR, STATIC_URL = Path(__file__).resolve().parents[1] / "static" / "basemap", "app/static/basemap"
 
 
 def map_style() -> str:
@@ -45,8 +50,7 @@ def deck_style() -> dict:
 def basemap_layers(*, tiles: bool | None = None) -> list[pdk.Layer]:
     """Sea, land and borders (no tiles) or borders alone (over tiles); never pickable, drawn first."""
     tiles = bool(map_style()) if tiles is None else tiles
-    data = basemap.europe()
-    west, south, east, north = basemap.BOUNDS
+    west, south, east, north = BOUNDS
     layers = []
     if not tiles:
         layers.append(pdk.Layer(
@@ -55,12 +59,12 @@ def basemap_layers(*, tiles: bool | None = None) -> list[pdk.Layer]:
             get_polygon="polygon", get_fill_color=SEA, pickable=False,
         ))
     layers.append(pdk.Layer(
-        "GeoJsonLayer", id=LAYER_IDS[1], data=data["countries"], filled=not tiles, stroked=True,
+        "GeoJsonLayer", id=LAYER_IDS[1], data=f"{STATIC_URL}/countries.json", filled=not tiles, stroked=True,
         get_fill_color=LAND, get_line_color=COUNTRY_BORDER, line_width_min_pixels=1, get_line_width=1,
         line_width_units="'pixels'", pickable=False,
     ))
     layers.append(pdk.Layer(
-        "GeoJsonLayer", id=LAYER_IDS[2], data=data["regions"], stroked=True, filled=False,
+        "GeoJsonLayer", id=LAYER_IDS[2], data=f"{STATIC_URL}/regions.json", stroked=True, filled=False,
         get_line_color=REGION_BORDER, line_width_min_pixels=1, get_line_width=0.5, line_width_units="'pixels'",
         pickable=False,
     ))
@@ -73,7 +77,7 @@ def _layers_json(tiles: bool) -> str:
 
 
 def basemap_layers_json() -> str:
-    """``basemap_layers`` as a JSON list, serialised once per process (it is a few hundred kilobytes)."""
+    """``basemap_layers`` as a JSON list, serialised once per process."""
     return _layers_json(bool(map_style()))
 
 

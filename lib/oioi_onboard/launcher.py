@@ -35,7 +35,7 @@ def services() -> list[tuple[str, list[str]]]:
         ("worker", _cli("worker")),
         ("relay", _cli("relay", "--host", settings.relay_host, "--port", str(settings.relay_port))),
         ("app", [sys.executable, "-m", "streamlit", "run", str(APP), "--server.port", str(settings.app_port),
-                 "--server.headless", "true"]),
+                 "--server.headless", "true", "--server.enableStaticServing", "true"]),  # the base map's files
     ]
 
 

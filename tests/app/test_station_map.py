@@ -7,9 +7,8 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from components.basemap import LAYER_IDS
+from components.basemap import LAYER_IDS, STATIC_DIR, STATIC_URL
 from components.station_map import AGGREGATE_ABOVE, station_deck
-from oioi_onboard import basemap
 from oioi_onboard.settings import get_settings
 
 
@@ -82,7 +81,10 @@ def test_the_offline_base_map_is_drawn_under_the_points_and_no_tiles_are_asked_f
     assert ids[:3] == list(LAYER_IDS) and ids[3:] == ["stations"]  # sea, land, regions, then the stations
     countries = deck["layers"][1]
     assert countries["@@type"] == "GeoJsonLayer" and countries["filled"] is True
-    assert {"Germany", "France", "Poland"} <= {f["properties"]["name"] for f in countries["data"]["features"]}
+    # By URL: the browser loads the layer once from the static files, not with every rerun.
+    assert countries["data"] == f"{STATIC_URL}/countries.json"
+    names = {f["properties"]["name"] for f in json.loads((STATIC_DIR / "countries.json").read_text())["features"]}
+    assert {"Germany", "France", "Poland"} <= names
     assert not any(layer["pickable"] for layer in deck["layers"][:3])  # tooltips stay the stations'
     # pydeck's "no base map" for map_provider=None; Streamlit then loads no tiles (map_style=None would).
     assert deck["mapStyle"] == "__MAP_STYLE__" and "mapProvider" not in deck
@@ -98,18 +100,15 @@ def test_a_configured_style_puts_tiles_under_the_borders(map_style):
 
 
 def test_the_shipped_layer_is_small_covers_europe_and_says_where_it_comes_from():
-    from importlib import resources
-
-    data = resources.files("oioi_onboard.basemap")
-    size = len(data.joinpath("europe.json").read_bytes())
-    assert size < 400 * 1024
-    layer = basemap.europe()
-    assert len(layer["countries"]["features"]) > 40
-    for feature in layer["countries"]["features"]:
+    files = {name: STATIC_DIR / f"{name}.json" for name in ("countries", "regions")}
+    assert sum(path.stat().st_size for path in files.values()) < 400 * 1024
+    countries, regions = (json.loads(path.read_text(encoding="utf-8")) for path in files.values())
+    assert len(countries["features"]) > 40 and len(regions["features"]) > 20
+    for feature in countries["features"]:
         for ring in _rings(feature["geometry"]):
             for lon, lat in ring:
                 assert -25.0 <= lon <= 45.0 and 27.0 <= lat <= 72.0
-    source = data.joinpath("SOURCE.md").read_text(encoding="utf-8")
+    source = (STATIC_DIR / "SOURCE.md").read_text(encoding="utf-8")
     assert "Natural Earth" in source and "public domain" in source.lower()
 
 
