@@ -14,8 +14,8 @@ from .factorize import by_value
 from .rules import FALSE_WORDS, TRUE_WORDS
 
 __all__ = [
-    "fold", "connector_type", "connector_types", "boolean", "split_types", "JUNK_VALUES", "is_junk", "boolean_text",
-    "plug_type", "is_count_header", "PLACEHOLDERS",
+    "fold", "headers_by_fold", "connector_type", "connector_types", "boolean", "split_types", "JUNK_VALUES",
+    "is_junk", "boolean_text", "plug_type", "is_count_header", "PLACEHOLDERS",
 ]
 
 _UMLAUTS = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss", "Ä": "ae", "Ö": "oe", "Ü": "ue"})
@@ -26,6 +26,14 @@ def fold(text: str) -> str:
     text = str(text).translate(_UMLAUTS)
     text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
     return re.sub(r"[^a-z0-9]", "", text.lower())
+
+
+def headers_by_fold(headers: list[str]) -> dict[str, str]:
+    """Folded header -> the header as the file spells it; the first of duplicated headers wins."""
+    found: dict[str, str] = {}
+    for header in headers:
+        found.setdefault(fold(header), header)
+    return found
 
 
 def _words(text: str) -> list[str]:

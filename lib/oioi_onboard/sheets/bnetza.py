@@ -75,7 +75,7 @@ def operator_table_csv(raw: RawSheet) -> bytes:
     Two columns, as ``profiles.load_operators_csv`` reads them; the operator ids are
     left empty for the person who knows them. UTF-8 with a BOM, so Excel shows umlauts.
     """
-    column = next((c for c in raw.columns if aliases.fold(c) == aliases.fold(OPERATOR_COLUMN)), None)
+    column = aliases.headers_by_fold(raw.columns).get(aliases.fold(OPERATOR_COLUMN))
     names = raw.frame[column].astype("str").str.strip() if column else pd.Series(dtype="str")
     table = pd.DataFrame({"operator name": names[names != ""].value_counts().index, "operator id": ""})
     table["operator name"] = table["operator name"].map(neutralise)  # a name is never a formula in Excel

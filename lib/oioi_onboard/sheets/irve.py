@@ -63,7 +63,7 @@ def _find(by_fold: dict[str, str], names: list[str]) -> str | None:
 
 def missing_columns(headers: list[str]) -> list[str]:
     """The schema's columns the profile needs that these headers lack ([] for an IRVE file)."""
-    by_fold = {aliases.fold(h): h for h in reversed(headers)}
+    by_fold = aliases.headers_by_fold(headers)
     missing = [n for n in _REQUIRED if aliases.fold(n) not in by_fold]
     if not (_find(by_fold, [_XY]) or (_find(by_fold, _LATITUDE) and _find(by_fold, _LONGITUDE))):
         missing.append(f"{_XY} (or station_latitude and station_longitude)")
@@ -79,7 +79,7 @@ def irve_mapping(raw: RawSheet) -> tuple[Mapping, str] | None:
     headers = raw.columns
     if missing_columns(headers):
         return None
-    by_fold = {aliases.fold(h): h for h in reversed(headers)}  # the first of duplicated headers wins
+    by_fold = aliases.headers_by_fold(headers)
     columns: dict[str, str | None] = {name: _find(by_fold, names) for name, names in _COLUMNS.items()}
     xy = _find(by_fold, [_XY])
     latitude, longitude = _find(by_fold, _LATITUDE), _find(by_fold, _LONGITUDE)

@@ -62,9 +62,7 @@ def resolve_columns(raw: RawSheet, mapping: Mapping, *, profile: str = "") -> Ma
     Raises ProfileError naming the columns the file lacks. Optional columns
     of the template profile that are missing are simply not read.
     """
-    by_fold: dict[str, str] = {}
-    for header in raw.columns:
-        by_fold.setdefault(aliases.fold(header), header)
+    by_fold = aliases.headers_by_fold(raw.columns)
     table = {c: by_fold.get(aliases.fold(c)) for c in _referenced(mapping)}
     optional = {c for c in table if profile == "template" and c not in _template_required()}
     missing = sorted(c for c, found in table.items() if found is None and c not in optional)
