@@ -232,14 +232,14 @@ if state.get(WORK, {}).get("key") != source_key:
     except OnboardError as error:
         show_error(error)
         st.stop()
-    _validate(mapped.frame, mapped.issues, mapped.description)
+    # With the suggestion, the column choices above say the rest.
+    _validate(mapped.frame, mapped.issues, mapped.description if profile != SUGGESTED else mapped.from_defaults)
 work = state[WORK]
 validation = work["validation"]
 draft["choices"] = {k: state[k] for k in state
                     if isinstance(k, str) and (k in _REMEMBERED or k.startswith("import_map_"))}
-for line in work["description"]:  # with the suggestion, the column choices above say the rest
-    if profile != SUGGESTED or "CPO's defaults" in line:
-        st.caption(plain(line))
+for line in work["description"]:
+    st.caption(plain(line))
 
 st.subheader("Validation")
 cols = st.columns(5)

@@ -11,7 +11,7 @@ CPO (``oioi-onboard validate FILE``) never loads SQLModel and the database layer
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -39,6 +39,7 @@ class MappedSheet:
     frame: pd.DataFrame
     issues: pd.DataFrame
     description: list[str]  # which column went to which field, for a person to read
+    from_defaults: list[str] = field(default_factory=list)  # its lines on what the CPO's defaults fill
 
 
 @dataclass
@@ -106,7 +107,7 @@ def map_sheet(
 
             own = saved.saved_profiles(session, actor=actor, cpo_id=cpo_id)
         frame, issues = apply_profile(raw, profile, operators=operators, constants=constants, saved=own)
-        return MappedSheet(frame=frame, issues=issues,
+        return MappedSheet(frame=frame, issues=issues, from_defaults=from_defaults,
                            description=[f"mapped with the profile {profile!r}", *from_defaults])
     layout = ""
     if mapping is None:
@@ -125,7 +126,7 @@ def map_sheet(
     hint = fitting_profile(raw) if sheet_mapping.unplaced_required(mapping) else None
     if hint:
         description.append(hint)
-    return MappedSheet(frame=frame, issues=issues, description=description)
+    return MappedSheet(frame=frame, issues=issues, description=description, from_defaults=from_defaults)
 
 
 def _cpo_defaults(session: Session | None, actor: Actor | None, cpo_id: int | None) -> dict[str, str]:
