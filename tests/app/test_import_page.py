@@ -156,3 +156,15 @@ def test_a_mapping_saved_as_profile_is_offered_and_applies(cpos):
     assert "formula_like" not in rules and "station_id_foreign" in rules
     app = app.selectbox(key="import_profile").set_value("template").run()
     assert "formula_like" in _issue_rules(app)
+
+
+def test_what_the_cpos_defaults_fill_is_said_under_the_suggested_mapping(cpos):
+    ours, _ = cpos
+    with session_scope() as session:
+        session.get(Cpo, ours).defaults = {"fax": "+49 621 9999999"}
+    app = _page("staff")
+    assert not app.exception, app.exception
+    captions = [c.value for c in app.caption]
+    assert any("fax: empty cells from the CPO's defaults" in c for c in captions), captions
+    assert not any(c.startswith("fax <-") or "mapped with the profile" in c for c in captions)
+    assert set(app.session_state["import_work"]["validation"].frame["fax"]) == {"+49 621 9999999"}
