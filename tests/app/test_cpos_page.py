@@ -150,16 +150,20 @@ def test_export_buttons_carry_the_registration_sheet_without_keys(two_cpos, monk
         assert API_KEY_A.encode() not in data and API_KEY_B.encode() not in data
 
 
+def edit(app: AppTest, cpo_id: int, **fields: str) -> AppTest:
+    """Type ``fields`` into the CPO's edit form (``edit_<field>_<id>``) and save."""
+    for name, value in fields.items():
+        app.text_input(key=f"edit_{name}_{cpo_id}").input(value)
+    return app.button(key=f"save_{cpo_id}").click().run()
+
+
 def test_edit_with_inline_error_then_save_and_deactivate(two_cpos):
     alpha = two_cpos["alpha"]
     app = page("maria")
     app.selectbox(key="selected_cpo").set_value(alpha).run()
-    app.text_input(key=f"edit_operator_ids_{alpha}").input("DE*ALP, AT*BRV")
-    app.button(key=f"save_{alpha}").click().run()
+    edit(app, alpha, operator_ids="DE*ALP, AT*BRV")
     assert any("AT*BRV is already registered to CPO 'Bravo'" in unescaped(e.value) for e in app.error)
-    app.text_input(key=f"edit_operator_ids_{alpha}").input("DE*ALP, DE*AL2")
-    app.text_input(key=f"edit_name_{alpha}").input("Alpha Energie")
-    app.button(key=f"save_{alpha}").click().run()
+    edit(app, alpha, operator_ids="DE*ALP, DE*AL2", name="Alpha Energie")
     assert "Saved." in [unescaped(s.value) for s in app.success]
     with session_scope() as session:
         assert session.get(Cpo, alpha).name == "Alpha Energie"
@@ -329,16 +333,12 @@ def test_defaults_for_fields_the_files_lack_are_set_on_the_page(two_cpos):
     alpha = two_cpos["alpha"]
     app = page("maria")
     app.selectbox(key="selected_cpo").set_value(alpha).run()
-    app.text_input(key=f"edit_default_country_{alpha}").input("XX")
-    app.button(key=f"save_{alpha}").click().run()
+    edit(app, alpha, default_country="XX")
     assert any("'XX' is not an ISO 3166-1 alpha-2 code" in unescaped(e.value) for e in app.error)
-    app.text_input(key=f"edit_default_country_{alpha}").input("de")
-    app.text_input(key=f"edit_default_phone_{alpha}").input("+49 30 1234567")
-    app.button(key=f"save_{alpha}").click().run()
+    edit(app, alpha, default_country="de", default_phone="+49 30 1234567")
     assert "Saved." in [unescaped(s.value) for s in app.success]
     with session_scope() as session:
         assert session.get(Cpo, alpha).defaults == {"country": "DE", "phone": "+49 30 1234567"}
-    app.text_input(key=f"edit_default_phone_{alpha}").input("")
-    app.button(key=f"save_{alpha}").click().run()
+    edit(app, alpha, default_phone="")
     with session_scope() as session:
         assert session.get(Cpo, alpha).defaults == {"country": "DE"}
