@@ -123,8 +123,10 @@ def station_points_json(stations: pd.DataFrame, connectors: pd.DataFrame | None 
     shown = stations[stations[list(SEVERITY)].sum(axis=1) > 0]
     if shown.empty:
         return "[]"
-    rank = worst_status(shown).map({status: -index for index, status in enumerate(SEVERITY)})
-    shown = shown.iloc[np.argsort(rank.to_numpy(), kind="stable")]
+    worst = worst_status(shown)
+    order = np.argsort(worst.map({status: -index for index, status in enumerate(SEVERITY)}).to_numpy(),
+                       kind="stable")
+    shown, worst = shown.iloc[order], worst.iloc[order]
     listed: dict[str, list[str]] = {}
     if connectors is not None and not connectors.empty:
         since = (pd.to_datetime(connectors["status_at"], utc=True).dt.strftime("%Y-%m-%d %H:%M:%S UTC")
@@ -141,7 +143,7 @@ def station_points_json(stations: pd.DataFrame, connectors: pd.DataFrame | None 
     for lon, lat, name, station_id, total, row, status, summary in zip(
         shown["lon"].round(5).tolist(), shown["lat"].round(5).tolist(), shown["name"].tolist(),
         shown["station_id"].tolist(), shown["connectors"].tolist(), counts.tolist(),
-        worst_status(shown).tolist(), _summaries(counts.tolist()), strict=True,
+        worst.tolist(), _summaries(counts.tolist()), strict=True,
     ):
         lines = listed.get(station_id)
         key = (station_id, name, lon, lat, total, *row) if lines is None else None

@@ -115,6 +115,11 @@ def _read(sha256: str, _data: bytes, file_name: str):
     return imports.read_file(_data, file_name)
 
 
+@st.cache_data(show_spinner=False, max_entries=4)
+def _operator_table(sha256: str, _raw) -> bytes:  # noqa: ANN001
+    return bnetza.operator_table_csv(_raw)  # counts every row of the register: once per file, not per rerun
+
+
 try:
     with st.spinner(f"Reading {upload['name']} ({len(upload['data']) / 1e6:,.1f} MB)…", show_time=True):
         raw = _read(file_sha256, upload["data"], upload["name"])
@@ -148,7 +153,7 @@ if profile == BNETZA:
         st.caption("For example (CSV; a header line is optional):")
         st.code("operator name;operator id\nMVV Energie AG;DE*MVV\nStadtwerke Heidelberg Energie GmbH;DE*SWH",
                 language=None)
-        st.download_button("This file's operators, ready to fill in (CSV)", bnetza.operator_table_csv(raw),
+        st.download_button("This file's operators, ready to fill in (CSV)", _operator_table(file_sha256, raw),
                            "operators.csv", "text/csv", key="import_operators_template",
                            help="Every operator name of the file, most stations first; "
                                 "write the operator ids you know in the second column and upload it here.")

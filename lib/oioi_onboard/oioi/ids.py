@@ -86,15 +86,6 @@ def evse_operator_id(value: str) -> str | None:
     return f"{match['country'].upper()}*{match['operator'].upper()}" if match else None
 
 
-def canonical_operator_id(value: str) -> str | None:
-    """A cpo-id in canonical form (``de8ps`` -> ``DE*8PS``), or None when it is not of the form CC*XXX.
-
-    The country is not checked here: ``is_iso_country`` says whether it is one.
-    """
-    match = _OPERATOR.match(value) if isinstance(value, str) else None
-    return f"{match['country'].upper()}*{match['operator'].upper()}" if match else None
-
-
 def is_din_evse_id(value: str) -> bool:
     return isinstance(value, str) and _EVSE_DIN.match(value) is not None
 

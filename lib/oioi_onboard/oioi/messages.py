@@ -52,8 +52,8 @@ from pydantic import (
 )
 
 from ..errors import UserError
-from .ids import EVSE_ID_PATTERN, OPERATOR_ID_PATTERN, canonical_operator_id, evse_operator_id, is_iso_country
-from .vocabulary import TEXT_LIMITS, ConnectorStatus, ConnectorType, Weekday
+from .ids import EVSE_ID_PATTERN, OPERATOR_ID_PATTERN, evse_operator_id, is_iso_country, parse_operator_id
+from .vocabulary import TEXT_LIMITS, TIME_PATTERN, ConnectorStatus, ConnectorType, Weekday
 
 __all__ = [
     "ConnectorType", "ConnectorStatus", "Weekday", "Address", "Contact", "Connector", "OpenHourNote",
@@ -62,8 +62,7 @@ __all__ = [
     "UnknownMessageType", "describe_validation_error", "TEXT_LIMITS",
 ]
 
-# 00:00 to 23:59, and 24:00 as the end of a day; never 24:30 or 25:00 (as the sheet's OPEN_HOURS_PATTERN).
-_TIME = re.compile(r"^(?:(?:[01][0-9]|2[0-3]):[0-5][0-9]|24:00)$")
+_TIME = re.compile(rf"^(?:{TIME_PATTERN})$")  # the sheet's OPEN_HOURS_PATTERN is made of the same
 
 
 def _hyphenate(name: str) -> str:
@@ -187,8 +186,8 @@ class Station(_Message):
     @classmethod
     def _operator_of_connectors(cls, value: list[Connector], info: ValidationInfo) -> list[Connector]:
         # cpo-id is validated before connectors (field order); absent here when it was refused itself.
-        operator = canonical_operator_id(info.data.get("operator_id", ""))
-        if operator is not None:
+        if "operator_id" in info.data:
+            operator = str(parse_operator_id(info.data["operator_id"]))
             for connector in value:
                 part = evse_operator_id(connector.id)
                 if part != operator:

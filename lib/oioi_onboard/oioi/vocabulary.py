@@ -6,7 +6,11 @@ it without importing pydantic: ``oioi-onboard validate`` starts faster.
 
 from enum import Enum
 
-__all__ = ["TEXT_LIMITS", "ConnectorType", "ConnectorStatus", "Weekday"]
+__all__ = ["TEXT_LIMITS", "TIME_PATTERN", "ConnectorType", "ConnectorStatus", "Weekday"]
+
+# An open-hour-notes time: 00:00 to 23:59, and 24:00 as the end of a day; never 24:30 or 25:00.
+# Digits as [0-9], not \d: the sheet checks run it in pyarrow (RE2).
+TIME_PATTERN = r"(?:[01][0-9]|2[0-3]):[0-5][0-9]|24:00"
 
 # OIOI names no limits. These catch mapping mistakes (a description mapped onto the name) and
 # keep texts readable in apps; keyed by the field's path in a station-post's station object.

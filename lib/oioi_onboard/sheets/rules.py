@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import pycountry
 
 from ..oioi.vocabulary import TEXT_LIMITS as _WIRE_TEXT_LIMITS
+from ..oioi.vocabulary import TIME_PATTERN
 from .canonical import STATION_COLUMNS
 from .issues import Severity
 
@@ -104,7 +105,7 @@ WEEKDAYS = ["Mo", "Tu", "We", "Th", "Fr", "Sa", "Su"]
 _DAY = "(?:" + "|".join(WEEKDAYS) + ")"
 # Spaces as [ ] and digits as [0-9], not \s and \d: pandas then runs these
 # patterns in pyarrow (RE2) instead of falling back to Python's re row by row.
-_TIME = r"(?:[01][0-9]|2[0-3]):[0-5][0-9]|24:00"
+_TIME = TIME_PATTERN
 _RANGE = rf"(?:{_TIME}) *- *(?:{_TIME})"
 _PERIOD = rf" *{_DAY}(?: *- *{_DAY})? +{_RANGE}(?: *, *{_RANGE})* *"
 # "Mo-Fr 07:30-19:00; Sa 09:00-15:00"; several ranges of a day with commas.

@@ -117,12 +117,11 @@ def map_sheet(
     if operators:
         mapping.operators = {**mapping.operators, **operators}
     # Described before the defaults join in, so they are named once, as the CPO's.
-    described = Mapping.from_dict(mapping.to_dict())
-    described.constants = {**mapping.constants, **given}
-    mapping.constants = {**mapping.constants, **constants}
+    mapping.constants = {**mapping.constants, **given}
+    description = ([layout] if layout else []) + mapping.describe() + from_defaults
+    mapping.constants.update(defaults)
     frame, issues = sheet_mapping.apply_mapping(raw, mapping)
     issues = concat_issues([sheet_mapping.placement_issues(raw, mapping, confidence), issues])
-    description = ([layout] if layout else []) + described.describe() + from_defaults
     hint = fitting_profile(raw) if sheet_mapping.unplaced_required(mapping) else None
     if hint:
         description.append(hint)
