@@ -168,3 +168,16 @@ def test_what_the_cpos_defaults_fill_is_said_under_the_suggested_mapping(cpos):
     assert any("fax: empty cells from the CPO's defaults" in c for c in captions), captions
     assert not any(c.startswith("fax <-") or "mapped with the profile" in c for c in captions)
     assert set(app.session_state["import_work"]["validation"].frame["fax"]) == {"+49 621 9999999"}
+
+
+def test_the_register_profile_shows_an_operator_table_example_and_offers_the_files_operators(cpos):
+    app = AppTest.from_file(PAGE, default_timeout=120)
+    app.session_state["oioi_user"] = "staff"
+    slice_ = ROOT / "tests" / "data" / "bnetza-slice.xlsx"
+    app.session_state["import_upload"] = {"name": slice_.name, "data": slice_.read_bytes()}
+    app.run()
+    app.selectbox(key="import_profile").set_value("bnetza").run()
+    assert not app.exception, app.exception
+    assert any("operator name;operator id" in c.value for c in app.code)  # the example
+    [button] = [b for b in app.get("download_button") if "operators" in b.proto.label]
+    assert button.proto.label == "This file's operators, ready to fill in (CSV)"
