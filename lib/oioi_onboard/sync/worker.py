@@ -65,7 +65,6 @@ RECORD_DELAY = 0.05  # seconds: ~3 answers per request in flight share one trans
 SWITCH_INTERVAL = 0.0005  # seconds
 RETRY_AFTER_MAX = 3600.0  # seconds: a longer Retry-After is read as one hour
 PROBE_INTERVAL = 30.0  # seconds between probes of an unreachable endpoint (at most backoff_max)
-PAUSE_RECORDING = 2.0  # seconds: results are recorded every RECORD_DELAY, far sooner than this
 SETUP_REFUSALS = 3  # 220/403 in a row, with no answer proving the set-up works, pause the queue
 LONG_HOLD = 5.0  # seconds: a lane held back longer gives the rows it claimed back to the queue
 
@@ -107,9 +106,9 @@ class Lane:
     concurrency: int
     key_token: str | None  # the endpoint and encrypted key: a new one means a new client
     paused: bool = False
-    # Paused here at this moment (monotonic): until the pause is surely recorded, a lane refresh must
-    # not read the database's "not paused" as a resume and send another wave into the same refusal.
-    paused_here_at: float = -PAUSE_RECORDING
+    # Paused here by an answer whose result is not recorded yet: until it is, the database still says
+    # "not paused", which a lane refresh must not read as a resume (another wave into the same refusal).
+    pause_unrecorded: bool = False
     client: object | None = None
     buffer: deque = field(default_factory=deque)
     running: int = 0
@@ -205,6 +204,7 @@ class Worker:
         self.tasks: set[asyncio.Task] = set()
         self.sent = 0
         self.recording = 0  # result batches being written right now
+        self.pausing: dict[int, Lane] = {}  # outbox row id -> the lane its unrecorded "paused" result paused
         self.on_cycle = on_cycle
 
     # -- database work, on the one DB thread ------------------------------------------
@@ -287,12 +287,12 @@ class Worker:
                 lane.setup_ok, lane.setup_refusals = False, 0  # a new key or endpoint proves nothing yet
             lane.key_token = key_token
             lane.concurrency = max(1, concurrency)
-            if lane.paused and not paused and time.monotonic() - lane.paused_here_at < PAUSE_RECORDING:
-                continue  # our own pause is on its way to the database
-            if lane.paused and not paused:
-                lane.idle_until = 0.0  # resumed: look for rows now
-                lane.setup_ok, lane.setup_refusals = False, 0
-            lane.paused = paused
+            resumed = lane.paused and not paused
+            if not (resumed and lane.pause_unrecorded):  # else our own pause is on its way to the database
+                if resumed:
+                    lane.idle_until = 0.0  # resumed: look for rows now
+                    lane.setup_ok, lane.setup_refusals = False, 0
+                lane.paused = paused
             if unreachable and not lane.unreachable:
                 # Marked by another worker, or by this CPO's last run: probe first rather than send everything.
                 lane.unreachable, lane.next_probe_at = True, 0.0
@@ -373,7 +373,8 @@ class Worker:
                 except Exception as error:  # noqa: BLE001 - every failure becomes a recorded result
                     result = self._settle(lane, row, error)
             if result.outcome == "paused" and not lane.paused:
-                lane.paused, lane.paused_here_at = True, time.monotonic()
+                lane.paused = lane.pause_unrecorded = True
+                self.pausing[result.outbox_id] = lane
                 # Rows held but not sent go back too; the pause reason says why.
                 self._release_buffer(lane)
         finally:
@@ -465,6 +466,9 @@ class Worker:
             acked_cpos: set[int] = set()
             try:
                 acked_cpos = await self._db(self._record, batch, marks)
+                for result in batch:  # the database now says "paused" itself
+                    if (lane := self.pausing.pop(result.outbox_id, None)) is not None:
+                        lane.pause_unrecorded = False
             except Exception:  # noqa: BLE001 - keep the results, try again shortly
                 log.exception("recording %d results failed; retrying", len(batch))
                 self.results = batch + self.results
