@@ -8,8 +8,9 @@ import pytest
 
 from oioi_onboard.sheets.addresses import parse_address, zip_fits
 from oioi_onboard.sheets.hours import split_hours
-from oioi_onboard.sheets.mapping import Mapping, apply_mapping, suggest_mapping
+from oioi_onboard.sheets.mapping import Mapping, apply_mapping
 from oioi_onboard.sheets.reader import read_sheet
+from oioi_onboard.sheets.suggest import suggest_mapping
 from oioi_onboard.sheets.validate import validate
 from tests.factories import set_station, valid_frame
 

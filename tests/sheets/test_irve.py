@@ -5,9 +5,10 @@ import io
 
 import pytest
 
-from oioi_onboard.sheets.mapping import apply_mapping, placement_issues, suggest_mapping
+from oioi_onboard.sheets.mapping import apply_mapping
 from oioi_onboard.sheets.profiles import ProfileError, apply_profile, builtin_profiles
 from oioi_onboard.sheets.reader import read_sheet
+from oioi_onboard.sheets.suggest import placement_issues, suggest_mapping
 from oioi_onboard.sheets.validate import validate
 from tests.data.sheets import make_real_files
 from tests.helpers.sheet_files import SHEETS

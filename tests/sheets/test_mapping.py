@@ -13,9 +13,10 @@ from oioi_onboard.oioi.ids import is_evse_id
 from oioi_onboard.oioi.messages import ConnectorType
 from oioi_onboard.sheets import aliases
 from oioi_onboard.sheets.canonical import COLUMNS, NAMES, REQUIRED, ROW
-from oioi_onboard.sheets.mapping import CONFIDENT, Mapping, apply_mapping, suggest_mapping
+from oioi_onboard.sheets.mapping import Mapping, apply_mapping
 from oioi_onboard.sheets.profiles import ProfileError, apply_profile, builtin_profiles, load_operators_csv
 from oioi_onboard.sheets.reader import read_sheet
+from oioi_onboard.sheets.suggest import CONFIDENT, suggest_mapping
 from oioi_onboard.sheets.template import EXAMPLE_ROWS, template_csv, template_xlsx
 from oioi_onboard.sheets.validate import validate
 from tests.helpers.sheet_files import SHEETS

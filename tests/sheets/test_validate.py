@@ -9,8 +9,9 @@ import pytest
 from oioi_onboard.sheets import rules
 from oioi_onboard.sheets.canonical import NAMES, ROW
 from oioi_onboard.sheets.issues import ISSUE_COLUMNS, Severity, make_issues
-from oioi_onboard.sheets.mapping import apply_mapping, suggest_mapping
+from oioi_onboard.sheets.mapping import apply_mapping
 from oioi_onboard.sheets.reader import read_sheet
+from oioi_onboard.sheets.suggest import suggest_mapping
 from oioi_onboard.sheets.validate import RegistryContext, validate
 from tests.factories import set_row, set_station, valid_frame
 

@@ -4,6 +4,7 @@ Matching is tolerant of case, spaces, punctuation and umlauts. A value that
 matches nothing is returned unchanged, so the validator reports it as found.
 """
 
+import functools
 import re
 import unicodedata
 
@@ -14,8 +15,8 @@ from .factorize import by_value
 from .rules import FALSE_WORDS, TRUE_WORDS
 
 __all__ = [
-    "fold", "headers_by_fold", "connector_type", "connector_types", "boolean", "split_types", "JUNK_VALUES",
-    "is_junk", "boolean_text", "plug_type", "is_count_header", "PLACEHOLDERS",
+    "fold", "headers_by_fold", "header_forms", "connector_type", "connector_types", "boolean", "split_types",
+    "JUNK_VALUES", "is_junk", "boolean_text", "plug_type", "is_count_header", "PLACEHOLDERS",
 ]
 
 _UMLAUTS = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss", "Ä": "ae", "Ö": "oe", "Ü": "ue"})
@@ -34,6 +35,16 @@ def headers_by_fold(headers: list[str]) -> dict[str, str]:
     for header in headers:
         found.setdefault(fold(header), header)
     return found
+
+
+@functools.lru_cache(maxsize=4096)
+def header_forms(header: str) -> tuple[str, ...]:
+    """The folded header, and folded without bracketed units: 'Längengrad [DG]' -> 'laengengrad'."""
+    forms = [fold(header)]
+    bare = re.sub(r"[\[(][^\])]*[\])]", " ", header)
+    if bare != header:
+        forms.append(fold(bare))
+    return tuple(f for f in forms if f)
 
 
 def _words(text: str) -> list[str]:

@@ -25,6 +25,7 @@ __all__ = [
     "resolve_columns",
     "load_operators_csv",
     "fitting_profile",
+    "recognised_layout",
 ]
 
 
@@ -127,6 +128,16 @@ def apply_profile(
     if check is not None and len(frame):
         issues = concat_issues([issues, check(frame)])
     return frame, issues
+
+
+def recognised_layout(raw: RawSheet) -> tuple[Mapping, str] | None:
+    """The mapping of a built-in profile whose layout the headers show by themselves (France's IRVE schema),
+    with a line naming that layout; None for any other file."""
+    found = irve.irve_mapping(raw)
+    if found is None:
+        return None
+    mapping, version = found
+    return mapping, f"France's IRVE static schema ({version}): mapped by the built-in profile {irve.NAME!r}"
 
 
 def fitting_profile(raw: RawSheet) -> str | None:

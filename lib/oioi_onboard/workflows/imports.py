@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from ..sheets import mapping as sheet_mapping
 from ..sheets.issues import concat_issues
-from ..sheets.mapping import Mapping
+from ..sheets.mapping import Mapping, apply_mapping
 from ..sheets.profiles import apply_profile, fitting_profile
 from ..sheets.reader import RawSheet, read_sheet
+from ..sheets.suggest import Suggestion, placement_issues, suggest_mapping, unplaced_required
 from ..sheets.validate import Validation, validate
 
 if TYPE_CHECKING:
@@ -66,15 +66,15 @@ def _operator_ids(session: Session | None, actor: Actor | None, cpo_id: int | No
 
 def suggest(
     session: Session | None, *, actor: Actor | None, cpo_id: int | None, raw: RawSheet
-) -> sheet_mapping.Suggestion:
+) -> Suggestion:
     """The mapping suggested from the headers; ids the file lacks come from the CPO's first operator id."""
-    suggestion = sheet_mapping.suggest_mapping(raw)
+    suggestion = suggest_mapping(raw)
     operator_ids = _operator_ids(session, actor, cpo_id)
     mapping = suggestion.mapping
     if operator_ids and not (mapping.source("cpo_id") or mapping.operator_column or mapping.operator_id
                              or mapping.evse_column()):
         mapping.operator_id = operator_ids[0]
-        suggestion.unplaced_required = sheet_mapping.unplaced_required(mapping)
+        suggestion.unplaced_required = unplaced_required(mapping)
     return suggestion
 
 
@@ -120,9 +120,9 @@ def map_sheet(
     mapping.constants = {**mapping.constants, **given}
     description = ([layout] if layout else []) + mapping.describe() + from_defaults
     mapping.constants.update(defaults)
-    frame, issues = sheet_mapping.apply_mapping(raw, mapping)
-    issues = concat_issues([sheet_mapping.placement_issues(raw, mapping, confidence), issues])
-    hint = fitting_profile(raw) if sheet_mapping.unplaced_required(mapping) else None
+    frame, issues = apply_mapping(raw, mapping)
+    issues = concat_issues([placement_issues(raw, mapping, confidence), issues])
+    hint = fitting_profile(raw) if unplaced_required(mapping) else None
     if hint:
         description.append(hint)
     return MappedSheet(frame=frame, issues=issues, description=description, from_defaults=from_defaults)
