@@ -32,7 +32,7 @@ import oioi_onboard.sync
 from oioi_onboard.errors import OnboardError, PermissionDenied
 from oioi_onboard.sheets.mapping import Mapping
 from oioi_onboard.sheets.validate import Validation, validate
-from oioi_onboard.store import onboarding, profiles, queries, registry, stations
+from oioi_onboard.store import connection, onboarding, profiles, queries, registry, stations
 from oioi_onboard.store.auth import SYSTEM, Actor
 from oioi_onboard.store.db import migrate, session_scope
 from oioi_onboard.store.models import Cpo, Outbox, OutboxState, PushRun, Role
@@ -156,9 +156,10 @@ GUARDED: dict[str, Call] = {
                                                                        name="Taken over"),
     "store.registry.set_api_key": lambda s, who, w: registry.set_api_key(s, actor=who, cpo_id=w.target,
                                                                          api_key="another-api-key-0123456789"),
-    "store.registry.check_cpo_connection": lambda s, who, w: registry.check_cpo_connection(
+    "store.connection.check_cpo_connection": lambda s, who, w: connection.check_cpo_connection(
         s, actor=who, cpo_id=w.target),
-    "store.registry.provision_sandbox": lambda s, who, w: registry.provision_sandbox(s, actor=who, cpo_id=w.target),
+    "store.connection.provision_sandbox": lambda s, who, w: connection.provision_sandbox(
+        s, actor=who, cpo_id=w.target),
     "store.profiles.save_profile": lambda s, who, w: profiles.save_profile(
         s, actor=who, cpo_id=w.target, name="taken over", mapping=Mapping()),
     "store.profiles.saved_profiles": lambda s, who, w: profiles.saved_profiles(s, actor=who, cpo_id=w.target),
@@ -166,7 +167,7 @@ GUARDED: dict[str, Call] = {
                                                                                name="taken over"),
     "store.onboarding.onboarding": lambda s, who, w: onboarding.onboarding(s, actor=who, cpo_ids=[w.target]),
     "store.onboarding.cpo_onboarding": lambda s, who, w: onboarding.cpo_onboarding(s, actor=who, cpo_id=w.target),
-    "store.registry.push_readiness": lambda s, who, w: registry.push_readiness(s, actor=who, cpo_id=w.target),
+    "store.connection.push_readiness": lambda s, who, w: connection.push_readiness(s, actor=who, cpo_id=w.target),
     "store.registry.deactivate_cpo": lambda s, who, w: registry.deactivate_cpo(s, actor=who, cpo_id=w.target),
     "store.registry.reactivate_cpo": lambda s, who, w: registry.reactivate_cpo(s, actor=who, cpo_id=w.target),
     "store.queries.get_cpo": lambda s, who, w: queries.get_cpo(s, actor=who, cpo_id=w.target),
@@ -195,8 +196,8 @@ EXEMPT = {
 
 MODULES = (
     [f"oioi_onboard.sync.{m.name}" for m in pkgutil.iter_modules(oioi_onboard.sync.__path__)]
-    + ["oioi_onboard.store.stations", "oioi_onboard.store.registry", "oioi_onboard.store.queries",
-       "oioi_onboard.store.profiles", "oioi_onboard.store.onboarding"]
+    + ["oioi_onboard.store.stations", "oioi_onboard.store.registry", "oioi_onboard.store.connection",
+       "oioi_onboard.store.queries", "oioi_onboard.store.profiles", "oioi_onboard.store.onboarding"]
 )
 
 

@@ -17,7 +17,7 @@ from sqlmodel import select
 
 from oioi_onboard.errors import PermissionDenied
 from oioi_onboard.settings import SANDBOX_API_KEY, SANDBOX_PARTNER_ID, get_settings
-from oioi_onboard.store import queries, registry
+from oioi_onboard.store import connection, queries, registry
 from oioi_onboard.store.auth import SYSTEM
 from oioi_onboard.store.models import AuditLog, Cpo, Role
 from tests.conftest import ROOT
@@ -90,19 +90,19 @@ def test_a_cpo_registered_on_the_sandbox_tests_its_connection_and_pushes(on_sand
         cpo_id = cpo.id
         assert cpo.sandbox_pending is None and cpo.api_key_last4  # a key was generated and provisioned
         # Never tested yet: the push page warns.
-        assert "has not been tested" in registry.push_readiness(session, actor=SYSTEM, cpo_id=cpo_id)
-        assert registry.connection_label(cpo) == "not tested"
+        assert "has not been tested" in connection.push_readiness(session, actor=SYSTEM, cpo_id=cpo_id)
+        assert connection.connection_label(cpo) == "not tested"
     listed = {p["partner_identifier"] for p in httpx.get(f"{on_sandbox.base_url}/_sandbox/partners").json()}
     assert set(partner_ids) <= listed
 
     with db() as session:
-        check = registry.check_cpo_connection(session, actor=SYSTEM, cpo_id=cpo_id)
-        assert check == registry.ConnectionCheck(True, CONNECTED)
+        check = connection.check_cpo_connection(session, actor=SYSTEM, cpo_id=cpo_id)
+        assert check == connection.ConnectionCheck(True, CONNECTED)
     with db() as session:  # remembered, so another session (the push page) sees it
         cpo = session.get(Cpo, cpo_id)
         assert cpo.connection_ok and cpo.connection_message == CONNECTED and cpo.connection_checked_at
-        assert registry.push_readiness(session, actor=SYSTEM, cpo_id=cpo_id) is None
-        assert registry.last_connection_test(cpo).ok
+        assert connection.push_readiness(session, actor=SYSTEM, cpo_id=cpo_id) is None
+        assert connection.last_connection_test(cpo).ok
 
     summary = push_file(file=stations_file(tmp_path, "DE*NEW"), cpo_name="Newcomer", say=lambda line: None)
     assert summary.ok, summary.to_json()
@@ -160,7 +160,7 @@ def test_a_given_key_is_provisioned_as_given(on_sandbox, db):
         cpo, [partner] = registry.register_cpo(session, actor=SYSTEM, name="Own key", operator_ids=["DE*OWN"],
                                                endpoint="sandbox", api_key="own-chosen-key-1234")
         assert cpo.api_key_last4 == "1234" and cpo.sandbox_pending is None
-    assert registry.test_connection(on_sandbox.url, "own-chosen-key-1234", partner).ok
+    assert connection.probe_connection(on_sandbox.url, "own-chosen-key-1234", partner).ok
 
 
 def test_unreachable_sandbox_leaves_provisioning_pending_until_the_connection_test(monkeypatch, db, tmp_path):
@@ -172,21 +172,21 @@ def test_unreachable_sandbox_leaves_provisioning_pending_until_the_connection_te
         cpo_id = cpo.id
         assert cpo.id is not None  # registered all the same
         assert "cannot be reached" in cpo.sandbox_pending
-        warning = registry.push_readiness(session, actor=SYSTEM, cpo_id=cpo_id)
+        warning = connection.push_readiness(session, actor=SYSTEM, cpo_id=cpo_id)
         assert "has not been tested" in warning and "does not know this CPO yet" in warning
-        failed = registry.check_cpo_connection(session, actor=SYSTEM, cpo_id=cpo_id)
+        failed = connection.check_cpo_connection(session, actor=SYSTEM, cpo_id=cpo_id)
         assert not failed.ok and "endpoint unreachable" in failed.message
         assert "the sandbox does not know this CPO yet" in failed.message
-        assert "failed" in registry.push_readiness(session, actor=SYSTEM, cpo_id=cpo_id)
+        assert "failed" in connection.push_readiness(session, actor=SYSTEM, cpo_id=cpo_id)
     assert "sandbox provisioning pending" in audit_details(db)
 
     with bare_sandbox(tmp_path / "late", port=port) as late:
         with db() as session:
-            fixed = registry.check_cpo_connection(session, actor=SYSTEM, cpo_id=cpo_id)
-            assert fixed == registry.ConnectionCheck(True, CONNECTED)
+            fixed = connection.check_cpo_connection(session, actor=SYSTEM, cpo_id=cpo_id)
+            assert fixed == connection.ConnectionCheck(True, CONNECTED)
             cpo = session.get(Cpo, cpo_id)
             assert cpo.sandbox_pending is None
-            assert registry.push_readiness(session, actor=SYSTEM, cpo_id=cpo_id) is None
+            assert connection.push_readiness(session, actor=SYSTEM, cpo_id=cpo_id) is None
         assert stored_key(cpo_id, db) not in sandbox_says(late)
     assert "sandbox provisioned" in audit_details(db)
 
@@ -209,7 +209,7 @@ def test_a_new_key_takes_over_at_the_sandbox_and_clears_the_old_verdict(on_sandb
         cpo, [partner] = registry.register_cpo(session, actor=SYSTEM, name="Rotor", operator_ids=["DE*ROT"],
                                                endpoint="sandbox", api_key="rotor-first-key-0001")
         cpo_id = cpo.id
-        assert registry.check_cpo_connection(session, actor=SYSTEM, cpo_id=cpo_id).ok
+        assert connection.check_cpo_connection(session, actor=SYSTEM, cpo_id=cpo_id).ok
 
     # Replaced while the sandbox is away: stored, the old verdict forgotten, provisioning pending.
     point_at(monkeypatch, free_port())
@@ -225,12 +225,12 @@ def test_a_new_key_takes_over_at_the_sandbox_and_clears_the_old_verdict(on_sandb
 
     point_at(monkeypatch, on_sandbox.port)
     with db() as session:
-        assert registry.check_cpo_connection(session, actor=SYSTEM, cpo_id=cpo_id).ok
+        assert connection.check_cpo_connection(session, actor=SYSTEM, cpo_id=cpo_id).ok
         cpo = session.get(Cpo, cpo_id)
         assert cpo.sandbox_pending is None and cpo.sandbox_previous_key_encrypted is None
-    assert registry.test_connection(on_sandbox.url, "rotor-first-key-0001", partner).message == \
+    assert connection.probe_connection(on_sandbox.url, "rotor-first-key-0001", partner).message == \
         "the API key was rejected"  # the old key holds nothing any more
-    assert registry.test_connection(on_sandbox.url, "rotor-third-key-0003", partner).ok
+    assert connection.probe_connection(on_sandbox.url, "rotor-third-key-0003", partner).ok
     for key in ("rotor-first-key-0001", "rotor-second-key-0002", "rotor-third-key-0003"):
         assert key not in audit_details(db) and key not in sandbox_says(on_sandbox)
 
@@ -244,7 +244,7 @@ def test_editing_provisions_again_and_forgets_the_test_when_identity_changes(on_
         # Moving to the sandbox generates a key and provisions it.
         registry.update_cpo(session, actor=SYSTEM, cpo_id=cpo_id, endpoint="sandbox")
         assert cpo.api_key_last4 and cpo.sandbox_pending is None
-        assert registry.check_cpo_connection(session, actor=SYSTEM, cpo_id=cpo_id).ok
+        assert connection.check_cpo_connection(session, actor=SYSTEM, cpo_id=cpo_id).ok
         # A new name keeps the verdict; new partner identifiers forget it and are provisioned.
         registry.update_cpo(session, actor=SYSTEM, cpo_id=cpo_id, name="Mover GmbH")
         assert cpo.connection_ok
@@ -252,7 +252,7 @@ def test_editing_provisions_again_and_forgets_the_test_when_identity_changes(on_
         old = queries.cpo_partner_identifiers(session, cpo_id=cpo_id)
         registry.update_cpo(session, actor=SYSTEM, cpo_id=cpo_id, partner_identifiers=[added, *old])
         assert cpo.connection_checked_at is None
-        assert registry.check_cpo_connection(session, actor=SYSTEM, cpo_id=cpo_id).ok  # tested with `added`
+        assert connection.check_cpo_connection(session, actor=SYSTEM, cpo_id=cpo_id).ok  # tested with `added`
         # Leaving the sandbox forgets the verdict too.
         registry.update_cpo(session, actor=SYSTEM, cpo_id=cpo_id, endpoint="production")
         assert cpo.connection_checked_at is None and cpo.sandbox_pending is None
@@ -265,15 +265,15 @@ def test_provisioning_and_readiness_keep_the_permission_boundary(on_sandbox, db,
     bob = actor("bob", Role.CPO_STAFF, bravo)
     with db() as session:
         with pytest.raises(PermissionDenied):
-            registry.provision_sandbox(session, actor=bob, cpo_id=alpha)
+            connection.provision_sandbox(session, actor=bob, cpo_id=alpha)
         with pytest.raises(PermissionDenied):
-            registry.push_readiness(session, actor=bob, cpo_id=alpha)
+            connection.push_readiness(session, actor=bob, cpo_id=alpha)
         with pytest.raises(PermissionDenied):
-            registry.check_cpo_connection(session, actor=bob, cpo_id=alpha)
-        assert registry.provision_sandbox(session, actor=two_cpos["alice"], cpo_id=alpha) is None
-        assert registry.provision_sandbox(session, actor=bob, cpo_id=bravo) is None  # production: nothing to do
+            connection.check_cpo_connection(session, actor=bob, cpo_id=alpha)
+        assert connection.provision_sandbox(session, actor=two_cpos["alice"], cpo_id=alpha) is None
+        assert connection.provision_sandbox(session, actor=bob, cpo_id=bravo) is None  # production: nothing to do
         with pytest.raises(PermissionDenied):
-            registry.provision_sandbox(session, actor=actor("victor", Role.VIEWER, alpha), cpo_id=alpha)
+            connection.provision_sandbox(session, actor=actor("victor", Role.VIEWER, alpha), cpo_id=alpha)
 
 
 @pytest.mark.slow
@@ -293,17 +293,17 @@ def test_embedded_start_provisions_the_demo_cpo_once_the_sandbox_answers(monkeyp
     with session_scope() as session:
         demo = queries.get_cpo(session, actor=SYSTEM, name=DEMO_CPO_NAME)
         assert demo.sandbox_pending  # nobody listens yet
-        assert "has not been tested" in registry.push_readiness(session, actor=SYSTEM, cpo_id=demo.id)
+        assert "has not been tested" in connection.push_readiness(session, actor=SYSTEM, cpo_id=demo.id)
     assert not wait_for_sandbox(seconds=0.5)
 
     sandbox = start_bare_sandbox(tmp_path / "embedded", port=port)
     try:
         assert wait_for_sandbox(seconds=10)
-        assert connect_sandbox_cpos() == [(DEMO_CPO_NAME, registry.ConnectionCheck(True, CONNECTED))]
+        assert connect_sandbox_cpos() == [(DEMO_CPO_NAME, connection.ConnectionCheck(True, CONNECTED))]
         with session_scope() as session:
             demo = queries.get_cpo(session, actor=SYSTEM, name=DEMO_CPO_NAME)
             assert demo.sandbox_pending is None
-            assert registry.push_readiness(session, actor=SYSTEM, cpo_id=demo.id) is None
+            assert connection.push_readiness(session, actor=SYSTEM, cpo_id=demo.id) is None
             assert queries.cpo_credentials(session, actor=SYSTEM, cpo_id=demo.id)[1:] == (SANDBOX_API_KEY,
                                                                                           SANDBOX_PARTNER_ID)
         assert connect_sandbox_cpos() == []  # the next start: provisioned and tested already
@@ -314,6 +314,6 @@ def test_embedded_start_provisions_the_demo_cpo_once_the_sandbox_answers(monkeyp
     try:
         assert wait_for_sandbox(seconds=10)
         assert connect_sandbox_cpos() == []
-        assert registry.test_connection(fresh.url, SANDBOX_API_KEY, SANDBOX_PARTNER_ID).ok
+        assert connection.probe_connection(fresh.url, SANDBOX_API_KEY, SANDBOX_PARTNER_ID).ok
     finally:
         fresh.stop()

@@ -7,7 +7,7 @@ from common import ROLE_LABELS, db_session, plain, require_role, show_field_erro
 from components.ingest_tokens import token_section
 from components.steps import show_steps
 from oioi_onboard.errors import OnboardError
-from oioi_onboard.store import queries, registry
+from oioi_onboard.store import connection, queries, registry
 from oioi_onboard.store.auth import create_user, list_users
 from oioi_onboard.store.models import Role
 from oioi_onboard.sync import progress
@@ -59,7 +59,7 @@ def _register() -> None:
                 partner_identifiers=state.get("reg_partner_ids") or None,
             )
             registered = {"name": cpo.name, "id": cpo.id, "partner_ids": partner_ids,
-                          "on_sandbox": cpo.endpoint == registry.SANDBOX, "sandbox_pending": cpo.sandbox_pending}
+                          "on_sandbox": cpo.endpoint == connection.SANDBOX, "sandbox_pending": cpo.sandbox_pending}
     except registry.RegistrationError as error:
         state.reg_errors = error.errors
         state.pop("reg_done", None)
@@ -157,7 +157,7 @@ with details:
     st.markdown(f"**Endpoint:** {plain(registry.endpoint_label(cpo.endpoint))}  ·  **Stage:** "
                 f"{queries.STAGE_LABELS[cpo.stage]}")
     st.markdown(f"**API key:** {'••••' + plain(cpo.api_key_last4) if cpo.api_key_last4 else 'not set'}")
-    if cpo.endpoint == registry.SANDBOX and cpo.sandbox_pending:
+    if cpo.endpoint == connection.SANDBOX and cpo.sandbox_pending:
         st.warning(plain(f"The sandbox does not know this CPO's key and partner identifiers yet: "
                          f"{cpo.sandbox_pending}. \"Test connection\" provisions them again."))
     if (queue_problem := progress.queue_problem(cpo)) is not None:  # paused, or its endpoint unreachable
@@ -172,7 +172,7 @@ def _test_connection() -> None:
     state.pop(f"check_error_{cpo_id}", None)
     try:
         with db_session() as session:
-            registry.check_cpo_connection(session, actor=actor, cpo_id=cpo_id)
+            connection.check_cpo_connection(session, actor=actor, cpo_id=cpo_id)
     except OnboardError as error:  # a problem the user can fix; anything else is a bug
         state[f"check_error_{cpo_id}"] = str(error)
 
@@ -207,7 +207,7 @@ with actions:
                    "On the sandbox it first provisions the CPO's API key and partner identifiers there.")
     if state.get(f"check_error_{cpo_id}"):
         st.error(plain(state[f"check_error_{cpo_id}"]))
-    last = registry.last_connection_test(cpo)
+    last = connection.last_connection_test(cpo)
     if last is None:
         st.caption("Connection not tested since the API key, partner identifiers or endpoint were last set.")
     else:

@@ -5,7 +5,7 @@ import streamlit as st
 from common import choose_cpo, current_actor, db_session, plain, show_error
 from components.steps import show_steps
 from oioi_onboard.errors import OnboardError
-from oioi_onboard.store import queries, registry
+from oioi_onboard.store import connection, queries
 from oioi_onboard.sync import outbox, progress
 from oioi_onboard.sync.diff import KINDS, plan_push
 from oioi_onboard.workflows.push import start_push
@@ -42,7 +42,7 @@ if paused_reason:
 
 # --- the last connection test failed or never ran: say so, and ask before pushing ----------
 with db_session() as session:
-    readiness = registry.push_readiness(session, actor=actor, cpo_id=cpo_id)
+    readiness = connection.push_readiness(session, actor=actor, cpo_id=cpo_id)
 if readiness:
     st.warning(plain(readiness))
 

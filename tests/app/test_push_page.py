@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from oioi_onboard.store import registry
+from oioi_onboard.store import connection
 from oioi_onboard.store.auth import SYSTEM, create_user
 from oioi_onboard.store.db import migrate, session_scope
 from oioi_onboard.store.models import Cpo, Role
@@ -35,7 +35,7 @@ def cpo_id(sandbox):
         add_stations(session, cpo, 30)
         create_user(session, actor=SYSTEM, name="admin", role=Role.ADMIN, password="x" * 12)
         # A passed connection test, as a user runs it on the CPOs page: Push is offered without a confirmation.
-        assert registry.check_cpo_connection(session, actor=SYSTEM, cpo_id=cpo.id).ok
+        assert connection.check_cpo_connection(session, actor=SYSTEM, cpo_id=cpo.id).ok
         return cpo.id
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from oioi_onboard.store import registry
+from oioi_onboard.store import connection, registry
 from oioi_onboard.store.auth import SYSTEM
 from oioi_onboard.store.models import Role
 from tests.factories import make_cpo, make_user, store_stations
@@ -41,7 +41,7 @@ def test_push_waits_for_a_confirmation_until_the_connection_test_passes(db, sand
     assert not never.button(key="push_go").disabled
 
     with db() as session:
-        assert not registry.check_cpo_connection(session, actor=SYSTEM, cpo_id=cpo_id).ok
+        assert not connection.check_cpo_connection(session, actor=SYSTEM, cpo_id=cpo_id).ok
     failed = page(cpo_id)
     assert any("last connection test of Unsure failed" in w and "the API key was rejected" in w
                for w in warnings(failed))
@@ -49,7 +49,7 @@ def test_push_waits_for_a_confirmation_until_the_connection_test_passes(db, sand
 
     with db() as session:
         registry.set_api_key(session, actor=SYSTEM, cpo_id=cpo_id, api_key=sandbox.api_key)
-        assert registry.check_cpo_connection(session, actor=SYSTEM, cpo_id=cpo_id).ok
+        assert connection.check_cpo_connection(session, actor=SYSTEM, cpo_id=cpo_id).ok
     passed = page(cpo_id)
     assert not any("connection test" in w or "has not been tested" in w for w in warnings(passed))
     assert not [c for c in passed.checkbox if c.key == f"push_confirm_untested_{cpo_id}"]

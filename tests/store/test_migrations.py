@@ -98,8 +98,8 @@ def test_a_database_at_the_first_revision_keeps_its_cpos_through_the_upgrade():
     from alembic import command
     from sqlmodel import Session
 
-    from oioi_onboard.store import registry
     from oioi_onboard.store.auth import SYSTEM
+    from oioi_onboard.store.connection import push_readiness
     from oioi_onboard.store.models import Cpo
 
     url = get_settings().db_url
@@ -117,7 +117,7 @@ def test_a_database_at_the_first_revision_keeps_its_cpos_through_the_upgrade():
         cpo = session.exec(select(Cpo)).one()
         assert (cpo.name, cpo.connection_checked_at, cpo.connection_ok, cpo.sandbox_pending) == (
             "Old CPO", None, None, None)
-        assert "has not been tested" in registry.push_readiness(session, actor=SYSTEM, cpo_id=cpo.id)
+        assert "has not been tested" in push_readiness(session, actor=SYSTEM, cpo_id=cpo.id)
     command.downgrade(config, "0001")
     with get_engine(url).connect() as connection:
         columns = {c["name"] for c in inspect(connection).get_columns("cpo")}

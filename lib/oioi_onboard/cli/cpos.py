@@ -64,7 +64,7 @@ def add(
 def _sandbox_note(cpo, *, generated: bool) -> str | None:  # noqa: ANN001
     """One line on the CPO's provisioning at the embedded sandbox (None for other endpoints); never the key."""
     from ..settings import get_settings
-    from ..store.registry import SANDBOX
+    from ..store.connection import SANDBOX
 
     if cpo.endpoint != SANDBOX:
         return None
@@ -84,7 +84,7 @@ def list_(
     """List the registered CPOs (never their API keys; only the last 4 characters)."""
     from ..store import queries
     from ..store.auth import SYSTEM
-    from ..store.registry import connection_label
+    from ..store.connection import connection_label
 
     with session() as db:
         rows = [
@@ -165,8 +165,8 @@ def set_key(
 def test_connection(name: Annotated[str, typer.Argument(help="The CPO's name.")]) -> None:
     """Test the CPO's connection (on the sandbox: provision it there first); exit 1 if it fails."""
     from ..store.auth import SYSTEM
+    from ..store.connection import check_cpo_connection
     from ..store.queries import get_cpo
-    from ..store.registry import check_cpo_connection
 
     with session() as db:
         check = check_cpo_connection(db, actor=SYSTEM, cpo_id=get_cpo(db, actor=SYSTEM, name=name).id)

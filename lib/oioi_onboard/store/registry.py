@@ -5,45 +5,24 @@ partner identifiers (random, generated here unless the platform issued them),
 an endpoint and an API key (stored encrypted; only its last 4 characters are
 ever shown). Every change is written to the audit log, never with a secret.
 
-The embedded sandbox (endpoint ``"sandbox"``) is a local OIOI receiver that checks
-pushes like the platform does. It learns a CPO's API key and partner identifiers
-from here: registering or editing a CPO on it, or replacing its key, provisions
-them there (``oioi.sandbox_client``); a CPO registered on it without a key gets
-one generated, since that key is only good for the local sandbox. When the
-sandbox cannot be reached the change is stored anyway and ``Cpo.sandbox_pending``
-says why; ``check_cpo_connection`` provisions again first, so "Test connection"
-fixes it.
-
-The last connection test is kept on the CPO (``connection_*``) and forgotten when
-the key, partner identifiers or endpoint change; ``push_readiness`` turns it into
-the warning the push page shows.
+A CPO on the embedded sandbox is provisioned there after every change, and one
+registered on it without a key gets one generated (``store.connection``). A new key,
+endpoint or partner identifiers forget the last connection test.
 """
 
-import asyncio
 import csv
 import io
 import json
-import secrets
-from dataclasses import dataclass
-from dataclasses import field as dataclass_field
-from datetime import datetime
 from urllib.parse import urlsplit
 
 from sqlmodel import Session, select
 
-from ..errors import EndpointError, UserError
-from ..oioi import ids, sandbox_client
-from ..settings import get_settings
+from ..errors import UserError
+from ..oioi import ids
 from . import queries
 from .auth import Actor
+from .connection import SANDBOX, connection_label, forget_connection_test, new_sandbox_key, provision_cpo, store_api_key
 from .models import Cpo, OperatorId, PartnerIdentifier, Station, utcnow
-from .secrets import decrypt_api_key, encrypt_api_key, last4
-
-SANDBOX = "sandbox"
-
-# An EVSE id no CPO can own: its operator part is not a country. Posting a status for it
-# is harmless and makes the endpoint check the key and the partner identifier first.
-PROBE_EVSE_ID = "ZZ*ZZZ*E0CONNECTIONTEST"
 
 
 class RegistrationError(UserError):
@@ -56,13 +35,6 @@ class RegistrationError(UserError):
     def __init__(self, errors: dict[str, str]):
         self.errors = dict(errors)
         super().__init__("; ".join(f"{field}: {message}" for field, message in self.errors.items()))
-
-
-@dataclass(frozen=True)
-class ConnectionCheck:
-    ok: bool
-    message: str
-    checked_at: datetime | None = dataclass_field(default=None, compare=False)  # when it ran, if known
 
 
 # --- validation ------------------------------------------------------------------------------
@@ -240,11 +212,11 @@ def register_cpo(
         partner_ids = [ids.new_partner_identifier()]
     key_note = "set" if api_key else "not set"
     if endpoint == SANDBOX and not api_key:
-        api_key, key_note = _new_sandbox_key(), "generated for the sandbox"
+        api_key, key_note = new_sandbox_key(), "generated for the sandbox"
 
     cpo = Cpo(name=name, endpoint=endpoint, defaults=defaults or None)
     if api_key:
-        _store_key(cpo, api_key)
+        store_api_key(cpo, api_key)
     session.add(cpo)
     session.flush()
     for operator_id in canonical_ids:
@@ -256,13 +228,13 @@ def register_cpo(
         actor_name=actor.name,
         action="cpo registered",
         cpo_id=cpo.id,
-        detail=f"name {name!r}; operator ids {', '.join(canonical_ids)}; endpoint {_endpoint_label(endpoint)}; "
+        detail=f"name {name!r}; operator ids {', '.join(canonical_ids)}; endpoint {endpoint_label(endpoint)}; "
         f"{len(partner_ids)} partner identifier(s); API key {key_note}"
         + (f"; defaults for {', '.join(defaults)}" if defaults else ""),
     )
     session.flush()
     if endpoint == SANDBOX:
-        _provision(session, cpo, actor_name=actor.name)
+        provision_cpo(session, cpo, actor_name=actor.name)
     return cpo, partner_ids
 
 
@@ -316,7 +288,7 @@ def update_cpo(
         try:
             endpoint = check_endpoint(endpoint)
             if endpoint != cpo.endpoint:
-                changes.append(f"endpoint {_endpoint_label(cpo.endpoint)} -> {_endpoint_label(endpoint)}")
+                changes.append(f"endpoint {endpoint_label(cpo.endpoint)} -> {endpoint_label(endpoint)}")
                 endpoint_changed = True
         except ValueError as error:
             errors["endpoint"] = str(error)
@@ -364,16 +336,16 @@ def update_cpo(
     if new_partner_ids is not None:
         _replace_children(session, PartnerIdentifier, "partner_identifier", cpo.id, new_partner_ids)
     if endpoint_changed or partners_changed:
-        _forget_connection_test(cpo)
+        forget_connection_test(cpo)
     if endpoint_changed and cpo.endpoint == SANDBOX and not cpo.api_key_encrypted:
-        _store_key(cpo, _new_sandbox_key())
+        store_api_key(cpo, new_sandbox_key())
         changes.append("API key generated for the sandbox")
     cpo.updated_at = utcnow()
     session.add(cpo)
     queries.audit(session, actor_name=actor.name, action="cpo updated", cpo_id=cpo.id, detail="; ".join(changes))
     session.flush()
     if cpo.endpoint == SANDBOX:
-        _provision(session, cpo, actor_name=actor.name)
+        provision_cpo(session, cpo, actor_name=actor.name)
     elif endpoint_changed:
         cpo.sandbox_pending = cpo.sandbox_previous_key_encrypted = None
         session.add(cpo)
@@ -422,8 +394,8 @@ def set_api_key(session: Session, *, actor: Actor, cpo_id: int, api_key: str) ->
     if cpo.endpoint == SANDBOX and old_key and cpo.sandbox_previous_key_encrypted is None:
         # Until the sandbox has moved them, the old key still holds the partner identifiers there.
         cpo.sandbox_previous_key_encrypted = old_key
-    _store_key(cpo, api_key)
-    _forget_connection_test(cpo)
+    store_api_key(cpo, api_key)
+    forget_connection_test(cpo)
     cpo.paused_reason = None  # a rejected key paused the queue; the new one may pass
     cpo.updated_at = utcnow()
     session.add(cpo)
@@ -431,79 +403,8 @@ def set_api_key(session: Session, *, actor: Actor, cpo_id: int, api_key: str) ->
                   detail=f"new key ends in {cpo.api_key_last4}")
     session.flush()
     if cpo.endpoint == SANDBOX:
-        _provision(session, cpo, actor_name=actor.name)
+        provision_cpo(session, cpo, actor_name=actor.name)
     return cpo.api_key_last4
-
-
-# --- the embedded sandbox ---------------------------------------------------------------------
-
-
-def _new_sandbox_key() -> str:
-    # Good only for the local sandbox, which accepts whatever key it is given here; a real
-    # endpoint issues its own key, so nothing is generated for staging, production or a URL.
-    return "sandbox-" + secrets.token_urlsafe(24)
-
-
-def _store_key(cpo: Cpo, api_key: str) -> None:
-    cpo.api_key_encrypted = encrypt_api_key(api_key)
-    cpo.api_key_last4 = last4(api_key)
-
-
-def _forget_connection_test(cpo: Cpo) -> None:
-    cpo.connection_checked_at = None
-    cpo.connection_ok = None
-    cpo.connection_message = None
-
-
-def _provision(session: Session, cpo: Cpo, *, actor_name: str) -> str | None:
-    """Tell the sandbox this CPO's key and partner identifiers; None when done, else why it is pending.
-
-    The outcome is kept in ``cpo.sandbox_pending``; an audit entry is written when
-    something changed at the sandbox or the pending state did.
-    """
-    if cpo.endpoint != SANDBOX:
-        return None
-    was_pending = cpo.sandbox_pending
-    if not cpo.api_key_encrypted:  # registered before sandbox keys were generated
-        _store_key(cpo, _new_sandbox_key())
-        queries.audit(session, actor_name=actor_name, action="api key generated", cpo_id=cpo.id,
-                      detail=f"for the sandbox; ends in {cpo.api_key_last4}")
-    partner_ids = queries.cpo_partner_identifiers(session, cpo_id=cpo.id)
-    previous = cpo.sandbox_previous_key_encrypted
-    answer: dict = {}
-    try:
-        answer = sandbox_client.provision(
-            get_settings().sandbox_base_url,
-            api_key=decrypt_api_key(cpo.api_key_encrypted),
-            partner_identifiers=partner_ids,
-            previous_api_key=decrypt_api_key(previous) if previous else None,
-        )
-    except EndpointError as error:
-        cpo.sandbox_pending = str(error)
-    else:
-        cpo.sandbox_pending = None
-        cpo.sandbox_previous_key_encrypted = None
-    session.add(cpo)
-    changed = answer.get("added") or answer.get("moved")
-    if cpo.sandbox_pending and cpo.sandbox_pending != was_pending:
-        queries.audit(session, actor_name=actor_name, action="sandbox provisioning pending", cpo_id=cpo.id,
-                      detail=cpo.sandbox_pending)
-    elif not cpo.sandbox_pending and (changed or was_pending):
-        queries.audit(session, actor_name=actor_name, action="sandbox provisioned", cpo_id=cpo.id,
-                      detail=f"the sandbox accepts the API key ending in {cpo.api_key_last4} for "
-                      f"{len(partner_ids)} partner identifier(s)")
-    session.flush()
-    return cpo.sandbox_pending
-
-
-def provision_sandbox(session: Session, *, actor: Actor, cpo_id: int) -> str | None:
-    """Provision a CPO's key and partner identifiers on the sandbox again; None when done, else why not.
-
-    Nothing to do (None) for a CPO on another endpoint.
-    """
-    cpo = queries.get_cpo(session, actor=actor, cpo_id=cpo_id)
-    queries.require_edit(actor, cpo.id)
-    return _provision(session, cpo, actor_name=actor.name)
 
 
 def deactivate_cpo(session: Session, *, actor: Actor, cpo_id: int) -> Cpo:
@@ -528,34 +429,16 @@ def _set_active(session: Session, *, actor: Actor, cpo_id: int, active: bool) ->
     return cpo
 
 
-def _endpoint_label(endpoint: str) -> str:
-    if endpoint in queries.NAMED_ENDPOINTS:
-        return endpoint
-    # A custom URL could carry credentials in its user-info part; keep only scheme and host.
-    parts = urlsplit(endpoint)
-    return f"{parts.scheme}://{parts.hostname or ''}{':' + str(parts.port) if parts.port else ''}{parts.path}"
-
-
 # --- for display -----------------------------------------------------------------------------
 
 
 def endpoint_label(endpoint: str) -> str:
     """What to show for an endpoint: its name, or a custom URL without any user-info part."""
-    return _endpoint_label(endpoint)
-
-
-def connection_label(cpo: Cpo) -> str:
-    """The last connection test in a few words: "connected", "failed" or "not tested"."""
-    if cpo.connection_checked_at is None:
-        return "not tested"
-    return "connected" if cpo.connection_ok else "failed"
-
-
-def last_connection_test(cpo: Cpo) -> ConnectionCheck | None:
-    """The stored result of the last connection test, or None if none ran since the last change."""
-    if cpo.connection_checked_at is None:
-        return None
-    return ConnectionCheck(bool(cpo.connection_ok), cpo.connection_message or "", cpo.connection_checked_at)
+    if endpoint in queries.NAMED_ENDPOINTS:
+        return endpoint
+    # A custom URL could carry credentials in its user-info part; keep only scheme and host.
+    parts = urlsplit(endpoint)
+    return f"{parts.scheme}://{parts.hostname or ''}{':' + str(parts.port) if parts.port else ''}{parts.path}"
 
 
 def cpo_rows(session: Session, *, actor: Actor, include_inactive: bool = False) -> list[dict]:
@@ -568,7 +451,7 @@ def cpo_rows(session: Session, *, actor: Actor, include_inactive: bool = False) 
                 "CPO": cpo.name,
                 "operator ids": ", ".join(queries.cpo_operator_ids(session, cpo_id=cpo.id)),
                 "partner identifiers": ", ".join(queries.cpo_partner_identifiers(session, cpo_id=cpo.id)),
-                "endpoint": _endpoint_label(cpo.endpoint),
+                "endpoint": endpoint_label(cpo.endpoint),
                 "API key": f"••••{cpo.api_key_last4}" if cpo.api_key_last4 else "not set",
                 "connection": connection_label(cpo),
                 "stage": queries.STAGE_LABELS[cpo.stage],
@@ -612,90 +495,3 @@ def registration_sheet_csv(rows: list[dict]) -> str:
 def registration_sheet_json(rows: list[dict]) -> str:
     return json.dumps({"cpos": rows}, ensure_ascii=False, indent=2) + "\n"
 
-
-# --- test connection --------------------------------------------------------------------------
-
-
-def test_connection(endpoint: str, api_key: str, partner_identifier: str, *, timeout: float = 10.0) -> ConnectionCheck:
-    """Send a harmless connector-post-status and say plainly whether key and partner id were accepted.
-
-    The status is for an EVSE id that cannot exist, so nothing changes at the endpoint;
-    "EVSE not found" means the request got past the key and partner identifier checks.
-    """
-    from ..oioi import errors
-    from ..oioi.client import OioiClient
-
-    if not api_key:
-        return ConnectionCheck(False, "no API key: enter one first")
-    url = queries.resolve_endpoint(endpoint)
-
-    async def probe() -> None:
-        async with OioiClient(url, api_key, timeout=timeout, max_retries=0) as client:
-            await client.post_connector_status(PROBE_EVSE_ID, "Unknown", partner_identifier)
-
-    try:
-        asyncio.run(probe())
-    except errors.EvseNotFound:
-        return ConnectionCheck(True, "connected: the endpoint accepted the API key and the partner identifier")
-    except errors.InvalidApiKey:
-        return ConnectionCheck(False, "the API key was rejected")
-    except errors.InvalidPartnerIdentifier:
-        return ConnectionCheck(False, "the partner identifier is unknown")
-    except errors.TransportError as error:
-        return ConnectionCheck(False, f"endpoint unreachable: {error.message}")
-    except errors.HTTPStatusError as error:
-        return ConnectionCheck(False, f"the endpoint answered HTTP {error.status_code}: {error.message}")
-    except errors.OioiError as error:
-        return ConnectionCheck(False, f"the endpoint refused the request: {error.message}")
-    except ValueError as error:  # refused before sending (partner identifier, key format)
-        return ConnectionCheck(False, str(error))
-    return ConnectionCheck(True, "connected: the endpoint accepted the API key and the partner identifier")
-
-
-test_connection.__test__ = False  # not a pytest test, despite its name
-
-
-def check_cpo_connection(session: Session, *, actor: Actor, cpo_id: int) -> ConnectionCheck:
-    """``test_connection`` with a registered CPO's stored endpoint, key and first partner identifier.
-
-    A CPO on the sandbox is provisioned there first (by someone who may change it), so a
-    test after a pending provisioning fixes it. The outcome is stored on the CPO.
-    """
-    cpo = queries.get_cpo(session, actor=actor, cpo_id=cpo_id)
-    pending = None
-    if cpo.endpoint == SANDBOX and actor.can_edit(cpo.id):
-        pending = _provision(session, cpo, actor_name=actor.name)
-    try:
-        url, api_key, partner_id = queries.cpo_credentials(session, actor=actor, cpo_id=cpo_id)
-    except LookupError as error:
-        check = ConnectionCheck(False, str(error))
-    else:
-        check = test_connection(url, api_key, partner_id)
-        if not check.ok and pending:
-            check = ConnectionCheck(False, f"{check.message} (the sandbox does not know this CPO yet: {pending})")
-    cpo.connection_checked_at = utcnow()
-    cpo.connection_ok = check.ok
-    cpo.connection_message = check.message
-    session.add(cpo)
-    queries.audit(session, actor_name=actor.name, action="connection tested", cpo_id=cpo_id,
-                  detail=("ok: " if check.ok else "failed: ") + check.message)
-    session.flush()
-    return ConnectionCheck(check.ok, check.message, cpo.connection_checked_at)
-
-
-def push_readiness(session: Session, *, actor: Actor, cpo_id: int) -> str | None:
-    """A warning for the push page when the CPO's last connection test failed or none ran since the
-    key, partner identifiers or endpoint were last set; None when the last test passed."""
-    cpo = queries.get_cpo(session, actor=actor, cpo_id=cpo_id)
-    if cpo.connection_checked_at is None:
-        warning = (f"The connection of {cpo.name} has not been tested since its API key, partner identifiers "
-                   "or endpoint were last set: the endpoint may refuse every station. Test it on the CPOs page first.")
-        if cpo.endpoint == SANDBOX and cpo.sandbox_pending:
-            warning += (f" The sandbox does not know this CPO yet ({cpo.sandbox_pending}); "
-                        "testing the connection provisions it again.")
-        return warning
-    if not cpo.connection_ok:
-        when = cpo.connection_checked_at.strftime("%Y-%m-%d %H:%M UTC")
-        return (f"The last connection test of {cpo.name} failed ({when}): {cpo.connection_message}. "
-                "The endpoint will probably refuse every station; fix it on the CPOs page and test again.")
-    return None

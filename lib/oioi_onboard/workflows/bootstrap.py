@@ -19,9 +19,10 @@ from sqlmodel import Session, func, select
 
 from ..settings import SANDBOX_API_KEY, SANDBOX_PARTNER_ID, get_settings
 from ..store.auth import SYSTEM, create_user
+from ..store.connection import SANDBOX, ConnectionCheck, check_cpo_connection, provision_sandbox
 from ..store.db import migrate, session_scope
 from ..store.models import Cpo, ImportRecord, Role, User
-from ..store.registry import SANDBOX, ConnectionCheck, check_cpo_connection, provision_sandbox, register_cpo
+from ..store.registry import register_cpo
 from ..store.secrets import ensure_secret_key
 from .imports import import_file
 
