@@ -51,10 +51,10 @@ def prepare(data_dir: Path) -> int:
 
     from oioi_onboard.store.auth import SYSTEM, create_user
     from oioi_onboard.store.db import migrate, session_scope
-    from oioi_onboard.store.models import Connector, Outbox, OutboxState, Role, Station
+    from oioi_onboard.store.models import Connector, Outbox, OutboxState, Role, Station, utcnow
     from oioi_onboard.store.registry import register_cpo
     from oioi_onboard.sync.diff import plan_push
-    from oioi_onboard.sync.outbox import enqueue_plan, now
+    from oioi_onboard.sync.outbox import enqueue_plan
     from tests.helpers.bulk_stations import store_stations
 
     migrate()
@@ -67,7 +67,7 @@ def prepare(data_dir: Path) -> int:
         enqueue_plan(session, actor=SYSTEM, plan=plan_push(session, actor=SYSTEM, cpo_id=cpo.id))
     with session_scope() as session:
         # As if a worker had sent everything: rows acked, stations carry their ack.
-        stamp = now()
+        stamp = utcnow()
         session.execute(update(Outbox).values(state=OutboxState.ACKED, acked_at=stamp, attempts=1))
         session.execute(update(Station).values(acked_sha256=Station.payload_sha256,
                                                acked_connectors_signature=Station.connectors_signature,

@@ -36,7 +36,7 @@ from oioi_onboard.store import connection, onboarding, profiles, queries, regist
 from oioi_onboard.store.auth import SYSTEM, Actor
 from oioi_onboard.store.db import migrate, session_scope
 from oioi_onboard.store.models import Cpo, Outbox, OutboxState, PushRun, Role
-from oioi_onboard.sync import diff, live, outbox, progress, simulate, status_files, status_ingest, tokens
+from oioi_onboard.sync import diff, live, outbox, progress, queue_control, simulate, status_files, status_ingest, tokens
 from tests.helpers.push import new_import
 from tests.helpers.statuses import add_station, evse, make_cpo
 
@@ -105,11 +105,12 @@ GUARDED: dict[str, Call] = {
     "sync.outbox.enqueue_plan": lambda s, who, w: outbox.enqueue_plan(s, actor=who, plan=w.plan),
     "sync.outbox.enqueue_deletion": lambda s, who, w: outbox.enqueue_deletion(
         s, actor=who, cpo_id=w.target, station_id=f"{TARGET_OPERATOR}*S00001"),
-    "sync.outbox.resume_cpo": lambda s, who, w: outbox.resume_cpo(s, actor=who, cpo_id=w.target),
-    "sync.outbox.retry_failed": lambda s, who, w: outbox.retry_failed(s, actor=who, cpo_id=w.target),
-    "sync.outbox.resume_if_setup_changed": lambda s, who, w: outbox.resume_if_setup_changed(
+    "sync.queue_control.resume_cpo": lambda s, who, w: queue_control.resume_cpo(s, actor=who, cpo_id=w.target),
+    "sync.queue_control.retry_failed": lambda s, who, w: queue_control.retry_failed(s, actor=who, cpo_id=w.target),
+    "sync.queue_control.resume_if_setup_changed": lambda s, who, w: queue_control.resume_if_setup_changed(
         s, actor=who, cpo_id=w.target),
-    "sync.outbox.reclaim_abandoned": lambda s, who, w: outbox.reclaim_abandoned(s, actor=who, cpo_id=w.target),
+    "sync.queue_control.reclaim_abandoned": lambda s, who, w: queue_control.reclaim_abandoned(
+        s, actor=who, cpo_id=w.target),
     # sync: progress, history, reconciliation
     "sync.progress.run_progress": lambda s, who, w: progress.run_progress(s, actor=who, run_id=w.run_id),
     "sync.progress.latest_run": lambda s, who, w: progress.latest_run(s, actor=who, cpo_id=w.target),
@@ -183,8 +184,10 @@ QUIET_ABOUT_IT: dict[str, str] = {}  # functions that answer with less instead o
 EXEMPT = {
     "sync.outbox.claim": "the worker's lease on due rows of every CPO (acts as the system); cpo_id narrows a lane",
     "sync.worker.run_worker": "the worker process, acting as the system; cpo_ids narrows the CPOs it sends for",
-    "sync.outbox.mark_unreachable": "the worker's record of an endpoint that stopped answering (acts as the system)",
-    "sync.outbox.mark_reachable": "the worker's record of an endpoint that answers again (acts as the system)",
+    "sync.queue_control.mark_unreachable":
+        "the worker's record of an endpoint that stopped answering (acts as the system)",
+    "sync.queue_control.mark_reachable": "the worker's record of an endpoint that answers again (acts as the system)",
+    "sync.queue_control.pause": "the outbox's record of an answer that refused the CPO's set-up (the system)",
     "sync.status_delivery.station_acked_at": "a lookup for the outbox recording the worker's answers (the system)",
     "store.queries.require_edit": "the check itself",
     "store.queries.audit": "writes the audit entry of a change its caller has already checked",

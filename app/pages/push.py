@@ -6,7 +6,7 @@ from common import choose_cpo, current_actor, db_session, plain, show_error
 from components.steps import show_steps
 from oioi_onboard.errors import OnboardError
 from oioi_onboard.store import connection, queries
-from oioi_onboard.sync import outbox, progress
+from oioi_onboard.sync import progress, queue_control
 from oioi_onboard.sync.diff import KINDS, plan_push
 from oioi_onboard.workflows.push import start_push
 
@@ -37,7 +37,7 @@ if paused_reason:
     st.error(plain(f"The queue of {cpo.name} is paused: {paused_reason}."))
     if can_edit and st.button("Resume the queue", key="push_resume"):
         with db_session() as session:
-            outbox.resume_cpo(session, actor=actor, cpo_id=cpo_id)
+            queue_control.resume_cpo(session, actor=actor, cpo_id=cpo_id)
         st.rerun()
 
 # --- the last connection test failed or never ran: say so, and ask before pushing ----------
@@ -155,7 +155,7 @@ if can_edit:
         failed = len(progress.failures(session, actor=actor, cpo_id=cpo_id))
     if failed and st.button(f"Send the {failed} failed station(s) again", key="push_retry"):
         with db_session() as session:
-            outbox.retry_failed(session, actor=actor, cpo_id=cpo_id)
+            queue_control.retry_failed(session, actor=actor, cpo_id=cpo_id)
         st.rerun()
 
 # --- history and reconciliation -------------------------------------------------------------

@@ -189,7 +189,7 @@ def test_403_pauses_after_the_first_answers_with_one_message(tmp_path):
         assert asked <= 10  # three refusals in a row (plus what was in flight and their retries), not forty
         assert _states() == {OutboxState.PENDING: 40}
 
-        from oioi_onboard.sync.outbox import resume_cpo
+        from oioi_onboard.sync.queue_control import resume_cpo
 
         front.mode = "up"  # the platform granted it: one resume
         with session_scope() as session:

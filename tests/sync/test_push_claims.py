@@ -15,7 +15,7 @@ from tests.helpers.push import add_stations, make_cpo, station_payload, store_st
 def _race(workers: int = 4) -> list[list]:
     """Several threads claim until the queue is empty; each claim is acked before the next."""
     from oioi_onboard.store.db import session_scope
-    from oioi_onboard.sync.outbox import Result, claim, record_results
+    from oioi_onboard.sync.outbox import Outcome, claim, record_results
 
     taken: list[list] = [[] for _ in range(workers)]
     errors: list[BaseException] = []
@@ -32,7 +32,7 @@ def _race(workers: int = 4) -> list[list]:
                         return
                     taken[index].extend((row.id, row.key) for row in rows)
                     time.sleep(0.02)  # "sending": the others claim meanwhile
-                    record_results(session, [Result(row.id, "acked") for row in rows])
+                    record_results(session, [Outcome(row.id, "acked") for row in rows])
         except BaseException as error:  # noqa: BLE001 - reported by the test
             errors.append(error)
 
@@ -87,7 +87,7 @@ def test_concurrent_claims_on_postgresql(postgres_url, monkeypatch):  # noqa: F8
 def test_rows_of_one_station_go_out_one_at_a_time_in_order():
     from oioi_onboard.store.db import session_scope
     from oioi_onboard.sync.diff import plan_push
-    from oioi_onboard.sync.outbox import Result, claim, enqueue_plan, record_results
+    from oioi_onboard.sync.outbox import Outcome, claim, enqueue_plan, record_results
 
     _queue()
     with session_scope() as session:
@@ -100,6 +100,6 @@ def test_rows_of_one_station_go_out_one_at_a_time_in_order():
             store_station(session, cpo, station_payload(1, name=name), import_id=import_id)
             enqueue_plan(session, actor=SYSTEM, plan=plan_push(session, actor=SYSTEM, cpo_id=cpo.id))
         assert claim(session, worker_id="b", limit=100) == []  # v3 superseded v2 and waits for v1
-        record_results(session, [Result(first[0].id, "acked")])
+        record_results(session, [Outcome(first[0].id, "acked")])
         [newest] = claim(session, worker_id="b", limit=100)
         assert newest.payload["station-post"]["station"]["name"] == "v3"

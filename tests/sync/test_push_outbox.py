@@ -10,14 +10,8 @@ from oioi_onboard.store.db import migrate, session_scope
 from oioi_onboard.store.models import Connector, Cpo, Outbox, OutboxState, PushRun, Station
 from oioi_onboard.store.queries import audit_log
 from oioi_onboard.sync.diff import plan_push
-from oioi_onboard.sync.outbox import (
-    ConfirmationRequired,
-    Result,
-    claim,
-    enqueue_plan,
-    record_results,
-    resume_cpo,
-)
+from oioi_onboard.sync.outbox import ConfirmationRequired, Outcome, claim, enqueue_plan, record_results
+from oioi_onboard.sync.queue_control import resume_cpo
 from oioi_onboard.sync.worker import run_worker
 from tests.helpers.push import add_stations, make_cpo, new_import, station_payload, store_station
 from tests.helpers.sandbox import running_sandbox
@@ -296,7 +290,7 @@ def test_claims_keep_one_row_per_station_in_flight_and_leases_expire(sandbox):
         [again] = claim(session, worker_id="b", limit=10)  # a's lease ran out: v1 again, not v2
         assert again.id == first.id
         assert claim(session, worker_id="c", limit=10) == []
-        record_results(session, [Result(again.id, "acked")])
+        record_results(session, [Outcome(again.id, "acked")])
     with session_scope() as session:
         [second] = claim(session, worker_id="c", limit=10)
         assert second.id > first.id
@@ -335,7 +329,8 @@ def test_progress_history_and_failures_read_from_the_database(tmp_path):
 
 
 def test_removing_one_station_in_the_ui_soft_deletes_it_and_failed_rows_can_be_retried(sandbox):
-    from oioi_onboard.sync.outbox import enqueue_deletion, retry_failed
+    from oioi_onboard.sync.outbox import enqueue_deletion
+    from oioi_onboard.sync.queue_control import retry_failed
 
     cpo_id = _cpo(sandbox)
     with session_scope() as session:

@@ -169,7 +169,7 @@ def test_statuses_of_an_unacknowledged_station_are_held_back_until_it_is_acked(c
 
 
 def test_a_row_already_claimed_by_a_worker_is_not_changed_a_new_one_queues_behind_it(cpo_id):
-    from oioi_onboard.sync.outbox import Result, claim, record_results
+    from oioi_onboard.sync.outbox import Outcome, claim, record_results
 
     record(cpo_id, [{"evse_id": evse(1), "status": "Occupied", "timestamp": at(1)}])
     with session_scope() as session:
@@ -182,18 +182,18 @@ def test_a_row_already_claimed_by_a_worker_is_not_changed_a_new_one_queues_behin
     with session_scope() as session:
         # The second may not go out while the first is in flight: order per connector is kept.
         assert claim(session, worker_id="w2", limit=10) == []
-        record_results(session, [Result(first.id, "acked", code=0)])
+        record_results(session, [Outcome(first.id, "acked", code=0)])
     assert [e.delivery for e in statuses_events(evse(1))] == ["delivered", "pending"]
 
 
 def test_worker_results_become_delivery_states(cpo_id):
-    from oioi_onboard.sync.outbox import Result, claim, record_results
+    from oioi_onboard.sync.outbox import Outcome, claim, record_results
 
     record(cpo_id, [{"evse_id": evse(1), "status": "Occupied"}, {"evse_id": evse(2), "status": "Occupied"}])
     with session_scope() as session:
         one, two = claim(session, worker_id="w1", limit=10)
-        record_results(session, [Result(one.id, "acked", code=0),
-                                 Result(two.id, "failed", code=181, error="OIOI code 181: EVSE not found")])
+        record_results(session, [Outcome(one.id, "acked", code=0),
+                                 Outcome(two.id, "failed", code=181, error="OIOI code 181: EVSE not found")])
     assert statuses_events(evse(1))[-1].delivery == "delivered"
     with session_scope() as session:
         assert session.get(Cpo, cpo_id).stage == Stage.STATUSES_LIVE
@@ -389,15 +389,15 @@ def test_a_status_file_and_a_change_in_the_ui_need_edit_rights_and_say_what_was_
 
 
 def test_a_failed_attempt_with_a_newer_status_queued_behind_it_is_not_sent_again(cpo_id):
-    from oioi_onboard.sync.outbox import Result, claim, record_results
+    from oioi_onboard.sync.outbox import Outcome, claim, record_results
 
     record(cpo_id, [{"evse_id": evse(1), "status": "Occupied", "timestamp": at(1)}])
     with session_scope() as session:
         [in_flight] = claim(session, worker_id="w1", limit=10)
     record(cpo_id, [{"evse_id": evse(1), "status": "Available", "timestamp": at(2)}])
     with session_scope() as session:
-        record_results(session, [Result(in_flight.id, "retry", error="cannot reach the endpoint",
-                                        retry_at=datetime.now(UTC))])
+        record_results(session, [Outcome(in_flight.id, "retry", error="cannot reach the endpoint",
+                                         retry_at=datetime.now(UTC))])
     first, second = status_rows()
     assert first.state == OutboxState.SUPERSEDED and second.state == OutboxState.PENDING
     assert [e.delivery for e in statuses_events(evse(1))] == ["superseded", "pending"]

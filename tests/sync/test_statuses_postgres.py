@@ -19,7 +19,7 @@ pytestmark = [pytest.mark.postgres,
 def test_concurrent_ingest_on_postgresql_keeps_the_newest_and_one_waiting_row_per_evse(postgres_url, monkeypatch):
     from oioi_onboard.settings import get_settings
     from oioi_onboard.store.db import get_engine, migrate, session_scope
-    from oioi_onboard.sync.outbox import Result, claim, record_results
+    from oioi_onboard.sync.outbox import Outcome, claim, record_results
 
     monkeypatch.setenv("DATABASE_URL", postgres_url)
     get_settings.cache_clear()
@@ -64,7 +64,7 @@ def test_concurrent_ingest_on_postgresql_keeps_the_newest_and_one_waiting_row_pe
 
     with session_scope() as session:
         claimed = claim(session, worker_id="w", limit=100)
-        record_results(session, [Result(row.id, "acked", code=0) for row in claimed])
+        record_results(session, [Outcome(row.id, "acked", code=0) for row in claimed])
     with session_scope() as session:
         assert session.exec(select(StatusEvent.delivery).where(StatusEvent.delivery == "delivered")).all() \
             == ["delivered"] * len(evses)

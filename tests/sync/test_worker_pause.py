@@ -2,7 +2,7 @@
 
 import asyncio
 
-from oioi_onboard.sync.outbox import Result
+from oioi_onboard.sync.outbox import Outcome
 from oioi_onboard.sync.worker import Lane, Worker, WorkerOptions
 
 
@@ -14,7 +14,7 @@ def test_an_unrecorded_pause_is_not_undone_by_the_databases_older_state():
     worker._record = lambda results, marks: recorded.extend(results) or set()
     lane = worker.lanes[7] = Lane(7, 4, "token", paused=True, pause_unrecorded=True, idle_until=99.0)
     worker.pausing[42] = lane  # as send() leaves it after a 211 for row 42
-    worker.results = [Result(42, "paused", code=211, pause_reason="partner identifier rejected")]
+    worker.results = [Outcome(42, "paused", code=211, pause_reason="partner identifier rejected")]
 
     async def run():
         await worker.refresh_lanes()  # before the result is written: "not paused" is old news

@@ -16,16 +16,15 @@ The one window left: a worker killed after the endpoint answered success and
 before that transaction committed sends that request once more after its lease
 ran out. The worker records results in small batches within milliseconds, so
 the window is the rows in flight at the moment of the kill.
+
+Pausing, resuming and the other controls of a CPO's queue are ``sync.queue_control``.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import os
-import socket
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 from sqlalchemy import and_, bindparam, exists, func, insert, or_, select, text, true, update
@@ -34,10 +33,11 @@ from sqlmodel import Session
 
 from ..oioi import codes
 from ..store.auth import Actor
-from ..store.models import OPEN_STATES, Connector, Cpo, Outbox, OutboxState, PartnerIdentifier, PushRun, Station
-from ..store.queries import audit, get_cpo, require_edit
+from ..store.models import OPEN_STATES, Connector, Cpo, Outbox, OutboxState, PushRun, Station, utcnow
+from ..store.queries import audit, require_edit
 from . import status_delivery
 from .diff import STATION_POST, PlanError, PushPlan, plan_push, planned_requests
+from .queue_control import pause
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +46,6 @@ ANALYZE_ABOVE = 1000  # rows queued at once after which PostgreSQL gets fresh st
 
 class ConfirmationRequired(PlanError):
     """Deletions or connector changes were not confirmed by the user."""
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
 
 
 # --- enqueueing ----------------------------------------------------------------------
@@ -111,7 +107,7 @@ def enqueue_plan(
             summary.setdefault(item.change, []).append(item.station_id)
         run.summary = summary
         run.total = len(to_send) + counts["connectors_changed"]
-        run.finished_at = now()
+        run.finished_at = utcnow()
         session.add(run)
         session.flush()
         _audit(session, actor, plan.cpo_id, "push dry run", f"run {run.id}: {_counts_text(counts)}")
@@ -124,7 +120,7 @@ def enqueue_plan(
     inserts: list[dict[str, Any]] = []
     supersede: list[int] = []
     queued = 0
-    stamp = now()
+    stamp = utcnow()
     for item in to_send:
         station = stations[item.station_pk]
         if item.change == "connectors_changed":
@@ -145,7 +141,7 @@ def enqueue_plan(
             session.execute(text("ANALYZE outbox"))
     run.total = queued + len(inserts)
     if run.total == 0:
-        run.finished_at = now()
+        run.finished_at = utcnow()
     session.add(run)
     session.flush()
     _audit(session, actor, plan.cpo_id, "push", f"run {run.id}: {_counts_text(counts)}; {run.total} request(s) queued")
@@ -215,7 +211,7 @@ def _enqueue_replacement(session: Session, run: PushRun, plan: PushPlan, item, s
     """
     [(old_body, old_sha, old_key), (new_body, new_sha, new_key)] = planned_requests(
         session, item, station, plan.partner_identifier)
-    stamp = now()
+    stamp = utcnow()
     _already_open(open_rows.get(old_key, []), "", supersede)  # anything still queued for the old id is moot
     if supersede:
         _supersede(session, supersede)
@@ -280,7 +276,7 @@ def claim(session: Session, *, worker_id: str, limit: int, cpo_id: int | None = 
     dialect = session.get_bind().dialect.name
     if dialect == "sqlite":
         session.connection().exec_driver_sql("BEGIN IMMEDIATE")
-    stamp = now()
+    stamp = utcnow()
     # Start at the oldest open row: the scan in id order then never walks the acknowledged history.
     floor_query = select(func.min(Outbox.id)).where(Outbox.state.in_((OutboxState.PENDING, OutboxState.SENDING)))
     floor = session.exec(floor_query).one()[0]
@@ -345,7 +341,7 @@ def _drop_already_acked(session: Session, rows: list[Outbox]) -> list[Outbox]:
     for row in rows:
         if row.kind == STATION_POST and acked.get(row.key) == row.payload_sha256:
             row.state = OutboxState.ACKED
-            row.acked_at = row.acked_at or now()
+            row.acked_at = row.acked_at or utcnow()
             row.last_error = "already acknowledged: not sent again"
             row.claimed_by = row.claimed_until = None
             row.attempts -= 1
@@ -360,7 +356,7 @@ def renew_leases(session: Session, *, worker_id: str, lease_seconds: float) -> i
     result = session.execute(
         update(Outbox)
         .where(Outbox.claimed_by == worker_id, Outbox.state == OutboxState.SENDING)
-        .values(claimed_until=now() + timedelta(seconds=lease_seconds)),
+        .values(claimed_until=utcnow() + timedelta(seconds=lease_seconds)),
         execution_options={"synchronize_session": False},
     )
     return result.rowcount or 0
@@ -381,7 +377,7 @@ def release(session: Session, *, worker_id: str) -> int:
 
 
 @dataclass(frozen=True)
-class Result:
+class Outcome:
     """What happened to one claimed row.
 
     ``outcome``: acked; retry (at ``retry_at``); failed (permanent); paused (the CPO's
@@ -411,7 +407,7 @@ class Recorded(NamedTuple):
     state: OutboxState
 
 
-def record_results(session: Session, results: list[Result]) -> list[Recorded]:
+def record_results(session: Session, results: list[Outcome]) -> list[Recorded]:
     """Write a batch of results in the caller's transaction; returns the rows changed.
 
     The common case, a station-post acknowledged, takes a few set-based statements
@@ -429,7 +425,7 @@ def record_results(session: Session, results: list[Result]) -> list[Recorded]:
     fast = [m for m in meta if by_id[m.id].outcome == "acked" and m.state != OutboxState.ACKED]
     fast_ids = {m.id for m in fast}
     slow_ids = [m.id for m in meta if m.id not in fast_ids and by_id[m.id].outcome != "acked"]
-    stamp = now()
+    stamp = utcnow()
     recorded = [Recorded(m.id, m.cpo_id, m.run_id, m.kind, m.key, OutboxState.ACKED) for m in fast]
     by_code: dict[int, list[int]] = {}
     for m in fast:
@@ -460,7 +456,7 @@ def record_results(session: Session, results: list[Result]) -> list[Recorded]:
     return recorded
 
 
-def _record_rows(session: Session, ids: list[int], by_id: dict[int, Result], stamp: datetime):  # noqa: ANN202
+def _record_rows(session: Session, ids: list[int], by_id: dict[int, Outcome], stamp: datetime):  # noqa: ANN202
     """Every outcome other than a station-post's ack, row by row; (acked, failed, changed) rows."""
     # The payload (the whole request) is not needed to record an answer: leave it unread.
     rows = list(session.exec(select(Outbox).options(defer(Outbox.payload)).where(Outbox.id.in_(ids))).scalars())
@@ -497,7 +493,7 @@ def _record_rows(session: Session, ids: list[int], by_id: dict[int, Result], sta
                 row.attempts = max(0, row.attempts - 1)
                 row.next_attempt_at = stamp
                 if result.outcome == "paused":
-                    _pause(session, row.cpo_id, result.pause_reason or result.error or "paused")
+                    pause(session, row.cpo_id, result.pause_reason or result.error or "paused")
             else:
                 row.state = OutboxState.PENDING
                 row.next_attempt_at = result.retry_at or stamp
@@ -510,7 +506,7 @@ def _record_rows(session: Session, ids: list[int], by_id: dict[int, Result], sta
     return acked, failed, changed
 
 
-def _in_grace(session: Session, row: Outbox, result: Result, stamp: datetime) -> datetime | None:
+def _in_grace(session: Session, row: Outbox, result: Outcome, stamp: datetime) -> datetime | None:
     """Until when a refused status is retried rather than rejected (None: reject it now)."""
     if result.grace is None or row.kind == STATION_POST:
         return None
@@ -565,7 +561,7 @@ def _release_dependents(session: Session, acked_ids: list[int], failed: list[Out
         session.execute(
             update(Outbox)
             .where(Outbox.depends_on.in_(acked_ids), Outbox.state == OutboxState.HELD)
-            .values(state=OutboxState.PENDING, next_attempt_at=now(), last_error=None),
+            .values(state=OutboxState.PENDING, next_attempt_at=utcnow(), last_error=None),
             execution_options={"synchronize_session": False},
         )
     for row in failed:
@@ -585,176 +581,6 @@ def _finish_runs(session: Session, run_ids: set[int]) -> None:
         ).first()
         if still_open is None:
             session.execute(
-                update(PushRun).where(PushRun.id == run_id, PushRun.finished_at.is_(None)).values(finished_at=now()),
+                update(PushRun).where(PushRun.id == run_id, PushRun.finished_at.is_(None)).values(finished_at=utcnow()),
                 execution_options={"synchronize_session": False},
             )
-
-
-# --- pausing and an unreachable endpoint ------------------------------------------------
-
-
-def _setup_fingerprint(session: Session, cpo_id: int) -> str | None:
-    """A hash of what the endpoint judges a CPO's requests by: endpoint, API key, partner identifiers."""
-    cpo = session.get(Cpo, cpo_id)
-    if cpo is None:
-        return None
-    partners = sorted(session.execute(
-        select(PartnerIdentifier.partner_identifier).where(PartnerIdentifier.cpo_id == cpo_id)).scalars())
-    text_ = "\n".join([cpo.endpoint or "", cpo.api_key_encrypted or "", ",".join(partners)])
-    return hashlib.sha256(text_.encode("utf-8")).hexdigest()
-
-
-def _pause(session: Session, cpo_id: int, reason: str) -> None:
-    session.execute(
-        update(Cpo).where(Cpo.id == cpo_id, Cpo.paused_reason.is_(None))
-        .values(paused_reason=reason, paused_setup=_setup_fingerprint(session, cpo_id)),
-        execution_options={"synchronize_session": False},
-    )
-
-
-def _unpause(session: Session, cpo_id: int) -> int:
-    """Clear the pause, point queued rows at a partner identifier the CPO still has, make them due now."""
-    session.execute(
-        update(Cpo).where(Cpo.id == cpo_id).values(paused_reason=None, paused_setup=None),
-        execution_options={"synchronize_session": False},
-    )
-    _repoint_partner(session, cpo_id)
-    return session.execute(
-        update(Outbox)
-        .where(Outbox.cpo_id == cpo_id, Outbox.state == OutboxState.PENDING)
-        .values(next_attempt_at=now()),
-        execution_options={"synchronize_session": False},
-    ).rowcount or 0
-
-
-def _repoint_partner(session: Session, cpo_id: int) -> int:
-    """Queued requests that carry a partner identifier the CPO no longer has get its first one.
-
-    The set-up fix for "unknown partner identifier" (211) is often a new partner identifier:
-    the requests queued before it would otherwise be refused again after the resume.
-    """
-    partners = list(session.execute(
-        select(PartnerIdentifier.partner_identifier).where(PartnerIdentifier.cpo_id == cpo_id)
-        .order_by(PartnerIdentifier.id)).scalars())
-    if not partners:
-        return 0
-    changed = []
-    for row_id, payload in session.execute(
-        select(Outbox.id, Outbox.payload).where(Outbox.cpo_id == cpo_id, Outbox.state.in_(
-            (OutboxState.PENDING, OutboxState.HELD)))
-    ).all():
-        body = next(iter(payload.values()), None) if isinstance(payload, dict) and len(payload) == 1 else None
-        if isinstance(body, dict) and body.get("partner-identifier") not in (None, *partners):
-            kind = next(iter(payload))
-            changed.append({"b_id": row_id, "b_payload": {kind: {**body, "partner-identifier": partners[0]}}})
-    if changed:
-        table = Outbox.__table__
-        session.execute(table.update().where(table.c.id == bindparam("b_id")).values(payload=bindparam("b_payload")),
-                        changed)
-    return len(changed)
-
-
-def resume_if_setup_changed(session: Session, *, actor: Actor, cpo_id: int) -> bool:
-    """Resume a queue paused for its set-up once the set-up differs from the one refused; audited.
-
-    The fix (a new API key, other partner identifiers, another endpoint) is the one resume:
-    nobody has to press "resume" as well. The worker calls it as the system.
-    """
-    require_edit(actor, get_cpo(session, actor=actor, cpo_id=cpo_id).id)
-    cpo = session.get(Cpo, cpo_id)
-    if cpo is None or cpo.paused_reason is None or cpo.paused_setup is None:
-        return False
-    if _setup_fingerprint(session, cpo_id) == cpo.paused_setup:
-        return False
-    reason = cpo.paused_reason
-    _unpause(session, cpo_id)
-    _audit(session, actor, cpo_id, "push queue resumed", f"the set-up changed; was paused: {reason}")
-    return True
-
-
-def mark_unreachable(session: Session, *, cpo_id: int, since: datetime, reason: str) -> None:
-    """Every request of the CPO failed with a transient error since ``since``: say so on its pages."""
-    session.execute(
-        update(Cpo).where(Cpo.id == cpo_id).values(
-            unreachable_since=func.coalesce(Cpo.unreachable_since, since), unreachable_reason=reason[:500]),
-        execution_options={"synchronize_session": False},
-    )
-
-
-def mark_reachable(session: Session, *, cpo_id: int) -> bool:
-    """The endpoint answered again: clear the mark and make the CPO's waiting rows due now."""
-    cleared = session.execute(
-        update(Cpo).where(Cpo.id == cpo_id, Cpo.unreachable_since.is_not(None))
-        .values(unreachable_since=None, unreachable_reason=None),
-        execution_options={"synchronize_session": False},
-    ).rowcount or 0
-    stamp = now()
-    session.execute(
-        update(Outbox)
-        .where(Outbox.cpo_id == cpo_id, Outbox.state == OutboxState.PENDING, Outbox.next_attempt_at > stamp)
-        .values(next_attempt_at=stamp),
-        execution_options={"synchronize_session": False},
-    )
-    return bool(cleared)
-
-
-def resume_cpo(session: Session, *, actor: Actor, cpo_id: int) -> None:
-    """Let a paused queue run again (after the set-up was fixed); audited."""
-    cpo = get_cpo(session, actor=actor, cpo_id=cpo_id)
-    require_edit(actor, cpo.id)
-    paused_reason = cpo.paused_reason
-    _unpause(session, cpo_id)
-    _audit(session, actor, cpo.id, "push queue resumed", f"was paused: {paused_reason}" if paused_reason else "")
-
-
-def reclaim_abandoned(session: Session, *, actor: Actor, cpo_id: int) -> int:
-    """Put back a CPO's rows claimed by a worker process of this machine that no longer runs (killed).
-
-    Their leases would run out by themselves; a push run again right after a crash need not wait
-    for that. Workers name themselves ``host-pid-xxxx``; only this host's dead pids are reclaimed.
-    """
-    require_edit(actor, get_cpo(session, actor=actor, cpo_id=cpo_id).id)
-    host = socket.gethostname()
-    query = (select(Outbox.claimed_by).where(Outbox.state == OutboxState.SENDING, Outbox.cpo_id == cpo_id)
-             .distinct())
-    dead = [worker for worker in session.execute(query).scalars() if _dead_local_worker(worker, host)]
-    if not dead:
-        return 0
-    return session.execute(
-        update(Outbox)
-        .where(Outbox.claimed_by.in_(dead), Outbox.state == OutboxState.SENDING, Outbox.cpo_id == cpo_id)
-        .values(state=OutboxState.PENDING, claimed_by=None, claimed_until=None, next_attempt_at=now()),
-        execution_options={"synchronize_session": False},
-    ).rowcount or 0
-
-
-def _dead_local_worker(worker_id: str | None, host: str) -> bool:
-    parts = (worker_id or "").rsplit("-", 2)
-    if len(parts) != 3 or parts[0] != host or not parts[1].isdigit():
-        return False
-    pid = int(parts[1])
-    if pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except OSError:  # e.g. another user's process: alive
-        return False
-    return False
-
-
-def retry_failed(session: Session, *, actor: Actor, cpo_id: int, outbox_ids: list[int] | None = None) -> int:
-    """Queue failed rows again (after the user fixed the cause); returns how many; audited."""
-    require_edit(actor, cpo_id)
-    query = (
-        update(Outbox)
-        .where(Outbox.cpo_id == cpo_id, Outbox.state == OutboxState.FAILED)
-        .values(state=OutboxState.PENDING, next_attempt_at=now(), attempts=0)
-    )
-    if outbox_ids is not None:
-        query = query.where(Outbox.id.in_(outbox_ids))
-    count = session.execute(query, execution_options={"synchronize_session": False}).rowcount or 0
-    if count:
-        _audit(session, actor, cpo_id, "failed requests queued again", f"{count} request(s)")
-    return count

@@ -53,9 +53,9 @@ from sqlalchemy import select
 from ..oioi import codes, errors
 from ..store.auth import SYSTEM
 from ..store.db import session_scope
-from ..store.models import Cpo, Outbox, OutboxState
-from . import outbox
-from .outbox import Result, claim, now, record_results, release, renew_leases
+from ..store.models import Cpo, Outbox, OutboxState, utcnow
+from . import queue_control
+from .outbox import Outcome, claim, record_results, release, renew_leases
 from .status_ingest import KIND as STATUS_KIND
 
 log = logging.getLogger(__name__)
@@ -153,25 +153,25 @@ def is_transient(error: Exception) -> bool:
     return bool(error.retryable)
 
 
-def classify(row: Outbox, error: Exception, options: WorkerOptions) -> Result:
+def classify(row: Outbox, error: Exception, options: WorkerOptions) -> Outcome:
     """The outbox result of a failed send, from the answer alone (``Worker._settle`` adds what the lane saw)."""
     code = getattr(error, "code", None)
     if isinstance(error, errors.InvalidApiKey) or getattr(error, "status_code", None) == 401:
-        return Result(row.id, "paused", code=code or codes.INVALID_API_KEY, error=_describe(error),
-                      pause_reason=API_KEY_REJECTED)
+        return Outcome(row.id, "paused", code=code or codes.INVALID_API_KEY, error=_describe(error),
+                       pause_reason=API_KEY_REJECTED)
     if isinstance(error, errors.InvalidPartnerIdentifier):
-        return Result(row.id, "paused", code=code, error=_describe(error),
-                      pause_reason=PARTNER_REJECTED.format(partner=_partner_of(row)))
+        return Outcome(row.id, "paused", code=code, error=_describe(error),
+                       pause_reason=PARTNER_REJECTED.format(partner=_partner_of(row)))
     if is_transient(error):
         delay = backoff_delay(row.attempts, base=options.backoff_base, cap=options.backoff_max,
                               retry_after=getattr(error, "retry_after", None))
-        return Result(row.id, "retry", code=code, error=_describe(error), retry_at=now() + timedelta(seconds=delay))
+        return Outcome(row.id, "retry", code=code, error=_describe(error), retry_at=utcnow() + timedelta(seconds=delay))
     if isinstance(error, errors.EvseNotFound) and row.kind == STATUS_KIND and options.status_grace > 0:
         # Fails unless its station was acknowledged moments ago (the outbox checks, in the same transaction).
         delay = backoff_delay(row.attempts, base=options.backoff_base, cap=min(options.backoff_max, 60.0))
-        return Result(row.id, "failed", code=code, error=_describe(error), retry_at=now() + timedelta(seconds=delay),
-                      grace=timedelta(seconds=options.status_grace))
-    return Result(row.id, "failed", code=code, error=_describe(error))
+        return Outcome(row.id, "failed", code=code, error=_describe(error),
+                       retry_at=utcnow() + timedelta(seconds=delay), grace=timedelta(seconds=options.status_grace))
+    return Outcome(row.id, "failed", code=code, error=_describe(error))
 
 
 def _partner_of(row: Outbox) -> str:
@@ -195,7 +195,7 @@ class Worker:
         self.options = options
         self.poll_interval = poll_interval
         self.lanes: dict[int, Lane] = {}
-        self.results: list[Result] = []
+        self.results: list[Outcome] = []
         # CPO-wide marks (endpoint unreachable / answering again), written with the next result batch.
         self.marks: list[tuple[int, str, datetime | None, str]] = []
         self.wake = asyncio.Event()
@@ -225,7 +225,7 @@ class Worker:
             ).all() if self.options.cpo_ids is None or r[0] in self.options.cpo_ids]
             lanes = []
             for cpo_id, concurrency, endpoint, key, paused, paused_setup, unreachable in rows:
-                if paused is not None and paused_setup is not None and outbox.resume_if_setup_changed(
+                if paused is not None and paused_setup is not None and queue_control.resume_if_setup_changed(
                         session, actor=SYSTEM, cpo_id=cpo_id):
                     log.info("CPO %s: the set-up changed, the paused queue resumes", cpo_id)
                     paused = None
@@ -244,15 +244,15 @@ class Worker:
             return claim(session, worker_id=self.worker_id, limit=limit, cpo_id=cpo_id,
                          kinds=self.options.kinds, lease_seconds=self.options.lease_seconds, any_time=any_time)
 
-    def _record(self, results: list[Result], marks: list[tuple[int, str, datetime | None, str]]) -> set[int]:
+    def _record(self, results: list[Outcome], marks: list[tuple[int, str, datetime | None, str]]) -> set[int]:
         """Write a batch of results (and CPO marks); the CPOs that had a row acknowledged."""
         with session_scope(self.db_url) as session:
             acked = {row.cpo_id for row in record_results(session, results) if row.state == OutboxState.ACKED}
             for cpo_id, mark, since, reason in marks:
                 if mark == "unreachable":
-                    outbox.mark_unreachable(session, cpo_id=cpo_id, since=since or now(), reason=reason)
+                    queue_control.mark_unreachable(session, cpo_id=cpo_id, since=since or utcnow(), reason=reason)
                 else:
-                    outbox.mark_reachable(session, cpo_id=cpo_id)
+                    queue_control.mark_reachable(session, cpo_id=cpo_id)
             return acked
 
     @staticmethod
@@ -313,7 +313,7 @@ class Worker:
 
     def _release_buffer(self, lane: Lane) -> None:
         while lane.buffer:
-            self.results.append(Result(lane.buffer.popleft().id, "release"))
+            self.results.append(Outcome(lane.buffer.popleft().id, "release"))
         self.results_ready.set()
 
     async def fill(self, lane: Lane) -> int:
@@ -354,20 +354,20 @@ class Worker:
             task.add_done_callback(self.tasks.discard)
 
     async def _send(self, lane: Lane, row: Outbox) -> None:
-        result = Result(row.id, "release")  # if anything below breaks, the row goes back unsent
+        result = Outcome(row.id, "release")  # if anything below breaks, the row goes back unsent
         try:
             try:
                 client = await self._client(lane)
             except LookupError as error:  # no API key or partner identifier yet
-                result = Result(row.id, "paused", error=str(error), pause_reason=f"{error}: add it on the CPOs page")
+                result = Outcome(row.id, "paused", error=str(error), pause_reason=f"{error}: add it on the CPOs page")
             except Exception as error:  # noqa: BLE001 - e.g. a key that no longer decrypts
-                result = Result(row.id, "paused", error=str(error), pause_reason=str(error))
+                result = Outcome(row.id, "paused", error=str(error), pause_reason=str(error))
             else:
                 if lane.unreachable:
                     lane.next_probe_at = time.monotonic() + self.options.probe_every
                 try:
                     await client.send(row.payload)
-                    result = Result(row.id, "acked", code=0)
+                    result = Outcome(row.id, "acked", code=0)
                     self.sent += 1
                     self._answered(lane)
                 except Exception as error:  # noqa: BLE001 - every failure becomes a recorded result
@@ -386,7 +386,7 @@ class Worker:
 
     # -- what an answer tells about the lane ------------------------------------------------
 
-    def _settle(self, lane: Lane, row: Outbox, error: Exception) -> Result:
+    def _settle(self, lane: Lane, row: Outbox, error: Exception) -> Outcome:
         """The result of a failed send, and what it says about the endpoint and the CPO's set-up."""
         result = classify(row, error, self.options)
         retry_after = getattr(error, "retry_after", None)
@@ -413,12 +413,12 @@ class Worker:
             lane.setup_refusals += 1
             what = f"code {error.code}" if getattr(error, "code", None) else f"HTTP {error.status_code}"
             if lane.setup_refusals >= SETUP_REFUSALS:
-                return Result(row.id, "paused", code=result.code, error=result.error,
-                              pause_reason=NOT_ALLOWED.format(what=what))
+                return Outcome(row.id, "paused", code=result.code, error=result.error,
+                               pause_reason=NOT_ALLOWED.format(what=what))
             # Not sure yet whether the set-up or this request is refused: ask again soon.
             delay = backoff_delay(1, base=self.options.backoff_base, cap=self.options.backoff_max)
-            return Result(row.id, "retry", code=result.code, error=result.error,
-                          retry_at=now() + timedelta(seconds=delay))
+            return Outcome(row.id, "retry", code=result.code, error=result.error,
+                           retry_at=utcnow() + timedelta(seconds=delay))
         self._answered(lane)  # a refusal of the request itself: the endpoint and the set-up work
         return result
 
@@ -443,7 +443,7 @@ class Worker:
 
     def _failed_transiently(self, lane: Lane, error: Exception, retry_after: float | None) -> None:
         lane.failures += 1
-        lane.failing_since = lane.failing_since or now()
+        lane.failing_since = lane.failing_since or utcnow()
         if lane.unreachable:
             lane.next_probe_at = max(lane.next_probe_at,
                                      time.monotonic() + max(self.options.probe_every,

@@ -28,8 +28,9 @@ from ..store.db import migrate, session_scope
 from ..store.models import OPEN_STATES, Cpo, Outbox, OutboxState, PushRun, Station
 from ..store.registry import register_cpo, set_api_key, update_cpo
 from ..sync.diff import STATION_POST, PushPlan, plan_push
-from ..sync.outbox import enqueue_plan, reclaim_abandoned, resume_if_setup_changed
+from ..sync.outbox import enqueue_plan
 from ..sync.progress import Progress, run_progress
+from ..sync.queue_control import reclaim_abandoned, resume_if_setup_changed
 from .imports import import_file
 
 
