@@ -43,10 +43,10 @@ class Settings(BaseSettings):
 
     @property
     def sandbox_base_url(self) -> str:
-        """Where the embedded sandbox answers provisioning (``/_sandbox/partners``) and inspection."""
-        from .oioi.sandbox_client import base_url
-
-        return base_url(self.sandbox_host, self.sandbox_port)
+        """Where the embedded sandbox answers provisioning (``/_sandbox/partners``) and inspection;
+        a wildcard listening address is reached on loopback."""
+        host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(self.sandbox_host, self.sandbox_host)
+        return f"http://[{host}]:{self.sandbox_port}" if ":" in host else f"http://{host}:{self.sandbox_port}"
 
     @property
     def db_url(self) -> str:

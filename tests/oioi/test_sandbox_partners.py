@@ -9,8 +9,7 @@ import copy
 import httpx
 import pytest
 
-from oioi_onboard.oioi import sandbox_client
-from oioi_onboard.oioi.sandbox import create_app
+from oioi_onboard.oioi.sandbox import client, create_app
 from tests.helpers.bare_sandbox import BARE, bare_sandbox, start_bare_sandbox
 from tests.helpers.sandbox import free_port, running_sandbox
 from tests.oioi.spec_examples import request_example
@@ -176,15 +175,15 @@ def test_provisioned_keys_survive_a_restart_and_are_stored_only_hashed(tmp_path)
 
 def test_the_client_says_why_provisioning_failed(sandbox):
     where = f"http://127.0.0.1:{free_port()}"
-    with pytest.raises(sandbox_client.SandboxUnreachable, match="cannot be reached") as unreachable:
-        sandbox_client.provision(where, api_key=KEY_A, partner_identifiers=[PARTNER_A1], timeout=2)
+    with pytest.raises(client.SandboxUnreachable, match="cannot be reached") as unreachable:
+        client.provision(where, api_key=KEY_A, partner_identifiers=[PARTNER_A1], timeout=2)
     assert KEY_A not in str(unreachable.value)
-    sandbox_client.provision(sandbox.base_url, api_key=KEY_A, partner_identifiers=[PARTNER_A1])
-    with pytest.raises(sandbox_client.PartnerTaken, match="another API key") as taken:
-        sandbox_client.provision(sandbox.base_url, api_key=KEY_B, partner_identifiers=[PARTNER_A1])
+    client.provision(sandbox.base_url, api_key=KEY_A, partner_identifiers=[PARTNER_A1])
+    with pytest.raises(client.PartnerTaken, match="another API key") as taken:
+        client.provision(sandbox.base_url, api_key=KEY_B, partner_identifiers=[PARTNER_A1])
     assert KEY_A not in str(taken.value) and KEY_B not in str(taken.value)
-    with pytest.raises(sandbox_client.SandboxRefused, match="HTTP 400"):
-        sandbox_client.provision(sandbox.base_url, api_key=KEY_B, partner_identifiers=["short"])
+    with pytest.raises(client.SandboxRefused, match="HTTP 400"):
+        client.provision(sandbox.base_url, api_key=KEY_B, partner_identifiers=["short"])
 
 
 def test_only_loopback_callers_may_provision(tmp_path):
@@ -213,6 +212,6 @@ def test_only_loopback_callers_may_provision(tmp_path):
 def test_loopback_detection(host, loopback):
     from starlette.requests import Request
 
-    from oioi_onboard.oioi.sandbox import _is_loopback
+    from oioi_onboard.oioi.sandbox.routes import _is_loopback
 
     assert _is_loopback(Request({"type": "http", "client": (host, 50000), "headers": []})) is loopback

@@ -2,7 +2,7 @@
 
 The sandbox (``oioi.sandbox``) is a local test receiver: it knows only the keys
 it was started with and those provisioned through ``POST /_sandbox/partners``.
-``provision`` is that request; ``store.registry`` calls it whenever a CPO on the
+``provision`` is that request; ``store.connection`` sends it whenever a CPO on the
 sandbox is registered or its key, partner identifiers or endpoint change.
 
 The key travels only in the request body, to a loopback address; it is never
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import httpx
 
-from ..errors import Conflict, EndpointError
+from ...errors import Conflict, EndpointError
 
 PARTNERS_PATH = "/_sandbox/partners"
 TIMEOUT_S = 3.0
@@ -29,15 +29,6 @@ class SandboxRefused(EndpointError):
 
 class PartnerTaken(SandboxRefused, Conflict):
     """A partner identifier already belongs to another API key at the sandbox (HTTP 409)."""
-
-
-def base_url(host: str, port: int) -> str:
-    """The sandbox's address; a wildcard listening address is reached on loopback."""
-    if host in ("", "0.0.0.0"):
-        host = "127.0.0.1"
-    elif host == "::":
-        host = "::1"
-    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 def provision(
