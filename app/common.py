@@ -16,6 +16,7 @@ from sqlmodel import Session
 from oioi_onboard.errors import OnboardError
 from oioi_onboard.settings import get_settings
 from oioi_onboard.store.auth import (
+    AccountError,
     Actor,
     TooManyAttempts,
     actor_for_email,
@@ -212,17 +213,19 @@ def _change_password_form(actor: Actor) -> None:
         submitted = st.form_submit_button("Change password")
     if not submitted:
         return
-    if len(new) < 10:
-        st.error("The new password needs at least 10 characters.")
-    elif new != again:
+    if new != again:
         st.error("The two new passwords differ.")
-    else:
+        return
+    try:
         with db_session() as session:
             changed = change_password(session, name=actor.name, old_password=old, new_password=new)
-        if changed:
-            st.success("Password changed.")
-        else:
-            st.error("The current password is wrong.")
+    except AccountError as error:
+        show_error(error, "The new password was not taken: ")
+        return
+    if changed:
+        st.success("Password changed.")
+    else:
+        st.error("The current password is wrong.")
 
 
 _MARKDOWN_SPECIALS = re.compile(r"([\\`*_\[\]<>#~$|])")

@@ -216,6 +216,23 @@ def test_admin_creates_a_user_and_sees_the_password_once(two_cpos):
     assert password not in [c.value for c in app.code]
 
 
+def test_accounts_show_to_whoever_may_manage_users(two_cpos):
+    """The library lets partner managers manage users (admins excepted); CPO staff and viewers may not."""
+    app = page("maria")
+    assert not app.exception
+    assert [e for e in app.expander if e.label == "Accounts"]
+    assert Role.ADMIN not in app.selectbox(key="user_role").options
+    app.text_input(key="user_name").input("carl")
+    app.selectbox(key="user_role").set_value(Role.PARTNER_MANAGER)
+    app.button(key="user_submit").click().run()
+    assert not app.exception and not app.error
+    assert any(len(c.value) == 20 for c in app.code)
+    for name in ("alice", "victor"):
+        shown = page(name)
+        assert not [e for e in shown.expander if e.label == "Accounts"], name
+        assert "user_role" not in shown.session_state, name
+
+
 OIDC = {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "test-cookie-secret",
         "client_id": "dashboard", "client_secret": "client-secret",
         "server_metadata_url": "https://login.example.org/.well-known/openid-configuration"}

@@ -33,9 +33,9 @@ from sqlalchemy.orm import aliased, defer
 from sqlmodel import Session
 
 from ..oioi import codes
-from ..store.auth import Actor
+from ..store.auth import Actor, require_edit
 from ..store.models import OPEN_STATES, Connector, Cpo, Outbox, OutboxState, PartnerIdentifier, PushRun, Station
-from ..store.queries import audit, get_cpo, require_edit
+from ..store.queries import audit, get_cpo
 from . import status_delivery
 from .diff import STATION_POST, PlanError, PushPlan, plan_push, planned_requests
 
