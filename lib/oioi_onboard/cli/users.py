@@ -1,12 +1,11 @@
 """``oioi-onboard user ...``: dashboard accounts."""
 
-import os
 from typing import Annotated
 
 import typer
 
-from ..errors import ConfigError, UserError
-from ._common import session
+from ..errors import UserError
+from ._common import from_env, session
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Create and list dashboard users.")
 
@@ -37,11 +36,7 @@ def add(
     from ..store.auth import SYSTEM, create_user
 
     role_value = _role(role)
-    password = None
-    if password_env:
-        password = os.environ.get(password_env)
-        if not password:
-            raise ConfigError(f"the environment variable {password_env} named by --password-env is not set or empty")
+    password = from_env(password_env, "--password-env")
     with session() as db:
         _, password = create_user(db, actor=SYSTEM, name=name, role=role_value, password=password,
                                   cpo_names=tuple(cpo or ()), email=email)

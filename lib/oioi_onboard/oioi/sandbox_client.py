@@ -31,15 +31,6 @@ class PartnerTaken(SandboxRefused, Conflict):
     """A partner identifier already belongs to another API key at the sandbox (HTTP 409)."""
 
 
-def base_url(host: str, port: int) -> str:
-    """The sandbox's address; a wildcard listening address is reached on loopback."""
-    if host in ("", "0.0.0.0"):
-        host = "127.0.0.1"
-    elif host == "::":
-        host = "::1"
-    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
-
-
 def provision(
     sandbox_base_url: str,
     *,
