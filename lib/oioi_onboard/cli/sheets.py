@@ -1,4 +1,5 @@
-"""``oioi-onboard validate FILE``: the import workflow without storing, as a report.
+"""``oioi-onboard validate FILE``: the import workflow without storing, as a report;
+``oioi-onboard template``: the station template to fill in.
 
 Without ``--cpo`` nothing of the store (SQLModel, the database) is imported:
 checking a file is as fast as reading it allows.
@@ -107,3 +108,17 @@ def validate(
         if skipped:
             typer.echo(f"skipped without --cpo (they need the registry): {', '.join(skipped)}")
     raise typer.Exit(1 if validation.errors else 0)
+
+
+def template(
+    folder: Annotated[Path, typer.Argument(help="Where to write template.csv and template.xlsx.")] = Path("."),
+) -> None:
+    """Write the station template: template.csv, and template.xlsx with a sheet that explains every column."""
+    from ..errors import UserError
+    from ..sheets.template import write_samples
+
+    try:
+        write_samples(folder)
+    except OSError as error:
+        raise UserError(f"{folder} cannot be written: {error.strerror or error}") from None
+    typer.echo(f"wrote {folder / 'template.csv'} and {folder / 'template.xlsx'}")
