@@ -72,7 +72,8 @@ def _database_ready(url: str) -> None:
 
 @contextmanager
 def db_session() -> Iterator[Session]:
-    """A session on the app's database; commits on success, rolls back on error."""
+    """``store.db.session_scope`` on the app's database, upgraded once per process; a database that
+    cannot be reached is a message on the page and stops it, never a traceback."""
     url = get_settings().db_url
     _database_ready(url)
     with session_scope(url) as session:

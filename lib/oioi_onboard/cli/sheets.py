@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from ._common import parse_settings, read_bytes, session
+from ._common import parse_settings, read_bytes
 
 
 def operator_table(path: Path | None) -> dict[str, str]:
@@ -71,9 +71,11 @@ def validate(
                "constants": parse_settings(set_), "keep": False}
     if cpo:
         from ..store.auth import SYSTEM
+        from ..store.db import migrate, session_scope
         from ..store.queries import get_cpo
 
-        with session() as db:
+        migrate()
+        with session_scope() as db:
             result = import_file(db, actor=SYSTEM, cpo_id=get_cpo(db, actor=SYSTEM, name=cpo).id, **options)
     else:
         result = import_file(None, actor=None, cpo_id=None, **options)
