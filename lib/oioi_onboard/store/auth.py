@@ -1,10 +1,11 @@
 """The acting person, what each role may see and change, and local accounts.
 
-Every permission check of the library is here: ``require_sees``, ``require_edit``
-and ``require_manage`` raise PermissionDenied, ``visible_cpo_ids`` and ``seen_by``
-narrow a query to the CPOs a person may see. So are the account rules: who may
-manage users and give which role (``grantable_roles``), and the password rule
-(``check_password``).
+Who may see and change what is decided here, and only here: ``Actor.sees``,
+``can_edit`` and ``can_manage``; the checks built on them, which raise
+PermissionDenied (``require_sees``, ``require_edit``, ``require_manage``); and
+``seen_by`` and ``visible_cpo_ids``, which narrow a query to the CPOs a person
+may see. So are the account rules: who may give which role
+(``grantable_roles``) and the password rule (``check_password``).
 
 Passwords are hashed with argon2 (argon2-cffi): a maintained, memory-hard
 hash whose parameters are stored in the hash itself, so they can be raised
