@@ -16,6 +16,7 @@ from sqlmodel import Session
 from oioi_onboard.errors import OnboardError
 from oioi_onboard.settings import get_settings
 from oioi_onboard.store.auth import (
+    AccountError,
     Actor,
     TooManyAttempts,
     actor_for_email,
@@ -71,7 +72,8 @@ def _database_ready(url: str) -> None:
 
 @contextmanager
 def db_session() -> Iterator[Session]:
-    """A session on the app's database; commits on success, rolls back on error."""
+    """``store.db.session_scope`` on the app's database, upgraded once per process; a database that
+    cannot be reached is a message on the page and stops it, never a traceback."""
     url = get_settings().db_url
     _database_ready(url)
     with session_scope(url) as session:
@@ -212,17 +214,19 @@ def _change_password_form(actor: Actor) -> None:
         submitted = st.form_submit_button("Change password")
     if not submitted:
         return
-    if len(new) < 10:
-        st.error("The new password needs at least 10 characters.")
-    elif new != again:
+    if new != again:
         st.error("The two new passwords differ.")
-    else:
+        return
+    try:
         with db_session() as session:
             changed = change_password(session, name=actor.name, old_password=old, new_password=new)
-        if changed:
-            st.success("Password changed.")
-        else:
-            st.error("The current password is wrong.")
+    except AccountError as error:
+        show_error(error, "The new password was not taken: ")
+        return
+    if changed:
+        st.success("Password changed.")
+    else:
+        st.error("The current password is wrong.")
 
 
 _MARKDOWN_SPECIALS = re.compile(r"([\\`*_\[\]<>#~$|])")

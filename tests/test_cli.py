@@ -11,7 +11,8 @@ from tests.helpers.sandbox import free_port
 pytestmark = pytest.mark.slow  # one real process per command
 
 
-@pytest.mark.parametrize("command", [["cpo", "list"], ["worker", "--once"], ["relay", "--port", "0"]])
+@pytest.mark.parametrize("command", [["cpo", "list"], ["worker", "--once"], ["relay", "--port", "0"],
+                                     ["db", "upgrade"]])
 def test_an_unreachable_database_is_reported_in_one_line(command):
     url = f"postgresql://onboard:s3cret-password@127.0.0.1:{free_port()}/onboard"  # nothing listens there
     env = {**os.environ, "DATABASE_URL": url}

@@ -16,11 +16,10 @@ from oioi_onboard.sync.relay import STATUSES_PATH
 
 def token_section(actor, cpo) -> None:  # noqa: ANN001
     """Tokens with which this CPO's back end posts statuses to ``POST /v1/statuses``."""
-    settings = get_settings()
     st.markdown("**Status ingest tokens**")
     st.caption(
-        f"The CPO's back end posts connector statuses to `http://{settings.relay_host}:{settings.relay_port}"
-        f"{STATUSES_PATH}` with `Authorization: Bearer <token>`. A token is shown once, when it is created."
+        f"The CPO's back end posts connector statuses to `{get_settings().relay_url}{STATUSES_PATH}` "
+        "with `Authorization: Bearer <token>`. A token is shown once, when it is created."
     )
     shown_key = f"new_ingest_token_{cpo.id}"
     if st.session_state.get(shown_key):

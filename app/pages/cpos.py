@@ -8,7 +8,7 @@ from components.ingest_tokens import token_section
 from components.steps import show_steps
 from oioi_onboard.errors import OnboardError
 from oioi_onboard.store import connection, queries, registry
-from oioi_onboard.store.auth import create_user, list_users
+from oioi_onboard.store.auth import create_user, grantable_roles, list_users
 from oioi_onboard.store.models import Role
 from oioi_onboard.sync import progress
 
@@ -74,7 +74,7 @@ def _register() -> None:
         state[key] = ""
 
 
-if actor.can_manage_cpos:
+if actor.can_manage:
     with st.expander("Register a CPO", expanded=not state.get("reg_done")):
         errors = state.get("reg_errors", {})
         show_field_error(errors, "form")
@@ -113,13 +113,13 @@ if actor.can_manage_cpos:
 
 # --- the list ---------------------------------------------------------------------------------
 
-include_inactive = actor.can_manage_cpos and st.toggle("Show deactivated CPOs", key="show_inactive")
+include_inactive = actor.can_manage and st.toggle("Show deactivated CPOs", key="show_inactive")
 with db_session() as session:
     rows = registry.cpo_rows(session, actor=actor, include_inactive=include_inactive)
 
 st.subheader("Registered CPOs")
 if not rows:
-    st.info("No CPOs yet." + (" Register the first one above." if actor.can_manage_cpos else
+    st.info("No CPOs yet." + (" Register the first one above." if actor.can_manage else
                               " Ask a partner manager to assign you to your CPO."))
     st.stop()
 st.dataframe(pd.DataFrame(rows).drop(columns=["id"]), hide_index=True, width="stretch")
@@ -219,7 +219,7 @@ with actions:
         message = state.get(f"key_message_{cpo_id}")
         if message:
             (st.success if message[0] == "ok" else st.error)(plain(message[1]))
-    if actor.can_manage_cpos:
+    if actor.can_manage:
         if cpo.active:
             st.button("Deactivate CPO", key=f"deactivate_{cpo_id}", on_click=_toggle_active, args=(False,),
                       help="Hidden from lists and not pushed any more; nothing is deleted.")
@@ -288,7 +288,7 @@ with st.expander("Audit log"):
         st.caption("Nothing recorded yet.")
 
 
-# --- accounts (admins) ------------------------------------------------------------------------
+# --- accounts (whoever may manage users) ------------------------------------------------------
 
 
 def _add_user() -> None:
@@ -307,7 +307,7 @@ def _add_user() -> None:
         state.pop("user_created", None)
 
 
-if actor.is_admin:
+if actor.can_manage:
     with st.expander("Accounts"):
         with db_session() as session:
             users = [user for user, _ in list_users(session, actor=actor)]
@@ -315,7 +315,7 @@ if actor.is_admin:
         st.dataframe(pd.DataFrame([{"user": u.name, "role": ROLE_LABELS[Role(u.role)], "e-mail": u.email or "",
                                     "active": u.active} for u in users]), hide_index=True)
         st.text_input("New user name", key="user_name")
-        st.selectbox("Role", list(Role), format_func=lambda role: ROLE_LABELS[role], key="user_role")
+        st.selectbox("Role", grantable_roles(actor), format_func=lambda role: ROLE_LABELS[role], key="user_role")
         st.multiselect("CPOs (for CPO staff)", all_cpos, key="user_cpos")
         st.text_input("E-mail (to match a single sign-on login)", key="user_email")
         st.button("Create user", on_click=_add_user, key="user_submit")

@@ -34,7 +34,7 @@ frame = _overview(get_settings().db_url, actor.name, actor.role.value, tuple(sor
 if frame.empty:
     if actor.sees_all:
         st.info("No CPOs registered yet. Start by registering one: its operator ids, endpoint and API key.")
-        if actor.can_manage_cpos and st.button("Register a CPO →", type="primary", key="overview_register"):
+        if actor.can_manage and st.button("Register a CPO →", type="primary", key="overview_register"):
             st.switch_page("pages/cpos.py")
     else:
         st.info("You are not assigned to any CPO yet. Ask a partner manager to add you.")

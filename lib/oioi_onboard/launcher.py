@@ -77,7 +77,7 @@ def run_embedded() -> None:
             processes.append((name, subprocess.Popen(command, env=env)))
             if name == "sandbox":
                 _connect_sandbox(processes[-1][1])
-        print(f"Dashboard: http://localhost:{get_settings().app_port}  (Ctrl-C stops everything)", flush=True)
+        print(f"Dashboard: {get_settings().app_url}  (Ctrl-C stops everything)", flush=True)
         while True:
             for name, process in processes:
                 if process.poll() is not None:

@@ -1,19 +1,67 @@
-"""Every setting from the environment, in one place.
+"""The installation's settings in one place, and the addresses of the local services they describe.
 
-The embedded default needs none of them: a SQLite file and a local sandbox
-under the data directory.
+They come from the environment (``OIOI_*``, ``DATABASE_URL``) and, for the
+secret key, from the ``[oioi]`` table of ``.streamlit/secrets.toml``. The
+embedded default needs none of them: a SQLite file and a local sandbox under
+the data directory. Streamlit reads its own settings itself
+(``.streamlit/config.toml``, and ``[auth]`` in ``secrets.toml`` for OIDC
+sign-in); command-line options override some of these for one run.
 """
 
+import ipaddress
+import os
+import tomllib
 from functools import lru_cache
 from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from .errors import ConfigError
+
 # The demo CPO's fixed identity on the embedded sandbox. It is provisioned there like any other
 # CPO's (POST /_sandbox/partners); real endpoints issue their own keys.
 SANDBOX_API_KEY = "sandbox-demo-key-0000"
 SANDBOX_PARTNER_ID = "sandbox-demo-partner-0001"
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def local_url(host: str, port: int, path: str = "") -> str:
+    """The URL that reaches a service on this machine listening on ``host``:``port``.
+
+    A wildcard listening address is reached on loopback (``0.0.0.0`` -> ``127.0.0.1``,
+    ``::`` -> ``::1``); an IPv6 address goes in brackets (``http://[::1]:8765``).
+    """
+    host = host.strip().removeprefix("[").removesuffix("]")
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        address = None  # a name, such as localhost
+    if not host or (address is not None and address.is_unspecified):
+        host = "::1" if address is not None and address.version == 6 else "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}{path}"
+
+
+def _secrets_toml_paths() -> list[Path]:
+    # Streamlit reads .streamlit/secrets.toml from the working directory; the project root
+    # is where `make run` starts it. Both are checked so the CLI agrees with the app.
+    paths = [Path.cwd() / ".streamlit" / "secrets.toml", PROJECT_ROOT / ".streamlit" / "secrets.toml"]
+    return list(dict.fromkeys(paths))
+
+
+def secrets_toml() -> dict:
+    """The first ``.streamlit/secrets.toml`` found, parsed; {} if there is none."""
+    for path in _secrets_toml_paths():
+        if path.is_file():
+            try:
+                with path.open("rb") as handle:
+                    return tomllib.load(handle)
+            except tomllib.TOMLDecodeError as error:
+                raise ConfigError(f"{path} is not valid TOML: {error}") from None
+    return {}
 
 
 class Settings(BaseSettings):
@@ -23,7 +71,7 @@ class Settings(BaseSettings):
     # OIOI_DATABASE_URL, else plain DATABASE_URL (see db_url): the name every tool expects.
     # Secrets stay out of repr(settings), which could land in a log or a traceback.
     database_url: str | None = Field(default=None, repr=False)
-    # Fernet key for API keys at rest; created in data_dir on first run if unset.
+    # Fernet key for API keys at rest; see configured_secret_key.
     secret_key: str | None = Field(default=None, repr=False)
     sandbox_host: str = "127.0.0.1"
     sandbox_port: int = 8765
@@ -38,20 +86,26 @@ class Settings(BaseSettings):
     map_style: str = ""
 
     @property
-    def sandbox_url(self) -> str:
-        return f"http://{self.sandbox_host}:{self.sandbox_port}/api/v4/request"
+    def sandbox_base_url(self) -> str:
+        """Where the embedded sandbox answers provisioning (``/_sandbox/partners``) and inspection."""
+        return local_url(self.sandbox_host, self.sandbox_port)
 
     @property
-    def sandbox_base_url(self) -> str:
-        """Where the embedded sandbox answers provisioning (``/_sandbox/partners``) and inspection;
-        a wildcard listening address is reached on loopback."""
-        host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(self.sandbox_host, self.sandbox_host)
-        return f"http://[{host}]:{self.sandbox_port}" if ":" in host else f"http://{host}:{self.sandbox_port}"
+    def sandbox_url(self) -> str:
+        """Where the embedded sandbox takes OIOI requests: the endpoint of CPOs registered on "sandbox"."""
+        return self.sandbox_base_url + "/api/v4/request"
+
+    @property
+    def relay_url(self) -> str:
+        """Where the status relay answers (``POST /v1/statuses``)."""
+        return local_url(self.relay_host, self.relay_port)
+
+    @property
+    def app_url(self) -> str:
+        return local_url("localhost", self.app_port)
 
     @property
     def db_url(self) -> str:
-        import os
-
         url = self.database_url or os.environ.get("DATABASE_URL")
         if url:
             # Accept the libpq-style scheme and use psycopg 3.
@@ -62,6 +116,17 @@ class Settings(BaseSettings):
             return url
         self.data_dir.mkdir(parents=True, exist_ok=True)
         return f"sqlite:///{(self.data_dir / 'onboard.db').resolve()}"
+
+    def configured_secret_key(self) -> tuple[str, str] | None:
+        """(Fernet key, where it is set) from ``OIOI_SECRET_KEY``, else from ``[oioi] secret_key`` in
+        ``.streamlit/secrets.toml``; None when neither sets one (``store.secrets`` then keeps a key file
+        in the data directory). The source is safe to show, the key never."""
+        if self.secret_key:
+            return self.secret_key.strip(), "OIOI_SECRET_KEY"
+        from_toml = secrets_toml().get("oioi", {}).get("secret_key")
+        if from_toml:
+            return str(from_toml).strip(), ".streamlit/secrets.toml [oioi] secret_key"
+        return None
 
 
 @lru_cache

@@ -216,6 +216,58 @@ def test_admin_creates_a_user_and_sees_the_password_once(two_cpos):
     assert password not in [c.value for c in app.code]
 
 
+def test_accounts_show_to_whoever_may_manage_users(two_cpos):
+    """The library lets partner managers manage users (admins excepted); CPO staff and viewers may not."""
+    app = page("maria")
+    assert not app.exception
+    assert [e for e in app.expander if e.label == "Accounts"]
+    assert Role.ADMIN not in app.selectbox(key="user_role").options
+    app.text_input(key="user_name").input("carl")
+    app.selectbox(key="user_role").set_value(Role.PARTNER_MANAGER)
+    app.button(key="user_submit").click().run()
+    assert not app.exception and not app.error
+    assert any(len(c.value) == 20 for c in app.code)
+    for name in ("alice", "victor"):
+        shown = page(name)
+        assert not [e for e in shown.expander if e.label == "Accounts"], name
+        assert "user_role" not in shown.session_state, name
+
+
+def _password_form() -> None:
+    """The sidebar's password form for alice, on its own (a rerun of main.py in AppTest drops the sidebar)."""
+    import streamlit as st
+
+    import common
+    from oioi_onboard.store.auth import actor_for_user
+    from oioi_onboard.store.db import session_scope
+
+    with session_scope() as session:
+        actor = actor_for_user(session, name="alice")
+    with st.sidebar:
+        common._change_password_form(actor)
+
+
+def test_changing_ones_password_keeps_the_librarys_password_rule(two_cpos):
+    app = AppTest.from_function(_password_form, default_timeout=60).run()
+
+    def change(new: str) -> None:
+        fields = {field.label: field for field in app.text_input}
+        fields["Current password"].input(password_of("alice"))
+        fields["New password"].input(new)
+        fields["New password again"].input(new)
+        app.button(key="FormSubmitter:change_password-Change password").click().run()
+
+    change("too-short")
+    assert not app.exception
+    assert any("at least 10 characters" in unescaped(e.value) for e in app.error)
+    change("long-enough-1")
+    assert not app.exception and "Password changed." in [unescaped(s.value) for s in app.success]
+    from oioi_onboard.store.auth import authenticate
+
+    with session_scope() as session:
+        assert authenticate(session, name="alice", password="long-enough-1") is not None
+
+
 OIDC = {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "test-cookie-secret",
         "client_id": "dashboard", "client_secret": "client-secret",
         "server_metadata_url": "https://login.example.org/.well-known/openid-configuration"}

@@ -1,7 +1,9 @@
 import pytest
 from sqlmodel import select
 
+from oioi_onboard.errors import PermissionDenied
 from oioi_onboard.store.auth import (
+    MIN_PASSWORD_LENGTH,
     SYSTEM,
     AccountError,
     actor_for_email,
@@ -9,6 +11,9 @@ from oioi_onboard.store.auth import (
     authenticate,
     change_password,
     create_user,
+    grantable_roles,
+    list_users,
+    set_password,
 )
 from oioi_onboard.store.models import Role, User
 from tests.factories import password_of
@@ -44,9 +49,9 @@ def test_only_an_argon2_hash_is_stored(db):
 
 def test_roles_decide_what_an_actor_may_do(two_cpos):
     manager, viewer = two_cpos["maria"], two_cpos["victor"]
-    assert manager.sees_all and manager.can_edit(two_cpos["bravo"]) and manager.can_manage_cpos
+    assert manager.sees_all and manager.can_edit(two_cpos["bravo"]) and manager.can_manage
     assert not viewer.sees_all and not viewer.can_edit(two_cpos["alpha"]) and not viewer.can_edit()
-    assert not two_cpos["alice"].can_manage_cpos
+    assert not two_cpos["alice"].can_manage
 
 
 def test_create_user_refuses_duplicates_unknown_cpos_and_staff_without_cpo(two_cpos, db):
@@ -95,3 +100,36 @@ def test_repeated_failed_sign_ins_are_throttled_in_the_database(two_cpos, db):
 
         failed = session.exec(select(AuditLog).where(AuditLog.action == "sign-in failed")).all()
         assert len(failed) == MAX_FAILED_SIGN_INS and all("guess" not in e.detail for e in failed)
+
+
+def test_every_way_to_set_a_password_keeps_the_password_rule(two_cpos, db):
+    short = "x" * (MIN_PASSWORD_LENGTH - 1)
+    with db() as session:
+        with pytest.raises(AccountError, match=f"at least {MIN_PASSWORD_LENGTH} characters"):
+            create_user(session, actor=SYSTEM, name="carl", role=Role.VIEWER, password=short)
+        with pytest.raises(AccountError, match=f"at least {MIN_PASSWORD_LENGTH} characters"):
+            set_password(session, actor=SYSTEM, name="alice", password=short)
+        with pytest.raises(AccountError, match=f"at least {MIN_PASSWORD_LENGTH} characters"):
+            change_password(session, name="alice", old_password=password_of("alice"), new_password=short)
+    with db() as session:
+        assert actor_for_user(session, name="carl") is None
+        assert authenticate(session, name="alice", password=password_of("alice")) is not None
+        create_user(session, actor=SYSTEM, name="carl", role=Role.VIEWER, password=short + "x")
+        assert len(set_password(session, actor=SYSTEM, name="carl")) >= MIN_PASSWORD_LENGTH  # generated
+
+
+def test_partner_managers_manage_users_but_make_no_admins(two_cpos, db):
+    maria, alice = two_cpos["maria"], two_cpos["alice"]
+    assert Role.ADMIN not in grantable_roles(maria) and Role.PARTNER_MANAGER in grantable_roles(maria)
+    assert grantable_roles(two_cpos["admin"]) == list(Role)
+    assert grantable_roles(alice) == grantable_roles(two_cpos["victor"]) == []
+    with db() as session:
+        create_user(session, actor=maria, name="carl", role=Role.CPO_STAFF, cpo_names=["Bravo"])
+        assert "carl" in [user.name for user, _ in list_users(session, actor=maria)]
+        with pytest.raises(PermissionDenied, match="may not create admin users"):
+            create_user(session, actor=maria, name="dora", role=Role.ADMIN)
+        for call in (lambda: create_user(session, actor=alice, name="erik", role=Role.VIEWER),
+                     lambda: set_password(session, actor=alice, name="bob"),
+                     lambda: list_users(session, actor=alice)):
+            with pytest.raises(PermissionDenied, match="may not register CPOs or manage users"):
+                call()

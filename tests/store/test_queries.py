@@ -1,11 +1,12 @@
-"""Scoping lives in the query layer: a CPO-staff user cannot read or change another CPO's data."""
+"""Queries are scoped by role: a CPO-staff user cannot read or change another CPO's data."""
 
 from datetime import UTC, datetime
 
 import pytest
 
+from oioi_onboard.errors import PermissionDenied
 from oioi_onboard.oioi.ids import new_partner_identifier
-from oioi_onboard.store import queries, registry
+from oioi_onboard.store import auth, queries, registry
 from oioi_onboard.store.auth import SYSTEM
 from oioi_onboard.store.models import (
     Cpo,
@@ -14,14 +15,13 @@ from oioi_onboard.store.models import (
     OutboxState,
     Stage,
 )
-from oioi_onboard.store.queries import PermissionDenied
 from tests.factories import add_station_row, make_cpo
 
 
 def test_staff_see_only_their_cpo(two_cpos, db):
     alice = two_cpos["alice"]
     with db() as session:
-        assert queries.visible_cpo_ids(session, actor=alice) == [two_cpos["alpha"]]
+        assert auth.visible_cpo_ids(session, actor=alice) == [two_cpos["alpha"]]
         assert [c.name for c in queries.list_cpos(session, actor=alice)] == ["Alpha"]
         assert queries.get_cpo(session, actor=alice, name="Alpha").id == two_cpos["alpha"]
         with pytest.raises(PermissionDenied):
@@ -50,8 +50,8 @@ def test_staff_cannot_change_another_cpo(two_cpos, db):
             registry.register_cpo(session, actor=alice, name="Own", operator_ids=["DE*OWN"], endpoint="sandbox",
                                   api_key=None)
         with pytest.raises(PermissionDenied):
-            queries.require_edit(alice, bravo)
-        queries.require_edit(alice, two_cpos["alpha"])
+            auth.require_edit(alice, bravo)
+        auth.require_edit(alice, two_cpos["alpha"])
         # Her own CPO she may edit, but not deactivate (that is a partner manager's call).
         registry.update_cpo(session, actor=alice, cpo_id=two_cpos["alpha"], endpoint="staging")
         with pytest.raises(PermissionDenied):
@@ -64,12 +64,12 @@ def test_staff_cannot_change_another_cpo(two_cpos, db):
 def test_managers_see_all_viewers_none(two_cpos, db):
     with db() as session:
         assert len(queries.list_cpos(session, actor=two_cpos["maria"])) == 2
-        assert queries.visible_cpo_ids(session, actor=two_cpos["victor"]) == []
+        assert auth.visible_cpo_ids(session, actor=two_cpos["victor"]) == []
         assert queries.overview(session, actor=two_cpos["victor"]).empty
         with pytest.raises(PermissionDenied):
             queries.get_cpo(session, actor=two_cpos["victor"], cpo_id=two_cpos["alpha"])
         with pytest.raises(PermissionDenied):
-            queries.require_edit(two_cpos["victor"], None)
+            auth.require_edit(two_cpos["victor"], None)
 
 
 def test_get_cpo_unknown_is_a_lookup_error(two_cpos, db):

@@ -12,7 +12,7 @@ import typer
 from typer.core import TyperGroup
 
 from ..errors import OnboardError
-from . import cpos, servers, sheets, sync, users
+from . import cpos, db, servers, sheets, sync, users
 
 
 class _Group(TyperGroup):
@@ -47,7 +47,9 @@ app = typer.Typer(cls=_Group, no_args_is_help=True, add_completion=False,
                   help="Onboard a Charge Point Operator onto a roaming platform over OIOI.")
 app.add_typer(cpos.app, name="cpo")
 app.add_typer(users.app, name="user")
+app.add_typer(db.app, name="db")
 app.command("validate")(sheets.validate)
+app.command("template")(sheets.template)
 app.command("push")(sync.push)
 app.command("worker")(sync.worker)
 app.command("simulate")(sync.simulate)

@@ -1,18 +1,10 @@
-"""What the command groups share: the database session, secrets from the environment, files, sockets."""
+"""What the command groups share: secrets from the environment, files, sockets."""
 
 import os
 import socket
 from pathlib import Path
 
 from ..errors import ConfigError, UserError
-
-
-def session():  # noqa: ANN201
-    """A session on the current schema (every command upgrades an older database first)."""
-    from ..store.db import migrate, session_scope
-
-    migrate()
-    return session_scope()
 
 
 def from_env(variable: str | None, option: str) -> str | None:

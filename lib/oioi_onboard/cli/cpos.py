@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from ._common import from_env, parse_settings, session
+from ._common import from_env, parse_settings
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Register and list CPOs.")
 
@@ -45,10 +45,12 @@ def add(
     provisioned there; if the sandbox is not running, `cpo test NAME` does it later.
     """
     from ..store.auth import SYSTEM
+    from ..store.db import migrate, session_scope
     from ..store.registry import register_cpo
 
     api_key = from_env(api_key_env, "--api-key-env")
-    with session() as db:
+    migrate()
+    with session_scope() as db:
         cpo, partner_ids = register_cpo(db, actor=SYSTEM, name=name, operator_ids=operator_id, endpoint=endpoint,
                                         api_key=api_key, partner_identifiers=partner_id or None,
                                         defaults=parse_settings(default, "--default"))
@@ -85,8 +87,10 @@ def list_(
     from ..store import queries
     from ..store.auth import SYSTEM
     from ..store.connection import connection_label
+    from ..store.db import migrate, session_scope
 
-    with session() as db:
+    migrate()
+    with session_scope() as db:
         rows = [
             {
                 "name": cpo.name,
@@ -126,10 +130,12 @@ def edit(
 ) -> None:
     """Change a CPO's defaults, endpoint or concurrency (what is not given stays)."""
     from ..store.auth import SYSTEM
+    from ..store.db import migrate, session_scope
     from ..store.queries import get_cpo
     from ..store.registry import update_cpo
 
-    with session() as db:
+    migrate()
+    with session_scope() as db:
         cpo = get_cpo(db, actor=SYSTEM, name=name)
         defaults = None
         if default:
@@ -147,11 +153,13 @@ def set_key(
 ) -> None:
     """Replace a CPO's API key (read from an environment variable)."""
     from ..store.auth import SYSTEM
+    from ..store.db import migrate, session_scope
     from ..store.queries import get_cpo
     from ..store.registry import set_api_key
 
     api_key = from_env(api_key_env, "--api-key-env")
-    with session() as db:
+    migrate()
+    with session_scope() as db:
         cpo = get_cpo(db, actor=SYSTEM, name=name)
         shown = set_api_key(db, actor=SYSTEM, cpo_id=cpo.id, api_key=api_key)
         pending = cpo.sandbox_pending if cpo.endpoint == "sandbox" else None
@@ -166,9 +174,11 @@ def test_connection(name: Annotated[str, typer.Argument(help="The CPO's name.")]
     """Test the CPO's connection (on the sandbox: provision it there first); exit 1 if it fails."""
     from ..store.auth import SYSTEM
     from ..store.connection import check_cpo_connection
+    from ..store.db import migrate, session_scope
     from ..store.queries import get_cpo
 
-    with session() as db:
+    migrate()
+    with session_scope() as db:
         check = check_cpo_connection(db, actor=SYSTEM, cpo_id=get_cpo(db, actor=SYSTEM, name=name).id)
     typer.echo(f"{name}: {check.message}")
     raise typer.Exit(0 if check.ok else 1)
@@ -178,10 +188,12 @@ def test_connection(name: Annotated[str, typer.Argument(help="The CPO's name.")]
 def deactivate(name: Annotated[str, typer.Argument(help="The CPO's name.")]) -> None:
     """Deactivate a CPO: hidden from lists, nothing deleted."""
     from ..store.auth import SYSTEM
+    from ..store.db import migrate, session_scope
     from ..store.queries import get_cpo
     from ..store.registry import deactivate_cpo
 
-    with session() as db:
+    migrate()
+    with session_scope() as db:
         deactivate_cpo(db, actor=SYSTEM, cpo_id=get_cpo(db, actor=SYSTEM, name=name).id)
     typer.echo(f"CPO {name!r} deactivated.")
 
@@ -193,10 +205,12 @@ def token(
 ) -> None:
     """Create an ingest token for a CPO's back end and print it (shown this once)."""
     from ..store.auth import SYSTEM
+    from ..store.db import migrate, session_scope
     from ..store.queries import get_cpo
     from ..sync.tokens import create_token
 
-    with session() as db:
+    migrate()
+    with session_scope() as db:
         secret = create_token(db, actor=SYSTEM, cpo_id=get_cpo(db, actor=SYSTEM, name=name).id,
                               label=label or "command line")
     typer.echo(f"Ingest token for CPO {name!r} (shown once; store it in the back end's secrets):", err=True)

@@ -1,4 +1,5 @@
-"""``oioi-onboard validate FILE``: the import workflow without storing, as a report.
+"""``oioi-onboard validate FILE``: the import workflow without storing, as a report;
+``oioi-onboard template``: the station template to fill in.
 
 Without ``--cpo`` nothing of the store (SQLModel, the database) is imported:
 checking a file is as fast as reading it allows.
@@ -10,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from ._common import parse_settings, read_bytes, session
+from ._common import parse_settings, read_bytes
 
 
 def operator_table(path: Path | None) -> dict[str, str]:
@@ -70,9 +71,11 @@ def validate(
                "constants": parse_settings(set_), "keep": False}
     if cpo:
         from ..store.auth import SYSTEM
+        from ..store.db import migrate, session_scope
         from ..store.queries import get_cpo
 
-        with session() as db:
+        migrate()
+        with session_scope() as db:
             result = import_file(db, actor=SYSTEM, cpo_id=get_cpo(db, actor=SYSTEM, name=cpo).id, **options)
     else:
         result = import_file(None, actor=None, cpo_id=None, **options)
@@ -107,3 +110,17 @@ def validate(
         if skipped:
             typer.echo(f"skipped without --cpo (they need the registry): {', '.join(skipped)}")
     raise typer.Exit(1 if validation.errors else 0)
+
+
+def template(
+    folder: Annotated[Path, typer.Argument(help="Where to write template.csv and template.xlsx.")] = Path("."),
+) -> None:
+    """Write the station template: template.csv, and template.xlsx with a sheet that explains every column."""
+    from ..errors import UserError
+    from ..sheets.template import write_samples
+
+    try:
+        write_samples(folder)
+    except OSError as error:
+        raise UserError(f"{folder} cannot be written: {error.strerror or error}") from None
+    typer.echo(f"wrote {folder / 'template.csv'} and {folder / 'template.xlsx'}")

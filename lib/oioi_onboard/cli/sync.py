@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from ._common import from_env, parse_settings, session
+from ._common import from_env, parse_settings
 from .sheets import operator_table
 
 
@@ -168,10 +168,12 @@ def simulate(
     import threading
 
     from ..store.auth import SYSTEM
+    from ..store.db import migrate, session_scope
     from ..store.queries import get_cpo
     from ..sync.simulate import simulate as run
 
-    with session() as db:
+    migrate()
+    with session_scope() as db:
         cpo_id = get_cpo(db, actor=SYSTEM, name=cpo).id
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

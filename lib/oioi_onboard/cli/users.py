@@ -1,12 +1,11 @@
 """``oioi-onboard user ...``: dashboard accounts."""
 
-import os
 from typing import Annotated
 
 import typer
 
-from ..errors import ConfigError, UserError
-from ._common import session
+from ..errors import UserError
+from ._common import from_env
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Create and list dashboard users.")
 
@@ -35,14 +34,12 @@ def add(
 ) -> None:
     """Create a user and print the generated password once."""
     from ..store.auth import SYSTEM, create_user
+    from ..store.db import migrate, session_scope
 
     role_value = _role(role)
-    password = None
-    if password_env:
-        password = os.environ.get(password_env)
-        if not password:
-            raise ConfigError(f"the environment variable {password_env} named by --password-env is not set or empty")
-    with session() as db:
+    password = from_env(password_env, "--password-env")
+    migrate()
+    with session_scope() as db:
         _, password = create_user(db, actor=SYSTEM, name=name, role=role_value, password=password,
                                   cpo_names=tuple(cpo or ()), email=email)
     if password_env:
@@ -56,8 +53,10 @@ def add(
 def list_() -> None:
     """List users with their role and CPOs."""
     from ..store.auth import SYSTEM, list_users
+    from ..store.db import migrate, session_scope
 
-    with session() as db:
+    migrate()
+    with session_scope() as db:
         for user, cpos in list_users(db, actor=SYSTEM):
             scope = f"  CPOs: {', '.join(cpos)}" if cpos else ""
             state = "" if user.active else "  (inactive)"
@@ -68,8 +67,10 @@ def list_() -> None:
 def set_password(name: Annotated[str, typer.Argument(help="The login name.")]) -> None:
     """Give a user a new generated password and print it once."""
     from ..store import auth
+    from ..store.db import migrate, session_scope
 
-    with session() as db:
+    migrate()
+    with session_scope() as db:
         password = auth.set_password(db, actor=auth.SYSTEM, name=name)
     typer.echo(f"New password for {name!r} (shown only once):", err=True)
     typer.echo(password)

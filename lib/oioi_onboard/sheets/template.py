@@ -1,6 +1,7 @@
 """The downloadable template: the canonical layout with two example rows and a column guide.
 
-Run as a module to (re)write sample_data/template.csv and template.xlsx.
+``oioi-onboard template FOLDER`` writes template.csv and template.xlsx (``sample_data/`` holds
+the shipped copies, which the tests compare with these functions).
 """
 
 import csv
@@ -98,7 +99,3 @@ def write_samples(folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "template.csv").write_bytes(template_csv())
     (folder / "template.xlsx").write_bytes(template_xlsx())
-
-
-if __name__ == "__main__":
-    write_samples(Path(__file__).resolve().parents[3] / "sample_data")

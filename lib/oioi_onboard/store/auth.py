@@ -1,4 +1,11 @@
-"""Local accounts, roles and the acting person.
+"""The acting person, what each role may see and change, and local accounts.
+
+Who may see and change what is decided here, and only here: ``Actor.sees``,
+``can_edit`` and ``can_manage``; the checks built on them, which raise
+PermissionDenied (``require_sees``, ``require_edit``, ``require_manage``); and
+``seen_by`` and ``visible_cpo_ids``, which narrow a query to the CPOs a person
+may see. So are the account rules: who may give which role
+(``grantable_roles``) and the password rule (``check_password``).
 
 Passwords are hashed with argon2 (argon2-cffi): a maintained, memory-hard
 hash whose parameters are stored in the hash itself, so they can be raised
@@ -6,11 +13,13 @@ later without breaking existing accounts.
 """
 
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy import ColumnElement, true
 from sqlmodel import Session, func, select
 
 from ..errors import NotFound, PermissionDenied, UserError
@@ -40,8 +49,8 @@ class Actor:
         return self.role == Role.ADMIN
 
     @property
-    def can_manage_cpos(self) -> bool:
-        """Register, deactivate CPOs and manage users: admins and partner managers."""
+    def can_manage(self) -> bool:
+        """Register and deactivate CPOs, and manage users: admins and partner managers."""
         return self.role in _ALL_CPOS
 
     def sees(self, cpo_id: int) -> bool:
@@ -58,8 +67,70 @@ class Actor:
 SYSTEM = Actor(name="system", role=Role.ADMIN)
 
 
+# --- permission checks ------------------------------------------------------------------------
+
+
+def require_sees(actor: Actor, cpo_ids: Iterable[int]) -> None:
+    """Raise PermissionDenied unless this person may see every CPO of ``cpo_ids``."""
+    hidden = sorted(cpo_id for cpo_id in cpo_ids if not actor.sees(cpo_id))
+    if hidden:
+        raise PermissionDenied(f"{actor.name} ({actor.role.value}) may not see CPO {hidden[0]}")
+
+
+def require_edit(actor: Actor, cpo_id: int | None) -> None:
+    """Raise PermissionDenied unless this person may change this CPO's data."""
+    if not actor.can_edit(cpo_id):
+        target = f"CPO {cpo_id}" if cpo_id is not None else "anything"
+        raise PermissionDenied(f"{actor.name} ({actor.role.value}) may not change {target}")
+
+
+def require_manage(actor: Actor) -> None:
+    """Raise PermissionDenied unless this person may register CPOs and manage users."""
+    if not actor.can_manage:
+        raise PermissionDenied(f"{actor.name} ({actor.role.value}) may not register CPOs or manage users")
+
+
+def seen_by(actor: Actor, cpo_id_column: ColumnElement) -> ColumnElement[bool]:
+    """A WHERE condition that keeps the rows of the CPOs this person may see."""
+    if actor.sees_all:
+        return true()
+    return cpo_id_column.in_(sorted(actor.cpo_ids))
+
+
+def visible_cpo_ids(session: Session, *, actor: Actor, cpo_ids: Iterable[int] | None = None) -> list[int]:
+    """Ids of the CPOs this person may see (active or not), in the order of their names.
+
+    With ``cpo_ids``, only those; naming one the person may not see raises PermissionDenied
+    rather than quietly answering with less.
+    """
+    query = select(Cpo.id).where(seen_by(actor, Cpo.id)).order_by(Cpo.name)
+    if cpo_ids is not None:
+        wanted = set(cpo_ids)
+        require_sees(actor, wanted)
+        query = query.where(Cpo.id.in_(sorted(wanted)))
+    return list(session.exec(query).all())
+
+
+# --- account rules ----------------------------------------------------------------------------
+
+MIN_PASSWORD_LENGTH = 10
+
+
 class AccountError(UserError):
-    """A user cannot be created as asked (duplicate name, unknown CPO, ...)."""
+    """A user cannot be created or changed as asked (duplicate name, unknown CPO, short password, ...)."""
+
+
+def check_password(password: str) -> None:
+    """Raise AccountError unless ``password`` follows the password rule."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise AccountError(f"a password needs at least {MIN_PASSWORD_LENGTH} characters")
+
+
+def grantable_roles(actor: Actor) -> list[Role]:
+    """The roles this person may give a user: none unless they manage users; admin only by an admin."""
+    if not actor.can_manage:
+        return []
+    return [role for role in Role if role != Role.ADMIN or actor.is_admin]
 
 
 def hash_password(password: str) -> str:
@@ -149,11 +220,6 @@ def _audit(session: Session, actor_name: str, action: str, detail: str = "") -> 
     session.add(AuditLog(user_name=actor_name, action=action, detail=detail))
 
 
-def _require_manage(actor: Actor) -> None:
-    if not actor.can_manage_cpos:
-        raise PermissionDenied(f"{actor.name} ({actor.role.value}) may not manage users")
-
-
 def create_user(
     session: Session,
     *,
@@ -168,7 +234,7 @@ def create_user(
 
     The password is returned once so the caller can show it once; only its hash is stored.
     """
-    _require_manage(actor)
+    require_manage(actor)
     name = name.strip()
     if not name:
         raise AccountError("a user needs a name")
@@ -177,8 +243,10 @@ def create_user(
     except ValueError:
         choices = ", ".join(r.value for r in Role)
         raise AccountError(f"role {role!r} is not one of: {choices}") from None
-    if role == Role.ADMIN and not actor.is_admin:
-        raise PermissionDenied(f"{actor.name} ({actor.role.value}) may not create admins")
+    if role not in grantable_roles(actor):
+        raise PermissionDenied(f"{actor.name} ({actor.role.value}) may not create {role.value} users")
+    if password:
+        check_password(password)
     if session.exec(select(User).where(User.name == name)).first() is not None:
         raise AccountError(f"a user named {name!r} already exists")
     cpos = []
@@ -203,7 +271,9 @@ def create_user(
 
 def set_password(session: Session, *, actor: Actor, name: str, password: str | None = None) -> str:
     """Replace a user's password; returns the new one (generated when not given)."""
-    _require_manage(actor)
+    require_manage(actor)
+    if password:
+        check_password(password)
     user = session.exec(select(User).where(User.name == name)).first()
     if user is None:
         raise NotFound(f"no user named {name!r}")
@@ -216,7 +286,11 @@ def set_password(session: Session, *, actor: Actor, name: str, password: str | N
 
 
 def change_password(session: Session, *, name: str, old_password: str, new_password: str) -> bool:
-    """Replace a user's own password after checking the current one; False if that was wrong."""
+    """Replace a user's own password after checking the current one; False if that was wrong.
+
+    A new password that breaks the password rule raises AccountError.
+    """
+    check_password(new_password)
     user = session.exec(select(User).where(User.name == name)).first()
     if user is None or not verify_password(user.password_hash, old_password):
         return False
@@ -229,7 +303,7 @@ def change_password(session: Session, *, name: str, old_password: str, new_passw
 
 def list_users(session: Session, *, actor: Actor) -> list[tuple[User, list[str]]]:
     """Every user with the names of the CPOs they are assigned to."""
-    _require_manage(actor)
+    require_manage(actor)
     users = session.exec(select(User).order_by(User.name)).all()
     assigned: dict[int, list[str]] = {}
     for user_id, cpo_name in session.exec(

@@ -27,7 +27,7 @@ from ..errors import EndpointError
 from ..oioi import sandbox
 from ..settings import get_settings
 from . import queries
-from .auth import Actor
+from .auth import Actor, require_edit
 from .models import Cpo, utcnow
 from .secrets import decrypt_api_key, encrypt_api_key, last4
 
@@ -132,7 +132,7 @@ def provision_sandbox(session: Session, *, actor: Actor, cpo_id: int) -> str | N
     Nothing to do (None) for a CPO on another endpoint.
     """
     cpo = queries.get_cpo(session, actor=actor, cpo_id=cpo_id)
-    queries.require_edit(actor, cpo.id)
+    require_edit(actor, cpo.id)
     return provision_cpo(session, cpo, actor_name=actor.name)
 
 

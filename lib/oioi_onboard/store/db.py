@@ -1,11 +1,12 @@
 """The one home of the database: the engine, sessions and schema upgrades (alembic, driven from code).
 
 Every entry point calls ``migrate()`` before its first query, so an empty or
-older database is brought up to the current schema by itself:
+older database is brought up to the current schema by itself. By hand:
 
-    python -m oioi_onboard.store.db upgrade            # bring DATABASE_URL to head
-    python -m oioi_onboard.store.db check              # models and migrations agree?
-    python -m oioi_onboard.store.db revision "what"    # a new revision from the models' changes
+    oioi-onboard db upgrade            # bring the database to head
+    oioi-onboard db current            # its revision, and whether it is behind
+    oioi-onboard db check              # models and migrations agree?
+    oioi-onboard db revision "what"    # a new revision from the models' changes
 
 Several processes may call ``migrate`` at once (the app, the worker, the relay
 starting together). On PostgreSQL they queue on an advisory lock; on SQLite on
@@ -14,7 +15,6 @@ and does nothing. Alembic is imported only when an upgrade is due.
 """
 
 import fcntl
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -187,29 +187,3 @@ def new_revision(message: str) -> Path:
         command.revision(alembic_config(url), message=message, autogenerate=True, rev_id=number)
     (written,) = (MIGRATIONS / "versions").glob(f"{number}_*.py")
     return written
-
-
-def main(argv: list[str]) -> int:
-    action = argv[0] if argv else "upgrade"
-    url = get_settings().db_url
-    if action == "upgrade":
-        migrate(url)
-        print(f"database at revision {head_revision()}")
-        return 0
-    if action == "check":
-        migrate(url)
-        differences = schema_differences(url)
-        for difference in differences:
-            print(difference)
-        if differences:
-            print('models and migrations disagree: python -m oioi_onboard.store.db revision "what changed"')
-        return 1 if differences else 0
-    if action == "revision" and len(argv) == 2:
-        print(f"wrote {new_revision(argv[1])}")
-        return 0
-    print(f"unknown action {' '.join(argv)!r}; use upgrade, check or revision MESSAGE", file=sys.stderr)
-    return 2
-
-
-if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))

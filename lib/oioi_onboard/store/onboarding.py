@@ -19,8 +19,8 @@ from sqlalchemy import and_, case, func, or_
 from sqlalchemy import select as sa_select
 from sqlmodel import Session
 
-from ..errors import NotFound, PermissionDenied
-from .auth import Actor
+from ..errors import NotFound
+from .auth import Actor, require_sees
 from .models import OPEN_STATES, Cpo, ImportRecord, Outbox, OutboxState, Stage, Station, StatusEvent
 from .queries import list_cpos
 
@@ -72,9 +72,7 @@ def onboarding(session: Session, *, actor: Actor, cpo_ids: Iterable[int] | None 
     cpos = list_cpos(session, actor=actor, include_inactive=True)
     if cpo_ids is not None:
         wanted = set(cpo_ids)
-        hidden = sorted(cpo_id for cpo_id in wanted if not actor.sees(cpo_id))
-        if hidden:
-            raise PermissionDenied(f"{actor.name} may not see the onboarding of CPO {hidden[0]}")
+        require_sees(actor, wanted)
         cpos = [cpo for cpo in cpos if cpo.id in wanted]
     elif not include_inactive:
         cpos = [cpo for cpo in cpos if cpo.active]

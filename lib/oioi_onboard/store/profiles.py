@@ -8,9 +8,9 @@ from sqlmodel import Session, select
 
 from ..errors import NotFound, UserError
 from ..sheets.mapping import Mapping
-from .auth import Actor
+from .auth import Actor, require_edit
 from .models import MappingProfile, utcnow
-from .queries import audit, get_cpo, require_edit
+from .queries import audit, get_cpo
 
 
 def save_profile(session: Session, *, actor: Actor, cpo_id: int, name: str, mapping: Mapping) -> MappingProfile:

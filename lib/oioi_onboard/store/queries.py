@@ -1,8 +1,8 @@
-"""Queries scoped by role: the one place that decides who sees what.
+"""Queries scoped by role: CPOs, their identifiers and credentials, the audit log, the overview.
 
 Every function takes the acting person (``auth.Actor``) where data belongs to
-a CPO, so a page that forgets to hide a widget still cannot show or change
-another CPO's data.
+a CPO and asks ``auth`` who may see what, so a page that forgets to hide a
+widget still cannot show or change another CPO's data.
 """
 
 from collections.abc import Iterable
@@ -14,7 +14,7 @@ from sqlmodel import Session, select
 
 from ..errors import NotFound, PermissionDenied
 from ..settings import get_settings
-from .auth import Actor
+from .auth import Actor, seen_by
 from .models import (
     AuditLog,
     Connector,
@@ -53,22 +53,8 @@ def resolve_endpoint(endpoint: str) -> str:
     return endpoint
 
 
-def visible_cpo_ids(session: Session, *, actor: Actor) -> list[int]:
-    """Ids of the CPOs this person may see (active or not)."""
-    query = select(Cpo.id).order_by(Cpo.name)
-    if not actor.sees_all:
-        if not actor.cpo_ids:
-            return []
-        query = query.where(Cpo.id.in_(sorted(actor.cpo_ids)))
-    return list(session.exec(query).all())
-
-
 def list_cpos(session: Session, *, actor: Actor, include_inactive: bool = False) -> list[Cpo]:
-    query = select(Cpo).order_by(Cpo.name)
-    if not actor.sees_all:
-        if not actor.cpo_ids:
-            return []
-        query = query.where(Cpo.id.in_(sorted(actor.cpo_ids)))
+    query = select(Cpo).where(seen_by(actor, Cpo.id)).order_by(Cpo.name)
     if not include_inactive:
         query = query.where(Cpo.active == True)  # noqa: E712
     return list(session.exec(query).all())
@@ -91,19 +77,6 @@ def get_cpo(session: Session, *, actor: Actor, cpo_id: int | None = None, name: 
         # who typed a name deserves to know why it failed.
         raise PermissionDenied(f"{actor.name} may not see CPO {cpo.name!r}")
     return cpo
-
-
-def require_edit(actor: Actor, cpo_id: int | None) -> None:
-    """Raise PermissionDenied unless this person may change this CPO's data."""
-    if not actor.can_edit(cpo_id):
-        target = f"CPO {cpo_id}" if cpo_id is not None else "anything"
-        raise PermissionDenied(f"{actor.name} ({actor.role.value}) may not change {target}")
-
-
-def require_manage(actor: Actor) -> None:
-    """Raise PermissionDenied unless this person may register CPOs and manage users."""
-    if not actor.can_manage_cpos:
-        raise PermissionDenied(f"{actor.name} ({actor.role.value}) may not register CPOs or manage users")
 
 
 def cpo_operator_ids(session: Session, *, cpo_id: int) -> list[str]:
@@ -158,8 +131,8 @@ def audit_log(session: Session, *, actor: Actor, cpo_id: int | None = None, limi
     if cpo_id is not None:
         get_cpo(session, actor=actor, cpo_id=cpo_id)
         query = query.where(AuditLog.cpo_id == cpo_id)
-    elif not actor.sees_all:
-        query = query.where(AuditLog.cpo_id.in_(sorted(actor.cpo_ids) or [-1]))
+    else:
+        query = query.where(seen_by(actor, AuditLog.cpo_id))
     return list(session.exec(query).all())
 
 

@@ -20,7 +20,7 @@ from sqlmodel import Session, select
 from ..errors import UserError
 from ..oioi import ids
 from . import queries
-from .auth import Actor
+from .auth import Actor, require_edit, require_manage
 from .connection import SANDBOX, connection_label, forget_connection_test, new_sandbox_key, provision_cpo, store_api_key
 from .models import Cpo, OperatorId, PartnerIdentifier, Station, utcnow
 
@@ -182,7 +182,7 @@ def register_cpo(
     provisioned there; ``cpo.sandbox_pending`` says why not when that failed.
     Raises RegistrationError with every problem at once, so a form can show them all inline.
     """
-    queries.require_manage(actor)
+    require_manage(actor)
     errors: dict[str, str] = {}
     name, problem = _check_name(session, name, cpo_id=None)
     if problem:
@@ -256,7 +256,7 @@ def update_cpo(
     the sandbox is provisioned there again after any change.
     """
     cpo = queries.get_cpo(session, actor=actor, cpo_id=cpo_id)
-    queries.require_edit(actor, cpo.id)
+    require_edit(actor, cpo.id)
     errors: dict[str, str] = {}
     changes: list[str] = []
 
@@ -385,7 +385,7 @@ def set_api_key(session: Session, *, actor: Actor, cpo_id: int, api_key: str) ->
     sandbox the new key is provisioned and takes over the old key's partner identifiers.
     """
     cpo = queries.get_cpo(session, actor=actor, cpo_id=cpo_id)
-    queries.require_edit(actor, cpo.id)
+    require_edit(actor, cpo.id)
     try:
         api_key = _check_api_key(api_key or "")
     except ValueError as error:
@@ -418,7 +418,7 @@ def reactivate_cpo(session: Session, *, actor: Actor, cpo_id: int) -> Cpo:
 
 def _set_active(session: Session, *, actor: Actor, cpo_id: int, active: bool) -> Cpo:
     cpo = queries.get_cpo(session, actor=actor, cpo_id=cpo_id)
-    queries.require_manage(actor)
+    require_manage(actor)
     if cpo.active != active:
         cpo.active = active
         cpo.updated_at = utcnow()

@@ -2,14 +2,14 @@
 
 Fernet is authenticated encryption (AES-CBC + HMAC) with a versioned token
 format: hand-written crypto would be neither. The key comes from, in order:
-``OIOI_SECRET_KEY``; ``[oioi] secret_key`` in ``.streamlit/secrets.toml``; or
-``<data dir>/secret.key``, created on first run with mode 0600.
+``OIOI_SECRET_KEY``; ``[oioi] secret_key`` in ``.streamlit/secrets.toml`` (both
+read by ``settings``); or ``<data dir>/secret.key``, created on first run with
+mode 0600.
 
 No function here puts an API key or the secret key in an exception message.
 """
 
 import os
-import tomllib
 from functools import lru_cache
 from pathlib import Path
 
@@ -18,34 +18,9 @@ from cryptography.fernet import Fernet, InvalidToken
 from ..errors import ConfigError
 from ..settings import get_settings
 
-PROJECT_ROOT = Path(__file__).resolve().parents[3]
-
 
 class SecretKeyError(ConfigError):
     """The secret key is missing, malformed, or not the one the API keys were encrypted with."""
-
-
-def _secrets_toml_paths() -> list[Path]:
-    # Streamlit reads .streamlit/secrets.toml from the working directory; the project root
-    # is where `make run` starts it. Both are checked so the CLI agrees with the app.
-    paths = [Path.cwd() / ".streamlit" / "secrets.toml", PROJECT_ROOT / ".streamlit" / "secrets.toml"]
-    unique: list[Path] = []
-    for path in paths:
-        if path not in unique:
-            unique.append(path)
-    return unique
-
-
-def read_secrets_toml() -> dict:
-    """The first ``.streamlit/secrets.toml`` found, parsed; {} if there is none."""
-    for path in _secrets_toml_paths():
-        if path.is_file():
-            try:
-                with path.open("rb") as handle:
-                    return tomllib.load(handle)
-            except tomllib.TOMLDecodeError as error:
-                raise SecretKeyError(f"{path} is not valid TOML: {error}") from None
-    return {}
 
 
 def key_file() -> Path:
@@ -67,12 +42,10 @@ def _create_key_file(path: Path) -> bytes:
 
 def secret_key() -> tuple[bytes, str]:
     """(Fernet key, where it came from) – the source is safe to show, the key never."""
-    from_env = get_settings().secret_key or os.environ.get("OIOI_SECRET_KEY")
-    if from_env:
-        return from_env.strip().encode(), "OIOI_SECRET_KEY"
-    from_toml = read_secrets_toml().get("oioi", {}).get("secret_key")
-    if from_toml:
-        return str(from_toml).strip().encode(), ".streamlit/secrets.toml [oioi] secret_key"
+    configured = get_settings().configured_secret_key()
+    if configured:
+        key, source = configured
+        return key.encode(), source
     path = key_file()
     if path.is_file():
         key = path.read_bytes().strip()

@@ -17,9 +17,9 @@ from ..oioi.ids import normalise_evse_id
 from ..oioi.messages import canonical_sha256
 from ..sheets.stations import build_stations, connectors_signature
 from ..sheets.validate import RegistryContext, Validation
-from .auth import Actor
+from .auth import Actor, require_edit, visible_cpo_ids
 from .models import Connector, Cpo, ImportRecord, OperatorId, Stage, Station, utcnow
-from .queries import audit, get_cpo, require_edit, set_stage, visible_cpo_ids
+from .queries import audit, get_cpo, set_stage
 
 __all__ = ["registry_context", "store_import", "station_frame", "import_history", "STATION_FRAME_COLUMNS"]
 

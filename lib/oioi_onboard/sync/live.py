@@ -19,11 +19,11 @@ from sqlalchemy import and_, case, func
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, select
 
-from ..errors import NotFound, PermissionDenied
+from ..errors import NotFound
 from ..oioi import ids
-from ..store.auth import Actor
+from ..store.auth import Actor, require_sees, visible_cpo_ids
 from ..store.models import Connector, Cpo, Station, utcnow
-from ..store.queries import get_cpo, visible_cpo_ids
+from ..store.queries import get_cpo
 from .status_ingest import CONNECTORS, EVENTS, KIND, OUTBOX, STATIONS, STATUSES, in_chunks
 
 DELIVERY_LABELS = {
@@ -36,22 +36,6 @@ DELIVERY_LABELS = {
 }  # a status event's delivery, as people read it
 
 
-def _scope(session: Session, actor: Actor, cpo_ids: Iterable[int] | None) -> list[int]:
-    """The CPOs to read: all this person sees, or those of ``cpo_ids``, which must all be visible to them."""
-    visible = visible_cpo_ids(session, actor=actor)
-    if cpo_ids is None:
-        return visible
-    wanted = set(cpo_ids)
-    _require_sees(actor, wanted)
-    return [cpo_id for cpo_id in visible if cpo_id in wanted]
-
-
-def _require_sees(actor: Actor, cpo_ids: Iterable[int]) -> None:
-    hidden = sorted(cpo_id for cpo_id in cpo_ids if not actor.sees(cpo_id))
-    if hidden:
-        raise PermissionDenied(f"{actor.name} may not see the connectors of CPO {hidden[0]}")
-
-
 LIVE_COLUMNS = ["station_id", "name", "lat", "lon", "evse_id", "connector_type", "status", "status_at", "cpo",
                 "cpo_id"]
 
@@ -61,7 +45,7 @@ def live_connectors(
     connector_types: Iterable[str] | None = None,
 ) -> pd.DataFrame:
     """One row per connector of the live stations this person may see, with its current status."""
-    scope = _scope(session, actor, cpo_ids)
+    scope = visible_cpo_ids(session, actor=actor, cpo_ids=cpo_ids)
     if not scope:
         return pd.DataFrame(columns=LIVE_COLUMNS)
     query = (
@@ -95,7 +79,7 @@ def live_stations(
     there. Summed in the database: the map needs one point per station, not
     75,000 connector rows. ``station_ids`` (at most a few hundred) narrows to those.
     """
-    scope = _scope(session, actor, cpo_ids)
+    scope = visible_cpo_ids(session, actor=actor, cpo_ids=cpo_ids)
     if not scope:
         return pd.DataFrame(columns=LIVE_STATION_COLUMNS)
     matches = []
@@ -137,7 +121,7 @@ def live_map_version(session: Session, *, actor: Actor, cpo_ids: Iterable[int] |
     MAX() and COUNT() lookups on indexes (plus one scan of station dates) tell
     whether a cached map is still true, without reading any connector.
     """
-    scope = _scope(session, actor, cpo_ids)
+    scope = visible_cpo_ids(session, actor=actor, cpo_ids=cpo_ids)
     if not scope:
         return LiveMapVersion((), (), ())
     events = tuple(session.execute(sa_select(func.max(EVENTS.c.id)).where(EVENTS.c.cpo_id == cpo_id)).scalar()
@@ -165,7 +149,7 @@ def live_stations_since(
     changes a few stations per refresh, not 25,000. Anything else (stations
     added, changed or deleted, another scope, many changes) counts every station.
     """
-    _require_sees(actor, version.cpo_ids)  # before a frame held from earlier is handed out
+    require_sees(actor, version.cpo_ids)  # before a frame held from earlier is handed out
     scope = list(version.cpo_ids)
     if previous is not None:
         old_version, old_frame = previous
@@ -233,7 +217,7 @@ def recent_changes(session: Session, *, actor: Actor, cpo_ids: Iterable[int] | N
     change to that acknowledgement (``took_s``); ``station_id``: the station the
     connector belongs to (for opening the station view). Times are aware UTC.
     """
-    scope = _scope(session, actor, cpo_ids)
+    scope = visible_cpo_ids(session, actor=actor, cpo_ids=cpo_ids)
     if not scope:
         return pd.DataFrame(columns=RECENT_COLUMNS)
     names = dict(session.execute(sa_select(Cpo.__table__.c.id, Cpo.__table__.c.name)
@@ -463,7 +447,7 @@ def status_counts_over_time(session: Session, *, actor: Actor, cpo_ids: Iterable
     (by time received; stale changes never changed a connector). Connectors sharing
     an EVSE id count one each, as on the map.
     """
-    scope = _scope(session, actor, cpo_ids)
+    scope = visible_cpo_ids(session, actor=actor, cpo_ids=cpo_ids)
     start, index = _last_minutes(minutes)
     if not scope:
         return pd.DataFrame(0, index=index, columns=STATUSES)
@@ -527,7 +511,7 @@ def status_counts_over_time(session: Session, *, actor: Actor, cpo_ids: Iterable
 def status_changes_per_minute(session: Session, *, actor: Actor, cpo_ids: Iterable[int] | None = None,
                               minutes: int = 60) -> pd.DataFrame:
     """Status changes received per minute over the last ``minutes``, one column per new status (stale left out)."""
-    scope = _scope(session, actor, cpo_ids)
+    scope = visible_cpo_ids(session, actor=actor, cpo_ids=cpo_ids)
     start, index = _last_minutes(minutes)
     if not scope:
         return pd.DataFrame(0, index=index, columns=STATUSES)
@@ -545,7 +529,7 @@ def status_changes_per_minute(session: Session, *, actor: Actor, cpo_ids: Iterab
 
 def connector_types(session: Session, *, actor: Actor, cpo_ids: Iterable[int] | None = None) -> list[str]:
     """The connector types present among the connectors this person may see (for a filter)."""
-    scope = _scope(session, actor, cpo_ids)
+    scope = visible_cpo_ids(session, actor=actor, cpo_ids=cpo_ids)
     if not scope:
         return []
     return sorted(session.exec(select(Connector.name).where(Connector.cpo_id.in_(scope)).distinct()).all())

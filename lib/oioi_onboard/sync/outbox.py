@@ -32,9 +32,9 @@ from sqlalchemy.orm import aliased, defer
 from sqlmodel import Session
 
 from ..oioi import codes
-from ..store.auth import Actor
+from ..store.auth import Actor, require_edit
 from ..store.models import OPEN_STATES, Connector, Cpo, Outbox, OutboxState, PushRun, Station, utcnow
-from ..store.queries import audit, require_edit
+from ..store.queries import audit
 from . import status_delivery
 from .diff import STATION_POST, PlanError, PushPlan, plan_push, planned_requests
 from .queue_control import pause

@@ -18,9 +18,9 @@ from datetime import datetime
 from sqlalchemy import bindparam, func, select, update
 from sqlmodel import Session
 
-from ..store.auth import Actor
+from ..store.auth import Actor, require_edit
 from ..store.models import Cpo, Outbox, OutboxState, PartnerIdentifier, utcnow
-from ..store.queries import audit, get_cpo, require_edit
+from ..store.queries import audit, get_cpo
 
 __all__ = [
     "pause",

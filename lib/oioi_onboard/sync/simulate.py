@@ -16,10 +16,10 @@ from threading import Event
 from sqlmodel import select
 
 from ..errors import NotFound, UserError
-from ..store.auth import Actor
+from ..store.auth import Actor, require_edit
 from ..store.db import session_scope
 from ..store.models import Connector, Station
-from ..store.queries import audit, get_cpo, require_edit
+from ..store.queries import audit, get_cpo
 from .status_ingest import record_statuses
 
 # Where a connector usually goes next: mostly plugging in and out, now and then a fault or a reservation.

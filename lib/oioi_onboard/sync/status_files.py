@@ -17,8 +17,8 @@ import pandas as pd
 from sqlmodel import Session
 
 from ..errors import UserError
-from ..store.auth import Actor
-from ..store.queries import audit, require_edit
+from ..store.auth import Actor, require_edit
+from ..store.queries import audit
 from .status_ingest import record_statuses
 
 

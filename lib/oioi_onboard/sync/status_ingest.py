@@ -38,9 +38,9 @@ from sqlmodel import Session, select
 
 from ..oioi import ids
 from ..oioi.messages import ConnectorStatus, canonical_sha256
-from ..store.auth import Actor
+from ..store.auth import Actor, require_edit
 from ..store.models import Connector, Outbox, OutboxState, PartnerIdentifier, Station, StatusEvent, utcnow
-from ..store.queries import audit, require_edit
+from ..store.queries import audit
 
 KIND = "connector-post-status"
 STATUSES = [status.value for status in ConnectorStatus]

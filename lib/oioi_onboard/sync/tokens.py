@@ -16,9 +16,9 @@ from datetime import datetime
 from sqlmodel import Session, select
 
 from ..errors import NotFound
-from ..store.auth import Actor
+from ..store.auth import Actor, require_edit
 from ..store.models import Cpo, IngestToken, Role, utcnow
-from ..store.queries import audit, get_cpo, require_edit
+from ..store.queries import audit, get_cpo
 
 PREFIX = "oioi_st_"  # recognisable in a config file or a secret scanner
 

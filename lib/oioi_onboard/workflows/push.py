@@ -23,7 +23,7 @@ from ..errors import NotFound, UserError
 from ..oioi import codes
 from ..oioi.ids import IdError, parse_operator_id
 from ..store import queries
-from ..store.auth import SYSTEM, Actor
+from ..store.auth import SYSTEM, Actor, require_edit
 from ..store.db import migrate, session_scope
 from ..store.models import OPEN_STATES, Cpo, Outbox, OutboxState, PushRun, Station
 from ..store.registry import register_cpo, set_api_key, update_cpo
@@ -49,7 +49,7 @@ def start_push(
     What an earlier push left queued stays queued and is sent first (it is older); rows a
     killed worker of this machine still held go back to the queue at once.
     """
-    queries.require_edit(actor, queries.get_cpo(session, actor=actor, cpo_id=cpo_id).id)
+    require_edit(actor, queries.get_cpo(session, actor=actor, cpo_id=cpo_id).id)
     if not dry_run:
         reclaim_abandoned(session, actor=actor, cpo_id=cpo_id)
         resume_if_setup_changed(session, actor=actor, cpo_id=cpo_id)
