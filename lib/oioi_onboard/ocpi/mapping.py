@@ -194,23 +194,32 @@ class _Issues:
         return concat_issues([pd.DataFrame(self.records, columns=ISSUE_COLUMNS).astype({"row": "int64"})])
 
 
+def _child(node: Any, key: Any) -> Any:
+    if isinstance(node, dict):
+        return node.get(key)
+    if isinstance(node, list) and isinstance(key, int) and 0 <= key < len(node):
+        return node[key]
+    return None
+
+
 def _field_path(raw: Any, loc: tuple) -> str:
     """('evses', 0, 'connectors', 1, 'max_voltage') -> "EVSE '3256', connector '2', max_voltage"."""
     segments: list[str] = []
-    node: Any = raw
+    labelled = False  # the last segment names an EVSE or a connector
+    node, parent = raw, None
     for key in loc:
-        kind = _LISTS.get(segments[-1]) if segments and isinstance(key, int) else None
-        child = node[key] if isinstance(node, dict) and key in node or isinstance(node, list) and \
-            isinstance(key, int) and 0 <= key < len(node) else None
-        if kind:
-            label, id_field = kind
+        child = _child(node, key)
+        if isinstance(key, int) and parent in _LISTS:
+            label, id_field = _LISTS[parent]
             name = child.get(id_field) if isinstance(child, dict) else None
             segments[-1] = f"{label} {name!r}" if isinstance(name, str) else f"{label} {key + 1}"
-        elif segments and not segments[-1].startswith(("EVSE ", "connector ")):
+            labelled = True
+        elif segments and not labelled:
             segments[-1] += f".{key}"
         else:
             segments.append(str(key))
-        node = child
+            labelled = False
+        node, parent = child, key
     return ", ".join(segments) or "the Location"
 
 
