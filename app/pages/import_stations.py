@@ -1,5 +1,7 @@
 """Step 2: import a station spreadsheet — read, map columns, validate, fix, preview on a map, accept.
 
+A JSON file of OCPI Locations needs no column mapping: its Locations are mapped as OCPI defines them.
+
 A thin view over ``oioi_onboard.workflows.imports`` (the same steps ``oioi-onboard
 validate`` and ``push`` run). The uploaded file sits in ``st.session_state[UPLOAD]``
 as ``{"name", "data"}``; everything after it is keyed on the file's hash, the
@@ -19,6 +21,7 @@ from common import choose_cpo, db_session, errors_shown, plain, require_role, sh
 from components.station_map import render_station_map
 from components.steps import show_steps
 from oioi_onboard.errors import OnboardError
+from oioi_onboard.ocpi.files import LocationsFile
 from oioi_onboard.sheets import bnetza, profiles, template
 from oioi_onboard.sheets import mapping as sheet_mapping
 from oioi_onboard.sheets.canonical import COLUMNS, ROW
@@ -34,7 +37,7 @@ from oioi_onboard.workflows import imports
 UPLOAD = "import_upload"  # {"name": file name, "data": bytes}: set by the uploader, or by a test
 WORK = "import_work"  # the working state of the current file: canonical frame, validation, map points
 SCOPE = "import_scope"  # (CPO, file hash) the widgets below belong to
-SUGGESTED, BNETZA = "Suggested from the headers", "bnetza"
+SUGGESTED, BNETZA, OCPI = "Suggested from the headers", "bnetza", "OCPI Locations"
 NOT_MAPPED = "— not in the file —"
 # Widget and message keys that belong to one CPO and one file.
 _SCOPED = ("import_profile", "import_operators", "import_map_", "import_operator_id", "import_fix_",
@@ -62,8 +65,9 @@ if UPLOAD not in state and draft.get("upload"):
 
 st.title("2 · Import stations")
 st.caption(
-    "Upload the CPO's station list in any shape (CSV, XLSX or ODS). Map its columns, fix what is wrong, "
-    "check the map, then accept: valid stations are stored for the push; stations with errors wait."
+    "Upload the CPO's station list in any shape (CSV, XLSX or ODS, or OCPI Locations as JSON). Map its columns, "
+    "fix what is wrong, check the map, then accept: valid stations are stored for the push; stations with errors "
+    "wait."
 )
 
 # --- CPO and template ---------------------------------------------------------------------------
@@ -87,7 +91,7 @@ with st.expander("Template: the layout this importer knows best"):
 
 # --- upload and read ------------------------------------------------------------------------------
 
-uploaded = st.file_uploader("Station file", type=["csv", "txt", "xlsx", "ods"], key="import_file")
+uploaded = st.file_uploader("Station file", type=["csv", "txt", "xlsx", "ods", "json", "jsonl"], key="import_file")
 if uploaded is not None and state.get("import_file_id") != uploaded.file_id:
     state["import_file_id"] = uploaded.file_id
     state[UPLOAD] = {"name": uploaded.name, "data": uploaded.getvalue()}
@@ -126,7 +130,10 @@ try:
 except OnboardError as error:
     show_error(error, f"{upload['name']} cannot be read: ")
     st.stop()
-st.write(f"**{plain(upload['name'])}**: {len(raw.frame):,} rows, header in row {raw.header_row}.")
+if isinstance(raw, LocationsFile):
+    st.write(f"**{plain(upload['name'])}**: {len(raw.locations):,} OCPI Locations.")
+else:
+    st.write(f"**{plain(upload['name'])}**: {len(raw.frame):,} rows, header in row {raw.header_row}.")
 for note in raw.notes:
     st.caption(plain(note))
 
@@ -138,13 +145,15 @@ with db_session() as session:
     operator_ids = queries.cpo_operator_ids(session, cpo_id=cpo_id)
     cpo_defaults = queries.get_cpo(session, actor=actor, cpo_id=cpo_id).defaults or {}
 builtin = [name for name in profiles.builtin_profiles() if name not in own_profiles]
-profile = st.selectbox(
+profile = OCPI if isinstance(raw, LocationsFile) else st.selectbox(
     "Mapping", [SUGGESTED, *builtin, *own_profiles], key="import_profile",
     help="template: our own layout · bnetza: Germany's public charging register (needs an operator table) · "
          "or a profile saved for this CPO",
 )
 map_options: dict = {}
-if profile == BNETZA:
+if profile == OCPI:
+    mapping_key = ("ocpi",)
+elif profile == BNETZA:
     operators_file = st.file_uploader("Operators (CSV or XLSX: operator name, operator id)",
                                       type=["csv", "xlsx"], key="import_operators")
     if operators_file is None:

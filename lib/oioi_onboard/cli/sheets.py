@@ -44,7 +44,8 @@ def write_export(path: Path, validation) -> None:  # noqa: ANN001
 
 
 def validate(
-    file: Annotated[Path, typer.Argument(help="The station file: CSV, XLSX or ODS.", show_default=False)],
+    file: Annotated[Path, typer.Argument(help="The station file: CSV, XLSX or ODS, or OCPI Locations as JSON.",
+                                         show_default=False)],
     profile: Annotated[
         str | None, typer.Option("--profile", help="A mapping profile: template, bnetza or one saved for --cpo.")
     ] = None,

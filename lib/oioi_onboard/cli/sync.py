@@ -49,7 +49,8 @@ def worker(
 
 
 def push(
-    file: Annotated[Path, typer.Argument(help="Station spreadsheet (CSV, XLSX, ODS).", dir_okay=False)],
+    file: Annotated[Path, typer.Argument(help="Station spreadsheet (CSV, XLSX, ODS) or OCPI Locations (JSON).",
+                                         dir_okay=False)],
     cpo: Annotated[str | None, typer.Option(help="CPO name; its registered endpoint, key and partner "
                                                  "identifier are used for options left out.")] = None,
     endpoint: Annotated[str | None, typer.Option(help="OIOI endpoint URL, or sandbox / staging / production.")] = None,

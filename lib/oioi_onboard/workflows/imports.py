@@ -3,7 +3,8 @@
 The one chain behind the import page, ``oioi-onboard validate``, ``oioi-onboard
 push`` and the demo bootstrap, so one file gets one verdict wherever it is
 checked. The page runs the steps one by one (a person picks columns and fixes
-cells in between); the others call ``import_file``.
+cells in between); the others call ``import_file``. A JSON file of OCPI
+Locations takes the same steps, mapped by ``ocpi.mapping`` instead of columns.
 
 The store is imported only where a session is used: checking a file without a
 CPO (``oioi-onboard validate FILE``) never loads SQLModel and the database layer.
@@ -16,6 +17,8 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from ..errors import UserError
+from ..ocpi.files import LocationsFile, read_locations
 from ..sheets.issues import concat_issues
 from ..sheets.mapping import Mapping, apply_mapping
 from ..sheets.profiles import apply_profile, fitting_profile
@@ -44,15 +47,15 @@ class MappedSheet:
 
 @dataclass
 class ImportResult:
-    raw: RawSheet
+    raw: RawSheet | LocationsFile
     mapped: MappedSheet
     validation: Validation
     record: ImportRecord | None  # None when not stored (validation only)
 
 
-def read_file(data: bytes, file_name: str) -> RawSheet:
-    """The file's table as text cells; ``SheetError`` says why a file cannot be read."""
-    return read_sheet(data, file_name)
+def read_file(data: bytes, file_name: str) -> RawSheet | LocationsFile:
+    """The file's table as text cells, or the OCPI Locations it holds; ``SheetError`` says why a file cannot be read."""
+    return read_locations(data, file_name) or read_sheet(data, file_name)
 
 
 def _operator_ids(session: Session | None, actor: Actor | None, cpo_id: int | None) -> list[str]:
@@ -83,7 +86,7 @@ def map_sheet(
     *,
     actor: Actor | None,
     cpo_id: int | None,
-    raw: RawSheet,
+    raw: RawSheet | LocationsFile,
     profile: str | None = None,
     mapping: Mapping | None = None,
     confidence: dict[str, float] | None = None,
@@ -100,6 +103,14 @@ def map_sheet(
     defaults = {k: v for k, v in _cpo_defaults(session, actor, cpo_id).items() if k not in given}
     constants = {**defaults, **given}
     from_defaults = [f"{field}: empty cells from the CPO's defaults ({value!r})" for field, value in defaults.items()]
+    if isinstance(raw, LocationsFile):
+        if profile or mapping is not None:
+            raise UserError(f"{raw.file_name} holds OCPI Locations, which are read without a mapping profile")
+        from ..ocpi.mapping import map_locations
+
+        frame, issues, summary = map_locations(raw.locations, constants=constants)
+        return MappedSheet(frame=frame, issues=issues, description=[*summary, *from_defaults],
+                           from_defaults=from_defaults)
     if profile:
         own = {}
         if session is not None and cpo_id:
@@ -162,7 +173,8 @@ def _still_open(mapping_issues: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFra
 
 
 def store(
-    session: Session, *, actor: Actor, cpo_id: int, raw: RawSheet, validation: Validation, full_upload: bool = True
+    session: Session, *, actor: Actor, cpo_id: int, raw: RawSheet | LocationsFile, validation: Validation,
+    full_upload: bool = True,
 ) -> ImportRecord:
     """Keep the valid stations for the push and record the import (an audit entry included)."""
     from ..store.stations import store_import
