@@ -50,7 +50,8 @@ os.environ["OIOI_DATA_DIR"] = str(WORK / "data")
 os.environ.pop("DATABASE_URL", None)
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
 
-from oioi_onboard.store.db import migrate, session_scope  # noqa: E402  (after the environment is set)
+from oioi_onboard.oioi.vocabulary import CONNECTOR_POST_STATUS  # noqa: E402  (after the environment is set)
+from oioi_onboard.store.db import migrate, session_scope  # noqa: E402
 
 
 def start(name: str, *args: str, pattern: str | None = None) -> tuple[subprocess.Popen, str | None]:
@@ -289,13 +290,13 @@ def main() -> int:
         baseline = endpoint_baseline(oioi_url, evses[0])
         capacity = send_capacity(cpo_id, evses)
         sandbox_base = oioi_url.split("/api/")[0]
-        requests_before = httpx.get(f"{sandbox_base}/_sandbox/stats").json()["connector-post-status"]["received"]
+        requests_before = httpx.get(f"{sandbox_base}/_sandbox/stats").json()[CONNECTOR_POST_STATUS]["received"]
 
         sent, accepted, elapsed, last_sent = asyncio.run(drive(relay_url, token, evses))
         settle_seconds = settle()
         deliveries, latencies, waits = measurements()
         stats = httpx.get(f"{sandbox_base}/_sandbox/stats").json()
-        requests = stats["connector-post-status"]["received"] - requests_before
+        requests = stats[CONNECTOR_POST_STATUS]["received"] - requests_before
         at_sandbox = {c["id"]: c["status"] for s in httpx.get(f"{sandbox_base}/_sandbox/stations", timeout=60).json()
                       for c in s["connectors"]}
         wrong = [evse for evse, (_, status) in last_sent.items() if at_sandbox.get(evse) != status]

@@ -30,6 +30,7 @@ import aiohttp
 import httpx
 
 from . import codes, errors, ids, messages
+from .vocabulary import CONNECTOR_POST_STATUS
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +91,7 @@ def _is_success_body(data: Any) -> bool:
     if result is not None:
         return codes.is_success(result[0])
     if isinstance(data, dict):
-        status = data.get("connector-post-status")
+        status = data.get(CONNECTOR_POST_STATUS)
         if isinstance(status, dict) and status.get("success") is True:
             return True
     return False
@@ -286,7 +287,7 @@ class OioiClient:
             )
         if status == 400:
             raise errors.error_for_code(codes.INVALID_REQUEST_FORMAT, _short(response.text), status_code=status)
-        if status == 404 and kind == "connector-post-status":
+        if status == 404 and kind == CONNECTOR_POST_STATUS:
             raise errors.error_for_code(codes.EVSE_NOT_FOUND, "", status_code=status)
         if status == 422:
             raise errors.ResultCodeError(

@@ -53,7 +53,15 @@ from pydantic import (
 
 from ..errors import UserError
 from .ids import EVSE_ID_PATTERN, OPERATOR_ID_PATTERN, evse_operator_id, is_iso_country, parse_operator_id
-from .vocabulary import TEXT_LIMITS, TIME_PATTERN, ConnectorStatus, ConnectorType, Weekday
+from .vocabulary import (
+    CONNECTOR_POST_STATUS,
+    STATION_POST,
+    TEXT_LIMITS,
+    TIME_PATTERN,
+    ConnectorStatus,
+    ConnectorType,
+    Weekday,
+)
 
 __all__ = [
     "ConnectorType", "ConnectorStatus", "Weekday", "Address", "Contact", "Connector", "OpenHourNote",
@@ -230,7 +238,7 @@ class StationPost(_Message):
     station: Station
     partner_identifier: NonEmpty
 
-    type: Literal["station-post"] = Field(default="station-post", exclude=True)
+    type: Literal[STATION_POST] = Field(default=STATION_POST, exclude=True)
 
 
 class ConnectorPostStatus(_Message):
@@ -238,7 +246,7 @@ class ConnectorPostStatus(_Message):
     status: StatusField
     partner_identifier: NonEmpty
 
-    type: Literal["connector-post-status"] = Field(default="connector-post-status", exclude=True)
+    type: Literal[CONNECTOR_POST_STATUS] = Field(default=CONNECTOR_POST_STATUS, exclude=True)
 
 
 class Result(_Message):
@@ -261,8 +269,8 @@ class ConnectorPostStatusResponse(_Message):
 
 
 MESSAGE_TYPES: dict[str, type[_Message]] = {
-    "station-post": StationPost,
-    "connector-post-status": ConnectorPostStatus,
+    STATION_POST: StationPost,
+    CONNECTOR_POST_STATUS: ConnectorPostStatus,
 }
 
 

@@ -20,6 +20,7 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session
 
 from ..errors import NotFound, PermissionDenied
+from ..oioi.vocabulary import STATION_POST
 from .auth import Actor
 from .models import OPEN_STATES, Cpo, ImportRecord, Outbox, OutboxState, Stage, Station, StatusEvent
 from .queries import list_cpos
@@ -33,7 +34,6 @@ STEP_TITLES = {
     "push": "Push stations",
     "statuses": "Statuses live",
 }
-STATION_POST = "station-post"
 
 
 @dataclass(frozen=True)

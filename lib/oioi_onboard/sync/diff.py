@@ -23,11 +23,11 @@ from sqlmodel import Session
 
 from ..errors import Conflict
 from ..oioi.messages import canonical_sha256
+from ..oioi.vocabulary import STATION_POST
 from ..store.auth import Actor
 from ..store.models import OPEN_STATES, ImportRecord, Outbox, OutboxState, PartnerIdentifier, Station
 from ..store.queries import get_cpo
 
-STATION_POST = "station-post"
 KINDS = ("new", "changed", "connectors_changed", "deleted", "unchanged")
 NEEDS_CONFIRMATION = ("connectors_changed", "deleted")
 

@@ -33,11 +33,12 @@ from sqlalchemy.orm import aliased, defer
 from sqlmodel import Session
 
 from ..oioi import codes
+from ..oioi.vocabulary import STATION_POST
 from ..store.auth import Actor
 from ..store.models import OPEN_STATES, Connector, Cpo, Outbox, OutboxState, PartnerIdentifier, PushRun, Station
 from ..store.queries import audit, get_cpo, require_edit
 from . import status_delivery
-from .diff import STATION_POST, PlanError, PushPlan, plan_push, planned_requests
+from .diff import PlanError, PushPlan, plan_push, planned_requests
 
 log = logging.getLogger(__name__)
 

@@ -18,10 +18,10 @@ from sqlmodel import Session
 from ..errors import EndpointError, NotFound
 from ..oioi import codes
 from ..oioi.messages import canonical_sha256
+from ..oioi.vocabulary import STATION_POST
 from ..store.auth import Actor
 from ..store.models import OPEN_STATES, Cpo, Outbox, OutboxState, PushRun, Station
 from ..store.queries import cpo_operator_ids, get_cpo, list_cpos, resolve_endpoint
-from .diff import STATION_POST
 
 
 @dataclass(frozen=True)

@@ -51,12 +51,12 @@ from typing import Any, TypeVar
 from sqlalchemy import select
 
 from ..oioi import codes, errors
+from ..oioi.vocabulary import CONNECTOR_POST_STATUS
 from ..store.auth import SYSTEM
 from ..store.db import session_scope
 from ..store.models import Cpo, Outbox, OutboxState
 from . import outbox
 from .outbox import Result, claim, now, record_results, release, renew_leases
-from .status_ingest import KIND as STATUS_KIND
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -166,7 +166,7 @@ def classify(row: Outbox, error: Exception, options: WorkerOptions) -> Result:
         delay = backoff_delay(row.attempts, base=options.backoff_base, cap=options.backoff_max,
                               retry_after=getattr(error, "retry_after", None))
         return Result(row.id, "retry", code=code, error=_describe(error), retry_at=now() + timedelta(seconds=delay))
-    if isinstance(error, errors.EvseNotFound) and row.kind == STATUS_KIND and options.status_grace > 0:
+    if isinstance(error, errors.EvseNotFound) and row.kind == CONNECTOR_POST_STATUS and options.status_grace > 0:
         # Fails unless its station was acknowledged moments ago (the outbox checks, in the same transaction).
         delay = backoff_delay(row.attempts, base=options.backoff_base, cap=min(options.backoff_max, 60.0))
         return Result(row.id, "failed", code=code, error=_describe(error), retry_at=now() + timedelta(seconds=delay),

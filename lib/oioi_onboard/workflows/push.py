@@ -22,12 +22,13 @@ from sqlmodel import Session
 from ..errors import NotFound, UserError
 from ..oioi import codes
 from ..oioi.ids import IdError, parse_operator_id
+from ..oioi.vocabulary import STATION_POST
 from ..store import queries
 from ..store.auth import SYSTEM, Actor
 from ..store.db import migrate, session_scope
 from ..store.models import OPEN_STATES, Cpo, Outbox, OutboxState, PushRun, Station
 from ..store.registry import register_cpo, set_api_key, update_cpo
-from ..sync.diff import STATION_POST, PushPlan, plan_push
+from ..sync.diff import PushPlan, plan_push
 from ..sync.outbox import enqueue_plan, reclaim_abandoned, resume_if_setup_changed
 from ..sync.progress import Progress, run_progress
 from .imports import import_file
