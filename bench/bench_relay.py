@@ -50,7 +50,8 @@ os.environ["OIOI_DATA_DIR"] = str(WORK / "data")
 os.environ.pop("DATABASE_URL", None)
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
 
-from oioi_onboard.oioi.vocabulary import CONNECTOR_POST_STATUS  # noqa: E402  (after the environment is set)
+from oioi_onboard.oioi.messages import connector_post_status_body  # noqa: E402  (after the environment is set)
+from oioi_onboard.oioi.vocabulary import CONNECTOR_POST_STATUS  # noqa: E402
 from oioi_onboard.store.db import migrate, session_scope  # noqa: E402
 
 
@@ -241,7 +242,7 @@ def measurements() -> tuple[dict[str, int], list[float]]:
 
 def endpoint_baseline(url: str, evse_id: str, n: int = 50) -> float:
     """The endpoint's own answer time for one status, sent one at a time: the floor for delivery latency."""
-    body = {"connector-post-status": {"connector-id": evse_id, "partner-identifier": PARTNER_ID, "status": "Unknown"}}
+    body = connector_post_status_body(evse_id, "Unknown", PARTNER_ID)
     times = []
     with httpx.Client(timeout=10, headers={"Authorization": f"key={API_KEY}"}) as client:
         for _ in range(n):

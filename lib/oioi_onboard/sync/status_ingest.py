@@ -37,7 +37,7 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, select
 
 from ..oioi import ids
-from ..oioi.messages import ConnectorStatus, canonical_sha256
+from ..oioi.messages import ConnectorStatus, canonical_sha256, connector_post_status_body
 from ..oioi.vocabulary import CONNECTOR_POST_STATUS
 from ..store.auth import Actor
 from ..store.models import Connector, Outbox, OutboxState, PartnerIdentifier, Station, StatusEvent, utcnow
@@ -296,12 +296,6 @@ def _partner_identifier(session: Session, cpo_id: int) -> str | None:
     ).first()
 
 
-def status_body(evse_id: str, status: str, partner_identifier: str) -> dict[str, Any]:
-    """The full request body of one connector-post-status."""
-    return {CONNECTOR_POST_STATUS: {"connector-id": evse_id, "partner-identifier": partner_identifier,
-                                    "status": status}}
-
-
 def _queue(
     session: Session, *, cpo_id: int, partner: str, known: dict[str, _Evse], newest: dict[str, dict[str, Any]],
     now: datetime,
@@ -325,7 +319,7 @@ def _queue(
     replaced: list[dict[str, Any]] = []
     new_rows: list[dict[str, Any]] = []
     for key, event in newest.items():
-        body = status_body(known[key].evse_id, event["status"], partner)
+        body = connector_post_status_body(known[key].evse_id, event["status"], partner)
         state = OutboxState.PENDING if event["delivery"] == "pending" else OutboxState.HELD
         if key in waiting:
             row_id, old_state = waiting[key]
