@@ -13,7 +13,8 @@ import httpx
 import pytest
 
 from oioi_onboard.oioi import errors, messages
-from oioi_onboard.oioi.client import OioiClient, parse_retry_after, send_many
+from oioi_onboard.oioi.client import OioiClient, send_many
+from oioi_onboard.oioi.retry import parse_retry_after
 from tests.helpers.sandbox import free_port, running_sandbox
 from tests.oioi.spec_examples import request_example
 

@@ -22,6 +22,7 @@ from sqlmodel import Session
 from ..errors import NotFound, UserError
 from ..oioi import codes
 from ..oioi.ids import IdError, parse_operator_id
+from ..oioi.retry import WORKER_BACKOFF_BASE, WORKER_BACKOFF_MAX
 from ..oioi.vocabulary import STATION_POST
 from ..store import queries
 from ..store.auth import SYSTEM, Actor
@@ -88,7 +89,7 @@ class Follow:
 
 async def send(*, db_url: str | None, cpo_id: int, run_id: int | None,
                on_progress: Callable[[Progress | None, int], None] | None = None,
-               backoff_base: float = 1.0, backoff_max: float = 300.0,
+               backoff_base: float = WORKER_BACKOFF_BASE, backoff_max: float = WORKER_BACKOFF_MAX,
                on_follow: Callable[[Follow], None] | None = None, **worker_options: Any) -> None:
     """Run the worker in this process for one CPO until nothing of it is open (or its queue is paused).
 
@@ -238,8 +239,8 @@ def push_file(
     say: Callable[[str], None] = print,
     on_progress: Callable[[Progress | None, int], None] | None = None,
     on_follow: Callable[[Follow], None] | None = None,
-    backoff_base: float = 1.0,
-    backoff_max: float = 300.0,
+    backoff_base: float = WORKER_BACKOFF_BASE,
+    backoff_max: float = WORKER_BACKOFF_MAX,
     **worker_options: Any,
 ) -> PushSummary:
     """Import ``file`` for its CPO, push what the endpoint lacks, and report per station.
