@@ -282,7 +282,7 @@ def test_stalled_endpoint_raises_timeout_error(tmp_path):
             async with client_for(box, timeout=0.3, max_retries=0) as client:
                 await client.post_station(station(), PARTNER)
 
-        with pytest.raises(errors.TimeoutError) as caught:
+        with pytest.raises(errors.Timeout) as caught:
             run(go())
         assert caught.value.retryable
         assert box.stats()["faults"]["stalled"] == 1

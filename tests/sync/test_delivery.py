@@ -324,7 +324,7 @@ class _Row:
 
 
 @pytest.mark.parametrize("error", [
-    errors.TimeoutError("t"), errors.ConnectError("c"), errors.TransportError("x"),
+    errors.Timeout("t"), errors.ConnectError("c"), errors.TransportError("x"),
     errors.ServerError("s", status_code=503), errors.ServerError("s", status_code=500),
     errors.Throttled("t", status_code=429), errors.RetryLater("r", status_code=408),
     errors.RetryLater("r", status_code=425), errors.ResultCodeError(100), errors.ResultCodeError(102),

@@ -107,10 +107,10 @@ def _transport_failure(error: Exception) -> type[errors.TransportError]:
     cause = error.__cause__ if isinstance(error, httpx.TransportError) else error
     if isinstance(error, httpx.TransportError) and cause is None:  # httpx's own transports say it themselves
         if isinstance(error, httpx.TimeoutException):
-            return errors.TimeoutError
+            return errors.Timeout
         return errors.ConnectError if isinstance(error, httpx.ConnectError) else errors.TransportError
     if isinstance(cause, TimeoutError):  # aiohttp's read and connect timeouts are TimeoutErrors too
-        return errors.TimeoutError
+        return errors.Timeout
     if isinstance(cause, aiohttp.ClientConnectorError):
         return errors.ConnectError
     return errors.TransportError
@@ -207,8 +207,8 @@ class OioiClient:
                 await response.aclose()
         except (httpx.TransportError, aiohttp.ClientError) as error:
             failure = _transport_failure(error)
-            if failure is errors.TimeoutError:
-                raise errors.TimeoutError(f"{kind}: {self.endpoint} did not answer within {self.timeout:g} s") \
+            if failure is errors.Timeout:
+                raise errors.Timeout(f"{kind}: {self.endpoint} did not answer within {self.timeout:g} s") \
                     from None
             cause = error.__cause__ or error
             if failure is errors.ConnectError:

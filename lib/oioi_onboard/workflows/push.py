@@ -31,7 +31,7 @@ from ..store.models import OPEN_STATES, Cpo, Outbox, OutboxState, PushRun, Stati
 from ..store.registry import register_cpo, set_api_key, update_cpo
 from ..sync.diff import PushPlan, plan_push
 from ..sync.outbox import enqueue_plan, reclaim_abandoned, resume_if_setup_changed
-from ..sync.progress import Progress, run_progress
+from ..sync.progress import PushProgress, run_progress
 from .imports import import_file
 
 
@@ -81,14 +81,14 @@ class Interrupted(Exception):
 class Follow:
     """What the push follower sees each time it looks: the run's progress and the CPO's queue."""
 
-    progress: Progress | None
+    progress: PushProgress | None
     still_open: int
     unreachable_since: datetime | None = None
     unreachable_reason: str | None = None
 
 
 async def send(*, db_url: str | None, cpo_id: int, run_id: int | None,
-               on_progress: Callable[[Progress | None, int], None] | None = None,
+               on_progress: Callable[[PushProgress | None, int], None] | None = None,
                backoff_base: float = WORKER_BACKOFF_BASE, backoff_max: float = WORKER_BACKOFF_MAX,
                on_follow: Callable[[Follow], None] | None = None, **worker_options: Any) -> None:
     """Run the worker in this process for one CPO until nothing of it is open (or its queue is paused).
@@ -237,7 +237,7 @@ def push_file(
     yes: bool = False,
     db_url: str | None = None,
     say: Callable[[str], None] = print,
-    on_progress: Callable[[Progress | None, int], None] | None = None,
+    on_progress: Callable[[PushProgress | None, int], None] | None = None,
     on_follow: Callable[[Follow], None] | None = None,
     backoff_base: float = WORKER_BACKOFF_BASE,
     backoff_max: float = WORKER_BACKOFF_MAX,
