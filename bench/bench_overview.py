@@ -51,6 +51,7 @@ def main() -> None:
     from streamlit.testing.v1 import AppTest
 
     from oioi_onboard.oioi.ids import new_partner_identifier
+    from oioi_onboard.oioi.vocabulary import STATION_POST
     from oioi_onboard.store import queries
     from oioi_onboard.store.auth import SYSTEM, create_user
     from oioi_onboard.store.db import get_engine, migrate, session_scope
@@ -69,7 +70,7 @@ def main() -> None:
                                   api_key="bench-key-0000")
             store_stations(session, cpo_id=cpo_id, count=PER_CPO, operator_id=operator_id, prefix=f"B{index}")
             for n in range(3):
-                session.add(Outbox(cpo_id=cpo_id, kind="station-post", key=f"x{n}", payload={},
+                session.add(Outbox(cpo_id=cpo_id, kind=STATION_POST, key=f"x{n}", payload={},
                                    payload_sha256="x", state=OutboxState.FAILED))
         create_user(session, actor=SYSTEM, name="maria", role=Role.PARTNER_MANAGER, password="bench-password-1")
     print(f"setup: {CPOS * PER_CPO:,} stations in {time.perf_counter() - start:.1f} s")

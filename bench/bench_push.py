@@ -173,10 +173,10 @@ def client_cpu(sandbox, concurrency: int, count: int) -> list[tuple[str, float, 
     import httpx
 
     from oioi_onboard.oioi.client import OioiClient
+    from oioi_onboard.oioi.messages import station_post_body
     from tests.helpers.push import station_payload
 
-    bodies = [{"station-post": {"station": station_payload(n), "partner-identifier": sandbox.partner_id}}
-              for n in range(1, count + 1)]
+    bodies = [station_post_body(station_payload(n), sandbox.partner_id) for n in range(1, count + 1)]
     headers = {"Authorization": f"key={sandbox.api_key}", "Content-Type": "application/json"}
 
     async def plain_httpx():
@@ -226,10 +226,10 @@ def bare_client(sandbox, concurrency: int, count: int) -> float:
     import asyncio
 
     from oioi_onboard.oioi.client import OioiClient
+    from oioi_onboard.oioi.messages import station_post_body
     from tests.helpers.push import station_payload
 
-    bodies = [{"station-post": {"station": station_payload(n), "partner-identifier": sandbox.partner_id}}
-              for n in range(1, count + 1)]
+    bodies = [station_post_body(station_payload(n), sandbox.partner_id) for n in range(1, count + 1)]
 
     async def run() -> float:
         async with OioiClient(sandbox.url, sandbox.api_key, max_retries=0, max_connections=concurrency) as client:
@@ -247,6 +247,7 @@ def bare_client(sandbox, concurrency: int, count: int) -> float:
 
 
 def main() -> None:
+    from oioi_onboard.oioi.vocabulary import STATION_POST
     from tests.helpers.sandbox import start_sandbox
 
     sandbox = start_sandbox(WORK / "sandbox", latency_ms=LATENCY_MS, api_keys=("bench-key-0000",),
@@ -281,8 +282,8 @@ def main() -> None:
     for r in rows:
         if r.get("profile") is not None:
             print("\n".join(summarize_profile(r["profile"])))
-    repeats = stats.get("station-post", {}).get("repeats", 0)
-    print(f"sandbox: {stats['station-post']['accepted']} station-posts accepted, {repeats} repeats "
+    repeats = stats.get(STATION_POST, {}).get("repeats", 0)
+    print(f"sandbox: {stats[STATION_POST]['accepted']} station-posts accepted, {repeats} repeats "
           f"(each setting re-sends the same ids to the same sandbox, so repeats are expected across settings)")
 
 

@@ -50,7 +50,9 @@ os.environ["OIOI_DATA_DIR"] = str(WORK / "data")
 os.environ.pop("DATABASE_URL", None)
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
 
-from oioi_onboard.store.db import migrate, session_scope  # noqa: E402  (after the environment is set)
+from oioi_onboard.oioi.messages import connector_post_status_body  # noqa: E402  (after the environment is set)
+from oioi_onboard.oioi.vocabulary import CONNECTOR_POST_STATUS  # noqa: E402
+from oioi_onboard.store.db import migrate, session_scope  # noqa: E402
 
 
 def start(name: str, *args: str, pattern: str | None = None) -> tuple[subprocess.Popen, str | None]:
@@ -240,7 +242,7 @@ def measurements() -> tuple[dict[str, int], list[float]]:
 
 def endpoint_baseline(url: str, evse_id: str, n: int = 50) -> float:
     """The endpoint's own answer time for one status, sent one at a time: the floor for delivery latency."""
-    body = {"connector-post-status": {"connector-id": evse_id, "partner-identifier": PARTNER_ID, "status": "Unknown"}}
+    body = connector_post_status_body(evse_id, "Unknown", PARTNER_ID)
     times = []
     with httpx.Client(timeout=10, headers={"Authorization": f"key={API_KEY}"}) as client:
         for _ in range(n):
@@ -289,13 +291,13 @@ def main() -> int:
         baseline = endpoint_baseline(oioi_url, evses[0])
         capacity = send_capacity(cpo_id, evses)
         sandbox_base = oioi_url.split("/api/")[0]
-        requests_before = httpx.get(f"{sandbox_base}/_sandbox/stats").json()["connector-post-status"]["received"]
+        requests_before = httpx.get(f"{sandbox_base}/_sandbox/stats").json()[CONNECTOR_POST_STATUS]["received"]
 
         sent, accepted, elapsed, last_sent = asyncio.run(drive(relay_url, token, evses))
         settle_seconds = settle()
         deliveries, latencies, waits = measurements()
         stats = httpx.get(f"{sandbox_base}/_sandbox/stats").json()
-        requests = stats["connector-post-status"]["received"] - requests_before
+        requests = stats[CONNECTOR_POST_STATUS]["received"] - requests_before
         at_sandbox = {c["id"]: c["status"] for s in httpx.get(f"{sandbox_base}/_sandbox/stations", timeout=60).json()
                       for c in s["connectors"]}
         wrong = [evse for evse, (_, status) in last_sent.items() if at_sandbox.get(evse) != status]

@@ -18,7 +18,7 @@ from oioi_onboard.errors import OnboardError
 from oioi_onboard.store import onboarding
 from oioi_onboard.store.auth import Actor
 from oioi_onboard.store.models import Role
-from oioi_onboard.store.onboarding import Progress, Step
+from oioi_onboard.store.onboarding import OnboardingProgress, Step
 
 PAGES = {
     "register": "pages/cpos.py",
@@ -64,7 +64,7 @@ def step_button(where, label: str, *, cpo_id: int, step: str, key: str, **option
     where.button(label, key=key, on_click=choose_step, args=(cpo_id, step), **options)
 
 
-def steps_markdown(progress: Progress, here: tuple[str, ...] = ()) -> str:
+def steps_markdown(progress: OnboardingProgress, here: tuple[str, ...] = ()) -> str:
     """One line: each step with a mark (done, next, to do); the steps of this page in bold."""
     upcoming = progress.next
     parts = []
@@ -85,7 +85,7 @@ def next_line(step: Step | None) -> str:
     return f"Next: {step.title.lower()}. {plain(step.detail[0].upper() + step.detail[1:])}."
 
 
-def show_steps(actor: Actor, cpo_id: int, *, here: tuple[str, ...], key: str) -> Progress | None:
+def show_steps(actor: Actor, cpo_id: int, *, here: tuple[str, ...], key: str) -> OnboardingProgress | None:
     """The sequence for this CPO at the top of a step page; a button to the next step if it lies elsewhere."""
     follow_chosen_step()
     try:

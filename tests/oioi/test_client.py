@@ -13,7 +13,8 @@ import httpx
 import pytest
 
 from oioi_onboard.oioi import errors, messages
-from oioi_onboard.oioi.client import OioiClient, parse_retry_after, send_many
+from oioi_onboard.oioi.client import OioiClient, send_many
+from oioi_onboard.oioi.retry import parse_retry_after
 from tests.helpers.sandbox import free_port, running_sandbox
 from tests.oioi.spec_examples import request_example
 
@@ -281,7 +282,7 @@ def test_stalled_endpoint_raises_timeout_error(tmp_path):
             async with client_for(box, timeout=0.3, max_retries=0) as client:
                 await client.post_station(station(), PARTNER)
 
-        with pytest.raises(errors.TimeoutError) as caught:
+        with pytest.raises(errors.Timeout) as caught:
             run(go())
         assert caught.value.retryable
         assert box.stats()["faults"]["stalled"] == 1

@@ -7,9 +7,12 @@ from oioi_onboard.oioi.messages import (
     ConnectorType,
     StationPost,
     ValidationError,
+    canonical_sha256,
+    connector_post_status_body,
     decode_request,
     describe_validation_error,
     encode,
+    station_post_body,
 )
 from tests.oioi.spec_examples import request_example
 
@@ -26,6 +29,29 @@ def test_spec_example_round_trips_with_same_keys_and_types(page):
     assert encoded == body
     # Same JSON types, not just equal values (1 == 1.0 would hide an int/float slip).
     assert json.dumps(encoded, sort_keys=True) == json.dumps(body, sort_keys=True)
+
+
+def wire(body: dict) -> bytes:
+    """The bytes OioiClient.send puts on the wire."""
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+@pytest.mark.parametrize("page", ["station_post.rst", "connector_post_status.rst"])
+def test_the_hot_paths_and_the_models_send_the_spec_examples_bytes(page):
+    body = with_valid_partner(request_example(page))
+    message = decode_request(body)
+    if isinstance(message, StationPost):  # sync.diff: from the station object stored at the import
+        by_hand = station_post_body(message.station.to_json(), message.partner_identifier)
+    else:  # sync.status_ingest: from the EVSE id and the status it checked itself
+        by_hand = connector_post_status_body(message.connector_id, message.status.value, message.partner_identifier)
+    assert wire(by_hand) == wire(encode(message)) == wire(body)
+
+
+def test_a_stations_content_hash_stays_what_it_was():
+    # The hash of every pushed station is stored and compared on re-import: another hash for the same
+    # station would push every station again after an upgrade.
+    station = decode_request(request_example("station_post.rst")).station.to_json()
+    assert canonical_sha256(station) == "1e81a1bedabbba98b683b5232237bbf7fbec4e460463557f172b68f2039e0363"
 
 
 def test_station_encoding_follows_the_spec_example():

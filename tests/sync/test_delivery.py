@@ -19,13 +19,14 @@ import pytest
 from sqlalchemy import func, select
 
 from oioi_onboard.oioi import errors
+from oioi_onboard.oioi.retry import RETRY_AFTER_MAX, backoff_delay
 from oioi_onboard.store.auth import SYSTEM
 from oioi_onboard.store.db import migrate, session_scope
 from oioi_onboard.store.models import Cpo, Outbox, OutboxState, Station, StatusEvent
 from oioi_onboard.sync.diff import plan_push
 from oioi_onboard.sync.outbox import enqueue_plan
 from oioi_onboard.sync.status_ingest import record_statuses
-from oioi_onboard.sync.worker import RETRY_AFTER_MAX, WorkerOptions, backoff_delay, classify
+from oioi_onboard.sync.worker import WorkerOptions, classify
 from tests.helpers.faulty_front import faulty_front
 from tests.helpers.push import add_stations, make_cpo
 from tests.helpers.sandbox import DEFAULT_PARTNER_ID, running_sandbox
@@ -170,7 +171,8 @@ def test_503_with_retry_after_holds_the_lane_and_a_throttle_without_one_backs_of
             wait_for(lambda: _states() == {OutboxState.ACKED: 6}, timeout=30, what="everything acknowledged")
         times = [at for at, _, _ in front.requests]
         assert front.statuses()[:3] == [429, 429, 200]
-        assert times[1] - times[0] >= 0.09 and times[2] - times[1] >= 0.09  # half the first ceiling, at least
+        # The lane's own backoff, full jitter: up to 0.2 s, then up to 0.4 s (room left for a busy machine).
+        assert times[1] - times[0] < 1.2 and times[2] - times[1] < 1.4
         assert _cpo_row(cpo_id).paused_reason is None
 
 
@@ -322,7 +324,7 @@ class _Row:
 
 
 @pytest.mark.parametrize("error", [
-    errors.TimeoutError("t"), errors.ConnectError("c"), errors.TransportError("x"),
+    errors.Timeout("t"), errors.ConnectError("c"), errors.TransportError("x"),
     errors.ServerError("s", status_code=503), errors.ServerError("s", status_code=500),
     errors.Throttled("t", status_code=429), errors.RetryLater("r", status_code=408),
     errors.RetryLater("r", status_code=425), errors.ResultCodeError(100), errors.ResultCodeError(102),
@@ -345,11 +347,28 @@ def test_set_up_refusals_pause_and_request_refusals_fail(error, outcome):
     assert classify(_Row(), error, WorkerOptions()).outcome == outcome
 
 
+def test_a_429_without_retry_after_holds_the_lane_for_its_own_backoff():
+    from oioi_onboard.sync.worker import Lane, Worker
+
+    worker = Worker(worker_id="test", db_url=None, options=WorkerOptions(backoff_base=0.2, backoff_max=0.4),
+                    poll_interval=1.0)
+    lane = Lane(7, 1, "token")
+    try:
+        for throttled, ceiling in ((1, 0.2), (2, 0.4)):
+            before = time.monotonic()
+            lane.hold_until = 0.0
+            worker._settle(lane, _Row(), errors.Throttled("t", status_code=429))
+            assert lane.throttled == throttled
+            assert before < lane.hold_until <= time.monotonic() + ceiling
+    finally:
+        worker.db.shutdown()
+
+
 def test_retry_after_is_honoured_beyond_backoff_max_up_to_an_hour():
     rng = random.Random(1)
     assert backoff_delay(1, base=1, cap=5, retry_after=120, rng=rng) == 120
     assert backoff_delay(1, base=1, cap=5, retry_after=86_400, rng=rng) == RETRY_AFTER_MAX == 3600
-    assert 2.5 <= backoff_delay(3, base=1, cap=5, retry_after=None, rng=rng) <= 5
+    assert 0 <= backoff_delay(3, base=1, cap=5, retry_after=None, rng=rng) <= 5
     assert backoff_delay(10_000, base=1, cap=5, rng=rng) <= 5  # no overflow however many attempts
     error = errors.Throttled("t", status_code=429, retry_after=900.0)
     result = classify(_Row(), error, WorkerOptions(backoff_max=5))

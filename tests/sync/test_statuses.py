@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 from sqlmodel import select
 
+from oioi_onboard.oioi.vocabulary import CONNECTOR_POST_STATUS
 from oioi_onboard.store.auth import SYSTEM, Actor
 from oioi_onboard.store.db import migrate, session_scope
 from oioi_onboard.store.models import Connector, Cpo, Outbox, OutboxState, Role, Stage, Station, StatusEvent
@@ -41,7 +42,7 @@ def record(cpo_id, items, source="api"):
 
 def status_rows(key=None):
     with session_scope() as session:
-        query = select(Outbox).where(Outbox.kind == status_ingest.KIND).order_by(Outbox.id)
+        query = select(Outbox).where(Outbox.kind == CONNECTOR_POST_STATUS).order_by(Outbox.id)
         if key is not None:
             query = query.where(Outbox.key == key)
         return list(session.exec(query).all())

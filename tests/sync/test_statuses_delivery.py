@@ -7,10 +7,11 @@ from sqlmodel import select
 
 from oioi_onboard.oioi import messages
 from oioi_onboard.oioi.client import OioiClient
+from oioi_onboard.oioi.vocabulary import CONNECTOR_POST_STATUS
 from oioi_onboard.store.auth import SYSTEM
 from oioi_onboard.store.db import migrate, session_scope
 from oioi_onboard.store.models import Outbox, OutboxState, Station, StatusEvent
-from oioi_onboard.sync import live, status_ingest
+from oioi_onboard.sync import live
 from oioi_onboard.sync.status_ingest import record_statuses
 from tests.helpers.sandbox import DEFAULT_PARTNER_ID, running_sandbox, start_sandbox
 from tests.helpers.statuses import (
@@ -184,6 +185,6 @@ def _no_leftover_rows():
     yield
     # Every test ends with a queue in a final state: nothing in flight was dropped.
     with session_scope() as session:
-        stuck = session.exec(select(Outbox.id).where(Outbox.kind == status_ingest.KIND,
+        stuck = session.exec(select(Outbox.id).where(Outbox.kind == CONNECTOR_POST_STATUS,
                                                      Outbox.state == OutboxState.SENDING)).all()
     assert not stuck

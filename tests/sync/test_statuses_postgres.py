@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlmodel import select
 
+from oioi_onboard.oioi.vocabulary import CONNECTOR_POST_STATUS
 from oioi_onboard.store.auth import SYSTEM
 from oioi_onboard.store.models import Connector, Outbox, OutboxState, StatusEvent
 from oioi_onboard.sync import status_ingest
@@ -55,7 +56,7 @@ def test_concurrent_ingest_on_postgresql_keeps_the_newest_and_one_waiting_row_pe
     newest = status_ingest.STATUSES[(9 + 1) % 5]  # writer 1's last step carries the newest time
     with session_scope() as session:
         assert set(session.exec(select(Connector.status)).all()) == {newest}
-        rows = session.exec(select(Outbox).where(Outbox.kind == status_ingest.KIND)).all()
+        rows = session.exec(select(Outbox).where(Outbox.kind == CONNECTOR_POST_STATUS)).all()
         assert len(rows) == len(evses) and {r.state for r in rows} == {OutboxState.PENDING}
         assert {r.payload["connector-post-status"]["status"] for r in rows} == {newest}
         deliveries = session.exec(select(StatusEvent.delivery)).all()

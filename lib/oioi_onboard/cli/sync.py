@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from ..oioi.retry import WORKER_BACKOFF_BASE, WORKER_BACKOFF_MAX
 from ._common import from_env, parse_settings
 from .sheets import operator_table
 
@@ -17,9 +18,10 @@ def worker(
     poll_interval: Annotated[float, typer.Option(help="Seconds between looks at an idle queue.")] = 0.5,
     lease_seconds: Annotated[float, typer.Option(help="How long a claim lasts without a heartbeat.")] = 30.0,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for one answer.")] = 10.0,
-    backoff_base: Annotated[float, typer.Option(help="First retry delay after a transient failure (s).")] = 1.0,
+    backoff_base: Annotated[
+        float, typer.Option(help="First retry delay after a transient failure (s).")] = WORKER_BACKOFF_BASE,
     backoff_max: Annotated[float, typer.Option(help="Longest retry delay (s); a Retry-After may ask for more, "
-                                                    "up to an hour, and is honoured.")] = 300.0,
+                                                    "up to an hour, and is honoured.")] = WORKER_BACKOFF_MAX,
     unreachable_after: Annotated[int, typer.Option(help="Transient failures in a row after which a CPO's "
                                                         "endpoint counts as unreachable and is probed.")] = 10,
     status_grace: Annotated[float, typer.Option(help="Seconds after a station's acknowledgement during which "
@@ -64,9 +66,10 @@ def push(
         list[str] | None, typer.Option("--set", help="FIELD=VALUE for every row where the file has none (repeatable).")
     ] = None,
     concurrency: Annotated[int | None, typer.Option(help="Parallel station-posts (default: the CPO's).")] = None,
-    backoff_base: Annotated[float, typer.Option(help="First retry delay after a transient failure (s).")] = 1.0,
+    backoff_base: Annotated[
+        float, typer.Option(help="First retry delay after a transient failure (s).")] = WORKER_BACKOFF_BASE,
     backoff_max: Annotated[float, typer.Option(help="Longest retry delay (s); a Retry-After may ask for more, "
-                                                    "up to an hour, and is honoured.")] = 300.0,
+                                                    "up to an hour, and is honoured.")] = WORKER_BACKOFF_MAX,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")] = False,
     yes: Annotated[bool, typer.Option("--yes", help="Confirm deletions and connector changes.")] = False,
 ) -> None:

@@ -5,8 +5,9 @@
         await client.post_connector_status("DE*8PS*E123456", "Available", partner_identifier)
 
 Retries (``max_retries`` > 0) cover what may pass later: transport failures,
-5xx, 408, 425 and 429 answers and the result codes ``codes.TRANSIENT``, with
-exponential backoff and full jitter, waiting at least what ``Retry-After`` asks.
+5xx, 408, 425 and 429 answers and the result codes ``codes.TRANSIENT``, waiting
+as the one retry policy says (``retry.backoff_delay``: exponential backoff with
+full jitter, at least what ``Retry-After`` asks).
 An answer that asks for more than ``backoff_max`` is raised instead of retried
 early (the outbox schedules it). Any other 4xx or result code is never retried:
 sending the same request again cannot change the answer.
@@ -18,50 +19,23 @@ The API key is held in one private attribute and only ever written into the
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import json
 import logging
 import random
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
 import httpx
 
 from . import codes, errors, ids, messages
+from .retry import CLIENT_BACKOFF_BASE, CLIENT_BACKOFF_MAX, backoff_delay, parse_retry_after
+from .vocabulary import CONNECTOR_POST_STATUS
 
 log = logging.getLogger(__name__)
 
 _SUCCESS_MESSAGE = "Success."
 _REASONS = {403: " (forbidden)", 408: " (request timeout)", 425: " (too early)", 429: " (too many requests)"}
-
-
-def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
-    """``Retry-After`` as seconds to wait: delta-seconds or an HTTP date; None if absent or unreadable."""
-    if value is None:
-        return None
-    value = value.strip()
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        pass
-    else:
-        return max(0.0, seconds) if seconds == seconds and seconds != float("inf") else None
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when is None:
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    now = now or datetime.now(UTC)
-    if now.tzinfo is None:
-        now = now.replace(tzinfo=UTC)
-    return max(0.0, (when - now).total_seconds())
 
 
 def _check_partner(partner_identifier: str) -> None:
@@ -90,7 +64,7 @@ def _is_success_body(data: Any) -> bool:
     if result is not None:
         return codes.is_success(result[0])
     if isinstance(data, dict):
-        status = data.get("connector-post-status")
+        status = data.get(CONNECTOR_POST_STATUS)
         if isinstance(status, dict) and status.get("success") is True:
             return True
     return False
@@ -133,10 +107,10 @@ def _transport_failure(error: Exception) -> type[errors.TransportError]:
     cause = error.__cause__ if isinstance(error, httpx.TransportError) else error
     if isinstance(error, httpx.TransportError) and cause is None:  # httpx's own transports say it themselves
         if isinstance(error, httpx.TimeoutException):
-            return errors.TimeoutError
+            return errors.Timeout
         return errors.ConnectError if isinstance(error, httpx.ConnectError) else errors.TransportError
     if isinstance(cause, TimeoutError):  # aiohttp's read and connect timeouts are TimeoutErrors too
-        return errors.TimeoutError
+        return errors.Timeout
     if isinstance(cause, aiohttp.ClientConnectorError):
         return errors.ConnectError
     return errors.TransportError
@@ -152,8 +126,8 @@ class OioiClient:
         *,
         timeout: float = 10.0,
         max_retries: int = 3,
-        backoff_base: float = 0.5,
-        backoff_max: float = 30.0,
+        backoff_base: float = CLIENT_BACKOFF_BASE,
+        backoff_max: float = CLIENT_BACKOFF_MAX,
         max_connections: int = 100,
         transport: httpx.AsyncBaseTransport | None = None,
     ):
@@ -214,17 +188,12 @@ class OioiClient:
                     # Sending sooner than the endpoint asked would only be refused again; waiting that long
                     # is not this call's to decide: the caller (the outbox) schedules the retry.
                     raise
-                delay = self._backoff(attempt, retry_after)
+                delay = backoff_delay(attempt + 1, base=self.backoff_base, cap=self.backoff_max,
+                                      retry_after=retry_after, rng=self.random)
                 log.info("%s failed (%s); retry %d of %d in %.2f s", kind, error.message, attempt + 1,
                          self.max_retries, delay)
                 attempt += 1
                 await self.sleep(delay)
-
-    def _backoff(self, attempt: int, retry_after: float | None) -> float:
-        """Full jitter over an exponential ceiling, capped, never less than Retry-After."""
-        ceiling = min(self.backoff_max, self.backoff_base * (2**attempt))
-        delay = self.random.uniform(0, ceiling)
-        return max(delay, retry_after or 0.0)
 
     async def _send_once(self, content: bytes, kind: str) -> dict:
         if self._url is None:
@@ -238,8 +207,8 @@ class OioiClient:
                 await response.aclose()
         except (httpx.TransportError, aiohttp.ClientError) as error:
             failure = _transport_failure(error)
-            if failure is errors.TimeoutError:
-                raise errors.TimeoutError(f"{kind}: {self.endpoint} did not answer within {self.timeout:g} s") \
+            if failure is errors.Timeout:
+                raise errors.Timeout(f"{kind}: {self.endpoint} did not answer within {self.timeout:g} s") \
                     from None
             cause = error.__cause__ or error
             if failure is errors.ConnectError:
@@ -286,7 +255,7 @@ class OioiClient:
             )
         if status == 400:
             raise errors.error_for_code(codes.INVALID_REQUEST_FORMAT, _short(response.text), status_code=status)
-        if status == 404 and kind == "connector-post-status":
+        if status == 404 and kind == CONNECTOR_POST_STATUS:
             raise errors.error_for_code(codes.EVSE_NOT_FOUND, "", status_code=status)
         if status == 422:
             raise errors.ResultCodeError(

@@ -2,7 +2,7 @@
 
     OioiError
     ├── TransportError            no usable answer
-    │   ├── TimeoutError          the endpoint did not answer in time
+    │   ├── Timeout               the endpoint did not answer in time
     │   └── ConnectError          the endpoint could not be reached
     ├── HTTPStatusError           an HTTP status other than 200 without a result code
     │   └── RetryLater            408, 425, 429, 5xx: the same request may pass later
@@ -50,7 +50,7 @@ class TransportError(OioiError):
     retryable = True
 
 
-class TimeoutError(TransportError):  # noqa: A001 - mirrors httpx's naming
+class Timeout(TransportError):
     """The endpoint accepted the connection but did not answer in time."""
 
 

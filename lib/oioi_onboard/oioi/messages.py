@@ -53,12 +53,21 @@ from pydantic import (
 
 from ..errors import UserError
 from .ids import EVSE_ID_PATTERN, OPERATOR_ID_PATTERN, evse_operator_id, is_iso_country, parse_operator_id
-from .vocabulary import TEXT_LIMITS, TIME_PATTERN, ConnectorStatus, ConnectorType, Weekday
+from .vocabulary import (
+    CONNECTOR_POST_STATUS,
+    STATION_POST,
+    TEXT_LIMITS,
+    TIME_PATTERN,
+    ConnectorStatus,
+    ConnectorType,
+    Weekday,
+)
 
 __all__ = [
     "ConnectorType", "ConnectorStatus", "Weekday", "Address", "Contact", "Connector", "OpenHourNote",
     "Station", "StationPost", "ConnectorPostStatus", "Result", "ResultResponse",
-    "ConnectorPostStatusResponse", "MESSAGE_TYPES", "encode", "decode_request", "ValidationError",
+    "ConnectorPostStatusResponse", "MESSAGE_TYPES", "encode", "station_post_body", "connector_post_status_body",
+    "decode_request", "ValidationError",
     "UnknownMessageType", "describe_validation_error", "TEXT_LIMITS",
 ]
 
@@ -230,7 +239,7 @@ class StationPost(_Message):
     station: Station
     partner_identifier: NonEmpty
 
-    type: Literal["station-post"] = Field(default="station-post", exclude=True)
+    type: Literal[STATION_POST] = Field(default=STATION_POST, exclude=True)
 
 
 class ConnectorPostStatus(_Message):
@@ -238,7 +247,7 @@ class ConnectorPostStatus(_Message):
     status: StatusField
     partner_identifier: NonEmpty
 
-    type: Literal["connector-post-status"] = Field(default="connector-post-status", exclude=True)
+    type: Literal[CONNECTOR_POST_STATUS] = Field(default=CONNECTOR_POST_STATUS, exclude=True)
 
 
 class Result(_Message):
@@ -261,8 +270,8 @@ class ConnectorPostStatusResponse(_Message):
 
 
 MESSAGE_TYPES: dict[str, type[_Message]] = {
-    "station-post": StationPost,
-    "connector-post-status": ConnectorPostStatus,
+    STATION_POST: StationPost,
+    CONNECTOR_POST_STATUS: ConnectorPostStatus,
 }
 
 
@@ -276,9 +285,30 @@ def canonical_sha256(value: Any) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+# The one encoder of request bodies, from values already checked: the models (``encode``) and the hot paths
+# (``sync.diff`` for every station-post, ``sync.status_ingest`` for every status) all build bodies here.
+# The hot paths skip the models: a stored station was validated by them when it was imported, and a status
+# by the ingest. Through the models, 50,000 station-post bodies took 2.2 s instead of 0.08 s and 100,000
+# status bodies 0.35 s instead of 0.17 s (bench/bench_bodies.py); a 10,000-station full load spent 1.6 s
+# instead of 1.1 s enqueuing (bench/bench_push.py, with sync.diff building through the models).
+
+
+def station_post_body(station: dict[str, Any], partner_identifier: str) -> dict[str, Any]:
+    """The request body of one station-post; ``station`` is a station object as ``Station.to_json`` gives it."""
+    return {STATION_POST: {"station": station, "partner-identifier": partner_identifier}}
+
+
+def connector_post_status_body(connector_id: str, status: str, partner_identifier: str) -> dict[str, Any]:
+    """The request body of one connector-post-status, keys in the spec example's order."""
+    return {CONNECTOR_POST_STATUS: {"connector-id": connector_id, "partner-identifier": partner_identifier,
+                                    "status": status}}
+
+
 def encode(message: StationPost | ConnectorPostStatus) -> dict[str, Any]:
-    """The request body: the message type is the single top-level key."""
-    return {message.type: message.to_json()}
+    """The request body of a message: its type is the single top-level key."""
+    if isinstance(message, StationPost):
+        return station_post_body(message.station.to_json(), message.partner_identifier)
+    return connector_post_status_body(message.connector_id, message.status.value, message.partner_identifier)
 
 
 class UnknownMessageType(UserError):

@@ -1,4 +1,4 @@
-"""The protocol's fixed vocabulary: connector types, statuses, weekdays and text limits.
+"""The protocol's fixed vocabulary: message types, connector types, statuses, weekdays and text limits.
 
 Kept apart from the message models (``messages``) so the sheet checks can use
 it without importing pydantic: ``oioi-onboard validate`` starts faster.
@@ -6,7 +6,12 @@ it without importing pydantic: ``oioi-onboard validate`` starts faster.
 
 from enum import Enum
 
-__all__ = ["TEXT_LIMITS", "TIME_PATTERN", "ConnectorType", "ConnectorStatus", "Weekday"]
+__all__ = ["STATION_POST", "CONNECTOR_POST_STATUS", "TEXT_LIMITS", "TIME_PATTERN", "ConnectorType", "ConnectorStatus",
+           "Weekday"]
+
+# The message types: each is the single top-level key of its request body, and the outbox's ``kind``.
+STATION_POST = "station-post"
+CONNECTOR_POST_STATUS = "connector-post-status"
 
 # An open-hour-notes time: 00:00 to 23:59, and 24:00 as the end of a day; never 24:30 or 25:00.
 # Digits as [0-9], not \d: the sheet checks run it in pyarrow (RE2).

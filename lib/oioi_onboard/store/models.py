@@ -229,7 +229,7 @@ class Outbox(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     cpo_id: int = Field(foreign_key="cpo.id", index=True)
     run_id: int | None = Field(default=None, foreign_key="push_run.id", index=True)
-    kind: str  # "station-post" or "connector-post-status"
+    kind: str  # the message type: vocabulary.STATION_POST or CONNECTOR_POST_STATUS
     key: str = Field(index=True)  # station id or EVSE id
     change: str = ""  # new, changed, deleted, replaced, status
     payload: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))  # the full request body

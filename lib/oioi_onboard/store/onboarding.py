@@ -20,6 +20,7 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session
 
 from ..errors import NotFound
+from ..oioi.vocabulary import STATION_POST
 from .auth import Actor, require_sees
 from .models import OPEN_STATES, Cpo, ImportRecord, Outbox, OutboxState, Stage, Station, StatusEvent
 from .queries import list_cpos
@@ -33,7 +34,6 @@ STEP_TITLES = {
     "push": "Push stations",
     "statuses": "Statuses live",
 }
-STATION_POST = "station-post"
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ class Step:
 
 
 @dataclass(frozen=True)
-class Progress:
+class OnboardingProgress:
     """One CPO's onboarding: every step in order, done or not."""
 
     cpo_id: int
@@ -66,8 +66,8 @@ class Progress:
 
 
 def onboarding(session: Session, *, actor: Actor, cpo_ids: Iterable[int] | None = None,
-               include_inactive: bool = False) -> dict[int, Progress]:
-    """CPO id -> its ``Progress``, for the CPOs this person sees (or those of ``cpo_ids``, all of which they
+               include_inactive: bool = False) -> dict[int, OnboardingProgress]:
+    """CPO id -> its ``OnboardingProgress``, for the CPOs this person sees (or those of ``cpo_ids``, all of which they
     must see: PermissionDenied otherwise), in the order of their names."""
     cpos = list_cpos(session, actor=actor, include_inactive=True)
     if cpo_ids is not None:
@@ -110,8 +110,8 @@ def onboarding(session: Session, *, actor: Actor, cpo_ids: Iterable[int] | None 
                               cpo.id in delivered) for cpo in cpos}
 
 
-def cpo_onboarding(session: Session, *, actor: Actor, cpo_id: int) -> Progress:
-    """One CPO's ``Progress``; PermissionDenied if the person may not see it."""
+def cpo_onboarding(session: Session, *, actor: Actor, cpo_id: int) -> OnboardingProgress:
+    """One CPO's ``OnboardingProgress``; PermissionDenied if the person may not see it."""
     found = onboarding(session, actor=actor, cpo_ids=[cpo_id])
     if cpo_id not in found:
         raise NotFound(f"there is no CPO with id {cpo_id}")
@@ -119,7 +119,7 @@ def cpo_onboarding(session: Session, *, actor: Actor, cpo_id: int) -> Progress:
 
 
 def _progress(cpo: Cpo, stations: tuple[int, int, int], outbox: dict[OutboxState, int],
-              record: ImportRecord | None, delivered: bool) -> Progress:
+              record: ImportRecord | None, delivered: bool) -> OnboardingProgress:
     stored, acked, unsent = stations
     steps = [Step("register", STEP_TITLES["register"], True, f"registered with endpoint {cpo.endpoint}")]
 
@@ -163,4 +163,4 @@ def _progress(cpo: Cpo, stations: tuple[int, int, int], outbox: dict[OutboxState
     live = delivered or Stage(cpo.stage) == Stage.STATUSES_LIVE
     steps.append(Step("statuses", STEP_TITLES["statuses"], live,
                       "statuses reach the platform" if live else "no status delivered yet"))
-    return Progress(cpo_id=cpo.id, cpo=cpo.name, steps=tuple(steps))
+    return OnboardingProgress(cpo_id=cpo.id, cpo=cpo.name, steps=tuple(steps))

@@ -22,23 +22,18 @@ from sqlalchemy import and_, func, not_, or_, select, true
 from sqlmodel import Session
 
 from ..errors import Conflict
-from ..oioi.messages import canonical_sha256
+from ..oioi.messages import canonical_sha256, station_post_body
+from ..oioi.vocabulary import STATION_POST
 from ..store.auth import Actor
 from ..store.models import OPEN_STATES, ImportRecord, Outbox, OutboxState, PartnerIdentifier, Station
 from ..store.queries import get_cpo
 
-STATION_POST = "station-post"
 KINDS = ("new", "changed", "connectors_changed", "deleted", "unchanged")
 NEEDS_CONFIRMATION = ("connectors_changed", "deleted")
 
 
 class PlanError(Conflict):
     """The plan cannot be made; the message says why."""
-
-
-def station_post_body(station: dict[str, Any], partner_identifier: str) -> dict[str, Any]:
-    """The full request body of one station-post."""
-    return {STATION_POST: {"station": station, "partner-identifier": partner_identifier}}
 
 
 @dataclass(frozen=True)

@@ -21,10 +21,11 @@ from sqlmodel import Session, select
 
 from ..errors import NotFound
 from ..oioi import ids
+from ..oioi.vocabulary import CONNECTOR_POST_STATUS
 from ..store.auth import Actor, require_sees, visible_cpo_ids
 from ..store.models import Connector, Cpo, Station, utcnow
 from ..store.queries import get_cpo
-from .status_ingest import CONNECTORS, EVENTS, KIND, OUTBOX, STATIONS, STATUSES, in_chunks
+from .status_ingest import CONNECTORS, EVENTS, OUTBOX, STATIONS, STATUSES, in_chunks
 
 DELIVERY_LABELS = {
     "pending": "pending",
@@ -359,7 +360,7 @@ def station_view(session: Session, *, actor: Actor, station_id: str, limit: int 
     outbox = session.execute(
         sa_select(OUTBOX.c.id, OUTBOX.c.payload, OUTBOX.c.state, OUTBOX.c.created_at, OUTBOX.c.sent_at,
                   OUTBOX.c.acked_at, OUTBOX.c.attempts, OUTBOX.c.result_code, OUTBOX.c.last_error, OUTBOX.c.cpo_id)
-        .where(OUTBOX.c.kind == KIND, OUTBOX.c.key.in_(keys))
+        .where(OUTBOX.c.kind == CONNECTOR_POST_STATUS, OUTBOX.c.key.in_(keys))
         .order_by(OUTBOX.c.id.desc()).limit(limit)
     ).all() if keys else []
     outbox = [r for r in outbox if r[9] == cpo.id]  # by key alone (see status_ingest.CHUNK), owner checked here
@@ -383,16 +384,16 @@ def station_view(session: Session, *, actor: Actor, station_id: str, limit: int 
 def _masked(body: dict) -> dict:
     """The request for someone who may only look (a viewer): the partner identifier, which the platform
     treats as hard to guess, shortened to its last four characters."""
-    inner = dict((body or {}).get(KIND) or {})
+    inner = dict((body or {}).get(CONNECTOR_POST_STATUS) or {})
     partner = str(inner.get("partner-identifier") or "")
     if partner:
         inner["partner-identifier"] = "…" + partner[-4:]
-    return {KIND: inner}
+    return {CONNECTOR_POST_STATUS: inner}
 
 
 def _request_row(outbox_id: int, payload: dict, state: object, created_at: object, sent_at: object,
                  acked_at: object, attempts: int, result_code: int | None, last_error: str | None) -> tuple:
-    body = (payload or {}).get(KIND) or {}
+    body = (payload or {}).get(CONNECTOR_POST_STATUS) or {}
     state = str(getattr(state, "value", state))
     return (outbox_id, body.get("connector-id", ""), body.get("status", ""), REQUEST_STATES.get(state, state),
             created_at, sent_at, acked_at, attempts, result_code, request_answer(state, result_code, last_error))

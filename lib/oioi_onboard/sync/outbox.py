@@ -32,11 +32,12 @@ from sqlalchemy.orm import aliased, defer
 from sqlmodel import Session
 
 from ..oioi import codes
+from ..oioi.vocabulary import STATION_POST
 from ..store.auth import Actor, require_edit
 from ..store.models import OPEN_STATES, Connector, Cpo, Outbox, OutboxState, PushRun, Station, utcnow
 from ..store.queries import audit
 from . import status_delivery
-from .diff import STATION_POST, PlanError, PushPlan, plan_push, planned_requests
+from .diff import PlanError, PushPlan, plan_push, planned_requests
 from .queue_control import pause
 
 log = logging.getLogger(__name__)

@@ -1,8 +1,11 @@
 """How a push is going, what was pushed before, and what the endpoint holds.
 
-Everything here reads the database only (the worker writes it), so a page can
-follow a push that another process is sending. Every function reads for an
-acting person who must see the CPO (PermissionDenied otherwise).
+Nothing here writes. A push's progress and history are read from the database
+(the worker writes it), so a page can follow a push that another process is
+sending; ``reconcile`` also asks the endpoint, reading the sandbox's station
+list over HTTP. Functions that read a CPO's data do so for an acting person who
+must see the CPO (PermissionDenied otherwise); ``queue_problems`` lists only the
+CPOs the person sees.
 """
 
 from __future__ import annotations
@@ -18,14 +21,16 @@ from sqlmodel import Session
 from ..errors import EndpointError, NotFound
 from ..oioi import codes
 from ..oioi.messages import canonical_sha256
+from ..oioi.vocabulary import STATION_POST
 from ..store.auth import Actor
 from ..store.models import OPEN_STATES, Cpo, Outbox, OutboxState, PushRun, Station
 from ..store.queries import cpo_operator_ids, get_cpo, list_cpos, resolve_endpoint
-from .diff import STATION_POST
 
 
 @dataclass(frozen=True)
-class Progress:
+class PushProgress:
+    """How far one push run is: its requests by outcome, the rate so far and the time left."""
+
     total: int
     acked: int
     failed: int
@@ -58,7 +63,7 @@ def _aware(value: datetime | None) -> datetime | None:
     return value
 
 
-def run_progress(session: Session, *, actor: Actor, run_id: int) -> Progress:
+def run_progress(session: Session, *, actor: Actor, run_id: int) -> PushProgress:
     """Counts of a run's requests by outcome, with the rate so far and the time left."""
     run = session.get(PushRun, run_id)
     if run is None:
@@ -83,7 +88,7 @@ def run_progress(session: Session, *, actor: Actor, run_id: int) -> Progress:
         if elapsed > 0:
             rate = (acked + failed) / elapsed
     eta = pending / rate if pending and rate > 0 else None
-    return Progress(total=total, acked=acked, failed=failed, pending=pending, rate_per_s=rate, eta_s=eta,
+    return PushProgress(total=total, acked=acked, failed=failed, pending=pending, rate_per_s=rate, eta_s=eta,
                     superseded=superseded, finished=run.finished_at is not None)
 
 

@@ -23,9 +23,10 @@ from sqlalchemy import select as sa_select
 from sqlalchemy.orm import defer
 from sqlmodel import Session, select
 
+from ..oioi.vocabulary import CONNECTOR_POST_STATUS
 from ..store.models import Outbox, OutboxState, Stage, Station, StatusEvent, utcnow
 from ..store.queries import set_stage
-from .status_ingest import CHUNK, CONNECTORS, EVENTS, KIND, OUTBOX, STATIONS, in_chunks
+from .status_ingest import CHUNK, CONNECTORS, EVENTS, OUTBOX, STATIONS, in_chunks
 
 
 def record_answers(session: Session, rows: Iterable[Outbox]) -> None:
@@ -38,7 +39,7 @@ def record_answers(session: Session, rows: Iterable[Outbox]) -> None:
     delivered: list[int] = []
     live_cpos: set[int] = set()
     for row in rows:
-        if row.kind != KIND:
+        if row.kind != CONNECTOR_POST_STATUS:
             continue
         state = OutboxState(row.state)
         if state == OutboxState.PENDING and _newer_row_waits(session, row):
@@ -72,7 +73,8 @@ def record_answers(session: Session, rows: Iterable[Outbox]) -> None:
 
 def _newer_row_waits(session: Session, row: Outbox) -> bool:
     return session.execute(
-        sa_select(OUTBOX.c.cpo_id).where(OUTBOX.c.kind == KIND, OUTBOX.c.key == row.key, OUTBOX.c.id > row.id,
+        sa_select(OUTBOX.c.cpo_id).where(OUTBOX.c.kind == CONNECTOR_POST_STATUS, OUTBOX.c.key == row.key,
+                                         OUTBOX.c.id > row.id,
                                          OUTBOX.c.state.in_([OutboxState.PENDING, OutboxState.HELD]))
     ).scalars().first() == row.cpo_id
 
@@ -122,7 +124,7 @@ def _stations_with_held_statuses(session: Session, station_ids: list[str]) -> li
         return []
     # Cheap first: are statuses held back at all (an index lookup on state)?
     held = set(session.exec(
-        select(Outbox.cpo_id).where(Outbox.state == OutboxState.HELD, Outbox.kind == KIND).distinct()
+        select(Outbox.cpo_id).where(Outbox.state == OutboxState.HELD, Outbox.kind == CONNECTOR_POST_STATUS).distinct()
     ).all())
     if not held:
         return []
@@ -140,7 +142,8 @@ def _release(session: Session, *, cpo_id: int, keys: list[str]) -> int:
     released: list[int] = []
     for chunk in in_chunks(keys):
         released += [row_id for row_id, owner in session.execute(
-            sa_select(OUTBOX.c.id, OUTBOX.c.cpo_id).where(OUTBOX.c.kind == KIND, OUTBOX.c.key.in_(chunk),
+            sa_select(OUTBOX.c.id, OUTBOX.c.cpo_id).where(OUTBOX.c.kind == CONNECTOR_POST_STATUS,
+                                                          OUTBOX.c.key.in_(chunk),
                                                           OUTBOX.c.state == OutboxState.HELD)
         ).all() if owner == cpo_id]
     now = utcnow()

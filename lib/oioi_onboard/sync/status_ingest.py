@@ -37,12 +37,12 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, select
 
 from ..oioi import ids
-from ..oioi.messages import ConnectorStatus, canonical_sha256
+from ..oioi.messages import ConnectorStatus, canonical_sha256, connector_post_status_body
+from ..oioi.vocabulary import CONNECTOR_POST_STATUS
 from ..store.auth import Actor, require_edit
 from ..store.models import Connector, Outbox, OutboxState, PartnerIdentifier, Station, StatusEvent, utcnow
 from ..store.queries import audit
 
-KIND = "connector-post-status"
 STATUSES = [status.value for status in ConnectorStatus]
 # A back end's clock may run a little ahead; far-future times would block every later status.
 MAX_CLOCK_AHEAD = timedelta(minutes=5)
@@ -296,11 +296,6 @@ def _partner_identifier(session: Session, cpo_id: int) -> str | None:
     ).first()
 
 
-def status_body(evse_id: str, status: str, partner_identifier: str) -> dict[str, Any]:
-    """The full request body of one connector-post-status."""
-    return {KIND: {"connector-id": evse_id, "partner-identifier": partner_identifier, "status": status}}
-
-
 def _queue(
     session: Session, *, cpo_id: int, partner: str, known: dict[str, _Evse], newest: dict[str, dict[str, Any]],
     now: datetime,
@@ -310,7 +305,7 @@ def _queue(
     for chunk in in_chunks(newest):
         rows = session.execute(
             sa_select(OUTBOX.c.id, OUTBOX.c.key, OUTBOX.c.state, OUTBOX.c.cpo_id)
-            .where(OUTBOX.c.kind == KIND, OUTBOX.c.key.in_(chunk),
+            .where(OUTBOX.c.kind == CONNECTOR_POST_STATUS, OUTBOX.c.key.in_(chunk),
                    OUTBOX.c.state.in_([OutboxState.PENDING, OutboxState.HELD]))
             .order_by(OUTBOX.c.id)
             .with_for_update()
@@ -324,7 +319,7 @@ def _queue(
     replaced: list[dict[str, Any]] = []
     new_rows: list[dict[str, Any]] = []
     for key, event in newest.items():
-        body = status_body(known[key].evse_id, event["status"], partner)
+        body = connector_post_status_body(known[key].evse_id, event["status"], partner)
         state = OutboxState.PENDING if event["delivery"] == "pending" else OutboxState.HELD
         if key in waiting:
             row_id, old_state = waiting[key]
@@ -334,9 +329,9 @@ def _queue(
                       "_due": now if old_state != OutboxState.PENDING else None}
             replaced.append(values)
         else:
-            new_rows.append({"cpo_id": cpo_id, "kind": KIND, "key": key, "change": "status", "payload": body,
-                             "payload_sha256": canonical_sha256(body), "state": state, "attempts": 0, "created_at": now,
-                             "next_attempt_at": now})
+            new_rows.append({"cpo_id": cpo_id, "kind": CONNECTOR_POST_STATUS, "key": key, "change": "status",
+                             "payload": body, "payload_sha256": canonical_sha256(body), "state": state, "attempts": 0,
+                             "created_at": now, "next_attempt_at": now})
 
     if replaced:
         table = Outbox.__table__

@@ -14,11 +14,12 @@ recorded, the rows it held but had not sent go back to the queue.
 What an answer does to a lane (``classify`` and ``Worker._settle``):
 
 - transient (transport error, timeout, 5xx, 408, 425, 429, result codes that mean
-  "later"): the row is retried with capped exponential backoff, never less than
-  ``Retry-After`` (up to one hour), for as long as it takes; a row never fails for
-  it. ``Retry-After`` also holds the whole lane back: every request would get the
-  same answer. After ``unreachable_after`` transient failures in a row (429 is an
-  answer, it does not count) the CPO is marked "endpoint unreachable since ...";
+  "later"): the row is retried as the one retry policy says (``oioi.retry``: capped
+  exponential backoff with full jitter, never less than ``Retry-After`` up to an
+  hour), for as long as it takes; a row never fails for it. ``Retry-After`` also
+  holds the whole lane back: every request would get the same answer. After
+  ``unreachable_after`` transient failures in a row (429 is an answer, it does not
+  count) the CPO is marked "endpoint unreachable since ...";
   the lane then sends one request at a time every ``probe_interval`` and returns
   to full speed by itself at the first answer;
 - the CPO's set-up refused (401/210 API key, 211 partner identifier): the queue
@@ -51,19 +52,19 @@ from typing import Any, TypeVar
 from sqlalchemy import select
 
 from ..oioi import codes, errors
+from ..oioi.retry import RETRY_AFTER_MAX, WORKER_BACKOFF_BASE, WORKER_BACKOFF_MAX, backoff_delay
+from ..oioi.vocabulary import CONNECTOR_POST_STATUS
 from ..store.auth import SYSTEM
 from ..store.db import session_scope
 from ..store.models import Cpo, Outbox, OutboxState, utcnow
 from . import queue_control
 from .outbox import Outcome, claim, record_results, release, renew_leases
-from .status_ingest import KIND as STATUS_KIND
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 RECORD_DELAY = 0.05  # seconds: ~3 answers per request in flight share one transaction
 SWITCH_INTERVAL = 0.0005  # seconds
-RETRY_AFTER_MAX = 3600.0  # seconds: a longer Retry-After is read as one hour
 PROBE_INTERVAL = 30.0  # seconds between probes of an unreachable endpoint (at most backoff_max)
 SETUP_REFUSALS = 3  # 220/403 in a row, with no answer proving the set-up works, pause the queue
 LONG_HOLD = 5.0  # seconds: a lane held back longer gives the rows it claimed back to the queue
@@ -87,8 +88,8 @@ NOT_ALLOWED = (
 class WorkerOptions:
     lease_seconds: float = 30.0
     timeout: float = 10.0  # per request
-    backoff_base: float = 1.0
-    backoff_max: float = 300.0  # a Retry-After may ask for more (up to RETRY_AFTER_MAX) and is honoured
+    backoff_base: float = WORKER_BACKOFF_BASE
+    backoff_max: float = WORKER_BACKOFF_MAX  # a Retry-After may ask for more (up to RETRY_AFTER_MAX) and is honoured
     unreachable_after: int = 10  # transient failures in a row, then the endpoint counts as unreachable
     probe_interval: float | None = None  # None: PROBE_INTERVAL, at most backoff_max
     status_grace: float = 600.0  # seconds after a station's ack during which a 181 for its status is retried
@@ -137,15 +138,6 @@ def default_worker_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}-{random.randrange(16**4):04x}"
 
 
-def backoff_delay(attempts: int, *, base: float, cap: float, retry_after: float | None = None,
-                  rng: random.Random = random) -> float:  # type: ignore[assignment]
-    """Exponential backoff with jitter (half to full ceiling, at most ``cap``), never below Retry-After
-    (which may ask for more than ``cap``, up to an hour)."""
-    ceiling = min(cap, base * (2 ** min(max(0, attempts - 1), 64)))
-    delay = rng.uniform(ceiling / 2, ceiling)
-    return max(delay, min(retry_after or 0.0, RETRY_AFTER_MAX))
-
-
 def is_transient(error: Exception) -> bool:
     """Whether the same request may pass later: no usable answer, or an answer that says "later"."""
     if not isinstance(error, errors.OioiError):
@@ -166,7 +158,7 @@ def classify(row: Outbox, error: Exception, options: WorkerOptions) -> Outcome:
         delay = backoff_delay(row.attempts, base=options.backoff_base, cap=options.backoff_max,
                               retry_after=getattr(error, "retry_after", None))
         return Outcome(row.id, "retry", code=code, error=_describe(error), retry_at=utcnow() + timedelta(seconds=delay))
-    if isinstance(error, errors.EvseNotFound) and row.kind == STATUS_KIND and options.status_grace > 0:
+    if isinstance(error, errors.EvseNotFound) and row.kind == CONNECTOR_POST_STATUS and options.status_grace > 0:
         # Fails unless its station was acknowledged moments ago (the outbox checks, in the same transaction).
         delay = backoff_delay(row.attempts, base=options.backoff_base, cap=min(options.backoff_max, 60.0))
         return Outcome(row.id, "failed", code=code, error=_describe(error),
@@ -583,8 +575,8 @@ async def run_worker(
     db_url: str | None = None,
     lease_seconds: float = 30.0,
     timeout: float = 10.0,
-    backoff_base: float = 1.0,
-    backoff_max: float = 300.0,
+    backoff_base: float = WORKER_BACKOFF_BASE,
+    backoff_max: float = WORKER_BACKOFF_MAX,
     unreachable_after: int = 10,
     probe_interval: float | None = None,
     status_grace: float = 600.0,

@@ -22,14 +22,16 @@ from sqlmodel import Session
 from ..errors import NotFound, UserError
 from ..oioi import codes
 from ..oioi.ids import IdError, parse_operator_id
+from ..oioi.retry import WORKER_BACKOFF_BASE, WORKER_BACKOFF_MAX
+from ..oioi.vocabulary import STATION_POST
 from ..store import queries
 from ..store.auth import SYSTEM, Actor, require_edit
 from ..store.db import migrate, session_scope
 from ..store.models import OPEN_STATES, Cpo, Outbox, OutboxState, PushRun, Station
 from ..store.registry import register_cpo, set_api_key, update_cpo
-from ..sync.diff import STATION_POST, PushPlan, plan_push
+from ..sync.diff import PushPlan, plan_push
 from ..sync.outbox import enqueue_plan
-from ..sync.progress import Progress, run_progress
+from ..sync.progress import PushProgress, run_progress
 from ..sync.queue_control import reclaim_abandoned, resume_if_setup_changed
 from .imports import import_file
 
@@ -80,15 +82,15 @@ class Interrupted(Exception):
 class Follow:
     """What the push follower sees each time it looks: the run's progress and the CPO's queue."""
 
-    progress: Progress | None
+    progress: PushProgress | None
     still_open: int
     unreachable_since: datetime | None = None
     unreachable_reason: str | None = None
 
 
 async def send(*, db_url: str | None, cpo_id: int, run_id: int | None,
-               on_progress: Callable[[Progress | None, int], None] | None = None,
-               backoff_base: float = 1.0, backoff_max: float = 300.0,
+               on_progress: Callable[[PushProgress | None, int], None] | None = None,
+               backoff_base: float = WORKER_BACKOFF_BASE, backoff_max: float = WORKER_BACKOFF_MAX,
                on_follow: Callable[[Follow], None] | None = None, **worker_options: Any) -> None:
     """Run the worker in this process for one CPO until nothing of it is open (or its queue is paused).
 
@@ -236,10 +238,10 @@ def push_file(
     yes: bool = False,
     db_url: str | None = None,
     say: Callable[[str], None] = print,
-    on_progress: Callable[[Progress | None, int], None] | None = None,
+    on_progress: Callable[[PushProgress | None, int], None] | None = None,
     on_follow: Callable[[Follow], None] | None = None,
-    backoff_base: float = 1.0,
-    backoff_max: float = 300.0,
+    backoff_base: float = WORKER_BACKOFF_BASE,
+    backoff_max: float = WORKER_BACKOFF_MAX,
     **worker_options: Any,
 ) -> PushSummary:
     """Import ``file`` for its CPO, push what the endpoint lacks, and report per station.

@@ -19,9 +19,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from .. import codes, ids, messages
+from ..retry import RETRY_AFTER_MAX
 from .state import ProvisionConflict, Refusal, SandboxState, key_sha256
 
-__all__ = ["create_app", "check_faults", "OIOI_PATH", "MAX_BODY_BYTES", "FAULT_RATES", "MAX_RETRY_AFTER"]
+__all__ = ["create_app", "check_faults", "OIOI_PATH", "MAX_BODY_BYTES", "FAULT_RATES"]
 
 OIOI_PATH = "/api/v4/request"
 
@@ -33,7 +34,6 @@ MAX_BODY_BYTES = 1024 * 1024
 _DRAIN_BYTES = 16 * MAX_BODY_BYTES
 
 FAULT_RATES = ("fail_rate", "stall_rate", "throttle_rate")
-MAX_RETRY_AFTER = 3600
 
 
 def _result(code: int, message: str, http_status: int = 200, headers: dict | None = None) -> JSONResponse:
@@ -85,7 +85,7 @@ def _provision_request(body: Any) -> tuple[str, list[str], str | None]:
 
 def check_faults(faults: dict[str, float]) -> None:
     """Raise ValueError unless every rate is within 0..1, they add up to at most 1 and
-    ``retry_after`` is whole seconds within 0..MAX_RETRY_AFTER."""
+    ``retry_after`` is whole seconds within 0..RETRY_AFTER_MAX."""
     for name in FAULT_RATES:
         rate = faults[name]
         if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0.0 <= rate <= 1.0:
@@ -95,8 +95,8 @@ def check_faults(faults: dict[str, float]) -> None:
         raise ValueError("fail_rate, stall_rate and throttle_rate are shares of the same requests: together at "
                          f"most 1, not {total:g}")
     retry_after = faults["retry_after"]
-    if isinstance(retry_after, bool) or not isinstance(retry_after, int) or not 0 <= retry_after <= MAX_RETRY_AFTER:
-        raise ValueError(f"retry_after must be whole seconds between 0 and {MAX_RETRY_AFTER}, not {retry_after!r}")
+    if isinstance(retry_after, bool) or not isinstance(retry_after, int) or not 0 <= retry_after <= RETRY_AFTER_MAX:
+        raise ValueError(f"retry_after must be whole seconds between 0 and {RETRY_AFTER_MAX}, not {retry_after!r}")
 
 
 def _fault_change(body: Any, current: dict[str, Any]) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import codes, ids, messages
+from ..vocabulary import CONNECTOR_POST_STATUS, STATION_POST
 
 __all__ = ["SandboxState", "Refusal", "ProvisionConflict", "key_sha256"]
 
@@ -53,8 +54,8 @@ CREATE TABLE IF NOT EXISTS partner_grant (
 """
 
 _COUNTERS = (
-    "station-post.received", "station-post.accepted", "station-post.rejected", "station-post.repeats",
-    "connector-post-status.received", "connector-post-status.accepted", "connector-post-status.rejected",
+    f"{STATION_POST}.received", f"{STATION_POST}.accepted", f"{STATION_POST}.rejected", f"{STATION_POST}.repeats",
+    f"{CONNECTOR_POST_STATUS}.received", f"{CONNECTOR_POST_STATUS}.accepted", f"{CONNECTOR_POST_STATUS}.rejected",
     "requests.received", "requests.unauthorized", "requests.malformed",
     "requests.too_large", "faults.failed", "faults.stalled", "faults.throttled",
 )
@@ -196,7 +197,7 @@ class SandboxState:
                     "UPDATE station SET accepts = accepts + 1, repeats = repeats + 1 WHERE station_id = ?",
                     (station.id,),
                 )
-                self.count("station-post.accepted", "station-post.repeats")
+                self.count(f"{STATION_POST}.accepted", f"{STATION_POST}.repeats")
                 self._write_counts()
                 self.db.execute("COMMIT")
                 return "repeat"
@@ -232,7 +233,7 @@ class SandboxState:
                     " accepts = accepts + 1, updated_at = ? WHERE station_id = ?",
                     (int(station.deleted), station.latitude, station.longitude, payload, _now(), station.id),
                 )
-            self.count("station-post.accepted")
+            self.count(f"{STATION_POST}.accepted")
             self._write_counts()
             self.db.execute("COMMIT")
         except BaseException:
@@ -284,7 +285,7 @@ class SandboxState:
         self.db.execute("BEGIN")
         self.db.executemany("UPDATE connector SET status = ?, status_time = ? WHERE rowid = ?",
                             [(status, now, rowid) for (rowid,) in mine])
-        self.count("connector-post-status.accepted")
+        self.count(f"{CONNECTOR_POST_STATUS}.accepted")
         self._write_counts()
         self.db.execute("COMMIT")
         return len(mine)
