@@ -36,7 +36,7 @@ def timed(command: list[str]) -> tuple[float, subprocess.CompletedProcess]:
 def main() -> int:
     if not REGISTER.exists():
         print(f"bench_register: {REGISTER} is missing (it exists on the build host and in CI); nothing measured. "
-              "tests/sheets/test_register_end_to_end.py covers the slice.")
+              "tests/cli/test_validate.py covers the slice.")
         return 0
     sys.path.insert(0, str(ROOT / "lib"))
     from oioi_onboard.sheets.reader import read_sheet
