@@ -247,7 +247,7 @@ def bare_client(sandbox, concurrency: int, count: int) -> float:
 
 
 def main() -> None:
-    from tests.helpers.sandbox import start_sandbox
+    from oioi_onboard.testing.sandbox import start_sandbox
 
     sandbox = start_sandbox(WORK / "sandbox", latency_ms=LATENCY_MS, api_keys=("bench-key-0000",),
                             partner_ids=("bEnCh7Qw9LmZ2vK8sRb4",), seed=None)

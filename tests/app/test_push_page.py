@@ -14,8 +14,8 @@ from oioi_onboard.store import registry
 from oioi_onboard.store.auth import SYSTEM, create_user
 from oioi_onboard.store.db import migrate, session_scope
 from oioi_onboard.store.models import Cpo, Role
+from oioi_onboard.testing.sandbox import running_sandbox
 from tests.helpers.push import add_stations, make_cpo, new_import, station_payload, store_station
-from tests.helpers.sandbox import running_sandbox
 
 PAGE = str(Path(__file__).resolve().parents[2] / "app" / "pages" / "push.py")
 

@@ -8,7 +8,7 @@ from streamlit.testing.v1 import AppTest
 from oioi_onboard.store import registry
 from oioi_onboard.store.auth import SYSTEM
 from oioi_onboard.store.models import Role
-from tests.factories import make_cpo, make_user, store_stations
+from oioi_onboard.testing.store import make_cpo, make_user, store_stations
 
 PAGE = str(Path(__file__).resolve().parents[2] / "app" / "pages" / "push.py")
 

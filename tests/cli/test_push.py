@@ -21,9 +21,9 @@ from sqlalchemy import func, select
 
 from oioi_onboard.store.db import migrate, session_scope
 from oioi_onboard.store.models import Outbox, OutboxState, Station
+from oioi_onboard.testing.sandbox import running_sandbox
 from tests.conftest import ROOT
 from tests.helpers.faulty_front import faulty_front
-from tests.helpers.sandbox import running_sandbox
 
 pytestmark = pytest.mark.slow  # the real command against the real sandbox; thousands of requests
 

@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 from oioi_onboard.cli import app
 from oioi_onboard.oioi.ids import is_evse_id
 from oioi_onboard.sheets.template import EXAMPLE_ROWS
-from tests.factories import make_cpo
+from oioi_onboard.testing.store import make_cpo
 from tests.helpers.sheet_files import BNETZA_SLICE, SHEETS
 
 ROOT = SHEETS.parents[2]

@@ -1,11 +1,11 @@
-"""Old names still imported by bench/ (bench_overview, bench_rerun); the code lives in tests/factories.py.
+"""Old names still imported by bench/ (bench_overview, bench_rerun); the code lives in oioi_onboard.testing.store.
 
-Delete this file once bench/ imports ``tests.factories`` (``make_cpo(...).id`` replaces ``register_cpo``).
+Delete this file once bench/ imports ``oioi_onboard.testing.store`` (``make_cpo(...).id`` replaces ``register_cpo``).
 """
 
 from sqlmodel import Session
 
-from tests.factories import make_cpo, station_payload, store_stations
+from oioi_onboard.testing.store import make_cpo, station_payload, store_stations
 
 __all__ = ["register_cpo", "station_payload", "store_stations"]
 

@@ -11,8 +11,8 @@ import pytest
 
 from oioi_onboard.oioi import sandbox_client
 from oioi_onboard.oioi.sandbox import create_app
+from oioi_onboard.testing.sandbox import free_port, running_sandbox
 from tests.helpers.bare_sandbox import BARE, bare_sandbox, start_bare_sandbox
-from tests.helpers.sandbox import free_port, running_sandbox
 from tests.oioi.spec_examples import request_example
 
 KEY_A = "provisioned-key-A-9f2c71d0"

@@ -31,7 +31,7 @@ from oioi_onboard.store.models import Outbox, OutboxState, Station
 from oioi_onboard.sync.diff import plan_push
 from oioi_onboard.sync.outbox import enqueue_plan
 from oioi_onboard.sync.tokens import create_token
-from tests.factories import make_cpo, store_stations
+from oioi_onboard.testing.store import make_cpo, store_stations
 
 STATIONS = 10_000
 WORKERS = 3

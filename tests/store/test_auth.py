@@ -11,7 +11,7 @@ from oioi_onboard.store.auth import (
     create_user,
 )
 from oioi_onboard.store.models import Role, User
-from tests.factories import password_of
+from oioi_onboard.testing.store import password_of
 
 
 def test_authenticate_gives_the_actor_with_role_and_cpos(two_cpos, db):

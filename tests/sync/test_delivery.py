@@ -26,9 +26,9 @@ from oioi_onboard.sync.diff import plan_push
 from oioi_onboard.sync.outbox import enqueue_plan
 from oioi_onboard.sync.status_ingest import record_statuses
 from oioi_onboard.sync.worker import RETRY_AFTER_MAX, WorkerOptions, backoff_delay, classify
+from oioi_onboard.testing.sandbox import DEFAULT_PARTNER_ID, running_sandbox
 from tests.helpers.faulty_front import faulty_front
 from tests.helpers.push import add_stations, make_cpo
-from tests.helpers.sandbox import DEFAULT_PARTNER_ID, running_sandbox
 from tests.helpers.statuses import wait_for
 
 pytestmark = pytest.mark.slow  # real processes and waits measured in seconds

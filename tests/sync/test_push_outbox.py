@@ -19,8 +19,8 @@ from oioi_onboard.sync.outbox import (
     resume_cpo,
 )
 from oioi_onboard.sync.worker import run_worker
+from oioi_onboard.testing.sandbox import running_sandbox
 from tests.helpers.push import add_stations, make_cpo, new_import, station_payload, store_station
-from tests.helpers.sandbox import running_sandbox
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ from oioi_onboard.store.models import Cpo, Station
 from oioi_onboard.sync.diff import plan_push
 from oioi_onboard.sync.outbox import enqueue_plan
 from oioi_onboard.sync.worker import run_worker
+from oioi_onboard.testing.sandbox import running_sandbox
 from tests.helpers.push import add_stations, make_cpo, new_import, station_payload, store_station
-from tests.helpers.sandbox import running_sandbox
 
 IDS = [f"DE*8PS*S{n:06d}" for n in range(1, 9)]
 

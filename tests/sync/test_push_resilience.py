@@ -16,8 +16,8 @@ from oioi_onboard.store.models import Outbox, OutboxState, Station
 from oioi_onboard.sync.diff import plan_push
 from oioi_onboard.sync.outbox import enqueue_plan
 from oioi_onboard.sync.worker import run_worker
+from oioi_onboard.testing.sandbox import running_sandbox
 from tests.helpers.push import add_stations, make_cpo
-from tests.helpers.sandbox import running_sandbox
 
 pytestmark = pytest.mark.slow  # real processes, faults and a kill -9
 

@@ -12,7 +12,7 @@ from oioi_onboard.store.db import migrate, session_scope
 from oioi_onboard.store.models import Outbox, OutboxState, Station, StatusEvent
 from oioi_onboard.sync import live, status_ingest
 from oioi_onboard.sync.status_ingest import record_statuses
-from tests.helpers.sandbox import DEFAULT_PARTNER_ID, running_sandbox, start_sandbox
+from oioi_onboard.testing.sandbox import DEFAULT_PARTNER_ID, running_sandbox, start_sandbox
 from tests.helpers.statuses import (
     acked_stations,
     add_station,

@@ -1,4 +1,4 @@
-"""Run the real ``oioi-onboard sandbox`` command for a test.
+"""Run the real ``oioi-onboard sandbox`` command for a test or a benchmark.
 
     with running_sandbox(tmp_path) as sandbox:
         async with OioiClient(sandbox.url, sandbox.api_key) as client: ...
