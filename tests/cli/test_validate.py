@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 from oioi_onboard.cli import app
 from oioi_onboard.oioi.ids import is_evse_id
 from oioi_onboard.sheets.template import EXAMPLE_ROWS
+from oioi_onboard.testing.sheets import operator_table, operator_table_csv
 from oioi_onboard.testing.store import make_cpo
 from tests.helpers.sheet_files import BNETZA_SLICE, SHEETS
 
@@ -205,18 +206,10 @@ def register() -> pd.DataFrame:
     return frame.apply(lambda column: column.str.strip())
 
 
-def operator_table(path, names) -> dict[str, str]:
-    ids = {name: f"DE*R{k:02d}" for k, name in enumerate(sorted(names))}
-    with path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle, delimiter=";")
-        writer.writerow(["operator name", "operator id"])
-        writer.writerows(ids.items())
-    return ids
-
-
 def test_register_validates_with_profile_operators_and_a_phone(tmp_path):
     df = register()
-    ids = operator_table(tmp_path / "operators.csv", df["Betreiber"].unique())
+    ids = operator_table(df["Betreiber"])
+    (tmp_path / "operators.csv").write_bytes(operator_table_csv(ids))
     out = tmp_path / "export.csv"
     result = CliRunner().invoke(app, [
         "validate", str(BNETZA_SLICE), "--profile", "bnetza", "--operators", str(tmp_path / "operators.csv"),

@@ -11,7 +11,7 @@ from oioi_onboard.sheets.hours import split_hours
 from oioi_onboard.sheets.mapping import Mapping, apply_mapping, suggest_mapping
 from oioi_onboard.sheets.reader import read_sheet
 from oioi_onboard.sheets.validate import validate
-from oioi_onboard.testing.store import set_station, valid_frame
+from oioi_onboard.testing.sheets import set_station, valid_frame
 
 
 def sheet(rows: list[list[str]]):

@@ -12,7 +12,7 @@ from oioi_onboard.sheets.issues import ISSUE_COLUMNS, Severity, make_issues
 from oioi_onboard.sheets.mapping import apply_mapping, suggest_mapping
 from oioi_onboard.sheets.reader import read_sheet
 from oioi_onboard.sheets.validate import RegistryContext, validate
-from oioi_onboard.testing.store import set_row, set_station, valid_frame
+from oioi_onboard.testing.sheets import set_row, set_station, valid_frame
 
 ROOT = Path(__file__).resolve().parents[2]
 BROKEN = ROOT / "sample_data" / "broken_stations.csv"
