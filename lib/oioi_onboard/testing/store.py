@@ -145,17 +145,18 @@ def store_station(session: Session, cpo_id: int, payload: dict[str, Any], *, imp
     return station
 
 
-def store_stations(session: Session, cpo_id: int, count: int, *, operator_id: str = OPERATOR, prefix: str = "S",
-                   connectors: int = 1, mixed: bool = False, batch: int = 5000) -> int:
-    """Store stations 1 .. count (``station_payload``) fast, one insert per table and batch, under one
-    import record; returns the import id."""
+def store_stations(session: Session, cpo_id: int, count: int, *, start: int = 1, operator_id: str = OPERATOR,
+                   prefix: str = "S", connectors: int = 1, mixed: bool = False, batch: int = 5000) -> int:
+    """Store ``count`` stations numbered from ``start`` (``station_payload``) fast, one insert per table and
+    batch, under one import record; returns the import id."""
     def payload(n: int) -> dict[str, Any]:
         return station_payload(n, operator_id=operator_id, prefix=prefix, connectors=connectors, mixed=mixed)
 
-    messages.Station.model_validate(payload(1))  # shape check
-    record = new_import(session, cpo_id, stations=count, connectors=count * len(payload(1)["connectors"]))
-    for start in range(1, count + 1, batch):
-        payloads = [payload(n) for n in range(start, min(start + batch, count + 1))]
+    messages.Station.model_validate(payload(start))  # shape check
+    record = new_import(session, cpo_id, stations=count, connectors=count * len(payload(start)["connectors"]))
+    end = start + count
+    for first in range(start, end, batch):
+        payloads = [payload(n) for n in range(first, min(first + batch, end))]
         rows = [dict(_station_fields(p), cpo_id=cpo_id, import_id=record.id) for p in payloads]
         pks = session.execute(insert(Station).returning(Station.id, sort_by_parameter_order=True), rows).scalars()
         session.execute(insert(Connector), [row for pk, p in zip(pks, payloads, strict=True)
