@@ -10,7 +10,8 @@ register (9,690 stations), under 300 ms on 30 rows.
 Baselines, measured in the same run: a bare read of the same file (pandas,
 calamine for XLSX), and AppTest rerunning a page that only writes a title.
 
-Run: ``.venv/bin/python bench/bench_import_page.py``. The register lives in
+Run: ``PYTHONPATH=app .venv/bin/python bench/bench_import_page.py`` (the pages import ``common``, as
+under Streamlit). The register lives in
 ``../shared/data``; without it only the 30-row file is measured, and the
 bench says so.
 """
@@ -21,35 +22,17 @@ import csv
 import io
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "app"))  # the pages import common and components, as Streamlit runs them
 
 REGISTER = ROOT.parent / "shared" / "data" / "bnetza-ladesaeulenregister-2019-07.xlsx"
 SLICE = ROOT / "tests" / "data" / "bnetza-slice.xlsx"
 PAGE = ROOT / "app" / "pages" / "import_stations.py"
 HOTLINE = "+49 228 14 0"
 REPEAT = 3  # each interaction is measured this often (fresh sessions); the median counts
-
-
-def operators(raw) -> dict[str, str]:  # noqa: ANN001
-    """An operator id for every operator name of the file (what a CPO's table would say)."""
-    digits = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-    names = sorted(set(raw.frame["Betreiber"]))
-    return {name: f"DE*{digits[k // 1296 % 36]}{digits[k // 36 % 36]}{digits[k % 36]}" for k, name in enumerate(names)}
-
-
-def operator_csv(table: dict[str, str]) -> bytes:
-    out = io.StringIO()
-    writer = csv.writer(out, delimiter=";", lineterminator="\n")
-    writer.writerow(["operator name", "operator id"])
-    writer.writerows(table.items())
-    return out.getvalue().encode("utf-8")
 
 
 def thirty_rows() -> bytes:
@@ -146,6 +129,7 @@ def measure(label: str, name: str, data: bytes, table: bytes, goal: float) -> No
 
 def main() -> None:
     from oioi_onboard.sheets.reader import read_sheet
+    from oioi_onboard.testing.sheets import operator_table, operator_table_csv
 
     small = thirty_rows()
     files = [("30-row file", "register-30.csv", small, 0.3)]
@@ -154,7 +138,7 @@ def main() -> None:
     else:
         print(f"NOTE: {REGISTER} is missing (it exists on the build host and in CI): "
               "the full register is NOT measured, only the 30-row file.")
-    tables = {name: operators(read_sheet(data, name)) for _, name, data, _ in files}
+    tables = {name: operator_table(read_sheet(data, name).frame["Betreiber"]) for _, name, data, _ in files}
     with tempfile.TemporaryDirectory(prefix="bench-import-page-") as tmp:
         prepare(Path(tmp) / "data", sorted({i for t in tables.values() for i in t.values()}))
         from streamlit.testing.v1 import AppTest
@@ -169,7 +153,7 @@ def main() -> None:
             times.append(time.perf_counter() - start)
         print(f"baseline: an empty page reruns in {statistics.median(times) * 1000:.0f} ms in AppTest")
         for label, name, data, goal in files:
-            measure(label, name, data, operator_csv(tables[name]), goal)
+            measure(label, name, data, operator_table_csv(tables[name]), goal)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 PER_CPO = int(sys.argv[1]) if len(sys.argv) > 1 else 5_000
 CPOS = 5
@@ -50,13 +49,12 @@ def main() -> None:
     import streamlit as st
     from streamlit.testing.v1 import AppTest
 
-    from oioi_onboard.oioi.ids import new_partner_identifier
     from oioi_onboard.oioi.vocabulary import STATION_POST
     from oioi_onboard.store import queries
     from oioi_onboard.store.auth import SYSTEM, create_user
     from oioi_onboard.store.db import get_engine, migrate, session_scope
     from oioi_onboard.store.models import Outbox, OutboxState, Role
-    from tests.helpers.bulk_stations import register_cpo, store_stations
+    from oioi_onboard.testing.store import make_cpo, store_stations
 
     for name in ("streamlit", "streamlit.runtime.caching.storage", "streamlit.runtime.scriptrunner_utils"):
         logging.getLogger(name).setLevel(logging.ERROR)  # "no runtime" notices from AppTest, not results
@@ -65,10 +63,9 @@ def main() -> None:
     with session_scope() as session:
         for index in range(CPOS):
             operator_id = f"DE*B{index:02d}"
-            cpo_id = register_cpo(session, name=f"Bench CPO {index}", operator_id=operator_id,
-                                  partner_identifier=new_partner_identifier(), endpoint="sandbox",
-                                  api_key="bench-key-0000")
-            store_stations(session, cpo_id=cpo_id, count=PER_CPO, operator_id=operator_id, prefix=f"B{index}")
+            cpo_id = make_cpo(session, name=f"Bench CPO {index}", operator_ids=operator_id, endpoint="sandbox",
+                              api_key="bench-key-0000").id
+            store_stations(session, cpo_id, PER_CPO, operator_id=operator_id, prefix=f"B{index}", mixed=True)
             for n in range(3):
                 session.add(Outbox(cpo_id=cpo_id, kind=STATION_POST, key=f"x{n}", payload={},
                                    payload_sha256="x", state=OutboxState.FAILED))

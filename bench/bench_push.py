@@ -30,9 +30,6 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
 STATIONS = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000
 CONCURRENCIES = [int(c) for c in sys.argv[2:]] or [16, 64]
 PROFILE = os.environ.get("BENCH_PROFILE") == "1"  # sample the worker at the highest concurrency with py-spy
@@ -61,14 +58,14 @@ def measure(sandbox, concurrency: int, count: int) -> dict:
     from oioi_onboard.store.models import Outbox, OutboxState, PushRun
     from oioi_onboard.sync.diff import plan_push
     from oioi_onboard.sync.outbox import enqueue_plan
-    from tests.helpers.push import bulk_add_stations, make_cpo
+    from oioi_onboard.testing.store import make_cpo, store_stations
 
     env = _fresh_database(f"c{concurrency}")
     migrate()
     with session_scope() as session:
-        cpo = make_cpo(session, endpoint=sandbox.url, api_key=sandbox.api_key, partner_id=sandbox.partner_id,
+        cpo = make_cpo(session, endpoint=sandbox.url, api_key=sandbox.api_key, partner_ids=sandbox.partner_id,
                        concurrency=concurrency)
-        bulk_add_stations(session, cpo, count)
+        store_stations(session, cpo.id, count)
         cpo_id = cpo.id
     log = open(WORK / f"worker-c{concurrency}.log", "wb")
     worker = subprocess.Popen([sys.executable, "-m", "oioi_onboard.cli", "worker", "--poll-interval", "0.1"],
@@ -174,7 +171,7 @@ def client_cpu(sandbox, concurrency: int, count: int) -> list[tuple[str, float, 
 
     from oioi_onboard.oioi.client import OioiClient
     from oioi_onboard.oioi.messages import station_post_body
-    from tests.helpers.push import station_payload
+    from oioi_onboard.testing.stations import station_payload
 
     bodies = [station_post_body(station_payload(n), sandbox.partner_id) for n in range(1, count + 1)]
     headers = {"Authorization": f"key={sandbox.api_key}", "Content-Type": "application/json"}
@@ -227,7 +224,7 @@ def bare_client(sandbox, concurrency: int, count: int) -> float:
 
     from oioi_onboard.oioi.client import OioiClient
     from oioi_onboard.oioi.messages import station_post_body
-    from tests.helpers.push import station_payload
+    from oioi_onboard.testing.stations import station_payload
 
     bodies = [station_post_body(station_payload(n), sandbox.partner_id) for n in range(1, count + 1)]
 
@@ -248,7 +245,7 @@ def bare_client(sandbox, concurrency: int, count: int) -> float:
 
 def main() -> None:
     from oioi_onboard.oioi.vocabulary import STATION_POST
-    from tests.helpers.sandbox import start_sandbox
+    from oioi_onboard.testing.sandbox import start_sandbox
 
     sandbox = start_sandbox(WORK / "sandbox", latency_ms=LATENCY_MS, api_keys=("bench-key-0000",),
                             partner_ids=("bEnCh7Qw9LmZ2vK8sRb4",), seed=None)

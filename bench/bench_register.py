@@ -12,7 +12,6 @@ Run: ``.venv/bin/python bench/bench_register.py``. The register lives in
 
 from __future__ import annotations
 
-import csv
 import json
 import statistics
 import subprocess
@@ -36,20 +35,15 @@ def timed(command: list[str]) -> tuple[float, subprocess.CompletedProcess]:
 def main() -> int:
     if not REGISTER.exists():
         print(f"bench_register: {REGISTER} is missing (it exists on the build host and in CI); nothing measured. "
-              "tests/sheets/test_register_end_to_end.py covers the slice.")
+              "tests/cli/test_validate.py covers the slice.")
         return 0
-    sys.path.insert(0, str(ROOT / "lib"))
     from oioi_onboard.sheets.reader import read_sheet
+    from oioi_onboard.testing.sheets import operator_table, operator_table_csv
 
-    names = sorted(set(read_sheet(REGISTER.read_bytes(), REGISTER.name).frame["Betreiber"]))
-    digits = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    table = operator_table(read_sheet(REGISTER.read_bytes(), REGISTER.name).frame["Betreiber"])
     with tempfile.TemporaryDirectory(prefix="bench-register-") as tmp:
         operators = Path(tmp) / "operators.csv"
-        with operators.open("w", encoding="utf-8", newline="") as handle:
-            writer = csv.writer(handle, delimiter=";")
-            writer.writerow(["operator name", "operator id"])
-            writer.writerows((name, f"DE*{digits[k // 1296 % 36]}{digits[k // 36 % 36]}{digits[k % 36]}")
-                             for k, name in enumerate(names))
+        operators.write_bytes(operator_table_csv(table))
         bare = [sys.executable, "-c", "import sys, pandas as pd; "
                 "pd.read_excel(sys.argv[1], engine='calamine', header=None, dtype=str)", str(REGISTER)]
         command = [sys.executable, "-m", "oioi_onboard.cli", "validate", str(REGISTER), "--profile", "bnetza",
@@ -64,7 +58,7 @@ def main() -> int:
             report = json.loads(done.stdout)
         exported = sum(1 for _ in open(Path(tmp) / "export.csv", encoding="utf-8-sig")) - 1
     ratio = statistics.median(v / b for b, v in pairs)
-    print(f"bench_register: {REGISTER.name}, {len(names):,} operators in the table")
+    print(f"bench_register: {REGISTER.name}, {len(table):,} operators in the table")
     print(f"  bare read_excel process     {min(b for b, _ in pairs):6.2f} s (best of {REPEAT})")
     print(f"  oioi-onboard validate       {min(v for _, v in pairs):6.2f} s (best of {REPEAT})")
     # Issue 11 sets its 2x goal on 100,000 CSV rows (bench_validate.py); here the ratio is for reference:

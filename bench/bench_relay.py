@@ -83,52 +83,19 @@ def stop(process: subprocess.Popen) -> None:
             process.wait()
 
 
-def station(n: int) -> dict:
-    evse = f"{OPERATOR}*E{n:05d}"
-    return {
-        "id": f"{OPERATOR}*S{n:05d}", "name": f"Bench {n}",
-        "latitude": round(50.0 + (n % 100) * 0.01, 5), "longitude": round(8.0 + (n // 100) * 0.01, 5),
-        "address": {"street": "Teststraße", "street-number": str(n), "city": "Frankfurt", "zip": "60311",
-                    "country": "DE"},
-        "contact": {"phone": "+49 69 1234567"}, "cpo-id": OPERATOR, "is-open-24": True,
-        "connectors": [{"id": f"{evse}1", "name": "Type2", "speed": 22.0},
-                       {"id": f"{evse}2", "name": "Combo", "speed": 50.0}],
-    }
-
-
 def register(endpoint: str) -> tuple[int, list[str]]:
-    """The CPO and its stations, straight into the store as an import leaves them."""
-    import hashlib
-    import json
-
-    from sqlalchemy import insert
-    from sqlmodel import select
-
-    from oioi_onboard.store.models import Connector, Cpo, OperatorId, PartnerIdentifier, Station
-    from oioi_onboard.store.secrets import encrypt_api_key, last4
-
-    def sha(value) -> str:  # noqa: ANN001
-        return hashlib.sha256(json.dumps(value, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    """The CPO and its stations of two connectors, straight into the store as an import leaves them;
+    returns the CPO id and every EVSE id."""
+    from oioi_onboard.testing.stations import evse
+    from oioi_onboard.testing.store import make_cpo, store_status_station
 
     migrate()
     with session_scope() as session:
-        cpo = Cpo(name="Bench CPO", endpoint=endpoint, api_key_encrypted=encrypt_api_key(API_KEY),
-                  api_key_last4=last4(API_KEY), concurrency=CONCURRENCY)
-        session.add(cpo)
-        session.flush()
-        session.add(OperatorId(cpo_id=cpo.id, operator_id=OPERATOR))
-        session.add(PartnerIdentifier(cpo_id=cpo.id, partner_identifier=PARTNER_ID))
-        payloads = [station(n) for n in range(1, STATIONS + 1)]
-        session.execute(insert(Station), [dict(
-            cpo_id=cpo.id, station_id=p["id"], name=p["name"], latitude=p["latitude"], longitude=p["longitude"],
-            city="Frankfurt", cpo_operator_id=OPERATOR, payload=p, payload_sha256=sha(p),
-            connectors_signature=sha(sorted((c["id"], c["name"]) for c in p["connectors"])), deleted=False,
-        ) for p in payloads])
-        pks = dict(session.exec(select(Station.station_id, Station.id).where(Station.cpo_id == cpo.id)).all())
-        session.execute(insert(Connector), [dict(
-            station_pk=pks[p["id"]], cpo_id=cpo.id, evse_id=c["id"], evse_key=c["id"].replace("*", "").upper(),
-            name=c["name"], speed=c["speed"]) for p in payloads for c in p["connectors"]])
-        return cpo.id, [c["id"] for p in payloads for c in p["connectors"]]
+        cpo = make_cpo(session, name="Bench CPO", operator_ids=OPERATOR, endpoint=endpoint, api_key=API_KEY,
+                       partner_ids=PARTNER_ID, concurrency=CONCURRENCY)
+        for n in range(1, STATIONS + 1):
+            store_status_station(session, cpo.id, n)
+        return cpo.id, [evse(n, k, OPERATOR) for n in range(1, STATIONS + 1) for k in (1, 2)]
 
 
 def push_and_wait(cpo_id: int) -> float:

@@ -18,8 +18,6 @@ Run: ``.venv/bin/python bench/bench_rerun.py [stations]``.
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 import statistics
 import sys
@@ -28,7 +26,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 STATIONS = int(sys.argv[1]) if len(sys.argv) > 1 else 25_000
 RERUNS = 7
@@ -55,14 +52,14 @@ def prepare(data_dir: Path) -> int:
     from oioi_onboard.store.registry import register_cpo
     from oioi_onboard.sync.diff import plan_push
     from oioi_onboard.sync.outbox import enqueue_plan
-    from tests.helpers.bulk_stations import store_stations
+    from oioi_onboard.testing.store import store_stations
 
     migrate()
     with session_scope() as session:
         create_user(session, actor=SYSTEM, name="admin", role=Role.ADMIN, password="bench-password-1")
         cpo, _ = register_cpo(session, actor=SYSTEM, name="Big CPO", operator_ids=["DE*8PS"], endpoint="sandbox",
                               api_key="bench-key-0000")
-        store_stations(session, cpo_id=cpo.id, count=STATIONS)
+        store_stations(session, cpo.id, STATIONS, mixed=True)
     with session_scope() as session:
         enqueue_plan(session, actor=SYSTEM, plan=plan_push(session, actor=SYSTEM, cpo_id=cpo.id))
     with session_scope() as session:
@@ -74,25 +71,6 @@ def prepare(data_dir: Path) -> int:
                                                acked_at=stamp))
         session.execute(update(Connector).where(Connector.id % 10 == 0).values(status="Occupied", status_at=stamp))
     return cpo.id
-
-
-def stations_csv() -> bytes:
-    """The same stations as a canonical CSV, as the CPO would upload them again."""
-    from tests.helpers.bulk_stations import station_payload
-
-    out = io.StringIO()
-    header = ["station_id", "station_name", "latitude", "longitude", "street", "street_number", "city", "zip",
-              "country", "phone", "web", "cpo_id", "is_open_24", "evse_id", "connector_type", "speed_kw"]
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(header)
-    for n in range(STATIONS):
-        p = station_payload(n)
-        a = p["address"]
-        for c in p["connectors"]:
-            writer.writerow([p["id"], p["name"], p["latitude"], p["longitude"], a["street"], a["street-number"],
-                             a["city"], a["zip"], a["country"], p["contact"]["phone"], p["contact"]["web"],
-                             p["cpo-id"], "yes", c["id"], c["name"], c["speed"]])
-    return out.getvalue().encode()
 
 
 def time_page(script: str, *, upload: bytes | None = None) -> tuple[float, list[float], str]:
@@ -117,13 +95,15 @@ def time_page(script: str, *, upload: bytes | None = None) -> tuple[float, list[
 
 
 def main() -> None:
+    from oioi_onboard.testing.sheets import stations_csv
+
     with tempfile.TemporaryDirectory(prefix="bench-rerun-") as tmp:
         started = time.perf_counter()
         prepare(Path(tmp) / "data")
         print(f"{STATIONS:,} stations stored and acknowledged in {time.perf_counter() - started:.1f} s", flush=True)
         empty = Path(tmp) / "empty_page.py"
         empty.write_text("import streamlit as st\nst.title('Baseline')\n")
-        upload = stations_csv()
+        upload = stations_csv(STATIONS)
 
         from streamlit.testing.v1 import AppTest
 

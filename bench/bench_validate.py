@@ -12,7 +12,6 @@ several runs, because the machine is shared.
 """
 
 import multiprocessing
-import random
 import resource
 import subprocess
 import sys
@@ -32,76 +31,10 @@ from oioi_onboard.oioi.messages import ConnectorType
 from oioi_onboard.sheets import rules
 from oioi_onboard.sheets.canonical import BOOLEAN_NAMES, NAMES, REQUIRED, ROW, STATION_NAMES
 from oioi_onboard.sheets.validate import RegistryContext, validate
+from oioi_onboard.testing.sheets import NETWORK_OPERATORS, network_frame
 
 ROWS = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
 REPEAT = 5
-
-CITIES = [
-    ("DE", "Mannheim", "68159", 49.487, 8.466, "+49 621 1234567"),
-    ("DE", "Berlin", "10243", 52.512, 13.454, "+49 30 8122321"),
-    ("DE", "München", "80331", 48.137, 11.575, "+49 89 2123456"),
-    ("AT", "Wien", "1010", 48.208, 16.373, "+43 1 5123456"),
-    ("NL", "Utrecht", "3511 AB", 52.090, 5.121, "+31 30 2345678"),
-    ("FR", "Strasbourg", "67000", 48.573, 7.752, "+33 3 88 12 34 56"),
-]
-OPERATORS = [f"DE*{chr(65 + i // 26)}{chr(65 + i % 26)}{i % 10}" for i in range(40)]
-TYPES = [t.value for t in ConnectorType]
-
-
-def make_rows(n_rows: int, seed: int = 7) -> pd.DataFrame:
-    """A realistic network: ~2.5 connectors a station, 40 operators, 1% broken cells."""
-    rng = random.Random(seed)
-    records = []
-    station = 0
-    while len(records) < n_rows:
-        station += 1
-        country, city, zip_code, lat, lon, phone = rng.choice(CITIES)
-        operator = rng.choice(OPERATORS)
-        common = {
-            "station_id": f"{operator}*S{station:07d}",
-            "station_name": f"{city} Ladepark {station}",
-            "description": "" if station % 3 else "Behind the town hall",
-            "latitude": f"{lat + rng.uniform(-0.2, 0.2):.5f}",
-            "longitude": f"{lon + rng.uniform(-0.2, 0.2):.5f}",
-            "street": "Luisenring",
-            "street_number": str(station % 200 + 1),
-            "city": city,
-            "zip": zip_code,
-            "country": country,
-            "phone": phone,
-            "fax": "",
-            "web": f"https://{operator[3:].lower()}.example.com",
-            "email": f"service@{operator[3:].lower()}.example.com",
-            "cpo_id": operator,
-            "is_open_24": "true" if station % 4 else "false",
-            "open_hours": "" if station % 4 else "Mo-Fr 07:30-19:00; Sa 09:00-15:00",
-            "notes": "",
-            "is_reservable": "false",
-            "floor_level": "" if station % 5 else "-1",
-            "is_free_charge": "false",
-            "total_parking": str(station % 8 + 1),
-            "is_green_power_available": "true",
-            "is_plugin_charge": "false",
-            "is_roofed": "false",
-            "is_private": "false",
-        }
-        for evse in range(rng.choice((1, 2, 2, 3))):
-            types = ["Type2", "Schuko"] if evse == 0 and station % 7 == 0 else [rng.choice(TYPES)]
-            for connector_type in types:
-                row = dict(common, evse_id=f"{operator}*E{station:07d}*{evse + 1}",
-                           connector_type=connector_type, speed_kw=rng.choice(("11", "22", "50", "150")))
-                records.append(row)
-    frame = pd.DataFrame.from_records(records[:n_rows], columns=NAMES)
-    # About 1% broken cells of kinds users really send.
-    broken = rng.sample(range(n_rows), n_rows // 100)
-    for i, position in enumerate(broken):
-        column, value = [
-            ("latitude", "49,5x"), ("connector_type", "Typ 2"), ("email", "service@"), ("speed_kw", "0"),
-            ("evse_id", "+49*8PS*E1"), ("country", "Germany"), ("open_hours", "always"), ("phone", "12"),
-        ][i % 8]
-        frame.iat[position, frame.columns.get_loc(column)] = value
-    return frame
-
 
 # --- the same rules in pandera ------------------------------------------------------
 
@@ -198,7 +131,7 @@ def pandera_schema():
         return ~df.assign(_k=evse_key(df)).duplicated(["_k", "station_id", "connector_type"])
 
     def registered(df):
-        return df["cpo_id"].isin(OPERATORS)
+        return df["cpo_id"].isin(NETWORK_OPERATORS)
 
     def inside_country(df):
         lat, lon = number(df["latitude"]), number(df["longitude"])
@@ -239,7 +172,7 @@ def run_pandera(schema, frame: pd.DataFrame) -> int:
 
 
 def _write_csv(path: str, rows: int) -> None:
-    make_rows(rows).to_csv(path, index=False)
+    network_frame(rows).to_csv(path, index=False)
 
 
 def process_seconds(command: list[str]) -> float:
@@ -278,7 +211,7 @@ def main() -> None:
         size_mb = path.stat().st_size / 1e6
         bare_process_s, cli_process_s, cli_ratio = process_ratio(path)
 
-        context = RegistryContext(frozenset(OPERATORS), frozenset({"NL123E1"}), frozenset({"DE*XX*S1"}))
+        context = RegistryContext(frozenset(NETWORK_OPERATORS), frozenset({"NL123E1"}), frozenset({"DE*XX*S1"}))
         # Reading and validating alternate, so both see the same load on a shared machine;
         # the ratio is the median of the paired ratios, the times the best of each.
         read_times, validate_times = [], []

@@ -1,5 +1,5 @@
 """Fixtures every test folder shares: an isolated data directory, the database, the sandbox process,
-registered CPOs and an actor per role. The data they hold is built by tests/factories.py.
+registered CPOs and an actor per role. The data they hold is built by oioi_onboard.testing.
 
 Library modules are imported inside the fixtures, after the data directory is set.
 """
@@ -21,7 +21,7 @@ def _isolated_data_dir(tmp_path, monkeypatch):
     nothing listens (a developer's running `make run` is never touched) unless the test starts one there."""
     from oioi_onboard.settings import get_settings
     from oioi_onboard.store.db import get_engine
-    from tests.helpers.sandbox import free_port
+    from oioi_onboard.testing.sandbox import free_port
 
     monkeypatch.setenv("OIOI_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.delenv("DATABASE_URL", raising=False)
@@ -89,11 +89,11 @@ def sandbox_options() -> dict:
 def sandbox(tmp_path_factory, sandbox_options):
     """The real ``oioi-onboard sandbox`` process on a free port, one per test module.
 
-    It accepts ``DEFAULT_API_KEY`` and ``DEFAULT_PARTNER_ID`` (tests/helpers/sandbox.py) unless the
+    It accepts ``DEFAULT_API_KEY`` and ``DEFAULT_PARTNER_ID`` (oioi_onboard.testing.sandbox) unless the
     module overrides ``sandbox_options``. Its tests share it, so each uses station and EVSE ids of
     its own; a test that counts what the sandbox holds takes ``fresh_sandbox``.
     """
-    from tests.helpers.sandbox import running_sandbox
+    from oioi_onboard.testing.sandbox import running_sandbox
 
     with running_sandbox(tmp_path_factory.mktemp("sandbox"), **sandbox_options) as process:
         yield process
@@ -102,7 +102,7 @@ def sandbox(tmp_path_factory, sandbox_options):
 @pytest.fixture
 def fresh_sandbox(tmp_path):
     """An empty sandbox process of its own for one test, with the default API key and partner identifier."""
-    from tests.helpers.sandbox import running_sandbox
+    from oioi_onboard.testing.sandbox import running_sandbox
 
     with running_sandbox(tmp_path / "sandbox") as process:
         yield process
@@ -115,7 +115,7 @@ def fresh_sandbox(tmp_path):
 def cpo(db):
     """A registered CPO, 'Ours', holding DE*8PS (the operator id of the sample files and the hostile
     corpus), on the embedded sandbox (not running, so its provisioning there stays pending)."""
-    from tests.factories import make_cpo
+    from oioi_onboard.testing.store import make_cpo
 
     with db() as session:
         return make_cpo(session, name="Ours", operator_ids="DE*8PS")
@@ -124,7 +124,7 @@ def cpo(db):
 @pytest.fixture
 def other_cpo(db):
     """Another registered CPO, 'Theirs', holding DE*ABC."""
-    from tests.factories import make_cpo
+    from oioi_onboard.testing.store import make_cpo
 
     with db() as session:
         return make_cpo(session, name="Theirs", operator_ids="DE*ABC")
@@ -135,7 +135,7 @@ def actors(db, cpo) -> dict:
     """One account and actor per role, named after it: 'admin', 'manager' (partner manager),
     'staff' (CPO staff of ``cpo``) and 'viewer' (assigned to ``cpo``: may look, never change)."""
     from oioi_onboard.store.models import Role
-    from tests.factories import make_user
+    from oioi_onboard.testing.store import make_user
 
     with db() as session:
         return {
@@ -154,14 +154,14 @@ API_KEY_B = "key-of-bravo-4a8e6c0f5d"
 def two_cpos(db) -> dict:
     """CPOs Alpha (DE*ALP, sandbox, ``API_KEY_A``) and Bravo (AT*BRV, production, ``API_KEY_B``) with an
     account of every role: admin 'admin', partner manager 'maria', staff 'alice' (Alpha) and 'bob' (Bravo),
-    viewer 'victor'; each signs in with ``factories.password_of(name)``.
+    viewer 'victor'; each signs in with ``oioi_onboard.testing.store.password_of(name)``.
 
     Returns the CPO ids ('alpha', 'bravo'), their partner identifiers ('alpha_pids', 'bravo_pids')
     and each person's actor under their name.
     """
     from oioi_onboard.store import queries
     from oioi_onboard.store.models import Role
-    from tests.factories import make_cpo, make_user
+    from oioi_onboard.testing.store import make_cpo, make_user
 
     with db() as session:
         alpha = make_cpo(session, name="Alpha", operator_ids="DE*ALP", endpoint="sandbox", api_key=API_KEY_A)

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from components.basemap import STATIC_URL
-from tests.helpers.sandbox import free_port
+from oioi_onboard.testing.sandbox import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 

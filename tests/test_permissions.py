@@ -37,8 +37,8 @@ from oioi_onboard.store.auth import SYSTEM, Actor
 from oioi_onboard.store.db import migrate, session_scope
 from oioi_onboard.store.models import Cpo, Outbox, OutboxState, PushRun, Role
 from oioi_onboard.sync import diff, live, outbox, progress, queue_control, simulate, status_files, status_ingest, tokens
-from tests.helpers.push import new_import
-from tests.helpers.statuses import add_station, evse, make_cpo
+from oioi_onboard.testing.stations import evse
+from oioi_onboard.testing.store import make_cpo, new_import, store_status_station
 
 DEMO_NETWORK = Path(__file__).resolve().parents[1] / "sample_data" / "demo_network.csv"
 TARGET_OPERATOR = "DE*DMO"  # the operator id of the sample network, so its stations would be stored
@@ -62,13 +62,13 @@ class World:
 def world() -> World:
     migrate()
     with session_scope() as session:
-        own = make_cpo(session, name="Own CPO", operator_id="DE*8PS", partner_id="tP3x9Qw7LmZ2vK8sRb4N")
-        add_station(session, own, 1, acked=True)
-        target = make_cpo(session, name="Target CPO", operator_id=TARGET_OPERATOR, partner_id="Zq8Lm3Pw9Xr2Tk7Vb5Nc",
+        own = make_cpo(session, name="Own CPO", operator_ids="DE*8PS", partner_ids="tP3x9Qw7LmZ2vK8sRb4N")
+        store_status_station(session, own.id, 1, acked=True)
+        target = make_cpo(session, name="Target CPO", operator_ids=TARGET_OPERATOR, partner_ids="Zq8Lm3Pw9Xr2Tk7Vb5Nc",
                           api_key="target-api-key-0123456789", endpoint=f"{UNREACHABLE}/api/v4/request")
         for n, acked in ((1, True), (2, True), (3, False)):
-            add_station(session, target, n, acked=acked)
-        new_import(session, target)
+            store_status_station(session, target.id, n, acked=acked)
+        new_import(session, target.id)
         status_ingest.record_statuses(session, actor=SYSTEM, cpo_id=target.id, source="api", items=[
             {"evse_id": evse(1, operator_id=TARGET_OPERATOR), "status": "Occupied"},  # pending
             {"evse_id": evse(3, operator_id=TARGET_OPERATOR), "status": "Available"},  # held back
@@ -83,15 +83,11 @@ def world() -> World:
         [token] = tokens.list_tokens(session, actor=SYSTEM, cpo_id=target.id)
         ids = {"target": target.id, "own": own.id, "run_id": run.id, "token_id": token.id}
     with session_scope() as session:
-        store_station(session, ids["target"], 4)  # changed since: the plan below has something to send
+        store_status_station(session, ids["target"], 4)  # changed since: the plan below has something to send
         plan = diff.plan_push(session, actor=SYSTEM, cpo_id=ids["target"])
         version = live.live_map_version(session, actor=SYSTEM, cpo_ids=[ids["target"]])
     rows = pd.read_csv(DEMO_NETWORK, dtype=str, keep_default_na=False).head(6)
     return World(**ids, plan=plan, version=version, validation=validate(rows))
-
-
-def store_station(session: Session, cpo_id: int, n: int) -> None:
-    add_station(session, session.get(Cpo, cpo_id), n)
 
 
 # --- every guarded function, called as ``who`` on the target CPO ---------------------------------

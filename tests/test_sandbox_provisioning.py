@@ -20,10 +20,10 @@ from oioi_onboard.settings import SANDBOX_API_KEY, SANDBOX_PARTNER_ID, get_setti
 from oioi_onboard.store import connection, queries, registry
 from oioi_onboard.store.auth import SYSTEM
 from oioi_onboard.store.models import AuditLog, Cpo, Role
+from oioi_onboard.testing.sandbox import free_port
+from oioi_onboard.testing.store import actor
 from tests.conftest import ROOT
-from tests.factories import actor
 from tests.helpers.bare_sandbox import bare_sandbox, start_bare_sandbox
-from tests.helpers.sandbox import free_port
 
 DEMO = ROOT / "sample_data" / "demo_network.csv"
 CONNECTED = "connected: the endpoint accepted the API key and the partner identifier"

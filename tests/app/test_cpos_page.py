@@ -16,8 +16,8 @@ from oioi_onboard.store import queries
 from oioi_onboard.store.auth import SYSTEM
 from oioi_onboard.store.db import session_scope
 from oioi_onboard.store.models import Cpo, Role
+from oioi_onboard.testing.store import make_cpo, make_user, password_of
 from tests.conftest import API_KEY_A, API_KEY_B
-from tests.factories import make_cpo, make_user, password_of
 
 APP = Path(__file__).resolve().parents[2] / "app"
 

@@ -14,7 +14,7 @@ from streamlit.testing.v1 import AppTest
 
 from oioi_onboard.store.db import session_scope
 from oioi_onboard.store.models import AuditLog, Cpo, ImportRecord, Stage, Station
-from tests.factories import add_station_row
+from oioi_onboard.testing.store import add_station_row
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = str(ROOT / "app" / "pages" / "import_stations.py")

@@ -15,7 +15,7 @@ from streamlit.testing.v1 import AppTest
 from oioi_onboard.store.auth import SYSTEM
 from oioi_onboard.store.db import session_scope
 from oioi_onboard.store.models import Role
-from tests.factories import make_cpo, make_user
+from oioi_onboard.testing.store import make_cpo, make_user
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = str(ROOT / "app" / "pages" / "import_stations.py")
@@ -139,7 +139,7 @@ def test_the_cpos_defaults_fill_what_the_file_lacks_and_say_so(user):
 
 
 def test_a_french_irve_file_maps_with_no_manual_step(db):
-    from tests.factories import make_cpo, make_user
+    from oioi_onboard.testing.store import make_cpo, make_user
 
     with db() as session:
         make_cpo(session, name="Bornes", operator_ids="FR*A68")

@@ -14,7 +14,9 @@ from oioi_onboard.store.auth import SYSTEM, create_user
 from oioi_onboard.store.db import migrate, session_scope
 from oioi_onboard.store.models import Connector, Cpo, Role, StatusEvent
 from oioi_onboard.sync.status_ingest import record_statuses
-from tests.helpers.statuses import add_station, evse, make_cpo
+from oioi_onboard.testing.sandbox import DEFAULT_PARTNER_ID
+from oioi_onboard.testing.stations import evse
+from oioi_onboard.testing.store import make_cpo, store_status_station
 
 APP = Path(__file__).resolve().parents[2] / "app"
 PAGE = str(APP / "pages" / "live_map.py")
@@ -24,11 +26,11 @@ PAGE = str(APP / "pages" / "live_map.py")
 def network():
     migrate()
     with session_scope() as session:
-        cpo = make_cpo(session, name="Live CPO")
+        cpo = make_cpo(session, name="Live CPO", partner_ids=DEFAULT_PARTNER_ID)
         for n in range(1, 4):
-            add_station(session, cpo, n, acked=n != 3)
-        other = make_cpo(session, name="Hidden CPO", partner_id="Zq8Lm3Pw9Xr2Tk7Vb5Nc", operator_id="DE*ABC")
-        add_station(session, other, 9, acked=True)
+            store_status_station(session, cpo.id, n, acked=n != 3)
+        other = make_cpo(session, name="Hidden CPO", partner_ids="Zq8Lm3Pw9Xr2Tk7Vb5Nc", operator_ids="DE*ABC")
+        store_status_station(session, other.id, 9, acked=True)
         create_user(session, actor=SYSTEM, name="admin", role=Role.ADMIN, password="x" * 12)
         create_user(session, actor=SYSTEM, name="staff", role=Role.CPO_STAFF, password="x" * 12, cpo_names=["Live CPO"])
         create_user(session, actor=SYSTEM, name="viewer", role=Role.VIEWER, password="x" * 12, cpo_names=["Live CPO"])
@@ -94,7 +96,7 @@ def test_the_map_and_the_recent_changes_render_and_a_refresh_shows_new_changes(n
     with session_scope() as session:
         record_statuses(session, actor=SYSTEM, cpo_id=network, source="api",
                         items=[{"evse_id": evse(2), "status": "Reserved"}])
-        add_station(session, session.get(Cpo, network), 80, acked=True)  # far off: a new view would move
+        store_status_station(session, network, 80, acked=True)  # far off: a new view would move
         record_statuses(session, actor=SYSTEM, cpo_id=network, source="api",
                         items=[{"evse_id": evse(1, 2), "status": "Offline"}])
     app.run()  # what the fragment's timer does: the same script again, with new data

@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 from oioi_onboard.store import queries
 from oioi_onboard.store.db import session_scope
 from oioi_onboard.store.models import ImportRecord, Outbox, OutboxState, Role, Stage
-from tests.factories import add_station_row, make_user
+from oioi_onboard.testing.store import add_station_row, make_user
 
 PAGE = str(Path(__file__).resolve().parents[2] / "app" / "pages" / "overview.py")
 
@@ -82,7 +82,7 @@ def test_empty_overview_points_to_the_cpos_page(db):
 
 def test_an_unreachable_database_is_a_plain_message_without_the_password(monkeypatch):
     from oioi_onboard.settings import get_settings
-    from tests.helpers.sandbox import free_port
+    from oioi_onboard.testing.sandbox import free_port
 
     monkeypatch.setenv("DATABASE_URL", f"postgresql://dash:hunter2secret@127.0.0.1:{free_port()}/nowhere")
     get_settings.cache_clear()

@@ -14,8 +14,9 @@ from oioi_onboard.store import connection
 from oioi_onboard.store.auth import SYSTEM, create_user
 from oioi_onboard.store.db import migrate, session_scope
 from oioi_onboard.store.models import Cpo, Role
-from tests.helpers.push import add_stations, make_cpo, new_import, station_payload, store_station
-from tests.helpers.sandbox import running_sandbox
+from oioi_onboard.testing.sandbox import running_sandbox
+from oioi_onboard.testing.stations import station_payload
+from oioi_onboard.testing.store import make_cpo, new_import, store_station, store_stations
 
 PAGE = str(Path(__file__).resolve().parents[2] / "app" / "pages" / "push.py")
 
@@ -31,8 +32,8 @@ def cpo_id(sandbox):
     migrate()
     with session_scope() as session:
         cpo = make_cpo(session, name="Push CPO", endpoint=sandbox.url, api_key=sandbox.api_key,
-                       partner_id=sandbox.partner_id)
-        add_stations(session, cpo, 30)
+                       partner_ids=sandbox.partner_id)
+        store_stations(session, cpo.id, 30)
         create_user(session, actor=SYSTEM, name="admin", role=Role.ADMIN, password="x" * 12)
         # A passed connection test, as a user runs it on the CPOs page: Push is offered without a confirmation.
         assert connection.check_cpo_connection(session, actor=SYSTEM, cpo_id=cpo.id).ok
@@ -116,10 +117,9 @@ def test_connector_change_waits_for_confirmation_on_the_page(sandbox, cpo_id, wo
     app.button(key="push_go").click().run()
     wait_for(app, lambda a: "30 acknowledged" in progress_text(a))
     with session_scope() as session:
-        cpo = session.get(Cpo, cpo_id)
-        record = new_import(session, cpo)
+        record = new_import(session, cpo_id)
         for n in range(1, 31):
-            store_station(session, cpo, station_payload(n, connectors=2 if n == 5 else 1), import_id=record.id)
+            store_station(session, cpo_id, station_payload(n, connectors=2 if n == 5 else 1), import_id=record.id)
     app = page()
     assert metrics(app)["Connectors changed"] == 1
     app.button(key="push_go").click().run()

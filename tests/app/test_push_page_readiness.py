@@ -8,7 +8,7 @@ from streamlit.testing.v1 import AppTest
 from oioi_onboard.store import connection, registry
 from oioi_onboard.store.auth import SYSTEM
 from oioi_onboard.store.models import Role
-from tests.factories import make_cpo, make_user, store_stations
+from oioi_onboard.testing.store import make_cpo, make_user, store_stations
 
 PAGE = str(Path(__file__).resolve().parents[2] / "app" / "pages" / "push.py")
 
@@ -28,7 +28,7 @@ def test_push_waits_for_a_confirmation_until_the_connection_test_passes(db, sand
     with db() as session:
         cpo = make_cpo(session, name="Unsure", operator_ids="DE*8PS", endpoint=sandbox.url,
                        api_key="not-the-sandbox-key-01", partner_ids=sandbox.partner_id)
-        store_stations(session, cpo_id=cpo.id, count=3, prefix="RDY")
+        store_stations(session, cpo_id=cpo.id, count=3, prefix="RDY", mixed=True)
         make_user(session, "admin", Role.ADMIN)
     cpo_id = cpo.id
 

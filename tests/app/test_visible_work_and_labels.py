@@ -16,7 +16,7 @@ import streamlit
 from streamlit.testing.v1 import AppTest
 
 from oioi_onboard.store.models import Role
-from tests.factories import make_cpo, make_user
+from oioi_onboard.testing.store import make_cpo, make_user
 
 ROOT = Path(__file__).resolve().parents[2]
 MAIN = str(ROOT / "app" / "main.py")

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.helpers.sandbox import SandboxProcess, running_sandbox, start_sandbox
+from oioi_onboard.testing.sandbox import SandboxProcess, running_sandbox, start_sandbox
 
 BARE = {"api_keys": (), "partner_ids": (), "seed": None}  # running_sandbox/start_sandbox keywords
 

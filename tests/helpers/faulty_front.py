@@ -28,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.helpers.sandbox import free_port
+from oioi_onboard.testing.sandbox import free_port
 
 
 @dataclass

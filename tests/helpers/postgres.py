@@ -23,7 +23,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.helpers.sandbox import free_port
+from oioi_onboard.testing.sandbox import free_port
 
 UNPRIVILEGED_USER = "nobody"
 

@@ -1,8 +1,8 @@
-"""A CPO with stations in the store, and the real outbox worker in a thread, for the status tests.
+"""The real outbox worker and the relay in threads, and what the status tests read back.
 
-Stations go straight into the store (the import is tested elsewhere); whether
-the endpoint acknowledged them is either set here (``acked=True``, for tests
-of the queue itself) or earned by pushing them through the real worker.
+Their stations go straight into the store (``oioi_onboard.testing.store.store_status_station``; the
+import is tested elsewhere); whether the endpoint acknowledged them is either set there (``acked=True``,
+for tests of the queue itself) or earned by pushing them through the real worker.
 """
 
 from __future__ import annotations
@@ -12,79 +12,12 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import select
 
-from oioi_onboard.oioi.messages import canonical_sha256
-from oioi_onboard.sheets.stations import connectors_signature
 from oioi_onboard.store.db import migrate, session_scope
-from oioi_onboard.store.models import Connector, Cpo, OperatorId, PartnerIdentifier, Station, StatusEvent
-
-OPERATOR = "DE*8PS"
-
-
-def make_cpo(session: Session, *, name: str = "Status CPO", endpoint: str = "sandbox", api_key: str | None = None,
-             partner_id: str = "tP3x9Qw7LmZ2vK8sRb4N", operator_id: str = OPERATOR, concurrency: int = 16) -> Cpo:
-    from oioi_onboard.store.secrets import encrypt_api_key, last4
-
-    cpo = Cpo(name=name, endpoint=endpoint, concurrency=concurrency,
-              api_key_encrypted=encrypt_api_key(api_key) if api_key else None,
-              api_key_last4=last4(api_key) if api_key else None)
-    session.add(cpo)
-    session.flush()
-    session.add(OperatorId(cpo_id=cpo.id, operator_id=operator_id))
-    session.add(PartnerIdentifier(cpo_id=cpo.id, partner_identifier=partner_id))
-    session.flush()
-    return cpo
-
-
-def station_payload(n: int, *, operator_id: str = OPERATOR, shared_evse: bool = False) -> dict[str, Any]:
-    """Station ``n`` with two connectors: two EVSE ids, or one EVSE id with a Type2 and a Schuko socket."""
-    evse = f"{operator_id}*E{n:05d}"
-    connectors = (
-        [{"id": f"{evse}1", "name": "Type2", "speed": 22.0}, {"id": f"{evse}1", "name": "Schuko", "speed": 3.7}]
-        if shared_evse else
-        [{"id": f"{evse}1", "name": "Type2", "speed": 22.0}, {"id": f"{evse}2", "name": "Combo", "speed": 50.0}]
-    )
-    return {
-        "id": f"{operator_id}*S{n:05d}", "name": f"Station {n}",
-        "latitude": 52.5 + n * 0.001, "longitude": 13.4 + n * 0.001,
-        "address": {"street": "Hauptstraße", "street-number": str(n), "city": "Berlin", "zip": "10117",
-                    "country": "DE"},
-        "contact": {"phone": "+49 30 1234567"},
-        "cpo-id": operator_id, "is-open-24": True, "connectors": connectors,
-    }
-
-
-def add_station(session: Session, cpo: Cpo, n: int, *, shared_evse: bool = False, acked: bool = False) -> Station:
-    payload = station_payload(n, operator_id=cpo_operator(session, cpo), shared_evse=shared_evse)
-    station = Station(
-        cpo_id=cpo.id, station_id=payload["id"], name=payload["name"], latitude=payload["latitude"],
-        longitude=payload["longitude"], city="Berlin", cpo_operator_id=payload["cpo-id"], payload=payload,
-        payload_sha256=canonical_sha256(payload), connectors_signature=connectors_signature(payload),
-    )
-    if acked:
-        station.acked_at = datetime.now(UTC)
-        station.acked_sha256 = station.payload_sha256
-        station.acked_connectors_signature = station.connectors_signature
-    session.add(station)
-    session.flush()
-    for connector in payload["connectors"]:
-        session.add(Connector(station_pk=station.id, cpo_id=cpo.id, evse_id=connector["id"],
-                              evse_key=connector["id"].replace("*", "").upper(), name=connector["name"],
-                              speed=connector["speed"]))
-    session.flush()
-    return station
-
-
-def cpo_operator(session: Session, cpo: Cpo) -> str:
-    return session.exec(select(OperatorId.operator_id).where(OperatorId.cpo_id == cpo.id)).first() or OPERATOR
-
-
-def evse(n: int, k: int = 1, operator_id: str = OPERATOR) -> str:
-    return f"{operator_id}*E{n:05d}{k}"
+from oioi_onboard.store.models import Station, StatusEvent
 
 
 def events(evse_id: str | None = None) -> list[StatusEvent]:

@@ -10,8 +10,8 @@ from streamlit.testing.v1 import AppTest
 from oioi_onboard.store.auth import SYSTEM
 from oioi_onboard.store.models import Cpo, ImportRecord, Role, Station
 from oioi_onboard.sync.diff import plan_push
+from oioi_onboard.testing.store import make_cpo, make_user
 from oioi_onboard.workflows.imports import import_file
-from tests.factories import make_cpo, make_user
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data" / "ocpi"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.sandbox import running_sandbox
+from oioi_onboard.testing.sandbox import running_sandbox
 
 pytestmark = pytest.mark.slow  # the real command against the real sandbox
 

@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from oioi_onboard.cli import app
 from oioi_onboard.store.models import Cpo
-from tests.factories import make_cpo
+from oioi_onboard.testing.store import make_cpo
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "ocpi"
 PHONE = ("--set", "phone=+49 30 123456")

@@ -15,7 +15,7 @@ import pytest
 from oioi_onboard.oioi import errors, messages
 from oioi_onboard.oioi.client import OioiClient, send_many
 from oioi_onboard.oioi.retry import parse_retry_after
-from tests.helpers.sandbox import free_port, running_sandbox
+from oioi_onboard.testing.sandbox import free_port, running_sandbox
 from tests.oioi.spec_examples import request_example
 
 SECRET_KEY = "k3y-Zq81-vYt5-secret-77aa"

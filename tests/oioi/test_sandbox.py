@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.helpers.sandbox import free_port, running_sandbox, start_sandbox
+from oioi_onboard.testing.sandbox import free_port, running_sandbox, start_sandbox
 from tests.oioi.spec_examples import request_example
 
 KEY = "sbx-key-Hq2v-93kd-0000"

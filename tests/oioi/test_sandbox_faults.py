@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from oioi_onboard.oioi.sandbox import create_app
-from tests.helpers.sandbox import DEFAULT_API_KEY, DEFAULT_PARTNER_ID
+from oioi_onboard.testing.sandbox import DEFAULT_API_KEY, DEFAULT_PARTNER_ID
 from tests.oioi.spec_examples import request_example
 
 CLEAR = {"fail_rate": 0, "stall_rate": 0, "throttle_rate": 0, "retry_after": 1}

@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from oioi_onboard.oioi.sandbox import client, create_app
+from oioi_onboard.testing.sandbox import free_port, running_sandbox
 from tests.helpers.bare_sandbox import BARE, bare_sandbox, start_bare_sandbox
-from tests.helpers.sandbox import free_port, running_sandbox
 from tests.oioi.spec_examples import request_example
 
 KEY_A = "provisioned-key-A-9f2c71d0"

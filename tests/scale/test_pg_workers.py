@@ -31,7 +31,7 @@ from oioi_onboard.store.models import Outbox, OutboxState, Station
 from oioi_onboard.sync.diff import plan_push
 from oioi_onboard.sync.outbox import enqueue_plan
 from oioi_onboard.sync.tokens import create_token
-from tests.factories import make_cpo, store_stations
+from oioi_onboard.testing.store import make_cpo, store_stations
 
 STATIONS = 10_000
 WORKERS = 3
@@ -113,7 +113,7 @@ def test_three_workers_accept_each_of_10000_stations_exactly_once(postgres_url, 
     with session_scope(postgres_url) as session:
         cpo_id = make_cpo(session, name="Big CPO", operator_ids="DE*8PS", partner_ids=sandbox.partner_id,
                           endpoint=sandbox.url, api_key=sandbox.api_key).id
-        store_stations(session, cpo_id=cpo_id, count=STATIONS)
+        store_stations(session, cpo_id=cpo_id, count=STATIONS, start=0, mixed=True)
     with session_scope(postgres_url) as session:
         plan = plan_push(session, actor=SYSTEM, cpo_id=cpo_id)
         assert plan.counts["new"] == STATIONS

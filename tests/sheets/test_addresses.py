@@ -12,7 +12,7 @@ from oioi_onboard.sheets.mapping import Mapping, apply_mapping
 from oioi_onboard.sheets.reader import read_sheet
 from oioi_onboard.sheets.suggest import suggest_mapping
 from oioi_onboard.sheets.validate import validate
-from tests.factories import set_station, valid_frame
+from oioi_onboard.testing.sheets import set_station, valid_frame
 
 
 def sheet(rows: list[list[str]]):

@@ -9,7 +9,7 @@ from openpyxl import load_workbook
 from oioi_onboard.sheets.issues import ISSUE_COLUMNS, Severity, concat_issues, make_issues
 from oioi_onboard.sheets.report import issues_csv, issues_xlsx
 from oioi_onboard.sheets.validate import validate
-from tests.factories import set_station, valid_frame
+from oioi_onboard.testing.sheets import set_station, valid_frame
 
 HOSTILE = ["=cmd|' /C calc'!A0", "+SUM(1,2)", "-2+3", "@SUM(A1)", "\t=1+1", "\r=1+1"]
 SAFE = ["Marktplatz", "49.4875", "DE*8PS*E1", ""]

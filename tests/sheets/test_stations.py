@@ -11,7 +11,7 @@ from oioi_onboard.sheets.stations import (
     station_points,
 )
 from oioi_onboard.sheets.validate import validate
-from tests.factories import set_row, set_station, valid_frame
+from oioi_onboard.testing.sheets import set_row, set_station, valid_frame
 
 
 def test_stations_are_valid_oioi():

@@ -13,7 +13,7 @@ from oioi_onboard.sheets.mapping import apply_mapping
 from oioi_onboard.sheets.reader import read_sheet
 from oioi_onboard.sheets.suggest import suggest_mapping
 from oioi_onboard.sheets.validate import RegistryContext, validate
-from tests.factories import set_row, set_station, valid_frame
+from oioi_onboard.testing.sheets import set_row, set_station, valid_frame
 
 ROOT = Path(__file__).resolve().parents[2]
 BROKEN = ROOT / "sample_data" / "broken_stations.csv"

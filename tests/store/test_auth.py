@@ -16,7 +16,7 @@ from oioi_onboard.store.auth import (
     set_password,
 )
 from oioi_onboard.store.models import Role, User
-from tests.factories import password_of
+from oioi_onboard.testing.store import password_of
 
 
 def test_authenticate_gives_the_actor_with_role_and_cpos(two_cpos, db):

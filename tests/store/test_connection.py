@@ -4,8 +4,8 @@ import pytest
 
 from oioi_onboard.store import connection, registry
 from oioi_onboard.store.auth import SYSTEM
-from tests.factories import make_cpo
-from tests.helpers.sandbox import free_port
+from oioi_onboard.testing.sandbox import free_port
+from oioi_onboard.testing.store import make_cpo
 
 pytestmark = pytest.mark.slow  # the real sandbox and real connection tests, 1-3 s each
 

@@ -7,7 +7,7 @@ from oioi_onboard.errors import PermissionDenied
 from oioi_onboard.store import onboarding
 from oioi_onboard.store.models import ImportRecord, Outbox, OutboxState, Station, StatusEvent
 from oioi_onboard.store.onboarding import STEPS
-from tests.factories import add_station_row
+from oioi_onboard.testing.store import add_station_row
 
 
 def steps(found, cpo_id):

@@ -7,7 +7,7 @@ from oioi_onboard.store import queries, registry
 from oioi_onboard.store.auth import SYSTEM, authenticate
 from oioi_onboard.store.db import get_engine, migrate, session_scope
 from oioi_onboard.store.models import Role, Stage
-from tests.factories import make_cpo, make_user, password_of
+from oioi_onboard.testing.store import make_cpo, make_user, password_of
 
 
 @pytest.mark.postgres

@@ -15,7 +15,7 @@ from oioi_onboard.store.models import (
     OutboxState,
     Stage,
 )
-from tests.factories import add_station_row, make_cpo
+from oioi_onboard.testing.store import add_station_row, make_cpo
 
 
 def test_staff_see_only_their_cpo(two_cpos, db):

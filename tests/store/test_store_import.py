@@ -9,7 +9,8 @@ from oioi_onboard.store.db import session_scope
 from oioi_onboard.store.models import AuditLog, Connector, Cpo, ImportRecord, Role, Stage, Station
 from oioi_onboard.store.queries import PermissionDenied
 from oioi_onboard.store.stations import registry_context, station_frame, store_import
-from tests.factories import actor, set_row, set_station, valid_frame
+from oioi_onboard.testing.sheets import set_row, set_station, valid_frame
+from oioi_onboard.testing.store import actor
 
 S1, S2, S3 = "DE*8PS*S0001", "DE*8PS*S0002", "DE*8PS*S0003"
 

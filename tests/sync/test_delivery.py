@@ -27,9 +27,9 @@ from oioi_onboard.sync.diff import plan_push
 from oioi_onboard.sync.outbox import enqueue_plan
 from oioi_onboard.sync.status_ingest import record_statuses
 from oioi_onboard.sync.worker import WorkerOptions, classify
+from oioi_onboard.testing.sandbox import DEFAULT_PARTNER_ID, running_sandbox
+from oioi_onboard.testing.store import make_cpo, store_stations
 from tests.helpers.faulty_front import faulty_front
-from tests.helpers.push import add_stations, make_cpo
-from tests.helpers.sandbox import DEFAULT_PARTNER_ID, running_sandbox
 from tests.helpers.statuses import wait_for
 
 pytestmark = pytest.mark.slow  # real processes and waits measured in seconds
@@ -68,9 +68,9 @@ def running_worker(**options):
 def _cpo(endpoint: str, sandbox, *, stations: int, concurrency: int = 4) -> int:
     migrate()
     with session_scope() as session:
-        cpo = make_cpo(session, endpoint=endpoint, api_key=sandbox.api_key, partner_id=sandbox.partner_id,
+        cpo = make_cpo(session, endpoint=endpoint, api_key=sandbox.api_key, partner_ids=sandbox.partner_id,
                        concurrency=concurrency)
-        add_stations(session, cpo, stations)
+        store_stations(session, cpo.id, stations)
         cpo_id = cpo.id
     with session_scope() as session:
         enqueue_plan(session, actor=SYSTEM, plan=plan_push(session, actor=SYSTEM, cpo_id=cpo_id))
@@ -204,7 +204,7 @@ def test_a_station_id_another_partner_holds_fails_that_station_only(tmp_path):
     """220 among acknowledgements is the request's own refusal: that row fails, the queue goes on."""
     from oioi_onboard.oioi import messages
     from oioi_onboard.oioi.client import OioiClient
-    from tests.helpers.push import station_payload
+    from oioi_onboard.testing.stations import station_payload
 
     other = "OtherPartner0000000001"
     with running_sandbox(tmp_path / "sb", partner_ids=(DEFAULT_PARTNER_ID, other)) as sandbox:
@@ -230,8 +230,8 @@ def test_a_new_api_key_resumes_a_queue_the_old_one_paused(tmp_path):
     with running_sandbox(tmp_path / "sb") as sandbox:
         migrate()
         with session_scope() as session:
-            cpo = make_cpo(session, endpoint=sandbox.url, api_key="wrong-key-0001", partner_id=sandbox.partner_id)
-            add_stations(session, cpo, 5)
+            cpo = make_cpo(session, endpoint=sandbox.url, api_key="wrong-key-0001", partner_ids=sandbox.partner_id)
+            store_stations(session, cpo.id, 5)
             cpo_id = cpo.id
         with session_scope() as session:
             enqueue_plan(session, actor=SYSTEM, plan=plan_push(session, actor=SYSTEM, cpo_id=cpo_id))
@@ -248,13 +248,13 @@ def test_a_new_api_key_resumes_a_queue_the_old_one_paused(tmp_path):
 
 def _status_setup(sandbox, *, acked_ago: timedelta) -> tuple[int, str]:
     """A CPO whose station 1 we hold as acknowledged ``acked_ago`` but the platform does not publish yet."""
-    from tests.helpers.statuses import add_station, evse
-    from tests.helpers.statuses import make_cpo as make_status_cpo
+    from oioi_onboard.testing.stations import evse
+    from oioi_onboard.testing.store import make_cpo, store_status_station
 
     migrate()
     with session_scope() as session:
-        cpo = make_status_cpo(session, endpoint=sandbox.url, api_key=sandbox.api_key, partner_id=DEFAULT_PARTNER_ID)
-        station = add_station(session, cpo, 1, acked=True)
+        cpo = make_cpo(session, endpoint=sandbox.url, api_key=sandbox.api_key, partner_ids=DEFAULT_PARTNER_ID)
+        station = store_status_station(session, cpo.id, 1, acked=True)
         station.acked_at = datetime.now(UTC) - acked_ago
         session.add(station)
         cpo_id = cpo.id

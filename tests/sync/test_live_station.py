@@ -12,7 +12,9 @@ from oioi_onboard.store.db import migrate, session_scope
 from oioi_onboard.store.models import Outbox, OutboxState, Role, StatusEvent
 from oioi_onboard.sync import live
 from oioi_onboard.sync.status_ingest import record_statuses
-from tests.helpers.statuses import add_station, evse, make_cpo
+from oioi_onboard.testing.sandbox import DEFAULT_PARTNER_ID
+from oioi_onboard.testing.stations import evse
+from oioi_onboard.testing.store import make_cpo, store_status_station
 
 MANAGER = Actor(name="maria", role=Role.PARTNER_MANAGER, cpo_ids=frozenset())
 
@@ -23,11 +25,11 @@ def network():
     station 2 not acknowledged (its status held back). Other CPO: one station."""
     migrate()
     with session_scope() as session:
-        cpo = make_cpo(session, name="Live CPO")
-        add_station(session, cpo, 1, acked=True)
-        add_station(session, cpo, 2, acked=False)
-        other = make_cpo(session, name="Other CPO", partner_id="Zq8Lm3Pw9Xr2Tk7Vb5Nc", operator_id="DE*ABC")
-        add_station(session, other, 9, acked=True)
+        cpo = make_cpo(session, name="Live CPO", partner_ids=DEFAULT_PARTNER_ID)
+        store_status_station(session, cpo.id, 1, acked=True)
+        store_status_station(session, cpo.id, 2, acked=False)
+        other = make_cpo(session, name="Other CPO", partner_ids="Zq8Lm3Pw9Xr2Tk7Vb5Nc", operator_ids="DE*ABC")
+        store_status_station(session, other.id, 9, acked=True)
         record_statuses(session, actor=SYSTEM, cpo_id=cpo.id, source="ui", items=[
             {"evse_id": evse(1), "status": "Occupied"}, {"evse_id": evse(1, 2), "status": "Offline"},
             {"evse_id": evse(2), "status": "Reserved"}])

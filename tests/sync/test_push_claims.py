@@ -8,8 +8,9 @@ from sqlalchemy import select
 
 from oioi_onboard.store.auth import SYSTEM
 from oioi_onboard.store.models import Cpo, Station
+from oioi_onboard.testing.stations import station_payload
+from oioi_onboard.testing.store import make_cpo, store_station, store_stations
 from tests.helpers.postgres import postgres_available, postgres_url  # noqa: F401 - fixture
-from tests.helpers.push import add_stations, make_cpo, station_payload, store_station
 
 
 def _race(workers: int = 4) -> list[list]:
@@ -53,8 +54,8 @@ def _queue() -> None:
     migrate()
     with session_scope() as session:
         cpo = make_cpo(session, endpoint="http://127.0.0.1:9/api/v4/request", api_key="claim-test-key",
-                       partner_id="tP3x9Qw7LmZ2vK8sRb4N")
-        add_stations(session, cpo, 60)
+                       partner_ids="tP3x9Qw7LmZ2vK8sRb4N")
+        store_stations(session, cpo.id, 60)
         cpo_id = cpo.id
     with session_scope() as session:
         enqueue_plan(session, actor=SYSTEM, plan=plan_push(session, actor=SYSTEM, cpo_id=cpo_id))
@@ -97,7 +98,7 @@ def test_rows_of_one_station_go_out_one_at_a_time_in_order():
         cpo = session.exec(select(Cpo)).scalar()
         import_id = session.exec(select(Station.import_id)).first()[0]
         for name in ("v2", "v3"):
-            store_station(session, cpo, station_payload(1, name=name), import_id=import_id)
+            store_station(session, cpo.id, station_payload(1, name=name), import_id=import_id)
             enqueue_plan(session, actor=SYSTEM, plan=plan_push(session, actor=SYSTEM, cpo_id=cpo.id))
         assert claim(session, worker_id="b", limit=100) == []  # v3 superseded v2 and waits for v1
         record_results(session, [Outcome(first[0].id, "acked")])

@@ -13,8 +13,9 @@ from oioi_onboard.sync.diff import plan_push
 from oioi_onboard.sync.outbox import ConfirmationRequired, Outcome, claim, enqueue_plan, record_results
 from oioi_onboard.sync.queue_control import resume_cpo
 from oioi_onboard.sync.worker import run_worker
-from tests.helpers.push import add_stations, make_cpo, new_import, station_payload, store_station
-from tests.helpers.sandbox import running_sandbox
+from oioi_onboard.testing.sandbox import running_sandbox
+from oioi_onboard.testing.stations import station_payload
+from oioi_onboard.testing.store import make_cpo, new_import, store_station, store_stations
 
 
 @pytest.fixture
@@ -26,7 +27,7 @@ def sandbox(tmp_path):
 def _cpo(sandbox, **kw) -> int:
     migrate()
     with session_scope() as session:
-        cpo = make_cpo(session, endpoint=sandbox.url, api_key=sandbox.api_key, partner_id=sandbox.partner_id, **kw)
+        cpo = make_cpo(session, endpoint=sandbox.url, api_key=sandbox.api_key, partner_ids=sandbox.partner_id, **kw)
         return cpo.id
 
 
@@ -54,7 +55,7 @@ def _states(run_id=None) -> dict:
 def test_full_load_then_nothing_to_push(sandbox):
     cpo_id = _cpo(sandbox)
     with session_scope() as session:
-        add_stations(session, session.get(Cpo, cpo_id), 40)
+        store_stations(session, cpo_id, 40)
     with session_scope() as session:
         plan = plan_push(session, actor=SYSTEM, cpo_id=cpo_id)
         assert plan.counts["new"] == 40 and not plan.needs_confirmation
@@ -80,14 +81,14 @@ def test_full_load_then_nothing_to_push(sandbox):
 def test_changed_station_is_sent_again_and_only_it(sandbox):
     cpo_id = _cpo(sandbox)
     with session_scope() as session:
-        add_stations(session, session.get(Cpo, cpo_id), 5)
+        store_stations(session, cpo_id, 5)
     _push(cpo_id)
     _work()
     with session_scope() as session:
-        cpo = session.get(Cpo, cpo_id)
-        record = new_import(session, cpo)
+        record = new_import(session, cpo_id)
         for n in range(1, 6):
-            store_station(session, cpo, station_payload(n, name="Renamed 3" if n == 3 else None), import_id=record.id)
+            store_station(session, cpo_id, station_payload(n, name="Renamed 3" if n == 3 else None),
+                          import_id=record.id)
     with session_scope() as session:
         plan = plan_push(session, actor=SYSTEM, cpo_id=cpo_id)
         assert plan.counts["changed"] == 1 and plan.counts["unchanged"] == 4
@@ -103,12 +104,12 @@ def test_changed_station_is_sent_again_and_only_it(sandbox):
 def test_same_payload_twice_is_queued_once_and_newer_supersedes(sandbox):
     cpo_id = _cpo(sandbox)
     with session_scope() as session:
-        add_stations(session, session.get(Cpo, cpo_id), 3)
+        store_stations(session, cpo_id, 3)
     first = _push(cpo_id)
     again = _push(cpo_id)
     assert first.total == 3 and again.total == 0
     with session_scope() as session:
-        store_station(session, session.get(Cpo, cpo_id), station_payload(1, name="Newer"),
+        store_station(session, cpo_id, station_payload(1, name="Newer"),
                       import_id=session.exec(select(Station.import_id)).first()[0])
     newer = _push(cpo_id)
     assert newer.total == 1
@@ -122,14 +123,13 @@ def test_same_payload_twice_is_queued_once_and_newer_supersedes(sandbox):
 def test_connector_change_needs_confirmation_then_soft_delete_and_new_id(sandbox):
     cpo_id = _cpo(sandbox)
     with session_scope() as session:
-        add_stations(session, session.get(Cpo, cpo_id), 2)
+        store_stations(session, cpo_id, 2)
     _push(cpo_id)
     _work()
     with session_scope() as session:
-        cpo = session.get(Cpo, cpo_id)
-        record = new_import(session, cpo)
-        store_station(session, cpo, station_payload(1, connectors=2), import_id=record.id)
-        store_station(session, cpo, station_payload(2), import_id=record.id)
+        record = new_import(session, cpo_id)
+        store_station(session, cpo_id, station_payload(1, connectors=2), import_id=record.id)
+        store_station(session, cpo_id, station_payload(2), import_id=record.id)
     with session_scope() as session:
         plan = plan_push(session, actor=SYSTEM, cpo_id=cpo_id)
         assert plan.counts["connectors_changed"] == 1
@@ -163,10 +163,9 @@ def test_connector_change_needs_confirmation_then_soft_delete_and_new_id(sandbox
         assert len(session.exec(select(Connector).where(Connector.station_pk == new.id)).all()) == 2
         assert not plan_push(session, actor=SYSTEM, cpo_id=cpo_id).to_send
     with session_scope() as session:  # the same file again brings the old id back, as the import does
-        cpo = session.get(Cpo, cpo_id)
-        record = new_import(session, cpo)
-        store_station(session, cpo, station_payload(1, connectors=2), import_id=record.id)
-        store_station(session, cpo, station_payload(2), import_id=record.id)
+        record = new_import(session, cpo_id)
+        store_station(session, cpo_id, station_payload(1, connectors=2), import_id=record.id)
+        store_station(session, cpo_id, station_payload(2), import_id=record.id)
     with session_scope() as session:
         plan = plan_push(session, actor=SYSTEM, cpo_id=cpo_id)
         assert not plan.to_send, plan.to_send
@@ -176,14 +175,13 @@ def test_connector_change_needs_confirmation_then_soft_delete_and_new_id(sandbox
 def test_deletion_of_missing_station_needs_confirmation(sandbox):
     cpo_id = _cpo(sandbox)
     with session_scope() as session:
-        add_stations(session, session.get(Cpo, cpo_id), 3)
+        store_stations(session, cpo_id, 3)
     _push(cpo_id)
     _work()
     with session_scope() as session:
-        cpo = session.get(Cpo, cpo_id)
-        record = new_import(session, cpo)  # a full upload without station 2
+        record = new_import(session, cpo_id)  # a full upload without station 2
         for n in (1, 3):
-            store_station(session, cpo, station_payload(n), import_id=record.id)
+            store_station(session, cpo_id, station_payload(n), import_id=record.id)
     with session_scope() as session:
         plan = plan_push(session, actor=SYSTEM, cpo_id=cpo_id)
         assert plan.counts["deleted"] == 1 and plan.item("DE*8PS*S000002").reason.startswith("missing")
@@ -200,7 +198,7 @@ def test_deletion_of_missing_station_needs_confirmation(sandbox):
 def test_dry_run_records_but_sends_nothing(sandbox):
     cpo_id = _cpo(sandbox)
     with session_scope() as session:
-        add_stations(session, session.get(Cpo, cpo_id), 4)
+        store_stations(session, cpo_id, 4)
     run = _push(cpo_id, dry_run=True)
     assert run.dry_run and run.new == 4 and len(run.summary["new"]) == 4
     assert _states() == {}
@@ -215,10 +213,10 @@ def test_unknown_partner_identifier_pauses_after_the_first_answers_and_the_fix_r
     with running_sandbox(tmp_path / "sb", partner_ids=("AnotherPartnerId123456",)) as sandbox:
         migrate()
         with session_scope() as session:
-            cpo = make_cpo(session, endpoint=sandbox.url, api_key=sandbox.api_key, partner_id="tP3x9Qw7LmZ2vK8sRb4N",
+            cpo = make_cpo(session, endpoint=sandbox.url, api_key=sandbox.api_key, partner_ids="tP3x9Qw7LmZ2vK8sRb4N",
                            concurrency=4)
             cpo_id = cpo.id
-            add_stations(session, cpo, 40)
+            store_stations(session, cpo.id, 40)
         run = _push(cpo_id)
         _work()
         with session_scope() as session:
@@ -247,9 +245,9 @@ def test_unknown_partner_identifier_pauses_after_the_first_answers_and_the_fix_r
 def test_rejected_api_key_pauses_the_queue_until_resumed(sandbox):
     migrate()
     with session_scope() as session:
-        cpo = make_cpo(session, endpoint=sandbox.url, api_key="wrong-key-9999", partner_id=sandbox.partner_id)
+        cpo = make_cpo(session, endpoint=sandbox.url, api_key="wrong-key-9999", partner_ids=sandbox.partner_id)
         cpo_id = cpo.id
-        add_stations(session, cpo, 3)
+        store_stations(session, cpo.id, 3)
     run = _push(cpo_id)
     _work()
     with session_scope() as session:
@@ -275,10 +273,10 @@ def test_rejected_api_key_pauses_the_queue_until_resumed(sandbox):
 def test_claims_keep_one_row_per_station_in_flight_and_leases_expire(sandbox):
     cpo_id = _cpo(sandbox)
     with session_scope() as session:
-        add_stations(session, session.get(Cpo, cpo_id), 1)
+        store_stations(session, cpo_id, 1)
     _push(cpo_id)
     with session_scope() as session:
-        store_station(session, session.get(Cpo, cpo_id), station_payload(1, name="v2"),
+        store_station(session, cpo_id, station_payload(1, name="v2"),
                       import_id=session.exec(select(Station.import_id)).first()[0])
     with session_scope() as session:
         [first] = claim(session, worker_id="a", limit=10, lease_seconds=0.01)
@@ -302,13 +300,13 @@ def test_progress_history_and_failures_read_from_the_database(tmp_path):
     with running_sandbox(tmp_path / "sb") as sandbox:
         migrate()
         with session_scope() as session:
-            cpo = make_cpo(session, endpoint=sandbox.url, api_key=sandbox.api_key, partner_id=sandbox.partner_id)
+            cpo = make_cpo(session, endpoint=sandbox.url, api_key=sandbox.api_key, partner_ids=sandbox.partner_id)
             cpo_id = cpo.id
-            record = new_import(session, cpo)
+            record = new_import(session, cpo.id)
             for n in (1, 2, 3):  # a connector type the protocol does not have: refused, station by station
                 payload = station_payload(n)
                 payload["connectors"][0]["name"] = "Warp Drive"
-                store_station(session, cpo, payload, import_id=record.id)
+                store_station(session, cpo.id, payload, import_id=record.id)
         run = _push(cpo_id)
         with session_scope() as session:
             queued = run_progress(session, actor=SYSTEM, run_id=run.id)
@@ -334,7 +332,7 @@ def test_removing_one_station_in_the_ui_soft_deletes_it_and_failed_rows_can_be_r
 
     cpo_id = _cpo(sandbox)
     with session_scope() as session:
-        add_stations(session, session.get(Cpo, cpo_id), 2)
+        store_stations(session, cpo_id, 2)
     _push(cpo_id)
     _work()
     with session_scope() as session:

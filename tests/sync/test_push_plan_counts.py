@@ -7,12 +7,13 @@ from sqlalchemy import select
 
 from oioi_onboard.store.auth import SYSTEM
 from oioi_onboard.store.db import migrate, session_scope
-from oioi_onboard.store.models import Cpo, Station
+from oioi_onboard.store.models import Station
 from oioi_onboard.sync.diff import plan_push
 from oioi_onboard.sync.outbox import enqueue_plan
 from oioi_onboard.sync.worker import run_worker
-from tests.helpers.push import add_stations, make_cpo, new_import, station_payload, store_station
-from tests.helpers.sandbox import running_sandbox
+from oioi_onboard.testing.sandbox import running_sandbox
+from oioi_onboard.testing.stations import station_payload
+from oioi_onboard.testing.store import make_cpo, new_import, store_station, store_stations
 
 IDS = [f"DE*8PS*S{n:06d}" for n in range(1, 9)]
 
@@ -23,8 +24,8 @@ def pushed_cpo(tmp_path):
     with running_sandbox(tmp_path / "sandbox") as sandbox:
         migrate()
         with session_scope() as session:
-            cpo = make_cpo(session, endpoint=sandbox.url, api_key=sandbox.api_key, partner_id=sandbox.partner_id)
-            add_stations(session, cpo, 6)
+            cpo = make_cpo(session, endpoint=sandbox.url, api_key=sandbox.api_key, partner_ids=sandbox.partner_id)
+            store_stations(session, cpo.id, 6)
             cpo_id = cpo.id
         with session_scope() as session:
             enqueue_plan(session, actor=SYSTEM, plan=plan_push(session, actor=SYSTEM, cpo_id=cpo_id))
@@ -37,16 +38,15 @@ def test_settled_stations_are_counted_not_listed_and_every_kind_is_still_found(p
         plan = plan_push(session, actor=SYSTEM, cpo_id=pushed_cpo)
         assert plan.counts["unchanged"] == 6 and plan.items == [] and not plan.to_send
     with session_scope() as session:
-        cpo = session.get(Cpo, pushed_cpo)
-        record = new_import(session, cpo)  # a full upload: 1 changed, 2 left out, 3 and 4 as they are, 7 new
-        store_station(session, cpo, station_payload(1, name="Renamed"), import_id=record.id)
+        record = new_import(session, pushed_cpo)  # a full upload: 1 changed, 2 left out, 3 and 4 as they are, 7 new
+        store_station(session, pushed_cpo, station_payload(1, name="Renamed"), import_id=record.id)
         for n in (3, 4, 5, 6):
-            store_station(session, cpo, station_payload(n), import_id=record.id)
-        store_station(session, cpo, station_payload(7), import_id=record.id)
+            store_station(session, pushed_cpo, station_payload(n), import_id=record.id)
+        store_station(session, pushed_cpo, station_payload(7), import_id=record.id)
         station5 = session.exec(select(Station).where(Station.station_id == IDS[4])).scalar()
         station5.deleted = True  # removed here
         session.add(station5)
-        store_station(session, cpo, station_payload(8), import_id=record.id)
+        store_station(session, pushed_cpo, station_payload(8), import_id=record.id)
         station8 = session.exec(select(Station).where(Station.station_id == IDS[7])).scalar()
         station8.deleted = True  # removed before it was ever pushed: nothing to send
         session.add(station8)
@@ -62,9 +62,8 @@ def test_settled_stations_are_counted_not_listed_and_every_kind_is_still_found(p
 
 def test_queued_requests_are_not_waiting_until_the_content_changes_again(pushed_cpo):
     with session_scope() as session:
-        cpo = session.get(Cpo, pushed_cpo)
-        store_station(session, cpo, station_payload(1, name="Renamed"))
-        store_station(session, cpo, station_payload(7))
+        store_station(session, pushed_cpo, station_payload(1, name="Renamed"))
+        store_station(session, pushed_cpo, station_payload(7))
     with session_scope() as session:
         run = enqueue_plan(session, actor=SYSTEM, plan=plan_push(session, actor=SYSTEM, cpo_id=pushed_cpo))
         assert run.total == 2
@@ -74,7 +73,7 @@ def test_queued_requests_are_not_waiting_until_the_content_changes_again(pushed_
         assert plan.queued == {IDS[0], IDS[6]} and plan.waiting == []
         assert plan.queued_counts["new"] == 1 and plan.queued_counts["changed"] == 1
     with session_scope() as session:  # a newer edit of a queued station is not what the outbox holds
-        store_station(session, session.get(Cpo, pushed_cpo), station_payload(7, name="Renamed again"))
+        store_station(session, pushed_cpo, station_payload(7, name="Renamed again"))
     with session_scope() as session:
         plan = plan_push(session, actor=SYSTEM, cpo_id=pushed_cpo)
         assert plan.queued == {IDS[0]} and [item.station_id for item in plan.waiting] == [IDS[6]]

@@ -16,8 +16,8 @@ from oioi_onboard.store.models import Outbox, OutboxState, Station
 from oioi_onboard.sync.diff import plan_push
 from oioi_onboard.sync.outbox import enqueue_plan
 from oioi_onboard.sync.worker import run_worker
-from tests.helpers.push import add_stations, make_cpo
-from tests.helpers.sandbox import running_sandbox
+from oioi_onboard.testing.sandbox import running_sandbox
+from oioi_onboard.testing.store import make_cpo, store_stations
 
 pytestmark = pytest.mark.slow  # real processes, faults and a kill -9
 
@@ -25,9 +25,9 @@ pytestmark = pytest.mark.slow  # real processes, faults and a kill -9
 def _load(sandbox, count: int, concurrency: int = 16) -> int:
     migrate()
     with session_scope() as session:
-        cpo = make_cpo(session, endpoint=sandbox.url, api_key=sandbox.api_key, partner_id=sandbox.partner_id,
+        cpo = make_cpo(session, endpoint=sandbox.url, api_key=sandbox.api_key, partner_ids=sandbox.partner_id,
                        concurrency=concurrency)
-        add_stations(session, cpo, count)
+        store_stations(session, cpo.id, count)
         cpo_id = cpo.id
     with session_scope() as session:
         run = enqueue_plan(session, actor=SYSTEM, plan=plan_push(session, actor=SYSTEM, cpo_id=cpo_id))

@@ -5,8 +5,8 @@ import pytest
 from oioi_onboard.store.auth import SYSTEM
 from oioi_onboard.store.db import migrate, session_scope
 from oioi_onboard.sync.progress import ReconcileError, reconcile
-from tests.helpers.sandbox import free_port
-from tests.helpers.statuses import make_cpo
+from oioi_onboard.testing.sandbox import free_port
+from oioi_onboard.testing.store import make_cpo
 
 
 @pytest.fixture

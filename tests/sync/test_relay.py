@@ -15,7 +15,9 @@ from oioi_onboard.store.db import migrate, session_scope
 from oioi_onboard.store.models import Connector, IngestToken, Role
 from oioi_onboard.store.queries import PermissionDenied
 from oioi_onboard.sync import tokens
-from tests.helpers.statuses import add_station, evse, make_cpo, running_relay, wait_for
+from oioi_onboard.testing.stations import evse
+from oioi_onboard.testing.store import make_cpo, store_status_station
+from tests.helpers.statuses import running_relay, wait_for
 
 STATUSES = "/v1/statuses"
 
@@ -25,8 +27,8 @@ def cpo():
     migrate()
     with session_scope() as session:
         cpo = make_cpo(session, name="Relay CPO")
-        add_station(session, cpo, 1, acked=True)
-        add_station(session, cpo, 2, acked=True)
+        store_status_station(session, cpo.id, 1, acked=True)
+        store_status_station(session, cpo.id, 2, acked=True)
         token = tokens.create_token(session, actor=SYSTEM, cpo_id=cpo.id, label="back end")
         return cpo.id, token
 
@@ -67,8 +69,8 @@ def test_only_a_valid_unrevoked_token_may_post(cpo, relay):
 def test_tokens_belong_to_their_cpo_and_need_edit_rights(cpo, relay):
     cpo_id, token = cpo
     with session_scope() as session:
-        other = make_cpo(session, name="Other", partner_id="Zq8Lm3Pw9Xr2Tk7Vb5Nc", operator_id="DE*ABC")
-        add_station(session, other, 7, acked=True)
+        other = make_cpo(session, name="Other", partner_ids="Zq8Lm3Pw9Xr2Tk7Vb5Nc", operator_ids="DE*ABC")
+        store_status_station(session, other.id, 7, acked=True)
         other_token = tokens.create_token(session, actor=SYSTEM, cpo_id=other.id)
         with pytest.raises(PermissionDenied):
             tokens.create_token(session, actor=Actor("v", Role.VIEWER), cpo_id=cpo_id)

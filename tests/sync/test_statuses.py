@@ -14,7 +14,9 @@ from oioi_onboard.store.queries import audit_log
 from oioi_onboard.sync import live, status_delivery, status_files, status_ingest
 from oioi_onboard.sync.status_files import parse_status_file
 from oioi_onboard.sync.status_ingest import record_statuses
-from tests.helpers.statuses import add_station, evse, make_cpo
+from oioi_onboard.testing.sandbox import DEFAULT_PARTNER_ID
+from oioi_onboard.testing.stations import evse
+from oioi_onboard.testing.store import make_cpo, store_status_station
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 
@@ -27,11 +29,11 @@ def at(seconds: float) -> str:
 def cpo_id():
     migrate()
     with session_scope() as session:
-        cpo = make_cpo(session)
-        add_station(session, cpo, 1, acked=True)
-        add_station(session, cpo, 2, acked=True)
-        add_station(session, cpo, 3, acked=False)
-        add_station(session, cpo, 4, acked=True, shared_evse=True)
+        cpo = make_cpo(session, name="Status CPO", partner_ids=DEFAULT_PARTNER_ID, registered=False)
+        store_status_station(session, cpo.id, 1, acked=True)
+        store_status_station(session, cpo.id, 2, acked=True)
+        store_status_station(session, cpo.id, 3, acked=False)
+        store_status_station(session, cpo.id, 4, acked=True, shared_evse=True)
         return cpo.id
 
 
@@ -240,8 +242,8 @@ def test_a_json_status_file_and_unreadable_files():
 
 def test_live_views_are_scoped_to_the_cpos_a_person_may_see(cpo_id):
     with session_scope() as session:
-        other = make_cpo(session, name="Other CPO", partner_id="Zq8Lm3Pw9Xr2Tk7Vb5Nc", operator_id="DE*ABC")
-        add_station(session, other, 9, acked=True)
+        other = make_cpo(session, name="Other CPO", partner_ids="Zq8Lm3Pw9Xr2Tk7Vb5Nc", operator_ids="DE*ABC")
+        store_status_station(session, other.id, 9, acked=True)
         other_id = other.id
     record(cpo_id, [{"evse_id": evse(1), "status": "Occupied"}, {"evse_id": evse(2), "status": "Available"}])
     record(cpo_id, [{"evse_id": evse(1), "status": "Offline", "timestamp": at(0)}])  # stale
@@ -270,8 +272,8 @@ def test_live_views_are_scoped_to_the_cpos_a_person_may_see(cpo_id):
 
 def test_live_stations_count_each_stations_connectors_per_status_within_scope_and_filters(cpo_id):
     with session_scope() as session:
-        other = make_cpo(session, name="Other CPO", partner_id="Zq8Lm3Pw9Xr2Tk7Vb5Nc", operator_id="DE*ABC")
-        add_station(session, other, 9, acked=True)
+        other = make_cpo(session, name="Other CPO", partner_ids="Zq8Lm3Pw9Xr2Tk7Vb5Nc", operator_ids="DE*ABC")
+        store_status_station(session, other.id, 9, acked=True)
         other_id = other.id
     record(cpo_id, [{"evse_id": evse(1), "status": "Occupied"}, {"evse_id": evse(1, 2), "status": "Offline"},
                     {"evse_id": evse(4), "status": "Available"}])  # station 4: one EVSE id, two connectors
@@ -314,7 +316,7 @@ def test_the_live_map_version_changes_with_every_status_and_station_change_and_o
     before = version()
     assert before != first
     with session_scope() as session:
-        add_station(session, session.get(Cpo, cpo_id), 7, acked=True)
+        store_status_station(session, cpo_id, 7, acked=True)
     after_station = version()
     assert after_station != before
     with session_scope() as session:
@@ -346,7 +348,7 @@ def test_live_stations_since_recounts_only_changed_stations_and_matches_a_full_c
         record(cpo_id, [{"evse_id": evse(1, 2), "status": "Available"}])
         held = now_and_since(held, **filters)
         with session_scope() as session:  # a new station: every station is counted again
-            add_station(session, session.get(Cpo, cpo_id), 10 + len(filters), acked=True)
+            store_status_station(session, cpo_id, 10 + len(filters), acked=True)
         record(cpo_id, [{"evse_id": evse(10 + len(filters)), "status": "Offline"}])
         now_and_since(held, **filters)
 
@@ -462,8 +464,7 @@ def test_counts_per_status_over_time_are_worked_back_from_the_current_statuses(c
 
 def test_acked_stations_in_a_batch_release_their_held_statuses(cpo_id):
     with session_scope() as session:
-        cpo = session.get(Cpo, cpo_id)
-        more = [add_station(session, cpo, n) for n in (11, 12, 13)]
+        more = [store_status_station(session, cpo_id, n) for n in (11, 12, 13)]
     record(cpo_id, [{"evse_id": evse(n, k), "status": "Occupied"} for n in (3, 11, 12, 13) for k in (1, 2)])
     assert {r.state for r in status_rows()} == {OutboxState.HELD}
     with session_scope() as session:

@@ -13,18 +13,10 @@ from oioi_onboard.store.db import migrate, session_scope
 from oioi_onboard.store.models import Outbox, OutboxState, Station, StatusEvent
 from oioi_onboard.sync import live
 from oioi_onboard.sync.status_ingest import record_statuses
-from tests.helpers.sandbox import DEFAULT_PARTNER_ID, running_sandbox, start_sandbox
-from tests.helpers.statuses import (
-    acked_stations,
-    add_station,
-    evse,
-    make_cpo,
-    push_stations,
-    running_worker,
-    sandbox_statuses,
-    station_payload,
-    wait_for,
-)
+from oioi_onboard.testing.sandbox import DEFAULT_PARTNER_ID, running_sandbox, start_sandbox
+from oioi_onboard.testing.stations import evse, status_station
+from oioi_onboard.testing.store import make_cpo, store_status_station
+from tests.helpers.statuses import acked_stations, push_stations, running_worker, sandbox_statuses, wait_for
 
 T0 = datetime.now(UTC) - timedelta(minutes=30)
 OTHER_PARTNER = "Zq8Lm3Pw9Xr2Tk7Vb5Nc"
@@ -37,9 +29,9 @@ def at(seconds: float) -> str:
 def setup_cpo(sandbox, stations=3, *, shared=()):
     migrate()
     with session_scope() as session:
-        cpo = make_cpo(session, endpoint=sandbox.url, api_key=sandbox.api_key, partner_id=DEFAULT_PARTNER_ID)
+        cpo = make_cpo(session, endpoint=sandbox.url, api_key=sandbox.api_key, partner_ids=DEFAULT_PARTNER_ID)
         for n in range(1, stations + 1):
-            add_station(session, cpo, n, shared_evse=n in shared)
+            store_status_station(session, cpo.id, n, shared_evse=n in shared)
         return cpo.id
 
 
@@ -149,7 +141,7 @@ def test_the_endpoint_refuses_statuses_for_another_partners_or_unknown_connector
     with running_sandbox(tmp_path, partner_ids=(DEFAULT_PARTNER_ID, OTHER_PARTNER)) as sandbox:
         cpo_id = setup_cpo(sandbox, stations=2)
         # Another partner pushed station 1 (same EVSE ids) first; our store believes it was ours.
-        station = messages.Station.model_validate(station_payload(1))
+        station = messages.Station.model_validate(status_station(1))
 
         async def push_as_other():
             async with OioiClient(sandbox.url, sandbox.api_key) as client:

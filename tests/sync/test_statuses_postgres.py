@@ -10,8 +10,9 @@ from oioi_onboard.oioi.vocabulary import CONNECTOR_POST_STATUS
 from oioi_onboard.store.auth import SYSTEM
 from oioi_onboard.store.models import Connector, Outbox, OutboxState, StatusEvent
 from oioi_onboard.sync import status_ingest
+from oioi_onboard.testing.stations import evse
+from oioi_onboard.testing.store import make_cpo, store_status_station
 from tests.helpers.postgres import postgres_available  # postgres_url: the fixture in tests/conftest.py
-from tests.helpers.statuses import add_station, evse, make_cpo
 
 pytestmark = [pytest.mark.postgres,
               pytest.mark.skipif(not postgres_available(), reason="PostgreSQL binaries are not installed")]
@@ -29,7 +30,7 @@ def test_concurrent_ingest_on_postgresql_keeps_the_newest_and_one_waiting_row_pe
     with session_scope() as session:
         cpo = make_cpo(session)
         for n in range(1, 6):
-            add_station(session, cpo, n, acked=True)
+            store_status_station(session, cpo.id, n, acked=True)
         cpo_id = cpo.id
     base = datetime.now(UTC) - timedelta(minutes=10)
     evses = [evse(n, k) for n in range(1, 6) for k in (1, 2)]

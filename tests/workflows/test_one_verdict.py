@@ -21,7 +21,7 @@ from oioi_onboard.store.auth import SYSTEM, create_user
 from oioi_onboard.store.db import migrate, session_scope
 from oioi_onboard.store.models import Role
 from oioi_onboard.store.registry import register_cpo
-from tests.helpers.sandbox import running_sandbox
+from oioi_onboard.testing.sandbox import running_sandbox
 
 pytestmark = pytest.mark.slow  # five files through the page, validate and push on a real sandbox
 

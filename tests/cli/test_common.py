@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from tests.helpers.sandbox import free_port
+from oioi_onboard.testing.sandbox import free_port
 
 pytestmark = pytest.mark.slow  # one real process per command
 

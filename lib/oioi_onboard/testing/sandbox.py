@@ -1,4 +1,4 @@
-"""Run the real ``oioi-onboard sandbox`` command for a test.
+"""Run the real ``oioi-onboard sandbox`` command for a test or a benchmark.
 
     with running_sandbox(tmp_path) as sandbox:
         async with OioiClient(sandbox.url, sandbox.api_key) as client: ...
@@ -146,24 +146,13 @@ def start_sandbox(
 
 
 @contextmanager
-def running_sandbox(
-    tmp_path: Path,
-    *,
-    api_keys: tuple[str, ...] = (DEFAULT_API_KEY,),
-    partner_ids: tuple[str, ...] = (DEFAULT_PARTNER_ID,),
-    latency_ms: float = 0,
-    fail_rate: float = 0.0,
-    stall_rate: float = 0.0,
-    seed: int | None = 1,
-    db_path: Path | None = None,
-    port: int = 0,
-) -> Iterator[SandboxProcess]:
-    """The real sandbox command on 127.0.0.1 (a free port unless ``port``), stopped afterwards.
+def running_sandbox(tmp_path: Path, **options: Any) -> Iterator[SandboxProcess]:
+    """The real sandbox command on 127.0.0.1 (a free port unless ``port``), stopped afterwards; ``options``
+    are ``start_sandbox``'s keywords.
 
     ``api_keys=()`` and ``partner_ids=()`` start it as ``make run`` does, knowing nobody until
     ``POST /_sandbox/partners`` provisions a key."""
-    sandbox = start_sandbox(tmp_path, api_keys=api_keys, partner_ids=partner_ids, latency_ms=latency_ms,
-                            fail_rate=fail_rate, stall_rate=stall_rate, seed=seed, db_path=db_path, port=port)
+    sandbox = start_sandbox(tmp_path, **options)
     try:
         yield sandbox
     finally:

@@ -1,4 +1,4 @@
-"""``oioi-onboard cpo ...`` and ``oioi-onboard user ...``."""
+"""``oioi-onboard cpo ...``: add and list, in process and as the installed command."""
 
 import json
 import os
@@ -6,21 +6,14 @@ import subprocess
 import sys
 
 import pytest
-import typer
 from typer.testing import CliRunner
 
-from oioi_onboard.cli import app as cli_app
 from oioi_onboard.oioi.ids import check_partner_identifier
 from oioi_onboard.store import queries
-from oioi_onboard.store.auth import SYSTEM, authenticate
+from oioi_onboard.store.auth import SYSTEM
 from oioi_onboard.store.db import get_engine, session_scope
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def cli() -> typer.Typer:
-    return cli_app
 
 
 def test_cpo_add_prints_the_partner_identifier_and_stores_the_key_from_the_environment(cli, monkeypatch):
@@ -64,21 +57,6 @@ def test_cpo_list_as_json_and_text_never_shows_the_key(cli, monkeypatch):
     text = runner.invoke(cli, ["cpo", "list"]).stdout
     assert "Acme: DE*ACM" in text and "••••1234" in text
     assert "listed-key" not in text and "listed-key" not in json.dumps(listed)
-
-
-def test_user_add_prints_the_password_once_and_scopes_staff(cli):
-    runner.invoke(cli, ["cpo", "add", "--name", "Acme", "--operator-id", "DE*ACM"])
-    result = runner.invoke(cli, ["user", "add", "carla", "--role", "cpo-staff", "--cpo", "Acme"])
-    assert result.exit_code == 0, result.output
-    password = result.stdout.strip()
-    with session_scope() as session:
-        actor = authenticate(session, name="carla", password=password)
-        assert [c.name for c in queries.list_cpos(session, actor=actor)] == ["Acme"]
-    result = runner.invoke(cli, ["user", "add", "dora", "--role", "root"])
-    assert result.exit_code == 2 and "role 'root' is not one of" in result.stderr
-    result = runner.invoke(cli, ["user", "add", "erik", "--role", "cpo_staff", "--cpo", "Nope"])
-    assert result.exit_code == 2 and "no CPO named 'Nope'" in result.stderr
-    assert "carla: cpo_staff  CPOs: Acme" in runner.invoke(cli, ["user", "list"]).stdout
 
 
 def _oioi_onboard(*args: str, env: dict) -> subprocess.CompletedProcess:

@@ -1,0 +1,10 @@
+"""Builders for the tests and the benchmarks, never used by the app or the command.
+
+- ``stations``: station objects (the station-post ``station``);
+- ``store``: CPOs, user accounts, actors and stations written into the store;
+- ``sheets``: canonical station frames, a generated network of rows, operator tables;
+- ``sandbox``: the real ``oioi-onboard sandbox`` process on a free port.
+
+tests/ and bench/ import these modules directly; pytest fixtures built on them
+live in tests/conftest.py.
+"""
