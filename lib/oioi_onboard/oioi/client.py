@@ -30,7 +30,7 @@ import httpx
 
 from . import codes, errors, ids, messages
 from .retry import CLIENT_BACKOFF_BASE, CLIENT_BACKOFF_MAX, backoff_delay, parse_retry_after
-from .vocabulary import CONNECTOR_POST_STATUS
+from .vocabulary import CONNECTOR_POST_STATUS, STATUSES
 
 log = logging.getLogger(__name__)
 
@@ -290,7 +290,7 @@ class OioiClient:
         try:
             status = messages.ConnectorStatus(status)
         except ValueError:
-            allowed = ", ".join(s.value for s in messages.ConnectorStatus)
+            allowed = ", ".join(STATUSES)
             raise ValueError(f"connector {connector_id!r}: status {status!r} is not one of {allowed}") from None
         message = messages.ConnectorPostStatus(
             connector_id=connector_id, status=status, partner_identifier=partner_identifier

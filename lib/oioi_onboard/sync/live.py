@@ -21,11 +21,11 @@ from sqlmodel import Session, select
 
 from ..errors import NotFound
 from ..oioi import ids
-from ..oioi.vocabulary import CONNECTOR_POST_STATUS
+from ..oioi.vocabulary import CONNECTOR_POST_STATUS, STATUSES
 from ..store.auth import Actor, require_sees, visible_cpo_ids
 from ..store.models import Connector, Cpo, Station, utcnow
 from ..store.queries import get_cpo
-from .status_ingest import CONNECTORS, EVENTS, OUTBOX, STATIONS, STATUSES, in_chunks
+from .status_ingest import CONNECTORS, EVENTS, OUTBOX, STATIONS, in_chunks
 
 DELIVERY_LABELS = {
     "pending": "pending",
