@@ -19,6 +19,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .errors import ConfigError
 
+__all__ = ["Settings", "get_settings", "local_url", "SANDBOX_API_KEY", "SANDBOX_PARTNER_ID"]
+
 # The demo CPO's fixed identity on the embedded sandbox. It is provisioned there like any other
 # CPO's (POST /_sandbox/partners); real endpoints issue their own keys.
 SANDBOX_API_KEY = "sandbox-demo-key-0000"
