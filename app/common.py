@@ -2,8 +2,8 @@
 
 Pages call ``current_actor()`` (or ``require_role``) first; the login form or
 Streamlit's OIDC login is shown until someone is signed in. Whatever a page
-shows is then fetched through ``oioi_onboard.store.queries`` with that actor,
-which is where scoping is enforced.
+shows is then fetched from the library with that actor, which decides what the
+person may see (``oioi_onboard.store.auth``).
 """
 
 import re

@@ -146,10 +146,10 @@ class OioiClient:
         self.random: random.Random = random.Random()
         # httpx's transport API, called directly: an OIOI request needs none of AsyncClient's work per request
         # (header merging, URL parsing, cookies, auth and redirect flows), which cost a third of the client's
-        # CPU per request at 64 in flight. Tests inject httpx transports (MockTransport) as before.
+        # CPU per request at 64 in flight. Tests inject httpx transports (MockTransport).
         self._transport = transport or default_transport(max_connections)
         self._timeouts = {"timeout": httpx.Timeout(timeout).as_dict()}
-        self._url: httpx.URL | None = None  # parsed at the first request: a bad URL fails there, as it always did
+        self._url: httpx.URL | None = None  # parsed at the first request: a bad URL fails that request
         self._headers = httpx.Headers({"Content-Type": "application/json", "Accept": "application/json",
                                        "Authorization": f"key={self.__api_key}"})  # httpx masks it in any repr
 

@@ -1,8 +1,12 @@
 """Queries scoped by role: CPOs, their identifiers and credentials, the audit log, the overview.
 
-Every function takes the acting person (``auth.Actor``) where data belongs to
-a CPO and asks ``auth`` who may see what, so a page that forgets to hide a
-widget still cannot show or change another CPO's data.
+The queries a page starts from (``list_cpos``, ``get_cpo``, ``cpo_credentials``,
+``audit_log``, ``overview``) take the acting person (``auth.Actor``) and ask
+``auth`` who may see what, so a page that forgets to hide a widget still cannot
+show another CPO's data. The lookups by CPO id (``cpo_operator_ids``,
+``cpo_partner_identifiers``, ``operator_id_owner``) and the two writes
+(``audit``, ``set_stage``) check no one: they serve library code that already
+has the CPO from ``get_cpo``.
 """
 
 from collections.abc import Iterable

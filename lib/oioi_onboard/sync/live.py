@@ -453,7 +453,7 @@ def status_counts_over_time(session: Session, *, actor: Actor, cpo_ids: Iterable
     if not scope:
         return pd.DataFrame(0, index=index, columns=STATUSES)
     live = STATIONS.c.deleted == False  # noqa: E712
-    # Counted in the database: reading 75,000 connectors into pandas took half a second.
+    # Counted in the database: reading 75,000 connectors into pandas takes half a second.
     now_counts = pd.Series(dict(session.execute(
         sa_select(CONNECTORS.c.status, func.count())
         .join_from(CONNECTORS, STATIONS, STATIONS.c.id == CONNECTORS.c.station_pk)
