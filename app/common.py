@@ -2,8 +2,8 @@
 
 Pages call ``current_actor()`` (or ``require_role``) first; the login form or
 Streamlit's OIDC login is shown until someone is signed in. Whatever a page
-shows is then fetched through ``oioi_onboard.store.queries`` with that actor,
-which is where scoping is enforced.
+shows is then fetched from the library with that actor, which decides what the
+person may see (``oioi_onboard.store.auth``).
 """
 
 import re
@@ -15,18 +15,21 @@ from sqlmodel import Session
 
 from oioi_onboard.errors import OnboardError
 from oioi_onboard.settings import get_settings
-from oioi_onboard.store.auth import (
+from oioi_onboard.store import (
+    SESSION_SECONDS,
     AccountError,
     Actor,
+    Role,
     TooManyAttempts,
     actor_for_email,
     actor_for_user,
     authenticate,
     change_password,
+    get_engine,
+    session_scope,
+    session_token,
+    session_user,
 )
-from oioi_onboard.store.db import get_engine, session_scope
-from oioi_onboard.store.models import Role
-from oioi_onboard.store.secrets import SESSION_SECONDS, session_token, session_user
 
 SESSION_USER = "oioi_user"  # st.session_state key: the signed-in local user's name
 SESSION_COOKIE = "oioi_session"  # a signed, expiring token: a reload keeps the user signed in
@@ -44,7 +47,7 @@ ROLE_LABELS = {
 @st.cache_resource(show_spinner=False)
 def _migrated_engine(url: str):
     """The engine for ``url``, upgraded to the newest schema once per process."""
-    from oioi_onboard.store.db import migrate
+    from oioi_onboard.store import migrate
 
     migrate(url)
     return get_engine(url)

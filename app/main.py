@@ -3,7 +3,7 @@
 import streamlit as st
 
 from common import account_sidebar, current_actor, is_signed_in
-from oioi_onboard.store.models import Role
+from oioi_onboard.store import Role
 
 st.set_page_config(page_title="OIOI onboarding", page_icon=":material/ev_station:", layout="wide")
 

@@ -11,7 +11,8 @@ to touch):
 
 The bar: a rerun under 300 ms server time.
 
-Run: ``.venv/bin/python bench/bench_overview.py [stations_per_cpo]``.
+Run: ``PYTHONPATH=app .venv/bin/python bench/bench_overview.py [stations_per_cpo]`` (the page imports
+``common``, as under Streamlit).
 """
 
 from __future__ import annotations

@@ -13,7 +13,8 @@ server time.
 The import page is measured twice: without a file, and with a CSV of the same
 25,000 stations uploaded (the heaviest view: issue table, data editor, map).
 
-Run: ``.venv/bin/python bench/bench_rerun.py [stations]``.
+Run: ``PYTHONPATH=app .venv/bin/python bench/bench_rerun.py [stations]`` (the pages import ``common``,
+as under Streamlit).
 """
 
 from __future__ import annotations

@@ -10,15 +10,14 @@ import streamlit as st
 from common import db_session, plain
 from oioi_onboard.errors import OnboardError
 from oioi_onboard.settings import get_settings
-from oioi_onboard.sync import tokens
-from oioi_onboard.sync.relay import STATUSES_PATH
+from oioi_onboard.sync import relay, tokens
 
 
 def token_section(actor, cpo) -> None:  # noqa: ANN001
     """Tokens with which this CPO's back end posts statuses to ``POST /v1/statuses``."""
     st.markdown("**Status ingest tokens**")
     st.caption(
-        f"The CPO's back end posts connector statuses to `{get_settings().relay_url}{STATUSES_PATH}` "
+        f"The CPO's back end posts connector statuses to `{get_settings().relay_url}{relay.STATUSES_PATH}` "
         "with `Authorization: Bearer <token>`. A token is shown once, when it is created."
     )
     shown_key = f"new_ingest_token_{cpo.id}"

@@ -4,7 +4,7 @@ Colours are the Okabe-Ito palette, which stays distinguishable for the common
 forms of colour blindness; Unknown is a neutral grey.
 
 The map draws one point per station (25,000 stations are 75,000 connectors:
-per connector the deck was 17 MB a refresh), coloured by the most serious
+per connector the deck would be 17 MB a refresh), coloured by the most serious
 status among its connectors. Above ``CELLS_ABOVE`` stations, points are summed
 per grid cell. Connectors are listed in the tooltip when at most
 ``LIST_CONNECTORS_UP_TO`` stations are shown; otherwise it gives counts.

@@ -15,10 +15,7 @@ import streamlit as st
 
 from common import db_session, plain
 from oioi_onboard.errors import OnboardError
-from oioi_onboard.store import onboarding
-from oioi_onboard.store.auth import Actor
-from oioi_onboard.store.models import Role
-from oioi_onboard.store.onboarding import OnboardingProgress, Step
+from oioi_onboard.store import Actor, Role, onboarding
 
 PAGES = {
     "register": "pages/cpos.py",
@@ -64,7 +61,7 @@ def step_button(where, label: str, *, cpo_id: int, step: str, key: str, **option
     where.button(label, key=key, on_click=choose_step, args=(cpo_id, step), **options)
 
 
-def steps_markdown(progress: OnboardingProgress, here: tuple[str, ...] = ()) -> str:
+def steps_markdown(progress: onboarding.OnboardingProgress, here: tuple[str, ...] = ()) -> str:
     """One line: each step with a mark (done, next, to do); the steps of this page in bold."""
     upcoming = progress.next
     parts = []
@@ -79,13 +76,13 @@ def steps_markdown(progress: OnboardingProgress, here: tuple[str, ...] = ()) -> 
     return " → ".join(parts)
 
 
-def next_line(step: Step | None) -> str:
+def next_line(step: onboarding.Step | None) -> str:
     if step is None:
         return "Onboarding complete: statuses reach the platform."
     return f"Next: {step.title.lower()}. {plain(step.detail[0].upper() + step.detail[1:])}."
 
 
-def show_steps(actor: Actor, cpo_id: int, *, here: tuple[str, ...], key: str) -> OnboardingProgress | None:
+def show_steps(actor: Actor, cpo_id: int, *, here: tuple[str, ...], key: str) -> onboarding.OnboardingProgress | None:
     """The sequence for this CPO at the top of a step page; a button to the next step if it lies elsewhere."""
     follow_chosen_step()
     try:

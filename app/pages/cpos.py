@@ -7,9 +7,7 @@ from common import ROLE_LABELS, db_session, plain, require_role, show_field_erro
 from components.ingest_tokens import token_section
 from components.steps import show_steps
 from oioi_onboard.errors import OnboardError
-from oioi_onboard.store import connection, queries, registry
-from oioi_onboard.store.auth import create_user, grantable_roles, list_users
-from oioi_onboard.store.models import Role
+from oioi_onboard.store import Role, connection, create_user, grantable_roles, list_users, queries, registry
 from oioi_onboard.sync import progress
 
 actor = require_role(Role.ADMIN, Role.PARTNER_MANAGER, Role.CPO_STAFF)

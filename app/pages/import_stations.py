@@ -21,17 +21,22 @@ from common import choose_cpo, db_session, errors_shown, plain, require_role, sh
 from components.station_map import render_station_map
 from components.steps import show_steps
 from oioi_onboard.errors import OnboardError
-from oioi_onboard.ocpi.files import LocationsFile
-from oioi_onboard.sheets import bnetza, profiles, template
+from oioi_onboard.ocpi import LocationsFile
+from oioi_onboard.sheets import (
+    COLUMNS,
+    ROW,
+    apply_edits,
+    bnetza,
+    issues_csv,
+    issues_xlsx,
+    profiles,
+    replace_value,
+    station_points,
+    template,
+)
 from oioi_onboard.sheets import mapping as sheet_mapping
-from oioi_onboard.sheets.canonical import COLUMNS, ROW
-from oioi_onboard.sheets.report import issues_csv, issues_xlsx
-from oioi_onboard.sheets.stations import station_points
-from oioi_onboard.sheets.validate import apply_edits, replace_value
+from oioi_onboard.store import Role, import_history, queries
 from oioi_onboard.store import profiles as saved_profiles
-from oioi_onboard.store import queries
-from oioi_onboard.store.models import Role
-from oioi_onboard.store.stations import import_history
 from oioi_onboard.workflows import imports
 
 UPLOAD = "import_upload"  # {"name": file name, "data": bytes}: set by the uploader, or by a test

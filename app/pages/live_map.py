@@ -19,13 +19,10 @@ from components.live_map_layers import (
 )
 from components.steps import LIVE_FILTER, show_steps
 from oioi_onboard.errors import NotFound, OnboardError, PermissionDenied
+from oioi_onboard.oioi import STATUSES
 from oioi_onboard.settings import get_settings
-from oioi_onboard.store import queries
-from oioi_onboard.store.auth import Actor
-from oioi_onboard.store.models import Role
-from oioi_onboard.sync import live
-from oioi_onboard.sync.status_files import record_status_file
-from oioi_onboard.sync.status_ingest import STATUSES, set_status
+from oioi_onboard.store import Actor, Role, queries
+from oioi_onboard.sync import live, record_status_file, set_status
 
 REFRESH_SECONDS = 5
 

@@ -6,10 +6,8 @@ import streamlit as st
 from common import db_session, plain, require_role
 from components.steps import ACTIONS, follow_chosen_step, step_button, steps_markdown
 from oioi_onboard.settings import get_settings
-from oioi_onboard.store import onboarding, queries
-from oioi_onboard.store.auth import Actor
-from oioi_onboard.store.models import Role
-from oioi_onboard.sync.progress import queue_problems
+from oioi_onboard.store import Actor, Role, onboarding, queries
+from oioi_onboard.sync import progress
 
 actor = require_role(Role.ADMIN, Role.PARTNER_MANAGER, Role.CPO_STAFF)
 follow_chosen_step()  # a next-step button below was clicked: open its page
@@ -45,7 +43,7 @@ if frame.empty:
 with db_session() as session:
     steps = onboarding.onboarding(session, actor=actor, include_inactive=include_inactive)
     # Paused for its set-up, or its endpoint unreachable: said on the CPO's card and in the table.
-    queue_trouble = queue_problems(session, actor=actor, include_inactive=include_inactive)
+    queue_trouble = progress.queue_problems(session, actor=actor, include_inactive=include_inactive)
 
 st.subheader("Next steps")
 for cpo_id, standing in steps.items():

@@ -6,9 +6,8 @@ from common import choose_cpo, current_actor, db_session, plain, show_error
 from components.steps import show_steps
 from oioi_onboard.errors import OnboardError
 from oioi_onboard.store import connection, queries
-from oioi_onboard.sync import progress, queue_control
-from oioi_onboard.sync.diff import KINDS, plan_push
-from oioi_onboard.workflows.push import start_push
+from oioi_onboard.sync import KINDS, plan_push, progress, queue_control
+from oioi_onboard.workflows import start_push
 
 KIND_LABELS = {"new": "New", "changed": "Changed", "connectors_changed": "Connectors changed",
                "deleted": "Deleted", "unchanged": "Unchanged (not sent)"}

@@ -15,6 +15,8 @@ command could not do its job (1 is kept for "done, but the file has errors or
 not everything was acknowledged", which is a result, not an exception).
 """
 
+__all__ = ["OnboardError", "UserError", "PermissionDenied", "NotFound", "Conflict", "ConfigError", "EndpointError"]
+
 
 class OnboardError(Exception):
     """Base of every expected failure; ``str(error)`` is a message for the user."""

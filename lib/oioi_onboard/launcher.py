@@ -18,6 +18,8 @@ from pathlib import Path
 
 from .settings import get_settings
 
+__all__ = ["run_embedded", "services"]
+
 APP = Path(__file__).resolve().parents[2] / "app" / "main.py"
 
 

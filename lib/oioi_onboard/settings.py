@@ -3,9 +3,10 @@
 They come from the environment (``OIOI_*``, ``DATABASE_URL``) and, for the
 secret key, from the ``[oioi]`` table of ``.streamlit/secrets.toml``. The
 embedded default needs none of them: a SQLite file and a local sandbox under
-the data directory. Streamlit reads its own settings itself
+the data directory. Not here: the key file that ``store.secrets`` keeps in the
+data directory when no secret key is set; Streamlit's own settings
 (``.streamlit/config.toml``, and ``[auth]`` in ``secrets.toml`` for OIDC
-sign-in); command-line options override some of these for one run.
+sign-in); and command-line options, which override some of these for one run.
 """
 
 import ipaddress
@@ -18,6 +19,8 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .errors import ConfigError
+
+__all__ = ["Settings", "get_settings", "local_url", "SANDBOX_API_KEY", "SANDBOX_PARTNER_ID"]
 
 # The demo CPO's fixed identity on the embedded sandbox. It is provisioned there like any other
 # CPO's (POST /_sandbox/partners); real endpoints issue their own keys.

@@ -126,8 +126,8 @@ def live_rows(*rows):
     """``live.live_stations``-shaped rows: (station id, lat, lon, {status: matching connectors}, connectors)."""
     import pandas as pd
 
+    from oioi_onboard.oioi.vocabulary import STATUSES
     from oioi_onboard.sync.live import LIVE_STATION_COLUMNS
-    from oioi_onboard.sync.status_ingest import STATUSES
 
     return pd.DataFrame([
         {"station_id": station_id, "name": f"Station {station_id}", "lat": lat, "lon": lon, "cpo_id": 1,

@@ -133,3 +133,16 @@ def test_partner_managers_manage_users_but_make_no_admins(two_cpos, db):
                      lambda: list_users(session, actor=alice)):
             with pytest.raises(PermissionDenied, match="may not register CPOs or manage users"):
                 call()
+
+
+def test_a_partner_manager_resets_only_the_passwords_of_roles_they_may_give(two_cpos, db):
+    maria = two_cpos["maria"]
+    with db() as session:
+        with pytest.raises(PermissionDenied, match=r"maria \(partner_manager\) may not reset the password of admin"):
+            set_password(session, actor=maria, name="admin", password="taken-over-123")
+        for name in ("maria", "alice", "victor"):
+            assert set_password(session, actor=maria, name=name)
+        assert set_password(session, actor=two_cpos["admin"], name="admin", password="admin-reset-123")
+    with db() as session:
+        assert authenticate(session, name="admin", password="taken-over-123") is None
+        assert authenticate(session, name="admin", password="admin-reset-123") is not None

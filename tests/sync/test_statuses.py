@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from sqlmodel import select
 
-from oioi_onboard.oioi.vocabulary import CONNECTOR_POST_STATUS
+from oioi_onboard.oioi.vocabulary import CONNECTOR_POST_STATUS, STATUSES
 from oioi_onboard.store.auth import SYSTEM, Actor
 from oioi_onboard.store.db import migrate, session_scope
 from oioi_onboard.store.models import Connector, Cpo, Outbox, OutboxState, Role, Stage, Station, StatusEvent
@@ -266,7 +266,7 @@ def test_live_views_are_scoped_to_the_cpos_a_person_may_see(cpo_id):
         assert live.recent_changes(session, actor=staff).empty
 
         counts = live.status_changes_per_minute(session, actor=manager, minutes=10)
-        assert len(counts) == 10 and list(counts.columns) == status_ingest.STATUSES
+        assert len(counts) == 10 and list(counts.columns) == STATUSES
         assert counts["Occupied"].sum() == 1 and counts["Available"].sum() == 1 and counts["Offline"].sum() == 0
 
 
@@ -291,10 +291,10 @@ def test_live_stations_count_each_stations_connectors_per_status_within_scope_an
 
         offline = live.live_stations(session, actor=manager, statuses=["Offline"]).set_index("station_id")
         assert len(offline) == 5  # every station, with its connectors; only the counts follow the filter
-        assert offline[status_ingest.STATUSES].sum().to_dict() == {"Available": 0, "Occupied": 0, "Offline": 1,
+        assert offline[STATUSES].sum().to_dict() == {"Available": 0, "Occupied": 0, "Offline": 1,
                                                               "Reserved": 0, "Unknown": 0}
         combos = live.live_stations(session, actor=manager, connector_types=["Combo"], statuses=["Offline"])
-        assert combos[status_ingest.STATUSES].to_numpy().sum() == 1  # station 1's second connector is the Combo
+        assert combos[STATUSES].to_numpy().sum() == 1  # station 1's second connector is the Combo
 
         station = session.exec(select(Station).where(Station.station_id == "DE*8PS*S00002")).one()
         station.deleted = True
@@ -417,7 +417,7 @@ def test_the_simulator_writes_plausible_changes_through_the_one_entry(cpo_id):
     with session_scope() as session:
         logged = session.exec(select(StatusEvent)).all()
     assert len(logged) == result.changes and {e.source for e in logged} == {"simulator"}
-    assert {e.status for e in logged} <= set(status_ingest.STATUSES)
+    assert {e.status for e in logged} <= set(STATUSES)
     with session_scope() as session:
         [entry] = audit_log(session, actor=SYSTEM, cpo_id=cpo_id)
         assert entry.action == "statuses simulated" and entry.detail.startswith(f"{result.changes} change(s)")
@@ -448,7 +448,7 @@ def test_counts_per_status_over_time_are_worked_back_from_the_current_statuses(c
     with session_scope() as session:
         counts = live.status_counts_over_time(session, actor=manager, minutes=10)
         changes = live.status_changes_per_minute(session, actor=manager, minutes=10)
-    assert len(counts) == 10 and list(counts.columns) == status_ingest.STATUSES
+    assert len(counts) == 10 and list(counts.columns) == STATUSES
     assert (counts.sum(axis=1) == 8).all()  # 4 stations x 2 connectors at every minute
 
     def at_minute(minutes_ago):

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlmodel import select
 
-from oioi_onboard.oioi.vocabulary import CONNECTOR_POST_STATUS
+from oioi_onboard.oioi.vocabulary import CONNECTOR_POST_STATUS, STATUSES
 from oioi_onboard.store.auth import SYSTEM
 from oioi_onboard.store.models import Connector, Outbox, OutboxState, StatusEvent
 from oioi_onboard.sync import status_ingest
@@ -40,7 +40,7 @@ def test_concurrent_ingest_on_postgresql_keeps_the_newest_and_one_waiting_row_pe
         try:
             for step in range(10):
                 moment = base + timedelta(seconds=step * 2 + offset)
-                items = [{"evse_id": e, "status": status_ingest.STATUSES[(step + offset) % 5],
+                items = [{"evse_id": e, "status": STATUSES[(step + offset) % 5],
                           "timestamp": moment.isoformat()} for e in evses]
                 with session_scope() as session:
                     status_ingest.record_statuses(session, actor=SYSTEM, cpo_id=cpo_id, items=items, source="api")
@@ -54,7 +54,7 @@ def test_concurrent_ingest_on_postgresql_keeps_the_newest_and_one_waiting_row_pe
         thread.join(60)
     assert not errors, errors
 
-    newest = status_ingest.STATUSES[(9 + 1) % 5]  # writer 1's last step carries the newest time
+    newest = STATUSES[(9 + 1) % 5]  # writer 1's last step carries the newest time
     with session_scope() as session:
         assert set(session.exec(select(Connector.status)).all()) == {newest}
         rows = session.exec(select(Outbox).where(Outbox.kind == CONNECTOR_POST_STATUS)).all()

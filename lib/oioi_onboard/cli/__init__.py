@@ -14,6 +14,8 @@ from typer.core import TyperGroup
 from ..errors import OnboardError
 from . import cpos, db, servers, sheets, sync, users
 
+__all__ = ["app", "run_cli"]
+
 
 class _Group(TyperGroup):
     """Every command runs inside this: an expected error is one line on stderr, never a traceback."""

@@ -66,11 +66,12 @@ def list_() -> None:
 @app.command("set-password")
 def set_password(name: Annotated[str, typer.Argument(help="The login name.")]) -> None:
     """Give a user a new generated password and print it once."""
-    from ..store import auth
+    from ..store.auth import SYSTEM
+    from ..store.auth import set_password as reset_password
     from ..store.db import migrate, session_scope
 
     migrate()
     with session_scope() as db:
-        password = auth.set_password(db, actor=auth.SYSTEM, name=name)
+        password = reset_password(db, actor=SYSTEM, name=name)
     typer.echo(f"New password for {name!r} (shown only once):", err=True)
     typer.echo(password)

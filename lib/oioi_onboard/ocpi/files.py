@@ -3,7 +3,7 @@
 Only the file's shape is decided here; ``ocpi.mapping`` reads the Locations one by one, so one broken
 Location is an issue of its own, not a refused file. JSON that holds no Locations is refused with the
 words the spreadsheet reader uses for JSON; what is not JSON at all is left to that reader. Nothing here
-imports pydantic until the file is known to be JSON: reading a CSV stays as fast as it was.
+imports pydantic until the file is known to be JSON: reading a CSV does not pay for it.
 """
 
 import hashlib

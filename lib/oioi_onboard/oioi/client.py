@@ -30,7 +30,7 @@ import httpx
 
 from . import codes, errors, ids, messages
 from .retry import CLIENT_BACKOFF_BASE, CLIENT_BACKOFF_MAX, backoff_delay, parse_retry_after
-from .vocabulary import CONNECTOR_POST_STATUS
+from .vocabulary import CONNECTOR_POST_STATUS, STATUSES
 
 log = logging.getLogger(__name__)
 
@@ -146,10 +146,10 @@ class OioiClient:
         self.random: random.Random = random.Random()
         # httpx's transport API, called directly: an OIOI request needs none of AsyncClient's work per request
         # (header merging, URL parsing, cookies, auth and redirect flows), which cost a third of the client's
-        # CPU per request at 64 in flight. Tests inject httpx transports (MockTransport) as before.
+        # CPU per request at 64 in flight. Tests inject httpx transports (MockTransport).
         self._transport = transport or default_transport(max_connections)
         self._timeouts = {"timeout": httpx.Timeout(timeout).as_dict()}
-        self._url: httpx.URL | None = None  # parsed at the first request: a bad URL fails there, as it always did
+        self._url: httpx.URL | None = None  # parsed at the first request: a bad URL fails that request
         self._headers = httpx.Headers({"Content-Type": "application/json", "Accept": "application/json",
                                        "Authorization": f"key={self.__api_key}"})  # httpx masks it in any repr
 
@@ -290,7 +290,7 @@ class OioiClient:
         try:
             status = messages.ConnectorStatus(status)
         except ValueError:
-            allowed = ", ".join(s.value for s in messages.ConnectorStatus)
+            allowed = ", ".join(STATUSES)
             raise ValueError(f"connector {connector_id!r}: status {status!r} is not one of {allowed}") from None
         message = messages.ConnectorPostStatus(
             connector_id=connector_id, status=status, partner_identifier=partner_identifier

@@ -7,7 +7,7 @@ it without importing pydantic: ``oioi-onboard validate`` starts faster.
 from enum import Enum
 
 __all__ = ["STATION_POST", "CONNECTOR_POST_STATUS", "TEXT_LIMITS", "TIME_PATTERN", "ConnectorType", "ConnectorStatus",
-           "Weekday"]
+           "STATUSES", "Weekday"]
 
 # The message types: each is the single top-level key of its request body, and the outbox's ``kind``.
 STATION_POST = "station-post"
@@ -67,6 +67,10 @@ class ConnectorStatus(str, Enum):
     OFFLINE = "Offline"
     RESERVED = "Reserved"
     UNKNOWN = "Unknown"
+
+
+# The statuses by name, in the spec's order: what a status column holds and a status choice offers.
+STATUSES = [status.value for status in ConnectorStatus]
 
 
 class Weekday(str, Enum):

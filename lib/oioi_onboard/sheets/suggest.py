@@ -143,7 +143,7 @@ def _score(header: str, synonyms: tuple[str, ...]) -> float:
                 best = max(best, 0.8)
             elif len(form) >= 4 and len(syn) >= 4:
                 # Upper bounds first (the lengths, then the letters): a full ratio() per header and
-                # synonym was most of the suggestion's time, and one below _USEFUL decides nothing.
+                # synonym would be most of the suggestion's time, and one below _USEFUL decides nothing.
                 floor = max(best, _USEFUL)
                 if 1.8 * min(len(form), len(syn)) / (len(form) + len(syn)) <= floor:
                     continue

@@ -159,6 +159,17 @@ class _Column:
     def stripped(self, positions: np.ndarray) -> np.ndarray:
         return self.u_values[self.codes[positions]]
 
+    def matches(self, pattern: str) -> np.ndarray:
+        """Per distinct value: whether it has the form ``pattern``."""
+        return self.u.str.fullmatch(pattern).fillna(False).to_numpy(dtype=bool)
+
+    def id_form(self, pattern: str) -> tuple[np.ndarray, pd.Series, np.ndarray]:
+        """Per distinct value of an id column: whether it has the form ``pattern``, its key (no ``*``,
+        upper case), and whether it is valid: of that form and beginning with an ISO country."""
+        match_u = self.matches(pattern)
+        key_u = self.u.str.replace("*", "", regex=False).str.upper()
+        return match_u, key_u, match_u & key_u.str[:2].isin(rules.ISO_COUNTRIES).to_numpy(dtype=bool)
+
 
 class _Checker:
     def __init__(self, frame: pd.DataFrame, context: RegistryContext | None):
@@ -192,6 +203,14 @@ class _Checker:
             return
         text = message(positions) if callable(message) else message
         self.parts.append((positions, column, rule, text))
+
+    def check_form(self, rule: str, name: str, pattern: str, message: str) -> np.ndarray:
+        """Record ``rule`` for the filled cells of ``name`` not of the form ``pattern``; returns, per
+        distinct value, whether it is of that form."""
+        column = self.col(name)
+        ok_u = column.matches(pattern)
+        self.add(rule, name, column.rows(~column.blank_u & ~ok_u), message)
+        return ok_u
 
     def _once_per_station(self, positions: np.ndarray, value_codes: np.ndarray) -> np.ndarray:
         # One issue per (station, distinct value); rows without a station id each stand alone.
@@ -320,10 +339,8 @@ class _Checker:
     def evse_ids(self) -> None:
         """Syntax of EVSE ids; keeps per row whether it is valid and its normalised key's code."""
         column = self.col("evse_id")
-        iso_u = column.u.str.fullmatch(ids.EVSE_ID_PATTERN).fillna(False).to_numpy(dtype=bool)
-        key_u = column.u.str.replace("*", "", regex=False).str.upper()
-        country_ok_u = key_u.str[:2].isin(rules.ISO_COUNTRIES).to_numpy(dtype=bool)
-        bad_u = ~column.blank_u & ~(iso_u & country_ok_u)
+        iso_u, key_u, valid_u = column.id_form(ids.EVSE_ID_PATTERN)
+        bad_u = ~column.blank_u & ~valid_u
         din_u = np.zeros(len(bad_u), dtype=bool)
         din_message = {}
         for i in np.flatnonzero(bad_u & ~iso_u):
@@ -354,7 +371,6 @@ class _Checker:
             return np.array(out, dtype=object)
 
         self.add("evse_id_syntax", "evse_id", column.rows(bad_u & ~din_u), syntax_message)
-        valid_u = ~bad_u & ~column.blank_u
         key_u = key_u.where(valid_u, "")
         key_codes_u, key_uniques = pd.factorize(key_u)
         self.evse_valid = column.rows(valid_u)
@@ -365,10 +381,8 @@ class _Checker:
     def operator_ids(self) -> None:
         """Syntax of cpo-id, and whether it is registered to this CPO."""
         column = self.col("cpo_id")
-        match_u = column.u.str.fullmatch(ids.OPERATOR_ID_PATTERN).fillna(False).to_numpy(dtype=bool)
-        key_u = column.u.str.replace("*", "", regex=False).str.upper()
-        country_ok_u = key_u.str[:2].isin(rules.ISO_COUNTRIES).to_numpy(dtype=bool)
-        bad_u = ~column.blank_u & ~(match_u & country_ok_u)
+        _, key_u, valid_u = column.id_form(ids.OPERATOR_ID_PATTERN)
+        bad_u = ~column.blank_u & ~valid_u
         self.add(
             "operator_id_syntax",
             "cpo_id",
@@ -379,7 +393,6 @@ class _Checker:
                 dtype=object,
             ),
         )
-        valid_u = match_u & country_ok_u
         self.operator_key_u = key_u.where(valid_u, "")
         self.operator_valid = column.rows(valid_u)
         canonical_u = (key_u.str[:2] + "*" + key_u.str[2:5]).where(valid_u, "").to_numpy(dtype=object)
@@ -523,38 +536,22 @@ class _Checker:
             bad_u = ~column.blank_u & ~column.u.str.lower().isin(rules.BOOLEAN_WORDS).to_numpy(dtype=bool)
             self.add("not_a_boolean", name, column.rows(bad_u), f"{name} must be yes or no (true/false)")
         for name in _INTEGER_COLUMNS:
-            column = self.col(name)
-            whole_u = column.u.str.fullmatch(_INTEGER_PATTERN).fillna(False).to_numpy(dtype=bool)
-            self.add(
-                "not_an_integer", name, column.rows(~column.blank_u & ~whole_u), f"{name} must be a whole number"
-            )
+            whole_u = self.check_form("not_an_integer", name, _INTEGER_PATTERN, f"{name} must be a whole number")
             if name == "total_parking":
+                column = self.col(name)
                 negative_u = whole_u & column.u.str.startswith("-").to_numpy(dtype=bool)
                 negative_u &= pd.to_numeric(column.u.where(whole_u, "0")).to_numpy() < 0
                 self.add("negative_parking", name, column.rows(negative_u), "total parking cannot be below zero")
 
-        column = self.col("open_hours")
-        hours_ok_u = column.u.str.fullmatch(rules.OPEN_HOURS_PATTERN).fillna(False).to_numpy(dtype=bool)
-        self.add(
-            "open_hours_syntax",
-            "open_hours",
-            column.rows(~column.blank_u & ~hours_ok_u),
-            "opening hours must look like 'Mo-Fr 07:30-19:00; Sa 09:00-15:00' (days Mo Tu We Th Fr Sa Su)",
-        )
+        self.check_form("open_hours_syntax", "open_hours", rules.OPEN_HOURS_PATTERN,
+                        "opening hours must look like 'Mo-Fr 07:30-19:00; Sa 09:00-15:00' (days Mo Tu We Th Fr Sa Su)")
         # OIOI: open-hour notes describe a station that is not open around the clock.
-        open_24 = self.col("is_open_24")
+        column, open_24 = self.col("open_hours"), self.col("is_open_24")
         both = column.rows(~column.blank_u) & open_24.rows(open_24.u.str.lower().isin(rules.TRUE_WORDS).to_numpy())
         self.add("open_24_with_hours", "open_hours", both,
                  "a station open 24 hours has no opening hours: empty this cell or set is_open_24 to no")
 
-        column = self.col("web")
-        url_ok_u = column.u.str.fullmatch(rules.URL_PATTERN).fillna(False).to_numpy(dtype=bool)
-        self.add(
-            "url_syntax",
-            "web",
-            column.rows(~column.blank_u & ~url_ok_u),
-            "the website is not a web address such as https://example.com",
-        )
+        self.check_form("url_syntax", "web", rules.URL_PATTERN, "the website is not a web address such as https://example.com")
 
         for name, limit in rules.TEXT_LIMITS.items():
             column = self.col(name)
@@ -671,26 +668,19 @@ class _Checker:
             if not hits.any():
                 continue
             column = self.col(name)
-            raw = column.raw_u
-            control_u = raw.str.contains(rules.CONTROL_CHARACTERS_PATTERN, regex=True).fillna(False)
-            self.add(
-                "control_characters",
-                name,
-                column.rows(control_u.to_numpy(dtype=bool)),
-                "the cell holds invisible control characters; remove them",
-            )
-            formula_u = raw.str.contains(rules.FORMULA_PATTERN, regex=True).fillna(False)
-            self.add(
-                "formula_like",
-                name,
-                column.rows(formula_u.to_numpy(dtype=bool)),
-                "the cell looks like a spreadsheet formula; it is sent as plain text",
-            )
+            for rule, pattern, message in _HOSTILE_RULES:
+                found_u = column.raw_u.str.contains(pattern, regex=True).fillna(False).to_numpy(dtype=bool)
+                self.add(rule, name, column.rows(found_u), message)
 
 
 _WHY_LIMIT = {"station_id": f" (a connector change pushes the station again as its id with '-2' appended, and "
                             f"ids stay within {rules.TEXT_LIMITS['station_id'] + rules.REPLACEMENT_SUFFIX_ROOM})"}
-_HOSTILE_PATTERN = f"{rules.CONTROL_CHARACTERS_PATTERN}|{rules.FORMULA_PATTERN}"
+_HOSTILE_RULES = [  # rule, pattern searched in the cell as found, message
+    ("control_characters", rules.CONTROL_CHARACTERS_PATTERN,
+     "the cell holds invisible control characters; remove them"),
+    ("formula_like", rules.FORMULA_PATTERN, "the cell looks like a spreadsheet formula; it is sent as plain text"),
+]
+_HOSTILE_PATTERN = "|".join(pattern for _, pattern, _ in _HOSTILE_RULES)
 
 
 def _street_words(text: str) -> bool:

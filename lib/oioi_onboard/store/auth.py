@@ -4,8 +4,9 @@ Who may see and change what is decided here, and only here: ``Actor.sees``,
 ``can_edit`` and ``can_manage``; the checks built on them, which raise
 PermissionDenied (``require_sees``, ``require_edit``, ``require_manage``); and
 ``seen_by`` and ``visible_cpo_ids``, which narrow a query to the CPOs a person
-may see. So are the account rules: who may give which role
-(``grantable_roles``) and the password rule (``check_password``).
+may see. So are the account rules: who may give which role, and reset the
+passwords of which users (``grantable_roles``), and the password rule
+(``check_password``).
 
 Passwords are hashed with argon2 (argon2-cffi): a maintained, memory-hard
 hash whose parameters are stored in the hash itself, so they can be raised
@@ -127,10 +128,17 @@ def check_password(password: str) -> None:
 
 
 def grantable_roles(actor: Actor) -> list[Role]:
-    """The roles this person may give a user: none unless they manage users; admin only by an admin."""
+    """The roles this person may give a user, and whose passwords they may reset: none unless they
+    manage users; admin only by an admin."""
     if not actor.can_manage:
         return []
     return [role for role in Role if role != Role.ADMIN or actor.is_admin]
+
+
+def _require_grantable(actor: Actor, role: Role, doing: str) -> None:
+    # Resetting a password is taking over the account: allowed only for roles this person could give.
+    if role not in grantable_roles(actor):
+        raise PermissionDenied(f"{actor.name} ({actor.role.value}) may not {doing} {role.value} users")
 
 
 def hash_password(password: str) -> str:
@@ -243,8 +251,7 @@ def create_user(
     except ValueError:
         choices = ", ".join(r.value for r in Role)
         raise AccountError(f"role {role!r} is not one of: {choices}") from None
-    if role not in grantable_roles(actor):
-        raise PermissionDenied(f"{actor.name} ({actor.role.value}) may not create {role.value} users")
+    _require_grantable(actor, role, "create")
     if password:
         check_password(password)
     if session.exec(select(User).where(User.name == name)).first() is not None:
@@ -270,13 +277,18 @@ def create_user(
 
 
 def set_password(session: Session, *, actor: Actor, name: str, password: str | None = None) -> str:
-    """Replace a user's password; returns the new one (generated when not given)."""
+    """Replace a user's password; returns the new one (generated when not given).
+
+    Only for users of a role the acting person may give (``grantable_roles``): a partner
+    manager cannot reset an admin's password.
+    """
     require_manage(actor)
     if password:
         check_password(password)
     user = session.exec(select(User).where(User.name == name)).first()
     if user is None:
         raise NotFound(f"no user named {name!r}")
+    _require_grantable(actor, Role(user.role), "reset the password of")
     password = password or new_password()
     user.password_hash = hash_password(password)
     session.add(user)

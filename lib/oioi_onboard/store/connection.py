@@ -24,7 +24,7 @@ from datetime import datetime
 from sqlmodel import Session
 
 from ..errors import EndpointError
-from ..oioi import sandbox
+from ..oioi.sandbox.client import provision
 from ..settings import get_settings
 from . import queries
 from .auth import Actor, require_edit
@@ -102,7 +102,7 @@ def provision_cpo(session: Session, cpo: Cpo, *, actor_name: str) -> str | None:
     previous = cpo.sandbox_previous_key_encrypted
     answer: dict = {}
     try:
-        answer = sandbox.provision(
+        answer = provision(
             get_settings().sandbox_base_url,
             api_key=decrypt_api_key(cpo.api_key_encrypted),
             partner_identifiers=partner_ids,

@@ -2,10 +2,10 @@
 
 register -> test the connection -> import stations -> fix errors -> push stations -> statuses live.
 
-Worked out from what the store holds, never from a flag that could go stale:
-the CPO row (its last connection test), its stations (stored, acknowledged by
-the endpoint), its latest import (errors), its outbox (station-posts queued or
-refused) and its status events (one delivered). The overview lists the next
+Worked out from what the store holds: the CPO row (its last connection test),
+its stations (stored, acknowledged by the endpoint), its latest import
+(errors), its outbox (station-posts queued or refused) and its status events
+(one delivered, or the stage the first delivery set, which never goes back). The overview lists the next
 step of every CPO; each step page shows the whole sequence for its CPO.
 A handful of grouped queries for all CPOs at once, not a set per CPO.
 """

@@ -1,8 +1,12 @@
 """Queries scoped by role: CPOs, their identifiers and credentials, the audit log, the overview.
 
-Every function takes the acting person (``auth.Actor``) where data belongs to
-a CPO and asks ``auth`` who may see what, so a page that forgets to hide a
-widget still cannot show or change another CPO's data.
+The queries a page starts from (``list_cpos``, ``get_cpo``, ``cpo_credentials``,
+``audit_log``, ``overview``) take the acting person (``auth.Actor``) and ask
+``auth`` who may see what, so a page that forgets to hide a widget still cannot
+show another CPO's data. The lookups by CPO id (``cpo_operator_ids``,
+``cpo_partner_identifiers``, ``operator_id_owner``) and the two writes
+(``audit``, ``set_stage``) check no one: they serve library code that already
+has the CPO from ``get_cpo``.
 """
 
 from collections.abc import Iterable
@@ -154,6 +158,11 @@ def _per_cpo(session: Session, query, ids: Iterable[int]) -> dict[int, object]: 
     return {cpo_id: value for cpo_id, value in session.exec(query).all() if cpo_id in ids}
 
 
+def _latest_per_cpo(session: Session, cpo_id, at, ids: set[int]) -> dict[int, object]:  # noqa: ANN001
+    """The newest ``at`` of each CPO of ``ids`` (``cpo_id`` and ``at``: two columns of one table)."""
+    return _per_cpo(session, select(cpo_id, func.max(at)).where(cpo_id.in_(sorted(ids))).group_by(cpo_id), ids)
+
+
 def _latest(*values: datetime | None) -> datetime | None:
     present = [v for v in values if v is not None]
     return max(present) if present else None
@@ -208,29 +217,10 @@ def overview(session: Session, *, actor: Actor, include_inactive: bool = False) 
         ),
         ids,
     )
-    last_import = _per_cpo(
-        session,
-        select(ImportRecord.cpo_id, func.max(ImportRecord.at)).where(ImportRecord.cpo_id.in_(id_list))
-        .group_by(ImportRecord.cpo_id),
-        ids,
-    )
-    last_push = _per_cpo(
-        session,
-        select(Outbox.cpo_id, func.max(Outbox.sent_at)).where(Outbox.cpo_id.in_(id_list)).group_by(Outbox.cpo_id),
-        ids,
-    )
-    last_status = _per_cpo(
-        session,
-        select(StatusEvent.cpo_id, func.max(StatusEvent.received_at)).where(StatusEvent.cpo_id.in_(id_list))
-        .group_by(StatusEvent.cpo_id),
-        ids,
-    )
-    last_audit = _per_cpo(
-        session,
-        select(AuditLog.cpo_id, func.max(AuditLog.at)).where(AuditLog.cpo_id.in_(id_list))
-        .group_by(AuditLog.cpo_id),
-        ids,
-    )
+    last_import = _latest_per_cpo(session, ImportRecord.cpo_id, ImportRecord.at, ids)
+    last_push = _latest_per_cpo(session, Outbox.cpo_id, Outbox.sent_at, ids)
+    last_status = _latest_per_cpo(session, StatusEvent.cpo_id, StatusEvent.received_at, ids)
+    last_audit = _latest_per_cpo(session, AuditLog.cpo_id, AuditLog.at, ids)
 
     rows = []
     for cpo in cpos:

@@ -21,11 +21,11 @@ from sqlmodel import Session, select
 
 from ..errors import NotFound
 from ..oioi import ids
-from ..oioi.vocabulary import CONNECTOR_POST_STATUS
+from ..oioi.vocabulary import CONNECTOR_POST_STATUS, STATUSES
 from ..store.auth import Actor, require_sees, visible_cpo_ids
 from ..store.models import Connector, Cpo, Station, utcnow
 from ..store.queries import get_cpo
-from .status_ingest import CONNECTORS, EVENTS, OUTBOX, STATIONS, STATUSES, in_chunks
+from .status_ingest import CONNECTORS, EVENTS, OUTBOX, STATIONS, in_chunks
 
 DELIVERY_LABELS = {
     "pending": "pending",
@@ -453,7 +453,7 @@ def status_counts_over_time(session: Session, *, actor: Actor, cpo_ids: Iterable
     if not scope:
         return pd.DataFrame(0, index=index, columns=STATUSES)
     live = STATIONS.c.deleted == False  # noqa: E712
-    # Counted in the database: reading 75,000 connectors into pandas took half a second.
+    # Counted in the database: reading 75,000 connectors into pandas takes half a second.
     now_counts = pd.Series(dict(session.execute(
         sa_select(CONNECTORS.c.status, func.count())
         .join_from(CONNECTORS, STATIONS, STATIONS.c.id == CONNECTORS.c.station_pk)

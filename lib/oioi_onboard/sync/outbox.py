@@ -137,8 +137,8 @@ def enqueue_plan(
     if inserts:
         session.execute(insert(Outbox), inserts)
         if len(inserts) >= ANALYZE_ABOVE and session.get_bind().dialect.name == "postgresql":
-            # Fresh planner statistics: with stale ones a claim right after a full load took
-            # seconds instead of milliseconds, and the workers idled.
+            # Fresh planner statistics: with stale ones a claim right after a full load takes
+            # seconds instead of milliseconds, and the workers idle.
             session.execute(text("ANALYZE outbox"))
     run.total = queued + len(inserts)
     if run.total == 0:

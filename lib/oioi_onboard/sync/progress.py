@@ -1,9 +1,9 @@
-"""How a push is going, what was pushed before, and what the endpoint holds.
+"""How a push is going, what was pushed before, and, on the sandbox, what the endpoint holds.
 
 Nothing here writes. A push's progress and history are read from the database
 (the worker writes it), so a page can follow a push that another process is
-sending; ``reconcile`` also asks the endpoint, reading the sandbox's station
-list over HTTP. Functions that read a CPO's data do so for an acting person who
+sending; ``reconcile`` also reads the sandbox's station list over HTTP (no other
+endpoint lists what it holds). Functions that read a CPO's data do so for an acting person who
 must see the CPO (PermissionDenied otherwise); ``queue_problems`` lists only the
 CPOs the person sees.
 """

@@ -37,13 +37,12 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, select
 
 from ..oioi import ids
-from ..oioi.messages import ConnectorStatus, canonical_sha256, connector_post_status_body
-from ..oioi.vocabulary import CONNECTOR_POST_STATUS
+from ..oioi.messages import canonical_sha256, connector_post_status_body
+from ..oioi.vocabulary import CONNECTOR_POST_STATUS, STATUSES
 from ..store.auth import Actor, require_edit
 from ..store.models import Connector, Outbox, OutboxState, PartnerIdentifier, Station, StatusEvent, utcnow
 from ..store.queries import audit
 
-STATUSES = [status.value for status in ConnectorStatus]
 # A back end's clock may run a little ahead; far-future times would block every later status.
 MAX_CLOCK_AHEAD = timedelta(minutes=5)
 _BY_LOWER = {status.lower(): status for status in STATUSES}

@@ -8,3 +8,5 @@
 tests/ and bench/ import these modules directly; pytest fixtures built on them
 live in tests/conftest.py.
 """
+
+__all__: list[str] = []  # nothing here is for the app or the command

@@ -81,18 +81,12 @@ counts, per station id, every accepted post *including* repeats: a pusher that
 never sends an acknowledged station twice leaves every count at 1 (per change).
 """
 
-from .client import PartnerTaken, SandboxRefused, SandboxUnreachable, provision
-from .routes import MAX_BODY_BYTES, OIOI_PATH, check_faults, create_app
-from .state import SandboxState
+from ..._surface import public_surface
 
-__all__ = [
-    "create_app",
-    "check_faults",
-    "OIOI_PATH",
-    "MAX_BODY_BYTES",
-    "SandboxState",
-    "provision",
-    "SandboxUnreachable",
-    "SandboxRefused",
-    "PartnerTaken",
-]
+# Loaded on first use: the store provisions CPOs through ``client`` in every ``cpo`` command, and
+# importing ``routes`` with it would load Starlette and the message models for nothing.
+__all__, __getattr__ = public_surface(__name__, modules=[], names={
+    "routes": ["create_app", "check_faults", "OIOI_PATH", "MAX_BODY_BYTES"],
+    "state": ["SandboxState"],
+    "client": ["provision", "SandboxUnreachable", "SandboxRefused", "PartnerTaken"],
+})
