@@ -46,6 +46,10 @@ from ..store.queries import audit
 STATUSES = [status.value for status in ConnectorStatus]
 # A back end's clock may run a little ahead; far-future times would block every later status.
 MAX_CLOCK_AHEAD = timedelta(minutes=5)
+# Earlier times come from a clock that was never set (1970, 2000) and say nothing about the connector now.
+EARLIEST = datetime(2010, 1, 1, tzinfo=UTC)
+# The longest EVSE id, ISO (2 + 1 + 3 + 1 + 1 + 30) or DIN (+999*XXX*E and 30); longer text is not one.
+MAX_EVSE_ID_LENGTH = 40
 _BY_LOWER = {status.lower(): status for status in STATUSES}
 CHUNK = 500  # keys per IN (...): well under every database's parameter limit
 # Queries by EVSE key leave cpo_id out of the WHERE clause on purpose: given both, SQLite's planner
@@ -95,21 +99,37 @@ class _Evse:
 # --- reading the input -----------------------------------------------------------------
 
 
+def _shown(value: Any, limit: int = 60) -> str:
+    """``repr(value)``, cut short: hostile input is not echoed back at length."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
+
+
 def parse_timestamp(value: Any, *, now: datetime) -> datetime:
-    """An ISO 8601 time -> aware UTC datetime; a time without offset is taken as UTC. ValueError if not."""
+    """An ISO 8601 time -> aware UTC datetime; a time without offset is taken as UTC.
+
+    ValueError, with the reason, if it is not one, cannot be held in UTC, lies more than MAX_CLOCK_AHEAD in
+    the future or before EARLIEST.
+    """
     if value is None or (isinstance(value, str) and not value.strip()):
         return now
     if not isinstance(value, str):
-        raise ValueError(f"timestamp {value!r} is not an ISO 8601 string such as 2024-05-01T12:00:00Z")
+        raise ValueError(f"timestamp {_shown(value)} is not an ISO 8601 string such as 2024-05-01T12:00:00Z")
     try:
         moment = datetime.fromisoformat(value.strip())
     except ValueError:
-        raise ValueError(f"timestamp {value!r} is not ISO 8601, e.g. 2024-05-01T12:00:00Z") from None
+        raise ValueError(f"timestamp {_shown(value)} is not ISO 8601, e.g. 2024-05-01T12:00:00Z") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    moment = moment.astimezone(UTC)
+    try:
+        moment = moment.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 is in year 0 in UTC
+        raise ValueError(f"timestamp {_shown(value)} lies outside the years 1 to 9999 in UTC") from None
     if moment > now + MAX_CLOCK_AHEAD:
-        raise ValueError(f"timestamp {value!r} lies in the future (now is {now:%Y-%m-%dT%H:%M:%SZ})")
+        raise ValueError(f"timestamp {_shown(value)} lies in the future (now is {now:%Y-%m-%dT%H:%M:%SZ})")
+    if moment < EARLIEST:
+        raise ValueError(f"timestamp {_shown(value)} lies before {EARLIEST:%Y-%m-%d}: the back end's clock is "
+                         "not set")
     return moment
 
 
@@ -117,7 +137,7 @@ def normalise_status(value: Any) -> str:
     """``available`` -> ``Available``; ValueError naming the five statuses otherwise."""
     if isinstance(value, str) and value.strip().lower() in _BY_LOWER:
         return _BY_LOWER[value.strip().lower()]
-    raise ValueError(f"status {value!r} is not one of {', '.join(STATUSES)}")
+    raise ValueError(f"status {_shown(value)} is not one of {', '.join(STATUSES)}")
 
 
 def _read_item(index: int, item: Any, now: datetime) -> _Item | ItemResult:
@@ -127,6 +147,9 @@ def _read_item(index: int, item: Any, now: datetime) -> _Item | ItemResult:
     if not isinstance(evse_id, str) or not evse_id.strip():
         return ItemResult(index, None, False, "evse_id is missing")
     evse_id = evse_id.strip()
+    if len(evse_id) > MAX_EVSE_ID_LENGTH:
+        return ItemResult(index, None, False, f"evse_id has {len(evse_id):,} characters; an EVSE id has at most "
+                                              f"{MAX_EVSE_ID_LENGTH}")
     if not ids.is_evse_id(evse_id):
         try:
             ids.parse_evse_id(evse_id)
