@@ -140,7 +140,7 @@ class _Posted:
 
 
 def create_app(*, db_url: str | None = None, max_items: int = MAX_ITEMS, batch_items: int = 5_000,
-               linger: float = 0.005, body_seconds: float = BODY_SECONDS,
+               body_seconds: float = BODY_SECONDS,
                min_bytes_per_second: float = MIN_BYTES_PER_SECOND) -> Starlette:
     """The relay as an ASGI app, writing to ``db_url`` (default: the configured database)."""
     from sqlalchemy import text
@@ -203,9 +203,9 @@ def create_app(*, db_url: str | None = None, max_items: int = MAX_ITEMS, batch_i
         loop = asyncio.get_running_loop()
         while True:
             await arrived.wait()
-            # A moment for the requests on their way to join this transaction: each costs far less in a
-            # large batch than in its own (its share of the token check, the lock, the commit).
-            await asyncio.sleep(linger)
+            # One turn of the loop, so that requests already read join this transaction: each costs far less
+            # in a batch than alone. (Waiting a fixed 5 ms instead cost 15 % of the throughput, bench_relay.)
+            await asyncio.sleep(0)
             arrived.clear()
             while queue:
                 batch, size = [], 0
