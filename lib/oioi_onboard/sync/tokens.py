@@ -17,6 +17,8 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import bindparam
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, select
 
 from ..errors import NotFound
@@ -93,14 +95,18 @@ def cpo_for_token(session: Session, token: str | None) -> int | None:
     return cpo_for_token_sha256(session, token_sha256(token))
 
 
+# Built once: the relay runs it for every batch of requests it records.
+_ACTIVE_TOKEN = (
+    sa_select(IngestToken.__table__.c.cpo_id)
+    .join(Cpo.__table__, Cpo.__table__.c.id == IngestToken.__table__.c.cpo_id)
+    .where(IngestToken.__table__.c.token_sha256 == bindparam("digest"), IngestToken.__table__.c.revoked_at.is_(None),
+           Cpo.__table__.c.active.is_(True))
+)
+
+
 def cpo_for_token_sha256(session: Session, digest: str) -> int | None:
     """``cpo_for_token`` for a token known by its hash."""
-    return session.exec(
-        select(IngestToken.cpo_id)
-        .join(Cpo, Cpo.id == IngestToken.cpo_id)
-        .where(IngestToken.token_sha256 == digest, IngestToken.revoked_at.is_(None),
-               Cpo.active == True)  # noqa: E712
-    ).first()
+    return session.execute(_ACTIVE_TOKEN, {"digest": digest}).scalar()
 
 
 def token_actor(session: Session, token: str | None) -> Actor | None:
