@@ -14,11 +14,17 @@ stations), then several HTTP connections post batches of changes to
   and every change is delivered, superseded or stale (none pending, held, rejected or lost).
 
 Run: ``.venv/bin/python bench/bench_relay.py [rate] [seconds] [stations]``.
+
+``bench_relay.py requests [seconds] [connections] [workers]`` measures the relay alone instead: single-item
+requests a second, on keep-alive connections from a load generator in another process (``http_load.py``),
+as a ratio against a bare Starlette/uvicorn endpoint measured in the same run, alternately, twice; with
+the relay's CPU use per request. ``workers`` > 1 runs ``oioi-onboard relay --workers N``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import random
 import re
@@ -33,9 +39,11 @@ from pathlib import Path
 
 import httpx
 
-RATE = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
-SECONDS = float(sys.argv[2]) if len(sys.argv) > 2 else 30.0
-STATIONS = int(sys.argv[3]) if len(sys.argv) > 3 else 2000
+REQUESTS_MODE = len(sys.argv) > 1 and sys.argv[1] == "requests"
+_ARGS = [] if REQUESTS_MODE else sys.argv[1:]
+RATE = int(_ARGS[0]) if len(_ARGS) > 0 else 1000
+SECONDS = float(_ARGS[1]) if len(_ARGS) > 1 else 30.0
+STATIONS = int(_ARGS[2]) if len(_ARGS) > 2 else 2000
 CONNECTIONS = 4
 BATCH_EVERY = 0.2  # seconds between two batches of one connection (1,000/s over 4: 50 a batch)
 LATENCY_MS = 50
@@ -234,7 +242,89 @@ def percentile(values: list[float], share: float) -> float:
     return values[min(len(values) - 1, int(share * len(values)))] if values else float("nan")
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User and system CPU time of these processes so far (Linux /proc)."""
+    total = 0
+    for pid in pids:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def family(process: subprocess.Popen) -> list[int]:
+    """The process and its children (``relay --workers N`` runs N processes under one)."""
+    children = Path(f"/proc/{process.pid}/task/{process.pid}/children")
+    return [process.pid, *map(int, children.read_text().split())] if children.exists() else [process.pid]
+
+
+def load(url: str, bodies: Path, seconds: float, connections: int, *headers: str) -> dict:
+    done = subprocess.run([sys.executable, str(Path(__file__).with_name("http_load.py")), "load", url, str(bodies),
+                           str(seconds), str(connections), *headers], capture_output=True, text=True, env=ENV,
+                          timeout=seconds + 60)
+    if done.returncode:
+        raise SystemExit(f"the load generator failed:\n{done.stderr}")
+    return json.loads(done.stdout)
+
+
+def requests_main() -> int:
+    """Single-item requests a second: the relay against a bare endpoint, in one run."""
+    seconds = float(sys.argv[2]) if len(sys.argv) > 2 else 10.0
+    connections = int(sys.argv[3]) if len(sys.argv) > 3 else 32
+    workers = int(sys.argv[4]) if len(sys.argv) > 4 else 1
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    from oioi_onboard.store.auth import SYSTEM
+    from oioi_onboard.sync.tokens import create_token
+    from oioi_onboard.testing.stations import evse
+    from oioi_onboard.testing.store import make_cpo, store_status_station
+
+    migrate()
+    with session_scope() as session:
+        cpo = make_cpo(session, name="Bench CPO", operator_ids=OPERATOR, partner_ids=PARTNER_ID, registered=False)
+        for n in range(1, STATIONS + 1):
+            store_status_station(session, cpo.id, n, acked=True)
+        token = create_token(session, actor=SYSTEM, cpo_id=cpo.id, label="bench")
+    rng = random.Random(5)
+    bodies = WORK / "bodies.json"
+    bodies.write_text(json.dumps([json.dumps([{"evse_id": evse(n, k, OPERATOR), "status": rng.choice(STATUSES)}])
+                                  for n in range(1, STATIONS + 1) for k in (1, 2)]))
+    processes: list[subprocess.Popen] = []
+    rows = []
+    try:
+        hello = subprocess.Popen([sys.executable, str(Path(__file__).with_name("http_load.py")), "hello"],
+                                 stdout=subprocess.PIPE, text=True, env=ENV)
+        processes.append(hello)
+        hello_url = re.search(r"listening on (\S+)", hello.stdout.readline())[1]
+        relay, relay_url = start("relay", "relay", "--port", "0", *(["--workers", str(workers)] if workers > 1 else []),
+                                 pattern=r"listening on (http://\S+)")
+        processes.append(relay)
+        time.sleep(1.0 + workers)  # every worker process up
+        load(relay_url, bodies, 2, connections, f"Authorization: Bearer {token}")  # warm: token cache, pools
+        for round_ in (1, 2):
+            bare = load(hello_url, bodies, seconds, connections)
+            before = cpu_seconds(family(relay))
+            ours = load(relay_url, bodies, seconds, connections, f"Authorization: Bearer {token}")
+            used = cpu_seconds(family(relay)) - before
+            if set(ours["codes"]) != {"200"}:
+                print(f"the relay answered {ours['codes']}", file=sys.stderr)
+            rows.append((round_, bare, ours, used))
+    finally:
+        for process in reversed(processes):
+            stop(process)
+    load_avg = os.getloadavg()[0]
+    print(f"\nRelay, single-item requests on {connections} keep-alive connections, {seconds:g} s each, "
+          f"{workers} relay process(es); machine load {load_avg:.1f} on 2 cores")
+    for round_, bare, ours, used in rows:
+        bare_rate, rate = bare["requests"] / bare["seconds"], ours["requests"] / ours["seconds"]
+        print(f"  round {round_}: bare endpoint {bare_rate:7,.0f}/s   relay {rate:7,.0f}/s = {rate / bare_rate:.2f} x "
+              f"bare   relay CPU {used / ours['seconds']:.0%} of a core, {1000 * used / ours['requests']:.2f} ms a "
+              f"request   (goal >= 1,000/s: {'met' if rate >= 1000 else 'MISSED'})")
+    return 0
+
+
 def main() -> int:
+    if REQUESTS_MODE:
+        return requests_main()
     # A SIGTERM stops the bench through ``finally``, so the processes it started stop too.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     processes: list[subprocess.Popen] = []

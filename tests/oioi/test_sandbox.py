@@ -237,3 +237,22 @@ def test_fault_injection_is_reproducible_with_a_seed(tmp_path):
     # A 503 comes before processing: nothing of it was received or stored.
     assert stats["faults"]["failed"] == len(failed)
     assert stats["station-post"]["received"] == stats["station-post"]["accepted"] == 15 - len(failed)
+
+
+@pytest.mark.slow  # starts the sandbox command of its own
+def test_a_client_that_hangs_up_during_the_latency_is_one_log_line_without_a_traceback(tmp_path):
+    import socket
+
+    with running_sandbox(tmp_path, api_keys=(KEY,), partner_ids=(PARTNER,), latency_ms=400) as box:
+        body = httpx.Request("POST", box.url, json=status_body("DE*8PS*E000001")).read()
+        head = (f"POST /api/v4/request HTTP/1.1\r\nHost: sandbox\r\nAuthorization: key={KEY}\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+        for _ in range(3):
+            with socket.create_connection(("127.0.0.1", box.port), timeout=5) as sock:
+                sock.sendall(head + body)
+            # Closed at once: the sandbox is still in its latency sleep.
+        time.sleep(1.0)
+        assert post(box, status_body("DE*8PS*E000001")).status_code in (200, 404)  # still serving
+        log = box.log()
+    assert "Traceback" not in log and "ClientDisconnect" not in log, log
+    assert log.count("hung up") == 3, log

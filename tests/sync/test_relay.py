@@ -200,3 +200,30 @@ def test_concurrent_requests_are_recorded_together_and_each_gets_its_own_answer(
         final = dict(session.exec(select(Connector.evse_id, Connector.status)).all())
     # Request 98 carries the newest timestamps of all: it wins wherever it was recorded in the order.
     assert {e: final[e] for e in evses} == {e["evse_id"]: e["status"] for e in batch(98)}
+
+
+@pytest.mark.slow
+def test_the_relay_command_serves_one_port_with_several_processes(cpo, tmp_path):
+    """``oioi-onboard relay --workers 2``: both processes answer on the one port and record."""
+    _, token = cpo
+    log_path = tmp_path / "relay.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen([sys.executable, "-m", "oioi_onboard.cli", "relay", "--port", "0", "--workers",
+                                    "2"], stdout=log, stderr=subprocess.STDOUT,
+                                   env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        url = wait_for(lambda: (m := re.search(r"listening on (http://\S+)/v1/statuses", log_path.read_text()))
+                       and m[1], timeout=30, what="the relay to listen")
+        # The port accepts at once; the processes take their first connections once they are up.
+        assert httpx.get(url + "/health", timeout=60).json() == {"status": "ok"}
+        for n, status in enumerate(["Occupied", "Reserved", "Available", "Offline"] * 5):
+            # A new connection each time, so both processes take some.
+            answer = httpx.post(url + STATUSES, json=[{"evse_id": evse(1), "status": status}], headers=bearer(token),
+                                timeout=60)
+            assert answer.status_code == 200, (n, answer.text)
+    finally:
+        process.terminate()
+        process.wait(15)
+    with session_scope() as session:
+        assert session.exec(select(Connector.status).where(Connector.evse_id == evse(1))).one() == "Offline"
+    assert "Traceback" not in log_path.read_text()

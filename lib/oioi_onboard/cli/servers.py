@@ -82,6 +82,8 @@ def _is_loopback_host(host: str) -> bool:
 def relay(
     host: Annotated[str | None, typer.Option(help="Address to listen on (default OIOI_RELAY_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default OIOI_RELAY_PORT, 8766); 0 picks one.")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Processes serving the one port; each records with its "
+                                                     "own database thread.")] = 1,
 ) -> None:
     """Serve the status ingest API (POST /v1/statuses) for CPO back ends."""
     import uvicorn
@@ -95,10 +97,17 @@ def relay(
     port = settings.relay_port if port is None else port
     migrate()
     sock = bind(host, port)
-    typer.echo(f"Status relay listening on http://{shown_host(host)}:{sock.getsockname()[1]}{STATUSES_PATH}")
-    config = uvicorn.Config(create_app(), log_level="warning", access_log=False, timeout_graceful_shutdown=5,
-                            backlog=2048)
-    uvicorn.Server(config).run(sockets=[sock])
+    typer.echo(f"Status relay listening on http://{shown_host(host)}:{sock.getsockname()[1]}{STATUSES_PATH}"
+               + (f" ({workers} processes)" if workers > 1 else ""))
+    options = {"log_level": "warning", "access_log": False, "timeout_graceful_shutdown": 5, "backlog": 2048}
+    if workers == 1:
+        uvicorn.Server(uvicorn.Config(create_app(), **options)).run(sockets=[sock])
+        return
+    from uvicorn.supervisors import Multiprocess
+
+    # The processes share the socket bound here; each builds the app by importing create_app.
+    config = uvicorn.Config("oioi_onboard.sync.relay:create_app", factory=True, workers=workers, **options)
+    Multiprocess(config, sockets=[sock]).run()
 
 
 def run() -> None:

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import ipaddress
 import json
+import logging
 import random
 import secrets
 from collections.abc import AsyncIterator, Iterable
@@ -14,7 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
@@ -23,6 +24,8 @@ from ..retry import RETRY_AFTER_MAX
 from .state import ProvisionConflict, Refusal, SandboxState, key_sha256
 
 __all__ = ["create_app", "check_faults", "OIOI_PATH", "MAX_BODY_BYTES", "FAULT_RATES"]
+
+log = logging.getLogger(__name__)
 
 OIOI_PATH = "/api/v4/request"
 
@@ -38,6 +41,10 @@ FAULT_RATES = ("fail_rate", "stall_rate", "throttle_rate")
 
 def _result(code: int, message: str, http_status: int = 200, headers: dict | None = None) -> JSONResponse:
     return JSONResponse({"result": {"code": code, "message": message}}, status_code=http_status, headers=headers)
+
+
+def _client(request: Request) -> str:
+    return f"{request.client.host}:{request.client.port}" if request.client else "a client"
 
 
 def _is_loopback(request: Request) -> bool:
@@ -215,6 +222,10 @@ def create_app(
     async def oioi_request(request: Request) -> Response:
         try:
             return await answer(request)
+        except ClientDisconnect:
+            # Common under load (a client's timeout ran out during the latency): a line, not a traceback.
+            log.warning("%s hung up before its request was answered", _client(request))
+            return Response(status_code=499)  # nobody reads it
         finally:
             state.save_counts()
 
