@@ -23,6 +23,8 @@ from .errors import ConfigError
 # CPO's (POST /_sandbox/partners); real endpoints issue their own keys.
 SANDBOX_API_KEY = "sandbox-demo-key-0000"
 SANDBOX_PARTNER_ID = "sandbox-demo-partner-0001"
+# The credentials token the OCPI simulator (`oioi-onboard ocpi-sandbox`) accepts unless told others.
+OCPI_SANDBOX_TOKEN = "ocpi-sandbox-demo-token-0001"
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 

@@ -54,6 +54,7 @@ app.command("push")(sync.push)
 app.command("worker")(sync.worker)
 app.command("simulate")(sync.simulate)
 app.command("sandbox")(servers.sandbox)
+app.command("ocpi-sandbox")(servers.ocpi_sandbox)
 app.command("relay")(servers.relay)
 app.command("run")(servers.run)
 
