@@ -41,7 +41,7 @@ def worker(
     # One line per request would cost more than the request; schema upgrades speak only when something fails.
     for noisy in ("httpx", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    _check_backoff(backoff_base, backoff_max)
+    check_backoff(backoff_base, backoff_max)
     migrate()
     sent = run_loop(run_worker(worker_id=worker_id, once=once, poll_interval=poll_interval,
                                   lease_seconds=lease_seconds, timeout=timeout, backoff_base=backoff_base,
@@ -80,7 +80,7 @@ def push(
     """
     from ..workflows.push import Credentials, Interrupted, push_file
 
-    _check_backoff(backoff_base, backoff_max)
+    check_backoff(backoff_base, backoff_max)
 
     credentials = Credentials(endpoint=endpoint, api_key=from_env(api_key_env, "--api-key-env"),
                               partner_identifier=partner_id)
@@ -125,11 +125,11 @@ def push(
         raise stopped(None, 130) from None
     if interactive:
         print(file=out)
-    _print_summary(summary, as_json=as_json)
+    print_summary(summary, as_json=as_json)
     raise typer.Exit(0 if summary.ok else 1)
 
 
-def _check_backoff(base: float, cap: float) -> None:
+def check_backoff(base: float, cap: float) -> None:
     from ..errors import UserError
 
     if not base > 0 or not cap > 0:
@@ -138,7 +138,7 @@ def _check_backoff(base: float, cap: float) -> None:
         raise UserError(f"--backoff-max ({cap:g} s) must not be less than --backoff-base ({base:g} s)")
 
 
-def _print_summary(summary, *, as_json: bool) -> None:  # noqa: ANN001
+def print_summary(summary, *, as_json: bool) -> None:  # noqa: ANN001
     if as_json:
         typer.echo(json.dumps(summary.to_json(), indent=2, default=str))
         return

@@ -54,6 +54,12 @@ class OcpiSandboxProcess:
         response.raise_for_status()
         return response.json()["changes"]
 
+    def remove(self, count: int) -> list[str]:
+        """Take the newest ``count`` Locations out of the back end's list; their ids."""
+        response = self._client().post("/_sandbox/changes", json={"remove": count})
+        response.raise_for_status()
+        return response.json()["removed"]
+
     def requests(self) -> list[dict]:
         """Path, query, token encoding, X-Request-ID and X-Correlation-ID of the last requests."""
         response = self._client().get("/_sandbox/requests")

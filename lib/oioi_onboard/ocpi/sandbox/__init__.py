@@ -21,7 +21,7 @@ connectors say ``voltage`` and ``amperage``, as 2.1.1 has them.
 
 Changes over time: ``periodic_changes`` moves EVSE statuses (and, for a share, names) every few
 seconds, each bumping ``last_updated``; ``POST /_sandbox/changes {"count": N, "static": false}``
-makes N changes at once and says which.
+makes N changes at once and says which; ``{"remove": N}`` takes the newest N Locations out of the list.
 
 Faults, at run time (loopback callers only), for the puller's bad days:
 

@@ -8,7 +8,8 @@ cables; every seventh Location has a PLANNED EVSE, and the fourth Location is no
 
 A change (``change``) does what a CPO's back end does all day: an EVSE's status moves, or a
 Location's name is corrected; the EVSE's and the Location's ``last_updated`` move to now, as the
-spec has a child's update bump its parent's.
+spec has a child's update bump its parent's. ``remove`` takes Locations out of the list, as a
+decommissioned site leaves it: only a full pull can notice that.
 """
 
 from __future__ import annotations
@@ -177,6 +178,15 @@ class Network:
         self.locations[index]["last_updated"] = stamp
         self._updated[index] = datetime.fromisoformat(stamp)
         return stamp
+
+    def remove(self, count: int) -> list[str]:
+        """Take the newest ``count`` Locations out of the list, as a back end does with decommissioned ones."""
+        removed = [location["id"] for location in self.locations[len(self.locations) - count:]] if count > 0 else []
+        del self.locations[len(self.locations) - len(removed):]
+        del self._updated[len(self._updated) - len(removed):]
+        for location_id in removed:
+            del self._by_id[location_id]
+        return removed
 
     def change(self, *, static: bool = False, now: datetime | None = None) -> Change | None:
         """Change one Location now: an EVSE's status (its next in ``STATUS_CYCLE``), or its name with ``static``."""

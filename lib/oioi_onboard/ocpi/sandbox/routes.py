@@ -274,10 +274,15 @@ def create_app(*, network: Network, tokens: list[str] | tuple[str, ...], page_li
             body = await request.json()
         except ValueError:
             body = None
-        count, static = (body.get("count", 1), body.get("static", False)) if isinstance(body, dict) else (None, None)
+        if isinstance(body, dict) and set(body) == {"remove"}:
+            count, static = body["remove"], False
+        else:
+            count, static = (body.get("count", 1), body.get("static", False)) if isinstance(body, dict) else (0, 0)
         if isinstance(count, bool) or not isinstance(count, int) or count < 1 or not isinstance(static, bool):
-            return JSONResponse({"error": 'the body must be {"count": N (1 or more), "static": false or true}'},
-                                status_code=400)
+            return JSONResponse({"error": 'the body must be {"count": N (1 or more), "static": false or true} or '
+                                          '{"remove": N}'}, status_code=400)
+        if "remove" in body:
+            return JSONResponse({"removed": state.network.remove(count)})
         made = [change for _ in range(count) if (change := state.network.change(static=static)) is not None]
         state.counts["changes"] += len(made)
         return JSONResponse({"changes": [change.to_json() for change in made]})
