@@ -41,7 +41,7 @@ from ..sheets.validate import Validation
 from ..store import queries
 from ..store.auth import SYSTEM, Actor, require_edit
 from ..store.db import migrate, session_scope
-from ..store.models import Connector, Cpo, ImportRecord, PushRun, Stage, utcnow
+from ..store.models import Connector, Cpo, ImportRecord, PushRun, Station, utcnow
 from ..store.ocpi_connection import ocpi_connection, record_pull, record_pull_failure, remember_token_encoding
 from ..store.registry import endpoint_label
 from ..sync.diff import NEEDS_CONFIRMATION, plan_push
@@ -275,11 +275,15 @@ def run_pull(*, cpo_name: str, full: bool = False, push: bool = False, yes: bool
 
 
 def queue_pulled_changes(session: Session, *, cpo_id: int) -> PushRun | None:
-    """Queue what a pull changed for a CPO that has made its full load: new and changed stations; deletions and
-    connector changes wait for a person's confirmation on the push page. None when nothing is queued."""
+    """Queue what a pull changed for a CPO that has pushed before (the endpoint acknowledged a station of it):
+    new and changed stations; deletions and connector changes wait for a person's confirmation on the push
+    page. The first push is a person's to start. None when nothing is queued."""
     cpo = session.get(Cpo, cpo_id)
-    if cpo is None or cpo.stage not in (Stage.FULL_LOAD_PUSHED, Stage.STATUSES_LIVE) or not cpo.api_key_encrypted \
-            or cpo.paused_reason:
+    if cpo is None or not cpo.api_key_encrypted or cpo.paused_reason:
+        return None
+    pushed_before = session.execute(
+        select(Station.id).where(Station.cpo_id == cpo_id, Station.acked_sha256.is_not(None)).limit(1)).first()
+    if pushed_before is None:
         return None
     plan = plan_push(session, actor=SYSTEM, cpo_id=cpo_id)
     plan = replace(plan, items=[item for item in plan.items if item.change not in NEEDS_CONFIRMATION])
