@@ -171,7 +171,7 @@ def ocpi_sandbox(
 
 
 def run() -> None:
-    """Start the dashboard with its embedded sandbox, worker and relay (the `make run` default)."""
+    """Start the dashboard with its embedded sandbox, OCPI simulator, worker and relay (the `make run` default)."""
     from ..launcher import run_embedded
 
     run_embedded()
