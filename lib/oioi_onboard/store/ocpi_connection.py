@@ -26,6 +26,7 @@ __all__ = ["OcpiConnection", "set_ocpi_connection", "clear_ocpi_connection", "oc
            "remember_token_encoding", "record_pull", "record_pull_failure", "MAX_TOKEN_LENGTH"]
 
 MAX_TOKEN_LENGTH = 64  # OCPI's credentials token is string(64)
+MIN_PULL_MINUTES, MAX_PULL_MINUTES = 1, 24 * 60  # a full pull comes once a day anyway
 
 
 @dataclass(frozen=True)
@@ -63,12 +64,13 @@ def _check_token(token: str) -> str:
 
 
 def set_ocpi_connection(session: Session, *, actor: Actor, cpo_id: int, versions_url: str | None = None,
-                        token: str | None = None) -> Cpo:
-    """Set the CPO's versions URL and token (None keeps the one stored); returns the CPO.
+                        token: str | None = None, pull_minutes: int | None = None) -> Cpo:
+    """Set the CPO's versions URL and token, and how often the worker pulls (None keeps what is stored);
+    returns the CPO.
 
     A new URL is a new back end: the pulls start over with a full one. A new token may want the other
     encoding: Base64 is tried first again. Raises RegistrationError (fields ``ocpi_versions_url``,
-    ``ocpi_token``) with every problem at once.
+    ``ocpi_token``, ``ocpi_pull_minutes``) with every problem at once.
     """
     cpo = queries.get_cpo(session, actor=actor, cpo_id=cpo_id)
     require_edit(actor, cpo.id)
@@ -87,10 +89,16 @@ def set_ocpi_connection(session: Session, *, actor: Actor, cpo_id: int, versions
             errors["ocpi_token"] = str(error)
     elif not cpo.ocpi_token_encrypted:
         errors["ocpi_token"] = "the CPO has no OCPI token yet: give one"
+    if pull_minutes is not None and not MIN_PULL_MINUTES <= int(pull_minutes) <= MAX_PULL_MINUTES:
+        errors["ocpi_pull_minutes"] = (f"pull every {MIN_PULL_MINUTES} to {MAX_PULL_MINUTES} minutes, "
+                                       f"not {pull_minutes}")
     if errors:
         raise RegistrationError(errors)
 
     changes = []
+    if pull_minutes is not None and int(pull_minutes) != cpo.ocpi_pull_minutes:
+        changes.append(f"pulled every {int(pull_minutes)} minutes")
+        cpo.ocpi_pull_minutes = int(pull_minutes)
     if versions_url is not None and versions_url != cpo.ocpi_versions_url:
         changes.append(f"versions URL {endpoint_label(versions_url)}")
         cpo.ocpi_versions_url = versions_url

@@ -212,6 +212,8 @@ def store_pulled(session: Session, *, actor: Actor, cpo_id: int, pulled: Pulled,
     """
     cpo = queries.get_cpo(session, actor=actor, cpo_id=cpo_id)
     require_edit(actor, cpo.id)
+    if pulled.cpo_id != cpo.id:
+        raise UserError(f"these Locations were pulled for another CPO, not {cpo.name}: pull them for it")
     if cpo.ocpi_last_pull_started_at is not None and cpo.ocpi_last_pull_started_at > pulled.started_at:
         raise Conflict(f"a newer pull of {cpo.name} (started {cpo.ocpi_last_pull_started_at:%Y-%m-%d %H:%M:%S} UTC) "
                        "was stored since this one was made; pull again")
