@@ -1,0 +1,10 @@
+"""OCPI 2.2.1, the protocol of the CPO's own back end: a source of stations and statuses beside files.
+
+- ``models``: the objects as we read and answer them (envelope, versions, Locations);
+- ``files``: a JSON file of Locations, in each of the shapes it comes in;
+- ``mapping``: Locations onto the canonical frame and an issue table, EVSE statuses onto OIOI's;
+- ``client`` and ``errors``: pulling Locations from the CPO's back end, and the ways that fails;
+- ``sandbox``: an OCPI CPO back end to pull from and be pushed by (``oioi-onboard ocpi-sandbox``).
+
+``workflows.ocpi`` takes what is pulled through the one import pipeline.
+"""
