@@ -198,3 +198,18 @@ def test_refusals_are_counted_and_the_plain_token_sent_when_asked():
     assert (stats.sent, stats.accepted, stats.refused) == (5, 0, 5)
     assert "HTTP 401" in stats.last_problem
     assert {auth for _, _, auth in receiver.patches} == {"Token receiver-token-02"}
+
+
+def test_the_command_sends_status_patches_to_the_receiver_it_is_given(tmp_path):
+    with tiny_receiver("receiver-token-03") as receiver:
+        with running_ocpi_sandbox(tmp_path, locations=6, extra=(
+                "--patch-to", receiver.url, "--patch-token-env", "RECEIVER_TOKEN", "--patch-rate", "20"),
+                env={"RECEIVER_TOKEN": receiver.token}) as back_end:
+            deadline = time.monotonic() + 30
+            while len(receiver.patches) < 10 and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert "status PATCHes to " + receiver.url in back_end.log()
+    assert len(receiver.patches) >= 10
+    path, body, authorization = receiver.patches[0]
+    assert path.startswith("/ocpi/2.2.1/locations/BE/OCS/LOC0000") and set(body) == {"status", "last_updated"}
+    assert authorization == "Token " + base64.b64encode(b"receiver-token-03").decode()

@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from typing import Any
 
@@ -100,7 +100,8 @@ class PullResult:
         return self.errors == 0 and (self.push is None or self.push.ok)
 
     def to_json(self) -> dict[str, Any]:
-        data = {k: v for k, v in asdict(self).items() if k not in ("validation", "push")}
+        # Field by field: asdict would copy the validation's frames too.
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("validation", "push")}
         data["push"] = self.push.to_json() if self.push is not None else None
         issues = self.validation.issues if self.validation is not None else None
         data["issues"] = [] if issues is None else [
