@@ -12,7 +12,9 @@ Two baselines in the same run, each on a database and an OIOI sandbox of its own
 - the same Locations as a file: ``oioi-onboard push locations.json``, the pipeline without the pull.
 
 "of baselines" is the pull and push over the bare pull plus the file's push: what pulling adds on top
-of reading the pages and pushing a file is what it costs above 1.0.
+of reading the pages and pushing a file is what it costs above 1.0. The pull also sends every EVSE's
+status, which the file does not: "per request" compares the time per request sent (station-posts and
+statuses) with the file's push, which sends station-posts only.
 
 Run: ``.venv/bin/python bench/bench_ocpi_pull.py [locations] [repeats]``.
 """
@@ -110,13 +112,19 @@ def main() -> None:
             assert acknowledged == acknowledged_file, (acknowledged, acknowledged_file)
             rows.append((both, bare, pushed_file, pages, acknowledged, statuses))
             print(f"run {run + 1}: pull+push {both:6.1f} s | bare pull {bare:5.1f} s | push of the same file "
-                  f"{pushed_file:6.1f} s | of baselines {both / (bare + pushed_file):.2f} | {pages} pages, "
+                  f"{pushed_file:6.1f} s | of baselines {both / (bare + pushed_file):.2f} | per request "
+                  f"{_per_request(both, acknowledged + statuses, pushed_file, acknowledged):.2f} | {pages} pages, "
                   f"{acknowledged:,} stations acknowledged, {statuses:,} statuses sent")
         both, bare, pushed_file, pages, acknowledged, statuses = min(rows)
         print(f"best: {LOCATIONS:,} Locations pulled and {acknowledged:,} stations pushed and acknowledged in "
-              f"{both:.1f} s ({acknowledged / both:,.0f} stations/s, and {statuses:,} statuses); bare pull "
-              f"{bare:.1f} s, the file's push {pushed_file:.1f} s: {both / (bare + pushed_file):.2f} of the "
-              "baselines")
+              f"{both:.1f} s, with {statuses:,} statuses ({(acknowledged + statuses) / both:,.0f} requests/s); "
+              f"bare pull {bare:.1f} s, the file's push {pushed_file:.1f} s ({acknowledged / pushed_file:,.0f} "
+              f"requests/s): {both / (bare + pushed_file):.2f} of the baselines, "
+              f"{_per_request(both, acknowledged + statuses, pushed_file, acknowledged):.2f} per request")
+
+
+def _per_request(seconds: float, requests: int, file_seconds: float, file_requests: int) -> float:
+    return (seconds / requests) / (file_seconds / file_requests)
 
 
 if __name__ == "__main__":

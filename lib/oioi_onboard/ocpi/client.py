@@ -121,7 +121,7 @@ class OcpiClient:
         self.random: random.Random = random.Random()
         self.__token = token.strip()
         self._switched = False  # the one switch of encoding a 401 allows
-        self._http = httpx.Client(transport=transport, timeout=httpx.Timeout(timeout), follow_redirects=False,
+        self._http = httpx.Client(transport=transport, timeout=httpx.Timeout(timeout), follow_redirects=True,
                                   headers={"Accept": "application/json"})
 
     def __repr__(self) -> str:
