@@ -27,9 +27,10 @@ def group_alive(group: int) -> bool:
 @pytest.mark.slow
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGHUP])
 def test_a_terminated_launcher_stops_its_services(tmp_path, stop):
-    ports = {name: free_port() for name in ("sandbox", "relay", "app")}
+    ports = {name: free_port() for name in ("sandbox", "relay", "app", "ocpi")}
     env = {**os.environ, "OIOI_DATA_DIR": str(tmp_path / "data"), "OIOI_SANDBOX_PORT": str(ports["sandbox"]),
            "OIOI_RELAY_PORT": str(ports["relay"]), "OIOI_APP_PORT": str(ports["app"]),
+           "OIOI_OCPI_SANDBOX_PORT": str(ports["ocpi"]),
            "OIOI_ADMIN_PASSWORD": "launcher-test-pass-1", "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
     env.pop("DATABASE_URL", None)
     with open(tmp_path / "run.log", "wb") as log:
@@ -38,9 +39,10 @@ def test_a_terminated_launcher_stops_its_services(tmp_path, stop):
                                     start_new_session=True)
     try:
         deadline = time.monotonic() + 90
-        while True:  # every service answers: the sandbox, the relay, the dashboard
+        while True:  # every service answers: the sandbox, the OCPI simulator, the relay, the dashboard
             try:
                 httpx.get(f"http://127.0.0.1:{ports['sandbox']}/_sandbox/stats", timeout=2).raise_for_status()
+                httpx.get(f"http://127.0.0.1:{ports['ocpi']}/_sandbox/health", timeout=2).raise_for_status()
                 httpx.get(f"http://127.0.0.1:{ports['app']}/_stcore/health", timeout=2).raise_for_status()
                 httpx.get(f"http://127.0.0.1:{ports['relay']}/", timeout=2)
                 break

@@ -32,13 +32,14 @@ import oioi_onboard.sync
 from oioi_onboard.errors import OnboardError, PermissionDenied
 from oioi_onboard.sheets.mapping import Mapping
 from oioi_onboard.sheets.validate import Validation, validate
-from oioi_onboard.store import auth, connection, onboarding, profiles, queries, registry, stations
+from oioi_onboard.store import auth, connection, ocpi_connection, onboarding, profiles, queries, registry, stations
 from oioi_onboard.store.auth import SYSTEM, Actor
 from oioi_onboard.store.db import migrate, session_scope
 from oioi_onboard.store.models import Cpo, Outbox, OutboxState, PushRun, Role
 from oioi_onboard.sync import diff, live, outbox, progress, queue_control, simulate, status_files, status_ingest, tokens
 from oioi_onboard.testing.stations import evse
 from oioi_onboard.testing.store import make_cpo, new_import, store_status_station
+from oioi_onboard.workflows import ocpi as ocpi_workflow
 
 DEMO_NETWORK = Path(__file__).resolve().parents[1] / "sample_data" / "demo_network.csv"
 TARGET_OPERATOR = "DE*DMO"  # the operator id of the sample network, so its stations would be stored
@@ -171,6 +172,16 @@ GUARDED: dict[str, Call] = {
     "store.queries.cpo_credentials": lambda s, who, w: queries.cpo_credentials(s, actor=who, cpo_id=w.target),
     "store.queries.audit_log": lambda s, who, w: queries.audit_log(s, actor=who, cpo_id=w.target),
     "store.auth.visible_cpo_ids": lambda s, who, w: auth.visible_cpo_ids(s, actor=who, cpo_ids=[w.target]),
+    "store.ocpi_connection.set_ocpi_connection": lambda s, who, w: ocpi_connection.set_ocpi_connection(
+        s, actor=who, cpo_id=w.target, versions_url=f"{UNREACHABLE}/ocpi/versions", token="taken-over-token"),
+    "store.ocpi_connection.clear_ocpi_connection": lambda s, who, w: ocpi_connection.clear_ocpi_connection(
+        s, actor=who, cpo_id=w.target),
+    "store.ocpi_connection.ocpi_connection": lambda s, who, w: ocpi_connection.ocpi_connection(
+        s, actor=who, cpo_id=w.target),
+    # workflows: pulling the CPO's Locations from its OCPI back end
+    "workflows.ocpi.fetch_locations": lambda s, who, w: ocpi_workflow.fetch_locations(s, actor=who, cpo_id=w.target),
+    "workflows.ocpi.pull_locations": lambda s, who, w: ocpi_workflow.pull_locations(
+        s, actor=who, cpo_id=w.target, say=lambda line: None),
 }
 
 # Not this module's to fix: they answer another CPO's staff with an empty result instead of refusing.
@@ -193,12 +204,18 @@ EXEMPT = {
     "store.queries.cpo_operator_ids": "a lookup for library code that has already checked the person",
     "store.queries.cpo_partner_identifiers": "a lookup for library code that has already checked the person",
     "store.stations.registry_context": "ids to validate against, for the import workflow, which checks the person",
+    "store.ocpi_connection.remember_token_encoding":
+        "the pull's record of the token encoding the peer took, for a pull that has already checked the person",
+    "store.ocpi_connection.record_pull": "the pull's record of itself, for a pull that has already checked the person",
+    "store.ocpi_connection.record_pull_failure":
+        "the pull's record of its failure, for a pull that has already checked the person",
+    "sync.ocpi_pulls.pull_cpo": "the worker's scheduled pull of one CPO, acting as the system",
 }
 
 MODULES = (
     [f"oioi_onboard.sync.{m.name}" for m in pkgutil.iter_modules(oioi_onboard.sync.__path__)]
     + ["oioi_onboard.store.auth", "oioi_onboard.store.stations", "oioi_onboard.store.registry",
-       "oioi_onboard.store.connection",
+       "oioi_onboard.store.connection", "oioi_onboard.store.ocpi_connection",
        "oioi_onboard.store.queries", "oioi_onboard.store.profiles", "oioi_onboard.store.onboarding"]
 )
 

@@ -5,6 +5,7 @@ import streamlit as st
 
 from common import ROLE_LABELS, db_session, plain, require_role, show_field_error
 from components.ingest_tokens import token_section
+from components.ocpi import connection_section
 from components.steps import show_steps
 from oioi_onboard.errors import OnboardError
 from oioi_onboard.store import Role, connection, create_user, grantable_roles, list_users, queries, registry
@@ -277,6 +278,9 @@ if actor.can_edit(cpo_id):
 if actor.can_edit(cpo_id):
     with st.expander("Status ingest tokens"):
         token_section(actor, cpo)
+
+with st.expander("OCPI back end (pull its Locations)", expanded=bool(state.get(f"ocpi_errors_{cpo_id}"))):
+    connection_section(actor, cpo)
 
 with st.expander("Audit log"):
     if log:

@@ -1,6 +1,7 @@
 """Step 2: import a station spreadsheet — read, map columns, validate, fix, preview on a map, accept.
 
-A JSON file of OCPI Locations needs no column mapping: its Locations are mapped as OCPI defines them.
+A JSON file of OCPI Locations needs no column mapping: its Locations are mapped as OCPI defines them. So do
+the Locations pulled from the CPO's own OCPI back end (``components.ocpi``), which take the file's place.
 
 A thin view over ``oioi_onboard.workflows.imports`` (the same steps ``oioi-onboard
 validate`` and ``push`` run). The uploaded file sits in ``st.session_state[UPLOAD]``
@@ -18,6 +19,7 @@ import pandas as pd
 import streamlit as st
 
 from common import choose_cpo, db_session, errors_shown, plain, require_role, show_error
+from components.ocpi import pull_source, store_import
 from components.station_map import render_station_map
 from components.steps import show_steps
 from oioi_onboard.errors import OnboardError
@@ -100,6 +102,7 @@ uploaded = st.file_uploader("Station file", type=["csv", "txt", "xlsx", "ods", "
 if uploaded is not None and state.get("import_file_id") != uploaded.file_id:
     state["import_file_id"] = uploaded.file_id
     state[UPLOAD] = {"name": uploaded.name, "data": uploaded.getvalue()}
+pull_source(actor, cpo_id, UPLOAD)
 upload = state.get(UPLOAD)
 if not upload:
     st.stop()
@@ -107,7 +110,7 @@ if "sha256" not in upload:  # hashed once per file, not on every rerun
     upload["sha256"] = hashlib.sha256(upload["data"]).hexdigest()
 file_sha256 = upload["sha256"]
 draft["upload"] = upload
-if uploaded is None:
+if uploaded is None and not upload.get("ocpi"):
     st.caption(plain(f"Working on {upload['name']}, uploaded earlier. Upload another file to replace it."))
 
 # Another CPO or another file: its mapping choice, fix form, editor and messages start clean.
@@ -328,7 +331,7 @@ if st.button(f"Accept {valid:,} valid stations", disabled=valid == 0, key="impor
     stored_now = False
     with (errors_shown("Nothing was stored: "), st.spinner(f"Storing {valid:,} stations…", show_time=True),
           db_session() as session):
-        record = imports.store(session, actor=actor, cpo_id=cpo_id, raw=raw, validation=validation)
+        record = store_import(session, actor=actor, cpo_id=cpo_id, upload=upload, raw=raw, validation=validation)
         state["import_done"] = (record.stations_stored, record.stations - record.stations_stored)
         stored_now = True
     if stored_now:

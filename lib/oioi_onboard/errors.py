@@ -6,7 +6,8 @@
     ├── NotFound                 no such CPO, profile, token, station ...
     ├── Conflict                 the current state forbids it (confirmation needed, id taken)
     ├── ConfigError              the set-up is wrong: secret key, database, settings
-    └── EndpointError            the OIOI endpoint failed or refused (``oioi.errors.OioiError``)
+    └── EndpointError            an endpoint failed or refused: OIOI's (``oioi.errors.OioiError``) or the
+                                 CPO's OCPI back end (``ocpi.errors.OcpiError``)
 
 Each area raises a subclass that names its own case (``SheetError``,
 ``RegistrationError`` ...). The CLI maps them to exit codes in ``cli/``; pages
@@ -45,4 +46,4 @@ class ConfigError(OnboardError):
 
 
 class EndpointError(OnboardError):
-    """The OIOI endpoint could not be reached, failed, or refused the request."""
+    """An endpoint (OIOI's, or a CPO's OCPI back end) could not be reached, failed, or refused the request."""

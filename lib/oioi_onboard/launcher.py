@@ -1,4 +1,4 @@
-"""``make run``: the dashboard with its embedded sandbox, worker and relay.
+"""``make run``: the dashboard with its embedded sandbox, the OCPI simulator, worker and relay.
 
 Each service is its own process so that one crashing does not take the page
 down; all of them stop together on Ctrl-C.
@@ -6,7 +6,8 @@ down; all of them stop together on Ctrl-C.
 The sandbox starts first and without any API key: as soon as it answers, every
 CPO registered on it (the demo CPO included) is provisioned there and its
 connection tested (``workflows.bootstrap.connect_sandbox_cpos``); then the
-worker, the relay and the app start.
+OCPI simulator (a CPO back end to pull Locations from, at ``OIOI_OCPI_SANDBOX_PORT``),
+the worker, the relay and the app start.
 """
 
 import os
@@ -34,6 +35,8 @@ def services() -> list[tuple[str, list[str]]]:
     return [
         ("sandbox", _cli("sandbox", "--host", settings.sandbox_host, "--port", str(settings.sandbox_port),
                          "--db", str(data / "sandbox.db"))),
+        ("ocpi-sandbox", _cli("ocpi-sandbox", "--host", settings.ocpi_sandbox_host,
+                              "--port", str(settings.ocpi_sandbox_port), "--change-every", "10")),
         ("worker", _cli("worker")),
         ("relay", _cli("relay", "--host", settings.relay_host, "--port", str(settings.relay_port))),
         ("app", [sys.executable, "-m", "streamlit", "run", str(APP), "--server.port", str(settings.app_port),

@@ -20,12 +20,15 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .errors import ConfigError
 
-__all__ = ["Settings", "get_settings", "local_url", "SANDBOX_API_KEY", "SANDBOX_PARTNER_ID"]
+__all__ = ["Settings", "get_settings", "local_url", "SANDBOX_API_KEY", "SANDBOX_PARTNER_ID",
+           "OCPI_SANDBOX_TOKEN"]
 
 # The demo CPO's fixed identity on the embedded sandbox. It is provisioned there like any other
 # CPO's (POST /_sandbox/partners); real endpoints issue their own keys.
 SANDBOX_API_KEY = "sandbox-demo-key-0000"
 SANDBOX_PARTNER_ID = "sandbox-demo-partner-0001"
+# The credentials token the OCPI simulator (`oioi-onboard ocpi-sandbox`) accepts unless told others.
+OCPI_SANDBOX_TOKEN = "ocpi-sandbox-demo-token-0001"
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -81,6 +84,9 @@ class Settings(BaseSettings):
     relay_host: str = "127.0.0.1"
     relay_port: int = 8766
     app_port: int = 8501
+    # The OCPI CPO simulator (`oioi-onboard ocpi-sandbox`): a demo back end to pull Locations from.
+    ocpi_sandbox_host: str = "127.0.0.1"
+    ocpi_sandbox_port: int = 8767
     # One-time password for the first admin; generated and printed if unset.
     admin_password: str | None = Field(default=None, repr=False)
     # Map tiles drawn under the offline boundary layer when online: a style URL (MapLibre/Carto style JSON,
@@ -102,6 +108,11 @@ class Settings(BaseSettings):
     def relay_url(self) -> str:
         """Where the status relay answers (``POST /v1/statuses``)."""
         return local_url(self.relay_host, self.relay_port)
+
+    @property
+    def ocpi_sandbox_url(self) -> str:
+        """The OCPI simulator's versions URL: what a CPO's OCPI connection names."""
+        return local_url(self.ocpi_sandbox_host, self.ocpi_sandbox_port, "/ocpi/versions")
 
     @property
     def app_url(self) -> str:

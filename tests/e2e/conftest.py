@@ -83,11 +83,12 @@ def product(tmp_path_factory) -> Iterator[Product]:
     """`oioi-onboard run` on free ports and a temp data dir, waited for until Streamlit is healthy."""
     base = tmp_path_factory.mktemp("e2e")
     data_dir = base / "data"
-    ports = {name: free_port() for name in ("sandbox", "relay", "app")}
+    ports = {name: free_port() for name in ("sandbox", "relay", "app", "ocpi")}
     env = {
         **os.environ,
         "OIOI_DATA_DIR": str(data_dir),
         "OIOI_SANDBOX_PORT": str(ports["sandbox"]),
+        "OIOI_OCPI_SANDBOX_PORT": str(ports["ocpi"]),
         "OIOI_RELAY_PORT": str(ports["relay"]),
         "OIOI_APP_PORT": str(ports["app"]),
         "OIOI_ADMIN_PASSWORD": ADMIN_PASSWORD,

@@ -122,3 +122,32 @@ def test_a_database_at_the_first_revision_keeps_its_cpos_through_the_upgrade():
     with get_engine(url).connect() as connection:
         columns = {c["name"] for c in inspect(connection).get_columns("cpo")}
     assert "connection_ok" not in columns and "name" in columns
+
+
+def test_a_database_at_0004_keeps_its_cpos_and_reads_them_as_not_connected_to_ocpi():
+    """0005 adds the CPO's OCPI connection; existing CPOs have none, pull every 15 minutes once they do."""
+    from alembic import command
+    from sqlmodel import Session
+
+    from oioi_onboard.store.auth import SYSTEM
+    from oioi_onboard.store.models import Cpo
+    from oioi_onboard.store.ocpi_connection import ocpi_connection
+
+    url = get_settings().db_url
+    config = migrations.alembic_config(url)
+    command.upgrade(config, "0004")
+    with get_engine(url).begin() as connection:
+        connection.exec_driver_sql(
+            "INSERT INTO cpo (name, endpoint, stage, active, concurrency, created_at, updated_at)"
+            " VALUES ('Old CPO', 'production', 'REGISTERED', 1, 16, '2026-01-01 00:00:00', '2026-01-01 00:00:00')")
+    migrations.migrate(url)
+    assert migrations.schema_differences(url) == []
+    with Session(get_engine(url)) as session:
+        cpo = session.exec(select(Cpo)).one()
+        assert (cpo.name, cpo.ocpi_versions_url, cpo.ocpi_token_encrypted, cpo.ocpi_token_plain,
+                cpo.ocpi_pull_minutes, cpo.ocpi_last_pull_started_at) == ("Old CPO", None, None, False, 15, None)
+        assert ocpi_connection(session, actor=SYSTEM, cpo_id=cpo.id) is None
+    command.downgrade(config, "0004")
+    with get_engine(url).connect() as connection:
+        columns = {c["name"] for c in inspect(connection).get_columns("cpo")}
+    assert "ocpi_versions_url" not in columns and "defaults" in columns

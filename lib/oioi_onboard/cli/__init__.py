@@ -12,7 +12,7 @@ import typer
 from typer.core import TyperGroup
 
 from ..errors import OnboardError
-from . import cpos, db, servers, sheets, sync, users
+from . import cpos, db, ocpi, servers, sheets, sync, users
 
 __all__ = ["app", "run_cli"]
 
@@ -50,12 +50,14 @@ app = typer.Typer(cls=_Group, no_args_is_help=True, add_completion=False,
 app.add_typer(cpos.app, name="cpo")
 app.add_typer(users.app, name="user")
 app.add_typer(db.app, name="db")
+app.add_typer(ocpi.app, name="ocpi")
 app.command("validate")(sheets.validate)
 app.command("template")(sheets.template)
 app.command("push")(sync.push)
 app.command("worker")(sync.worker)
 app.command("simulate")(sync.simulate)
 app.command("sandbox")(servers.sandbox)
+app.command("ocpi-sandbox")(servers.ocpi_sandbox)
 app.command("relay")(servers.relay)
 app.command("run")(servers.run)
 

@@ -127,13 +127,19 @@ def edit(
     ] = None,
     endpoint: Annotated[str | None, typer.Option(help="sandbox, staging, production or an OIOI endpoint URL.")] = None,
     concurrency: Annotated[int | None, typer.Option(help="Parallel station-posts of this CPO's queue.")] = None,
+    ocpi_versions_url: Annotated[str | None, typer.Option(
+        help="The versions URL of the CPO's own OCPI back end, to pull its Locations from.")] = None,
+    ocpi_token_env: Annotated[str | None, typer.Option(
+        help="Environment variable holding the OCPI credentials token for that back end.")] = None,
 ) -> None:
-    """Change a CPO's defaults, endpoint or concurrency (what is not given stays)."""
+    """Change a CPO's defaults, endpoint, concurrency or OCPI connection (what is not given stays)."""
     from ..store.auth import SYSTEM
     from ..store.db import migrate, session_scope
+    from ..store.ocpi_connection import set_ocpi_connection
     from ..store.queries import get_cpo
-    from ..store.registry import update_cpo
+    from ..store.registry import endpoint_label, update_cpo
 
+    ocpi_token = from_env(ocpi_token_env, "--ocpi-token-env")
     migrate()
     with session_scope() as db:
         cpo = get_cpo(db, actor=SYSTEM, name=name)
@@ -142,8 +148,13 @@ def edit(
             defaults = {**(cpo.defaults or {}), **parse_settings(default, "--default")}
         cpo = update_cpo(db, actor=SYSTEM, cpo_id=cpo.id, defaults=defaults, endpoint=endpoint,
                          concurrency=concurrency)
+        if ocpi_versions_url is not None or ocpi_token is not None:
+            cpo = set_ocpi_connection(db, actor=SYSTEM, cpo_id=cpo.id, versions_url=ocpi_versions_url,
+                                      token=ocpi_token)
         shown = ", ".join(f"{field}={value}" for field, value in (cpo.defaults or {}).items()) or "none"
-    typer.echo(f"CPO {name!r}: endpoint {cpo.endpoint}, concurrency {cpo.concurrency}, defaults {shown}.")
+        ocpi = (f"; OCPI {endpoint_label(cpo.ocpi_versions_url)}, token ••••{cpo.ocpi_token_last4}"
+                if cpo.ocpi_versions_url else "")
+    typer.echo(f"CPO {name!r}: endpoint {cpo.endpoint}, concurrency {cpo.concurrency}, defaults {shown}{ocpi}.")
 
 
 @app.command("set-key")

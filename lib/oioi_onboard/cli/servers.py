@@ -1,4 +1,4 @@
-"""``oioi-onboard sandbox``, ``relay`` and ``run``: the processes that serve."""
+"""``oioi-onboard sandbox``, ``ocpi-sandbox``, ``relay`` and ``run``: the processes that serve."""
 
 from pathlib import Path
 from typing import Annotated
@@ -110,8 +110,77 @@ def relay(
     Multiprocess(config, sockets=[sock]).run()
 
 
+def ocpi_sandbox(
+    host: Annotated[str | None, typer.Option(help="Address to listen on (default OIOI_OCPI_SANDBOX_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default OIOI_OCPI_SANDBOX_PORT, 8767); 0 picks one.")]
+    = None,
+    token: Annotated[list[str] | None, typer.Option(
+        "--token", help="A credentials token it accepts (repeatable; default: the demo token).")] = None,
+    locations: Annotated[int, typer.Option(help="How many Locations the demo network has.")] = 40,
+    seed: Annotated[int, typer.Option(help="Seed of the demo network and of its changes.")] = 1,
+    country: Annotated[str, typer.Option(help="BE (Belgian cities) or NL (Dutch cities).")] = "BE",
+    party_id: Annotated[str, typer.Option(help="The CPO's OCPI party id; EVSE ids start with COUNTRY*PARTY.")]
+    = "OCS",
+    page_limit: Annotated[int, typer.Option(help="Most Locations per page (X-Limit).")] = 20,
+    version: Annotated[list[str] | None, typer.Option(
+        "--version", help="An OCPI version it speaks, 2.2.1 or 2.1.1 (repeatable; default 2.2.1).")] = None,
+    plain_only: Annotated[bool, typer.Option("--plain-only", help="Accept the token only unencoded, as many "
+                                                                  "OCPI 2.1.1 back ends do.")] = False,
+    change_every: Annotated[float, typer.Option(help="Every this many seconds some Locations change (an EVSE "
+                                                     "status, now and then a name); 0: never.")] = 0.0,
+    change_count: Annotated[int, typer.Option(help="How many Locations change each time.")] = 1,
+    patch_to: Annotated[str | None, typer.Option(help="A receiver's locations endpoint to send EVSE status "
+                                                      "PATCHes to, e.g. http://127.0.0.1:8766/ocpi/2.2.1/locations.")]
+    = None,
+    patch_token_env: Annotated[str | None, typer.Option(help="Environment variable holding the receiver's "
+                                                             "token (with --patch-to).")] = None,
+    patch_rate: Annotated[float, typer.Option(help="Status PATCHes a second (with --patch-to).")] = 1.0,
+    patch_plain: Annotated[bool, typer.Option("--patch-plain", help="Send the receiver's token unencoded.")]
+    = False,
+) -> None:
+    """Run an OCPI 2.2.1 CPO back end with a demo network: Locations to pull, status PATCHes to push.
+
+    Faults (503, latency, a failing status_code, an HTML page) and changes are set at run time through
+    POST /_sandbox/faults and /_sandbox/changes, from loopback only.
+    """
+    import uvicorn
+
+    from ..ocpi.sandbox import VERSIONS_PATH, Network, create_app, periodic_changes, status_sender
+    from ..settings import OCPI_SANDBOX_TOKEN, get_settings
+    from ._common import from_env
+
+    settings = get_settings()
+    host = host or settings.ocpi_sandbox_host
+    port = settings.ocpi_sandbox_port if port is None else port
+    background = []
+    if change_every > 0:
+        background.append(periodic_changes(change_every, max(1, change_count), static_share=0.1))
+    if patch_to:
+        receiver_token = from_env(patch_token_env, "--patch-token-env")
+        if receiver_token is None:
+            raise UserError("--patch-to needs --patch-token-env: the token the receiver gave this CPO")
+        background.append(status_sender(receiver_url=patch_to, token=receiver_token, rate=patch_rate,
+                                        plain=patch_plain))
+    try:
+        network = Network(size=locations, seed=seed, country=country.upper(), party_id=party_id)
+        app = create_app(network=network, tokens=token or [OCPI_SANDBOX_TOKEN], page_limit=page_limit,
+                         versions=tuple(version or ["2.2.1"]), background=background)
+    except ValueError as error:
+        raise UserError(str(error)) from None
+    if plain_only:
+        app.state.sandbox.faults.plain_only = True
+    sock = bind(host, port)
+    # One line that callers (and tests) read to find the versions URL. Never the tokens.
+    typer.echo(f"OCPI sandbox listening on http://{shown_host(host)}:{sock.getsockname()[1]}{VERSIONS_PATH}"
+               f" ({len(network)} Locations of {network.country_code}*{network.party_id}, OCPI "
+               f"{', '.join(version or ['2.2.1'])}, {page_limit} per page"
+               + (f"; status PATCHes to {patch_to} at {patch_rate:g}/s" if patch_to else "") + ")")
+    config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=2, backlog=2048)
+    uvicorn.Server(config).run(sockets=[sock])
+
+
 def run() -> None:
-    """Start the dashboard with its embedded sandbox, worker and relay (the `make run` default)."""
+    """Start the dashboard with its embedded sandbox, OCPI simulator, worker and relay (the `make run` default)."""
     from ..launcher import run_embedded
 
     run_embedded()

@@ -26,27 +26,43 @@ def worker(
                                                         "endpoint counts as unreachable and is probed.")] = 10,
     status_grace: Annotated[float, typer.Option(help="Seconds after a station's acknowledgement during which "
                                                      "'EVSE not found' (181) for its statuses is retried.")] = 600.0,
+    ocpi_pulls: Annotated[bool, typer.Option(help="Pull the Locations of CPOs with an OCPI connection: what "
+                                                  "changed every few minutes, everything once a day.")] = True,
 ) -> None:
     """Send queued OIOI requests (station-posts and statuses) until stopped (SIGTERM or Ctrl-C).
 
     Transient failures are retried for as long as it takes; a CPO whose set-up the endpoint
-    refuses is paused until it is fixed.
+    refuses is paused until it is fixed. Beside the sending, CPOs with an OCPI connection are pulled.
     """
+    import asyncio
     import logging
 
     from ..store.db import migrate
+    from ..sync.ocpi_pulls import run_pulls
     from ..sync.worker import run_loop, run_worker
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(levelname)s %(message)s")
     # One line per request would cost more than the request; schema upgrades speak only when something fails.
     for noisy in ("httpx", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    _check_backoff(backoff_base, backoff_max)
+    check_backoff(backoff_base, backoff_max)
     migrate()
-    sent = run_loop(run_worker(worker_id=worker_id, once=once, poll_interval=poll_interval,
-                                  lease_seconds=lease_seconds, timeout=timeout, backoff_base=backoff_base,
-                                  backoff_max=backoff_max, unreachable_after=unreachable_after,
-                                  status_grace=status_grace))
+
+    async def work() -> int:
+        stop = asyncio.Event()  # set by the worker on SIGTERM or Ctrl-C: the pulls stop with it
+        pulls = asyncio.create_task(run_pulls(stop)) if ocpi_pulls and not once else None
+        try:
+            return await run_worker(worker_id=worker_id, stop=stop, once=once, poll_interval=poll_interval,
+                                    lease_seconds=lease_seconds, timeout=timeout, backoff_base=backoff_base,
+                                    backoff_max=backoff_max, unreachable_after=unreachable_after,
+                                    status_grace=status_grace)
+        finally:
+            stop.set()
+            if pulls is not None:  # a pull under way finishes on its thread; its result is committed there
+                pulls.cancel()
+                await asyncio.gather(pulls, return_exceptions=True)
+
+    sent = run_loop(work())
     typer.echo(f"worker stopped; {sent} request(s) acknowledged", err=True)
 
 
@@ -80,7 +96,7 @@ def push(
     """
     from ..workflows.push import Credentials, Interrupted, push_file
 
-    _check_backoff(backoff_base, backoff_max)
+    check_backoff(backoff_base, backoff_max)
 
     credentials = Credentials(endpoint=endpoint, api_key=from_env(api_key_env, "--api-key-env"),
                               partner_identifier=partner_id)
@@ -125,11 +141,11 @@ def push(
         raise stopped(None, 130) from None
     if interactive:
         print(file=out)
-    _print_summary(summary, as_json=as_json)
+    print_summary(summary, as_json=as_json)
     raise typer.Exit(0 if summary.ok else 1)
 
 
-def _check_backoff(base: float, cap: float) -> None:
+def check_backoff(base: float, cap: float) -> None:
     from ..errors import UserError
 
     if not base > 0 or not cap > 0:
@@ -138,7 +154,7 @@ def _check_backoff(base: float, cap: float) -> None:
         raise UserError(f"--backoff-max ({cap:g} s) must not be less than --backoff-base ({base:g} s)")
 
 
-def _print_summary(summary, *, as_json: bool) -> None:  # noqa: ANN001
+def print_summary(summary, *, as_json: bool) -> None:  # noqa: ANN001
     if as_json:
         typer.echo(json.dumps(summary.to_json(), indent=2, default=str))
         return

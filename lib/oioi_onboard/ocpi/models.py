@@ -11,6 +11,8 @@ does not know, into an error naming the EVSE, which blocks only that station.
 ``DateTime`` is RFC 3339 text; one without a zone designator is UTC (types.asciidoc).
 
 The PATCH models hold the same fields, all optional but ``last_updated``, which every PATCH carries.
+
+A Location pulled from an OCPI 2.1.1 peer is read in 2.2.1's shape (``location_from_211``).
 """
 
 import re
@@ -24,7 +26,7 @@ __all__ = [
     "LATITUDE_PATTERN", "LONGITUDE_PATTERN", "StatusCode", "EvseStatus", "PowerType", "InterfaceRole", "Role",
     "Envelope", "DisplayText", "GeoLocation", "BusinessDetails", "RegularHours", "ExceptionalPeriod", "Hours",
     "EnergyMix", "Connector", "EVSE", "Location", "ConnectorPatch", "EvsePatch", "LocationPatch", "Version",
-    "Endpoint", "VersionDetails", "CredentialsRole", "Credentials",
+    "Endpoint", "VersionDetails", "CredentialsRole", "Credentials", "location_from_211",
 ]
 
 LATITUDE_PATTERN = r"-?[0-9]{1,2}\.[0-9]{5,7}"
@@ -299,3 +301,29 @@ class Credentials(OcpiModel):
     token: Annotated[str, Field(min_length=1, max_length=64)]
     url: str  # the versions URL
     roles: Annotated[list[CredentialsRole], Field(min_length=1)]
+
+
+def _connector_from_211(connector: Any) -> Any:
+    if not isinstance(connector, dict):
+        return connector
+    connector = dict(connector)
+    for old, new in (("voltage", "max_voltage"), ("amperage", "max_amperage")):
+        if new not in connector and old in connector:
+            connector[new] = connector.pop(old)
+    return connector
+
+
+def location_from_211(raw: Any, *, country_code: str, party_id: str) -> Any:
+    """An OCPI 2.1.1 Location in 2.2.1's shape: the party it was pulled from (2.1.1 Locations do not name
+    it), published (2.1.1 lists only what may be shown), and its connectors' ``voltage`` and ``amperage``
+    as ``max_voltage`` and ``max_amperage``. What is not a Location is left for the mapping to name."""
+    if not isinstance(raw, dict):
+        return raw
+    location = {"country_code": country_code, "party_id": party_id, "publish": True, **raw}
+    if isinstance(location.get("evses"), list):
+        location["evses"] = [
+            {**evse, "connectors": [_connector_from_211(c) for c in evse["connectors"]]}
+            if isinstance(evse, dict) and isinstance(evse.get("connectors"), list) else evse
+            for evse in location["evses"]
+        ]
+    return location

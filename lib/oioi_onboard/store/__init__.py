@@ -11,7 +11,7 @@ from .._surface import public_surface
 # commands that never open the database (``oioi-onboard validate`` without ``--cpo``).
 __all__, __getattr__ = public_surface(
     __name__,
-    modules=["connection", "onboarding", "profiles", "queries", "registry"],
+    modules=["connection", "ocpi_connection", "onboarding", "profiles", "queries", "registry"],
     names={
         "auth": ["SYSTEM", "AccountError", "Actor", "TooManyAttempts", "actor_for_email", "actor_for_user",
                  "authenticate", "change_password", "create_user", "grantable_roles", "list_users", "set_password"],

@@ -1,8 +1,8 @@
 """Every table of the dashboard's own database, side by side.
 
 Schema changes go through an alembic revision in ``store/migrations``.
-Secrets never sit here in clear text: ``Cpo.api_key_encrypted`` holds a Fernet
-token and ``IngestToken.token_sha256`` a hash.
+Secrets never sit here in clear text: ``Cpo.api_key_encrypted`` and
+``Cpo.ocpi_token_encrypted`` hold Fernet tokens and ``IngestToken.token_sha256`` a hash.
 """
 
 from datetime import UTC, datetime
@@ -70,6 +70,17 @@ class Cpo(SQLModel, table=True):
     # The replaced API key (a Fernet token) until the sandbox has moved the partner identifiers it
     # held to the new key: the sandbox lets only the old key give them away.
     sandbox_previous_key_encrypted: str | None = None
+    # The CPO's own OCPI back end, pulled for its Locations (``ocpi.client``, ``workflows.ocpi``): its
+    # versions URL and credentials token (a Fernet token, like the API key; only the last 4 are shown).
+    ocpi_versions_url: str | None = None
+    ocpi_token_encrypted: str | None = None
+    ocpi_token_last4: str | None = None
+    ocpi_token_plain: bool = False  # the peer takes the token unencoded (learnt from a 401 to the Base64 form)
+    ocpi_pull_minutes: int = 15  # the worker pulls what changed this often, and everything once a day
+    # Start of the last successful pull: the next pull asks for what changed since (date_from).
+    ocpi_last_pull_started_at: datetime | None = None
+    ocpi_last_full_pull_at: datetime | None = None
+    ocpi_last_pull_message: str | None = None  # what the last pull brought or why it failed; never a secret
 
 
 class OperatorId(SQLModel, table=True):

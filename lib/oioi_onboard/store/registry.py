@@ -29,7 +29,7 @@ class RegistrationError(UserError):
     """Registration data that cannot be stored; ``errors`` maps a field to what is wrong with it.
 
     Fields: ``name``, ``operator_ids``, ``endpoint``, ``api_key``, ``partner_identifiers``, ``concurrency``,
-    ``defaults``.
+    ``defaults``; ``ocpi_versions_url`` and ``ocpi_token`` (``store.ocpi_connection``).
     """
 
     def __init__(self, errors: dict[str, str]):

@@ -1,4 +1,4 @@
-"""API keys encrypted at rest with Fernet (``cryptography``).
+"""API keys and OCPI credentials tokens encrypted at rest with Fernet (``cryptography``).
 
 Fernet is authenticated encryption (AES-CBC + HMAC) with a versioned token
 format: hand-written crypto would be neither. The key comes from, in order:
@@ -77,26 +77,43 @@ def _current() -> Fernet:
     return _fernet(*secret_key())
 
 
-def encrypt_api_key(key: str) -> str:
-    """The Fernet token (text) for an API key."""
-    if not key:
-        raise ValueError("an empty API key cannot be stored")
-    return _current().encrypt(key.encode("utf-8")).decode("ascii")
+def _encrypt(secret: str, what: str) -> str:
+    if not secret:
+        raise ValueError(f"an empty {what} cannot be stored")
+    return _current().encrypt(secret.encode("utf-8")).decode("ascii")
 
 
-def decrypt_api_key(token: str) -> str:
+def _decrypt(token: str, what: str) -> str:
     try:
         return _current().decrypt(token.encode("ascii")).decode("utf-8")
     except InvalidToken:
         _, source = secret_key()
         raise SecretKeyError(
-            f"a stored API key cannot be decrypted with the secret key from {source}; "
-            "was the secret key changed? Enter the API key again."
+            f"a stored {what} cannot be decrypted with the secret key from {source}; "
+            f"was the secret key changed? Enter the {what} again."
         ) from None
 
 
+def encrypt_api_key(key: str) -> str:
+    """The Fernet token (text) for an API key."""
+    return _encrypt(key, "API key")
+
+
+def decrypt_api_key(token: str) -> str:
+    return _decrypt(token, "API key")
+
+
+def encrypt_ocpi_token(token: str) -> str:
+    """The Fernet token (text) for a CPO's OCPI credentials token, kept like an API key."""
+    return _encrypt(token, "OCPI token")
+
+
+def decrypt_ocpi_token(token: str) -> str:
+    return _decrypt(token, "OCPI token")
+
+
 def last4(key: str | None) -> str:
-    """The last four characters of an API key, the only part ever shown."""
+    """The last four characters of an API key or token, the only part ever shown."""
     return (key or "")[-4:]
 
 

@@ -3,7 +3,8 @@
 - ``stations``: station objects (the station-post ``station``);
 - ``store``: CPOs, user accounts, actors and stations written into the store;
 - ``sheets``: canonical station frames, a generated network of rows, operator tables;
-- ``sandbox``: the real ``oioi-onboard sandbox`` process on a free port.
+- ``sandbox``: the real ``oioi-onboard sandbox`` process on a free port;
+- ``ocpi_sandbox``: the real ``oioi-onboard ocpi-sandbox`` process (an OCPI CPO back end) on a free port.
 
 tests/ and bench/ import these modules directly; pytest fixtures built on them
 live in tests/conftest.py.

@@ -8,6 +8,6 @@ by one, and the push's names.
 from .._surface import public_surface
 
 # Loaded on first use: each job imports most of the library, and a command runs one of them.
-__all__, __getattr__ = public_surface(__name__, modules=["imports"], names={
+__all__, __getattr__ = public_surface(__name__, modules=["imports", "ocpi"], names={
     "push": ["Credentials", "Interrupted", "format_eta", "push_file", "start_push"],
 })

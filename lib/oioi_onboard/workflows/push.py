@@ -3,8 +3,9 @@
 ``start_push`` is what the push page's buttons and ``oioi-onboard push`` both
 call; the worker process (or ``send`` in-process, for the CLI) sends what it
 queued. ``push_file`` is the whole CLI job: import the file with the one import
-workflow, push, and say which stations the endpoint acknowledged and why not
-the others.
+workflow, push (``queue_push``, then ``follow_push``), and say which stations
+the endpoint acknowledged and why not the others. ``oioi-onboard ocpi pull --push``
+follows a pulled import the same way.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from ..oioi.vocabulary import STATION_POST
 from ..store import queries
 from ..store.auth import SYSTEM, Actor, require_edit
 from ..store.db import migrate, session_scope
-from ..store.models import OPEN_STATES, Cpo, Outbox, OutboxState, PushRun, Station
+from ..store.models import OPEN_STATES, Cpo, ImportRecord, Outbox, OutboxState, PushRun, Station
 from ..store.registry import register_cpo, set_api_key, update_cpo
 from ..sync.diff import PushPlan, plan_push
 from ..sync.outbox import enqueue_plan
@@ -266,20 +267,50 @@ def push_file(
         # ... then the one import workflow against the CPO's registry, stored as a full upload.
         result = import_file(session, actor=SYSTEM, cpo_id=cpo_id, data=data, file_name=file.name, profile=profile,
                              operators=operators, constants=constants)
-        validation, import_id = result.validation, result.record.id
-        summary = PushSummary(cpo=cpo.name, file=file.name, blocked=_blocked(validation))
-        say(f"{file.name}: {validation.stations} stations, {result.record.stations_stored} stored, "
-            f"{len(summary.blocked)} blocked by errors")
-        plan = plan_push(session, actor=SYSTEM, cpo_id=cpo_id, partner_identifier=partner)
-        summary.counts = plan.counts
-        if plan.needs_confirmation and not yes:
-            summary.waiting_for_confirmation = plan.needs_confirmation
-        else:
-            _, run = start_push(session, actor=SYSTEM, cpo_id=cpo_id, partner_identifier=partner,
-                                confirm_deletions=yes, confirm_connector_changes=yes)
-            summary.run_id, summary.requests = run.id, run.total
-        summary.resumed = open_station_posts(session, cpo_id=cpo_id) - summary.requests
+        summary = queue_push(session, cpo=cpo, partner=partner, record=result.record, validation=result.validation,
+                             yes=yes, say=say)
+        import_id = result.record.id
+    return follow_push(summary, db_url=db_url, cpo_id=cpo_id, import_id=import_id, partner=partner, say=say,
+                       on_progress=on_progress, on_follow=on_follow, backoff_base=backoff_base,
+                       backoff_max=backoff_max, **worker_options)
 
+
+def queue_push(session: Session, *, cpo: Cpo, partner: str, record: ImportRecord, validation,  # noqa: ANN001
+               yes: bool, say: Callable[[str], None] = print) -> PushSummary:
+    """After an import: queue what the endpoint lacks, unless deletions or connector changes wait for a
+    confirmation (``yes`` gives it); the summary so far, for ``follow_push``."""
+    cpo_id = cpo.id
+    summary = PushSummary(cpo=cpo.name, file=record.file_name, blocked=_blocked(validation))
+    say(f"{record.file_name}: {validation.stations} stations, {record.stations_stored} stored, "
+        f"{len(summary.blocked)} blocked by errors")
+    plan = plan_push(session, actor=SYSTEM, cpo_id=cpo_id, partner_identifier=partner)
+    summary.counts = plan.counts
+    if plan.needs_confirmation and not yes:
+        summary.waiting_for_confirmation = plan.needs_confirmation
+    else:
+        _, run = start_push(session, actor=SYSTEM, cpo_id=cpo_id, partner_identifier=partner,
+                            confirm_deletions=yes, confirm_connector_changes=yes)
+        summary.run_id, summary.requests = run.id, run.total
+    summary.resumed = open_station_posts(session, cpo_id=cpo_id) - summary.requests
+    return summary
+
+
+def follow_push(
+    summary: PushSummary,
+    *,
+    db_url: str | None,
+    cpo_id: int,
+    import_id: int,
+    partner: str,
+    say: Callable[[str], None] = print,
+    on_progress: Callable[[PushProgress | None, int], None] | None = None,
+    on_follow: Callable[[Follow], None] | None = None,
+    backoff_base: float = WORKER_BACKOFF_BASE,
+    backoff_max: float = WORKER_BACKOFF_MAX,
+    **worker_options: Any,
+) -> PushSummary:
+    """Send what ``queue_push`` queued (its session committed) and say which stations of the import the
+    endpoint acknowledged, and why not the others."""
     if summary.waiting_for_confirmation:
         say("nothing sent: deletions or connector changes need confirmation (--yes)")
     elif summary.requests == 0 and summary.resumed <= 0:
@@ -288,7 +319,7 @@ def push_file(
     else:
         if summary.resumed > 0:
             say(f"resuming {summary.resumed} request(s) an earlier push left queued")
-        say(f"pushing {summary.requests + max(summary.resumed, 0)} request(s) for {cpo.name}")
+        say(f"pushing {summary.requests + max(summary.resumed, 0)} request(s) for {summary.cpo}")
         from ..sync.worker import run_loop
 
         # A rerun that only resumes has an empty run of its own: follow the CPO's queue instead.
