@@ -83,9 +83,10 @@ def relay(
     host: Annotated[str | None, typer.Option(help="Address to listen on (default OIOI_RELAY_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default OIOI_RELAY_PORT, 8766); 0 picks one.")] = None,
 ) -> None:
-    """Serve the status ingest API (POST /v1/statuses) for CPO back ends."""
+    """Serve the status ingest API (POST /v1/statuses) and the OCPI 2.2.1 receiver (/ocpi/...) for CPO back ends."""
     import uvicorn
 
+    from ..ocpi.receiver import VERSIONS_PATH
     from ..settings import get_settings
     from ..store.db import migrate
     from ..sync.relay import STATUSES_PATH, create_app
@@ -95,7 +96,9 @@ def relay(
     port = settings.relay_port if port is None else port
     migrate()
     sock = bind(host, port)
-    typer.echo(f"Status relay listening on http://{shown_host(host)}:{sock.getsockname()[1]}{STATUSES_PATH}")
+    base = f"http://{shown_host(host)}:{sock.getsockname()[1]}"
+    typer.echo(f"Status relay listening on {base}{STATUSES_PATH}")
+    typer.echo(f"OCPI 2.2.1 receiver: versions at {base}{VERSIONS_PATH}")
     config = uvicorn.Config(create_app(), log_level="warning", access_log=False, timeout_graceful_shutdown=5,
                             backlog=2048)
     uvicorn.Server(config).run(sockets=[sock])

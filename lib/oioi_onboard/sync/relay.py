@@ -50,6 +50,7 @@ def _bearer(header: str | None) -> str | None:
 
 def create_app(*, db_url: str | None = None, max_items: int = MAX_ITEMS, batch_items: int = 5_000) -> Starlette:
     """The relay as an ASGI app, writing to ``db_url`` (default: the configured database)."""
+    from ..ocpi.receiver import ocpi_routes
     from ..store.db import migrate, session_scope
     from .status_ingest import record_statuses
     from .tokens import token_actor
@@ -173,6 +174,7 @@ def create_app(*, db_url: str | None = None, max_items: int = MAX_ITEMS, batch_i
         pool.shutdown(wait=True)
 
     return Starlette(
-        routes=[Route(STATUSES_PATH, post_statuses, methods=["POST"]), Route("/health", health, methods=["GET"])],
+        routes=[Route(STATUSES_PATH, post_statuses, methods=["POST"]), Route("/health", health, methods=["GET"]),
+                *ocpi_routes(db_url)],
         lifespan=lifespan,
     )

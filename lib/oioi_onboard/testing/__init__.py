@@ -3,7 +3,8 @@
 - ``stations``: station objects (the station-post ``station``);
 - ``store``: CPOs, user accounts, actors and stations written into the store;
 - ``sheets``: canonical station frames, a generated network of rows, operator tables;
-- ``sandbox``: the real ``oioi-onboard sandbox`` process on a free port.
+- ``sandbox``: the real ``oioi-onboard sandbox`` process on a free port;
+- ``csms``: a small OCPI back end on loopback, for the receiver's credentials handshake.
 
 tests/ and bench/ import these modules directly; pytest fixtures built on them
 live in tests/conftest.py.
