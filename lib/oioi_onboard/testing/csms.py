@@ -6,8 +6,8 @@
         assert csms.seen[0].authorization == token_header(csms.token)
 
 It serves its versions and its 2.2.1 details (credentials, and locations as SENDER) to whoever sends its
-token, Base64-encoded or plain (``plain_only``: plain only, as many 2.1.1 and 2.2 peers), and records
-every request it got.
+current ``token`` (a test may change it), Base64-encoded or plain (``plain_only``: plain only, as many
+2.1.1 and 2.2 peers), and records every request it got.
 """
 
 from __future__ import annotations
@@ -52,17 +52,14 @@ class Csms:
     def versions_url(self) -> str:
         return f"{self.base_url}/ocpi/versions"
 
-    def credentials(self, parties: tuple[tuple[str, str], ...] = (("BE", "BEC"),), *, token: str | None = None
-                    ) -> dict[str, Any]:
+    def credentials(self, parties: tuple[tuple[str, str], ...] = (("BE", "BEC"),)) -> dict[str, Any]:
         """The credentials it POSTs: its token, its versions URL, a role CPO per (country_code, party_id)."""
-        return {"token": token or self.token, "url": self.versions_url, "roles": [
+        return {"token": self.token, "url": self.versions_url, "roles": [
             {"role": "CPO", "country_code": country, "party_id": party, "business_details": {"name": "Demo CSMS"}}
             for country, party in parties]}
 
 
 def _app(csms: Csms, versions: tuple[str, ...], plain_only: bool) -> Starlette:
-    accepted = {token_header(csms.token, plain=True)} | (set() if plain_only else {token_header(csms.token)})
-
     def envelope(data: Any, status: int = 200) -> JSONResponse:
         body = {"data": data, "status_code": 1000 if status == 200 else 2000, "timestamp": "2026-01-01T00:00:00Z"}
         return JSONResponse(body, status_code=status)
@@ -70,6 +67,7 @@ def _app(csms: Csms, versions: tuple[str, ...], plain_only: bool) -> Starlette:
     def answer(request: Request, data: Any) -> JSONResponse:
         csms.seen.append(Seen(request.url.path, request.headers.get("authorization"),
                               request.headers.get("x-request-id"), request.headers.get("x-correlation-id")))
+        accepted = {token_header(csms.token, plain=True)} | (set() if plain_only else {token_header(csms.token)})
         return envelope(data) if request.headers.get("authorization") in accepted else envelope(None, 401)
 
     async def listed(request: Request) -> JSONResponse:
