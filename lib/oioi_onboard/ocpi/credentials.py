@@ -30,8 +30,9 @@ from typing import Any
 
 import httpx
 from pydantic import ValidationError
+from sqlalchemy import select as sa_select
 from sqlalchemy import update
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from ..errors import EndpointError, UserError
 from ..settings import get_settings
@@ -112,12 +113,13 @@ def tokens_in_header(header: str | None) -> list[str]:
 
 def token_holder(session: Session, tokens: list[str]) -> TokenHolder | None:
     """Who holds the first of ``tokens`` that is an active token of an active CPO; None if none is."""
+    tokens_table, cpos = OcpiToken.__table__, Cpo.__table__  # Core: every request of a back end asks this
     for token in tokens:
-        row = session.exec(
-            select(OcpiToken.cpo_id, OcpiToken.kind)
-            .join(Cpo, Cpo.id == OcpiToken.cpo_id)
-            .where(OcpiToken.token_sha256 == token_sha256(token), OcpiToken.revoked_at.is_(None),
-                   Cpo.active == True)  # noqa: E712
+        row = session.connection().execute(
+            sa_select(tokens_table.c.cpo_id, tokens_table.c.kind)
+            .join_from(tokens_table, cpos, cpos.c.id == tokens_table.c.cpo_id)
+            .where(tokens_table.c.token_sha256 == token_sha256(token), tokens_table.c.revoked_at.is_(None),
+                   cpos.c.active == True)  # noqa: E712
         ).first()
         if row is not None:
             return TokenHolder(cpo_id=row[0], kind=row[1], token=token)

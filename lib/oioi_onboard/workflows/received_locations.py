@@ -192,7 +192,7 @@ def _apply(session: Session, actor: Actor, cpo_id: int, address: Address, held: 
 
 def _status_only(session: Session, actor: Actor, cpo_id: int, address: Address, held: OcpiLocation,
                  data: dict[str, Any], evse: dict[str, Any], body: dict[str, Any]) -> Received:
-    changed = evse["status"] != body["status"]
+    changed = oioi_status(evse["status"]) != oioi_status(body["status"])
     evse.update(body)
     _bump_parents(data, address, body["last_updated"])
     _keep(session, cpo_id, address, held, data)
@@ -254,7 +254,7 @@ def _queue_station_post(session: Session, actor: Actor, cpo_id: int, station: st
 
 
 def _status_items(before: dict[str, Any] | None, after: dict[str, Any]) -> list[dict[str, Any]]:
-    """A status item per chargeable EVSE with an evse_id whose status is new or changed."""
+    """A status item per chargeable EVSE with an evse_id whose OIOI status is new or changed."""
     known = {evse.get("uid"): evse for evse in (before or {}).get("evses") or []}
     items = []
     for evse in after.get("evses") or []:
@@ -262,7 +262,7 @@ def _status_items(before: dict[str, Any] | None, after: dict[str, Any]) -> list[
         if status is None or not evse.get("evse_id"):
             continue
         previous = known.get(evse.get("uid"))
-        if previous and (previous.get("status"), previous.get("evse_id")) == (evse["status"], evse["evse_id"]):
+        if previous and (oioi_status(previous["status"]), previous.get("evse_id")) == (status, evse["evse_id"]):
             continue
         items.append({"evse_id": evse["evse_id"], "status": status.value, "timestamp": evse["last_updated"]})
     return items
