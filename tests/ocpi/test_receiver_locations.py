@@ -137,7 +137,7 @@ def test_an_evse_and_a_connector_are_put_into_the_held_location(relay, pushed, g
                             "max_amperage": 100, "last_updated": "2020-02-01T00:00:00Z"}],
             "last_updated": "2020-02-01T00:00:00Z"}
     added = relay.put(LOC1 + "/3258", json=evse, headers=auth(pushed))
-    assert added.status_code == 200 and added.json()["status_code"] == 1000
+    assert added.status_code == 201 and added.json()["status_code"] == 1000
     location = relay.get(LOC1, headers=auth(pushed)).json()["data"]
     assert [e["uid"] for e in location["evses"]] == ["3256", "3257", "3258"]
     assert location["last_updated"] == "2020-02-01T00:00:00Z"
@@ -145,7 +145,9 @@ def test_an_evse_and_a_connector_are_put_into_the_held_location(relay, pushed, g
     assert "waits for a confirmation" in added.json()["status_message"]
 
     connector = dict(evse["connectors"][0], id="2", standard="IEC_62196_T2_COMBO", last_updated="2020-02-02T00:00:00Z")
-    assert relay.put(LOC1 + "/3258/2", json=connector, headers=auth(pushed)).json()["status_code"] == 1000
+    assert relay.put(LOC1 + "/3258/2", json=connector, headers=auth(pushed)).status_code == 201
+    replaced = relay.put(LOC1 + "/3258/2", json=dict(connector, max_amperage=125), headers=auth(pushed))
+    assert replaced.status_code == 200 and replaced.json()["status_code"] == 1000
     held = relay.get(LOC1 + "/3258", headers=auth(pushed)).json()["data"]
     assert [c["id"] for c in held["connectors"]] == ["1", "2"] and held["last_updated"] == "2020-02-02T00:00:00Z"
 

@@ -86,7 +86,7 @@ class Address:
 
 @dataclass(frozen=True)
 class Received:
-    """What a PUT or PATCH did: ``created`` a Location new here; ``message`` what a person should know."""
+    """What a PUT or PATCH did: ``created`` an object new here; ``message`` what a person should know."""
 
     created: bool = False
     message: str | None = None
@@ -112,24 +112,19 @@ def put_object(session: Session, *, actor: Actor, cpo_id: int, address: Address,
     held = _held(session, address)
     if address.level == "Location":
         location = _validated(ocpi.Location, body, address)
-        _same_ids(address, body, {"country_code": address.country_code, "party_id": address.party_id,
-                                  "id": address.location_id})
+        _same_ids(address, body)
         if held is not None and location.last_updated < held.last_updated:
             return _stale(address, location.last_updated, held.last_updated)
-        return _apply(session, actor, cpo_id, address, held, body)
+        return _apply(session, actor, cpo_id, address, held, body, created=held is None)
     if held is None:
         raise UnknownObject(f"Location {address.location_id} was never pushed here: PUT the Location first")
+    moment = _validated(ocpi.EVSE if address.level == "EVSE" else ocpi.Connector, body, address).last_updated
+    _same_ids(address, body)
     data = copy.deepcopy(held.data)
     if address.level == "EVSE":
-        evse = _validated(ocpi.EVSE, body, address)
-        _same_ids(address, body, {"uid": address.evse_uid})
-        siblings, moment = data.setdefault("evses", []), evse.last_updated
+        siblings, key, wanted = data.setdefault("evses", []), "uid", address.evse_uid
     else:
-        connector = _validated(ocpi.Connector, body, address)
-        _same_ids(address, body, {"id": address.connector_id})
-        siblings, moment = _evse(data, address).setdefault("connectors", []), connector.last_updated
-    key = "uid" if address.level == "EVSE" else "id"
-    wanted = address.evse_uid if address.level == "EVSE" else address.connector_id
+        siblings, key, wanted = _evse(data, address).setdefault("connectors", []), "id", address.connector_id
     index = next((i for i, item in enumerate(siblings) if item.get(key) == wanted), None)
     if index is not None and moment < _moment(siblings[index]["last_updated"]):
         return _stale(address, moment, _moment(siblings[index]["last_updated"]))
@@ -138,7 +133,7 @@ def put_object(session: Session, *, actor: Actor, cpo_id: int, address: Address,
     else:
         siblings[index] = body
     _bump_parents(data, address, body["last_updated"])
-    return _apply(session, actor, cpo_id, address, held, data)
+    return _apply(session, actor, cpo_id, address, held, data, created=index is None)
 
 
 def patch_object(session: Session, *, actor: Actor, cpo_id: int, address: Address, body: Any) -> Received:
@@ -152,10 +147,7 @@ def patch_object(session: Session, *, actor: Actor, cpo_id: int, address: Addres
         raise InvalidObject("last_updated is missing: every PATCH carries it")
     model = {"Location": ocpi.LocationPatch, "EVSE": ocpi.EvsePatch, "connector": ocpi.ConnectorPatch}[address.level]
     patch = _validated(model, body, address)
-    _same_ids(address, body, {"Location": {"country_code": address.country_code, "party_id": address.party_id,
-                                           "id": address.location_id},
-                              "EVSE": {"uid": address.evse_uid}, "connector": {"id": address.connector_id}}[
-        address.level])
+    _same_ids(address, body)
     held = _held(session, address)
     if held is None:
         raise UnknownObject(f"Location {address.location_id} was never pushed here: PUT it before patching it")
@@ -169,14 +161,14 @@ def patch_object(session: Session, *, actor: Actor, cpo_id: int, address: Addres
     target.update(body)
     _bump_parents(data, address, body["last_updated"])
     _validated(ocpi.Location, data, address, merged=True)
-    return _apply(session, actor, cpo_id, address, held, data)
+    return _apply(session, actor, cpo_id, address, held, data, created=False)
 
 
 # --- what a change does ----------------------------------------------------------------------
 
 
 def _apply(session: Session, actor: Actor, cpo_id: int, address: Address, held: OcpiLocation | None,
-           data: dict[str, Any]) -> Received:
+           data: dict[str, Any], *, created: bool) -> Received:
     """Keep the new Location, import its station when that changed, and forward the statuses that changed."""
     before = held.data if held is not None else None
     _keep(session, cpo_id, address, held, data)
@@ -187,7 +179,7 @@ def _apply(session: Session, actor: Actor, cpo_id: int, address: Address, held: 
     if imported:  # EVSEs of a station stored only now: their statuses were refused before
         items += _never_forwarded(session, cpo_id, _status_items(None, data), items)
     notes += _forward_statuses(session, actor, cpo_id, items)
-    return Received(created=held is None, message="; ".join(notes) or None)
+    return Received(created=created, message="; ".join(notes) or None)
 
 
 def _status_only(session: Session, actor: Actor, cpo_id: int, address: Address, held: OcpiLocation,
@@ -222,7 +214,7 @@ def _station_of(data: dict[str, Any]) -> tuple:
 def _import_station(session: Session, actor: Actor, cpo_id: int, address: Address, data: dict[str, Any]
                     ) -> tuple[list[str], bool]:
     """The Location as a one-station import; its station-post queued when allowed. (notes, stored)."""
-    station = station_id(address.country_code, address.party_id, address.location_id)
+    station = station_id(data["country_code"], data["party_id"], data["id"])  # as the mapping names it
     sha256 = hashlib.sha256(json.dumps(data, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
     raw = LocationsFile(locations=[(1, data)], file_name=f"OCPI push {address}", sha256=sha256)
     mapped = imports.map_sheet(session, actor=actor, cpo_id=cpo_id, raw=raw)
@@ -354,9 +346,13 @@ def _validated(model: type[BaseModel], body: Any, address: Address, *, merged: b
         raise InvalidObject(f"{what} is not valid OCPI {model.__name__.removesuffix('Patch')}: {problems}") from None
 
 
-def _same_ids(address: Address, body: Any, expected: dict[str, str | None]) -> None:
+def _same_ids(address: Address, body: Any) -> None:
     """Ids in the body must be those of the URL (CiString: case does not matter)."""
+    if address.level == "Location":
+        expected = {"country_code": address.country_code, "party_id": address.party_id, "id": address.location_id}
+    else:
+        expected = {"uid": address.evse_uid} if address.level == "EVSE" else {"id": address.connector_id}
     for field, wanted in expected.items():
         given = body.get(field) if isinstance(body, dict) else None
-        if given is not None and wanted is not None and str(given).casefold() != wanted.casefold():
+        if given is not None and str(given).casefold() != wanted.casefold():
             raise InvalidObject(f"the {address.level}'s {field} {given!r} is not the one in the URL ({wanted!r})")
