@@ -309,6 +309,7 @@ def main() -> int:
     lost = {name: sum(count for kind, count in result["deliveries"].items()
                       if kind not in ("delivered", "superseded", "stale"))
             for name, result in (("api", baseline), ("ocpi", ocpi))}
+    unchanged = ocpi["sent"] - overtaken[0] - len(ocpi["failures"]) - sum(ocpi["deliveries"].values())
     b50, b99 = percentile(baseline["delays"], 0.5), percentile(baseline["delays"], 0.99)
     o50, o99 = percentile(ocpi["delays"], 0.5), percentile(ocpi["delays"], 0.99)
     rows = [
@@ -329,6 +330,7 @@ def main() -> int:
         ("  statuses delivered / superseded", " / ".join(
             f"{ocpi['deliveries'].get(kind, 0):,}" for kind in ("delivered", "superseded")), "superseded: coalesced"),
         ("  PATCHes overtaken by a newer one", f"{overtaken[0]:,}", "older than what is held: nothing changed"),
+        ("  PATCHes of an unchanged OIOI status", f"{unchanged:,}", "e.g. CHARGING -> BLOCKED: both Occupied"),
         ("  PATCHes refused", f"{len(ocpi['failures']):,}", ocpi["failures"][0] if ocpi["failures"] else ""),
         ("  statuses pending/held/rejected", f"{lost['ocpi']:,} (baseline {lost['api']:,})",
          "none lost" if not lost["ocpi"] else "LOST"),

@@ -83,9 +83,9 @@ def _unauthorised() -> _Answer:
 
 
 def _envelope(data: Any = None, status_code: int = StatusCode.SUCCESS, message: str | None = None,
-              http_status: int = 200, headers: dict[str, str] | None = None) -> JSONResponse:
+              http_status: int = 200) -> JSONResponse:
     body = Envelope.answer(data=data, status_code=status_code, status_message=message).to_json()
-    return JSONResponse(body, status_code=http_status, headers=headers)
+    return JSONResponse(body, status_code=http_status)
 
 
 class _Lane:
