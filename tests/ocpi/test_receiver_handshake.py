@@ -77,13 +77,12 @@ def test_the_handshake_learns_the_csms_endpoints_answers_token_c_and_token_a_sto
     assert got == dict(ours, token=token_c)
 
 
-def test_a_csms_that_takes_only_the_plain_token_is_retried_so(relay, token_a):
+def test_a_csms_that_takes_only_the_plain_token_gets_it_after_its_first_401(relay, token_a):
     with running_csms(plain_only=True) as csms:
         answer = relay.post(CREDENTIALS, json=csms.credentials(), headers=auth(token_a, plain=True))
     assert answer.json()["status_code"] == 1000, answer.text
     assert [seen.authorization for seen in csms.seen] == [
-        token_header(csms.token), token_header(csms.token, plain=True), token_header(csms.token),
-        token_header(csms.token, plain=True)]
+        token_header(csms.token), token_header(csms.token, plain=True), token_header(csms.token, plain=True)]
 
 
 def test_put_updates_the_credentials_with_a_new_token_and_delete_unregisters(relay, gent, token_a, csms):
@@ -117,12 +116,15 @@ def test_methods_that_do_not_fit_the_registration_are_405(relay, token_a, csms):
     assert relay.get(CREDENTIALS, headers=auth(token_a)).json()["data"]["token"] == token_a
 
 
-@pytest.mark.parametrize("case", ["unreachable", "only 2.1.1", "foreign party", "no CPO role", "not credentials"])
+@pytest.mark.parametrize("case", ["unreachable", "not a URL", "only 2.1.1", "foreign party", "no CPO role",
+                                  "not credentials"])
 def test_a_handshake_that_cannot_complete_changes_nothing_and_token_a_still_works(relay, gent, token_a, db, case):
     with running_csms(versions=("2.1.1",) if case == "only 2.1.1" else ("2.2.1",)) as csms:
         body = csms.credentials()
         if case == "unreachable":
             body["url"] = "http://127.0.0.1:1/ocpi/versions"
+        elif case == "not a URL":
+            body["url"] = "ocpi/versions"
         elif case == "foreign party":
             with db() as session:
                 make_cpo(session, name="Owner of BE*BEC", operator_ids="BE*BEC")
@@ -132,6 +134,7 @@ def test_a_handshake_that_cannot_complete_changes_nothing_and_token_a_still_work
             del body["roles"]
         answer = relay.post(CREDENTIALS, json=body, headers=auth(token_a))
     expected = {"unreachable": (3001, "GET http://127.0.0.1:1/ocpi/versions failed"),
+                "not a URL": (3001, "GET ocpi/versions failed: Request URL is missing an 'http://'"),
                 "only 2.1.1": (3002, "offers OCPI 2.1.1; this receiver speaks 2.2.1"),
                 "foreign party": (2001, "BE*BEC is already registered to CPO 'Owner of BE*BEC'"),
                 "no CPO role": (2001, "the credentials name no role CPO"),

@@ -159,16 +159,18 @@ def _authorization(token: str, plain: bool) -> str:
     return f"Token {token if plain else base64.b64encode(token.encode()).decode('ascii')}"
 
 
-async def _get_data(client: httpx.AsyncClient, url: str, token: str, correlation_id: str) -> Any:
-    """The ``data`` of a GET at the CSMS, Base64 token first, the plain token once on 401."""
-    for plain in (False, True):
+async def _get_data(client: httpx.AsyncClient, url: str, token: str, correlation_id: str, *, plain_first: bool
+                    ) -> tuple[Any, bool]:
+    """The ``data`` of a GET at the CSMS, and whether it took the plain token: the encoding ``plain_first`` says
+    first, the other once on 401."""
+    for plain in (plain_first, not plain_first):
         headers = {"Authorization": _authorization(token, plain), "X-Request-ID": str(uuid.uuid4()),
                    "X-Correlation-ID": correlation_id}
         try:
             response = await client.get(url, headers=headers)
         except httpx.TimeoutException:
             raise HandshakeError(f"GET {url} got no answer within {PEER_TIMEOUT:g} s") from None
-        except httpx.HTTPError as error:
+        except (httpx.HTTPError, httpx.InvalidURL) as error:
             raise HandshakeError(f"GET {url} failed: {error or type(error).__name__}") from None
         if response.status_code != 401:
             break
@@ -182,17 +184,17 @@ async def _get_data(client: httpx.AsyncClient, url: str, token: str, correlation
     if not envelope.ok:
         said = f": {envelope.status_message}" if envelope.status_message else ""
         raise HandshakeError(f"GET {url} answered status_code {envelope.status_code}{said}")
-    return envelope.data
+    return envelope.data, plain
 
 
-async def peer_endpoints(peer: Credentials, *, correlation_id: str, transport: httpx.AsyncBaseTransport | None = None
-                         ) -> VersionDetails:
-    """The CSMS's 2.2.1 endpoints, fetched from its versions URL with its token, as the handshake asks.
+async def peer_endpoints(peer: Credentials, *, correlation_id: str) -> VersionDetails:
+    """The CSMS's 2.2.1 endpoints, fetched from its versions URL with its token, as the handshake asks (Base64
+    first; a CSMS that takes only the plain token gets it from its first 401 on).
 
     HandshakeError (3001) when they cannot be fetched or read, (3002) when it does not speak 2.2.1.
     """
-    async with httpx.AsyncClient(timeout=PEER_TIMEOUT, transport=transport) as client:
-        listed = await _get_data(client, peer.url, peer.token, correlation_id)
+    async with httpx.AsyncClient(timeout=PEER_TIMEOUT) as client:
+        listed, plain = await _get_data(client, peer.url, peer.token, correlation_id, plain_first=False)
         try:
             versions = [Version.model_validate(item) for item in listed]
         except (TypeError, ValidationError):
@@ -202,7 +204,7 @@ async def peer_endpoints(peer: Credentials, *, correlation_id: str, transport: h
             offered = ", ".join(v.version for v in versions) or "none"
             raise HandshakeError(f"{peer.url} offers OCPI {offered}; this receiver speaks {VERSION}",
                                  StatusCode.UNSUPPORTED_VERSION)
-        data = await _get_data(client, chosen.url, peer.token, correlation_id)
+        data, _ = await _get_data(client, chosen.url, peer.token, correlation_id, plain_first=plain)
     try:
         return VersionDetails.model_validate(data)
     except ValidationError:
@@ -241,7 +243,8 @@ def register(session: Session, *, token: str, peer: Credentials, details: Versio
     except RegistrationError as error:
         raise CredentialsRefused(f"the parties {', '.join(parties)} cannot be this CPO's: "
                                  f"{error.errors.get('operator_ids', error)}") from None
-    _revoke(session, holder.cpo_id, holder.kind)
+    if holder.kind == REGISTRATION:
+        _revoke(session, holder.cpo_id, REGISTRATION)
     _revoke(session, holder.cpo_id, CREDENTIALS)
     ours = _new_token(session, holder.cpo_id, CREDENTIALS)
     _store_peer_connection(session, actor=actor, cpo_id=holder.cpo_id, versions_url=peer.url, token=peer.token)

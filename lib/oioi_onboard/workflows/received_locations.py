@@ -284,8 +284,9 @@ def _forward_statuses(session: Session, actor: Actor, cpo_id: int, items: list[d
 def _check_party(session: Session, cpo_id: int, address: Address) -> None:
     party = operator_id(address.country_code, address.party_id)
     if queries.operator_id_owner(session, operator_id=party) != cpo_id:
-        raise ForeignParty(f"{address.country_code}/{address.party_id} is not a party this token registered: "
-                           f"its Locations go with the token of the back end that registered {party}")
+        raise ForeignParty(f"{address.country_code}/{address.party_id} is not a party this token registered: a "
+                           f"token pushes only for its CPO's operator ids ({party} is not one), to which the "
+                           "credentials handshake adds the parties of its roles CPO")
 
 
 def _held(session: Session, address: Address, *, lock: bool = True) -> OcpiLocation | None:
