@@ -200,6 +200,8 @@ EXEMPT = {
     "sync.queue_control.mark_reachable": "the worker's record of an endpoint that answers again (acts as the system)",
     "sync.queue_control.pause": "the outbox's record of an answer that refused the CPO's set-up (the system)",
     "sync.status_delivery.station_acked_at": "a lookup for the outbox recording the worker's answers (the system)",
+    "sync.status_ingest.lock_for_ingest": "takes the CPO's write lock for library code that has already checked "
+                                          "the person",
     "store.auth.require_edit": "the check itself",
     "store.auth.require_sees": "the check itself",
     "store.queries.audit": "writes the audit entry of a change its caller has already checked",

@@ -43,7 +43,7 @@ from ..store.models import Connector, OcpiLocation, utcnow
 from ..store.stations import withdraw_station
 from ..sync.diff import plan_push
 from ..sync.outbox import enqueue_plan
-from ..sync.status_ingest import record_statuses
+from ..sync.status_ingest import lock_for_ingest, record_statuses
 from . import imports
 
 __all__ = ["Address", "Received", "InvalidObject", "UnknownObject", "ForeignParty", "put_object", "patch_object",
@@ -99,7 +99,7 @@ def get_object(session: Session, *, actor: Actor, cpo_id: int, address: Address)
     """The Location, EVSE or connector as held: as pushed, with every later change applied."""
     queries.get_cpo(session, actor=actor, cpo_id=cpo_id)
     _check_party(session, cpo_id, address)
-    held = _held(session, address, lock=False)
+    held = _held(session, cpo_id, address, lock=False)
     if held is None:
         raise UnknownObject(f"Location {address.location_id} was never pushed here")
     return _target(held.data, address)
@@ -109,7 +109,7 @@ def put_object(session: Session, *, actor: Actor, cpo_id: int, address: Address,
     """A new or replaced Location, EVSE or connector (the whole object)."""
     require_edit(actor, cpo_id)
     _check_party(session, cpo_id, address)
-    held = _held(session, address)
+    held = _held(session, cpo_id, address)
     if address.level == "Location":
         location = _validated(ocpi.Location, body, address)
         _same_ids(address, body)
@@ -148,7 +148,7 @@ def patch_object(session: Session, *, actor: Actor, cpo_id: int, address: Addres
     model = {"Location": ocpi.LocationPatch, "EVSE": ocpi.EvsePatch, "connector": ocpi.ConnectorPatch}[address.level]
     patch = _validated(model, body, address)
     _same_ids(address, body)
-    held = _held(session, address)
+    held = _held(session, cpo_id, address)
     if held is None:
         raise UnknownObject(f"Location {address.location_id} was never pushed here: PUT it before patching it")
     data = copy.deepcopy(held.data)
@@ -289,11 +289,14 @@ def _check_party(session: Session, cpo_id: int, address: Address) -> None:
                            "credentials handshake adds the parties of its roles CPO")
 
 
-def _held(session: Session, address: Address, *, lock: bool = True) -> OcpiLocation | None:
-    query = select(OcpiLocation).where(OcpiLocation.country_code == address.country_code.upper(),
-                                       OcpiLocation.party_id == address.party_id.upper(),
-                                       OcpiLocation.location_id == address.location_id)
-    return session.exec(query.with_for_update() if lock else query).first()
+def _held(session: Session, cpo_id: int, address: Address, *, lock: bool = True) -> OcpiLocation | None:
+    """The Location held at ``address``; with ``lock``, no other process changes the CPO's Locations or statuses
+    until this transaction ends (two relays patching one Location lose nothing)."""
+    if lock:
+        lock_for_ingest(session, cpo_id)
+    return session.exec(select(OcpiLocation).where(OcpiLocation.country_code == address.country_code.upper(),
+                                                   OcpiLocation.party_id == address.party_id.upper(),
+                                                   OcpiLocation.location_id == address.location_id)).first()
 
 
 def _evse(data: dict[str, Any], address: Address) -> dict[str, Any]:
