@@ -1,7 +1,7 @@
 """The permission boundary lives in the library: CPO staff of one CPO can neither see nor change another's.
 
-Every public function of ``oioi_onboard.sync`` (and the listed store functions)
-that reads or changes one CPO's data is called here as staff of *another* CPO:
+Every public function of ``oioi_onboard.sync`` (and the listed store, OCPI receiver and
+workflow functions) that reads or changes one CPO's data is called here as staff of *another* CPO:
 each must raise PermissionDenied and leave every table of the database exactly
 as it was (no audit entry, no outbox row, no status, nothing). The same call as
 a partner manager then gets past the check, which shows the arguments are
@@ -30,6 +30,7 @@ from sqlmodel import Session, SQLModel
 
 import oioi_onboard.sync
 from oioi_onboard.errors import OnboardError, PermissionDenied
+from oioi_onboard.ocpi import credentials
 from oioi_onboard.sheets.mapping import Mapping
 from oioi_onboard.sheets.validate import Validation, validate
 from oioi_onboard.store import auth, connection, ocpi_connection, onboarding, profiles, queries, registry, stations
@@ -40,6 +41,7 @@ from oioi_onboard.sync import diff, live, outbox, progress, queue_control, simul
 from oioi_onboard.testing.stations import evse
 from oioi_onboard.testing.store import make_cpo, new_import, store_status_station
 from oioi_onboard.workflows import ocpi as ocpi_workflow
+from oioi_onboard.workflows import received_locations
 
 DEMO_NETWORK = Path(__file__).resolve().parents[1] / "sample_data" / "demo_network.csv"
 TARGET_OPERATOR = "DE*DMO"  # the operator id of the sample network, so its stations would be stored
@@ -95,6 +97,7 @@ def world() -> World:
 
 Call = Callable[[Session, Actor, World], Any]
 STATUS_FILE = b"evse_id,status\nDE*DMO*E000011,Offline\n"
+OCPI_LOCATION = received_locations.Address("DE", "DMO", "LOC1")  # a Location of the target's party
 
 GUARDED: dict[str, Call] = {
     # sync: planning and the outbox
@@ -149,6 +152,8 @@ GUARDED: dict[str, Call] = {
     "store.stations.store_import": lambda s, who, w: stations.store_import(
         s, actor=who, cpo_id=w.target, file_name="stations.csv", file_sha256="1" * 64, validation=w.validation),
     "store.stations.import_history": lambda s, who, w: stations.import_history(s, actor=who, cpo_id=w.target),
+    "store.stations.withdraw_station": lambda s, who, w: stations.withdraw_station(
+        s, actor=who, cpo_id=w.target, station_id=f"{TARGET_OPERATOR}*S00001", reason="gone at the source"),
     "store.stations.station_frame": lambda s, who, w: stations.station_frame(s, actor=who, cpo_ids=[w.target]),
     "store.registry.update_cpo": lambda s, who, w: registry.update_cpo(s, actor=who, cpo_id=w.target,
                                                                        name="Taken over"),
@@ -182,6 +187,15 @@ GUARDED: dict[str, Call] = {
     "workflows.ocpi.fetch_locations": lambda s, who, w: ocpi_workflow.fetch_locations(s, actor=who, cpo_id=w.target),
     "workflows.ocpi.pull_locations": lambda s, who, w: ocpi_workflow.pull_locations(
         s, actor=who, cpo_id=w.target, say=lambda line: None),
+    # the OCPI receiver
+    "ocpi.credentials.create_registration_token": lambda s, who, w: credentials.create_registration_token(
+        s, actor=who, cpo_id=w.target),
+    "workflows.received_locations.put_object": lambda s, who, w: received_locations.put_object(
+        s, actor=who, cpo_id=w.target, address=OCPI_LOCATION, body={}),
+    "workflows.received_locations.patch_object": lambda s, who, w: received_locations.patch_object(
+        s, actor=who, cpo_id=w.target, address=OCPI_LOCATION, body={"last_updated": "2026-01-01T00:00:00Z"}),
+    "workflows.received_locations.get_object": lambda s, who, w: received_locations.get_object(
+        s, actor=who, cpo_id=w.target, address=OCPI_LOCATION),
 }
 
 # Not this module's to fix: they answer another CPO's staff with an empty result instead of refusing.
@@ -197,6 +211,8 @@ EXEMPT = {
     "sync.queue_control.mark_reachable": "the worker's record of an endpoint that answers again (acts as the system)",
     "sync.queue_control.pause": "the outbox's record of an answer that refused the CPO's set-up (the system)",
     "sync.status_delivery.station_acked_at": "a lookup for the outbox recording the worker's answers (the system)",
+    "sync.status_ingest.lock_for_ingest": "takes the CPO's write lock for library code that has already checked "
+                                          "the person",
     "store.auth.require_edit": "the check itself",
     "store.auth.require_sees": "the check itself",
     "store.queries.audit": "writes the audit entry of a change its caller has already checked",
@@ -216,7 +232,8 @@ MODULES = (
     [f"oioi_onboard.sync.{m.name}" for m in pkgutil.iter_modules(oioi_onboard.sync.__path__)]
     + ["oioi_onboard.store.auth", "oioi_onboard.store.stations", "oioi_onboard.store.registry",
        "oioi_onboard.store.connection", "oioi_onboard.store.ocpi_connection",
-       "oioi_onboard.store.queries", "oioi_onboard.store.profiles", "oioi_onboard.store.onboarding"]
+       "oioi_onboard.store.queries", "oioi_onboard.store.profiles", "oioi_onboard.store.onboarding",
+       "oioi_onboard.ocpi.credentials", "oioi_onboard.workflows.received_locations"]
 )
 
 

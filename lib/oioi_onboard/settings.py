@@ -83,6 +83,9 @@ class Settings(BaseSettings):
     sandbox_port: int = 8765
     relay_host: str = "127.0.0.1"
     relay_port: int = 8766
+    # The party the relay's OCPI receiver names in the credentials it gives a CPO's back end.
+    ocpi_country_code: str = "DE"
+    ocpi_party_id: str = "OIO"
     app_port: int = 8501
     # The OCPI CPO simulator (`oioi-onboard ocpi-sandbox`): a demo back end to pull Locations from.
     ocpi_sandbox_host: str = "127.0.0.1"

@@ -1,4 +1,4 @@
-"""``oioi-onboard cpo ...``: add and list, in process and as the installed command."""
+"""``oioi-onboard cpo ...``: add, list and the OCPI registration token, in process and as the installed command."""
 
 import json
 import os
@@ -6,12 +6,16 @@ import subprocess
 import sys
 
 import pytest
+from sqlmodel import select
 from typer.testing import CliRunner
 
+from oioi_onboard.ocpi.credentials import REGISTRATION, token_holder
 from oioi_onboard.oioi.ids import check_partner_identifier
+from oioi_onboard.settings import get_settings
 from oioi_onboard.store import queries
 from oioi_onboard.store.auth import SYSTEM
 from oioi_onboard.store.db import get_engine, session_scope
+from oioi_onboard.store.models import OcpiToken
 
 runner = CliRunner()
 
@@ -90,3 +94,19 @@ def test_the_command_works_on_postgresql(postgres_url):
     listed = _oioi_onboard("cpo", "list", "--json", env=env)
     assert [c["operator_ids"] for c in json.loads(listed.stdout)] == [["DE*PGS"]]
     get_engine(postgres_url).dispose()
+
+
+def test_cpo_ocpi_token_prints_the_registration_token_once_with_the_versions_url(cli, db):
+    runner.invoke(cli, ["cpo", "add", "--name", "Gent", "--operator-id", "BE*BEC", "--endpoint", "staging"])
+    first = runner.invoke(cli, ["cpo", "ocpi-token", "Gent"])
+    assert first.exit_code == 0, first.output
+    token = first.stdout.strip()
+    assert token.startswith("oioi_ocpi_a_") and "shown once" in first.stderr
+    assert f"versions URL {get_settings().relay_url}/ocpi/versions" in first.stderr
+    second = runner.invoke(cli, ["cpo", "ocpi-token", "Gent"]).stdout.strip()
+    with session_scope() as session:
+        assert token_holder(session, [token]) is None  # replaced by the second
+        assert token_holder(session, [second]).kind == REGISTRATION
+        assert token not in str([row.model_dump() for row in session.exec(select(OcpiToken)).all()])
+    unknown = runner.invoke(cli, ["cpo", "ocpi-token", "Nobody"])
+    assert unknown.exit_code == 2 and "no registered CPO named 'Nobody'" in unknown.stderr

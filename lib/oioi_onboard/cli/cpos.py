@@ -1,4 +1,4 @@
-"""``oioi-onboard cpo ...``: register, list and change CPOs; ingest tokens for their back ends.
+"""``oioi-onboard cpo ...``: register, list and change CPOs; tokens for their back ends (ingest, OCPI).
 
 The CLI acts as the system (every CPO): it is for whoever runs the server.
 """
@@ -226,3 +226,24 @@ def token(
                               label=label or "command line")
     typer.echo(f"Ingest token for CPO {name!r} (shown once; store it in the back end's secrets):", err=True)
     typer.echo(secret)
+
+
+@app.command("ocpi-token")
+def ocpi_token(name: Annotated[str, typer.Argument(help="Name of the CPO.")]) -> None:
+    """Create the registration token (OCPI's CREDENTIALS_TOKEN_A) with which the CPO's back end registers at the
+    relay's OCPI receiver, and print it (shown this once; good for one handshake; a new one replaces the old)."""
+    from ..ocpi.credentials import create_registration_token
+    from ..ocpi.receiver import VERSIONS_PATH
+    from ..settings import get_settings
+    from ..store.auth import SYSTEM
+    from ..store.db import migrate, session_scope
+    from ..store.queries import get_cpo
+
+    migrate()
+    with session_scope() as db:
+        secret = create_registration_token(db, actor=SYSTEM, cpo_id=get_cpo(db, actor=SYSTEM, name=name).id)
+    typer.echo(f"OCPI registration token for CPO {name!r} (shown once; good for one credentials handshake; "
+               "an earlier one not used yet no longer works):", err=True)
+    typer.echo(secret)
+    typer.echo(f"Give it to the CPO's back end with the versions URL {get_settings().relay_url}{VERSIONS_PATH}; "
+               "it POSTs its credentials there and receives the token it uses from then on.", err=True)

@@ -85,9 +85,10 @@ def relay(
     workers: Annotated[int, typer.Option(min=1, help="Processes serving the one port; each records with its "
                                                      "own database thread.")] = 1,
 ) -> None:
-    """Serve the status ingest API (POST /v1/statuses) for CPO back ends."""
+    """Serve the status ingest API (POST /v1/statuses) and the OCPI 2.2.1 receiver (/ocpi/...) for CPO back ends."""
     import uvicorn
 
+    from ..ocpi.receiver import VERSIONS_PATH as RECEIVER_VERSIONS_PATH
     from ..settings import get_settings
     from ..store.db import migrate
     from ..sync.relay import STATUSES_PATH, create_app
@@ -97,8 +98,9 @@ def relay(
     port = settings.relay_port if port is None else port
     migrate()
     sock = bind(host, port)
-    typer.echo(f"Status relay listening on http://{shown_host(host)}:{sock.getsockname()[1]}{STATUSES_PATH}"
-               + (f" ({workers} processes)" if workers > 1 else ""))
+    base = f"http://{shown_host(host)}:{sock.getsockname()[1]}"
+    typer.echo(f"Status relay listening on {base}{STATUSES_PATH}" + (f" ({workers} processes)" if workers > 1 else ""))
+    typer.echo(f"OCPI 2.2.1 receiver: versions at {base}{RECEIVER_VERSIONS_PATH}")
     options = {"log_level": "warning", "access_log": False, "timeout_graceful_shutdown": 5, "backlog": 2048}
     if workers == 1:
         uvicorn.Server(uvicorn.Config(create_app(), **options)).run(sockets=[sock])

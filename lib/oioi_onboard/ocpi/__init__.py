@@ -16,4 +16,6 @@ from .._surface import public_surface
 # ``models`` here would load it into every ``oioi-onboard validate``.
 __all__, __getattr__ = public_surface(__name__, modules=["sandbox"], names={
     "files": ["LocationsFile"],
+    "credentials": ["create_registration_token"],
+    "receiver": ["VERSIONS_PATH"],
 })

@@ -2,7 +2,8 @@
 
 Schema changes go through an alembic revision in ``store/migrations``.
 Secrets never sit here in clear text: ``Cpo.api_key_encrypted`` and
-``Cpo.ocpi_token_encrypted`` hold Fernet tokens and ``IngestToken.token_sha256`` a hash.
+``Cpo.ocpi_token_encrypted`` hold Fernet tokens, ``IngestToken.token_sha256`` and
+``OcpiToken.token_sha256`` hashes.
 """
 
 from datetime import UTC, datetime
@@ -291,3 +292,41 @@ class IngestToken(SQLModel, table=True):
     label: str = ""
     created_at: datetime = Field(default_factory=utcnow)
     revoked_at: datetime | None = None
+
+
+# --- the OCPI receiver: what a CPO's back end pushes to us -----------------------------
+
+
+class OcpiToken(SQLModel, table=True):
+    """A credentials token with which a CPO's back end (CSMS) talks to our OCPI receiver; only its hash is kept.
+
+    ``kind`` "registration" is CREDENTIALS_TOKEN_A, printed once by ``cpo ocpi-token`` and good for one
+    credentials handshake; "credentials" is CREDENTIALS_TOKEN_C, handed over in that handshake and good
+    until the back end updates its credentials or unregisters. A CPO has at most one active token of each kind.
+    """
+
+    __tablename__ = "ocpi_token"
+    id: int | None = Field(default=None, primary_key=True)
+    cpo_id: int = Field(foreign_key="cpo.id", index=True)
+    kind: str  # registration, credentials
+    token_sha256: str = Field(unique=True)
+    created_at: datetime = Field(default_factory=utcnow)
+    revoked_at: datetime | None = None  # used (registration), replaced or unregistered
+
+
+class OcpiLocation(SQLModel, table=True):
+    """The newest Location a CPO's back end pushed, as OCPI JSON with every later PUT and PATCH applied.
+
+    Keyed as OCPI names a Location: (country_code, party_id, location_id), the first two upper case.
+    """
+
+    __tablename__ = "ocpi_location"
+    __table_args__ = (UniqueConstraint("country_code", "party_id", "location_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    cpo_id: int = Field(foreign_key="cpo.id", index=True)
+    country_code: str
+    party_id: str
+    location_id: str
+    data: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    last_updated: datetime  # the Location's last_updated: an older PUT or PATCH changes nothing
+    received_at: datetime = Field(default_factory=utcnow)

@@ -21,7 +21,8 @@ from .auth import Actor, require_edit, visible_cpo_ids
 from .models import Connector, Cpo, ImportRecord, OperatorId, Stage, Station, utcnow
 from .queries import audit, get_cpo, set_stage
 
-__all__ = ["registry_context", "store_import", "station_frame", "import_history", "STATION_FRAME_COLUMNS"]
+__all__ = ["registry_context", "store_import", "withdraw_station", "station_frame", "import_history",
+           "STATION_FRAME_COLUMNS"]
 
 STATION_FRAME_COLUMNS = ["station_id", "name", "latitude", "longitude", "city", "cpo_id", "connectors", "deleted"]
 _BATCH = 2000
@@ -174,6 +175,22 @@ def _update_connectors(session: Session, stored: Station, current: list[Connecto
         elif connector.speed != c["speed"]:
             connector.speed = c["speed"]
             session.add(connector)
+
+
+def withdraw_station(session: Session, *, actor: Actor, cpo_id: int, station_id: str, reason: str) -> bool:
+    """Mark one of the CPO's stations removed here, as its source says: the next push proposes its deletion,
+    which someone must confirm. False when it is not a live station of this CPO."""
+    require_edit(actor, cpo_id)
+    station = session.exec(
+        select(Station).where(Station.cpo_id == cpo_id, Station.station_id == station_id, Station.deleted == False)  # noqa: E712
+    ).first()
+    if station is None:
+        return False
+    station.deleted, station.updated_at = True, utcnow()
+    session.add(station)
+    audit(session, actor_name=actor.name, action="station removed", cpo_id=cpo_id, detail=f"{station_id}: {reason}")
+    session.flush()
+    return True
 
 
 def station_frame(session: Session, *, actor: Actor, cpo_ids: list[int] | None = None) -> pd.DataFrame:

@@ -145,6 +145,7 @@ def create_app(*, db_url: str | None = None, max_items: int = MAX_ITEMS, batch_i
     """The relay as an ASGI app, writing to ``db_url`` (default: the configured database)."""
     from sqlalchemy import text
 
+    from ..ocpi.receiver import ocpi_routes
     from ..store.db import migrate, session_scope
     from . import status_ingest
     from .tokens import TokenCache, cpo_for_token_sha256, token_actor
@@ -282,5 +283,6 @@ def create_app(*, db_url: str | None = None, max_items: int = MAX_ITEMS, batch_i
     routes = [
         Route(STATUSES_PATH, post_statuses, methods=["POST"]),
         Route("/health", health, methods=["GET"]),
+        *ocpi_routes(db_url),
     ]
     return Starlette(routes=routes, middleware=[Middleware(OneLineErrors)], lifespan=lifespan)

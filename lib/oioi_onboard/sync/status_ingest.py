@@ -234,7 +234,7 @@ def record_statuses(
             results[index] = outcome
         else:
             read.append(outcome)
-    _lock_for_ingest(session, cpo_id)  # after the parsing: the write lock is held as briefly as possible
+    lock_for_ingest(session, cpo_id)  # after the parsing: the write lock is held as briefly as possible
 
     known = _evses(session, cpo_id, {item.key for item in read})
     valid: list[_Item] = []
@@ -297,8 +297,10 @@ def _set_connector_statuses(session: Session, cpo_id: int, newest: dict[str, dic
     ])
 
 
-def _lock_for_ingest(session: Session, cpo_id: int) -> None:
+def lock_for_ingest(session: Session, cpo_id: int) -> None:
     """Serialise ingest calls, so that "newest wins" compares against committed truth.
+
+    For the transaction's remaining life; taken again in the same transaction, it is already held.
 
     SQLite: take the write lock before the first read (BEGIN IMMEDIATE), which
     also keeps a worker from claiming a row between our read and our update.

@@ -4,7 +4,8 @@
 - ``store``: CPOs, user accounts, actors and stations written into the store;
 - ``sheets``: canonical station frames, a generated network of rows, operator tables;
 - ``sandbox``: the real ``oioi-onboard sandbox`` process on a free port;
-- ``ocpi_sandbox``: the real ``oioi-onboard ocpi-sandbox`` process (an OCPI CPO back end) on a free port.
+- ``ocpi_sandbox``: the real ``oioi-onboard ocpi-sandbox`` process (an OCPI CPO back end) on a free port;
+- ``csms``: a small OCPI back end on loopback, for the receiver's credentials handshake.
 
 tests/ and bench/ import these modules directly; pytest fixtures built on them
 live in tests/conftest.py.

@@ -1,0 +1,362 @@
+"""Locations a CPO's back end pushes to the OCPI receiver: kept, forwarded as statuses, imported as stations.
+
+Each PUT or PATCH of a Location, an EVSE or a connector (mod_locations.asciidoc, Receiver interface) is
+applied to the newest Location held for it (``OcpiLocation``: what a GET answers), then:
+
+- EVSE statuses that changed become connector statuses through ``record_statuses`` (source "ocpi"),
+  mapped by ``ocpi.mapping.oioi_status``; PLANNED and REMOVED EVSEs are not pushed;
+- when the station the Location maps to changed (a name, an address, an EVSE added, a plug, an EVSE that
+  became PLANNED or REMOVED, ...), the Location is a one-station import through the import workflow
+  (``full_upload=False``: the CPO's other stations stay as they are), and its station-post is queued under
+  the usual guards: changed connectors are a replacement that waits for a confirmation on the push page,
+  and a Location that no longer maps to a station (publish: false, no chargeable EVSE with an evse_id)
+  is proposed for deletion there, never deleted silently.
+
+A PATCH that only sets an EVSE's status between chargeable ones skips the mapping: it costs a JSON update
+and one ``record_statuses``, as a busy back end sends hundreds a second.
+
+An object whose ``last_updated`` is older than the one held changes nothing; the answer says so. The
+country_code and party_id in the URL must be one of the CPO's parties (its operator ids).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from sqlmodel import Session, select
+
+from ..errors import NotFound, PermissionDenied, UserError
+from ..ocpi import models as ocpi
+from ..ocpi.files import LocationsFile
+from ..ocpi.mapping import NOT_CHARGEABLE, map_locations, oioi_status, operator_id, station_id
+from ..oioi.ids import normalise_evse_id
+from ..sheets.canonical import ROW
+from ..store import queries
+from ..store.auth import Actor, require_edit
+from ..store.models import Connector, OcpiLocation, utcnow
+from ..store.stations import withdraw_station
+from ..sync.diff import plan_push
+from ..sync.outbox import enqueue_plan
+from ..sync.status_ingest import lock_for_ingest, record_statuses
+from . import imports
+
+__all__ = ["Address", "Received", "InvalidObject", "UnknownObject", "ForeignParty", "put_object", "patch_object",
+           "get_object"]
+
+SOURCE = "ocpi"
+_STATUS_FIELDS = {"status", "last_updated", "uid"}
+
+
+class InvalidObject(UserError):
+    """The pushed object is not what OCPI describes, or its ids differ from the URL's (OCPI 2001)."""
+
+
+class UnknownObject(NotFound):
+    """The Location, or its EVSE or connector, was never pushed here (OCPI 2003)."""
+
+
+class ForeignParty(PermissionDenied):
+    """The URL's country_code/party_id is none of the token's CPO's parties."""
+
+
+@dataclass(frozen=True)
+class Address:
+    """What a receiver URL names: ``{country_code}/{party_id}/{location_id}[/{evse_uid}[/{connector_id}]]``."""
+
+    country_code: str
+    party_id: str
+    location_id: str
+    evse_uid: str | None = None
+    connector_id: str | None = None
+
+    @property
+    def level(self) -> str:
+        return "connector" if self.connector_id else "EVSE" if self.evse_uid else "Location"
+
+    def __str__(self) -> str:
+        return "/".join(part for part in (self.country_code, self.party_id, self.location_id, self.evse_uid,
+                                          self.connector_id) if part)
+
+
+@dataclass(frozen=True)
+class Received:
+    """What a PUT or PATCH did: ``created`` an object new here; ``message`` what a person should know."""
+
+    created: bool = False
+    message: str | None = None
+
+
+# --- the one entry per method ----------------------------------------------------------------
+
+
+def get_object(session: Session, *, actor: Actor, cpo_id: int, address: Address) -> dict[str, Any]:
+    """The Location, EVSE or connector as held: as pushed, with every later change applied."""
+    queries.get_cpo(session, actor=actor, cpo_id=cpo_id)
+    _check_party(session, cpo_id, address)
+    held = _held(session, cpo_id, address, lock=False)
+    if held is None:
+        raise UnknownObject(f"Location {address.location_id} was never pushed here")
+    return _target(held.data, address)
+
+
+def put_object(session: Session, *, actor: Actor, cpo_id: int, address: Address, body: Any) -> Received:
+    """A new or replaced Location, EVSE or connector (the whole object)."""
+    require_edit(actor, cpo_id)
+    _check_party(session, cpo_id, address)
+    held = _held(session, cpo_id, address)
+    if address.level == "Location":
+        location = _validated(ocpi.Location, body, address)
+        _same_ids(address, body)
+        if held is not None and location.last_updated < held.last_updated:
+            return _stale(address, location.last_updated, held.last_updated)
+        return _apply(session, actor, cpo_id, address, held, body, created=held is None)
+    if held is None:
+        raise UnknownObject(f"Location {address.location_id} was never pushed here: PUT the Location first")
+    moment = _validated(ocpi.EVSE if address.level == "EVSE" else ocpi.Connector, body, address).last_updated
+    _same_ids(address, body)
+    data = copy.deepcopy(held.data)
+    if address.level == "EVSE":
+        siblings, key, wanted = data.setdefault("evses", []), "uid", address.evse_uid
+    else:
+        siblings, key, wanted = _evse(data, address).setdefault("connectors", []), "id", address.connector_id
+    index = next((i for i, item in enumerate(siblings) if item.get(key) == wanted), None)
+    if index is not None and moment < _moment(siblings[index]["last_updated"]):
+        return _stale(address, moment, _moment(siblings[index]["last_updated"]))
+    if index is None:
+        siblings.append(body)
+    else:
+        siblings[index] = body
+    _bump_parents(data, address, body["last_updated"])
+    return _apply(session, actor, cpo_id, address, held, data, created=index is None)
+
+
+def patch_object(session: Session, *, actor: Actor, cpo_id: int, address: Address, body: Any) -> Received:
+    """Changed fields of a Location, EVSE or connector, with the ``last_updated`` every PATCH carries."""
+    require_edit(actor, cpo_id)
+    _check_party(session, cpo_id, address)
+    if not isinstance(body, dict):
+        raise InvalidObject(f"a PATCH of a {address.level} is a JSON object of the fields that changed, "
+                            "with last_updated")
+    if "last_updated" not in body:
+        raise InvalidObject("last_updated is missing: every PATCH carries it")
+    model = {"Location": ocpi.LocationPatch, "EVSE": ocpi.EvsePatch, "connector": ocpi.ConnectorPatch}[address.level]
+    patch = _validated(model, body, address)
+    _same_ids(address, body)
+    held = _held(session, cpo_id, address)
+    if held is None:
+        raise UnknownObject(f"Location {address.location_id} was never pushed here: PUT it before patching it")
+    data = copy.deepcopy(held.data)
+    target = _target(data, address)
+    if "last_updated" in target and patch.last_updated < _moment(target["last_updated"]):
+        return _stale(address, patch.last_updated, _moment(target["last_updated"]))
+    if address.level == "EVSE" and set(body) <= _STATUS_FIELDS and "status" in body \
+            and ocpi.EvseStatus(target["status"]) not in NOT_CHARGEABLE and patch.status not in NOT_CHARGEABLE:
+        return _status_only(session, actor, cpo_id, address, held, data, target, body)
+    target.update(body)
+    _bump_parents(data, address, body["last_updated"])
+    _validated(ocpi.Location, data, address, merged=True)
+    return _apply(session, actor, cpo_id, address, held, data, created=False)
+
+
+# --- what a change does ----------------------------------------------------------------------
+
+
+def _apply(session: Session, actor: Actor, cpo_id: int, address: Address, held: OcpiLocation | None,
+           data: dict[str, Any], *, created: bool) -> Received:
+    """Keep the new Location, import its station when that changed, and forward the statuses that changed."""
+    before = held.data if held is not None else None
+    _keep(session, cpo_id, address, held, data)
+    notes, imported = [], False
+    if before is None or _station_of(before) != _station_of(data):
+        notes, imported = _import_station(session, actor, cpo_id, address, data)
+    items = _status_items(before, data)
+    if imported:  # EVSEs of a station stored only now: their statuses were refused before
+        items += _never_forwarded(session, cpo_id, _status_items(None, data), items)
+    notes += _forward_statuses(session, actor, cpo_id, items)
+    return Received(created=created, message="; ".join(notes) or None)
+
+
+def _status_only(session: Session, actor: Actor, cpo_id: int, address: Address, held: OcpiLocation,
+                 data: dict[str, Any], evse: dict[str, Any], body: dict[str, Any]) -> Received:
+    changed = oioi_status(evse["status"]) != oioi_status(body["status"])
+    evse.update(body)
+    _bump_parents(data, address, body["last_updated"])
+    _keep(session, cpo_id, address, held, data)
+    items = _status_items(None, {"evses": [evse]}) if changed else []
+    return Received(message="; ".join(_forward_statuses(session, actor, cpo_id, items)) or None)
+
+
+def _keep(session: Session, cpo_id: int, address: Address, held: OcpiLocation | None, data: dict[str, Any]) -> None:
+    moment = _moment(data["last_updated"])
+    if held is None:
+        held = OcpiLocation(cpo_id=cpo_id, country_code=address.country_code.upper(),
+                            party_id=address.party_id.upper(), location_id=address.location_id, data=data,
+                            last_updated=moment)
+    else:
+        held.data, held.last_updated, held.received_at = data, moment, utcnow()
+    session.add(held)
+    session.flush()
+
+
+def _station_of(data: dict[str, Any]) -> tuple:
+    """What the station-post of a Location depends on: its mapped rows and the errors that block them."""
+    frame, issues, _ = map_locations([(1, data)])
+    errors = issues.loc[issues["severity"] == "error", "message"].tolist()
+    return frame.drop(columns=[ROW]).to_dict("records"), errors
+
+
+def _import_station(session: Session, actor: Actor, cpo_id: int, address: Address, data: dict[str, Any]
+                    ) -> tuple[list[str], bool]:
+    """The Location as a one-station import; its station-post queued when allowed. (notes, stored)."""
+    station = station_id(data["country_code"], data["party_id"], data["id"])  # as the mapping names it
+    sha256 = hashlib.sha256(json.dumps(data, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+    raw = LocationsFile(locations=[(1, data)], file_name=f"OCPI push {address}", sha256=sha256)
+    mapped = imports.map_sheet(session, actor=actor, cpo_id=cpo_id, raw=raw)
+    validation = imports.check(session, actor=actor, cpo_id=cpo_id, frame=mapped.frame, mapping_issues=mapped.issues)
+    record = imports.store(session, actor=actor, cpo_id=cpo_id, raw=raw, validation=validation, full_upload=False)
+    if record.stations_stored:
+        return _queue_station_post(session, actor, cpo_id, station), True
+    if validation.errors:
+        errors = validation.issues.loc[validation.issues["severity"] == "error", "message"].head(3).tolist()
+        return [f"station {station} has errors, so it is not pushed: {'; '.join(errors)}"], False
+    why = "it has publish: false" if data.get("publish") is False else "it has no chargeable EVSE with an evse_id"
+    if withdraw_station(session, actor=actor, cpo_id=cpo_id, station_id=station, reason=f"OCPI push: {why}"):
+        return [f"station {station} is no longer shown ({why}): its deletion waits for a confirmation on the "
+                "push page"], False
+    return [f"nothing of Location {address.location_id} is pushed: {why}"], False
+
+
+def _queue_station_post(session: Session, actor: Actor, cpo_id: int, station: str) -> list[str]:
+    plan = plan_push(session, actor=actor, cpo_id=cpo_id)
+    items = [item for item in plan.items if item.station_id == station]
+    if any(item.change == "connectors_changed" for item in items):
+        return [f"the connectors of station {station} changed, which OIOI takes only as a replacement (the "
+                "station deleted and pushed under a new id): it waits for a confirmation on the push page"]
+    waiting = [item for item in items if item.change in ("new", "changed") and item.station_id not in plan.queued]
+    if waiting:
+        plan.items = waiting
+        enqueue_plan(session, actor=actor, plan=plan)
+    return []
+
+
+def _status_items(before: dict[str, Any] | None, after: dict[str, Any]) -> list[dict[str, Any]]:
+    """A status item per chargeable EVSE with an evse_id whose OIOI status is new or changed."""
+    known = {evse.get("uid"): evse for evse in (before or {}).get("evses") or []}
+    items = []
+    for evse in after.get("evses") or []:
+        status = oioi_status(evse["status"])
+        if status is None or not evse.get("evse_id"):
+            continue
+        previous = known.get(evse.get("uid"))
+        if previous and (oioi_status(previous["status"]), previous.get("evse_id")) == (status, evse["evse_id"]):
+            continue
+        items.append({"evse_id": evse["evse_id"], "status": status.value, "timestamp": evse["last_updated"]})
+    return items
+
+
+def _never_forwarded(session: Session, cpo_id: int, items: list[dict[str, Any]], chosen: list[dict[str, Any]]
+                     ) -> list[dict[str, Any]]:
+    """Of ``items``, those not ``chosen`` already whose connectors have had no status yet."""
+    left = {normalise_evse_id(item["evse_id"]): item for item in items if item not in chosen}
+    if not left:
+        return []
+    known = set(session.exec(select(Connector.evse_key).where(
+        Connector.cpo_id == cpo_id, Connector.evse_key.in_(list(left)), Connector.status_at.is_not(None))).all())
+    return [item for key, item in left.items() if key not in known]
+
+
+def _forward_statuses(session: Session, actor: Actor, cpo_id: int, items: list[dict[str, Any]]) -> list[str]:
+    if not items:
+        return []
+    results = record_statuses(session, actor=actor, cpo_id=cpo_id, items=items, source=SOURCE)
+    return [f"the status of {result.evse_id} is not forwarded: {result.error}" for result in results if not result.ok]
+
+
+# --- the held Location -----------------------------------------------------------------------
+
+
+def _check_party(session: Session, cpo_id: int, address: Address) -> None:
+    party = operator_id(address.country_code, address.party_id)
+    if queries.operator_id_owner(session, operator_id=party) != cpo_id:
+        raise ForeignParty(f"{address.country_code}/{address.party_id} is not a party this token registered: a "
+                           f"token pushes only for its CPO's operator ids ({party} is not one), to which the "
+                           "credentials handshake adds the parties of its roles CPO")
+
+
+def _held(session: Session, cpo_id: int, address: Address, *, lock: bool = True) -> OcpiLocation | None:
+    """The Location held at ``address``; with ``lock``, no other process changes the CPO's Locations or statuses
+    until this transaction ends (two relays patching one Location lose nothing)."""
+    if lock:
+        lock_for_ingest(session, cpo_id)
+    return session.exec(select(OcpiLocation).where(OcpiLocation.country_code == address.country_code.upper(),
+                                                   OcpiLocation.party_id == address.party_id.upper(),
+                                                   OcpiLocation.location_id == address.location_id)).first()
+
+
+def _evse(data: dict[str, Any], address: Address) -> dict[str, Any]:
+    for evse in data.get("evses") or []:
+        if evse.get("uid") == address.evse_uid:
+            return evse
+    raise UnknownObject(f"Location {address.location_id} has no EVSE with uid {address.evse_uid}: "
+                        "PUT the EVSE before patching it")
+
+
+def _target(data: dict[str, Any], address: Address) -> dict[str, Any]:
+    """The object the address names inside a held Location (the Location itself, an EVSE or a connector)."""
+    if address.level == "Location":
+        return data
+    evse = _evse(data, address)
+    if address.level == "EVSE":
+        return evse
+    for connector in evse.get("connectors") or []:
+        if connector.get("id") == address.connector_id:
+            return connector
+    raise UnknownObject(f"EVSE {address.evse_uid} of Location {address.location_id} has no connector with id "
+                        f"{address.connector_id}: PUT the connector before patching it")
+
+
+def _bump_parents(data: dict[str, Any], address: Address, last_updated: str) -> None:
+    """A child's change is its parents' change too: their last_updated becomes the child's when that is later."""
+    parents = [data] if address.level == "EVSE" else [data, _evse(data, address)] \
+        if address.level == "connector" else []
+    for parent in parents:
+        if _moment(last_updated) > _moment(parent["last_updated"]):
+            parent["last_updated"] = last_updated
+
+
+def _moment(value: str | datetime) -> datetime:
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(value)
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _stale(address: Address, given: datetime, held: datetime) -> Received:
+    return Received(message=f"last_updated {given:%Y-%m-%dT%H:%M:%SZ} is older than that of the {address.level} "
+                            f"held here ({held:%Y-%m-%dT%H:%M:%SZ}): nothing changed")
+
+
+def _validated(model: type[BaseModel], body: Any, address: Address, *, merged: bool = False) -> Any:
+    try:
+        return model.model_validate(body)
+    except ValidationError as error:
+        problems = "; ".join(f"{'.'.join(str(part) for part in item['loc']) or 'the body'}: "
+                             f"{item['msg'].removeprefix('Value error, ')}" for item in error.errors()[:5])
+        what = f"with this PATCH, Location {address.location_id}" if merged else f"the {address.level} {address}"
+        raise InvalidObject(f"{what} is not valid OCPI {model.__name__.removesuffix('Patch')}: {problems}") from None
+
+
+def _same_ids(address: Address, body: Any) -> None:
+    """Ids in the body must be those of the URL (CiString: case does not matter)."""
+    if address.level == "Location":
+        expected = {"country_code": address.country_code, "party_id": address.party_id, "id": address.location_id}
+    else:
+        expected = {"uid": address.evse_uid} if address.level == "EVSE" else {"id": address.connector_id}
+    for field, wanted in expected.items():
+        given = body.get(field) if isinstance(body, dict) else None
+        if given is not None and str(given).casefold() != wanted.casefold():
+            raise InvalidObject(f"the {address.level}'s {field} {given!r} is not the one in the URL ({wanted!r})")
