@@ -204,10 +204,11 @@ def test_files_that_are_no_table_say_what_they_are(data, message):
         read_sheet(data, "upload.csv")
 
 
-def _csv_arguments(data: bytes) -> tuple[bytes, str, int]:
+def _csv_arguments(data: bytes) -> tuple[bytes, str, int, str]:
     text, encoding = reader._decode(data, "regular.csv", [])
     delimiter = reader._sniff_delimiter(text.splitlines())
-    return text.encode(), delimiter, max(len(r) for r in reader.csv.reader(text.splitlines(), delimiter=delimiter))
+    width = max(len(r) for r in reader.csv.reader(text.splitlines(), delimiter=delimiter))
+    return text.encode(), delimiter, width, "regular.csv"
 
 
 @pytest.mark.parametrize("data", [
