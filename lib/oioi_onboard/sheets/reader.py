@@ -11,8 +11,9 @@ measured before they are unpacked, so a zip bomb is refused, not opened.
 
 Every limit is checked before the cells it guards exist: a CSV's lines are
 counted before they are parsed, a spreadsheet's sheet is measured on its XML
-(``extent``) before calamine builds it. Within the limits, reading any file
-stays under 500 MB.
+(``extent``) before calamine builds it, different values are counted before
+each becomes a Python string. A file past a limit costs little more memory
+than its own bytes.
 """
 
 import csv
