@@ -115,8 +115,8 @@ def test_fifty_thousand_stations_on_the_import_map(product: Product, page: Page,
               f"{figures['longest_zooming_ms']:.0f} ms while zooming; a click answered in {figures['click_ms']:.0f} ms")
     print(f"pictures in {ARTIFACTS}")
     # No freeze beyond what the page costs anyway (software rendering on two shared cores is slow for both).
-    assert large["longest_zooming_ms"] <= 2 * small["longest_zooming_ms"] + 500
-    assert large["longest_loading_ms"] <= 2 * small["longest_loading_ms"] + 1000
+    assert large["longest_zooming_ms"] <= small["longest_zooming_ms"] + 1000, (small, large)
+    assert large["longest_loading_ms"] <= 2 * small["longest_loading_ms"] + 1500, (small, large)
     assert large["click_ms"] < 1000, "the page did not answer a click within a second"
 
 
