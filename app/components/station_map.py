@@ -4,7 +4,9 @@ Colours are Okabe-Ito (blue, yellow, vermillion), told apart with the common
 forms of colour blindness; error points are also drawn larger. Above
 ``AGGREGATE_ABOVE`` stations the ok stations are pre-aggregated into grid
 cells (one point per cell, sized by count) while stations with problems stay
-individual: the deck stays small (350 kB for 50,000 stations, 11 MB with every
+individual, unless they are more than ``AGGREGATE_ABOVE`` too: then the
+warnings, and if still too many the errors, become cells of their own colour
+(every station stays on the map). The deck stays small (350 kB for 50,000 stations, 11 MB with every
 station), so reruns stay fast and the browser draws it at once. The cells are
 ``CELL_PIXELS`` wide at the first view, and no disc is wider than its cell.
 Tooltips are plain text, never HTML: names come from users' files.
@@ -72,7 +74,10 @@ def _with_style(points: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def aggregate_cells(points: pd.DataFrame, zoom: float) -> pd.DataFrame:
+CELL_NAMES = {"ok": "without problems", "warning": "with warnings", "error": "with errors"}
+
+
+def aggregate_cells(points: pd.DataFrame, zoom: float, state: str = "ok") -> pd.DataFrame:
     """Points per grid cell of ``CELL_PIXELS`` at ``zoom``: position (mean), count, a disc sized by the count."""
     size = CELL_PIXELS * 360 / (512 * 2**zoom)  # degrees of longitude per cell (deck.gl: 512 px round the world)
     key_lat = np.floor(points["latitude"].to_numpy() / size).astype(np.int64)
@@ -80,15 +85,20 @@ def aggregate_cells(points: pd.DataFrame, zoom: float) -> pd.DataFrame:
     cells = points.assign(_lat=key_lat, _lon=key_lon).groupby(["_lat", "_lon"], sort=False).agg(
         latitude=("latitude", "mean"), longitude=("longitude", "mean"), count=("latitude", "size"),
     ).reset_index(drop=True)
-    cells["name"] = cells["count"].map(lambda n: f"{n:,} stations without problems here")
+    cells["name"] = cells["count"].map(lambda n: f"{n:,} stations {CELL_NAMES[state]} here")
     cells["address"] = "zoom in or choose 'every station' to see each"
     cells["connectors"] = ""
     cells["problems"] = ""
-    cells["colour"] = [list(STATE_COLOURS["ok"])] * len(cells)
-    # Area grows with the count; a single station's disc is an ok station's dot, the fullest cell's fills it.
-    smallest, largest = STATE_RADIUS["ok"] - 1, CELL_PIXELS / 2
-    cells["radius"] = smallest + (largest - smallest) * np.sqrt(cells["count"] / cells["count"].max())
+    cells["colour"] = [list(STATE_COLOURS[state])] * len(cells)
     return cells
+
+
+def size_discs(cells: list[pd.DataFrame]) -> None:
+    """Discs whose area is the count's, on one scale for every state's cells (a cell's few warnings are a small
+    yellow disc on a larger blue one); the fullest cell's fills it, none is smaller than a speck."""
+    most = max((int(c["count"].max()) for c in cells if len(c)), default=1)
+    for c in cells:
+        c["radius"] = np.maximum(CELL_PIXELS / 2 * np.sqrt(c["count"] / most), 2.0)
 
 
 def _layer(data: pd.DataFrame, layer_id: str, units: str = "pixels", **sizes: float) -> pdk.Layer:
@@ -123,11 +133,15 @@ def station_deck(points: pd.DataFrame, every_station: bool = False) -> pdk.Deck:
         # Problems on top: draw ok first.
         layers.append(_layer(styled.sort_values("radius", kind="stable"), "stations"))
     else:
-        ok = styled[styled["state"] == "ok"]
-        layers.append(_layer(aggregate_cells(ok, view.zoom), "stations_aggregated"))
+        aggregated = {"stations_aggregated": aggregate_cells(styled[styled["state"] == "ok"], view.zoom)}
         problems = styled[styled["state"] != "ok"]
-        if len(problems) > AGGREGATE_ABOVE:
-            problems = problems[problems["state"] == "error"].head(AGGREGATE_ABOVE)
+        for state in ("warning", "error"):  # too many to draw one by one: the milder ones as cells too
+            if len(problems) > AGGREGATE_ABOVE:
+                aggregated[f"stations_aggregated_{state}"] = aggregate_cells(
+                    problems[problems["state"] == state], view.zoom, state)
+                problems = problems[problems["state"] != state]
+        size_discs(list(aggregated.values()))
+        layers += [_layer(cells, layer_id) for layer_id, cells in aggregated.items()]
         # Sized in metres: full size from a region's zoom on, specks over a whole country, where hundreds of
         # full-size dots would hide the cells of the stations without problems.
         problems = problems.assign(
