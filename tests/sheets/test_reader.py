@@ -259,9 +259,9 @@ def test_a_cell_over_the_limit_is_refused_naming_row_and_column_not_a_csv_error(
         read_sheet(data, "long.csv")
 
 
-def test_a_cell_at_the_limit_is_read():
-    data = b"name,zip\n" + b"x" * reader.MAX_CELL_CHARS + b",1\n"
-    assert read_sheet(data, "long.csv").frame["name"].str.len().tolist() == [reader.MAX_CELL_CHARS]
+def test_a_cell_at_the_limit_is_read_spaces_around_it_not_counted():
+    data = b"name,zip\n" + b"x" * reader.MAX_CELL_CHARS + b",1\n" + b"  " + b"y" * reader.MAX_CELL_CHARS + b"  ,2\n"
+    assert read_sheet(data, "long.csv").frame["name"].str.len().tolist() == [reader.MAX_CELL_CHARS] * 2
 
 
 def test_a_quoted_cell_over_the_limit_spanning_lines_is_refused():

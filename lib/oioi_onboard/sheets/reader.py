@@ -552,11 +552,11 @@ def _check_cells(columns: Columns, file_name: str) -> None:
     for index, cells in enumerate(columns):
         if cells.longest <= MAX_CELL_CHARS:
             continue
-        if cells.codes is not None:
-            long = [code for code, value in enumerate(cells.uniques) if len(value) > MAX_CELL_CHARS]
-            position = int(np.isin(cells.codes, long).argmax())
-        else:
-            position = next(i for i, value in enumerate(cells.text) if len(value) > MAX_CELL_CHARS)
+        values = cells.uniques if cells.codes is not None else cells.text
+        long = [i for i, value in enumerate(values) if len(value) > MAX_CELL_CHARS]
+        if not long:  # ``longest`` counted the spaces around a value, which the text is without
+            continue
+        position = int(np.isin(cells.codes, long).argmax()) if cells.codes is not None else long[0]
         raise _cell_too_long(file_name, position + 1, index, len(cells.text[position]))
 
 
