@@ -22,11 +22,11 @@ from dataclasses import dataclass
 
 from defusedxml import ElementTree
 
-__all__ = ["Extent", "Limits", "xlsx_parts", "measure_xlsx", "measure_ods"]
+__all__ = ["Extent", "Limits", "xlsx_parts", "measure_xlsx", "measure_ods", "column_letters"]
 
 CHUNK = 1 << 22  # bytes of XML looked at in one step
 _SMALL_PART = 16_000_000  # workbook.xml and its relations are a few kilobytes; bigger ones are not read
-_LONGEST_ODS_ROW = 64_000_000  # one row's XML, at most: MAX_COLUMNS cells at MAX_CELL_CHARS, with room
+_LONGEST_ODS_ROW = 64_000_000  # one row's XML, at most: about MAX_COLUMNS cells of MAX_CELL_CHARS
 
 
 @dataclass(frozen=True)
@@ -124,12 +124,13 @@ def _greater(value: str, alphabet: str) -> str:
     return "|".join(options)
 
 
-def _column_name(number: int) -> str:
+def column_letters(number: int) -> str:
+    """The letters of column ``number`` (1 is A, 27 is AA), as references name it."""
     letters = ""
     while number:
         number, rest = divmod(number - 1, 26)
         letters = chr(65 + rest) + letters
-    return letters or "A"
+    return letters
 
 
 def _column_number(letters: bytes) -> int:
@@ -141,7 +142,7 @@ def _column_number(letters: bytes) -> int:
 
 def _farther(rows: int, columns: int) -> re.Pattern:
     """A cell reference farther down than ``rows`` or farther right than ``columns``."""
-    column = _greater(_column_name(columns), "ABCDEFGHIJKLMNOPQRSTUVWXYZ") if columns else "[A-Z]+"
+    column = _greater(column_letters(columns), "ABCDEFGHIJKLMNOPQRSTUVWXYZ") if columns else "[A-Z]+"
     row = _greater(str(rows), "0123456789") if rows else r"\d+"
     return re.compile(f'r="(?:(?:{column})0*\\d+|[A-Z]++0*(?:{row}))"'.encode())
 

@@ -202,7 +202,7 @@ def _sheet_sizes(data: bytes, file_name: str, max_rows: int):
                              "Split it into several files.")
         if size.beyond == "columns":
             raise SheetError(f"{where} has more than {MAX_COLUMNS:,} columns (it reaches column "
-                             f"{_column_letter(size.columns - 1)}); up to {MAX_COLUMNS:,} are accepted. "
+                             f"{extent.column_letters(size.columns)}); up to {MAX_COLUMNS:,} are accepted. "
                              "Delete the columns the stations do not need.")
         if size.beyond == "cells":
             raise SheetError(
@@ -541,7 +541,7 @@ def _unreadable_row(file_name: str, row: int, exc: csv.Error) -> SheetError:
 
 
 def _cell_too_long(file_name: str, row: int, column: int | None = None, length: int | None = None) -> SheetError:
-    where = f"row {row:,}" + (f", column {_column_letter(column)}" if column is not None else "")
+    where = f"row {row:,}" + (f", column {extent.column_letters(column + 1)}" if column is not None else "")
     size = f"{length:,} characters" if length else f"more than {MAX_CELL_CHARS:,} characters"
     return SheetError(f"{file_name}, {where}: a cell of {size}; cells up to {MAX_CELL_CHARS:,} characters are "
                       "accepted. Station data is far shorter: is the file a station table?")
@@ -666,15 +666,6 @@ def _rows(cells: _Cells, rows: slice | np.ndarray) -> np.ndarray:
     return factorize.remember(text, cells.codes[rows], cells.uniques, distinct=cells.distinct)
 
 
-def _column_letter(index: int) -> str:
-    letters = ""
-    index += 1
-    while index:
-        index, rest = divmod(index - 1, 26)
-        letters = chr(65 + rest) + letters
-    return letters
-
-
 def _table(columns: Columns, file_name: str, max_rows: int, notes: list[str]):
     """Find the header among the top rows and cut the table below it."""
     if not columns or not any(cells.filled.any() for cells in columns):
@@ -688,12 +679,13 @@ def _table(columns: Columns, file_name: str, max_rows: int, notes: list[str]):
     seen: dict[str, int] = {}
     duplicates: list[str] = []
     for i in keep:
-        name = " ".join(header_cells[i].split()) or f"Column {_column_letter(i)}"
+        name = " ".join(header_cells[i].split()) or f"Column {extent.column_letters(i + 1)}"
         key = name.casefold()
         if key in seen:
             seen[key] += 1
-            duplicates.append(f"{name!r} (column {_column_letter(i)}) renamed to {name + f' ({seen[key]})'!r}")
-            name = f"{name} ({seen[key]})"
+            renamed = f"{name} ({seen[key]})"
+            duplicates.append(f"{name!r} (column {extent.column_letters(i + 1)}) renamed to {renamed!r}")
+            name = renamed
         else:
             seen[key] = 1
         names.append(name)
