@@ -86,6 +86,23 @@ def test_unreadable_file_exits_2_saying_why(name, message):
     assert message in result.stderr and "Traceback" not in result.output
 
 
+LONG_CELL = "long.csv, row 3, column A: a cell of 200,000 characters; cells up to 131,072 characters are accepted."
+
+
+@pytest.mark.parametrize("command", [
+    ["validate"],
+    ["push", "--endpoint", "http://127.0.0.1:9", "--api-key-env", "PUSH_KEY", "--partner-id", "P" * 24],
+])
+def test_a_cell_over_the_limit_is_one_line_and_exit_2_from_validate_and_push(command, tmp_path):
+    """The csv module's field limit once crashed the delimiter sniffing with a traceback (issue 21.4)."""
+    path = tmp_path / "long.csv"
+    path.write_bytes(b"name,zip\nMarkt,68159\n" + b"x" * 200_000 + b",1\n")
+    result = CliRunner().invoke(app, [command[0], str(path), *command[1:]], env={"PUSH_KEY": "key-0000"})
+    assert result.exit_code == 2, result.output
+    assert LONG_CELL in result.stderr and "Traceback" not in result.output
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
 def test_missing_file_exits_2(tmp_path):
     result = invoke(tmp_path / "nothing.csv")
     assert result.exit_code == 2 and "does not exist" in result.stderr

@@ -62,14 +62,15 @@ def sheet_xml(rows: list[list[object]], *, padding: str = "") -> str:
     )
 
 
-def xlsx_bytes(rows: list[list[object]], *, padding: str = "") -> bytes:
+def xlsx_bytes(rows: list[list[object]], *, padding: str = "", replace: tuple[str, str] = ("", "")) -> bytes:
+    """A one-sheet workbook; ``replace`` (old, new) edits the sheet's XML, for a quirk ``sheet_xml`` cannot write."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("[Content_Types].xml", _CONTENT_TYPES)
         archive.writestr("_rels/.rels", _RELS)
         archive.writestr("xl/workbook.xml", _WORKBOOK)
         archive.writestr("xl/_rels/workbook.xml.rels", _WORKBOOK_RELS)
-        archive.writestr("xl/worksheets/sheet1.xml", sheet_xml(rows, padding=padding))
+        archive.writestr("xl/worksheets/sheet1.xml", sheet_xml(rows, padding=padding).replace(*replace))
     return buffer.getvalue()
 
 
@@ -87,8 +88,8 @@ def claim_size(xlsx: bytes, member: str, size: int) -> bytes:
     raise KeyError(member)
 
 
-def ods_bytes(rows: list[list[str]]) -> bytes:
-    """A minimal OpenDocument spreadsheet (what LibreOffice writes, without styles)."""
+def ods_bytes(rows: list[list[str]], *, replace: tuple[str, str] = ("", "")) -> bytes:
+    """A minimal OpenDocument spreadsheet (what LibreOffice writes, without styles); ``replace`` edits its XML."""
     table_rows = "".join(
         "<table:table-row>"
         + "".join(
@@ -117,5 +118,5 @@ def ods_bytes(rows: list[list[str]]) -> bytes:
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr(zipfile.ZipInfo("mimetype"), "application/vnd.oasis.opendocument.spreadsheet")
         archive.writestr("META-INF/manifest.xml", manifest, compress_type=zipfile.ZIP_DEFLATED)
-        archive.writestr("content.xml", content, compress_type=zipfile.ZIP_DEFLATED)
+        archive.writestr("content.xml", content.replace(*replace), compress_type=zipfile.ZIP_DEFLATED)
     return buffer.getvalue()

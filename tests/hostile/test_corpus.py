@@ -10,6 +10,7 @@ issue list. Nothing may end in a traceback, and nothing stored may change.
 from __future__ import annotations
 
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -79,6 +80,9 @@ EXPECTED: dict[str, tuple[int, str | tuple[str, ...]]] = {
 LARGE_EXPECTED = {
     "big_50mb.csv": (UNREADABLE, "files up to 50.0 MB"),
     "zip_bomb.xlsx": (UNREADABLE, "would unpack to"),
+    "tall_4500000_rows.xlsx": (UNREADABLE, "sheet 'Stations', has more than 200,000 rows"),
+    "wide_10000_columns.csv": (UNREADABLE, "has 10,000 columns; up to 500 are accepted"),
+    "long_cell.csv": (UNREADABLE, "row 4, column C: a cell of 200,000 characters; cells up to 131,072"),
 }
 MEMORY_LIMIT = 2 * 1024**3  # a reader that inflates the bomb dies here instead of taking the machine down
 
@@ -136,6 +140,23 @@ def _validate_process(path: Path) -> subprocess.CompletedProcess:
 def test_validate_cli_refuses_large_files_in_a_real_process(name, large_files):
     result = _validate_process(large_files / name)
     _check_answer(name, result.returncode, result.stdout, result.stderr, LARGE_EXPECTED[name])
+
+
+@pytest.mark.slow  # builds a 43 MB XLSX of 4.5 million rows and a 40 MB CSV of 10,000 columns
+@pytest.mark.parametrize("name", ["tall_4500000_rows.xlsx", "wide_10000_columns.csv"])
+def test_files_past_the_reader_limits_are_refused_in_bounded_memory(name, large_files):
+    """Refused for rows or columns before their cells exist: 840 MB and 1.6 GB before (issue 21.5)."""
+    path = large_files / name
+    with open(path.with_suffix(".out"), "w+") as out, open(path.with_suffix(".err"), "w+") as err:
+        process = subprocess.Popen([sys.executable, "-m", "oioi_onboard.cli", "validate", str(path), "--json"],
+                                   cwd=ROOT, stdout=out, stderr=err)
+        _, status, usage = os.wait4(process.pid, 0)
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0), err.seek(0)
+        _check_answer(name, process.returncode, out.read(), err.read(), LARGE_EXPECTED[name])
+    peak_mb = usage.ru_maxrss / 1024  # kB on Linux
+    print(f"{name}: {path.stat().st_size / 1e6:.1f} MB, validate peak {peak_mb:.0f} MB")
+    assert peak_mb < 500, f"{name}: validate peaked at {peak_mb:.0f} MB"
 
 
 @pytest.mark.slow  # a real process

@@ -104,3 +104,15 @@ def test_accepted_hostile_text_is_stored_verbatim(name, stored, staff):
         assert station_name in written, f"{station_name!r} was changed on the way in"
     if name == "html_script_names.csv":
         assert "<script>alert(1)</script>" in names
+
+
+def test_a_cell_over_the_limit_gets_the_commands_message_on_the_page(staff, tmp_path):
+    from tests.cli.test_validate import LONG_CELL
+
+    before = _counts()
+    path = tmp_path / "long.csv"
+    path.write_bytes(b"name,zip\nMarkt,68159\n" + b"x" * 200_000 + b",1\n")
+    app = _open(staff, path)
+    assert not app.exception, [e.value for e in app.exception]
+    assert LONG_CELL in " ".join(e.value for e in app.error)
+    assert _counts() == before

@@ -204,10 +204,11 @@ def test_files_that_are_no_table_say_what_they_are(data, message):
         read_sheet(data, "upload.csv")
 
 
-def _csv_arguments(data: bytes) -> tuple[bytes, str, int]:
+def _csv_arguments(data: bytes) -> tuple[bytes, str, int, str]:
     text, encoding = reader._decode(data, "regular.csv", [])
     delimiter = reader._sniff_delimiter(text.splitlines())
-    return text.encode(), delimiter, max(len(r) for r in reader.csv.reader(text.splitlines(), delimiter=delimiter))
+    width = max(len(r) for r in reader.csv.reader(text.splitlines(), delimiter=delimiter))
+    return text.encode(), delimiter, width, "regular.csv"
 
 
 @pytest.mark.parametrize("data", [
@@ -247,3 +248,126 @@ def test_first_visible_sheet_with_data_is_read():
     raw = read_sheet(buffer.getvalue(), "book.xlsx")
     assert raw.columns == ["name", "zip"]
     assert any("'Stationen'" in n for n in raw.notes)
+
+
+# --- limits: each refused with a message naming it, before the cells it guards are built ---------------------
+
+
+def test_a_cell_over_the_limit_is_refused_naming_row_and_column_not_a_csv_error():
+    data = b"name,zip\nMarkt,68159\n" + b"x" * 200_000 + b",1\n"  # one line longer than the csv module's limit
+    with pytest.raises(SheetError, match=r"row 3, column A: a cell of 200,000 characters; cells up to 131,072"):
+        read_sheet(data, "long.csv")
+
+
+def test_a_cell_at_the_limit_is_read_spaces_around_it_not_counted():
+    data = b"name,zip\n" + b"x" * reader.MAX_CELL_CHARS + b",1\n" + b"  " + b"y" * reader.MAX_CELL_CHARS + b"  ,2\n"
+    assert read_sheet(data, "long.csv").frame["name"].str.len().tolist() == [reader.MAX_CELL_CHARS] * 2
+
+
+def test_a_quoted_cell_over_the_limit_spanning_lines_is_refused():
+    text = "name,notes\nMarkt,\"" + "word\n" * 30_000 + "\"\n"  # short lines, one cell of 149,999 characters
+    with pytest.raises(SheetError, match=r"row 2, column B: a cell of 149,999 characters"):
+        read_sheet(text.encode(), "notes.csv")
+
+
+def test_a_quote_left_open_is_a_cell_over_the_limit_not_a_csv_error():
+    text = 'name,zip\n"Markt,68159\n' + "".join(f"s{i},{i}\n" for i in range(30_000))  # the rest is one cell
+    with pytest.raises(SheetError, match="row 2: a cell of more than 131,072 characters"):
+        read_sheet(text.encode(), "open_quote.csv")
+
+
+def test_a_workbook_cell_over_the_limit_is_refused():
+    data = xlsx_bytes([["name", "zip"], ["Markt", 68159], ["y" * 140_000, 1]])
+    with pytest.raises(SheetError, match=r"row 3, column A: a cell of 140,000 characters"):
+        read_sheet(data, "long.xlsx")
+
+
+def test_more_columns_than_the_limit_are_refused_before_parsing(monkeypatch):
+    monkeypatch.setattr(reader, "_arrow_columns", _never("parsed"))
+    header = ",".join(f"c{i}" for i in range(501))
+    with pytest.raises(SheetError, match="has 501 columns; up to 500 are accepted"):
+        read_sheet((header + "\n" + "1," * 500 + "1\n").encode(), "wide.csv")
+    monkeypatch.undo()
+    assert len(read_sheet((header.rsplit(",", 1)[0] + "\n1\n").encode(), "ok.csv").columns) == 500
+
+
+def test_a_row_wider_than_the_limit_below_the_sample_is_refused_naming_it():
+    lines = ["name,zip"] + [f"s{i},{i}" for i in range(200)]
+    lines[150] += "," * 600
+    with pytest.raises(SheetError, match=r"row 151, has 602 columns; up to 500"):
+        read_sheet("\n".join(lines).encode(), "ragged.csv")
+
+
+def _never(what):
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"the file was {what}")
+    return refuse
+
+
+def test_a_csv_with_too_many_rows_is_refused_before_its_rows_are_parsed(monkeypatch):
+    monkeypatch.setattr(reader, "_arrow_columns", _never("parsed"))
+    monkeypatch.setattr(reader, "_tolerant_cells", _never("parsed"))
+    data = ("a,b\n" + "1,x\n" * 200).encode()
+    with pytest.raises(SheetError, match="up to 100 rows are accepted"):
+        read_sheet(data, "many.csv", max_rows=100)
+    with pytest.raises(SheetError, match="up to 100 rows are accepted"):  # old Mac line ends count too
+        read_sheet(data.replace(b"\n", b"\r"), "many.csv", max_rows=100)
+
+
+def test_line_ends_inside_quotes_are_not_rows():
+    data = ("a,b\n" + '1,"two\nlines\nhere"\n' * 60).encode()  # 181 lines, 61 rows
+    assert len(read_sheet(data, "quoted.csv", max_rows=100).frame) == 60
+
+
+def test_a_csv_with_more_cells_than_the_limit_is_refused_before_parsing(monkeypatch):
+    monkeypatch.setattr(reader, "MAX_CELLS", 1_000)
+    monkeypatch.setattr(reader, "_arrow_columns", _never("parsed"))
+    data = (",".join(f"c{i}" for i in range(100)) + "\n" + "," * 99 + "\n") * 11
+    with pytest.raises(SheetError, match=r"100 columns and more than 10 rows: more than the 1,000 cells"):
+        read_sheet(data.encode(), "cells.csv")
+
+
+def test_more_different_values_than_the_limit_are_refused(monkeypatch):
+    monkeypatch.setattr(reader, "MAX_DISTINCT", 100)
+    repeated = "a,b\n" + "".join(f"{i % 10},x\n" for i in range(500))
+    assert len(read_sheet(repeated.encode(), "repeated.csv").frame) == 500
+    distinct = "a,b\n" + "".join(f"{i},x\n" for i in range(500))
+    with pytest.raises(SheetError, match="more than 100 different values"):
+        read_sheet(distinct.encode(), "distinct.csv")
+    with pytest.raises(SheetError, match="more than 100 different values"):
+        read_sheet(xlsx_bytes([["a", "b"]] + [[i, "x"] for i in range(500)]), "distinct.xlsx")
+
+
+def test_a_sheet_reaching_far_right_is_refused_by_its_columns():
+    data = xlsx_bytes([["name", "zip"], ["Markt", 68159]],
+                      replace=('<c r="B2"><v>68159</v></c>', '<c r="B2"><v>68159</v></c><c r="XFD2"><v>1</v></c>'))
+    with pytest.raises(SheetError, match=r"more than 500 columns \(it reaches column XFD\)"):
+        read_sheet(data, "far_right.xlsx")
+
+
+def test_a_sheet_reaching_far_down_is_refused_before_it_is_built():
+    data = xlsx_bytes([["name", "zip"], ["Markt", 68159]], replace=('<c r="B2">', '<c r="B1000000">'))
+    with pytest.raises(SheetError, match="has more than 200,000 rows; up to 200,000"):
+        read_sheet(data, "far_down.xlsx")
+
+
+def test_a_sheet_with_more_cells_than_the_limit_is_refused(monkeypatch):
+    monkeypatch.setattr(reader, "MAX_WORKBOOK_CELLS", 100)
+    data = xlsx_bytes([["a", "b", "c", "d"]] + [[i, i, i, i] for i in range(30)])
+    with pytest.raises(SheetError, match=r"spans 31 rows by 4 columns: more cells than the 100"):
+        read_sheet(data, "cells.xlsx")
+
+
+def test_an_ods_row_repeated_a_million_times_is_refused_before_calamine_opens_it():
+    data = ods_bytes([["name", "zip"], ["Markt", "68159"]], replace=(
+        '<table:table-row><table:table-cell office:value-type="string"><text:p>Markt',
+        '<table:table-row table:number-rows-repeated="1000000"><table:table-cell office:value-type="string">'
+        "<text:p>Markt"))
+    with pytest.raises(SheetError, match="has more than 200,000 rows"):
+        read_sheet(data, "repeated.ods")
+
+
+def test_operator_tables_have_the_same_limits():
+    header = ",".join(f"c{i}" for i in range(501))
+    with pytest.raises(SheetError, match="up to 500 are accepted"):
+        reader.read_rows((header + "\n").encode(), "operators.csv")

@@ -5,6 +5,7 @@ Without ``--cpo`` nothing of the store (SQLModel, the database) is imported:
 checking a file is as fast as reading it allows.
 """
 
+import itertools
 import json
 from pathlib import Path
 from typing import Annotated
@@ -98,11 +99,16 @@ def validate(
             "skipped": skipped,
         }, ensure_ascii=False, indent=1)
         # One issue per line: indent= would switch json to its pure-Python encoder, slow for 100,000 issues.
-        lines = [json.dumps({"row": int(r.row), "column": str(r.column), "value": str(r.value), "rule": str(r.rule),
-                             "message": str(r.message), "severity": str(r.severity)}, ensure_ascii=False)
-                 for r in issues.itertuples()]
-        body = "[\n  " + ",\n  ".join(lines) + "\n ]" if lines else "[]"
-        typer.echo(head[:-2] + f',\n "issues": {body}\n}}')
+        # Written a batch at a time: the lines of 600,000 issues, joined, would be held several times over.
+        typer.echo(head[:-2] + ',\n "issues": ' + ("[\n  " if len(issues) else "[]"), nl=False)
+        rows = issues.itertuples()
+        separator = ""
+        while batch := [json.dumps({"row": int(r.row), "column": str(r.column), "value": str(r.value),
+                                    "rule": str(r.rule), "message": str(r.message), "severity": str(r.severity)},
+                                   ensure_ascii=False) for r in itertools.islice(rows, 10_000)]:
+            typer.echo(separator + ",\n  ".join(batch), nl=False)
+            separator = ",\n  "
+        typer.echo(("\n ]" if len(issues) else "") + "\n}")
     else:
         for r in issues.itertuples():
             typer.echo(f"row {r.row}, {r.column}: {r.severity}: {r.message} [{r.rule}]")

@@ -8,11 +8,18 @@ never evaluated, its cached value is what the file says. A regular CSV is
 parsed by Arrow's CSV reader (multi-threaded, one Python string per distinct
 value, not per cell); a ragged one by pandas' tolerant parser. Compressed files are
 measured before they are unpacked, so a zip bomb is refused, not opened.
+
+Every limit is checked before the cells it guards exist: a CSV's lines are
+counted before they are parsed, a spreadsheet's sheet is measured on its XML
+(``extent``) before calamine builds it, different values are counted before
+each becomes a Python string. A file past a limit costs little more memory
+than its own bytes.
 """
 
 import csv
 import hashlib
 import io
+import itertools
 import json
 import math
 import re
@@ -24,13 +31,25 @@ import numpy as np
 import pandas as pd
 
 from ..errors import UserError
-from . import factorize
+from . import extent, factorize
 from .canonical import ROW
 
-__all__ = ["SheetError", "RawSheet", "read_sheet", "read_rows", "MAX_BYTES", "MAX_ROWS"]
+__all__ = ["SheetError", "RawSheet", "read_sheet", "read_rows", "MAX_BYTES", "MAX_ROWS", "MAX_COLUMNS",
+           "MAX_CELL_CHARS", "MAX_CELLS", "MAX_WORKBOOK_CELLS", "MAX_DISTINCT"]
 
 MAX_BYTES = 50_000_000
 MAX_ROWS = 200_000
+MAX_COLUMNS = 500  # the template has 29; a register with four charge points per row about 60
+# Station data is a few hundred characters per row. This is also the csv module's field limit, so no cell the
+# reader accepts can overflow it (the delimiter sniffing and the tolerant parser use that module).
+MAX_CELL_CHARS = 131_072
+# Rows x columns read at once (blank cells count: parsers hold them too). 200,000 rows of the template fit;
+# a spreadsheet's cell costs its reader (calamine, which builds the whole sheet) about twice a CSV cell.
+MAX_CELLS = 6_000_000
+MAX_WORKBOOK_CELLS = 3_000_000
+# Each different value of a column becomes a Python string (a cell only points to one): a station file
+# repeats most of its values, 200,000 template rows hold about 520,000 different ones.
+MAX_DISTINCT = 1_000_000
 # A spreadsheet unpacks to a multiple of its size; real ones stay far below
 # these (the BNetzA register: 9 MB from 1.2 MB, ratio 7).
 MAX_UNPACKED_BYTES = 500_000_000
@@ -58,6 +77,7 @@ class _Cells:
     codes: np.ndarray | None = None
     uniques: np.ndarray | None = None
     distinct: bool = False  # no value in uniques twice
+    longest: int = 0  # characters of the longest text, at least
 
 
 Columns = list[_Cells]
@@ -90,11 +110,7 @@ def read_sheet(data: bytes, file_name: str, *, max_bytes: int = MAX_BYTES, max_r
             "Split it into several files."
         )
     notes: list[str] = []
-    kind = _kind(data, file_name)
-    if kind == "csv":
-        columns = _read_csv(data, file_name, max_rows, notes)
-    else:
-        columns = _read_workbook(data, file_name, max_rows, notes, zipped=kind == "zip")
+    columns = _read_columns(data, file_name, max_rows, notes)
     frame, header_row = _table(columns, file_name, max_rows, notes)
     return RawSheet(
         frame=frame,
@@ -112,12 +128,18 @@ def read_rows(data: bytes, file_name: str, *, max_bytes: int = MAX_BYTES, max_ro
         raise SheetError(f"{file_name} is empty.")
     if len(data) > max_bytes:
         raise SheetError(f"{file_name} is {_megabytes(len(data))}; files up to {_megabytes(max_bytes)} are accepted.")
+    columns = _read_columns(data, file_name, max_rows, [])
+    return np.column_stack([cells.text for cells in columns]).tolist() if columns else []
+
+
+def _read_columns(data: bytes, file_name: str, max_rows: int, notes: list[str]) -> Columns:
     kind = _kind(data, file_name)
     if kind == "csv":
-        columns = _read_csv(data, file_name, max_rows, [])
+        columns = _read_csv(data, file_name, max_rows, notes)
     else:
-        columns = _read_workbook(data, file_name, max_rows, [], zipped=kind == "zip")
-    return np.column_stack([cells.text for cells in columns]).tolist() if columns else []
+        columns = _read_workbook(data, file_name, max_rows, notes, zipped=kind == "zip")
+    _check_cells(columns, file_name)
+    return columns
 
 
 def _megabytes(size: int) -> str:
@@ -162,11 +184,61 @@ def _check_zip(data: bytes, file_name: str) -> None:
                 )
 
 
+def _sheet_sizes(data: bytes, file_name: str, max_rows: int):
+    """A function that measures a sheet by name before calamine builds it, raising SheetError past a limit.
+
+    An ODS is measured whole at once: calamine builds all its sheets when it opens it.
+    """
+    limits = extent.Limits(rows=max_rows + HEADER_SEARCH_ROWS, columns=MAX_COLUMNS, cells=MAX_WORKBOOK_CELLS)
+    archive = zipfile.ZipFile(io.BytesIO(data))
+
+    def damaged(exc: Exception) -> SheetError:
+        return SheetError(f"{file_name} looks like a spreadsheet but is damaged: {exc}.")
+
+    def refuse(name: str, size: extent.Extent) -> None:
+        where = f"{file_name}, sheet {name!r},"
+        if size.beyond == "rows":
+            raise SheetError(f"{where} has more than {max_rows:,} rows; up to {max_rows:,} rows are accepted. "
+                             "Split it into several files.")
+        if size.beyond == "columns":
+            raise SheetError(f"{where} has more than {MAX_COLUMNS:,} columns (it reaches column "
+                             f"{extent.column_letters(size.columns)}); up to {MAX_COLUMNS:,} are accepted. "
+                             "Delete the columns the stations do not need.")
+        if size.beyond == "cells":
+            raise SheetError(
+                f"{where} spans {size.rows:,} rows by {size.columns:,} columns: more cells than the "
+                f"{MAX_WORKBOOK_CELLS:,} a spreadsheet is read with. Delete the columns the stations do not "
+                f"need, or save it as CSV (read up to {MAX_CELLS:,} cells).")
+
+    ods = "xl/workbook.xml" not in archive.NameToInfo
+    try:
+        sizes = extent.measure_ods(archive, limits) if ods else {}
+        parts = {} if ods else extent.xlsx_parts(archive)
+    except (KeyError, ValueError, SyntaxError, zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise damaged(exc) from None
+    for name, size in sizes.items():
+        refuse(name, size)
+    if ods:
+        return lambda name: None
+
+    def check(name: str) -> None:
+        if parts.get(name) not in archive.NameToInfo:
+            raise SheetError(f"{file_name} is damaged: sheet {name!r} has no part in the archive.")
+        try:
+            size = extent.measure_xlsx(archive, parts[name], limits)
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+            raise damaged(exc) from None
+        refuse(name, size)
+
+    return check
+
+
 def _read_workbook(data: bytes, file_name: str, max_rows: int, notes: list[str], *, zipped: bool) -> Columns:
     from python_calamine import CalamineError, CalamineWorkbook
 
     if zipped:
         _check_zip(data, file_name)
+        measure = _sheet_sizes(data, file_name, max_rows)
     try:
         workbook = CalamineWorkbook.from_filelike(io.BytesIO(data))
         visible = [
@@ -174,18 +246,23 @@ def _read_workbook(data: bytes, file_name: str, max_rows: int, notes: list[str],
         ] or workbook.sheet_names
         chosen = None
         for name in visible:
+            if zipped:
+                measure(name)  # before calamine builds the sheet, which it does at once
             sheet = workbook.get_sheet_by_name(name)
             if sheet.height and sheet.width:
                 chosen = sheet
                 break
         if chosen is None:
             raise SheetError(f"{file_name} holds no data: every sheet is empty.")
-        if chosen.height > max_rows + HEADER_SEARCH_ROWS:
+        if chosen.height > max_rows + HEADER_SEARCH_ROWS:  # an XLS, which is not measured before
             raise SheetError(
                 f"{file_name}, sheet {chosen.name!r}, has {chosen.height:,} rows; "
                 f"up to {max_rows:,} rows are accepted. Split it into several files."
             )
-        values = chosen.to_python(skip_empty_area=False)
+        if chosen.width > MAX_COLUMNS:
+            raise SheetError(f"{file_name}, sheet {chosen.name!r}, has {chosen.width:,} columns; "
+                             f"up to {MAX_COLUMNS:,} are accepted. Delete the columns the stations do not need.")
+        columns = _sheet_columns(chosen, file_name)
     except SheetError:
         raise
     except (CalamineError, ValueError, OSError, zipfile.BadZipFile) as exc:
@@ -196,9 +273,47 @@ def _read_workbook(data: bytes, file_name: str, max_rows: int, notes: list[str],
     notes.append(
         f"read sheet {chosen.name!r}" + (f" (the first with data; {others} other sheet(s) ignored)" if others else "")
     )
-    # Cells stay as stored (str, float, bool, dates) until here: turned into text per distinct value.
-    cells = pd.DataFrame(values, dtype=object)
-    return [_column_text(cells[c].to_numpy(dtype=object)) for c in cells.columns]
+    return columns
+
+
+_BLOCK_ROWS = 20_000  # rows turned into text at a time, so the Python objects of every cell never exist at once
+
+
+def _sheet_columns(sheet, file_name: str) -> Columns:  # noqa: ANN001
+    """The sheet's cells as text columns, from row 1 and column A of the file.
+
+    Cells stay as stored (str, float, bool, dates) until here: turned into text per distinct value.
+    """
+    row_blocks = sheet.iter_rows()  # from row 1, but from the first column holding a cell
+    parts: list[list[_Cells]] = [[] for _ in range(sheet.width)]
+    distinct = 0
+    while block := list(itertools.islice(row_blocks, _BLOCK_ROWS)):
+        cells = np.array(block, dtype=object)
+        for i, column in enumerate(parts):
+            column.append(_column_text(cells[:, i]))
+            distinct += len(column[-1].uniques) if column[-1].codes is not None else _BLOCK_ROWS
+        del block, cells
+        if distinct > MAX_DISTINCT:
+            raise _too_many_values(file_name)
+    columns = [_joined(column) for column in parts]
+    height = len(columns[0].text) if columns else 0
+    left = sheet.start[1] if sheet.start else 0
+    blank = _Cells(np.full(height, "", dtype=object), np.zeros(height, dtype=bool))
+    return [blank] * left + columns
+
+
+def _joined(parts: list[_Cells]) -> _Cells:
+    """One column from its blocks; the codes stay valid, into every block's distinct values in turn."""
+    if len(parts) == 1:
+        return parts[0]
+    text = np.concatenate([p.text for p in parts])
+    filled = np.concatenate([p.filled for p in parts])
+    longest = max(p.longest for p in parts)
+    if any(p.codes is None for p in parts):
+        return _Cells(text, filled, longest=longest)
+    offsets = np.cumsum([0] + [len(p.uniques) for p in parts[:-1]])
+    codes = np.concatenate([p.codes + offset for p, offset in zip(parts, offsets, strict=True)])
+    return _Cells(text, filled, codes, np.concatenate([p.uniques for p in parts]), longest=longest)
 
 
 def _cell_text(value) -> str:
@@ -242,9 +357,9 @@ def _column_text(values: np.ndarray) -> _Cells:
         codes, uniques = pd.factorize(values)
         texts = np.array([v.strip() if isinstance(v, str) else _cell_text(v) for v in uniques] + [""], dtype=object)
         codes[codes < 0] = len(texts) - 1
-        return _Cells(texts[codes], (texts != "")[codes], codes, texts)
+        return _Cells(texts[codes], (texts != "")[codes], codes, texts, longest=max(map(len, texts)))
     text = np.array([v.strip() if isinstance(v, str) else _cell_text(v) for v in values], dtype=object)
-    return _Cells(text, text != "")
+    return _Cells(text, text != "", longest=max(map(len, text), default=0))
 
 
 # --- CSV ------------------------------------------------------------------------
@@ -349,23 +464,103 @@ def _read_csv(data: bytes, file_name: str, max_rows: int, notes: list[str]) -> C
     kind = _not_a_table(text)
     if kind:
         raise SheetError(f"{file_name} looks like {kind}, not a table: no data rows could be read from it.")
-    sample = text[:200_000].splitlines()[:HEADER_SEARCH_ROWS + 50]
+    # No longer than one cell may be: even a quote left open cannot make a field the csv module refuses.
+    sample = text[:MAX_CELL_CHARS].splitlines()[:HEADER_SEARCH_ROWS + 50]
     delimiter = _sniff_delimiter(sample)
     notes.append(f"delimiter {_DELIMITER_NAMES[delimiter]}")
-    limit = max_rows + HEADER_SEARCH_ROWS
     width = max((len(r) for r in csv.reader(sample, delimiter=delimiter)), default=1)
+    if width > MAX_COLUMNS:
+        raise _too_many_columns(file_name, width)
     # UTF-8 goes to the parsers as the bytes it is: handing them text costs another encoding pass.
     utf8 = data[3:] if encoding == "utf-8-sig" else data if encoding == "utf-8" else text.encode()
-    columns = _arrow_columns(utf8, delimiter, width)
+    del text  # the parsers read the bytes; the text would be a second copy of the file while they do
+    _check_size(utf8, delimiter, width, file_name, max_rows)
+    columns = _arrow_columns(utf8, delimiter, width, file_name)
     if columns is None:
-        cells = _tolerant_cells(utf8, text, delimiter, width, limit, file_name)
+        cells = _tolerant_cells(utf8, delimiter, width, max_rows + HEADER_SEARCH_ROWS, file_name)
         columns = [_column_text(cells[c].to_numpy(dtype=object)) for c in cells.columns]
-    if columns and len(columns[0].text) > limit:
+        if sum(len(c.uniques) if c.codes is not None else len(c.text) for c in columns) > MAX_DISTINCT:
+            raise _too_many_values(file_name)
+    if columns and len(columns[0].text) > max_rows + HEADER_SEARCH_ROWS:
         raise _too_many_rows(file_name, max_rows)
     return columns
 
 
-def _arrow_columns(utf8: bytes, delimiter: str, width: int) -> Columns | None:
+def _too_many_values(file_name: str) -> SheetError:
+    return SheetError(
+        f"{file_name} holds more than {MAX_DISTINCT:,} different values: more than are read at once (a station "
+        "file repeats most of its values on every connector row). Delete the columns the stations do not need, "
+        "or split it.")
+
+
+def _too_many_columns(file_name: str, width: int, row: int | None = None) -> SheetError:
+    where = f"{file_name}, row {row:,}," if row else file_name
+    return SheetError(f"{where} has {width:,} columns; up to {MAX_COLUMNS:,} are accepted. "
+                      "Delete the columns the stations do not need.")
+
+
+def _check_size(utf8: bytes, delimiter: str, width: int, file_name: str, max_rows: int) -> None:
+    """Refuse a CSV with more rows, or more cells, than are read, before any row of it is parsed.
+
+    Counting line ends costs a pass over the bytes; only when they are too many (and quotes
+    may hold line ends inside cells) are the rows counted, up to the limit, by the csv module.
+    """
+    most = min(max_rows + HEADER_SEARCH_ROWS, MAX_CELLS // width)
+    lines = utf8.count(b"\n") + 1
+    if b"\r" in utf8:  # old Mac line ends count too; a Windows one only once
+        lines += utf8.count(b"\r") - utf8.count(b"\r\n")
+    if lines <= most:
+        return
+    rows = _count_rows(utf8, delimiter, most, file_name) if b'"' in utf8 else lines
+    if rows <= most:
+        return
+    if rows > max_rows + HEADER_SEARCH_ROWS:
+        raise _too_many_rows(file_name, max_rows)
+    raise SheetError(
+        f"{file_name} has {width:,} columns and more than {most:,} rows: more than the {MAX_CELLS:,} cells "
+        "(rows by columns) a file is read with. Delete the columns the stations do not need, or split it."
+    )
+
+
+def _count_rows(utf8: bytes, delimiter: str, most: int, file_name: str) -> int:
+    """The CSV's rows, counted up to ``most + 1`` (a quoted cell may span several lines)."""
+    rows = csv.reader(io.StringIO(utf8.decode("utf-8"), newline=""), delimiter=delimiter)
+    count = 0
+    try:
+        for _ in itertools.islice(rows, most + 1):
+            count += 1
+    except csv.Error as exc:
+        raise _unreadable_row(file_name, count + 1, exc) from None
+    return count
+
+
+def _unreadable_row(file_name: str, row: int, exc: csv.Error) -> SheetError:
+    if "field larger than field limit" in str(exc):
+        return _cell_too_long(file_name, row)
+    return SheetError(f"{file_name}, row {row:,}: the CSV cannot be read ({exc}).")
+
+
+def _cell_too_long(file_name: str, row: int, column: int | None = None, length: int | None = None) -> SheetError:
+    where = f"row {row:,}" + (f", column {extent.column_letters(column + 1)}" if column is not None else "")
+    size = f"{length:,} characters" if length else f"more than {MAX_CELL_CHARS:,} characters"
+    return SheetError(f"{file_name}, {where}: a cell of {size}; cells up to {MAX_CELL_CHARS:,} characters are "
+                      "accepted. Station data is far shorter: is the file a station table?")
+
+
+def _check_cells(columns: Columns, file_name: str) -> None:
+    """Refuse a cell longer than MAX_CELL_CHARS, saying where it is."""
+    for index, cells in enumerate(columns):
+        if cells.longest <= MAX_CELL_CHARS:
+            continue
+        values = cells.uniques if cells.codes is not None else cells.text
+        long = [i for i, value in enumerate(values) if len(value) > MAX_CELL_CHARS]
+        if not long:  # ``longest`` counted the spaces around a value, which the text is without
+            continue
+        position = int(np.isin(cells.codes, long).argmax()) if cells.codes is not None else long[0]
+        raise _cell_too_long(file_name, position + 1, index, len(cells.text[position]))
+
+
+def _arrow_columns(utf8: bytes, delimiter: str, width: int, file_name: str) -> Columns | None:
     """The file's columns by Arrow's CSV reader, or None when a row is not ``width`` cells wide.
 
     Arrow parses in C++ on every core and makes a Python string per distinct
@@ -373,6 +568,7 @@ def _arrow_columns(utf8: bytes, delimiter: str, width: int) -> Columns | None:
     quotes, blank lines and line ends as pandas does; ragged rows it refuses.
     """
     import pyarrow as pa
+    import pyarrow.compute as pc
     from pyarrow import csv as arrow_csv
 
     names = [str(i) for i in range(width)]
@@ -389,21 +585,26 @@ def _arrow_columns(utf8: bytes, delimiter: str, width: int) -> Columns | None:
         ).unify_dictionaries()
     except pa.ArrowException:  # a ragged row, or a quirk only the tolerant parsers take
         return None
+    if sum(len(column.chunk(0).dictionary) for column in table.columns if column.num_chunks) > MAX_DISTINCT:
+        raise _too_many_values(file_name)
     columns = []
     for column in table.columns:
         if not column.num_chunks:
             columns.append(_Cells(np.zeros(0, dtype=object), np.zeros(0, dtype=bool)))
             continue
-        found = column.chunk(0).dictionary.to_pylist()
+        dictionary = column.chunk(0).dictionary
+        found = dictionary.to_pylist()
         stripped = [v.strip() for v in found]
         texts = np.array(stripped, dtype=object)
         codes = np.concatenate([chunk.indices.to_numpy(zero_copy_only=False) for chunk in column.chunks])
+        longest = pc.max(pc.utf8_length(dictionary)).as_py() or 0
         # A dictionary's values are distinct; stripped, they stay so unless some were padded.
-        columns.append(_Cells(texts[codes], (texts != "")[codes], codes, texts, distinct=stripped == found))
+        columns.append(_Cells(texts[codes], (texts != "")[codes], codes, texts, distinct=stripped == found,
+                              longest=longest))
     return columns
 
 
-def _tolerant_cells(utf8: bytes, text: str, delimiter: str, width: int, limit: int, file_name: str) -> pd.DataFrame:
+def _tolerant_cells(utf8: bytes, delimiter: str, width: int, limit: int, file_name: str) -> pd.DataFrame:
     """Every cell as str, rows of any width: pandas' C parser, else the csv module, which reads anything."""
     try:
         # Blank lines kept so row numbers stay the file's.
@@ -415,12 +616,14 @@ def _tolerant_cells(utf8: bytes, text: str, delimiter: str, width: int, limit: i
         # A row wider than the sample (or a quirk the C parser refuses).
         rows = []
         try:
-            for record in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter):
+            for record in csv.reader(io.StringIO(utf8.decode("utf-8"), newline=""), delimiter=delimiter):
+                if len(record) > MAX_COLUMNS:
+                    raise _too_many_columns(file_name, len(record), len(rows) + 1)
                 rows.append(record)
                 if len(rows) > limit:
                     break
         except csv.Error as exc:
-            raise SheetError(f"{file_name}, row {len(rows) + 1}: the CSV cannot be read ({exc}).") from None
+            raise _unreadable_row(file_name, len(rows) + 1, exc) from None
         width = max((len(r) for r in rows), default=0)
         cells = pd.DataFrame([r + [""] * (width - len(r)) for r in rows], dtype=object)
     cells.columns = range(cells.shape[1])
@@ -463,15 +666,6 @@ def _rows(cells: _Cells, rows: slice | np.ndarray) -> np.ndarray:
     return factorize.remember(text, cells.codes[rows], cells.uniques, distinct=cells.distinct)
 
 
-def _column_letter(index: int) -> str:
-    letters = ""
-    index += 1
-    while index:
-        index, rest = divmod(index - 1, 26)
-        letters = chr(65 + rest) + letters
-    return letters
-
-
 def _table(columns: Columns, file_name: str, max_rows: int, notes: list[str]):
     """Find the header among the top rows and cut the table below it."""
     if not columns or not any(cells.filled.any() for cells in columns):
@@ -485,12 +679,13 @@ def _table(columns: Columns, file_name: str, max_rows: int, notes: list[str]):
     seen: dict[str, int] = {}
     duplicates: list[str] = []
     for i in keep:
-        name = " ".join(header_cells[i].split()) or f"Column {_column_letter(i)}"
+        name = " ".join(header_cells[i].split()) or f"Column {extent.column_letters(i + 1)}"
         key = name.casefold()
         if key in seen:
             seen[key] += 1
-            duplicates.append(f"{name!r} (column {_column_letter(i)}) renamed to {name + f' ({seen[key]})'!r}")
-            name = f"{name} ({seen[key]})"
+            renamed = f"{name} ({seen[key]})"
+            duplicates.append(f"{name!r} (column {extent.column_letters(i + 1)}) renamed to {renamed!r}")
+            name = renamed
         else:
             seen[key] = 1
         names.append(name)

@@ -14,7 +14,7 @@ import pandas as pd
 from ..errors import UserError
 from ..oioi.ids import normalise_evse_id
 from ..oioi.messages import Station, ValidationError, canonical_sha256, describe_validation_error
-from . import rules
+from . import factorize, rules
 from .canonical import ROW
 from .validate import canonical_frame
 
@@ -160,21 +160,25 @@ def station_points(validation) -> pd.DataFrame:
     Vectorised over the frame; only the short per-station texts are joined per group.
     """
     frame = validation.frame
-    station = frame["station_id"].str.strip()
+
+    def text(rows: pd.DataFrame, column: str) -> pd.Series:  # stripped once per distinct value, not per cell
+        return factorize.by_value(rows[column], lambda value: str(value).strip())
+
+    station = text(frame, "station_id")
     has_station = (station != "").to_numpy()
     if not has_station.any():
         return pd.DataFrame({name: [] for name in POINT_COLUMNS})
     rows = frame[has_station].assign(station_id=station[has_station])
     first = rows.drop_duplicates("station_id")
-    latitude = pd.to_numeric(first["latitude"].str.strip().str.replace(",", ".", regex=False), errors="coerce")
-    longitude = pd.to_numeric(first["longitude"].str.strip().str.replace(",", ".", regex=False), errors="coerce")
-    address = (first["street"].str.strip() + " " + first["street_number"].str.strip() + ", "
-               + first["zip"].str.strip() + " " + first["city"].str.strip())
-    label = rows["connector_type"].str.strip() + " " + rows["speed_kw"].str.strip() + " kW"
+    latitude = pd.to_numeric(text(first, "latitude").str.replace(",", ".", regex=False), errors="coerce")
+    longitude = pd.to_numeric(text(first, "longitude").str.replace(",", ".", regex=False), errors="coerce")
+    address = (text(first, "street") + " " + text(first, "street_number") + ", " + text(first, "zip") + " "
+               + text(first, "city"))
+    label = factorize.by_value(text(rows, "connector_type") + " " + text(rows, "speed_kw"), lambda v: f"{v} kW")
     connectors = _join_per_key(rows["station_id"].tolist(), label.tolist(), ", ", 6)
     points = pd.DataFrame({
         "station_id": first["station_id"].to_numpy(),
-        "name": first["station_name"].str.strip().to_numpy(),
+        "name": text(first, "station_name").to_numpy(),
         "latitude": latitude.to_numpy(dtype="float64"),
         "longitude": longitude.to_numpy(dtype="float64"),
         "address": address.to_numpy(),

@@ -4,7 +4,8 @@
     python tests/data/hostile/make_corpus.py --large D  # also the large ones, into directory D
 
 The small files are committed; the large ones (a 50 MB CSV, an XLSX that
-unpacks to gigabytes) are built by the test into a temporary directory.
+unpacks to gigabytes, one of 4.5 million rows, a CSV of 10,000 columns, a cell
+of 200,000 characters) are built by the test into a temporary directory.
 Every file is deterministic: the same script gives the same bytes.
 """
 
@@ -333,7 +334,47 @@ def _workbook_parts() -> dict[str, str]:
     }
 
 
-LARGE = {"big_50mb.csv": big_csv, "zip_bomb.xlsx": zip_bomb_xlsx}
+def tall_xlsx(path: Path, *, rows: int = 4_500_000) -> Path:
+    """An XLSX of ``rows`` one-cell rows (43 MB, unpacking to 250 MB: inside every zip limit).
+
+    Written as a stream (row XML into the zip member as it is made): neither the rows nor the sheet are
+    ever held whole, which also makes it quick enough to build in a test.
+    """
+    values = random.Random(21)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as book:
+        for name, text in _workbook_parts().items():
+            book.writestr(zipfile.ZipInfo(name, date_time=(2024, 1, 1, 0, 0, 0)), text)
+        member = zipfile.ZipInfo("xl/worksheets/sheet1.xml", date_time=(2024, 1, 1, 0, 0, 0))
+        member.compress_type = zipfile.ZIP_DEFLATED
+        with book.open(member, "w", force_zip64=True) as sheet:
+            sheet.write(b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<worksheet xmlns='
+                        b'"http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>')
+            for start in range(1, rows + 1, 10_000):
+                sheet.write("".join(f'<row r="{r}"><c r="A{r}"><v>{values.randrange(10**6)}</v></c></row>'
+                                    for r in range(start, min(start + 10_000, rows + 1))).encode())
+            sheet.write(b"</sheetData></worksheet>")
+    return path
+
+
+def wide_csv(path: Path, *, columns: int = 10_000, rows: int = 2_000) -> Path:
+    """A CSV of ``columns`` x ``rows`` one-digit cells (40 MB)."""
+    digits = random.Random(10)
+    with open(path, "w", encoding="utf-8", newline="") as out:
+        out.write(",".join(f"c{i}" for i in range(columns)) + "\n")
+        for _ in range(rows):
+            out.write(",".join(str(digits.randrange(10)) for _ in range(columns)) + "\n")
+    return path
+
+
+def long_cell_csv(path: Path, *, characters: int = 200_000) -> Path:
+    """A valid file but for one cell longer than any station field (and than the csv module's field limit)."""
+    rows = with_values(station_rows(), 2, description="x" * characters)
+    path.write_text(to_csv(rows), encoding="utf-8")
+    return path
+
+
+LARGE = {"big_50mb.csv": big_csv, "zip_bomb.xlsx": zip_bomb_xlsx, "tall_4500000_rows.xlsx": tall_xlsx,
+         "wide_10000_columns.csv": wide_csv, "long_cell.csv": long_cell_csv}
 
 
 def write_small(directory: Path = HERE) -> list[Path]:
