@@ -15,6 +15,8 @@ Everything runs over whole columns; values stay strings, and only what mapping
 is about is normalised (connector names, yes/no, decimal commas, countries).
 """
 
+import functools
+import gettext
 import re
 from dataclasses import asdict, dataclass, field
 
@@ -24,7 +26,7 @@ import phonenumbers
 import pycountry
 
 from ..oioi import ids as oioi_ids
-from . import aliases, rules
+from . import aliases, languages, rules
 from . import ids as sheet_ids
 from .addresses import parse_address
 from .canonical import BOOLEAN_NAMES, NAMES, ROW, STATION_NAMES
@@ -164,17 +166,8 @@ COORDINATE_PAIR = re.compile(
     re.IGNORECASE,
 )
 
-_GERMAN_COUNTRIES = {
-    "deutschland": "DE", "oesterreich": "AT", "schweiz": "CH", "frankreich": "FR", "niederlande": "NL",
-    "belgien": "BE", "daenemark": "DK", "italien": "IT", "spanien": "ES", "polen": "PL", "tschechien": "CZ",
-    "luxemburg": "LU", "schweden": "SE", "norwegen": "NO", "grossbritannien": "GB", "vereinigtes koenigreich": "GB",
-    "ungarn": "HU", "slowenien": "SI", "kroatien": "HR", "finnland": "FI", "irland": "IE", "portugal": "PT",
-    "deu": "DE", "d": "DE",
-}
-# Headers of a commune code column, compared with the postcodes by the mapping.
-COMMUNE_CODE_HEADERS = ["code insee commune", "code insee", "insee", "code commune insee", "code commune",
-                        "commune code", "gemeindeschluessel", "amtlicher gemeindeschluessel", "ags"]
-_FOLDED_COMMUNE = {aliases.fold(s) for s in COMMUNE_CODE_HEADERS}
+# Headers of a commune code column (sheets.languages), compared with the postcodes by the mapping.
+_FOLDED_COMMUNE = {aliases.fold(s) for s in languages.header_synonyms("commune_code")}
 # Fields a combined column fills; constants fill them only after the split.
 _SPLIT_FIELDS = {"street", "street_number", "zip", "city", "latitude", "longitude", "is_open_24", "open_hours"}
 
@@ -189,19 +182,43 @@ def _text(frame: pd.DataFrame, column: str | None) -> pd.Series:
     return pd.Series("", index=frame.index, dtype="object")
 
 
+@functools.cache
+def _country_names() -> dict[str, str]:
+    """Folded country name -> ISO code: the names of the countries stations are checked in (rules.COUNTRY_BOXES),
+    translated into each language of sheets.languages ("Italia", "Niemcy", "Svédország"), and the names files
+    use that the ISO tables lack ("UK", "D"). Other countries are looked up by their English names."""
+    countries = [pycountry.countries.get(alpha_2=code) for code in rules.COUNTRY_BOXES]
+    english = {name for country in countries for name in (country.name, getattr(country, "common_name", "")) if name}
+    names: dict[str, str] = {}
+    for language in languages.LANGUAGES:
+        try:  # pycountry's translations of ISO 3166-1; Norwegian is Bokmål there
+            translate = gettext.translation("iso3166-1", pycountry.LOCALES_DIR,
+                                            languages=[{"no": "nb"}.get(language, language)]).gettext
+        except OSError:
+            translate = str
+        for country in countries:
+            for name in (country.name, getattr(country, "common_name", "")):
+                if name and (language == "en" or translate(name) not in english):
+                    names.setdefault(aliases.fold(translate(name)), country.alpha_2)
+    for code, aliases_of_code in languages.country_aliases().items():
+        names.update({aliases.fold(name): code for name in aliases_of_code})
+    return names
+
+
 def _country(value: str) -> str:
+    """A country as files write it ('DE', 'Deutschland', 'Italia', 'DEU') -> its ISO code; else as found."""
     text = value.strip()
-    if len(text) == 2 and text.isalpha():
+    if len(text) == 2 and text.isalpha() and text.upper() in rules.ISO_COUNTRIES:
         return text.upper()
     if not text:
         return ""
-    folded = " ".join(aliases._words(text))
-    if folded in _GERMAN_COUNTRIES:
-        return _GERMAN_COUNTRIES[folded]
+    code = _country_names().get(aliases.fold(text))
+    if code:
+        return code
     try:
         return pycountry.countries.lookup(text).alpha_2
     except LookupError:
-        return text
+        return text.upper() if len(text) == 2 else text
 
 
 def _parts(values: pd.Series, function, width: int) -> list[pd.Series]:

@@ -12,6 +12,7 @@ import pycountry
 
 from ..oioi.vocabulary import TEXT_LIMITS as _WIRE_TEXT_LIMITS
 from ..oioi.vocabulary import TIME_PATTERN
+from . import languages
 from .canonical import STATION_COLUMNS
 from .issues import Severity
 
@@ -94,8 +95,9 @@ TEXT_LIMITS["station_id"] -= REPLACEMENT_SUFFIX_ROOM
 
 SPEED_WARNING_KW = 400.0
 
-TRUE_WORDS = frozenset({"true", "yes", "y", "ja", "j", "1", "x", "wahr"})
-FALSE_WORDS = frozenset({"false", "no", "n", "nein", "0", "falsch"})
+# Yes and no in the languages of sheets.languages ("sì", "tak", "kyllä", "nej" ...), lower case.
+TRUE_WORDS = languages.words("yes")
+FALSE_WORDS = languages.words("no")
 BOOLEAN_WORDS = TRUE_WORDS | FALSE_WORDS
 
 

@@ -1,7 +1,7 @@
 """Suggesting a mapping from a file's headers and a sample of its values.
 
-Each canonical field is matched against the names CPO files use for it (English,
-German, Dutch, French; case, punctuation and bracketed units ignored), scored
+Each canonical field is matched against the names CPO files use for it in the
+languages of ``sheets.languages`` (case, punctuation, accents and bracketed units ignored), scored
 0..1; a column holding two fields ("PLZ Ort", "Koordinaten") is offered for both,
 wide files (charge point 1..4 side by side) and per-plug columns are recognised,
 and a sample of the values settles what headers alone cannot (an id or a name,
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from ..oioi import ids as oioi_ids
-from . import aliases, rules
+from . import aliases, languages, rules
 from .addresses import parse_address
 from .canonical import NAMES, REQUIRED
 from .issues import Severity, concat_issues, make_issues
@@ -39,86 +39,14 @@ class Suggestion:
     layout: str = ""  # a known layout recognised by its headers (e.g. France's IRVE schema), mapped whole
 
 
-# English and German names seen in CPO files, in any case and punctuation.
-SYNONYMS: dict[str, list[str]] = {
-    "station_id": ["station id", "station_id", "stationid", "ladestation id", "standort id", "location id",
-                   "site id", "charging station id", "stations id", "ladesaeulen id", "ladesaeule id",
-                   "locatie id", "laadstation id", "identifiant station"],
-    "station_name": ["station name", "name", "standortname", "standort name", "bezeichnung", "stationsname",
-                     "location name", "site name", "title", "titel", "ladestation", "station", "naam",
-                     "nom", "nom station"],
-    "description": ["description", "beschreibung", "details", "info", "information"],
-    "latitude": ["latitude", "lat", "breitengrad", "breite", "geo lat", "y", "koordinate lat", "gps lat"],
-    "longitude": ["longitude", "lon", "lng", "long", "laengengrad", "laenge", "geo lon", "x", "gps lon"],
-    "street": ["street", "strasse", "str", "strassenname", "street name", "address line 1"],
-    "street_number": ["street number", "street_number", "house number", "hausnummer", "hausnr", "nr", "number",
-                      "haus nr", "no", "street no"],
-    "city": ["city", "ort", "stadt", "town", "gemeinde", "ortschaft", "place", "municipality", "wohnort",
-             "plaats", "woonplaats", "ville", "commune"],
-    "zip": ["zip", "zip code", "postal code", "postcode", "post code", "plz", "postleitzahl"],
-    "country": ["country", "land", "country code", "laendercode", "staat", "countrycode", "pays"],
-    "phone": ["phone", "telephone", "telefon", "tel", "hotline", "phone number", "telefonnummer", "service hotline",
-              "contact phone", "telefoon", "telephone operateur"],
-    "fax": ["fax", "telefax", "fax number", "faxnummer"],
-    "web": ["web", "website", "webseite", "url", "homepage", "internet", "web address", "internetseite"],
-    "email": ["email", "e mail", "mail", "e mail address", "email address", "e mail adresse"],
-    "cpo_id": ["cpo id", "cpo_id", "operator id", "betreiber id", "evse operator id", "betreiberkennung",
-               "operator code", "cpoid", "betreiber kennung"],
-    "is_open_24": ["is open 24", "open 24", "24h", "24 7", "open 24h", "24 stunden", "rund um die uhr",
-                   "durchgehend geoeffnet", "always open", "24 std", "24 h geoeffnet", "is open 24 hours"],
-    "open_hours": ["open hours", "opening hours", "oeffnungszeiten", "hours", "open hour notes", "zeiten"],
-    "notes": ["notes", "hinweise", "hinweis", "anmerkungen", "bemerkung", "bemerkungen", "remarks", "comment",
-              "kommentar", "directions", "anfahrt"],
-    "is_reservable": ["is reservable", "reservable", "reservierbar", "reservation"],
-    "floor_level": ["floor level", "floor", "etage", "stockwerk", "ebene", "level", "geschoss"],
-    "is_free_charge": ["is free charge", "free charge", "free", "kostenlos", "gratis", "kostenfrei"],
-    "total_parking": ["total parking", "parking spots", "parking", "stellplaetze", "parkplaetze",
-                      "anzahl stellplaetze", "parking spaces"],
-    "is_green_power_available": ["is green power available", "green power", "oekostrom", "gruener strom",
-                                 "renewable", "green energy"],
-    "is_plugin_charge": ["is plugin charge", "plugin charge", "plug and charge", "plug charge"],
-    "is_roofed": ["is roofed", "roofed", "ueberdacht", "covered", "dach"],
-    "is_private": ["is private", "private", "privat", "nicht oeffentlich"],
-    "evse_id": ["evse id", "evse_id", "evseid", "connector id", "ladepunkt id", "ladepunktnummer", "evse",
-                "charge point id", "chargepoint id", "ladepunkt kennung"],
-    "connector_type": ["connector type", "connector", "steckertyp", "steckertypen", "stecker", "plug type",
-                       "plug", "socket", "anschlusstyp", "type", "typ", "steckdose", "connector types",
-                       "stekker", "stekkertype", "type de prise"],
-    "speed_kw": ["speed kw", "speed", "power", "power kw", "leistung", "leistung kw", "ladeleistung", "kw", "p",
-                 "p kw", "max power", "nennleistung", "charging power", "max kw", "vermogen", "vermogen kw",
-                 "puissance", "puissance kw"],
-}
-
-# Headers that hold two fields in one cell, split by apply_mapping.
-COMBINED: dict[tuple[str, str], list[str]] = {
-    ("zip", "city"): ["plz ort", "postleitzahl ort", "zip city", "postcode city", "postal code city", "plz stadt",
-                      "plz und ort", "postleitzahl und ort", "zip code city"],
-    ("street", "street_number"): ["adresse", "address", "strasse und hausnummer", "strasse hausnummer",
-                                  "strasse nr", "street address", "anschrift", "street and number",
-                                  "strasse und nr", "str nr", "street number and name"],
-    ("street", "street_number", "zip", "city"): ["full address", "complete address", "adresse complete",
-                                                 "vollstaendige adresse", "postal address", "postanschrift",
-                                                 "adresse station", "address line", "one line address"],
-    ("latitude", "longitude"): ["coordinates", "koordinaten", "coordonnees", "coordonnees xy", "geo", "geopoint",
-                                "lat lon", "lat lng", "latlon", "latlng", "lon lat", "gps", "gps koordinaten",
-                                "position", "geo koordinaten", "wkt", "geometry", "geometrie", "point"],
-}
-
-OPERATOR_NAME_SYNONYMS = ["betreiber", "operator", "operator name", "cpo", "cpo name", "betreibername",
-                          "betreiber name", "company", "firma", "anbieter", "unternehmen", "charge point operator"]
-
-# Headers that look like a field but are something else ("Bundesland" ends in "land").
-NOT_FIELDS = ["bundesland", "state", "region", "landkreis", "kreis", "county", "province", "provinz",
-              "anschlussleistung", "anzahl ladepunkte", "number of charge points", "public key",
-              "inbetriebnahmedatum", "art der ladeeinrichtung",
-              # Commune codes are never postcodes (France's INSEE code, Germany's Gemeindeschlüssel).
-              "code insee", "code insee commune", "insee", "code commune", "commune code", "gemeindeschluessel",
-              "amtlicher gemeindeschluessel", "ags", "gemeindekennziffer"]
-
-_FOLDED = {f: tuple(aliases.fold(s) for s in syns) for f, syns in SYNONYMS.items()}
-_FOLDED_NOT = {aliases.fold(s) for s in NOT_FIELDS}
-_FOLDED_COMBINED = {pair: tuple(aliases.fold(s) for s in syns) for pair, syns in COMBINED.items()}
-_FOLDED_OPERATOR = tuple(aliases.fold(s) for s in OPERATOR_NAME_SYNONYMS)
+# The header table (sheets.languages): each canonical field's names in every language, folded once.
+_FOLDED = {f: tuple(dict.fromkeys(aliases.fold(s) for s in languages.header_synonyms(f))) for f in NAMES}
+# Headers that hold two or more fields in one cell, split by apply_mapping.
+_FOLDED_COMBINED = {tuple(row.split("+")): tuple(dict.fromkeys(aliases.fold(s) for s in languages.header_synonyms(row)))
+                    for row in languages.HEADER_ROWS if "+" in row}
+_FOLDED_OPERATOR = tuple(dict.fromkeys(aliases.fold(s) for s in languages.header_synonyms("operator_name")))
+# Headers that look like a field but are something else ("Bundesland" ends in "land", a commune code is no postcode).
+_FOLDED_NOT = {aliases.fold(s) for row in ("not_a_field", "commune_code") for s in languages.header_synonyms(row)}
 _USEFUL = 0.6  # scores below this never place a column
 
 
