@@ -184,6 +184,7 @@ else:
         st.caption(plain(suggestion.layout))
     chosen = sheet_mapping.Mapping.from_dict(suggestion.mapping.to_dict())
     confidence = dict(suggestion.confidence)
+    reasons = dict(suggestion.reasons)
     sources = [NOT_MAPPED, *raw.columns]
     with st.expander("Which column holds which field", expanded=bool(suggestion.unplaced_required)):
         grid = st.columns(3)
@@ -200,12 +201,13 @@ else:
             chosen.columns[column.name] = None if picked == NOT_MAPPED else picked
             if picked != (default or NOT_MAPPED):
                 confidence[column.name] = 1.0  # a person chose it
+                reasons[column.name] = "chosen by hand"
         if operator_ids:
             chosen.operator_id = st.selectbox(
                 "Operator id for ids the file lacks", operator_ids, key="import_operator_id",
                 help="Station and EVSE ids missing from the file are generated from it, the same on every import",
             )
-        for line in chosen.describe():
+        for line in chosen.describe(reasons):
             st.caption(plain(line))
         name = st.text_input("Save this mapping as a profile for this CPO", key="import_profile_name")
         if st.button("Save profile", disabled=not name.strip(), key="import_profile_save"):
@@ -217,6 +219,9 @@ else:
         if "import_saved_profile" in state:
             saved_name = state.pop("import_saved_profile")
             st.success(plain(f"Saved profile {saved_name!r}; choose it under Mapping next time."))
+    if not chosen.source("station_id") and "station_id" not in chosen.constants | cpo_defaults:
+        st.warning("No column of the file holds station ids, so they are generated from the operator id. If the "
+                   "file has the CPO's own station codes, choose their column for station_id above.")
     map_options = {"mapping": chosen, "confidence": confidence}
     mapping_key = ("columns", json.dumps([chosen.to_dict(), confidence], sort_keys=True))
 

@@ -9,7 +9,7 @@ from oioi_onboard.oioi.vocabulary import ConnectorType
 from oioi_onboard.sheets import aliases, languages
 from oioi_onboard.sheets.canonical import COLUMNS, NAMES
 from oioi_onboard.sheets.hours import split_hours
-from oioi_onboard.sheets.mapping import _country
+from oioi_onboard.sheets.mapping import country_code
 from oioi_onboard.sheets.reader import read_sheet
 from oioi_onboard.sheets.suggest import suggest_mapping
 
@@ -98,4 +98,4 @@ def test_opening_hours_in_the_languages(text, expected):
     ("Niemcy", "DE"), ("Frankreich", "FR"), ("UK", "GB"), ("D", "DE"), ("DEU", "DE"), ("it", "IT"), ("Japan", "JP"),
 ])
 def test_country_names_in_the_languages(name, code):
-    assert _country(name) == code
+    assert country_code(name) == code

@@ -42,6 +42,8 @@ __all__ = [
     "CONNECTOR_FIELDS",
     "GENERATED_FIELDS",
     "COORDINATE_PAIR",
+    "country_code",
+    "inside_countries",
 ]
 
 CONNECTOR_FIELDS = ["evse_id", "connector_type", "speed_kw"]
@@ -113,8 +115,10 @@ class Mapping:
     def evse_column(self) -> str | None:
         return self.source("evse_id") or next((cp["evse_id"] for cp in self.charge_points if cp.get("evse_id")), None)
 
-    def describe(self) -> list[str]:
-        """Lines saying which column went to which field (for the CLI and the page)."""
+    def describe(self, reasons: dict[str, str] | None = None) -> list[str]:
+        """Lines saying which column went to which field (for the CLI and the page), and why, where
+        ``reasons`` (the suggestion's) says it: "evse_id <- 'EVSE' (values look like EVSE ids, 48/48)"."""
+        reasons = reasons or {}
         lines = []
         same = [n for n in NAMES if self.source(n) == n]
         if same:
@@ -134,7 +138,7 @@ class Mapping:
                     lines.append(f"{name} <- {', '.join(repr(c) for c in cols)} (one charge point each)")
                     continue
             if self.source(name):
-                lines.append(f"{name} <- {self.source(name)!r}")
+                lines.append(f"{name} <- {self.source(name)!r}" + (f" ({reasons[name]})" if name in reasons else ""))
             elif name in self.constants:
                 lines.append(f"{name} = {self.constants[name]!r} (constant)")
             elif name == "cpo_id" and self.operator_column:
@@ -205,7 +209,7 @@ def _country_names() -> dict[str, str]:
     return names
 
 
-def _country(value: str) -> str:
+def country_code(value: str) -> str:
     """A country as files write it ('DE', 'Deutschland', 'Italia', 'DEU') -> its ISO code; else as found."""
     text = value.strip()
     if len(text) == 2 and text.isalpha() and text.upper() in rules.ISO_COUNTRIES:
@@ -308,7 +312,7 @@ def _operator_from_evse(evse: pd.Series) -> pd.Series:
 
 # --- combined cells -----------------------------------------------------------------------
 
-def _inside_countries(lat: np.ndarray, lon: np.ndarray, countries: np.ndarray) -> np.ndarray:
+def inside_countries(lat: np.ndarray, lon: np.ndarray, countries: np.ndarray) -> np.ndarray:
     """Per row: the point lies in its country's coarse boxes (False where the country is not known)."""
     inside = np.zeros(len(lat), dtype=bool)
     for code in pd.unique(countries):
@@ -349,8 +353,8 @@ def _coordinates(values: pd.Series, countries: pd.Series) -> tuple[pd.Series, pd
         second_is_lon = bool((free & (np.abs(q) > 90)).any())
     if first_is_lon == second_is_lon:
         codes = countries.to_numpy(dtype=object)
-        as_lat_lon = int((free & _inside_countries(p, q, codes)).sum())
-        as_lon_lat = int((free & _inside_countries(q, p, codes)).sum())
+        as_lat_lon = int((free & inside_countries(p, q, codes)).sum())
+        as_lon_lat = int((free & inside_countries(q, p, codes)).sum())
         if as_lat_lon != as_lon_lat:
             first_is_lon = as_lon_lat > as_lat_lon
         elif free.any():
@@ -411,7 +415,7 @@ def _station_part(raw: RawSheet, mapping: Mapping, issues: list[pd.DataFrame]) -
                 # Not a fallback for unknown operators in the table: that would hand their stations to this one.
                 out["cpo_id"] = out["cpo_id"].where(out["cpo_id"] != "", mapping.operator_id)
 
-    out["country"] = by_value(out["country"], _country)
+    out["country"] = by_value(out["country"], country_code)
     if mapping.can_infer_country:
         out["country"] = _infer_country(out, evse, raw.header_row, issues)
 
