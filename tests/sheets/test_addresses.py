@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from oioi_onboard.sheets.addresses import parse_address, zip_fits
+from oioi_onboard.sheets.addresses import address_line, parse_address, zip_fits
 from oioi_onboard.sheets.hours import split_hours
 from oioi_onboard.sheets.mapping import Mapping, apply_mapping
 from oioi_onboard.sheets.reader import read_sheet
@@ -48,11 +48,45 @@ def mapped(rows: list[list[str]]):
     # the British postcode after the city
     ("12 High Street, London SW1A 1AA", "GB", ("High Street", "12", "SW1A 1AA", "London")),
     ("221B Baker Street, London NW1 6XE", "", ("Baker Street", "221B", "NW1 6XE", "London")),
+    ("10 Downing Street, London SW1A 1AA", "", ("Downing Street", "10", "SW1A 1AA", "London")),
+    # the number after a comma or a marker, whatever the header and the country
+    ("Calle de Alcalá, 45, 28014 Madrid", "", ("Calle de Alcalá", "45", "28014", "Madrid")),
+    ("Calle de Alcalá 45, 28014 Madrid", "ES", ("Calle de Alcalá", "45", "28014", "Madrid")),
+    ("Rua Augusta, n.º 100, 1100-053 Lisboa", "", ("Rua Augusta", "100", "1100-053", "Lisboa")),
+    ("Str. Lipscani nr. 12, 030031 București", "", ("Str. Lipscani", "12", "030031", "București")),
+    ("Via Roma, 12 - 20121 Milano (MI)", "", ("Via Roma", "12", "20121", "Milano")),
+    # each country's postcode: PL 00-590, SE 111 51, NL 1012 JS, CZ 110 00
+    ("ul. Marszałkowska 10, 00-590 Warszawa", "", ("ul. Marszałkowska", "10", "00-590", "Warszawa")),
+    ("Drottninggatan 25, 111 51 Stockholm", "", ("Drottninggatan", "25", "111 51", "Stockholm")),
+    ("Damrak 1, 1012 JS Amsterdam", "", ("Damrak", "1", "1012 JS", "Amsterdam")),
+    ("Václavské náměstí 846/1, 110 00 Praha", "CZ", ("Václavské náměstí", "846/1", "110 00", "Praha")),
+    # postcode and city first (HU)
+    ("1061 Budapest, Andrássy út 12.", "", ("Andrássy út", "12", "1061", "Budapest")),
 ])
 def test_one_line_address_orders(text, country, parts):
     found = parse_address(text, country)
     assert (found.street, found.number, found.zip, found.city) == parts
     assert found.sure
+
+
+@pytest.mark.parametrize(("parts", "line"), [
+    (("Via Roma", "12", "20121", "Milano"), "Via Roma 12, 20121 Milano"),
+    (("Corso Buenos Aires 83, 20119 Milano", "", "20119", "Milano"), "Corso Buenos Aires 83, 20119 Milano"),
+    (("Marktplatz", "", "68159", "Mannheim"), "Marktplatz, 68159 Mannheim"),
+    (("", "", "", ""), ""),
+])
+def test_an_address_line_names_each_part_once(parts, line):
+    assert address_line(*parts) == line
+
+
+def test_a_column_of_whole_addresses_mapped_to_the_street_alone_is_split():
+    raw = sheet([["Station", "Indirizzo", "EVSE"],
+                 ["S1", "Corso Buenos Aires 83, 20124 Milano", "IT*ABC*E1"],
+                 ["S2", "Via Roma 12, 20121 Milano", "IT*ABC*E2"]])
+    frame, _ = apply_mapping(raw, Mapping(columns={"station_id": "Station", "street": "Indirizzo",
+                                                   "evse_id": "EVSE"}))
+    assert frame[["street", "street_number", "zip", "city"]].values.tolist() == [
+        ["Corso Buenos Aires", "83", "20124", "Milano"], ["Via Roma", "12", "20121", "Milano"]]
 
 
 @pytest.mark.parametrize(("text", "country"), [

@@ -31,7 +31,7 @@ from . import ids as sheet_ids
 from .addresses import parse_address
 from .canonical import BOOLEAN_NAMES, NAMES, ROW, STATION_NAMES
 from .factorize import by_value, factorize
-from .hours import split_hours
+from .hours import osm_to_open_hours, split_hours
 from .issues import Severity, concat_issues, empty_issues, make_issues
 from .reader import RawSheet
 
@@ -377,6 +377,13 @@ def _address_parts(values: pd.Series, countries: pd.Series) -> list[pd.Series]:
     return [street, number, zip_code, city, sure.astype(bool) | (values == "")]
 
 
+def _whole_addresses(values: pd.Series, sample: int = 200) -> bool:
+    """Most of a column's first distinct values hold a postcode and a city after the street."""
+    distinct = [v for v in pd.unique(values.to_numpy(dtype=object)[: sample * 20]) if v][:sample]
+    found = [parse_address(v) for v in distinct]
+    return bool(distinct) and sum(a is not None and bool(a.zip and a.city) for a in found) >= 0.6 * len(distinct)
+
+
 def _fill_constants(out: pd.DataFrame, mapping: Mapping, names) -> None:
     """Constants fill what the file leaves empty (or the whole column when none is mapped)."""
     for name, value in mapping.constants.items():
@@ -420,8 +427,10 @@ def _station_part(raw: RawSheet, mapping: Mapping, issues: list[pd.DataFrame]) -
         out["country"] = _infer_country(out, evse, raw.header_row, issues)
 
     columns = {name: mapping.source(name) for name in _SPLIT_FIELDS}
-    # A one-line address: "Luisenring 49, 68159 Mannheim", "12 rue X 75001 Paris", "12 High St, London SW1A 1AA".
-    address_col = columns["street"] if columns["street"] and columns["street"] == columns["city"] else None
+    # A one-line address: "Luisenring 49, 68159 Mannheim", "12 rue X 75001 Paris", "12 High St, London SW1A 1AA",
+    # split whether it was mapped to all its parts or to the street alone.
+    street = columns["street"]
+    address_col = street if street and (street == columns["city"] or _whole_addresses(_text(src, street))) else None
     if address_col:
         values = _text(src, address_col)
         *parts, sure = _address_parts(values, out["country"])
@@ -468,6 +477,9 @@ def _station_part(raw: RawSheet, mapping: Mapping, issues: list[pd.DataFrame]) -
     if columns["is_open_24"] and columns["is_open_24"] == columns["open_hours"]:
         always, hours = _parts(_text(src, columns["is_open_24"]), split_hours, 2)
         out["is_open_24"], out["open_hours"] = always, hours
+    elif columns["open_hours"]:
+        # Hours of their own in OSM's or a language's words ("Lu-Vi 08:00-20:00") -> the template's form.
+        out["open_hours"] = by_value(out["open_hours"], lambda text: osm_to_open_hours(text) or text)
     _fill_constants(out, mapping, _SPLIT_FIELDS)
 
     if not mapping.source("station_name") and mapping.name_from:

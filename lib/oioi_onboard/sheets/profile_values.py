@@ -41,6 +41,7 @@ KIND_LABELS = {
     "web": "web addresses", "plug": "plug names", "power": "power in kW", "yes_no": "yes/no words",
     "hours": "opening hours", "station_code": "station codes, one per station", "row_code": "codes, one per row",
     "house_number": "house numbers", "country": "countries", "whole_number": "whole numbers", "text": "names",
+    "decimal": "decimal numbers",
 }
 
 
@@ -66,7 +67,8 @@ class Evidence:
 # --- the kinds of a value ------------------------------------------------------------------------
 
 _NUMBER = re.compile(r"[+-]?[0-9]{1,3}(?:[.,][0-9]+)?")
-_COORDINATE = re.compile(r"[+-]?[0-9]{1,3}[.,][0-9]{3,}")  # decimal degrees have at least three decimals
+_DECIMAL = re.compile(r"[+-]?[0-9]{1,3}[.,][0-9]+")
+_COORDINATE = re.compile(r"[+-]?[0-9]{1,3}[.,][0-9]{3,}")  # decimal degrees placed by value have three decimals
 _EVSE_ID = re.compile(oioi_ids.EVSE_ID_PATTERN)
 _OPERATOR_ID = re.compile(r"[A-Za-z]{2}\*[A-Za-z0-9]{3}")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}")
@@ -90,6 +92,8 @@ def _cheap_kinds(value: str) -> list[str]:
         kinds.append("evse_id")
     elif _OPERATOR_ID.fullmatch(value) and value[:2].upper() in rules.ISO_COUNTRIES:
         kinds.append("operator_id")
+    if _DECIMAL.fullmatch(value):
+        kinds.append("decimal")
     if _COORDINATE.fullmatch(value):
         kinds.append("coordinate")
     elif _TWO_COORDINATES.search(value) and _pair_in_range(value):

@@ -15,6 +15,7 @@ from ..errors import UserError
 from ..oioi.ids import normalise_evse_id
 from ..oioi.messages import Station, ValidationError, canonical_sha256, describe_validation_error
 from . import rules
+from .addresses import address_line
 from .canonical import ROW
 from .validate import canonical_frame
 
@@ -168,8 +169,8 @@ def station_points(validation) -> pd.DataFrame:
     first = rows.drop_duplicates("station_id")
     latitude = pd.to_numeric(first["latitude"].str.strip().str.replace(",", ".", regex=False), errors="coerce")
     longitude = pd.to_numeric(first["longitude"].str.strip().str.replace(",", ".", regex=False), errors="coerce")
-    address = (first["street"].str.strip() + " " + first["street_number"].str.strip() + ", "
-               + first["zip"].str.strip() + " " + first["city"].str.strip())
+    parts = first[["street", "street_number", "zip", "city"]].apply(lambda column: column.str.strip())
+    address = [address_line(*row) for row in parts.itertuples(index=False, name=None)]
     label = rows["connector_type"].str.strip() + " " + rows["speed_kw"].str.strip() + " kW"
     connectors = _join_per_key(rows["station_id"].tolist(), label.tolist(), ", ", 6)
     points = pd.DataFrame({
@@ -177,7 +178,7 @@ def station_points(validation) -> pd.DataFrame:
         "name": first["station_name"].str.strip().to_numpy(),
         "latitude": latitude.to_numpy(dtype="float64"),
         "longitude": longitude.to_numpy(dtype="float64"),
-        "address": address.to_numpy(),
+        "address": address,
     })
     points["state"] = points["station_id"].map(validation.station_state).fillna("ok")
     points["connectors"] = points["station_id"].map(connectors).fillna("")

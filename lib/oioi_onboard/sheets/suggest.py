@@ -156,7 +156,7 @@ def _looks_like_coordinate_pairs(values: pd.Series) -> bool:
 # one a real column of the field passes, is not that field whatever its header says.
 _CONFIRMED_BY = {
     "station_id": ("station_code", "row_code"), "station_name": ("text",), "street": ("text", "address"),
-    "latitude": ("latitude", "coordinate"), "longitude": ("longitude", "coordinate"),
+    "latitude": ("latitude", "coordinate", "decimal"), "longitude": ("longitude", "coordinate", "decimal"),
     "street_number": ("house_number",), "city": ("text",), "zip": ("zip",), "country": ("country",),
     "phone": ("phone",), "fax": ("phone",), "web": ("web",), "email": ("email",), "cpo_id": ("operator_id",),
     "is_open_24": ("yes_no", "hours"), "open_hours": ("hours",), "evse_id": ("evse_id",),

@@ -22,6 +22,7 @@ from sqlmodel import Session, select
 from ..errors import NotFound
 from ..oioi import ids
 from ..oioi.vocabulary import CONNECTOR_POST_STATUS
+from ..sheets.addresses import address_line
 from ..store.auth import Actor, require_sees, visible_cpo_ids
 from ..store.models import Connector, Cpo, Station, utcnow
 from ..store.queries import get_cpo
@@ -372,9 +373,7 @@ def station_view(session: Session, *, actor: Actor, station_id: str, limit: int 
     address = payload.get("address") or {}
     return StationView(
         station_id=station["station_id"], name=station["name"], cpo_id=cpo.id, cpo=cpo.name,
-        address=" ".join(str(part) for part in (address.get("street"), address.get("street-number")) if part)
-        + (", " if address else "") + " ".join(str(part) for part in (address.get("zip"), address.get("city"))
-                                               if part),
+        address=address_line(*(str(address.get(part) or "") for part in ("street", "street-number", "zip", "city"))),
         latitude=station["latitude"], longitude=station["longitude"],
         acknowledged_at=station["acked_at"], deleted=bool(station["deleted"]),
         connectors=connectors.drop(columns=["evse_key"]), changes=changes, requests=requests, payloads=payloads,
