@@ -8,8 +8,8 @@ import pytest
 from oioi_onboard.oioi.vocabulary import ConnectorType
 from oioi_onboard.sheets import aliases, languages
 from oioi_onboard.sheets.canonical import COLUMNS, NAMES
+from oioi_onboard.sheets.countries import country_code
 from oioi_onboard.sheets.hours import split_hours
-from oioi_onboard.sheets.mapping import country_code
 from oioi_onboard.sheets.reader import read_sheet
 from oioi_onboard.sheets.suggest import suggest_mapping
 

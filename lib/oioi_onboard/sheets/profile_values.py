@@ -25,8 +25,9 @@ import phonenumbers
 from ..oioi import ids as oioi_ids
 from . import aliases, rules
 from .addresses import ZIP_PATTERNS, parse_address
+from .countries import country_code, inside_countries
 from .hours import split_hours
-from .mapping import COORDINATE_PAIR, country_code, inside_countries
+from .mapping import COORDINATE_PAIR
 from .reader import RawSheet
 
 __all__ = ["Evidence", "profile_columns", "SAMPLE_ROWS", "KIND_LABELS"]
