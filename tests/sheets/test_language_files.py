@@ -21,6 +21,7 @@ from tests.data.sheets import make_language_files
 from tests.helpers.sheet_files import SHEETS
 
 LANGUAGE_FILES = [name for name in make_language_files.STATIONS if name != "values_only_ro.csv"]
+OPERATOR_NAMES = "laadpalen_benelux.csv"
 
 
 def validate_and_export(path, tmp_path):
@@ -66,3 +67,22 @@ def test_a_file_with_nonsense_headers_maps_from_its_values_alone(tmp_path):
     # What the values alone cannot make sure of is said, as warnings: the country (from the ids) and the guesses.
     assert {issue["rule"] for issue in report["issues"]} <= {"country_inferred", "mapping_unsure"}
     assert "mapping: evse_id <- 'col7' (values look like EVSE ids, 5/5)" in result.stderr.splitlines()
+
+
+def test_an_operator_name_column_without_an_operator_table_takes_the_ids_from_the_evse_ids(tmp_path):
+    result, report, rows = validate_and_export(SHEETS / OPERATOR_NAMES, tmp_path)
+    assert (report["errors"], report["warnings"]) == (0, 0), report["issues"]
+    assert {row["cpo_id"] for row in rows} == {"NL*EVB", "BE*EVB"}  # one operator, an id in each country
+    assert "the names in 'Operator' are kept as the operators' display names" in result.stderr
+
+
+def test_a_name_that_differs_for_one_operator_id_is_a_warning_not_an_error(tmp_path):
+    lines = (SHEETS / OPERATOR_NAMES).read_text(encoding="utf-8").splitlines(keepends=True)
+    lines[3] = lines[3].replace("EV Benelux", "Laadpaal BV")  # AMS-02, whose EVSE id says NL*EVB
+    changed = tmp_path / "renamed.csv"
+    changed.write_text("".join(lines), encoding="utf-8")
+    result, report, rows = validate_and_export(changed, tmp_path)
+    assert report["errors"] == 0 and report["stations_valid"] == 3, report["issues"]
+    [issue] = report["issues"]
+    assert (issue["rule"], issue["severity"], issue["row"]) == ("operator_name_mismatch", "warning", 4)
+    assert "'Laadpaal BV'" in issue["message"] and "NL*EVB" in issue["message"] and "'EV Benelux'" in issue["message"]

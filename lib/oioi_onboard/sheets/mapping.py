@@ -48,6 +48,7 @@ _STATION_KEY_FIELDS = ["street", "street_number", "zip", "city", "latitude", "lo
 # Rules of the issues found while mapping (the validator's are in sheets.rules).
 MAPPING_RULES = {
     "operator_unknown": (Severity.ERROR, "the station's operator is not in the operator table"),
+    "operator_name_mismatch": (Severity.WARNING, "one operator id (from the EVSE ids) has two operator names"),
     "junk_value": (Severity.WARNING, "a placeholder ('0', '-') where a value belongs; it was left out"),
     "split_failed": (Severity.WARNING, "a combined cell could not be split into its parts"),
     "field_not_mapped": (Severity.ERROR, "a required field has no column, constant or way to generate it"),
@@ -136,6 +137,9 @@ class Mapping:
                 lines.append(f"{name} <- {self.source(name)!r}" + (f" ({reasons[name]})" if name in reasons else ""))
             elif name in self.constants:
                 lines.append(f"{name} = {self.constants[name]!r} (constant)")
+            elif name == "cpo_id" and self.operator_column and not self.operators and self.evse_column():
+                lines.append(f"cpo_id <- the operator part of the EVSE ids in {self.evse_column()!r}; the names in "
+                             f"{self.operator_column!r} are kept as the operators' display names")
             elif name == "cpo_id" and self.operator_column:
                 lines.append(f"cpo_id <- operator table by {self.operator_column!r}")
             elif name == "cpo_id" and self.evse_column():
@@ -214,6 +218,23 @@ def _first_rows(rows: pd.Series, values: pd.Series, mask: pd.Series) -> tuple[pd
 
 
 # --- the operator id from what the file says ---------------------------------------------
+
+def _operator_name_issues(names: pd.Series, operator_ids: pd.Series, rows: pd.Series, column: str) -> pd.DataFrame:
+    """Rows whose operator name differs from the name the file gives their operator id elsewhere: a warning
+    (one operator may hold ids in several countries; one id has one operator)."""
+    pairs = pd.DataFrame({"name": names, "key": names.map(aliases.fold), "id": operator_ids})
+    pairs = pairs[(pairs["key"] != "") & (pairs["id"] != "")]
+    usual = pairs.groupby("id")["key"].agg(lambda keys: keys.value_counts().index[0])
+    odd = pairs["key"] != pairs["id"].map(usual)
+    if not odd.any():
+        return empty_issues()
+    named = pairs.loc[~odd].drop_duplicates("id").set_index("id")["name"]
+    where = pairs[odd]
+    return make_issues(rows[where.index], "cpo_id", where["name"], "operator_name_mismatch",
+                       "operator " + where["name"].map(repr) + f" (column {column!r}) has the operator id "
+                       + where["id"] + ", which the file names " + where["id"].map(named).map(repr)
+                       + " elsewhere: check it", Severity.WARNING)
+
 
 def _operator_from_evse(evse: pd.Series) -> pd.Series:
     """'DE*8PS*E123' -> 'DE*8PS': an EVSE id holds its operator id."""
@@ -298,9 +319,11 @@ def _station_part(raw: RawSheet, mapping: Mapping, issues: list[pd.DataFrame]) -
 
     # The operator id: a column, else the operator table, else the EVSE ids, else the CPO's own.
     evse = _text(src, mapping.evse_column())
+    names = _text(src, mapping.operator_column) if mapping.operator_column else None
+    # Without an operator table, EVSE ids say the operator id; the names stay the operators' display names.
+    names_only = names is not None and not mapping.operators and bool(mapping.evse_column())
     if not mapping.source("cpo_id"):
-        if mapping.operator_column:
-            names = _text(src, mapping.operator_column)
+        if names is not None and not names_only:
             table = {aliases.fold(k): v.strip() for k, v in mapping.operators.items()}
             found = by_value(names, lambda n: table.get(aliases.fold(n), ""))
             out["cpo_id"] = out["cpo_id"].where(out["cpo_id"] != "", found)
@@ -317,6 +340,8 @@ def _station_part(raw: RawSheet, mapping: Mapping, issues: list[pd.DataFrame]) -
             if mapping.operator_id:
                 # Not a fallback for unknown operators in the table: that would hand their stations to this one.
                 out["cpo_id"] = out["cpo_id"].where(out["cpo_id"] != "", mapping.operator_id)
+    if names_only:
+        issues.append(_operator_name_issues(names, out["cpo_id"], rows, mapping.operator_column))
 
     out["country"] = by_value(out["country"], country_code)
     if mapping.can_infer_country:
@@ -385,6 +410,8 @@ def _station_part(raw: RawSheet, mapping: Mapping, issues: list[pd.DataFrame]) -
             joined = joined.where(part == "", joined.where(joined == "", joined + ", ") + part)
         out["station_name"] = out["station_name"].where(out["station_name"] != "", joined)
 
+    if names_only:
+        out["station_name"] = out["station_name"].where(out["station_name"] != "", names)
     for name in ("latitude", "longitude"):
         out[name] = _decimal(out[name])
     out["is_open_24"] = by_value(out["is_open_24"], _open_24_text)

@@ -182,8 +182,8 @@ def _column_kinds(values: list[str]) -> tuple[dict[str, Evidence], int]:
     few = distinct[:_MOST_DISTINCT]
     if len(distinct) <= _MOST_DISTINCT and hits["text"] + hits["code"]:
         hits["plug"] = sum(counts[v] for v in few if len(v) <= 40 and _is_plug(v))
-        if len(distinct) <= 30:
-            hits["country"] = sum(counts[v] for v in few if _is_country(v))
+    if len(distinct) <= 30:
+        hits["country"] = sum(counts[v] for v in few if not v[:1].isdigit() and _is_country(v))
     if len(distinct) <= 10 or any(_TIME.search(v) for v in few):
         hits["hours"] = sum(counts[v] for v in few if _is_hours(v))
     if hits["yes_no"] and set(distinct) <= {"0", "1"}:

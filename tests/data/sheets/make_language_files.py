@@ -15,7 +15,9 @@ commas:
 - ``stanice_cz.csv``: Czech, "Václavské náměstí 846/1, 110 00 Praha";
 - ``laddstationer_se.txt``: Swedish, tab-separated, postcodes "111 51";
 - ``toltoallomasok_hu.csv``: Hungarian, "1061 Budapest, Andrássy út 12." (postcode and city first);
-- ``values_only_ro.csv``: Romanian values under the headers ``col1`` .. ``col10``: mapped from the values alone.
+- ``values_only_ro.csv``: Romanian values under the headers ``col1`` .. ``col10``: mapped from the values alone;
+- ``laadpalen_benelux.csv``: Dutch headers, stations in NL and BE, an ``Operator`` column naming the operator
+  ("EV Benelux") and no operator table: the operator ids are those of the EVSE ids (``NL*EVB*E00001``).
 
 ``STATIONS`` holds, per file, what it says as the canonical table has it (one
 dict per connector); tests/sheets/test_language_files.py checks that
@@ -124,10 +126,24 @@ STATIONS: dict[str, list[dict[str, str]]] = {
          "+40 264 123 456", "true", ""),
     ], [("B-01", "001", "Type2", "22"), ("B-01", "002", "Combo", "50"), ("B-02", "003", "Type2", "11"),
         ("CJ-01", "004", "Combo", "150"), ("CJ-01", "005", "Type2", "22")]),
+    "laadpalen_benelux.csv": [
+        *_stations("NL", "NL*EVB", [
+            ("AMS-01", "Damrak", "Damrak", "1", "1012 JS", "Amsterdam", "52.3752", "4.8963", "+31 20 123 4567",
+             "true", ""),
+            ("AMS-02", "Kerkstraat", "Kerkstraat", "12", "1017 GC", "Amsterdam", "52.3645", "4.8897",
+             "+31 20 123 4567", "false", ""),
+        ], [("AMS-01", "00001", "Type2", "22"), ("AMS-01", "00002", "Combo", "50"),
+            ("AMS-02", "00003", "Type2", "11")]),
+        *_stations("BE", "BE*EVB", [
+            ("BRU-01", "Wetstraat", "Rue de la Loi", "16", "1000", "Bruxelles", "50.8466", "4.368", "+32 2 511 22 33",
+             "true", ""),
+        ], [("BRU-01", "00004", "Type2", "22"), ("BRU-01", "00005", "Combo", "150")]),
+    ],
 }
 
 # How each language writes what the canonical table says.
-_YES_NO = {"it": ("sì", "no"), "es": ("sí", "no"), "pt": ("sim", "não"), "pl": ("tak", "nie"), "cs": ("ano", "ne"),
+_YES_NO = {"nl": ("ja", "nee"),
+           "it": ("sì", "no"), "es": ("sí", "no"), "pt": ("sim", "não"), "pl": ("tak", "nie"), "cs": ("ano", "ne"),
            "sv": ("ja", "nej"), "hu": ("igen", "nem"), "ro": ("da", "nu")}
 _PLUGS = {
     "it": {"Type2": "Tipo 2", "Combo": "CCS Combo 2", "Chademo": "CHAdeMO"},
@@ -138,6 +154,7 @@ _PLUGS = {
     "sv": {"Type2": "Typ 2", "Combo": "CCS"},
     "hu": {"Type2": "2-es típus", "Combo": "CCS Combo 2"},
     "ro": {"Type2": "Tip 2", "Combo": "CCS2"},
+    "nl": {"Type2": "Type 2", "Combo": "CCS"},
 }
 _COUNTRY_NAMES = {"it": "Italia", "es": "España", "pt": "Portugal", "pl": "Polska", "cs": "Česko", "sv": "Sverige",
                   "hu": "Magyarország"}
@@ -164,10 +181,14 @@ def _hours(language: str, row: dict[str, str]) -> str:
     return text.replace("08:00-18:00", "8:00-18:00") if language == "pl" else text
 
 
-def _cells(language: str, row: dict[str, str], *, with_country: bool = True, hours: bool = False) -> list[str]:
+def _cells(language: str, row: dict[str, str], *, with_country: bool = True, hours: bool = False,
+           country: bool = False) -> list[str]:
+    """One connector row as the language writes it; ``country``: the ISO code instead of the country's name."""
     yes, no = _YES_NO[language]
     cells = [row["station_id"], row["station_name"], _address(language, row)]
-    if with_country:
+    if country:
+        cells.append(row["country"])
+    elif with_country:
         cells.append(_COUNTRY_NAMES[language])
     cells += [_comma(row["latitude"]), _comma(row["longitude"]), row["phone"], row["evse_id"],
               _PLUGS[language][row["connector_type"]], _comma(row["speed_kw"]), yes if row["is_open_24"] == "true"
@@ -227,6 +248,10 @@ def files() -> dict[str, bytes]:
              "Csatlakozó típusa", "Teljesítmény (kW)", "Nonstop"], rows("toltoallomasok_hu.csv", "hu")),
         "values_only_ro.csv": _csv([f"col{i}" for i in range(1, 11)],
                                    rows("values_only_ro.csv", "ro", with_country=False)),
+        "laadpalen_benelux.csv": _csv(
+            ["Operator", "Locatie ID", "Naam", "Adres", "Land", "Latitude", "Longitude", "Telefoon", "EVSE ID",
+             "Stekker", "Vermogen (kW)", "24/7"],
+            [["EV Benelux", *cells] for cells in rows("laadpalen_benelux.csv", "nl", country=True)], delimiter=","),
     }
 
 
