@@ -25,9 +25,9 @@ from oioi_onboard.ocpi.files import LocationsFile
 from oioi_onboard.sheets import bnetza, profiles, template
 from oioi_onboard.sheets import mapping as sheet_mapping
 from oioi_onboard.sheets.canonical import COLUMNS, ROW
+from oioi_onboard.sheets.fixes import apply_edits, replace_value
 from oioi_onboard.sheets.report import issues_csv, issues_xlsx
 from oioi_onboard.sheets.stations import station_points
-from oioi_onboard.sheets.validate import apply_edits, replace_value
 from oioi_onboard.store import profiles as saved_profiles
 from oioi_onboard.store import queries
 from oioi_onboard.store.models import Role

@@ -774,22 +774,3 @@ def validate(
     skipped = [] if context is not None else list(rules.REGISTRY_RULES)
     return Validation(frame=frame, issues=issues[ISSUE_COLUMNS], station_state=state, skipped=skipped)
 
-
-def apply_edits(frame: pd.DataFrame, edited: pd.DataFrame) -> pd.DataFrame:
-    """The frame with the cells of ``edited`` (rows matched by index) written over it, as strings."""
-    frame = frame.copy()
-    columns = [c for c in edited.columns if c in frame.columns and c != ROW]
-    if len(edited) and columns:
-        values = edited[columns].astype("str").fillna("")
-        frame.loc[values.index, columns] = values
-    return frame
-
-
-def replace_value(frame: pd.DataFrame, column: str, old: str, new: str) -> tuple[pd.DataFrame, int]:
-    """Replace every cell of ``column`` equal to ``old`` (ignoring padding) by ``new``; returns the count."""
-    if column not in frame.columns or column == ROW:
-        raise KeyError(f"no column {column!r} to fix")
-    hit = frame[column].str.strip() == old.strip()
-    frame = frame.copy()
-    frame.loc[hit, column] = new
-    return frame, int(hit.sum())
