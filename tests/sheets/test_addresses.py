@@ -245,10 +245,24 @@ S2 = "DE*8PS*S0002"  # Europaplatz 1, 10557 Berlin, DE; file row 9 is its first
     ({"city": "Hauptstraße"}, "city_implausible", "warning"),
     ({"zip": "1055"}, "zip_format", "warning"),
     ({"street": "Europaplatz 1", "street_number": ""}, "street_number_in_street", "warning"),
+    # Possible, but not in a range the numbering metadata knows as assigned: the platform takes it.
+    ({"phone": "+32 2 123 45 67"}, "phone_unassigned", "warning"),
+    ({"fax": "+32 2 123 45 67"}, "phone_unassigned", "warning"),
 ])
 def test_plausibility_rules(change, rule, severity):
     issues = validate(set_station(valid_frame(), S2, **change)).issues
     assert issues[["row", "rule", "severity"]].values.tolist() == [[9, rule, severity]]
+
+
+@pytest.mark.parametrize(("phone", "rule", "message"), [
+    ("+32 2 123 45 67", "phone_unassigned", "phone '+32 2 123 45 67' is not an assigned range in BE: check it"),
+    ("12", "phone_syntax", "phone '12' is not a valid phone number for DE"),  # only dialled locally, if at all
+    ("+49 1", "phone_syntax", "phone '+49 1' is not a valid phone number (The string supplied is too short to be a "
+                              "phone number.)"),
+])
+def test_only_an_impossible_phone_number_is_an_error(phone, rule, message):
+    [issue] = validate(set_station(valid_frame(), S2, phone=phone)).issues.to_dict("records")
+    assert (issue["rule"], issue["message"]) == (rule, message)
 
 
 def test_plausible_values_pass():
