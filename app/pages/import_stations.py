@@ -28,6 +28,7 @@ from oioi_onboard.sheets.canonical import COLUMNS, ROW
 from oioi_onboard.sheets.fixes import apply_edits, replace_value
 from oioi_onboard.sheets.report import issues_csv, issues_xlsx
 from oioi_onboard.sheets.stations import station_points
+from oioi_onboard.sheets.suggest import separator_hint
 from oioi_onboard.store import profiles as saved_profiles
 from oioi_onboard.store import queries
 from oioi_onboard.store.models import Role
@@ -134,6 +135,8 @@ if isinstance(raw, LocationsFile):
     st.write(f"**{plain(upload['name'])}**: {len(raw.locations):,} OCPI Locations.")
 else:
     st.write(f"**{plain(upload['name'])}**: {len(raw.frame):,} rows, header in row {raw.header_row}.")
+    if hint := separator_hint(raw):
+        st.warning(plain(hint))
 for note in raw.notes:
     st.caption(plain(note))
 
@@ -190,12 +193,15 @@ else:
         grid = st.columns(3)
         for i, column in enumerate(COLUMNS):
             default = suggestion.mapping.source(column.name)
-            index = sources.index(default) if default in sources else 0
             sure = suggestion.confidence.get(column.name, 0.0)
             label = f"{column.name}{' *' if column.required else ''}"
             key = f"import_map_{column.name}"
+            if state.get(key) not in sources:
+                # A new file (its scope starts clean): its suggestion is set, and so sent to the browser, which
+                # would otherwise keep showing, and send back, the choices it drew for the file before.
+                state[key] = default if default in sources else NOT_MAPPED
             picked = grid[i % 3].selectbox(
-                label, sources, index=0 if key in state else index, key=key,  # a restored choice wins
+                label, sources, key=key,  # a choice made or restored for this file wins
                 help=f"{column.description}. Suggested with {sure:.0%} confidence." if default else column.description,
             )
             chosen.columns[column.name] = None if picked == NOT_MAPPED else picked
@@ -267,6 +273,8 @@ cols[1].metric("Connectors", f"{validation.connectors:,}")
 cols[2].metric("Errors", f"{validation.errors:,}")
 cols[3].metric("Warnings", f"{validation.warnings:,}")
 cols[4].metric("Stations blocked", f"{len(validation.blocked_station_ids()):,}")
+if "import_fix_done" in state:
+    st.success(plain(state.pop("import_fix_done")))  # what the last "Replace and revalidate" changed, said once
 
 issues = validation.issues
 unmapped = sorted(issues.loc[issues["rule"] == "field_not_mapped", "column"].unique())
@@ -285,6 +293,8 @@ else:
 
     # --- fixing ------------------------------------------------------------------------------------
     st.subheader("Fix")
+    if state.pop("import_fix_clear", False):
+        state["import_fix_old"] = state["import_fix_new"] = ""  # before the form draws them: a fresh start
     with st.form("import_replace"):
         st.write("Replace a value everywhere in one column")
         columns_with_issues = sorted(c for c in issues["column"].unique() if c in validation.frame.columns)
@@ -295,6 +305,9 @@ else:
             fixed, count = replace_value(validation.frame, fix_column, fix_old, fix_new)
             if count:
                 _validate(fixed, work["mapping_issues"], work["description"])
+                state["import_fix_done"] = (f"Replaced {count:,} cell{'s' if count != 1 else ''} of {fix_column}: "
+                                            f"{fix_old!r} → {fix_new!r}.")
+                state["import_fix_clear"] = True
                 st.rerun()
             st.warning(plain(f"No cell of {fix_column} holds {fix_old!r}."))
 
@@ -316,7 +329,7 @@ every = st.toggle("Every station (slower with many stations)", value=False, key=
 render_station_map(points, key=work["map_key"], every_station=every)
 missing = validation.stations - len(points)
 if missing:
-    st.caption(f"{missing:,} stations have no usable coordinates and are not on the map.")
+    st.caption(f"{missing:,} stations have no coordinates that are numbers and are not on the map.")
 
 # --- accept ------------------------------------------------------------------------------------
 

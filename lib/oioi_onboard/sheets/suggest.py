@@ -13,6 +13,7 @@ is the one rule for accepting a mapping, suggested or chosen.
 import difflib
 import functools
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -26,7 +27,8 @@ from .profile_values import Evidence, profile_columns
 from .profiles import recognised_layout
 from .reader import RawSheet
 
-__all__ = ["Suggestion", "suggest_mapping", "unplaced_required", "placement_issues", "CONFIDENT"]
+__all__ = ["Suggestion", "suggest_mapping", "unplaced_required", "placement_issues", "separator_hint",
+           "CONFIDENT"]
 
 CONFIDENT = 0.8  # a suggestion less sure than this is reported as a guess to check
 
@@ -324,6 +326,27 @@ def suggest_mapping(raw: RawSheet) -> Suggestion:
 
     return Suggestion(mapping=mapping, confidence=confidence, unplaced_required=unplaced_required(mapping),
                       reasons=reasons)
+
+
+# Characters that may separate a file's columns: anything but letters, digits, spaces and what headers hold.
+_SEPARATOR = re.compile(r"[^\w \"'().*\[\]-]")
+_KNOWN_SEPARATORS = {",": "commas", ";": "semicolons", "\t": "tabs", "|": "pipes"}
+
+
+def separator_hint(raw: RawSheet) -> str | None:
+    """For a file that reads as one column, the separator its first line's characters suggest (None otherwise)."""
+    if len(raw.columns) != 1:
+        return None
+    found = Counter(_SEPARATOR.findall(raw.columns[0])).most_common(1)
+    if not found or found[0][1] < 2:
+        return None
+    sign, count = found[0]
+    start = f"{raw.file_name} reads as one column, though its first line holds {count} {sign!r}"
+    if sign in _KNOWN_SEPARATORS:
+        return (f"{start}: its lines seem to be quoted whole. Save it again without quotes around each line, "
+                f"with {_KNOWN_SEPARATORS[sign]} between the columns.")
+    return (f"{start}: its separator is probably {sign!r}. Save it again with commas or semicolons between the "
+            "columns (commas, semicolons, tabs and pipes are read).")
 
 
 def unplaced_required(mapping: Mapping) -> list[str]:

@@ -23,7 +23,7 @@ from ..sheets.issues import concat_issues
 from ..sheets.mapping import Mapping, apply_mapping
 from ..sheets.profiles import apply_profile, fitting_profile
 from ..sheets.reader import RawSheet, read_sheet
-from ..sheets.suggest import Suggestion, placement_issues, suggest_mapping, unplaced_required
+from ..sheets.suggest import Suggestion, placement_issues, separator_hint, suggest_mapping, unplaced_required
 from ..sheets.validate import Validation, validate
 
 if TYPE_CHECKING:
@@ -135,8 +135,9 @@ def map_sheet(
     frame, issues = apply_mapping(raw, mapping)
     issues = concat_issues([placement_issues(raw, mapping, confidence), issues])
     hint = fitting_profile(raw) if unplaced_required(mapping) else None
-    if hint:
-        description.append(hint)
+    for line in (hint, separator_hint(raw)):
+        if line:
+            description.append(line)
     return MappedSheet(frame=frame, issues=issues, description=description, from_defaults=from_defaults)
 
 
