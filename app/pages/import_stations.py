@@ -121,6 +121,14 @@ def _read(sha256: str, _data: bytes, file_name: str):
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
+def _suggestion(sha256: str, cpo_id: int, operator_ids: tuple[str, ...], _raw):  # noqa: ANN001, ANN202
+    # Profiling the values of every column is done once per file and CPO (its operator ids fill what the file
+    # lacks), not on every rerun.
+    with db_session() as session:
+        return imports.suggest(session, actor=actor, cpo_id=cpo_id, raw=_raw)
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
 def _operator_table(sha256: str, _raw) -> bytes:  # noqa: ANN001
     return bnetza.operator_table_csv(_raw)  # counts every row of the register: once per file, not per rerun
 
@@ -181,8 +189,7 @@ elif profile != SUGGESTED:
     map_options = {"profile": profile}
     mapping_key = ("profile", profile)
 else:
-    with db_session() as session:
-        suggestion = imports.suggest(session, actor=actor, cpo_id=cpo_id, raw=raw)
+    suggestion = _suggestion(file_sha256, cpo_id, tuple(operator_ids), raw)
     if suggestion.layout:  # a layout recognised from the headers, e.g. France's IRVE schema
         st.caption(plain(suggestion.layout))
     chosen = sheet_mapping.Mapping.from_dict(suggestion.mapping.to_dict())

@@ -29,7 +29,7 @@ from ..store.auth import SYSTEM, Actor, require_edit
 from ..store.db import migrate, session_scope
 from ..store.models import OPEN_STATES, Cpo, Outbox, OutboxState, PushRun, Station
 from ..store.registry import register_cpo, set_api_key, update_cpo
-from ..sync.diff import PushPlan, plan_push
+from ..sync.diff import PushPlan, mass_replacement, plan_push
 from ..sync.outbox import enqueue_plan
 from ..sync.progress import PushProgress, run_progress
 from ..sync.queue_control import reclaim_abandoned, resume_if_setup_changed
@@ -45,6 +45,7 @@ def start_push(
     confirm_deletions: bool = False,
     confirm_connector_changes: bool = False,
     dry_run: bool = False,
+    replace_all: bool = False,
 ) -> tuple[PushPlan, PushRun]:
     """Plan what the endpoint lacks and queue it (or only record it, for a dry run).
 
@@ -57,7 +58,7 @@ def start_push(
         resume_if_setup_changed(session, actor=actor, cpo_id=cpo_id)
     plan = plan_push(session, actor=actor, cpo_id=cpo_id, partner_identifier=partner_identifier)
     run = enqueue_plan(session, actor=actor, plan=plan, dry_run=dry_run, confirm_deletions=confirm_deletions,
-                       confirm_connector_changes=confirm_connector_changes)
+                       confirm_connector_changes=confirm_connector_changes, replace_all=replace_all)
     return plan, run
 
 
@@ -148,12 +149,13 @@ class PushSummary:
     failed: list[dict[str, Any]] = field(default_factory=list)  # station, code, reason
     blocked: list[dict[str, Any]] = field(default_factory=list)  # station, reason
     waiting_for_confirmation: dict[str, int] = field(default_factory=dict)
+    refused: str | None = None  # why nothing was sent though --yes was given (sync.diff.mass_replacement)
     paused_reason: str | None = None
     nothing_to_push: bool = False
 
     @property
     def ok(self) -> bool:
-        return (not self.failed and not self.blocked and not self.paused_reason
+        return (not self.failed and not self.blocked and not self.paused_reason and not self.refused
                 and not self.waiting_for_confirmation and self.acknowledged == self.stations_in_file)
 
     def to_json(self) -> dict[str, Any]:
@@ -236,6 +238,7 @@ def push_file(
     constants: dict[str, str] | None = None,
     concurrency: int | None = None,
     yes: bool = False,
+    replace_all: bool = False,
     db_url: str | None = None,
     say: Callable[[str], None] = print,
     on_progress: Callable[[PushProgress | None, int], None] | None = None,
@@ -272,15 +275,21 @@ def push_file(
             f"{len(summary.blocked)} blocked by errors")
         plan = plan_push(session, actor=SYSTEM, cpo_id=cpo_id, partner_identifier=partner)
         summary.counts = plan.counts
-        if plan.needs_confirmation and not yes:
+        yes = yes or replace_all  # replacing them all confirms the deletions it makes
+        summary.refused = None if replace_all else mass_replacement(plan)
+        if summary.refused:
+            pass  # --yes does not let it through: the likely cause is a mapping to check
+        elif plan.needs_confirmation and not yes:
             summary.waiting_for_confirmation = plan.needs_confirmation
         else:
             _, run = start_push(session, actor=SYSTEM, cpo_id=cpo_id, partner_identifier=partner,
-                                confirm_deletions=yes, confirm_connector_changes=yes)
+                                confirm_deletions=yes, confirm_connector_changes=yes, replace_all=replace_all)
             summary.run_id, summary.requests = run.id, run.total
         summary.resumed = open_station_posts(session, cpo_id=cpo_id) - summary.requests
 
-    if summary.waiting_for_confirmation:
+    if summary.refused:
+        say(f"nothing sent: {summary.refused} (--replace-all replaces them all)")
+    elif summary.waiting_for_confirmation:
         say("nothing sent: deletions or connector changes need confirmation (--yes)")
     elif summary.requests == 0 and summary.resumed <= 0:
         summary.nothing_to_push = True
