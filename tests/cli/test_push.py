@@ -8,6 +8,7 @@ database (the command inherits ``OIOI_DATA_DIR``).
 from __future__ import annotations
 
 import csv
+import getpass
 import json
 import os
 import signal
@@ -20,7 +21,7 @@ import pytest
 from sqlalchemy import func, select
 
 from oioi_onboard.store.db import migrate, session_scope
-from oioi_onboard.store.models import Outbox, OutboxState, Station
+from oioi_onboard.store.models import ImportRecord, Outbox, OutboxState, PushRun, Station
 from oioi_onboard.testing.sandbox import running_sandbox
 from tests.conftest import ROOT
 from tests.helpers.faulty_front import faulty_front
@@ -150,6 +151,11 @@ def test_a_file_whose_station_ids_changed_is_refused_even_with_yes_until_replace
         assert replaced.returncode == 0, replaced.stdout + replaced.stderr
         held = {s["station_id"]: s["deleted"] for s in sandbox.stations()}
         assert held["DE*DMO*SMA0001"] is True and sum(not deleted for deleted in held.values()) == len(before)
+    # The push history names the person at the command line, not "system".
+    with session_scope() as session:
+        runs = session.execute(select(PushRun.user_name)).scalars().all()
+        imports = session.execute(select(ImportRecord.user_name)).scalars().all()
+    assert set(runs) == set(imports) == {f"cli:{getpass.getuser()}"} and len(runs) == 2
 
 
 # --------------------------------------------------------------------------- killed, interrupted, backoff

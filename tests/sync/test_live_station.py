@@ -112,10 +112,14 @@ def test_a_station_is_found_by_one_of_its_evse_ids_too(network):
 def test_another_cpos_station_is_refused_and_an_unknown_one_is_not_found(network):
     staff = Actor(name="sam", role=Role.CPO_STAFF, cpo_ids=frozenset({network["other"]}))
     with session_scope() as session:
-        with pytest.raises(PermissionDenied):
+        with pytest.raises(PermissionDenied) as theirs:
             live.station_view(session, actor=staff, station_id="DE*8PS*S00001")
-        with pytest.raises(NotFound):
+        with pytest.raises(NotFound) as unknown:
             live.station_view(session, actor=staff, station_id="DE*NOPE*S1")
+        # Neither the other CPO's name nor whether the station exists is told.
+        assert str(theirs.value) == "station or EVSE id 'DE*8PS*S00001': not found or not yours"
+        assert str(unknown.value) == "station or EVSE id 'DE*NOPE*S1': not found or not yours"
+        assert "Live CPO" not in str(theirs.value)
         assert live.station_view(session, actor=staff, station_id="DE*ABC*S00009").cpo == "Other CPO"
         assert live.recent_changes(session, actor=staff).empty
 

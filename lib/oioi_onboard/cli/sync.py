@@ -82,6 +82,7 @@ def push(
     Run it again after a crash or Ctrl-C: what is still queued is sent, nothing acknowledged is sent twice.
     An endpoint that fails or throttles is waited out (Ctrl-C stops; what is queued stays queued).
     """
+    from ..store.auth import command_line_actor
     from ..workflows.push import Credentials, Interrupted, push_file
 
     _check_backoff(backoff_base, backoff_max)
@@ -121,7 +122,7 @@ def push(
     try:
         summary = push_file(file=file, credentials=credentials, cpo_name=cpo, profile=profile,
                             operators=operator_table(operators), constants=parse_settings(set_),
-                            concurrency=concurrency, yes=yes, replace_all=replace_all,
+                            concurrency=concurrency, yes=yes, replace_all=replace_all, actor=command_line_actor(),
                             say=lambda line: print(line, file=out, flush=True),
                             on_follow=progress, backoff_base=backoff_base, backoff_max=backoff_max)
     except Interrupted as interrupted:

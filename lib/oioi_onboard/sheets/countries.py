@@ -116,8 +116,10 @@ def infer_country(out: pd.DataFrame, evse: pd.Series, header_row: int, issues: l
                           + ", ".join(f"{code}: {n:,}" for code, n in found.head(5).items()) + ")")
             country = country.where(~fill, guess)
     if counts:
+        likely = country[country != ""].value_counts().index[0]  # the file's likely country, for the example
         issues.append(make_issues(
             [header_row], "country", [""], "country_inferred",
             "the file has no country: it was taken from " + "; ".join(counts)
-            + ". Check it, or set it with a constant (--set country=DE)", Severity.WARNING))
+            + f". Check it, or give the country of every row (--set country={likely}, or the CPO's defaults)",
+            Severity.WARNING))
     return country

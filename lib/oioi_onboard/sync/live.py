@@ -19,7 +19,7 @@ from sqlalchemy import and_, case, func
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, select
 
-from ..errors import NotFound
+from ..errors import NotFound, PermissionDenied
 from ..oioi import ids
 from ..oioi.vocabulary import CONNECTOR_POST_STATUS
 from ..sheets.addresses import address_line
@@ -307,7 +307,8 @@ class StationView:
 
 
 def station_view(session: Session, *, actor: Actor, station_id: str, limit: int = 20) -> StationView:
-    """One station as the live page shows it; NotFound for an unknown id, PermissionDenied for another's CPO.
+    """One station as the live page shows it; NotFound for an unknown id, PermissionDenied for another's CPO
+    (both "not found or not yours" to a person who sees only some CPOs).
 
     ``station_id`` may also be one of its connectors' EVSE ids. ``requests``
     are the ``connector-post-status`` requests queued for its EVSE ids: the
@@ -325,10 +326,15 @@ def station_view(session: Session, *, actor: Actor, station_id: str, limit: int 
             sa_select(STATIONS).join_from(CONNECTORS, STATIONS, STATIONS.c.id == CONNECTORS.c.station_pk)
             .where(CONNECTORS.c.evse_key == key).order_by(STATIONS.c.deleted, STATIONS.c.id.desc())
         ).first()
+    # To someone who sees only some CPOs, another CPO's station reads like one that does not exist: neither
+    # its CPO's name nor whether it exists is said.
+    hidden = f"station or EVSE id {wanted!r}: not found or not yours"
     if row is None:
-        raise NotFound(f"no station or EVSE id {wanted!r} is stored")
+        raise NotFound(f"no station or EVSE id {wanted!r} is stored" if actor.sees_all else hidden)
     station = row._mapping
-    cpo = get_cpo(session, actor=actor, cpo_id=station["cpo_id"])  # PermissionDenied for another's station
+    if not actor.sees(station["cpo_id"]):
+        raise PermissionDenied(hidden)
+    cpo = get_cpo(session, actor=actor, cpo_id=station["cpo_id"])
 
     connectors = pd.DataFrame(
         [tuple(r) for r in session.execute(

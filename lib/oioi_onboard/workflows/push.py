@@ -192,7 +192,7 @@ def _find_cpo(session: Session, *, name: str | None, operator_ids: list[str]) ->
     return session.get(Cpo, owners.pop()) if owners else None
 
 
-def _prepare_cpo(session: Session, *, name: str | None, operator_ids: list[str], given: Credentials,
+def _prepare_cpo(session: Session, *, actor: Actor, name: str | None, operator_ids: list[str], given: Credentials,
                  concurrency: int | None, say: Callable[[str], None]) -> tuple[Cpo, str]:
     """The CPO to push for (registered from the file's operator ids if new) and its partner identifier."""
     cpo = _find_cpo(session, name=name, operator_ids=operator_ids)
@@ -204,7 +204,7 @@ def _prepare_cpo(session: Session, *, name: str | None, operator_ids: list[str],
             raise NotFound(f"{who}; register it (oioi-onboard cpo add) or give {', '.join(missing)}")
         if not operator_ids:
             raise UserError("the file has no valid operator id (cpo_id column) to register a CPO with")
-        cpo, _ = register_cpo(session, actor=SYSTEM, name=name or f"CPO {operator_ids[0]}", operator_ids=operator_ids,
+        cpo, _ = register_cpo(session, actor=actor, name=name or f"CPO {operator_ids[0]}", operator_ids=operator_ids,
                               endpoint=given.endpoint, api_key=given.api_key,
                               partner_identifiers=[given.partner_identifier])
         say(f"registered CPO {cpo.name!r} with operator ids {', '.join(operator_ids)}")
@@ -216,13 +216,13 @@ def _prepare_cpo(session: Session, *, name: str | None, operator_ids: list[str],
         if given.partner_identifier and given.partner_identifier not in partners:
             changes["partner_identifiers"] = [*partners, given.partner_identifier]
         if changes:
-            update_cpo(session, actor=SYSTEM, cpo_id=cpo.id, **changes)
+            update_cpo(session, actor=actor, cpo_id=cpo.id, **changes)
         if given.api_key:
-            set_api_key(session, actor=SYSTEM, cpo_id=cpo.id, api_key=given.api_key)  # also resumes a paused queue
+            set_api_key(session, actor=actor, cpo_id=cpo.id, api_key=given.api_key)  # also resumes a paused queue
         elif not cpo.api_key_encrypted:
             raise UserError(f"CPO {cpo.name!r} has no API key yet: give one with --api-key-env")
     if concurrency is not None and concurrency != cpo.concurrency:
-        update_cpo(session, actor=SYSTEM, cpo_id=cpo.id, concurrency=concurrency)
+        update_cpo(session, actor=actor, cpo_id=cpo.id, concurrency=concurrency)
     session.flush()
     partner = given.partner_identifier or queries.cpo_partner_identifiers(session, cpo_id=cpo.id)[0]
     return cpo, partner
@@ -239,6 +239,7 @@ def push_file(
     concurrency: int | None = None,
     yes: bool = False,
     replace_all: bool = False,
+    actor: Actor = SYSTEM,
     db_url: str | None = None,
     say: Callable[[str], None] = print,
     on_progress: Callable[[PushProgress | None, int], None] | None = None,
@@ -250,7 +251,8 @@ def push_file(
     """Import ``file`` for its CPO, push what the endpoint lacks, and report per station.
 
     Run again after a crash it sends what is still queued (``resumed``); Ctrl-C raises
-    ``Interrupted`` with what stays queued. ``worker_options`` go to ``run_worker``.
+    ``Interrupted`` with what stays queued. ``worker_options`` go to ``run_worker``. The import,
+    the push run and the audit entries name ``actor`` (the command line's: ``cli:<login>``).
     """
     migrate(db_url)
     try:
@@ -261,19 +263,20 @@ def push_file(
     with session_scope(db_url) as session:
         known = session.execute(select(Cpo.id).where(Cpo.name == cpo_name)).scalars().first() if cpo_name else None
         # Map once to learn the operator ids (a new CPO is registered with them) ...
-        first = import_file(session if known else None, actor=SYSTEM, cpo_id=known, data=data, file_name=file.name,
+        first = import_file(session if known else None, actor=actor, cpo_id=known, data=data, file_name=file.name,
                             profile=profile, operators=operators, constants=constants, keep=False)
-        cpo, partner = _prepare_cpo(session, name=cpo_name, operator_ids=_file_operator_ids(first.mapped.frame),
+        cpo, partner = _prepare_cpo(session, actor=actor, name=cpo_name,
+                                    operator_ids=_file_operator_ids(first.mapped.frame),
                                     given=credentials, concurrency=concurrency, say=say)
         cpo_id = cpo.id
         # ... then the one import workflow against the CPO's registry, stored as a full upload.
-        result = import_file(session, actor=SYSTEM, cpo_id=cpo_id, data=data, file_name=file.name, profile=profile,
+        result = import_file(session, actor=actor, cpo_id=cpo_id, data=data, file_name=file.name, profile=profile,
                              operators=operators, constants=constants)
         validation, import_id = result.validation, result.record.id
         summary = PushSummary(cpo=cpo.name, file=file.name, blocked=_blocked(validation))
         say(f"{file.name}: {validation.stations} stations, {result.record.stations_stored} stored, "
             f"{len(summary.blocked)} blocked by errors")
-        plan = plan_push(session, actor=SYSTEM, cpo_id=cpo_id, partner_identifier=partner)
+        plan = plan_push(session, actor=actor, cpo_id=cpo_id, partner_identifier=partner)
         summary.counts = plan.counts
         yes = yes or replace_all  # replacing them all confirms the deletions it makes
         summary.refused = None if replace_all else mass_replacement(plan)
@@ -282,7 +285,7 @@ def push_file(
         elif plan.needs_confirmation and not yes:
             summary.waiting_for_confirmation = plan.needs_confirmation
         else:
-            _, run = start_push(session, actor=SYSTEM, cpo_id=cpo_id, partner_identifier=partner,
+            _, run = start_push(session, actor=actor, cpo_id=cpo_id, partner_identifier=partner,
                                 confirm_deletions=yes, confirm_connector_changes=yes, replace_all=replace_all)
             summary.run_id, summary.requests = run.id, run.total
         summary.resumed = open_station_posts(session, cpo_id=cpo_id) - summary.requests
@@ -311,7 +314,7 @@ def push_file(
         summary.paused_reason = session.get(Cpo, cpo_id).paused_reason
         in_file = set(session.execute(select(Station.station_id).where(Station.import_id == import_id)).scalars())
         # What a push would still send is what the endpoint does not hold yet.
-        still_to_send = {item.station_id for item in plan_push(session, actor=SYSTEM, cpo_id=cpo_id,
+        still_to_send = {item.station_id for item in plan_push(session, actor=actor, cpo_id=cpo_id,
                                                                partner_identifier=partner).to_send}
         not_acked = in_file & still_to_send
         summary.stations_in_file = len(in_file) + len(summary.blocked)
