@@ -290,3 +290,25 @@ def test_a_file_that_reads_as_one_column_suggests_its_separator(user):
     app = _open(user, ("colons.csv", colon))
     assert not app.exception, app.exception
     assert any("one column" in w.value and "':'" in w.value for w in app.warning), [w.value for w in app.warning]
+
+
+def test_an_export_in_its_own_language_maps_itself_and_says_why(db):
+    with db() as session:
+        make_cpo(session, name="Ricarica", operator_ids="IT*RIC")
+        make_user(session, "it", Role.CPO_STAFF, cpo_names=["Ricarica"])
+    italian = ROOT / "tests" / "data" / "sheets" / "stazioni_it.xlsx"
+    app = _open("it", (italian.name, italian.read_bytes()))
+    assert not app.exception, app.exception
+    validation = app.session_state["import_work"]["validation"]
+    assert (validation.stations, validation.connectors, validation.errors) == (3, 5, 0)
+    captions = [c.value for c in app.caption]
+    assert "evse\\_id \\<- 'EVSE ID' (its header; values look like EVSE ids, 5/5)" in captions, captions
+    assert any(c.startswith("station\\_id \\<- 'Codice stazione' (its header; values look like station codes")
+               for c in captions)
+    assert not any("station ids" in w.value for w in app.warning)  # the CPO's own codes are kept
+
+
+def test_generated_station_ids_are_a_warning_seen_at_once(user):
+    app = _open(user, ("no_ids.csv", _without_column(DEMO, "station_id")))
+    assert not app.exception, app.exception
+    assert any("No column of the file holds station ids" in w.value for w in app.warning)
