@@ -296,7 +296,7 @@ def _address_parts(values: pd.Series, countries: pd.Series) -> list[pd.Series]:
 
 def _whole_addresses(values: pd.Series, sample: int = 200) -> bool:
     """Most of a column's first distinct values hold a postcode and a city after the street."""
-    distinct = [v for v in pd.unique(values.to_numpy(dtype=object)[: sample * 20]) if v][:sample]
+    distinct = [v for v in pd.unique(values.to_numpy(dtype=object)[: sample * 20]) if v and len(v) <= 200][:sample]
     found = [parse_address(v) for v in distinct]
     return bool(distinct) and sum(a is not None and bool(a.zip and a.city) for a in found) >= 0.6 * len(distinct)
 

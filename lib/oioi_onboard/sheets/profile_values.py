@@ -82,7 +82,9 @@ _ANY_ZIP = re.compile("|".join(f"(?:{pattern})" for pattern in ZIP_PATTERNS.valu
 _TWO_COORDINATES = re.compile(r"[0-9][.,][0-9]{3,}.*[0-9][.,][0-9]{3,}")
 _TIME = re.compile(r"[0-9]{1,2}[:.h][0-9]{2}")
 _LETTERS = re.compile(r"[^\W\d_]{3,}")
-_STREET_AND_NUMBER = re.compile(r"[^\W\d_]{2,}.*[0-9]|[0-9].*[^\W\d_]{2,}")
+_TWO_LETTERS = re.compile(r"[^\W\d_]{2,}")
+_DIGIT = re.compile(r"[0-9]")
+_LONGEST = 200  # characters: a longer cell is no id, number, address or name, and is not looked at
 _PLUG_NAMES = frozenset(str(c.value) for c in aliases.ConnectorType)
 
 
@@ -170,7 +172,7 @@ def _column_kinds(values: list[str]) -> tuple[dict[str, Evidence], int]:
     counts = Counter(value for value in values if value)
     n = sum(counts.values())
     hits: Counter[str] = Counter()
-    distinct = [value for value, _ in counts.most_common()]
+    distinct = [value for value, _ in counts.most_common() if len(value) <= _LONGEST]
     for value in distinct:
         for kind in _cheap_kinds(value):
             hits[kind] += counts[value]
@@ -188,7 +190,7 @@ def _column_kinds(values: list[str]) -> tuple[dict[str, Evidence], int]:
         hits["hours"] = sum(counts[v] for v in few if _is_hours(v))
     if hits["yes_no"] and set(distinct) <= {"0", "1"}:
         hits["yes_no"] = 0  # ones and zeros are as likely counts
-    if sum(counts[v] for v in few if _STREET_AND_NUMBER.search(v)) * 2 >= n:
+    if sum(counts[v] for v in few if _DIGIT.search(v) and _TWO_LETTERS.search(v)) * 2 >= n:
         hits["address"] = sum(counts[v] for v in distinct[:60] if ("," in v or " " in v) and _is_address(v))
     return {kind: Evidence(kind, count, n) for kind, count in hits.items() if count > 0}, n
 
