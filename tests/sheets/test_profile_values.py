@@ -34,13 +34,14 @@ def sheet(headers: list[str], rows: list[list[str]] = ROWS):
 
 def test_each_column_is_profiled_from_its_values():
     profile = profile_columns(sheet([f"c{i}" for i in range(12)]))
-    kinds = {column: {kind for kind, found in evidence.items() if found.share == 1} for column, evidence in
-             profile.items()}
+    kinds = {column: {kind for kind, found in column_profile.kinds.items() if found.share == 1}
+             for column, column_profile in profile.items()}
     assert "station_code" in kinds["c0"] and "text" in kinds["c1"] and "address" in kinds["c2"]
     assert "latitude" in kinds["c3"] and "longitude" in kinds["c4"]
     assert {"phone"} <= kinds["c5"] and "evse_id" in kinds["c6"] and "plug" in kinds["c7"]
     assert "power" in kinds["c8"] and "yes_no" in kinds["c9"] and "email" in kinds["c10"] and "web" in kinds["c11"]
-    assert profile["c6"]["evse_id"].reason() == "values look like EVSE ids, 5/5"
+    assert profile["c6"].kinds["evse_id"].reason() == "values look like EVSE ids, 5/5"
+    assert all(column_profile.filled == 5 for column_profile in profile.values())
 
 
 def test_headers_in_a_language_nobody_listed_map_from_the_values_alone():

@@ -30,7 +30,7 @@ from .hours import split_hours
 from .mapping import COORDINATE_PAIR
 from .reader import RawSheet
 
-__all__ = ["Evidence", "profile_columns", "SAMPLE_ROWS", "KIND_LABELS"]
+__all__ = ["Evidence", "ColumnProfile", "profile_columns", "SAMPLE_ROWS", "KIND_LABELS"]
 
 SAMPLE_ROWS = 300
 _MOST_DISTINCT = 80  # distinct values an expensive check looks at, at most
@@ -63,6 +63,14 @@ class Evidence:
         """'values look like EVSE ids, 48/48'."""
         return f"values look like {KIND_LABELS[self.kind]}, {self.hits}/{self.sample}" + (
             f"; {self.detail}" if self.detail else "")
+
+
+@dataclass
+class ColumnProfile:
+    """What one column's sample holds: how many cells are filled, and the evidence per kind with hits."""
+
+    filled: int
+    kinds: dict[str, Evidence]
 
 
 # --- the kinds of a value ------------------------------------------------------------------------
@@ -264,11 +272,11 @@ def _station_codes(values: list[str], n: int) -> Evidence | None:
     return None
 
 
-def profile_columns(raw: RawSheet) -> dict[str, dict[str, Evidence]]:
-    """Column -> evidence per kind of value (only kinds with hits), from the first SAMPLE_ROWS rows."""
+def profile_columns(raw: RawSheet) -> dict[str, ColumnProfile]:
+    """Column -> its profile (evidence per kind of value with hits), from the first SAMPLE_ROWS rows."""
     head = raw.frame.head(SAMPLE_ROWS)
     block = {column: [str(v) for v in head[column].tolist()] for column in raw.columns}
-    found: dict[str, dict[str, Evidence]] = {}
+    found: dict[str, ColumnProfile] = {}
     bare_coordinates = []
     for column in raw.columns:
         values = block[column]
@@ -281,9 +289,9 @@ def profile_columns(raw: RawSheet) -> dict[str, dict[str, Evidence]]:
                     kinds[station.kind] = station
         if kinds.get("coordinate") and kinds["coordinate"].share >= 0.9:
             bare_coordinates.append(column)
-        found[column] = kinds
+        found[column] = ColumnProfile(n, kinds)
     for column, evidence in _coordinate_pair(block, bare_coordinates).items():
-        found[column][evidence.kind] = evidence
+        found[column].kinds[evidence.kind] = evidence
     return found
 
 
