@@ -260,8 +260,7 @@ def _validate(frame: pd.DataFrame, mapping_issues: pd.DataFrame, description: li
 if state.get(WORK, {}).get("key") != source_key:
     try:
         with db_session() as session:
-            mapped = imports.map_sheet(session, actor=actor, cpo_id=cpo_id, raw=raw, **map_options,
-                                       how_to_map="choose one under Columns, or a profile under Mapping")
+            mapped = imports.map_sheet(session, actor=actor, cpo_id=cpo_id, raw=raw, **map_options)
     except OnboardError as error:
         show_error(error)
         st.stop()

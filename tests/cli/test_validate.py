@@ -280,7 +280,7 @@ def test_messages_speak_of_the_command_line_and_suggest_the_files_own_country(tm
     path.write_text("\n".join(",".join(line.split(",")[i] for i in keep) for line in lines) + "\n", encoding="utf-8")
     result = invoke(path, "--json")
     messages = {issue["rule"]: issue["message"] for issue in json.loads(result.stdout)["issues"]}
-    assert messages["field_not_mapped"] == "no column of the file holds phone: map it with --profile or a saved mapping"
+    assert messages["field_not_mapped"] == "no column of the file holds phone: map it with a saved mapping or a profile"
     assert "--set country=DE" in messages["country_inferred"]  # the demo network is German
 
     result = invoke(SHEETS / "values_only_ro.csv", "--json")

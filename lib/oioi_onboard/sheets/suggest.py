@@ -28,7 +28,7 @@ from .profiles import recognised_layout
 from .reader import RawSheet
 
 __all__ = ["Suggestion", "suggest_mapping", "unplaced_required", "placement_issues", "separator_hint",
-           "CONFIDENT", "HOW_TO_MAP"]
+           "CONFIDENT"]
 
 CONFIDENT = 0.8  # a suggestion less sure than this is reported as a guess to check
 
@@ -370,18 +370,15 @@ def unplaced_required(mapping: Mapping) -> list[str]:
     return [name for name in REQUIRED if not placed(name)]
 
 
-# How a person maps a field no column holds, said where they work: the command line's words by default.
-HOW_TO_MAP = "map it with --profile or a saved mapping"
-
-
-def placement_issues(raw: RawSheet, mapping: Mapping, confidence: dict[str, float] | None = None, *,
-                     how_to_map: str = HOW_TO_MAP) -> pd.DataFrame:
+def placement_issues(raw: RawSheet, mapping: Mapping, confidence: dict[str, float] | None = None) -> pd.DataFrame:
     """The one rule for accepting a mapping, wherever the file is checked (page, CLI, bootstrap).
 
     A mapping is always applied. A required field it cannot fill is an error on
-    the header row, saying ``how_to_map`` it; one filled from a column guessed
-    with less than CONFIDENT certainty is a warning naming that column.
-    ``confidence`` is the suggestion's; fields a person chose (or a profile names) are certain.
+    the header row; one filled from a column guessed with less than CONFIDENT
+    certainty is a warning naming that column. ``confidence`` is the
+    suggestion's; fields a person chose (or a profile names) are certain. The
+    messages are the same wherever the file is checked, so they name no page
+    widget and no command-line option.
     """
     confidence = confidence or {}
     rows, columns, values, messages, severities = [], [], [], [], []
@@ -389,7 +386,7 @@ def placement_issues(raw: RawSheet, mapping: Mapping, confidence: dict[str, floa
         rows.append(raw.header_row)
         columns.append(name)
         values.append("")
-        messages.append(f"no column of the file holds {name}: {how_to_map}")
+        messages.append(f"no column of the file holds {name}: map it with a saved mapping or a profile")
         severities.append(Severity.ERROR)
     for name in REQUIRED:
         sure = confidence.get(name, 1.0)

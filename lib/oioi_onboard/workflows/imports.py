@@ -23,14 +23,7 @@ from ..sheets.issues import concat_issues
 from ..sheets.mapping import Mapping, apply_mapping
 from ..sheets.profiles import apply_profile, fitting_profile
 from ..sheets.reader import RawSheet, read_sheet
-from ..sheets.suggest import (
-    HOW_TO_MAP,
-    Suggestion,
-    placement_issues,
-    separator_hint,
-    suggest_mapping,
-    unplaced_required,
-)
+from ..sheets.suggest import Suggestion, placement_issues, separator_hint, suggest_mapping, unplaced_required
 from ..sheets.validate import Validation, validate
 
 if TYPE_CHECKING:
@@ -99,14 +92,12 @@ def map_sheet(
     confidence: dict[str, float] | None = None,
     operators: dict[str, str] | None = None,
     constants: dict[str, str] | None = None,
-    how_to_map: str = HOW_TO_MAP,
 ) -> MappedSheet:
     """Map ``raw`` by a profile (built-in or the CPO's), a chosen mapping, or the suggestion.
 
     ``confidence`` goes with a chosen mapping (the suggestion's for columns a
     person left as suggested); without a mapping the suggestion is used with its own.
     The CPO's defaults fill the cells the file leaves empty, unless ``constants`` names the field.
-    ``how_to_map`` is how the person would map a field no column holds (the page says it its own way).
     """
     given = dict(constants or {})
     defaults = {k: v for k, v in _cpo_defaults(session, actor, cpo_id).items() if k not in given}
@@ -142,7 +133,7 @@ def map_sheet(
     description = ([layout] if layout else []) + mapping.describe(reasons) + from_defaults
     mapping.constants.update(defaults)
     frame, issues = apply_mapping(raw, mapping)
-    issues = concat_issues([placement_issues(raw, mapping, confidence, how_to_map=how_to_map), issues])
+    issues = concat_issues([placement_issues(raw, mapping, confidence), issues])
     hint = fitting_profile(raw) if unplaced_required(mapping) else None
     for line in (hint, separator_hint(raw)):
         if line:
