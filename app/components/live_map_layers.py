@@ -73,7 +73,9 @@ def fit_view(lat_min: float, lat_max: float, lon_min: float, lon_max: float, *, 
     zoom_lon = math.log2(width * 360 / (512 * lon_span))
     zoom_lat = math.log2(height * 2 * math.pi / (512 * y_span))
     zoom = max(1.0, min(16.0, min(zoom_lon, zoom_lat) - 0.3))  # 0.3: a margin of about a fifth
-    return pdk.ViewState(latitude=(lat_min + lat_max) / 2, longitude=(lon_min + lon_max) / 2, zoom=round(zoom, 2))
+    # Centred in Mercator y, as drawn: the middle latitude lies south of it, and the north edge would be cut.
+    centre = math.degrees(2 * math.atan(math.exp((mercator_y(lat_min) + mercator_y(lat_max)) / 2)) - math.pi / 2)
+    return pdk.ViewState(latitude=round(centre, 6), longitude=(lon_min + lon_max) / 2, zoom=round(zoom, 2))
 
 
 def worst_status(counts: pd.DataFrame) -> pd.Series:

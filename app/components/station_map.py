@@ -24,7 +24,7 @@ import streamlit as st
 from pydeck.bindings.json_tools import default_serialize
 
 from components.basemap import deck_style, under
-from components.live_map_layers import CompactDeck, fit_view
+from components.live_map_layers import MAP_WIDTH_PX, CompactDeck, fit_view
 
 STATE_COLOURS: dict[str, tuple[int, int, int]] = {
     "ok": (0, 114, 178),  # blue
@@ -57,14 +57,13 @@ def legend_html(counts: dict[str, int] | None = None) -> str:
     return "".join(chips)
 
 
-def fitted_view(points: pd.DataFrame) -> pdk.ViewState:
-    """A view showing the bulk of the points (2nd..98th percentile, so one stray point does not zoom out)."""
+def fitted_view(points: pd.DataFrame, width: int = MAP_WIDTH_PX) -> pdk.ViewState:
+    """A view of ``width`` pixels showing every point: none is drawn outside the frame. Stray points are the
+    ones whose position is out of range, and those are listed beside the map, not drawn (render_station_map)."""
     if points.empty:
         return pdk.ViewState(latitude=51.1, longitude=10.4, zoom=5)
-    low, high = (2, 98) if len(points) > 50 else (0, 100)
-    lat_min, lat_max = np.percentile(points["latitude"].to_numpy(), [low, high])
-    lon_min, lon_max = np.percentile(points["longitude"].to_numpy(), [low, high])
-    return fit_view(float(lat_min), float(lat_max), float(lon_min), float(lon_max))
+    lat, lon = points["latitude"].to_numpy(), points["longitude"].to_numpy()
+    return fit_view(float(lat.min()), float(lat.max()), float(lon.min()), float(lon.max()), width=width)
 
 
 def _with_style(points: pd.DataFrame) -> pd.DataFrame:
@@ -124,10 +123,11 @@ def _metres_per_pixel(latitude: float, zoom: float) -> float:
     return 40_075_016.7 * math.cos(math.radians(latitude)) / (512 * 2**zoom)
 
 
-def station_deck(points: pd.DataFrame, every_station: bool = False) -> pdk.Deck:
-    """The deck for ``station_points``-shaped data, over the offline base map (and tiles if a style is set)."""
+def station_deck(points: pd.DataFrame, every_station: bool = False, width: int = MAP_WIDTH_PX) -> pdk.Deck:
+    """The deck for ``station_points``-shaped data, over the offline base map (and tiles if a style is set),
+    fitted to a map ``width`` pixels wide."""
     styled = _with_style(points)
-    view = fitted_view(points)
+    view = fitted_view(points, width)
     layers = []
     if every_station or len(styled) <= AGGREGATE_ABOVE:
         # Problems on top: draw ok first.
@@ -155,15 +155,25 @@ def station_deck(points: pd.DataFrame, every_station: bool = False) -> pdk.Deck:
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def _cached_deck(key: str, _points: pd.DataFrame, every_station: bool) -> pdk.Deck:
+def _cached_deck(key: str, _points: pd.DataFrame, every_station: bool, width: int) -> pdk.Deck:
     # Keyed on the caller's key: hashing 25,000 points on every rerun would cost more than the map.
-    return station_deck(_points, every_station)
+    return station_deck(_points, every_station, width)
 
 
 def render_station_map(points: pd.DataFrame, *, key: str | None = None, every_station: bool = False,
                        height: int = 520) -> None:
-    """Legend and map. ``key`` names this exact set of points (e.g. a revision): the deck is then cached."""
+    """Legend and map of the stations whose position is in range (``in_range``), and a list of the others
+    beside it. ``key`` names this exact set of points (e.g. a revision): the deck is then cached."""
+    in_range = points["in_range"].to_numpy(dtype=bool) if "in_range" in points.columns else np.ones(len(points), bool)
+    shown, away = points[in_range], points[~in_range]
     counts = points["state"].value_counts().to_dict() if len(points) else {}
     st.markdown(legend_html(counts), unsafe_allow_html=True)
-    deck = _cached_deck(key, points, every_station) if key else station_deck(points, every_station)
-    st.pydeck_chart(deck, height=height)
+    place, width = st, MAP_WIDTH_PX
+    if len(away):
+        place, beside = st.columns([3, 1])
+        width = MAP_WIDTH_PX * 3 // 4  # the map's column
+        beside.caption(f"{len(away):,} station(s) not on the map: their position lies outside their country "
+                       "(or outside latitude -90..90, longitude -180..180). Fix them above.")
+        beside.dataframe(away[["station_id", "name", "latitude", "longitude"]], hide_index=True)
+    deck = _cached_deck(key, shown, every_station, width) if key else station_deck(shown, every_station, width)
+    place.pydeck_chart(deck, height=height)

@@ -312,12 +312,15 @@ def _add_user() -> None:
 if actor.can_manage:
     with st.expander("Accounts"):
         with db_session() as session:
-            users = [user for user, _ in list_users(session, actor=actor)]
+            users = list_users(session, actor=actor)
             all_cpos = [c.name for c in queries.list_cpos(session, actor=actor)]
-        st.dataframe(pd.DataFrame([{"user": u.name, "role": ROLE_LABELS[Role(u.role)], "e-mail": u.email or "",
-                                    "active": u.active} for u in users]), hide_index=True)
+        st.dataframe(pd.DataFrame([{"user": u.name, "role": ROLE_LABELS[Role(u.role)], "CPOs": ", ".join(cpo_names),
+                                    "e-mail": u.email or "", "active": u.active} for u, cpo_names in users]),
+                     hide_index=True)
         st.text_input("New user name", key="user_name")
-        st.selectbox("Role", grantable_roles(actor), format_func=lambda role: ROLE_LABELS[role], key="user_role")
+        roles = grantable_roles(actor)
+        st.selectbox("Role", roles, format_func=lambda role: ROLE_LABELS[role], key="user_role",
+                     index=roles.index(Role.VIEWER))  # the least a new account may do, until someone gives more
         st.multiselect("CPOs (for CPO staff)", all_cpos, key="user_cpos")
         st.text_input("E-mail (to match a single sign-on login)", key="user_email")
         st.button("Create user", on_click=_add_user, key="user_submit")

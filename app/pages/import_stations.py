@@ -33,6 +33,7 @@ from oioi_onboard.sheets import (
     issues_xlsx,
     profiles,
     replace_value,
+    separator_hint,
     station_points,
     template,
 )
@@ -129,6 +130,14 @@ def _read(sha256: str, _data: bytes, file_name: str):
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
+def _suggestion(sha256: str, cpo_id: int, operator_ids: tuple[str, ...], _raw):  # noqa: ANN001, ANN202
+    # Profiling the values of every column is done once per file and CPO (its operator ids fill what the file
+    # lacks), not on every rerun.
+    with db_session() as session:
+        return imports.suggest(session, actor=actor, cpo_id=cpo_id, raw=_raw)
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
 def _operator_table(sha256: str, _raw) -> bytes:  # noqa: ANN001
     return bnetza.operator_table_csv(_raw)  # counts every row of the register: once per file, not per rerun
 
@@ -143,6 +152,8 @@ if isinstance(raw, LocationsFile):
     st.write(f"**{plain(upload['name'])}**: {len(raw.locations):,} OCPI Locations.")
 else:
     st.write(f"**{plain(upload['name'])}**: {len(raw.frame):,} rows, header in row {raw.header_row}.")
+    if hint := separator_hint(raw):
+        st.warning(plain(hint))
 for note in raw.notes:
     st.caption(plain(note))
 
@@ -187,34 +198,38 @@ elif profile != SUGGESTED:
     map_options = {"profile": profile}
     mapping_key = ("profile", profile)
 else:
-    with db_session() as session:
-        suggestion = imports.suggest(session, actor=actor, cpo_id=cpo_id, raw=raw)
+    suggestion = _suggestion(file_sha256, cpo_id, tuple(operator_ids), raw)
     if suggestion.layout:  # a layout recognised from the headers, e.g. France's IRVE schema
         st.caption(plain(suggestion.layout))
     chosen = sheet_mapping.Mapping.from_dict(suggestion.mapping.to_dict())
     confidence = dict(suggestion.confidence)
+    reasons = dict(suggestion.reasons)
     sources = [NOT_MAPPED, *raw.columns]
     with st.expander("Which column holds which field", expanded=bool(suggestion.unplaced_required)):
         grid = st.columns(3)
         for i, column in enumerate(COLUMNS):
             default = suggestion.mapping.source(column.name)
-            index = sources.index(default) if default in sources else 0
             sure = suggestion.confidence.get(column.name, 0.0)
             label = f"{column.name}{' *' if column.required else ''}"
             key = f"import_map_{column.name}"
+            if state.get(key) not in sources:
+                # A new file (its scope starts clean): its suggestion is set, and so sent to the browser, which
+                # would otherwise keep showing, and send back, the choices it drew for the file before.
+                state[key] = default if default in sources else NOT_MAPPED
             picked = grid[i % 3].selectbox(
-                label, sources, index=0 if key in state else index, key=key,  # a restored choice wins
+                label, sources, key=key,  # a choice made or restored for this file wins
                 help=f"{column.description}. Suggested with {sure:.0%} confidence." if default else column.description,
             )
             chosen.columns[column.name] = None if picked == NOT_MAPPED else picked
             if picked != (default or NOT_MAPPED):
                 confidence[column.name] = 1.0  # a person chose it
+                reasons[column.name] = "chosen by hand"
         if operator_ids:
             chosen.operator_id = st.selectbox(
                 "Operator id for ids the file lacks", operator_ids, key="import_operator_id",
                 help="Station and EVSE ids missing from the file are generated from it, the same on every import",
             )
-        for line in chosen.describe():
+        for line in chosen.describe(reasons):
             st.caption(plain(line))
         name = st.text_input("Save this mapping as a profile for this CPO", key="import_profile_name")
         if st.button("Save profile", disabled=not name.strip(), key="import_profile_save"):
@@ -226,6 +241,9 @@ else:
         if "import_saved_profile" in state:
             saved_name = state.pop("import_saved_profile")
             st.success(plain(f"Saved profile {saved_name!r}; choose it under Mapping next time."))
+    if not chosen.source("station_id") and "station_id" not in chosen.constants | cpo_defaults:
+        st.warning("No column of the file holds station ids, so they are generated from the operator id. If the "
+                   "file has the CPO's own station codes, choose their column for station_id above.")
     map_options = {"mapping": chosen, "confidence": confidence}
     mapping_key = ("columns", json.dumps([chosen.to_dict(), confidence], sort_keys=True))
 
@@ -271,6 +289,8 @@ cols[1].metric("Connectors", f"{validation.connectors:,}")
 cols[2].metric("Errors", f"{validation.errors:,}")
 cols[3].metric("Warnings", f"{validation.warnings:,}")
 cols[4].metric("Stations blocked", f"{len(validation.blocked_station_ids()):,}")
+if "import_fix_done" in state:
+    st.success(plain(state.pop("import_fix_done")))  # what the last "Replace and revalidate" changed, said once
 
 issues = validation.issues
 unmapped = sorted(issues.loc[issues["rule"] == "field_not_mapped", "column"].unique())
@@ -289,6 +309,8 @@ else:
 
     # --- fixing ------------------------------------------------------------------------------------
     st.subheader("Fix")
+    if state.pop("import_fix_clear", False):
+        state["import_fix_old"] = state["import_fix_new"] = ""  # before the form draws them: a fresh start
     with st.form("import_replace"):
         st.write("Replace a value everywhere in one column")
         columns_with_issues = sorted(c for c in issues["column"].unique() if c in validation.frame.columns)
@@ -299,6 +321,9 @@ else:
             fixed, count = replace_value(validation.frame, fix_column, fix_old, fix_new)
             if count:
                 _validate(fixed, work["mapping_issues"], work["description"])
+                state["import_fix_done"] = (f"Replaced {count:,} cell{'s' if count != 1 else ''} of {fix_column}: "
+                                            f"{fix_old!r} → {fix_new!r}.")
+                state["import_fix_clear"] = True
                 st.rerun()
             st.warning(plain(f"No cell of {fix_column} holds {fix_old!r}."))
 
@@ -320,7 +345,7 @@ every = st.toggle("Every station (slower with many stations)", value=False, key=
 render_station_map(points, key=work["map_key"], every_station=every)
 missing = validation.stations - len(points)
 if missing:
-    st.caption(f"{missing:,} stations have no usable coordinates and are not on the map.")
+    st.caption(f"{missing:,} stations have no coordinates that are numbers and are not on the map.")
 
 # --- accept ------------------------------------------------------------------------------------
 

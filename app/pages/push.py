@@ -6,7 +6,7 @@ from common import choose_cpo, current_actor, db_session, plain, show_error
 from components.steps import show_steps
 from oioi_onboard.errors import OnboardError
 from oioi_onboard.store import connection, queries
-from oioi_onboard.sync import KINDS, plan_push, progress, queue_control
+from oioi_onboard.sync import KINDS, mass_replacement, plan_push, progress, queue_control
 from oioi_onboard.workflows import start_push
 
 KIND_LABELS = {"new": "New", "changed": "Changed", "connectors_changed": "Connectors changed",
@@ -53,7 +53,8 @@ def enqueue(cpo_id: int, dry_run: bool, stations: int = 0) -> None:
         with st.spinner(f"{doing} {stations:,} station(s)…", show_time=True), db_session() as session:
             _, run = start_push(session, actor=actor, cpo_id=cpo_id, dry_run=dry_run,
                                 confirm_deletions=state.get("push_confirm_deletions", False),
-                                confirm_connector_changes=state.get("push_confirm_connectors", False))
+                                confirm_connector_changes=state.get("push_confirm_connectors", False),
+                                replace_all=state.get("push_replace_all", False))
             run_id, total = run.id, run.total
     except OnboardError as error:  # problems a user can fix; anything else is a bug and shows as one
         state["push_outcome"] = ("error", plain(str(error)))
@@ -95,6 +96,11 @@ else:
     st.success("Nothing to push: the endpoint holds every stored station as it is.")
 
 needs = plan.needs_confirmation  # as enqueue_plan checks it
+replacing = mass_replacement(plan)
+if replacing:
+    st.error(plain(f"{replacing} Check the mapping on the import page before you push."))
+    st.checkbox("Replace them all: the stations the endpoint holds are deleted and the new ones pushed",
+                key="push_replace_all")
 if needs.get("deleted"):
     st.checkbox(
         f"Delete {needs['deleted']} station(s) at the endpoint (removed here or missing from the latest full "

@@ -216,6 +216,22 @@ def test_admin_creates_a_user_and_sees_the_password_once(two_cpos):
     assert password not in [c.value for c in app.code]
 
 
+def test_a_new_user_is_a_viewer_unless_chosen_otherwise_and_the_table_shows_each_ones_cpos(two_cpos):
+    app = page("admin")
+    assert app.selectbox(key="user_role").value == Role.VIEWER  # the least role, not admin
+    [accounts] = [frame.value for frame in app.dataframe if "user" in frame.value.columns]
+    cpos = dict(zip(accounts["user"], accounts["CPOs"], strict=True))
+    assert (cpos["alice"], cpos["bob"], cpos["admin"]) == ("Alpha", "Bravo", "")
+    app.text_input(key="user_name").input("dora")
+    app.button(key="user_submit").click().run()
+    assert not app.exception and not app.error
+    with session_scope() as session:
+        from oioi_onboard.store.auth import list_users
+
+        [dora] = [user for user, _ in list_users(session, actor=two_cpos["admin"]) if user.name == "dora"]
+        assert dora.role == Role.VIEWER
+
+
 def test_accounts_show_to_whoever_may_manage_users(two_cpos):
     """The library lets partner managers manage users (admins excepted); CPO staff and viewers may not."""
     app = page("maria")

@@ -150,3 +150,165 @@ def test_a_french_irve_file_maps_with_no_manual_step(db):
     assert any("IRVE" in c.value for c in app.caption)  # the page says which layout it recognised
     validation = app.session_state["import_work"]["validation"]
     assert validation.stations > 0 and validation.errors == 0
+
+
+# --- replacing the file, fixing, the map, a file that reads as one column -----------------------------------
+
+def _renamed(path: Path, names: dict[str, str], rows: int = 12, change=None) -> bytes:  # noqa: ANN001
+    """The file's first rows under other headers; ``change`` may rewrite each row (a dict) first."""
+    reader = csv.DictReader(io.StringIO(path.read_text(encoding="utf-8")))
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow([names.get(f, f) for f in reader.fieldnames])
+    for _, row in zip(range(rows), reader, strict=False):
+        writer.writerow(list((change(row) if change else row).values()))
+    return out.getvalue().encode()
+
+
+class Browser:
+    """What the browser shows in the mapping's select boxes: it draws each from its first message, and
+    afterwards changes it only when the page sends a value (``set_value``) or the person picks one."""
+
+    def __init__(self) -> None:
+        self.shown: dict[str, str] = {}
+
+    def look(self, app: AppTest) -> dict[str, str]:
+        for box in app.selectbox:
+            key = box.key or ""
+            if not key.startswith("import_map_"):
+                continue
+            if box.proto.set_value:
+                self.shown[key] = box.proto.raw_value
+            elif key not in self.shown:
+                self.shown[key] = box.options[box.proto.default]
+        return dict(self.shown)
+
+    def pick(self, app: AppTest, key: str, value: str) -> AppTest:
+        """A person's choice: the browser sends it with every other box's value as it shows it."""
+        for box in app.selectbox:
+            if box.key in self.shown and box.key != key:
+                box.set_value(self.shown[box.key])
+        app.selectbox(key=key).set_value(value)
+        self.shown[key] = value
+        return app.run()
+
+
+def _chosen(app: AppTest) -> dict[str, str | None]:
+    from oioi_onboard.sheets.canonical import NAMES
+
+    return {name: app.selectbox(key=f"import_map_{name}").value for name in NAMES}
+
+
+ITALIAN = {"station_name": "Nome", "latitude": "Latitudine", "longitude": "Longitudine", "phone": "Telefono",
+           "evse_id": "Codice EVSE", "description": "Descrizione", "notes": "Note"}
+OTHER = {"station_name": "Label", "latitude": "Coord Y", "longitude": "Coord X", "phone": "Hotline no",
+         "evse_id": "Point", "description": "Descrizione", "notes": "Note"}
+
+
+def test_a_replaced_file_keeps_its_own_suggestion_and_a_hand_choice_changes_only_its_field(user):
+    browser = Browser()
+    app = _open(user, ("first.csv", _renamed(DEMO, OTHER)))
+    assert not app.exception, app.exception
+    browser.look(app)
+    app = _upload(app, "corrected.csv", _renamed(DEMO, ITALIAN))
+    assert not app.exception, app.exception
+    suggested = _chosen(app)
+    assert browser.look(app) == {f"import_map_{k}": v for k, v in suggested.items()}  # the new file's suggestion
+    assert (suggested["station_name"], suggested["latitude"], suggested["evse_id"]) == (
+        "Nome", "Latitudine", "Codice EVSE")
+
+    app = browser.pick(app, "import_map_notes", "— not in the file —")
+    assert not app.exception, app.exception
+    assert _chosen(app) == {**suggested, "notes": "— not in the file —"}
+    validation = app.session_state["import_work"]["validation"]
+    assert validation.errors == 0 and validation.stations == 6
+
+
+def test_replace_everywhere_says_how_many_cells_it_changed_and_clears_its_inputs(user):
+    app = _open(user, ("broken.csv", BROKEN.read_bytes()))
+    app.selectbox(key="import_fix_column").set_value("connector_type")
+    app.text_input(key="import_fix_old").input("Pantograph")
+    app.text_input(key="import_fix_new").input("Type2")
+    [replace] = [b for b in app.button if b.label == "Replace and revalidate"]
+    app = replace.click().run()
+    assert not app.exception, app.exception
+    assert [s.value for s in app.success] == ["Replaced 1 cell of connector\\_type: 'Pantograph' → 'Type2'."]
+    assert app.text_input(key="import_fix_old").value == "" and app.text_input(key="import_fix_new").value == ""
+    app = app.run()  # said once, not on every rerun
+    assert not any("Replaced" in s.value for s in app.success)
+
+    app = _open(user, ("no_phone.csv", _without_column(DEMO, "phone")))  # every phone of the file, all fixed
+    app.selectbox(key="import_fix_column").set_value("phone")
+    app.text_input(key="import_fix_new").input("+49 621 1234567")
+    [replace] = [b for b in app.button if b.label == "Replace and revalidate"]
+    app = replace.click().run()
+    assert [s.value for s in app.success][:1] == ["Replaced 12 cells of phone: '' → '+49 621 1234567'."]
+
+
+def _deck(app: AppTest) -> dict:
+    import json
+
+    [chart] = app.get("deck_gl_json_chart")
+    return json.loads(chart.proto.json)
+
+
+def test_the_map_fits_the_points_in_range_and_lists_the_others_beside_it(user):
+    import math
+
+    def swapped(row: dict) -> dict:  # Parkhaus Augustaanlage with latitude and longitude exchanged
+        if row["station_id"] == "DE*DMO*SMA0001":
+            row["latitude"], row["longitude"] = row["longitude"], row["latitude"]
+        return row
+
+    app = _open(user, ("swapped.csv", _renamed(DEMO, {}, rows=40, change=swapped)))
+    assert not app.exception, app.exception
+    deck = _deck(app)
+    [drawn] = [layer["data"] for layer in deck["layers"] if layer["id"] == "stations"]
+    assert "Parkhaus Augustaanlage" not in {point["name"] for point in drawn}
+    [listed] = [frame.value for frame in app.dataframe
+                if list(frame.value.columns) == ["station_id", "name", "latitude", "longitude"]]
+    assert listed["station_id"].tolist() == ["DE*DMO*SMA0001"]
+    assert any("not on the map" in c.value for c in app.caption)
+
+    # Every point drawn lies inside the frame: the map beside the list is at least 420 px wide, 520 px high.
+    view = deck["initialViewState"]
+    scale = 512 * 2 ** view["zoom"]
+
+    def pixel(lat: float, lon: float) -> tuple[float, float]:
+        return lon / 360 * scale, -math.log(math.tan(math.pi / 4 + math.radians(lat) / 2)) / (2 * math.pi) * scale
+
+    centre_x, centre_y = pixel(view["latitude"], view["longitude"])
+    for point in drawn:
+        x, y = pixel(point["latitude"], point["longitude"])
+        assert abs(x - centre_x) < 420 / 2 and abs(y - centre_y) < 520 / 2, (point["name"], view)
+    assert view["zoom"] > 9  # Mannheim, not the Indian Ocean
+
+
+def test_a_file_that_reads_as_one_column_suggests_its_separator(user):
+    lines = DEMO.read_text(encoding="utf-8").splitlines()[:6]
+    colon = "\n".join(line.replace(",", ":") for line in lines).encode()
+    app = _open(user, ("colons.csv", colon))
+    assert not app.exception, app.exception
+    assert any("one column" in w.value and "':'" in w.value for w in app.warning), [w.value for w in app.warning]
+
+
+def test_an_export_in_its_own_language_maps_itself_and_says_why(db):
+    with db() as session:
+        make_cpo(session, name="Ricarica", operator_ids="IT*RIC")
+        make_user(session, "it", Role.CPO_STAFF, cpo_names=["Ricarica"])
+    italian = ROOT / "tests" / "data" / "sheets" / "stazioni_it.xlsx"
+    app = _open("it", (italian.name, italian.read_bytes()))
+    assert not app.exception, app.exception
+    validation = app.session_state["import_work"]["validation"]
+    assert (validation.stations, validation.connectors, validation.errors) == (3, 5, 0)
+    captions = [c.value for c in app.caption]
+    assert "evse\\_id \\<- 'EVSE ID' (its header; values look like EVSE ids, 5/5)" in captions, captions
+    assert any(c.startswith("station\\_id \\<- 'Codice stazione' (its header; values look like station codes")
+               for c in captions)
+    assert not any("station ids" in w.value for w in app.warning)  # the CPO's own codes are kept
+
+
+def test_generated_station_ids_are_a_warning_seen_at_once(user):
+    app = _open(user, ("no_ids.csv", _without_column(DEMO, "station_id")))
+    assert not app.exception, app.exception
+    assert any("No column of the file holds station ids" in w.value for w in app.warning)

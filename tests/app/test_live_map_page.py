@@ -374,7 +374,9 @@ def test_a_station_of_another_cpo_is_not_shown_to_staff(network):
     app = page("staff")
     app.text_input(key="live_station_id").set_value("DE*ABC*S00009").run()
     assert not app.exception, app.exception
-    assert any("may not see" in w.value for w in app.warning)
+    # Told as if it did not exist: neither the other CPO's name nor that the station is there.
+    [warning] = [w.value for w in app.warning if "DE\\*ABC\\*S00009" in w.value]
+    assert "not found or not yours" in warning and "Hidden CPO" not in warning
     assert not app.json
 
 

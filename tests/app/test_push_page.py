@@ -8,12 +8,13 @@ import time
 from pathlib import Path
 
 import pytest
+from sqlalchemy import func, select
 from streamlit.testing.v1 import AppTest
 
 from oioi_onboard.store import connection
 from oioi_onboard.store.auth import SYSTEM, create_user
 from oioi_onboard.store.db import migrate, session_scope
-from oioi_onboard.store.models import Cpo, Role
+from oioi_onboard.store.models import Cpo, Outbox, Role
 from oioi_onboard.testing.sandbox import running_sandbox
 from oioi_onboard.testing.stations import station_payload
 from oioi_onboard.testing.store import make_cpo, new_import, store_station, store_stations
@@ -132,6 +133,28 @@ def test_connector_change_waits_for_confirmation_on_the_page(sandbox, cpo_id, wo
     wait_for(app, lambda a: "2 of 2 done, 2 acknowledged" in progress_text(a))
     held = {s["station_id"]: s["deleted"] for s in sandbox.stations()}
     assert held["DE*8PS*S000005"] is True and held["DE*8PS*S000005-2"] is False
+
+
+def test_a_push_that_would_replace_every_station_is_refused_until_replace_all_is_ticked(cpo_id):
+    with session_scope() as session:
+        first = new_import(session, cpo_id)
+        for n in range(1, 31):  # the endpoint holds the 30 stations ...
+            store_station(session, cpo_id, station_payload(n), import_id=first.id, acked=True)
+        record = new_import(session, cpo_id)  # ... and a new file has the same ones under other ids
+        for n in range(1, 31):
+            store_station(session, cpo_id, station_payload(n, prefix="G"), import_id=record.id)
+    app = page()
+    assert not app.exception, app.exception
+    assert metrics(app)["Deleted"] == 30 and metrics(app)["New"] == 30
+    assert any("station ids differ: is the station id column mapped?" in e.value for e in app.error)
+    app.checkbox(key="push_confirm_deletions").check().run()
+    app.button(key="push_go").click().run()
+    assert any("Nothing was sent" in e.value and "station id column" in e.value for e in app.error)
+    with session_scope() as session:
+        assert session.execute(select(func.count()).select_from(Outbox)).scalar_one() == 0
+    app.checkbox(key="push_replace_all").check().run()
+    app.button(key="push_go").click().run()
+    assert "60 request(s) queued" in app.success[0].value
 
 
 def test_resuming_a_paused_queue_is_audited_once_by_the_library(cpo_id):

@@ -8,6 +8,7 @@ database (the command inherits ``OIOI_DATA_DIR``).
 from __future__ import annotations
 
 import csv
+import getpass
 import json
 import os
 import signal
@@ -20,7 +21,7 @@ import pytest
 from sqlalchemy import func, select
 
 from oioi_onboard.store.db import migrate, session_scope
-from oioi_onboard.store.models import Outbox, OutboxState, Station
+from oioi_onboard.store.models import ImportRecord, Outbox, OutboxState, PushRun, Station
 from oioi_onboard.testing.sandbox import running_sandbox
 from tests.conftest import ROOT
 from tests.helpers.faulty_front import faulty_front
@@ -127,6 +128,34 @@ def test_connector_change_in_a_file_needs_yes_then_replaces_and_a_rerun_sends_no
         assert again.returncode == 0, again.stdout + again.stderr
         assert "nothing to push" in again.stderr
         assert sandbox.stats()["station_accepts"] == accepted
+
+
+def test_a_file_whose_station_ids_changed_is_refused_even_with_yes_until_replace_all(tmp_path):
+    file = _small_file(tmp_path, rows=10)
+    lines = file.read_text(encoding="utf-8").splitlines()
+    column = lines[0].split(",").index("station_id")
+    without_ids = tmp_path / "without_ids.csv"  # the same stations; their ids are generated from the operator id
+    without_ids.write_text("\n".join(",".join(c for i, c in enumerate(line.split(",")) if i != column)
+                                      for line in lines) + "\n", encoding="utf-8")
+    with running_sandbox(tmp_path / "sb", api_keys=(KEY,)) as sandbox:
+        assert _push(file, sandbox).returncode == 0
+        before = sandbox.stats()["station_accepts"]
+
+        refused = _push(without_ids, sandbox, "--yes")
+        assert refused.returncode == 1, refused.stdout + refused.stderr
+        assert "refused even with --yes" in refused.stdout
+        assert "station ids differ: is the station id column mapped?" in refused.stdout
+        assert sandbox.stats()["station_accepts"] == before  # nothing was sent
+
+        replaced = _push(without_ids, sandbox, "--replace-all")
+        assert replaced.returncode == 0, replaced.stdout + replaced.stderr
+        held = {s["station_id"]: s["deleted"] for s in sandbox.stations()}
+        assert held["DE*DMO*SMA0001"] is True and sum(not deleted for deleted in held.values()) == len(before)
+    # The push history names the person at the command line, not "system".
+    with session_scope() as session:
+        runs = session.execute(select(PushRun.user_name)).scalars().all()
+        imports = session.execute(select(ImportRecord.user_name)).scalars().all()
+    assert set(runs) == set(imports) == {f"cli:{getpass.getuser()}"} and len(runs) == 2
 
 
 # --------------------------------------------------------------------------- killed, interrupted, backoff

@@ -398,3 +398,20 @@ def test_with_the_cpo_its_defaults_fill_the_phone_and_the_registry_is_checked(db
     result = invoke(OCPI / "location_example.json", "--json", "--cpo", "OCPI CPO", "--set", "is_open_24=yes")
     assert result.exit_code == 1
     assert {i["rule"] for i in json.loads(result.stdout)["issues"]} == {"operator_not_registered"}  # BE*BEC
+
+
+def test_messages_speak_of_the_command_line_and_suggest_the_files_own_country(tmp_path):
+    lines = DEMO.read_text(encoding="utf-8").splitlines()[:5]
+    header = lines[0].split(",")
+    keep = [i for i, name in enumerate(header) if name not in ("phone", "country")]
+    path = tmp_path / "no_phone.csv"
+    path.write_text("\n".join(",".join(line.split(",")[i] for i in keep) for line in lines) + "\n", encoding="utf-8")
+    result = invoke(path, "--json")
+    messages = {issue["rule"]: issue["message"] for issue in json.loads(result.stdout)["issues"]}
+    assert messages["field_not_mapped"] == "no column of the file holds phone: map it with a saved mapping or a profile"
+    assert "--set country=DE" in messages["country_inferred"]  # the demo network is German
+
+    result = invoke(SHEETS / "values_only_ro.csv", "--json")
+    [inferred] = [i["message"] for i in json.loads(result.stdout)["issues"] if i["rule"] == "country_inferred"]
+    assert "--set country=RO" in inferred and "country=DE" not in inferred
+    assert not any("under Columns" in line for line in result.output.splitlines())

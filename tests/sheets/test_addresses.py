@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from oioi_onboard.sheets.addresses import parse_address, zip_fits
+from oioi_onboard.sheets.addresses import address_line, parse_address, zip_fits
 from oioi_onboard.sheets.hours import split_hours
 from oioi_onboard.sheets.mapping import Mapping, apply_mapping
 from oioi_onboard.sheets.reader import read_sheet
@@ -48,11 +48,45 @@ def mapped(rows: list[list[str]]):
     # the British postcode after the city
     ("12 High Street, London SW1A 1AA", "GB", ("High Street", "12", "SW1A 1AA", "London")),
     ("221B Baker Street, London NW1 6XE", "", ("Baker Street", "221B", "NW1 6XE", "London")),
+    ("10 Downing Street, London SW1A 1AA", "", ("Downing Street", "10", "SW1A 1AA", "London")),
+    # the number after a comma or a marker, whatever the header and the country
+    ("Calle de Alcalá, 45, 28014 Madrid", "", ("Calle de Alcalá", "45", "28014", "Madrid")),
+    ("Calle de Alcalá 45, 28014 Madrid", "ES", ("Calle de Alcalá", "45", "28014", "Madrid")),
+    ("Rua Augusta, n.º 100, 1100-053 Lisboa", "", ("Rua Augusta", "100", "1100-053", "Lisboa")),
+    ("Str. Lipscani nr. 12, 030031 București", "", ("Str. Lipscani", "12", "030031", "București")),
+    ("Via Roma, 12 - 20121 Milano (MI)", "", ("Via Roma", "12", "20121", "Milano")),
+    # each country's postcode: PL 00-590, SE 111 51, NL 1012 JS, CZ 110 00
+    ("ul. Marszałkowska 10, 00-590 Warszawa", "", ("ul. Marszałkowska", "10", "00-590", "Warszawa")),
+    ("Drottninggatan 25, 111 51 Stockholm", "", ("Drottninggatan", "25", "111 51", "Stockholm")),
+    ("Damrak 1, 1012 JS Amsterdam", "", ("Damrak", "1", "1012 JS", "Amsterdam")),
+    ("Václavské náměstí 846/1, 110 00 Praha", "CZ", ("Václavské náměstí", "846/1", "110 00", "Praha")),
+    # postcode and city first (HU)
+    ("1061 Budapest, Andrássy út 12.", "", ("Andrássy út", "12", "1061", "Budapest")),
 ])
 def test_one_line_address_orders(text, country, parts):
     found = parse_address(text, country)
     assert (found.street, found.number, found.zip, found.city) == parts
     assert found.sure
+
+
+@pytest.mark.parametrize(("parts", "line"), [
+    (("Via Roma", "12", "20121", "Milano"), "Via Roma 12, 20121 Milano"),
+    (("Corso Buenos Aires 83, 20119 Milano", "", "20119", "Milano"), "Corso Buenos Aires 83, 20119 Milano"),
+    (("Marktplatz", "", "68159", "Mannheim"), "Marktplatz, 68159 Mannheim"),
+    (("", "", "", ""), ""),
+])
+def test_an_address_line_names_each_part_once(parts, line):
+    assert address_line(*parts) == line
+
+
+def test_a_column_of_whole_addresses_mapped_to_the_street_alone_is_split():
+    raw = sheet([["Station", "Indirizzo", "EVSE"],
+                 ["S1", "Corso Buenos Aires 83, 20124 Milano", "IT*ABC*E1"],
+                 ["S2", "Via Roma 12, 20121 Milano", "IT*ABC*E2"]])
+    frame, _ = apply_mapping(raw, Mapping(columns={"station_id": "Station", "street": "Indirizzo",
+                                                   "evse_id": "EVSE"}))
+    assert frame[["street", "street_number", "zip", "city"]].values.tolist() == [
+        ["Corso Buenos Aires", "83", "20124", "Milano"], ["Via Roma", "12", "20121", "Milano"]]
 
 
 @pytest.mark.parametrize(("text", "country"), [
@@ -211,10 +245,24 @@ S2 = "DE*8PS*S0002"  # Europaplatz 1, 10557 Berlin, DE; file row 9 is its first
     ({"city": "Hauptstraße"}, "city_implausible", "warning"),
     ({"zip": "1055"}, "zip_format", "warning"),
     ({"street": "Europaplatz 1", "street_number": ""}, "street_number_in_street", "warning"),
+    # Possible, but not in a range the numbering metadata knows as assigned: the platform takes it.
+    ({"phone": "+32 2 123 45 67"}, "phone_unassigned", "warning"),
+    ({"fax": "+32 2 123 45 67"}, "phone_unassigned", "warning"),
 ])
 def test_plausibility_rules(change, rule, severity):
     issues = validate(set_station(valid_frame(), S2, **change)).issues
     assert issues[["row", "rule", "severity"]].values.tolist() == [[9, rule, severity]]
+
+
+@pytest.mark.parametrize(("phone", "rule", "message"), [
+    ("+32 2 123 45 67", "phone_unassigned", "phone '+32 2 123 45 67' is not an assigned range in BE: check it"),
+    ("12", "phone_syntax", "phone '12' is not a valid phone number for DE"),  # only dialled locally, if at all
+    ("+49 1", "phone_syntax", "phone '+49 1' is not a valid phone number (The string supplied is too short to be a "
+                              "phone number.)"),
+])
+def test_only_an_impossible_phone_number_is_an_error(phone, rule, message):
+    [issue] = validate(set_station(valid_frame(), S2, phone=phone)).issues.to_dict("records")
+    assert (issue["rule"], issue["message"]) == (rule, message)
 
 
 def test_plausible_values_pass():

@@ -86,6 +86,20 @@ def test_a_station_shows_its_connectors_changes_and_the_exact_requests_with_thei
                                               "status": "Occupied"}}
 
 
+def test_the_station_view_names_each_part_of_the_address_once(network):
+    from oioi_onboard.store.models import Station
+
+    with session_scope() as session:
+        station = session.exec(select(Station).where(Station.station_id == "DE*8PS*S00001")).one()
+        # A street that holds the whole line, with the postcode and city given again (as fixes leave it).
+        station.payload = {**station.payload, "address": {"street": "Corso Buenos Aires 83, 20119 Milano",
+                                                          "street-number": "", "zip": "20119", "city": "Milano",
+                                                          "country": "IT"}}
+    with session_scope() as session:
+        view = live.station_view(session, actor=MANAGER, station_id="DE*8PS*S00001")
+    assert view.address == "Corso Buenos Aires 83, 20119 Milano"
+
+
 def test_a_station_is_found_by_one_of_its_evse_ids_too(network):
     with session_scope() as session:
         assert live.station_view(session, actor=MANAGER, station_id=evse(2).lower()).station_id == "DE*8PS*S00002"
@@ -98,10 +112,14 @@ def test_a_station_is_found_by_one_of_its_evse_ids_too(network):
 def test_another_cpos_station_is_refused_and_an_unknown_one_is_not_found(network):
     staff = Actor(name="sam", role=Role.CPO_STAFF, cpo_ids=frozenset({network["other"]}))
     with session_scope() as session:
-        with pytest.raises(PermissionDenied):
+        with pytest.raises(PermissionDenied) as theirs:
             live.station_view(session, actor=staff, station_id="DE*8PS*S00001")
-        with pytest.raises(NotFound):
+        with pytest.raises(NotFound) as unknown:
             live.station_view(session, actor=staff, station_id="DE*NOPE*S1")
+        # Neither the other CPO's name nor whether the station exists is told.
+        assert str(theirs.value) == "station or EVSE id 'DE*8PS*S00001': not found or not yours"
+        assert str(unknown.value) == "station or EVSE id 'DE*NOPE*S1': not found or not yours"
+        assert "Live CPO" not in str(theirs.value)
         assert live.station_view(session, actor=staff, station_id="DE*ABC*S00009").cpo == "Other CPO"
         assert live.recent_changes(session, actor=staff).empty
 

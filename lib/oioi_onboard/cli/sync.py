@@ -88,12 +88,17 @@ def push(
                                                     "up to an hour, and is honoured.")] = WORKER_BACKOFF_MAX,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")] = False,
     yes: Annotated[bool, typer.Option("--yes", help="Confirm deletions and connector changes.")] = False,
+    replace_all: Annotated[bool, typer.Option(
+        "--replace-all", help="Confirm a push that deletes most live stations and adds about as many new ones "
+                              "(refused even with --yes: usually station ids that differ from the last file's)."
+    )] = False,
 ) -> None:
     """Validate, store, diff and push a station file in one go; exit 0 when every station is acknowledged.
 
     Run it again after a crash or Ctrl-C: what is still queued is sent, nothing acknowledged is sent twice.
     An endpoint that fails or throttles is waited out (Ctrl-C stops; what is queued stays queued).
     """
+    from ..store.auth import command_line_actor
     from ..workflows.push import Credentials, Interrupted, push_file
 
     check_backoff(backoff_base, backoff_max)
@@ -133,7 +138,8 @@ def push(
     try:
         summary = push_file(file=file, credentials=credentials, cpo_name=cpo, profile=profile,
                             operators=operator_table(operators), constants=parse_settings(set_),
-                            concurrency=concurrency, yes=yes, say=lambda line: print(line, file=out, flush=True),
+                            concurrency=concurrency, yes=yes, replace_all=replace_all, actor=command_line_actor(),
+                            say=lambda line: print(line, file=out, flush=True),
                             on_follow=progress, backoff_base=backoff_base, backoff_max=backoff_max)
     except Interrupted as interrupted:
         raise stopped(interrupted.still_queued, 128 + interrupted.signum) from None
@@ -165,6 +171,9 @@ def print_summary(summary, *, as_json: bool) -> None:  # noqa: ANN001
             typer.echo("nothing to push: every station of the file has errors (below); fix them and push again")
         else:
             typer.echo("nothing to push: the endpoint already holds every stored station")
+    if summary.refused:
+        typer.echo(f"not sent, refused even with --yes: {summary.refused} Check the mapping; --replace-all "
+                   "replaces them all")
     if summary.waiting_for_confirmation:
         kinds = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in summary.waiting_for_confirmation.items())
         typer.echo(f"not sent, needs confirmation (--yes): {kinds}")

@@ -1,8 +1,11 @@
 """Postal addresses as files write them: one line, in the orders Europe uses.
 
 - ``Luisenring 49a, 68159 Mannheim``: street, number, postcode, city (DE, AT, NL, BE, CH, IT, ES, ...);
+  the number after a comma too (``Calle de Alcalá, 45, 28014 Madrid``) or a marker (``Str. Lipscani nr. 12``),
+  and the postcodes of each country (``00-590 Warszawa``, ``111 51 Stockholm``, ``1012 JS Amsterdam``);
 - ``12 rue de la République 68100 Mulhouse``: number first (FR, LU, GB, IE);
-- ``12 High Street, London SW1A 1AA``: the British postcode after the city.
+- ``12 High Street, London SW1A 1AA``: the British postcode after the city;
+- ``1061 Budapest, Andrássy út 12.``: postcode and city first, as Hungary writes it.
 
 ``parse_address`` returns the parts and whether the reading was sure: a
 reading that had to guess (no postcode found, a postcode that does not fit the
@@ -14,7 +17,8 @@ plausibility checks.
 import re
 from dataclasses import dataclass
 
-__all__ = ["Address", "parse_address", "ZIP_PATTERNS", "zip_fits", "NUMBER_FIRST", "CITY_STREET_WORDS"]
+__all__ = ["Address", "parse_address", "address_line", "ZIP_PATTERNS", "zip_fits", "NUMBER_FIRST",
+           "CITY_STREET_WORDS"]
 
 # Postcode formats (upper case, as written locally). Countries not listed are not checked.
 _UK = r"(?:GIR ?0AA|[A-Z]{1,2}[0-9][A-Z0-9]? ?[0-9][A-Z]{2})"
@@ -58,6 +62,12 @@ _ZIP_CITY = re.compile(
     r"|[0-9]{3} [0-9]{2})\s*,?\s+(?P<city>[^\d,\s][^,]*?)$"
 )
 _CITY_UK = re.compile(rf"^(?P<head>.*?),\s*(?P<city>[^\d,][^,]*?)\s*,?\s+(?P<zip>{_UK})$", re.I)
+# Postcode and city before the street: "1061 Budapest, Andrássy út 12."
+_ZIP_CITY_FIRST = re.compile(r"^(?P<zip>[0-9]{4,6})\s+(?P<city>[^\d,][^,]*?)\s*,\s*(?P<head>\S.*\d.*)$")
+# Words between a street and its number: "nr. 12", "n. 12", "no 12", "n.º 12", "č. 12", "núm. 12".
+_NUMBER_MARK = re.compile(r"\s*,?\s*\b(?:nr|no|num|núm|č|n)\.?\s*[º°]?\s*$", re.I)
+# A province after the city, as Italian files write it: "Milano (MI)".
+_PROVINCE = re.compile(r"\s*\([A-Z]{2}\)$")
 
 
 @dataclass(frozen=True)
@@ -78,7 +88,7 @@ def zip_fits(zip_code: str, country: str) -> bool | None:
 
 
 def _street_and_number(head: str, country: str) -> tuple[str, str, bool]:
-    head = head.strip().strip(",").strip()
+    head = head.strip().strip(",-–").strip().removesuffix(".")
     first = _NUMBER_FIRST.match(head)
     last = _NUMBER_LAST.match(head)
     if first and last:
@@ -87,7 +97,8 @@ def _street_and_number(head: str, country: str) -> tuple[str, str, bool]:
         return chosen["street"].strip(), re.sub(r"\s+", "", chosen["number"]), bool(country)
     if first or last:
         found = first or last
-        return found["street"].strip().strip(","), re.sub(r"\s+", "", found["number"]), True
+        street = _NUMBER_MARK.sub("", found["street"].strip()) if last else found["street"]
+        return street.strip().strip(","), re.sub(r"\s+", "", found["number"]), True
     # No number: fine when the head holds no digit at all ("Marktplatz"); a guess otherwise.
     return head, "", not re.search(r"\d", head)
 
@@ -100,9 +111,13 @@ def parse_address(text: str, country: str = "") -> Address | None:
     country = country.upper()
     line = _TRAILING_COUNTRY.sub("", line)
     uk = _CITY_UK.match(line) if country in ("GB", "IE", "") else None
+    first = _ZIP_CITY_FIRST.match(line) if not uk else None
     if uk:
         street, number, sure = _street_and_number(uk["head"], country or "GB")
         zip_code, city = uk["zip"].upper(), uk["city"].strip()
+    elif first:
+        street, number, sure = _street_and_number(first["head"], country)
+        zip_code, city = first["zip"], first["city"].strip()
     else:
         found = _ZIP_CITY.match(line)
         if found:
@@ -118,4 +133,14 @@ def parse_address(text: str, country: str = "") -> Address | None:
             return Address(street, number, "", "", False)
     if country and zip_fits(zip_code, country) is False:
         sure = False
-    return Address(street, number, zip_code, city, sure and bool(street))
+    return Address(street, number, zip_code, _PROVINCE.sub("", city), sure and bool(street))
+
+
+def address_line(street: str, number: str, zip_code: str, city: str) -> str:
+    """'Via Roma 12, 20121 Milano': each part once, so a street that holds the whole line is not followed by
+    its postcode and city again."""
+    line = " ".join(street.split())
+    if number and number not in line.split():
+        line = f"{line} {number}".strip()
+    place = [part for part in (zip_code, city) if part and part not in line]
+    return ", ".join(part for part in (line, " ".join(place)) if part)

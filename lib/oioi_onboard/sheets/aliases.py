@@ -2,6 +2,8 @@
 
 Matching is tolerant of case, spaces, punctuation and umlauts. A value that
 matches nothing is returned unchanged, so the validator reports it as found.
+The words around a plug's name and yes/no in each language are data
+(``sheets.languages``); the plugs' spellings are here.
 """
 
 import functools
@@ -11,6 +13,7 @@ import unicodedata
 import pandas as pd
 
 from ..oioi.vocabulary import ConnectorType
+from . import languages
 from .factorize import by_value
 from .rules import FALSE_WORDS, TRUE_WORDS
 
@@ -89,12 +92,10 @@ _ALIASES: dict[str, str] = {
 _ALIASES.update({fold(t.value): t.value for t in ConnectorType})
 _ALIASES = {k: str(v.value if isinstance(v, ConnectorType) else v) for k, v in _ALIASES.items()}
 
-# Words that describe the socket but not its type: "AC Steckdose Typ 2" is "Typ 2".
-_NOISE = {
-    "ac", "dc", "steckdose", "kupplung", "stecker", "socket", "plug", "cable", "kabel", "tethered",
-    "outlet", "mit", "with", "ohne", "without", "fest", "angeschlagen", "attached", "connector",
-    "anschluss", "mode", "ladekabel", "dose", "buchse", "fix", "fixed", "steckvorrichtung",
-}
+# Words that describe the socket but not its type: "AC Steckdose Typ 2" is "Typ 2", "Presa Tipo 2" is "Tipo 2".
+_NOISE = frozenset(w for word in languages.words("plug_noise") for w in _words(word))
+# The word "type" in any language: "Tipo 2", "Typu 2", "Tyyppi 2", "2-es típus" name Type 2.
+_TYPE_WORDS = frozenset(w for word in languages.words("plug_type_word") for w in _words(word))
 
 
 def connector_type(value: str) -> str:
@@ -109,6 +110,9 @@ def connector_type(value: str) -> str:
     joined = "".join(words)
     if joined in _ALIASES:
         return _ALIASES[joined]
+    untyped = [w for w in words if w not in _TYPE_WORDS]
+    if untyped and len(untyped) < len(words) and "type" + "".join(untyped) in _ALIASES:
+        return _ALIASES["type" + "".join(untyped)]
     # "Typ 2 (22 kW)" or "Type 2, 32A": try dropping trailing numbers that are ratings.
     trimmed = re.sub(r"\(.*?\)", " ", text)
     trimmed = re.sub(r"\b\d+(?:[.,]\d+)?\s*(?:kw|a|v)\b", " ", trimmed, flags=re.IGNORECASE)
@@ -137,7 +141,8 @@ def plug_type(header: str) -> str | None:
     joined = "".join(words)
     if not joined:
         return None
-    for key in (joined, joined.removeprefix("type"), joined.removeprefix("typ")):
+    untyped = "type" + "".join(w for w in words if w not in _TYPE_WORDS)
+    for key in (joined, joined.removeprefix("type"), joined.removeprefix("typ"), untyped):
         if key in _ALIASES and key not in ("type", "typ"):
             return _ALIASES[key]
         if key in ("ef", "typeef"):

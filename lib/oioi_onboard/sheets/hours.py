@@ -4,22 +4,26 @@ Files hold one column for both: "24/7", "24h", "rund um die Uhr", or
 OpenStreetMap ``opening_hours`` such as France's IRVE files use
 ("Mo-Fr 08:00-12:00,Mo-Fr 14:00-18:00,Th 08:00-18:00"). The canonical
 columns want ``is_open_24`` (yes/no) and ``open_hours`` in the template's form
-("Mo-Fr 08:00-12:00, 14:00-18:00; Th 08:00-18:00"). Text that is not
-understood is kept as found, so the validator shows it to the user.
+("Mo-Fr 08:00-12:00, 14:00-18:00; Th 08:00-18:00"). Days may be written in any
+language of ``sheets.languages`` ("Lun-Ven 08:00-20:00", "Pn-Pt 8:00-18:00").
+Text that is not understood is kept as found, so the validator shows it to the user.
 """
 
 import re
 
-from . import aliases
+from . import aliases, languages
 
 __all__ = ["split_hours", "osm_to_open_hours"]
 
 _DAYS = ["Mo", "Tu", "We", "Th", "Fr", "Sa", "Su"]
+# "Always open" as numbers write it (any language), and in words (sheets.languages).
 _ALWAYS = {
-    "247", "724", "24h", "24h7", "24h7j", "24h24", "24h247j", "24h247j7", "2424", "24std", "24stunden", "24hours",
-    "rundumdieuhr", "always", "alwaysopen", "durchgehend", "durchgehendgeoeffnet", "immer", "immergeoeffnet",
-    "open24hours", "open247", "toujours", "toujoursouvert", "mosu0000-2400",
-}
+    "247", "724", "24h", "24h7", "24h7j", "24h24", "24h247j", "24h247j7", "2424", "24hours", "open24hours", "open247",
+    "mosu0000-2400",
+} | {aliases.fold(words) for words in languages.words("always_open")}
+_DAY_NAMES = languages.day_names()
+_CLOSED = {aliases.fold(word) for word in languages.words("closed")}
+_LETTERS = re.compile(r"[^\W\d_]+")
 _TIME = r"(?:[01]?[0-9]|2[0-4]):[0-5][0-9]"
 _RANGE = re.compile(rf"^\s*({_TIME})\s*-\s*({_TIME})\s*$")
 _DAY_SPEC = re.compile(r"^(?:Mo|Tu|We|Th|Fr|Sa|Su)(?:\s*-\s*(?:Mo|Tu|We|Th|Fr|Sa|Su))?"
@@ -62,9 +66,21 @@ def _rules(text: str) -> list[tuple[list[tuple[str, str]], list[str]]] | None:
     return rules
 
 
+def _in_osm_days(text: str) -> str:
+    """'Lun-Ven 08:00-20:00; Dom chiuso' -> 'Mo-Fr 08:00-20:00; Su off': the days of the first language
+    that names every word of the text (OSM's own first); the text unchanged when none does."""
+    found = _LETTERS.findall(text)
+    if all(word in _DAYS or word.lower() == "off" for word in found):
+        return text
+    for names in _DAY_NAMES.values():
+        if all(word.lower() in names or aliases.fold(word) in _CLOSED for word in found):
+            return _LETTERS.sub(lambda m, names=names: names.get(m[0].lower(), "off"), text)
+    return text
+
+
 def osm_to_open_hours(text: str) -> str | None:
     """OSM opening_hours -> the template's form; None when it is not understood (or names no hours)."""
-    rules = _rules(text)
+    rules = _rules(_in_osm_days(text))
     if not rules:
         return None
     periods: dict[tuple[str, str], list[str]] = {}

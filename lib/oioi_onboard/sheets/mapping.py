@@ -20,16 +20,15 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandas as pd
-import phonenumbers
-import pycountry
 
 from ..oioi import ids as oioi_ids
-from . import aliases, rules
+from . import aliases, languages
 from . import ids as sheet_ids
 from .addresses import parse_address
 from .canonical import BOOLEAN_NAMES, NAMES, ROW, STATION_NAMES
+from .countries import country_code, infer_country, inside_countries
 from .factorize import by_value, factorize
-from .hours import split_hours
+from .hours import osm_to_open_hours, split_hours
 from .issues import Severity, concat_issues, empty_issues, make_issues
 from .reader import RawSheet
 
@@ -49,6 +48,7 @@ _STATION_KEY_FIELDS = ["street", "street_number", "zip", "city", "latitude", "lo
 # Rules of the issues found while mapping (the validator's are in sheets.rules).
 MAPPING_RULES = {
     "operator_unknown": (Severity.ERROR, "the station's operator is not in the operator table"),
+    "operator_name_mismatch": (Severity.WARNING, "one operator id (from the EVSE ids) has two operator names"),
     "junk_value": (Severity.WARNING, "a placeholder ('0', '-') where a value belongs; it was left out"),
     "split_failed": (Severity.WARNING, "a combined cell could not be split into its parts"),
     "field_not_mapped": (Severity.ERROR, "a required field has no column, constant or way to generate it"),
@@ -111,8 +111,10 @@ class Mapping:
     def evse_column(self) -> str | None:
         return self.source("evse_id") or next((cp["evse_id"] for cp in self.charge_points if cp.get("evse_id")), None)
 
-    def describe(self) -> list[str]:
-        """Lines saying which column went to which field (for the CLI and the page)."""
+    def describe(self, reasons: dict[str, str] | None = None) -> list[str]:
+        """Lines saying which column went to which field (for the CLI and the page), and why, where
+        ``reasons`` (the suggestion's) says it: "evse_id <- 'EVSE' (values look like EVSE ids, 48/48)"."""
+        reasons = reasons or {}
         lines = []
         same = [n for n in NAMES if self.source(n) == n]
         if same:
@@ -132,9 +134,12 @@ class Mapping:
                     lines.append(f"{name} <- {', '.join(repr(c) for c in cols)} (one charge point each)")
                     continue
             if self.source(name):
-                lines.append(f"{name} <- {self.source(name)!r}")
+                lines.append(f"{name} <- {self.source(name)!r}" + (f" ({reasons[name]})" if name in reasons else ""))
             elif name in self.constants:
                 lines.append(f"{name} = {self.constants[name]!r} (constant)")
+            elif name == "cpo_id" and self.operator_column and not self.operators and self.evse_column():
+                lines.append(f"cpo_id <- the operator part of the EVSE ids in {self.evse_column()!r}; the names in "
+                             f"{self.operator_column!r} are kept as the operators' display names")
             elif name == "cpo_id" and self.operator_column:
                 lines.append(f"cpo_id <- operator table by {self.operator_column!r}")
             elif name == "cpo_id" and self.evse_column():
@@ -164,17 +169,8 @@ COORDINATE_PAIR = re.compile(
     re.IGNORECASE,
 )
 
-_GERMAN_COUNTRIES = {
-    "deutschland": "DE", "oesterreich": "AT", "schweiz": "CH", "frankreich": "FR", "niederlande": "NL",
-    "belgien": "BE", "daenemark": "DK", "italien": "IT", "spanien": "ES", "polen": "PL", "tschechien": "CZ",
-    "luxemburg": "LU", "schweden": "SE", "norwegen": "NO", "grossbritannien": "GB", "vereinigtes koenigreich": "GB",
-    "ungarn": "HU", "slowenien": "SI", "kroatien": "HR", "finnland": "FI", "irland": "IE", "portugal": "PT",
-    "deu": "DE", "d": "DE",
-}
-# Headers of a commune code column, compared with the postcodes by the mapping.
-COMMUNE_CODE_HEADERS = ["code insee commune", "code insee", "insee", "code commune insee", "code commune",
-                        "commune code", "gemeindeschluessel", "amtlicher gemeindeschluessel", "ags"]
-_FOLDED_COMMUNE = {aliases.fold(s) for s in COMMUNE_CODE_HEADERS}
+# Headers of a commune code column (sheets.languages), compared with the postcodes by the mapping.
+_FOLDED_COMMUNE = {aliases.fold(s) for s in languages.header_synonyms("commune_code")}
 # Fields a combined column fills; constants fill them only after the split.
 _SPLIT_FIELDS = {"street", "street_number", "zip", "city", "latitude", "longitude", "is_open_24", "open_hours"}
 
@@ -187,21 +183,6 @@ def _text(frame: pd.DataFrame, column: str | None) -> pd.Series:
             return values
         return by_value(values.astype(object).fillna(""), lambda v: str(v).strip())
     return pd.Series("", index=frame.index, dtype="object")
-
-
-def _country(value: str) -> str:
-    text = value.strip()
-    if len(text) == 2 and text.isalpha():
-        return text.upper()
-    if not text:
-        return ""
-    folded = " ".join(aliases._words(text))
-    if folded in _GERMAN_COUNTRIES:
-        return _GERMAN_COUNTRIES[folded]
-    try:
-        return pycountry.countries.lookup(text).alpha_2
-    except LookupError:
-        return text
 
 
 def _parts(values: pd.Series, function, width: int) -> list[pd.Series]:
@@ -236,52 +217,23 @@ def _first_rows(rows: pd.Series, values: pd.Series, mask: pd.Series) -> tuple[pd
     return rows[picked], values[picked]
 
 
-# --- the country and the operator id from what the file says ----------------------------
+# --- the operator id from what the file says ---------------------------------------------
 
-def _country_of_operator(value: str) -> str:
-    try:
-        return oioi_ids.parse_operator_id(value).country
-    except oioi_ids.IdError:
-        return ""
-
-
-def _country_of_evse(value: str) -> str:
-    operator = oioi_ids.evse_operator_id(value)
-    return _country_of_operator(operator) if operator else ""
-
-
-def _country_of_phone(value: str) -> str:
-    text = value.strip()
-    if not text.startswith(("+", "00")):
-        return ""  # a national number names no country
-    try:
-        region = phonenumbers.region_code_for_number(phonenumbers.parse("+" + text.lstrip("+0")
-                                                                          if text.startswith("00") else text))
-    except phonenumbers.NumberParseException:
-        return ""
-    return region if region and region != "ZZ" else ""
-
-
-def _infer_country(out: pd.DataFrame, evse: pd.Series, header_row: int, issues: list[pd.DataFrame]) -> pd.Series:
-    """The country where the file names none: from the operator id, else the EVSE id, else the phone's prefix."""
-    sources = [("the operator ids", by_value(out["cpo_id"], _country_of_operator)),
-               ("the EVSE ids", by_value(evse, _country_of_evse)),
-               ("the phone numbers", by_value(out["phone"], _country_of_phone))]
-    country = out["country"]
-    counts = []
-    for label, guess in sources:
-        fill = (country == "") & (guess != "")
-        if fill.any():
-            found = guess[fill].value_counts()
-            counts.append(f"{label} for {int(fill.sum()):,} row(s) ("
-                          + ", ".join(f"{code}: {n:,}" for code, n in found.head(5).items()) + ")")
-            country = country.where(~fill, guess)
-    if counts:
-        issues.append(make_issues(
-            [header_row], "country", [""], "country_inferred",
-            "the file has no country: it was taken from " + "; ".join(counts)
-            + ". Check it, or set it with a constant (--set country=DE)", Severity.WARNING))
-    return country
+def _operator_name_issues(names: pd.Series, operator_ids: pd.Series, rows: pd.Series, column: str) -> pd.DataFrame:
+    """Rows whose operator name differs from the name the file gives their operator id elsewhere: a warning
+    (one operator may hold ids in several countries; one id has one operator)."""
+    pairs = pd.DataFrame({"name": names, "key": names.map(aliases.fold), "id": operator_ids})
+    pairs = pairs[(pairs["key"] != "") & (pairs["id"] != "")]
+    usual = pairs.groupby("id")["key"].agg(lambda keys: keys.value_counts().index[0])
+    odd = pairs["key"] != pairs["id"].map(usual)
+    if not odd.any():
+        return empty_issues()
+    named = pairs.loc[~odd].drop_duplicates("id").set_index("id")["name"]
+    where = pairs[odd]
+    return make_issues(rows[where.index], "cpo_id", where["name"], "operator_name_mismatch",
+                       "operator " + where["name"].map(repr) + f" (column {column!r}) has the operator id "
+                       + where["id"] + ", which the file names " + where["id"].map(named).map(repr)
+                       + " elsewhere: check it", Severity.WARNING)
 
 
 def _operator_from_evse(evse: pd.Series) -> pd.Series:
@@ -290,20 +242,6 @@ def _operator_from_evse(evse: pd.Series) -> pd.Series:
 
 
 # --- combined cells -----------------------------------------------------------------------
-
-def _inside_countries(lat: np.ndarray, lon: np.ndarray, countries: np.ndarray) -> np.ndarray:
-    """Per row: the point lies in its country's coarse boxes (False where the country is not known)."""
-    inside = np.zeros(len(lat), dtype=bool)
-    for code in pd.unique(countries):
-        boxes = rules.COUNTRY_BOXES.get(code)
-        if not boxes:
-            continue
-        here = countries == code
-        for south, north, west, east in boxes:
-            with np.errstate(invalid="ignore"):
-                inside |= here & (lat >= south) & (lat <= north) & (lon >= west) & (lon <= east)
-    return inside
-
 
 def _coordinates(values: pd.Series, countries: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series, str]:
     """One column with both coordinates -> (latitude, longitude, parsed, how the order was decided or '').
@@ -332,8 +270,8 @@ def _coordinates(values: pd.Series, countries: pd.Series) -> tuple[pd.Series, pd
         second_is_lon = bool((free & (np.abs(q) > 90)).any())
     if first_is_lon == second_is_lon:
         codes = countries.to_numpy(dtype=object)
-        as_lat_lon = int((free & _inside_countries(p, q, codes)).sum())
-        as_lon_lat = int((free & _inside_countries(q, p, codes)).sum())
+        as_lat_lon = int((free & inside_countries(p, q, codes)).sum())
+        as_lon_lat = int((free & inside_countries(q, p, codes)).sum())
         if as_lat_lon != as_lon_lat:
             first_is_lon = as_lon_lat > as_lat_lon
         elif free.any():
@@ -356,6 +294,13 @@ def _address_parts(values: pd.Series, countries: pd.Series) -> list[pd.Series]:
     return [street, number, zip_code, city, sure.astype(bool) | (values == "")]
 
 
+def _whole_addresses(values: pd.Series, sample: int = 200) -> bool:
+    """Most of a column's first distinct values hold a postcode and a city after the street."""
+    distinct = [v for v in pd.unique(values.to_numpy(dtype=object)[: sample * 20]) if v and len(v) <= 200][:sample]
+    found = [parse_address(v) for v in distinct]
+    return bool(distinct) and sum(a is not None and bool(a.zip and a.city) for a in found) >= 0.6 * len(distinct)
+
+
 def _fill_constants(out: pd.DataFrame, mapping: Mapping, names) -> None:
     """Constants fill what the file leaves empty (or the whole column when none is mapped)."""
     for name, value in mapping.constants.items():
@@ -374,9 +319,11 @@ def _station_part(raw: RawSheet, mapping: Mapping, issues: list[pd.DataFrame]) -
 
     # The operator id: a column, else the operator table, else the EVSE ids, else the CPO's own.
     evse = _text(src, mapping.evse_column())
+    names = _text(src, mapping.operator_column) if mapping.operator_column else None
+    # Without an operator table, EVSE ids say the operator id; the names stay the operators' display names.
+    names_only = names is not None and not mapping.operators and bool(mapping.evse_column())
     if not mapping.source("cpo_id"):
-        if mapping.operator_column:
-            names = _text(src, mapping.operator_column)
+        if names is not None and not names_only:
             table = {aliases.fold(k): v.strip() for k, v in mapping.operators.items()}
             found = by_value(names, lambda n: table.get(aliases.fold(n), ""))
             out["cpo_id"] = out["cpo_id"].where(out["cpo_id"] != "", found)
@@ -393,14 +340,18 @@ def _station_part(raw: RawSheet, mapping: Mapping, issues: list[pd.DataFrame]) -
             if mapping.operator_id:
                 # Not a fallback for unknown operators in the table: that would hand their stations to this one.
                 out["cpo_id"] = out["cpo_id"].where(out["cpo_id"] != "", mapping.operator_id)
+    if names_only:
+        issues.append(_operator_name_issues(names, out["cpo_id"], rows, mapping.operator_column))
 
-    out["country"] = by_value(out["country"], _country)
+    out["country"] = by_value(out["country"], country_code)
     if mapping.can_infer_country:
-        out["country"] = _infer_country(out, evse, raw.header_row, issues)
+        out["country"] = infer_country(out, evse, raw.header_row, issues)
 
     columns = {name: mapping.source(name) for name in _SPLIT_FIELDS}
-    # A one-line address: "Luisenring 49, 68159 Mannheim", "12 rue X 75001 Paris", "12 High St, London SW1A 1AA".
-    address_col = columns["street"] if columns["street"] and columns["street"] == columns["city"] else None
+    # A one-line address: "Luisenring 49, 68159 Mannheim", "12 rue X 75001 Paris", "12 High St, London SW1A 1AA",
+    # split whether it was mapped to all its parts or to the street alone.
+    street = columns["street"]
+    address_col = street if street and (street == columns["city"] or _whole_addresses(_text(src, street))) else None
     if address_col:
         values = _text(src, address_col)
         *parts, sure = _address_parts(values, out["country"])
@@ -447,6 +398,9 @@ def _station_part(raw: RawSheet, mapping: Mapping, issues: list[pd.DataFrame]) -
     if columns["is_open_24"] and columns["is_open_24"] == columns["open_hours"]:
         always, hours = _parts(_text(src, columns["is_open_24"]), split_hours, 2)
         out["is_open_24"], out["open_hours"] = always, hours
+    elif columns["open_hours"]:
+        # Hours of their own in OSM's or a language's words ("Lu-Vi 08:00-20:00") -> the template's form.
+        out["open_hours"] = by_value(out["open_hours"], lambda text: osm_to_open_hours(text) or text)
     _fill_constants(out, mapping, _SPLIT_FIELDS)
 
     if not mapping.source("station_name") and mapping.name_from:
@@ -456,6 +410,8 @@ def _station_part(raw: RawSheet, mapping: Mapping, issues: list[pd.DataFrame]) -
             joined = joined.where(part == "", joined.where(joined == "", joined + ", ") + part)
         out["station_name"] = out["station_name"].where(out["station_name"] != "", joined)
 
+    if names_only:
+        out["station_name"] = out["station_name"].where(out["station_name"] != "", names)
     for name in ("latitude", "longitude"):
         out[name] = _decimal(out[name])
     out["is_open_24"] = by_value(out["is_open_24"], _open_24_text)

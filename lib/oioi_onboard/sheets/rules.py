@@ -12,6 +12,7 @@ import pycountry
 
 from ..oioi.vocabulary import TEXT_LIMITS as _WIRE_TEXT_LIMITS
 from ..oioi.vocabulary import TIME_PATTERN
+from . import languages
 from .canonical import STATION_COLUMNS
 from .issues import Severity
 
@@ -57,7 +58,7 @@ RULES: dict[str, Rule] = {
         Rule("open_hours_syntax", _E, "opening hours not of the form 'Mo-Fr 07:30-19:00; Sa 09:00-15:00'"),
         Rule("open_24_with_hours", _E, "a station open 24 hours also has opening hours"),
         Rule("email_syntax", _E, "the e-mail address is not valid"),
-        Rule("phone_syntax", _E, "the phone or fax number is not valid for the address's country"),
+        Rule("phone_syntax", _E, "the phone or fax number cannot be one of the address's country"),
         Rule("url_syntax", _E, "the website is not a web address"),
         Rule("text_too_long", _E, "a text is longer than its limit"),
         Rule("control_characters", _W, "a cell holds invisible control characters"),
@@ -76,6 +77,7 @@ PLAUSIBILITY_RULES: dict[str, Rule] = {
         Rule("city_implausible", _W, "the city holds digits or a street word"),
         Rule("zip_format", _W, "the postcode does not have the format of the address's country"),
         Rule("street_number_in_street", _W, "street_number is empty but the street ends or starts with a number"),
+        Rule("phone_unassigned", _W, "the phone or fax number is possible, but not in a range its country assigned"),
     ]
 }
 
@@ -94,8 +96,9 @@ TEXT_LIMITS["station_id"] -= REPLACEMENT_SUFFIX_ROOM
 
 SPEED_WARNING_KW = 400.0
 
-TRUE_WORDS = frozenset({"true", "yes", "y", "ja", "j", "1", "x", "wahr"})
-FALSE_WORDS = frozenset({"false", "no", "n", "nein", "0", "falsch"})
+# Yes and no in the languages of sheets.languages ("sì", "tak", "kyllä", "nej" ...), lower case.
+TRUE_WORDS = languages.words("yes")
+FALSE_WORDS = languages.words("no")
 BOOLEAN_WORDS = TRUE_WORDS | FALSE_WORDS
 
 

@@ -15,6 +15,7 @@ from ..errors import UserError
 from ..oioi.ids import normalise_evse_id
 from ..oioi.messages import Station, ValidationError, canonical_sha256, describe_validation_error
 from . import factorize, rules
+from .addresses import address_line
 from .canonical import ROW
 from .validate import canonical_frame
 
@@ -150,13 +151,17 @@ def _join_per_key(keys: list, texts: list, separator: str, limit: int) -> dict:
     return {key: separator.join(bucket) for key, bucket in parts.items()}
 
 
-POINT_COLUMNS = ["station_id", "name", "latitude", "longitude", "state", "address", "connectors", "problems"]
+POINT_COLUMNS = ["station_id", "name", "latitude", "longitude", "state", "address", "connectors", "problems",
+                 "in_range"]
+# A position the validator found outside its country or the globe: listed beside a map, not drawn on it.
+_OFF_THE_MAP = ("coordinates_swapped", "outside_country", "latitude_range", "longitude_range")
 
 
 def station_points(validation) -> pd.DataFrame:
-    """One row per station for a map preview: position, state and what a tooltip shows.
+    """One row per station for a map preview: position, state, what a tooltip shows, and ``in_range``:
+    whether its position lies where the validator expects it (its country, the globe).
 
-    Stations without usable coordinates are left out (their issues say why).
+    Stations without coordinates that are numbers are left out (their issues say why).
     Vectorised over the frame; only the short per-station texts are joined per group.
     """
     frame = validation.frame
@@ -172,8 +177,8 @@ def station_points(validation) -> pd.DataFrame:
     first = rows.drop_duplicates("station_id")
     latitude = pd.to_numeric(text(first, "latitude").str.replace(",", ".", regex=False), errors="coerce")
     longitude = pd.to_numeric(text(first, "longitude").str.replace(",", ".", regex=False), errors="coerce")
-    address = (text(first, "street") + " " + text(first, "street_number") + ", " + text(first, "zip") + " "
-               + text(first, "city"))
+    address = [address_line(*parts) for parts in zip(text(first, "street"), text(first, "street_number"),
+                                                     text(first, "zip"), text(first, "city"), strict=True)]
     label = factorize.by_value(text(rows, "connector_type") + " " + text(rows, "speed_kw"), lambda v: f"{v} kW")
     connectors = _join_per_key(rows["station_id"].tolist(), label.tolist(), ", ", 6)
     points = pd.DataFrame({
@@ -181,18 +186,22 @@ def station_points(validation) -> pd.DataFrame:
         "name": text(first, "station_name").to_numpy(),
         "latitude": latitude.to_numpy(dtype="float64"),
         "longitude": longitude.to_numpy(dtype="float64"),
-        "address": address.to_numpy(),
+        "address": address,
     })
     points["state"] = points["station_id"].map(validation.station_state).fillna("ok")
     points["connectors"] = points["station_id"].map(connectors).fillna("")
     issues = validation.issues
+    misplaced: set = set()
     if len(issues):
         by_row = rows.drop_duplicates(ROW).set_index(ROW)["station_id"]
-        issue_station = issues["row"].map(by_row).tolist()
+        issue_station = issues["row"].map(by_row)
         text = (issues["severity"] + ": " + issues["message"]).tolist()
-        problems = _join_per_key(issue_station, text, "; ", 3)
+        problems = _join_per_key(issue_station.tolist(), text, "; ", 3)
         points["problems"] = points["station_id"].map(problems).fillna("")
+        misplaced = set(issue_station[issues["rule"].isin(_OFF_THE_MAP).to_numpy()])
     else:
         points["problems"] = ""
-    usable = points["latitude"].between(-90, 90) & points["longitude"].between(-180, 180)
-    return points[usable][POINT_COLUMNS].reset_index(drop=True)
+    points["in_range"] = (points["latitude"].between(-90, 90) & points["longitude"].between(-180, 180)
+                          & ~points["station_id"].isin(misplaced))
+    numbers = points["latitude"].notna() & points["longitude"].notna()
+    return points[numbers][POINT_COLUMNS].reset_index(drop=True)

@@ -1,7 +1,7 @@
 """Suggesting a mapping from a file's headers and a sample of its values.
 
-Each canonical field is matched against the names CPO files use for it (English,
-German, Dutch, French; case, punctuation and bracketed units ignored), scored
+Each canonical field is matched against the names CPO files use for it in the
+languages of ``sheets.languages`` (case, punctuation, accents and bracketed units ignored), scored
 0..1; a column holding two fields ("PLZ Ort", "Koordinaten") is offered for both,
 wide files (charge point 1..4 side by side) and per-plug columns are recognised,
 and a sample of the values settles what headers alone cannot (an id or a name,
@@ -13,20 +13,22 @@ is the one rule for accepting a mapping, suggested or chosen.
 import difflib
 import functools
 import re
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 
 import pandas as pd
 
 from ..oioi import ids as oioi_ids
-from . import aliases, rules
-from .addresses import parse_address
+from . import aliases, languages, rules
 from .canonical import NAMES, REQUIRED
 from .issues import Severity, concat_issues, make_issues
 from .mapping import CONNECTOR_FIELDS, COORDINATE_PAIR, GENERATED_FIELDS, Mapping
+from .profile_values import Evidence, profile_columns
 from .profiles import recognised_layout
 from .reader import RawSheet
 
-__all__ = ["Suggestion", "suggest_mapping", "unplaced_required", "placement_issues", "CONFIDENT"]
+__all__ = ["Suggestion", "suggest_mapping", "unplaced_required", "placement_issues", "separator_hint",
+           "CONFIDENT"]
 
 CONFIDENT = 0.8  # a suggestion less sure than this is reported as a guess to check
 
@@ -37,88 +39,17 @@ class Suggestion:
     confidence: dict[str, float]  # canonical name -> 0..1 (0: nothing found)
     unplaced_required: list[str]  # required fields with no column, constant or way to generate them
     layout: str = ""  # a known layout recognised by its headers (e.g. France's IRVE schema), mapped whole
+    reasons: dict[str, str] = field(default_factory=dict)  # canonical name -> why its column was chosen
 
 
-# English and German names seen in CPO files, in any case and punctuation.
-SYNONYMS: dict[str, list[str]] = {
-    "station_id": ["station id", "station_id", "stationid", "ladestation id", "standort id", "location id",
-                   "site id", "charging station id", "stations id", "ladesaeulen id", "ladesaeule id",
-                   "locatie id", "laadstation id", "identifiant station"],
-    "station_name": ["station name", "name", "standortname", "standort name", "bezeichnung", "stationsname",
-                     "location name", "site name", "title", "titel", "ladestation", "station", "naam",
-                     "nom", "nom station"],
-    "description": ["description", "beschreibung", "details", "info", "information"],
-    "latitude": ["latitude", "lat", "breitengrad", "breite", "geo lat", "y", "koordinate lat", "gps lat"],
-    "longitude": ["longitude", "lon", "lng", "long", "laengengrad", "laenge", "geo lon", "x", "gps lon"],
-    "street": ["street", "strasse", "str", "strassenname", "street name", "address line 1"],
-    "street_number": ["street number", "street_number", "house number", "hausnummer", "hausnr", "nr", "number",
-                      "haus nr", "no", "street no"],
-    "city": ["city", "ort", "stadt", "town", "gemeinde", "ortschaft", "place", "municipality", "wohnort",
-             "plaats", "woonplaats", "ville", "commune"],
-    "zip": ["zip", "zip code", "postal code", "postcode", "post code", "plz", "postleitzahl"],
-    "country": ["country", "land", "country code", "laendercode", "staat", "countrycode", "pays"],
-    "phone": ["phone", "telephone", "telefon", "tel", "hotline", "phone number", "telefonnummer", "service hotline",
-              "contact phone", "telefoon", "telephone operateur"],
-    "fax": ["fax", "telefax", "fax number", "faxnummer"],
-    "web": ["web", "website", "webseite", "url", "homepage", "internet", "web address", "internetseite"],
-    "email": ["email", "e mail", "mail", "e mail address", "email address", "e mail adresse"],
-    "cpo_id": ["cpo id", "cpo_id", "operator id", "betreiber id", "evse operator id", "betreiberkennung",
-               "operator code", "cpoid", "betreiber kennung"],
-    "is_open_24": ["is open 24", "open 24", "24h", "24 7", "open 24h", "24 stunden", "rund um die uhr",
-                   "durchgehend geoeffnet", "always open", "24 std", "24 h geoeffnet", "is open 24 hours"],
-    "open_hours": ["open hours", "opening hours", "oeffnungszeiten", "hours", "open hour notes", "zeiten"],
-    "notes": ["notes", "hinweise", "hinweis", "anmerkungen", "bemerkung", "bemerkungen", "remarks", "comment",
-              "kommentar", "directions", "anfahrt"],
-    "is_reservable": ["is reservable", "reservable", "reservierbar", "reservation"],
-    "floor_level": ["floor level", "floor", "etage", "stockwerk", "ebene", "level", "geschoss"],
-    "is_free_charge": ["is free charge", "free charge", "free", "kostenlos", "gratis", "kostenfrei"],
-    "total_parking": ["total parking", "parking spots", "parking", "stellplaetze", "parkplaetze",
-                      "anzahl stellplaetze", "parking spaces"],
-    "is_green_power_available": ["is green power available", "green power", "oekostrom", "gruener strom",
-                                 "renewable", "green energy"],
-    "is_plugin_charge": ["is plugin charge", "plugin charge", "plug and charge", "plug charge"],
-    "is_roofed": ["is roofed", "roofed", "ueberdacht", "covered", "dach"],
-    "is_private": ["is private", "private", "privat", "nicht oeffentlich"],
-    "evse_id": ["evse id", "evse_id", "evseid", "connector id", "ladepunkt id", "ladepunktnummer", "evse",
-                "charge point id", "chargepoint id", "ladepunkt kennung"],
-    "connector_type": ["connector type", "connector", "steckertyp", "steckertypen", "stecker", "plug type",
-                       "plug", "socket", "anschlusstyp", "type", "typ", "steckdose", "connector types",
-                       "stekker", "stekkertype", "type de prise"],
-    "speed_kw": ["speed kw", "speed", "power", "power kw", "leistung", "leistung kw", "ladeleistung", "kw", "p",
-                 "p kw", "max power", "nennleistung", "charging power", "max kw", "vermogen", "vermogen kw",
-                 "puissance", "puissance kw"],
-}
-
-# Headers that hold two fields in one cell, split by apply_mapping.
-COMBINED: dict[tuple[str, str], list[str]] = {
-    ("zip", "city"): ["plz ort", "postleitzahl ort", "zip city", "postcode city", "postal code city", "plz stadt",
-                      "plz und ort", "postleitzahl und ort", "zip code city"],
-    ("street", "street_number"): ["adresse", "address", "strasse und hausnummer", "strasse hausnummer",
-                                  "strasse nr", "street address", "anschrift", "street and number",
-                                  "strasse und nr", "str nr", "street number and name"],
-    ("street", "street_number", "zip", "city"): ["full address", "complete address", "adresse complete",
-                                                 "vollstaendige adresse", "postal address", "postanschrift",
-                                                 "adresse station", "address line", "one line address"],
-    ("latitude", "longitude"): ["coordinates", "koordinaten", "coordonnees", "coordonnees xy", "geo", "geopoint",
-                                "lat lon", "lat lng", "latlon", "latlng", "lon lat", "gps", "gps koordinaten",
-                                "position", "geo koordinaten", "wkt", "geometry", "geometrie", "point"],
-}
-
-OPERATOR_NAME_SYNONYMS = ["betreiber", "operator", "operator name", "cpo", "cpo name", "betreibername",
-                          "betreiber name", "company", "firma", "anbieter", "unternehmen", "charge point operator"]
-
-# Headers that look like a field but are something else ("Bundesland" ends in "land").
-NOT_FIELDS = ["bundesland", "state", "region", "landkreis", "kreis", "county", "province", "provinz",
-              "anschlussleistung", "anzahl ladepunkte", "number of charge points", "public key",
-              "inbetriebnahmedatum", "art der ladeeinrichtung",
-              # Commune codes are never postcodes (France's INSEE code, Germany's Gemeindeschlüssel).
-              "code insee", "code insee commune", "insee", "code commune", "commune code", "gemeindeschluessel",
-              "amtlicher gemeindeschluessel", "ags", "gemeindekennziffer"]
-
-_FOLDED = {f: tuple(aliases.fold(s) for s in syns) for f, syns in SYNONYMS.items()}
-_FOLDED_NOT = {aliases.fold(s) for s in NOT_FIELDS}
-_FOLDED_COMBINED = {pair: tuple(aliases.fold(s) for s in syns) for pair, syns in COMBINED.items()}
-_FOLDED_OPERATOR = tuple(aliases.fold(s) for s in OPERATOR_NAME_SYNONYMS)
+# The header table (sheets.languages): each canonical field's names in every language, folded once.
+_FOLDED = {f: tuple(dict.fromkeys(aliases.fold(s) for s in languages.header_synonyms(f))) for f in NAMES}
+# Headers that hold two or more fields in one cell, split by apply_mapping.
+_FOLDED_COMBINED = {tuple(row.split("+")): tuple(dict.fromkeys(aliases.fold(s) for s in languages.header_synonyms(row)))
+                    for row in languages.HEADER_ROWS if "+" in row}
+_FOLDED_OPERATOR = tuple(dict.fromkeys(aliases.fold(s) for s in languages.header_synonyms("operator_name")))
+# Headers that look like a field but are something else ("Bundesland" ends in "land", a commune code is no postcode).
+_FOLDED_NOT = {aliases.fold(s) for row in ("not_a_field", "commune_code") for s in languages.header_synonyms(row)}
 _USEFUL = 0.6  # scores below this never place a column
 
 
@@ -222,28 +153,78 @@ def _looks_like_coordinate_pairs(values: pd.Series) -> bool:
     return bool(len(sample)) and sample.map(lambda v: COORDINATE_PAIR.match(v) is not None).mean() >= 0.8
 
 
-def _looks_like_full_addresses(values: pd.Series) -> bool:
-    """Most cells name a postcode and a city after the street: 'Luisenring 49, 68159 Mannheim'."""
-    sample = _sample(values, 200)
-    if not len(sample):
-        return False
-    parsed = sample.map(lambda v: parse_address(v))
-    return bool(parsed.map(lambda a: a is not None and bool(a.zip and a.city)).mean() >= 0.6)
+# What the values of a field look like (sheets.profile_values): a column whose header names the field and
+# whose values are of one of these kinds is sure; one whose values are of none of them, when the check is
+# one a real column of the field passes, is not that field whatever its header says.
+_CONFIRMED_BY = {
+    "station_id": ("station_code", "row_code"), "station_name": ("text",), "street": ("text", "address"),
+    "latitude": ("latitude", "coordinate", "decimal"), "longitude": ("longitude", "coordinate", "decimal"),
+    "street_number": ("house_number",), "city": ("text",), "zip": ("zip",), "country": ("country",),
+    "phone": ("phone",), "fax": ("phone",), "web": ("web",), "email": ("email",), "cpo_id": ("operator_id",),
+    "is_open_24": ("yes_no", "hours"), "open_hours": ("hours",), "evse_id": ("evse_id",),
+    "connector_type": ("plug",), "speed_kw": ("power",), "floor_level": ("whole_number",),
+    "total_parking": ("whole_number",),
+    **{name: ("yes_no",) for name in NAMES if name.startswith("is_") and name != "is_open_24"},
+}
+_REFUTABLE = {"latitude", "longitude", "zip", "phone", "fax", "web", "email", "evse_id", "connector_type",
+              "speed_kw", "floor_level", "total_parking", *(n for n in NAMES if n.startswith("is_"))}
+# A field found by its values alone, where the header says nothing: the kind of nine in ten of a column's
+# filled cells -> the fields it fills, and how sure that makes the suggestion.
+_BY_VALUES: dict[str, tuple[tuple[str, ...], float]] = {
+    "evse_id": (("evse_id",), 0.9), "operator_id": (("cpo_id",), 0.9), "email": (("email",), 0.9),
+    "web": (("web",), 0.9), "plug": (("connector_type",), 0.9), "phone": (("phone",), 0.85),
+    "latitude": (("latitude",), 0.85), "longitude": (("longitude",), 0.85),
+    "coordinates": (("latitude", "longitude"), 0.85), "address": (("street", "street_number", "zip", "city"), 0.85),
+    "station_code": (("station_id",), 0.85), "country": (("country",), 0.85), "hours": (("open_hours",), 0.8),
+    "power": (("speed_kw",), 0.75), "yes_no": (("is_open_24",), 0.7), "zip": (("zip",), 0.7),
+    "row_code": (("station_id",), 0.65), "text": (("station_name",), 0.62),
+}
+_MIN_SAMPLE = 3  # filled cells below which the values decide nothing
+
+
+def _weigh(name: str, header: str, score: float, evidence: dict[str, Evidence], sample: int) -> tuple[float, str]:
+    """A header's score for a field, with what the column's values say: (score, why)."""
+    kinds = [evidence[k] for k in _CONFIRMED_BY.get(name, ()) if k in evidence]
+    best = max(kinds, key=lambda e: e.share, default=None)
+    if sample >= _MIN_SAMPLE and best is not None and best.share >= 0.8:
+        return max(score, 0.95 if score >= CONFIDENT else 0.9), f"its header; {best.reason()}"
+    if sample >= _MIN_SAMPLE and name in _REFUTABLE and (best is None or best.share < 0.2):
+        return score / 2, ""  # the values are not of this field, whatever the header says
+    return score, "its header"
+
+
+def _value_candidates(position: int, header: str, evidence: dict[str, Evidence], sample: int) -> list[tuple]:
+    """Fields the values alone point to: (score, -position, header, fields, why) per kind."""
+    found = []
+    if sample < _MIN_SAMPLE:
+        return found
+    for kind, item in evidence.items():
+        if kind not in _BY_VALUES or item.share < 0.9:
+            continue
+        fields, sure = _BY_VALUES[kind]
+        if kind == "text" and len(evidence) > 1 and max(e.share for e in evidence.values() if e.kind != "text") >= 0.5:
+            continue  # names only where the values are nothing else
+        # Below the header matches of the same strength; the leftmost column first among equals.
+        found.append((sure - 0.001, -position, header, fields, item.reason()))
+    return found
 
 
 def suggest_mapping(raw: RawSheet) -> Suggestion:
-    """A column for each canonical field from the headers, with how sure each guess is."""
+    """A column for each canonical field from the headers and what the values look like, with how sure each
+    guess is and why it was made."""
     known = recognised_layout(raw)
     if known is not None:
         mapping, layout = known
         confidence = {name: 1.0 if (mapping.source(name) or name in mapping.constants) else 0.0 for name in NAMES}
         confidence["connector_type"] = 1.0
         return Suggestion(mapping=mapping, confidence=confidence, unplaced_required=unplaced_required(mapping),
-                          layout=layout)
+                          layout=layout, reasons={name: layout for name in NAMES if confidence[name]})
 
     headers = raw.columns
     mapping = Mapping(columns={name: None for name in NAMES})
     confidence = {name: 0.0 for name in NAMES}
+    reasons: dict[str, str] = {}
+    profile = profile_columns(raw)
 
     charge_points, wide_confidence = _wide_groups(headers)
     used: set[str] = set()
@@ -251,14 +232,19 @@ def suggest_mapping(raw: RawSheet) -> Suggestion:
         mapping.charge_points = charge_points
         confidence.update(wide_confidence)
         used |= {col for cp in charge_points for col in cp.values()}
+        reasons.update({name: f"{len(charge_points)} charge points side by side" for name in wide_confidence})
     else:
         mapping.plugs = _plug_columns(raw, headers)
         used |= set(mapping.plugs)
+        if mapping.plugs:
+            reasons["connector_type"] = f"one yes/no or count column per plug ({len(mapping.plugs)})"
 
-    candidates: list[tuple[float, int, str, tuple[str, ...]]] = []
+    candidates: list[tuple[float, int, str, tuple[str, ...], str]] = []
     for position, header in enumerate(headers):
-        if set(aliases.header_forms(header)) & _FOLDED_NOT:
+        if (set(aliases.header_forms(header)) | set(aliases.header_forms(_SLOT_NUMBER.sub(" ", header)))) \
+                & _FOLDED_NOT:
             continue
+        evidence, sample = profile[header].kinds, profile[header].filled
         for name in NAMES:
             if charge_points and name in CONNECTOR_FIELDS:
                 continue
@@ -267,30 +253,35 @@ def suggest_mapping(raw: RawSheet) -> Suggestion:
                 if field == "station_name" and _looks_like_ids(raw.frame[header]):
                     # 'Station' over 'BE*LNK*S00001': the station's id, not its name (ahead of a generated one).
                     score, field = score - 0.01, "station_id"
-                candidates.append((score, -position, header, (field,)))
+                score, why = _weigh(field, header, score, evidence, sample)
+                candidates.append((score, -position, header, (field,), why))
         for pair, synonyms in _FOLDED_COMBINED.items():
             score = _score(header, synonyms)
             if score >= 0.6:
                 if pair == ("latitude", "longitude") and not _looks_like_coordinate_pairs(raw.frame[header]):
                     continue
                 # A combined column loses to a column that holds exactly the field.
-                candidates.append((score - 0.01, -position, header, pair))
+                seen = evidence.get("coordinates" if pair == ("latitude", "longitude") else "address")
+                why = "its header" + (f"; {seen.reason()}" if seen and seen.share >= 0.6 else "")
+                candidates.append((score - 0.01, -position, header, pair, why))
         if _score(header, _FOLDED_OPERATOR) >= CONFIDENT:
-            candidates.append((_score(header, _FOLDED_OPERATOR) - 0.02, -position, header, ("operator",)))
+            candidates.append((_score(header, _FOLDED_OPERATOR) - 0.02, -position, header, ("operator",),
+                               "its header"))
+        candidates.extend(_value_candidates(position, header, evidence, sample))
 
     candidates.sort(key=lambda c: (c[0], c[1]), reverse=True)
-    for score, _, header, fields in candidates:
-        if header in used:
+    for score, _, header, fields, why in candidates:
+        if header in used or score < _USEFUL:
             continue
         if fields == ("operator",):
             if mapping.columns["cpo_id"] or mapping.operator_column:
                 continue
             if _looks_like_operator_ids(raw.frame[header]):
                 mapping.columns["cpo_id"] = header
-                confidence["cpo_id"] = score
             else:
                 mapping.operator_column = header
-                confidence["cpo_id"] = score
+                why += " (operator names)"
+            confidence["cpo_id"], reasons["cpo_id"] = score, why
             used.add(header)
             continue
         if len(fields) == 4:
@@ -302,23 +293,27 @@ def suggest_mapping(raw: RawSheet) -> Suggestion:
             continue
         for f in fields:
             mapping.columns[f] = header
-            confidence[f] = score
+            confidence[f], reasons[f] = score, why
         used.add(header)
 
     columns = mapping.columns
-    # "Adresse" holding whole addresses ("Luisenring 49, 68159 Mannheim"): postcode and city come from it too.
+    # A street column holding whole addresses ("Via Roma 12, 20121 Milano"): number, postcode and city come
+    # from it too, whatever its header says.
     street = columns["street"]
-    if street and columns["street_number"] == street and not (columns["city"] and columns["zip"]) \
-            and _looks_like_full_addresses(raw.frame[street]):
-        for name in ("zip", "city"):
-            if not columns[name]:
-                columns[name], confidence[name] = street, confidence["street"]
+    address = profile[street].kinds.get("address") if street in profile else None
+    if address is not None and address.share >= 0.6 and not (columns["city"] and columns["zip"]):
+        for name in ("street_number", "zip", "city"):
+            if not columns[name] or (name == "street_number" and columns[name] != street):
+                columns[name], confidence[name] = street, max(confidence["street"], 0.9)
+                reasons[name] = address.reason()
     # One column of opening hours says both whether a station is open 24 hours and when it opens.
     hours, always = columns["open_hours"], columns["is_open_24"]
     if hours and not always:
         columns["is_open_24"], confidence["is_open_24"] = hours, confidence["open_hours"]
+        reasons["is_open_24"] = "opening hours say it"
     elif always and not hours and not _sample(raw.frame[always]).str.lower().isin(rules.BOOLEAN_WORDS).all():
         columns["open_hours"], confidence["open_hours"] = always, confidence["is_open_24"]
+        reasons["open_hours"] = "opening hours beside 'open 24 hours'"
 
     if not mapping.columns["station_name"]:
         parts = [mapping.columns.get("street"), mapping.columns.get("city")]
@@ -326,8 +321,31 @@ def suggest_mapping(raw: RawSheet) -> Suggestion:
         if parts:
             mapping.name_from = parts
             confidence["station_name"] = 0.5
+            reasons["station_name"] = "no column of names: the address stands for it"
 
-    return Suggestion(mapping=mapping, confidence=confidence, unplaced_required=unplaced_required(mapping))
+    return Suggestion(mapping=mapping, confidence=confidence, unplaced_required=unplaced_required(mapping),
+                      reasons=reasons)
+
+
+# Characters that may separate a file's columns: anything but letters, digits, spaces and what headers hold.
+_SEPARATOR = re.compile(r"[^\w \"'().*\[\]-]")
+_KNOWN_SEPARATORS = {",": "commas", ";": "semicolons", "\t": "tabs", "|": "pipes"}
+
+
+def separator_hint(raw: RawSheet) -> str | None:
+    """For a file that reads as one column, the separator its first line's characters suggest (None otherwise)."""
+    if len(raw.columns) != 1:
+        return None
+    found = Counter(_SEPARATOR.findall(raw.columns[0])).most_common(1)
+    if not found or found[0][1] < 2:
+        return None
+    sign, count = found[0]
+    start = f"{raw.file_name} reads as one column, though its first line holds {count} {sign!r}"
+    if sign in _KNOWN_SEPARATORS:
+        return (f"{start}: its lines seem to be quoted whole. Save it again without quotes around each line, "
+                f"with {_KNOWN_SEPARATORS[sign]} between the columns.")
+    return (f"{start}: its separator is probably {sign!r}. Save it again with commas or semicolons between the "
+            "columns (commas, semicolons, tabs and pipes are read).")
 
 
 def unplaced_required(mapping: Mapping) -> list[str]:
@@ -358,7 +376,9 @@ def placement_issues(raw: RawSheet, mapping: Mapping, confidence: dict[str, floa
     A mapping is always applied. A required field it cannot fill is an error on
     the header row; one filled from a column guessed with less than CONFIDENT
     certainty is a warning naming that column. ``confidence`` is the
-    suggestion's; fields a person chose (or a profile names) are certain.
+    suggestion's; fields a person chose (or a profile names) are certain. The
+    messages are the same wherever the file is checked, so they name no page
+    widget and no command-line option.
     """
     confidence = confidence or {}
     rows, columns, values, messages, severities = [], [], [], [], []
@@ -366,7 +386,7 @@ def placement_issues(raw: RawSheet, mapping: Mapping, confidence: dict[str, floa
         rows.append(raw.header_row)
         columns.append(name)
         values.append("")
-        messages.append(f"no column of the file holds {name}: choose one under Columns, or use a profile")
+        messages.append(f"no column of the file holds {name}: map it with a saved mapping or a profile")
         severities.append(Severity.ERROR)
     for name in REQUIRED:
         sure = confidence.get(name, 1.0)

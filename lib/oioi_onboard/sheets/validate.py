@@ -596,25 +596,20 @@ class _Checker:
             # A number's validity depends on the country it is read in: check distinct pairs.
             pair = column.codes.astype(np.int64) * (len(country_u) + 1) + country_rows
             pair_codes, pair_uniques = pd.factorize(np.where(filled, pair, -1))
-            bad_pair = np.zeros(len(pair_uniques), dtype=bool)
+            found = {"phone_syntax": np.zeros(len(pair_uniques), dtype=bool),
+                     "phone_unassigned": np.zeros(len(pair_uniques), dtype=bool)}
             reason = {}
             for k, key in enumerate(pair_uniques):
                 if key < 0:
                     continue
                 value = column.u.iat[key // (len(country_u) + 1)]
-                region = country_u[key % (len(country_u) + 1)] or None
-                why = _phone_problem(value, region)
-                if why:
-                    bad_pair[k] = True
-                    reason[k] = f"{name} {value!r} is not a valid phone number{why}"
-            self.add(
-                "phone_syntax",
-                name,
-                bad_pair[pair_codes],
-                lambda positions, pair_codes=pair_codes, reason=reason: np.array(
-                    [reason[pair_codes[p]] for p in positions], dtype=object
-                ),
-            )
+                rule, why = _phone_problem(value, country_u[key % (len(country_u) + 1)] or None)
+                if rule:
+                    found[rule][k] = True
+                    reason[k] = f"{name} {value!r} " + why
+            for rule, bad_pair in found.items():
+                self.add(rule, name, bad_pair[pair_codes], lambda positions, pair_codes=pair_codes, reason=reason:
+                         np.array([reason[pair_codes[p]] for p in positions], dtype=object))
 
     def plausibility(self, country_u: np.ndarray) -> None:
         """Values of the right shape that are most likely wrong: what a wrong mapping leaves behind."""
@@ -689,17 +684,28 @@ def _street_words(text: str) -> bool:
     return any(w in CITY_STREET_WORDS for w in words) or any(w.endswith("strasse") for w in words)
 
 
-def _phone_problem(value: str, region: str | None) -> str:
-    """'' when ``value`` is a valid phone number read in ``region``, else why not."""
+def _phone_problem(value: str, region: str | None) -> tuple[str, str]:
+    """(rule, why) for a phone number read in ``region``; ("", "") when it is a valid one.
+
+    Only a number that cannot be one (nor dialled from abroad) is an error. A possible number outside the
+    ranges the numbering metadata lists as assigned is a warning: the platform takes any phone, and the
+    metadata lags behind real assignments.
+    """
     try:
         number = phonenumbers.parse(value, region)
     except phonenumbers.NumberParseException as error:
         if region is None and not value.startswith("+"):
-            return " (start it with + and the country code, or give the address's country)"
-        return f" ({error._msg})" if getattr(error, "_msg", "") else ""
-    if not phonenumbers.is_valid_number(number):
-        return f" for {region}" if region else ""
-    return ""
+            return "phone_syntax", "is not a valid phone number (start it with + and the country code, or give " \
+                                   "the address's country)"
+        return "phone_syntax", "is not a valid phone number" + (f" ({error._msg})" if getattr(error, "_msg", "")
+                                                                else "")
+    if phonenumbers.is_valid_number(number):
+        return "", ""
+    if phonenumbers.is_possible_number_with_reason(number) == phonenumbers.ValidationResult.IS_POSSIBLE:
+        where = phonenumbers.region_code_for_number(number) or region
+        return "phone_unassigned", f"is not an assigned range in {where}: check it" if where and where != "ZZ" \
+            else "is not in an assigned range: check it"
+    return "phone_syntax", "is not a valid phone number" + (f" for {region}" if region else "")
 
 
 def validate(
@@ -764,22 +770,3 @@ def validate(
     skipped = [] if context is not None else list(rules.REGISTRY_RULES)
     return Validation(frame=frame, issues=issues[ISSUE_COLUMNS], station_state=state, skipped=skipped)
 
-
-def apply_edits(frame: pd.DataFrame, edited: pd.DataFrame) -> pd.DataFrame:
-    """The frame with the cells of ``edited`` (rows matched by index) written over it, as strings."""
-    frame = frame.copy()
-    columns = [c for c in edited.columns if c in frame.columns and c != ROW]
-    if len(edited) and columns:
-        values = edited[columns].astype("str").fillna("")
-        frame.loc[values.index, columns] = values
-    return frame
-
-
-def replace_value(frame: pd.DataFrame, column: str, old: str, new: str) -> tuple[pd.DataFrame, int]:
-    """Replace every cell of ``column`` equal to ``old`` (ignoring padding) by ``new``; returns the count."""
-    if column not in frame.columns or column == ROW:
-        raise KeyError(f"no column {column!r} to fix")
-    hit = frame[column].str.strip() == old.strip()
-    frame = frame.copy()
-    frame.loc[hit, column] = new
-    return frame, int(hit.sum())

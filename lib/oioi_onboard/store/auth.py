@@ -13,6 +13,7 @@ hash whose parameters are stored in the hash itself, so they can be raised
 later without breaking existing accounts.
 """
 
+import getpass
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -66,6 +67,15 @@ class Actor:
 
 # The identity of command-line tools and background workers: they act for every CPO.
 SYSTEM = Actor(name="system", role=Role.ADMIN)
+
+
+def command_line_actor() -> Actor:
+    """The person running a command: the system's powers, recorded under their login ('cli:alice')."""
+    try:
+        login = getpass.getuser()
+    except (OSError, KeyError):  # no login name in the environment nor the password database
+        login = "unknown"
+    return Actor(name=f"cli:{login}", role=SYSTEM.role)
 
 
 # --- permission checks ------------------------------------------------------------------------

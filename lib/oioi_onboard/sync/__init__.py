@@ -13,7 +13,7 @@ __all__, __getattr__ = public_surface(
     __name__,
     modules=["live", "progress", "queue_control", "relay", "simulate", "tokens"],
     names={
-        "diff": ["KINDS", "plan_push"],
+        "diff": ["KINDS", "mass_replacement", "plan_push"],
         "ocpi_pulls": ["run_pulls"],
         "status_files": ["record_status_file"],
         "status_ingest": ["set_status"],

@@ -98,6 +98,22 @@ class PushPlan:
         return [body for body, _sha, _key in planned_requests(session, item, station, self.partner_identifier)]
 
 
+def mass_replacement(plan: PushPlan) -> str | None:
+    """Why this push looks like swapping a CPO's live stations for new ones (None when it does not).
+
+    Deleting most of the stations the endpoint holds while adding about as many new ones is what a
+    file mapped with other station ids does (their column not mapped, so ids were generated): every
+    station would be deleted and pushed again under a new id. It needs its own confirmation.
+    """
+    counts = plan.counts
+    deleted, new = counts["deleted"], counts["new"]
+    live = deleted + counts["changed"] + counts["connectors_changed"] + counts["unchanged"]
+    if not deleted or deleted * 2 <= live or not deleted / 2 <= new <= deleted * 2:
+        return None
+    return (f"{deleted} of the {live} stations the endpoint holds would be deleted and {new} new ones pushed: "
+            "station ids differ: is the station id column mapped?")
+
+
 def _acked_payload(session: Session, station: Station) -> dict[str, Any] | None:
     """The station object the endpoint last acknowledged, from the outbox."""
     row = session.exec(

@@ -19,9 +19,10 @@ from sqlalchemy import and_, case, func
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, select
 
-from ..errors import NotFound
+from ..errors import NotFound, PermissionDenied
 from ..oioi import ids
 from ..oioi.vocabulary import CONNECTOR_POST_STATUS, STATUSES
+from ..sheets.addresses import address_line
 from ..store.auth import Actor, require_sees, visible_cpo_ids
 from ..store.models import Connector, Cpo, Station, utcnow
 from ..store.queries import get_cpo
@@ -306,7 +307,8 @@ class StationView:
 
 
 def station_view(session: Session, *, actor: Actor, station_id: str, limit: int = 20) -> StationView:
-    """One station as the live page shows it; NotFound for an unknown id, PermissionDenied for another's CPO.
+    """One station as the live page shows it; NotFound for an unknown id, PermissionDenied for another's CPO
+    (both "not found or not yours" to a person who sees only some CPOs).
 
     ``station_id`` may also be one of its connectors' EVSE ids. ``requests``
     are the ``connector-post-status`` requests queued for its EVSE ids: the
@@ -324,10 +326,15 @@ def station_view(session: Session, *, actor: Actor, station_id: str, limit: int 
             sa_select(STATIONS).join_from(CONNECTORS, STATIONS, STATIONS.c.id == CONNECTORS.c.station_pk)
             .where(CONNECTORS.c.evse_key == key).order_by(STATIONS.c.deleted, STATIONS.c.id.desc())
         ).first()
+    # To someone who sees only some CPOs, another CPO's station reads like one that does not exist: neither
+    # its CPO's name nor whether it exists is said.
+    hidden = f"station or EVSE id {wanted!r}: not found or not yours"
     if row is None:
-        raise NotFound(f"no station or EVSE id {wanted!r} is stored")
+        raise NotFound(f"no station or EVSE id {wanted!r} is stored" if actor.sees_all else hidden)
     station = row._mapping
-    cpo = get_cpo(session, actor=actor, cpo_id=station["cpo_id"])  # PermissionDenied for another's station
+    if not actor.sees(station["cpo_id"]):
+        raise PermissionDenied(hidden)
+    cpo = get_cpo(session, actor=actor, cpo_id=station["cpo_id"])
 
     connectors = pd.DataFrame(
         [tuple(r) for r in session.execute(
@@ -372,9 +379,7 @@ def station_view(session: Session, *, actor: Actor, station_id: str, limit: int 
     address = payload.get("address") or {}
     return StationView(
         station_id=station["station_id"], name=station["name"], cpo_id=cpo.id, cpo=cpo.name,
-        address=" ".join(str(part) for part in (address.get("street"), address.get("street-number")) if part)
-        + (", " if address else "") + " ".join(str(part) for part in (address.get("zip"), address.get("city"))
-                                               if part),
+        address=address_line(*(str(address.get(part) or "") for part in ("street", "street-number", "zip", "city"))),
         latitude=station["latitude"], longitude=station["longitude"],
         acknowledged_at=station["acked_at"], deleted=bool(station["deleted"]),
         connectors=connectors.drop(columns=["evse_key"]), changes=changes, requests=requests, payloads=payloads,

@@ -37,7 +37,7 @@ from ..store.auth import Actor, require_edit
 from ..store.models import OPEN_STATES, Connector, Cpo, Outbox, OutboxState, PushRun, Station, utcnow
 from ..store.queries import audit
 from . import status_delivery
-from .diff import PlanError, PushPlan, plan_push, planned_requests
+from .diff import PlanError, PushPlan, mass_replacement, plan_push, planned_requests
 from .queue_control import pause
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,11 @@ ANALYZE_ABOVE = 1000  # rows queued at once after which PostgreSQL gets fresh st
 
 class ConfirmationRequired(PlanError):
     """Deletions or connector changes were not confirmed by the user."""
+
+
+class MassReplacement(ConfirmationRequired):
+    """The push would replace most live stations with new ones (``diff.mass_replacement``): confirming
+    deletions is not enough, replacing them all must be asked for."""
 
 
 # --- enqueueing ----------------------------------------------------------------------
@@ -62,11 +67,16 @@ def _examples(plan: PushPlan, kind: str, limit: int = 5) -> str:
     return ", ".join(ids[:limit]) + more
 
 
-def check_confirmations(plan: PushPlan, *, confirm_deletions: bool, confirm_connector_changes: bool) -> None:
-    """Raise ConfirmationRequired naming what the user has not confirmed yet."""
+def check_confirmations(plan: PushPlan, *, confirm_deletions: bool, confirm_connector_changes: bool,
+                        replace_all: bool = False) -> None:
+    """Raise ConfirmationRequired naming what the user has not confirmed yet (MassReplacement first)."""
+    replacing = None if replace_all else mass_replacement(plan)
+    if replacing:
+        raise MassReplacement(f"Nothing was sent: {replacing} Check the mapping; to replace them all, ask for "
+                              "it (--replace-all, or 'Replace them all' on the push page).")
     missing = []
     counts = plan.counts
-    if counts["deleted"] and not confirm_deletions:
+    if counts["deleted"] and not (confirm_deletions or replace_all):
         missing.append(f"{counts['deleted']} station(s) would be deleted at the endpoint "
                        f"({_examples(plan, 'deleted')})")
     if counts["connectors_changed"] and not confirm_connector_changes:
@@ -87,6 +97,7 @@ def enqueue_plan(
     confirm_deletions: bool = False,
     confirm_connector_changes: bool = False,
     dry_run: bool = False,
+    replace_all: bool = False,
 ) -> PushRun:
     """Turn a plan into outbox rows under a new push run (or only record it, for a dry run).
 
@@ -94,7 +105,8 @@ def enqueue_plan(
     a newer payload supersedes a pending older one.
     """
     require_edit(actor, plan.cpo_id)
-    check_confirmations(plan, confirm_deletions=confirm_deletions, confirm_connector_changes=confirm_connector_changes)
+    check_confirmations(plan, confirm_deletions=confirm_deletions, confirm_connector_changes=confirm_connector_changes,
+                        replace_all=replace_all)
     counts = plan.counts
     run = PushRun(
         cpo_id=plan.cpo_id, user_name=actor.name, dry_run=dry_run, partner_identifier=plan.partner_identifier,

@@ -23,7 +23,7 @@ from ..sheets.issues import concat_issues
 from ..sheets.mapping import Mapping, apply_mapping
 from ..sheets.profiles import apply_profile, fitting_profile
 from ..sheets.reader import RawSheet, read_sheet
-from ..sheets.suggest import Suggestion, placement_issues, suggest_mapping, unplaced_required
+from ..sheets.suggest import Suggestion, placement_issues, separator_hint, suggest_mapping, unplaced_required
 from ..sheets.validate import Validation, validate
 
 if TYPE_CHECKING:
@@ -120,22 +120,24 @@ def map_sheet(
         frame, issues = apply_profile(raw, profile, operators=operators, constants=constants, saved=own)
         return MappedSheet(frame=frame, issues=issues, from_defaults=from_defaults,
                            description=[f"mapped with the profile {profile!r}", *from_defaults])
-    layout = ""
+    layout, reasons = "", {}
     if mapping is None:
         suggestion = suggest(session, actor=actor, cpo_id=cpo_id, raw=raw)
-        mapping, confidence, layout = suggestion.mapping, suggestion.confidence, suggestion.layout
+        mapping, confidence, layout, reasons = (suggestion.mapping, suggestion.confidence, suggestion.layout,
+                                                suggestion.reasons)
     mapping = Mapping.from_dict(mapping.to_dict())
     if operators:
         mapping.operators = {**mapping.operators, **operators}
     # Described before the defaults join in, so they are named once, as the CPO's.
     mapping.constants = {**mapping.constants, **given}
-    description = ([layout] if layout else []) + mapping.describe() + from_defaults
+    description = ([layout] if layout else []) + mapping.describe(reasons) + from_defaults
     mapping.constants.update(defaults)
     frame, issues = apply_mapping(raw, mapping)
     issues = concat_issues([placement_issues(raw, mapping, confidence), issues])
     hint = fitting_profile(raw) if unplaced_required(mapping) else None
-    if hint:
-        description.append(hint)
+    for line in (hint, separator_hint(raw)):
+        if line:
+            description.append(line)
     return MappedSheet(frame=frame, issues=issues, description=description, from_defaults=from_defaults)
 
 

@@ -255,8 +255,8 @@ def pull_locations(session: Session, *, actor: Actor, cpo_id: int, full: bool = 
         result.import_id, result.stations_stored = record.id, record.stations_stored
     if push and record is not None:
         partner = queries.cpo_partner_identifiers(session, cpo_id=cpo_id)[0]
-        result.push = queue_push(session, cpo=cpo, partner=partner, record=record, validation=validation, yes=yes,
-                                 say=say)
+        result.push = queue_push(session, actor=actor, cpo=cpo, partner=partner, record=record,
+                                 validation=validation, yes=yes, say=say)
     return result
 
 

@@ -30,7 +30,7 @@ from ..store.auth import SYSTEM, Actor, require_edit
 from ..store.db import migrate, session_scope
 from ..store.models import OPEN_STATES, Cpo, ImportRecord, Outbox, OutboxState, PushRun, Station
 from ..store.registry import register_cpo, set_api_key, update_cpo
-from ..sync.diff import PushPlan, plan_push
+from ..sync.diff import PushPlan, mass_replacement, plan_push
 from ..sync.outbox import enqueue_plan
 from ..sync.progress import PushProgress, run_progress
 from ..sync.queue_control import reclaim_abandoned, resume_if_setup_changed
@@ -46,6 +46,7 @@ def start_push(
     confirm_deletions: bool = False,
     confirm_connector_changes: bool = False,
     dry_run: bool = False,
+    replace_all: bool = False,
 ) -> tuple[PushPlan, PushRun]:
     """Plan what the endpoint lacks and queue it (or only record it, for a dry run).
 
@@ -58,7 +59,7 @@ def start_push(
         resume_if_setup_changed(session, actor=actor, cpo_id=cpo_id)
     plan = plan_push(session, actor=actor, cpo_id=cpo_id, partner_identifier=partner_identifier)
     run = enqueue_plan(session, actor=actor, plan=plan, dry_run=dry_run, confirm_deletions=confirm_deletions,
-                       confirm_connector_changes=confirm_connector_changes)
+                       confirm_connector_changes=confirm_connector_changes, replace_all=replace_all)
     return plan, run
 
 
@@ -149,12 +150,13 @@ class PushSummary:
     failed: list[dict[str, Any]] = field(default_factory=list)  # station, code, reason
     blocked: list[dict[str, Any]] = field(default_factory=list)  # station, reason
     waiting_for_confirmation: dict[str, int] = field(default_factory=dict)
+    refused: str | None = None  # why nothing was sent though --yes was given (sync.diff.mass_replacement)
     paused_reason: str | None = None
     nothing_to_push: bool = False
 
     @property
     def ok(self) -> bool:
-        return (not self.failed and not self.blocked and not self.paused_reason
+        return (not self.failed and not self.blocked and not self.paused_reason and not self.refused
                 and not self.waiting_for_confirmation and self.acknowledged == self.stations_in_file)
 
     def to_json(self) -> dict[str, Any]:
@@ -191,7 +193,7 @@ def _find_cpo(session: Session, *, name: str | None, operator_ids: list[str]) ->
     return session.get(Cpo, owners.pop()) if owners else None
 
 
-def _prepare_cpo(session: Session, *, name: str | None, operator_ids: list[str], given: Credentials,
+def _prepare_cpo(session: Session, *, actor: Actor, name: str | None, operator_ids: list[str], given: Credentials,
                  concurrency: int | None, say: Callable[[str], None]) -> tuple[Cpo, str]:
     """The CPO to push for (registered from the file's operator ids if new) and its partner identifier."""
     cpo = _find_cpo(session, name=name, operator_ids=operator_ids)
@@ -203,7 +205,7 @@ def _prepare_cpo(session: Session, *, name: str | None, operator_ids: list[str],
             raise NotFound(f"{who}; register it (oioi-onboard cpo add) or give {', '.join(missing)}")
         if not operator_ids:
             raise UserError("the file has no valid operator id (cpo_id column) to register a CPO with")
-        cpo, _ = register_cpo(session, actor=SYSTEM, name=name or f"CPO {operator_ids[0]}", operator_ids=operator_ids,
+        cpo, _ = register_cpo(session, actor=actor, name=name or f"CPO {operator_ids[0]}", operator_ids=operator_ids,
                               endpoint=given.endpoint, api_key=given.api_key,
                               partner_identifiers=[given.partner_identifier])
         say(f"registered CPO {cpo.name!r} with operator ids {', '.join(operator_ids)}")
@@ -215,13 +217,13 @@ def _prepare_cpo(session: Session, *, name: str | None, operator_ids: list[str],
         if given.partner_identifier and given.partner_identifier not in partners:
             changes["partner_identifiers"] = [*partners, given.partner_identifier]
         if changes:
-            update_cpo(session, actor=SYSTEM, cpo_id=cpo.id, **changes)
+            update_cpo(session, actor=actor, cpo_id=cpo.id, **changes)
         if given.api_key:
-            set_api_key(session, actor=SYSTEM, cpo_id=cpo.id, api_key=given.api_key)  # also resumes a paused queue
+            set_api_key(session, actor=actor, cpo_id=cpo.id, api_key=given.api_key)  # also resumes a paused queue
         elif not cpo.api_key_encrypted:
             raise UserError(f"CPO {cpo.name!r} has no API key yet: give one with --api-key-env")
     if concurrency is not None and concurrency != cpo.concurrency:
-        update_cpo(session, actor=SYSTEM, cpo_id=cpo.id, concurrency=concurrency)
+        update_cpo(session, actor=actor, cpo_id=cpo.id, concurrency=concurrency)
     session.flush()
     partner = given.partner_identifier or queries.cpo_partner_identifiers(session, cpo_id=cpo.id)[0]
     return cpo, partner
@@ -237,6 +239,8 @@ def push_file(
     constants: dict[str, str] | None = None,
     concurrency: int | None = None,
     yes: bool = False,
+    replace_all: bool = False,
+    actor: Actor = SYSTEM,
     db_url: str | None = None,
     say: Callable[[str], None] = print,
     on_progress: Callable[[PushProgress | None, int], None] | None = None,
@@ -248,7 +252,8 @@ def push_file(
     """Import ``file`` for its CPO, push what the endpoint lacks, and report per station.
 
     Run again after a crash it sends what is still queued (``resumed``); Ctrl-C raises
-    ``Interrupted`` with what stays queued. ``worker_options`` go to ``run_worker``.
+    ``Interrupted`` with what stays queued. ``worker_options`` go to ``run_worker``. The import,
+    the push run and the audit entries name ``actor`` (the command line's: ``cli:<login>``).
     """
     migrate(db_url)
     try:
@@ -259,37 +264,44 @@ def push_file(
     with session_scope(db_url) as session:
         known = session.execute(select(Cpo.id).where(Cpo.name == cpo_name)).scalars().first() if cpo_name else None
         # Map once to learn the operator ids (a new CPO is registered with them) ...
-        first = import_file(session if known else None, actor=SYSTEM, cpo_id=known, data=data, file_name=file.name,
+        first = import_file(session if known else None, actor=actor, cpo_id=known, data=data, file_name=file.name,
                             profile=profile, operators=operators, constants=constants, keep=False)
-        cpo, partner = _prepare_cpo(session, name=cpo_name, operator_ids=_file_operator_ids(first.mapped.frame),
+        cpo, partner = _prepare_cpo(session, actor=actor, name=cpo_name,
+                                    operator_ids=_file_operator_ids(first.mapped.frame),
                                     given=credentials, concurrency=concurrency, say=say)
         cpo_id = cpo.id
         # ... then the one import workflow against the CPO's registry, stored as a full upload.
-        result = import_file(session, actor=SYSTEM, cpo_id=cpo_id, data=data, file_name=file.name, profile=profile,
+        result = import_file(session, actor=actor, cpo_id=cpo_id, data=data, file_name=file.name, profile=profile,
                              operators=operators, constants=constants)
-        summary = queue_push(session, cpo=cpo, partner=partner, record=result.record, validation=result.validation,
-                             yes=yes, say=say)
+        summary = queue_push(session, actor=actor, cpo=cpo, partner=partner, record=result.record,
+                             validation=result.validation, yes=yes, replace_all=replace_all, say=say)
         import_id = result.record.id
     return follow_push(summary, db_url=db_url, cpo_id=cpo_id, import_id=import_id, partner=partner, say=say,
                        on_progress=on_progress, on_follow=on_follow, backoff_base=backoff_base,
                        backoff_max=backoff_max, **worker_options)
 
 
-def queue_push(session: Session, *, cpo: Cpo, partner: str, record: ImportRecord, validation,  # noqa: ANN001
-               yes: bool, say: Callable[[str], None] = print) -> PushSummary:
+def queue_push(session: Session, *, actor: Actor, cpo: Cpo, partner: str, record: ImportRecord,
+               validation,  # noqa: ANN001
+               yes: bool, replace_all: bool = False, say: Callable[[str], None] = print) -> PushSummary:
     """After an import: queue what the endpoint lacks, unless deletions or connector changes wait for a
-    confirmation (``yes`` gives it); the summary so far, for ``follow_push``."""
+    confirmation (``yes`` gives it) or the push would replace most live stations (``replace_all`` allows
+    it); the summary so far, for ``follow_push``."""
     cpo_id = cpo.id
     summary = PushSummary(cpo=cpo.name, file=record.file_name, blocked=_blocked(validation))
     say(f"{record.file_name}: {validation.stations} stations, {record.stations_stored} stored, "
         f"{len(summary.blocked)} blocked by errors")
-    plan = plan_push(session, actor=SYSTEM, cpo_id=cpo_id, partner_identifier=partner)
+    plan = plan_push(session, actor=actor, cpo_id=cpo_id, partner_identifier=partner)
     summary.counts = plan.counts
-    if plan.needs_confirmation and not yes:
+    yes = yes or replace_all  # replacing them all confirms the deletions it makes
+    summary.refused = None if replace_all else mass_replacement(plan)
+    if summary.refused:
+        pass  # --yes does not let it through: the likely cause is a mapping to check
+    elif plan.needs_confirmation and not yes:
         summary.waiting_for_confirmation = plan.needs_confirmation
     else:
-        _, run = start_push(session, actor=SYSTEM, cpo_id=cpo_id, partner_identifier=partner,
-                            confirm_deletions=yes, confirm_connector_changes=yes)
+        _, run = start_push(session, actor=actor, cpo_id=cpo_id, partner_identifier=partner,
+                            confirm_deletions=yes, confirm_connector_changes=yes, replace_all=replace_all)
         summary.run_id, summary.requests = run.id, run.total
     summary.resumed = open_station_posts(session, cpo_id=cpo_id) - summary.requests
     return summary
@@ -311,7 +323,9 @@ def follow_push(
 ) -> PushSummary:
     """Send what ``queue_push`` queued (its session committed) and say which stations of the import the
     endpoint acknowledged, and why not the others."""
-    if summary.waiting_for_confirmation:
+    if summary.refused:
+        say(f"nothing sent: {summary.refused} (--replace-all replaces them all)")
+    elif summary.waiting_for_confirmation:
         say("nothing sent: deletions or connector changes need confirmation (--yes)")
     elif summary.requests == 0 and summary.resumed <= 0:
         summary.nothing_to_push = True
