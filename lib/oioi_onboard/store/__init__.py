@@ -14,7 +14,8 @@ __all__, __getattr__ = public_surface(
     modules=["connection", "ocpi_connection", "onboarding", "profiles", "queries", "registry"],
     names={
         "auth": ["SYSTEM", "AccountError", "Actor", "TooManyAttempts", "actor_for_email", "actor_for_user",
-                 "command_line_actor", "authenticate", "change_password", "create_user", "grantable_roles", "list_users", "set_password"],
+                 "command_line_actor", "authenticate", "change_password", "create_user", "grantable_roles",
+                 "list_users", "set_password"],
         "db": ["current_revision", "get_engine", "head_revision", "migrate", "new_revision", "schema_differences",
                "session_scope"],
         "models": ["Role"],
