@@ -1,5 +1,6 @@
 """The pull client against the real OCPI sandbox process on loopback: versions, details, pages, tokens, failures."""
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -162,7 +163,10 @@ def test_an_unreachable_endpoint_is_named():
 
 def test_a_total_count_that_changes_during_the_pull_is_warned_about(back_end):
     """A Location changed while the pages are read enters the date_from window: X-Total-Count grows."""
-    since = datetime.now(UTC) - timedelta(seconds=1)
+    # OCPI stamps whole seconds: start the window on a fresh second, so earlier tests' changes stay outside it
+    now = datetime.now(UTC)
+    since = now.replace(microsecond=0) + timedelta(seconds=1)
+    time.sleep((since - now).total_seconds())
     in_window = {change["location_id"] for change in back_end.changes(12)}
     with _client(back_end, page_limit=5, transport=_ChangeAfterFirstPage(back_end, in_window)) as client:
         pulled = client.pull_locations(date_from=since)
