@@ -34,7 +34,7 @@ from ..sync.diff import PushPlan, mass_replacement, plan_push
 from ..sync.outbox import enqueue_plan
 from ..sync.progress import PushProgress, run_progress
 from ..sync.queue_control import reclaim_abandoned, resume_if_setup_changed
-from .imports import import_file
+from .imports import import_file, map_sheet, read_file
 
 
 def start_push(
@@ -256,29 +256,40 @@ def push_file(
     the push run and the audit entries name ``actor`` (the command line's: ``cli:<login>``).
     """
     migrate(db_url)
+    summary, cpo_id, import_id, partner = _import_and_queue(
+        file, credentials=credentials, cpo_name=cpo_name, profile=profile, operators=operators, constants=constants,
+        concurrency=concurrency, yes=yes, replace_all=replace_all, actor=actor, db_url=db_url, say=say)
+    # The file's frames are gone with _import_and_queue's frame: sending 50,000 stations keeps only the queue.
+    return follow_push(summary, db_url=db_url, cpo_id=cpo_id, import_id=import_id, partner=partner, say=say,
+                       on_progress=on_progress, on_follow=on_follow, backoff_base=backoff_base,
+                       backoff_max=backoff_max, **worker_options)
+
+
+def _import_and_queue(file: Path, *, credentials: Credentials, cpo_name: str | None, profile: str | None,
+                      operators: dict[str, str] | None, constants: dict[str, str] | None, concurrency: int | None,
+                      yes: bool, replace_all: bool, actor: Actor, db_url: str | None,
+                      say: Callable[[str], None]) -> tuple[PushSummary, int, int, str]:
+    """Read and map the file once, register or update its CPO, then validate, store and queue it."""
     try:
         data = file.read_bytes()
     except OSError as error:
         raise UserError(f"{file} cannot be read: {error.strerror or error}") from None
-
+    options = {"profile": profile, "operators": operators, "constants": constants}
     with session_scope(db_url) as session:
         known = session.execute(select(Cpo.id).where(Cpo.name == cpo_name)).scalars().first() if cpo_name else None
-        # Map once to learn the operator ids (a new CPO is registered with them) ...
-        first = import_file(session if known else None, actor=actor, cpo_id=known, data=data, file_name=file.name,
-                            profile=profile, operators=operators, constants=constants, keep=False)
+        # Mapped first to learn the operator ids (a new CPO is registered with them) ...
+        raw = read_file(data, file.name)
+        mapped = map_sheet(session if known else None, actor=actor, cpo_id=known, raw=raw, **options)
         cpo, partner = _prepare_cpo(session, actor=actor, name=cpo_name,
-                                    operator_ids=_file_operator_ids(first.mapped.frame),
+                                    operator_ids=_file_operator_ids(mapped.frame),
                                     given=credentials, concurrency=concurrency, say=say)
-        cpo_id = cpo.id
-        # ... then the one import workflow against the CPO's registry, stored as a full upload.
-        result = import_file(session, actor=actor, cpo_id=cpo_id, data=data, file_name=file.name, profile=profile,
-                             operators=operators, constants=constants)
+        # ... then the one import workflow against the CPO's registry, stored as a full upload; a CPO that
+        # existed already mapped it with its own defaults and profiles, a new one maps it again with them.
+        result = import_file(session, actor=actor, cpo_id=cpo.id, data=data, file_name=file.name, raw=raw,
+                             mapped=mapped if known == cpo.id else None, **options)
         summary = queue_push(session, actor=actor, cpo=cpo, partner=partner, record=result.record,
                              validation=result.validation, yes=yes, replace_all=replace_all, say=say)
-        import_id = result.record.id
-    return follow_push(summary, db_url=db_url, cpo_id=cpo_id, import_id=import_id, partner=partner, say=say,
-                       on_progress=on_progress, on_follow=on_follow, backoff_base=backoff_base,
-                       backoff_max=backoff_max, **worker_options)
+        return summary, cpo.id, result.record.id, partner
 
 
 def queue_push(session: Session, *, actor: Actor, cpo: Cpo, partner: str, record: ImportRecord,
