@@ -5,7 +5,7 @@ first row (validation has made sure its rows agree). One EVSE id with several
 connector types becomes several connectors sharing that id.
 """
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -19,7 +19,7 @@ from .addresses import address_line
 from .canonical import ROW
 from .validate import canonical_frame
 
-__all__ = ["build_stations", "station_payloads", "connectors_signature", "StationBuildError"]
+__all__ = ["build_stations", "iter_stations", "station_payloads", "connectors_signature", "StationBuildError"]
 
 _OPTIONAL_BOOLEANS = {
     "is_reservable": "is-reservable",
@@ -72,9 +72,16 @@ def _strip(column: pd.Series) -> pd.Series:
 def build_stations(frame: pd.DataFrame, station_ids: Iterable[str] | None = None) -> list[Station]:
     """Station models for the given station ids (all when None), in file order.
 
+    Raises StationBuildError naming the station and its row when a station is not valid OIOI.
+    """
+    return list(iter_stations(frame, station_ids))
+
+
+def iter_stations(frame: pd.DataFrame, station_ids: Iterable[str] | None = None) -> Iterator[Station]:
+    """``build_stations`` one station at a time, so that a caller storing 50,000 holds a batch, not all.
+
     Values are converted column by column; only the assembly of each station's
     object and its pydantic validation run per station.
-    Raises StationBuildError naming the station and its row when a station is not valid OIOI.
     """
     frame = canonical_frame(frame)
     station_key = frame["station_id"].str.strip()
@@ -83,7 +90,7 @@ def build_stations(frame: pd.DataFrame, station_ids: Iterable[str] | None = None
         keep &= station_key.isin(set(station_ids))
     frame = frame[keep.to_numpy()].reset_index(drop=True)
     if frame.empty:
-        return []
+        return
     stripped = frame.drop(columns=[ROW]).apply(_strip)
     codes, _ = pd.factorize(stripped["station_id"])
     order = np.argsort(codes, kind="stable")
@@ -119,7 +126,6 @@ def build_stations(frame: pd.DataFrame, station_ids: Iterable[str] | None = None
     fields = list(station_columns)
     values = list(zip(*station_columns.values(), strict=True))
 
-    stations = []
     for i, (start, end) in enumerate(zip(starts, ends, strict=True)):
         payload = {k: v for k, v in zip(fields, values[i], strict=True) if v is not None}
         street, number, city, zip_code = address[i]
@@ -135,12 +141,12 @@ def build_stations(frame: pd.DataFrame, station_ids: Iterable[str] | None = None
             key=lambda c: (c["id"], c["name"]),
         )
         try:
-            stations.append(Station.model_validate(payload))
+            station = Station.model_validate(payload)
         except ValidationError as error:
             raise StationBuildError(
                 f"station {payload['id']!r} (row {rows[i]}): {describe_validation_error(error, 'station.')}"
             ) from None
-    return stations
+        yield station
 
 
 def station_payloads(stations: Iterable[Station]) -> list[dict[str, Any]]:
