@@ -146,10 +146,13 @@ def _insert_new(session: Session, cpo_id: int, rows: list[dict]) -> None:
     if not rows:
         return
     connection = session.connection()
-    stations = Station.__table__
-    pks = connection.execute(insert(stations).returning(stations.c.id, sort_by_parameter_order=True),
-                             rows).scalars().all()
-    connector_rows = [c for pk, row in zip(pks, rows, strict=True) for c in _connector_rows(pk, cpo_id, row["payload"])]
+    # One executemany, then the new keys by station id: RETURNING in parameter order is a statement per row
+    # on SQLite (it cannot promise the order otherwise), 50,000 statements for a national file.
+    connection.execute(insert(Station.__table__), rows)
+    pk_of = {station_id: pk for pk, station_id in connection.execute(
+        select(Station.id, Station.station_id).where(Station.cpo_id == cpo_id,
+                                                     Station.station_id.in_([row["station_id"] for row in rows])))}
+    connector_rows = [c for row in rows for c in _connector_rows(pk_of[row["station_id"]], cpo_id, row["payload"])]
     if connector_rows:
         connection.execute(insert(Connector.__table__), connector_rows)
 
