@@ -47,7 +47,7 @@ from ..sync.status_ingest import lock_for_ingest, record_statuses
 from . import imports
 
 __all__ = ["Address", "Received", "InvalidObject", "UnknownObject", "ForeignParty", "put_object", "patch_object",
-           "get_object"]
+           "get_object", "hold_pulled"]
 
 SOURCE = "ocpi"
 _STATUS_FIELDS = {"status", "last_updated", "uid"}
@@ -202,6 +202,37 @@ def _keep(session: Session, cpo_id: int, address: Address, held: OcpiLocation | 
         held.data, held.last_updated, held.received_at = data, moment, utcnow()
     session.add(held)
     session.flush()
+
+
+def hold_pulled(session: Session, *, cpo_id: int, locations: list[tuple[int, Any]]) -> int:
+    """Pulled Locations (``workflows.ocpi``) held as if pushed, where newer than what is held: a back end that is
+    pulled and then PATCHes what changed (EVSE statuses, mostly) finds its Locations here. Only Locations of
+    the CPO's own parties with their ids and a readable ``last_updated``; returns how many were kept."""
+    owned: dict[tuple[str, str], bool] = {}
+    held = {(row.country_code, row.party_id, row.location_id): row for row in session.exec(
+        select(OcpiLocation).where(OcpiLocation.cpo_id == cpo_id)).all()}
+    kept = 0
+    for _, data in locations:
+        if not isinstance(data, dict) or not all(isinstance(data.get(key), str) and data.get(key)
+                                                 for key in ("country_code", "party_id", "id", "last_updated")):
+            continue
+        address = Address(country_code=data["country_code"].upper(), party_id=data["party_id"].upper(),
+                          location_id=data["id"])
+        party = (address.country_code, address.party_id)
+        if party not in owned:
+            owned[party] = queries.operator_id_owner(session, operator_id=operator_id(*party)) == cpo_id
+        try:
+            moment = _moment(data["last_updated"])
+        except ValueError:
+            continue
+        if not owned[party]:
+            continue
+        row = held.get((address.country_code, address.party_id, address.location_id))
+        if row is not None and row.last_updated >= moment:
+            continue
+        _keep(session, cpo_id, address, row, copy.deepcopy(data))
+        kept += 1
+    return kept
 
 
 def _station_of(data: dict[str, Any]) -> tuple:
