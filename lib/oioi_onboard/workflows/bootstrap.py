@@ -47,6 +47,7 @@ DEMO_OCPI_CPO_NAME = "Demo OCPI CPO"
 DEMO_OCPI_OPERATOR_ID = "BE*OCS"
 DEMO_OCPI_API_KEY = "sandbox-ocpi-demo-key-0000"
 DEMO_OCPI_PARTNER_ID = "sandbox-ocpi-demo-partner-0001"
+DEMO_OCPI_PHONE = "+32 9 123 45 67"
 
 
 def prepare_embedded() -> None:
@@ -115,6 +116,7 @@ def ensure_demo_ocpi_cpo(session: Session) -> Cpo:
         endpoint="sandbox",
         api_key=DEMO_OCPI_API_KEY,
         partner_identifiers=[DEMO_OCPI_PARTNER_ID],
+        defaults={"phone": DEMO_OCPI_PHONE},  # OCPI 2.2.1 Locations carry no phone; OIOI needs one
     )
     return set_ocpi_connection(session, actor=SYSTEM, cpo_id=cpo.id, versions_url=get_settings().ocpi_sandbox_url,
                                token=OCPI_SANDBOX_TOKEN)
