@@ -134,7 +134,7 @@ def station_points_json(stations: pd.DataFrame, connectors: pd.DataFrame | None 
         since = (pd.to_datetime(connectors["status_at"], utc=True).dt.strftime("%Y-%m-%d %H:%M:%S UTC")
                  .fillna("never reported"))
         sources = (connectors["status_source"] if "status_source" in connectors else pd.Series(
-            [None] * len(connectors), index=connectors.index)).fillna("").tolist()
+            [None] * len(connectors), index=connectors.index)).astype(object).fillna("").tolist()
         for station_id, evse_id, kind, status, at, source in zip(
             connectors["station_id"].tolist(), connectors["evse_id"].tolist(),
             connectors["connector_type"].tolist(), connectors["status"].tolist(), since.tolist(), sources,
@@ -151,7 +151,7 @@ def station_points_json(stations: pd.DataFrame, connectors: pd.DataFrame | None 
     for lon, lat, name, station_id, total, row, status, summary, source in zip(
         shown["lon"].round(5).tolist(), shown["lat"].round(5).tolist(), shown["name"].tolist(),
         shown["station_id"].tolist(), shown["connectors"].tolist(), counts.tolist(),
-        worst.tolist(), _summaries(counts.tolist()), station_sources.fillna("").tolist(), strict=True,
+        worst.tolist(), _summaries(counts.tolist()), station_sources.astype(object).fillna("").tolist(), strict=True,
     ):
         lines = listed.get(station_id)
         key = (station_id, name, lon, lat, total, source, *row) if lines is None else None
