@@ -225,7 +225,9 @@ def station_section() -> None:
             "evse_id": "EVSE id", "connector_type": "Type", "speed": st.column_config.NumberColumn("kW"),
             "status": "Status", "status_at": st.column_config.DatetimeColumn(
                 f"Since ({TIMEZONE})", format="YYYY-MM-DD HH:mm:ss", timezone=TIMEZONE),
-            "source": RECENT_COLUMNS["source"]})
+            "source": RECENT_COLUMNS["source"]},
+            # Status and its source first: the column is narrow, and what is off to the right is easily missed.
+            column_order=["evse_id", "status", "source", "status_at", "connector_type", "speed"])
     with changes:
         st.markdown("**Last changes**")
         if view.changes.empty:

@@ -338,7 +338,7 @@ def test_the_whole_journey(product: Product, page: Page, tmp_path):
     station_field.fill(f"{DEMO_OCPI_OPERATOR}*LOC00001")
     station_field.press("Enter")
     settle(page)
-    connectors = main.locator('[data-testid="stDataFrame"]').filter(has_text="Source").filter(has_text="kW").last
+    connectors = main.locator('[data-testid="stDataFrame"]').filter(has_text="Source").filter(has_text="Since").last
     expect(connectors.get_by_text("ocpi", exact=True).first).to_be_attached(timeout=SLOW)
     main.get_by_role("heading", name="Station", exact=True).scroll_into_view_if_needed()
     page.wait_for_timeout(500)
