@@ -195,6 +195,8 @@ async def _data(client: httpx.AsyncClient, method: str, url: str, token: str, bo
         response = await client.request(method, url, json=body, headers={
             "Authorization": _authorization(token, False), "X-Request-ID": request_id,
             "X-Correlation-ID": request_id})
+    except httpx.InvalidURL as error:
+        raise RegistrationFailed(f"{method} {url}: not a URL to reach: {error}") from None
     except httpx.HTTPError as error:
         raise RegistrationFailed(f"{method} {url}: {type(error).__name__}: {error}", retry=True) from None
     try:
