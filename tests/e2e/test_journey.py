@@ -340,9 +340,8 @@ def test_the_whole_journey(product: Product, page: Page, tmp_path):
     settle(page)
     connectors = main.locator('[data-testid="stDataFrame"]').filter(has_text="Source").filter(has_text="Since").last
     expect(connectors.get_by_text("ocpi", exact=True).first).to_be_attached(timeout=SLOW)
-    main.get_by_role("heading", name="Station", exact=True).scroll_into_view_if_needed()
     page.wait_for_timeout(500)
-    shot(page, "17_demo_ocpi_station_view")
+    shot(page, "17_demo_ocpi_station_connectors", connectors)  # status and its source first
 
 
 def _point_of_colour(path: Path, colour: tuple[int, int, int]) -> tuple[int, int]:
