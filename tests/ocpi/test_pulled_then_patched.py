@@ -55,3 +55,27 @@ def test_the_evse_status_patches_of_a_pulled_back_end_apply_without_a_put(db, re
     with db() as session:
         connector = session.exec(select(Connector).where(Connector.evse_id == evse["evse_id"])).first()
         assert connector.status == "Offline"
+
+
+def test_a_later_pull_replaces_what_is_held_only_where_newer(db, back_end):
+    with db() as session:
+        cpo = make_cpo(session, name="Laadnet", operator_ids="BE*OCS")
+        cpo.defaults = {"phone": "+32 9 265 81 11"}
+        set_ocpi_connection(session, actor=SYSTEM, cpo_id=cpo.id, versions_url=back_end.versions_url,
+                            token=back_end.token)
+        cpo_id = cpo.id
+    with db() as session:
+        pull_locations(session, actor=SYSTEM, cpo_id=cpo_id, say=lambda line: None)
+        before = {row.location_id: row.last_updated for row in session.exec(select(OcpiLocation)).all()}
+    changed = {change["location_id"] for change in back_end.changes(2)}
+    with db() as session:
+        pull_locations(session, actor=SYSTEM, cpo_id=cpo_id, say=lambda line: None)  # what changed since
+    with db() as session:
+        after = {row.location_id: row for row in session.exec(select(OcpiLocation)).all()}
+    assert set(after) == set(before)
+    for location_id, row in after.items():
+        now_there = back_end.location(location_id)
+        if location_id in changed:
+            assert row.last_updated > before[location_id] and row.data["evses"] == now_there["evses"]
+        else:
+            assert row.last_updated == before[location_id]
