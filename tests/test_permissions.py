@@ -226,6 +226,10 @@ EXEMPT = {
     "store.ocpi_connection.record_pull_failure":
         "the pull's record of its failure, for a pull that has already checked the person",
     "sync.ocpi_pulls.pull_cpo": "the worker's scheduled pull of one CPO, acting as the system",
+    "store.ocpi_connection.take_pull_lease": "which worker pulls a CPO now, for the worker's pull acting as the system",
+    "store.ocpi_connection.release_pull_lease": "the end of a worker's pull, acting as the system",
+    "workflows.received_locations.hold_pulled":
+        "keeps what a pull brought, for the pull (store_pulled), which has already checked the person",
 }
 
 MODULES = (

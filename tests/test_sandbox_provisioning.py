@@ -282,6 +282,7 @@ def test_embedded_start_provisions_the_demo_cpo_once_the_sandbox_answers(monkeyp
     from oioi_onboard.store.db import session_scope
     from oioi_onboard.workflows.bootstrap import (
         DEMO_CPO_NAME,
+        DEMO_OCPI_CPO_NAME,
         connect_sandbox_cpos,
         prepare_embedded,
         wait_for_sandbox,
@@ -299,7 +300,8 @@ def test_embedded_start_provisions_the_demo_cpo_once_the_sandbox_answers(monkeyp
     sandbox = start_bare_sandbox(tmp_path / "embedded", port=port)
     try:
         assert wait_for_sandbox(seconds=10)
-        assert connect_sandbox_cpos() == [(DEMO_CPO_NAME, connection.ConnectionCheck(True, CONNECTED))]
+        assert connect_sandbox_cpos() == [(name, connection.ConnectionCheck(True, CONNECTED))
+                                          for name in (DEMO_CPO_NAME, DEMO_OCPI_CPO_NAME)]
         with session_scope() as session:
             demo = queries.get_cpo(session, actor=SYSTEM, name=DEMO_CPO_NAME)
             assert demo.sandbox_pending is None

@@ -133,26 +133,32 @@ def station_points_json(stations: pd.DataFrame, connectors: pd.DataFrame | None 
     if connectors is not None and not connectors.empty:
         since = (pd.to_datetime(connectors["status_at"], utc=True).dt.strftime("%Y-%m-%d %H:%M:%S UTC")
                  .fillna("never reported"))
-        for station_id, evse_id, kind, status, at in zip(
+        sources = (connectors["status_source"] if "status_source" in connectors else pd.Series(
+            [None] * len(connectors), index=connectors.index)).astype(object).fillna("").tolist()
+        for station_id, evse_id, kind, status, at, source in zip(
             connectors["station_id"].tolist(), connectors["evse_id"].tolist(),
-            connectors["connector_type"].tolist(), connectors["status"].tolist(), since.tolist(), strict=True,
+            connectors["connector_type"].tolist(), connectors["status"].tolist(), since.tolist(), sources,
+            strict=True,
         ):
-            listed.setdefault(station_id, []).append(f"{evse_id} · {kind} · {status} since {at}")
+            # Where the status came from (ocpi, api, file, ui ...): record_statuses keeps it per connector.
+            via = f" (source {source})" if source else ""
+            listed.setdefault(station_id, []).append(f"{evse_id} · {kind} · {status} since {at}{via}")
     if len(_POINT_JSON) > _POINT_JSON_MAX:
         _POINT_JSON.clear()
     counts = shown[list(SEVERITY)].to_numpy()
+    station_sources = (shown["source"] if "source" in shown else pd.Series([""] * len(shown), index=shown.index))
     pieces = []
-    for lon, lat, name, station_id, total, row, status, summary in zip(
+    for lon, lat, name, station_id, total, row, status, summary, source in zip(
         shown["lon"].round(5).tolist(), shown["lat"].round(5).tolist(), shown["name"].tolist(),
         shown["station_id"].tolist(), shown["connectors"].tolist(), counts.tolist(),
-        worst.tolist(), _summaries(counts.tolist()), strict=True,
+        worst.tolist(), _summaries(counts.tolist()), station_sources.astype(object).fillna("").tolist(), strict=True,
     ):
         lines = listed.get(station_id)
-        key = (station_id, name, lon, lat, total, *row) if lines is None else None
+        key = (station_id, name, lon, lat, total, source, *row) if lines is None else None
         piece = _POINT_JSON.get(key) if key else None
         if piece is None:
             matching = sum(row)
-            tooltip = [f"{name} ({station_id})", *(lines or [summary])]
+            tooltip = [f"{name} ({station_id})", *(lines or [summary + (f" · source {source}" if source else "")])]
             if matching < total:
                 tooltip.append(f"{matching} of {total} connectors match the filters")
             piece = _point_json(lon, lat, status, "\n".join(tooltip), station_id)

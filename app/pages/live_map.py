@@ -149,6 +149,8 @@ def _live_map(url: str, name: str, role: str, cpo_ids: tuple[int, ...], scope: t
 RECENT_COLUMNS = {
     "received_at": st.column_config.DatetimeColumn(f"Received ({TIMEZONE})", format="HH:mm:ss", timezone=TIMEZONE),
     "cpo": "CPO", "evse_id": "EVSE id", "status": "Status", "delivery": "Delivery",
+    "source": st.column_config.TextColumn("Source", help="Where the status came from: ocpi (the CPO's OCPI back "
+                                                         "end), api (POST /v1/statuses), file, ui, simulator"),
     "delivered_at": st.column_config.DatetimeColumn(f"Delivered ({TIMEZONE})", format="HH:mm:ss",
                                                     timezone=TIMEZONE),
     "took_s": st.column_config.NumberColumn("Took (s)", format="%.1f",
@@ -158,7 +160,7 @@ RECENT_COLUMNS = {
 
 
 # What became of a change right after which change it was.
-RECENT_ORDER = ["received_at", "evse_id", "status", "delivery", "took_s", "delivered_at", "reason", "cpo"]
+RECENT_ORDER = ["received_at", "evse_id", "status", "source", "delivery", "took_s", "delivered_at", "reason", "cpo"]
 
 
 def _picked(event, layer: str, field: str):  # noqa: ANN001, ANN202
@@ -222,7 +224,10 @@ def station_section() -> None:
         st.dataframe(view.connectors, hide_index=True, key="live_station_connectors", column_config={
             "evse_id": "EVSE id", "connector_type": "Type", "speed": st.column_config.NumberColumn("kW"),
             "status": "Status", "status_at": st.column_config.DatetimeColumn(
-                f"Since ({TIMEZONE})", format="YYYY-MM-DD HH:mm:ss", timezone=TIMEZONE)})
+                f"Since ({TIMEZONE})", format="YYYY-MM-DD HH:mm:ss", timezone=TIMEZONE),
+            "source": RECENT_COLUMNS["source"]},
+            # Status and its source first: the column is narrow, and what is off to the right is easily missed.
+            column_order=["evse_id", "status", "source", "status_at", "connector_type", "speed"])
     with changes:
         st.markdown("**Last changes**")
         if view.changes.empty:
@@ -275,7 +280,7 @@ def live_view() -> None:
     if recent.empty:
         st.caption("No status change has come in yet.")
     else:
-        shown = recent.drop(columns=["observed_at", "source", "station_id"])
+        shown = recent.drop(columns=["observed_at", "station_id"])
         # A new key after each pick clears the selection: rows move down as changes come in, and a
         # selection by position would soon point at another change.
         generation = state.setdefault("live_recent_generation", 0)

@@ -6,7 +6,10 @@ under the new CPO's operator id, one broken cell fixed in the data editor, the
 map over the offline base map, accept), to the push (to the sandbox), and to
 the live map filtered to that CPO; statuses posted through the relay arrive,
 a status set in the UI shows as delivered within seconds, and the station view
-shows the exact connector-post-status sent and its answer. The machine has no
+shows the exact connector-post-status sent and its answer. The second demo CPO,
+"Demo OCPI CPO", got its stations from its OCPI back end (the simulator) with no
+file, and its live statuses by OCPI PATCHes: the overview leads to its live map,
+where the changes and the station view say they came from ``ocpi``. The machine has no
 internet: the maps show the shipped boundary layer. Screenshots of every step
 go to test-artifacts/e2e/.
 """
@@ -29,6 +32,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(900)]
 
 DEMO = ROOT / "sample_data" / "demo_network.csv"
 DEMO_CPO = "Demo CPO"
+DEMO_OCPI_CPO = "Demo OCPI CPO"
+DEMO_OCPI_OPERATOR = "BE*OCS"  # the OCPI simulator's party
 NEW_CPO = "Stadtwerke E2E"
 NEW_CPO_KEY = "e2e-secret-api-key-9876"
 NEW_OPERATOR = "DE*E2E"
@@ -214,7 +219,7 @@ def test_the_whole_journey(product: Product, page: Page, tmp_path):
     expect(main.get_by_text("Next: statuses live.")).to_be_visible(timeout=SLOW)
     shot(page, "08_pushed")
     stats = product.sandbox_stats()
-    accepts = stats["station_accepts"]
+    accepts = {station: n for station, n in stats["station_accepts"].items() if station.startswith(NEW_OPERATOR)}
     assert len(accepts) == 280 and set(accepts.values()) == {1}, stats["station-post"]
     assert page.evaluate("window.__statusWidgetSeen"), "the status widget never showed during the reruns"
 
@@ -306,6 +311,37 @@ def test_the_whole_journey(product: Product, page: Page, tmp_path):
         )
         base = _base_map_share(path)
         assert base > 0.5, f"the {what} shows the base map on only {base:.0%} of it ({path.name})"
+
+    # --- the Demo OCPI CPO: stations from its OCPI back end with no file, live statuses by OCPI PATCH ----------
+    pushed = [s for s in product.sandbox_stats()["station_accepts"] if s.startswith(DEMO_OCPI_OPERATOR)]
+    assert len(pushed) == 39, "the Demo OCPI CPO's stations were not pushed at start"  # 40 Locations, 1 unpublished
+    main = open_page(page, "Overview")
+    to_live = main.get_by_role("button", name=f"Live map · {DEMO_OCPI_CPO} →")
+    for _ in range(12):  # its statuses are delivered a moment after the push: the step turns complete
+        if to_live.count():
+            break
+        page.wait_for_timeout(5000)
+        page.reload()
+        settle(page)
+    expect(to_live).to_be_visible(timeout=SLOW)
+    shot(page, "15_overview_with_the_demo_ocpi_cpo")
+    to_live.click()
+    settle(page)
+    expect(main.get_by_role("heading", name="Live map").first).to_be_visible(timeout=SLOW)
+    expect(main.locator('[data-testid="stMultiSelect"]').first).to_contain_text(DEMO_OCPI_CPO)
+    recent = main.locator('[data-testid="stDataFrame"]').first
+    expect(recent.get_by_text("ocpi", exact=True).first).to_be_attached(timeout=SLOW)
+    expect(recent.get_by_text(re.compile(r"^BE\*OCS\*E")).first).to_be_attached()
+    page.wait_for_timeout(2000)
+    shot(page, "16_demo_ocpi_live_map")
+    station_field = field(main, "Station or EVSE id")
+    station_field.fill(f"{DEMO_OCPI_OPERATOR}*LOC00001")
+    station_field.press("Enter")
+    settle(page)
+    connectors = main.locator('[data-testid="stDataFrame"]').filter(has_text="Source").filter(has_text="Since").last
+    expect(connectors.get_by_text("ocpi", exact=True).first).to_be_attached(timeout=SLOW)
+    page.wait_for_timeout(500)
+    shot(page, "17_demo_ocpi_station_connectors", connectors)  # status and its source first
 
 
 def _point_of_colour(path: Path, colour: tuple[int, int, int]) -> tuple[int, int]:

@@ -22,7 +22,8 @@ def test_first_run_creates_admin_with_a_printed_one_time_password(capsys):
     assert "password:" not in capsys.readouterr().err
     with session_scope() as session:
         assert len(session.exec(select(User)).all()) == 1
-        assert len(session.exec(select(Cpo)).all()) == 1
+        # The two demo CPOs: the one with a file, and the one whose back end speaks OCPI.
+        assert sorted(cpo.name for cpo in session.exec(select(Cpo)).all()) == ["Demo CPO", "Demo OCPI CPO"]
 
 
 def test_admin_password_from_environment_and_demo_cpo_on_the_sandbox(monkeypatch, capsys):

@@ -20,6 +20,9 @@ def pull(
     push: Annotated[bool, typer.Option("--push", help="Then push what the endpoint lacks, as `push` does.")] = False,
     yes: Annotated[bool, typer.Option("--yes", help="Confirm deletions (stations missing from a full pull) and "
                                                     "connector changes.")] = False,
+    replace_all: Annotated[bool, typer.Option(
+        "--replace-all", help="With --push: confirm a push that deletes most live stations and adds about as many "
+                              "new ones (refused even with --yes: usually Location ids that changed).")] = False,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for one answer of the OCPI back end.")] = 30.0,
     backoff_base: Annotated[
         float, typer.Option(help="First retry delay after a transient push failure (s).")] = WORKER_BACKOFF_BASE,
@@ -33,12 +36,14 @@ def pull(
     Exit 0 when every station is valid (and, with --push, acknowledged), 1 when some have errors or are
     not acknowledged, 2 when nothing could be pulled.
     """
+    from ..store.auth import command_line_actor
     from ..workflows.ocpi import run_pull
     from .sync import check_backoff, print_summary
 
     check_backoff(backoff_base, backoff_max)
     out = sys.stderr
-    result = run_pull(cpo_name=name, full=full, push=push, yes=yes, say=lambda line: print(line, file=out, flush=True),
+    result = run_pull(cpo_name=name, full=full, push=push, yes=yes, replace_all=replace_all,
+                      actor=command_line_actor(), say=lambda line: print(line, file=out, flush=True),
                       client_options={"timeout": timeout}, backoff_base=backoff_base, backoff_max=backoff_max)
     if as_json:
         typer.echo(json.dumps(result.to_json(), indent=2, default=str, ensure_ascii=False))

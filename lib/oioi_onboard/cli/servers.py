@@ -139,6 +139,13 @@ def ocpi_sandbox(
     patch_rate: Annotated[float, typer.Option(help="Status PATCHes a second (with --patch-to).")] = 1.0,
     patch_plain: Annotated[bool, typer.Option("--patch-plain", help="Send the receiver's token unencoded.")]
     = False,
+    register_at: Annotated[str | None, typer.Option(help="A receiver's versions URL to register at by the "
+                                                         "credentials handshake, then send EVSE status PATCHes to "
+                                                         "its locations endpoint, e.g. "
+                                                         "http://127.0.0.1:8766/ocpi/versions.")] = None,
+    registration_token_env: Annotated[str | None, typer.Option(
+        help="Environment variable holding the registration token (TOKEN_A) the receiver's operator gave, e.g. "
+             "from `oioi-onboard cpo ocpi-token NAME` (with --register-at).")] = None,
 ) -> None:
     """Run an OCPI 2.2.1 CPO back end with a demo network: Locations to pull, status PATCHes to push.
 
@@ -147,8 +154,15 @@ def ocpi_sandbox(
     """
     import uvicorn
 
-    from ..ocpi.sandbox import VERSIONS_PATH, Network, create_app, periodic_changes, status_sender
-    from ..settings import OCPI_SANDBOX_TOKEN, get_settings
+    from ..ocpi.sandbox import (
+        VERSIONS_PATH,
+        Network,
+        create_app,
+        periodic_changes,
+        registered_status_sender,
+        status_sender,
+    )
+    from ..settings import OCPI_SANDBOX_TOKEN, get_settings, local_url
     from ._common import from_env
 
     settings = get_settings()
@@ -163,20 +177,37 @@ def ocpi_sandbox(
             raise UserError("--patch-to needs --patch-token-env: the token the receiver gave this CPO")
         background.append(status_sender(receiver_url=patch_to, token=receiver_token, rate=patch_rate,
                                         plain=patch_plain))
+    registration_token = from_env(registration_token_env, "--registration-token-env")
+    if register_at and (patch_to or registration_token is None):
+        raise UserError("--register-at needs --registration-token-env (the receiver's registration token) and "
+                        "no --patch-to: the handshake tells where to send the PATCHes")
     try:
         network = Network(size=locations, seed=seed, country=country.upper(), party_id=party_id)
-        app = create_app(network=network, tokens=token or [OCPI_SANDBOX_TOKEN], page_limit=page_limit,
+    except ValueError as error:
+        raise UserError(str(error)) from None
+    sock = bind(host, port)
+    tokens = token or [OCPI_SANDBOX_TOKEN]
+    if register_at:
+        # What this back end tells the receiver: its first token and versions URL, its one party as role CPO.
+        credentials = {"token": tokens[0], "url": local_url(host, sock.getsockname()[1], VERSIONS_PATH),
+                       "roles": [{"role": "CPO", "country_code": network.country_code, "party_id": network.party_id,
+                                  "business_details": {"name": "OCPI sandbox (demo CPO back end)"}}]}
+        background.append(registered_status_sender(versions_url=register_at, registration_token=registration_token,
+                                                   credentials=credentials, rate=patch_rate,
+                                                   say=lambda line: typer.echo(line)))
+    try:
+        app = create_app(network=network, tokens=tokens, page_limit=page_limit,
                          versions=tuple(version or ["2.2.1"]), background=background)
     except ValueError as error:
         raise UserError(str(error)) from None
     if plain_only:
         app.state.sandbox.faults.plain_only = True
-    sock = bind(host, port)
     # One line that callers (and tests) read to find the versions URL. Never the tokens.
     typer.echo(f"OCPI sandbox listening on http://{shown_host(host)}:{sock.getsockname()[1]}{VERSIONS_PATH}"
                f" ({len(network)} Locations of {network.country_code}*{network.party_id}, OCPI "
                f"{', '.join(version or ['2.2.1'])}, {page_limit} per page"
-               + (f"; status PATCHes to {patch_to} at {patch_rate:g}/s" if patch_to else "") + ")")
+               + (f"; status PATCHes to {patch_to} at {patch_rate:g}/s" if patch_to else "")
+               + (f"; registering at {register_at}" if register_at else "") + ")")
     config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=2, backlog=2048)
     uvicorn.Server(config).run(sockets=[sock])
 

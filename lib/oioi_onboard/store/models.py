@@ -82,6 +82,10 @@ class Cpo(SQLModel, table=True):
     ocpi_last_pull_started_at: datetime | None = None
     ocpi_last_full_pull_at: datetime | None = None
     ocpi_last_pull_message: str | None = None  # what the last pull brought or why it failed; never a secret
+    # Which worker pulls the CPO now, and until when (``store.ocpi_connection.take_pull_lease``): two workers
+    # never pull one CPO at once; a worker that died leaves a lease that simply runs out.
+    ocpi_pull_lease_holder: str | None = None
+    ocpi_pull_lease_until: datetime | None = None
 
 
 class OperatorId(SQLModel, table=True):
@@ -194,6 +198,7 @@ class Connector(SQLModel, table=True):
     speed: float
     status: str = "Unknown"
     status_at: datetime | None = None
+    status_source: str | None = None  # where the current status came from (ocpi, api, file, ui ...)
 
 
 # --- steps 2b and 3: pushing ---------------------------------------------------------

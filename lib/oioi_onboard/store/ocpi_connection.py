@@ -7,13 +7,15 @@ is audited, never with the token.
 
 Also kept here: which encoding of the token the peer takes (Base64 unless a 401 taught us otherwise),
 and when the last pull started, succeeded in full, and what it said, so the next pull asks only for
-what changed since.
+what changed since; and the pull lease (``take_pull_lease``), so that of several workers one at a time
+pulls a CPO.
 """
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
+from sqlalchemy import or_, update
 from sqlmodel import Session
 
 from . import queries
@@ -23,10 +25,14 @@ from .registry import RegistrationError, endpoint_label
 from .secrets import decrypt_ocpi_token, encrypt_ocpi_token, last4
 
 __all__ = ["OcpiConnection", "set_ocpi_connection", "clear_ocpi_connection", "ocpi_connection",
-           "remember_token_encoding", "record_pull", "record_pull_failure", "MAX_TOKEN_LENGTH"]
+           "remember_token_encoding", "record_pull", "record_pull_failure", "take_pull_lease", "release_pull_lease",
+           "MAX_TOKEN_LENGTH", "PULL_LEASE"]
 
 MAX_TOKEN_LENGTH = 64  # OCPI's credentials token is string(64)
 MIN_PULL_MINUTES, MAX_PULL_MINUTES = 1, 24 * 60  # a full pull comes once a day anyway
+# How long a worker may pull a CPO before another may take over: longer than any pull takes (the client's
+# timeouts bound each request), short enough that a worker that died mid-pull holds nobody up for long.
+PULL_LEASE = timedelta(minutes=30)
 
 
 @dataclass(frozen=True)
@@ -173,3 +179,36 @@ def record_pull_failure(session: Session, *, cpo_id: int, message: str) -> None:
         cpo.ocpi_last_pull_message = message
         session.add(cpo)
         session.flush()
+
+
+def take_pull_lease(session: Session, *, cpo_id: int, holder: str, now: datetime | None = None,
+                    lease: timedelta = PULL_LEASE, pulled_before: datetime | None = None) -> bool:
+    """Whether ``holder`` may pull the CPO now: True when no other holder's lease runs (then this one's runs
+    until ``now + lease``), False when another worker pulls it. With ``pulled_before``, also False when a pull
+    started at or after that moment succeeded meanwhile (another worker has just done it).
+
+    One conditional UPDATE, committed at once in a transaction of its own so that the other workers see it:
+    on SQLite and PostgreSQL alike, of two workers racing for a lease exactly one changes the row.
+    """
+    now = now or utcnow()
+    cpos = Cpo.__table__
+    conditions = [cpos.c.id == cpo_id,
+                  or_(cpos.c.ocpi_pull_lease_until.is_(None), cpos.c.ocpi_pull_lease_until <= now,
+                      cpos.c.ocpi_pull_lease_holder == holder)]
+    if pulled_before is not None:
+        conditions.append(or_(cpos.c.ocpi_last_pull_started_at.is_(None),
+                              cpos.c.ocpi_last_pull_started_at < pulled_before))
+    with Session(session.get_bind()) as own:
+        taken = own.execute(update(cpos).where(*conditions)
+                            .values(ocpi_pull_lease_holder=holder, ocpi_pull_lease_until=now + lease)).rowcount
+        own.commit()
+    return taken == 1
+
+
+def release_pull_lease(session: Session, *, cpo_id: int, holder: str) -> None:
+    """The pull of ``holder`` is over: the next due pull may be any worker's. Its own transaction, like taking."""
+    cpos = Cpo.__table__
+    with Session(session.get_bind()) as own:
+        own.execute(update(cpos).where(cpos.c.id == cpo_id, cpos.c.ocpi_pull_lease_holder == holder)
+                    .values(ocpi_pull_lease_holder=None, ocpi_pull_lease_until=None))
+        own.commit()

@@ -38,8 +38,8 @@ DELIVERY_LABELS = {
 }  # a status event's delivery, as people read it
 
 
-LIVE_COLUMNS = ["station_id", "name", "lat", "lon", "evse_id", "connector_type", "status", "status_at", "cpo",
-                "cpo_id"]
+LIVE_COLUMNS = ["station_id", "name", "lat", "lon", "evse_id", "connector_type", "status", "status_at",
+                "status_source", "cpo", "cpo_id"]
 
 
 def live_connectors(
@@ -52,7 +52,7 @@ def live_connectors(
         return pd.DataFrame(columns=LIVE_COLUMNS)
     query = (
         select(Station.station_id, Station.name, Station.latitude, Station.longitude, Connector.evse_id,
-               Connector.name, Connector.status, Connector.status_at, Cpo.name, Cpo.id)
+               Connector.name, Connector.status, Connector.status_at, Connector.status_source, Cpo.name, Cpo.id)
         .join(Station, Station.id == Connector.station_pk)
         .join(Cpo, Cpo.id == Connector.cpo_id)
         .where(Connector.cpo_id.in_(scope), Station.deleted == False)  # noqa: E712
@@ -66,7 +66,7 @@ def live_connectors(
     return pd.DataFrame(list(map(tuple, rows)), columns=LIVE_COLUMNS)  # tuples: pandas probes Rows slowly
 
 
-LIVE_STATION_COLUMNS = ["station_id", "name", "lat", "lon", "cpo_id", "connectors", *STATUSES]
+LIVE_STATION_COLUMNS = ["station_id", "name", "lat", "lon", "cpo_id", "connectors", *STATUSES, "source"]
 
 
 def live_stations(
@@ -78,8 +78,9 @@ def live_stations(
     ``connectors`` counts all of the station's connectors; the status columns
     count only those with one of ``statuses`` and of one of ``connector_types``
     (all when not given), so a station none of whose connectors match has zeros
-    there. Summed in the database: the map needs one point per station, not
-    75,000 connector rows. ``station_ids`` (at most a few hundred) narrows to those.
+    there. ``source``: where its connectors' statuses came from (``ocpi``, ``api``, ``file`` ...; the
+    greatest name when they differ, "" when none came in yet). Summed in the database: the map needs one
+    point per station, not 75,000 connector rows. ``station_ids`` (at most a few hundred) narrows to those.
     """
     scope = visible_cpo_ids(session, actor=actor, cpo_ids=cpo_ids)
     if not scope:
@@ -92,7 +93,7 @@ def live_stations(
     per_status = [func.sum(case((and_(CONNECTORS.c.status == status, *matches), 1), else_=0)) for status in STATUSES]
     query = (
         sa_select(STATIONS.c.station_id, STATIONS.c.name, STATIONS.c.latitude, STATIONS.c.longitude,
-                  STATIONS.c.cpo_id, func.count(), *per_status)
+                  STATIONS.c.cpo_id, func.count(), *per_status, func.coalesce(func.max(CONNECTORS.c.status_source), ""))
         .join_from(CONNECTORS, STATIONS, STATIONS.c.id == CONNECTORS.c.station_pk)
         .where(STATIONS.c.deleted == False)  # noqa: E712
         .group_by(STATIONS.c.id)
@@ -173,6 +174,9 @@ def live_stations_since(
                         values = frame[column].to_numpy(dtype="int64", copy=True)
                         values[rows] = fresh[column].to_numpy(dtype="int64")
                         frame[column] = values
+                    sources = frame["source"].to_numpy(dtype="object", copy=True)
+                    sources[rows] = fresh["source"].to_numpy(dtype="object")
+                    frame["source"] = sources
                     return frame
     return live_stations(session, actor=actor, cpo_ids=scope, statuses=statuses, connector_types=connector_types)
 
@@ -300,7 +304,7 @@ class StationView:
     longitude: float
     acknowledged_at: datetime | None  # when the endpoint last acknowledged its station-post; None: never
     deleted: bool
-    connectors: pd.DataFrame  # evse_id, connector_type, speed, status, status_at
+    connectors: pd.DataFrame  # evse_id, connector_type, speed, status, status_at, source
     changes: pd.DataFrame  # CHANGE_COLUMNS: its connectors' last status changes, newest first
     requests: pd.DataFrame  # REQUEST_COLUMNS: the connector-post-status requests for them, newest first
     payloads: dict[int, dict] = field(default_factory=dict)  # outbox id -> the exact request body
@@ -339,12 +343,13 @@ def station_view(session: Session, *, actor: Actor, station_id: str, limit: int 
     connectors = pd.DataFrame(
         [tuple(r) for r in session.execute(
             sa_select(CONNECTORS.c.evse_id, CONNECTORS.c.name, CONNECTORS.c.speed, CONNECTORS.c.status,
-                      CONNECTORS.c.status_at, CONNECTORS.c.evse_key)
+                      CONNECTORS.c.status_at, CONNECTORS.c.status_source, CONNECTORS.c.evse_key)
             .where(CONNECTORS.c.station_pk == station["id"]).order_by(CONNECTORS.c.id)
         ).all()],
-        columns=["evse_id", "connector_type", "speed", "status", "status_at", "evse_key"],
+        columns=["evse_id", "connector_type", "speed", "status", "status_at", "source", "evse_key"],
     )
     connectors["status_at"] = _utc(connectors["status_at"])
+    connectors["source"] = connectors["source"].fillna("")
     evse_ids = sorted(set(connectors["evse_id"]))
     keys = sorted(set(connectors["evse_key"]))
 

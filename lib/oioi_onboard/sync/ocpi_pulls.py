@@ -11,12 +11,19 @@ and a CPO's first push is a person's to start.
 
 A failed pull leaves its message on the CPO (the CPOs page shows it) and is tried again after the
 CPO's interval; the next successful one asks for everything since the last one that succeeded.
+
+Several workers may run (on one machine or many, one database): each pull first takes the CPO's lease
+in the database (``store.ocpi_connection.take_pull_lease``), so one worker at a time pulls a CPO and a
+pull another worker has just done is not done again; the others skip it until it is due again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,9 +34,10 @@ from ..errors import OnboardError
 from ..store.auth import SYSTEM
 from ..store.db import session_scope
 from ..store.models import Cpo, utcnow
+from ..store.ocpi_connection import release_pull_lease, take_pull_lease
 from ..workflows.ocpi import pull_locations, queue_pulled_changes
 
-__all__ = ["FULL_PULL_EVERY", "due_pulls", "pull_cpo", "run_pulls"]
+__all__ = ["FULL_PULL_EVERY", "due_pulls", "pull_cpo", "run_pulls", "worker_name"]
 
 log = logging.getLogger(__name__)
 
@@ -51,12 +59,33 @@ def due_pulls(session: Session, *, now: datetime, tried: dict[int, datetime]) ->
     return due
 
 
-def pull_cpo(cpo_id: int, *, full: bool, db_url: str | None = None, **client_options: Any) -> str:
-    """One pull of one CPO, stored and (once it has pushed before) queued; what it brought, in words."""
+def worker_name() -> str:
+    """Who holds a pull lease: this machine and process, and a random part (two loops in one process differ)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def pull_cpo(cpo_id: int, *, full: bool, db_url: str | None = None, holder: str | None = None,
+             **client_options: Any) -> str | None:
+    """One pull of one CPO, stored and (once it has pushed before) queued; what it brought, in words.
+
+    None, without pulling, when another worker holds the CPO's pull lease or has pulled it since it fell due.
+    """
+    holder = holder or worker_name()
     with session_scope(db_url) as session:
-        result = pull_locations(session, actor=SYSTEM, cpo_id=cpo_id, full=full, say=lambda line: None,
-                                **client_options)
-        run = queue_pulled_changes(session, cpo_id=cpo_id)
+        cpo = session.get(Cpo, cpo_id)
+        if cpo is None:
+            return None
+        due_since = utcnow() - timedelta(minutes=max(1, cpo.ocpi_pull_minutes))
+        if not take_pull_lease(session, cpo_id=cpo_id, holder=holder, pulled_before=due_since):
+            return None
+    try:
+        with session_scope(db_url) as session:
+            result = pull_locations(session, actor=SYSTEM, cpo_id=cpo_id, full=full, say=lambda line: None,
+                                    **client_options)
+            run = queue_pulled_changes(session, cpo_id=cpo_id)
+    finally:
+        with session_scope(db_url) as session:
+            release_pull_lease(session, cpo_id=cpo_id, holder=holder)
     queued = f", {run.total} request(s) queued" if run is not None else ""
     return (f"{'full' if result.full else 'incremental'} pull: {result.locations} Location(s), "
             f"{result.stations_stored} station(s) stored, {result.errors} error(s), {result.statuses} status "
@@ -69,6 +98,7 @@ async def run_pulls(stop: asyncio.Event, *, db_url: str | None = None, look_ever
     loop = asyncio.get_running_loop()
     thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ocpi-pull")
     tried: dict[int, datetime] = {}
+    holder = worker_name()
 
     def due() -> list[tuple[int, bool]]:
         with session_scope(db_url) as session:
@@ -87,8 +117,11 @@ async def run_pulls(stop: asyncio.Event, *, db_url: str | None = None, look_ever
                 tried[cpo_id] = utcnow()
                 try:
                     said = await loop.run_in_executor(thread, lambda c=cpo_id, f=full: pull_cpo(
-                        c, full=f, db_url=db_url, **client_options))
-                    log.info("CPO %s: OCPI %s", cpo_id, said)
+                        c, full=f, db_url=db_url, holder=holder, **client_options))
+                    if said is None:
+                        log.debug("CPO %s: another worker pulls it", cpo_id)
+                    else:
+                        log.info("CPO %s: OCPI %s", cpo_id, said)
                 except OnboardError as error:
                     log.warning("CPO %s: OCPI pull failed: %s", cpo_id, error)
                 except Exception:  # noqa: BLE001 - one CPO's failure never stops the others' pulls

@@ -98,7 +98,7 @@ _INSERT_EVENTS = EVENTS.insert()
 _SET_STATUS = (
     CONNECTORS.update()
     .where(CONNECTORS.c.cpo_id == bindparam("_cpo_id"), CONNECTORS.c.evse_key == bindparam("_evse_key"))
-    .values(status=bindparam("_status"), status_at=bindparam("_status_at"))
+    .values(status=bindparam("_status"), status_at=bindparam("_status_at"), status_source=bindparam("_source"))
 )
 
 
@@ -292,7 +292,8 @@ def record_statuses(
 
 def _set_connector_statuses(session: Session, cpo_id: int, newest: dict[str, dict[str, Any]]) -> None:
     session.execute(_SET_STATUS, [
-        {"_cpo_id": cpo_id, "_evse_key": key, "_status": event["status"], "_status_at": event["observed_at"]}
+        {"_cpo_id": cpo_id, "_evse_key": key, "_status": event["status"], "_status_at": event["observed_at"],
+         "_source": event["source"]}
         for key, event in newest.items()
     ])
 

@@ -7,6 +7,15 @@ process exists (its provisioning is then pending), and ``connect_sandbox_cpos``,
 by the launcher as soon as the sandbox answers, provisions every sandbox CPO there.
 That also heals what a fixed start-up identity would not: CPOs registered while the
 sandbox was down, and a deleted or reset sandbox database.
+
+The second demo CPO, "Demo OCPI CPO", is a CPO that already speaks OCPI: its OCPI connection names the
+OCPI simulator the launcher starts (``oioi-onboard ocpi-sandbox``), so its stations come from its back
+end with no file. Once the simulator answers, ``pull_demo_ocpi_cpo`` pulls its Locations through the
+one pull workflow (``workflows.ocpi.pull_locations``, as ``oioi-onboard ocpi pull --push`` does) and
+queues their first push, which the worker sends; the worker pulls it from then on. Its live statuses
+come the way a real CSMS sends them: the launcher gives the simulator a registration token
+(``demo_ocpi_registration_token``), with which it performs the credentials handshake at the relay's
+OCPI receiver and then PATCHes EVSE statuses there.
 """
 
 import sys
@@ -17,11 +26,13 @@ from pathlib import Path
 import httpx
 from sqlmodel import Session, func, select
 
-from ..settings import SANDBOX_API_KEY, SANDBOX_PARTNER_ID, get_settings
+from ..errors import OnboardError
+from ..settings import OCPI_SANDBOX_TOKEN, SANDBOX_API_KEY, SANDBOX_PARTNER_ID, get_settings
 from ..store.auth import SYSTEM, create_user
 from ..store.connection import SANDBOX, ConnectionCheck, check_cpo_connection, provision_sandbox
 from ..store.db import migrate, session_scope
-from ..store.models import Cpo, ImportRecord, Role, User
+from ..store.models import Cpo, ImportRecord, PushRun, Role, User
+from ..store.ocpi_connection import set_ocpi_connection
 from ..store.registry import register_cpo
 from ..store.secrets import ensure_secret_key
 from .imports import import_file
@@ -30,6 +41,13 @@ DEMO_CPO_NAME = "Demo CPO"
 DEMO_OPERATOR_ID = "DE*DMO"
 FIRST_ADMIN_NAME = "admin"
 DEMO_NETWORK = Path(__file__).resolve().parents[3] / "sample_data" / "demo_network.csv"
+# The CPO behind the OCPI simulator: its party (the simulator's default BE*OCS) and its own fixed
+# identity on the embedded sandbox, provisioned there like the first demo CPO's.
+DEMO_OCPI_CPO_NAME = "Demo OCPI CPO"
+DEMO_OCPI_OPERATOR_ID = "BE*OCS"
+DEMO_OCPI_API_KEY = "sandbox-ocpi-demo-key-0000"
+DEMO_OCPI_PARTNER_ID = "sandbox-ocpi-demo-partner-0001"
+DEMO_OCPI_PHONE = "+32 9 123 45 67"
 
 
 def prepare_embedded() -> None:
@@ -40,6 +58,7 @@ def prepare_embedded() -> None:
         ensure_first_admin(session)
         demo = ensure_demo_cpo(session)
         seed_demo_stations(session, cpo_id=demo.id)
+        ensure_demo_ocpi_cpo(session)
 
 
 def ensure_first_admin(session: Session) -> str | None:
@@ -81,6 +100,61 @@ def ensure_demo_cpo(session: Session) -> Cpo:
         partner_identifiers=[SANDBOX_PARTNER_ID],
     )
     return cpo
+
+
+def ensure_demo_ocpi_cpo(session: Session) -> Cpo:
+    """The demo CPO that speaks OCPI: on the embedded sandbox, its OCPI connection the simulator's versions URL
+    and token (set once: a person's later change stays)."""
+    existing = session.exec(select(Cpo).where(Cpo.name == DEMO_OCPI_CPO_NAME)).first()
+    if existing is not None:
+        return existing
+    cpo, _ = register_cpo(
+        session,
+        actor=SYSTEM,
+        name=DEMO_OCPI_CPO_NAME,
+        operator_ids=[DEMO_OCPI_OPERATOR_ID],
+        endpoint="sandbox",
+        api_key=DEMO_OCPI_API_KEY,
+        partner_identifiers=[DEMO_OCPI_PARTNER_ID],
+        defaults={"phone": DEMO_OCPI_PHONE},  # OCPI 2.2.1 Locations carry no phone; OIOI needs one
+    )
+    return set_ocpi_connection(session, actor=SYSTEM, cpo_id=cpo.id, versions_url=get_settings().ocpi_sandbox_url,
+                               token=OCPI_SANDBOX_TOKEN)
+
+
+def demo_ocpi_registration_token() -> str | None:
+    """A new registration token (TOKEN_A) for the simulator's handshake at the relay's OCPI receiver, or None
+    when there is no active Demo OCPI CPO. Each start makes a new one (the old one stops working); it goes to
+    the simulator's environment only, never to a terminal or a log."""
+    from ..ocpi.credentials import create_registration_token
+
+    with session_scope() as session:
+        cpo = session.exec(select(Cpo).where(Cpo.name == DEMO_OCPI_CPO_NAME, Cpo.active == True)).first()  # noqa: E712
+        return None if cpo is None else create_registration_token(session, actor=SYSTEM, cpo_id=cpo.id)
+
+
+def pull_demo_ocpi_cpo(*, say: Callable[[str], None] = lambda line: None, **client_options) -> str | None:  # noqa: ANN003
+    """The Demo OCPI CPO's first pull and push: its Locations pulled through the one pull workflow and their
+    push queued for the worker, as ``oioi-onboard ocpi pull --push`` does. Only while it has never pushed
+    (then the worker's pulls keep it current); what came of it in one line, None when there was nothing to do.
+    """
+    from .ocpi import pull_locations
+
+    with session_scope() as session:
+        cpo = session.exec(select(Cpo).where(Cpo.name == DEMO_OCPI_CPO_NAME, Cpo.active == True)).first()  # noqa: E712
+        if cpo is None or not cpo.ocpi_versions_url \
+                or session.exec(select(PushRun.id).where(PushRun.cpo_id == cpo.id)).first() is not None:
+            return None
+        cpo_id = cpo.id
+    try:
+        with session_scope() as session:
+            result = pull_locations(session, actor=SYSTEM, cpo_id=cpo_id, push=True, say=say, **client_options)
+    except OnboardError as error:  # the worker pulls it again; its first push then waits for a person
+        return f"{DEMO_OCPI_CPO_NAME}: the first OCPI pull failed: {error}"
+    queued = (f", {result.push.requests} request(s) queued for the worker" if result.push is not None
+              and result.push.requests else "")
+    return (f"{DEMO_OCPI_CPO_NAME}: {result.locations} Location(s) pulled from its OCPI back end, "
+            f"{result.stations_stored} station(s) stored{queued}")
 
 
 def seed_demo_stations(session: Session, *, cpo_id: int) -> int:

@@ -14,6 +14,8 @@
   does not hold stays as it is.
 - EVSE statuses that differ from what we hold, and are newer, become connector-post-status
   (``record_statuses``, source ``ocpi``), mapped by ``ocpi.mapping.oioi_status``.
+- The pulled Locations are held as the receiver holds pushed ones (``received_locations.hold_pulled``), so
+  that the back end's status PATCHes for them apply without a PUT first.
 - Which encoding of the token the peer took, and when the pull started, are kept on the CPO
   (``store.ocpi_connection``); a failed pull leaves its message there and changes nothing else.
 """
@@ -49,6 +51,7 @@ from ..sync.outbox import enqueue_plan
 from ..sync.status_ingest import record_statuses
 from . import imports
 from .push import PushSummary, follow_push, queue_push
+from .received_locations import hold_pulled
 
 __all__ = ["Pulled", "PullResult", "fetch_locations", "store_pulled", "pull_locations", "run_pull",
            "queue_pulled_changes", "STATUS_SOURCE"]
@@ -223,6 +226,8 @@ def store_pulled(session: Session, *, actor: Actor, cpo_id: int, pulled: Pulled,
         record = imports.store(session, actor=actor, cpo_id=cpo_id, raw=pulled.file, validation=validation,
                                full_upload=pulled.full)
     items = _changed_statuses(session, cpo_id, pulled.file.locations)
+    # Held as the receiver holds pushed ones: the back end's status PATCHes for them then apply.
+    hold_pulled(session, cpo_id=cpo_id, locations=pulled.file.locations)
     results = record_statuses(session, actor=actor, cpo_id=cpo_id, items=items, source=STATUS_SOURCE) if items else []
     statuses = sum(result.ok for result in results)
     stored = f"{record.stations_stored:,} station(s) stored" if record is not None else "nothing changed"
@@ -233,9 +238,12 @@ def store_pulled(session: Session, *, actor: Actor, cpo_id: int, pulled: Pulled,
 
 
 def pull_locations(session: Session, *, actor: Actor, cpo_id: int, full: bool = False, push: bool = False,
-                   yes: bool = False, say: Callable[[str], None] = print, **client_options: Any) -> PullResult:
+                   yes: bool = False, replace_all: bool = False, say: Callable[[str], None] = print,
+                   **client_options: Any) -> PullResult:
     """Pull, check and store the CPO's Locations; with ``push``, queue what the endpoint lacks as
-    ``oioi-onboard push`` does (``yes`` confirms deletions and connector changes) for ``follow_push``."""
+    ``oioi-onboard push`` does (``yes`` confirms deletions and connector changes; ``replace_all`` lets
+    through a push that replaces most live stations, which the mass-replacement guard refuses otherwise)
+    for ``follow_push``."""
     pulled = fetch_locations(session, actor=actor, cpo_id=cpo_id, full=full, **client_options)
     cpo = queries.get_cpo(session, actor=actor, cpo_id=cpo_id)
     result = PullResult(cpo=cpo.name, source=pulled.source, full=pulled.full, version=pulled.version,
@@ -256,20 +264,22 @@ def pull_locations(session: Session, *, actor: Actor, cpo_id: int, full: bool = 
     if push and record is not None:
         partner = queries.cpo_partner_identifiers(session, cpo_id=cpo_id)[0]
         result.push = queue_push(session, actor=actor, cpo=cpo, partner=partner, record=record,
-                                 validation=validation, yes=yes, say=say)
+                                 validation=validation, yes=yes, replace_all=replace_all, say=say)
     return result
 
 
-def run_pull(*, cpo_name: str, full: bool = False, push: bool = False, yes: bool = False, db_url: str | None = None,
+def run_pull(*, cpo_name: str, full: bool = False, push: bool = False, yes: bool = False,
+             replace_all: bool = False, actor: Actor = SYSTEM, db_url: str | None = None,
              say: Callable[[str], None] = print, client_options: dict[str, Any] | None = None,
              **follow_options: Any) -> PullResult:
     """The whole ``oioi-onboard ocpi pull`` job: pull and store, then with ``push`` send and follow as
-    ``oioi-onboard push`` does (``follow_options`` go to ``follow_push``: progress, backoff, worker options)."""
+    ``oioi-onboard push`` does (``follow_options`` go to ``follow_push``: progress, backoff, worker options).
+    The import, the push run and the audit entries name ``actor`` (the command line's: ``cli:<login>``)."""
     migrate(db_url)
     with session_scope(db_url) as session:
-        cpo_id = queries.get_cpo(session, actor=SYSTEM, name=cpo_name).id
-        result = pull_locations(session, actor=SYSTEM, cpo_id=cpo_id, full=full, push=push, yes=yes, say=say,
-                                **(client_options or {}))
+        cpo_id = queries.get_cpo(session, actor=actor, name=cpo_name).id
+        result = pull_locations(session, actor=actor, cpo_id=cpo_id, full=full, push=push, yes=yes,
+                                replace_all=replace_all, say=say, **(client_options or {}))
         partner = queries.cpo_partner_identifiers(session, cpo_id=cpo_id)[0]
     if result.push is not None:
         result.push = follow_push(result.push, db_url=db_url, cpo_id=cpo_id, import_id=result.import_id,

@@ -29,6 +29,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+from sqlalchemy import bindparam
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, select
 
 from ..errors import NotFound, PermissionDenied, UserError
@@ -47,7 +49,7 @@ from ..sync.status_ingest import lock_for_ingest, record_statuses
 from . import imports
 
 __all__ = ["Address", "Received", "InvalidObject", "UnknownObject", "ForeignParty", "put_object", "patch_object",
-           "get_object"]
+           "get_object", "hold_pulled"]
 
 SOURCE = "ocpi"
 _STATUS_FIELDS = {"status", "last_updated", "uid"}
@@ -202,6 +204,53 @@ def _keep(session: Session, cpo_id: int, address: Address, held: OcpiLocation | 
         held.data, held.last_updated, held.received_at = data, moment, utcnow()
     session.add(held)
     session.flush()
+
+
+def hold_pulled(session: Session, *, cpo_id: int, locations: list[tuple[int, Any]]) -> int:
+    """Pulled Locations (``workflows.ocpi``) held as if pushed, where newer than what is held: a back end that is
+    pulled and then PATCHes what changed (EVSE statuses, mostly) finds its Locations here. Only Locations of
+    the CPO's own parties with their ids and a readable ``last_updated``; returns how many were kept.
+
+    Core statements, a few in all: a full pull holds thousands of Locations, and ORM objects per Location
+    cost more than the pull's own import.
+    """
+    table = OcpiLocation.__table__
+    owned: dict[tuple[str, str], bool] = {}
+    held = {(cc, party, location_id): (row_id, last_updated) for row_id, cc, party, location_id, last_updated in
+            session.execute(sa_select(table.c.id, table.c.country_code, table.c.party_id, table.c.location_id,
+                                      table.c.last_updated).where(table.c.cpo_id == cpo_id)).all()}
+    new: dict[tuple[str, str, str], dict[str, Any]] = {}
+    changed: dict[int, dict[str, Any]] = {}
+    now = utcnow()
+    for _, data in locations:
+        if not isinstance(data, dict) or not all(isinstance(data.get(key), str) and data.get(key)
+                                                 for key in ("country_code", "party_id", "id", "last_updated")):
+            continue
+        key = (data["country_code"].upper(), data["party_id"].upper(), data["id"])
+        if key[:2] not in owned:
+            owned[key[:2]] = queries.operator_id_owner(session, operator_id=operator_id(*key[:2])) == cpo_id
+        try:
+            moment = _moment(data["last_updated"])
+        except ValueError:
+            continue
+        if not owned[key[:2]]:
+            continue
+        found = held.get(key)
+        if found is not None:
+            if _moment(found[1]) >= moment:
+                continue
+            changed[found[0]] = {"_id": found[0], "data": data, "last_updated": moment, "received_at": now}
+        else:  # the newest of a Location listed twice wins
+            if key not in new or new[key]["last_updated"] < moment:
+                new[key] = {"cpo_id": cpo_id, "country_code": key[0], "party_id": key[1], "location_id": key[2],
+                            "data": data, "last_updated": moment, "received_at": now}
+    if new:
+        session.execute(table.insert(), list(new.values()))
+    if changed:
+        session.execute(table.update().where(table.c.id == bindparam("_id"))
+                        .values(data=bindparam("data"), last_updated=bindparam("last_updated"),
+                                received_at=bindparam("received_at")), list(changed.values()))
+    return len(new) + len(changed)
 
 
 def _station_of(data: dict[str, Any]) -> tuple:

@@ -2,7 +2,8 @@
 
 It serves a demo CPO's Locations (``network``: N Belgian or Dutch Locations made from a seed) as a
 CPO's back end does, in the role of Sender (``routes``), and can push EVSE status changes to a
-receiver as PATCHes (``sender``). A local test back end, not a product: bind it to loopback.
+receiver as PATCHes (``sender``), registering there first by the credentials handshake when given a
+registration token. A local test back end, not a product: bind it to loopback.
 
     GET /ocpi/versions                       the versions it speaks (2.2.1 unless told otherwise)
     GET /ocpi/2.2.1                          their details: the ``locations`` endpoint, role SENDER
@@ -37,7 +38,17 @@ X-Correlation-ID of the last requests, loopback only), ``GET /_sandbox/stats``, 
 
 from .network import Change, Network
 from .routes import VERSIONS_PATH, Faults, create_app
-from .sender import SenderStats, periodic_changes, send_status_patches, status_sender
+from .sender import (
+    Registration,
+    RegistrationFailed,
+    SenderStats,
+    periodic_changes,
+    register,
+    registered_status_sender,
+    send_status_patches,
+    status_sender,
+)
 
 __all__ = ["Network", "Change", "create_app", "Faults", "VERSIONS_PATH", "SenderStats", "send_status_patches",
-           "periodic_changes", "status_sender"]
+           "periodic_changes", "status_sender", "Registration", "RegistrationFailed", "register",
+           "registered_status_sender"]

@@ -13,6 +13,12 @@ with ``Authorization: Token <base64 of the token>`` (or plain), an ``X-Request-I
 ``X-Correlation-ID``. The PATCHes start on a fixed schedule (``rate`` a second) whatever the
 answers take, up to ``max_in_flight`` at once; an answer other than HTTP 200 with status_code 1000
 is counted as refused, no answer as failed, and neither stops the sending.
+
+Or, as a CSMS connects to a new receiver, it registers first (``register``, the credentials handshake
+with the registration token, TOKEN_A, the receiver's operator gave): it learns the receiver's
+credentials and locations endpoints from its versions, POSTs its own credentials (its token, versions
+URL and CPO role), and PATCHes with the token the receiver answers (TOKEN_C). ``registered_status_sender``
+does that at start, trying again while the receiver does not answer yet.
 """
 
 from __future__ import annotations
@@ -22,13 +28,16 @@ import base64
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 
 from .network import Change, Network
 
-__all__ = ["SenderStats", "send_status_patches", "periodic_changes", "status_sender"]
+__all__ = ["SenderStats", "send_status_patches", "periodic_changes", "status_sender", "Registration",
+           "RegistrationFailed", "register", "registered_status_sender"]
 
 log = logging.getLogger(__name__)
 
@@ -142,19 +151,111 @@ def periodic_changes(every: float, count: int = 1, static_share: float = 0.0):  
     return job
 
 
+async def _send_forever(state, *, receiver_url: str, token: str, rate: float, plain: bool) -> None:  # noqa: ANN001
+    while True:
+        stats = await send_status_patches(state.network, receiver_url=receiver_url, token=token, rate=rate,
+                                          seconds=60, plain=plain)
+        state.counts["patches_sent"] += stats.sent
+        state.counts["patches_accepted"] += stats.accepted
+        state.counts["patches_refused"] += stats.refused
+        state.counts["patches_failed"] += stats.failed
+        if stats.refused or stats.failed:
+            log.warning("status PATCHes in the last minute: %d sent, %d refused, %d unanswered; last: %s",
+                        stats.sent, stats.refused, stats.failed, stats.last_problem)
+
+
 def status_sender(*, receiver_url: str, token: str, rate: float, plain: bool = False):  # noqa: ANN201
     """A job for ``create_app(background=...)``: status PATCHes to a receiver for as long as the sandbox runs."""
 
     async def job(state) -> None:  # noqa: ANN001
+        await _send_forever(state, receiver_url=receiver_url, token=token, rate=rate, plain=plain)
+
+    return job
+
+
+@dataclass(frozen=True)
+class Registration:
+    """What the handshake gave: the token to send from now on (TOKEN_C) and the receiver's locations endpoint."""
+
+    token: str = field(repr=False)
+    locations_url: str
+
+
+class RegistrationFailed(Exception):
+    """The handshake did not go through; ``retry``: the receiver did not answer (yet), so trying later may work."""
+
+    def __init__(self, message: str, *, retry: bool = False):
+        super().__init__(message)
+        self.retry = retry
+
+
+async def _data(client: httpx.AsyncClient, method: str, url: str, token: str, body: Any = None) -> Any:
+    request_id = str(uuid.uuid4())
+    try:
+        response = await client.request(method, url, json=body, headers={
+            "Authorization": _authorization(token, False), "X-Request-ID": request_id,
+            "X-Correlation-ID": request_id})
+    except httpx.InvalidURL as error:
+        raise RegistrationFailed(f"{method} {url}: not a URL to reach: {error}") from None
+    except httpx.HTTPError as error:
+        raise RegistrationFailed(f"{method} {url}: {type(error).__name__}: {error}", retry=True) from None
+    try:
+        envelope = response.json()
+    except ValueError:
+        envelope = None
+    if response.status_code != 200 or not isinstance(envelope, dict) or envelope.get("status_code") != 1000:
+        said = envelope.get("status_message") if isinstance(envelope, dict) else response.text[:200]
+        raise RegistrationFailed(f"{method} {url}: HTTP {response.status_code}: {said}",
+                                 retry=response.status_code >= 500)
+    return envelope.get("data")
+
+
+async def register(versions_url: str, *, registration_token: str, credentials: dict[str, Any],
+                   timeout: float = 10.0, transport: httpx.AsyncBaseTransport | None = None) -> Registration:
+    """The credentials handshake from the CSMS's side: ``credentials`` ({token, url, roles}) POSTed with the
+    registration token to the credentials endpoint the receiver's 2.2.1 details name."""
+    async with httpx.AsyncClient(transport=transport, timeout=timeout) as client:
+        versions = await _data(client, "GET", versions_url, registration_token)
+        chosen = next((v.get("url") for v in versions or [] if isinstance(v, dict) and v.get("version") == "2.2.1"),
+                      None)
+        if not chosen:
+            raise RegistrationFailed(f"{versions_url} offers no OCPI 2.2.1")
+        details = await _data(client, "GET", chosen, registration_token)
+        endpoints = {(e.get("identifier"), e.get("role")): e.get("url") for e in (details or {}).get("endpoints", [])
+                     if isinstance(e, dict)}
+        credentials_url = endpoints.get(("credentials", "SENDER")) or endpoints.get(("credentials", "RECEIVER"))
+        locations_url = endpoints.get(("locations", "RECEIVER"))
+        if not credentials_url or not locations_url:
+            raise RegistrationFailed(f"the 2.2.1 details at {chosen} name no credentials or no locations RECEIVER "
+                                     "endpoint")
+        ours = await _data(client, "POST", credentials_url, registration_token, credentials)
+    token = ours.get("token") if isinstance(ours, dict) else None
+    if not isinstance(token, str) or not token:
+        raise RegistrationFailed(f"POST {credentials_url} answered no token")
+    return Registration(token=token, locations_url=locations_url)
+
+
+def registered_status_sender(*, versions_url: str, registration_token: str, credentials: dict[str, Any],
+                             rate: float, retry_every: float = 2.0,
+                             say: Callable[[str], None] = lambda line: None):  # noqa: ANN201
+    """A job for ``create_app(background=...)``: register at the receiver whose versions are at ``versions_url``
+    (trying again every ``retry_every`` seconds while it does not answer), then send status PATCHes to it."""
+
+    async def job(state) -> None:  # noqa: ANN001
         while True:
-            stats = await send_status_patches(state.network, receiver_url=receiver_url, token=token, rate=rate,
-                                              seconds=60, plain=plain)
-            state.counts["patches_sent"] += stats.sent
-            state.counts["patches_accepted"] += stats.accepted
-            state.counts["patches_refused"] += stats.refused
-            state.counts["patches_failed"] += stats.failed
-            if stats.refused or stats.failed:
-                log.warning("status PATCHes in the last minute: %d sent, %d refused, %d unanswered; last: %s",
-                            stats.sent, stats.refused, stats.failed, stats.last_problem)
+            try:
+                registration = await register(versions_url, registration_token=registration_token,
+                                              credentials=credentials)
+                break
+            except RegistrationFailed as error:
+                if not error.retry:
+                    log.warning("registering at %s failed, so no status PATCHes are sent: %s", versions_url, error)
+                    return
+            await asyncio.sleep(retry_every)
+        state.counts["registrations"] += 1
+        say(f"OCPI sandbox registered at {versions_url}: status PATCHes to {registration.locations_url} at "
+            f"{rate:g}/s")
+        await _send_forever(state, receiver_url=registration.locations_url, token=registration.token, rate=rate,
+                            plain=False)
 
     return job
