@@ -47,7 +47,10 @@ def nests_deeper_than(raw: bytes, limit: int) -> bool | None:
 def loads(text: str | bytes, *, max_depth: int = MAX_DEPTH) -> Any:
     """``json.loads`` for untrusted text: ``TooDeep`` past ``max_depth`` levels, ValueError if it is not JSON
     (bytes must be UTF-8). Never RecursionError."""
-    raw = text if isinstance(text, bytes) else text.encode("utf-8", "surrogatepass")
+    if isinstance(text, bytes):
+        raw, text = text, text.decode("utf-8")  # UnicodeDecodeError is a ValueError
+    else:
+        raw = text.encode("utf-8", "surrogatepass")
     deeper = nests_deeper_than(raw, max_depth)
     if deeper:
         raise TooDeep(f"it nests arrays or objects deeper than {max_depth} levels")

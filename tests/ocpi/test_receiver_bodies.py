@@ -100,3 +100,17 @@ def test_a_client_that_hangs_up_mid_body_leaves_no_trace_but_a_line(db, token_c,
         with httpx.Client(base_url=url) as client:  # the relay still answers
             assert client.get(LOC1, headers=auth(token_c)).json()["status_code"] == 2003
     assert "Traceback" not in caplog.text and "failed" not in caplog.text
+
+
+@pytest.mark.parametrize("last_updated", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-14:00"])
+def test_a_date_that_overflows_utc_is_2001_not_a_failure(relay, token_c, last_updated):
+    from tests.helpers.ocpi import example
+
+    location = dict(example("location_example.json"), last_updated=last_updated)
+    put = relay.put(LOC1, json=location, headers=auth(token_c))
+    assert put.status_code == 200 and put.json()["status_code"] == 2001, put.text
+    assert "outside the years 1 to 9999 in UTC" in put.json()["status_message"]
+    assert relay.put(LOC1, json=example("location_example.json"), headers=auth(token_c)).status_code == 201
+    patched = relay.patch(LOC1 + "/3256", json={"status": "CHARGING", "last_updated": last_updated},
+                          headers=auth(token_c))
+    assert patched.status_code == 200 and patched.json()["status_code"] == 2001, patched.text

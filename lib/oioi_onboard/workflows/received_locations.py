@@ -25,7 +25,7 @@ import copy
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -44,6 +44,7 @@ from ..store.stations import withdraw_station
 from ..sync.diff import plan_push
 from ..sync.outbox import enqueue_plan
 from ..sync.status_ingest import lock_for_ingest, record_statuses
+from ..untrusted import parse_utc
 from . import imports
 
 __all__ = ["Address", "Received", "InvalidObject", "UnknownObject", "ForeignParty", "put_object", "patch_object",
@@ -331,8 +332,7 @@ def _bump_parents(data: dict[str, Any], address: Address, last_updated: str) -> 
 
 
 def _moment(value: str | datetime) -> datetime:
-    moment = value if isinstance(value, datetime) else datetime.fromisoformat(value)
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return parse_utc(value, what="last_updated")  # held data was read by the same parser when it came
 
 
 def _stale(address: Address, given: datetime, held: datetime) -> Received:
