@@ -278,3 +278,29 @@ def put_example_with_id(relay, token_c, request_id):
 def test_the_receiver_and_the_status_ingest_share_the_relay(relay, token_c):
     assert relay.get("/health").json() == {"status": "ok"}
     assert relay.post("/v1/statuses", json=[], headers=auth(token_c)).status_code == 401  # bearer tokens only
+
+
+def test_ids_are_case_insensitive_and_keep_the_spelling_first_pushed(relay, token_c, gent):
+    """mod_locations.asciidoc: location_id, uid and connector id are CiStrings."""
+    location = dict(example("location_example.json"), id="LOC-1")
+    upper = "/ocpi/2.2.1/locations/BE/BEC/LOC-1"
+    lower = "/ocpi/2.2.1/locations/be/bec/loc-1"
+    assert relay.put(upper, json=location, headers=auth(token_c)).status_code == 201
+    assert endpoint_acknowledges(gent) == 1
+
+    patched = relay.patch(lower + "/3256", json={"status": "CHARGING", "last_updated": "2019-06-24T12:39:09Z"},
+                          headers=auth(token_c))
+    assert patched.status_code == 200 and patched.json()["status_code"] == 1000, patched.text
+    assert {c.status for c in rows_of(Connector, evse_id=EVSE_1)} == {"Occupied"}
+    connector = relay.patch(lower + "/3256/1", json={"max_amperage": 32, "last_updated": "2019-06-25T00:00:00Z"},
+                            headers=auth(token_c))
+    assert connector.json()["status_code"] == 1000, connector.text
+    assert relay.get(lower + "/3256/1", headers=auth(token_c)).json()["data"]["max_amperage"] == 32
+
+    # The whole Location again under another spelling: the same Location and station, not a second one.
+    again = dict(location, id="loc-1", last_updated="2019-07-01T00:00:00Z")
+    answer = relay.put(lower, json=again, headers=auth(token_c))
+    assert answer.status_code == 200 and answer.json()["status_code"] == 1000, answer.text
+    [held] = rows_of(OcpiLocation)
+    assert (held.location_id, held.data["id"]) == ("LOC-1", "LOC-1")
+    assert [s.station_id for s in rows_of(Station, cpo_id=gent)] == ["BE*BEC*LOC-1"]

@@ -15,6 +15,9 @@ applied to the newest Location held for it (``OcpiLocation``: what a GET answers
 A PATCH that only sets an EVSE's status between chargeable ones skips the mapping: it costs a JSON update
 and one ``record_statuses``, as a busy back end sends hundreds a second.
 
+Ids (location_id, EVSE uid, connector id) are CiStrings: ``loc-1`` finds the Location pushed as ``LOC-1``,
+and the spelling first pushed is kept (it names the station).
+
 An object whose ``last_updated`` is older than the one held changes nothing; the answer says so. The
 country_code and party_id in the URL must be one of the CPO's parties (its operator ids).
 """
@@ -29,6 +32,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+from sqlalchemy import func
 from sqlmodel import Session, select
 
 from ..errors import NotFound, PermissionDenied, UserError
@@ -116,6 +120,8 @@ def put_object(session: Session, *, actor: Actor, cpo_id: int, address: Address,
         _same_ids(address, body)
         if held is not None and location.last_updated < held.last_updated:
             return _stale(address, location.last_updated, held.last_updated)
+        if held is not None:
+            body = {**body, "id": held.data["id"]}  # the spelling first pushed names the station
         return _apply(session, actor, cpo_id, address, held, body, created=held is None)
     if held is None:
         raise UnknownObject(f"Location {address.location_id} was never pushed here: PUT the Location first")
@@ -126,13 +132,13 @@ def put_object(session: Session, *, actor: Actor, cpo_id: int, address: Address,
         siblings, key, wanted = data.setdefault("evses", []), "uid", address.evse_uid
     else:
         siblings, key, wanted = _evse(data, address).setdefault("connectors", []), "id", address.connector_id
-    index = next((i for i, item in enumerate(siblings) if item.get(key) == wanted), None)
+    index = next((i for i, item in enumerate(siblings) if _same(item.get(key), wanted)), None)
     if index is not None and moment < _moment(siblings[index]["last_updated"]):
         return _stale(address, moment, _moment(siblings[index]["last_updated"]))
     if index is None:
         siblings.append(body)
     else:
-        siblings[index] = body
+        siblings[index] = {**body, key: siblings[index][key]}  # the spelling first pushed
     _bump_parents(data, address, body["last_updated"])
     return _apply(session, actor, cpo_id, address, held, data, created=index is None)
 
@@ -248,13 +254,13 @@ def _queue_station_post(session: Session, actor: Actor, cpo_id: int, station: st
 
 def _status_items(before: dict[str, Any] | None, after: dict[str, Any]) -> list[dict[str, Any]]:
     """A status item per chargeable EVSE with an evse_id whose OIOI status is new or changed."""
-    known = {evse.get("uid"): evse for evse in (before or {}).get("evses") or []}
+    known = {_ci(evse.get("uid")): evse for evse in (before or {}).get("evses") or []}
     items = []
     for evse in after.get("evses") or []:
         status = oioi_status(evse["status"])
         if status is None or not evse.get("evse_id"):
             continue
-        previous = known.get(evse.get("uid"))
+        previous = known.get(_ci(evse.get("uid")))
         if previous and (oioi_status(previous["status"]), previous.get("evse_id")) == (status, evse["evse_id"]):
             continue
         items.append({"evse_id": evse["evse_id"], "status": status.value, "timestamp": evse["last_updated"]})
@@ -295,14 +301,27 @@ def _held(session: Session, cpo_id: int, address: Address, *, lock: bool = True)
     until this transaction ends (two relays patching one Location lose nothing)."""
     if lock:
         lock_for_ingest(session, cpo_id)
-    return session.exec(select(OcpiLocation).where(OcpiLocation.country_code == address.country_code.upper(),
-                                                   OcpiLocation.party_id == address.party_id.upper(),
-                                                   OcpiLocation.location_id == address.location_id)).first()
+    party = (OcpiLocation.country_code == address.country_code.upper(),
+             OcpiLocation.party_id == address.party_id.upper())
+    # Ids are CiStrings: case does not matter. The spelling as pushed is kept, so the exact one is asked
+    # first (by the unique index); only another spelling looks through the party's Locations.
+    return session.exec(select(OcpiLocation).where(*party, OcpiLocation.location_id == address.location_id)
+                        ).first() or session.exec(select(OcpiLocation).where(
+                            *party, func.upper(OcpiLocation.location_id) == address.location_id.upper())).first()
+
+
+def _ci(value: Any) -> Any:
+    """A CiString's key: ids differing only in case are the same id."""
+    return value.upper() if isinstance(value, str) else value
+
+
+def _same(value: Any, wanted: str | None) -> bool:
+    return _ci(value) == _ci(wanted)
 
 
 def _evse(data: dict[str, Any], address: Address) -> dict[str, Any]:
     for evse in data.get("evses") or []:
-        if evse.get("uid") == address.evse_uid:
+        if _same(evse.get("uid"), address.evse_uid):
             return evse
     raise UnknownObject(f"Location {address.location_id} has no EVSE with uid {address.evse_uid}: "
                         "PUT the EVSE before patching it")
@@ -316,7 +335,7 @@ def _target(data: dict[str, Any], address: Address) -> dict[str, Any]:
     if address.level == "EVSE":
         return evse
     for connector in evse.get("connectors") or []:
-        if connector.get("id") == address.connector_id:
+        if _same(connector.get("id"), address.connector_id):
             return connector
     raise UnknownObject(f"EVSE {address.evse_uid} of Location {address.location_id} has no connector with id "
                         f"{address.connector_id}: PUT the connector before patching it")
