@@ -25,7 +25,7 @@ import base64
 import binascii
 import secrets
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -84,7 +84,7 @@ class TokenHolder:
 
     cpo_id: int
     kind: str  # REGISTRATION or CREDENTIALS
-    token: str  # as the CSMS holds it
+    token: str = field(repr=False)  # as the CSMS holds it; a secret, so never in a repr or a log line
 
     @property
     def actor(self) -> Actor:

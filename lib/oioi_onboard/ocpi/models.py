@@ -20,6 +20,7 @@ import re
 from datetime import UTC, datetime
 from enum import Enum, IntEnum
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
@@ -296,9 +297,17 @@ class CredentialsRole(OcpiModel):
 
 
 class Credentials(OcpiModel):
-    token: Annotated[str, Field(min_length=1, max_length=64)]
+    token: Annotated[str, Field(min_length=1, max_length=64, repr=False)]  # a secret: never in a repr
     url: str  # the versions URL
     roles: Annotated[list[CredentialsRole], Field(min_length=1)]
+
+    @field_validator("url")
+    @classmethod
+    def _no_user_in_url(cls, value: str) -> str:
+        if "@" in urlsplit(value).netloc:
+            raise ValueError("the versions URL must not hold a user name or password (user:password@): OCPI "
+                             "authenticates with the token alone")
+        return value
 
 
 def _connector_from_211(connector: Any) -> Any:

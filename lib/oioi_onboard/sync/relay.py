@@ -134,7 +134,7 @@ class OneLineErrors:
 class _Posted:
     """One request waiting for the database thread."""
 
-    token: str
+    token: str = field(repr=False)  # a secret: never in a repr or a log line
     items: list[Any]
     answer: asyncio.Future = field(repr=False)
 
