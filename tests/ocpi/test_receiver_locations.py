@@ -304,3 +304,39 @@ def test_ids_are_case_insensitive_and_keep_the_spelling_first_pushed(relay, toke
     [held] = rows_of(OcpiLocation)
     assert (held.location_id, held.data["id"]) == ("LOC-1", "LOC-1")
     assert [s.station_id for s in rows_of(Station, cpo_id=gent)] == ["BE*BEC*LOC-1"]
+
+
+def test_status_only_patches_of_one_transaction_share_one_record_statuses_and_no_import(relay, pushed, gent,
+                                                                                        monkeypatch):
+    """The fast path: the EVSE's status straight to its OIOI connector id; the receiver's transaction forwards
+    the statuses of all its status-only PATCHes in one record_statuses call, newest last."""
+    calls = []
+    forward = received_locations.record_statuses
+
+    def counted(session, **options):
+        calls.append([(item["evse_id"], item["status"]) for item in options["items"]])
+        return forward(session, **options)
+
+    def no_import(*args, **kwargs):
+        raise AssertionError("a status-only PATCH went through the import pipeline")
+
+    monkeypatch.setattr(received_locations, "record_statuses", counted)
+    monkeypatch.setattr(received_locations.imports, "map_sheet", no_import)
+    patches = [("3256", "CHARGING", "2019-06-24T12:00:00Z"), ("3257", "AVAILABLE", "2019-06-24T12:00:01Z"),
+               ("3256", "AVAILABLE", "2019-06-24T12:00:02Z"), ("3256", "BLOCKED", "2019-06-24T11:00:00Z")]
+    with session_scope() as session:
+        with received_locations.batched_statuses(session):
+            outcomes = [received_locations.patch_object(
+                session, actor=SYSTEM, cpo_id=gent, address=received_locations.Address("BE", "BEC", "LOC1", uid),
+                body={"status": status, "last_updated": at}) for uid, status, at in patches]
+            assert calls == []  # nothing forwarded before the block ends
+        answers = [received_locations.settled(outcome) for outcome in outcomes]
+    assert calls == [[(EVSE_1, "Occupied"), (EVSE_2, "Available"), (EVSE_1, "Available")]]
+    assert [answer.message for answer in answers[:3]] == [None, None, None]
+    assert "older than that of the EVSE held here" in answers[3].message  # stale: nothing changed
+    assert {c.status for c in rows_of(Connector, evse_id=EVSE_1)} == {"Available"}
+    assert {c.status for c in rows_of(Connector, evse_id=EVSE_2)} == {"Available"}
+    held = relay.get(LOC1 + "/3256", headers=auth(pushed)).json()["data"]
+    assert (held["status"], held["last_updated"]) == ("AVAILABLE", "2019-06-24T12:00:02Z")
+    [status] = rows_of(Outbox, kind=CONNECTOR_POST_STATUS, key="BEBECE041503001")
+    assert status.payload[CONNECTOR_POST_STATUS]["status"] == "Available"

@@ -18,7 +18,8 @@ more (counted while it arrives, never held whole), 408 for one that trickles in.
 log line with the request id and an HTTP 500 envelope with status 3000, never a traceback.
 
 What a pushed Location does is ``workflows.received_locations``'s. Database work runs on one thread of
-its own; requests that arrive while it works share its next transaction.
+its own; requests that arrive while it works share its next transaction, and the EVSE statuses of the
+status-only PATCHes among them are forwarded by one ``record_statuses`` call (``batched_statuses``).
 """
 
 from __future__ import annotations
@@ -132,7 +133,10 @@ class _Lane:
     def _transact(self, jobs: list[Callable[[Session], Any]]) -> list[tuple[bool, Any]]:
         try:
             with session_scope(self.db_url) as session:
-                return [(True, job(session)) for job in jobs]
+                # The status-only PATCHes of the batch forward their statuses together when it ends.
+                with received_locations.batched_statuses(session):
+                    outcomes = [job(session) for job in jobs]
+                return [(True, received_locations.settled(outcome)) for outcome in outcomes]
         except Exception as error:  # noqa: BLE001 - reported to its request, or found again one by one
             if len(jobs) == 1:
                 return [(False, error)]
@@ -261,7 +265,7 @@ class _Receiver:
             body = await _json_body(request, self.body_options)
 
         def job(session: Session) -> Any:
-            holder = token_holder(session, tokens)
+            holder = _token_holder(session, tokens)
             if holder is None or holder.kind != CREDENTIALS:
                 return None
             options = {} if request.method == "GET" else {"body": body}
@@ -273,6 +277,15 @@ class _Receiver:
         if request.method == "GET":
             return _envelope(outcome)
         return _envelope(message=outcome.message, http_status=201 if outcome.created else 200)
+
+
+def _token_holder(session: Session, tokens: list[str]) -> TokenHolder | None:
+    """``token_holder``, asked once per transaction for the requests of one back end that share it."""
+    known = session.info.setdefault("ocpi.token_holders", {})
+    key = tuple(tokens)
+    if key not in known:
+        known[key] = token_holder(session, tokens)
+    return known[key]
 
 
 def _refusal(error: OnboardError, method: str) -> _Answer:

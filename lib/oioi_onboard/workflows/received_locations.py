@@ -12,8 +12,10 @@ applied to the newest Location held for it (``OcpiLocation``: what a GET answers
   and a Location that no longer maps to a station (publish: false, no chargeable EVSE with an evse_id)
   is proposed for deletion there, never deleted silently.
 
-A PATCH that only sets an EVSE's status between chargeable ones skips the mapping: it costs a JSON update
-and one ``record_statuses``, as a busy back end sends hundreds a second.
+A PATCH that only sets an EVSE's status between chargeable ones skips the mapping and the import: the
+EVSE's new status is kept in the held Location and forwarded to its OIOI connector id by
+``record_statuses``, as a busy back end sends hundreds a second. Inside a ``batched_statuses`` block (the
+receiver opens one per transaction) the statuses of all such PATCHes go in one ``record_statuses`` call.
 
 Ids (location_id, EVSE uid, connector id) are CiStrings: ``loc-1`` finds the Location pushed as ``LOC-1``,
 and the spelling first pushed is kept (it names the station).
@@ -27,6 +29,8 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -51,10 +55,11 @@ from ..sync.status_ingest import lock_for_ingest, record_statuses
 from ..untrusted import parse_utc
 from . import imports
 
-__all__ = ["Address", "Received", "InvalidObject", "UnknownObject", "ForeignParty", "put_object", "patch_object",
-           "get_object"]
+__all__ = ["Address", "Received", "Pending", "InvalidObject", "UnknownObject", "ForeignParty", "put_object",
+           "patch_object", "get_object", "batched_statuses", "settled"]
 
 SOURCE = "ocpi"
+_BATCH, _OWNERS = "ocpi.status_batch", "ocpi.party_owners"  # keys of session.info
 _STATUS_FIELDS = {"status", "last_updated", "uid"}
 
 
@@ -143,8 +148,11 @@ def put_object(session: Session, *, actor: Actor, cpo_id: int, address: Address,
     return _apply(session, actor, cpo_id, address, held, data, created=index is None)
 
 
-def patch_object(session: Session, *, actor: Actor, cpo_id: int, address: Address, body: Any) -> Received:
-    """Changed fields of a Location, EVSE or connector, with the ``last_updated`` every PATCH carries."""
+def patch_object(session: Session, *, actor: Actor, cpo_id: int, address: Address, body: Any
+                 ) -> Received | Pending:
+    """Changed fields of a Location, EVSE or connector, with the ``last_updated`` every PATCH carries.
+
+    ``Pending`` only inside a ``batched_statuses`` block, for a status-only PATCH of an EVSE."""
     require_edit(actor, cpo_id)
     _check_party(session, cpo_id, address)
     if not isinstance(body, dict):
@@ -190,13 +198,60 @@ def _apply(session: Session, actor: Actor, cpo_id: int, address: Address, held: 
 
 
 def _status_only(session: Session, actor: Actor, cpo_id: int, address: Address, held: OcpiLocation,
-                 data: dict[str, Any], evse: dict[str, Any], body: dict[str, Any]) -> Received:
+                 data: dict[str, Any], evse: dict[str, Any], body: dict[str, Any]) -> Received | Pending:
+    """The fast path of a busy back end: the EVSE's new status kept, and forwarded to its OIOI connector id
+    through ``record_statuses``; in a ``batched_statuses`` block, together with the block's other ones."""
     changed = oioi_status(evse["status"]) != oioi_status(body["status"])
     evse.update(body)
     _bump_parents(data, address, body["last_updated"])
     _keep(session, cpo_id, address, held, data)
     items = _status_items(None, {"evses": [evse]}) if changed else []
-    return Received(message="; ".join(_forward_statuses(session, actor, cpo_id, items)) or None)
+    batch = session.info.get(_BATCH)
+    if batch is None or not items:
+        return Received(message="; ".join(_forward_statuses(session, actor, cpo_id, items)) or None)
+    pending = Pending()
+    batch.append((actor, cpo_id, items, pending))
+    return pending
+
+
+class Pending:
+    """The answer to a status-only PATCH in a ``batched_statuses`` block, known once the block ends."""
+
+    def __init__(self) -> None:
+        self.notes: list[str] | None = None
+
+    def received(self) -> Received:
+        if self.notes is None:
+            raise RuntimeError("the statuses of a batched_statuses block are forwarded when the block ends")
+        return Received(message="; ".join(self.notes) or None)
+
+
+@contextmanager
+def batched_statuses(session: Session) -> Iterator[None]:
+    """Within this block, status-only EVSE PATCHes (``patch_object``) queue their statuses, and its end
+    forwards them all: one ``record_statuses`` per CPO instead of one per PATCH, in the order they came (so
+    the newest still wins). Their answers are ``Pending`` until then (``settled`` turns one into Received).
+    Close it before the transaction commits; an error in it takes the transaction down."""
+    batch: list[tuple[Actor, int, list[dict[str, Any]], Pending]] = []
+    session.info[_BATCH] = batch
+    try:
+        yield
+    finally:
+        del session.info[_BATCH]
+    by_cpo: dict[int, list[tuple[Actor, int, list[dict[str, Any]], Pending]]] = {}
+    for entry in batch:
+        by_cpo.setdefault(entry[1], []).append(entry)
+    for cpo_id, entries in by_cpo.items():
+        items = [item for entry in entries for item in entry[2]]
+        results = iter(record_statuses(session, actor=entries[0][0], cpo_id=cpo_id, items=items, source=SOURCE))
+        for _, _, mine, pending in entries:
+            pending.notes = [f"the status of {result.evse_id} is not forwarded: {result.error}"
+                             for result in (next(results) for _ in mine) if not result.ok]
+
+
+def settled(outcome: Any) -> Any:
+    """What ``patch_object`` answered, with a ``Pending`` of a ``batched_statuses`` block made Received."""
+    return outcome.received() if isinstance(outcome, Pending) else outcome
 
 
 def _keep(session: Session, cpo_id: int, address: Address, held: OcpiLocation | None, data: dict[str, Any]) -> None:
@@ -208,7 +263,10 @@ def _keep(session: Session, cpo_id: int, address: Address, held: OcpiLocation | 
     else:
         held.data, held.last_updated, held.received_at = data, moment, utcnow()
     session.add(held)
-    session.flush()
+    if held.id is None or session.info.get(_BATCH) is None:
+        session.flush()
+    # else: written when the transaction commits, once for all the PATCHes of a Location in it; ``_held``
+    # finds the changed object meanwhile (the session's identity map), without writing it first.
 
 
 def _station_of(data: dict[str, Any]) -> tuple:
@@ -290,7 +348,10 @@ def _forward_statuses(session: Session, actor: Actor, cpo_id: int, items: list[d
 
 def _check_party(session: Session, cpo_id: int, address: Address) -> None:
     party = operator_id(address.country_code, address.party_id)
-    if queries.operator_id_owner(session, operator_id=party) != cpo_id:
+    owners = session.info.setdefault(_OWNERS, {})  # for this transaction: a back end sends for few parties
+    if party not in owners:
+        owners[party] = queries.operator_id_owner(session, operator_id=party)
+    if owners[party] != cpo_id:
         raise ForeignParty(f"{address.country_code}/{address.party_id} is not a party this token registered: a "
                            f"token pushes only for its CPO's operator ids ({party} is not one), to which the "
                            "credentials handshake adds the parties of its roles CPO")
@@ -305,9 +366,10 @@ def _held(session: Session, cpo_id: int, address: Address, *, lock: bool = True)
              OcpiLocation.party_id == address.party_id.upper())
     # Ids are CiStrings: case does not matter. The spelling as pushed is kept, so the exact one is asked
     # first (by the unique index); only another spelling looks through the party's Locations.
-    return session.exec(select(OcpiLocation).where(*party, OcpiLocation.location_id == address.location_id)
-                        ).first() or session.exec(select(OcpiLocation).where(
-                            *party, func.upper(OcpiLocation.location_id) == address.location_id.upper())).first()
+    with session.no_autoflush:  # a Location changed in this transaction is the object held in the session
+        return session.exec(select(OcpiLocation).where(*party, OcpiLocation.location_id == address.location_id)
+                            ).first() or session.exec(select(OcpiLocation).where(
+                                *party, func.upper(OcpiLocation.location_id) == address.location_id.upper())).first()
 
 
 def _ci(value: Any) -> Any:
