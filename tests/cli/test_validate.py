@@ -103,6 +103,16 @@ def test_a_cell_over_the_limit_is_one_line_and_exit_2_from_validate_and_push(com
     assert len(result.stderr.strip().splitlines()) == 1
 
 
+def test_json_nested_100_000_deep_is_one_line_and_exit_2(tmp_path):
+    """It once raised RecursionError with a traceback (issue 21.2, for files)."""
+    path = tmp_path / "deep.json"
+    path.write_bytes(b"[" * 100_000 + b"]" * 100_000)
+    result = invoke(path)
+    assert result.exit_code == 2, result.output
+    assert "deeper than 32 levels" in result.stderr and "Traceback" not in result.output
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
 def test_missing_file_exits_2(tmp_path):
     result = invoke(tmp_path / "nothing.csv")
     assert result.exit_code == 2 and "does not exist" in result.stderr

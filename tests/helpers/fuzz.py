@@ -114,3 +114,106 @@ def fuzz(url: str, headers: dict[str, str], *, seed: int = 21, count: int = 2000
             if not (200 <= answer.status_code < 300 or 400 <= answer.status_code < 500):
                 outcome.failures.append((index, answer.status_code, body[:200]))
     return outcome
+
+
+# --- the OCPI receiver -------------------------------------------------------------------------
+
+# Path parameters: the right ones, wrong lengths, case, foreign parties, escapes and control characters.
+COUNTRY_CODES = ["BE", "BE", "BE", "be", "B", "BEL", "NL", "%00%00", "%C3%A9%C3%A9", "..", "  "]
+PARTY_IDS = ["BEC", "BEC", "BEC", "bec", "BE", "BECX", "TNM", "%00%00%00", "%2F%2F%2F", "..."]
+LOCATION_IDS = ["LOC1", "LOC1", "LOC1", "loc1", "LOC2", "x" * 36, "x" * 37, "%00", "%F0%9F%94%8C", "%2E%2E", "a%2Fb",
+                "%E2%80%AE", "%FF%FE"]
+EVSE_UIDS = ["3256", "3256", "3257", "9999", "x" * 37, "%00", "%20"]
+CONNECTOR_IDS = ["1", "2", "7", "x" * 37, "%0A"]
+EVSE_STATUSES = ["AVAILABLE", "CHARGING", "BLOCKED", "PLANNED", "REMOVED", "charging", "OCCUPIED", "", None, 5]
+
+
+def _mutated(obj: object, rng: random.Random, rate: float) -> object:
+    """``obj`` with some of its values (at any depth) replaced by hostile ones, keys dropped or added."""
+    if isinstance(obj, dict):
+        out = {}
+        for key, value in obj.items():
+            roll = rng.random()
+            if roll < rate / 3:
+                continue  # a required field missing
+            out[key] = _value(rng) if roll < rate else _mutated(value, rng, rate)
+        if rng.random() < rate:
+            out[rng.choice(["extra", "ID", "last_updated ", "\u0000"])] = _value(rng)
+        return out
+    if isinstance(obj, list):
+        items = [_mutated(item, rng, rate) for item in obj]
+        if items and rng.random() < rate:
+            items = items * rng.choice([2, 50])  # duplicates, many EVSEs
+        return items
+    return _value(rng) if rng.random() < rate else obj
+
+
+def _ocpi_body(rng: random.Random, level: str, location: dict, method: str) -> object:
+    evse = rng.choice(location["evses"])
+    connector = rng.choice(evse["connectors"])
+    whole = {"Location": location, "EVSE": evse, "connector": connector}[level]
+    if method == "PATCH":
+        if level == "EVSE" and rng.random() < 0.6:
+            whole = {"status": rng.choice(EVSE_STATUSES), "last_updated": rng.choice(DATES + ["2030-01-01T00:00:00Z"])}
+        else:
+            keys = rng.sample(sorted(whole), rng.randrange(1, 4))
+            whole = {key: whole[key] for key in keys} | {"last_updated": rng.choice(DATES + ["2030-01-01T00:00:00Z"])}
+    return _mutated(whole, rng, rng.choice([0.02, 0.1, 0.3]))
+
+
+def _credentials(rng: random.Random) -> object:
+    """Credentials whose versions URL leads nowhere: a handshake that succeeded would replace the token."""
+    body = {"token": rng.choice(["t", "x" * 65, "\u0000", "🔌"]), "url": rng.choice(
+        ["http://127.0.0.1:1/ocpi/versions", "file:///etc/passwd", "http://user:pw@127.0.0.1:1/v", "ftp://x", "",
+         "http://[::1", "http://127.0.0.1:1/" + "x" * 3000]),
+        "roles": [{"role": rng.choice(["CPO", "EMSP", "cpo", 5]), "country_code": rng.choice(COUNTRY_CODES),
+                   "party_id": rng.choice(PARTY_IDS), "business_details": {"name": rng.choice(TEXTS)}}]}
+    return _mutated(body, rng, rng.choice([0.0, 0.1, 0.3]))
+
+
+def ocpi_requests(seed: int, count: int, locations: list[dict]) -> Iterator[tuple[str, str, bytes]]:
+    """``count`` hostile (method, path, body) for the OCPI receiver from ``seed``, many shaped like one of
+    ``locations`` (at country BE, party BEC) so that they reach the deeper checks: PUT and PATCH of
+    Locations, EVSEs and connectors at good and bad paths, and credentials. The same seed, the same requests."""
+    rng = random.Random(seed)
+    for _ in range(count):
+        kind = rng.randrange(20)
+        if kind == 0:
+            yield rng.choice(["PUT", "POST"]), "/ocpi/2.2.1/credentials", _raw(_credentials(rng), rng)
+            continue
+        method = rng.choice(["PUT", "PATCH"])
+        level = rng.choice(["Location", "EVSE", "EVSE", "connector"])
+        good = rng.random() < 0.7
+        parts = ["BE", "BEC", "LOC1"] if good else [rng.choice(COUNTRY_CODES), rng.choice(PARTY_IDS),
+                                                    rng.choice(LOCATION_IDS)]
+        if level != "Location":
+            parts.append("3256" if good else rng.choice(EVSE_UIDS))
+        if level == "connector":
+            parts.append("1" if good else rng.choice(CONNECTOR_IDS))
+        path = "/ocpi/2.2.1/locations/" + "/".join(parts)
+        if kind < 15:
+            body = _raw(_ocpi_body(rng, level, rng.choice(locations), method), rng)
+        else:  # the generic hostile bodies: deep nesting, broken JSON and UTF-8, wrong shapes
+            body = next(hostile_bodies(rng.randrange(2**32), 1))
+        yield method, path, body
+
+
+def fuzz_requests(base_url: str, headers: dict[str, str], requests: Iterator[tuple[str, str, bytes]], *,
+                  timeout: float = 30.0) -> FuzzOutcome:
+    """Send each (method, path, body) to ``base_url``; every answer must be 2xx or 4xx."""
+    outcome = FuzzOutcome()
+    with httpx.Client(base_url=base_url, timeout=timeout) as client:
+        for index, (method, path, body) in enumerate(requests):
+            try:
+                answer = client.request(method, path, content=body,
+                                        headers={"Content-Type": "application/json", **headers})
+            except httpx.TransportError as error:
+                outcome.failures.append((index, 0, f"{type(error).__name__}: {method} {path} {body[:200]!r}".encode()))
+                continue
+            outcome.codes[answer.status_code] += 1
+            if answer.headers.get("content-type", "").startswith("application/json"):
+                ocpi_code = answer.json().get("status_code") if isinstance(answer.json(), dict) else None
+                outcome.codes[f"ocpi {ocpi_code}"] += 1
+            if not (200 <= answer.status_code < 300 or 400 <= answer.status_code < 500):
+                outcome.failures.append((index, answer.status_code, f"{method} {path} ".encode() + body[:200]))
+    return outcome

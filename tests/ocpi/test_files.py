@@ -83,3 +83,10 @@ def test_the_import_workflow_reads_either_shape():
     assert isinstance(sheet, RawSheet)
     with pytest.raises(SheetError, match="no data rows"):
         read_file((TESTS / "data" / "hostile" / "json_as_csv.csv").read_bytes(), "json_as_csv.csv")
+
+
+@pytest.mark.parametrize("data", [b"[" * 100_000 + b"]" * 100_000, b'[{"id": "L", "evses": ' + b"[" * 50 + b"]" * 51
+                                  + b"}]", b'{"id": "L", "evses": []}\n' + b"[" * 100_000 + b"]" * 100_000])
+def test_json_nested_too_deep_is_a_clear_error_never_a_recursion_error(data):
+    with pytest.raises(LocationsFileError, match="nests arrays or objects deeper than 32 levels"):
+        read_locations(data, "deep.json")

@@ -98,6 +98,17 @@ def test_power():
     assert power_kw(connector) == 62.5
 
 
+@pytest.mark.parametrize("power_type, kw", [("AC_1_PHASE", 3.68), ("AC_2_PHASE", 7.36), ("AC_2_PHASE_SPLIT", 3.84),
+                                            ("AC_3_PHASE", 11.04)])
+def test_power_counts_the_phases_that_carry_the_current(power_type, kw):
+    """AC_2_PHASE is two of three phases at the line-to-neutral voltage; split phase states its whole voltage."""
+    volts = 240 if power_type == "AC_2_PHASE_SPLIT" else 230
+    connector = Connector.model_validate({"id": "1", "standard": "IEC_62196_T2", "power_type": power_type,
+                                          "max_voltage": volts, "max_amperage": 16,
+                                          "last_updated": "2024-01-01T00:00:00Z"})
+    assert power_kw(connector) == pytest.approx(kw)
+
+
 def test_weekday_hours_are_grouped_by_consecutive_days_with_the_same_periods():
     [row] = rows(mapped(load("regular_hours.json"))[0])
     assert row["open_hours"] == "Mo-Tu 08:00-12:00, 14:00-18:00; We 08:00-12:00; Th-Fr 08:00-12:00, 14:00-18:00; " \

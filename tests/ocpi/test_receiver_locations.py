@@ -278,3 +278,65 @@ def put_example_with_id(relay, token_c, request_id):
 def test_the_receiver_and_the_status_ingest_share_the_relay(relay, token_c):
     assert relay.get("/health").json() == {"status": "ok"}
     assert relay.post("/v1/statuses", json=[], headers=auth(token_c)).status_code == 401  # bearer tokens only
+
+
+def test_ids_are_case_insensitive_and_keep_the_spelling_first_pushed(relay, token_c, gent):
+    """mod_locations.asciidoc: location_id, uid and connector id are CiStrings."""
+    location = dict(example("location_example.json"), id="LOC-1")
+    upper = "/ocpi/2.2.1/locations/BE/BEC/LOC-1"
+    lower = "/ocpi/2.2.1/locations/be/bec/loc-1"
+    assert relay.put(upper, json=location, headers=auth(token_c)).status_code == 201
+    assert endpoint_acknowledges(gent) == 1
+
+    patched = relay.patch(lower + "/3256", json={"status": "CHARGING", "last_updated": "2019-06-24T12:39:09Z"},
+                          headers=auth(token_c))
+    assert patched.status_code == 200 and patched.json()["status_code"] == 1000, patched.text
+    assert {c.status for c in rows_of(Connector, evse_id=EVSE_1)} == {"Occupied"}
+    connector = relay.patch(lower + "/3256/1", json={"max_amperage": 32, "last_updated": "2019-06-25T00:00:00Z"},
+                            headers=auth(token_c))
+    assert connector.json()["status_code"] == 1000, connector.text
+    assert relay.get(lower + "/3256/1", headers=auth(token_c)).json()["data"]["max_amperage"] == 32
+
+    # The whole Location again under another spelling: the same Location and station, not a second one.
+    again = dict(location, id="loc-1", last_updated="2019-07-01T00:00:00Z")
+    answer = relay.put(lower, json=again, headers=auth(token_c))
+    assert answer.status_code == 200 and answer.json()["status_code"] == 1000, answer.text
+    [held] = rows_of(OcpiLocation)
+    assert (held.location_id, held.data["id"]) == ("LOC-1", "LOC-1")
+    assert [s.station_id for s in rows_of(Station, cpo_id=gent)] == ["BE*BEC*LOC-1"]
+
+
+def test_status_only_patches_of_one_transaction_share_one_record_statuses_and_no_import(relay, pushed, gent,
+                                                                                        monkeypatch):
+    """The fast path: the EVSE's status straight to its OIOI connector id; the receiver's transaction forwards
+    the statuses of all its status-only PATCHes in one record_statuses call, newest last."""
+    calls = []
+    forward = received_locations.record_statuses
+
+    def counted(session, **options):
+        calls.append([(item["evse_id"], item["status"]) for item in options["items"]])
+        return forward(session, **options)
+
+    def no_import(*args, **kwargs):
+        raise AssertionError("a status-only PATCH went through the import pipeline")
+
+    monkeypatch.setattr(received_locations, "record_statuses", counted)
+    monkeypatch.setattr(received_locations.imports, "map_sheet", no_import)
+    patches = [("3256", "CHARGING", "2019-06-24T12:00:00Z"), ("3257", "AVAILABLE", "2019-06-24T12:00:01Z"),
+               ("3256", "AVAILABLE", "2019-06-24T12:00:02Z"), ("3256", "BLOCKED", "2019-06-24T11:00:00Z")]
+    with session_scope() as session:
+        with received_locations.batched_statuses(session):
+            outcomes = [received_locations.patch_object(
+                session, actor=SYSTEM, cpo_id=gent, address=received_locations.Address("BE", "BEC", "LOC1", uid),
+                body={"status": status, "last_updated": at}) for uid, status, at in patches]
+            assert calls == []  # nothing forwarded before the block ends
+        answers = [received_locations.settled(outcome) for outcome in outcomes]
+    assert calls == [[(EVSE_1, "Occupied"), (EVSE_2, "Available"), (EVSE_1, "Available")]]
+    assert [answer.message for answer in answers[:3]] == [None, None, None]
+    assert "older than that of the EVSE held here" in answers[3].message  # stale: nothing changed
+    assert {c.status for c in rows_of(Connector, evse_id=EVSE_1)} == {"Available"}
+    assert {c.status for c in rows_of(Connector, evse_id=EVSE_2)} == {"Available"}
+    held = relay.get(LOC1 + "/3256", headers=auth(pushed)).json()["data"]
+    assert (held["status"], held["last_updated"]) == ("AVAILABLE", "2019-06-24T12:00:02Z")
+    [status] = rows_of(Outbox, kind=CONNECTOR_POST_STATUS, key="BEBECE041503001")
+    assert status.payload[CONNECTOR_POST_STATUS]["status"] == "Available"

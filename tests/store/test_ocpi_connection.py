@@ -79,6 +79,16 @@ def test_wrong_input_is_refused_field_by_field(db, cpo):
         assert session.get(Cpo, cpo.id).ocpi_versions_url is None
 
 
+def test_a_versions_url_with_a_user_and_password_is_refused_without_showing_them(db, cpo):
+    with db() as session:
+        with pytest.raises(RegistrationError) as refused:
+            set_ocpi_connection(session, actor=SYSTEM, cpo_id=cpo.id, token=TOKEN,
+                                versions_url="https://csms:s3cret-pw@csms.example.com/ocpi/versions")
+        message = refused.value.errors["ocpi_versions_url"]
+        assert "must not hold a user name or password" in message and "csms.example.com" in message
+        assert "s3cret-pw" not in str(refused.value.errors) and session.get(Cpo, cpo.id).ocpi_versions_url is None
+
+
 def test_only_who_may_edit_the_cpo_sets_its_connection(db, cpo, other_cpo):
     with db() as session:
         staff = make_user(session, "staff", Role.CPO_STAFF, cpo_names=["Ours"])

@@ -25,7 +25,7 @@ import base64
 import binascii
 import secrets
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -55,8 +55,8 @@ from .models import (
 from .models import Role as PartyRole
 
 __all__ = ["REGISTRATION", "CREDENTIALS", "VERSION", "TokenHolder", "HandshakeError", "CredentialsRefused",
-           "tokens_in_header", "token_holder", "create_registration_token", "peer_endpoints", "register",
-           "unregister", "our_credentials"]
+           "tokens_in_header", "token_holder", "cpo_of_token_sha256", "create_registration_token", "peer_endpoints",
+           "register", "unregister", "our_credentials"]
 
 REGISTRATION = "registration"  # CREDENTIALS_TOKEN_A: good for one handshake
 CREDENTIALS = "credentials"  # CREDENTIALS_TOKEN_C: what the CSMS sends once registered
@@ -84,7 +84,7 @@ class TokenHolder:
 
     cpo_id: int
     kind: str  # REGISTRATION or CREDENTIALS
-    token: str  # as the CSMS holds it
+    token: str = field(repr=False)  # as the CSMS holds it; a secret, so never in a repr or a log line
 
     @property
     def actor(self) -> Actor:
@@ -112,18 +112,30 @@ def tokens_in_header(header: str | None) -> list[str]:
     return [*found, value]
 
 
+def _active_token(session: Session, digest: str) -> tuple[int, str] | None:
+    """(CPO id, kind) of the active token of an active CPO whose SHA-256 is ``digest``."""
+    tokens_table, cpos = OcpiToken.__table__, Cpo.__table__  # Core: every request of a back end asks this
+    row = session.connection().execute(
+        sa_select(tokens_table.c.cpo_id, tokens_table.c.kind)
+        .join_from(tokens_table, cpos, cpos.c.id == tokens_table.c.cpo_id)
+        .where(tokens_table.c.token_sha256 == digest, tokens_table.c.revoked_at.is_(None),
+               cpos.c.active == True)  # noqa: E712
+    ).first()
+    return None if row is None else (row[0], row[1])
+
+
+def cpo_of_token_sha256(session: Session, digest: str, *, kind: str = CREDENTIALS) -> int | None:
+    """The CPO whose active token of ``kind`` has this SHA-256; None if there is none."""
+    found = _active_token(session, digest)
+    return found[0] if found is not None and found[1] == kind else None
+
+
 def token_holder(session: Session, tokens: list[str]) -> TokenHolder | None:
     """Who holds the first of ``tokens`` that is an active token of an active CPO; None if none is."""
-    tokens_table, cpos = OcpiToken.__table__, Cpo.__table__  # Core: every request of a back end asks this
     for token in tokens:
-        row = session.connection().execute(
-            sa_select(tokens_table.c.cpo_id, tokens_table.c.kind)
-            .join_from(tokens_table, cpos, cpos.c.id == tokens_table.c.cpo_id)
-            .where(tokens_table.c.token_sha256 == token_sha256(token), tokens_table.c.revoked_at.is_(None),
-                   cpos.c.active == True)  # noqa: E712
-        ).first()
-        if row is not None:
-            return TokenHolder(cpo_id=row[0], kind=row[1], token=token)
+        found = _active_token(session, token_sha256(token))
+        if found is not None:
+            return TokenHolder(cpo_id=found[0], kind=found[1], token=token)
     return None
 
 

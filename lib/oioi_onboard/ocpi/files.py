@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import untrusted
 from ..sheets.reader import MAX_BYTES, MAX_ROWS, SheetError
 
 __all__ = ["LocationsFile", "LocationsFileError", "read_locations"]
@@ -53,7 +54,9 @@ def read_locations(data: bytes, file_name: str) -> LocationsFile | None:
     except UnicodeDecodeError:
         return None
     try:
-        parsed = json.loads(text)
+        parsed = untrusted.loads(text)
+    except untrusted.TooDeep as error:
+        raise _too_deep(file_name, error) from None
     except ValueError:
         items = _json_lines(text, file_name)
         if items is None:
@@ -66,6 +69,11 @@ def read_locations(data: bytes, file_name: str) -> LocationsFile | None:
                                  "Split it into several files.")
     return LocationsFile(locations=items, file_name=file_name, sha256=hashlib.sha256(data).hexdigest(),
                          notes=[f"OCPI Locations: {len(items):,} ({shape})"])
+
+
+def _too_deep(where: str, error: ValueError) -> LocationsFileError:
+    return LocationsFileError(f"{where} is not OCPI Locations: {error}; a Location nests far less. Nothing was "
+                              "read from it.")
 
 
 def _looks_like_location(item: Any) -> bool:
@@ -110,12 +118,15 @@ def _json_lines(text: str, file_name: str) -> list[tuple[int, Any]] | None:
         if not line.strip():
             continue
         try:
-            item = json.loads(line)
+            item = untrusted.loads(line)
+        except untrusted.TooDeep as error:
+            raise _too_deep(f"{file_name}, line {number}", error) from None
         except ValueError as error:
             if not items:
                 return None
-            raise LocationsFileError(f"{file_name}, line {number}: not JSON ({error.msg}, column {error.colno}); "
-                                     "every line of a JSON lines file holds one Location.") from None
+            where = f"{error.msg}, column {error.colno}" if isinstance(error, json.JSONDecodeError) else error
+            raise LocationsFileError(f"{file_name}, line {number}: not JSON ({where}); every line of a JSON lines "
+                                     "file holds one Location.") from None
         if not items and not isinstance(item, dict):
             return None
         items.append((number, item))

@@ -10,7 +10,7 @@ one plug to OIOI, with the higher power). What the station columns take is in DE
 - the operator id (cpo-id) is the Location's owner, ``{country_code}*{party_id}``: OCPI's party id follows
   ISO 15118, the operator id EVSE ids begin with, so the validator names an EVSE id of another operator;
 - power from ``max_electric_power`` (W), else volts x amperes (x 3 for AC_3_PHASE, whose voltage is
-  line to neutral), in kW;
+  line to neutral; x 2 for AC_2_PHASE, two of those phases), in kW;
 - ``country`` alpha-3 -> alpha-2; the one-line ``address`` split into street and number by
   ``sheets.addresses``; ``postal_code`` -> zip;
 - ``opening_times``: is-open-24, and the weekday hours with consecutive days of equal periods grouped
@@ -104,13 +104,18 @@ def oioi_status(status: EvseStatus | str) -> ConnectorStatus | None:
     return _STATUSES.get(EvseStatus(status))
 
 
+# Phases that each carry max_amperage at max_voltage. OCPI gives the voltage of AC_3_PHASE line to neutral;
+# AC_2_PHASE is two of those three phases connected, at the same voltage per phase: 230 V x 16 A x 2 is
+# 7.36 kW. AC_2_PHASE_SPLIT (split phase, 120/240 V) states the voltage across its two legs: one product.
+_PHASES = {PowerType.AC_3_PHASE: 3, PowerType.AC_2_PHASE: 2}
+
+
 def power_kw(connector: Connector) -> float:
-    """The connector's power in kW: max_electric_power (W) when given, else volts x amperes (x 3 for three
-    phases, whose voltage is line to neutral)."""
+    """The connector's power in kW: max_electric_power (W) when given, else volts x amperes x the phases
+    that carry them (3 for AC_3_PHASE, 2 for AC_2_PHASE, whose voltage is line to neutral; 1 otherwise)."""
     if connector.max_electric_power is not None:
         return connector.max_electric_power / 1000
-    phases = 3 if connector.power_type == PowerType.AC_3_PHASE else 1
-    return connector.max_voltage * connector.max_amperage * phases / 1000
+    return connector.max_voltage * connector.max_amperage * _PHASES.get(connector.power_type, 1) / 1000
 
 
 def _kw_text(kw: float) -> str:

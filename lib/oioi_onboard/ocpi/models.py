@@ -8,7 +8,8 @@ words, and coordinates are strings of the spec's pattern (``"51.047599"``, never
 A connector's ``standard`` stays text: the mapping turns a standard OIOI has no plug for, or one OCPI
 does not know, into an error naming the EVSE, which blocks only that station.
 
-``DateTime`` is RFC 3339 text; one without a zone designator is UTC (types.asciidoc).
+``DateTime`` is RFC 3339 text; one without a zone designator is UTC (types.asciidoc). It is read by
+``untrusted.parse_utc``, as every timestamp from outside is.
 
 The PATCH models hold the same fields, all optional but ``last_updated``, which every PATCH carries.
 
@@ -19,8 +20,11 @@ import re
 from datetime import UTC, datetime
 from enum import Enum, IntEnum
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+
+from ..untrusted import parse_utc
 
 __all__ = [
     "LATITUDE_PATTERN", "LONGITUDE_PATTERN", "StatusCode", "EvseStatus", "PowerType", "InterfaceRole", "Role",
@@ -85,14 +89,9 @@ class Role(str, Enum):
     SCSP = "SCSP"
 
 
-def _text_only(value: Any) -> Any:
-    if not isinstance(value, str | datetime):
-        raise ValueError(f"a DateTime is text such as \"2015-06-29T20:39:09Z\", not {value!r}")
-    return value
-
-
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+def _datetime(value: Any) -> datetime:
+    # The one parser of timestamps from outside: no OverflowError for 0001-01-01T00:00:00+01:00.
+    return parse_utc(value, what="DateTime")
 
 
 def _none_is_empty(value: Any) -> Any:
@@ -100,7 +99,7 @@ def _none_is_empty(value: Any) -> Any:
 
 
 # Lax only for these: a DateTime arrives as text, an enum as its word; strict mode wants Python objects.
-DateTime = Annotated[datetime, Field(strict=False), BeforeValidator(_text_only), AfterValidator(_utc)]
+DateTime = Annotated[datetime, BeforeValidator(_datetime)]
 StatusField = Annotated[EvseStatus, Field(strict=False)]
 PowerTypeField = Annotated[PowerType, Field(strict=False)]
 InterfaceRoleField = Annotated[InterfaceRole, Field(strict=False)]
@@ -298,9 +297,17 @@ class CredentialsRole(OcpiModel):
 
 
 class Credentials(OcpiModel):
-    token: Annotated[str, Field(min_length=1, max_length=64)]
+    token: Annotated[str, Field(min_length=1, max_length=64, repr=False)]  # a secret: never in a repr
     url: str  # the versions URL
     roles: Annotated[list[CredentialsRole], Field(min_length=1)]
+
+    @field_validator("url")
+    @classmethod
+    def _no_user_in_url(cls, value: str) -> str:
+        if "@" in urlsplit(value).netloc:
+            raise ValueError("the versions URL must not hold a user name or password (user:password@): OCPI "
+                             "authenticates with the token alone")
+        return value
 
 
 def _connector_from_211(connector: Any) -> Any:

@@ -10,19 +10,21 @@ Every request carries ``Authorization: Token <token>``, the token Base64-encoded
 (TOKEN_A) anywhere but at versions, details and credentials. Every answer is an OCPI envelope
 (``data``, ``status_code``, ``status_message``, ``timestamp``) and repeats the request's X-Request-ID and
 X-Correlation-ID: 1000 success, 2001 invalid or missing parameters (HTTP 400 for a body that is not
-JSON), 2003 an unknown Location, EVSE or connector, HTTP 404 for a party the token's CPO did not register,
-HTTP 405 for a credentials method that does not fit the registration, HTTP 413 for a body of
-``MAX_BODY_BYTES`` or more (counted while it arrives, never read whole first). Anything unexpected is one
+JSON or nests deeper than ``request_body.MAX_DEPTH``), 2003 an unknown Location, EVSE or connector, HTTP 404
+for a party the token's CPO did not register, HTTP 405 for a credentials method that does not fit the
+registration. The token is checked before a body is read: without a valid one the body is not read (401).
+A body is read as the relay reads every body (``sync.request_body``): HTTP 413 for ``MAX_BODY_BYTES`` or
+more (counted while it arrives, never held whole), 408 for one that trickles in. Anything unexpected is one
 log line with the request id and an HTTP 500 envelope with status 3000, never a traceback.
 
 What a pushed Location does is ``workflows.received_locations``'s. Database work runs on one thread of
-its own; requests that arrive while it works share its next transaction.
+its own; requests that arrive while it works share its next transaction, and the EVSE statuses of the
+status-only PATCHes among them are forwarded by one ``record_statuses`` call (``batched_statuses``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -31,12 +33,14 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 from sqlmodel import Session
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..errors import OnboardError, UserError
 from ..store.db import session_scope
+from ..sync.request_body import BodyRefused, parse_json, read_body
+from ..sync.tokens import TokenCache
 from ..workflows import received_locations
 from ..workflows.received_locations import Address
 from .credentials import (
@@ -45,6 +49,7 @@ from .credentials import (
     VERSION,
     HandshakeError,
     TokenHolder,
+    cpo_of_token_sha256,
     our_credentials,
     peer_endpoints,
     register,
@@ -72,14 +77,15 @@ _ID_LENGTHS = {"country_code": (2, 2), "party_id": (3, 3), "location_id": (1, 36
 class _Answer(Exception):
     """An answer decided before the work is done: a refusal with its HTTP status and OCPI status code."""
 
-    def __init__(self, http_status: int, status_code: int, message: str):
+    def __init__(self, http_status: int, status_code: int, message: str, *, close: bool = False):
         super().__init__(message)
         self.http_status, self.status_code, self.message = http_status, status_code, message
+        self.close = close  # the client may still be sending a body nobody will read
 
 
-def _unauthorised() -> _Answer:
+def _unauthorised(*, close: bool = False) -> _Answer:
     return _Answer(401, StatusCode.CLIENT_ERROR, "send the header 'Authorization: Token <token>' with the token "
-                   "this receiver gave in the credentials handshake (Base64-encoded or plain)")
+                   "this receiver gave in the credentials handshake (Base64-encoded or plain)", close=close)
 
 
 def _envelope(data: Any = None, status_code: int = StatusCode.SUCCESS, message: str | None = None,
@@ -127,7 +133,10 @@ class _Lane:
     def _transact(self, jobs: list[Callable[[Session], Any]]) -> list[tuple[bool, Any]]:
         try:
             with session_scope(self.db_url) as session:
-                return [(True, job(session)) for job in jobs]
+                # The status-only PATCHes of the batch forward their statuses together when it ends.
+                with received_locations.batched_statuses(session):
+                    outcomes = [job(session) for job in jobs]
+                return [(True, received_locations.settled(outcome)) for outcome in outcomes]
         except Exception as error:  # noqa: BLE001 - reported to its request, or found again one by one
             if len(jobs) == 1:
                 return [(False, error)]
@@ -135,8 +144,17 @@ class _Lane:
 
 
 class _Receiver:
-    def __init__(self, db_url: str | None):
+    def __init__(self, db_url: str | None, body_options: dict[str, float]):
         self.lane = _Lane(db_url)
+        self.body_options = body_options
+
+        def known(digest: str) -> int | None:
+            with session_scope(db_url) as session:
+                return cpo_of_token_sha256(session, digest)
+
+        # Who may send a body is checked before it is read, without a query per request; the transaction
+        # that uses the body checks the token again, so one revoked a moment ago changes nothing.
+        self.tokens = TokenCache(known, self.lane.pool)
 
     def routes(self) -> list[Route]:
         location = LOCATIONS_PATH + "/{country_code}/{party_id}/{location_id}"
@@ -159,6 +177,10 @@ class _Receiver:
                 answer = error if isinstance(error, _Answer) else _refusal(error, request.method)
                 response = _envelope(status_code=answer.status_code, message=answer.message,
                                      http_status=answer.http_status)
+                if answer.close:
+                    response.headers["Connection"] = "close"
+            except ClientDisconnect:
+                raise  # one line from the relay's outer layer: nobody is left to answer
             except Exception as error:  # noqa: BLE001 - one line in the log, a clean answer to the back end
                 log.error("OCPI %s %s failed, request id %s: %s: %s", request.method, request.url.path, request_id,
                           type(error).__name__, str(error).splitlines()[0][:300] if str(error) else "")
@@ -170,11 +192,19 @@ class _Receiver:
 
         return endpoint
 
+    async def _known(self, tokens: list[str]) -> bool:
+        """Whether one of ``tokens`` is an active credentials token (TOKEN_C) of an active CPO, as known a few
+        seconds ago."""
+        for token in tokens:
+            if await self.tokens.cpo_id(token) is not None:
+                return True
+        return False
+
     async def _holder(self, request: Request) -> TokenHolder:
         tokens = tokens_in_header(request.headers.get("authorization"))
         holder = await self.lane.run(lambda session: token_holder(session, tokens)) if tokens else None
         if holder is None:
-            raise _unauthorised()
+            raise _unauthorised(close=_has_body(request))
         return holder
 
     # --- versions and details ---
@@ -202,15 +232,15 @@ class _Receiver:
             return _envelope(our_credentials(holder.token, versions_url))
         if holder.kind == REGISTRATION and method in ("PUT", "DELETE"):
             raise _Answer(405, StatusCode.CLIENT_ERROR, "not registered yet: POST your credentials with the "
-                                                        "registration token first")
+                                                        "registration token first", close=_has_body(request))
         if holder.kind == CREDENTIALS and method == "POST":
             raise _Answer(405, StatusCode.CLIENT_ERROR, "already registered: PUT new credentials to update them, "
-                                                        "DELETE to unregister")
+                                                        "DELETE to unregister", close=True)
         if method == "DELETE":
             await self.lane.run(lambda session: unregister(session, holder=holder))
             return _envelope()
         try:
-            peer = Credentials.model_validate(await _json_body(request))
+            peer = Credentials.model_validate(await _json_body(request, self.body_options))  # token checked above
         except ValidationError as error:
             raise _Answer(200, StatusCode.INVALID_PARAMETERS, f"not valid OCPI credentials: {_problems(error)}"
                           ) from None
@@ -225,17 +255,17 @@ class _Receiver:
 
     async def locations(self, request: Request, correlation_id: str) -> Response:
         tokens = tokens_in_header(request.headers.get("authorization"))
-        if not tokens:
-            raise _unauthorised()
+        if not await self._known(tokens):
+            raise _unauthorised(close=_has_body(request))  # the body is not read
         address = _address(request.path_params)
         if request.method == "GET":
             work, body = received_locations.get_object, None
         else:
             work = received_locations.put_object if request.method == "PUT" else received_locations.patch_object
-            body = await _json_body(request)
+            body = await _json_body(request, self.body_options)
 
         def job(session: Session) -> Any:
-            holder = token_holder(session, tokens)
+            holder = _token_holder(session, tokens)
             if holder is None or holder.kind != CREDENTIALS:
                 return None
             options = {} if request.method == "GET" else {"body": body}
@@ -247,6 +277,15 @@ class _Receiver:
         if request.method == "GET":
             return _envelope(outcome)
         return _envelope(message=outcome.message, http_status=201 if outcome.created else 200)
+
+
+def _token_holder(session: Session, tokens: list[str]) -> TokenHolder | None:
+    """``token_holder``, asked once per transaction for the requests of one back end that share it."""
+    known = session.info.setdefault("ocpi.token_holders", {})
+    key = tuple(tokens)
+    if key not in known:
+        known[key] = token_holder(session, tokens)
+    return known[key]
 
 
 def _refusal(error: OnboardError, method: str) -> _Answer:
@@ -261,6 +300,11 @@ def _refusal(error: OnboardError, method: str) -> _Answer:
     if isinstance(error, UserError):
         return _Answer(200, StatusCode.INVALID_PARAMETERS, str(error))
     return _Answer(200, StatusCode.CLIENT_ERROR, str(error))
+
+
+def _has_body(request: Request) -> bool:
+    """Whether the client may be sending a body: a refusal before reading it closes the connection."""
+    return request.method in ("POST", "PUT", "PATCH")
 
 
 def _base(request: Request) -> str:
@@ -281,24 +325,18 @@ def _address(params: dict[str, str]) -> Address:
     return Address(**params)
 
 
-async def _json_body(request: Request) -> Any:
-    """The request's JSON, counted while it arrives: 413 as soon as it reaches MAX_BODY_BYTES."""
-    too_large = _Answer(413, StatusCode.CLIENT_ERROR, f"the body must be under {MAX_BODY_BYTES:,} bytes")
-    length = request.headers.get("content-length", "")
-    if length.isdigit() and int(length) >= MAX_BODY_BYTES:
-        raise too_large
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size >= MAX_BODY_BYTES:
-            raise too_large
-        chunks.append(chunk)
+async def _json_body(request: Request, options: dict[str, float]) -> Any:
+    """The request's JSON, read as the relay reads every body (``sync.request_body``): counted as it arrives
+    (413 from MAX_BODY_BYTES on), in time (408), within the nesting limit (400, 2001). Only for a caller whose
+    token was checked."""
     try:
-        return json.loads(b"".join(chunks).decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as error:
-        raise _Answer(400, StatusCode.INVALID_PARAMETERS, f"the body is not UTF-8 JSON: {error}") from None
+        return parse_json(await read_body(request, limit=MAX_BODY_BYTES - 1, **options))
+    except BodyRefused as refused:
+        code = StatusCode.INVALID_PARAMETERS if refused.status_code == 400 else StatusCode.CLIENT_ERROR
+        raise _Answer(refused.status_code, code, refused.message, close=refused.unread) from None
 
 
-def ocpi_routes(db_url: str | None = None) -> list[Route]:
-    """The receiver's routes, writing to ``db_url`` (default: the configured database)."""
-    return _Receiver(db_url).routes()
+def ocpi_routes(db_url: str | None = None, **body_options: float) -> list[Route]:
+    """The receiver's routes, writing to ``db_url`` (default: the configured database); ``body_options`` are
+    ``request_body.read_body``'s time limits (``seconds``, ``min_bytes_per_second``)."""
+    return _Receiver(db_url, body_options).routes()

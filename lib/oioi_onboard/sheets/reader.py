@@ -20,7 +20,6 @@ import csv
 import hashlib
 import io
 import itertools
-import json
 import math
 import re
 import zipfile
@@ -30,6 +29,7 @@ from datetime import date, datetime, time, timedelta
 import numpy as np
 import pandas as pd
 
+from .. import untrusted
 from ..errors import UserError
 from . import extent, factorize
 from .canonical import ROW
@@ -452,7 +452,9 @@ def _not_a_table(text: str) -> str:
         return "a web page (HTML)"
     if start.startswith(("{", "[")):
         try:
-            json.loads(text)
+            untrusted.loads(text)
+        except untrusted.TooDeep:
+            return "JSON"  # nested too deep to read, and no table either
         except ValueError:
             return ""
         return "JSON"

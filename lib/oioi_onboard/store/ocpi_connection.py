@@ -52,6 +52,10 @@ def check_versions_url(url: str) -> str:
     """An http(s) URL; raises ValueError saying what is wrong otherwise."""
     url = (url or "").strip()
     parts = urlsplit(url)
+    if "@" in parts.netloc:  # user:password@ would be a second secret, shown wherever the URL is
+        host = parts.netloc.rpartition("@")[2]
+        raise ValueError(f"the OCPI versions URL must not hold a user name or password ({parts.scheme}://...@{host}"
+                         "): OCPI authenticates with the token alone")
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ValueError(f"the OCPI versions URL {url!r} is not an http(s) URL such as "
                          "https://csms.example.com/ocpi/versions")

@@ -134,7 +134,7 @@ class OneLineErrors:
 class _Posted:
     """One request waiting for the database thread."""
 
-    token: str
+    token: str = field(repr=False)  # a secret: never in a repr or a log line
     items: list[Any]
     answer: asyncio.Future = field(repr=False)
 
@@ -283,6 +283,6 @@ def create_app(*, db_url: str | None = None, max_items: int = MAX_ITEMS, batch_i
     routes = [
         Route(STATUSES_PATH, post_statuses, methods=["POST"]),
         Route("/health", health, methods=["GET"]),
-        *ocpi_routes(db_url),
+        *ocpi_routes(db_url, seconds=body_seconds, min_bytes_per_second=min_bytes_per_second),
     ]
     return Starlette(routes=routes, middleware=[Middleware(OneLineErrors)], lifespan=lifespan)

@@ -12,10 +12,11 @@ Check who is asking before reading: a body is only read for a caller who may sen
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 
 from starlette.requests import Request
+
+from .. import untrusted
 
 # Past the limit the body is still read, and dropped, up to this many times the limit: a client that sends a
 # little too much then reads the 413 instead of a reset connection. Beyond it the connection is cut.
@@ -25,11 +26,9 @@ DRAIN_FACTOR = 4
 MIN_BYTES_PER_SECOND = 16 * 1024
 GRACE_SECONDS = 2.0
 BODY_SECONDS = 30.0
-# Deeper JSON is refused before parsing: the standard parser recurses once per level.
-MAX_DEPTH = 32
-
-_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
-_SQUARE = bytes.maketrans(b"{}", b"[]")
+# Deeper JSON is refused before parsing (``untrusted.loads``): the standard parser recurses once per level.
+MAX_DEPTH = untrusted.MAX_DEPTH
+nests_deeper_than = untrusted.nests_deeper_than
 
 
 class BodyRefused(Exception):
@@ -97,38 +96,11 @@ async def read_body(
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-def nests_deeper_than(raw: bytes, limit: int) -> bool | None:
-    """True if the JSON text ``raw`` nests arrays and objects deeper than ``limit``; None if its brackets
-    (outside strings) do not match, so it is not JSON; False otherwise. Linear in C, no recursion."""
-    if raw.count(b"[") + raw.count(b"{") <= limit:
-        return False  # cannot be deeper than the number of brackets it opens
-    if b'"' in raw:
-        if b"\\" in raw:
-            raw = raw.replace(b"\\\\", b"").replace(b'\\"', b"")  # escaped quotes do not end a string
-        raw = b"".join(raw.split(b'"')[::2])  # what lies outside strings
-    brackets = raw.translate(_SQUARE, _NOT_BRACKETS)
-    for _ in range(limit):  # each pass removes the innermost level
-        inner = brackets.replace(b"[]", b"")
-        if not inner:
-            return False
-        if len(inner) == len(brackets):
-            return None
-        brackets = inner
-    return True if b"[]" in brackets else None
-
-
 def parse_json(raw: bytes, *, max_depth: int = MAX_DEPTH) -> Any:
     """The JSON value of a UTF-8 body; BodyRefused (400) if it is not JSON or nests deeper than ``max_depth``."""
     try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise BodyRefused(400, f"the body is not UTF-8 JSON: {error}") from None
-    deeper = nests_deeper_than(raw, max_depth)
-    if deeper:
-        raise BodyRefused(400, f"the body nests arrays or objects deeper than {max_depth} levels")
-    if deeper is None:
-        raise BodyRefused(400, "the body is not UTF-8 JSON: its brackets do not match")
-    try:
-        return json.loads(text)
-    except ValueError as error:  # RecursionError cannot happen: the depth is checked above
+        return untrusted.loads(raw, max_depth=max_depth)
+    except untrusted.TooDeep:
+        raise BodyRefused(400, f"the body nests arrays or objects deeper than {max_depth} levels") from None
+    except ValueError as error:
         raise BodyRefused(400, f"the body is not UTF-8 JSON: {error}") from None

@@ -42,6 +42,8 @@ from ..oioi.vocabulary import CONNECTOR_POST_STATUS, STATUSES
 from ..store.auth import Actor, require_edit
 from ..store.models import Connector, Outbox, OutboxState, PartnerIdentifier, Station, StatusEvent, utcnow
 from ..store.queries import audit
+from ..untrusted import parse_utc
+from ..untrusted import shown as _shown
 
 # A back end's clock may run a little ahead; far-future times would block every later status.
 MAX_CLOCK_AHEAD = timedelta(minutes=5)
@@ -140,32 +142,18 @@ class _Evse:
 # --- reading the input -----------------------------------------------------------------
 
 
-def _shown(value: Any, limit: int = 60) -> str:
-    """``repr(value)``, cut short: hostile input is not echoed back at length."""
-    text = repr(value)
-    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
-
-
 def parse_timestamp(value: Any, *, now: datetime) -> datetime:
-    """An ISO 8601 time -> aware UTC datetime; a time without offset is taken as UTC.
+    """An ISO 8601 time -> aware UTC datetime (``untrusted.parse_utc``: a time without offset is UTC); none
+    given is ``now``.
 
     ValueError, with the reason, if it is not one, cannot be held in UTC, lies more than MAX_CLOCK_AHEAD in
     the future or before EARLIEST.
     """
     if value is None or (isinstance(value, str) and not value.strip()):
         return now
-    if not isinstance(value, str):
+    if isinstance(value, datetime):  # text only, as it comes over the wire
         raise ValueError(f"timestamp {_shown(value)} is not an ISO 8601 string such as 2024-05-01T12:00:00Z")
-    try:
-        moment = datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise ValueError(f"timestamp {_shown(value)} is not ISO 8601, e.g. 2024-05-01T12:00:00Z") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    try:
-        moment = moment.astimezone(UTC)
-    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 is in year 0 in UTC
-        raise ValueError(f"timestamp {_shown(value)} lies outside the years 1 to 9999 in UTC") from None
+    moment = parse_utc(value)
     if moment > now + MAX_CLOCK_AHEAD:
         raise ValueError(f"timestamp {_shown(value)} lies in the future (now is {now:%Y-%m-%dT%H:%M:%SZ})")
     if moment < EARLIEST:

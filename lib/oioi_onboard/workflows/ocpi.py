@@ -49,6 +49,7 @@ from ..store.registry import endpoint_label
 from ..sync.diff import NEEDS_CONFIRMATION, plan_push
 from ..sync.outbox import enqueue_plan
 from ..sync.status_ingest import record_statuses
+from ..untrusted import parse_utc
 from . import imports
 from .push import PushSummary, follow_push, queue_push
 from .received_locations import hold_pulled
@@ -199,10 +200,10 @@ def _changed_statuses(session: Session, cpo_id: int, locations: list[tuple[int, 
         if status == item["status"]:
             continue
         try:
-            moment = datetime.fromisoformat(str(item["timestamp"]).replace("Z", "+00:00"))
+            moment = parse_utc(item["timestamp"])
         except ValueError:
             moment = None
-        if at is None or moment is None or moment.tzinfo is None or moment > at:
+        if at is None or moment is None or moment > at:
             changed.append(item)
     return changed
 

@@ -12,8 +12,13 @@ applied to the newest Location held for it (``OcpiLocation``: what a GET answers
   and a Location that no longer maps to a station (publish: false, no chargeable EVSE with an evse_id)
   is proposed for deletion there, never deleted silently.
 
-A PATCH that only sets an EVSE's status between chargeable ones skips the mapping: it costs a JSON update
-and one ``record_statuses``, as a busy back end sends hundreds a second.
+A PATCH that only sets an EVSE's status between chargeable ones skips the mapping and the import: the
+EVSE's new status is kept in the held Location and forwarded to its OIOI connector id by
+``record_statuses``, as a busy back end sends hundreds a second. Inside a ``batched_statuses`` block (the
+receiver opens one per transaction) the statuses of all such PATCHes go in one ``record_statuses`` call.
+
+Ids (location_id, EVSE uid, connector id) are CiStrings: ``loc-1`` finds the Location pushed as ``LOC-1``,
+and the spelling first pushed is kept (it names the station).
 
 An object whose ``last_updated`` is older than the one held changes nothing; the answer says so. The
 country_code and party_id in the URL must be one of the CPO's parties (its operator ids).
@@ -24,12 +29,14 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import bindparam
+from sqlalchemy import bindparam, func
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, select
 
@@ -46,12 +53,14 @@ from ..store.stations import withdraw_station
 from ..sync.diff import plan_push
 from ..sync.outbox import enqueue_plan
 from ..sync.status_ingest import lock_for_ingest, record_statuses
+from ..untrusted import parse_utc
 from . import imports
 
-__all__ = ["Address", "Received", "InvalidObject", "UnknownObject", "ForeignParty", "put_object", "patch_object",
-           "get_object", "hold_pulled"]
+__all__ = ["Address", "Received", "Pending", "InvalidObject", "UnknownObject", "ForeignParty", "put_object",
+           "patch_object", "get_object", "batched_statuses", "settled", "hold_pulled"]
 
 SOURCE = "ocpi"
+_BATCH, _OWNERS = "ocpi.status_batch", "ocpi.party_owners"  # keys of session.info
 _STATUS_FIELDS = {"status", "last_updated", "uid"}
 
 
@@ -117,6 +126,8 @@ def put_object(session: Session, *, actor: Actor, cpo_id: int, address: Address,
         _same_ids(address, body)
         if held is not None and location.last_updated < held.last_updated:
             return _stale(address, location.last_updated, held.last_updated)
+        if held is not None:
+            body = {**body, "id": held.data["id"]}  # the spelling first pushed names the station
         return _apply(session, actor, cpo_id, address, held, body, created=held is None)
     if held is None:
         raise UnknownObject(f"Location {address.location_id} was never pushed here: PUT the Location first")
@@ -127,19 +138,22 @@ def put_object(session: Session, *, actor: Actor, cpo_id: int, address: Address,
         siblings, key, wanted = data.setdefault("evses", []), "uid", address.evse_uid
     else:
         siblings, key, wanted = _evse(data, address).setdefault("connectors", []), "id", address.connector_id
-    index = next((i for i, item in enumerate(siblings) if item.get(key) == wanted), None)
+    index = next((i for i, item in enumerate(siblings) if _same(item.get(key), wanted)), None)
     if index is not None and moment < _moment(siblings[index]["last_updated"]):
         return _stale(address, moment, _moment(siblings[index]["last_updated"]))
     if index is None:
         siblings.append(body)
     else:
-        siblings[index] = body
+        siblings[index] = {**body, key: siblings[index][key]}  # the spelling first pushed
     _bump_parents(data, address, body["last_updated"])
     return _apply(session, actor, cpo_id, address, held, data, created=index is None)
 
 
-def patch_object(session: Session, *, actor: Actor, cpo_id: int, address: Address, body: Any) -> Received:
-    """Changed fields of a Location, EVSE or connector, with the ``last_updated`` every PATCH carries."""
+def patch_object(session: Session, *, actor: Actor, cpo_id: int, address: Address, body: Any
+                 ) -> Received | Pending:
+    """Changed fields of a Location, EVSE or connector, with the ``last_updated`` every PATCH carries.
+
+    ``Pending`` only inside a ``batched_statuses`` block, for a status-only PATCH of an EVSE."""
     require_edit(actor, cpo_id)
     _check_party(session, cpo_id, address)
     if not isinstance(body, dict):
@@ -185,13 +199,60 @@ def _apply(session: Session, actor: Actor, cpo_id: int, address: Address, held: 
 
 
 def _status_only(session: Session, actor: Actor, cpo_id: int, address: Address, held: OcpiLocation,
-                 data: dict[str, Any], evse: dict[str, Any], body: dict[str, Any]) -> Received:
+                 data: dict[str, Any], evse: dict[str, Any], body: dict[str, Any]) -> Received | Pending:
+    """The fast path of a busy back end: the EVSE's new status kept, and forwarded to its OIOI connector id
+    through ``record_statuses``; in a ``batched_statuses`` block, together with the block's other ones."""
     changed = oioi_status(evse["status"]) != oioi_status(body["status"])
     evse.update(body)
     _bump_parents(data, address, body["last_updated"])
     _keep(session, cpo_id, address, held, data)
     items = _status_items(None, {"evses": [evse]}) if changed else []
-    return Received(message="; ".join(_forward_statuses(session, actor, cpo_id, items)) or None)
+    batch = session.info.get(_BATCH)
+    if batch is None or not items:
+        return Received(message="; ".join(_forward_statuses(session, actor, cpo_id, items)) or None)
+    pending = Pending()
+    batch.append((actor, cpo_id, items, pending))
+    return pending
+
+
+class Pending:
+    """The answer to a status-only PATCH in a ``batched_statuses`` block, known once the block ends."""
+
+    def __init__(self) -> None:
+        self.notes: list[str] | None = None
+
+    def received(self) -> Received:
+        if self.notes is None:
+            raise RuntimeError("the statuses of a batched_statuses block are forwarded when the block ends")
+        return Received(message="; ".join(self.notes) or None)
+
+
+@contextmanager
+def batched_statuses(session: Session) -> Iterator[None]:
+    """Within this block, status-only EVSE PATCHes (``patch_object``) queue their statuses, and its end
+    forwards them all: one ``record_statuses`` per CPO instead of one per PATCH, in the order they came (so
+    the newest still wins). Their answers are ``Pending`` until then (``settled`` turns one into Received).
+    Close it before the transaction commits; an error in it takes the transaction down."""
+    batch: list[tuple[Actor, int, list[dict[str, Any]], Pending]] = []
+    session.info[_BATCH] = batch
+    try:
+        yield
+    finally:
+        del session.info[_BATCH]
+    by_cpo: dict[int, list[tuple[Actor, int, list[dict[str, Any]], Pending]]] = {}
+    for entry in batch:
+        by_cpo.setdefault(entry[1], []).append(entry)
+    for cpo_id, entries in by_cpo.items():
+        items = [item for entry in entries for item in entry[2]]
+        results = iter(record_statuses(session, actor=entries[0][0], cpo_id=cpo_id, items=items, source=SOURCE))
+        for _, _, mine, pending in entries:
+            pending.notes = [f"the status of {result.evse_id} is not forwarded: {result.error}"
+                             for result in (next(results) for _ in mine) if not result.ok]
+
+
+def settled(outcome: Any) -> Any:
+    """What ``patch_object`` answered, with a ``Pending`` of a ``batched_statuses`` block made Received."""
+    return outcome.received() if isinstance(outcome, Pending) else outcome
 
 
 def _keep(session: Session, cpo_id: int, address: Address, held: OcpiLocation | None, data: dict[str, Any]) -> None:
@@ -203,7 +264,10 @@ def _keep(session: Session, cpo_id: int, address: Address, held: OcpiLocation | 
     else:
         held.data, held.last_updated, held.received_at = data, moment, utcnow()
     session.add(held)
-    session.flush()
+    if held.id is None or session.info.get(_BATCH) is None:
+        session.flush()
+    # else: written when the transaction commits, once for all the PATCHes of a Location in it; ``_held``
+    # finds the changed object meanwhile (the session's identity map), without writing it first.
 
 
 def hold_pulled(session: Session, *, cpo_id: int, locations: list[tuple[int, Any]]) -> int:
@@ -216,7 +280,9 @@ def hold_pulled(session: Session, *, cpo_id: int, locations: list[tuple[int, Any
     """
     table = OcpiLocation.__table__
     owned: dict[tuple[str, str], bool] = {}
-    held = {(cc, party, location_id): (row_id, last_updated) for row_id, cc, party, location_id, last_updated in
+    # Location ids are case-insensitive (CiString): held by their lower case, stored as first spelled.
+    held = {(cc, party, location_id.lower()): (row_id, last_updated)
+            for row_id, cc, party, location_id, last_updated in
             session.execute(sa_select(table.c.id, table.c.country_code, table.c.party_id, table.c.location_id,
                                       table.c.last_updated).where(table.c.cpo_id == cpo_id)).all()}
     new: dict[tuple[str, str, str], dict[str, Any]] = {}
@@ -226,7 +292,7 @@ def hold_pulled(session: Session, *, cpo_id: int, locations: list[tuple[int, Any
         if not isinstance(data, dict) or not all(isinstance(data.get(key), str) and data.get(key)
                                                  for key in ("country_code", "party_id", "id", "last_updated")):
             continue
-        key = (data["country_code"].upper(), data["party_id"].upper(), data["id"])
+        key = (data["country_code"].upper(), data["party_id"].upper(), data["id"].lower())
         if key[:2] not in owned:
             owned[key[:2]] = queries.operator_id_owner(session, operator_id=operator_id(*key[:2])) == cpo_id
         try:
@@ -242,7 +308,7 @@ def hold_pulled(session: Session, *, cpo_id: int, locations: list[tuple[int, Any
             changed[found[0]] = {"_id": found[0], "data": data, "last_updated": moment, "received_at": now}
         else:  # the newest of a Location listed twice wins
             if key not in new or new[key]["last_updated"] < moment:
-                new[key] = {"cpo_id": cpo_id, "country_code": key[0], "party_id": key[1], "location_id": key[2],
+                new[key] = {"cpo_id": cpo_id, "country_code": key[0], "party_id": key[1], "location_id": data["id"],
                             "data": data, "last_updated": moment, "received_at": now}
     if new:
         session.execute(table.insert(), list(new.values()))
@@ -296,13 +362,13 @@ def _queue_station_post(session: Session, actor: Actor, cpo_id: int, station: st
 
 def _status_items(before: dict[str, Any] | None, after: dict[str, Any]) -> list[dict[str, Any]]:
     """A status item per chargeable EVSE with an evse_id whose OIOI status is new or changed."""
-    known = {evse.get("uid"): evse for evse in (before or {}).get("evses") or []}
+    known = {_ci(evse.get("uid")): evse for evse in (before or {}).get("evses") or []}
     items = []
     for evse in after.get("evses") or []:
         status = oioi_status(evse["status"])
         if status is None or not evse.get("evse_id"):
             continue
-        previous = known.get(evse.get("uid"))
+        previous = known.get(_ci(evse.get("uid")))
         if previous and (oioi_status(previous["status"]), previous.get("evse_id")) == (status, evse["evse_id"]):
             continue
         items.append({"evse_id": evse["evse_id"], "status": status.value, "timestamp": evse["last_updated"]})
@@ -332,7 +398,10 @@ def _forward_statuses(session: Session, actor: Actor, cpo_id: int, items: list[d
 
 def _check_party(session: Session, cpo_id: int, address: Address) -> None:
     party = operator_id(address.country_code, address.party_id)
-    if queries.operator_id_owner(session, operator_id=party) != cpo_id:
+    owners = session.info.setdefault(_OWNERS, {})  # for this transaction: a back end sends for few parties
+    if party not in owners:
+        owners[party] = queries.operator_id_owner(session, operator_id=party)
+    if owners[party] != cpo_id:
         raise ForeignParty(f"{address.country_code}/{address.party_id} is not a party this token registered: a "
                            f"token pushes only for its CPO's operator ids ({party} is not one), to which the "
                            "credentials handshake adds the parties of its roles CPO")
@@ -343,14 +412,28 @@ def _held(session: Session, cpo_id: int, address: Address, *, lock: bool = True)
     until this transaction ends (two relays patching one Location lose nothing)."""
     if lock:
         lock_for_ingest(session, cpo_id)
-    return session.exec(select(OcpiLocation).where(OcpiLocation.country_code == address.country_code.upper(),
-                                                   OcpiLocation.party_id == address.party_id.upper(),
-                                                   OcpiLocation.location_id == address.location_id)).first()
+    party = (OcpiLocation.country_code == address.country_code.upper(),
+             OcpiLocation.party_id == address.party_id.upper())
+    # Ids are CiStrings: case does not matter. The spelling as pushed is kept, so the exact one is asked
+    # first (by the unique index); only another spelling looks through the party's Locations.
+    with session.no_autoflush:  # a Location changed in this transaction is the object held in the session
+        return session.exec(select(OcpiLocation).where(*party, OcpiLocation.location_id == address.location_id)
+                            ).first() or session.exec(select(OcpiLocation).where(
+                                *party, func.upper(OcpiLocation.location_id) == address.location_id.upper())).first()
+
+
+def _ci(value: Any) -> Any:
+    """A CiString's key: ids differing only in case are the same id."""
+    return value.upper() if isinstance(value, str) else value
+
+
+def _same(value: Any, wanted: str | None) -> bool:
+    return _ci(value) == _ci(wanted)
 
 
 def _evse(data: dict[str, Any], address: Address) -> dict[str, Any]:
     for evse in data.get("evses") or []:
-        if evse.get("uid") == address.evse_uid:
+        if _same(evse.get("uid"), address.evse_uid):
             return evse
     raise UnknownObject(f"Location {address.location_id} has no EVSE with uid {address.evse_uid}: "
                         "PUT the EVSE before patching it")
@@ -364,7 +447,7 @@ def _target(data: dict[str, Any], address: Address) -> dict[str, Any]:
     if address.level == "EVSE":
         return evse
     for connector in evse.get("connectors") or []:
-        if connector.get("id") == address.connector_id:
+        if _same(connector.get("id"), address.connector_id):
             return connector
     raise UnknownObject(f"EVSE {address.evse_uid} of Location {address.location_id} has no connector with id "
                         f"{address.connector_id}: PUT the connector before patching it")
@@ -380,8 +463,7 @@ def _bump_parents(data: dict[str, Any], address: Address, last_updated: str) -> 
 
 
 def _moment(value: str | datetime) -> datetime:
-    moment = value if isinstance(value, datetime) else datetime.fromisoformat(value)
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return parse_utc(value, what="last_updated")  # held data was read by the same parser when it came
 
 
 def _stale(address: Address, given: datetime, held: datetime) -> Received:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from ...untrusted import parse_utc
 from ..client import ocpi_datetime
 
 __all__ = ["Network", "Change", "CITIES", "STATUS_CYCLE"]
@@ -153,7 +154,7 @@ class Network:
         self.party_id = party_id.upper()
         rng = random.Random(seed)
         self.locations = [_location(i, rng, country, self.country_code, self.party_id) for i in range(1, size + 1)]
-        self._updated = [datetime.fromisoformat(loc["last_updated"]) for loc in self.locations]
+        self._updated = [parse_utc(loc["last_updated"]) for loc in self.locations]
         self._by_id = {loc["id"]: i for i, loc in enumerate(self.locations)}
         self.rng = random.Random(seed + 1)  # the changes' own sequence
 
@@ -176,7 +177,7 @@ class Network:
     def _touch(self, index: int, now: datetime) -> str:
         stamp = ocpi_datetime(now)
         self.locations[index]["last_updated"] = stamp
-        self._updated[index] = datetime.fromisoformat(stamp)
+        self._updated[index] = parse_utc(stamp)
         return stamp
 
     def remove(self, count: int) -> list[str]:

@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from ...untrusted import parse_utc
 from ..client import ocpi_datetime
 from .network import Network
 
@@ -114,10 +115,9 @@ def _date(value: str | None, name: str) -> datetime | None:
     if value is None:
         return None
     try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return parse_utc(value, what=name)
     except ValueError:
         raise ValueError(f"{name} {value!r} is not an RFC 3339 DateTime such as 2026-01-05T08:00:00Z") from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def _count(value: str | None, name: str, default: int) -> int:
