@@ -130,15 +130,16 @@ def prepare(data_dir: Path, operator_ids: list[str]) -> None:
                      api_key="bench-key-0000")
 
 
-def bare_read(name: str, data: bytes, sep: str = ";") -> float:
+def bare_read(name: str, data: bytes, sep: str = ";") -> tuple[float, float]:
+    """Seconds of a bare read: (wall, CPU)."""
     import pandas as pd
 
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     if name.endswith(".xlsx"):
         pd.read_excel(io.BytesIO(data), engine="calamine", header=None, dtype=str)
     else:
         pd.read_csv(io.BytesIO(data), sep=sep, dtype=str, keep_default_na=False)
-    return time.perf_counter() - start
+    return time.perf_counter() - start, time.process_time() - cpu
 
 
 BIG_ROWS = 100_000
@@ -148,7 +149,7 @@ def big_file(data: bytes) -> None:
     """The upload of the 100,000-row file to its first result, and reruns after it, in one session each."""
     firsts, reruns, baselines = [], [], []
     for _ in range(REPEAT):
-        baselines.append(bare_read("network.csv", data, sep=","))
+        baselines.append(bare_read("network.csv", data, sep=",")[0])
         app = open_page()
         app.session_state["import_upload"] = {"name": "network.csv", "data": data}
         start = time.perf_counter()
@@ -189,17 +190,16 @@ def open_page():  # noqa: ANN201
     return app
 
 
-def session_timings(name: str, data: bytes, table: bytes) -> dict[str, float]:
-    """One page session through every interaction; the server time of each."""
-
+def session_timings(name: str, data: bytes, table: bytes) -> dict[str, tuple[float, float]]:
+    """One page session through every interaction; the server time of each: (wall, CPU) seconds."""
     app = open_page()
-    times: dict[str, float] = {}
+    times: dict[str, tuple[float, float]] = {}
 
     def step(label: str, action) -> None:  # noqa: ANN001
         nonlocal app
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         app = action(app).run()
-        times[label] = time.perf_counter() - start
+        times[label] = (time.perf_counter() - start, time.process_time() - cpu)
         if app.exception:
             raise RuntimeError(f"{label}: {app.exception[0].value}")
 
@@ -230,15 +230,18 @@ def session_timings(name: str, data: bytes, table: bytes) -> dict[str, float]:
 
 
 def measure(label: str, name: str, data: bytes, table: bytes, goal: float) -> None:
-    baseline = statistics.median(bare_read(name, data) for _ in range(REPEAT))
+    """Per interaction the median wall and CPU time. The CPU time is the server's own work: on a shared machine
+    the wall time also waits for a core, so the verdict goes by the CPU time (on a quiet machine they agree)."""
+    reads = [bare_read(name, data) for _ in range(REPEAT)]
+    wall_read, cpu_read = (statistics.median(r[k] for r in reads) for k in (0, 1))
     runs = [session_timings(name, data, table) for _ in range(REPEAT)]
-    print(f"\n{label}: {name}, {len(data) / 1e6:.1f} MB; bare read of the same file {baseline * 1000:.0f} ms "
-          f"(median of {REPEAT}); goal per interaction < {goal * 1000:.0f} ms")
-    print(f"{'interaction':<26}{'ms':>8}{'x bare read':>13}  verdict")
+    print(f"\n{label}: {name}, {len(data) / 1e6:.1f} MB; bare read of the same file {wall_read * 1000:.0f} ms wall, "
+          f"{cpu_read * 1000:.0f} ms CPU (median of {REPEAT}); goal per interaction < {goal * 1000:.0f} ms")
+    print(f"{'interaction':<26}{'wall ms':>8}{'CPU ms':>8}{'CPU x bare read':>17}  verdict (by CPU time)")
     for interaction in runs[0]:
-        value = statistics.median(r[interaction] for r in runs if interaction in r)
-        verdict = "ok" if value < goal else "OVER THE GOAL"
-        print(f"{interaction:<26}{value * 1000:>8.0f}{value / baseline:>13.1f}  {verdict}")
+        wall, cpu = (statistics.median(r[interaction][k] for r in runs if interaction in r) for k in (0, 1))
+        verdict = "ok" if cpu < goal else "OVER THE GOAL"
+        print(f"{interaction:<26}{wall * 1000:>8.0f}{cpu * 1000:>8.0f}{cpu / cpu_read:>17.1f}  {verdict}")
 
 
 def main() -> None:
