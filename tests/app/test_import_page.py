@@ -123,6 +123,24 @@ def test_issue_report_downloads_are_offered(cpos):
     assert {"Issue report (CSV)", "Issue report (XLSX)", "Template (CSV)", "Template (XLSX)"} <= labels
 
 
+def test_issue_reports_are_built_when_asked_for_not_on_every_validation(cpos, monkeypatch):
+    # Both reports of the register cost ~0.3 s: paid on each upload, mapping change and fix, they were most of
+    # a change's time for a download few make. The page hands Streamlit a callable it runs on the click.
+    import oioi_onboard.sheets as sheets
+
+    built = []
+    for name in ("issues_csv", "issues_xlsx"):
+        monkeypatch.setattr(sheets, name, lambda issues, name=name: built.append(name) or b"")
+    app = _page("staff")
+    assert not app.exception, app.exception
+    assert len(app.session_state["import_work"]["validation"].issues)
+    notes = app.selectbox(key="import_map_notes")
+    app = notes.set_value(notes.options[1]).run()
+    assert not app.exception, app.exception
+    assert {b.label for b in app.get("download_button")} >= {"Issue report (CSV)", "Issue report (XLSX)"}
+    assert built == []
+
+
 def test_an_unreadable_file_says_why_and_changes_nothing(cpos):
     app = AppTest.from_file(PAGE, default_timeout=60)
     app.session_state["oioi_user"] = "staff"

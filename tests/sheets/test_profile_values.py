@@ -57,6 +57,21 @@ def test_headers_in_a_language_nobody_listed_map_from_the_values_alone():
     assert suggestion.confidence["evse_id"] >= CONFIDENT and suggestion.confidence["is_open_24"] < CONFIDENT
 
 
+@pytest.mark.parametrize(("rows", "country"), [
+    # Norway's box reaches round Finland and Sweden's over Helsinki: the points are Finland's.
+    ([["HEL-01", "60,1690", "24,9327"], ["TKU-01", "60,4518", "22,2666"], ["OUL-01", "65,0128", "25,4716"]], "FI"),
+    # Spain's, France's and Portugal's boxes include islands south of 34°N: they are European all the same.
+    ([["MAD-1", "40,4183", "-3,7003"], ["BCN-1", "41,3926", "2,1410"], ["SEV-1", "37,3826", "-6,0025"]], "ES"),
+    ([["LIS-1", "38,7223", "-9,1393"], ["OPO-1", "41,1579", "-8,6291"], ["FAO-1", "37,0194", "-7,9322"]], "PT"),
+    ([["PAR-1", "48,8566", "2,3522"], ["LYS-1", "45,7640", "4,8357"], ["BOD-1", "44,8378", "-0,5792"]], "FR"),
+    ([["VIE-1", "48,2082", "16,3738"], ["GRZ-1", "47,0707", "15,4395"], ["INN-1", "47,2692", "11,4041"]], "AT"),
+])
+def test_bare_coordinates_land_in_the_country_that_holds_them(rows, country):
+    suggestion = suggest_mapping(sheet(["a", "b", "c"], rows))
+    assert (suggestion.mapping.columns["latitude"], suggestion.mapping.columns["longitude"]) == ("b", "c")
+    assert suggestion.reasons["latitude"].endswith(f"the points land in {country}")
+
+
 def test_a_header_and_values_that_agree_are_sure_and_say_both():
     headers = ["Codice stazione", "Nome", "Indirizzo", "Latitudine", "Longitudine", "Telefono", "EVSE ID", "Presa",
                "Potenza (kW)", "Aperto 24h", "E-mail", "Sito web"]

@@ -311,9 +311,9 @@ def _fill_constants(out: pd.DataFrame, mapping: Mapping, names) -> None:
 def _station_part(raw: RawSheet, mapping: Mapping, issues: list[pd.DataFrame]) -> pd.DataFrame:
     src = raw.frame
     rows = src[ROW]
-    out = pd.DataFrame(index=src.index)
-    for name in STATION_NAMES:
-        out[name] = _text(src, mapping.source(name))
+    # One frame from all columns at once: inserting them one by one cost more than mapping a small file.
+    out = pd.DataFrame({name: _text(src, mapping.source(name)) for name in STATION_NAMES}, index=src.index,
+                       copy=False)
     out["station_id"] = _without_placeholders(out["station_id"], rows, "station_id", issues)
     _fill_constants(out, mapping, set(STATION_NAMES) - _SPLIT_FIELDS)
 

@@ -219,20 +219,41 @@ def _numbers(values: list[str]) -> np.ndarray:
     return np.array([float(v.replace(",", ".")) if _COORDINATE.fullmatch(v) else np.nan for v in values])
 
 
-# European countries: those of the coarse boxes west of the Urals and north of Africa.
+# European countries: those whose first (mainland) box lies west of the Urals and north of Africa; Spain,
+# France and Portugal with their islands and overseas parts.
 _EUROPE = [code for code, boxes in rules.COUNTRY_BOXES.items()
-           if all(34 <= south and north <= 82 and -32 <= west and east <= 45 for south, north, west, east in boxes)]
+           if 34 <= boxes[0][0] and boxes[0][1] <= 82 and -32 <= boxes[0][2] and boxes[0][3] <= 45]
+_AREA = {code: sum((n - s) * (e - w) for s, n, w, e in rules.COUNTRY_BOXES[code]) for code in _EUROPE}
+
+
+def _inside_core(lat: np.ndarray, lon: np.ndarray, code: str) -> np.ndarray:
+    """Inside the country's boxes less the margin the rules give them (the Vatican's is then not all of Rome)."""
+    m = rules.BOX_MARGIN
+    inside = np.zeros(len(lat), dtype=bool)
+    with np.errstate(invalid="ignore"):
+        for south, north, west, east in rules.COUNTRY_BOXES[code]:
+            inside |= (lat >= south + m) & (lat <= north - m) & (lon >= west + m) & (lon <= east - m)
+    return inside
 
 
 def _landing(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
-    """Per point, the European country whose boxes it lies in ('' for none)."""
+    """Per point, the European country whose boxes it lies in ('' for none).
+
+    Boxes overlap (Norway's reaches round Finland, Denmark's over Malmö): the country whose boxes hold most of
+    the points still unnamed names them first (then the one holding most without the margin, then the smaller
+    box), so a Finnish file's points land in FI, an Austrian one's in AT, not in NO or HU.
+    """
     found = np.full(len(lat), "", dtype=object)
-    for code in _EUROPE:
+    inside = {code: inside_countries(lat, lon, np.full(len(lat), code, dtype=object)) for code in _EUROPE}
+    inside = {code: held for code, held in inside.items() if held.any()}
+    core = {code: _inside_core(lat, lon, code) for code in inside}
+    while inside:
         free = found == ""
-        if not free.any():
+        code = max(inside, key=lambda c: (int((inside[c] & free).sum()), int((core[c] & free).sum()), -_AREA[c]))
+        named = inside.pop(code) & free
+        if not named.any():
             break
-        inside = inside_countries(lat, lon, np.full(len(lat), code, dtype=object))
-        found[free & inside] = code
+        found[named] = code
     return found
 
 

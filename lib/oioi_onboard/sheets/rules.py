@@ -147,7 +147,7 @@ FORMULA_PATTERN = r"^[ \t]*(?:=|[+\-@][ \t]*[A-Za-z_][A-Za-z0-9_.]*[ \t]*[(|!])"
 # Coarse boxes (lat_min, lat_max, lon_min, lon_max) per country, a few tenths of
 # a degree wide of the border; a country may need several (islands, overseas).
 # Countries not listed are not checked.
-_BOX_MARGIN = 0.3
+BOX_MARGIN = 0.3
 COUNTRY_BOXES: dict[str, list[tuple[float, float, float, float]]] = {
     "DE": [(47.2, 55.1, 5.8, 15.1)],
     "AT": [(46.3, 49.1, 9.5, 17.2)],
@@ -206,6 +206,6 @@ COUNTRY_BOXES: dict[str, list[tuple[float, float, float, float]]] = {
     "ZA": [(-34.9, -22.1, 16.4, 32.9)],
 }
 COUNTRY_BOXES = {
-    country: [(a - _BOX_MARGIN, b + _BOX_MARGIN, c - _BOX_MARGIN, d + _BOX_MARGIN) for a, b, c, d in boxes]
+    country: [(a - BOX_MARGIN, b + BOX_MARGIN, c - BOX_MARGIN, d + BOX_MARGIN) for a, b, c, d in boxes]
     for country, boxes in COUNTRY_BOXES.items()
 }
