@@ -77,7 +77,10 @@ SWITCH_INTERVAL = 0.0005  # seconds
 PROBE_INTERVAL = 30.0  # seconds between probes of an unreachable endpoint (at most backoff_max)
 SETUP_REFUSALS = 3  # 220/403 in a row, with no answer proving the set-up works, pause the queue
 LONG_HOLD = 5.0  # seconds: a lane held back longer gives the rows it claimed back to the queue
-STATUS_CLAIM_GAP = 0.05  # seconds between two claims of statuses for a lane while they keep coming
+STATUS_CLAIM_GAP = 0.05  # seconds between two claims of statuses for a lane while they keep coming, at least
+# ...and at most about this share of the database thread spent claiming statuses: on a busy database a
+# claim takes longer, and claiming as often as on an idle one would starve recording and the push.
+STATUS_CLAIM_SHARE = 0.3
 STATUS_KINDS = (CONNECTOR_POST_STATUS,)
 
 API_KEY_REJECTED = (
@@ -128,6 +131,7 @@ class Lane:
     statuses: deque = field(default_factory=deque)  # claimed statuses: they go out before ``buffer``
     status_running: int = 0
     status_idle_until: float = 0.0  # the next claim of statuses not before this
+    statuses_coming: bool = False  # the last claim of statuses found some
     client_lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # one client per lane, not one per task
     hold_until: float = 0.0  # Retry-After or throttling: no request starts before this (monotonic)
     throttled: int = 0  # 429 without Retry-After in a row: the lane's own backoff
@@ -216,6 +220,7 @@ class Worker:
         self.sent = 0
         self.recording = 0  # result batches being written right now
         self.pausing: dict[int, Lane] = {}  # outbox row id -> the lane its unrecorded "paused" result paused
+        self.status_claim_seconds = 0.0  # a claim of statuses lately takes this long (moving average)
         self.on_cycle = on_cycle
 
     # -- database work, on the one DB thread ------------------------------------------
@@ -257,10 +262,14 @@ class Worker:
             kinds = tuple(k for k in kinds or STATUS_KINDS if k in STATUS_KINDS)
             if not kinds:
                 return []
+        started = time.monotonic()
         with session_scope(self.db_url) as session:
-            return claim(session, worker_id=self.worker_id, limit=limit, cpo_id=cpo_id, kinds=kinds,
+            rows = claim(session, worker_id=self.worker_id, limit=limit, cpo_id=cpo_id, kinds=kinds,
                          lease_seconds=self.options.lease_seconds, any_time=any_time,
                          other_than=STATUS_KINDS if lane == "posts" else ())
+        if lane == "statuses":
+            self.status_claim_seconds += 0.3 * (time.monotonic() - started - self.status_claim_seconds)
+        return rows
 
     def _record(self, results: list[Outcome], marks: list[tuple[int, str, datetime | None, str]]) -> set[int]:
         """Write a batch of results (and CPO marks); the CPOs that had a row acknowledged."""
@@ -360,15 +369,25 @@ class Worker:
 
     async def _fill_statuses(self, lane: Lane) -> int:
         """Claim the lane's due statuses, apart from its station-posts, a few times a second while they come."""
-        now = time.monotonic()
-        target = lane.status_share + 8
-        if now < lane.status_idle_until or lane.status_running + len(lane.statuses) > target - 8:
+        # As many as the posts may hold: a claim every gap (longer on a busy database) must keep up with
+        # hundreds of statuses a second.
+        target = lane.concurrency * 2 + 16
+        if time.monotonic() < lane.status_idle_until or lane.status_running + len(lane.statuses) > target - 8:
             return 0
         rows = await self._db(self._claim, lane.cpo_id, target - lane.status_running - len(lane.statuses), False,
                               "statuses")
-        lane.status_idle_until = time.monotonic() + (STATUS_CLAIM_GAP if rows else self.poll_interval)
+        lane.statuses_coming = bool(rows)
         lane.statuses.extend(rows)
+        if not rows:
+            lane.status_idle_until = time.monotonic() + self.poll_interval
+            return 0
+        lane.status_idle_until = time.monotonic() + self._status_gap()
         return len(rows)
+
+    def _status_gap(self) -> float:
+        """Seconds between two claims of a lane's statuses while they keep coming."""
+        coming = sum(1 for lane in self.lanes.values() if lane.statuses_coming) or 1
+        return max(STATUS_CLAIM_GAP, self.status_claim_seconds * coming / STATUS_CLAIM_SHARE)
 
     async def _fill_posts(self, lane: Lane) -> int:
         if time.monotonic() < lane.idle_until:
@@ -530,7 +549,7 @@ class Worker:
             for cpo_id in acked_cpos:
                 if (lane := self.lanes.get(cpo_id)) is not None:
                     lane.idle_until = 0.0
-                    lane.status_idle_until = min(lane.status_idle_until, time.monotonic() + STATUS_CLAIM_GAP)
+                    lane.status_idle_until = min(lane.status_idle_until, time.monotonic() + self._status_gap())
             self.wake.set()
 
     async def flusher(self, stop: asyncio.Event) -> None:
