@@ -1,4 +1,5 @@
-"""PostgreSQL with several workers: a full load of 10,000 stations, each accepted exactly once.
+"""PostgreSQL with several workers: a full load of 10,000 stations, each accepted exactly once; a push of
+5,000 shared by three workers, with statuses sent beside it.
 
 Three `oioi-onboard worker` processes share one outbox on a real PostgreSQL
 server and push to the sandbox (5 ms of latency per request); then two
@@ -177,3 +178,97 @@ def test_three_workers_accept_each_of_10000_stations_exactly_once(postgres_url, 
         assert statuses.get(OutboxState.ACKED, 0) >= STATUS_EVSES
     # The load was shared: every worker held rows at some point.
     assert len(seen_claimers) == WORKERS, seen_claimers
+
+
+SHARED_STATIONS = 5_000
+SHARED_STATUS_STATIONS = 100
+SHARED_CONCURRENCY = 16  # per worker
+
+
+def _acknowledged_by(log_path: Path) -> int:
+    """The count a worker prints when it stops: ``worker stopped; N request(s) acknowledged``."""
+    match = re.search(r"worker stopped; (\d+) request\(s\) acknowledged", log_path.read_text(errors="replace"))
+    assert match, log_path.read_text(errors="replace")
+    return int(match[1])
+
+
+def test_three_workers_share_a_5000_station_push_and_send_its_statuses_before_it(postgres_url, tmp_path,
+                                                                                  monkeypatch):
+    """Issue 20: three worker processes on PostgreSQL share one CPO's queue of 5,000 station-posts (each
+    sends a share, none sends a station twice), and statuses queued after the push are delivered while
+    most of it still waits: they have a lane of their own in every worker."""
+    from oioi_onboard.oioi.ids import normalise_evse_id
+    from oioi_onboard.sync.status_ingest import record_statuses
+    from oioi_onboard.testing.sandbox import DEFAULT_PARTNER_ID, running_sandbox
+    from oioi_onboard.testing.stations import evse
+    from oioi_onboard.testing.store import store_status_station
+
+    operator = "DE*8PT"
+    secret_key = Fernet.generate_key().decode()
+    monkeypatch.setenv("DATABASE_URL", postgres_url)
+    monkeypatch.setenv("OIOI_SECRET_KEY", secret_key)
+    get_settings.cache_clear()
+    get_engine.cache_clear()
+    migrate(postgres_url)
+    env = {**os.environ, "DATABASE_URL": postgres_url, "OIOI_SECRET_KEY": secret_key,
+           "OIOI_DATA_DIR": str(tmp_path / "data"), "PYTHONUNBUFFERED": "1"}
+
+    def push() -> None:
+        with session_scope(postgres_url) as session:
+            enqueue_plan(session, actor=SYSTEM, plan=plan_push(session, actor=SYSTEM, cpo_id=cpo_id))
+
+    with running_sandbox(tmp_path / "sandbox", latency_ms=20) as sandbox:
+        with session_scope(postgres_url) as session:
+            cpo_id = make_cpo(session, name="Shared CPO", operator_ids=operator, partner_ids=DEFAULT_PARTNER_ID,
+                              endpoint=sandbox.url, api_key=sandbox.api_key, concurrency=SHARED_CONCURRENCY).id
+            for n in range(1, SHARED_STATUS_STATIONS + 1):
+                store_status_station(session, cpo_id, n)
+        push()  # the stations whose statuses come later: statuses go only to acknowledged stations
+        processes = [_start_worker(f"worker-{n}", env, tmp_path) for n in range(WORKERS)]
+        try:
+            _wait_until_drained(postgres_url, processes, set())
+            # The big push, then statuses: in id order every station-post comes before every status.
+            with session_scope(postgres_url) as session:
+                store_stations(session, cpo_id=cpo_id, count=SHARED_STATIONS, operator_id=operator, prefix="P")
+            push()
+            evse_ids = [evse(n, k, operator) for n in range(1, SHARED_STATUS_STATIONS + 1) for k in (1, 2)]
+            with session_scope(postgres_url) as session:
+                results = record_statuses(session, actor=SYSTEM, cpo_id=cpo_id, source="api",
+                                          items=[{"evse_id": e, "status": "Occupied"} for e in evse_ids])
+            assert {r.delivery for r in results} == {"pending"}
+            _wait_until_drained(postgres_url, processes, set())
+        finally:
+            for process, _ in processes:
+                _stop(process)
+        stats = sandbox.stats()
+        held = {c["id"]: c["status"] for station in sandbox.stations() for c in station["connectors"]}
+    logs = "\n".join(log.read_text(errors="replace") for _, log in processes)
+    assert "Traceback" not in logs, logs
+
+    total_posts = SHARED_STATUS_STATIONS + SHARED_STATIONS
+    accepts = stats["station_accepts"]
+    assert len(accepts) == total_posts
+    twice = {station_id: n for station_id, n in accepts.items() if n != 1}
+    assert not twice, f"stations not accepted exactly once: {dict(list(twice.items())[:10])}"
+    assert stats["station-post"]["repeats"] == 0
+    assert {evse_id: held.get(evse_id) for evse_id in evse_ids} == dict.fromkeys(evse_ids, "Occupied")
+
+    # Each worker sent a share; together exactly what the sandbox accepted, so nothing twice.
+    shares = [_acknowledged_by(log) for _, log in processes]
+    accepted = stats["station-post"]["accepted"] + stats["connector-post-status"]["accepted"]
+    assert sum(shares) == accepted == total_posts + len(evse_ids), (shares, accepted)
+    assert min(shares) >= accepted / (WORKERS * 5), f"a worker did (almost) nothing: {shares}"
+
+    with session_scope(postgres_url) as session:
+        keys = [normalise_evse_id(e) for e in evse_ids]
+        status_acks = session.exec(select(Outbox.acked_at).where(Outbox.kind == "connector-post-status",
+                                                                 Outbox.key.in_(keys))).all()
+        last_run = session.exec(select(func.max(Outbox.run_id))).one()[0]
+        post_acks = session.exec(select(Outbox.acked_at).where(Outbox.run_id == last_run,
+                                                               Outbox.state == OutboxState.ACKED)).all()
+    assert len(status_acks) == len(evse_ids) and all(status_acks)
+    assert len(post_acks) == SHARED_STATIONS
+    # Ordering, not timing: the statuses went out while most of the push was still to be sent.
+    after = sum(1 for acked in post_acks if acked > max(status_acks))
+    assert after >= SHARED_STATIONS // 2, f"only {after} of {SHARED_STATIONS} station-posts acknowledged after " \
+                                          "the last status"

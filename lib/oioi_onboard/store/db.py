@@ -29,13 +29,17 @@ from ..settings import get_settings
 MIGRATIONS = Path(__file__).parent / "migrations"
 # Any fixed 64-bit number, the same in every process: it names our advisory lock.
 _PG_LOCK_KEY = 0x0101_0101_5354_4F52
+# Seconds a SQLite connection waits for another process's write lock before "database is locked"
+# (sqlite3's ``timeout``, i.e. PRAGMA busy_timeout). Every write transaction here lasts milliseconds
+# (a claim, a batch of results, a relay batch); only a big import or enqueue holds the lock for seconds.
+SQLITE_BUSY_TIMEOUT = 30.0
 
 
 @lru_cache
 def get_engine(url: str | None = None) -> Engine:
     url = url or get_settings().db_url
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT})
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record):  # noqa: ANN001

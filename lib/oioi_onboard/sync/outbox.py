@@ -279,8 +279,12 @@ def enqueue_deletion(session: Session, *, actor: Actor, cpo_id: int, station_id:
 
 
 def claim(session: Session, *, worker_id: str, limit: int, cpo_id: int | None = None,
-          kinds: tuple[str, ...] | None = None, lease_seconds: float = 30.0, any_time: bool = False) -> list[Outbox]:
+          kinds: tuple[str, ...] | None = None, lease_seconds: float = 30.0, any_time: bool = False,
+          other_than: tuple[str, ...] = ()) -> list[Outbox]:
     """Lease up to ``limit`` due rows to this worker, oldest first, and return them.
+
+    ``kinds``: only rows of these kinds (None: any); ``other_than``: no rows of these kinds. The
+    worker claims statuses and station-posts separately, so a status never waits behind a push.
 
     ``any_time``: pending rows whose retry is not due yet count as due (the probe of an
     endpoint that was unreachable: whichever row goes first, it tells whether it answers).
@@ -298,6 +302,10 @@ def claim(session: Session, *, worker_id: str, limit: int, cpo_id: int | None = 
     stamp = utcnow()
     # Start at the oldest open row: the scan in id order then never walks the acknowledged history.
     floor_query = select(func.min(Outbox.id)).where(Outbox.state.in_((OutboxState.PENDING, OutboxState.SENDING)))
+    if kinds:
+        floor_query = floor_query.where(Outbox.kind.in_(kinds))
+    if other_than:
+        floor_query = floor_query.where(Outbox.kind.not_in(other_than))
     floor = session.exec(floor_query).one()[0]
     if floor is None:
         session.commit()
@@ -327,6 +335,8 @@ def claim(session: Session, *, worker_id: str, limit: int, cpo_id: int | None = 
         candidates = candidates.where(Outbox.cpo_id == cpo_id)
     if kinds:
         candidates = candidates.where(Outbox.kind.in_(kinds))
+    if other_than:
+        candidates = candidates.where(Outbox.kind.not_in(other_than))
     if dialect == "postgresql":
         candidates = candidates.with_for_update(skip_locked=True)
     ids = list(session.exec(candidates).scalars())

@@ -7,6 +7,15 @@ rows so the wire never waits for the database. Database work runs on one
 thread, so claims and result batches are short transactions one after another
 while the event loop keeps sending.
 
+Statuses have a lane of their own within the CPO's lane: they are claimed apart
+from the station-posts (``claim(kinds=...)``), buffered apart, and a free slot
+goes to a status first, up to ``Lane.status_share`` of the concurrency while
+station-posts wait (the rest keeps the push moving). So a status is sent within
+a claim or two of its arrival, however many station-posts of other stations are
+queued. A status for a station the endpoint has not acknowledged yet is not in
+the queue at all: it is held until the station-post is acknowledged
+(``status_ingest``).
+
 Embedded (``make run``) the launcher starts ``oioi-onboard worker`` as a process;
 it stops cleanly on SIGTERM: in-flight requests finish, their results are
 recorded, the rows it held but had not sent go back to the queue.
@@ -68,6 +77,11 @@ SWITCH_INTERVAL = 0.0005  # seconds
 PROBE_INTERVAL = 30.0  # seconds between probes of an unreachable endpoint (at most backoff_max)
 SETUP_REFUSALS = 3  # 220/403 in a row, with no answer proving the set-up works, pause the queue
 LONG_HOLD = 5.0  # seconds: a lane held back longer gives the rows it claimed back to the queue
+STATUS_CLAIM_GAP = 0.05  # seconds between two claims of statuses for a lane while they keep coming, at least
+# ...and at most about this share of the database thread spent claiming statuses: on a busy database a
+# claim takes longer, and claiming as often as on an idle one would starve recording and the push.
+STATUS_CLAIM_SHARE = 0.3
+STATUS_KINDS = (CONNECTOR_POST_STATUS,)
 
 API_KEY_REJECTED = (
     "the endpoint rejected the API key (HTTP 401 / code 210): enter the current key on the CPOs page; "
@@ -111,9 +125,13 @@ class Lane:
     # "not paused", which a lane refresh must not read as a resume (another wave into the same refusal).
     pause_unrecorded: bool = False
     client: object | None = None
-    buffer: deque = field(default_factory=deque)
-    running: int = 0
+    buffer: deque = field(default_factory=deque)  # claimed rows other than statuses
+    running: int = 0  # requests in flight, statuses included
     idle_until: float = 0.0  # no due rows at the last claim: do not ask again before this
+    statuses: deque = field(default_factory=deque)  # claimed statuses: they go out before ``buffer``
+    status_running: int = 0
+    status_idle_until: float = 0.0  # the next claim of statuses not before this
+    statuses_coming: bool = False  # the last claim of statuses found some
     client_lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # one client per lane, not one per task
     hold_until: float = 0.0  # Retry-After or throttling: no request starts before this (monotonic)
     throttled: int = 0  # 429 without Retry-After in a row: the lane's own backoff
@@ -123,6 +141,11 @@ class Lane:
     next_probe_at: float = 0.0
     setup_ok: bool = False  # an answer since the last start or resume proved the API key and partner work
     setup_refusals: int = 0  # 220/403 in a row before such an answer
+
+    @property
+    def status_share(self) -> int:
+        """Slots statuses may take while station-posts wait (all of them when none wait)."""
+        return max(1, self.concurrency * 3 // 4)
 
     @property
     def room(self) -> int:
@@ -197,6 +220,7 @@ class Worker:
         self.sent = 0
         self.recording = 0  # result batches being written right now
         self.pausing: dict[int, Lane] = {}  # outbox row id -> the lane its unrecorded "paused" result paused
+        self.status_claim_seconds = 0.0  # a claim of statuses lately takes this long (moving average)
         self.on_cycle = on_cycle
 
     # -- database work, on the one DB thread ------------------------------------------
@@ -231,10 +255,21 @@ class Worker:
             endpoint, api_key, _partner = cpo_credentials(session, actor=SYSTEM, cpo_id=cpo_id)
             return endpoint, api_key
 
-    def _claim(self, cpo_id: int, limit: int, any_time: bool = False) -> list[Outbox]:
+    def _claim(self, cpo_id: int, limit: int, any_time: bool = False, lane: str = "") -> list[Outbox]:
+        """Claim rows of a CPO: of any kind (``lane`` ""), only statuses ("statuses") or all but statuses ("posts")."""
+        kinds = self.options.kinds
+        if lane == "statuses":
+            kinds = tuple(k for k in kinds or STATUS_KINDS if k in STATUS_KINDS)
+            if not kinds:
+                return []
+        started = time.monotonic()
         with session_scope(self.db_url) as session:
-            return claim(session, worker_id=self.worker_id, limit=limit, cpo_id=cpo_id,
-                         kinds=self.options.kinds, lease_seconds=self.options.lease_seconds, any_time=any_time)
+            rows = claim(session, worker_id=self.worker_id, limit=limit, cpo_id=cpo_id, kinds=kinds,
+                         lease_seconds=self.options.lease_seconds, any_time=any_time,
+                         other_than=STATUS_KINDS if lane == "posts" else ())
+        if lane == "statuses":
+            self.status_claim_seconds += 0.3 * (time.monotonic() - started - self.status_claim_seconds)
+        return rows
 
     def _record(self, results: list[Outcome], marks: list[tuple[int, str, datetime | None, str]]) -> set[int]:
         """Write a batch of results (and CPO marks); the CPOs that had a row acknowledged."""
@@ -282,7 +317,7 @@ class Worker:
             resumed = lane.paused and not paused
             if not (resumed and lane.pause_unrecorded):  # else our own pause is on its way to the database
                 if resumed:
-                    lane.idle_until = 0.0  # resumed: look for rows now
+                    lane.idle_until = lane.status_idle_until = 0.0  # resumed: look for rows now
                     lane.setup_ok, lane.setup_refusals = False, 0
                 lane.paused = paused
             if unreachable and not lane.unreachable:
@@ -304,9 +339,15 @@ class Worker:
         return lane.client
 
     def _release_buffer(self, lane: Lane) -> None:
-        while lane.buffer:
-            self.results.append(Outcome(lane.buffer.popleft().id, "release"))
+        for buffer in (lane.statuses, lane.buffer):
+            while buffer:
+                self.results.append(Outcome(buffer.popleft().id, "release"))
         self.results_ready.set()
+
+    @staticmethod
+    def _buffer(lane: Lane, rows: list[Outbox]) -> None:
+        for row in rows:
+            (lane.statuses if row.kind in STATUS_KINDS else lane.buffer).append(row)
 
     async def fill(self, lane: Lane) -> int:
         """Claim rows for a lane whose buffer runs low; how many were claimed."""
@@ -315,21 +356,48 @@ class Worker:
             return 0
         if lane.unreachable:
             # One probe at a time: whichever row is oldest, due or not, tells whether the endpoint answers.
-            if lane.running or lane.buffer or time.monotonic() < lane.next_probe_at:
+            if lane.running or lane.buffer or lane.statuses or time.monotonic() < lane.next_probe_at:
                 return 0
             rows = await self._db(self._claim, lane.cpo_id, 1, True)
-            lane.buffer.extend(rows)
+            self._buffer(lane, rows)
             if not rows:
                 lane.next_probe_at = time.monotonic() + self.options.probe_every
             return len(rows)
-        if time.monotonic() < lane.idle_until or time.monotonic() < lane.hold_until:
+        if time.monotonic() < lane.hold_until:
+            return 0
+        return await self._fill_statuses(lane) + await self._fill_posts(lane)
+
+    async def _fill_statuses(self, lane: Lane) -> int:
+        """Claim the lane's due statuses, apart from its station-posts, a few times a second while they come."""
+        # As many as the posts may hold: a claim every gap (longer on a busy database) must keep up with
+        # hundreds of statuses a second.
+        target = lane.concurrency * 2 + 16
+        if time.monotonic() < lane.status_idle_until or lane.status_running + len(lane.statuses) > target - 8:
+            return 0
+        rows = await self._db(self._claim, lane.cpo_id, target - lane.status_running - len(lane.statuses), False,
+                              "statuses")
+        lane.statuses_coming = bool(rows)
+        lane.statuses.extend(rows)
+        if not rows:
+            lane.status_idle_until = time.monotonic() + self.poll_interval
+            return 0
+        lane.status_idle_until = time.monotonic() + self._status_gap()
+        return len(rows)
+
+    def _status_gap(self) -> float:
+        """Seconds between two claims of a lane's statuses while they keep coming."""
+        coming = sum(1 for lane in self.lanes.values() if lane.statuses_coming) or 1
+        return max(STATUS_CLAIM_GAP, self.status_claim_seconds * coming / STATUS_CLAIM_SHARE)
+
+    async def _fill_posts(self, lane: Lane) -> int:
+        if time.monotonic() < lane.idle_until:
             return 0
         # Claim in batches of at least max(8, concurrency) rows: fewer, larger claim transactions.
         target = lane.concurrency * 2 + 16
-        have = lane.running + len(lane.buffer)
+        have = lane.running - lane.status_running + len(lane.buffer)
         if have > target - max(8, lane.concurrency):
             return 0
-        rows = await self._db(self._claim, lane.cpo_id, target - have)
+        rows = await self._db(self._claim, lane.cpo_id, target - have, False, "posts")
         if not rows:
             lane.idle_until = time.monotonic() + self.poll_interval
         lane.buffer.extend(rows)
@@ -337,8 +405,15 @@ class Worker:
 
     def start_sends(self, lane: Lane) -> None:
         room = lane.room
-        while lane.buffer and room > 0:
-            row = lane.buffer.popleft()
+        while room > 0:
+            # A status first, unless statuses already hold their share of the slots and station-posts wait.
+            if lane.statuses and (lane.status_running < lane.status_share or not lane.buffer):
+                row = lane.statuses.popleft()
+                lane.status_running += 1
+            elif lane.buffer:
+                row = lane.buffer.popleft()
+            else:
+                break
             lane.running += 1
             room -= 1
             task = asyncio.create_task(self._send(lane, row))
@@ -372,6 +447,8 @@ class Worker:
         finally:
             self.results.append(result)
             lane.running -= 1
+            if row.kind in STATUS_KINDS:
+                lane.status_running -= 1
             self.start_sends(lane)  # the next buffered row goes out now, not after the loop's next turn
             self.results_ready.set()
             self.wake.set()
@@ -429,7 +506,7 @@ class Worker:
         lane.failures, lane.failing_since = 0, None
         if lane.unreachable:
             lane.unreachable = False
-            lane.idle_until = 0.0
+            lane.idle_until = lane.status_idle_until = 0.0
             self.marks.append((lane.cpo_id, "reachable", None, ""))
             log.info("CPO %s: the endpoint answers again; sending resumes", lane.cpo_id)
 
@@ -468,10 +545,11 @@ class Worker:
                 await asyncio.sleep(0.5)
             finally:
                 self.recording -= 1
-            # An ack may have released held rows (a replacement station): look for work again.
+            # An ack may have released held rows (a replacement station, statuses): look for work again.
             for cpo_id in acked_cpos:
-                if cpo_id in self.lanes:
-                    self.lanes[cpo_id].idle_until = 0.0
+                if (lane := self.lanes.get(cpo_id)) is not None:
+                    lane.idle_until = 0.0
+                    lane.status_idle_until = min(lane.status_idle_until, time.monotonic() + self._status_gap())
             self.wake.set()
 
     async def flusher(self, stop: asyncio.Event) -> None:
@@ -515,7 +593,7 @@ class Worker:
                     claimed += await self.fill(lane)
                     self.start_sends(lane)
                 busy = (self.tasks or self.results or self.recording
-                        or any(lane.buffer for lane in self.lanes.values()))
+                        or any(lane.buffer or lane.statuses for lane in self.lanes.values()))
                 if once and not claimed and not busy:
                     break
                 if self.on_cycle is not None:
@@ -528,7 +606,7 @@ class Worker:
                         pass
                     if not busy:
                         for lane in self.lanes.values():
-                            lane.idle_until = 0.0
+                            lane.idle_until = lane.status_idle_until = 0.0
         finally:
             await self.shutdown(flusher, heartbeat, stop)
 
