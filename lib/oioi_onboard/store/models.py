@@ -82,6 +82,13 @@ class Cpo(SQLModel, table=True):
     ocpi_last_pull_started_at: datetime | None = None
     ocpi_last_full_pull_at: datetime | None = None
     ocpi_last_pull_message: str | None = None  # what the last pull brought or why it failed; never a secret
+    # The push running for this CPO now (``sync.queue_control.take_push_lock``): its process
+    # (``host-pid-xxxx``), who started it and when, and until when it counts as alive (renewed while it
+    # runs; a holder killed on this host is seen dead at once, elsewhere when this runs out).
+    push_lock_holder: str | None = None
+    push_lock_by: str | None = None
+    push_lock_since: datetime | None = None
+    push_lock_until: datetime | None = None
 
 
 class OperatorId(SQLModel, table=True):
