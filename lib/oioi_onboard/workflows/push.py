@@ -33,7 +33,7 @@ from ..store import queries
 from ..store.auth import SYSTEM, Actor, require_edit
 from ..store.db import migrate, session_scope
 from ..store.models import OPEN_STATES, Cpo, ImportRecord, Outbox, OutboxState, PushRun, Station
-from ..store.registry import register_cpo, set_api_key, update_cpo
+from ..store.registry import RegistrationError, register_cpo, set_api_key, update_cpo
 from ..sync.diff import PushPlan, mass_replacement, plan_push
 from ..sync.outbox import enqueue_plan
 from ..sync.progress import PushProgress, run_progress
@@ -329,7 +329,8 @@ def push_file(
                 cpo, partner = _prepare_cpo(session, actor=actor, name=cpo_name, operator_ids=operator_ids,
                                             given=credentials, concurrency=concurrency, say=say)
                 cpo_id, prepared = cpo.id, partner
-        except IntegrityError:  # the same push, started at the same moment, registered it first
+        except (IntegrityError, RegistrationError):
+            # The same push, started at the same moment, may have registered it first: push with that one.
             with session_scope(db_url) as session:
                 found = _find_cpo(session, name=cpo_name, operator_ids=operator_ids)
             if found is None:
