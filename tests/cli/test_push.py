@@ -405,3 +405,42 @@ def test_a_push_killed_with_9_leaves_no_lock_that_blocks_the_rerun(tmp_path):
         assert len(sandbox.stats()["station_accepts"]) == total
     with session_scope() as session:
         assert session.execute(select(Cpo.push_lock_holder)).scalars().all() == [None]
+
+
+# --------------------------------------------------------------------------- kill -9, again and again
+
+
+def test_kill_9_three_times_resends_at_most_the_concurrency_each_time_and_a_rerun_finishes(tmp_path):
+    """What a push killed with SIGKILL can have sent and not recorded is what it had in flight: a request's
+    slot is free again only once its answer is recorded (docs/operations.md states the bound)."""
+    total, concurrency, kills = 3000, 16, 3
+    file = _station_file(tmp_path / "stations.csv", total)
+    with running_sandbox(tmp_path / "sb", api_keys=(KEY,), latency_ms=20) as sandbox:
+        command = _command(file, sandbox.url, sandbox.partner_id, "--concurrency", str(concurrency))
+
+        def repeats() -> int:  # station-posts the sandbox accepted for a station it already held
+            return sum(n - 1 for n in sandbox.stats()["station_accepts"].values())
+
+        caused = []  # repeats each kill caused, seen while the next run sends what the killed one held
+        for kill in range(kills):
+            before = repeats()
+            push = _start(tmp_path, f"push{kill}", command)
+            try:
+                _wait(lambda k=kill: _acked() >= (k + 1) * total // (kills + 1), 240, "acknowledgements", push)
+                push.send_signal(signal.SIGKILL)
+                push.wait(timeout=10)
+            finally:
+                if push.poll() is None:
+                    push.kill()
+            if kill:
+                caused.append(repeats() - before)
+        before = repeats()
+        again = subprocess.run(command, capture_output=True, text=True, env=_env(), timeout=300)
+        caused.append(repeats() - before)
+        print(f"\nrepeats caused by each of {kills} kills at concurrency {concurrency}: {caused}")
+
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert f"{total} of {total} stations" in again.stdout
+        assert len(sandbox.stats()["station_accepts"]) == total  # every station acknowledged
+        assert _states() == {OutboxState.ACKED: total}
+        assert all(n <= concurrency for n in caused), caused

@@ -3,7 +3,10 @@
 One lane per CPO: one OioiClient (kept-alive connections, no retries of its own:
 retries are scheduled in the outbox so they survive restarts) and at most
 ``Cpo.concurrency`` requests in flight. Each lane keeps a small buffer of claimed
-rows so the wire never waits for the database. Database work runs on one
+rows so the wire never waits for the database. A request's slot is free again only once
+its answer is recorded: a worker killed with SIGKILL can have sent again at most the
+requests it had in flight, answered or not (``Cpo.concurrency`` per CPO, see
+docs/operations.md). Database work runs on one
 thread, so claims and result batches are short transactions one after another
 while the event loop keeps sending.
 
@@ -63,7 +66,8 @@ from .outbox import Outcome, claim, record_results, release, renew_leases
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-RECORD_DELAY = 0.05  # seconds: ~3 answers per request in flight share one transaction
+RECORD_DELAY = 0.005  # seconds: answers arriving this close together share one transaction ...
+RECORD_BATCH = 8  # ... unless this many (or half the requests of the worker) wait for it already
 SWITCH_INTERVAL = 0.0005  # seconds
 PROBE_INTERVAL = 30.0  # seconds between probes of an unreachable endpoint (at most backoff_max)
 SETUP_REFUSALS = 3  # 220/403 in a row, with no answer proving the set-up works, pause the queue
@@ -197,6 +201,8 @@ class Worker:
         self.sent = 0
         self.recording = 0  # result batches being written right now
         self.pausing: dict[int, Lane] = {}  # outbox row id -> the lane its unrecorded "paused" result paused
+        # Outbox row id -> the lane whose slot its answer holds until the answer is recorded.
+        self.answered: dict[int, Lane] = {}
         self.on_cycle = on_cycle
 
     # -- database work, on the one DB thread ------------------------------------------
@@ -370,9 +376,10 @@ class Worker:
                 # Rows held but not sent go back too; the pause reason says why.
                 self._release_buffer(lane)
         finally:
+            # The slot stays taken until the answer is recorded (``flush_results``): an answer lost with
+            # the process counts against the lane's concurrency, so a kill -9 resends at most that many.
             self.results.append(result)
-            lane.running -= 1
-            self.start_sends(lane)  # the next buffered row goes out now, not after the loop's next turn
+            self.answered[result.outbox_id] = lane
             self.results_ready.set()
             self.wake.set()
 
@@ -458,9 +465,15 @@ class Worker:
             acked_cpos: set[int] = set()
             try:
                 acked_cpos = await self._db(self._record, batch, marks)
+                freed: dict[int, Lane] = {}
                 for result in batch:  # the database now says "paused" itself
                     if (lane := self.pausing.pop(result.outbox_id, None)) is not None:
                         lane.pause_unrecorded = False
+                    if (lane := self.answered.pop(result.outbox_id, None)) is not None:
+                        lane.running -= 1
+                        freed[lane.cpo_id] = lane
+                for lane in freed.values():
+                    self.start_sends(lane)  # the next buffered rows go out now, not after the loop's next turn
             except Exception:  # noqa: BLE001 - keep the results, try again shortly
                 log.exception("recording %d results failed; retrying", len(batch))
                 self.results = batch + self.results
@@ -477,14 +490,19 @@ class Worker:
     async def flusher(self, stop: asyncio.Event) -> None:
         while True:
             await self.results_ready.wait()
-            if not stop.is_set():
-                # Let a few more answers arrive so one transaction records them together; this is
-                # also the longest an acknowledged request waits to be recorded.
+            if not stop.is_set() and not self._record_now():
+                # Let answers arriving close together share one transaction; briefly, since each
+                # answered request's slot waits for it.
                 await asyncio.sleep(RECORD_DELAY)
             self.results_ready.clear()
             await self.flush_results()
             if stop.is_set() and not self.tasks and not self.results and not self.marks:
                 return
+
+    def _record_now(self) -> bool:
+        """Whether to record the answers at once: nothing else is on the wire, or half the slots wait."""
+        running = sum(lane.running for lane in self.lanes.values())
+        return running <= len(self.answered) or len(self.answered) >= max(RECORD_BATCH, running // 2)
 
     async def heartbeat(self, stop: asyncio.Event) -> None:
         interval = max(0.2, self.options.lease_seconds / 3)
