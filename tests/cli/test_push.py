@@ -410,10 +410,12 @@ def test_a_push_killed_with_9_leaves_no_lock_that_blocks_the_rerun(tmp_path):
 # --------------------------------------------------------------------------- kill -9, again and again
 
 
-def test_kill_9_three_times_resends_at_most_the_concurrency_each_time_and_a_rerun_finishes(tmp_path):
-    """What a push killed with SIGKILL can have sent and not recorded is what it had in flight: a request's
-    slot is free again only once its answer is recorded (docs/operations.md states the bound)."""
+def test_kill_9_three_times_resends_at_most_the_stated_bound_each_time_and_a_rerun_finishes(tmp_path):
+    """What a push killed with SIGKILL can have sent and not recorded: its requests on the wire (the
+    concurrency) and the answers waiting to be recorded (at most a quarter of it, at least 4), less one;
+    docs/operations.md states the bound."""
     total, concurrency, kills = 3000, 16, 3
+    bound = concurrency + max(4, concurrency // 4) - 1
     file = _station_file(tmp_path / "stations.csv", total)
     with running_sandbox(tmp_path / "sb", api_keys=(KEY,), latency_ms=20) as sandbox:
         command = _command(file, sandbox.url, sandbox.partner_id, "--concurrency", str(concurrency))
@@ -437,10 +439,10 @@ def test_kill_9_three_times_resends_at_most_the_concurrency_each_time_and_a_reru
         before = repeats()
         again = subprocess.run(command, capture_output=True, text=True, env=_env(), timeout=300)
         caused.append(repeats() - before)
-        print(f"\nrepeats caused by each of {kills} kills at concurrency {concurrency}: {caused}")
+        print(f"\nrepeats caused by each of {kills} kills at concurrency {concurrency} (bound {bound}): {caused}")
 
         assert again.returncode == 0, again.stdout + again.stderr
         assert f"{total} of {total} stations" in again.stdout
         assert len(sandbox.stats()["station_accepts"]) == total  # every station acknowledged
         assert _states() == {OutboxState.ACKED: total}
-        assert all(n <= concurrency for n in caused), caused
+        assert all(n <= bound for n in caused), caused
