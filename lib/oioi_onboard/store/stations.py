@@ -14,8 +14,9 @@ from sqlmodel import Session, select
 
 from ..errors import NotFound
 from ..oioi.ids import normalise_evse_id
+from ..oioi.messages import Station as StationModel
 from ..oioi.messages import canonical_sha256
-from ..sheets.stations import build_stations, connectors_signature
+from ..sheets.stations import connectors_signature, iter_stations
 from ..sheets.validate import RegistryContext, Validation
 from .auth import Actor, require_edit, visible_cpo_ids
 from .models import Connector, Cpo, ImportRecord, OperatorId, Stage, Station, utcnow
@@ -69,19 +70,10 @@ def store_import(
     if cpo is None:
         raise NotFound(f"there is no CPO with id {cpo_id}")
     context = registry_context(session, cpo_id=cpo_id)
-    accepted = []
-    for station in build_stations(validation.frame, validation.valid_station_ids()):
-        if station.operator_id not in context.operator_ids or station.id in context.foreign_station_ids:
-            continue
-        if any(normalise_evse_id(c.id) in context.foreign_evse_keys for c in station.connectors):
-            continue
-        accepted.append(station)
-
     record = ImportRecord(
         cpo_id=cpo_id, user_name=actor.name, file_name=file_name, file_sha256=file_sha256,
         rows=len(validation.frame), stations=validation.stations, connectors=validation.connectors,
-        stations_stored=len(accepted), errors=validation.errors, warnings=validation.warnings,
-        full_upload=full_upload,
+        stations_stored=0, errors=validation.errors, warnings=validation.warnings, full_upload=full_upload,
     )
     session.add(record)
     session.flush()
@@ -94,71 +86,97 @@ def store_import(
             .where(Station.cpo_id == cpo_id)
         ).all()
     }
-
-    new_rows, new_payloads, changed, unchanged_pks = [], [], [], []
+    # Stations are built and written a batch at a time: a national file never holds 50,000 models at once.
+    new, changed, unchanged_pks = [], [], []
+    stored = 0
     now = utcnow()
-    for station in accepted:
+    for station in iter_stations(validation.frame, validation.valid_station_ids()):
+        if not _ours(station, context):
+            continue
+        stored += 1
         payload = station.to_json()
         sha = canonical_sha256(payload)
-        stored = existing.get(station.id)
-        if stored is None:
-            new_rows.append({
-                "cpo_id": cpo_id, "station_id": station.id, "name": station.name, "latitude": station.latitude,
-                "longitude": station.longitude, "city": station.address.city, "cpo_operator_id": station.operator_id,
-                "payload": payload, "payload_sha256": sha, "connectors_signature": connectors_signature(payload),
-                "import_id": record.id, "updated_at": now,
-            })
-            new_payloads.append(payload)
-        elif stored.payload_sha256 == sha and not stored.deleted:
-            unchanged_pks.append(stored.id)  # keep the row (and its connectors' statuses) as it is
+        fields = {"name": station.name, "latitude": station.latitude, "longitude": station.longitude,
+                  "city": station.address.city, "cpo_operator_id": station.operator_id, "payload": payload,
+                  "payload_sha256": sha, "connectors_signature": connectors_signature(payload),
+                  "import_id": record.id, "updated_at": now}
+        known = existing.get(station.id)
+        if known is None:
+            new.append({"cpo_id": cpo_id, "station_id": station.id, **fields})
+        elif known.payload_sha256 == sha and not known.deleted:
+            unchanged_pks.append(known.id)  # keep the row (and its connectors' statuses) as it is
         else:
-            changed.append((stored.id, station, payload, sha))
+            changed.append((known.id, fields))
+        if len(new) >= _BATCH:
+            _insert_new(session, cpo_id, new)
+            new = []
+        if len(changed) >= _BATCH:
+            _update_changed(session, changed)
+            changed = []
+        if len(unchanged_pks) >= _BATCH:
+            _keep_unchanged(session, unchanged_pks, record.id)
+            unchanged_pks = []
+    _insert_new(session, cpo_id, new)
+    _update_changed(session, changed)
+    _keep_unchanged(session, unchanged_pks, record.id)
+    record.stations_stored = stored
+    session.add(record)
 
-    for start in range(0, len(unchanged_pks), _BATCH):
-        session.execute(
-            update(Station).where(Station.id.in_(unchanged_pks[start:start + _BATCH])).values(import_id=record.id)
-        )
-    if changed:
-        pks = [pk for pk, *_ in changed]
-        rows = {s.id: s for s in session.exec(select(Station).where(Station.id.in_(pks))).all()}
-        connectors_of: dict[int, list[Connector]] = defaultdict(list)
-        for connector in session.exec(select(Connector).where(Connector.station_pk.in_(pks))).all():
-            connectors_of[connector.station_pk].append(connector)
-        for pk, station, payload, sha in changed:
-            stored = rows[pk]
-            stored.name, stored.latitude, stored.longitude = station.name, station.latitude, station.longitude
-            stored.city, stored.cpo_operator_id = station.address.city, station.operator_id
-            stored.payload, stored.payload_sha256, stored.deleted, stored.updated_at = payload, sha, False, now
-            stored.import_id = record.id
-            _update_connectors(session, stored, connectors_of[pk], payload)
-            stored.connectors_signature = connectors_signature(payload)
-            session.add(stored)
-
-    for start in range(0, len(new_rows), _BATCH):
-        batch = new_rows[start:start + _BATCH]
-        # Core inserts on the session's connection: the ORM's bulk path costs more than the database.
-        connection = session.connection()
-        stations = Station.__table__
-        pks = connection.execute(
-            insert(stations).returning(stations.c.id, sort_by_parameter_order=True), batch
-        ).scalars().all()
-        connector_rows = [
-            row for pk, payload in zip(pks, new_payloads[start:start + _BATCH], strict=True)
-            for row in _connector_rows(pk, cpo_id, payload)
-        ]
-        if connector_rows:
-            connection.execute(insert(Connector.__table__), connector_rows)
-
-    if accepted:
+    if stored:
         set_stage(session, cpo_id=cpo_id, stage=Stage.STATIONS_VALIDATED)
-    blocked = validation.stations - len(accepted)
+    blocked = validation.stations - stored
     audit(
         session, actor_name=actor.name, action="stations.import", cpo_id=cpo_id,
-        detail=(f"{file_name} (sha256 {file_sha256[:12]}): {len(accepted)} stations stored, {blocked} blocked, "
+        detail=(f"{file_name} (sha256 {file_sha256[:12]}): {stored} stations stored, {blocked} blocked, "
                 f"{validation.errors} errors, {validation.warnings} warnings"),
     )
     session.flush()
     return record
+
+
+def _ours(station: StationModel, context: RegistryContext) -> bool:
+    """Checked again at the moment of storing: no id of another CPO, and an operator id of this one."""
+    if station.operator_id not in context.operator_ids or station.id in context.foreign_station_ids:
+        return False
+    return not any(normalise_evse_id(c.id) in context.foreign_evse_keys for c in station.connectors)
+
+
+def _insert_new(session: Session, cpo_id: int, rows: list[dict]) -> None:
+    """Core inserts on the session's connection: the ORM's bulk path costs more than the database."""
+    if not rows:
+        return
+    connection = session.connection()
+    # One executemany, then the new keys by station id: RETURNING in parameter order is a statement per row
+    # on SQLite (it cannot promise the order otherwise), 50,000 statements for a national file.
+    connection.execute(insert(Station.__table__), rows)
+    pk_of = {station_id: pk for pk, station_id in connection.execute(
+        select(Station.id, Station.station_id).where(Station.cpo_id == cpo_id,
+                                                     Station.station_id.in_([row["station_id"] for row in rows])))}
+    connector_rows = [c for row in rows for c in _connector_rows(pk_of[row["station_id"]], cpo_id, row["payload"])]
+    if connector_rows:
+        connection.execute(insert(Connector.__table__), connector_rows)
+
+
+def _update_changed(session: Session, changed: list[tuple[int, dict]]) -> None:
+    if not changed:
+        return
+    pks = [pk for pk, _ in changed]
+    rows = {s.id: s for s in session.exec(select(Station).where(Station.id.in_(pks))).all()}
+    connectors_of: dict[int, list[Connector]] = defaultdict(list)
+    for connector in session.exec(select(Connector).where(Connector.station_pk.in_(pks))).all():
+        connectors_of[connector.station_pk].append(connector)
+    for pk, fields in changed:
+        stored = rows[pk]
+        for name, value in fields.items():
+            setattr(stored, name, value)
+        stored.deleted = False
+        _update_connectors(session, stored, connectors_of[pk], fields["payload"])
+        session.add(stored)
+
+
+def _keep_unchanged(session: Session, pks: list[int], import_id: int) -> None:
+    if pks:
+        session.execute(update(Station).where(Station.id.in_(pks)).values(import_id=import_id))
 
 
 def _update_connectors(session: Session, stored: Station, current: list[Connector], payload: dict) -> None:

@@ -43,6 +43,7 @@ from .queue_control import pause
 log = logging.getLogger(__name__)
 
 ANALYZE_ABOVE = 1000  # rows queued at once after which PostgreSQL gets fresh statistics
+_ENQUEUE_BATCH = 2000
 
 
 class ConfirmationRequired(PlanError):
@@ -128,31 +129,36 @@ def enqueue_plan(
 
     session.add(run)
     session.flush()
-    stations = _load_stations(session, [item.station_pk for item in to_send])
     open_rows = _open_rows_by_key(session, cpo_id=plan.cpo_id, keys=[item.station_id for item in to_send])
-    inserts: list[dict[str, Any]] = []
     supersede: list[int] = []
-    queued = 0
+    queued = inserted = 0
     stamp = utcnow()
-    for item in to_send:
-        station = stations[item.station_pk]
-        if item.change == "connectors_changed":
-            queued += _enqueue_replacement(session, run, plan, item, station, open_rows, supersede)
-            continue
-        [(body, sha, key)] = planned_requests(session, item, station, plan.partner_identifier)
-        if _already_open(open_rows.get(key, []), sha, supersede):
-            continue
-        signature = station.acked_connectors_signature if item.change == "deleted" else station.connectors_signature
-        inserts.append(_row(run, key, item.change, body, sha, signature, stamp))
+    # A batch at a time: a national push never holds 50,000 stations and request bodies at once.
+    for start in range(0, len(to_send), _ENQUEUE_BATCH):
+        batch = to_send[start:start + _ENQUEUE_BATCH]
+        stations = _load_stations(session, [item.station_pk for item in batch])
+        inserts: list[dict[str, Any]] = []
+        for item in batch:
+            station = stations[item.station_pk]
+            if item.change == "connectors_changed":
+                queued += _enqueue_replacement(session, run, plan, item, station, open_rows, supersede)
+                continue
+            [(body, sha, key)] = planned_requests(session, item, station, plan.partner_identifier)
+            if _already_open(open_rows.get(key, []), sha, supersede):
+                continue
+            signature = (station.acked_connectors_signature if item.change == "deleted"
+                         else station.connectors_signature)
+            inserts.append(_row(run, key, item.change, body, sha, signature, stamp))
+        if inserts:
+            session.execute(insert(Outbox), inserts)
+            inserted += len(inserts)
     if supersede:
         _supersede(session, supersede)
-    if inserts:
-        session.execute(insert(Outbox), inserts)
-        if len(inserts) >= ANALYZE_ABOVE and session.get_bind().dialect.name == "postgresql":
-            # Fresh planner statistics: with stale ones a claim right after a full load takes
-            # seconds instead of milliseconds, and the workers idle.
-            session.execute(text("ANALYZE outbox"))
-    run.total = queued + len(inserts)
+    if inserted >= ANALYZE_ABOVE and session.get_bind().dialect.name == "postgresql":
+        # Fresh planner statistics: with stale ones a claim right after a full load takes
+        # seconds instead of milliseconds, and the workers idle.
+        session.execute(text("ANALYZE outbox"))
+    run.total = queued + inserted
     if run.total == 0:
         run.finished_at = utcnow()
     session.add(run)

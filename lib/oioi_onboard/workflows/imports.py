@@ -197,11 +197,14 @@ def import_file(
     constants: dict[str, str] | None = None,
     keep: bool = True,
     full_upload: bool = True,
+    raw: RawSheet | LocationsFile | None = None,
+    mapped: MappedSheet | None = None,
 ) -> ImportResult:
-    """Read, map, validate and (with ``keep`` and a CPO) store one file."""
-    raw = read_file(data, file_name)
-    mapped = map_sheet(session, actor=actor, cpo_id=cpo_id, raw=raw, profile=profile, operators=operators,
-                       constants=constants)
+    """Read, map, validate and (with ``keep`` and a CPO) store one file; ``raw`` and ``mapped``, when
+    given, are this file already read and mapped for this CPO, and are not done again."""
+    raw = raw or read_file(data, file_name)
+    mapped = mapped or map_sheet(session, actor=actor, cpo_id=cpo_id, raw=raw, profile=profile,
+                                 operators=operators, constants=constants)
     validation = check(session, actor=actor, cpo_id=cpo_id, frame=mapped.frame, mapping_issues=mapped.issues)
     record = None
     if keep and session is not None and cpo_id is not None:

@@ -14,7 +14,7 @@ import asyncio
 import logging
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -46,7 +46,7 @@ from ..sync.queue_control import (
     resume_if_setup_changed,
     take_push_lock,
 )
-from .imports import import_file
+from .imports import import_file, map_sheet, read_file
 
 log = logging.getLogger(__name__)
 
@@ -309,17 +309,34 @@ def push_file(
     the push run and the audit entries name ``actor`` (the command line's: ``cli:<login>``).
     """
     migrate(db_url)
+    with ExitStack() as lock:  # the CPO's push lock, from the import to the summary
+        summary, cpo_id, import_id, partner = _import_and_queue(
+            file, credentials=credentials, cpo_name=cpo_name, profile=profile, operators=operators,
+            constants=constants, concurrency=concurrency, yes=yes, replace_all=replace_all, actor=actor,
+            db_url=db_url, say=say, lock=lock)
+        # The file's frames are gone with _import_and_queue's frame: sending 50,000 stations keeps only the queue.
+        return follow_push(summary, db_url=db_url, cpo_id=cpo_id, import_id=import_id, partner=partner, say=say,
+                           on_progress=on_progress, on_follow=on_follow, backoff_base=backoff_base,
+                           backoff_max=backoff_max, **worker_options)
+
+
+def _import_and_queue(file: Path, *, credentials: Credentials, cpo_name: str | None, profile: str | None,
+                      operators: dict[str, str] | None, constants: dict[str, str] | None, concurrency: int | None,
+                      yes: bool, replace_all: bool, actor: Actor, db_url: str | None,
+                      say: Callable[[str], None], lock: ExitStack) -> tuple[PushSummary, int, int, str]:
+    """Read and map the file once, register or update its CPO, take its push lock (held until ``lock``
+    closes), then validate, store and queue it."""
     try:
         data = file.read_bytes()
     except OSError as error:
         raise UserError(f"{file} cannot be read: {error.strerror or error}") from None
-
+    options = {"profile": profile, "operators": operators, "constants": constants}
     with session_scope(db_url) as session:
         known = session.execute(select(Cpo.id).where(Cpo.name == cpo_name)).scalars().first() if cpo_name else None
-        # Map once to learn the operator ids (a new CPO is registered with them) ...
-        first = import_file(session if known else None, actor=actor, cpo_id=known, data=data, file_name=file.name,
-                            profile=profile, operators=operators, constants=constants, keep=False)
-        operator_ids = _file_operator_ids(first.mapped.frame)
+        # Mapped first to learn the operator ids (a new CPO is registered with them) ...
+        raw = read_file(data, file.name)
+        mapped = map_sheet(session if known else None, actor=actor, cpo_id=known, raw=raw, **options)
+        operator_ids = _file_operator_ids(mapped.frame)
         found = _find_cpo(session, name=cpo_name, operator_ids=operator_ids)
         cpo_id = found.id if found is not None else None
     prepared = None
@@ -338,23 +355,21 @@ def push_file(
             cpo_id = found.id
 
     # One push at a time per CPO: a second one would import, plan and summarise against this one's work.
-    with holding_push_lock(db_url, actor=actor, cpo_id=cpo_id) as lock:
-        with session_scope(db_url) as session:
-            if prepared is None:
-                cpo, partner = _prepare_cpo(session, actor=actor, name=cpo_name, operator_ids=operator_ids,
-                                            given=credentials, concurrency=concurrency, say=say)
-            else:
-                cpo, partner = session.get(Cpo, cpo_id), prepared
-            # ... then the one import workflow against the CPO's registry, stored as a full upload.
-            result = import_file(session, actor=actor, cpo_id=cpo_id, data=data, file_name=file.name,
-                                 profile=profile, operators=operators, constants=constants)
-            summary = queue_push(session, actor=actor, cpo=cpo, partner=partner, record=result.record,
-                                 validation=result.validation, yes=yes, replace_all=replace_all, say=say,
-                                 push_lock=lock)
-            import_id = result.record.id
-        return follow_push(summary, db_url=db_url, cpo_id=cpo_id, import_id=import_id, partner=partner, say=say,
-                           on_progress=on_progress, on_follow=on_follow, backoff_base=backoff_base,
-                           backoff_max=backoff_max, **worker_options)
+    holder = lock.enter_context(holding_push_lock(db_url, actor=actor, cpo_id=cpo_id))
+    with session_scope(db_url) as session:
+        if prepared is None:
+            cpo, partner = _prepare_cpo(session, actor=actor, name=cpo_name, operator_ids=operator_ids,
+                                        given=credentials, concurrency=concurrency, say=say)
+        else:
+            cpo, partner = session.get(Cpo, cpo_id), prepared
+        # ... then the one import workflow against the CPO's registry, stored as a full upload; a CPO that
+        # existed already mapped it with its own defaults and profiles, a new one maps it again with them.
+        result = import_file(session, actor=actor, cpo_id=cpo.id, data=data, file_name=file.name, raw=raw,
+                             mapped=mapped if known == cpo.id else None, **options)
+        summary = queue_push(session, actor=actor, cpo=cpo, partner=partner, record=result.record,
+                             validation=result.validation, yes=yes, replace_all=replace_all, say=say,
+                             push_lock=holder)
+        return summary, cpo.id, result.record.id, partner
 
 
 def queue_push(session: Session, *, actor: Actor, cpo: Cpo, partner: str, record: ImportRecord,
