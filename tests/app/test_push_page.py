@@ -174,3 +174,27 @@ def test_resuming_a_paused_queue_is_audited_once_by_the_library(cpo_id):
         entries = [e for e in audit_log(session, actor=SYSTEM, cpo_id=cpo_id) if e.action == "push queue resumed"]
         assert [(e.user_name, e.detail) for e in entries] == [
             ("admin", "was paused: the endpoint rejected the API key")]
+
+
+def test_push_is_refused_with_whose_push_runs_while_a_command_line_push_holds_the_cpo(cpo_id):
+    import os
+    import socket
+
+    from oioi_onboard.sync.queue_control import release_push_lock, take_push_lock
+
+    holder = f"{socket.gethostname()}-{os.getpid()}-beef"  # a live process of this host: this one
+    with session_scope() as session:
+        take_push_lock(session, actor=SYSTEM.__class__(name="cli:alice", role=SYSTEM.role), cpo_id=cpo_id,
+                       holder=holder)
+    app = page()
+    app.button(key="push_go").click().run()
+    assert not app.exception, app.exception
+    [error] = [e.value for e in app.error]
+    assert "a push for CPO 'Push CPO' is running (started " in error and " UTC by cli:alice)" in error
+    with session_scope() as session:
+        assert session.execute(select(func.count()).select_from(Outbox)).scalar_one() == 0
+
+    with session_scope() as session:
+        release_push_lock(session, cpo_id=cpo_id, holder=holder)
+    app.button(key="push_go").click().run()
+    assert "30 request(s) queued" in app.success[0].value

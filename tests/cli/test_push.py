@@ -11,18 +11,21 @@ import csv
 import getpass
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
 from oioi_onboard.store.db import migrate, session_scope
-from oioi_onboard.store.models import ImportRecord, Outbox, OutboxState, PushRun, Station
+from oioi_onboard.store.models import Cpo, ImportRecord, Outbox, OutboxState, PushRun, Station
 from oioi_onboard.testing.sandbox import running_sandbox
+from oioi_onboard.testing.store import make_cpo
 from tests.conftest import ROOT
 from tests.helpers.faulty_front import faulty_front
 
@@ -333,3 +336,113 @@ def test_worker_backoff_options_reach_the_worker(tmp_path):
         # 4 s ...) five gaps this short would come about once in 10,000 runs.
         assert all(gap <= 0.1 + 0.05 + 0.35 for gap in gaps), gaps
         assert _states() == {OutboxState.PENDING: 1}  # still failing: retried, never failed
+
+
+# --------------------------------------------------------------------------- two pushes for one CPO at once
+
+
+@pytest.mark.parametrize("registered", [False, True], ids=["new CPO", "registered CPO"])
+def test_two_identical_pushes_at_once_one_sends_the_other_is_refused_with_exit_2(tmp_path, registered):
+    total = 400
+    file = _station_file(tmp_path / "stations.csv", total)
+    with running_sandbox(tmp_path / "sb", api_keys=(KEY,), latency_ms=50) as sandbox:
+        if registered:
+            migrate()
+            with session_scope() as session:
+                make_cpo(session, name="CPO DE*DMO", operator_ids="DE*DMO", endpoint=sandbox.url, api_key=KEY,
+                         partner_ids=sandbox.partner_id)
+        command = _command(file, sandbox.url, sandbox.partner_id, "--concurrency", "4", "--json")
+        pushes = [_start(tmp_path, name, command) for name in ("a", "b")]  # the same moment
+        try:
+            codes = [push.wait(timeout=240) for push in pushes]
+        finally:
+            for push in pushes:
+                if push.poll() is None:
+                    push.kill()
+        out = {name: ((tmp_path / f"{name}.out").read_text(), (tmp_path / f"{name}.err").read_text())
+               for name in ("a", "b")}
+        assert sorted(codes) == [0, 2], out
+        sent, refused = ("a", "b") if codes[0] == 0 else ("b", "a")
+        summary = json.loads(out[sent][0])
+        assert summary["ok"] and summary["acknowledged"] == summary["stations_in_file"] == total
+        stdout, stderr = out[refused]
+        assert stdout == "" and "Traceback" not in stderr  # no summary at all, least of all a wrong one
+        lines = stderr.strip().splitlines()
+        # Whichever registered the new CPO says so, even when the other one's push got to run.
+        assert lines[:-1] in ([], ["registered CPO 'CPO DE*DMO' with operator ids DE*DMO"]), stderr
+        assert re.fullmatch(rf"error: a push for CPO 'CPO DE\*DMO' is running \(started \d\d:\d\d UTC by "
+                            rf"cli:{re.escape(getpass.getuser())}\)", lines[-1]), lines[-1]
+        accepts = sandbox.stats()["station_accepts"]
+        assert len(accepts) == total and set(accepts.values()) == {1}  # everything once, nothing twice
+    with session_scope() as session:  # the refused push imported and queued nothing
+        assert session.execute(select(func.count()).select_from(ImportRecord)).scalar_one() == 1
+        assert session.execute(select(func.count()).select_from(PushRun)).scalar_one() == 1
+        assert session.execute(select(Cpo.push_lock_holder)).scalars().all() == [None]  # released at the end
+
+
+def test_a_push_killed_with_9_leaves_no_lock_that_blocks_the_rerun(tmp_path):
+    total = 600
+    file = _station_file(tmp_path / "stations.csv", total)
+    with running_sandbox(tmp_path / "sb", api_keys=(KEY,), latency_ms=50) as sandbox:
+        command = _command(file, sandbox.url, sandbox.partner_id, "--concurrency", "4")
+        first = _start(tmp_path, "first", command)
+        try:
+            _wait(lambda: _acked() >= 40, 120, "the first acknowledgements", first)
+            first.send_signal(signal.SIGKILL)
+            first.wait(timeout=10)
+        finally:
+            if first.poll() is None:
+                first.kill()
+        with session_scope() as session:
+            holder, until = session.execute(select(Cpo.push_lock_holder, Cpo.push_lock_until)).one()
+        assert holder is not None and holder.split("-")[-2] == str(first.pid)  # the dead push's lock is there
+        assert until > datetime.now(UTC)  # and has not run out
+
+        again = subprocess.run(command, capture_output=True, text=True, env=_env(), timeout=300)
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert "resuming" in again.stderr and "is running" not in again.stderr
+        assert f"{total} of {total} stations" in again.stdout
+        assert len(sandbox.stats()["station_accepts"]) == total
+    with session_scope() as session:
+        assert session.execute(select(Cpo.push_lock_holder)).scalars().all() == [None]
+
+
+# --------------------------------------------------------------------------- kill -9, again and again
+
+
+def test_kill_9_three_times_resends_at_most_the_stated_bound_each_time_and_a_rerun_finishes(tmp_path):
+    """What a push killed with SIGKILL can have sent and not recorded: its requests on the wire (the
+    concurrency) and the answers waiting to be recorded (at most a quarter of it, at least 4), less one;
+    docs/operations.md states the bound."""
+    total, concurrency, kills = 3000, 16, 3
+    bound = concurrency + max(4, concurrency // 4) - 1
+    file = _station_file(tmp_path / "stations.csv", total)
+    with running_sandbox(tmp_path / "sb", api_keys=(KEY,), latency_ms=20) as sandbox:
+        command = _command(file, sandbox.url, sandbox.partner_id, "--concurrency", str(concurrency))
+
+        def repeats() -> int:  # station-posts the sandbox accepted for a station it already held
+            return sum(n - 1 for n in sandbox.stats()["station_accepts"].values())
+
+        caused = []  # repeats each kill caused, seen while the next run sends what the killed one held
+        for kill in range(kills):
+            before = repeats()
+            push = _start(tmp_path, f"push{kill}", command)
+            try:
+                _wait(lambda k=kill: _acked() >= (k + 1) * total // (kills + 1), 240, "acknowledgements", push)
+                push.send_signal(signal.SIGKILL)
+                push.wait(timeout=10)
+            finally:
+                if push.poll() is None:
+                    push.kill()
+            if kill:
+                caused.append(repeats() - before)
+        before = repeats()
+        again = subprocess.run(command, capture_output=True, text=True, env=_env(), timeout=300)
+        caused.append(repeats() - before)
+        print(f"\nrepeats caused by each of {kills} kills at concurrency {concurrency} (bound {bound}): {caused}")
+
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert f"{total} of {total} stations" in again.stdout
+        assert len(sandbox.stats()["station_accepts"]) == total  # every station acknowledged
+        assert _states() == {OutboxState.ACKED: total}
+        assert all(n <= bound for n in caused), caused

@@ -86,6 +86,13 @@ class Cpo(SQLModel, table=True):
     # never pull one CPO at once; a worker that died leaves a lease that simply runs out.
     ocpi_pull_lease_holder: str | None = None
     ocpi_pull_lease_until: datetime | None = None
+    # The push running for this CPO now (``sync.queue_control.take_push_lock``): its process
+    # (``host-pid-xxxx``), who started it and when, and until when it counts as alive (renewed while it
+    # runs; a holder killed on this host is seen dead at once, elsewhere when this runs out).
+    push_lock_holder: str | None = None
+    push_lock_by: str | None = None
+    push_lock_since: datetime | None = None
+    push_lock_until: datetime | None = None
 
 
 class OperatorId(SQLModel, table=True):

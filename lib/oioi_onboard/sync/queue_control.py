@@ -13,11 +13,12 @@ from __future__ import annotations
 import hashlib
 import os
 import socket
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlmodel import Session
 
+from ..errors import Conflict
 from ..store.auth import Actor, require_edit
 from ..store.models import Cpo, Outbox, OutboxState, PartnerIdentifier, utcnow
 from ..store.queries import audit, get_cpo
@@ -30,6 +31,10 @@ __all__ = [
     "mark_reachable",
     "reclaim_abandoned",
     "retry_failed",
+    "take_push_lock",
+    "renew_push_lock",
+    "release_push_lock",
+    "check_push_lock",
 ]
 
 def _setup_fingerprint(session: Session, cpo_id: int) -> str | None:
@@ -168,6 +173,77 @@ def reclaim_abandoned(session: Session, *, actor: Actor, cpo_id: int) -> int:
         .values(state=OutboxState.PENDING, claimed_by=None, claimed_until=None, next_attempt_at=utcnow()),
         execution_options={"synchronize_session": False},
     ).rowcount or 0
+
+
+# --- one push at a time per CPO ----------------------------------------------------------------
+# Two pushes of one CPO at once would each import, plan and summarise against the other's changes: the
+# second is refused at once instead. The lock is a few columns of the CPO's row, taken with a conditional
+# UPDATE (the same on SQLite and PostgreSQL); its holder renews it while it runs. A holder killed on this
+# host is seen dead at once (a rerun after kill -9 resumes right away), one elsewhere once it runs out.
+
+PUSH_LOCK_SECONDS = 60.0
+
+
+def take_push_lock(session: Session, *, actor: Actor, cpo_id: int, holder: str,
+                   lease_seconds: float = PUSH_LOCK_SECONDS) -> None:
+    """Hold the CPO's push lock as ``holder`` (a ``host-pid-xxxx`` id), or raise ``Conflict`` saying
+    whose push is running. Run it in a transaction of its own, committed before the push starts."""
+    require_edit(actor, get_cpo(session, actor=actor, cpo_id=cpo_id).id)
+    now = utcnow()
+    values = {"push_lock_holder": holder, "push_lock_by": actor.name, "push_lock_since": now,
+              "push_lock_until": now + timedelta(seconds=lease_seconds)}
+    free = or_(Cpo.push_lock_holder.is_(None), Cpo.push_lock_until < now, Cpo.push_lock_holder == holder)
+    if _update_lock(session, cpo_id, free, values):
+        return
+    current = _lock_holder(session, cpo_id)  # released since, or held by a push killed on this host
+    if current is None and _update_lock(session, cpo_id, Cpo.push_lock_holder.is_(None), values):
+        return
+    if current is not None and _dead_local_worker(current, socket.gethostname()) and _update_lock(
+            session, cpo_id, Cpo.push_lock_holder == current, values):
+        return
+    raise Conflict(_running_message(session, cpo_id))
+
+
+def renew_push_lock(session: Session, *, cpo_id: int, holder: str, lease_seconds: float = PUSH_LOCK_SECONDS) -> bool:
+    """Keep holding the lock a while longer; False if ``holder`` no longer holds it."""
+    return _update_lock(session, cpo_id, Cpo.push_lock_holder == holder,
+                        {"push_lock_until": utcnow() + timedelta(seconds=lease_seconds)})
+
+
+def release_push_lock(session: Session, *, cpo_id: int, holder: str) -> None:
+    _update_lock(session, cpo_id, Cpo.push_lock_holder == holder,
+                 {"push_lock_holder": None, "push_lock_by": None, "push_lock_since": None, "push_lock_until": None})
+
+
+def check_push_lock(session: Session, *, cpo_id: int, holder: str | None = None) -> None:
+    """Raise ``Conflict`` if a push other than ``holder``'s is running for the CPO (the push page's
+    button and ``ocpi pull --push`` queue nothing while one is)."""
+    row = session.execute(select(Cpo.push_lock_holder, Cpo.push_lock_until).where(Cpo.id == cpo_id)).first()
+    if row is None or row[0] is None or row[0] == holder:
+        return
+    if row[1] is not None and row[1] < utcnow():
+        return
+    if _dead_local_worker(row[0], socket.gethostname()):
+        return
+    raise Conflict(_running_message(session, cpo_id))
+
+
+def _update_lock(session: Session, cpo_id: int, condition, values: dict) -> bool:  # noqa: ANN001
+    return bool(session.execute(
+        update(Cpo).where(Cpo.id == cpo_id, condition).values(**values),
+        execution_options={"synchronize_session": False},
+    ).rowcount)
+
+
+def _lock_holder(session: Session, cpo_id: int) -> str | None:
+    return session.execute(select(Cpo.push_lock_holder).where(Cpo.id == cpo_id)).scalar_one_or_none()
+
+
+def _running_message(session: Session, cpo_id: int) -> str:
+    name, by, since = session.execute(
+        select(Cpo.name, Cpo.push_lock_by, Cpo.push_lock_since).where(Cpo.id == cpo_id)).one()
+    started = f"started {since:%H:%M} UTC" if since is not None else "started a moment ago"
+    return f"a push for CPO {name!r} is running ({started} by {by or 'someone'})"
 
 
 def _dead_local_worker(worker_id: str | None, host: str) -> bool:

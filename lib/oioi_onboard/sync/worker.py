@@ -3,7 +3,11 @@
 One lane per CPO: one OioiClient (kept-alive connections, no retries of its own:
 retries are scheduled in the outbox so they survive restarts) and at most
 ``Cpo.concurrency`` requests in flight. Each lane keeps a small buffer of claimed
-rows so the wire never waits for the database. Database work runs on one
+rows so the wire never waits for the database. Answers are recorded within a few ms, and a
+lane starts no request while a quarter of its concurrency (at least 4) of its answers wait
+to be recorded: a worker killed with SIGKILL can have sent and not recorded at most
+concurrency + that allowance - 1 requests per CPO, the most a restart sends twice
+(docs/operations.md). Database work runs on one
 thread, so claims and result batches are short transactions one after another
 while the event loop keeps sending.
 
@@ -72,7 +76,7 @@ from .outbox import Outcome, claim, record_results, release, renew_leases
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-RECORD_DELAY = 0.05  # seconds: ~3 answers per request in flight share one transaction
+RECORD_DELAY = 0.005  # seconds: answers arriving this close together share one transaction
 SWITCH_INTERVAL = 0.0005  # seconds
 PROBE_INTERVAL = 30.0  # seconds between probes of an unreachable endpoint (at most backoff_max)
 SETUP_REFUSALS = 3  # 220/403 in a row, with no answer proving the set-up works, pause the queue
@@ -141,6 +145,12 @@ class Lane:
     next_probe_at: float = 0.0
     setup_ok: bool = False  # an answer since the last start or resume proved the API key and partner work
     setup_refusals: int = 0  # 220/403 in a row before such an answer
+    unrecorded: int = 0  # answers not yet recorded in the database
+
+    @property
+    def allowance(self) -> int:
+        """Answers that may wait to be recorded while the lane starts more requests."""
+        return max(4, self.concurrency // 4)
 
     @property
     def status_share(self) -> int:
@@ -149,12 +159,12 @@ class Lane:
 
     @property
     def room(self) -> int:
-        """Requests this lane may start now."""
-        if self.paused or time.monotonic() < self.hold_until:
+        """Requests this lane may start now: sent and not recorded stay under concurrency + allowance."""
+        if self.paused or time.monotonic() < self.hold_until or self.unrecorded >= self.allowance:
             return 0
         if self.unreachable:
             return 1 - self.running if time.monotonic() >= self.next_probe_at else 0
-        return self.concurrency - self.running
+        return min(self.concurrency - self.running, self.allowance - self.unrecorded)
 
 
 def default_worker_id() -> str:
@@ -221,6 +231,7 @@ class Worker:
         self.recording = 0  # result batches being written right now
         self.pausing: dict[int, Lane] = {}  # outbox row id -> the lane its unrecorded "paused" result paused
         self.status_claim_seconds = 0.0  # a claim of statuses lately takes this long (moving average)
+        self.answered: dict[int, Lane] = {}  # outbox row id -> the lane whose unrecorded answer it is
         self.on_cycle = on_cycle
 
     # -- database work, on the one DB thread ------------------------------------------
@@ -445,7 +456,11 @@ class Worker:
                 # Rows held but not sent go back too; the pause reason says why.
                 self._release_buffer(lane)
         finally:
+            # Unrecorded answers count against the lane's allowance until ``flush_results`` writes them:
+            # an answer lost with the process is one a restart sends again, and they stay few.
             self.results.append(result)
+            self.answered[result.outbox_id] = lane
+            lane.unrecorded += 1
             lane.running -= 1
             if row.kind in STATUS_KINDS:
                 lane.status_running -= 1
@@ -535,9 +550,15 @@ class Worker:
             acked_cpos: set[int] = set()
             try:
                 acked_cpos = await self._db(self._record, batch, marks)
+                freed: dict[int, Lane] = {}
                 for result in batch:  # the database now says "paused" itself
                     if (lane := self.pausing.pop(result.outbox_id, None)) is not None:
                         lane.pause_unrecorded = False
+                    if (lane := self.answered.pop(result.outbox_id, None)) is not None:
+                        lane.unrecorded -= 1
+                        freed[lane.cpo_id] = lane
+                for lane in freed.values():
+                    self.start_sends(lane)  # a lane held back by its allowance sends again now
             except Exception:  # noqa: BLE001 - keep the results, try again shortly
                 log.exception("recording %d results failed; retrying", len(batch))
                 self.results = batch + self.results
@@ -555,14 +576,20 @@ class Worker:
     async def flusher(self, stop: asyncio.Event) -> None:
         while True:
             await self.results_ready.wait()
-            if not stop.is_set():
-                # Let a few more answers arrive so one transaction records them together; this is
-                # also the longest an acknowledged request waits to be recorded.
+            if not stop.is_set() and not self._record_now():
+                # Let answers arriving close together share one transaction; briefly, since unrecorded
+                # answers hold their lane back once there are as many as its allowance.
                 await asyncio.sleep(RECORD_DELAY)
             self.results_ready.clear()
             await self.flush_results()
             if stop.is_set() and not self.tasks and not self.results and not self.marks:
                 return
+
+    def _record_now(self) -> bool:
+        """Whether to record the answers at once: nothing is on the wire, or a lane used half its allowance."""
+        lanes = self.lanes.values()
+        return (not any(lane.running for lane in lanes)
+                or any(2 * lane.unrecorded >= lane.allowance for lane in lanes))
 
     async def heartbeat(self, stop: asyncio.Event) -> None:
         interval = max(0.2, self.options.lease_seconds / 3)

@@ -11,13 +11,17 @@ follows a pulled import the same way.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from ..errors import NotFound, UserError
@@ -29,12 +33,22 @@ from ..store import queries
 from ..store.auth import SYSTEM, Actor, require_edit
 from ..store.db import migrate, session_scope
 from ..store.models import OPEN_STATES, Cpo, ImportRecord, Outbox, OutboxState, PushRun, Station
-from ..store.registry import register_cpo, set_api_key, update_cpo
+from ..store.registry import RegistrationError, register_cpo, set_api_key, update_cpo
 from ..sync.diff import PushPlan, mass_replacement, plan_push
 from ..sync.outbox import enqueue_plan
 from ..sync.progress import PushProgress, run_progress
-from ..sync.queue_control import reclaim_abandoned, resume_if_setup_changed
+from ..sync.queue_control import (
+    PUSH_LOCK_SECONDS,
+    check_push_lock,
+    reclaim_abandoned,
+    release_push_lock,
+    renew_push_lock,
+    resume_if_setup_changed,
+    take_push_lock,
+)
 from .imports import import_file, map_sheet, read_file
+
+log = logging.getLogger(__name__)
 
 
 def start_push(
@@ -47,14 +61,18 @@ def start_push(
     confirm_connector_changes: bool = False,
     dry_run: bool = False,
     replace_all: bool = False,
+    push_lock: str | None = None,
 ) -> tuple[PushPlan, PushRun]:
     """Plan what the endpoint lacks and queue it (or only record it, for a dry run).
 
     What an earlier push left queued stays queued and is sent first (it is older); rows a
-    killed worker of this machine still held go back to the queue at once.
+    killed worker of this machine still held go back to the queue at once. While another push
+    holds the CPO's push lock (``oioi-onboard push``) nothing is queued: ``Conflict`` says whose
+    it is; ``push_lock`` is the caller's own, when it holds it.
     """
     require_edit(actor, queries.get_cpo(session, actor=actor, cpo_id=cpo_id).id)
     if not dry_run:
+        check_push_lock(session, cpo_id=cpo_id, holder=push_lock)
         reclaim_abandoned(session, actor=actor, cpo_id=cpo_id)
         resume_if_setup_changed(session, actor=actor, cpo_id=cpo_id)
     plan = plan_push(session, actor=actor, cpo_id=cpo_id, partner_identifier=partner_identifier)
@@ -132,6 +150,41 @@ async def send(*, db_url: str | None, cpo_id: int, run_id: int | None,
     if signals:
         with session_scope(db_url) as session:
             raise Interrupted(signals[0], open_station_posts(session, cpo_id=cpo_id))
+
+
+@contextmanager
+def holding_push_lock(db_url: str | None, *, actor: Actor, cpo_id: int) -> Iterator[str]:
+    """Hold the CPO's push lock (renewed in the background) while the block runs; its holder id.
+
+    A second push of the CPO meanwhile gets ``Conflict`` at once ("a push for CPO X is running ...").
+    """
+    from ..sync.worker import default_worker_id
+
+    holder = default_worker_id()  # host-pid-xxxx: a rerun on this host sees at once that a killed one is dead
+    with session_scope(db_url) as session:
+        take_push_lock(session, actor=actor, cpo_id=cpo_id, holder=holder)
+    done = threading.Event()
+
+    def renew() -> None:
+        while not done.wait(PUSH_LOCK_SECONDS / 4):
+            try:
+                with session_scope(db_url) as session:
+                    renew_push_lock(session, cpo_id=cpo_id, holder=holder)
+            except Exception as error:  # noqa: BLE001 - e.g. SQLite busy with the import: next time
+                log.info("renewing the push lock of CPO %s failed: %s", cpo_id, error)
+
+    renewer = threading.Thread(target=renew, name="push-lock", daemon=True)
+    renewer.start()
+    try:
+        yield holder
+    finally:
+        done.set()
+        renewer.join(timeout=5)
+        try:
+            with session_scope(db_url) as session:
+                release_push_lock(session, cpo_id=cpo_id, holder=holder)
+        except Exception as error:  # noqa: BLE001 - it runs out by itself
+            log.warning("releasing the push lock of CPO %s failed: %s", cpo_id, error)
 
 
 # --- the whole job of `oioi-onboard push FILE` ------------------------------------------------
@@ -256,20 +309,23 @@ def push_file(
     the push run and the audit entries name ``actor`` (the command line's: ``cli:<login>``).
     """
     migrate(db_url)
-    summary, cpo_id, import_id, partner = _import_and_queue(
-        file, credentials=credentials, cpo_name=cpo_name, profile=profile, operators=operators, constants=constants,
-        concurrency=concurrency, yes=yes, replace_all=replace_all, actor=actor, db_url=db_url, say=say)
-    # The file's frames are gone with _import_and_queue's frame: sending 50,000 stations keeps only the queue.
-    return follow_push(summary, db_url=db_url, cpo_id=cpo_id, import_id=import_id, partner=partner, say=say,
-                       on_progress=on_progress, on_follow=on_follow, backoff_base=backoff_base,
-                       backoff_max=backoff_max, **worker_options)
+    with ExitStack() as lock:  # the CPO's push lock, from the import to the summary
+        summary, cpo_id, import_id, partner = _import_and_queue(
+            file, credentials=credentials, cpo_name=cpo_name, profile=profile, operators=operators,
+            constants=constants, concurrency=concurrency, yes=yes, replace_all=replace_all, actor=actor,
+            db_url=db_url, say=say, lock=lock)
+        # The file's frames are gone with _import_and_queue's frame: sending 50,000 stations keeps only the queue.
+        return follow_push(summary, db_url=db_url, cpo_id=cpo_id, import_id=import_id, partner=partner, say=say,
+                           on_progress=on_progress, on_follow=on_follow, backoff_base=backoff_base,
+                           backoff_max=backoff_max, **worker_options)
 
 
 def _import_and_queue(file: Path, *, credentials: Credentials, cpo_name: str | None, profile: str | None,
                       operators: dict[str, str] | None, constants: dict[str, str] | None, concurrency: int | None,
                       yes: bool, replace_all: bool, actor: Actor, db_url: str | None,
-                      say: Callable[[str], None]) -> tuple[PushSummary, int, int, str]:
-    """Read and map the file once, register or update its CPO, then validate, store and queue it."""
+                      say: Callable[[str], None], lock: ExitStack) -> tuple[PushSummary, int, int, str]:
+    """Read and map the file once, register or update its CPO, take its push lock (held until ``lock``
+    closes), then validate, store and queue it."""
     try:
         data = file.read_bytes()
     except OSError as error:
@@ -280,24 +336,49 @@ def _import_and_queue(file: Path, *, credentials: Credentials, cpo_name: str | N
         # Mapped first to learn the operator ids (a new CPO is registered with them) ...
         raw = read_file(data, file.name)
         mapped = map_sheet(session if known else None, actor=actor, cpo_id=known, raw=raw, **options)
-        cpo, partner = _prepare_cpo(session, actor=actor, name=cpo_name,
-                                    operator_ids=_file_operator_ids(mapped.frame),
-                                    given=credentials, concurrency=concurrency, say=say)
+        operator_ids = _file_operator_ids(mapped.frame)
+        found = _find_cpo(session, name=cpo_name, operator_ids=operator_ids)
+        cpo_id = found.id if found is not None else None
+    prepared = None
+    if cpo_id is None:  # registered in a transaction of its own: the push lock is a column of its row
+        try:
+            with session_scope(db_url) as session:
+                cpo, partner = _prepare_cpo(session, actor=actor, name=cpo_name, operator_ids=operator_ids,
+                                            given=credentials, concurrency=concurrency, say=say)
+                cpo_id, prepared = cpo.id, partner
+        except (IntegrityError, RegistrationError):
+            # The same push, started at the same moment, may have registered it first: push with that one.
+            with session_scope(db_url) as session:
+                found = _find_cpo(session, name=cpo_name, operator_ids=operator_ids)
+            if found is None:
+                raise
+            cpo_id = found.id
+
+    # One push at a time per CPO: a second one would import, plan and summarise against this one's work.
+    holder = lock.enter_context(holding_push_lock(db_url, actor=actor, cpo_id=cpo_id))
+    with session_scope(db_url) as session:
+        if prepared is None:
+            cpo, partner = _prepare_cpo(session, actor=actor, name=cpo_name, operator_ids=operator_ids,
+                                        given=credentials, concurrency=concurrency, say=say)
+        else:
+            cpo, partner = session.get(Cpo, cpo_id), prepared
         # ... then the one import workflow against the CPO's registry, stored as a full upload; a CPO that
         # existed already mapped it with its own defaults and profiles, a new one maps it again with them.
         result = import_file(session, actor=actor, cpo_id=cpo.id, data=data, file_name=file.name, raw=raw,
                              mapped=mapped if known == cpo.id else None, **options)
         summary = queue_push(session, actor=actor, cpo=cpo, partner=partner, record=result.record,
-                             validation=result.validation, yes=yes, replace_all=replace_all, say=say)
+                             validation=result.validation, yes=yes, replace_all=replace_all, say=say,
+                             push_lock=holder)
         return summary, cpo.id, result.record.id, partner
 
 
 def queue_push(session: Session, *, actor: Actor, cpo: Cpo, partner: str, record: ImportRecord,
                validation,  # noqa: ANN001
-               yes: bool, replace_all: bool = False, say: Callable[[str], None] = print) -> PushSummary:
+               yes: bool, replace_all: bool = False, say: Callable[[str], None] = print,
+               push_lock: str | None = None) -> PushSummary:
     """After an import: queue what the endpoint lacks, unless deletions or connector changes wait for a
     confirmation (``yes`` gives it) or the push would replace most live stations (``replace_all`` allows
-    it); the summary so far, for ``follow_push``."""
+    it); the summary so far, for ``follow_push``. ``push_lock``: the caller's, if it holds the CPO's."""
     cpo_id = cpo.id
     summary = PushSummary(cpo=cpo.name, file=record.file_name, blocked=_blocked(validation))
     say(f"{record.file_name}: {validation.stations} stations, {record.stations_stored} stored, "
@@ -312,7 +393,8 @@ def queue_push(session: Session, *, actor: Actor, cpo: Cpo, partner: str, record
         summary.waiting_for_confirmation = plan.needs_confirmation
     else:
         _, run = start_push(session, actor=actor, cpo_id=cpo_id, partner_identifier=partner,
-                            confirm_deletions=yes, confirm_connector_changes=yes, replace_all=replace_all)
+                            confirm_deletions=yes, confirm_connector_changes=yes, replace_all=replace_all,
+                            push_lock=push_lock)
         summary.run_id, summary.requests = run.id, run.total
     summary.resumed = open_station_posts(session, cpo_id=cpo_id) - summary.requests
     return summary
