@@ -230,6 +230,10 @@ EXEMPT = {
     "store.ocpi_connection.release_pull_lease": "the end of a worker's pull, acting as the system",
     "workflows.received_locations.hold_pulled":
         "keeps what a pull brought, for the pull (store_pulled), which has already checked the person",
+    "sync.queue_control.take_push_lock": "one push at a time per CPO, for a push that has already checked the person",
+    "sync.queue_control.renew_push_lock": "keeps a running push's lock alive; the push checked the person",
+    "sync.queue_control.release_push_lock": "the end of a push that has already checked the person",
+    "sync.queue_control.check_push_lock": "says whose push runs, for start_push, which checks the person",
 }
 
 MODULES = (
