@@ -159,6 +159,15 @@ def test_a_file_whose_station_ids_changed_is_refused_even_with_yes_until_replace
         runs = session.execute(select(PushRun.user_name)).scalars().all()
         imports = session.execute(select(ImportRecord.user_name)).scalars().all()
     assert set(runs) == set(imports) == {f"cli:{getpass.getuser()}"} and len(runs) == 2
+    # Each new station took over a deleted one's EVSE ids: it waited for that soft-delete, never raced it
+    # (the endpoint refuses, 230, EVSE ids another station still holds).
+    with session_scope() as session:
+        last_run = session.execute(select(func.max(PushRun.id))).scalar_one()
+        rows = session.execute(select(Outbox.id, Outbox.change, Outbox.depends_on)
+                               .where(Outbox.run_id == last_run)).all()
+    deletions = {row_id for row_id, change, _ in rows if change == "deleted"}
+    news = [depends_on for _, change, depends_on in rows if change == "new"]
+    assert news and deletions and all(depends_on in deletions for depends_on in news), rows
 
 
 # --------------------------------------------------------------------------- killed, interrupted, backoff

@@ -32,6 +32,7 @@ from sqlalchemy.orm import aliased, defer
 from sqlmodel import Session
 
 from ..oioi import codes
+from ..oioi.ids import normalise_evse_id
 from ..oioi.vocabulary import STATION_POST
 from ..store.auth import Actor, require_edit
 from ..store.models import OPEN_STATES, Connector, Cpo, Outbox, OutboxState, PushRun, Station, utcnow
@@ -133,9 +134,14 @@ def enqueue_plan(
     supersede: list[int] = []
     queued = inserted = 0
     stamp = utcnow()
+    # Deletions first: a new station that takes over a deleted one's EVSE ids waits for its soft-delete, or
+    # the endpoint may refuse it (230) for EVSE ids another station still holds.
+    groups = ([item for item in to_send if item.change == "deleted"],
+              [item for item in to_send if item.change != "deleted"])
+    deleting: dict[str, int] = {}  # EVSE key -> the outbox row of this run that soft-deletes its station
     # A batch at a time: a national push never holds 50,000 stations and request bodies at once.
-    for start in range(0, len(to_send), _ENQUEUE_BATCH):
-        batch = to_send[start:start + _ENQUEUE_BATCH]
+    for batch in (group[start:start + _ENQUEUE_BATCH] for group in groups
+                  for start in range(0, len(group), _ENQUEUE_BATCH)):
         stations = _load_stations(session, [item.station_pk for item in batch])
         inserts: list[dict[str, Any]] = []
         for item in batch:
@@ -148,10 +154,20 @@ def enqueue_plan(
                 continue
             signature = (station.acked_connectors_signature if item.change == "deleted"
                          else station.connectors_signature)
-            inserts.append(_row(run, key, item.change, body, sha, signature, stamp))
+            waits_for = None if item.change == "deleted" else next(
+                (deleting[k] for k in _evse_keys(body) if k in deleting), None)
+            inserts.append(_row(run, key, item.change, body, sha, signature, stamp, depends_on=waits_for,
+                                state=OutboxState.HELD if waits_for else OutboxState.PENDING))
         if inserts:
             session.execute(insert(Outbox), inserts)
             inserted += len(inserts)
+            deleted_keys = [row["key"] for row in inserts if row["change"] == "deleted"]
+            if deleted_keys:
+                ids = dict(session.execute(select(Outbox.key, Outbox.id).where(
+                    Outbox.run_id == run.id, Outbox.change == "deleted", Outbox.key.in_(deleted_keys))).all())
+                for row in inserts:
+                    if row["change"] == "deleted":
+                        deleting.update(dict.fromkeys(_evse_keys(row["payload"]), ids[row["key"]]))
     if supersede:
         _supersede(session, supersede)
     if inserted >= ANALYZE_ABOVE and session.get_bind().dialect.name == "postgresql":
@@ -165,6 +181,10 @@ def enqueue_plan(
     session.flush()
     _audit(session, actor, plan.cpo_id, "push", f"run {run.id}: {_counts_text(counts)}; {run.total} request(s) queued")
     return run
+
+
+def _evse_keys(body: dict[str, Any]) -> list[str]:
+    return [normalise_evse_id(c["id"]) for c in body[STATION_POST]["station"].get("connectors", [])]
 
 
 def _counts_text(counts: dict[str, int]) -> str:
