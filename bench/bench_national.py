@@ -7,7 +7,7 @@ Real processes on a fresh data directory: ``oioi-onboard sandbox --latency-ms 50
 * the push end to end, with its phases read off the lines it prints (each stamped as it arrives): reading,
   validating and storing up to the line that says what is queued; enqueueing up to the first progress line;
   sending up to the summary;
-* its peak memory (VmHWM of the push process itself);
+* its peak memory (VmHWM of the push process itself, ``oioi_onboard.testing.peak``);
 * the rerun that has nothing to send.
 
 The ideal is the bare read plus stations x latency / concurrency; the goal is an efficiency (ideal / end to end)
@@ -26,6 +26,7 @@ import threading
 import time
 from pathlib import Path
 
+from oioi_onboard.testing.peak import PEAK_KB_FILE, peak_command, peak_mb
 from oioi_onboard.testing.sandbox import running_sandbox
 from oioi_onboard.testing.sheets import stations_csv
 
@@ -33,20 +34,6 @@ STATIONS = int(sys.argv[1]) if len(sys.argv) > 1 else 50_000
 CONCURRENCY = int(sys.argv[2]) if len(sys.argv) > 2 else 64
 LATENCY_MS = float(sys.argv[3]) if len(sys.argv) > 3 else 50
 KEY = "bench-national-key-0001"
-
-# The push's own peak: ru_maxrss of a child carries this process's peak across fork and exec.
-_REPORT_PEAK = """
-import atexit, os, runpy, sys
-def report():
-    with open("/proc/self/status") as status:
-        peak_kb = next(line.split()[1] for line in status if line.startswith("VmHWM:"))
-    with open(os.environ["PEAK_KB_FILE"], "w") as out:
-        out.write(peak_kb)
-atexit.register(report)
-sys.argv = ["oioi-onboard", *sys.argv[1:]]
-runpy.run_module("oioi_onboard.cli", run_name="__main__")
-"""
-
 
 def bare_read(path: Path) -> float:
     started = time.perf_counter()
@@ -57,10 +44,10 @@ def bare_read(path: Path) -> float:
 def push(path: Path, url: str, partner_id: str, data_dir: Path) -> tuple[float, list[tuple[float, str]], int, float]:
     """Seconds end to end, the lines printed (seconds since start, text), the exit code, peak MB."""
     peak_file = data_dir / "push.peak"
-    env = {**os.environ, "OIOI_DATA_DIR": str(data_dir), "PUSH_KEY": KEY, "PEAK_KB_FILE": str(peak_file),
+    env = {**os.environ, "OIOI_DATA_DIR": str(data_dir), "PUSH_KEY": KEY, PEAK_KB_FILE: str(peak_file),
            "PYTHONUNBUFFERED": "1"}
-    command = [sys.executable, "-c", _REPORT_PEAK, "push", str(path), "--endpoint", url, "--api-key-env",
-               "PUSH_KEY", "--partner-id", partner_id, "--concurrency", str(CONCURRENCY)]
+    command = peak_command("push", str(path), "--endpoint", url, "--api-key-env", "PUSH_KEY", "--partner-id",
+                           partner_id, "--concurrency", str(CONCURRENCY))
     lines: list[tuple[float, str]] = []
     started = time.perf_counter()
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -76,7 +63,7 @@ def push(path: Path, url: str, partner_id: str, data_dir: Path) -> tuple[float, 
     elapsed = time.perf_counter() - started
     for reader in readers:
         reader.join()
-    return elapsed, sorted(lines), code, int(peak_file.read_text()) / 1024
+    return elapsed, sorted(lines), code, peak_mb(peak_file)
 
 
 def phases(lines: list[tuple[float, str]], total: float) -> dict[str, float]:

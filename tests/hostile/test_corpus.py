@@ -20,6 +20,7 @@ import pytest
 from typer.testing import CliRunner
 
 from oioi_onboard.cli import app as cli_app
+from oioi_onboard.testing.peak import PEAK_KB_FILE, peak_command, peak_mb
 from tests.data.hostile import make_corpus
 
 CORPUS = Path(make_corpus.__file__).resolve().parent
@@ -142,34 +143,19 @@ def test_validate_cli_refuses_large_files_in_a_real_process(name, large_files):
     _check_answer(name, result.returncode, result.stdout, result.stderr, LARGE_EXPECTED[name])
 
 
-# The child's own peak: ru_maxrss of a child carries its parent's peak across fork and exec, and the parent here
-# is a whole test session; VmHWM belongs to the new process image alone.
-_REPORT_PEAK = """
-import atexit, os, runpy, sys
-def report():
-    with open("/proc/self/status") as status:
-        peak_kb = next(line.split()[1] for line in status if line.startswith("VmHWM:"))
-    with open(os.environ["PEAK_KB_FILE"], "w") as out:
-        out.write(peak_kb)
-atexit.register(report)
-sys.argv = ["oioi-onboard", *sys.argv[1:]]
-runpy.run_module("oioi_onboard.cli", run_name="__main__")
-"""
-
-
 @pytest.mark.slow  # builds a 43 MB XLSX of 4.5 million rows and a 40 MB CSV of 10,000 columns
 @pytest.mark.parametrize("name", ["tall_4500000_rows.xlsx", "wide_10000_columns.csv"])
 def test_files_past_the_reader_limits_are_refused_in_bounded_memory(name, large_files):
     """Refused for rows or columns before their cells exist: 840 MB and 1.6 GB before (issue 21.5)."""
     path = large_files / name
     peak_file = path.with_suffix(".peak")
-    result = subprocess.run([sys.executable, "-c", _REPORT_PEAK, "validate", str(path), "--json"], cwd=ROOT,
+    result = subprocess.run(peak_command("validate", str(path), "--json"), cwd=ROOT,
                             capture_output=True, text=True, timeout=300,
-                            env={**os.environ, "PEAK_KB_FILE": str(peak_file)})
+                            env={**os.environ, PEAK_KB_FILE: str(peak_file)})
     _check_answer(name, result.returncode, result.stdout, result.stderr, LARGE_EXPECTED[name])
-    peak_mb = int(peak_file.read_text()) / 1024
-    print(f"{name}: {path.stat().st_size / 1e6:.1f} MB, validate peak {peak_mb:.0f} MB")
-    assert peak_mb < 500, f"{name}: validate peaked at {peak_mb:.0f} MB"
+    peak = peak_mb(peak_file)
+    print(f"{name}: {path.stat().st_size / 1e6:.1f} MB, validate peak {peak:.0f} MB")
+    assert peak < 500, f"{name}: validate peaked at {peak:.0f} MB"
 
 
 @pytest.mark.slow  # a real process
