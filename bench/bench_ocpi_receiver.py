@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import re
 import signal
 import subprocess
 import sys
@@ -54,34 +53,11 @@ ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
 from oioi_onboard.ocpi.mapping import oioi_status  # noqa: E402  (after the environment is set)
 from oioi_onboard.store.db import migrate, session_scope  # noqa: E402
 from oioi_onboard.testing.csms import running_csms, token_header  # noqa: E402
+from oioi_onboard.testing.processes import start_command, stop  # noqa: E402
 
 
 def start(name: str, *args: str, pattern: str | None = None) -> tuple[subprocess.Popen, str | None]:
-    log_path = WORK / f"{name}.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen([sys.executable, "-m", "oioi_onboard.cli", *args], stdout=log,
-                                   stderr=subprocess.STDOUT, env=ENV)
-    if pattern is None:
-        return process, None
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        match = re.search(pattern, log_path.read_text(errors="replace"))
-        if match:
-            return process, match[1]
-        if process.poll() is not None:
-            break
-        time.sleep(0.1)
-    raise SystemExit(f"{name} did not start:\n{log_path.read_text(errors='replace')}")
-
-
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    return start_command(WORK, ENV, name, *args, pattern=pattern)
 
 
 def location(n: int) -> dict:

@@ -21,7 +21,6 @@ import asyncio
 import json
 import os
 import random
-import re
 import signal
 import subprocess
 import sys
@@ -51,34 +50,11 @@ os.environ.pop("DATABASE_URL", None)
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1", "BENCH_STATUS_LANE_DIR": str(WORK)}
 
 from oioi_onboard.store.db import migrate, session_scope  # noqa: E402  (after the environment is set)
+from oioi_onboard.testing.processes import start_command, stop  # noqa: E402
 
 
 def start(name: str, *args: str, pattern: str | None = None) -> tuple[subprocess.Popen, str | None]:
-    log_path = WORK / f"{name}.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen([sys.executable, "-m", "oioi_onboard.cli", *args], stdout=log,
-                                   stderr=subprocess.STDOUT, env=ENV)
-    if pattern is None:
-        return process, None
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        match = re.search(pattern, log_path.read_text(errors="replace"))
-        if match:
-            return process, match[1]
-        if process.poll() is not None:
-            break
-        time.sleep(0.1)
-    raise SystemExit(f"{name} did not start:\n{log_path.read_text(errors='replace')}")
-
-
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    return start_command(WORK, ENV, name, *args, pattern=pattern)
 
 
 def register(endpoint: str) -> dict[str, tuple[int, list[str], str]]:

@@ -53,7 +53,11 @@ class ConfirmationRequired(PlanError):
 
 class MassReplacement(ConfirmationRequired):
     """The push would replace most live stations with new ones (``diff.mass_replacement``): confirming
-    deletions is not enough, replacing them all must be asked for."""
+    deletions is not enough, replacing them all must be asked for. ``reason`` is the rule's own words."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 # --- enqueueing ----------------------------------------------------------------------
@@ -75,7 +79,7 @@ def check_confirmations(plan: PushPlan, *, confirm_deletions: bool, confirm_conn
     replacing = None if replace_all else mass_replacement(plan)
     if replacing:
         raise MassReplacement(f"Nothing was sent: {replacing} Check the mapping; to replace them all, ask for "
-                              "it (--replace-all, or 'Replace them all' on the push page).")
+                              "it (--replace-all, or 'Replace them all' on the push page).", replacing)
     missing = []
     counts = plan.counts
     if counts["deleted"] and not (confirm_deletions or replace_all):

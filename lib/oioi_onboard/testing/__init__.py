@@ -7,6 +7,7 @@
 - ``ocpi_sandbox``: the real ``oioi-onboard ocpi-sandbox`` process (an OCPI CPO back end) on a free port;
 - ``csms``: a small OCPI back end on loopback, for the receiver's credentials handshake.
 - ``peak``: the peak memory of an ``oioi-onboard`` command run as a process of its own.
+- ``processes``: ``oioi-onboard`` commands started as processes for the benchmarks, and stopped.
 
 tests/ and bench/ import these modules directly; pytest fixtures built on them
 live in tests/conftest.py.

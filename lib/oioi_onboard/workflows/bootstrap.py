@@ -87,37 +87,30 @@ def ensure_first_admin(session: Session) -> str | None:
 def ensure_demo_cpo(session: Session) -> Cpo:
     """The demo CPO on the embedded sandbox, with a fixed key and partner identifier (provisioned there
     like any other CPO's, by ``connect_sandbox_cpos`` once the sandbox answers)."""
-    existing = session.exec(select(Cpo).where(Cpo.name == DEMO_CPO_NAME)).first()
-    if existing is not None:
-        return existing
-    cpo, _ = register_cpo(
-        session,
-        actor=SYSTEM,
-        name=DEMO_CPO_NAME,
-        operator_ids=[DEMO_OPERATOR_ID],
-        endpoint="sandbox",
-        api_key=SANDBOX_API_KEY,
-        partner_identifiers=[SANDBOX_PARTNER_ID],
-    )
+    cpo, _ = _ensure_sandbox_cpo(session, name=DEMO_CPO_NAME, operator_id=DEMO_OPERATOR_ID,
+                                 api_key=SANDBOX_API_KEY, partner_identifier=SANDBOX_PARTNER_ID)
     return cpo
+
+
+def _ensure_sandbox_cpo(session: Session, *, name: str, operator_id: str, api_key: str, partner_identifier: str,
+                        defaults: dict[str, str] | None = None) -> tuple[Cpo, bool]:
+    """A demo CPO on the embedded sandbox, registered once (True when it is new); a person's later changes stay."""
+    existing = session.exec(select(Cpo).where(Cpo.name == name)).first()
+    if existing is not None:
+        return existing, False
+    cpo, _ = register_cpo(session, actor=SYSTEM, name=name, operator_ids=[operator_id], endpoint="sandbox",
+                          api_key=api_key, partner_identifiers=[partner_identifier], defaults=defaults)
+    return cpo, True
 
 
 def ensure_demo_ocpi_cpo(session: Session) -> Cpo:
     """The demo CPO that speaks OCPI: on the embedded sandbox, its OCPI connection the simulator's versions URL
     and token (set once: a person's later change stays)."""
-    existing = session.exec(select(Cpo).where(Cpo.name == DEMO_OCPI_CPO_NAME)).first()
-    if existing is not None:
-        return existing
-    cpo, _ = register_cpo(
-        session,
-        actor=SYSTEM,
-        name=DEMO_OCPI_CPO_NAME,
-        operator_ids=[DEMO_OCPI_OPERATOR_ID],
-        endpoint="sandbox",
-        api_key=DEMO_OCPI_API_KEY,
-        partner_identifiers=[DEMO_OCPI_PARTNER_ID],
-        defaults={"phone": DEMO_OCPI_PHONE},  # OCPI 2.2.1 Locations carry no phone; OIOI needs one
-    )
+    cpo, new = _ensure_sandbox_cpo(session, name=DEMO_OCPI_CPO_NAME, operator_id=DEMO_OCPI_OPERATOR_ID,
+                                   api_key=DEMO_OCPI_API_KEY, partner_identifier=DEMO_OCPI_PARTNER_ID,
+                                   defaults={"phone": DEMO_OCPI_PHONE})  # OCPI 2.2.1 carries no phone; OIOI needs one
+    if not new:
+        return cpo
     return set_ocpi_connection(session, actor=SYSTEM, cpo_id=cpo.id, versions_url=get_settings().ocpi_sandbox_url,
                                token=OCPI_SANDBOX_TOKEN)
 

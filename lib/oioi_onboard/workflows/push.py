@@ -34,8 +34,8 @@ from ..store.auth import SYSTEM, Actor, require_edit
 from ..store.db import migrate, session_scope
 from ..store.models import OPEN_STATES, Cpo, ImportRecord, Outbox, OutboxState, PushRun, Station
 from ..store.registry import RegistrationError, register_cpo, set_api_key, update_cpo
-from ..sync.diff import PushPlan, mass_replacement, plan_push
-from ..sync.outbox import enqueue_plan
+from ..sync.diff import PushPlan, plan_push
+from ..sync.outbox import ConfirmationRequired, MassReplacement, check_confirmations, enqueue_plan
 from ..sync.progress import PushProgress, run_progress
 from ..sync.queue_control import (
     PUSH_LOCK_SECONDS,
@@ -386,10 +386,11 @@ def queue_push(session: Session, *, actor: Actor, cpo: Cpo, partner: str, record
     plan = plan_push(session, actor=actor, cpo_id=cpo_id, partner_identifier=partner)
     summary.counts = plan.counts
     yes = yes or replace_all  # replacing them all confirms the deletions it makes
-    summary.refused = None if replace_all else mass_replacement(plan)
-    if summary.refused:
-        pass  # --yes does not let it through: the likely cause is a mapping to check
-    elif plan.needs_confirmation and not yes:
+    try:  # the enqueue's own guard, asked first so that the summary can say why nothing was sent
+        check_confirmations(plan, confirm_deletions=yes, confirm_connector_changes=yes, replace_all=replace_all)
+    except MassReplacement as refusal:  # --yes does not let it through: the likely cause is a mapping to check
+        summary.refused = refusal.reason
+    except ConfirmationRequired:
         summary.waiting_for_confirmation = plan.needs_confirmation
     else:
         _, run = start_push(session, actor=actor, cpo_id=cpo_id, partner_identifier=partner,
