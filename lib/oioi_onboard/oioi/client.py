@@ -175,7 +175,10 @@ class OioiClient:
     async def send(self, body: dict) -> dict:
         """POST an encoded request body; the decoded answer on success, else an ``errors.OioiError``."""
         content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-        kind = next(iter(body), "request") if isinstance(body, dict) else "request"
+        return await self.send_json(content, next(iter(body), "request") if isinstance(body, dict) else "request")
+
+    async def send_json(self, content: bytes, kind: str) -> dict:
+        """``send`` of a body already encoded as JSON (the outbox keeps it so); ``kind`` names it in errors."""
         attempt = 0
         while True:
             try:

@@ -15,6 +15,7 @@ and does nothing. Alembic is imported only when an upgrade is due.
 """
 
 import fcntl
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -35,11 +36,17 @@ _PG_LOCK_KEY = 0x0101_0101_5354_4F52
 SQLITE_BUSY_TIMEOUT = 30.0
 
 
+def _json_text(value: object) -> str:
+    """JSON columns stored compact: an outbox row's payload is sent as stored, byte for byte."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
 @lru_cache
 def get_engine(url: str | None = None) -> Engine:
     url = url or get_settings().db_url
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT})
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT},
+                               json_serializer=_json_text)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record):  # noqa: ANN001
@@ -51,7 +58,7 @@ def get_engine(url: str | None = None) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, json_serializer=_json_text)
 
 
 @contextmanager

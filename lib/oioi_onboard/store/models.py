@@ -249,6 +249,8 @@ class Outbox(SQLModel, table=True):
         Index("ix_outbox_due", "state", "next_attempt_at"),
         # "Is any row of this run still open?" after every result batch: an index lookup, not a run scan.
         Index("ix_outbox_run_state", "run_id", "state"),
+        # A claim's first open row of a kind (sync.outbox.claim): min(id) per state and kind, a lookup.
+        Index("ix_outbox_open", "state", "kind", "id"),
     )
     id: int | None = Field(default=None, primary_key=True)
     cpo_id: int = Field(foreign_key="cpo.id", index=True)

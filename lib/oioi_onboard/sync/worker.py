@@ -69,9 +69,9 @@ from ..oioi.retry import RETRY_AFTER_MAX, WORKER_BACKOFF_BASE, WORKER_BACKOFF_MA
 from ..oioi.vocabulary import CONNECTOR_POST_STATUS
 from ..store.auth import SYSTEM
 from ..store.db import session_scope
-from ..store.models import Cpo, Outbox, OutboxState, utcnow
+from ..store.models import Cpo, OutboxState, utcnow
 from . import queue_control
-from .outbox import Outcome, claim, record_results, release, renew_leases
+from .outbox import Claimed, Outcome, Recorded, claim, record_results, release, renew_leases
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -178,7 +178,7 @@ def is_transient(error: Exception) -> bool:
     return bool(error.retryable)
 
 
-def classify(row: Outbox, error: Exception, options: WorkerOptions) -> Outcome:
+def classify(row: Claimed, error: Exception, options: WorkerOptions) -> Outcome:
     """The outbox result of a failed send, from the answer alone (``Worker._settle`` adds what the lane saw)."""
     code = getattr(error, "code", None)
     if isinstance(error, errors.InvalidApiKey) or getattr(error, "status_code", None) == 401:
@@ -199,7 +199,7 @@ def classify(row: Outbox, error: Exception, options: WorkerOptions) -> Outcome:
     return Outcome(row.id, "failed", code=code, error=_describe(error))
 
 
-def _partner_of(row: Outbox) -> str:
+def _partner_of(row: Claimed) -> str:
     payload = row.payload if isinstance(row.payload, dict) else {}
     body = next(iter(payload.values()), None) if payload else None
     partner = body.get("partner-identifier") if isinstance(body, dict) else None
@@ -214,7 +214,8 @@ def _describe(error: Exception) -> str:
 
 class Worker:
     def __init__(self, *, worker_id: str, db_url: str | None, options: WorkerOptions,
-                 poll_interval: float, on_cycle: Callable[[], None] | None = None):
+                 poll_interval: float, on_cycle: Callable[[], None] | None = None,
+                 on_recorded: Callable[[list[Recorded]], None] | None = None):
         self.worker_id = worker_id
         self.db_url = db_url
         self.options = options
@@ -233,6 +234,7 @@ class Worker:
         self.status_claim_seconds = 0.0  # a claim of statuses lately takes this long (moving average)
         self.answered: dict[int, Lane] = {}  # outbox row id -> the lane whose unrecorded answer it is
         self.on_cycle = on_cycle
+        self.on_recorded = on_recorded  # told each batch of results once it is written (a push's progress)
 
     # -- database work, on the one DB thread ------------------------------------------
 
@@ -266,7 +268,7 @@ class Worker:
             endpoint, api_key, _partner = cpo_credentials(session, actor=SYSTEM, cpo_id=cpo_id)
             return endpoint, api_key
 
-    def _claim(self, cpo_id: int, limit: int, any_time: bool = False, lane: str = "") -> list[Outbox]:
+    def _claim(self, cpo_id: int, limit: int, any_time: bool = False, lane: str = "") -> list[Claimed]:
         """Claim rows of a CPO: of any kind (``lane`` ""), only statuses ("statuses") or all but statuses ("posts")."""
         kinds = self.options.kinds
         if lane == "statuses":
@@ -282,16 +284,16 @@ class Worker:
             self.status_claim_seconds += 0.3 * (time.monotonic() - started - self.status_claim_seconds)
         return rows
 
-    def _record(self, results: list[Outcome], marks: list[tuple[int, str, datetime | None, str]]) -> set[int]:
-        """Write a batch of results (and CPO marks); the CPOs that had a row acknowledged."""
+    def _record(self, results: list[Outcome], marks: list[tuple[int, str, datetime | None, str]]) -> list[Recorded]:
+        """Write a batch of results (and CPO marks); the rows changed."""
         with session_scope(self.db_url) as session:
-            acked = {row.cpo_id for row in record_results(session, results) if row.state == OutboxState.ACKED}
+            recorded = record_results(session, results)
             for cpo_id, mark, since, reason in marks:
                 if mark == "unreachable":
                     queue_control.mark_unreachable(session, cpo_id=cpo_id, since=since or utcnow(), reason=reason)
                 else:
                     queue_control.mark_reachable(session, cpo_id=cpo_id)
-            return acked
+            return recorded
 
     @staticmethod
     def _warm_up() -> None:
@@ -315,16 +317,17 @@ class Worker:
         seen = set()
         for cpo_id, concurrency, key_token, paused, unreachable in await self._db(self._load_lanes):
             seen.add(cpo_id)
+            concurrency = max(1, concurrency)
             lane = self.lanes.get(cpo_id)
             if lane is None:
-                lane = self.lanes[cpo_id] = Lane(cpo_id, max(1, concurrency), key_token)
+                lane = self.lanes[cpo_id] = Lane(cpo_id, concurrency, key_token)
             if lane.key_token != key_token:
                 if lane.client is not None:
                     await lane.client.aclose()
                     lane.client = None
                 lane.setup_ok, lane.setup_refusals = False, 0  # a new key or endpoint proves nothing yet
             lane.key_token = key_token
-            lane.concurrency = max(1, concurrency)
+            lane.concurrency = concurrency
             resumed = lane.paused and not paused
             if not (resumed and lane.pause_unrecorded):  # else our own pause is on its way to the database
                 if resumed:
@@ -356,7 +359,7 @@ class Worker:
         self.results_ready.set()
 
     @staticmethod
-    def _buffer(lane: Lane, rows: list[Outbox]) -> None:
+    def _buffer(lane: Lane, rows: list[Claimed]) -> None:
         for row in rows:
             (lane.statuses if row.kind in STATUS_KINDS else lane.buffer).append(row)
 
@@ -431,7 +434,7 @@ class Worker:
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
 
-    async def _send(self, lane: Lane, row: Outbox) -> None:
+    async def _send(self, lane: Lane, row: Claimed) -> None:
         result = Outcome(row.id, "release")  # if anything below breaks, the row goes back unsent
         try:
             try:
@@ -444,7 +447,7 @@ class Worker:
                 if lane.unreachable:
                     lane.next_probe_at = time.monotonic() + self.options.probe_every
                 try:
-                    await client.send(row.payload)
+                    await client.send_json(row.body, row.kind)
                     result = Outcome(row.id, "acked", code=0)
                     self.sent += 1
                     self._answered(lane)
@@ -470,7 +473,7 @@ class Worker:
 
     # -- what an answer tells about the lane ------------------------------------------------
 
-    def _settle(self, lane: Lane, row: Outbox, error: Exception) -> Outcome:
+    def _settle(self, lane: Lane, row: Claimed, error: Exception) -> Outcome:
         """The result of a failed send, and what it says about the endpoint and the CPO's set-up."""
         result = classify(row, error, self.options)
         retry_after = getattr(error, "retry_after", None)
@@ -549,7 +552,10 @@ class Worker:
             self.recording += 1
             acked_cpos: set[int] = set()
             try:
-                acked_cpos = await self._db(self._record, batch, marks)
+                recorded = await self._db(self._record, batch, marks)
+                acked_cpos = {row.cpo_id for row in recorded if row.state == OutboxState.ACKED}
+                if self.on_recorded is not None:
+                    self.on_recorded(recorded)
                 freed: dict[int, Lane] = {}
                 for result in batch:  # the database now says "paused" itself
                     if (lane := self.pausing.pop(result.outbox_id, None)) is not None:
@@ -689,6 +695,7 @@ async def run_worker(
     cpo_ids: tuple[int, ...] | None = None,
     on_cycle: Callable[[], None] | None = None,
     on_signal: Callable[[int], None] | None = None,
+    on_recorded: Callable[[list[Recorded]], None] | None = None,
 ) -> int:
     """Send due outbox rows until ``stop`` is set (or, with ``once``, until nothing is due); returns rows acked.
 
@@ -703,7 +710,7 @@ async def run_worker(
                             probe_interval=probe_interval, status_grace=max(0.0, status_grace), kinds=kinds,
                             cpo_ids=cpo_ids)
     worker = Worker(worker_id=worker_id or default_worker_id(), db_url=db_url, options=options,
-                    poll_interval=poll_interval, on_cycle=on_cycle)
+                    poll_interval=poll_interval, on_cycle=on_cycle, on_recorded=on_recorded)
     loop = asyncio.get_running_loop()
 
     def stopped_by(signum: int) -> None:
