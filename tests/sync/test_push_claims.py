@@ -104,3 +104,40 @@ def test_rows_of_one_station_go_out_one_at_a_time_in_order():
         record_results(session, [Outcome(first[0].id, "acked")])
         [newest] = claim(session, worker_id="b", limit=100)
         assert newest.payload["station-post"]["station"]["name"] == "v3"
+
+
+def test_a_claim_finds_the_first_open_row_by_index_and_hands_out_the_body_as_stored():
+    """The first open row of each state and kind is a lookup in ix_outbox_open: a min() over all open
+    states at once walked every pending row (50,000 at each claim of a national push)."""
+    from sqlalchemy import event
+
+    from oioi_onboard.store.db import get_engine, session_scope
+    from oioi_onboard.store.models import Outbox
+    from oioi_onboard.sync.outbox import claim
+
+    _queue()
+    statements: list[tuple[str, tuple]] = []
+
+    def seen(_conn, _cursor, statement, parameters, _context, _many):  # noqa: ANN001
+        if statement.lstrip().upper().startswith("SELECT") and "min(" in statement:
+            statements.append((statement, parameters))
+
+    engine = get_engine(None)  # the cache key session_scope() uses
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        with session_scope() as session:
+            rows = claim(session, worker_id="a", limit=5, other_than=("connector-post-status",))
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert [statement for statement, _ in statements], "the claim looks for its first open row"
+    with engine.connect() as connection:
+        for statement, parameters in statements:
+            plan = " | ".join(row[-1] for row in connection.exec_driver_sql(
+                f"EXPLAIN QUERY PLAN {statement}", parameters))
+            assert "ix_outbox_open (state=? AND kind=?)" in plan, plan
+    assert len(rows) == 5
+    with session_scope() as session:
+        for row in rows:
+            stored = session.get(Outbox, row.id)
+            assert row.payload == stored.payload and row.payload_sha256 == stored.payload_sha256
+            assert row.body.startswith(b'{"station-post":{')  # compact, as sent
