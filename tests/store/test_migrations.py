@@ -27,6 +27,22 @@ def test_upgrade_empty_sqlite_matches_models():
     _check_upgraded(get_settings().db_url)
 
 
+def test_the_head_and_the_database_revision_are_alembic_s_own_answers():
+    """Read without importing alembic at every command: the file names and the version table must say
+    what alembic's script directory and migration context say."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    url = get_settings().db_url
+    assert migrations.head_revision() == ScriptDirectory.from_config(migrations.alembic_config()).get_current_head()
+    with get_engine(url).connect() as connection:
+        assert migrations.current_revision(connection) is None  # before the first migration
+    migrations.migrate(url)
+    with get_engine(url).connect() as connection:
+        assert migrations.current_revision(connection) == MigrationContext.configure(
+            connection).get_current_revision() == migrations.head_revision()
+
+
 def test_upgrade_twice_is_a_no_op():
     url = get_settings().db_url
     migrations.migrate(url)

@@ -107,6 +107,54 @@ def test_reimport_updates_in_place_and_keeps_statuses(cpos):
     assert len(statuses) == 6
 
 
+def test_a_reimport_builds_only_the_stations_whose_rows_changed(cpos, monkeypatch):
+    """Rows the same as those a station's stored payload was built from: kept without building it again.
+    A payload another writer changed since (an OCPI update) is built again from the file."""
+    from oioi_onboard.store import stations as storing
+
+    ours, _ = cpos
+    built: list[str] = []
+    real = storing.iter_stations
+
+    def counting(frame, station_ids=None):  # noqa: ANN001, ANN202
+        for station in real(frame, station_ids):
+            built.append(station.id)
+            yield station
+
+    monkeypatch.setattr(storing, "iter_stations", counting)
+    _import(ours, valid_frame())
+    assert sorted(built) == [S1, S2, S3]
+    built.clear()
+    second, _ = _import(ours, valid_frame(), file_name="again.csv")
+    assert built == [] and second.stations_stored == 3
+    assert {s.import_id for s in _stations(ours).values()} == {second.id}  # still in the newest full upload
+
+    _, _ = _import(ours, set_station(valid_frame(), S2, station_name="Hbf"), file_name="v2.csv")
+    assert built == [S2] and _stations(ours)[S2].payload["name"] == "Hbf"
+    built.clear()
+    with session_scope() as session:  # another writer changes S1's payload
+        station = session.exec(select(Station).where(Station.station_id == S1)).one()
+        station.payload = {**station.payload, "name": "changed elsewhere"}
+        station.payload_sha256 = "0" * 64
+        session.add(station)
+    _import(ours, set_station(valid_frame(), S2, station_name="Hbf"), file_name="v2.csv")
+    assert built == [S1] and _stations(ours)[S1].payload["name"] != "changed elsewhere"
+
+
+def test_a_station_s_source_fingerprint_follows_its_own_rows_only():
+    from oioi_onboard.sheets.stations import station_sources
+
+    frame = valid_frame()
+    first = station_sources(frame)
+    assert set(first) == {S1, S2, S3} and station_sources(frame.copy()) == first
+    changed = station_sources(set_row(frame, 10, speed_kw="150"))  # a row of S2
+    assert changed[S2] != first[S2] and changed[S1] == first[S1] and changed[S3] == first[S3]
+    rows_of_s1 = frame.index[frame["station_id"] == S1]
+    swapped = frame.copy()
+    swapped.loc[rows_of_s1] = frame.loc[rows_of_s1[::-1]].to_numpy()  # S1's rows in another order
+    assert station_sources(swapped)[S1] != first[S1] and station_sources(frame, [S3]) == {S3: first[S3]}
+
+
 def test_stations_missing_from_a_full_upload_are_kept(cpos):
     ours, _ = cpos
     _import(ours, valid_frame())

@@ -19,7 +19,11 @@ from .addresses import address_line
 from .canonical import ROW
 from .validate import canonical_frame
 
-__all__ = ["build_stations", "iter_stations", "station_payloads", "connectors_signature", "StationBuildError"]
+__all__ = ["build_stations", "iter_stations", "station_payloads", "connectors_signature", "station_sources",
+           "StationBuildError"]
+
+# Folded into every source fingerprint: change it when the same rows come to make a different station object.
+_SOURCE_VERSION = np.uint64(1)
 
 _OPTIONAL_BOOLEANS = {
     "is_reservable": "is-reservable",
@@ -147,6 +151,36 @@ def iter_stations(frame: pd.DataFrame, station_ids: Iterable[str] | None = None)
                 f"station {payload['id']!r} (row {rows[i]}): {describe_validation_error(error, 'station.')}"
             ) from None
         yield station
+
+
+def station_sources(frame: pd.DataFrame, station_ids: Iterable[str] | None = None) -> dict[str, str]:
+    """A fingerprint of each station's rows as mapped: every canonical column, the rows in file order.
+
+    Rows with the same fingerprint make the same station object (``iter_stations`` reads nothing
+    else), so a re-import of an unchanged station need not build it again. Vectorised: about 0.2 s
+    for 150,000 rows, where building and hashing the station objects takes seconds. Cells are hashed
+    as they are, spaces included: a cell that differs only in spaces counts as changed, and the
+    station is built and compared as usual.
+    """
+    frame = canonical_frame(frame)
+    key = frame["station_id"].str.strip()
+    keep = key != ""
+    if station_ids is not None:
+        keep &= key.isin(set(station_ids))
+    keep = keep.to_numpy()
+    if not keep.any():
+        return {}
+    rows = frame[keep].drop(columns=[ROW])
+    key = key[keep].to_numpy(dtype=object)
+    hashes = pd.util.hash_pandas_object(rows, index=False).to_numpy()
+    codes, _ = pd.factorize(key)
+    order = np.argsort(codes, kind="stable")
+    starts = np.flatnonzero(np.r_[True, np.diff(codes[order]) != 0])
+    position = np.arange(len(order)) - np.repeat(starts, np.diff(np.r_[starts, len(order)]))
+    # Each row's hash mixed with its place in the station, summed per station (wrapping at 2**64).
+    mixed = pd.util.hash_array(hashes[order] ^ (position.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)))
+    sums = np.add.reduceat(mixed, starts) ^ _SOURCE_VERSION
+    return {station: f"{value:016x}" for station, value in zip(key[order[starts]], sums.tolist(), strict=True)}
 
 
 def station_payloads(stations: Iterable[Station]) -> list[dict[str, Any]]:

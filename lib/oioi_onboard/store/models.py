@@ -184,6 +184,10 @@ class Station(SQLModel, table=True):
     payload: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     payload_sha256: str
     connectors_signature: str  # hash of (EVSE id, type) pairs: the spec forbids changing them
+    # The file rows this payload was built from ("<sheets.stations.station_sources>/<payload_sha256>"): a
+    # re-import with the same rows keeps the station without building it; any other writer of the payload
+    # changes payload_sha256, which no longer matches.
+    source_hash: str | None = None
     deleted: bool = False  # removed here; a deletion is pushed as "deleted": true
     import_id: int | None = Field(default=None, foreign_key="import_record.id")
     updated_at: datetime = Field(default_factory=utcnow)

@@ -9,14 +9,14 @@ stay as they are; the push engine proposes their deletion.
 from collections import defaultdict
 
 import pandas as pd
-from sqlalchemy import func, insert, update
+from sqlalchemy import bindparam, func, insert, update
 from sqlmodel import Session, select
 
 from ..errors import NotFound
 from ..oioi.ids import normalise_evse_id
 from ..oioi.messages import Station as StationModel
 from ..oioi.messages import canonical_sha256
-from ..sheets.stations import connectors_signature, iter_stations
+from ..sheets.stations import connectors_signature, iter_stations, station_sources
 from ..sheets.validate import RegistryContext, Validation
 from .auth import Actor, require_edit, visible_cpo_ids
 from .models import Connector, Cpo, ImportRecord, OperatorId, Stage, Station, utcnow
@@ -82,15 +82,26 @@ def store_import(
     existing = {
         row.station_id: row
         for row in session.execute(
-            select(Station.id, Station.station_id, Station.payload_sha256, Station.deleted)
+            select(Station.id, Station.station_id, Station.payload_sha256, Station.deleted, Station.source_hash,
+                   Station.cpo_operator_id)
             .where(Station.cpo_id == cpo_id)
         ).all()
     }
+    valid = validation.valid_station_ids()
+    sources = station_sources(validation.frame, valid)
+    # A station built from the same rows as its stored payload is kept as it is, without building it again
+    # (a re-import of a national file changes a few of 50,000): still live, and of an operator id this
+    # CPO still holds. The others are built, checked and compared.
+    same = {station_id for station_id, source in sources.items()
+            if (known := existing.get(station_id)) is not None and not known.deleted
+            and known.source_hash == f"{source}/{known.payload_sha256}"
+            and known.cpo_operator_id in context.operator_ids}
+    unchanged_pks = [existing[station_id].id for station_id in same]
+    stored = len(same)
     # Stations are built and written a batch at a time: a national file never holds 50,000 models at once.
-    new, changed, unchanged_pks = [], [], []
-    stored = 0
+    new, changed, sourced = [], [], []
     now = utcnow()
-    for station in iter_stations(validation.frame, validation.valid_station_ids()):
+    for station in iter_stations(validation.frame, [s for s in valid if s not in same] if same else valid):
         if not _ours(station, context):
             continue
         stored += 1
@@ -99,12 +110,14 @@ def store_import(
         fields = {"name": station.name, "latitude": station.latitude, "longitude": station.longitude,
                   "city": station.address.city, "cpo_operator_id": station.operator_id, "payload": payload,
                   "payload_sha256": sha, "connectors_signature": connectors_signature(payload),
-                  "import_id": record.id, "updated_at": now}
+                  "source_hash": f"{sources[station.id]}/{sha}", "import_id": record.id, "updated_at": now}
         known = existing.get(station.id)
         if known is None:
             new.append({"cpo_id": cpo_id, "station_id": station.id, **fields})
         elif known.payload_sha256 == sha and not known.deleted:
-            unchanged_pks.append(known.id)  # keep the row (and its connectors' statuses) as it is
+            # Kept (and its connectors' statuses) as it is; its rows are recorded for the next import.
+            unchanged_pks.append(known.id)
+            sourced.append({"b_pk": known.id, "b_source": fields["source_hash"]})
         else:
             changed.append((known.id, fields))
         if len(new) >= _BATCH:
@@ -113,12 +126,9 @@ def store_import(
         if len(changed) >= _BATCH:
             _update_changed(session, changed)
             changed = []
-        if len(unchanged_pks) >= _BATCH:
-            _keep_unchanged(session, unchanged_pks, record.id)
-            unchanged_pks = []
     _insert_new(session, cpo_id, new)
     _update_changed(session, changed)
-    _keep_unchanged(session, unchanged_pks, record.id)
+    _keep_unchanged(session, unchanged_pks, sourced, record.id)
     record.stations_stored = stored
     session.add(record)
 
@@ -174,9 +184,14 @@ def _update_changed(session: Session, changed: list[tuple[int, dict]]) -> None:
         session.add(stored)
 
 
-def _keep_unchanged(session: Session, pks: list[int], import_id: int) -> None:
-    if pks:
-        session.execute(update(Station).where(Station.id.in_(pks)).values(import_id=import_id))
+def _keep_unchanged(session: Session, pks: list[int], sourced: list[dict], import_id: int) -> None:
+    """Unchanged stations now belong to this import; ``sourced``: those whose rows were not recorded yet."""
+    table = Station.__table__
+    for start in range(0, len(pks), _BATCH):
+        session.execute(update(table).where(table.c.id.in_(pks[start:start + _BATCH])).values(import_id=import_id))
+    if sourced:
+        session.execute(update(table).where(table.c.id == bindparam("b_pk")).values(source_hash=bindparam("b_source")),
+                        sourced)
 
 
 def _update_connectors(session: Session, stored: Station, current: list[Connector], payload: dict) -> None:
