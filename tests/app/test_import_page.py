@@ -199,3 +199,21 @@ def test_the_register_profile_shows_an_operator_table_example_and_offers_the_fil
     assert any("operator name;operator id" in c.value for c in app.code)  # the example
     [button] = [b for b in app.get("download_button") if "operators" in b.proto.label]
     assert button.proto.label == "This file's operators, ready to fill in (CSV)"
+
+
+def test_a_database_that_fills_while_storing_is_a_message_and_nothing_is_stored(cpos):
+    from tests.helpers.database_room import database_room
+
+    app = _page("staff")
+    assert not app.exception, app.exception
+    with session_scope() as session:
+        before = session.exec(select(Station.station_id)).all()
+    with database_room(pages=0):  # not one page more: the first station stored fills it
+        app = app.button(key="import_accept").click().run()
+    assert not app.exception, app.exception  # a message, not a traceback
+    [error] = [e.value for e in app.error]
+    assert error.startswith("Nothing was stored: the database sqlite:///") and "is full" in error
+    assert not app.success
+    with session_scope() as session:
+        assert session.exec(select(Station.station_id)).all() == before
+        assert session.exec(select(ImportRecord)).all() == []

@@ -21,7 +21,9 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
 
+from oioi_onboard.settings import get_settings
 from oioi_onboard.store.db import migrate, session_scope
 from oioi_onboard.store.models import Cpo, ImportRecord, Outbox, OutboxState, PushRun, Station
 from oioi_onboard.testing.sandbox import running_sandbox
@@ -455,3 +457,82 @@ def test_kill_9_three_times_resends_at_most_the_stated_bound_each_time_and_a_rer
         assert len(sandbox.stats()["station_accepts"]) == total  # every station acknowledged
         assert _states() == {OutboxState.ACKED: total}
         assert all(n <= bound for n in caused), caused
+
+
+# --------------------------------------------------------------------------- kill -9 before anything is sent
+
+STORED = re.compile(r"^stations\.csv: \d+ stations, \d+ stored, \d+ blocked by errors$", re.MULTILINE)
+MB = 1 << 20
+
+
+def _wal_bytes() -> int:
+    """How far the database's write-ahead log has grown. A big transaction spills its pages there before it
+    commits (SQLite's cache holds 2 MiB), so the log grows while an uncommitted store or enqueue writes."""
+    wal = Path(make_url(get_settings().db_url).database + "-wal")
+    return wal.stat().st_size if wal.exists() else 0
+
+
+def _push_lock_taken() -> bool:
+    try:
+        with session_scope() as session:
+            return session.execute(select(Cpo.push_lock_holder)).scalars().first() is not None
+    except Exception:  # noqa: BLE001 - the command may still be creating the schema
+        return False
+
+
+def _stored_line_seen(tmp_path: Path, name: str) -> bool:
+    return STORED.search((tmp_path / f"{name}.err").read_text(encoding="utf-8")) is not None
+
+
+@pytest.mark.parametrize("phase", ["storing", "enqueueing"])
+def test_kill_9_before_sending_then_the_rerun_stores_and_sends_every_station_once(tmp_path, phase):
+    """Storing the file and queueing its requests are ONE transaction (``workflows.push._import_and_queue``:
+    ``import_file`` then ``queue_push`` in one session, each writing in batches of 2,000 without committing).
+    A push killed in either phase leaves nothing of the file in the database: no import record, station,
+    push run or outbox row; only the CPO it registered (its own transaction) and the dead push's lock.
+
+    The kill lands in the phase by the write-ahead log: the uncommitted transaction's pages spill into it.
+    Storing: the log has grown by 2 MiB since the push lock was taken (nothing before the store writes).
+    Enqueueing: the summary line of the store is printed and the log has grown by 4 MiB since (planning
+    only reads; up to 2 MiB of the store's pages may still spill meanwhile). Afterwards the log shows
+    where it landed: stations in it, request bodies only when enqueueing; "pushing" not printed yet."""
+    total = 10_000
+    file = _station_file(tmp_path / "stations.csv", total)
+    with running_sandbox(tmp_path / "sb", api_keys=(KEY,)) as sandbox:
+        command = _command(file, sandbox.url, sandbox.partner_id, "--concurrency", "32")
+        first = _start(tmp_path, "first", command)
+        try:
+            if phase == "storing":
+                _wait(_push_lock_taken, 120, "the push lock", first)
+                grown = _wal_bytes() + 2 * MB
+            else:
+                _wait(lambda: _stored_line_seen(tmp_path, "first"), 120, "the store's summary line", first)
+                grown = _wal_bytes() + 4 * MB
+            _wait(lambda: _wal_bytes() >= grown, 120, f"the push {phase}", first)
+            first.send_signal(signal.SIGKILL)
+            assert first.wait(timeout=10) == -signal.SIGKILL
+        finally:
+            if first.poll() is None:
+                first.kill()
+        err = (tmp_path / "first.err").read_text(encoding="utf-8")
+        wal = Path(make_url(get_settings().db_url).database + "-wal").read_bytes()  # before anyone recovers it
+        # The kill landed in the phase: stations were written and the store had not finished; or outbox rows
+        # (request bodies) were written and the enqueue had not committed.
+        assert b"DE*DMO*S0" in wal
+        assert (b'"partner-identifier"' in wal) == (phase == "enqueueing")
+        assert _stored_line_seen(tmp_path, "first") == (phase == "enqueueing"), err
+        assert "pushing" not in err, err
+        assert sandbox.stats()["station_accepts"] == {}  # nothing was sent
+        migrate()
+        with session_scope() as session:  # the one transaction rolled back whole
+            for table in (ImportRecord, Station, PushRun, Outbox):
+                assert session.execute(select(func.count()).select_from(table)).scalar_one() == 0, table
+            assert session.execute(select(func.count()).select_from(Cpo)).scalar_one() == 1
+
+        again = subprocess.run(command, capture_output=True, text=True, env=_env(), timeout=300)
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert f"{total} of {total} stations" in again.stdout
+        assert "resuming" not in again.stderr  # the killed push had queued nothing
+        accepts = sandbox.stats()["station_accepts"]
+        assert len(accepts) == total and set(accepts.values()) == {1}  # nothing lost, nothing sent twice
+        assert _states() == {OutboxState.ACKED: total}

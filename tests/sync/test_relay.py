@@ -227,3 +227,21 @@ def test_the_relay_command_serves_one_port_with_several_processes(cpo, tmp_path)
     with session_scope() as session:
         assert session.exec(select(Connector.status).where(Connector.evse_id == evse(1))).one() == "Offline"
     assert "Traceback" not in log_path.read_text()
+
+
+def test_a_full_database_is_503_to_send_again_and_the_statuses_are_kept_once_there_is_room(cpo, relay):
+    from tests.helpers.database_room import database_room
+
+    _, token = cpo
+    # Statuses enough to need new pages: each is kept as an event.
+    body = [{"evse_id": evse(1), "status": ("Available", "Occupied")[n % 2],
+             "timestamp": f"2026-01-01T12:{n // 60:02d}:{n % 60:02d}Z"} for n in range(1000)]
+    with database_room(pages=0):
+        full = relay.post(STATUSES, headers=bearer(token), json=body)
+    assert full.status_code == 503 and full.headers["retry-after"] == "1", full.text
+    assert "send them again shortly" in full.json()["error"]
+    with session_scope() as session:
+        assert session.exec(select(Connector.status).where(Connector.evse_id == evse(1))).one() != "Occupied"
+
+    again = relay.post(STATUSES, headers=bearer(token), json=body)
+    assert again.status_code == 200 and again.json()["accepted"] == 1000

@@ -23,8 +23,10 @@ from pathlib import Path
 
 from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, SQLModel, create_engine
 
+from ..errors import ConfigError
 from ..settings import get_settings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -61,15 +63,40 @@ def get_engine(url: str | None = None) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, json_serializer=_json_text)
 
 
+class DatabaseFull(ConfigError):
+    """The database, or the disk under it, has no room left: the transaction was rolled back whole."""
+
+
+_SQLITE_FULL = 13  # SQLite's "database or disk is full" (a disk, or PRAGMA max_page_count)
+_PG_DISK_FULL = "53100"  # PostgreSQL's SQLSTATE disk_full
+
+
+def _is_full(error: BaseException) -> bool:
+    if not isinstance(error, DBAPIError):
+        return False
+    orig = error.orig
+    return (getattr(orig, "sqlite_errorcode", None) == _SQLITE_FULL
+            or getattr(orig, "sqlstate", None) == _PG_DISK_FULL)
+
+
 @contextmanager
 def session_scope(url: str | None = None) -> Iterator[Session]:
-    """A session that commits on success and rolls back on any error."""
+    """A session that commits on success and rolls back on any error.
+
+    A database that runs out of room, in a statement or at the commit, is ``DatabaseFull``: one line for
+    the command, the page and the log, and nothing of the transaction is kept (a big import is all or nothing).
+    """
     with Session(get_engine(url), expire_on_commit=False) as session:
         try:
             yield session
             session.commit()
-        except BaseException:
+        except BaseException as error:
             session.rollback()
+            if _is_full(error):
+                where = session.get_bind().url.render_as_string(hide_password=True)
+                reason = str(error.orig).strip().splitlines()[0]
+                raise DatabaseFull(f"the database {where} is full ({reason}): nothing of this was stored; "
+                                   "make room on its disk and try again") from error
             raise
 
 

@@ -102,11 +102,13 @@ def _describe(error: BaseException) -> str:
 
 
 def _is_transient(error: BaseException) -> bool:
-    """A database that is busy, locked or unreachable: worth a retry, unlike a bug."""
+    """A database that is busy, locked, unreachable or full: worth a retry, unlike a bug."""
     from sqlalchemy.exc import InterfaceError, OperationalError
     from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-    return isinstance(error, OperationalError | InterfaceError | PoolTimeout)
+    from ..store.db import DatabaseFull
+
+    return isinstance(error, OperationalError | InterfaceError | PoolTimeout | DatabaseFull)
 
 
 class OneLineErrors:

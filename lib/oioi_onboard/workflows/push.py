@@ -381,7 +381,8 @@ def _import_and_queue(file: Path, *, credentials: Credentials, cpo_name: str | N
                       yes: bool, replace_all: bool, actor: Actor, db_url: str | None,
                       say: Callable[[str], None], lock: ExitStack) -> tuple[PushSummary, int, int, str]:
     """Read and map the file once, register or update its CPO, take its push lock (held until ``lock``
-    closes), then validate, store and queue it."""
+    closes), then validate, store and queue it: storing and queueing are one transaction, so a push
+    killed before it commits leaves nothing of the file behind, and its rerun starts from the file again."""
     try:
         data = file.read_bytes()
     except OSError as error:
