@@ -13,6 +13,7 @@ from oioi_onboard.oioi.messages import (
     describe_validation_error,
     encode,
     station_post_body,
+    station_post_json,
 )
 from tests.oioi.spec_examples import request_example
 
@@ -45,6 +46,18 @@ def test_the_hot_paths_and_the_models_send_the_spec_examples_bytes(page):
     else:  # sync.status_ingest: from the EVSE id and the status it checked itself
         by_hand = connector_post_status_body(message.connector_id, message.status.value, message.partner_identifier)
     assert wire(by_hand) == wire(encode(message)) == wire(body)
+
+
+@pytest.mark.parametrize("partner", ["tP3x9Qw7LmZ2vK8sRb4N", 'quote " and ü'])
+def test_a_station_post_composed_from_the_stored_station_text_is_the_same_bytes(partner):
+    """The outbox composes a big push's bodies from the station objects as stored (store.db keeps JSON compact)."""
+    from oioi_onboard.store.db import _json_text
+
+    station = decode_request(request_example("station_post.rst")).station.to_json()
+    station["name"] = "Zürich \"Hbf\""
+    composed = station_post_json(_json_text(station), partner)
+    assert composed.encode() == wire(station_post_body(station, partner))
+    assert json.loads(composed) == station_post_body(station, partner)
 
 
 def test_a_stations_content_hash_stays_what_it_was():

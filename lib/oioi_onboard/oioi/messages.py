@@ -66,7 +66,8 @@ from .vocabulary import (
 __all__ = [
     "ConnectorType", "ConnectorStatus", "Weekday", "Address", "Contact", "Connector", "OpenHourNote",
     "Station", "StationPost", "ConnectorPostStatus", "Result", "ResultResponse",
-    "ConnectorPostStatusResponse", "MESSAGE_TYPES", "encode", "station_post_body", "connector_post_status_body",
+    "ConnectorPostStatusResponse", "MESSAGE_TYPES", "encode", "station_post_body", "station_post_json",
+    "connector_post_status_body",
     "decode_request", "ValidationError",
     "UnknownMessageType", "describe_validation_error", "TEXT_LIMITS",
 ]
@@ -296,6 +297,13 @@ def canonical_sha256(value: Any) -> str:
 def station_post_body(station: dict[str, Any], partner_identifier: str) -> dict[str, Any]:
     """The request body of one station-post; ``station`` is a station object as ``Station.to_json`` gives it."""
     return {STATION_POST: {"station": station, "partner-identifier": partner_identifier}}
+
+
+def station_post_json(station_json: str, partner_identifier: str) -> str:
+    """``station_post_body`` encoded, from a station object already encoded (as the store keeps it): the same
+    text ``json.dumps`` would give, compact, without decoding and encoding the station again."""
+    partner = json.dumps(partner_identifier, ensure_ascii=False)
+    return f'{{"{STATION_POST}":{{"station":{station_json},"partner-identifier":{partner}}}}}'
 
 
 def connector_post_status_body(connector_id: str, status: str, partner_identifier: str) -> dict[str, Any]:

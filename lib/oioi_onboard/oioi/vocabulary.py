@@ -6,13 +6,13 @@ it without importing pydantic: ``oioi-onboard validate`` starts faster.
 
 from enum import Enum
 
-__all__ = ["STATION_POST", "CONNECTOR_POST_STATUS", "MESSAGE_TYPES", "TEXT_LIMITS", "TIME_PATTERN", "ConnectorType",
+__all__ = ["STATION_POST", "CONNECTOR_POST_STATUS", "OUTBOX_KINDS", "TEXT_LIMITS", "TIME_PATTERN", "ConnectorType",
            "ConnectorStatus", "STATUSES", "Weekday"]
 
 # The message types: each is the single top-level key of its request body, and the outbox's ``kind``.
 STATION_POST = "station-post"
 CONNECTOR_POST_STATUS = "connector-post-status"
-MESSAGE_TYPES = (STATION_POST, CONNECTOR_POST_STATUS)  # the requests we send
+OUTBOX_KINDS = (STATION_POST, CONNECTOR_POST_STATUS)  # the requests we send
 
 # An open-hour-notes time: 00:00 to 23:59, and 24:00 as the end of a day; never 24:30 or 25:00.
 # Digits as [0-9], not \d: the sheet checks run it in pyarrow (RE2).

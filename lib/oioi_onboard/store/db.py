@@ -38,8 +38,16 @@ _PG_LOCK_KEY = 0x0101_0101_5354_4F52
 SQLITE_BUSY_TIMEOUT = 30.0
 
 
+class EncodedJson(str):
+    """A value for a JSON column that is JSON text already: stored as it is, not encoded again."""
+
+    __slots__ = ()
+
+
 def _json_text(value: object) -> str:
     """JSON columns stored compact: an outbox row's payload is sent as stored, byte for byte."""
+    if isinstance(value, EncodedJson):
+        return str(value)
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 

@@ -34,8 +34,10 @@ from sqlmodel import Session
 
 from ..oioi import codes
 from ..oioi.ids import normalise_evse_id
-from ..oioi.vocabulary import MESSAGE_TYPES, STATION_POST
+from ..oioi.messages import station_post_json
+from ..oioi.vocabulary import OUTBOX_KINDS, STATION_POST
 from ..store.auth import Actor, require_edit
+from ..store.db import EncodedJson
 from ..store.models import OPEN_STATES, Connector, Cpo, Outbox, OutboxState, PushRun, Station, utcnow
 from ..store.queries import audit
 from . import status_delivery
@@ -147,9 +149,23 @@ def enqueue_plan(
     # A batch at a time: a national push never holds 50,000 stations and request bodies at once.
     for batch in (group[start:start + _ENQUEUE_BATCH] for group in groups
                   for start in range(0, len(group), _ENQUEUE_BATCH)):
-        stations = _load_stations(session, [item.station_pk for item in batch])
+        # New and changed stations (nearly all of a big push) are sent as stored: their request bodies are
+        # composed as text from the stored station objects, never decoded and encoded again.
+        posts = _load_posts(session, [item.station_pk for item in batch if item.change in ("new", "changed")])
+        stations = _load_stations(session, [item.station_pk for item in batch if item.station_pk not in posts])
         inserts: list[dict[str, Any]] = []
         for item in batch:
+            if item.station_pk in posts:
+                light = posts[item.station_pk]
+                body: Any = EncodedJson(station_post_json(light.payload, plan.partner_identifier))
+                sha, key, signature = light.payload_sha256, light.station_id, light.connectors_signature
+                if _already_open(open_rows.get(key, []), sha, supersede):
+                    continue
+                waits_for = next((deleting[k] for k in _evse_keys(json.loads(body)) if k in deleting), None) \
+                    if deleting else None
+                inserts.append(_row(run, key, item.change, body, sha, signature, stamp, depends_on=waits_for,
+                                    state=OutboxState.HELD if waits_for else OutboxState.PENDING))
+                continue
             station = stations[item.station_pk]
             if item.change == "connectors_changed":
                 queued += _enqueue_replacement(session, run, plan, item, station, open_rows, supersede)
@@ -204,6 +220,20 @@ def _row(run: PushRun, key: str, change: str, body: dict, sha: str, signature: s
         payload_sha256=sha, connectors_signature=signature, state=state, attempts=0, created_at=stamp,
         next_attempt_at=stamp, depends_on=depends_on,
     )
+
+
+def _load_posts(session: Session, pks: list[int]) -> dict[int, Any]:
+    """What a station-post of each station needs, its station object as stored text: no ORM objects."""
+    table = Station.__table__
+    found: dict[int, Any] = {}
+    for start in range(0, len(pks), 500):
+        for row in session.execute(
+            select(table.c.id, table.c.station_id, cast(table.c.payload, Text).label("payload"),
+                   table.c.payload_sha256, table.c.connectors_signature)
+            .where(table.c.id.in_(pks[start:start + 500]))
+        ):
+            found[row.id] = row
+    return found
 
 
 def _load_stations(session: Session, pks: list[int]) -> dict[int, Station]:
@@ -328,7 +358,7 @@ def claim(session: Session, *, worker_id: str, limit: int, cpo_id: int | None = 
     # Start at the oldest open row: the scan in id order then never walks the acknowledged history. One
     # min() per state and kind, each a lookup in ix_outbox_open (a min() over several states or kinds
     # at once walks every open row: 50,000 of them at each claim of a national push).
-    wanted = [kind for kind in kinds or MESSAGE_TYPES if kind not in other_than]
+    wanted = [kind for kind in kinds or OUTBOX_KINDS if kind not in other_than]
     firsts = session.execute(select(*(
         select(func.min(Outbox.id)).where(Outbox.state == state, Outbox.kind == kind).scalar_subquery()
         for state in (OutboxState.PENDING, OutboxState.SENDING) for kind in wanted
