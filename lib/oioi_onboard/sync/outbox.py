@@ -26,10 +26,11 @@ import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 from sqlalchemy import Text, and_, bindparam, cast, exists, func, insert, or_, select, text, true, update
-from sqlalchemy.orm import aliased, defer
+from sqlalchemy.orm import defer
 from sqlmodel import Session
 
 from ..oioi import codes
@@ -355,64 +356,87 @@ def claim(session: Session, *, worker_id: str, limit: int, cpo_id: int | None = 
     if dialect == "sqlite":
         session.connection().exec_driver_sql("BEGIN IMMEDIATE")
     stamp = utcnow()
-    # Start at the oldest open row: the scan in id order then never walks the acknowledged history. One
-    # min() per state and kind, each a lookup in ix_outbox_open (a min() over several states or kinds
-    # at once walks every open row: 50,000 of them at each claim of a national push).
-    wanted = [kind for kind in kinds or OUTBOX_KINDS if kind not in other_than]
-    firsts = session.execute(select(*(
-        select(func.min(Outbox.id)).where(Outbox.state == state, Outbox.kind == kind).scalar_subquery()
-        for state in (OutboxState.PENDING, OutboxState.SENDING) for kind in wanted
-    ))).one() if wanted else ()
-    floor = min((first for first in firsts if first is not None), default=None)
+    wanted = tuple(kind for kind in kinds or OUTBOX_KINDS if kind not in other_than)
+    floor = min((first for first in session.execute(_first_open(wanted)).one() if first is not None),
+                default=None) if wanted else None
     if floor is None:
         session.commit()
         return []
-    other = aliased(Outbox)
-    candidates = (
-        select(Outbox.id)
-        .where(
-            Outbox.id >= floor,
-            or_(
-                and_(Outbox.state == OutboxState.PENDING, true() if any_time else Outbox.next_attempt_at <= stamp),
-                and_(Outbox.state == OutboxState.SENDING, Outbox.claimed_until < stamp),
-            ),
-            Outbox.cpo_id.not_in(select(Cpo.id).where(Cpo.paused_reason.is_not(None))),
-            ~exists().where(
-                other.cpo_id == Outbox.cpo_id, other.kind == Outbox.kind, other.key == Outbox.key,
-                or_(
-                    and_(other.id < Outbox.id, other.state.in_(OPEN_STATES)),
-                    and_(other.id != Outbox.id, other.state == OutboxState.SENDING, other.claimed_until >= stamp),
-                ),
-            ),
-        )
-        .order_by(Outbox.id)
-        .limit(limit)
-    )
-    if cpo_id is not None:
-        candidates = candidates.where(Outbox.cpo_id == cpo_id)
-    if kinds:
-        candidates = candidates.where(Outbox.kind.in_(kinds))
-    if other_than:
-        candidates = candidates.where(Outbox.kind.not_in(other_than))
-    if dialect == "postgresql":
-        candidates = candidates.with_for_update(skip_locked=True)
-    ids = list(session.exec(candidates).scalars())
+    candidates = _candidates(kinds, other_than, any_time, cpo_id is not None, dialect == "postgresql")
+    ids = list(session.execute(candidates, {"floor": floor, "stamp": stamp, "limit": limit, "cpo": cpo_id}).scalars())
     if not ids:
         session.commit()
         return []
-    table = Outbox.__table__
     # One statement claims and returns what sending needs, the body as stored (no decode and encode again).
-    returned = session.execute(
-        update(table).where(table.c.id.in_(ids)).values(
-            state=OutboxState.SENDING, claimed_by=worker_id,
-            claimed_until=stamp + timedelta(seconds=lease_seconds), attempts=table.c.attempts + 1, sent_at=stamp,
-        ).returning(table.c.id, table.c.cpo_id, table.c.kind, table.c.key, table.c.attempts,
-                    table.c.payload_sha256, cast(table.c.payload, Text))
-    ).all()
+    returned = session.execute(_CLAIM, {"ids": ids, "worker": worker_id, "stamp": stamp,
+                                        "until": stamp + timedelta(seconds=lease_seconds)}).all()
     rows = sorted((Claimed(*row[:6], row[6].encode()) for row in returned), key=lambda row: row.id)
     rows = _drop_already_acked(session, rows, stamp)
     session.commit()
     return rows
+
+
+# The statements of the hot paths (a claim, a batch of answers) are built once: building and keying
+# them again for every batch cost more than running them.
+_OUTBOX = Outbox.__table__
+_STATIONS = Station.__table__
+
+
+@lru_cache
+def _first_open(kinds: tuple[str, ...]):  # noqa: ANN202
+    """The oldest open row of each state and kind: one min() each, a lookup in ix_outbox_open (a min() over
+    several states or kinds at once walks every open row: 50,000 at each claim of a national push)."""
+    return select(*(
+        select(func.min(_OUTBOX.c.id)).where(_OUTBOX.c.state == state, _OUTBOX.c.kind == kind).scalar_subquery()
+        for state in (OutboxState.PENDING, OutboxState.SENDING) for kind in kinds
+    ))
+
+
+@lru_cache
+def _candidates(kinds: tuple[str, ...] | None, other_than: tuple[str, ...], any_time: bool, one_cpo: bool,
+                skip_locked: bool):  # noqa: ANN202
+    """Due rows from the oldest open one on (``floor``), in id order, whose key has no older open row and
+    none in flight elsewhere; parameters floor, stamp, limit and (``one_cpo``) cpo."""
+    row, other = _OUTBOX.c, _OUTBOX.alias("other").c
+    stamp = bindparam("stamp")
+    query = (
+        select(row.id)
+        .where(
+            row.id >= bindparam("floor"),
+            or_(
+                and_(row.state == OutboxState.PENDING, true() if any_time else row.next_attempt_at <= stamp),
+                and_(row.state == OutboxState.SENDING, row.claimed_until < stamp),
+            ),
+            row.cpo_id.not_in(select(Cpo.__table__.c.id).where(Cpo.__table__.c.paused_reason.is_not(None))),
+            ~exists().where(
+                other.cpo_id == row.cpo_id, other.kind == row.kind, other.key == row.key,
+                or_(
+                    and_(other.id < row.id, other.state.in_(OPEN_STATES)),
+                    and_(other.id != row.id, other.state == OutboxState.SENDING, other.claimed_until >= stamp),
+                ),
+            ),
+        )
+        .order_by(row.id)
+        .limit(bindparam("limit"))
+    )
+    if one_cpo:
+        query = query.where(row.cpo_id == bindparam("cpo"))
+    if kinds:
+        query = query.where(row.kind.in_(kinds))
+    if other_than:
+        query = query.where(row.kind.not_in(other_than))
+    return query.with_for_update(skip_locked=True) if skip_locked else query
+
+
+_CLAIM = (
+    update(_OUTBOX).where(_OUTBOX.c.id.in_(bindparam("ids", expanding=True))).values(
+        state=OutboxState.SENDING, claimed_by=bindparam("worker"), claimed_until=bindparam("until"),
+        attempts=_OUTBOX.c.attempts + 1, sent_at=bindparam("stamp"))
+    .returning(_OUTBOX.c.id, _OUTBOX.c.cpo_id, _OUTBOX.c.kind, _OUTBOX.c.key, _OUTBOX.c.attempts,
+               _OUTBOX.c.payload_sha256, cast(_OUTBOX.c.payload, Text))
+)
+_ACKED_SHAS = select(_STATIONS.c.station_id, _STATIONS.c.acked_sha256).where(
+    _STATIONS.c.station_id.in_(bindparam("keys", expanding=True)))
 
 
 class Claimed(NamedTuple):
@@ -436,9 +460,7 @@ def _drop_already_acked(session: Session, rows: list[Claimed], stamp: datetime) 
     posts = [row for row in rows if row.kind == STATION_POST]
     if not posts:
         return rows
-    acked = dict(session.exec(
-        select(Station.station_id, Station.acked_sha256).where(Station.station_id.in_([r.key for r in posts]))
-    ).all())
+    acked = dict(session.execute(_ACKED_SHAS, {"keys": [r.key for r in posts]}).all())
     closed = [row.id for row in posts if acked.get(row.key) == row.payload_sha256]
     if not closed:
         return rows
@@ -518,11 +540,7 @@ def record_results(session: Session, results: list[Outcome]) -> list[Recorded]:
     if not results:
         return []
     by_id = {result.outbox_id: result for result in results}
-    meta = session.execute(
-        select(Outbox.id, Outbox.kind, Outbox.state, Outbox.cpo_id, Outbox.run_id, Outbox.key,
-               Outbox.payload_sha256, Outbox.connectors_signature, Outbox.change)
-        .where(Outbox.id.in_(list(by_id)))
-    ).all()
+    meta = session.execute(_META, {"ids": list(by_id)}).all()
     # Acks (the common case, of every kind) are set-based: one UPDATE per result code, no ORM objects.
     fast = [m for m in meta if by_id[m.id].outcome == "acked" and m.state != OutboxState.ACKED]
     fast_ids = {m.id for m in fast}
@@ -534,12 +552,7 @@ def record_results(session: Session, results: list[Outcome]) -> list[Recorded]:
         code = by_id[m.id].code
         by_code.setdefault(codes.SUCCESS if code is None else code, []).append(m.id)
     for code, ids in by_code.items():
-        session.execute(
-            update(Outbox).where(Outbox.id.in_(ids)).values(
-                state=OutboxState.ACKED, acked_at=stamp, result_code=code, last_error=None,
-                claimed_by=None, claimed_until=None),
-            execution_options={"synchronize_session": False},
-        )
+        session.execute(_ACK, {"ids": ids, "at": stamp, "code": code})
     posts = [m for m in fast if m.kind == STATION_POST]
     if posts:
         _apply_acks_fast(session, posts, stamp)
@@ -556,6 +569,21 @@ def record_results(session: Session, results: list[Outcome]) -> list[Recorded]:
     status_delivery.release_held_statuses(session, [m.key for m in posts])
     _finish_runs(session, {r.run_id for r in recorded if r.run_id is not None})
     return recorded
+
+
+_META = select(_OUTBOX.c.id, _OUTBOX.c.kind, _OUTBOX.c.state, _OUTBOX.c.cpo_id, _OUTBOX.c.run_id, _OUTBOX.c.key,
+               _OUTBOX.c.payload_sha256, _OUTBOX.c.connectors_signature, _OUTBOX.c.change).where(
+    _OUTBOX.c.id.in_(bindparam("ids", expanding=True)))
+_ACK = update(_OUTBOX).where(_OUTBOX.c.id.in_(bindparam("ids", expanding=True))).values(
+    state=OutboxState.ACKED, acked_at=bindparam("at"), result_code=bindparam("code"), last_error=None,
+    claimed_by=None, claimed_until=None)
+_COPY_ACK = update(_STATIONS).where(_STATIONS.c.station_id == bindparam("b_key")).values(
+    acked_sha256=bindparam("b_sha"),
+    acked_connectors_signature=func.coalesce(bindparam("b_signature"), _STATIONS.c.connectors_signature),
+    acked_deleted=bindparam("b_deleted"), acked_at=bindparam("b_at"))
+_RUN_OPEN = select(_OUTBOX.c.id).where(_OUTBOX.c.run_id == bindparam("run"), _OUTBOX.c.state.in_(OPEN_STATES)).limit(1)
+_RUN_DONE = update(PushRun.__table__).where(PushRun.__table__.c.id == bindparam("run"),
+                                            PushRun.__table__.c.finished_at.is_(None)).values(finished_at=bindparam("at"))
 
 
 def _record_rows(session: Session, ids: list[int], by_id: dict[int, Outcome], stamp: datetime):  # noqa: ANN202
@@ -621,16 +649,9 @@ def _in_grace(session: Session, row: Outbox, result: Outcome, stamp: datetime) -
 
 def _apply_acks_fast(session: Session, rows: list, stamp: datetime) -> None:
     """Copy what the endpoint acknowledged onto the stations: one executemany for the batch."""
-    table = Station.__table__
-    session.execute(
-        update(table).where(table.c.station_id == bindparam("b_key")).values(
-            acked_sha256=bindparam("b_sha"),
-            acked_connectors_signature=func.coalesce(bindparam("b_signature"), table.c.connectors_signature),
-            acked_deleted=bindparam("b_deleted"), acked_at=bindparam("b_at")),
-        [{"b_key": m.key, "b_sha": m.payload_sha256, "b_signature": m.connectors_signature,
-          "b_deleted": m.change == "deleted", "b_at": stamp} for m in sorted(rows, key=lambda m: m.id)],
-        execution_options={"synchronize_session": False},
-    )
+    session.execute(_COPY_ACK, [{"b_key": m.key, "b_sha": m.payload_sha256, "b_signature": m.connectors_signature,
+                                 "b_deleted": m.change == "deleted", "b_at": stamp}
+                                for m in sorted(rows, key=lambda m: m.id)])
 
 
 def _apply_acks(session: Session, rows: list[Outbox]) -> list[Station]:
@@ -678,11 +699,5 @@ def _release_dependents(session: Session, acked_ids: list[int], failed: list[Out
 
 def _finish_runs(session: Session, run_ids: set[int]) -> None:
     for run_id in run_ids:
-        still_open = session.exec(
-            select(Outbox.id).where(Outbox.run_id == run_id, Outbox.state.in_(OPEN_STATES)).limit(1)
-        ).first()
-        if still_open is None:
-            session.execute(
-                update(PushRun).where(PushRun.id == run_id, PushRun.finished_at.is_(None)).values(finished_at=utcnow()),
-                execution_options={"synchronize_session": False},
-            )
+        if session.execute(_RUN_OPEN, {"run": run_id}).first() is None:
+            session.execute(_RUN_DONE, {"run": run_id, "at": utcnow()})

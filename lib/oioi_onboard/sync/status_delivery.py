@@ -118,14 +118,16 @@ def release_held_statuses(session: Session, station_ids: list[str]) -> int:
     return sum(_release(session, cpo_id=cpo_id, keys=sorted(keys)) for cpo_id, keys in keys_by_cpo.items())
 
 
+_HELD_CPOS = sa_select(Outbox.__table__.c.cpo_id).where(
+    Outbox.__table__.c.state == OutboxState.HELD, Outbox.__table__.c.kind == CONNECTOR_POST_STATUS).distinct()
+
+
 def _stations_with_held_statuses(session: Session, station_ids: list[str]) -> list[Station]:
     """Of these stations, those of CPOs that have statuses held back (only those can release any)."""
     if not station_ids:
         return []
     # Cheap first: are statuses held back at all (an index lookup on state)?
-    held = set(session.exec(
-        select(Outbox.cpo_id).where(Outbox.state == OutboxState.HELD, Outbox.kind == CONNECTOR_POST_STATUS).distinct()
-    ).all())
+    held = set(session.execute(_HELD_CPOS).scalars())
     if not held:
         return []
     found: list[Station] = []
