@@ -421,8 +421,10 @@ def _import_and_queue(file: Path, *, credentials: Credentials, cpo_name: str | N
             cpo, partner = session.get(Cpo, cpo_id), prepared
         # ... then the one import workflow against the CPO's registry, stored as a full upload; a CPO that
         # existed already mapped it with its own defaults and profiles, a new one maps it again with them.
+        reuse = mapped if known == cpo.id else None
+        mapped = None  # a mapping not reused is freed before the file is mapped again (a national file: ~150 MB)
         result = import_file(session, actor=actor, cpo_id=cpo.id, data=data, file_name=file.name, raw=raw,
-                             mapped=mapped if known == cpo.id else None, **options)
+                             mapped=reuse, **options)
         summary = queue_push(session, actor=actor, cpo=cpo, partner=partner, record=result.record,
                              validation=result.validation, yes=yes, replace_all=replace_all, say=say,
                              push_lock=holder)
