@@ -419,9 +419,10 @@ def _import_and_queue(file: Path, *, credentials: Credentials, cpo_name: str | N
                                         given=credentials, concurrency=concurrency, say=say)
         else:
             cpo, partner = session.get(Cpo, cpo_id), prepared
-        # ... then the one import workflow against the CPO's registry, stored as a full upload; a CPO that
-        # existed already mapped it with its own defaults and profiles, a new one maps it again with them.
-        reuse = mapped if known == cpo.id else None
+        # ... then the one import workflow against the CPO's registry, stored as a full upload. The first
+        # mapping stands for a CPO named on the command line and for one this push registered (it has no
+        # defaults or profiles yet); a CPO found by the file's operator ids maps it again with its own.
+        reuse = mapped if known == cpo.id or prepared is not None else None
         mapped = None  # a mapping not reused is freed before the file is mapped again (a national file: ~150 MB)
         result = import_file(session, actor=actor, cpo_id=cpo.id, data=data, file_name=file.name, raw=raw,
                              mapped=reuse, **options)
