@@ -1,5 +1,6 @@
 """Storing an accepted import: scoping per CPO, counts, upserts, the import record."""
 
+import numpy as np
 import pytest
 from sqlmodel import select
 
@@ -153,6 +154,16 @@ def test_a_station_s_source_fingerprint_follows_its_own_rows_only():
     swapped = frame.copy()
     swapped.loc[rows_of_s1] = frame.loc[rows_of_s1[::-1]].to_numpy()  # S1's rows in another order
     assert station_sources(swapped)[S1] != first[S1] and station_sources(frame, [S3]) == {S3: first[S3]}
+
+
+def test_other_code_building_the_stations_makes_other_fingerprints(monkeypatch):
+    """After an upgrade that changes how rows become a station object, every station is built again once."""
+    from oioi_onboard.sheets import stations
+
+    before = stations.station_sources(valid_frame())
+    monkeypatch.setattr(stations, "_builder_version", lambda: np.uint64(12345))
+    after = stations.station_sources(valid_frame())
+    assert set(after) == set(before) and all(after[key] != before[key] for key in before)
 
 
 def test_stations_missing_from_a_full_upload_are_kept(cpos):

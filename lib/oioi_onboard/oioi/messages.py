@@ -300,8 +300,9 @@ def station_post_body(station: dict[str, Any], partner_identifier: str) -> dict[
 
 
 def station_post_json(station_json: str, partner_identifier: str) -> str:
-    """``station_post_body`` encoded, from a station object already encoded (as the store keeps it): the same
-    text ``json.dumps`` would give, compact, without decoding and encoding the station again."""
+    """``station_post_body`` encoded, from a station object already encoded (as the store keeps it), without
+    decoding and encoding the station again. From a station stored compact (``store.db``, since migration
+    0009) it is the text the client's own encoding gives; one stored earlier keeps its spacing, same JSON."""
     partner = json.dumps(partner_identifier, ensure_ascii=False)
     return f'{{"{STATION_POST}":{{"station":{station_json},"partner-identifier":{partner}}}}}'
 

@@ -5,7 +5,11 @@ first row (validation has made sure its rows agree). One EVSE id with several
 connector types becomes several connectors sharing that id.
 """
 
+import hashlib
+import sys
 from collections.abc import Iterable, Iterator
+from functools import cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,8 +26,23 @@ from .validate import canonical_frame
 __all__ = ["build_stations", "iter_stations", "station_payloads", "connectors_signature", "station_sources",
            "StationBuildError"]
 
-# Folded into every source fingerprint: change it when the same rows come to make a different station object.
-_SOURCE_VERSION = np.uint64(1)
+
+@cache
+def _builder_version() -> np.uint64:
+    """The code that turns rows into a station object, as a number folded into every source fingerprint: after
+    an upgrade that changes it the same rows may make another object, so every station is built again once
+    (and only those whose object changed are pushed)."""
+    from .. import __version__
+    from ..oioi import ids, messages, vocabulary
+    from . import canonical, rules, validate
+
+    digest = hashlib.sha256(__version__.encode())
+    for module in (sys.modules[__name__], canonical, rules, validate, ids, messages, vocabulary):
+        try:
+            digest.update(Path(module.__file__).read_bytes())
+        except (OSError, TypeError):  # no source beside it: the version alone
+            continue
+    return np.uint64(int.from_bytes(digest.digest()[:8], "little"))
 
 _OPTIONAL_BOOLEANS = {
     "is_reservable": "is-reservable",
@@ -179,7 +198,7 @@ def station_sources(frame: pd.DataFrame, station_ids: Iterable[str] | None = Non
     position = np.arange(len(order)) - np.repeat(starts, np.diff(np.r_[starts, len(order)]))
     # Each row's hash mixed with its place in the station, summed per station (wrapping at 2**64).
     mixed = pd.util.hash_array(hashes[order] ^ (position.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)))
-    sums = np.add.reduceat(mixed, starts) ^ _SOURCE_VERSION
+    sums = np.add.reduceat(mixed, starts) ^ _builder_version()
     return {station: f"{value:016x}" for station, value in zip(key[order[starts]], sums.tolist(), strict=True)}
 
 

@@ -45,7 +45,8 @@ class EncodedJson(str):
 
 
 def _json_text(value: object) -> str:
-    """JSON columns stored compact: an outbox row's payload is sent as stored, byte for byte."""
+    """JSON columns stored compact: an outbox row's payload is sent as stored (rows stored before keep
+    their spacing: the same JSON, a few bytes longer)."""
     if isinstance(value, EncodedJson):
         return str(value)
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))

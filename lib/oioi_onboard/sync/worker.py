@@ -555,7 +555,10 @@ class Worker:
                 recorded = await self._db(self._record, batch, marks)
                 acked_cpos = {row.cpo_id for row in recorded if row.state == OutboxState.ACKED}
                 if self.on_recorded is not None:
-                    self.on_recorded(recorded)
+                    try:
+                        self.on_recorded(recorded)
+                    except Exception:  # noqa: BLE001 - the batch is written: a listener's fault must not redo it
+                        log.exception("the listener of recorded results failed")
                 freed: dict[int, Lane] = {}
                 for result in batch:  # the database now says "paused" itself
                     if (lane := self.pausing.pop(result.outbox_id, None)) is not None:

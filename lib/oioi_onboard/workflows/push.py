@@ -303,9 +303,11 @@ def _find_cpo(session: Session, *, name: str | None, operator_ids: list[str]) ->
 
 
 def _prepare_cpo(session: Session, *, actor: Actor, name: str | None, operator_ids: list[str], given: Credentials,
-                 concurrency: int | None, say: Callable[[str], None]) -> tuple[Cpo, str]:
-    """The CPO to push for (registered from the file's operator ids if new) and its partner identifier."""
+                 concurrency: int | None, say: Callable[[str], None]) -> tuple[Cpo, str, bool]:
+    """The CPO to push for (registered from the file's operator ids if new), its partner identifier, and
+    whether this call registered it."""
     cpo = _find_cpo(session, name=name, operator_ids=operator_ids)
+    registered = cpo is None
     if cpo is None:
         missing = [option for option, value in (("--endpoint", given.endpoint), ("--api-key-env", given.api_key),
                                                 ("--partner-id", given.partner_identifier)) if not value]
@@ -335,7 +337,7 @@ def _prepare_cpo(session: Session, *, actor: Actor, name: str | None, operator_i
         update_cpo(session, actor=actor, cpo_id=cpo.id, concurrency=concurrency)
     session.flush()
     partner = given.partner_identifier or queries.cpo_partner_identifiers(session, cpo_id=cpo.id)[0]
-    return cpo, partner
+    return cpo, partner, registered
 
 
 def push_file(
@@ -396,12 +398,13 @@ def _import_and_queue(file: Path, *, credentials: Credentials, cpo_name: str | N
         operator_ids = _file_operator_ids(mapped.frame)
         found = _find_cpo(session, name=cpo_name, operator_ids=operator_ids)
         cpo_id = found.id if found is not None else None
-    prepared = None
+    prepared, registered = None, False
     if cpo_id is None:  # registered in a transaction of its own: the push lock is a column of its row
         try:
             with session_scope(db_url) as session:
-                cpo, partner = _prepare_cpo(session, actor=actor, name=cpo_name, operator_ids=operator_ids,
-                                            given=credentials, concurrency=concurrency, say=say)
+                cpo, partner, registered = _prepare_cpo(session, actor=actor, name=cpo_name,
+                                                        operator_ids=operator_ids, given=credentials,
+                                                        concurrency=concurrency, say=say)
                 cpo_id, prepared = cpo.id, partner
         except (IntegrityError, RegistrationError):
             # The same push, started at the same moment, may have registered it first: push with that one.
@@ -415,14 +418,14 @@ def _import_and_queue(file: Path, *, credentials: Credentials, cpo_name: str | N
     holder = lock.enter_context(holding_push_lock(db_url, actor=actor, cpo_id=cpo_id))
     with session_scope(db_url) as session:
         if prepared is None:
-            cpo, partner = _prepare_cpo(session, actor=actor, name=cpo_name, operator_ids=operator_ids,
-                                        given=credentials, concurrency=concurrency, say=say)
+            cpo, partner, _ = _prepare_cpo(session, actor=actor, name=cpo_name, operator_ids=operator_ids,
+                                           given=credentials, concurrency=concurrency, say=say)
         else:
             cpo, partner = session.get(Cpo, cpo_id), prepared
         # ... then the one import workflow against the CPO's registry, stored as a full upload. The first
         # mapping stands for a CPO named on the command line and for one this push registered (it has no
         # defaults or profiles yet); a CPO found by the file's operator ids maps it again with its own.
-        reuse = mapped if known == cpo.id or prepared is not None else None
+        reuse = mapped if known == cpo.id or registered else None
         mapped = None  # a mapping not reused is freed before the file is mapped again (a national file: ~150 MB)
         result = import_file(session, actor=actor, cpo_id=cpo.id, data=data, file_name=file.name, raw=raw,
                              mapped=reuse, **options)
