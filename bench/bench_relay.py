@@ -62,6 +62,7 @@ from oioi_onboard.oioi.messages import connector_post_status_body  # noqa: E402 
 from oioi_onboard.oioi.vocabulary import CONNECTOR_POST_STATUS  # noqa: E402
 from oioi_onboard.store.db import migrate, session_scope  # noqa: E402
 from oioi_onboard.testing.processes import start_command, stop  # noqa: E402
+from oioi_onboard.testing.store import wait_statuses_delivered  # noqa: E402
 
 
 def start(name: str, *args: str, pattern: str | None = None) -> tuple[subprocess.Popen, str | None]:
@@ -159,22 +160,6 @@ async def drive(url: str, token: str, evses: list[str]) -> tuple[int, int, float
     return sent, accepted, elapsed, last_sent
 
 
-def settle(timeout: float = 300) -> float:
-    from sqlmodel import func, select
-
-    from oioi_onboard.store.models import StatusEvent
-
-    started = time.monotonic()
-    while time.monotonic() - started < timeout:
-        with session_scope() as session:
-            waiting = session.exec(select(func.count(StatusEvent.id))
-                                   .where(StatusEvent.delivery.in_(["pending", "held"]))).one()
-        if not waiting:
-            return time.monotonic() - started
-        time.sleep(0.5)
-    raise SystemExit(f"{waiting} status change(s) still not delivered after {timeout} s")
-
-
 def measurements() -> tuple[dict[str, int], list[float]]:
     from sqlmodel import func, select
 
@@ -212,7 +197,7 @@ def send_capacity(cpo_id: int, evses: list[str]) -> float:
     with session_scope() as session:
         record_statuses(session, actor=SYSTEM, cpo_id=cpo_id, source="simulator",
                         items=[{"evse_id": e, "status": "Available"} for e in evses])
-    return len(evses) / settle()
+    return len(evses) / wait_statuses_delivered()
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -328,7 +313,7 @@ def main() -> int:
         requests_before = httpx.get(f"{sandbox_base}/_sandbox/stats").json()[CONNECTOR_POST_STATUS]["received"]
 
         sent, accepted, elapsed, last_sent = asyncio.run(drive(relay_url, token, evses))
-        settle_seconds = settle()
+        settle_seconds = wait_statuses_delivered()
         deliveries, latencies, waits = measurements()
         stats = httpx.get(f"{sandbox_base}/_sandbox/stats").json()
         requests = stats[CONNECTOR_POST_STATUS]["received"] - requests_before

@@ -51,6 +51,7 @@ ENV = {**os.environ, "PYTHONUNBUFFERED": "1", "BENCH_STATUS_LANE_DIR": str(WORK)
 
 from oioi_onboard.store.db import migrate, session_scope  # noqa: E402  (after the environment is set)
 from oioi_onboard.testing.processes import start_command, stop  # noqa: E402
+from oioi_onboard.testing.store import wait_statuses_delivered  # noqa: E402
 
 
 def start(name: str, *args: str, pattern: str | None = None) -> tuple[subprocess.Popen, str | None]:
@@ -169,22 +170,6 @@ async def drive(url: str, cpos: dict) -> tuple[int, dict]:
     return k, counts
 
 
-def settle(timeout: float = 300) -> None:
-    from sqlmodel import func, select
-
-    from oioi_onboard.store.models import StatusEvent
-
-    started = time.monotonic()
-    while time.monotonic() - started < timeout:
-        with session_scope() as session:
-            waiting = session.exec(select(func.count(StatusEvent.id))
-                                   .where(StatusEvent.delivery.in_(["pending", "held"]))).one()
-        if not waiting:
-            return
-        time.sleep(0.5)
-    raise SystemExit(f"{waiting} status change(s) still not delivered after {timeout} s")
-
-
 def measurements(push_from: datetime, push_to: datetime) -> dict:
     """Per CPO: queued -> delivered of statuses received before the push, and during it."""
     from sqlmodel import select
@@ -252,7 +237,7 @@ def main() -> int:
         sent, counts = asyncio.run(drive(relay_url, cpos))
         load_elapsed = time.monotonic() - began
         wait_posts(CPO_IDS["A"])
-        settle()
+        wait_statuses_delivered()
         push_from, push_to = post_window(CPO_IDS["A"])
         figures = measurements(push_from, push_to)
     finally:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.postgres import postgres_url  # noqa: F401 - the throw-away PostgreSQL fixture, for every folder
+from tests.helpers.postgres import on_postgres, postgres_url  # noqa: F401 - throw-away PostgreSQL fixtures, for every folder
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT / "docs" / "oioi-spec"

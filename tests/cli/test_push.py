@@ -30,6 +30,7 @@ from oioi_onboard.testing.sandbox import running_sandbox
 from oioi_onboard.testing.store import make_cpo
 from tests.conftest import ROOT
 from tests.helpers.faulty_front import faulty_front
+from tests.helpers.processes import kill_9_when, wait_for
 
 pytestmark = pytest.mark.slow  # the real command against the real sandbox; thousands of requests
 
@@ -213,16 +214,6 @@ def _acked() -> int:
         return 0
 
 
-def _wait(predicate, seconds: float, what: str, process: subprocess.Popen) -> None:
-    deadline = time.monotonic() + seconds
-    while not predicate():
-        if process.poll() is not None:
-            raise AssertionError(f"the push exited with {process.returncode} while waiting for {what}")
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
-
-
 def _states() -> dict:
     with session_scope() as session:
         return dict(session.execute(select(Outbox.state, func.count()).group_by(Outbox.state)).all())
@@ -234,13 +225,7 @@ def test_kill_9_during_a_push_then_the_same_push_sends_the_rest_and_exits_0(tmp_
     with running_sandbox(tmp_path / "sb", api_keys=(KEY,), latency_ms=50) as sandbox:
         command = _command(file, sandbox.url, sandbox.partner_id, "--concurrency", "16")
         first = _start(tmp_path, "first", command)
-        try:
-            _wait(lambda: _acked() >= 400, 120, "the first acknowledgements", first)
-            first.send_signal(signal.SIGKILL)
-            first.wait(timeout=10)
-        finally:
-            if first.poll() is None:
-                first.kill()
+        kill_9_when(first, lambda: _acked() >= 400, "the first acknowledgements")
         migrate()
         with session_scope() as session:  # the dead push's state, exactly as it was at the kill
             acked_before = set(session.execute(
@@ -275,7 +260,7 @@ def test_ctrl_c_leaves_the_rest_queued_says_so_in_one_line_and_a_rerun_finishes(
         command = _command(file, sandbox.url, sandbox.partner_id, "--concurrency", "8")
         push = _start(tmp_path, "push", command)
         try:
-            _wait(lambda: _acked() >= 100, 120, "the first acknowledgements", push)
+            wait_for(lambda: _acked() >= 100, 120, "the first acknowledgements", push)
             push.send_signal(signal.SIGINT)
             code = push.wait(timeout=30)
         finally:
@@ -329,7 +314,7 @@ def test_worker_backoff_options_reach_the_worker(tmp_path):
                                          "--backoff-max", "0.4"),
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_env())
         try:
-            _wait(lambda: len(front.requests) >= 1, 60, "the first request", push)
+            wait_for(lambda: len(front.requests) >= 1, 60, "the first request", push)
         finally:
             push.send_signal(signal.SIGINT)
             push.wait(timeout=30)
@@ -338,7 +323,7 @@ def test_worker_backoff_options_reach_the_worker(tmp_path):
             [sys.executable, "-m", "oioi_onboard.cli", "worker", "--poll-interval", "0.05", "--backoff-base", "0.05",
              "--backoff-max", "0.1"], stdout=open(tmp_path / "worker.log", "wb"), stderr=subprocess.STDOUT, env=_env())
         try:
-            _wait(lambda: len(front.requests) >= before + 6, 60, "six attempts by the worker", worker)
+            wait_for(lambda: len(front.requests) >= before + 6, 60, "six attempts by the worker", worker)
         finally:
             worker.send_signal(signal.SIGTERM)
             assert worker.wait(timeout=30) == 0, (tmp_path / "worker.log").read_text()
@@ -397,13 +382,7 @@ def test_a_push_killed_with_9_leaves_no_lock_that_blocks_the_rerun(tmp_path):
     with running_sandbox(tmp_path / "sb", api_keys=(KEY,), latency_ms=50) as sandbox:
         command = _command(file, sandbox.url, sandbox.partner_id, "--concurrency", "4")
         first = _start(tmp_path, "first", command)
-        try:
-            _wait(lambda: _acked() >= 40, 120, "the first acknowledgements", first)
-            first.send_signal(signal.SIGKILL)
-            first.wait(timeout=10)
-        finally:
-            if first.poll() is None:
-                first.kill()
+        kill_9_when(first, lambda: _acked() >= 40, "the first acknowledgements")
         with session_scope() as session:
             holder, until = session.execute(select(Cpo.push_lock_holder, Cpo.push_lock_until)).one()
         assert holder is not None and holder.split("-")[-2] == str(first.pid)  # the dead push's lock is there
@@ -438,13 +417,7 @@ def test_kill_9_three_times_resends_at_most_the_stated_bound_each_time_and_a_rer
         for kill in range(kills):
             before = repeats()
             push = _start(tmp_path, f"push{kill}", command)
-            try:
-                _wait(lambda k=kill: _acked() >= (k + 1) * total // (kills + 1), 240, "acknowledgements", push)
-                push.send_signal(signal.SIGKILL)
-                push.wait(timeout=10)
-            finally:
-                if push.poll() is None:
-                    push.kill()
+            kill_9_when(push, lambda k=kill: _acked() >= (k + 1) * total // (kills + 1), "acknowledgements", 240)
             if kill:
                 caused.append(repeats() - before)
         before = repeats()
@@ -501,19 +474,13 @@ def test_kill_9_before_sending_then_the_rerun_stores_and_sends_every_station_onc
     with running_sandbox(tmp_path / "sb", api_keys=(KEY,)) as sandbox:
         command = _command(file, sandbox.url, sandbox.partner_id, "--concurrency", "32")
         first = _start(tmp_path, "first", command)
-        try:
-            if phase == "storing":
-                _wait(_push_lock_taken, 120, "the push lock", first)
-                grown = _wal_bytes() + 2 * MB
-            else:
-                _wait(lambda: _stored_line_seen(tmp_path, "first"), 120, "the store's summary line", first)
-                grown = _wal_bytes() + 4 * MB
-            _wait(lambda: _wal_bytes() >= grown, 120, f"the push {phase}", first)
-            first.send_signal(signal.SIGKILL)
-            assert first.wait(timeout=10) == -signal.SIGKILL
-        finally:
-            if first.poll() is None:
-                first.kill()
+        if phase == "storing":
+            wait_for(_push_lock_taken, 120, "the push lock", first)
+            grown = _wal_bytes() + 2 * MB
+        else:
+            wait_for(lambda: _stored_line_seen(tmp_path, "first"), 120, "the store's summary line", first)
+            grown = _wal_bytes() + 4 * MB
+        assert kill_9_when(first, lambda: _wal_bytes() >= grown, f"the push {phase}") == -signal.SIGKILL
         err = (tmp_path / "first.err").read_text(encoding="utf-8")
         wal = Path(make_url(get_settings().db_url).database + "-wal").read_bytes()  # before anyone recovers it
         # The kill landed in the phase: stations were written and the store had not finished; or outbox rows

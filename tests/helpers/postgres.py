@@ -86,3 +86,16 @@ def postgres_url(tmp_path) -> Iterator[str]:
     """A fresh PostgreSQL database for one test; import this fixture into a conftest."""
     with running_postgres(tmp_path) as url:
         yield url
+
+
+@pytest.fixture
+def on_postgres(postgres_url, monkeypatch) -> str:  # noqa: ANN001
+    """This test process on a fresh, migrated PostgreSQL database (settings and engine read again); its URL."""
+    from oioi_onboard.settings import get_settings
+    from oioi_onboard.store.db import get_engine, migrate
+
+    monkeypatch.setenv("DATABASE_URL", postgres_url)
+    get_settings.cache_clear()
+    get_engine.cache_clear()
+    migrate()
+    return postgres_url

@@ -23,13 +23,18 @@ def back_end(tmp_path_factory):
         yield process
 
 
-def test_the_evse_status_patches_of_a_pulled_back_end_apply_without_a_put(db, relay, back_end):
+def _laadnet(db, back_end) -> int:  # noqa: ANN001
+    """A CPO whose stations come from the OCPI back end (its Locations have no phone: the CPO's default)."""
     with db() as session:
         cpo = make_cpo(session, name="Laadnet", operator_ids="BE*OCS")
         cpo.defaults = {"phone": "+32 9 265 81 11"}
         set_ocpi_connection(session, actor=SYSTEM, cpo_id=cpo.id, versions_url=back_end.versions_url,
                             token=back_end.token)
-        cpo_id = cpo.id
+        return cpo.id
+
+
+def test_the_evse_status_patches_of_a_pulled_back_end_apply_without_a_put(db, relay, back_end):
+    cpo_id = _laadnet(db, back_end)
     with db() as session:
         pulled = pull_locations(session, actor=SYSTEM, cpo_id=cpo_id, say=lambda line: None)
         assert pulled.stations_stored == 4  # the fourth Location is not published
@@ -58,12 +63,7 @@ def test_the_evse_status_patches_of_a_pulled_back_end_apply_without_a_put(db, re
 
 
 def test_a_later_pull_replaces_what_is_held_only_where_newer(db, back_end):
-    with db() as session:
-        cpo = make_cpo(session, name="Laadnet", operator_ids="BE*OCS")
-        cpo.defaults = {"phone": "+32 9 265 81 11"}
-        set_ocpi_connection(session, actor=SYSTEM, cpo_id=cpo.id, versions_url=back_end.versions_url,
-                            token=back_end.token)
-        cpo_id = cpo.id
+    cpo_id = _laadnet(db, back_end)
     with db() as session:
         pull_locations(session, actor=SYSTEM, cpo_id=cpo_id, say=lambda line: None)
         before = {row.location_id: row.last_updated for row in session.exec(select(OcpiLocation)).all()}

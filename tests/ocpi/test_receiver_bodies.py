@@ -1,10 +1,7 @@
 """How the OCPI receiver reads a body (issue 21): only behind a valid token, as the relay reads every body
 (``sync.request_body``): counted as it arrives, in time, within the nesting limit."""
 
-import socket
 import time
-from contextlib import contextmanager
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -12,37 +9,11 @@ import pytest
 from oioi_onboard.store.auth import SYSTEM
 from oioi_onboard.store.models import OcpiLocation
 from tests.helpers.ocpi import auth, rows_of
+from tests.helpers.raw_http import answer_of, connected, head
 from tests.helpers.statuses import running_relay
 
 LOC1 = "/ocpi/2.2.1/locations/BE/BEC/LOC1"
 CREDENTIALS = "/ocpi/2.2.1/credentials"
-
-
-@contextmanager
-def connected(url: str):
-    parts = urlsplit(url)
-    with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
-        yield sock
-
-
-def head(method: str, path: str, authorization: str | None, *, length: int | None = None) -> bytes:
-    framing = f"Content-Length: {length}" if length is not None else "Transfer-Encoding: chunked"
-    line = f"Authorization: {authorization}\r\n" if authorization else ""
-    return (f"{method} {path} HTTP/1.1\r\nHost: relay\r\n{line}Content-Type: application/json\r\n"
-            f"{framing}\r\n\r\n").encode()
-
-
-def answer_of(sock: socket.socket, timeout: float) -> tuple[int, bytes]:
-    """The status code and everything read until the server closed (or ``timeout``)."""
-    sock.settimeout(timeout)
-    data = b""
-    try:
-        while chunk := sock.recv(65536):
-            data += chunk
-    except (TimeoutError, ConnectionResetError):
-        pass
-    assert data.startswith(b"HTTP/1.1 "), f"no answer within {timeout} s: {data[:200]!r}"
-    return int(data.split(b" ", 2)[1]), data
 
 
 @pytest.fixture

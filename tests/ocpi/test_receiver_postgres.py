@@ -9,7 +9,7 @@ import pytest
 from oioi_onboard.store.models import Cpo
 from oioi_onboard.testing.store import make_cpo
 from tests.helpers.ocpi import GENT_DEFAULTS, auth, example, registered
-from tests.helpers.postgres import postgres_available  # postgres_url: the fixture in tests/conftest.py
+from tests.helpers.postgres import postgres_available  # on_postgres: the fixture in tests/conftest.py
 from tests.helpers.statuses import running_relay
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow,
@@ -18,14 +18,9 @@ pytestmark = [pytest.mark.postgres, pytest.mark.slow,
 LOC1 = "/ocpi/2.2.1/locations/BE/BEC/LOC1"
 
 
-def test_two_relays_patching_one_location_keep_every_evse_newest_status(postgres_url, monkeypatch):
-    from oioi_onboard.settings import get_settings
-    from oioi_onboard.store.db import get_engine, migrate, session_scope
+def test_two_relays_patching_one_location_keep_every_evse_newest_status(on_postgres):
+    from oioi_onboard.store.db import get_engine, session_scope
 
-    monkeypatch.setenv("DATABASE_URL", postgres_url)
-    get_settings.cache_clear()
-    get_engine.cache_clear()
-    migrate()
     with session_scope() as session:
         cpo = make_cpo(session, name="Gent CPO", operator_ids="DE*GNT", endpoint="http://127.0.0.1:1/api/v4/request")
         session.get(Cpo, cpo.id).defaults = GENT_DEFAULTS
@@ -54,4 +49,4 @@ def test_two_relays_patching_one_location_keep_every_evse_newest_status(postgres
     assert {evse["uid"]: evse["status"] for evse in held["evses"]} == {"3256": statuses[38 % 4],
                                                                        "3257": statuses[39 % 4]}
     assert held["last_updated"] == moment(39)
-    get_engine(postgres_url).dispose()
+    get_engine(on_postgres).dispose()

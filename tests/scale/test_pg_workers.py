@@ -25,9 +25,8 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import func, select
 
-from oioi_onboard.settings import get_settings
 from oioi_onboard.store.auth import SYSTEM
-from oioi_onboard.store.db import get_engine, migrate, session_scope
+from oioi_onboard.store.db import session_scope
 from oioi_onboard.store.models import Outbox, OutboxState, Station
 from oioi_onboard.sync.diff import plan_push
 from oioi_onboard.sync.outbox import enqueue_plan
@@ -103,13 +102,17 @@ def _start_relay(name: str, env: dict[str, str], log_dir: Path) -> tuple[subproc
     return process, log_path, match[1]
 
 
-def test_three_workers_accept_each_of_10000_stations_exactly_once(postgres_url, sandbox, tmp_path, monkeypatch):
+def _process_env(url: str, tmp_path: Path, monkeypatch) -> dict[str, str]:  # noqa: ANN001
+    """A fresh secret key for this process and the workers and relays it starts on ``url``; their env."""
     secret_key = Fernet.generate_key().decode()
-    monkeypatch.setenv("DATABASE_URL", postgres_url)
     monkeypatch.setenv("OIOI_SECRET_KEY", secret_key)
-    get_settings.cache_clear()
-    get_engine.cache_clear()
-    migrate(postgres_url)
+    return {**os.environ, "DATABASE_URL": url, "OIOI_SECRET_KEY": secret_key,
+            "OIOI_DATA_DIR": str(tmp_path / "data"), "PYTHONUNBUFFERED": "1"}
+
+
+def test_three_workers_accept_each_of_10000_stations_exactly_once(on_postgres, sandbox, tmp_path, monkeypatch):
+    postgres_url = on_postgres
+    env = _process_env(postgres_url, tmp_path, monkeypatch)
 
     with session_scope(postgres_url) as session:
         cpo_id = make_cpo(session, name="Big CPO", operator_ids="DE*8PS", partner_ids=sandbox.partner_id,
@@ -122,8 +125,6 @@ def test_three_workers_accept_each_of_10000_stations_exactly_once(postgres_url, 
         assert run.total == STATIONS
         token = create_token(session, actor=SYSTEM, cpo_id=cpo_id, label="scale test")
 
-    env = {**os.environ, "DATABASE_URL": postgres_url, "OIOI_SECRET_KEY": secret_key,
-           "OIOI_DATA_DIR": str(tmp_path / "data"), "PYTHONUNBUFFERED": "1"}
     processes = [_start_worker(f"worker-{n}", env, tmp_path) for n in range(WORKERS)]
     seen_claimers: set[str] = set()
     try:
@@ -192,7 +193,7 @@ def _acknowledged_by(log_path: Path) -> int:
     return int(match[1])
 
 
-def test_three_workers_share_a_5000_station_push_and_send_its_statuses_before_it(postgres_url, tmp_path,
+def test_three_workers_share_a_5000_station_push_and_send_its_statuses_before_it(on_postgres, tmp_path,
                                                                                   monkeypatch):
     """Issue 20: three worker processes on PostgreSQL share one CPO's queue of 5,000 station-posts (each
     sends a share, none sends a station twice), and statuses queued after the push are delivered while
@@ -204,14 +205,8 @@ def test_three_workers_share_a_5000_station_push_and_send_its_statuses_before_it
     from oioi_onboard.testing.store import store_status_station
 
     operator = "DE*8PT"
-    secret_key = Fernet.generate_key().decode()
-    monkeypatch.setenv("DATABASE_URL", postgres_url)
-    monkeypatch.setenv("OIOI_SECRET_KEY", secret_key)
-    get_settings.cache_clear()
-    get_engine.cache_clear()
-    migrate(postgres_url)
-    env = {**os.environ, "DATABASE_URL": postgres_url, "OIOI_SECRET_KEY": secret_key,
-           "OIOI_DATA_DIR": str(tmp_path / "data"), "PYTHONUNBUFFERED": "1"}
+    postgres_url = on_postgres
+    env = _process_env(postgres_url, tmp_path, monkeypatch)
 
     def push() -> None:
         with session_scope(postgres_url) as session:

@@ -76,14 +76,9 @@ def test_the_lease_is_one_holder_at_a_time_until_it_runs_out_on_sqlite(db):
 
 @pytest.mark.postgres
 @pytest.mark.skipif(not postgres_available(), reason="PostgreSQL binaries are not installed")
-def test_the_lease_is_one_holder_at_a_time_on_postgresql(postgres_url, monkeypatch):
-    from oioi_onboard.settings import get_settings
-    from oioi_onboard.store.db import get_engine, migrate, session_scope
+def test_the_lease_is_one_holder_at_a_time_on_postgresql(on_postgres):
+    from oioi_onboard.store.db import session_scope
 
-    monkeypatch.setenv("DATABASE_URL", postgres_url)
-    get_settings.cache_clear()
-    get_engine.cache_clear()
-    migrate()
     _lease_rules(session_scope)
     with session_scope() as session:
         cpo_id = session.exec(select(Cpo.id).where(Cpo.name == "Laadnet")).first()

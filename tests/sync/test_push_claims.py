@@ -10,7 +10,7 @@ from oioi_onboard.store.auth import SYSTEM
 from oioi_onboard.store.models import Cpo, Station
 from oioi_onboard.testing.stations import station_payload
 from oioi_onboard.testing.store import make_cpo, store_station, store_stations
-from tests.helpers.postgres import postgres_available, postgres_url  # noqa: F401 - fixture
+from tests.helpers.postgres import postgres_available
 
 
 def _race(workers: int = 4) -> list[list]:
@@ -74,13 +74,7 @@ def test_concurrent_claims_on_sqlite():
 
 @pytest.mark.postgres
 @pytest.mark.skipif(not postgres_available(), reason="PostgreSQL binaries are not installed")
-def test_concurrent_claims_on_postgresql(postgres_url, monkeypatch):  # noqa: F811
-    from oioi_onboard.settings import get_settings
-    from oioi_onboard.store.db import get_engine
-
-    monkeypatch.setenv("DATABASE_URL", postgres_url)
-    get_settings.cache_clear()
-    get_engine.cache_clear()
+def test_concurrent_claims_on_postgresql(on_postgres):
     _queue()
     _check(_race())
 

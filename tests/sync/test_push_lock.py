@@ -142,13 +142,8 @@ def test_of_pushes_started_at_once_exactly_one_holds_the_lock_on_sqlite(db):
 
 @pytest.mark.postgres
 @pytest.mark.skipif(not postgres_available(), reason="PostgreSQL binaries are not installed")
-def test_of_pushes_started_at_once_exactly_one_holds_the_lock_on_postgresql(postgres_url, monkeypatch):
-    from oioi_onboard.settings import get_settings
-    from oioi_onboard.store.db import get_engine
+def test_of_pushes_started_at_once_exactly_one_holds_the_lock_on_postgresql(on_postgres):
 
-    monkeypatch.setenv("DATABASE_URL", postgres_url)
-    get_settings.cache_clear()
-    get_engine.cache_clear()
     cpo_id = _cpo()
     assert len(_race(cpo_id)) == 1
     with session_scope() as session:  # and its holder's release frees it

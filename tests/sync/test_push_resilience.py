@@ -5,7 +5,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 from sqlalchemy import func, select
@@ -18,6 +17,7 @@ from oioi_onboard.sync.outbox import enqueue_plan
 from oioi_onboard.sync.worker import run_worker
 from oioi_onboard.testing.sandbox import running_sandbox
 from oioi_onboard.testing.store import make_cpo, store_stations
+from tests.helpers.processes import kill_9_when, wait_for
 
 pytestmark = pytest.mark.slow  # real processes, faults and a kill -9
 
@@ -49,28 +49,12 @@ def _worker(tmp_path, name: str) -> subprocess.Popen:
     )
 
 
-def _wait(predicate, seconds: float, what: str, process: subprocess.Popen | None = None) -> None:
-    deadline = time.monotonic() + seconds
-    while not predicate():
-        if process is not None and process.poll() is not None:
-            raise AssertionError(f"the worker exited with {process.returncode} while waiting for {what}")
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
-
-
 def test_kill_9_mid_load_resumes_without_loss_or_resend_of_recorded_acks(tmp_path):
     total = 300
     with running_sandbox(tmp_path / "sandbox", latency_ms=20) as sandbox:
         _load(sandbox, total)
         first = _worker(tmp_path, "first")
-        try:
-            _wait(lambda: _count(OutboxState.ACKED) >= 80, 60, "the first acks", first)
-            first.send_signal(signal.SIGKILL)
-            first.wait(timeout=10)
-        finally:
-            if first.poll() is None:
-                first.kill()
+        kill_9_when(first, lambda: _count(OutboxState.ACKED) >= 80, "the first acks", 60)
         # The dead worker's state, exactly as it was at the kill.
         with session_scope() as session:
             acked_before = {r[0] for r in session.exec(
@@ -81,7 +65,7 @@ def test_kill_9_mid_load_resumes_without_loss_or_resend_of_recorded_acks(tmp_pat
 
         second = _worker(tmp_path, "second")
         try:
-            _wait(lambda: _count(OutboxState.ACKED) == total, 90, "every station acknowledged", second)
+            wait_for(lambda: _count(OutboxState.ACKED) == total, 90, "every station acknowledged", second)
         finally:
             second.send_signal(signal.SIGTERM)
             assert second.wait(timeout=20) == 0, (tmp_path / "second.log").read_text()

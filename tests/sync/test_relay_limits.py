@@ -3,10 +3,8 @@ on JSON, the body counted as it arrives behind the token check, slow bodies cut 
 
 import logging
 import select
-import socket
 import time
 from contextlib import contextmanager
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -19,6 +17,7 @@ from oioi_onboard.sync import relay as relay_module
 from oioi_onboard.sync import request_body, tokens
 from oioi_onboard.testing.stations import evse
 from oioi_onboard.testing.store import make_cpo, store_status_station
+from tests.helpers.raw_http import answer_of, connected, head
 from tests.helpers.statuses import running_relay
 
 STATUSES = "/v1/statuses"
@@ -137,42 +136,22 @@ def test_brackets_inside_strings_do_not_count_as_nesting(token, relay):
 # --------------------------------------------------------------------------- 3: the body behind the token
 
 
-def _connect(url: str) -> socket.socket:
-    parts = urlsplit(url)
-    return socket.create_connection((parts.hostname, parts.port), timeout=10)
-
-
 def _head(token: str, *, length: int | None = None) -> bytes:
-    framing = f"Content-Length: {length}" if length is not None else "Transfer-Encoding: chunked"
-    return (f"POST {STATUSES} HTTP/1.1\r\nHost: relay\r\nAuthorization: Bearer {token}\r\n"
-            f"Content-Type: application/json\r\n{framing}\r\n\r\n").encode()
-
-
-def _answer(sock: socket.socket, timeout: float) -> tuple[int, bytes]:
-    """The status code and everything read until the server closed (or ``timeout``)."""
-    sock.settimeout(timeout)
-    data = b""
-    try:
-        while chunk := sock.recv(65536):
-            data += chunk
-    except (TimeoutError, ConnectionResetError):
-        pass
-    assert data.startswith(b"HTTP/1.1 "), f"no answer within {timeout} s: {data[:200]!r}"
-    return int(data.split(b" ", 2)[1]), data
+    return head("POST", STATUSES, f"Bearer {token}", length=length)
 
 
 def test_a_chunked_body_with_a_bad_token_is_refused_before_it_is_read(token):
     with relay_with_log() as (url, _):
         for bad in ("nope", tokens.PREFIX + "x" * 43):
-            with _connect(url) as sock:
+            with connected(url) as sock:
                 # One chunk of a body that never ends: the answer must not wait for the rest.
                 sock.sendall(_head(bad) + b"10000\r\n" + b"[" * 0x10000 + b"\r\n")
-                status, data = _answer(sock, timeout=5)
+                status, data = answer_of(sock, timeout=5)
                 assert status == 401 and b"connection: close" in data.lower()
 
 
 def test_a_chunked_body_over_the_limit_is_cut_off_with_413_having_read_little(token):
-    with relay_with_log() as (url, log), _connect(url) as sock:
+    with relay_with_log() as (url, log), connected(url) as sock:
         sock.sendall(_head(token))
         piece = b"100000\r\n" + b" " * 0x100000 + b"\r\n"  # 1 MiB chunks
         sent, total = 0, 256 * 0x100000
@@ -186,7 +165,7 @@ def test_a_chunked_body_over_the_limit_is_cut_off_with_413_having_read_little(to
             except (BrokenPipeError, ConnectionResetError):
                 break
         sock.setblocking(True)
-        status, data = _answer(sock, timeout=10)
+        status, data = answer_of(sock, timeout=10)
         assert status == 413 and b"connection: close" in data.lower()
         # The relay drains a little past the limit so that a careless client reads the answer, then closes:
         # far less than the 256 MiB on offer reached it (what is left is the kernel's socket buffers).
@@ -195,21 +174,21 @@ def test_a_chunked_body_over_the_limit_is_cut_off_with_413_having_read_little(to
 
 
 def test_a_declared_length_over_the_limit_is_refused_without_reading(token):
-    with relay_with_log() as (url, _), _connect(url) as sock:
+    with relay_with_log() as (url, _), connected(url) as sock:
         sock.sendall(_head(token, length=10**9) + b"[" * 1000)
-        status, _ = _answer(sock, timeout=5)
+        status, _ = answer_of(sock, timeout=5)
         assert status == 413
 
 
 def test_a_body_that_trickles_in_is_cut_off_with_408(token):
     with relay_with_log(body_seconds=1.5, min_bytes_per_second=1000) as (url, log):
-        with _connect(url) as sock:  # too slow from the start: 10 bytes, then nothing
+        with connected(url) as sock:  # too slow from the start: 10 bytes, then nothing
             started = time.monotonic()
             sock.sendall(_head(token, length=500) + b'[{"evse_i')
-            status, data = _answer(sock, timeout=10)
+            status, data = answer_of(sock, timeout=10)
             assert status == 408 and b"connection: close" in data.lower()
             assert time.monotonic() - started < 5
-        with _connect(url) as sock:  # fast enough per byte, but never done: the time limit
+        with connected(url) as sock:  # fast enough per byte, but never done: the time limit
             sock.sendall(_head(token))
             started = time.monotonic()
             while True:
@@ -217,7 +196,7 @@ def test_a_body_that_trickles_in_is_cut_off_with_408(token):
                 if readable or time.monotonic() - started > 10:
                     break
                 sock.sendall(b"100\r\n" + b" " * 0x100 + b"\r\n")
-            status, _ = _answer(sock, timeout=10)
+            status, _ = answer_of(sock, timeout=10)
             assert status == 408 and 1.4 < time.monotonic() - started < 5
         assert "Traceback" not in log.text()
 

@@ -12,21 +12,16 @@ from oioi_onboard.store.models import Connector, Outbox, OutboxState, StatusEven
 from oioi_onboard.sync import status_ingest
 from oioi_onboard.testing.stations import evse
 from oioi_onboard.testing.store import make_cpo, store_status_station
-from tests.helpers.postgres import postgres_available  # postgres_url: the fixture in tests/conftest.py
+from tests.helpers.postgres import postgres_available  # on_postgres: the fixture in tests/conftest.py
 
 pytestmark = [pytest.mark.postgres,
               pytest.mark.skipif(not postgres_available(), reason="PostgreSQL binaries are not installed")]
 
 
-def test_concurrent_ingest_on_postgresql_keeps_the_newest_and_one_waiting_row_per_evse(postgres_url, monkeypatch):
-    from oioi_onboard.settings import get_settings
-    from oioi_onboard.store.db import get_engine, migrate, session_scope
+def test_concurrent_ingest_on_postgresql_keeps_the_newest_and_one_waiting_row_per_evse(on_postgres):
+    from oioi_onboard.store.db import session_scope
     from oioi_onboard.sync.outbox import Outcome, claim, record_results
 
-    monkeypatch.setenv("DATABASE_URL", postgres_url)
-    get_settings.cache_clear()
-    get_engine.cache_clear()
-    migrate()
     with session_scope() as session:
         cpo = make_cpo(session)
         for n in range(1, 6):

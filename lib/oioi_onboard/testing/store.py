@@ -188,3 +188,24 @@ def add_station_row(session: Session, cpo_id: int, *, station_id: str, operator_
                               evse_key=evse_id.replace("*", ""), name="Type2", speed=22.0))
     session.flush()
     return station
+
+
+def wait_statuses_delivered(timeout: float = 300) -> float:
+    """Wait until no status change is pending or held (the worker delivered them all); the seconds it took.
+    Raises SystemExit naming how many are left after ``timeout`` (the benchmarks' way to stop)."""
+    import time
+
+    from sqlalchemy import func
+
+    from ..store.db import session_scope
+    from ..store.models import StatusEvent
+
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        with session_scope() as session:
+            waiting = session.execute(select(func.count(StatusEvent.id))
+                                      .where(StatusEvent.delivery.in_(["pending", "held"]))).scalar_one()
+        if not waiting:
+            return time.monotonic() - started
+        time.sleep(0.5)
+    raise SystemExit(f"{waiting} status change(s) still not delivered after {timeout} s")

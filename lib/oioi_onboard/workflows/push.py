@@ -118,6 +118,10 @@ class _Tally:
 
     def __init__(self, *, cpo_id: int, run_id: int | None) -> None:
         self.cpo_id, self.run_id = cpo_id, run_id
+        self.reset()
+
+    def reset(self) -> None:
+        """Counted from zero again, as the database is read."""
         self.acked = self.failed = self.closed_posts = 0
         self.surprise = False  # an answer other than an ack: read the database now
 
@@ -182,10 +186,9 @@ async def send(*, db_url: str | None, cpo_id: int, run_id: int | None,
                 since = time.monotonic() - read_at
                 seen = tally.estimate(base, since) if base is not None else None
                 if seen is None or tally.surprise or seen.still_open == 0 or since >= SYNC_SECONDS:
-                    # Counted from zero again before reading: a batch written meanwhile is counted at most
-                    # twice until the next reading, never lost.
-                    tally.acked = tally.failed = tally.closed_posts = 0
-                    tally.surprise = False
+                    # Reset before reading: a batch written meanwhile is counted at most twice until the
+                    # next reading, never lost.
+                    tally.reset()
                     read_at = time.monotonic()
                     base, paused = await asyncio.to_thread(read)
                     seen = base
