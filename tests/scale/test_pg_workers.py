@@ -25,6 +25,7 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import func, select
 
+from oioi_onboard.settings import get_settings
 from oioi_onboard.store.auth import SYSTEM
 from oioi_onboard.store.db import session_scope
 from oioi_onboard.store.models import Outbox, OutboxState, Station
@@ -106,6 +107,7 @@ def _process_env(url: str, tmp_path: Path, monkeypatch) -> dict[str, str]:  # no
     """A fresh secret key for this process and the workers and relays it starts on ``url``; their env."""
     secret_key = Fernet.generate_key().decode()
     monkeypatch.setenv("OIOI_SECRET_KEY", secret_key)
+    get_settings.cache_clear()  # the settings hold the key they read
     return {**os.environ, "DATABASE_URL": url, "OIOI_SECRET_KEY": secret_key,
             "OIOI_DATA_DIR": str(tmp_path / "data"), "PYTHONUNBUFFERED": "1"}
 
