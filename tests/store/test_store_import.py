@@ -115,14 +115,14 @@ def test_a_reimport_builds_only_the_stations_whose_rows_changed(cpos, monkeypatc
 
     ours, _ = cpos
     built: list[str] = []
-    real = storing.iter_stations
+    real = storing.station_objects
 
-    def counting(frame, station_ids=None):  # noqa: ANN001, ANN202
-        for station in real(frame, station_ids):
-            built.append(station.id)
-            yield station
+    def counting(frame, station_ids=None, **options):  # noqa: ANN001, ANN003, ANN202
+        for objects in real(frame, station_ids, **options):
+            built.extend(objects.ids)
+            yield objects
 
-    monkeypatch.setattr(storing, "iter_stations", counting)
+    monkeypatch.setattr(storing, "station_objects", counting)
     _import(ours, valid_frame())
     assert sorted(built) == [S1, S2, S3]
     built.clear()

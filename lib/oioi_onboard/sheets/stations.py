@@ -6,9 +6,13 @@ connector types becomes several connectors sharing that id.
 """
 
 import hashlib
+import json
+import math
 import sys
 from collections.abc import Iterable, Iterator
-from functools import cache
+from dataclasses import dataclass
+from functools import cache, partial
+from json.encoder import encode_basestring
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +21,7 @@ import pandas as pd
 
 from ..errors import UserError
 from ..oioi.ids import normalise_evse_id
-from ..oioi.messages import Station, ValidationError, canonical_sha256, describe_validation_error
+from ..oioi.messages import OpenHourNote, Station, ValidationError, canonical_sha256, describe_validation_error
 from . import factorize, rules
 from .addresses import address_line
 from .canonical import ROW
@@ -65,33 +69,6 @@ def connectors_signature(station: Station | dict) -> str:
     return canonical_sha256(pairs)
 
 
-def _numbers(values: pd.Series) -> np.ndarray:
-    return pd.to_numeric(values.str.replace(",", ".", regex=False), errors="coerce").astype("float64").to_numpy()
-
-
-def _optional(values: np.ndarray) -> list:
-    return [v or None for v in values]
-
-
-def _booleans(values: pd.Series) -> list:
-    words = {w: True for w in rules.TRUE_WORDS} | {w: False for w in rules.FALSE_WORDS}
-    return [words.get(v) for v in values.str.lower().tolist()]
-
-
-def _integers(values: pd.Series) -> list:
-    numbers = pd.to_numeric(values, errors="coerce")
-    return [None if n != n else int(n) for n in numbers]  # n != n: NaN (empty)
-
-
-def _strip(column: pd.Series) -> pd.Series:
-    """``str.strip`` of each cell, computed once per distinct value: a national file repeats most of its cells,
-    and pandas' element-wise strip of object columns was a third of storing 50,000 stations."""
-    if column.dtype != object:
-        return column.str.strip()  # Arrow strings strip in C
-    codes, distinct = pd.factorize(column, use_na_sentinel=False)
-    return pd.Series(np.array([value.strip() for value in distinct], dtype=object)[codes], index=column.index)
-
-
 def build_stations(frame: pd.DataFrame, station_ids: Iterable[str] | None = None) -> list[Station]:
     """Station models for the given station ids (all when None), in file order.
 
@@ -101,75 +78,231 @@ def build_stations(frame: pd.DataFrame, station_ids: Iterable[str] | None = None
 
 
 def iter_stations(frame: pd.DataFrame, station_ids: Iterable[str] | None = None) -> Iterator[Station]:
-    """``build_stations`` one station at a time, so that a caller storing 50,000 holds a batch, not all.
+    """``build_stations`` one station at a time: each composed object (``station_objects``) read by the model."""
+    for batch in station_objects(frame, station_ids):
+        for i, text in enumerate(batch.texts):
+            try:
+                yield Station.model_validate_json(text)
+            except ValidationError as error:
+                raise StationBuildError(f"station {batch.ids[i]!r} (row {batch.rows[i]}): "
+                                        f"{describe_validation_error(error, 'station.')}") from None
 
-    Values are converted column by column; only the assembly of each station's
-    object and its pydantic validation run per station.
+
+@dataclass
+class StationObjects:
+    """Station objects of consecutive stations, composed as JSON text, with what the store keeps beside them.
+
+    ``texts[i]`` is what ``Station.to_json`` gives for the station, encoded compact (the text stored and sent);
+    ``sha256[i]`` is its ``canonical_sha256`` and ``signatures[i]`` its ``connectors_signature``. Connectors
+    are listed in the object's order; ``connector_station`` is each one's index in this batch.
+    """
+
+    ids: list[str]
+    rows: list[int]  # each station's first row in the file
+    names: list[str]
+    latitudes: list[float]
+    longitudes: list[float]
+    cities: list[str]
+    operator_ids: list[str]  # cpo-id, canonical
+    texts: list[str]
+    sha256: list[str]
+    signatures: list[str]
+    connector_station: np.ndarray
+    evse_ids: list[str]
+    evse_keys: list[str]  # normalise_evse_id
+    connector_types: list[str]
+    speeds: list[float]
+
+
+# Station's fields in the model's order: the order ``Station.to_json`` gives them in.
+_FIELD_ORDER = ["id", "name", "description", "latitude", "longitude", "address", "contact", "cpo-id", "is-open-24",
+                "connectors", "open-hour-notes", "notes", "is-reservable", "floor-level", "is-free-charge",
+                "total-parking", "is-green-power-available", "is-plugin-charge", "is-roofed", "is-private",
+                "deleted"]
+_dumps = partial(json.dumps, ensure_ascii=False, separators=(",", ":"))
+
+
+def _json(value: Any) -> str:
+    # Texts through json's own string encoder, without dumps' set-up per call: most values are texts.
+    return encode_basestring(value) if type(value) is str else _dumps(value)
+
+
+def _cells(column: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """A column as codes into its distinct cells, stripped (a missing cell reads as empty).
+
+    Every conversion and encoding below runs once per distinct cell: a national file repeats most of them.
+    """
+    codes, distinct = factorize.factorize(column)
+    stripped = [str(value).strip() for value in list(distinct)] + [""]  # code -1 (missing): the last
+    merged, texts = pd.factorize(np.array(stripped, dtype=object))  # cells that differ only in spaces: one
+    return merged[codes], list(texts)
+
+
+def _numbers(texts: list[str], *, comma: bool = True) -> list[float]:
+    """Texts as numbers (NaN where not one), as the validator reads them: a decimal comma too."""
+    values = pd.Series(texts, dtype=object)
+    if comma:
+        values = values.str.replace(",", ".", regex=False)
+    return pd.to_numeric(values, errors="coerce").astype("float64").tolist()
+
+
+def _integers(texts: list[str]) -> list[int | None]:
+    return [int(n) if math.isfinite(n) else None for n in _numbers(texts, comma=False)]
+
+
+_BOOLEANS = {w: True for w in rules.TRUE_WORDS} | {w: False for w in rules.FALSE_WORDS}
+
+
+def _boolean(text: str) -> bool | None:
+    return _BOOLEANS.get(text.lower())
+
+
+def _member(key: str, values: list) -> np.ndarray:
+    """``,"key":value`` for each value, ``""`` for None: a key the object leaves out."""
+    return np.array(["" if value is None else f',"{key}":{_json(value)}' for value in values], dtype=object)
+
+
+def _object(fields: list[tuple[str, np.ndarray]], *, sort_keys: bool = False) -> np.ndarray:
+    """JSON objects from ``,"key":value`` pieces (``""`` leaves a key out), in the given key order (a model's
+    field order, as ``to_json`` gives it) or sorted (``canonical_sha256``'s). The first key is never left out."""
+    items = sorted(fields, key=lambda item: item[0]) if sort_keys else fields
+    return np.array(["{" + "".join(pieces)[1:] + "}" for pieces in zip(*(piece for _, piece in items), strict=True)],
+                    dtype=object)
+
+
+def _ranks(texts: list[str]) -> np.ndarray:
+    """Each distinct text's place in Python's order of them (code points, as ``sorted`` compares)."""
+    place = np.empty(len(texts), dtype=np.intp)
+    place[sorted(range(len(texts)), key=texts.__getitem__)] = np.arange(len(texts))
+    return place
+
+
+def _joined(pieces: np.ndarray, station: np.ndarray) -> np.ndarray:
+    """Each station's pieces (grouped by ``station``) joined with ``,`` into one JSON array."""
+    starts = np.flatnonzero(np.r_[True, np.diff(station) != 0]).tolist()
+    pieces = pieces.tolist()
+    return np.array(["[" + ",".join(pieces[a:b]) + "]" for a, b in zip(starts, [*starts[1:], len(pieces)],
+                                                                         strict=True)], dtype=object)
+
+
+def station_objects(frame: pd.DataFrame, station_ids: Iterable[str] | None = None,
+                    batch: int = 5000) -> Iterator[StationObjects]:
+    """The station objects of the given station ids (all when None), ``batch`` stations at a time, in file order.
+
+    Composed column by column: each distinct cell is converted and encoded once, and only the joining of a
+    station's pieces is per station. The objects are not checked here: the sheet validator holds the model's
+    rules, so a station it passes makes a valid object (``iter_stations`` reads each through the model; the
+    store keeps the texts as they are).
     """
     frame = canonical_frame(frame)
-    station_key = frame["station_id"].str.strip()
-    keep = station_key != ""
-    if station_ids is not None:
-        keep &= station_key.isin(set(station_ids))
-    frame = frame[keep.to_numpy()].reset_index(drop=True)
-    if frame.empty:
+    key_codes, keys = _cells(frame["station_id"])
+    chosen = None if station_ids is None else set(station_ids)
+    wanted = np.array([key != "" and (chosen is None or key in chosen) for key in keys], dtype=bool)
+    kept = np.flatnonzero(wanted[key_codes])
+    if not len(kept):
         return
-    stripped = frame.drop(columns=[ROW]).apply(_strip)
-    codes, _ = pd.factorize(stripped["station_id"])
-    order = np.argsort(codes, kind="stable")
-    starts = np.flatnonzero(np.r_[True, np.diff(codes[order]) != 0])
-    ends = np.r_[starts[1:], len(order)]
-    first = stripped.iloc[order[starts]].reset_index(drop=True)
-    rows = frame[ROW].to_numpy()[order[starts]]
+    station_of, _ = pd.factorize(key_codes[kept])  # stations numbered in order of appearance
+    firsts = kept[np.unique(station_of, return_index=True)[1]]  # each station's first row
+    cells = {name: _cells(frame[name]) for name in frame.columns if name != ROW}
 
-    # Station columns, converted once for all stations.
-    operator = first["cpo_id"].str.replace("*", "", regex=False).str.upper()
-    station_columns = {
-        "id": first["station_id"].tolist(),
-        "name": first["station_name"].tolist(),
-        "description": _optional(first["description"]),
-        "latitude": _numbers(first["latitude"]).tolist(),
-        "longitude": _numbers(first["longitude"]).tolist(),
-        "cpo-id": (operator.str[:2] + "*" + operator.str[2:]).tolist(),  # the registry's canonical spelling
-        "is-open-24": _booleans(first["is_open_24"]),
-        "notes": _optional(first["notes"]),
-        "floor-level": _integers(first["floor_level"]),
-        "total-parking": _integers(first["total_parking"]),
+    # A station's value of a column: converted per distinct cell, each cell or all at once (``convert_all``).
+    def station_values(name: str, convert=None, convert_all=None) -> np.ndarray:  # noqa: ANN001
+        codes, texts = cells[name]
+        values = convert_all(texts) if convert_all else [convert(t) for t in texts] if convert else texts
+        return np.array(values, dtype=object)[codes[firsts]]
+
+    def station_member(key: str, name: str, convert=None, convert_all=None) -> np.ndarray:  # noqa: ANN001
+        codes, texts = cells[name]
+        values = convert_all(texts) if convert_all else [convert(t) for t in texts] if convert else texts
+        return _member(key, values)[codes[firsts]]
+
+    # Connector rows, grouped by station, in the order the object lists them: by (EVSE id, type).
+    evse_codes, evse_texts = cells["evse_id"]
+    type_codes, type_texts = cells["connector_type"]
+    order = np.lexsort((_ranks(type_texts)[type_codes[kept]], _ranks(evse_texts)[evse_codes[kept]], station_of))
+    rows, connector_station = kept[order], station_of[order]
+    speed_codes, speed_texts = cells["speed_kw"]
+    speeds = np.array(_numbers(speed_texts))[speed_codes[rows]]
+    evse_json = np.array([_json(t) for t in evse_texts], dtype=object)
+    type_json = np.array([_json(t) for t in type_texts], dtype=object)
+    connectors = _joined('{"id":' + evse_json[evse_codes[rows]] + ',"name":' + type_json[type_codes[rows]]
+                         + ',"speed":' + np.array([repr(v) for v in speeds.tolist()], dtype=object) + "}",
+                         connector_station)
+    # The signature: each station's distinct (EVSE key, type) pairs, sorted, as canonical_sha256 encodes them.
+    key_of_evse = [normalise_evse_id(t) for t in evse_texts]
+    key_codes_, key_texts = pd.factorize(np.array(key_of_evse, dtype=object))
+    pair_key = key_codes_[evse_codes[kept]]
+    pair_order = np.lexsort((_ranks(type_texts)[type_codes[kept]], _ranks(list(key_texts))[pair_key], station_of))
+    pair_station, pair_key, pair_type = station_of[pair_order], pair_key[pair_order], type_codes[kept][pair_order]
+    distinct = np.r_[True, (np.diff(pair_station) != 0) | (np.diff(pair_key) != 0) | (np.diff(pair_type) != 0)]
+    key_json = np.array([_json(t) for t in key_texts], dtype=object)
+    signatures = _joined("[" + key_json[pair_key[distinct]] + "," + type_json[pair_type[distinct]] + "]",
+                         pair_station[distinct])
+
+    # Station fields.
+    operator = {text: text.replace("*", "").upper() for text in cells["cpo_id"][1]}
+    operator = {text: f"{op[:2]}*{op[2:]}" for text, op in operator.items()}  # the registry's canonical spelling
+    hours_codes, hours_texts = cells["open_hours"]
+    notes_of = {text: [OpenHourNote.model_validate(note).to_json() for note in rules.parse_open_hours(text)]
+                for text in (hours_texts[code] for code in np.unique(hours_codes[firsts])) if text}
+
+    def hours(sort_keys: bool) -> np.ndarray:
+        codes, texts = cells["open_hours"]
+        table = [f',"open-hour-notes":{_dumps(notes_of[t], sort_keys=sort_keys)}' if notes_of.get(t) else ""
+                 for t in texts]
+        return np.array(table, dtype=object)[codes[firsts]]
+
+    address_fields = [(key, station_member(key, name)) for key, name in (
+        ("street", "street"), ("street-number", "street_number"), ("city", "city"), ("zip", "zip"))]
+    address_fields.append(("country", station_member("country", "country", str.upper)))
+    contact_fields = [("phone", station_member("phone", "phone"))] + [
+        (key, station_member(key, key, lambda t: t or None)) for key in ("fax", "web", "email")]
+    latitudes = station_values("latitude", convert_all=_numbers).tolist()
+    longitudes = station_values("longitude", convert_all=_numbers).tolist()
+    fields = {
+        "id": station_member("id", "station_id"),
+        "name": station_member("name", "station_name"),
+        "description": station_member("description", "description", lambda t: t or None),
+        # Floats by repr, as json encodes them; not per distinct value, which would read -0.0 as 0.0.
+        "latitude": np.array([f',"latitude":{v!r}' for v in latitudes], dtype=object),
+        "longitude": np.array([f',"longitude":{v!r}' for v in longitudes], dtype=object),
+        "address": ',"address":' + _object(address_fields),
+        "contact": ',"contact":' + _object(contact_fields),
+        "cpo-id": station_member("cpo-id", "cpo_id", operator.get),
+        "is-open-24": station_member("is-open-24", "is_open_24", _boolean),
+        "connectors": ',"connectors":' + connectors,
+        "open-hour-notes": hours(sort_keys=False),
+        "notes": station_member("notes", "notes", lambda t: t or None),
+        "floor-level": station_member("floor-level", "floor_level", convert_all=_integers),
+        "total-parking": station_member("total-parking", "total_parking", convert_all=_integers),
+        "deleted": np.full(len(firsts), ',"deleted":false', dtype=object),
     }
-    for column, field in _OPTIONAL_BOOLEANS.items():
-        station_columns[field] = _booleans(first[column])
-    hours_of = {text: rules.parse_open_hours(text) for text in first["open_hours"].unique() if text}
-    open_hours = [hours_of.get(text) or None for text in first["open_hours"]]
-    address = first[["street", "street_number", "city", "zip"]].to_numpy(dtype=object)
-    country = first["country"].str.upper().tolist()
-    contact = first[["phone", "fax", "web", "email"]].to_numpy(dtype=object)
-    evse_ids = stripped["evse_id"].to_numpy(dtype=object)[order]
-    types = stripped["connector_type"].to_numpy(dtype=object)[order]
-    speeds = _numbers(stripped["speed_kw"])[order].tolist()
-    fields = list(station_columns)
-    values = list(zip(*station_columns.values(), strict=True))
+    fields |= {key: station_member(key, name, _boolean) for name, key in _OPTIONAL_BOOLEANS.items()}
+    in_order = [(key, fields[key]) for key in _FIELD_ORDER]
+    texts = _object(in_order)
+    nested_sorted = {"address": ',"address":' + _object(address_fields, sort_keys=True),
+                     "contact": ',"contact":' + _object(contact_fields, sort_keys=True),
+                     "open-hour-notes": hours(sort_keys=True)}
+    canonical = _object([(key, nested_sorted.get(key, piece)) for key, piece in in_order], sort_keys=True)
 
-    for i, (start, end) in enumerate(zip(starts, ends, strict=True)):
-        payload = {k: v for k, v in zip(fields, values[i], strict=True) if v is not None}
-        street, number, city, zip_code = address[i]
-        payload["address"] = {"street": street, "street-number": number, "city": city, "zip": zip_code,
-                              "country": country[i]}
-        phone, fax, web, email = contact[i]
-        payload["contact"] = {k: v for k, v in (("phone", phone), ("fax", fax), ("web", web), ("email", email))
-                              if v or k == "phone"}
-        if open_hours[i]:
-            payload["open-hour-notes"] = open_hours[i]
-        payload["connectors"] = sorted(
-            ({"id": evse_ids[p], "name": types[p], "speed": speeds[p]} for p in range(start, end)),
-            key=lambda c: (c["id"], c["name"]),
+    ids, names, cities = (station_values(name).tolist() for name in ("station_id", "station_name", "city"))
+    operator_ids = station_values("cpo_id", operator.get).tolist()
+    file_rows = frame[ROW].to_numpy()[firsts].tolist()
+    evse_keys = np.array(key_of_evse, dtype=object)[evse_codes[rows]]
+    bounds = np.searchsorted(connector_station, np.arange(0, len(firsts) + batch, batch))
+    for number, lo in enumerate(range(0, len(firsts), batch)):
+        hi, (a, b) = lo + batch, bounds[number:number + 2]
+        yield StationObjects(
+            ids=ids[lo:hi], rows=file_rows[lo:hi], names=names[lo:hi], latitudes=latitudes[lo:hi],
+            longitudes=longitudes[lo:hi], cities=cities[lo:hi], operator_ids=operator_ids[lo:hi],
+            texts=texts[lo:hi].tolist(),
+            sha256=[hashlib.sha256(t.encode()).hexdigest() for t in canonical[lo:hi]],
+            signatures=[hashlib.sha256(t.encode()).hexdigest() for t in signatures[lo:hi]],
+            connector_station=connector_station[a:b] - lo, evse_ids=np.asarray(evse_texts, dtype=object)[
+                evse_codes[rows[a:b]]].tolist(), evse_keys=evse_keys[a:b].tolist(),
+            connector_types=np.asarray(type_texts, dtype=object)[type_codes[rows[a:b]]].tolist(),
+            speeds=speeds[a:b].tolist(),
         )
-        try:
-            station = Station.model_validate(payload)
-        except ValidationError as error:
-            raise StationBuildError(
-                f"station {payload['id']!r} (row {rows[i]}): {describe_validation_error(error, 'station.')}"
-            ) from None
-        yield station
 
 
 def station_sources(frame: pd.DataFrame, station_ids: Iterable[str] | None = None) -> dict[str, str]:

@@ -6,19 +6,21 @@ whatever the validation said. Stations of this CPO missing from a full upload
 stay as they are; the push engine proposes their deletion.
 """
 
+import json
 from collections import defaultdict
+from datetime import datetime
 
+import numpy as np
 import pandas as pd
-from sqlalchemy import bindparam, func, insert, update
+from sqlalchemy import bindparam, func, update
 from sqlmodel import Session, select
 
 from ..errors import NotFound
 from ..oioi.ids import normalise_evse_id
-from ..oioi.messages import Station as StationModel
-from ..oioi.messages import canonical_sha256
-from ..sheets.stations import connectors_signature, iter_stations, station_sources
+from ..sheets.stations import StationObjects, station_objects, station_sources
 from ..sheets.validate import RegistryContext, Validation
 from .auth import Actor, require_edit, visible_cpo_ids
+from .db import EncodedJson, insert_rows
 from .models import Connector, Cpo, ImportRecord, OperatorId, Stage, Station, utcnow
 from .queries import audit, get_cpo, set_stage
 
@@ -26,7 +28,7 @@ __all__ = ["registry_context", "store_import", "withdraw_station", "station_fram
            "STATION_FRAME_COLUMNS"]
 
 STATION_FRAME_COLUMNS = ["station_id", "name", "latitude", "longitude", "city", "cpo_id", "connectors", "deleted"]
-_BATCH = 2000
+_BATCH = 5000
 
 
 def registry_context(session: Session, *, cpo_id: int) -> RegistryContext:
@@ -98,35 +100,37 @@ def store_import(
             and known.cpo_operator_id in context.operator_ids}
     unchanged_pks = [existing[station_id].id for station_id in same]
     stored = len(same)
-    # Stations are built and written a batch at a time: a national file never holds 50,000 models at once.
-    new, changed, sourced = [], [], []
+    # Station objects are composed and written a batch at a time: a national file never holds 50,000 at once.
+    changed, sourced = [], []
     now = utcnow()
-    for station in iter_stations(validation.frame, [s for s in valid if s not in same] if same else valid):
-        if not _ours(station, context):
-            continue
-        stored += 1
-        payload = station.to_json()
-        sha = canonical_sha256(payload)
-        fields = {"name": station.name, "latitude": station.latitude, "longitude": station.longitude,
-                  "city": station.address.city, "cpo_operator_id": station.operator_id, "payload": payload,
-                  "payload_sha256": sha, "connectors_signature": connectors_signature(payload),
-                  "source_hash": f"{sources[station.id]}/{sha}", "import_id": record.id, "updated_at": now}
-        known = existing.get(station.id)
-        if known is None:
-            new.append({"cpo_id": cpo_id, "station_id": station.id, **fields})
-        elif known.payload_sha256 == sha and not known.deleted:
-            # Kept (and its connectors' statuses) as it is; its rows are recorded for the next import.
-            unchanged_pks.append(known.id)
-            sourced.append({"b_pk": known.id, "b_source": fields["source_hash"]})
-        else:
-            changed.append((known.id, fields))
-        if len(new) >= _BATCH:
-            _insert_new(session, cpo_id, new)
-            new = []
+    for objects in station_objects(validation.frame, [s for s in valid if s not in same] if same else valid,
+                                   batch=_BATCH):
+        theirs = _not_ours(objects, context)
+        new = []  # indexes in this batch
+        for i, station_id in enumerate(objects.ids):
+            if i in theirs:
+                continue
+            stored += 1
+            sha = objects.sha256[i]
+            known = existing.get(station_id)
+            if known is None:
+                new.append(i)
+            elif known.payload_sha256 == sha and not known.deleted:
+                # Kept (and its connectors' statuses) as it is; its rows are recorded for the next import.
+                unchanged_pks.append(known.id)
+                sourced.append({"b_pk": known.id, "b_source": f"{sources[station_id]}/{sha}"})
+            else:
+                changed.append((known.id, {
+                    "name": objects.names[i], "latitude": objects.latitudes[i], "longitude": objects.longitudes[i],
+                    "city": objects.cities[i], "cpo_operator_id": objects.operator_ids[i],
+                    "payload": json.loads(objects.texts[i]), "payload_sha256": sha,
+                    "connectors_signature": objects.signatures[i], "source_hash": f"{sources[station_id]}/{sha}",
+                    "import_id": record.id, "updated_at": now}))
+        _insert_new(session, cpo_id, objects, new, [f"{sources[objects.ids[i]]}/{objects.sha256[i]}" for i in new],
+                    record.id, now)
         if len(changed) >= _BATCH:
             _update_changed(session, changed)
             changed = []
-    _insert_new(session, cpo_id, new)
     _update_changed(session, changed)
     _keep_unchanged(session, unchanged_pks, sourced, record.id)
     record.stations_stored = stored
@@ -144,27 +148,47 @@ def store_import(
     return record
 
 
-def _ours(station: StationModel, context: RegistryContext) -> bool:
-    """Checked again at the moment of storing: no id of another CPO, and an operator id of this one."""
-    if station.operator_id not in context.operator_ids or station.id in context.foreign_station_ids:
-        return False
-    return not any(normalise_evse_id(c.id) in context.foreign_evse_keys for c in station.connectors)
+def _not_ours(objects: StationObjects, context: RegistryContext) -> set[int]:
+    """Checked again at the moment of storing: stations (indexes in ``objects``) with an id of another CPO,
+    or whose cpo-id is not one of this CPO's."""
+    theirs = {i for i, (station_id, operator) in enumerate(zip(objects.ids, objects.operator_ids, strict=True))
+              if operator not in context.operator_ids or station_id in context.foreign_station_ids}
+    if context.foreign_evse_keys:
+        theirs |= {int(objects.connector_station[j]) for j, key in enumerate(objects.evse_keys)
+                   if key in context.foreign_evse_keys}
+    return theirs
 
 
-def _insert_new(session: Session, cpo_id: int, rows: list[dict]) -> None:
-    """Core inserts on the session's connection: the ORM's bulk path costs more than the database."""
-    if not rows:
+def _insert_new(session: Session, cpo_id: int, objects: StationObjects, new: list[int], source_hashes: list[str],
+                import_id: int, now: datetime) -> None:
+    """The stations ``new`` (indexes in ``objects``) and their connectors, a column at a time."""
+    if not new:
         return
     connection = session.connection()
-    # One executemany, then the new keys by station id: RETURNING in parameter order is a statement per row
-    # on SQLite (it cannot promise the order otherwise), 50,000 statements for a national file.
-    connection.execute(insert(Station.__table__), rows)
-    pk_of = {station_id: pk for pk, station_id in connection.execute(
-        select(Station.id, Station.station_id).where(Station.cpo_id == cpo_id,
-                                                     Station.station_id.in_([row["station_id"] for row in rows])))}
-    connector_rows = [c for row in rows for c in _connector_rows(pk_of[row["station_id"]], cpo_id, row["payload"])]
-    if connector_rows:
-        connection.execute(insert(Connector.__table__), connector_rows)
+    before = connection.execute(select(func.max(Station.id))).scalar() or 0
+    ids = [objects.ids[i] for i in new]
+    sha256 = [objects.sha256[i] for i in new]
+    insert_rows(connection, Station.__table__, {
+        "cpo_id": [cpo_id] * len(new), "station_id": ids, "name": [objects.names[i] for i in new],
+        "latitude": [objects.latitudes[i] for i in new], "longitude": [objects.longitudes[i] for i in new],
+        "city": [objects.cities[i] for i in new], "cpo_operator_id": [objects.operator_ids[i] for i in new],
+        "payload": [EncodedJson(objects.texts[i]) for i in new], "payload_sha256": sha256,
+        "connectors_signature": [objects.signatures[i] for i in new], "source_hash": source_hashes,
+        "import_id": [import_id] * len(new), "updated_at": [now] * len(new),
+    })
+    # The new keys: above every key before the insert (keys only grow), read back without a list of 5,000 ids.
+    wanted = set(ids)
+    pk_of = {station_id: pk for station_id, pk in connection.execute(
+        select(Station.station_id, Station.id).where(Station.id > before, Station.cpo_id == cpo_id))
+        if station_id in wanted}
+    pks = np.zeros(len(objects.ids), dtype=np.int64)
+    pks[new] = [pk_of[station_id] for station_id in ids]
+    rows = np.flatnonzero(pks[objects.connector_station] > 0).tolist()
+    insert_rows(connection, Connector.__table__, {
+        "station_pk": pks[objects.connector_station[rows]].tolist(), "cpo_id": [cpo_id] * len(rows),
+        "evse_id": [objects.evse_ids[j] for j in rows], "evse_key": [objects.evse_keys[j] for j in rows],
+        "name": [objects.connector_types[j] for j in rows], "speed": [objects.speeds[j] for j in rows],
+    })
 
 
 def _update_changed(session: Session, changed: list[tuple[int, dict]]) -> None:
