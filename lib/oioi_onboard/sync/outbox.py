@@ -29,7 +29,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any, NamedTuple
 
-from sqlalchemy import Text, and_, bindparam, cast, exists, func, insert, or_, select, text, true, update
+from sqlalchemy import Text, and_, bindparam, case, cast, exists, func, insert, literal, or_, select, text, true, update
 from sqlalchemy.orm import defer
 from sqlmodel import Session
 
@@ -48,7 +48,7 @@ from .queue_control import pause
 log = logging.getLogger(__name__)
 
 ANALYZE_ABOVE = 1000  # rows queued at once after which PostgreSQL gets fresh statistics
-_ENQUEUE_BATCH = 2000
+_ENQUEUE_BATCH = 5000
 
 
 class ConfirmationRequired(PlanError):
@@ -147,6 +147,14 @@ def enqueue_plan(
     groups = ([item for item in to_send if item.change == "deleted"],
               [item for item in to_send if item.change != "deleted"])
     deleting: dict[str, int] = {}  # EVSE key -> the outbox row of this run that soft-deletes its station
+    if not groups[0]:
+        # The bulk of a big push: new and changed stations with nothing open for them (and no deletion to wait
+        # for) are queued by the database itself, each body composed from the stored station object.
+        bulk = [item for item in groups[1] if item.change in ("new", "changed") and item.station_id not in open_rows]
+        inserted += _insert_posts(session, run, plan.partner_identifier, [item.station_pk for item in bulk], stamp)
+        if bulk:
+            groups = ([], [item for item in groups[1] if item.change not in ("new", "changed")
+                           or item.station_id in open_rows])
     # A batch at a time: a national push never holds 50,000 stations and request bodies at once.
     for batch in (group[start:start + _ENQUEUE_BATCH] for group in groups
                   for start in range(0, len(group), _ENQUEUE_BATCH)):
@@ -203,6 +211,36 @@ def enqueue_plan(
     session.flush()
     _audit(session, actor, plan.cpo_id, "push", f"run {run.id}: {_counts_text(counts)}; {run.total} request(s) queued")
     return run
+
+
+def _insert_posts(session: Session, run: PushRun, partner_identifier: str, pks: list[int], stamp: datetime) -> int:
+    """Queue a station-post of each station ``pks`` with INSERT ... SELECT, a batch of stations a statement:
+    the body is the stored station object inside ``station_post_json``'s text, joined by the database."""
+    if not pks:
+        return 0
+    station, outbox = Station.__table__, Outbox.__table__
+    prefix, suffix = station_post_json(_STATION_MARK, partner_identifier).split(_STATION_MARK)
+    body = literal(prefix, Text) + cast(station.c.payload, Text) + literal(suffix, Text)
+    if session.get_bind().dialect.name == "postgresql":
+        body = cast(body, outbox.c.payload.type)  # text becomes json only when asked to
+    columns = {
+        "cpo_id": literal(run.cpo_id), "run_id": literal(run.id), "kind": literal(STATION_POST),
+        "key": station.c.station_id, "change": case((station.c.acked_sha256.is_(None), "new"), else_="changed"),
+        "payload": body, "payload_sha256": station.c.payload_sha256,
+        "connectors_signature": station.c.connectors_signature,
+        "state": literal(OutboxState.PENDING, outbox.c.state.type), "attempts": literal(0),
+        "created_at": literal(stamp, outbox.c.created_at.type),
+        "next_attempt_at": literal(stamp, outbox.c.next_attempt_at.type),
+    }
+    queued = 0
+    for start in range(0, len(pks), _ENQUEUE_BATCH):
+        rows = select(*columns.values()).where(station.c.id.in_(pks[start:start + _ENQUEUE_BATCH])) \
+            .order_by(station.c.id)
+        queued += session.execute(insert(outbox).from_select(list(columns), rows)).rowcount
+    return queued
+
+
+_STATION_MARK = "\x00station\x00"  # where the station object goes in a station-post body
 
 
 def _evse_keys(body: dict[str, Any]) -> list[str]:
