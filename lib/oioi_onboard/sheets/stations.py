@@ -310,21 +310,26 @@ def station_sources(frame: pd.DataFrame, station_ids: Iterable[str] | None = Non
 
     Rows with the same fingerprint make the same station object (``iter_stations`` reads nothing
     else), so a re-import of an unchanged station need not build it again. Vectorised: about 0.2 s
-    for 150,000 rows, where building and hashing the station objects takes seconds. Cells are hashed
-    as they are, spaces included: a cell that differs only in spaces counts as changed, and the
-    station is built and compared as usual.
+    for 150,000 rows, where building the station objects takes a second. Cells are hashed as they are,
+    spaces included: a cell that differs only in spaces counts as changed, and the station is built and
+    compared as usual. Each distinct cell of a column is hashed once.
     """
     frame = canonical_frame(frame)
     key = frame["station_id"].str.strip()
     keep = key != ""
     if station_ids is not None:
         keep &= key.isin(set(station_ids))
-    keep = keep.to_numpy()
-    if not keep.any():
+    rows = np.flatnonzero(keep.to_numpy())
+    if not len(rows):
         return {}
-    rows = frame[keep].drop(columns=[ROW])
-    key = key[keep].to_numpy(dtype=object)
-    hashes = pd.util.hash_pandas_object(rows, index=False).to_numpy()
+    key = key.to_numpy(dtype=object)[rows]
+    # Each row's cells, column by column, folded into one hash: h * P + cell (wrapping at 2**64; P is odd, so a
+    # change in any one cell changes the row's hash).
+    hashes = np.zeros(len(rows), dtype=np.uint64)
+    for name in frame.columns.drop(ROW):
+        codes, distinct = factorize.factorize(frame[name])
+        table = np.append(pd.util.hash_array(np.asarray(distinct, dtype=object), categorize=False), np.uint64(0))
+        hashes = hashes * np.uint64(0x100000001B3) + table[codes[rows]]  # code -1 (missing): the last
     codes, _ = pd.factorize(key)
     order = np.argsort(codes, kind="stable")
     starts = np.flatnonzero(np.r_[True, np.diff(codes[order]) != 0])
