@@ -126,9 +126,12 @@ def test_a_reimport_builds_only_the_stations_whose_rows_changed(cpos, monkeypatc
     _import(ours, valid_frame())
     assert sorted(built) == [S1, S2, S3]
     built.clear()
+    first_id = _stations(ours)[S1].import_id
     second, _ = _import(ours, valid_frame(), file_name="again.csv")
     assert built == [] and second.stations_stored == 3
-    assert {s.import_id for s in _stations(ours).values()} == {second.id}  # still in the newest full upload
+    # A repeat of the latest full upload: the rows keep its id, which the record names.
+    assert second.same_as == first_id and second.station_import_id == first_id
+    assert {s.import_id for s in _stations(ours).values()} == {first_id}
 
     _, _ = _import(ours, set_station(valid_frame(), S2, station_name="Hbf"), file_name="v2.csv")
     assert built == [S2] and _stations(ours)[S2].payload["name"] == "Hbf"
@@ -172,6 +175,45 @@ def test_stations_missing_from_a_full_upload_are_kept(cpos):
     record, _ = _import(ours, valid_frame().iloc[:3])
     assert record.stations_stored == 1 and set(_stations(ours)) == {S1, S2, S3}
     assert not any(s.deleted for s in _stations(ours).values())
+
+
+def test_a_repeated_full_upload_leaves_the_rows_and_the_plan_as_they_were(cpos):
+    """Only the same stations, all unchanged, make a repeat; anything else tags the stations as before."""
+    from oioi_onboard.sync.diff import plan_push
+
+    def plan_counts() -> dict:
+        with session_scope() as session:
+            return {k: v for k, v in plan_push(session, actor=SYSTEM, cpo_id=ours).counts.items() if v}
+
+    def import_ids() -> dict:
+        return {station_id: station.import_id for station_id, station in _stations(ours).items()}
+
+    ours, _ = cpos
+    first, _ = _import(ours, valid_frame())
+    again, _ = _import(ours, valid_frame())
+    third, _ = _import(ours, valid_frame())
+    assert (again.same_as, third.same_as) == (first.id, first.id)  # a run of repeats names its first
+    assert set(import_ids().values()) == {first.id} and plan_counts() == {"new": 3}
+
+    with session_scope() as session:  # the endpoint acknowledged them
+        for station in session.exec(select(Station).where(Station.cpo_id == ours)).all():
+            station.acked_sha256, station.acked_connectors_signature = (station.payload_sha256,
+                                                                        station.connectors_signature)
+            session.add(station)
+    assert plan_counts() == {"unchanged": 3}
+    fewer, _ = _import(ours, valid_frame().iloc[:3])  # S1 only: S2 and S3 missing from a full upload
+    assert fewer.same_as is None and import_ids() == {S1: fewer.id, S2: first.id, S3: first.id}
+    assert plan_counts() == {"unchanged": 1, "deleted": 2}
+    back, _ = _import(ours, valid_frame())  # all unchanged again, but more stations than the upload before
+    assert back.same_as is None and set(import_ids().values()) == {back.id}
+    assert plan_counts() == {"unchanged": 3}
+    with session_scope() as session:  # a partial upload in between tags S1 with its own id
+        result = validate(valid_frame().iloc[:3], context=registry_context(session, cpo_id=ours))
+        partial = store_import(session, actor=SYSTEM, cpo_id=ours, file_name="s1.csv", file_sha256="cd" * 32,
+                               validation=result, full_upload=False)
+    assert import_ids()[S1] == partial.id
+    after, _ = _import(ours, valid_frame())
+    assert after.same_as is None and set(import_ids().values()) == {after.id}
 
 
 def test_only_editors_of_the_cpo_may_import(cpos):

@@ -158,6 +158,14 @@ class ImportRecord(SQLModel, table=True):
     errors: int = 0
     warnings: int = 0
     full_upload: bool = True  # stations missing from a full upload are proposed for deletion
+    # A full upload of exactly the stations of the one before, all unchanged: their rows keep that import's
+    # id (``same_as``, the first of a run of such repeats) instead of being rewritten with this one's.
+    same_as: int | None = None
+
+    @property
+    def station_import_id(self) -> int | None:
+        """The import id the stations of this import carry."""
+        return self.same_as or self.id
 
 
 class MappingProfile(SQLModel, table=True):

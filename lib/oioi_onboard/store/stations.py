@@ -25,6 +25,7 @@ from .models import Connector, Cpo, ImportRecord, OperatorId, Stage, Station, ut
 from .queries import audit, get_cpo, set_stage
 
 __all__ = ["registry_context", "store_import", "withdraw_station", "station_frame", "import_history",
+           "latest_full_import_id",
            "STATION_FRAME_COLUMNS"]
 
 STATION_FRAME_COLUMNS = ["station_id", "name", "latitude", "longitude", "city", "cpo_id", "connectors", "deleted"]
@@ -72,6 +73,7 @@ def store_import(
     if cpo is None:
         raise NotFound(f"there is no CPO with id {cpo_id}")
     context = registry_context(session, cpo_id=cpo_id)
+    previous = latest_full_import_id(session, cpo_id) if full_upload else None
     record = ImportRecord(
         cpo_id=cpo_id, user_name=actor.name, file_name=file_name, file_sha256=file_sha256,
         rows=len(validation.frame), stations=validation.stations, connectors=validation.connectors,
@@ -85,7 +87,7 @@ def store_import(
         row.station_id: row
         for row in session.execute(
             select(Station.id, Station.station_id, Station.payload_sha256, Station.deleted, Station.source_hash,
-                   Station.cpo_operator_id)
+                   Station.cpo_operator_id, Station.import_id)
             .where(Station.cpo_id == cpo_id)
         ).all()
     }
@@ -132,7 +134,15 @@ def store_import(
             _update_changed(session, changed)
             changed = []
     _update_changed(session, changed)
-    _keep_unchanged(session, unchanged_pks, sourced, record.id)
+    carried = {station_id for station_id, known in existing.items()
+               if known.import_id is not None and known.import_id >= previous} if previous is not None else None
+    if carried is not None and stored == len(same) and same == carried \
+            and all(existing[station_id].import_id == previous for station_id in carried):
+        # The same stations as the latest full upload, all unchanged (a rerun of the same file): they keep
+        # its id, and this record says so, instead of 50,000 rows rewritten only to carry this one's.
+        record.same_as = previous
+    else:
+        _keep_unchanged(session, unchanged_pks, sourced, record.id)
     record.stations_stored = stored
     session.add(record)
 
@@ -279,6 +289,15 @@ def station_frame(session: Session, *, actor: Actor, cpo_ids: list[int] | None =
     rows = session.execute(query).all()
     frame = pd.DataFrame(rows, columns=STATION_FRAME_COLUMNS)
     return frame.astype({"latitude": "float64", "longitude": "float64", "connectors": "int64", "deleted": "bool"})
+
+
+def latest_full_import_id(session: Session, cpo_id: int) -> int | None:
+    """The import id the stations of the CPO's latest full upload carry (``ImportRecord.station_import_id``)."""
+    latest = session.exec(
+        select(ImportRecord).where(ImportRecord.cpo_id == cpo_id, ImportRecord.full_upload == True)  # noqa: E712
+        .order_by(ImportRecord.id.desc()).limit(1)
+    ).first()
+    return latest.station_import_id if latest is not None else None
 
 
 def import_history(session: Session, *, actor: Actor, cpo_id: int, limit: int = 20) -> list[ImportRecord]:

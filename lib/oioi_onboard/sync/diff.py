@@ -25,8 +25,9 @@ from ..errors import Conflict
 from ..oioi.messages import canonical_sha256, station_post_body
 from ..oioi.vocabulary import STATION_POST
 from ..store.auth import Actor
-from ..store.models import OPEN_STATES, ImportRecord, Outbox, OutboxState, PartnerIdentifier, Station
+from ..store.models import OPEN_STATES, Outbox, OutboxState, PartnerIdentifier, Station
 from ..store.queries import get_cpo
+from ..store.stations import latest_full_import_id
 
 KINDS = ("new", "changed", "connectors_changed", "deleted", "unchanged")
 NEEDS_CONFIRMATION = ("connectors_changed", "deleted")
@@ -154,12 +155,6 @@ def planned_requests(
     return []
 
 
-def _latest_full_import_id(session: Session, cpo_id: int) -> int | None:
-    return session.exec(
-        select(func.max(ImportRecord.id)).where(ImportRecord.cpo_id == cpo_id, ImportRecord.full_upload == True)  # noqa: E712
-    ).one()[0]
-
-
 def _default_partner_identifier(session: Session, cpo_id: int) -> str:
     row = session.exec(
         select(PartnerIdentifier.partner_identifier)
@@ -233,7 +228,7 @@ def plan_push(session: Session, *, actor: Actor, cpo_id: int, partner_identifier
     """Compare each stored station of a CPO with what the endpoint acknowledged (for a person who sees the CPO)."""
     get_cpo(session, actor=actor, cpo_id=cpo_id)
     partner_identifier = partner_identifier or _default_partner_identifier(session, cpo_id)
-    latest_full = _latest_full_import_id(session, cpo_id)
+    latest_full = latest_full_import_id(session, cpo_id)
     # Surely unchanged, decided by the database: acknowledged as stored and in the latest full upload,
     # or removed here and never acknowledged / already acknowledged as deleted. The rest is classified below.
     in_upload = (Station.import_id.is_(None) | (Station.import_id >= latest_full)) if latest_full is not None \

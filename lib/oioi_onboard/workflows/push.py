@@ -505,10 +505,13 @@ def follow_push(
 
     with session_scope(db_url) as session:
         summary.paused_reason = session.get(Cpo, cpo_id).paused_reason
-        in_file = set(session.execute(select(Station.station_id).where(Station.import_id == import_id)).scalars())
-        # What a push would still send is what the endpoint does not hold yet.
-        still_to_send = {item.station_id for item in plan_push(session, actor=SYSTEM, cpo_id=cpo_id,
-                                                               partner_identifier=partner).to_send}
+        carried = session.get(ImportRecord, import_id).station_import_id  # a repeat's stations keep an older id
+        in_file = set(session.execute(select(Station.station_id).where(Station.import_id == carried)).scalars())
+        # What a push would still send is what the endpoint does not hold yet: nothing, when queue_push's plan
+        # had nothing to send (and nothing was sent since, under this push's lock).
+        still_to_send = set() if summary.nothing_to_push else {
+            item.station_id for item in plan_push(session, actor=SYSTEM, cpo_id=cpo_id,
+                                                  partner_identifier=partner).to_send}
         not_acked = in_file & still_to_send
         summary.stations_in_file = len(in_file) + len(summary.blocked)
         summary.acknowledged = len(in_file) - len(not_acked)
