@@ -232,12 +232,12 @@ def _insert_posts(session: Session, run: PushRun, partner_identifier: str, pks: 
         "created_at": literal(stamp, outbox.c.created_at.type),
         "next_attempt_at": literal(stamp, outbox.c.next_attempt_at.type),
     }
-    queued = 0
     for start in range(0, len(pks), _ENQUEUE_BATCH):
         rows = select(*columns.values()).where(station.c.id.in_(pks[start:start + _ENQUEUE_BATCH])) \
             .order_by(station.c.id)
-        queued += session.execute(insert(outbox).from_select(list(columns), rows)).rowcount
-    return queued
+        session.execute(insert(outbox).from_select(list(columns), rows))
+    # Counted, not taken from rowcount: PostgreSQL's driver leaves it at -1 for INSERT ... SELECT.
+    return session.execute(select(func.count()).where(outbox.c.run_id == run.id)).scalar_one()
 
 
 _STATION_MARK = "\x00station\x00"  # where the station object goes in a station-post body
