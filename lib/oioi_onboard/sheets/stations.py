@@ -205,16 +205,43 @@ def station_objects(frame: pd.DataFrame, station_ids: Iterable[str] | None = Non
     firsts = kept[np.unique(station_of, return_index=True)[1]]  # each station's first row
     cells = {name: _cells(frame[name]) for name in frame.columns if name != ROW}
 
-    # A station's value of a column: converted per distinct cell, each cell or all at once (``convert_all``).
-    def station_values(name: str, convert=None, convert_all=None) -> np.ndarray:  # noqa: ANN001
+    # Each field as a table of pieces, one per distinct cell, with each station's code into it: the pieces of
+    # a batch of stations are looked up, and only a batch's objects are ever joined and held at once.
+    def convert(name: str, convert=None, convert_all=None) -> tuple[list, np.ndarray]:  # noqa: ANN001
         codes, texts = cells[name]
         values = convert_all(texts) if convert_all else [convert(t) for t in texts] if convert else texts
-        return np.array(values, dtype=object)[codes[firsts]]
+        return values, codes[firsts]
 
-    def station_member(key: str, name: str, convert=None, convert_all=None) -> np.ndarray:  # noqa: ANN001
-        codes, texts = cells[name]
-        values = convert_all(texts) if convert_all else [convert(t) for t in texts] if convert else texts
-        return _member(key, values)[codes[firsts]]
+    def member(key: str, name: str, convert_one=None, convert_all=None) -> tuple[np.ndarray, np.ndarray]:  # noqa: ANN001
+        values, codes = convert(name, convert_one, convert_all)
+        return _member(key, values), codes
+
+    operator = {text: text.replace("*", "").upper() for text in cells["cpo_id"][1]}
+    operator = {text: f"{op[:2]}*{op[2:]}" for text, op in operator.items()}  # the registry's canonical spelling
+    hours_codes, hours_texts = cells["open_hours"]
+    notes_of = {text: [OpenHourNote.model_validate(note).to_json() for note in rules.parse_open_hours(text)]
+                for text in (hours_texts[code] for code in np.unique(hours_codes[firsts])) if text}
+    hours = {sort_keys: (np.array([f',"open-hour-notes":{_dumps(notes_of[t], sort_keys=sort_keys)}'
+                                   if notes_of.get(t) else "" for t in hours_texts], dtype=object),
+                         hours_codes[firsts]) for sort_keys in (False, True)}
+    address_fields = [(key, member(key, name)) for key, name in (
+        ("street", "street"), ("street-number", "street_number"), ("city", "city"), ("zip", "zip"))]
+    address_fields.append(("country", member("country", "country", str.upper)))
+    contact_fields = [("phone", member("phone", "phone"))] + [
+        (key, member(key, key, lambda t: t or None)) for key in ("fax", "web", "email")]
+    members = {
+        "id": member("id", "station_id"),
+        "name": member("name", "station_name"),
+        "description": member("description", "description", lambda t: t or None),
+        "cpo-id": member("cpo-id", "cpo_id", operator.get),
+        "is-open-24": member("is-open-24", "is_open_24", _boolean),
+        "notes": member("notes", "notes", lambda t: t or None),
+        "floor-level": member("floor-level", "floor_level", convert_all=_integers),
+        "total-parking": member("total-parking", "total_parking", convert_all=_integers),
+    } | {key: member(key, name, _boolean) for name, key in _OPTIONAL_BOOLEANS.items()}
+    plain = {name: convert(name, *how) for name, how in (
+        ("station_id", ()), ("station_name", ()), ("city", ()), ("cpo_id", (operator.get,)),
+        ("latitude", (None, _numbers)), ("longitude", (None, _numbers)))}
 
     # Connector rows, grouped by station, in the order the object lists them: by (EVSE id, type).
     evse_codes, evse_texts = cells["evse_id"]
@@ -225,82 +252,61 @@ def station_objects(frame: pd.DataFrame, station_ids: Iterable[str] | None = Non
     speeds = np.array(_numbers(speed_texts))[speed_codes[rows]]
     evse_json = np.array([_json(t) for t in evse_texts], dtype=object)
     type_json = np.array([_json(t) for t in type_texts], dtype=object)
-    connectors = _joined('{"id":' + evse_json[evse_codes[rows]] + ',"name":' + type_json[type_codes[rows]]
-                         + ',"speed":' + np.array([repr(v) for v in speeds.tolist()], dtype=object) + "}",
-                         connector_station)
-    # The signature: each station's distinct (EVSE key, type) pairs, sorted, as canonical_sha256 encodes them.
+    # The signature's pairs: each station's distinct (EVSE key, type) pairs, sorted, as canonical_sha256 has them.
     key_of_evse = [normalise_evse_id(t) for t in evse_texts]
     key_codes_, key_texts = pd.factorize(np.array(key_of_evse, dtype=object))
     pair_key = key_codes_[evse_codes[kept]]
     pair_order = np.lexsort((_ranks(type_texts)[type_codes[kept]], _ranks(list(key_texts))[pair_key], station_of))
     pair_station, pair_key, pair_type = station_of[pair_order], pair_key[pair_order], type_codes[kept][pair_order]
     distinct = np.r_[True, (np.diff(pair_station) != 0) | (np.diff(pair_key) != 0) | (np.diff(pair_type) != 0)]
+    pair_station, pair_key, pair_type = pair_station[distinct], pair_key[distinct], pair_type[distinct]
     key_json = np.array([_json(t) for t in key_texts], dtype=object)
-    signatures = _joined("[" + key_json[pair_key[distinct]] + "," + type_json[pair_type[distinct]] + "]",
-                         pair_station[distinct])
+    evse_keys = np.array(key_of_evse, dtype=object)
+    file_rows = frame[ROW].to_numpy()[firsts]
 
-    # Station fields.
-    operator = {text: text.replace("*", "").upper() for text in cells["cpo_id"][1]}
-    operator = {text: f"{op[:2]}*{op[2:]}" for text, op in operator.items()}  # the registry's canonical spelling
-    hours_codes, hours_texts = cells["open_hours"]
-    notes_of = {text: [OpenHourNote.model_validate(note).to_json() for note in rules.parse_open_hours(text)]
-                for text in (hours_texts[code] for code in np.unique(hours_codes[firsts])) if text}
+    def values(name: str, lo: int, hi: int) -> list:
+        table, codes = plain[name]
+        return np.array(table, dtype=object)[codes[lo:hi]].tolist()
 
-    def hours(sort_keys: bool) -> np.ndarray:
-        codes, texts = cells["open_hours"]
-        table = [f',"open-hour-notes":{_dumps(notes_of[t], sort_keys=sort_keys)}' if notes_of.get(t) else ""
-                 for t in texts]
-        return np.array(table, dtype=object)[codes[firsts]]
-
-    address_fields = [(key, station_member(key, name)) for key, name in (
-        ("street", "street"), ("street-number", "street_number"), ("city", "city"), ("zip", "zip"))]
-    address_fields.append(("country", station_member("country", "country", str.upper)))
-    contact_fields = [("phone", station_member("phone", "phone"))] + [
-        (key, station_member(key, key, lambda t: t or None)) for key in ("fax", "web", "email")]
-    latitudes = station_values("latitude", convert_all=_numbers).tolist()
-    longitudes = station_values("longitude", convert_all=_numbers).tolist()
-    fields = {
-        "id": station_member("id", "station_id"),
-        "name": station_member("name", "station_name"),
-        "description": station_member("description", "description", lambda t: t or None),
-        # Floats by repr, as json encodes them; not per distinct value, which would read -0.0 as 0.0.
-        "latitude": np.array([f',"latitude":{v!r}' for v in latitudes], dtype=object),
-        "longitude": np.array([f',"longitude":{v!r}' for v in longitudes], dtype=object),
-        "address": ',"address":' + _object(address_fields),
-        "contact": ',"contact":' + _object(contact_fields),
-        "cpo-id": station_member("cpo-id", "cpo_id", operator.get),
-        "is-open-24": station_member("is-open-24", "is_open_24", _boolean),
-        "connectors": ',"connectors":' + connectors,
-        "open-hour-notes": hours(sort_keys=False),
-        "notes": station_member("notes", "notes", lambda t: t or None),
-        "floor-level": station_member("floor-level", "floor_level", convert_all=_integers),
-        "total-parking": station_member("total-parking", "total_parking", convert_all=_integers),
-        "deleted": np.full(len(firsts), ',"deleted":false', dtype=object),
-    }
-    fields |= {key: station_member(key, name, _boolean) for name, key in _OPTIONAL_BOOLEANS.items()}
-    in_order = [(key, fields[key]) for key in _FIELD_ORDER]
-    texts = _object(in_order)
-    nested_sorted = {"address": ',"address":' + _object(address_fields, sort_keys=True),
-                     "contact": ',"contact":' + _object(contact_fields, sort_keys=True),
-                     "open-hour-notes": hours(sort_keys=True)}
-    canonical = _object([(key, nested_sorted.get(key, piece)) for key, piece in in_order], sort_keys=True)
-
-    ids, names, cities = (station_values(name).tolist() for name in ("station_id", "station_name", "city"))
-    operator_ids = station_values("cpo_id", operator.get).tolist()
-    file_rows = frame[ROW].to_numpy()[firsts].tolist()
-    evse_keys = np.array(key_of_evse, dtype=object)[evse_codes[rows]]
-    bounds = np.searchsorted(connector_station, np.arange(0, len(firsts) + batch, batch))
-    for number, lo in enumerate(range(0, len(firsts), batch)):
-        hi, (a, b) = lo + batch, bounds[number:number + 2]
+    for lo in range(0, len(firsts), batch):
+        hi = min(lo + batch, len(firsts))
+        a, b = np.searchsorted(connector_station, [lo, hi])
+        c, d = np.searchsorted(pair_station, [lo, hi])
+        pieces = {key: table[codes[lo:hi]] for key, (table, codes) in members.items()}
+        connector_rows = rows[a:b]
+        connectors = _joined('{"id":' + evse_json[evse_codes[connector_rows]] + ',"name":'
+                             + type_json[type_codes[connector_rows]] + ',"speed":'
+                             + np.array([repr(v) for v in speeds[a:b].tolist()], dtype=object) + "}",
+                             connector_station[a:b])
+        signatures = _joined("[" + key_json[pair_key[c:d]] + "," + type_json[pair_type[c:d]] + "]", pair_station[c:d])
+        latitudes, longitudes = values("latitude", lo, hi), values("longitude", lo, hi)
+        address = [(key, table[codes[lo:hi]]) for key, (table, codes) in address_fields]
+        contact = [(key, table[codes[lo:hi]]) for key, (table, codes) in contact_fields]
+        pieces |= {
+            # Floats by repr, as json encodes them; not per distinct value, which would read -0.0 as 0.0.
+            "latitude": np.array([f',"latitude":{v!r}' for v in latitudes], dtype=object),
+            "longitude": np.array([f',"longitude":{v!r}' for v in longitudes], dtype=object),
+            "address": ',"address":' + _object(address),
+            "contact": ',"contact":' + _object(contact),
+            "connectors": ',"connectors":' + connectors,
+            "open-hour-notes": hours[False][0][hours[False][1][lo:hi]],
+            "deleted": np.full(hi - lo, ',"deleted":false', dtype=object),
+        }
+        in_order = [(key, pieces[key]) for key in _FIELD_ORDER]
+        nested_sorted = {"address": ',"address":' + _object(address, sort_keys=True),
+                         "contact": ',"contact":' + _object(contact, sort_keys=True),
+                         "open-hour-notes": hours[True][0][hours[True][1][lo:hi]]}
+        canonical = _object([(key, nested_sorted.get(key, piece)) for key, piece in in_order], sort_keys=True)
         yield StationObjects(
-            ids=ids[lo:hi], rows=file_rows[lo:hi], names=names[lo:hi], latitudes=latitudes[lo:hi],
-            longitudes=longitudes[lo:hi], cities=cities[lo:hi], operator_ids=operator_ids[lo:hi],
-            texts=texts[lo:hi].tolist(),
-            sha256=[hashlib.sha256(t.encode()).hexdigest() for t in canonical[lo:hi]],
-            signatures=[hashlib.sha256(t.encode()).hexdigest() for t in signatures[lo:hi]],
-            connector_station=connector_station[a:b] - lo, evse_ids=np.asarray(evse_texts, dtype=object)[
-                evse_codes[rows[a:b]]].tolist(), evse_keys=evse_keys[a:b].tolist(),
-            connector_types=np.asarray(type_texts, dtype=object)[type_codes[rows[a:b]]].tolist(),
+            ids=values("station_id", lo, hi), rows=file_rows[lo:hi].tolist(), names=values("station_name", lo, hi),
+            latitudes=latitudes, longitudes=longitudes, cities=values("city", lo, hi),
+            operator_ids=values("cpo_id", lo, hi), texts=_object(in_order).tolist(),
+            sha256=[hashlib.sha256(t.encode()).hexdigest() for t in canonical],
+            signatures=[hashlib.sha256(t.encode()).hexdigest() for t in signatures],
+            connector_station=connector_station[a:b] - lo,
+            evse_ids=np.asarray(evse_texts, dtype=object)[evse_codes[connector_rows]].tolist(),
+            evse_keys=evse_keys[evse_codes[connector_rows]].tolist(),
+            connector_types=np.asarray(type_texts, dtype=object)[type_codes[connector_rows]].tolist(),
             speeds=speeds[a:b].tolist(),
         )
 
