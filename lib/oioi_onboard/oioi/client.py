@@ -19,6 +19,7 @@ The API key is held in one private attribute and only ever written into the
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import random
@@ -89,13 +90,36 @@ def default_transport(max_connections: int = 100) -> httpx.AsyncBaseTransport:
     Idle connections are dropped before servers' usual 5 s keep-alive ends, so a request
     is rarely sent on a connection the server is closing.
     """
-    from httpx_aiohttp import AiohttpTransport
-
     if max_connections < 1:
         raise ValueError("max_connections must be at least 1")
-    return AiohttpTransport(limits=httpx.Limits(max_connections=max_connections,
-                                                max_keepalive_connections=max_connections,
-                                                keepalive_expiry=KEEPALIVE_EXPIRY))
+    return _whole_answers_transport()(limits=httpx.Limits(max_connections=max_connections,
+                                                         max_keepalive_connections=max_connections,
+                                                         keepalive_expiry=KEEPALIVE_EXPIRY))
+
+
+@functools.cache
+def _whole_answers_transport() -> type[httpx.AsyncBaseTransport]:
+    """httpx-aiohttp's transport, reading each answer whole in aiohttp: an OIOI answer is a few bytes, and
+    streaming it through httpx's byte iterators cost a tenth of the client's CPU per request."""
+    from httpx_aiohttp import AiohttpTransport
+    from httpx_aiohttp.transport import map_aiohttp_exceptions
+
+    class WholeAnswers(AiohttpTransport):
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            if not isinstance(self.client, aiohttp.ClientSession):
+                self.client = self.get_client()
+            timeout = request.extensions.get("timeout", {})
+            with map_aiohttp_exceptions():
+                async with self.client.request(
+                    request.method, str(request.url), headers=request.headers, data=request.content or None,
+                    allow_redirects=False, auto_decompress=False, compress=False,
+                    timeout=aiohttp.ClientTimeout(sock_connect=timeout.get("connect"), sock_read=timeout.get("read"),
+                                                  connect=timeout.get("pool")),
+                ) as answer:
+                    content = await answer.read()
+            return httpx.Response(answer.status, headers=answer.raw_headers, content=content, request=request)
+
+    return WholeAnswers
 
 
 def _transport_failure(error: Exception) -> type[errors.TransportError]:

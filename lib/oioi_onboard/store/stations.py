@@ -9,6 +9,7 @@ stay as they are; the push engine proposes their deletion.
 import json
 from collections import defaultdict
 from datetime import datetime
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -52,6 +53,17 @@ def _connector_rows(station_pk: int, cpo_id: int, payload: dict) -> list[dict]:
     ]
 
 
+class _Stored(NamedTuple):
+    """What storing an import needs of a station already stored."""
+
+    id: int
+    payload_sha256: str
+    deleted: bool
+    source_hash: str | None
+    cpo_operator_id: str
+    import_id: int | None
+
+
 def store_import(
     session: Session,
     *,
@@ -82,15 +94,11 @@ def store_import(
     session.add(record)
     session.flush()
 
-    # Light rows first: most stations of a re-import are unchanged and need no ORM object.
-    existing = {
-        row.station_id: row
-        for row in session.execute(
-            select(Station.id, Station.station_id, Station.payload_sha256, Station.deleted, Station.source_hash,
-                   Station.cpo_operator_id, Station.import_id)
-            .where(Station.cpo_id == cpo_id)
-        ).all()
-    }
+    # Light rows first (plain tuples from the connection: 50,000 rows of a national file through the session's
+    # Row objects took half a second): most stations of a re-import are unchanged and need no ORM object.
+    existing = {station_id: _Stored(pk, *rest) for station_id, pk, *rest in session.connection().execute(
+        select(Station.station_id, Station.id, Station.payload_sha256, Station.deleted, Station.source_hash,
+               Station.cpo_operator_id, Station.import_id).where(Station.cpo_id == cpo_id))}
     valid = validation.valid_station_ids()
     sources = station_sources(validation.frame, valid)
     # A station built from the same rows as its stored payload is kept as it is, without building it again

@@ -426,9 +426,10 @@ def _import_and_queue(file: Path, *, credentials: Credentials, cpo_name: str | N
         else:
             cpo, partner = session.get(Cpo, cpo_id), prepared
         # ... then the one import workflow against the CPO's registry, stored as a full upload. The first
-        # mapping stands for a CPO named on the command line and for one this push registered (it has no
-        # defaults or profiles yet); a CPO found by the file's operator ids maps it again with its own.
-        reuse = mapped if known == cpo.id or registered else None
+        # mapping stands for a CPO named on the command line, for one this push registered, and for one found
+        # by the file's operator ids that has no defaults and is mapped without a profile (the file names its
+        # operators, so nothing else of the CPO enters the mapping); otherwise the file is mapped again.
+        reuse = mapped if known == cpo.id or registered or (not cpo.defaults and not profile) else None
         mapped = None  # a mapping not reused is freed before the file is mapped again (a national file: ~150 MB)
         result = import_file(session, actor=actor, cpo_id=cpo.id, data=data, file_name=file.name, raw=raw,
                              mapped=reuse, **options)
