@@ -135,7 +135,7 @@ def _cells(column: pd.Series) -> tuple[np.ndarray, list[str]]:
     codes, distinct = factorize.factorize(column)
     stripped = [str(value).strip() for value in list(distinct)] + [""]  # code -1 (missing): the last
     merged, texts = pd.factorize(np.array(stripped, dtype=object))  # cells that differ only in spaces: one
-    return merged[codes], list(texts)
+    return merged.astype(np.int32)[codes], list(texts)  # int32: 30 columns of 150,000 codes, half the memory
 
 
 def _numbers(texts: list[str], *, comma: bool = True) -> list[float]:
