@@ -99,7 +99,8 @@ with st.expander("Template: the layout this importer knows best"):
 
 # --- upload and read ------------------------------------------------------------------------------
 
-uploaded = st.file_uploader("Station file", type=["csv", "tsv", "txt", "xlsx", "ods", "json", "jsonl"], key="import_file")
+uploaded = st.file_uploader("Station file", type=["csv", "tsv", "txt", "xlsx", "ods", "json", "jsonl"],
+                            key="import_file")
 if uploaded is not None and state.get("import_file_id") != uploaded.file_id:
     state["import_file_id"] = uploaded.file_id
     state[UPLOAD] = {"name": uploaded.name, "data": uploaded.getvalue()}

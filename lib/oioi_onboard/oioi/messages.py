@@ -7,9 +7,12 @@ so a mistyped field is refused rather than coerced.
 
 One model for the wire
 ----------------------
-These models are what we send (``sheets.stations.build_stations`` builds every
-station through them) and what the sandbox accepts (it decodes every request
-with ``decode_request``), so both hold the same rules as the sheet validator:
+These models are what we send and what the sandbox accepts (it decodes every
+request with ``decode_request``), so both hold the same rules as the sheet
+validator. A file's stations are composed as JSON text column by column
+(``sheets.stations.station_objects``) and stored without a model each, because
+the validator passed them; ``build_stations`` reads them through the models, and
+a property test holds the composed texts to the models' own encoding. The rules:
 
 * ``address.country``, and the country of ``cpo-id`` and of every connector's
   EVSE id: ISO 3166-1 alpha-2 (``ids.is_iso_country``), not merely two letters;
