@@ -179,8 +179,10 @@ async def _serve() -> None:
     clients: dict[int, OioiClient] = {}
     sending: set[asyncio.Task] = set()
 
-    async def send(request: int, client: OioiClient, content: bytes, kind: str) -> None:
+    async def send(request: int, client: OioiClient | None, content: bytes, kind: str) -> None:
         try:
+            if client is None:  # closed meanwhile (a new key): the worker sends it again
+                raise errors.TransportError(f"{kind}: the client was closed before the request went out")
             answer = (request, True, await client.send_json(content, kind))
         except Exception as error:  # noqa: BLE001 - every failure goes back to the worker
             answer = (request, False, _failure(error))
@@ -189,7 +191,7 @@ async def _serve() -> None:
     while (message := await _read_frame(reader)) is not None:
         if message[0] == "send":
             _, request, number, content, kind = message
-            task = asyncio.create_task(send(request, clients[number], content, kind))
+            task = asyncio.create_task(send(request, clients.get(number), content, kind))
             sending.add(task)
             task.add_done_callback(sending.discard)
         elif message[0] == "open":
@@ -199,8 +201,9 @@ async def _serve() -> None:
     await asyncio.gather(*sending)
     for client in clients.values():
         await client.aclose()
-    await writer.drain()
-    writer.close()
+    with contextlib.suppress(ConnectionError):  # the worker was killed: nobody reads the answers
+        await writer.drain()
+        writer.close()
 
 
 if __name__ == "__main__":
