@@ -106,7 +106,7 @@ def store_import(
     # CPO still holds. The others are built, checked and compared.
     same = {station_id for station_id, source in sources.items()
             if (known := existing.get(station_id)) is not None and not known.deleted
-            and known.source_hash == f"{source}/{known.payload_sha256}"
+            and known.source_hash == _source_hash(source, known.payload_sha256)
             and known.cpo_operator_id in context.operator_ids}
     unchanged_pks = [existing[station_id].id for station_id in same]
     stored = len(same)
@@ -128,16 +128,16 @@ def store_import(
             elif known.payload_sha256 == sha and not known.deleted:
                 # Kept (and its connectors' statuses) as it is; its rows are recorded for the next import.
                 unchanged_pks.append(known.id)
-                sourced.append({"b_pk": known.id, "b_source": f"{sources[station_id]}/{sha}"})
+                sourced.append({"b_pk": known.id, "b_source": _source_hash(sources[station_id], sha)})
             else:
                 changed.append((known.id, {
                     "name": objects.names[i], "latitude": objects.latitudes[i], "longitude": objects.longitudes[i],
                     "city": objects.cities[i], "cpo_operator_id": objects.operator_ids[i],
                     "payload": json.loads(objects.texts[i]), "payload_sha256": sha,
-                    "connectors_signature": objects.signatures[i], "source_hash": f"{sources[station_id]}/{sha}",
-                    "import_id": record.id, "updated_at": now}))
-        _insert_new(session, cpo_id, objects, new, [f"{sources[objects.ids[i]]}/{objects.sha256[i]}" for i in new],
-                    record.id, now)
+                    "connectors_signature": objects.signatures[i],
+                    "source_hash": _source_hash(sources[station_id], sha), "import_id": record.id, "updated_at": now}))
+        _insert_new(session, cpo_id, objects, new,
+                    [_source_hash(sources[objects.ids[i]], objects.sha256[i]) for i in new], record.id, now)
         if len(changed) >= _BATCH:
             _update_changed(session, changed)
             changed = []
@@ -164,6 +164,12 @@ def store_import(
     )
     session.flush()
     return record
+
+
+def _source_hash(source: str, payload_sha256: str) -> str:
+    """``station.source_hash``: the file rows' fingerprint with the payload hash it produced (any other writer of
+    the payload changes the second half, so the pair no longer matches)."""
+    return f"{source}/{payload_sha256}"
 
 
 def _not_ours(objects: StationObjects, context: RegistryContext) -> set[int]:
