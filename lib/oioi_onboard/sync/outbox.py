@@ -150,11 +150,11 @@ def enqueue_plan(
     if not groups[0]:
         # The bulk of a big push: new and changed stations with nothing open for them (and no deletion to wait
         # for) are queued by the database itself, each body composed from the stored station object.
-        bulk = [item for item in groups[1] if item.change in ("new", "changed") and item.station_id not in open_rows]
-        inserted += _insert_posts(session, run, plan.partner_identifier, [item.station_pk for item in bulk], stamp)
-        if bulk:
-            groups = ([], [item for item in groups[1] if item.change not in ("new", "changed")
-                           or item.station_id in open_rows])
+        in_bulk = [item.change in ("new", "changed") and item.station_id not in open_rows for item in groups[1]]
+        inserted += _insert_posts(session, run, plan.partner_identifier,
+                                  [item.station_pk for item, bulk in zip(groups[1], in_bulk, strict=True) if bulk],
+                                  stamp)
+        groups = ([], [item for item, bulk in zip(groups[1], in_bulk, strict=True) if not bulk])
     # A batch at a time: a national push never holds 50,000 stations and request bodies at once.
     for batch in (group[start:start + _ENQUEUE_BATCH] for group in groups
                   for start in range(0, len(group), _ENQUEUE_BATCH)):
