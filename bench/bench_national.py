@@ -99,6 +99,9 @@ def main() -> None:
         print(f"{'rerun, s (exit ' + str(rerun_code) + ')':44} {rerun:9.2f}")
         print(f"{'rerun / bare read':44} {rerun / read_s:9.2f} {'<= 3':>9}")
         print(f"{'rerun peak memory, MB':44} {rerun_peak:9.0f}")
+        print("push's first lines:")
+        for stamp, text in lines[:8]:
+            print(f"  {stamp:7.2f} s  {text[:150]}")
         print("push's last lines:")
         for stamp, text in lines[-6:]:
             print(f"  {stamp:7.2f} s  {text[:150]}")

@@ -73,6 +73,8 @@ State lives in SQLite, so it survives a restart with the same database file.
 Every check and write of one request runs without an ``await`` in between, so
 concurrent requests cannot interleave inside it; each write is one short
 transaction (WAL, ``synchronous=OFF``), which keeps the event loop free.
+The counters are kept in memory and written at most once a second (and when the sandbox stops), so a
+kill -9 may lose the last second of counts, never a station or a status.
 
 Inspection: ``GET /_sandbox/stations``, ``GET /_sandbox/stats``, ``GET /_sandbox/health``,
 ``GET /_sandbox/partners`` and ``GET /_sandbox/faults`` (loopback only).

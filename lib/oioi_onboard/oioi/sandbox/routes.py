@@ -39,6 +39,10 @@ _DRAIN_BYTES = 16 * MAX_BODY_BYTES
 FAULT_RATES = ("fail_rate", "stall_rate", "throttle_rate")
 
 
+# The answer to nearly every request, encoded once.
+_SUCCESS_BODY = json.dumps({"result": {"code": codes.SUCCESS, "message": "Success."}}).encode()
+
+
 def _result(code: int, message: str, http_status: int = 200, headers: dict | None = None) -> JSONResponse:
     return JSONResponse({"result": {"code": code, "message": message}}, status_code=http_status, headers=headers)
 
@@ -292,7 +296,7 @@ def create_app(
         except Refusal as refusal:
             state.count(f"{message.type}.rejected")
             return _result(refusal.code, refusal.message, refusal.http_status)
-        return _result(codes.SUCCESS, "Success.")
+        return Response(_SUCCESS_BODY, media_type="application/json")
 
     async def control_body(request: Request, what: str) -> Any:
         """The JSON body of a control request (provisioning, faults), or the answer refusing it."""
