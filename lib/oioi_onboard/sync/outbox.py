@@ -578,19 +578,17 @@ def record_results(session: Session, results: list[Outcome]) -> list[Recorded]:
     if not results:
         return []
     by_id = {result.outbox_id: result for result in results}
-    meta = session.execute(_META, {"ids": list(by_id)}).all()
-    # Acks (the common case, of every kind) are set-based: one UPDATE per result code, no ORM objects.
-    fast = [m for m in meta if by_id[m.id].outcome == "acked" and m.state != OutboxState.ACKED]
-    fast_ids = {m.id for m in fast}
-    slow_ids = [m.id for m in meta if m.id not in fast_ids and by_id[m.id].outcome != "acked"]
     stamp = utcnow()
-    recorded = [Recorded(m.id, m.cpo_id, m.run_id, m.kind, m.key, OutboxState.ACKED) for m in fast]
+    # Acks (the common case, of every kind) are set-based: one UPDATE ... RETURNING per result code, no ORM
+    # objects. A row acknowledged already (its lease ran out and another worker recorded it) is left alone.
     by_code: dict[int, list[int]] = {}
-    for m in fast:
-        code = by_id[m.id].code
-        by_code.setdefault(codes.SUCCESS if code is None else code, []).append(m.id)
-    for code, ids in by_code.items():
-        session.execute(_ACK, {"ids": ids, "at": stamp, "code": code})
+    for result in results:
+        if result.outcome == "acked":
+            by_code.setdefault(codes.SUCCESS if result.code is None else result.code, []).append(result.outbox_id)
+    fast = [m for code, ids in by_code.items()
+            for m in session.execute(_ACK, {"ids": ids, "at": stamp, "code": code}).all()]
+    slow_ids = [result.outbox_id for result in results if result.outcome != "acked"]
+    recorded = [Recorded(m.id, m.cpo_id, m.run_id, m.kind, m.key, OutboxState.ACKED) for m in fast]
     posts = [m for m in fast if m.kind == STATION_POST]
     if posts:
         _apply_acks_fast(session, posts, stamp)
@@ -609,19 +607,21 @@ def record_results(session: Session, results: list[Outcome]) -> list[Recorded]:
     return recorded
 
 
-_META = select(_OUTBOX.c.id, _OUTBOX.c.kind, _OUTBOX.c.state, _OUTBOX.c.cpo_id, _OUTBOX.c.run_id, _OUTBOX.c.key,
-               _OUTBOX.c.payload_sha256, _OUTBOX.c.connectors_signature, _OUTBOX.c.change).where(
-    _OUTBOX.c.id.in_(bindparam("ids", expanding=True)))
-_ACK = update(_OUTBOX).where(_OUTBOX.c.id.in_(bindparam("ids", expanding=True))).values(
+_ACK = update(_OUTBOX).where(_OUTBOX.c.id.in_(bindparam("ids", expanding=True)),
+                             _OUTBOX.c.state != OutboxState.ACKED).values(
     state=OutboxState.ACKED, acked_at=bindparam("at"), result_code=bindparam("code"), last_error=None,
-    claimed_by=None, claimed_until=None)
+    claimed_by=None, claimed_until=None).returning(
+    _OUTBOX.c.id, _OUTBOX.c.kind, _OUTBOX.c.cpo_id, _OUTBOX.c.run_id, _OUTBOX.c.key, _OUTBOX.c.payload_sha256,
+    _OUTBOX.c.connectors_signature, _OUTBOX.c.change)
 _COPY_ACK = update(_STATIONS).where(_STATIONS.c.station_id == bindparam("b_key")).values(
     acked_sha256=bindparam("b_sha"),
     acked_connectors_signature=func.coalesce(bindparam("b_signature"), _STATIONS.c.connectors_signature),
     acked_deleted=bindparam("b_deleted"), acked_at=bindparam("b_at"))
-_RUN_OPEN = select(_OUTBOX.c.id).where(_OUTBOX.c.run_id == bindparam("run"), _OUTBOX.c.state.in_(OPEN_STATES)).limit(1)
-_RUN_DONE = update(PushRun.__table__).where(PushRun.__table__.c.id == bindparam("run"),
-                                            PushRun.__table__.c.finished_at.is_(None)).values(finished_at=bindparam("at"))
+# A run is finished when none of its rows is open any more: one statement per run and batch.
+_RUN_DONE = update(PushRun.__table__).where(
+    PushRun.__table__.c.id == bindparam("run"), PushRun.__table__.c.finished_at.is_(None),
+    ~exists().where(_OUTBOX.c.run_id == bindparam("run"), _OUTBOX.c.state.in_(OPEN_STATES)),
+).values(finished_at=bindparam("at"))
 
 
 def _record_rows(session: Session, ids: list[int], by_id: dict[int, Outcome], stamp: datetime):  # noqa: ANN202
@@ -737,5 +737,4 @@ def _release_dependents(session: Session, acked_ids: list[int], failed: list[Out
 
 def _finish_runs(session: Session, run_ids: set[int]) -> None:
     for run_id in run_ids:
-        if session.execute(_RUN_OPEN, {"run": run_id}).first() is None:
-            session.execute(_RUN_DONE, {"run": run_id, "at": utcnow()})
+        session.execute(_RUN_DONE, {"run": run_id, "at": utcnow()})

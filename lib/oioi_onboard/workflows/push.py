@@ -63,20 +63,23 @@ def start_push(
     dry_run: bool = False,
     replace_all: bool = False,
     push_lock: str | None = None,
+    plan: PushPlan | None = None,
 ) -> tuple[PushPlan, PushRun]:
     """Plan what the endpoint lacks and queue it (or only record it, for a dry run).
 
     What an earlier push left queued stays queued and is sent first (it is older); rows a
     killed worker of this machine still held go back to the queue at once. While another push
     holds the CPO's push lock (``oioi-onboard push``) nothing is queued: ``Conflict`` says whose
-    it is; ``push_lock`` is the caller's own, when it holds it.
+    it is; ``push_lock`` is the caller's own, when it holds it. ``plan``: one the caller made in this
+    transaction (the plan reads the stations, not the queue that the lines below may change).
     """
     require_edit(actor, queries.get_cpo(session, actor=actor, cpo_id=cpo_id).id)
     if not dry_run:
         check_push_lock(session, cpo_id=cpo_id, holder=push_lock)
         reclaim_abandoned(session, actor=actor, cpo_id=cpo_id)
         resume_if_setup_changed(session, actor=actor, cpo_id=cpo_id)
-    plan = plan_push(session, actor=actor, cpo_id=cpo_id, partner_identifier=partner_identifier)
+    if plan is None:
+        plan = plan_push(session, actor=actor, cpo_id=cpo_id, partner_identifier=partner_identifier)
     run = enqueue_plan(session, actor=actor, plan=plan, dry_run=dry_run, confirm_deletions=confirm_deletions,
                        confirm_connector_changes=confirm_connector_changes, replace_all=replace_all)
     return plan, run
@@ -465,7 +468,7 @@ def queue_push(session: Session, *, actor: Actor, cpo: Cpo, partner: str, record
     else:
         _, run = start_push(session, actor=actor, cpo_id=cpo_id, partner_identifier=partner,
                             confirm_deletions=yes, confirm_connector_changes=yes, replace_all=replace_all,
-                            push_lock=push_lock)
+                            push_lock=push_lock, plan=plan)
         summary.run_id, summary.requests = run.id, run.total
     summary.resumed = open_station_posts(session, cpo_id=cpo_id) - summary.requests
     return summary
