@@ -16,6 +16,8 @@ and does nothing. Alembic is imported only when an upgrade is due.
 
 import fcntl
 import json
+import logging
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -30,6 +32,7 @@ from ..errors import ConfigError
 from ..settings import get_settings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+log = logging.getLogger(__name__)
 # Any fixed 64-bit number, the same in every process: it names our advisory lock.
 _PG_LOCK_KEY = 0x0101_0101_5354_4F52
 # Seconds a SQLite connection waits for another process's write lock before "database is locked"
@@ -67,6 +70,12 @@ def get_engine(url: str | None = None) -> Engine:
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
+
+        @event.listens_for(engine, "checkin")
+        def _checkpoint_later(dbapi_connection, record):  # noqa: ANN001
+            if record.info.pop(_CHECKPOINT_LATER, False) and dbapi_connection is not None:
+                dbapi_connection.execute(f"PRAGMA wal_autocheckpoint={_WAL_AUTOCHECKPOINT}")
+                threading.Thread(target=_checkpoint, args=(engine,), name="wal-checkpoint", daemon=True).start()
 
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, json_serializer=_json_text)
@@ -123,15 +132,37 @@ def _is_full(error: BaseException) -> bool:
             or getattr(orig, "sqlstate", None) == _PG_DISK_FULL)
 
 
+# SQLite copies its write-ahead log into the database at the commit that grows the log past 1,000 pages
+# (its default). After a national import (~130 MB of log) that copy took a second inside the commit, before
+# the push could send; ``session_scope(checkpoint_later=True)`` commits without it, and a thread makes the
+# copy once the connection is back in the pool (PASSIVE: it never blocks a reader or a writer).
+_WAL_AUTOCHECKPOINT = 1000
+_CHECKPOINT_LATER = "oioi_checkpoint_later"
+
+
+def _checkpoint(engine: Engine) -> None:
+    try:
+        with engine.connect() as connection:
+            connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+    except Exception:  # noqa: BLE001 - the next commit's own checkpoint copies it then
+        log.warning("copying the write-ahead log into the database failed; a later commit will", exc_info=True)
+
+
 @contextmanager
-def session_scope(url: str | None = None) -> Iterator[Session]:
+def session_scope(url: str | None = None, *, checkpoint_later: bool = False) -> Iterator[Session]:
     """A session that commits on success and rolls back on any error.
 
     A database that runs out of room, in a statement or at the commit, is ``DatabaseFull``: one line for
     the command, the page and the log, and nothing of the transaction is kept (a big import is all or nothing).
+    ``checkpoint_later``: a big write on SQLite commits without copying its log into the database (see above).
     """
-    with Session(get_engine(url), expire_on_commit=False) as session:
+    engine = get_engine(url)
+    with Session(engine, expire_on_commit=False) as session:
         try:
+            if checkpoint_later and engine.dialect.name == "sqlite":
+                pooled = session.connection().connection
+                pooled.dbapi_connection.execute("PRAGMA wal_autocheckpoint=0")
+                pooled.info[_CHECKPOINT_LATER] = True
             yield session
             session.commit()
         except BaseException as error:

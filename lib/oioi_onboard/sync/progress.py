@@ -13,7 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import httpx
 import pandas as pd
 from sqlalchemy import func, select
 from sqlmodel import Session
@@ -219,6 +218,8 @@ def reconcile(session: Session, *, actor: Actor, cpo_id: int, sandbox_base_url: 
     """
     get_cpo(session, actor=actor, cpo_id=cpo_id)  # before asking the sandbox anything
     url = f"{sandbox_base_url.rstrip('/')}/_sandbox/stations"
+    import httpx  # here: the push imports this module for its progress, and needs no HTTP client for it
+
     try:
         response = httpx.get(url, timeout=timeout)
         response.raise_for_status()

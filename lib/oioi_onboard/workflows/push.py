@@ -425,7 +425,8 @@ def _import_and_queue(file: Path, *, credentials: Credentials, cpo_name: str | N
 
     # One push at a time per CPO: a second one would import, plan and summarise against this one's work.
     holder = lock.enter_context(holding_push_lock(db_url, actor=actor, cpo_id=cpo_id))
-    with session_scope(db_url) as session:
+    # The import's log is copied into a SQLite database beside the sending, not before it (store.db).
+    with session_scope(db_url, checkpoint_later=True) as session:
         if prepared is None:
             cpo, partner, _ = _prepare_cpo(session, actor=actor, name=cpo_name, operator_ids=operator_ids,
                                            given=credentials, concurrency=concurrency, say=say)

@@ -11,9 +11,12 @@ part of an error message.
 
 from __future__ import annotations
 
-import httpx
+from typing import TYPE_CHECKING
 
 from ...errors import Conflict, EndpointError
+
+if TYPE_CHECKING:
+    import httpx
 
 PARTNERS_PATH = "/_sandbox/partners"
 TIMEOUT_S = 3.0
@@ -49,6 +52,8 @@ def provision(
     if previous_api_key and previous_api_key != api_key:
         body["previous_api_key"] = previous_api_key
     where = sandbox_base_url.rstrip("/")
+    import httpx  # here: every command imports this module through the store, few provision (0.1 s)
+
     try:
         with httpx.Client(timeout=timeout, transport=transport, trust_env=False) as client:
             response = client.post(where + PARTNERS_PATH, json=body)
