@@ -4,6 +4,12 @@ The worker, the relay and the app write to one file at once. WAL lets them read 
 the busy timeout makes a writer wait for the lock instead of failing with "database is locked".
 """
 
+import threading
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
 from oioi_onboard.store.db import SQLITE_BUSY_TIMEOUT, get_engine
 
 
@@ -17,3 +23,47 @@ def test_every_connection_has_wal_a_busy_timeout_and_foreign_keys(db):
             connection.invalidate()
         assert pragma == {"journal_mode": "wal", "busy_timeout": int(SQLITE_BUSY_TIMEOUT * 1000),
                           "synchronous": 1, "foreign_keys": 1}
+
+
+def test_a_big_write_commits_without_copying_its_log_and_a_thread_copies_it_after(db, monkeypatch):
+    """``checkpoint_later``: the commit leaves the log as it is (a national import's copy took a second
+    inside it), the connection goes back to the pool with SQLite's usual setting, and a thread copies the log."""
+    from oioi_onboard.store import db as store_db
+
+    engine = get_engine()
+    database = Path(engine.url.database)
+    go, copied = threading.Event(), threading.Event()
+    real_checkpoint = store_db._checkpoint
+
+    def held_checkpoint(on):  # noqa: ANN001 - the thread's copy, held until the test has looked
+        go.wait(30)
+        real_checkpoint(on)
+        copied.set()
+
+    monkeypatch.setattr(store_db, "_checkpoint", held_checkpoint)
+    size_before = database.stat().st_size
+    with db(checkpoint_later=True) as session:
+        session.execute(text("INSERT INTO audit_log (at, user_name, action, detail) SELECT datetime('now'), 'test',"
+                             " 'bulk', hex(randomblob(400)) FROM (WITH RECURSIVE n(i) AS"
+                             " (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000) SELECT i FROM n)"))
+    # Committed, and the commit copied nothing: the rows are in the log only, and every connection sees them.
+    assert database.stat().st_size < size_before + 1_000_000
+    with engine.connect() as connection:
+        assert connection.exec_driver_sql("SELECT count(*) FROM audit_log WHERE action = 'bulk'").scalar() == 20000
+        # The pooled connection is back to SQLite's usual 1,000-page auto-checkpoint.
+        assert connection.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 1000
+    go.set()
+    assert copied.wait(30)
+    assert database.stat().st_size >= size_before + 8_000_000  # ~20,000 x 800 bytes copied into the file
+
+
+def test_a_failed_big_write_keeps_nothing_and_restores_the_setting(db):
+    engine = get_engine()
+    with db() as session:
+        session.execute(text("CREATE TABLE kept (value TEXT)"))
+    with pytest.raises(RuntimeError), db(checkpoint_later=True) as session:
+        session.execute(text("INSERT INTO kept VALUES ('half an import')"))
+        raise RuntimeError("the import failed")
+    with engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 1000
+        assert connection.exec_driver_sql("SELECT count(*) FROM kept").scalar() == 0
