@@ -37,6 +37,25 @@ def _frame(message: tuple) -> bytes:
     return len(data).to_bytes(_HEAD, "big") + data
 
 
+class _Coalesced:
+    """Messages written in one pass of the event loop leave in one write: a wave of answers is one system
+    call here and one wake-up on the other side, not one per request."""
+
+    def __init__(self, write: Any):  # bytes -> None
+        self._write, self._frames = write, []
+
+    def add(self, message: tuple) -> None:
+        if not self._frames:
+            asyncio.get_running_loop().call_soon(self.flush)
+        self._frames.append(_frame(message))
+
+    def flush(self) -> None:
+        if self._frames:
+            data = b"".join(self._frames)
+            self._frames.clear()
+            self._write(data)
+
+
 async def _read_frame(reader: asyncio.StreamReader) -> Any:
     """The next message, None at the end of the stream."""
     try:
@@ -94,6 +113,7 @@ class SendingProcess:
         self._reader: asyncio.Task | None = None
         self._waiting: dict[int, asyncio.Future] = {}
         self._numbers = 0
+        self._out = _Coalesced(self._write_now)
         self.gone = False
 
     async def start(self) -> None:
@@ -126,7 +146,13 @@ class SendingProcess:
         if self.gone or self._child is None or self._child.stdin.is_closing():
             self.gone = True
             return
-        self._child.stdin.write(_frame(message))
+        self._out.add(message)
+
+    def _write_now(self, data: bytes) -> None:
+        if self._child.stdin.is_closing():  # the reader's end fails the requests still waiting
+            self.gone = True
+            return
+        self._child.stdin.write(data)
 
     async def _read_answers(self) -> None:
         try:
@@ -149,6 +175,7 @@ class SendingProcess:
         """Let the requests in flight finish, then end the child (at the latest after a few seconds)."""
         if self._child is None:
             return
+        self._out.flush()
         if not self._child.stdin.is_closing():
             self._child.stdin.close()  # the child ends at the end of its input, after its requests
         try:
@@ -178,6 +205,7 @@ async def _serve() -> None:
     writer = asyncio.StreamWriter(transport, protocol, None, loop)
     clients: dict[int, OioiClient] = {}
     sending: set[asyncio.Task] = set()
+    out = _Coalesced(writer.write)
 
     async def send(request: int, client: OioiClient | None, content: bytes, kind: str) -> None:
         try:
@@ -186,7 +214,7 @@ async def _serve() -> None:
             answer = (request, True, await client.send_json(content, kind))
         except Exception as error:  # noqa: BLE001 - every failure goes back to the worker
             answer = (request, False, _failure(error))
-        writer.write(_frame(answer))
+        out.add(answer)
 
     while (message := await _read_frame(reader)) is not None:
         if message[0] == "send":
@@ -202,6 +230,7 @@ async def _serve() -> None:
     for client in clients.values():
         await client.aclose()
     with contextlib.suppress(ConnectionError):  # the worker was killed: nobody reads the answers
+        out.flush()
         await writer.drain()
         writer.close()
 
