@@ -161,6 +161,10 @@ class ImportRecord(SQLModel, table=True):
     # A full upload of exactly the stations of the one before, all unchanged: their rows keep that import's
     # id (``same_as``, the first of a run of such repeats) instead of being rewritten with this one's.
     same_as: int | None = None
+    # A push's inputs (the file, its options, the code) with the state of the registry right after it was
+    # stored (``store.stations.repeat_key``): the same push again, with nothing changed since, repeats this
+    # import without reading the file.
+    input_sha256: str | None = Field(default=None, index=True)
 
     @property
     def station_import_id(self) -> int | None:

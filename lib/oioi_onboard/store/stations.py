@@ -6,6 +6,7 @@ whatever the validation said. Stations of this CPO missing from a full upload
 stay as they are; the push engine proposes their deletion.
 """
 
+import hashlib
 import json
 from collections import defaultdict
 from datetime import datetime
@@ -22,7 +23,7 @@ from ..sheets.stations import StationObjects, station_objects, station_sources
 from ..sheets.validate import RegistryContext, Validation
 from .auth import Actor, require_edit, visible_cpo_ids
 from .db import EncodedJson, insert_rows
-from .models import Connector, Cpo, ImportRecord, OperatorId, Stage, Station, utcnow
+from .models import Connector, Cpo, ImportRecord, MappingProfile, OperatorId, Stage, Station, utcnow
 from .queries import audit, get_cpo, set_stage
 
 __all__ = ["registry_context", "store_import", "withdraw_station", "station_frame", "import_history",
@@ -152,17 +153,67 @@ def store_import(
     else:
         _keep_unchanged(session, unchanged_pks, sourced, record.id)
     record.stations_stored = stored
-    session.add(record)
+    _recorded(session, actor, record)
+    return record
 
-    if stored:
-        set_stage(session, cpo_id=cpo_id, stage=Stage.STATIONS_VALIDATED)
-    blocked = validation.stations - stored
+
+def _recorded(session: Session, actor: Actor, record: ImportRecord) -> None:
+    """An import's stage and audit entry, once its record holds its counts."""
+    session.add(record)
+    if record.stations_stored:
+        set_stage(session, cpo_id=record.cpo_id, stage=Stage.STATIONS_VALIDATED)
     audit(
-        session, actor_name=actor.name, action="stations.import", cpo_id=cpo_id,
-        detail=(f"{file_name} (sha256 {file_sha256[:12]}): {stored} stations stored, {blocked} blocked, "
-                f"{validation.errors} errors, {validation.warnings} warnings"),
+        session, actor_name=actor.name, action="stations.import", cpo_id=record.cpo_id,
+        detail=(f"{record.file_name} (sha256 {record.file_sha256[:12]}): {record.stations_stored} stations stored, "
+                f"{record.stations - record.stations_stored} blocked, {record.errors} errors, "
+                f"{record.warnings} warnings" + (f", the same as import {record.same_as}" if record.same_as else "")),
     )
     session.flush()
+
+
+# --- a push of the same inputs again --------------------------------------------------------------------
+
+# What an import's outcome depends on besides its file, its options and the code: every import, station and
+# connector, CPO (operator ids, defaults, key), and mapping profile. Rows are added, changed (``updated_at``)
+# or removed (the count); any of it changes the text ``registry_state`` returns.
+_REGISTRY_STATE = (
+    select(func.count(), func.max(ImportRecord.id)),
+    select(func.count(), func.max(Station.id), func.max(Station.updated_at)),
+    select(func.count(), func.max(Connector.id)),
+    select(func.count(), func.max(Cpo.id), func.max(Cpo.updated_at)),
+    select(func.count(), func.max(OperatorId.id)),
+    select(func.count(), func.max(MappingProfile.id), func.max(MappingProfile.updated_at)),
+)
+
+
+def registry_state(session: Session) -> str:
+    return json.dumps([list(session.exec(query).one()) for query in _REGISTRY_STATE], default=str)
+
+
+def repeat_key(session: Session, inputs: str) -> str:
+    """``ImportRecord.input_sha256``: a push's inputs (``workflows.imports.input_fingerprint``) with the
+    registry's state now."""
+    return hashlib.sha256(f"{inputs}\n{registry_state(session)}".encode()).hexdigest()
+
+
+def repeat_of(session: Session, inputs: str) -> ImportRecord | None:
+    """The import that a push of these inputs would repeat unchanged: the latest import of all, made from the
+    same inputs, with nothing in the registry changed since it was recorded (its key says so)."""
+    return session.exec(select(ImportRecord).where(ImportRecord.input_sha256 == repeat_key(session, inputs))
+                        .order_by(ImportRecord.id.desc()).limit(1)).first()
+
+
+def repeat_import(session: Session, *, actor: Actor, of: ImportRecord, file_name: str,
+                  file_sha256: str) -> ImportRecord:
+    """Record a full upload that repeats ``of`` (``repeat_of``) without reading it again: its stations are
+    stored unchanged and keep their import id, as ``store_import`` records a repeat it has read."""
+    require_edit(actor, of.cpo_id)
+    record = ImportRecord(
+        cpo_id=of.cpo_id, user_name=actor.name, file_name=file_name, file_sha256=file_sha256, rows=of.rows,
+        stations=of.stations, connectors=of.connectors, stations_stored=of.stations_stored, errors=of.errors,
+        warnings=of.warnings, full_upload=True, same_as=of.station_import_id,
+    )
+    _recorded(session, actor, record)
     return record
 
 

@@ -12,8 +12,12 @@ CPO (``oioi-onboard validate FILE``) never loads SQLModel and the database layer
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -32,7 +36,8 @@ if TYPE_CHECKING:
     from ..store.auth import Actor
     from ..store.models import ImportRecord
 
-__all__ = ["MappedSheet", "ImportResult", "read_file", "suggest", "map_sheet", "check", "store", "import_file"]
+__all__ = ["MappedSheet", "ImportResult", "read_file", "suggest", "map_sheet", "check", "store", "import_file",
+           "input_fingerprint"]
 
 
 @dataclass
@@ -51,6 +56,23 @@ class ImportResult:
     mapped: MappedSheet
     validation: Validation
     record: ImportRecord | None  # None when not stored (validation only)
+
+
+@lru_cache(maxsize=1)
+def _code_sha256() -> str:
+    """The package's code and data files: another version may read, map or validate a file otherwise."""
+    package = Path(__file__).resolve().parent.parent
+    digest = hashlib.sha256()
+    for path in sorted(p for p in package.rglob("*") if p.suffix in (".py", ".json") and "__pycache__" not in p.parts):
+        digest.update(str(path.relative_to(package)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def input_fingerprint(data: bytes, file_name: str, **options: Any) -> str:
+    """Everything of a push's import that is not in the database: the file, its name, the options it is
+    imported with, and the code (``store.stations.repeat_of`` adds the database's part)."""
+    return json.dumps({"sha256": hashlib.sha256(data).hexdigest(), "file_name": file_name, "options": options,
+                       "code": _code_sha256()}, sort_keys=True, default=str)
 
 
 def read_file(data: bytes, file_name: str) -> RawSheet | LocationsFile:

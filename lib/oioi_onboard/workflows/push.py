@@ -11,6 +11,7 @@ follows a pulled import the same way.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import threading
 import time
@@ -35,6 +36,7 @@ from ..store.auth import SYSTEM, Actor, require_edit
 from ..store.db import migrate, session_scope
 from ..store.models import OPEN_STATES, Cpo, ImportRecord, Outbox, OutboxState, PushRun, Station
 from ..store.registry import RegistrationError, register_cpo, set_api_key, update_cpo
+from ..store.stations import repeat_import, repeat_key, repeat_of
 from ..sync.diff import PushPlan, plan_push
 from ..sync.outbox import ConfirmationRequired, MassReplacement, Recorded, check_confirmations, enqueue_plan
 from ..sync.progress import PushProgress, run_progress
@@ -47,7 +49,7 @@ from ..sync.queue_control import (
     resume_if_setup_changed,
     take_push_lock,
 )
-from .imports import import_file, map_sheet, read_file
+from .imports import import_file, input_fingerprint, map_sheet, read_file
 
 log = logging.getLogger(__name__)
 
@@ -399,6 +401,12 @@ def _import_and_queue(file: Path, *, credentials: Credentials, cpo_name: str | N
     except OSError as error:
         raise UserError(f"{file} cannot be read: {error.strerror or error}") from None
     options = {"profile": profile, "operators": operators, "constants": constants}
+    inputs = input_fingerprint(data, file.name, cpo=cpo_name, **options)
+    repeated = _queue_repeat(file.name, data, inputs, credentials=credentials, cpo_name=cpo_name,
+                             concurrency=concurrency, yes=yes, replace_all=replace_all, actor=actor, db_url=db_url,
+                             say=say, lock=lock)
+    if repeated is not None:
+        return repeated
     with session_scope(db_url) as session:
         known = session.execute(select(Cpo.id).where(Cpo.name == cpo_name)).scalars().first() if cpo_name else None
         # Mapped first to learn the operator ids (a new CPO is registered with them) ...
@@ -443,7 +451,38 @@ def _import_and_queue(file: Path, *, credentials: Credentials, cpo_name: str | N
         summary = queue_push(session, actor=actor, cpo=cpo, partner=partner, record=result.record,
                              validation=result.validation, yes=yes, replace_all=replace_all, say=say,
                              push_lock=holder)
-        return summary, cpo.id, result.record.id, partner
+        record = result.record
+        if record.full_upload and record.errors == 0 and record.stations_stored == record.stations:
+            record.input_sha256 = repeat_key(session, inputs)  # last: the registry's state as this push leaves it
+        return summary, cpo.id, record.id, partner
+
+
+def _queue_repeat(file_name: str, data: bytes, inputs: str, *, credentials: Credentials, cpo_name: str | None,
+                  concurrency: int | None, yes: bool, replace_all: bool, actor: Actor, db_url: str | None,
+                  say: Callable[[str], None], lock: ExitStack) -> tuple[PushSummary, int, int, str] | None:
+    """A push of the same inputs as the latest import, with nothing in the registry changed since: recorded as
+    its repeat without reading the file (``store.stations.repeat_of``), then queued as usual. None otherwise.
+
+    A national rerun spent most of its time reading, mapping and validating a file it had stored already."""
+    with session_scope(db_url) as session:
+        earlier = repeat_of(session, inputs)
+    if earlier is None:
+        return None
+    holder = lock.enter_context(holding_push_lock(db_url, actor=actor, cpo_id=earlier.cpo_id))
+    with session_scope(db_url) as session:
+        if getattr(repeat_of(session, inputs), "id", None) == earlier.id:  # still: nobody imported meanwhile
+            operator_ids = queries.cpo_operator_ids(session, cpo_id=earlier.cpo_id)
+            cpo, partner, _ = _prepare_cpo(session, actor=actor, name=cpo_name, operator_ids=operator_ids,
+                                           given=credentials, concurrency=concurrency, say=say)
+            if cpo.id == earlier.cpo_id:
+                record = repeat_import(session, actor=actor, of=earlier, file_name=file_name,
+                                       file_sha256=hashlib.sha256(data).hexdigest())
+                summary = queue_push(session, actor=actor, cpo=cpo, partner=partner, record=record, validation=None,
+                                     yes=yes, replace_all=replace_all, say=say, push_lock=holder)
+                record.input_sha256 = repeat_key(session, inputs)
+                return summary, cpo.id, record.id, partner
+    lock.close()  # the file is read after all: the lock is taken again for the CPO it names
+    return None
 
 
 def queue_push(session: Session, *, actor: Actor, cpo: Cpo, partner: str, record: ImportRecord,
@@ -454,9 +493,11 @@ def queue_push(session: Session, *, actor: Actor, cpo: Cpo, partner: str, record
     confirmation (``yes`` gives it) or the push would replace most live stations (``replace_all`` allows
     it); the summary so far, for ``follow_push``. ``push_lock``: the caller's, if it holds the CPO's."""
     cpo_id = cpo.id
-    summary = PushSummary(cpo=cpo.name, file=record.file_name, blocked=_blocked(validation))
-    say(f"{record.file_name}: {validation.stations} stations, {record.stations_stored} stored, "
-        f"{len(summary.blocked)} blocked by errors")
+    # No validation: a repeat of an import without errors (``_queue_repeat``), its counts on its record.
+    summary = PushSummary(cpo=cpo.name, file=record.file_name, blocked=_blocked(validation) if validation else [])
+    say(f"{record.file_name}: {validation.stations if validation else record.stations} stations, "
+        f"{record.stations_stored} stored, {len(summary.blocked)} blocked by errors"
+        + (f" (the same as import {record.same_as}, not read again)" if validation is None else ""))
     plan = plan_push(session, actor=actor, cpo_id=cpo_id, partner_identifier=partner)
     summary.counts = plan.counts
     yes = yes or replace_all  # replacing them all confirms the deletions it makes
