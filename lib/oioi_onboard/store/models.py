@@ -202,7 +202,7 @@ class Station(SQLModel, table=True):
     source_hash: str | None = None
     deleted: bool = False  # removed here; a deletion is pushed as "deleted": true
     import_id: int | None = Field(default=None, foreign_key="import_record.id")
-    updated_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow, index=True)  # indexed: the newest is part of a repeat's key
     # What the endpoint last acknowledged for this station.
     acked_sha256: str | None = None
     acked_connectors_signature: str | None = None

@@ -557,15 +557,19 @@ def follow_push(
     with session_scope(db_url) as session:
         summary.paused_reason = session.get(Cpo, cpo_id).paused_reason
         carried = session.get(ImportRecord, import_id).station_import_id  # a repeat's stations keep an older id
-        in_file = set(session.execute(select(Station.station_id).where(Station.import_id == carried)).scalars())
+        in_file = select(Station.station_id).where(Station.import_id == carried)
         # What a push would still send is what the endpoint does not hold yet: nothing, when queue_push's plan
-        # had nothing to send (and nothing was sent since, under this push's lock).
-        still_to_send = set() if summary.nothing_to_push else {
-            item.station_id for item in plan_push(session, actor=SYSTEM, cpo_id=cpo_id,
-                                                  partner_identifier=partner).to_send}
-        not_acked = in_file & still_to_send
-        summary.stations_in_file = len(in_file) + len(summary.blocked)
-        summary.acknowledged = len(in_file) - len(not_acked)
+        # had nothing to send (and nothing was sent since, under this push's lock); then only the count matters.
+        if summary.nothing_to_push:
+            stored = session.execute(select(func.count()).select_from(in_file.subquery())).scalar_one()
+            not_acked: set[str] = set()
+        else:
+            ids = set(session.connection().execute(in_file).scalars())
+            stored = len(ids)
+            not_acked = ids & {item.station_id for item in plan_push(session, actor=SYSTEM, cpo_id=cpo_id,
+                                                                     partner_identifier=partner).to_send}
+        summary.stations_in_file = stored + len(summary.blocked)
+        summary.acknowledged = stored - len(not_acked)
         summary.failed = _failed(session, cpo_id=cpo_id, not_acked=not_acked)
     return summary
 
