@@ -175,7 +175,7 @@ def _recorded(session: Session, actor: Actor, record: ImportRecord) -> None:
 
 # What an import's outcome depends on besides its file, its options and the code: every import, station and
 # connector, CPO (operator ids, defaults, key), and mapping profile. Rows are added, changed (``updated_at``)
-# or removed (the count); any of it changes the text ``registry_state`` returns.
+# or removed (the count); any of it changes the text ``_registry_state`` returns.
 _REGISTRY_STATE = (
     select(func.count(), func.max(ImportRecord.id)),
     select(func.count(), func.max(Station.id), func.max(Station.updated_at)),
@@ -186,14 +186,14 @@ _REGISTRY_STATE = (
 )
 
 
-def registry_state(session: Session) -> str:
+def _registry_state(session: Session) -> str:
     return json.dumps([list(session.exec(query).one()) for query in _REGISTRY_STATE], default=str)
 
 
 def repeat_key(session: Session, inputs: str) -> str:
     """``ImportRecord.input_sha256``: a push's inputs (``workflows.imports.input_fingerprint``) with the
     registry's state now."""
-    return hashlib.sha256(f"{inputs}\n{registry_state(session)}".encode()).hexdigest()
+    return hashlib.sha256(f"{inputs}\n{_registry_state(session)}".encode()).hexdigest()
 
 
 def repeat_of(session: Session, inputs: str) -> ImportRecord | None:
@@ -203,13 +203,13 @@ def repeat_of(session: Session, inputs: str) -> ImportRecord | None:
                         .order_by(ImportRecord.id.desc()).limit(1)).first()
 
 
-def repeat_import(session: Session, *, actor: Actor, of: ImportRecord, file_name: str,
-                  file_sha256: str) -> ImportRecord:
-    """Record a full upload that repeats ``of`` (``repeat_of``) without reading it again: its stations are
-    stored unchanged and keep their import id, as ``store_import`` records a repeat it has read."""
+def repeat_import(session: Session, *, actor: Actor, of: ImportRecord) -> ImportRecord:
+    """Record a full upload that repeats ``of`` (``repeat_of``: the same file, name and options) without reading
+    it again: its stations are stored unchanged and keep their import id, as ``store_import`` records a repeat
+    it has read."""
     require_edit(actor, of.cpo_id)
     record = ImportRecord(
-        cpo_id=of.cpo_id, user_name=actor.name, file_name=file_name, file_sha256=file_sha256, rows=of.rows,
+        cpo_id=of.cpo_id, user_name=actor.name, file_name=of.file_name, file_sha256=of.file_sha256, rows=of.rows,
         stations=of.stations, connectors=of.connectors, stations_stored=of.stations_stored, errors=of.errors,
         warnings=of.warnings, full_upload=True, same_as=of.station_import_id,
     )

@@ -11,7 +11,6 @@ follows a pulled import the same way.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import threading
 import time
@@ -402,7 +401,7 @@ def _import_and_queue(file: Path, *, credentials: Credentials, cpo_name: str | N
         raise UserError(f"{file} cannot be read: {error.strerror or error}") from None
     options = {"profile": profile, "operators": operators, "constants": constants}
     inputs = input_fingerprint(data, file.name, cpo=cpo_name, **options)
-    repeated = _queue_repeat(file.name, data, inputs, credentials=credentials, cpo_name=cpo_name,
+    repeated = _queue_repeat(inputs, credentials=credentials, cpo_name=cpo_name,
                              concurrency=concurrency, yes=yes, replace_all=replace_all, actor=actor, db_url=db_url,
                              say=say, lock=lock)
     if repeated is not None:
@@ -457,7 +456,7 @@ def _import_and_queue(file: Path, *, credentials: Credentials, cpo_name: str | N
         return summary, cpo.id, record.id, partner
 
 
-def _queue_repeat(file_name: str, data: bytes, inputs: str, *, credentials: Credentials, cpo_name: str | None,
+def _queue_repeat(inputs: str, *, credentials: Credentials, cpo_name: str | None,
                   concurrency: int | None, yes: bool, replace_all: bool, actor: Actor, db_url: str | None,
                   say: Callable[[str], None], lock: ExitStack) -> tuple[PushSummary, int, int, str] | None:
     """A push of the same inputs as the latest import, with nothing in the registry changed since: recorded as
@@ -475,8 +474,7 @@ def _queue_repeat(file_name: str, data: bytes, inputs: str, *, credentials: Cred
             cpo, partner, _ = _prepare_cpo(session, actor=actor, name=cpo_name, operator_ids=operator_ids,
                                            given=credentials, concurrency=concurrency, say=say)
             if cpo.id == earlier.cpo_id:
-                record = repeat_import(session, actor=actor, of=earlier, file_name=file_name,
-                                       file_sha256=hashlib.sha256(data).hexdigest())
+                record = repeat_import(session, actor=actor, of=earlier)  # its key holds the file's hash
                 summary = queue_push(session, actor=actor, cpo=cpo, partner=partner, record=record, validation=None,
                                      yes=yes, replace_all=replace_all, say=say, push_lock=holder)
                 record.input_sha256 = repeat_key(session, inputs)
