@@ -19,7 +19,7 @@ def sandbox(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on; 0 picks a free one.")] = 8765,
     db: Annotated[Path | None, typer.Option(help="SQLite file of the sandbox's state.")] = None,
-    latency_ms: Annotated[float, typer.Option(help="Delay added to every OIOI request.")] = 0,
+    latency_ms: Annotated[float, typer.Option(help="Milliseconds from an OIOI request to its answer.")] = 0,
     fail_rate: Annotated[float, typer.Option(help="Share of requests answered 503 with Retry-After.")] = 0.0,
     stall_rate: Annotated[float, typer.Option(help="Share of requests never answered.")] = 0.0,
     throttle_rate: Annotated[

@@ -38,11 +38,12 @@ goes back to the command's options.
 
 What it checks, in this order, for ``POST /api/v4/request``:
 
-1. fault injection (before any processing), one draw per request: ``latency_ms``
-   of delay on every request; with probability ``stall_rate`` no answer until
-   the client gives up; with probability ``fail_rate`` HTTP 503, with
-   probability ``throttle_rate`` HTTP 429, both with ``Retry-After:
-   <retry_after>`` (1 s unless set) and code 100;
+1. fault injection (before any processing), one draw per request: every answer
+   leaves ``latency_ms`` after its request arrived (the checks and storing below
+   happen within that time, as on a platform whose answers take that long);
+   with probability ``stall_rate`` no answer until the client gives up; with
+   probability ``fail_rate`` HTTP 503, with probability ``throttle_rate`` HTTP
+   429, both with ``Retry-After: <retry_after>`` (1 s unless set) and code 100;
 2. ``Authorization: key=...`` -> HTTP 401, code 210;
 3. ``Content-Type: application/json`` -> HTTP 400, code 230;
 4. a body over ``MAX_BODY_BYTES`` (1 MiB; by its Content-Length or as read) ->
