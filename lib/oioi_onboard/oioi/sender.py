@@ -21,6 +21,7 @@ import contextlib
 import logging
 import pickle
 import signal
+import subprocess
 import sys
 from typing import Any
 
@@ -106,20 +107,47 @@ class RemoteClient:
 
 
 class SendingProcess:
-    """The child process that sends; ``start`` it in the event loop that will use it, ``aclose`` it there."""
+    """The child process that sends. ``spawn`` starts it (it then imports its HTTP stack, ~0.7 s, while this
+    process does something else: a push reads its file meanwhile); ``start`` connects to it in the event loop
+    that will use it (spawning it first if need be), and ``aclose`` ends it there. One spawned but never
+    started ends with ``discard``."""
 
     def __init__(self) -> None:
-        self._child: asyncio.subprocess.Process | None = None
+        self._child: subprocess.Popen | None = None
+        self._stdin: asyncio.WriteTransport | None = None
         self._reader: asyncio.Task | None = None
         self._waiting: dict[int, asyncio.Future] = {}
         self._numbers = 0
         self._out = _Coalesced(self._write_now)
         self.gone = False
 
+    def spawn(self) -> SendingProcess:
+        # A group of its own: Ctrl-C in the terminal reaches the worker, which ends the child's input when
+        # its requests are in; the child must not die of it halfway through its imports.
+        self._child = subprocess.Popen([sys.executable, "-m", __name__], stdin=subprocess.PIPE,
+                                       stdout=subprocess.PIPE, process_group=0)
+        return self
+
     async def start(self) -> None:
-        self._child = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", __name__, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
-        self._reader = asyncio.create_task(self._read_answers())
+        if self._child is None:
+            self.spawn()
+        loop = asyncio.get_running_loop()
+        stdout = asyncio.StreamReader(limit=2**26)
+        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(stdout), self._child.stdout)
+        self._stdin, _ = await loop.connect_write_pipe(asyncio.Protocol, self._child.stdin)
+        self._reader = asyncio.create_task(self._read_answers(stdout))
+
+    def discard(self) -> None:
+        """End a child that was spawned and never started (the push had too little to send, or failed)."""
+        if self._child is None or self._stdin is not None:
+            return
+        self._child.stdin.close()  # it ends at the end of its input
+        try:
+            self._child.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self._child.kill()
+            self._child.wait()
+        self._child.stdout.close()
 
     def client(self, endpoint: str, api_key: str, **settings: Any) -> RemoteClient:
         """A client for one endpoint and key (``OioiClient``'s keyword arguments)."""
@@ -143,20 +171,20 @@ class SendingProcess:
         raise _error(*value)
 
     def _write(self, message: tuple) -> None:
-        if self.gone or self._child is None or self._child.stdin.is_closing():
+        if self.gone or self._stdin is None or self._stdin.is_closing():
             self.gone = True
             return
         self._out.add(message)
 
     def _write_now(self, data: bytes) -> None:
-        if self._child.stdin.is_closing():  # the reader's end fails the requests still waiting
+        if self._stdin.is_closing():  # the reader's end fails the requests still waiting
             self.gone = True
             return
-        self._child.stdin.write(data)
+        self._stdin.write(data)
 
-    async def _read_answers(self) -> None:
+    async def _read_answers(self, stdout: asyncio.StreamReader) -> None:
         try:
-            while (message := await _read_frame(self._child.stdout)) is not None:
+            while (message := await _read_frame(stdout)) is not None:
                 request, ok, value = message
                 answer = self._waiting.pop(request, None)
                 if answer is not None and not answer.done():
@@ -173,16 +201,15 @@ class SendingProcess:
 
     async def aclose(self) -> None:
         """Let the requests in flight finish, then end the child (at the latest after a few seconds)."""
-        if self._child is None:
+        if self._stdin is None:
             return
         self._out.flush()
-        if not self._child.stdin.is_closing():
-            self._child.stdin.close()  # the child ends at the end of its input, after its requests
+        self._stdin.close()  # the child ends at the end of its input, after its requests
         try:
-            await asyncio.wait_for(self._child.wait(), timeout=15)
+            await asyncio.wait_for(asyncio.to_thread(self._child.wait), timeout=15)
         except TimeoutError:
             self._child.kill()
-            await self._child.wait()
+            await asyncio.to_thread(self._child.wait)
         if self._reader is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reader

@@ -216,7 +216,8 @@ def _describe(error: Exception) -> str:
 class Worker:
     def __init__(self, *, worker_id: str, db_url: str | None, options: WorkerOptions,
                  poll_interval: float, on_cycle: Callable[[], None] | None = None,
-                 on_recorded: Callable[[list[Recorded]], None] | None = None, sending_process: bool = False):
+                 on_recorded: Callable[[list[Recorded]], None] | None = None,
+                 sending_process: bool | SendingProcess = False):
         self.worker_id = worker_id
         self.db_url = db_url
         self.options = options
@@ -237,7 +238,9 @@ class Worker:
         self.on_cycle = on_cycle
         self.on_recorded = on_recorded  # told each batch of results once it is written (a push's progress)
         # The HTTP in a process of its own (oioi.sender), this one claiming and recording: a big push's pace.
-        self.sending: SendingProcess | None = SendingProcess() if sending_process else None
+        self.sending: SendingProcess | None = (
+            sending_process if isinstance(sending_process, SendingProcess)
+            else SendingProcess() if sending_process else None)
 
     # -- database work, on the one DB thread ------------------------------------------
 
@@ -706,11 +709,12 @@ async def run_worker(
     on_cycle: Callable[[], None] | None = None,
     on_signal: Callable[[int], None] | None = None,
     on_recorded: Callable[[list[Recorded]], None] | None = None,
-    sending_process: bool = False,
+    sending_process: bool | SendingProcess = False,
 ) -> int:
     """Send due outbox rows until ``stop`` is set (or, with ``once``, until nothing is due); returns rows acked.
 
-    ``sending_process``: the HTTP in a second process (``oioi.sender``), for a big push on a small machine.
+    ``sending_process``: the HTTP in a second process (``oioi.sender``), for a big push on a small machine
+    (True, or one already spawned).
 
     In the main thread SIGTERM and SIGINT stop it gracefully (in-flight requests finish and are
     recorded, held rows go back to the queue); ``on_signal(signum)`` is told which signal it was.

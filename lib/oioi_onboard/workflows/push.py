@@ -29,6 +29,7 @@ from ..errors import NotFound, UserError
 from ..oioi import codes
 from ..oioi.ids import IdError, parse_operator_id
 from ..oioi.retry import WORKER_BACKOFF_BASE, WORKER_BACKOFF_MAX
+from ..oioi.sender import SendingProcess
 from ..oioi.vocabulary import STATION_POST
 from ..store import queries
 from ..store.auth import SYSTEM, Actor, require_edit
@@ -254,6 +255,8 @@ def holding_push_lock(db_url: str | None, *, actor: Actor, cpo_id: int) -> Itera
 
 
 SENDING_PROCESS_FROM = 2000  # requests: below, starting the second process costs more than it saves
+EARLY_SENDING_BYTES = 200_000  # a file this big is spawned a sending process as its push starts (~400 stations
+# of CSV, ~2,000 of XLSX); one left unused ends with the push
 
 
 @dataclass
@@ -377,15 +380,32 @@ def push_file(
     the push run and the audit entries name ``actor`` (the command line's: ``cli:<login>``).
     """
     migrate(db_url)
-    with ExitStack() as lock:  # the CPO's push lock, from the import to the summary
-        summary, cpo_id, import_id, partner = _import_and_queue(
-            file, credentials=credentials, cpo_name=cpo_name, profile=profile, operators=operators,
-            constants=constants, concurrency=concurrency, yes=yes, replace_all=replace_all, actor=actor,
-            db_url=db_url, say=say, lock=lock)
-        # The file's frames are gone with _import_and_queue's frame: sending 50,000 stations keeps only the queue.
-        return follow_push(summary, db_url=db_url, cpo_id=cpo_id, import_id=import_id, partner=partner, say=say,
-                           on_progress=on_progress, on_follow=on_follow, backoff_base=backoff_base,
-                           backoff_max=backoff_max, **worker_options)
+    sending = _early_sending_process(file, worker_options)
+    try:
+        with ExitStack() as lock:  # the CPO's push lock, from the import to the summary
+            summary, cpo_id, import_id, partner = _import_and_queue(
+                file, credentials=credentials, cpo_name=cpo_name, profile=profile, operators=operators,
+                constants=constants, concurrency=concurrency, yes=yes, replace_all=replace_all, actor=actor,
+                db_url=db_url, say=say, lock=lock)
+            # The file's frames are gone with _import_and_queue's frame: sending 50,000 stations keeps only the
+            # queue.
+            return follow_push(summary, db_url=db_url, cpo_id=cpo_id, import_id=import_id, partner=partner,
+                               say=say, on_progress=on_progress, on_follow=on_follow, backoff_base=backoff_base,
+                               backoff_max=backoff_max, sending=sending, **worker_options)
+    finally:
+        if sending is not None:
+            sending.discard()  # unless it sent
+
+
+def _early_sending_process(file: Path, worker_options: dict[str, Any]) -> SendingProcess | None:
+    """For a file big enough to be a big push, the sending process spawned now: it imports its HTTP stack on
+    the other core while this one reads the file, not at the start of sending."""
+    if "sending_process" in worker_options:
+        return None
+    try:
+        return SendingProcess().spawn() if file.stat().st_size >= EARLY_SENDING_BYTES else None
+    except OSError:  # reading the file says why; sending tries to start the process again and says why
+        return None
 
 
 def _import_and_queue(file: Path, *, credentials: Credentials, cpo_name: str | None, profile: str | None,
@@ -526,10 +546,12 @@ def follow_push(
     on_follow: Callable[[Follow], None] | None = None,
     backoff_base: float = WORKER_BACKOFF_BASE,
     backoff_max: float = WORKER_BACKOFF_MAX,
+    sending: SendingProcess | None = None,
     **worker_options: Any,
 ) -> PushSummary:
     """Send what ``queue_push`` queued (its session committed) and say which stations of the import the
-    endpoint acknowledged, and why not the others."""
+    endpoint acknowledged, and why not the others. ``sending``: a sending process spawned already, used if the
+    push is big."""
     if summary.refused:
         say(f"nothing sent: {summary.refused} (--replace-all replaces them all)")
     elif summary.waiting_for_confirmation:
@@ -545,8 +567,8 @@ def follow_push(
 
         # A rerun that only resumes has an empty run of its own: follow the CPO's queue instead. A big push
         # sends from a second process, this one claiming and recording (oioi.sender).
-        worker_options.setdefault("sending_process",
-                                  summary.requests + max(summary.resumed, 0) >= SENDING_PROCESS_FROM)
+        big = summary.requests + max(summary.resumed, 0) >= SENDING_PROCESS_FROM
+        worker_options.setdefault("sending_process", (sending or True) if big else False)
         run_loop(send(db_url=db_url, cpo_id=cpo_id, run_id=summary.run_id if summary.requests else None,
                       on_progress=on_progress, on_follow=on_follow, backoff_base=backoff_base,
                       backoff_max=backoff_max, **worker_options))
