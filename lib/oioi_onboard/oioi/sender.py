@@ -10,8 +10,8 @@ the same ``errors.OioiError`` the client raised in the other process. If that pr
 flight fail as a ``TransportError`` (the worker sends them again) and later ones are sent in this process.
 The API key crosses the pipe once, to our own child, and is never written anywhere.
 
-Messages are length-prefixed pickles, between this process and the child it started (nothing else writes
-to the pipe).
+Messages travel in length-prefixed pickles (the messages of one pass of the event loop in one), between this
+process and the child it started (nothing else writes to the pipe).
 """
 
 from __future__ import annotations
@@ -33,32 +33,32 @@ log = logging.getLogger(__name__)
 _HEAD = 4  # bytes of a message's length
 
 
-def _frame(message: tuple) -> bytes:
-    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+def _frame(messages: list[tuple]) -> bytes:
+    data = pickle.dumps(messages, protocol=pickle.HIGHEST_PROTOCOL)
     return len(data).to_bytes(_HEAD, "big") + data
 
 
 class _Coalesced:
-    """Messages written in one pass of the event loop leave in one write: a wave of answers is one system
-    call here and one wake-up on the other side, not one per request."""
+    """Messages written in one pass of the event loop leave as one frame in one write: a wave of answers is
+    one pickle and one system call here, one read and one wake-up on the other side, not one per request."""
 
     def __init__(self, write: Any):  # bytes -> None
-        self._write, self._frames = write, []
+        self._write, self._messages = write, []
 
     def add(self, message: tuple) -> None:
-        if not self._frames:
+        if not self._messages:
             asyncio.get_running_loop().call_soon(self.flush)
-        self._frames.append(_frame(message))
+        self._messages.append(message)
 
     def flush(self) -> None:
-        if self._frames:
-            data = b"".join(self._frames)
-            self._frames.clear()
+        if self._messages:
+            data = _frame(self._messages)
+            self._messages = []
             self._write(data)
 
 
 async def _read_frame(reader: asyncio.StreamReader) -> Any:
-    """The next message, None at the end of the stream."""
+    """The next frame (a list of messages), None at the end of the stream."""
     try:
         head = await reader.readexactly(_HEAD)
         return pickle.loads(await reader.readexactly(int.from_bytes(head, "big")))
@@ -184,11 +184,11 @@ class SendingProcess:
 
     async def _read_answers(self, stdout: asyncio.StreamReader) -> None:
         try:
-            while (message := await _read_frame(stdout)) is not None:
-                request, ok, value = message
-                answer = self._waiting.pop(request, None)
-                if answer is not None and not answer.done():
-                    answer.set_result((ok, value))
+            while (messages := await _read_frame(stdout)) is not None:
+                for request, ok, value in messages:
+                    answer = self._waiting.pop(request, None)
+                    if answer is not None and not answer.done():
+                        answer.set_result((ok, value))
         except Exception:  # noqa: BLE001 - a broken pipe or message ends the process's part, never the worker
             log.exception("reading from the sending process failed")
         finally:
@@ -243,16 +243,17 @@ async def _serve() -> None:
             answer = (request, False, _failure(error))
         out.add(answer)
 
-    while (message := await _read_frame(reader)) is not None:
-        if message[0] == "send":
-            _, request, number, content, kind = message
-            task = asyncio.create_task(send(request, clients.get(number), content, kind))
-            sending.add(task)
-            task.add_done_callback(sending.discard)
-        elif message[0] == "open":
-            clients[message[1]] = OioiClient(**message[2])
-        elif message[0] == "close" and (client := clients.pop(message[1], None)) is not None:
-            await client.aclose()
+    while (messages := await _read_frame(reader)) is not None:
+        for message in messages:
+            if message[0] == "send":
+                _, request, number, content, kind = message
+                task = asyncio.create_task(send(request, clients.get(number), content, kind))
+                sending.add(task)
+                task.add_done_callback(sending.discard)
+            elif message[0] == "open":
+                clients[message[1]] = OioiClient(**message[2])
+            elif message[0] == "close" and (client := clients.pop(message[1], None)) is not None:
+                await client.aclose()
     await asyncio.gather(*sending)
     for client in clients.values():
         await client.aclose()
