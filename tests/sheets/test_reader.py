@@ -33,6 +33,35 @@ def test_cp1252_umlauts_are_decoded():
     assert "encoding Windows-1252" in raw.notes
 
 
+def _export(country: str, names: list[tuple[str, str]], encoding: str, ids: bool = True) -> bytes:
+    """A Windows export of (station name, city) rows, with the country's EVSE ids unless ``ids`` is False."""
+    lines = ["EVSE-ID;Name;Ort"] + [f"{f'{country}*ABC*E{n:04d}' if ids else n};{name};{city}"
+                                    for n, (name, city) in enumerate(names, start=1)]
+    return ("\r\n".join(lines) + "\r\n").encode(encoding)
+
+
+@pytest.mark.parametrize(("country", "encoding", "label", "names"), [
+    ("PL", "cp1250", "Windows-1250 (Central European)", [("Ładowarka Źródlana", "Łódź"), ("Plac Wolności", "Gdańsk")]),
+    ("CZ", "cp1250", "Windows-1250 (Central European)", [("Nabíječka Žďár", "České Budějovice")]),
+    ("EE", "cp1257", "Windows-1257 (Baltic)", [("Laadija Tõrva", "Pärnu"), ("Jūrmalas iela", "Šiauliai")]),
+    ("GR", "cp1253", "Windows-1253 (Greek)", [("Φόρτιση Πλατεία", "Αθήνα")]),
+    # Western Europe's stays cp1252: "à" and "ñ" are other letters in cp1250 ("ŕ", "ń")
+    ("FR", "cp1252", "Windows-1252", [("Borne Hôtel de Ville à côté", "Besançon")]),
+    ("ES", "cp1252", "Windows-1252", [("Cargador Peñíscola nº 3", "A Coruña")]),
+])
+def test_a_windows_export_is_read_in_the_code_page_of_its_ids_country(country, encoding, label, names):
+    raw = read_sheet(_export(country, names, encoding), "export.csv")
+    assert f"encoding {label}" in raw.notes
+    assert list(zip(raw.frame["Name"], raw.frame["Ort"], strict=True)) == names
+
+
+def test_an_export_without_ids_that_cp1252_cannot_read_is_central_european_not_latin_1():
+    names = [("Ładowarka Źródlana", "Łódź")]  # "Ź" is a byte cp1252 leaves undefined
+    raw = read_sheet(_export("PL", names, "cp1250", ids=False), "export.csv")
+    assert "encoding Windows-1250 (Central European)" in raw.notes
+    assert list(zip(raw.frame["Name"], raw.frame["Ort"], strict=True)) == names
+
+
 def test_semicolons_with_decimal_commas_keep_the_numbers_whole():
     raw = read("semicolon_decimal_comma.csv")
     assert "delimiter semicolon" in raw.notes

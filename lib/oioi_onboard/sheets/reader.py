@@ -23,6 +23,7 @@ import itertools
 import math
 import re
 import zipfile
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
@@ -31,6 +32,7 @@ import pandas as pd
 
 from .. import untrusted
 from ..errors import UserError
+from ..oioi import ids as oioi_ids
 from . import extent, factorize
 from .canonical import ROW
 
@@ -377,6 +379,31 @@ _BINARY_KINDS = {
 }
 
 
+# A file that is not UTF-8 is a Windows export in its country's code page, and its EVSE ids say the country
+# (they start with its ISO code). Western Europe's is cp1252; the others read as cp1252 or Latin-1 turn
+# "Łódź" into "£ódŸ" without a decoding error.
+_CODE_PAGES = {
+    **dict.fromkeys(("AL", "BA", "CZ", "HR", "HU", "ME", "PL", "RO", "RS", "SI", "SK"), "cp1250"),
+    **dict.fromkeys(("BG", "BY", "MK", "UA"), "cp1251"),
+    **dict.fromkeys(("CY", "GR"), "cp1253"),
+    "TR": "cp1254",
+    **dict.fromkeys(("EE", "LT", "LV"), "cp1257"),
+}
+_ENCODING_NAMES = {
+    "utf-8-sig": "UTF-8 with BOM", "utf-8": "UTF-8", "utf-16": "UTF-16", "cp1252": "Windows-1252",
+    "cp1250": "Windows-1250 (Central European)", "cp1251": "Windows-1251 (Cyrillic)",
+    "cp1253": "Windows-1253 (Greek)", "cp1254": "Windows-1254 (Turkish)", "cp1257": "Windows-1257 (Baltic)",
+    "latin-1": "Latin-1",
+}
+_EVSE_IDS = re.compile(rb"(?<![A-Za-z0-9*])" + oioi_ids.EVSE_ID_PATTERN.encode() + rb"(?![A-Za-z0-9*])")
+
+
+def _code_page(data: bytes) -> str | None:
+    """The code page of the country most EVSE ids near the file's start belong to, if not Western Europe's."""
+    countries = Counter(match[:2].decode().upper() for match in _EVSE_IDS.findall(data[:1 << 16]))
+    return _CODE_PAGES.get(countries.most_common(1)[0][0]) if countries else None
+
+
 def _decode(data: bytes, file_name: str, notes: list[str]) -> tuple[str, str]:
     """The file's text and the encoding it was read in."""
     if data.startswith(b"\xef\xbb\xbf"):
@@ -395,15 +422,15 @@ def _decode(data: bytes, file_name: str, notes: list[str]) -> tuple[str, str]:
             f"{file_name} is not a text or spreadsheet file (it holds binary data). "
             "Upload a CSV, XLSX or ODS file."
         )
-    candidates = [encoding] if encoding else ["utf-8", "cp1252", "latin-1"]
+    # cp1250 before Latin-1: bytes cp1252 leaves undefined are letters there, C1 control codes in Latin-1.
+    candidates = [encoding] if encoding else \
+        list(dict.fromkeys(["utf-8", _code_page(data) or "cp1252", "cp1252", "cp1250", "latin-1"]))
     for candidate in candidates:
         try:
             text = data.decode(candidate)
         except (UnicodeDecodeError, UnicodeError):
             continue
-        label = {"utf-8-sig": "UTF-8 with BOM", "utf-8": "UTF-8", "utf-16": "UTF-16", "cp1252": "Windows-1252",
-                 "latin-1": "Latin-1"}[candidate]
-        notes.append(f"encoding {label}")
+        notes.append(f"encoding {_ENCODING_NAMES[candidate]}")
         if _looks_binary(text):
             raise SheetError(
                 f"{file_name} is not a text or spreadsheet file (it holds binary data). "
