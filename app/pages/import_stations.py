@@ -35,6 +35,7 @@ from oioi_onboard.sheets import (
     replace_value,
     separator_hint,
     station_points,
+    swap_coordinates,
     template,
 )
 from oioi_onboard.sheets import mapping as sheet_mapping
@@ -339,6 +340,14 @@ else:
                 state["import_fix_clear"] = True
                 st.rerun()
             st.warning(plain(f"No cell of {fix_column} holds {fix_old!r}."))
+    swapped = sorted(issues.loc[issues["rule"] == "coordinates_swapped", "row"].unique().tolist())
+    stations = f"{len(swapped):,} station{'s' if len(swapped) != 1 else ''}"  # the rule names a station's first row
+    if swapped and st.button(f"Swap latitude and longitude of the {stations} where they look exchanged",
+                             key="import_swap_coordinates"):
+        fixed, count = swap_coordinates(validation.frame, swapped)
+        _validate(fixed, work["mapping_issues"], work["description"])
+        state["import_fix_done"] = f"Swapped latitude and longitude in {count:,} row{'s' if count != 1 else ''}."
+        st.rerun()
 
     only_problems = st.toggle("Edit only rows with problems", value=True, key="import_only_problems")
     frame = validation.frame

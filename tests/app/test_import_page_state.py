@@ -284,6 +284,34 @@ def test_the_map_fits_the_points_in_range_and_lists_the_others_beside_it(user):
     assert view["zoom"] > 9  # Mannheim, not the Indian Ocean
 
 
+def test_exchanged_coordinates_block_their_station_until_one_click_swaps_them_back(user):
+    def swapped(row: dict) -> dict:  # two stations with latitude and longitude exchanged
+        if row["station_id"] in ("DE*DMO*SMA0001", "DE*DMO*SMA0002"):
+            row["latitude"], row["longitude"] = row["longitude"], row["latitude"]
+        return row
+
+    app = _open(user, ("swapped.csv", _renamed(DEMO, {}, rows=40, change=swapped)))
+    frame = app.session_state["import_work"]["validation"].frame
+    before = frame[~frame["station_id"].isin(["DE*DMO*SMA0001", "DE*DMO*SMA0002"])]
+    validation = app.session_state["import_work"]["validation"]
+    assert set(validation.blocked_station_ids()) == {"DE*DMO*SMA0001", "DE*DMO*SMA0002"}
+    rows = sorted(frame.loc[frame["station_id"].isin(["DE*DMO*SMA0001", "DE*DMO*SMA0002"]), "_row"])
+    [swap] = [b for b in app.button if b.label.startswith("Swap latitude and longitude")]
+    assert swap.label == "Swap latitude and longitude of the 2 stations where they look exchanged"
+
+    app = swap.click().run()
+    assert not app.exception, app.exception
+    validation = app.session_state["import_work"]["validation"]
+    assert validation.errors == 0 and not validation.blocked_station_ids()
+    assert [s.value for s in app.success] == [f"Swapped latitude and longitude in {len(rows)} rows.",
+                                              "No problems found."]
+    fixed = validation.frame
+    assert fixed[fixed["station_id"] == "DE*DMO*SMA0001"]["latitude"].str.startswith("49.").all()  # Mannheim
+    untouched = fixed[~fixed["station_id"].isin(["DE*DMO*SMA0001", "DE*DMO*SMA0002"])]
+    assert untouched[["latitude", "longitude"]].equals(before[["latitude", "longitude"]])
+    assert not [b for b in app.button if b.label.startswith("Swap latitude and longitude")]
+
+
 def test_a_file_that_reads_as_one_column_suggests_its_separator(user):
     lines = DEMO.read_text(encoding="utf-8").splitlines()[:6]
     colon = "\n".join(line.replace(",", ":") for line in lines).encode()

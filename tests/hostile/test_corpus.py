@@ -59,9 +59,9 @@ EXPECTED: dict[str, tuple[int, str | tuple[str, ...]]] = {
     "html_script_names.csv": (OK, ()),
     "duplicated_headers.csv": (OK, ()),
     # Warnings only.
-    "swapped_coordinates.csv": (OK, ("coordinates_swapped",)),
     "speed_1000kw.csv": (OK, ("speed_high",)),
     # Errors, each named by its rule.
+    "swapped_coordinates.csv": (ERRORS, ("coordinates_swapped",)),
     "mixed_encodings.csv": (ERRORS, ("station_columns_disagree",)),
     "unbalanced_quotes.csv": (ERRORS, ("required",)),
     "formula_injection.csv": (ERRORS, ("formula_like", "not_a_number")),

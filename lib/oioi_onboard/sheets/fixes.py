@@ -1,11 +1,12 @@
-"""Fixes a person makes to the canonical frame before it is validated again: cells edited in place, and one
-value replaced everywhere in a column (the import page's "Fix" section)."""
+"""Fixes a person makes to the canonical frame before it is validated again: cells edited in place, one
+value replaced everywhere in a column, and latitude and longitude swapped back where the validation found them
+exchanged (the import page's "Fix" section)."""
 
 import pandas as pd
 
 from .canonical import ROW
 
-__all__ = ["apply_edits", "replace_value"]
+__all__ = ["apply_edits", "replace_value", "swap_coordinates"]
 
 
 def apply_edits(frame: pd.DataFrame, edited: pd.DataFrame) -> pd.DataFrame:
@@ -25,4 +26,16 @@ def replace_value(frame: pd.DataFrame, column: str, old: str, new: str) -> tuple
     hit = frame[column].str.strip() == old.strip()
     frame = frame.copy()
     frame.loc[hit, column] = new
+    return frame, int(hit.sum())
+
+
+def swap_coordinates(frame: pd.DataFrame, rows: list[int]) -> tuple[pd.DataFrame, int]:
+    """Latitude and longitude exchanged in the file rows ``rows`` (``ROW`` numbers) and in every other row of
+    their stations (the validation names a station's first row; its other connectors' rows hold the same
+    point); returns the count of rows."""
+    named = frame[ROW].isin(rows)
+    station_ids = frame.loc[named, "station_id"].str.strip()
+    hit = named | frame["station_id"].str.strip().isin(station_ids[station_ids != ""])
+    frame = frame.copy()
+    frame.loc[hit, ["latitude", "longitude"]] = frame.loc[hit, ["longitude", "latitude"]].to_numpy()
     return frame, int(hit.sum())

@@ -39,7 +39,7 @@ RULES: dict[str, Rule] = {
         Rule("negative_parking", _E, "total parking is below zero"),
         Rule("latitude_range", _E, "latitude outside -90..90"),
         Rule("longitude_range", _E, "longitude outside -180..180"),
-        Rule("coordinates_swapped", _W, "latitude and longitude look exchanged"),
+        Rule("coordinates_swapped", _E, "latitude and longitude look exchanged (the import page swaps them back)"),
         Rule("outside_country", _W, "the point lies outside the address's country"),
         Rule("country_code", _E, "the country is not an ISO 3166-1 alpha-2 code"),
         Rule("evse_id_syntax", _E, "the EVSE id does not have the form CC*XXX*E..."),
