@@ -227,7 +227,7 @@ EXEMPT = {
     "store.ocpi_connection.record_pull": "the pull's record of itself, for a pull that has already checked the person",
     "store.ocpi_connection.record_pull_failure":
         "the pull's record of its failure, for a pull that has already checked the person",
-    "sync.ocpi_pulls.pull_cpo": "the worker's scheduled pull of one CPO, acting as the system",
+    "workflows.ocpi_pulls.pull_cpo": "the worker's scheduled pull of one CPO, acting as the system",
     "store.ocpi_connection.take_pull_lease": "which worker pulls a CPO now, for the worker's pull acting as the system",
     "store.ocpi_connection.release_pull_lease": "the end of a worker's pull, acting as the system",
     "workflows.received_locations.hold_pulled":
@@ -243,7 +243,8 @@ MODULES = (
     + ["oioi_onboard.store.auth", "oioi_onboard.store.stations", "oioi_onboard.store.registry",
        "oioi_onboard.store.connection", "oioi_onboard.store.ocpi_connection",
        "oioi_onboard.store.queries", "oioi_onboard.store.profiles", "oioi_onboard.store.onboarding",
-       "oioi_onboard.ocpi.credentials", "oioi_onboard.workflows.received_locations"]
+       "oioi_onboard.ocpi.credentials", "oioi_onboard.workflows.received_locations",
+       "oioi_onboard.workflows.ocpi_pulls"]
 )
 
 

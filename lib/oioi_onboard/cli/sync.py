@@ -38,8 +38,8 @@ def worker(
     import logging
 
     from ..store.db import migrate
-    from ..sync.ocpi_pulls import run_pulls
     from ..sync.worker import run_loop, run_worker
+    from ..workflows.ocpi_pulls import run_pulls
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(levelname)s %(message)s")
     # One line per request would cost more than the request; schema upgrades speak only when something fails.

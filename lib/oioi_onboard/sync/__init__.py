@@ -14,7 +14,6 @@ __all__, __getattr__ = public_surface(
     modules=["live", "progress", "queue_control", "relay", "simulate", "tokens"],
     names={
         "diff": ["KINDS", "mass_replacement", "plan_push"],
-        "ocpi_pulls": ["run_pulls"],
         "status_files": ["record_status_file"],
         "status_ingest": ["set_status"],
         "worker": ["run_loop", "run_worker"],

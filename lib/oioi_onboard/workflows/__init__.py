@@ -9,5 +9,6 @@ from .._surface import public_surface
 
 # Loaded on first use: each job imports most of the library, and a command runs one of them.
 __all__, __getattr__ = public_surface(__name__, modules=["imports", "ocpi"], names={
+    "ocpi_pulls": ["run_pulls"],
     "push": ["Credentials", "Interrupted", "format_eta", "push_file", "start_push"],
 })

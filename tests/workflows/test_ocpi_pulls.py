@@ -16,10 +16,10 @@ from oioi_onboard.ocpi.mapping import oioi_status
 from oioi_onboard.store.auth import SYSTEM
 from oioi_onboard.store.models import Connector, Cpo, ImportRecord, Station, StatusEvent, utcnow
 from oioi_onboard.store.ocpi_connection import set_ocpi_connection
-from oioi_onboard.sync.ocpi_pulls import due_pulls, run_pulls
 from oioi_onboard.testing.ocpi_sandbox import running_ocpi_sandbox
 from oioi_onboard.testing.sandbox import running_sandbox
 from oioi_onboard.testing.store import make_cpo
+from oioi_onboard.workflows.ocpi_pulls import due_pulls, run_pulls
 
 
 def _connect(session, name: str, operator_id: str, url: str, token: str = "a-token-0001", **cpo_options) -> Cpo:

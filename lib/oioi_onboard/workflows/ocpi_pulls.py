@@ -35,7 +35,7 @@ from ..store.auth import SYSTEM
 from ..store.db import session_scope
 from ..store.models import Cpo, utcnow
 from ..store.ocpi_connection import release_pull_lease, take_pull_lease
-from ..workflows.ocpi import pull_locations, queue_pulled_changes
+from .ocpi import pull_locations, queue_pulled_changes
 
 __all__ = ["FULL_PULL_EVERY", "due_pulls", "pull_cpo", "run_pulls", "worker_name"]
 

@@ -11,9 +11,9 @@ from sqlmodel import select
 from oioi_onboard.store.auth import SYSTEM
 from oioi_onboard.store.models import Cpo, ImportRecord, utcnow
 from oioi_onboard.store.ocpi_connection import PULL_LEASE, release_pull_lease, set_ocpi_connection, take_pull_lease
-from oioi_onboard.sync.ocpi_pulls import pull_cpo, run_pulls
 from oioi_onboard.testing.ocpi_sandbox import running_ocpi_sandbox
 from oioi_onboard.testing.store import make_cpo
+from oioi_onboard.workflows.ocpi_pulls import pull_cpo, run_pulls
 from tests.helpers.postgres import postgres_available
 
 
