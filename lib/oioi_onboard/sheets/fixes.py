@@ -30,12 +30,12 @@ def replace_value(frame: pd.DataFrame, column: str, old: str, new: str) -> tuple
 
 
 def swap_coordinates(frame: pd.DataFrame, rows: list[int]) -> tuple[pd.DataFrame, int]:
-    """Latitude and longitude exchanged in the file rows ``rows`` (``ROW`` numbers) and in every other row of
-    their stations (the validation names a station's first row; its other connectors' rows hold the same
-    point); returns the count of rows."""
+    """Latitude and longitude exchanged in the file rows ``rows`` (``ROW`` numbers) and in the other rows of their
+    stations that hold the same point (the validation names a station's first row); returns the count of rows."""
     named = frame[ROW].isin(rows)
-    station_ids = frame.loc[named, "station_id"].str.strip()
-    hit = named | frame["station_id"].str.strip().isin(station_ids[station_ids != ""])
+    station_id = frame["station_id"].str.strip()
+    point = station_id + "\x1f" + frame["latitude"].str.strip() + "\x1f" + frame["longitude"].str.strip()
+    hit = named | (point.isin(point[named]) & (station_id != ""))
     frame = frame.copy()
     frame.loc[hit, ["latitude", "longitude"]] = frame.loc[hit, ["longitude", "latitude"]].to_numpy()
     return frame, int(hit.sum())
