@@ -30,11 +30,11 @@ import aiohttp
 import httpx
 
 from . import codes, errors, ids
+from .retry import CLIENT_BACKOFF_BASE, CLIENT_BACKOFF_MAX, backoff_delay, parse_retry_after
+from .vocabulary import CONNECTOR_POST_STATUS, STATUSES
 
 if TYPE_CHECKING:
     from . import messages
-from .retry import CLIENT_BACKOFF_BASE, CLIENT_BACKOFF_MAX, backoff_delay, parse_retry_after
-from .vocabulary import CONNECTOR_POST_STATUS, STATUSES
 
 log = logging.getLogger(__name__)
 

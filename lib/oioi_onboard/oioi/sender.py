@@ -142,12 +142,16 @@ class SendingProcess:
         if self._child is None or self._stdin is not None:
             return
         self._child.stdin.close()  # it ends at the end of its input
+        self._end(timeout=5)
+        self._child.stdout.close()
+
+    def _end(self, timeout: float) -> None:
+        """Wait for the child, whose input is closed, to end; kill it after ``timeout`` seconds."""
         try:
-            self._child.wait(timeout=5)
+            self._child.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self._child.kill()
             self._child.wait()
-        self._child.stdout.close()
 
     def client(self, endpoint: str, api_key: str, **settings: Any) -> RemoteClient:
         """A client for one endpoint and key (``OioiClient``'s keyword arguments)."""
@@ -205,11 +209,7 @@ class SendingProcess:
             return
         self._out.flush()
         self._stdin.close()  # the child ends at the end of its input, after its requests
-        try:
-            await asyncio.wait_for(asyncio.to_thread(self._child.wait), timeout=15)
-        except TimeoutError:
-            self._child.kill()
-            await asyncio.to_thread(self._child.wait)
+        await asyncio.to_thread(self._end, 15)
         if self._reader is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reader

@@ -24,6 +24,7 @@ import math
 import re
 import zipfile
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
@@ -398,10 +399,15 @@ _ENCODING_NAMES = {
 _EVSE_IDS = re.compile(rb"(?<![A-Za-z0-9*])" + oioi_ids.EVSE_ID_PATTERN.encode() + rb"(?![A-Za-z0-9*])")
 
 
-def _code_page(data: bytes) -> str | None:
-    """The code page of the country most EVSE ids near the file's start belong to, if not Western Europe's."""
+def _encodings(data: bytes) -> Iterator[str]:
+    """The encodings to try, in order, for a file without a byte order mark."""
+    yield "utf-8"
+    # Only a file that is not UTF-8 is searched for ids: the code page of the country most EVSE ids near its
+    # start belong to. cp1250 before Latin-1: bytes cp1252 leaves undefined are letters there, C1 control
+    # codes in Latin-1.
     countries = Counter(match[:2].decode().upper() for match in _EVSE_IDS.findall(data[:1 << 16]))
-    return _CODE_PAGES.get(countries.most_common(1)[0][0]) if countries else None
+    code_page = _CODE_PAGES.get(countries.most_common(1)[0][0]) if countries else None
+    yield from dict.fromkeys([code_page or "cp1252", "cp1252", "cp1250", "latin-1"])
 
 
 def _decode(data: bytes, file_name: str, notes: list[str]) -> tuple[str, str]:
@@ -422,10 +428,7 @@ def _decode(data: bytes, file_name: str, notes: list[str]) -> tuple[str, str]:
             f"{file_name} is not a text or spreadsheet file (it holds binary data). "
             "Upload a CSV, XLSX or ODS file."
         )
-    # cp1250 before Latin-1: bytes cp1252 leaves undefined are letters there, C1 control codes in Latin-1.
-    candidates = [encoding] if encoding else \
-        list(dict.fromkeys(["utf-8", _code_page(data) or "cp1252", "cp1252", "cp1250", "latin-1"]))
-    for candidate in candidates:
+    for candidate in [encoding] if encoding else _encodings(data):
         try:
             text = data.decode(candidate)
         except (UnicodeDecodeError, UnicodeError):
