@@ -185,6 +185,13 @@ def test_connector_status_rules(sandbox):
     assert [c["status"] for c in held["connectors"]] == [None, "Offline"]
 
 
+def test_the_oioi_path_answers_post_only(sandbox):
+    """POSTs take a shortcut past the router (routes._Shortcut); other methods still get the router's 405."""
+    for method in ("GET", "PUT", "DELETE"):
+        assert httpx.request(method, sandbox.url).status_code == 405
+    assert post(sandbox, station_body()).status_code == 200
+
+
 def test_stats_and_health_shapes(sandbox):
     assert httpx.get(f"{sandbox.base_url}/_sandbox/health").json() == {"status": "ok"}
     stats = sandbox.stats()
