@@ -199,6 +199,13 @@ def test_missing_columns_and_empty_cells_are_required_errors():
     assert validate(frame).issues["rule"].tolist() == ["required"]
 
 
+def test_the_same_number_written_two_ways_is_no_disagreement():
+    frame = set_row(valid_frame(), 10, latitude="52.525100", longitude="13,3694")
+    assert validate(frame).issues.empty
+    issues = validate(set_row(valid_frame(), 10, latitude="52.52510001")).issues
+    assert issues["rule"].tolist() == ["station_columns_disagree"] and issues["column"].tolist() == ["latitude"]
+
+
 def test_padding_does_not_count_as_a_disagreement():
     frame = set_row(valid_frame(), 6, station_name="  Marktplatz ")
     assert validate(frame).issues.empty

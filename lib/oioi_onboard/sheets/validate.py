@@ -429,7 +429,7 @@ class _Checker:
 
         self.add("evse_operator_mismatch", "evse_id", mismatch, message)
 
-    def station_columns(self) -> None:
+    def station_columns(self, parsed: dict[str, np.ndarray]) -> None:
         first = self.first_pos[self.scode] if self.n else np.zeros(0, dtype=np.int64)
         has_station = ~self.station_blank
         station_values = self.col("station_id").norm_values
@@ -437,7 +437,10 @@ class _Checker:
             if name == "station_id":
                 continue
             column = self.col(name)
-            disagree = has_station & (column.norm != column.norm[first])
+            same = column.norm == column.norm[first]
+            if name in parsed:  # numbers compare as numbers: 45.47311 and 45.473110 are one latitude
+                same |= parsed[name] == parsed[name][first]
+            disagree = has_station & ~same
             if not disagree.any():
                 continue
 
@@ -725,7 +728,7 @@ def validate(
         checker.evse_ids()
         checker.operator_ids()
         checker.evse_operator()
-        checker.station_columns()
+        checker.station_columns(parsed)
         checker.evse_uniqueness()
         if context is not None:
             checker.foreign_station_ids()
