@@ -177,6 +177,32 @@ def test_stations_missing_from_a_full_upload_are_kept(cpos):
     assert not any(s.deleted for s in _stations(ours).values())
 
 
+def test_a_station_a_full_upload_blocks_is_kept_as_stored_and_not_planned_for_deletion(cpos):
+    """The file names it: an error in one of its cells is no reason to delete it from the platform."""
+    from oioi_onboard.sync.diff import plan_push
+
+    ours, _ = cpos
+    first, _ = _import(ours, valid_frame())
+    stored_s2 = _stations(ours)[S2].payload
+    with session_scope() as session:  # the endpoint acknowledged them
+        for station in session.exec(select(Station).where(Station.cpo_id == ours)).all():
+            station.acked_sha256, station.acked_connectors_signature = (station.payload_sha256,
+                                                                        station.connectors_signature)
+            session.add(station)
+    blocked = set_row(valid_frame(), 9, speed_kw="0")  # S2's second connector
+    for _ in range(2):  # the second time a repeat of the first
+        record, result = _import(ours, blocked)
+        assert result.blocked_station_ids() == [S2] and record.stations_stored == 2
+        assert _stations(ours)[S2].payload == stored_s2
+        with session_scope() as session:
+            plan = plan_push(session, actor=SYSTEM, cpo_id=ours)
+            assert plan.counts["deleted"] == 0 and plan.counts["unchanged"] == 3, plan.items
+    _import(ours, valid_frame().iloc[:3])  # without S2 at all: missing, as before
+    with session_scope() as session:
+        plan = plan_push(session, actor=SYSTEM, cpo_id=ours)
+        assert plan.item(S2).change == "deleted" and plan.item(S2).reason.startswith("missing")
+
+
 def test_a_repeated_full_upload_leaves_the_rows_and_the_plan_as_they_were(cpos):
     """Only the same stations, all unchanged, make a repeat; anything else tags the stations as before."""
     from oioi_onboard.sync.diff import plan_push

@@ -79,7 +79,8 @@ def store_import(
 
     Stations with errors, or whose ids belong to another CPO, or whose cpo-id is
     not registered to this CPO, are not stored; the record's ``stations`` minus
-    ``stations_stored`` is how many were blocked.
+    ``stations_stored`` is how many were blocked. A stored station the file names
+    with errors keeps its stored content and counts as part of a full upload.
     """
     require_edit(actor, cpo_id)
     cpo = session.get(Cpo, cpo_id)
@@ -143,15 +144,19 @@ def store_import(
             _update_changed(session, changed)
             changed = []
     _update_changed(session, changed)
+    # A station the file names but blocks keeps what is stored and is part of this upload all the same: it is
+    # not missing from it, so no push proposes to delete it for the errors of one cell.
+    held = {station_id for station_id in validation.blocked_station_ids()
+            if (known := existing.get(station_id)) is not None and not known.deleted}
     carried = {station_id for station_id, known in existing.items()
                if known.import_id is not None and known.import_id >= previous} if previous is not None else None
-    if carried is not None and stored == len(same) and same == carried \
+    if carried is not None and stored == len(same) and same | held == carried \
             and all(existing[station_id].import_id == previous for station_id in carried):
         # The same stations as the latest full upload, all unchanged (a rerun of the same file): they keep
         # its id, and this record says so, instead of 50,000 rows rewritten only to carry this one's.
         record.same_as = previous
     else:
-        _keep_unchanged(session, unchanged_pks, sourced, record.id)
+        _keep_unchanged(session, unchanged_pks + [existing[station_id].id for station_id in held], sourced, record.id)
     record.stations_stored = stored
     _recorded(session, actor, record)
     return record
