@@ -353,10 +353,15 @@ else:
     frame = validation.frame
     shown = frame[frame[ROW].isin(issues["row"])] if only_problems else frame
     # A new key per validation: edits name rows by position, and the rows shown change after a revalidation.
+    st.caption("Edit cells in place, or select rows that are no stations (a note, a total line) and delete them; "
+               "then revalidate. The file itself is not changed.")
     edited = st.data_editor(shown, key=f"import_editor_{work['revision']}", disabled=[ROW], hide_index=True,
-                            width="stretch", height=320)
+                            width="stretch", height=320, num_rows="delete")
     if st.button("Revalidate the edited cells", type="primary", key="import_revalidate"):
-        _validate(apply_edits(frame, edited), work["mapping_issues"], work["description"])
+        fixed = apply_edits(frame, edited, shown.index)
+        if left_out := len(frame) - len(fixed):
+            state["import_fix_done"] = f"Left out {left_out:,} row{'s' if left_out != 1 else ''} of the file."
+        _validate(fixed, work["mapping_issues"], work["description"])
         st.rerun()
 
 # --- map ---------------------------------------------------------------------------------------

@@ -117,6 +117,25 @@ def test_upload_map_fix_revalidate_accept(cpos):
         assert session.exec(select(AuditLog).where(AuditLog.action == "stations.import")).one()
 
 
+def test_rows_deleted_in_the_editor_are_left_out_and_the_rest_revalidated(cpos):
+    from oioi_onboard.sheets.canonical import ROW
+
+    app = _page("staff")
+    editor = f"import_editor_{app.session_state['import_work']['revision']}"
+    before = app.session_state["import_work"]["validation"].frame
+    shown = app.data_editor(key=editor).value
+    gone = shown[ROW].iloc[[0, 2]].tolist()
+    app.session_state[editor] = {"edited_rows": {}, "added_rows": [], "deleted_rows": [0, 2]}
+    app = app.run()
+    app = app.button(key="import_revalidate").click().run()
+    assert not app.exception, app.exception
+    after = app.session_state["import_work"]["validation"].frame
+    assert len(after) == len(before) - 2 and not set(gone) & set(after[ROW])
+    assert set(before[ROW]) - set(after[ROW]) == set(gone)
+    assert not set(gone) & set(app.session_state["import_work"]["validation"].issues["row"])
+    assert any(s.value == "Left out 2 rows of the file." for s in app.success)
+
+
 def test_issue_report_downloads_are_offered(cpos):
     app = _page("staff")
     labels = {b.label for b in app.get("download_button")}

@@ -87,6 +87,25 @@ def test_title_block_above_the_header_is_skipped_and_rows_keep_their_file_number
     assert any("title block" in n for n in raw.notes)
 
 
+@pytest.mark.parametrize("footer", [["Totale: 25 stazioni"], ["TOTAL", "", "", "", "", "", "", "", "44"],
+                                    ["Summe", "", "", "", "", "", "", "", "44,0"]])
+def test_a_total_line_under_the_table_is_left_out_and_said(footer):
+    rows = [HEADER, ["Markt", "Hauptstr.", "1", "68159", "Mannheim", "49.48", "8.46", "Typ 2", "22"],
+            ["Bahnhof", "Ring", "2", "68161", "Mannheim", "49.47", "8.47", "CCS", "22"], [], footer]
+    data = "\n".join(";".join(row) for row in rows).encode()
+    for raw in (read_sheet(data, "sum.csv"), read_sheet(xlsx_bytes(rows), "sum.xlsx")):
+        assert raw.frame[ROW].tolist() == [2, 3]
+        assert any(n.startswith("row 5 left out: a total line") and footer[0] in n for n in raw.notes), raw.notes
+
+
+@pytest.mark.parametrize("last", [["Total Energies Milano", "Via Roma", "3", "20121", "Milano", "45.4", "9.1", "CCS",
+                                   "50"], ["Totale: 25 stazioni", "Via Roma"], ["Summe 3"] + ["x"] * 8])
+def test_a_last_row_that_only_looks_like_a_total_is_kept(last):
+    rows = [HEADER, ["Markt", "Hauptstr.", "1", "68159", "Mannheim", "49.48", "8.46", "Typ 2", "22"], last]
+    raw = read_sheet("\n".join(";".join(row) for row in rows).encode(), "last.csv")
+    assert raw.frame[ROW].tolist() == [2, 3] and not any("left out" in n for n in raw.notes)
+
+
 def test_duplicated_headers_are_made_unique_and_reported():
     raw = read("duplicated_headers.csv")
     assert raw.columns[1] == "Straße" and raw.columns[4] == "Straße (2)"

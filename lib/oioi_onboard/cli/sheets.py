@@ -81,6 +81,8 @@ def validate(
             result = import_file(db, actor=SYSTEM, cpo_id=get_cpo(db, actor=SYSTEM, name=cpo).id, **options)
     else:
         result = import_file(None, actor=None, cpo_id=None, **options)
+    for line in result.raw.notes:
+        typer.echo(f"file: {line}", err=True)
     for line in result.mapped.description:
         typer.echo(f"mapping: {line}", err=True)
     if export is not None:

@@ -1,5 +1,5 @@
-"""Fixes a person makes to the canonical frame before it is validated again: cells edited in place, one
-value replaced everywhere in a column, and latitude and longitude swapped back where the validation found them
+"""Fixes a person makes to the canonical frame before it is validated again: cells edited in place, rows left
+out, one value replaced everywhere in a column, and latitude and longitude swapped back where the validation found them
 exchanged (the import page's "Fix" section)."""
 
 import pandas as pd
@@ -9,8 +9,11 @@ from .canonical import ROW
 __all__ = ["apply_edits", "replace_value", "swap_coordinates"]
 
 
-def apply_edits(frame: pd.DataFrame, edited: pd.DataFrame) -> pd.DataFrame:
-    """The frame with the cells of ``edited`` (rows matched by index) written over it, as strings."""
+def apply_edits(frame: pd.DataFrame, edited: pd.DataFrame, shown: pd.Index | None = None) -> pd.DataFrame:
+    """The frame with the cells of ``edited`` (rows matched by index) written over it, as strings; the rows of
+    ``shown`` (the index the editor was given) that ``edited`` no longer holds were deleted, and are left out."""
+    if shown is not None:
+        frame = frame.drop(index=shown.difference(edited.index))
     frame = frame.copy()
     columns = [c for c in edited.columns if c in frame.columns and c != ROW]
     if len(edited) and columns:

@@ -690,6 +690,27 @@ def _find_header(rows: list[list[str]]) -> int:
     return 0
 
 
+# A total line under the table: the word alone, or with counts ("Totale: 25 stazioni", "Summe 52 Ladepunkte").
+# A name such as "Total Energies Milano" has a word, not a number, after it.
+_TOTAL = re.compile(
+    r"^(?:totals?|totale|totali|totaal|totaux|gesamt|insgesamt|summe|somme|suma|sum|razem|celkem|spolu|"
+    r"yhteensä|totalt|i alt|kokku|iš viso|kopā|összesen|ukupno|skupaj|σύνολο|итого|всего)"
+    r"(?:[\s:.=\-–]+\d[\w\s.,:;()/\-–]*|[\s:.]*)$", re.IGNORECASE)
+_FOOTER_SEARCH_ROWS = 3
+
+
+def _footer_rows(columns: Columns, keep: list[int], positions: np.ndarray) -> list[tuple[int, str]]:
+    """The last rows of the table that are total lines, as (row in the file, its label), last row first: the
+    first filled cell names a total and the other filled cells hold numbers only (counts, sums)."""
+    footers = []
+    for position in positions[::-1][:_FOOTER_SEARCH_ROWS]:
+        filled = [text for i in keep if (text := columns[i].text[position])]
+        if not (filled and _TOTAL.match(filled[0]) and all(_NUMBERISH.match(text) for text in filled[1:])):
+            break
+        footers.append((int(position) + 1, filled[0]))
+    return footers
+
+
 def _rows(cells: _Cells, rows: slice | np.ndarray) -> np.ndarray:
     """The column's texts in ``rows``; their codes are remembered, so later steps need not hash them again."""
     text = cells.text[rows]
@@ -734,6 +755,11 @@ def _table(columns: Columns, file_name: str, max_rows: int, notes: list[str]):
         below |= columns[i].filled
     below[:header_index + 1] = False
     positions = np.flatnonzero(below)
+    footers = _footer_rows(columns, keep, positions)
+    if footers:
+        positions = positions[:-len(footers)]
+        for row, text in footers:
+            notes.append(f"row {row} left out: a total line ({untrusted.shown(text)}), not a station")
     if len(positions) > max_rows:
         raise SheetError(
             f"{file_name} has {len(positions):,} data rows; up to {max_rows:,} rows are accepted. "

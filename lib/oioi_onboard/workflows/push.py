@@ -467,6 +467,8 @@ def _import_and_queue(file: Path, *, credentials: Credentials, cpo_name: str | N
         mapped = None  # a mapping not reused is freed before the file is mapped again (a national file: ~150 MB)
         result = import_file(session, actor=actor, cpo_id=cpo.id, data=data, file_name=file.name, raw=raw,
                              mapped=reuse, **options)
+        if result.raw.notes:  # as read: encoding, header row, rows left out
+            say(f"{file.name}: " + "; ".join(result.raw.notes))
         summary = queue_push(session, actor=actor, cpo=cpo, partner=partner, record=result.record,
                              validation=result.validation, yes=yes, replace_all=replace_all, say=say,
                              push_lock=holder)
