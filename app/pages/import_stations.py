@@ -309,7 +309,9 @@ if "import_fix_done" in state:
 issues = validation.issues
 unmapped = sorted(issues.loc[issues["rule"] == "field_not_mapped", "column"].unique())
 if unmapped:
-    st.warning(plain("Choose a column for: " + ", ".join(unmapped) + ". Until then those fields are reported empty."))
+    st.warning(plain("No column of the file holds: " + ", ".join(unmapped) + ". Choose the column that does under "
+                     "Columns, or give the value every station shares as a default of this CPO (CPOs → Edit → "
+                     "Defaults). Until then those fields are reported empty."))
 if issues.empty:
     st.success("No problems found.")
 else:

@@ -89,7 +89,8 @@ def test_a_new_file_or_another_cpo_starts_clean(user):
 def test_the_unmapped_field_warning_goes_once_fixes_fill_it(user):
     app = _open(user, ("no_phone.csv", _without_column(DEMO, "phone")))
     assert not app.exception, app.exception
-    assert any("Choose a column for: phone" in w.value for w in app.warning)
+    assert any("No column of the file holds: phone. Choose" in w.value and "CPOs → Edit → Defaults" in w.value
+               for w in app.warning)
     rules = set(app.session_state["import_work"]["validation"].issues["rule"])
     assert "field_not_mapped" in rules
 
@@ -101,7 +102,7 @@ def test_the_unmapped_field_warning_goes_once_fixes_fill_it(user):
     assert not app.exception, app.exception
     validation = app.session_state["import_work"]["validation"]
     assert "field_not_mapped" not in set(validation.issues["rule"]) and validation.errors == 0
-    assert not any("Choose a column for" in w.value for w in app.warning)
+    assert not any("No column of the file holds" in w.value for w in app.warning)
 
 
 def test_a_reload_finds_the_file_the_choices_and_the_fixes(user):

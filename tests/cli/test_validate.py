@@ -410,7 +410,7 @@ def test_with_the_cpo_its_defaults_fill_the_phone_and_the_registry_is_checked(db
     assert {i["rule"] for i in json.loads(result.stdout)["issues"]} == {"operator_not_registered"}  # BE*BEC
 
 
-def test_messages_speak_of_the_command_line_and_suggest_the_files_own_country(tmp_path):
+def test_messages_name_no_surface_the_command_line_says_how_and_the_files_own_country_is_suggested(tmp_path):
     lines = DEMO.read_text(encoding="utf-8").splitlines()[:5]
     header = lines[0].split(",")
     keep = [i for i, name in enumerate(header) if name not in ("phone", "country")]
@@ -418,10 +418,14 @@ def test_messages_speak_of_the_command_line_and_suggest_the_files_own_country(tm
     path.write_text("\n".join(",".join(line.split(",")[i] for i in keep) for line in lines) + "\n", encoding="utf-8")
     result = invoke(path, "--json")
     messages = {issue["rule"]: issue["message"] for issue in json.loads(result.stdout)["issues"]}
-    assert messages["field_not_mapped"] == "no column of the file holds phone: map it with a saved mapping or a profile"
-    assert "--set country=DE" in messages["country_inferred"]  # the demo network is German
+    assert messages["field_not_mapped"] == ("no column of the file holds phone: choose the column that does, or give "
+                                            "the value every station shares as the CPO's default")
+    assert "(DE?) as the CPO's default" in messages["country_inferred"]  # the demo network is German
+    result = invoke(path)
+    assert "a value every station shares: --set country=VALUE --set phone=VALUE, or the CPO's defaults with --cpo" \
+        in result.stdout.splitlines()
 
     result = invoke(SHEETS / "values_only_ro.csv", "--json")
     [inferred] = [i["message"] for i in json.loads(result.stdout)["issues"] if i["rule"] == "country_inferred"]
-    assert "--set country=RO" in inferred and "country=DE" not in inferred
+    assert "(RO?)" in inferred and "DE" not in inferred
     assert not any("under Columns" in line for line in result.output.splitlines())

@@ -120,6 +120,6 @@ def infer_country(out: pd.DataFrame, evse: pd.Series, header_row: int, issues: l
         issues.append(make_issues(
             [header_row], "country", [""], "country_inferred",
             "the file has no country: it was taken from " + "; ".join(counts)
-            + f". Check it, or give the country of every row (--set country={likely}, or the CPO's defaults)",
+            + f". Check it, or give the country every station shares ({likely}?) as the CPO's default",
             Severity.WARNING))
     return country

@@ -401,7 +401,8 @@ def placement_issues(raw: RawSheet, mapping: Mapping, confidence: dict[str, floa
         rows.append(raw.header_row)
         columns.append(name)
         values.append("")
-        messages.append(f"no column of the file holds {name}: map it with a saved mapping or a profile")
+        messages.append(f"no column of the file holds {name}: choose the column that does, or give the value "
+                        "every station shares as the CPO's default")
         severities.append(Severity.ERROR)
     for name in REQUIRED:
         sure = confidence.get(name, 1.0)
