@@ -61,6 +61,10 @@ BROKEN = {
     "text_too_long": ({"station_name": "Ladepark " + "sehr " * 30 + "lang"}, None),
     "control_characters": ({"notes": "Gate code\x0b 1234"}, None),
     "formula_like": ({"notes": "=HYPERLINK(\"http://evil.example\",\"click\")"}, None),
+    "station_id_reused": (
+        {}, [("DE*8PS*E{n}*1", "Type2", "22", {}),
+             ("DE*8PS*E{n}*2", "Type2", "22", {"station_name": "Bahnhof", "latitude": "49.5478"})]
+    ),
 }
 
 

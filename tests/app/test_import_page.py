@@ -57,7 +57,7 @@ def test_upload_map_fix_revalidate_accept(cpos):
     assert not app.exception, app.exception
     assert [o for o in app.selectbox(key="import_cpo").options] == ["Ours"]  # staff see only their CPO
     metrics = _metrics(app)
-    assert metrics["Stations"] == "35" and metrics["Connectors"] == "40"
+    assert metrics["Stations"] == "36" and metrics["Connectors"] == "42"
     assert int(metrics["Errors"]) > 0 and int(metrics["Warnings"]) > 0
     # With the registry, every rule of the broken file is found, including the ids another CPO holds.
     assert {"station_id_foreign", "evse_id_foreign", "operator_not_registered", "connector_type"} <= _issue_rules(app)

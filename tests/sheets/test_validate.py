@@ -66,6 +66,7 @@ CASES = [
         (12, "cpo_id"),
     ),
     ("station_columns_disagree", lambda f: set_row(f, 7, station_name="Marktplatz Süd"), (7, "station_name")),
+    ("station_id_reused", lambda f: set_row(f, 7, station_name="Bahnhof", latitude="49.55"), (7, "station_id")),
     ("connector_duplicate", lambda f: set_row(f, 6, connector_type="Type2"), (6, "evse_id")),
     ("evse_id_foreign", lambda f: set_row(f, 12, evse_id="DE*8PS*E9"), (12, "evse_id")),
     ("station_id_foreign", lambda f: set_station(f, S3, station_id="DE*8PS*S9"), (12, "station_id")),
@@ -135,6 +136,19 @@ def test_disagreement_names_the_column_and_the_other_row():
     issue = validate(frame).issues.iloc[0]
     assert issue["rule"] == "station_columns_disagree" and issue["column"] == "latitude"
     assert "row 9" in issue["message"] and issue["row"] == 10
+
+
+def test_a_station_id_used_for_another_station_is_one_error_per_row_not_one_per_column():
+    # Row 10 copied from another station, its id left unchanged: another name, street, city and position.
+    frame = set_row(valid_frame(), 10, station_name="Bahnhof", street="Bahnhofplatz", city="Weinheim",
+                    latitude="49.55", longitude="8.67")
+    issues = validate(frame).issues
+    assert issues[["row", "column", "rule"]].values.tolist() == [[10, "station_id", "station_id_reused"]]
+    assert issues["message"].iloc[0] == ("station id 'DE*8PS*S0002' is already used in row 9 for another station "
+                                         "('Hauptbahnhof' at another position): give this row's station its own id")
+    # Another name at the same position is one station written two ways: the columns are named, as before.
+    issues = validate(set_row(valid_frame(), 10, station_name="Bahnhof", city="Weinheim")).issues
+    assert set(issues["rule"]) == {"station_columns_disagree"} and set(issues["column"]) == {"station_name", "city"}
 
 
 def test_a_station_id_leaves_room_for_its_replacement_id():

@@ -48,6 +48,7 @@ RULES: dict[str, Rule] = {
         Rule("evse_operator_mismatch", _E, "the EVSE id's operator part differs from the station's cpo-id"),
         Rule("operator_not_registered", _E, "the station's cpo-id is not registered to this CPO", True),
         Rule("station_columns_disagree", _E, "rows of one station id hold different station data"),
+        Rule("station_id_reused", _E, "one station id is used for two stations (another name at another position)"),
         Rule("connector_duplicate", _E, "the same EVSE id with the same connector type appears twice"),
         Rule("evse_id_in_several_stations", _E, "one EVSE id is used by more than one station"),
         Rule("evse_id_foreign", _E, "the EVSE id is already stored for another CPO", True),

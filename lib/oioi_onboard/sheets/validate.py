@@ -433,6 +433,7 @@ class _Checker:
         first = self.first_pos[self.scode] if self.n else np.zeros(0, dtype=np.int64)
         has_station = ~self.station_blank
         station_values = self.col("station_id").norm_values
+        disagreeing = {}
         for name in STATION_NAMES:
             if name == "station_id":
                 continue
@@ -440,7 +441,32 @@ class _Checker:
             same = column.norm == column.norm[first]
             if name in parsed:  # numbers compare as numbers: 45.47311 and 45.473110 are one latitude
                 same |= parsed[name] == parsed[name][first]
-            disagree = has_station & ~same
+            if (disagree := has_station & ~same).any():
+                disagreeing[name] = disagree
+        if not disagreeing:
+            return
+        # Another name at another position is another station under the same id: one error for the row, not
+        # one per column that differs (a copied row whose id was not changed). A name written two ways at one
+        # position (an encoding mixed up) is one station whose columns disagree.
+        none = np.zeros(self.n, dtype=bool)
+        reused = disagreeing.get("station_name", none) & (disagreeing.get("latitude", none)
+                                                          | disagreeing.get("longitude", none))
+        if reused.any():
+            names = self.col("station_name")
+
+            def reused_message(positions):
+                first_positions = first[positions]
+                there = names.stripped(first_positions)
+                return np.array(
+                    [f"station id {station_values[self.scode[p]]!r} is already used in row {self.rows[f]} for "
+                     f"another station ({there[i]!r} at another position): give this row's station its own id"
+                     for i, (p, f) in enumerate(zip(positions, first_positions, strict=True))],
+                    dtype=object,
+                )
+
+            self.add("station_id_reused", "station_id", reused, reused_message, per_station=False)
+        for name, disagree in disagreeing.items():
+            disagree = disagree & ~reused
             if not disagree.any():
                 continue
 
