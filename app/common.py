@@ -240,6 +240,11 @@ def plain(text: object) -> str:
     return _MARKDOWN_SPECIALS.sub(r"\\\1", str(text))
 
 
+def counted(n: int, noun: str) -> str:
+    """``1 station``, ``2,000 stations``: a count with its noun."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
 def show_field_error(errors: dict[str, str], field: str) -> None:
     """An inline validation message under a form field, if there is one."""
     if errors.get(field):

@@ -99,8 +99,8 @@ if actor.can_manage:
 
     done = state.get("reg_done")
     if done:
-        st.success(f"Registered {plain(done['name'])}. Give the platform this partner identifier "
-                   "(copy button on the right):")
+        st.success(f"Registered {plain(done['name'])}: give the platform this partner identifier "
+                   "(copy button on the right).")
         for partner_id in done["partner_ids"]:
             st.code(partner_id, language=None)
         if done.get("on_sandbox") and done.get("sandbox_pending"):
@@ -153,8 +153,8 @@ with db_session() as session:
 details, actions = st.columns([3, 2])
 with details:
     st.markdown(f"**Operator ids:** {plain(', '.join(operator_ids))}")
-    st.markdown(f"**Endpoint:** {plain(registry.endpoint_label(cpo.endpoint))}  ·  **Stage:** "
-                f"{queries.STAGE_LABELS[cpo.stage]}")
+    # No stage here: the onboarding steps above say where the CPO stands (errors and failed tests included).
+    st.markdown(f"**Endpoint:** {plain(registry.endpoint_label(cpo.endpoint))}")
     st.markdown(f"**API key:** {'••••' + plain(cpo.api_key_last4) if cpo.api_key_last4 else 'not set'}")
     if cpo.endpoint == connection.SANDBOX and cpo.sandbox_pending:
         st.warning(plain(f"The sandbox does not know this CPO's key and partner identifiers yet: "

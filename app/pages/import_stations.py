@@ -18,7 +18,7 @@ import uuid
 import pandas as pd
 import streamlit as st
 
-from common import choose_cpo, db_session, errors_shown, plain, require_role, show_error
+from common import choose_cpo, counted, db_session, errors_shown, plain, require_role, show_error
 from components.ocpi import pull_source, store_import
 from components.station_map import render_station_map
 from components.steps import show_steps
@@ -337,18 +337,18 @@ else:
             fixed, count = replace_value(validation.frame, fix_column, fix_old, fix_new)
             if count:
                 _validate(fixed, work["mapping_issues"], work["description"])
-                state["import_fix_done"] = (f"Replaced {count:,} cell{'s' if count != 1 else ''} of {fix_column}: "
+                state["import_fix_done"] = (f"Replaced {counted(count, 'cell')} of {fix_column}: "
                                             f"{fix_old!r} → {fix_new!r}.")
                 state["import_fix_clear"] = True
                 st.rerun()
             st.warning(plain(f"No cell of {fix_column} holds {fix_old!r}."))
     swapped = sorted(issues.loc[issues["rule"] == "coordinates_swapped", "row"].unique().tolist())
-    stations = f"{len(swapped):,} station{'s' if len(swapped) != 1 else ''}"  # the rule names a station's first row
+    stations = counted(len(swapped), "station")  # the rule names a station's first row
     if swapped and st.button(f"Swap latitude and longitude of the {stations} where they look exchanged",
                              key="import_swap_coordinates"):
         fixed, count = swap_coordinates(validation.frame, swapped)
         _validate(fixed, work["mapping_issues"], work["description"])
-        state["import_fix_done"] = f"Swapped latitude and longitude in {count:,} row{'s' if count != 1 else ''}."
+        state["import_fix_done"] = f"Swapped latitude and longitude in {counted(count, 'row')}."
         st.rerun()
 
     only_problems = st.toggle("Edit only rows with problems", value=True, key="import_only_problems")
@@ -362,7 +362,7 @@ else:
     if st.button("Revalidate the edited cells", type="primary", key="import_revalidate"):
         fixed = apply_edits(frame, edited, shown.index)
         if left_out := len(frame) - len(fixed):
-            state["import_fix_done"] = f"Left out {left_out:,} row{'s' if left_out != 1 else ''} of the file."
+            state["import_fix_done"] = f"Left out {counted(left_out, 'row')} of the file."
         _validate(fixed, work["mapping_issues"], work["description"])
         st.rerun()
 
@@ -372,17 +372,21 @@ st.subheader("Map preview")
 points = work["points"]
 every = st.toggle("Every station (slower with many stations)", value=False, key="import_every_station")
 render_station_map(points, key=work["map_key"], every_station=every)
-missing = validation.stations - len(points)
-if missing:
-    st.caption(f"{missing:,} stations have no coordinates that are numbers and are not on the map.")
+off_map = [station_id for station_id in validation.station_state.index.difference(points["station_id"]) if station_id]
+if off_map:
+    named = ", ".join(off_map[:5]) + (f" and {len(off_map) - 5:,} more" if len(off_map) > 5 else "")
+    st.caption(plain(f"Not on the map, without coordinates that are numbers: {counted(len(off_map), 'station')} "
+                     f"({named})."))
 
 # --- accept ------------------------------------------------------------------------------------
 
 st.subheader("Accept")
 valid = len(validation.valid_station_ids())
-st.write(f"{valid:,} stations are valid and can be stored; {len(validation.blocked_station_ids()):,} "
-         "are blocked by errors and wait until they are fixed.")
-if st.button(f"Accept {valid:,} valid stations", disabled=valid == 0, key="import_accept"):
+blocked_now = len(validation.blocked_station_ids())
+st.write(f"{counted(valid, 'station')} can be stored; {counted(blocked_now, 'station')} "
+         f"{'is' if blocked_now == 1 else 'are'} blocked by errors and wait{'s' if blocked_now == 1 else ''} "
+         "until fixed.")
+if st.button(f"Accept {counted(valid, 'valid station')}", disabled=valid == 0, key="import_accept"):
     stored_now = False
     with (errors_shown("Nothing was stored: "), st.spinner(f"Storing {valid:,} stations…", show_time=True),
           db_session() as session):
@@ -393,7 +397,7 @@ if st.button(f"Accept {valid:,} valid stations", disabled=valid == 0, key="impor
         st.rerun()  # drawn again, so the onboarding steps at the top count the stations just stored
 if "import_done" in state:
     stored, blocked = state["import_done"]
-    st.success(f"Stored {stored:,} stations; {blocked:,} blocked. Next: push them on the Push page.")
+    st.success(f"Stored {counted(stored, 'station')}; {blocked:,} blocked. Next: push them on the Push page.")
 
 with db_session() as session:
     history = import_history(session, actor=actor, cpo_id=cpo_id)

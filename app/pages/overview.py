@@ -74,20 +74,21 @@ stations.metric("Stations", int(frame["stations"].sum()))
 connectors.metric("Connectors", int(frame["connectors"].sum()))
 problems.metric("Open problems", int(frame["open problems"].sum()))
 
-# Progress in the same steps as above (the stage alone says nothing of a failed connection test or errors).
+# Progress in the same steps as above; the stored stage is not shown: it says nothing of a failed connection test
+# or errors, and beside the steps it contradicted them.
 shown = frame.assign(
     progress=frame["cpo_id"].map(lambda cpo_id: steps[cpo_id].done if cpo_id in steps else 0),
     **{"next step": frame["cpo_id"].map(
         lambda cpo_id: (steps[cpo_id].next.title if steps[cpo_id].next else "done") if cpo_id in steps else "")},
     queue=frame["cpo_id"].map(lambda cpo_id: queue_trouble[cpo_id].label if cpo_id in queue_trouble else ""),
-).drop(columns=["cpo_id"])
+).drop(columns=["cpo_id", "stage"])
 if not include_inactive:
     shown = shown.drop(columns=["active"])
 st.dataframe(
     shown,
     hide_index=True,
     width="stretch",
-    column_order=[c for c in ["CPO", "stage", "progress", "next step", "stations", "connectors", "last activity",
+    column_order=[c for c in ["CPO", "progress", "next step", "stations", "connectors", "last activity",
                               "open problems", "queue", "active"] if c in shown.columns],
     column_config={
         "progress": st.column_config.ProgressColumn("progress", min_value=0, max_value=len(onboarding.STEPS),
