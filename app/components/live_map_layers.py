@@ -328,7 +328,7 @@ def counts_chart(counts: pd.DataFrame, timezone: str = "UTC") -> tuple[pd.DataFr
             "y": {"field": "connectors", "type": "quantitative", "title": "connectors"},
             "color": {"field": "status", "type": "nominal", "title": None,
                       "scale": {"domain": list(STATUS_COLOURS), "range": [hex_colour(s) for s in STATUS_COLOURS]},
-                      "legend": {"orient": "bottom"}},
+                      "legend": {"orient": "bottom", "columns": 3}},  # three a row: the side column is narrow
             "tooltip": [
                 {"field": "time", "type": "nominal", "title": title},
                 {"field": "status", "type": "nominal"},
