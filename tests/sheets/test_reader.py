@@ -62,6 +62,21 @@ def test_an_export_without_ids_that_cp1252_cannot_read_is_central_european_not_l
     assert list(zip(raw.frame["Name"], raw.frame["Ort"], strict=True)) == names
 
 
+@pytest.mark.parametrize(("contact", "encoding", "label", "names"), [
+    ("+48 22 123 45 67", "cp1250", "Windows-1250 (Central European)", [("Stacja Żółta", "Łódź"), ("Rynek", "Kraków")]),
+    ("biuro@zielona.pl", "cp1250", "Windows-1250 (Central European)", [("Stacja Żółta", "Łódź")]),
+    ("https://www.nabijeni.cz", "cp1250", "Windows-1250 (Central European)", [("Nabíječka Příbram", "Plzeň")]),
+    ("0036 1 234 5678", "cp1250", "Windows-1250 (Central European)", [("Töltő Győr", "Székesfehérvár")]),
+    ("+49 621 1234567", "cp1252", "Windows-1252", [("Marktplatz Süd", "Mannheim")]),
+    ("info@borne.fr", "cp1252", "Windows-1252", [("Hôtel de Ville à côté", "Besançon")]),
+])
+def test_an_export_without_ids_is_read_in_the_code_page_of_its_phones_or_domains(contact, encoding, label, names):
+    lines = ["Nr;Name;Ort;Kontakt"] + [f"{n};{name};{city};{contact}" for n, (name, city) in enumerate(names, 1)]
+    raw = read_sheet(("\r\n".join(lines) + "\r\n").encode(encoding), "export.csv")
+    assert f"encoding {label}" in raw.notes
+    assert list(zip(raw.frame["Name"], raw.frame["Ort"], strict=True)) == names
+
+
 def test_semicolons_with_decimal_commas_keep_the_numbers_whole():
     raw = read("semicolon_decimal_comma.csv")
     assert "delimiter semicolon" in raw.notes
