@@ -451,36 +451,29 @@ class _Checker:
         none = np.zeros(self.n, dtype=bool)
         reused = disagreeing.get("station_name", none) & (disagreeing.get("latitude", none)
                                                           | disagreeing.get("longitude", none))
-        if reused.any():
-            names = self.col("station_name")
 
-            def reused_message(positions):
-                first_positions = first[positions]
-                there = names.stripped(first_positions)
-                return np.array(
-                    [f"station id {station_values[self.scode[p]]!r} is already used in row {self.rows[f]} for "
-                     f"another station ({there[i]!r} at another position): give this row's station its own id"
-                     for i, (p, f) in enumerate(zip(positions, first_positions, strict=True))],
-                    dtype=object,
-                )
+        def naming_the_first_row(name: str, say):  # noqa: ANN001, ANN202
+            """A message per row from say(station id, the column's value in the station's first row, that row)."""
+            column = self.col(name)
 
-            self.add("station_id_reused", "station_id", reused, reused_message, per_station=False)
-        for name, disagree in disagreeing.items():
-            disagree = disagree & ~reused
-            if not disagree.any():
-                continue
-
-            def message(positions, column=column, name=name):
+            def message(positions):
                 first_positions = first[positions]
                 there = column.stripped(first_positions)
-                return np.array(
-                    [f"station {station_values[self.scode[p]]!r} has {name} {there[i]!r} in row "
-                     f"{self.rows[f]}: station columns disagree between its rows"
-                     for i, (p, f) in enumerate(zip(positions, first_positions, strict=True))],
-                    dtype=object,
-                )
+                return np.array([say(station_values[self.scode[p]], there[i], self.rows[f])
+                                 for i, (p, f) in enumerate(zip(positions, first_positions, strict=True))],
+                                dtype=object)
 
-            self.add("station_columns_disagree", name, disagree, message, per_station=False)
+            return message
+
+        self.add("station_id_reused", "station_id", reused, naming_the_first_row(
+            "station_name", lambda station, there, row: f"station id {station!r} is already used in row {row} for "
+                                                        f"another station ({there!r} at another position): give this "
+                                                        "row's station its own id"), per_station=False)
+        for name, disagree in disagreeing.items():
+            self.add("station_columns_disagree", name, disagree & ~reused, naming_the_first_row(
+                name, lambda station, there, row, name=name: f"station {station!r} has {name} {there!r} in row "
+                                                             f"{row}: station columns disagree between its rows"),
+                per_station=False)
 
     def evse_uniqueness(self) -> None:
         valid, key_codes = self.evse_valid, self.evse_key_codes
