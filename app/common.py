@@ -270,8 +270,12 @@ def choose_cpo(cpos: list, *, key: str, label: str = "CPO") -> int:
     names = {cpo.id: cpo.name for cpo in cpos}
     ids = list(names)
     remembered = st.session_state.get("selected_cpo")
-    if st.session_state.get(key) not in names:
-        st.session_state[key] = remembered if remembered in names else ids[0]
+    # The choice made last, on any page, wins over what this page's picker held when it was last drawn (a key
+    # set through the session state outlives its page).
+    if remembered in names:
+        st.session_state[key] = remembered
+    elif st.session_state.get(key) not in names:
+        st.session_state[key] = ids[0]
 
     def remember() -> None:
         st.session_state["selected_cpo"] = st.session_state[key]

@@ -86,6 +86,19 @@ def test_a_new_file_or_another_cpo_starts_clean(user):
     assert app.session_state["import_work"]["key"][2] != work["key"][2]  # validated for the other CPO
 
 
+def test_the_cpo_chosen_last_on_any_page_is_the_one_shown_on_return(user):
+    """The import page's picker key outlives the page (set through the session state): a CPO chosen on the push
+    page since must win, or a file is checked and accepted under the CPO of an earlier visit."""
+    app = _open(user)
+    assert app.selectbox(key="import_cpo").value == _cpo_id("Alpha")
+    app.session_state["selected_cpo"] = _cpo_id("Bravo")  # what the push page's picker records
+    app = app.run()
+    assert not app.exception, app.exception
+    assert app.selectbox(key="import_cpo").value == _cpo_id("Bravo")
+    app = app.selectbox(key="import_cpo").set_value(_cpo_id("Alpha")).run()
+    assert app.session_state["selected_cpo"] == _cpo_id("Alpha")
+
+
 def test_the_unmapped_field_warning_goes_once_fixes_fill_it(user):
     app = _open(user, ("no_phone.csv", _without_column(DEMO, "phone")))
     assert not app.exception, app.exception
