@@ -395,6 +395,19 @@ def test_a_failure_response_or_json_without_locations_exits_2_saying_why():
     assert "network.json holds OCPI Locations, which are read without a mapping profile" in result.stderr
 
 
+def test_with_the_cpo_a_row_without_an_evse_id_takes_the_cpos_operator_id_as_on_the_page(db, tmp_path):
+    with db() as session:
+        make_cpo(session, name="Demo", operator_ids="DE*DMO")
+    frame = pd.read_csv(DEMO, dtype=str, keep_default_na=False, nrows=3).drop(columns=["cpo_id"])
+    frame.loc[2, "evse_id"] = ""  # the operator id comes from the EVSE ids, and for this row from the CPO
+    path = tmp_path / "one_without_id.csv"
+    frame.to_csv(path, index=False)
+    issues = json.loads(invoke(path, "--json", "--cpo", "Demo").stdout)["issues"]
+    assert not [i for i in issues if i["column"] == "cpo_id"], issues
+    assert [(i["row"], i["column"], i["rule"]) for i in issues if i["severity"] == "error"] == [
+        (4, "evse_id", "required")]
+
+
 def test_with_the_cpo_its_defaults_fill_the_phone_and_the_registry_is_checked(db):
     with db() as session:
         cpo = make_cpo(session, name="OCPI CPO", operator_ids="DE*OCP")

@@ -120,7 +120,8 @@ def validate(
             typer.echo(f"skipped without --cpo (they need the registry): {', '.join(skipped)}")
         if lacking := sorted(set(issues.loc[issues["rule"].isin(["field_not_mapped", "country_inferred"]), "column"])):
             typer.echo("a value every station shares: " + " ".join(f"--set {name}=VALUE" for name in lacking)
-                       + ", or the CPO's defaults with --cpo")
+                       + (", or the CPO's defaults (the CPOs page, Edit)" if cpo else
+                          ", or the CPO's defaults with --cpo"))
     raise typer.Exit(1 if validation.errors else 0)
 
 

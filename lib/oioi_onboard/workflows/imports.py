@@ -92,12 +92,13 @@ def _operator_ids(session: Session | None, actor: Actor | None, cpo_id: int | No
 def suggest(
     session: Session | None, *, actor: Actor | None, cpo_id: int | None, raw: RawSheet
 ) -> Suggestion:
-    """The mapping suggested from the headers; ids the file lacks come from the CPO's first operator id."""
+    """The mapping suggested from the headers; ids the file lacks come from the CPO's first operator id, as
+    the import page's "Operator id for ids the file lacks" starts (the command line checks a file as the page
+    does: a row without an EVSE id is not 'cpo_id is required' in one and fine in the other)."""
     suggestion = suggest_mapping(raw)
     operator_ids = _operator_ids(session, actor, cpo_id)
     mapping = suggestion.mapping
-    if operator_ids and not (mapping.source("cpo_id") or mapping.operator_column or mapping.operator_id
-                             or mapping.evse_column()):
+    if operator_ids and not mapping.operator_id:
         mapping.operator_id = operator_ids[0]
         suggestion.unplaced_required = unplaced_required(mapping)
     return suggestion
