@@ -111,7 +111,8 @@ if not upload:
     st.stop()
 if "sha256" not in upload:  # hashed once per file, not on every rerun
     upload["sha256"] = hashlib.sha256(upload["data"]).hexdigest()
-file_sha256 = upload["sha256"]
+# A workbook's other sheet is another table: it keys the caches and the choices as another file would.
+file_sha256 = upload["sha256"] + (f":{upload['sheet']}" if upload.get("sheet") else "")
 draft["upload"] = upload
 if uploaded is None and not upload.get("ocpi"):
     st.caption(plain(f"Working on {upload['name']}, uploaded earlier. Upload another file to replace it."))
@@ -125,10 +126,10 @@ if state.get(SCOPE) != (file_sha256, cpo_id):
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def _read(sha256: str, _data: bytes, file_name: str):
+def _read(sha256: str, _data: bytes, file_name: str, sheet: str | None):
     # Keyed on the hash: Streamlit does not hash parameters starting with "_". A resource, the same object on
     # every rerun: cache_data would unpickle a copy each time (170 ms for 100,000 rows); nothing changes it.
-    return imports.read_file(_data, file_name)
+    return imports.read_file(_data, file_name, sheet)
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
@@ -146,9 +147,11 @@ def _operator_table(sha256: str, _raw) -> bytes:  # noqa: ANN001
 
 try:
     with st.spinner(f"Reading {upload['name']} ({len(upload['data']) / 1e6:,.1f} MB)…", show_time=True):
-        raw = _read(file_sha256, upload["data"], upload["name"])
+        raw = _read(file_sha256, upload["data"], upload["name"], upload.get("sheet"))
 except OnboardError as error:
     show_error(error, f"{upload['name']} cannot be read: ")
+    if upload.get("sheet"):  # a sheet chosen by hand, empty or not a table: back to the one read first
+        st.button("Read the sheet with the widest table", on_click=lambda: upload.pop("sheet", None))
     st.stop()
 if isinstance(raw, LocationsFile):
     st.write(f"**{plain(upload['name'])}**: {len(raw.locations):,} OCPI Locations.")
@@ -158,6 +161,13 @@ else:
         st.warning(plain(hint))
 for note in raw.notes:
     st.caption(plain(note))
+if not isinstance(raw, LocationsFile) and len(raw.sheets) > 1:
+    def _choose_sheet() -> None:
+        upload["sheet"] = state["import_sheet"]
+
+    state["import_sheet"] = raw.sheet
+    st.selectbox("Sheet", raw.sheets, key="import_sheet", on_change=_choose_sheet,
+                 help="The sheet holding the widest table is read first; choose another if the stations are there.")
 
 # --- mapping --------------------------------------------------------------------------------------
 

@@ -100,6 +100,22 @@ def test_the_cpo_chosen_last_on_any_page_is_the_one_shown_on_return(user):
     assert app.session_state["selected_cpo"] == first and app.selectbox(key="import_cpo").value == first
 
 
+def test_another_sheet_of_a_workbook_can_be_chosen_and_is_read_as_another_file(user):
+    from tests.helpers.sheet_files import instructions_first_xlsx
+
+    app = _open(user, ("stacje.xlsx", instructions_first_xlsx()))
+    assert not app.exception, app.exception
+    picker = app.selectbox(key="import_sheet")
+    assert picker.options == ["Instrukcja", "Stacje"] and picker.value == "Stacje"
+    assert app.session_state["import_work"]["validation"].stations == 2
+    app = picker.set_value("Instrukcja").run()
+    assert not app.exception, app.exception
+    assert any("read sheet 'Instrukcja', as chosen" in c.value for c in app.caption)
+    assert app.selectbox(key="import_sheet").value == "Instrukcja"
+    app = app.selectbox(key="import_sheet").set_value("Stacje").run()
+    assert app.session_state["import_work"]["validation"].stations == 2
+
+
 def test_the_unmapped_field_warning_goes_once_fixes_fill_it(user):
     app = _open(user, ("no_phone.csv", _without_column(DEMO, "phone")))
     assert not app.exception, app.exception

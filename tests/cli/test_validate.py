@@ -395,6 +395,20 @@ def test_a_failure_response_or_json_without_locations_exits_2_saying_why():
     assert "network.json holds OCPI Locations, which are read without a mapping profile" in result.stderr
 
 
+def test_sheet_chooses_the_workbooks_sheet_and_the_default_is_the_widest_table(tmp_path):
+    from tests.helpers.sheet_files import instructions_first_xlsx
+
+    path = tmp_path / "stacje.xlsx"
+    path.write_bytes(instructions_first_xlsx())
+    result = invoke(path, "--json")
+    assert json.loads(result.stdout)["stations"] == 2
+    assert "file: read sheet 'Stacje', the widest table (other sheets with data: 'Instrukcja')" in result.stderr
+    result = invoke(path, "--json", "--sheet", "Instrukcja")
+    assert "file: read sheet 'Instrukcja', as chosen" in result.stderr
+    result = invoke(path, "--sheet", "Arkusz1")
+    assert result.exit_code == 2 and "has no sheet 'Arkusz1'; its sheets: 'Instrukcja', 'Stacje'." in result.stderr
+
+
 def test_with_the_cpo_a_row_without_an_evse_id_takes_the_cpos_operator_id_as_on_the_page(db, tmp_path):
     with db() as session:
         make_cpo(session, name="Demo", operator_ids="DE*DMO")

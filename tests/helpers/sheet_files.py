@@ -10,6 +10,8 @@ import zipfile
 from pathlib import Path
 from xml.sax.saxutils import escape
 
+from openpyxl import Workbook
+
 DATA = Path(__file__).resolve().parents[1] / "data"
 SHEETS = DATA / "sheets"
 BNETZA_SLICE = DATA / "bnetza-slice.xlsx"
@@ -119,4 +121,22 @@ def ods_bytes(rows: list[list[str]], *, replace: tuple[str, str] = ("", "")) -> 
         archive.writestr(zipfile.ZipInfo("mimetype"), "application/vnd.oasis.opendocument.spreadsheet")
         archive.writestr("META-INF/manifest.xml", manifest, compress_type=zipfile.ZIP_DEFLATED)
         archive.writestr("content.xml", content.replace(*replace), compress_type=zipfile.ZIP_DEFLATED)
+    return buffer.getvalue()
+
+
+def instructions_first_xlsx() -> bytes:
+    """A CPO's workbook: a sheet of instructions first, the stations second, a hidden list third."""
+    workbook = Workbook()
+    workbook.active.title = "Instrukcja"
+    for line in ["Wypełnij arkusz Stacje.", "Jeden wiersz na złącze.", "Współrzędne w stopniach.", "Dziękujemy!"]:
+        workbook.active.append([line])
+    stations = workbook.create_sheet("Stacje")
+    stations.append(["Identyfikator stacji", "Nazwa", "Miejscowość", "Szerokość", "Długość"])
+    stations.append(["ZEN-001", "Rondo ONZ", "Warszawa", "52.2330", "20.9980"])
+    stations.append(["ZEN-002", "Rynek", "Kraków", "50.0617", "19.9373"])
+    hidden = workbook.create_sheet("Listy")
+    hidden.append(["Typ 2", "CCS", "CHAdeMO", "Schuko", "x", "y"] * 3)
+    hidden.sheet_state = "hidden"
+    buffer = io.BytesIO()
+    workbook.save(buffer)
     return buffer.getvalue()

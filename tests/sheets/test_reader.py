@@ -9,7 +9,7 @@ from openpyxl import Workbook
 from oioi_onboard.sheets import reader
 from oioi_onboard.sheets.canonical import ROW
 from oioi_onboard.sheets.reader import MAX_RATIO, SheetError, read_sheet
-from tests.helpers.sheet_files import SHEETS, claim_size, ods_bytes, xlsx_bytes
+from tests.helpers.sheet_files import SHEETS, claim_size, instructions_first_xlsx, ods_bytes, xlsx_bytes
 
 HEADER = ["Standortname", "Straße", "Hausnummer", "PLZ", "Ort", "Breitengrad", "Längengrad", "Steckertyp",
           "Leistung kW"]
@@ -294,6 +294,21 @@ def test_the_fast_parser_reads_regular_files_as_the_tolerant_one_does(data, monk
 def test_short_rows_are_padded_with_empty_text_not_nan():
     raw = read_sheet(b"a;b;c\n1;2\n3;4;5\n", "short.csv")
     assert raw.frame.to_dict("list") == {"a": ["1", "3"], "b": ["2", "4"], "c": ["", "5"], ROW: [2, 3]}
+
+
+def test_the_sheet_with_the_widest_table_is_read_not_the_instructions_before_it():
+    raw = read_sheet(instructions_first_xlsx(), "stacje.xlsx")
+    assert raw.sheet == "Stacje" and raw.sheets == ["Instrukcja", "Stacje"]  # the hidden one is not offered
+    assert raw.frame["Miejscowość"].tolist() == ["Warszawa", "Kraków"]
+    assert "read sheet 'Stacje', the widest table (other sheets with data: 'Instrukcja')" in raw.notes
+
+
+def test_a_sheet_chosen_by_name_is_read_and_an_unknown_one_is_refused_naming_the_others():
+    raw = read_sheet(instructions_first_xlsx(), "stacje.xlsx", sheet="Instrukcja")
+    assert raw.sheet == "Instrukcja" and raw.columns == ["Wypełnij arkusz Stacje."]
+    assert "read sheet 'Instrukcja', as chosen" in raw.notes
+    with pytest.raises(SheetError, match=r"stacje.xlsx has no sheet 'Arkusz1'; its sheets: 'Instrukcja', 'Stacje'\."):
+        read_sheet(instructions_first_xlsx(), "stacje.xlsx", sheet="Arkusz1")
 
 
 def test_first_visible_sheet_with_data_is_read():

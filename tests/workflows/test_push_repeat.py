@@ -38,9 +38,9 @@ def pushed(tmp_path, db, monkeypatch):
     reads: list[str] = []
     real_read = push_workflow.read_file
 
-    def counted_read(data, file_name):  # noqa: ANN001, ANN202
+    def counted_read(data, file_name, sheet=None):  # noqa: ANN001, ANN202
         reads.append(file_name)
-        return real_read(data, file_name)
+        return real_read(data, file_name, sheet)
 
     monkeypatch.setattr(push_workflow, "read_file", counted_read)
     with running_sandbox(tmp_path / "sb", api_keys=(KEY,)) as sandbox:
@@ -117,7 +117,8 @@ def test_an_import_with_errors_is_never_repeated_unread(tmp_path, db, monkeypatc
     file.write_text("\n".join([lines[0], ",".join(bad), *lines[2:6]]) + "\n", encoding="utf-8")
     reads: list[str] = []
     real_read = push_workflow.read_file
-    monkeypatch.setattr(push_workflow, "read_file", lambda data, name: reads.append(name) or real_read(data, name))
+    monkeypatch.setattr(push_workflow, "read_file",
+                        lambda data, name, sheet=None: reads.append(name) or real_read(data, name, sheet))
     with running_sandbox(tmp_path / "sb", api_keys=(KEY,)) as sandbox:
         credentials = Credentials(endpoint=sandbox.url, api_key=KEY, partner_identifier=sandbox.partner_id)
         first = push_file(file=file, credentials=credentials, say=lambda _line: None)

@@ -59,6 +59,8 @@ def validate(
     set_: Annotated[
         list[str] | None, typer.Option("--set", help="FIELD=VALUE for every row where the file has none (repeatable).")
     ] = None,
+    sheet: Annotated[str | None, typer.Option(help="The workbook's sheet to read (default: the widest table).")]
+    = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
     export: Annotated[
         Path | None, typer.Option("--export", help="Write the valid stations as a push would send them, one row "
@@ -70,7 +72,7 @@ def validate(
 
     data = read_bytes(file, "file")
     options = {"data": data, "file_name": file.name, "profile": profile, "operators": operator_table(operators),
-               "constants": parse_settings(set_), "keep": False}
+               "constants": parse_settings(set_), "keep": False, "sheet": sheet}
     if cpo:
         from ..store.auth import SYSTEM
         from ..store.db import migrate, session_scope

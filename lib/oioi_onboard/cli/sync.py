@@ -81,6 +81,8 @@ def push(
     set_: Annotated[
         list[str] | None, typer.Option("--set", help="FIELD=VALUE for every row where the file has none (repeatable).")
     ] = None,
+    sheet: Annotated[str | None, typer.Option(help="The workbook's sheet to read (default: the widest table).")]
+    = None,
     concurrency: Annotated[int | None, typer.Option(help="Parallel station-posts (default: the CPO's).")] = None,
     backoff_base: Annotated[
         float, typer.Option(help="First retry delay after a transient failure (s).")] = WORKER_BACKOFF_BASE,
@@ -137,7 +139,7 @@ def push(
 
     try:
         summary = push_file(file=file, credentials=credentials, cpo_name=cpo, profile=profile,
-                            operators=operator_table(operators), constants=parse_settings(set_),
+                            operators=operator_table(operators), constants=parse_settings(set_), sheet=sheet,
                             concurrency=concurrency, yes=yes, replace_all=replace_all, actor=command_line_actor(),
                             say=lambda line: print(line, file=out, flush=True),
                             on_follow=progress, backoff_base=backoff_base, backoff_max=backoff_max)

@@ -90,6 +90,8 @@ class RawSheet:
     file_name: str
     sha256: str
     notes: list[str] = field(default_factory=list)
+    sheet: str | None = None  # the workbook's sheet read; None for a CSV
+    sheets: list[str] = field(default_factory=list)  # the workbook's visible sheets, to choose another
 
     @property
     def columns(self) -> list[str]:
@@ -97,8 +99,10 @@ class RawSheet:
         return [c for c in self.frame.columns if c != ROW]
 
 
-def read_sheet(data: bytes, file_name: str, *, max_bytes: int = MAX_BYTES, max_rows: int = MAX_ROWS) -> RawSheet:
-    """Read ``data`` (the file's bytes) into a RawSheet, or raise SheetError saying why not."""
+def read_sheet(data: bytes, file_name: str, *, max_bytes: int = MAX_BYTES, max_rows: int = MAX_ROWS,
+               sheet: str | None = None) -> RawSheet:
+    """Read ``data`` (the file's bytes) into a RawSheet, or raise SheetError saying why not; of a workbook,
+    ``sheet`` or else the sheet holding the widest table."""
     if not isinstance(data, bytes | bytearray | memoryview):
         raise SheetError(f"{file_name}: expected the file's bytes")
     data = bytes(data)
@@ -110,7 +114,7 @@ def read_sheet(data: bytes, file_name: str, *, max_bytes: int = MAX_BYTES, max_r
             "Split it into several files."
         )
     notes: list[str] = []
-    columns = _read_columns(data, file_name, max_rows, notes)
+    columns, chosen, sheets = _read_columns(data, file_name, max_rows, notes, sheet)
     frame, header_row = _table(columns, file_name, max_rows, notes)
     return RawSheet(
         frame=frame,
@@ -118,6 +122,8 @@ def read_sheet(data: bytes, file_name: str, *, max_bytes: int = MAX_BYTES, max_r
         file_name=file_name,
         sha256=hashlib.sha256(data).hexdigest(),
         notes=notes,
+        sheet=chosen,
+        sheets=sheets,
     )
 
 
@@ -128,18 +134,20 @@ def read_rows(data: bytes, file_name: str, *, max_bytes: int = MAX_BYTES, max_ro
         raise SheetError(f"{file_name} is empty.")
     if len(data) > max_bytes:
         raise SheetError(f"{file_name} is {_megabytes(len(data))}; files up to {_megabytes(max_bytes)} are accepted.")
-    columns = _read_columns(data, file_name, max_rows, [])
+    columns, _, _ = _read_columns(data, file_name, max_rows, [])
     return np.column_stack([cells.text for cells in columns]).tolist() if columns else []
 
 
-def _read_columns(data: bytes, file_name: str, max_rows: int, notes: list[str]) -> Columns:
+def _read_columns(data: bytes, file_name: str, max_rows: int, notes: list[str],
+                  sheet: str | None = None) -> tuple[Columns, str | None, list[str]]:
+    """The cells, and of a workbook the sheet read and its visible sheets."""
     kind = _kind(data, file_name)
     if kind == "csv":
-        columns = _read_csv(data, file_name, max_rows, notes)
+        columns, chosen, sheets = _read_csv(data, file_name, max_rows, notes), None, []
     else:
-        columns = _read_workbook(data, file_name, max_rows, notes, zipped=kind == "zip")
+        columns, chosen, sheets = _read_workbook(data, file_name, max_rows, notes, zipped=kind == "zip", sheet=sheet)
     _check_cells(columns, file_name)
-    return columns
+    return columns, chosen, sheets
 
 
 def _megabytes(size: int) -> str:
@@ -233,7 +241,8 @@ def _sheet_sizes(data: bytes, file_name: str, max_rows: int):
     return check
 
 
-def _read_workbook(data: bytes, file_name: str, max_rows: int, notes: list[str], *, zipped: bool) -> Columns:
+def _read_workbook(data: bytes, file_name: str, max_rows: int, notes: list[str], *, zipped: bool,
+                   sheet: str | None = None) -> tuple[Columns, str, list[str]]:
     from python_calamine import CalamineError, CalamineWorkbook
 
     if zipped:
@@ -244,16 +253,22 @@ def _read_workbook(data: bytes, file_name: str, max_rows: int, notes: list[str],
         visible = [
             m.name for m in workbook.sheets_metadata if str(getattr(m, "visible", "")).endswith("Visible")
         ] or workbook.sheet_names
-        chosen = None
-        for name in visible:
+        if sheet is not None and sheet not in visible:
+            raise SheetError(f"{file_name} has no sheet {sheet!r}; its sheets: "
+                             + ", ".join(repr(name) for name in visible) + ".")
+        # The sheet asked for, or the widest table: an instructions sheet placed first is a column of text.
+        chosen, with_data = None, []
+        for name in [sheet] if sheet is not None else visible:
             if zipped:
                 measure(name)  # before calamine builds the sheet, which it does at once
-            sheet = workbook.get_sheet_by_name(name)
-            if sheet.height and sheet.width:
-                chosen = sheet
-                break
+            candidate = workbook.get_sheet_by_name(name)
+            if candidate.height and candidate.width:
+                with_data.append(name)
+                if chosen is None or _table_size(candidate) > _table_size(chosen):
+                    chosen = candidate  # only the largest so far is kept: one big sheet in memory at a time
         if chosen is None:
-            raise SheetError(f"{file_name} holds no data: every sheet is empty.")
+            raise SheetError(f"{file_name}, sheet {sheet!r}, is empty." if sheet is not None else
+                             f"{file_name} holds no data: every sheet is empty.")
         if chosen.height > max_rows + HEADER_SEARCH_ROWS:  # an XLS, which is not measured before
             raise SheetError(
                 f"{file_name}, sheet {chosen.name!r}, has {chosen.height:,} rows; "
@@ -269,11 +284,16 @@ def _read_workbook(data: bytes, file_name: str, max_rows: int, notes: list[str],
         raise SheetError(f"{file_name} could not be read as a spreadsheet: {exc}.") from None
     except Exception as exc:  # calamine raises its own error types per format
         raise SheetError(f"{file_name} could not be read as a spreadsheet ({type(exc).__name__}: {exc}).") from None
-    others = len(visible) - 1
-    notes.append(
-        f"read sheet {chosen.name!r}" + (f" (the first with data; {others} other sheet(s) ignored)" if others else "")
-    )
-    return columns
+    others = [name for name in with_data if name != chosen.name]
+    notes.append(f"read sheet {chosen.name!r}" + (
+        ", as chosen" if sheet is not None else
+        f", the widest table (other sheets with data: {', '.join(repr(name) for name in others)})" if others else ""))
+    return columns, chosen.name, visible
+
+
+def _table_size(sheet) -> tuple[int, int]:  # noqa: ANN001
+    """A station table has many columns; instructions, a legend or the template's column notes have few."""
+    return sheet.width, sheet.height
 
 
 _BLOCK_ROWS = 20_000  # rows turned into text at a time, so the Python objects of every cell never exist at once

@@ -75,9 +75,10 @@ def input_fingerprint(data: bytes, file_name: str, **options: Any) -> str:
                        "code": _code_sha256()}, sort_keys=True, default=str)
 
 
-def read_file(data: bytes, file_name: str) -> RawSheet | LocationsFile:
-    """The file's table as text cells, or the OCPI Locations it holds; ``SheetError`` says why a file cannot be read."""
-    return read_locations(data, file_name) or read_sheet(data, file_name)
+def read_file(data: bytes, file_name: str, sheet: str | None = None) -> RawSheet | LocationsFile:
+    """The file's table as text cells (of a workbook, ``sheet`` or the widest table), or the OCPI Locations it
+    holds; ``SheetError`` says why a file cannot be read."""
+    return read_locations(data, file_name) or read_sheet(data, file_name, sheet=sheet)
 
 
 def _operator_ids(session: Session | None, actor: Actor | None, cpo_id: int | None) -> list[str]:
@@ -222,10 +223,11 @@ def import_file(
     full_upload: bool = True,
     raw: RawSheet | LocationsFile | None = None,
     mapped: MappedSheet | None = None,
+    sheet: str | None = None,
 ) -> ImportResult:
     """Read, map, validate and (with ``keep`` and a CPO) store one file; ``raw`` and ``mapped``, when
     given, are this file already read and mapped for this CPO, and are not done again."""
-    raw = raw or read_file(data, file_name)
+    raw = raw or read_file(data, file_name, sheet)
     mapped = mapped or map_sheet(session, actor=actor, cpo_id=cpo_id, raw=raw, profile=profile,
                                  operators=operators, constants=constants)
     validation = check(session, actor=actor, cpo_id=cpo_id, frame=mapped.frame, mapping_issues=mapped.issues)

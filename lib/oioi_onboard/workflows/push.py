@@ -361,6 +361,7 @@ def push_file(
     profile: str | None = None,
     operators: dict[str, str] | None = None,
     constants: dict[str, str] | None = None,
+    sheet: str | None = None,
     concurrency: int | None = None,
     yes: bool = False,
     replace_all: bool = False,
@@ -385,8 +386,8 @@ def push_file(
         with ExitStack() as lock:  # the CPO's push lock, from the import to the summary
             summary, cpo_id, import_id, partner = _import_and_queue(
                 file, credentials=credentials, cpo_name=cpo_name, profile=profile, operators=operators,
-                constants=constants, concurrency=concurrency, yes=yes, replace_all=replace_all, actor=actor,
-                db_url=db_url, say=say, lock=lock)
+                constants=constants, sheet=sheet, concurrency=concurrency, yes=yes, replace_all=replace_all,
+                actor=actor, db_url=db_url, say=say, lock=lock)
             # The file's frames are gone with _import_and_queue's frame: sending 50,000 stations keeps only the
             # queue.
             return follow_push(summary, db_url=db_url, cpo_id=cpo_id, import_id=import_id, partner=partner,
@@ -409,8 +410,8 @@ def _early_sending_process(file: Path, worker_options: dict[str, Any]) -> Sendin
 
 
 def _import_and_queue(file: Path, *, credentials: Credentials, cpo_name: str | None, profile: str | None,
-                      operators: dict[str, str] | None, constants: dict[str, str] | None, concurrency: int | None,
-                      yes: bool, replace_all: bool, actor: Actor, db_url: str | None,
+                      operators: dict[str, str] | None, constants: dict[str, str] | None, sheet: str | None,
+                      concurrency: int | None, yes: bool, replace_all: bool, actor: Actor, db_url: str | None,
                       say: Callable[[str], None], lock: ExitStack) -> tuple[PushSummary, int, int, str]:
     """Read and map the file once, register or update its CPO, take its push lock (held until ``lock``
     closes), then validate, store and queue it: storing and queueing are one transaction, so a push
@@ -420,7 +421,7 @@ def _import_and_queue(file: Path, *, credentials: Credentials, cpo_name: str | N
     except OSError as error:
         raise UserError(f"{file} cannot be read: {error.strerror or error}") from None
     options = {"profile": profile, "operators": operators, "constants": constants}
-    inputs = input_fingerprint(data, file.name, cpo=cpo_name, **options)
+    inputs = input_fingerprint(data, file.name, cpo=cpo_name, sheet=sheet, **options)
     repeated = _queue_repeat(inputs, credentials=credentials, cpo_name=cpo_name,
                              concurrency=concurrency, yes=yes, replace_all=replace_all, actor=actor, db_url=db_url,
                              say=say, lock=lock)
@@ -429,7 +430,7 @@ def _import_and_queue(file: Path, *, credentials: Credentials, cpo_name: str | N
     with session_scope(db_url) as session:
         known = session.execute(select(Cpo.id).where(Cpo.name == cpo_name)).scalars().first() if cpo_name else None
         # Mapped first to learn the operator ids (a new CPO is registered with them) ...
-        raw = read_file(data, file.name)
+        raw = read_file(data, file.name, sheet)
         mapped = map_sheet(session if known else None, actor=actor, cpo_id=known, raw=raw, **options)
         operator_ids = _file_operator_ids(mapped.frame)
         found = _find_cpo(session, name=cpo_name, operator_ids=operator_ids)
