@@ -113,6 +113,14 @@ def test_a_total_line_under_the_table_is_left_out_and_said(footer):
         assert any(n.startswith("row 5 left out: a total line") and footer[0] in n for n in raw.notes), raw.notes
 
 
+def test_a_note_under_the_table_is_left_out_and_said():
+    rows = [HEADER, ["Markt", "Hauptstr.", "1", "68159", "Mannheim", "49.48", "8.46", "Typ 2", "22"],
+            ["", "", "", "", "", "", "", "", ""], ["Stan na dzień 01.12.2026"]]
+    raw = read_sheet(xlsx_bytes(rows), "notes.xlsx")
+    assert raw.frame[ROW].tolist() == [2]
+    assert "row 4 left out: a note ('Stan na dzień 01.12.2026'), not a station" in raw.notes
+
+
 @pytest.mark.parametrize("last", [["Total Energies Milano", "Via Roma", "3", "20121", "Milano", "45.4", "9.1", "CCS",
                                    "50"], ["Totale: 25 stazioni", "Via Roma"], ["Summe 3"] + ["x"] * 8])
 def test_a_last_row_that_only_looks_like_a_total_is_kept(last):

@@ -686,15 +686,19 @@ _TOTAL = re.compile(
 _FOOTER_SEARCH_ROWS = 3
 
 
-def _footer_rows(columns: Columns, keep: list[int], positions: np.ndarray) -> list[tuple[int, str]]:
-    """The last rows of the table that are total lines, as (row in the file, its label), last row first: the
-    first filled cell names a total and the other filled cells hold numbers only (counts, sums)."""
+def _footer_rows(columns: Columns, keep: list[int], positions: np.ndarray) -> list[tuple[int, str, str]]:
+    """The last rows of the table that are no stations, as (row in the file, its text, what it is), last row
+    first: a total line (the first filled cell names a total, the others hold numbers only) or a note (one cell
+    of text under a table of several columns: "Stan na dzień 01.12.2026", "Source: ...")."""
     footers = []
     for position in positions[::-1][:_FOOTER_SEARCH_ROWS]:
         filled = [text for i in keep if (text := columns[i].text[position])]
-        if not (filled and _TOTAL.match(filled[0]) and all(_NUMBERISH.match(text) for text in filled[1:])):
+        if filled and _TOTAL.match(filled[0]) and all(_NUMBERISH.match(text) for text in filled[1:]):
+            footers.append((int(position) + 1, filled[0], "a total line"))
+        elif len(filled) == 1 and len(keep) >= 3 and not _NUMBERISH.match(filled[0]):
+            footers.append((int(position) + 1, filled[0], "a note"))
+        else:
             break
-        footers.append((int(position) + 1, filled[0]))
     return footers
 
 
@@ -745,8 +749,8 @@ def _table(columns: Columns, file_name: str, max_rows: int, notes: list[str]):
     footers = _footer_rows(columns, keep, positions)
     if footers:
         positions = positions[:-len(footers)]
-        for row, text in footers:
-            notes.append(f"row {row} left out: a total line ({untrusted.shown(text)}), not a station")
+        for row, text, kind in footers:
+            notes.append(f"row {row} left out: {kind} ({untrusted.shown(text)}), not a station")
     if len(positions) > max_rows:
         raise SheetError(
             f"{file_name} has {len(positions):,} data rows; up to {max_rows:,} rows are accepted. "
