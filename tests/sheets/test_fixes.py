@@ -20,3 +20,20 @@ def test_swapping_coordinates_takes_the_named_rows_and_their_stations_other_rows
     assert fixed["latitude"].tolist() == ["49.48", "49.48", "49.48", "49.49", "48.7", "9.1"]
     assert fixed["longitude"].tolist() == ["8.46", "8.46", "8.46", "8.47", "9.1", "48.7"]
     assert frame["latitude"].tolist()[0] == "8.46"  # the frame given is left as it was
+
+
+def test_a_typed_value_is_read_as_the_mapping_reads_the_files_own():
+    """'Typ 2' is accepted in the file: typed into a fix it must not become an unknown connector type."""
+    from oioi_onboard.sheets.fixes import apply_edits, replace_value
+    from oioi_onboard.sheets.validate import validate
+    from oioi_onboard.testing.sheets import set_row, valid_frame
+
+    frame = set_row(valid_frame(), 10, connector_type="", is_open_24="")
+    fixed, count = replace_value(frame, "connector_type", "", "Typ 2")
+    assert count == 1 and fixed.loc[fixed[ROW] == 10, "connector_type"].tolist() == ["Type2"]
+    edited = fixed.loc[fixed[ROW] == 10].assign(is_open_24="tak", country="Polska")
+    fixed = apply_edits(fixed, edited)
+    assert fixed.loc[fixed[ROW] == 10, ["is_open_24", "country"]].values.tolist() == [["true", "PL"]]
+    assert "connector_type" not in set(validate(fixed).issues["rule"])
+    # Other columns keep what was typed, as the file's own values would be.
+    assert apply_edits(fixed, edited.assign(station_name="Typ 2"))["station_name"].tolist().count("Typ 2") == 1
