@@ -89,3 +89,12 @@ def test_imports_inside_functions_and_relative_ones_make_edges(tmp_path):
                      "pkg.top": {"pkg.sub", "pkg.sub.leaf"}}
     assert find_cycle(graph) == ["pkg.sub", "pkg.sub.leaf", "pkg.top", "pkg.sub"]
     assert find_cycle({"a": {"b"}, "b": set(), "c": {"a", "b"}}) is None
+
+
+def test_the_uploader_says_the_importers_own_size_limit():
+    import tomllib
+
+    from oioi_onboard.sheets.reader import MAX_BYTES
+
+    config = tomllib.loads((Path(__file__).resolve().parents[1] / ".streamlit" / "config.toml").read_text())
+    assert config["server"]["maxUploadSize"] * 1_000_000 == MAX_BYTES
