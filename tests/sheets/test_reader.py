@@ -314,7 +314,7 @@ def test_the_sheet_with_the_widest_table_is_read_not_the_instructions_before_it(
 def test_a_sheet_chosen_by_name_is_read_and_an_unknown_one_is_refused_naming_the_others():
     raw = read_sheet(instructions_first_xlsx(), "stacje.xlsx", sheet="Instrukcja")
     assert raw.sheet == "Instrukcja" and raw.columns == ["Wypełnij arkusz Stacje."]
-    assert "read sheet 'Instrukcja', as chosen" in raw.notes
+    assert "read sheet 'Instrukcja', as chosen" in raw.notes and "3 data rows, 1 column" in raw.notes
     with pytest.raises(SheetError, match=r"stacje.xlsx has no sheet 'Arkusz1'; its sheets: 'Instrukcja', 'Stacje'\."):
         read_sheet(instructions_first_xlsx(), "stacje.xlsx", sheet="Arkusz1")
 

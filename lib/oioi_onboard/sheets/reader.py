@@ -765,5 +765,6 @@ def _table(columns: Columns, file_name: str, max_rows: int, notes: list[str]):
     table[ROW] = pd.Series((positions + 1).astype("int64"))
     # copy=False: one block per column, not one object block stacked (a copy of every cell) at once.
     frame = pd.DataFrame(table, copy=False)
-    notes.append(f"{len(frame):,} data rows, {len(names)} columns")
+    notes.append(f"{len(frame):,} data row{'' if len(frame) == 1 else 's'}, "
+                 f"{len(names)} column{'' if len(names) == 1 else 's'}")
     return frame, header_row
