@@ -116,7 +116,8 @@ def edit_cell(page: Page, editor: Locator, *, row: int, column: int, value: str)
     text.wait_for()
     text.fill(value)
     text.press("Enter")
-    cell = editor.locator(f'[data-testid="glide-cell-{column}-{row}"]')
+    # The grid's first column holds the boxes that select rows to delete (num_rows="delete").
+    cell = editor.locator(f'[data-testid="glide-cell-{column + 1}-{row}"]')
     expect(cell).to_have_text(value)
     page.wait_for_timeout(1500)  # the editor sends its edits after a short debounce
     settle(page)

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session
 
 from ..errors import NotFound, UserError
@@ -443,8 +443,12 @@ def _import_and_queue(file: Path, *, credentials: Credentials, cpo_name: str | N
                                                         operator_ids=operator_ids, given=credentials,
                                                         concurrency=concurrency, say=say)
                 cpo_id, prepared = cpo.id, partner
-        except (IntegrityError, RegistrationError):
-            # The same push, started at the same moment, may have registered it first: push with that one.
+        except (IntegrityError, RegistrationError, OperationalError) as error:
+            # The same push, started at the same moment, may have registered it first: push with that one. On
+            # SQLite its commit can also make this transaction's upgrade from reading to writing fail at once
+            # ("database is locked" without waiting: the snapshot read is stale), not only its unique names.
+            if isinstance(error, OperationalError) and "locked" not in str(error):
+                raise
             with session_scope(db_url) as session:
                 found = _find_cpo(session, name=cpo_name, operator_ids=operator_ids)
             if found is None:
