@@ -7,7 +7,7 @@ person may see (``oioi_onboard.store.auth``).
 """
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import streamlit as st
@@ -165,7 +165,9 @@ def is_signed_in() -> bool:
 def current_actor() -> Actor:
     """The signed-in person; shows the sign-in form and stops the page while there is none."""
     if oidc_configured():
-        return _oidc_actor()
+        actor = _oidc_actor()
+        _carry_cpo_choice(actor)
+        return actor
     name = st.session_state.get(SESSION_USER) or _user_from_cookie()
     if name:
         # Read again on every run: a deactivated user or changed role takes effect at once.
@@ -173,11 +175,27 @@ def current_actor() -> Actor:
             actor = actor_for_user(session, name=name)
         if actor is not None:
             st.session_state[SESSION_USER] = actor.name
+            _carry_cpo_choice(actor)
             return actor
         st.session_state.pop(SESSION_USER, None)
     write_session_cookie()
     _login_form()
     raise AssertionError("unreachable: _login_form stops the script")
+
+
+@st.cache_resource(show_spinner=False)
+def _chosen_cpos() -> dict[str, int]:
+    """user name -> the CPO chosen last, so a new browser session (a reload, a page opened from its address)
+    starts on it, not on the CPO an import draft was made for."""
+    return {}
+
+
+def _carry_cpo_choice(actor: Actor) -> None:
+    chosen = _chosen_cpos()
+    if "selected_cpo" in st.session_state:
+        chosen[actor.name] = st.session_state["selected_cpo"]
+    elif actor.name in chosen:
+        st.session_state["selected_cpo"] = chosen[actor.name]
 
 
 def require_role(*roles: Role) -> Actor:
@@ -265,8 +283,9 @@ def errors_shown(prefix: str = "") -> Iterator[None]:
         show_error(error, prefix)
 
 
-def choose_cpo(cpos: list, *, key: str, label: str = "CPO") -> int:
-    """A CPO picker that remembers the choice across pages and visits (widgets forget theirs)."""
+def choose_cpo(cpos: list, *, key: str, label: str = "CPO", on_change: Callable[[], None] | None = None) -> int:
+    """A CPO picker that remembers the choice across pages and visits (widgets forget theirs); ``on_change``
+    runs when the person picks another CPO here."""
     names = {cpo.id: cpo.name for cpo in cpos}
     ids = list(names)
     remembered = st.session_state.get("selected_cpo")
@@ -279,6 +298,8 @@ def choose_cpo(cpos: list, *, key: str, label: str = "CPO") -> int:
 
     def remember() -> None:
         st.session_state["selected_cpo"] = st.session_state[key]
+        if on_change:
+            on_change()
 
     chosen = st.selectbox(label, ids, format_func=names.get, key=key, on_change=remember)
     st.session_state["selected_cpo"] = chosen

@@ -52,7 +52,8 @@ NOT_MAPPED = "— not in the file —"
 _SCOPED = ("import_profile", "import_operators", "import_map_", "import_operator_id", "import_fix_",
            "import_editor_", "import_only_problems", "import_every_station", "import_done", "import_saved_profile",
            WORK)
-_REMEMBERED = {"import_cpo", "import_profile", "import_operator_id"}  # restored after a reload, with import_map_*
+# Restored after a reload, with import_map_*. Not the CPO: the one chosen last, on any page, is shown (common).
+_REMEMBERED = {"import_profile", "import_operator_id"}
 
 actor = require_role(Role.ADMIN, Role.PARTNER_MANAGER, Role.CPO_STAFF)
 state = st.session_state
@@ -67,7 +68,7 @@ def _drafts() -> dict[str, dict]:
 draft = _drafts().setdefault(actor.name, {})
 if UPLOAD not in state and draft.get("upload"):
     state[UPLOAD] = draft["upload"]
-    state.update(draft.get("choices", {}))  # the CPO and the mapping chosen for the file
+    state.update(draft.get("choices", {}))  # the mapping chosen for the file
     if draft.get("work"):
         state[WORK] = draft["work"]
         state[SCOPE] = draft["work"]["key"][::2]  # (file hash, CPO) of the work -> its scope
@@ -86,7 +87,14 @@ with db_session() as session:
 if not cpos:
     st.info("There is no CPO you may import stations for. Register one on the CPOs page first.")
     st.stop()
-cpo_id = choose_cpo(cpos, key="import_cpo")
+
+
+def _file_now_for_chosen_cpo() -> None:
+    if upload := state.get(UPLOAD):  # another CPO picked beside the file: the file is now that CPO's
+        upload["cpo_id"] = state["import_cpo"]
+
+
+cpo_id = choose_cpo(cpos, key="import_cpo", on_change=_file_now_for_chosen_cpo)
 show_steps(actor, cpo_id, here=("import", "fix"), key="import")
 
 with st.expander("Template: the layout this importer knows best"):
@@ -104,7 +112,7 @@ uploaded = st.file_uploader("Station file", type=["csv", "tsv", "txt", "xlsx", "
                             key="import_file")
 if uploaded is not None and state.get("import_file_id") != uploaded.file_id:
     state["import_file_id"] = uploaded.file_id
-    state[UPLOAD] = {"name": uploaded.name, "data": uploaded.getvalue()}
+    state[UPLOAD] = {"name": uploaded.name, "data": uploaded.getvalue(), "cpo_id": cpo_id}
 pull_source(actor, cpo_id, UPLOAD)
 upload = state.get(UPLOAD)
 if not upload:
@@ -114,7 +122,14 @@ if "sha256" not in upload:  # hashed once per file, not on every rerun
 # A workbook's other sheet is another table: it keys the caches and the choices as another file would.
 file_sha256 = upload["sha256"] + (f":{upload['sheet']}" if upload.get("sheet") else "")
 draft["upload"] = upload
-if uploaded is None and not upload.get("ocpi"):
+upload.setdefault("cpo_id", cpo_id)
+if upload["cpo_id"] != cpo_id and upload["cpo_id"] in {c.id for c in cpos}:
+    # A CPO chosen on another page, or before a reload: the file stays, but never silently, as accepting it
+    # stores its stations for the CPO shown above.
+    uploaded_for = next(c.name for c in cpos if c.id == upload["cpo_id"])
+    st.warning(plain(f"{upload['name']} was uploaded for {uploaded_for}; it is checked here for the CPO chosen "
+                     f"above. Upload another file to replace it, or choose {uploaded_for} again."))
+elif uploaded is None and not upload.get("ocpi"):
     st.caption(plain(f"Working on {upload['name']}, uploaded earlier. Upload another file to replace it."))
 
 # Another CPO or another file: its mapping choice, fix form, editor and messages start clean.

@@ -155,6 +155,38 @@ def test_a_reload_finds_the_file_the_choices_and_the_fixes(user):
     assert "field_not_mapped" not in set(restored.issues["rule"])  # the fix is still there
 
 
+def test_a_new_session_shows_the_cpo_chosen_last_and_says_whose_file_is_on_screen(user):
+    """A page opened from its address is a new browser session: it must start on the CPO chosen last on any
+    page, not on the one the import draft was made for, and say that the file on screen was uploaded for
+    another CPO before it is accepted for this one."""
+    alpha, bravo = _cpo_id("Alpha"), _cpo_id("Bravo")
+    app = _open(user)
+    app = app.selectbox(key="import_cpo").set_value(alpha).run()
+    app = _upload(app, "alpha.csv", DEMO.read_bytes())
+    assert app.session_state["import_upload"]["cpo_id"] == alpha
+    assert not app.warning
+
+    push = AppTest.from_file(str(ROOT / "app" / "pages" / "push.py"), default_timeout=60)
+    push.session_state["oioi_user"] = user
+    push = push.run()
+    push = push.selectbox(key="push_cpo").set_value(bravo).run()
+    assert not push.exception, push.exception
+
+    again = _open(user)  # the import page typed into the address bar: a new session, with the draft restored
+    assert not again.exception, again.exception
+    assert again.selectbox(key="import_cpo").value == bravo
+    assert any("alpha.csv was uploaded for Alpha; it is checked here for the CPO chosen above" in w.value
+               for w in again.warning)
+    assert again.session_state["import_work"]["key"][2] == bravo
+
+    again = again.selectbox(key="import_cpo").set_value(alpha).run()
+    assert not any("was uploaded for" in w.value for w in again.warning)
+    # Another CPO picked here, beside the file, is a choice made with the file in view: the file is now its.
+    again = again.selectbox(key="import_cpo").set_value(bravo).run()
+    assert not any("was uploaded for" in w.value for w in again.warning)
+    assert again.session_state["import_upload"]["cpo_id"] == bravo
+
+
 def test_the_cpos_defaults_fill_what_the_file_lacks_and_say_so(user):
     from oioi_onboard.store.registry import update_cpo
 
