@@ -35,5 +35,11 @@ def test_a_typed_value_is_read_as_the_mapping_reads_the_files_own():
     fixed = apply_edits(fixed, edited)
     assert fixed.loc[fixed[ROW] == 10, ["is_open_24", "country"]].values.tolist() == [["true", "PL"]]
     assert "connector_type" not in set(validate(fixed).issues["rule"])
+    # The mapping's own readers, not a copy of some of them: '24/7' means open all day, a decimal comma is a point.
+    edited = fixed.loc[fixed[ROW] == 10].assign(is_open_24="24/7", latitude="49,4875", speed_kw="22,5")
+    typed = apply_edits(fixed, edited).loc[fixed[ROW] == 10, ["is_open_24", "latitude", "speed_kw"]]
+    assert typed.values.tolist() == [["true", "49.4875", "22.5"]]
+    replaced, count = replace_value(fixed, "is_open_24", "false", "rund um die Uhr")
+    assert count and replaced["is_open_24"].eq("true").all()
     # Other columns keep what was typed, as the file's own values would be.
     assert apply_edits(fixed, edited.assign(station_name="Typ 2"))["station_name"].tolist().count("Typ 2") == 1

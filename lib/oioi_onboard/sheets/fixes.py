@@ -4,27 +4,10 @@ exchanged (the import page's "Fix" section)."""
 
 import pandas as pd
 
-from . import aliases
-from .canonical import BOOLEAN_NAMES, ROW
-from .countries import country_code
-from .factorize import by_value
+from .canonical import ROW
+from .mapping import read_cell, read_cells
 
-__all__ = ["apply_edits", "replace_value", "swap_coordinates", "as_the_mapping_reads"]
-
-
-_READ = {"connector_type", "country", *BOOLEAN_NAMES}  # the columns whose values the mapping rewrites
-
-
-def as_the_mapping_reads(column: str, value: str) -> str:
-    """A value a person types, in the form the mapping gives the file's own values: 'Typ 2' is Type2 and 'tak'
-    is true in a fix as in the file."""
-    if column == "connector_type":
-        return aliases.connector_type(value)
-    if column in BOOLEAN_NAMES:
-        return aliases.boolean_text(value)
-    if column == "country":
-        return country_code(value)
-    return value
+__all__ = ["apply_edits", "replace_value", "swap_coordinates"]
 
 
 def apply_edits(frame: pd.DataFrame, edited: pd.DataFrame, shown: pd.Index | None = None) -> pd.DataFrame:
@@ -36,8 +19,8 @@ def apply_edits(frame: pd.DataFrame, edited: pd.DataFrame, shown: pd.Index | Non
     columns = [c for c in edited.columns if c in frame.columns and c != ROW]
     if len(edited) and columns:
         values = edited[columns].astype("str").fillna("")
-        for column in set(columns) & _READ:
-            values[column] = by_value(values[column], lambda value, column=column: as_the_mapping_reads(column, value))
+        for column in columns:
+            values[column] = read_cells(column, values[column])
         frame.loc[values.index, columns] = values
     return frame
 
@@ -48,7 +31,7 @@ def replace_value(frame: pd.DataFrame, column: str, old: str, new: str) -> tuple
         raise KeyError(f"no column {column!r} to fix")
     hit = frame[column].str.strip() == old.strip()
     frame = frame.copy()
-    frame.loc[hit, column] = as_the_mapping_reads(column, new)
+    frame.loc[hit, column] = read_cell(column, new)
     return frame, int(hit.sum())
 
 

@@ -39,6 +39,8 @@ __all__ = [
     "CONNECTOR_FIELDS",
     "GENERATED_FIELDS",
     "COORDINATE_PAIR",
+    "read_cell",
+    "read_cells",
 ]
 
 CONNECTOR_FIELDS = ["evse_id", "connector_type", "speed_kw"]
@@ -198,8 +200,8 @@ def _parts(values: pd.Series, function, width: int) -> list[pd.Series]:
     return [pd.Series(table[codes, k], index=values.index, dtype=object) for k in range(width)]
 
 
-def _decimal(values: pd.Series) -> pd.Series:
-    return by_value(values, lambda v: _DECIMAL_COMMA.sub(r"\1.\2", v) if "," in v else v)
+def _decimal_text(value: str) -> str:
+    return _DECIMAL_COMMA.sub(r"\1.\2", value) if "," in value else value
 
 
 def _split(values: pd.Series, pattern: re.Pattern, first: str, second: str) -> tuple[pd.Series, pd.Series, pd.Series]:
@@ -343,7 +345,7 @@ def _station_part(raw: RawSheet, mapping: Mapping, issues: list[pd.DataFrame]) -
     if names_only:
         issues.append(_operator_name_issues(names, out["cpo_id"], rows, mapping.operator_column))
 
-    out["country"] = by_value(out["country"], country_code)
+    out["country"] = read_cells("country", out["country"])
     if mapping.can_infer_country:
         out["country"] = infer_country(out, evse, raw.header_row, issues)
 
@@ -412,11 +414,8 @@ def _station_part(raw: RawSheet, mapping: Mapping, issues: list[pd.DataFrame]) -
 
     if names_only:
         out["station_name"] = out["station_name"].where(out["station_name"] != "", names)
-    for name in ("latitude", "longitude"):
-        out[name] = _decimal(out[name])
-    out["is_open_24"] = by_value(out["is_open_24"], _open_24_text)
-    for name in BOOLEAN_NAMES:
-        out[name] = by_value(out[name], aliases.boolean_text)
+    for name in ("latitude", "longitude", *BOOLEAN_NAMES):
+        out[name] = read_cells(name, out[name])
     return out
 
 
@@ -437,7 +436,28 @@ def _without_placeholders(ids: pd.Series, rows: pd.Series, name: str, issues: li
 
 def _open_24_text(value: str) -> str:
     """'24/7', '24h', 'rund um die Uhr' in a yes/no column mean yes."""
-    return "true" if value and split_hours(value) == ("true", "") else value
+    return aliases.boolean_text("true" if value and split_hours(value) == ("true", "") else value)
+
+
+# How the mapping reads one cell of a field whose values it normalises; fields not named are read as found.
+_CELL_READERS = {
+    "latitude": _decimal_text, "longitude": _decimal_text, "speed_kw": _decimal_text,
+    "country": country_code, "connector_type": aliases.connector_type,
+    **{name: aliases.boolean_text for name in BOOLEAN_NAMES}, "is_open_24": _open_24_text,
+}
+
+
+def read_cell(name: str, value: str) -> str:
+    """One value of the field ``name`` as the mapping reads the file's own: 'Typ 2' is Type2, 'tak' is true,
+    '49,48' is 49.48, so a value a person types in a fix counts as the same words in the file would."""
+    reader = _CELL_READERS.get(name)
+    return reader(value) if reader else value
+
+
+def read_cells(name: str, values: pd.Series) -> pd.Series:
+    """``read_cell`` over a column (each distinct value read once)."""
+    reader = _CELL_READERS.get(name)
+    return by_value(values, reader) if reader else values
 
 
 # --- connectors ---------------------------------------------------------------------------
@@ -572,7 +592,7 @@ def _connector_part(raw: RawSheet, mapping: Mapping, issues: list[pd.DataFrame])
         # "AC Steckdose Typ 2, AC Kupplung Typ 2" (a socket and a cable) is one
         # Type2 connector to OIOI, which has no word for the difference.
         frame = frame.drop_duplicates(["_src", "_slot", "connector_type"]).reset_index(drop=True)
-    frame["speed_kw"] = _decimal(frame["speed_kw"])
+    frame["speed_kw"] = read_cells("speed_kw", frame["speed_kw"])
     return frame
 
 
