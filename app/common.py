@@ -30,6 +30,7 @@ from oioi_onboard.store import (
     session_token,
     session_user,
 )
+from oioi_onboard.wording import counted  # noqa: F401 - for the pages too
 
 SESSION_USER = "oioi_user"  # st.session_state key: the signed-in local user's name
 SESSION_COOKIE = "oioi_session"  # a signed, expiring token: a reload keeps the user signed in
@@ -256,11 +257,6 @@ _MARKDOWN_SPECIALS = re.compile(r"([\\`*_\[\]<>#~$|])")
 def plain(text: object) -> str:
     """``text`` escaped for Streamlit's markdown, so ``DE*8PS, DE*ABC`` is not shown in italics."""
     return _MARKDOWN_SPECIALS.sub(r"\\\1", str(text))
-
-
-def counted(n: int, noun: str) -> str:
-    """``1 station``, ``2,000 stations``: a count with its noun."""
-    return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
 def show_field_error(errors: dict[str, str], field: str) -> None:

@@ -25,6 +25,7 @@ from pydeck.bindings.json_tools import default_serialize
 
 from components.basemap import deck_style, under
 from components.live_map_layers import MAP_WIDTH_PX, CompactDeck, fit_view
+from oioi_onboard.wording import counted
 
 STATE_COLOURS: dict[str, tuple[int, int, int]] = {
     "ok": (0, 114, 178),  # blue
@@ -172,7 +173,7 @@ def render_station_map(points: pd.DataFrame, *, key: str | None = None, every_st
     if len(away):
         place, beside = st.columns([3, 1])
         width = MAP_WIDTH_PX * 3 // 4  # the map's column
-        beside.caption(f"{len(away):,} station(s) not on the map: their position lies outside their country "
+        beside.caption(f"{counted(len(away), 'station')} not on the map: their position lies outside their country "
                        "(or outside latitude -90..90, longitude -180..180). Fix them above.")
         beside.dataframe(away[["station_id", "name", "latitude", "longitude"]], hide_index=True)
     deck = _cached_deck(key, shown, every_station, width) if key else station_deck(shown, every_station, width)

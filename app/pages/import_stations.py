@@ -287,7 +287,9 @@ def _validate(frame: pd.DataFrame, mapping_issues: pd.DataFrame, description: li
     state["import_revision"] = state.get("import_revision", 0) + 1
     state[WORK] = draft["work"] = {
         "key": source_key, "validation": validation, "mapping_issues": mapping_issues, "description": description,
-        "points": station_points(validation), "revision": state["import_revision"],
+        "points": (points := station_points(validation)), "revision": state["import_revision"],
+        # Stations without coordinates that are numbers: named under the map, worked out once per validation.
+        "off_map": [s for s in validation.station_state.index.difference(points["station_id"]) if s],
         # The map cache is shared by every session: its key must name this exact validation.
         "map_key": uuid.uuid4().hex,
     }
@@ -397,8 +399,7 @@ st.subheader("Map preview")
 points = work["points"]
 every = st.toggle("Every station (slower with many stations)", value=False, key="import_every_station")
 render_station_map(points, key=work["map_key"], every_station=every)
-off_map = [station_id for station_id in validation.station_state.index.difference(points["station_id"]) if station_id]
-if off_map:
+if off_map := work.get("off_map"):
     named = ", ".join(off_map[:5]) + (f" and {len(off_map) - 5:,} more" if len(off_map) > 5 else "")
     st.caption(plain(f"Not on the map, without coordinates that are numbers: {counted(len(off_map), 'station')} "
                      f"({named})."))

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from common import choose_cpo, current_actor, db_session, plain, show_error
+from common import choose_cpo, counted, current_actor, db_session, plain, show_error
 from components.steps import show_steps
 from oioi_onboard.errors import OnboardError
 from oioi_onboard.store import connection, queries
@@ -50,7 +50,7 @@ if readiness:
 def enqueue(cpo_id: int, dry_run: bool, stations: int = 0) -> None:
     doing = "Planning a dry run of" if dry_run else "Queuing"
     try:
-        with st.spinner(f"{doing} {stations:,} station(s)…", show_time=True), db_session() as session:
+        with st.spinner(f"{doing} {counted(stations, 'station')}…", show_time=True), db_session() as session:
             _, run = start_push(session, actor=actor, cpo_id=cpo_id, dry_run=dry_run,
                                 confirm_deletions=state.get("push_confirm_deletions", False),
                                 confirm_connector_changes=state.get("push_confirm_connectors", False),
@@ -60,9 +60,11 @@ def enqueue(cpo_id: int, dry_run: bool, stations: int = 0) -> None:
         state["push_outcome"] = ("error", plain(str(error)))
         return
     if dry_run:
-        state["push_outcome"] = ("info", f"Dry run {run_id}: {total} request(s) would be sent; nothing was queued.")
+        state["push_outcome"] = ("info",
+                                 f"Dry run {run_id}: {counted(total, 'request')} would be sent; nothing was queued.")
     else:
-        state["push_outcome"] = ("success", f"Run {run_id}: {total} request(s) queued; the worker is sending them.")
+        state["push_outcome"] = ("success",
+                                 f"Run {run_id}: {counted(total, 'request')} queued; the worker is sending them.")
 
 
 # --- what will be sent ----------------------------------------------------------------------
@@ -91,7 +93,7 @@ if waiting:
         for body in plan.requests(session, shown):
             st.json(body, expanded=False)
 elif plan.queued:
-    st.caption(f"Every change is queued ({len(plan.queued)} station(s)); the worker is sending them.")
+    st.caption(f"Every change is queued ({counted(len(plan.queued), 'station')}); the worker is sending them.")
 else:
     st.success("Nothing to push: the endpoint holds every stored station as it is.")
 
@@ -103,11 +105,11 @@ if replacing:
                 key="push_replace_all")
 if needs.get("deleted"):
     st.checkbox(
-        f"Delete {needs['deleted']} station(s) at the endpoint (removed here or missing from the latest full "
+        f"Delete {counted(needs['deleted'], 'station')} at the endpoint (removed here or missing from the latest full "
         "upload; sent as \"deleted\": true)", key="push_confirm_deletions")
 if needs.get("connectors_changed"):
     st.checkbox(
-        f"Replace {needs['connectors_changed']} station(s) whose connectors changed: the protocol forbids "
+        f"Replace {counted(needs['connectors_changed'], 'station')} whose connectors changed: the protocol forbids "
         "changing connectors, so each is soft-deleted and pushed under a new station id", key="push_confirm_connectors")
 
 untested_confirmed = not readiness or st.checkbox(

@@ -136,7 +136,7 @@ def test_connector_change_waits_for_confirmation_on_the_page(sandbox, cpo_id, wo
     assert sum(sandbox.stats()["station_accepts"].values()) == 30  # nothing was sent
     app.checkbox(key="push_confirm_connectors").check().run()
     app.button(key="push_go").click().run()
-    assert "2 request(s) queued" in said(app)
+    assert "2 requests queued" in said(app)
     wait_for(app, lambda a: "2 of 2 done, 2 acknowledged" in progress_text(a))
     held = {s["station_id"]: s["deleted"] for s in sandbox.stations()}
     assert held["DE*8PS*S000005"] is True and held["DE*8PS*S000005-2"] is False
@@ -161,7 +161,7 @@ def test_a_push_that_would_replace_every_station_is_refused_until_replace_all_is
         assert session.execute(select(func.count()).select_from(Outbox)).scalar_one() == 0
     app.checkbox(key="push_replace_all").check().run()
     app.button(key="push_go").click().run()
-    assert "60 request(s) queued" in said(app)
+    assert "60 requests queued" in said(app)
 
 
 def test_resuming_a_paused_queue_is_audited_once_by_the_library(cpo_id):
@@ -204,4 +204,4 @@ def test_push_is_refused_with_whose_push_runs_while_a_command_line_push_holds_th
     with session_scope() as session:
         release_push_lock(session, cpo_id=cpo_id, holder=holder)
     app.button(key="push_go").click().run()
-    assert "30 request(s) queued" in said(app)
+    assert "30 requests queued" in said(app)

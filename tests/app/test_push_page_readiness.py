@@ -56,4 +56,4 @@ def test_push_waits_for_a_confirmation_until_the_connection_test_passes(db, sand
     assert not passed.button(key="push_go").disabled
     passed.button(key="push_go").click().run()
     assert not passed.exception, passed.exception
-    assert any("3 request(s) queued" in s.value for s in passed.success)
+    assert any("3 requests queued" in s.value for s in passed.success)

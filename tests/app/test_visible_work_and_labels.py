@@ -84,7 +84,7 @@ def test_reading_validating_storing_and_queuing_show_spinners_with_counts(admin,
     app.switch_page("pages/push.py").run()
     app.button(key="push_dry_run").click().run()
     assert not app.exception, app.exception
-    assert "Planning a dry run of 280 station(s)…" in spinners
+    assert "Planning a dry run of 280 stations…" in spinners
 
 
 def widgets(node) -> list:

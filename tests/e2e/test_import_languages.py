@@ -96,7 +96,7 @@ def test_an_italian_export_maps_itself_says_why_and_the_map_is_fitted(product: P
 
     # --- one station's coordinates swapped: not drawn, listed beside the map --------------------------------
     _upload(page, _swapped_copy(tmp_path))
-    expect(main.get_by_text("1 station(s) not on the map")).to_be_visible(timeout=SLOW)
+    expect(main.get_by_text("1 station not on the map")).to_be_visible(timeout=SLOW)
     listed = main.locator('[data-testid="stDataFrame"]').filter(has_text="TO-001")
     expect(listed.first).to_be_attached(timeout=SLOW)
     page.wait_for_timeout(2500)
@@ -109,7 +109,7 @@ def test_an_italian_export_maps_itself_says_why_and_the_map_is_fitted(product: P
 
     # --- the corrected file over it: a column chosen by hand changes only its own field ----------------------
     _upload(page, SHEETS / "stazioni_it.xlsx")
-    expect(main.get_by_text("station(s) not on the map")).to_have_count(0, timeout=SLOW)
+    expect(main.get_by_text("not on the map: their position")).to_have_count(0, timeout=SLOW)
     if not _mapping_box(page, "notes").is_visible():
         expander.get_by_text("Which column holds which field").click()
         settle(page)

@@ -51,24 +51,24 @@ def test_the_next_step_follows_the_store_through_the_whole_sequence(db, two_cpos
         session.add(record)
         for n in (1, 2):
             add_station_row(session, cpo_id=alpha, station_id=f"A{n}", operator_id="DE*ALP")
-    assert (next_step().key, next_step().detail) == ("fix", "4 error(s) in the latest import (net.csv): "
-                                                            "1 station(s) blocked")
+    assert (next_step().key, next_step().detail) == ("fix", "4 errors in the latest import (net.csv): "
+                                                            "1 station blocked")
 
     with db() as session:
         session.add(ImportRecord(cpo_id=alpha, user_name="maria", file_name="net2.csv", file_sha256="t",
                                  stations=3, stations_stored=3, errors=0))
-    assert (next_step().key, next_step().detail) == ("push", "2 station(s) not pushed yet")
+    assert (next_step().key, next_step().detail) == ("push", "2 stations not pushed yet")
 
     with db() as session:
         session.add(Outbox(cpo_id=alpha, kind="station-post", key="A1", payload={}, payload_sha256="x",
                            state=OutboxState.PENDING))
-    assert next_step().detail == "1 station-post(s) being sent"
+    assert next_step().detail == "1 station-post being sent"
 
     with db() as session:
         row = session.exec(select(Outbox)).one()
         row.state = OutboxState.FAILED
         session.add(row)
-    assert next_step().detail == "1 station-post(s) refused by the endpoint"
+    assert next_step().detail == "1 station-post refused by the endpoint"
 
     with db() as session:
         row = session.exec(select(Outbox)).one()
@@ -87,7 +87,17 @@ def test_the_next_step_follows_the_store_through_the_whole_sequence(db, two_cpos
     assert next_step() is None
     with db() as session:
         done = onboarding.cpo_onboarding(session, actor=maria, cpo_id=alpha)
-    assert done.done == len(STEPS) and done.step("push").detail == "2 station(s) acknowledged by the endpoint"
+    assert done.done == len(STEPS) and done.step("push").detail == "2 stations acknowledged by the endpoint"
+
+    # A station removed from the latest full upload waits for the push as a new one does: the step says so.
+    with db() as session:
+        gone = session.exec(select(Station).where(Station.station_id == "A2")).one()
+        gone.deleted = True
+        session.add(gone)
+        add_station_row(session, cpo_id=alpha, station_id="A3", operator_id="DE*ALP")
+    with db() as session:
+        again = onboarding.cpo_onboarding(session, actor=maria, cpo_id=alpha).step("push")
+    assert (again.done, again.detail) == (False, "1 station not pushed yet; 1 deletion to push")
 
 
 def test_staff_see_only_their_cpos_and_are_refused_anothers(db, two_cpos):

@@ -21,6 +21,7 @@ from sqlmodel import Session
 
 from ..errors import NotFound
 from ..oioi.vocabulary import STATION_POST
+from ..wording import counted
 from .auth import Actor, require_sees
 from .models import OPEN_STATES, Cpo, ImportRecord, Outbox, OutboxState, Stage, Station, StatusEvent
 from .queries import list_cpos
@@ -81,15 +82,14 @@ def onboarding(session: Session, *, actor: Actor, cpo_ids: Iterable[int] | None 
     ids = [cpo.id for cpo in cpos]
 
     live = Station.deleted == False  # noqa: E712
-    waiting = or_(and_(live, or_(Station.acked_sha256.is_(None), Station.acked_sha256 != Station.payload_sha256)),
-                  and_(Station.deleted == True, Station.acked_at.is_not(None),  # noqa: E712
-                       Station.acked_deleted == False))  # noqa: E712
-    stations = {cpo_id: (int(stored or 0), int(acked or 0), int(unsent or 0)) for cpo_id, stored, acked, unsent in
-                session.execute(
-                    sa_select(Station.cpo_id, func.sum(case((live, 1), else_=0)),
-                              func.sum(case((and_(live, Station.acked_at.is_not(None)), 1), else_=0)),
-                              func.sum(case((waiting, 1), else_=0)))
-                    .where(Station.cpo_id.in_(ids)).group_by(Station.cpo_id)).all()}
+    unsent = and_(live, or_(Station.acked_sha256.is_(None), Station.acked_sha256 != Station.payload_sha256))
+    to_delete = and_(Station.deleted == True, Station.acked_at.is_not(None),  # noqa: E712
+                     Station.acked_deleted == False)  # noqa: E712
+    stations = {cpo_id: tuple(int(count or 0) for count in counts) for cpo_id, *counts in session.execute(
+        sa_select(Station.cpo_id, func.sum(case((live, 1), else_=0)),
+                  func.sum(case((and_(live, Station.acked_at.is_not(None)), 1), else_=0)),
+                  func.sum(case((unsent, 1), else_=0)), func.sum(case((to_delete, 1), else_=0)))
+        .where(Station.cpo_id.in_(ids)).group_by(Station.cpo_id)).all()}
     outbox = {}
     for cpo_id, state, count in session.execute(
         sa_select(Outbox.cpo_id, Outbox.state, func.count())
@@ -106,7 +106,7 @@ def onboarding(session: Session, *, actor: Actor, cpo_ids: Iterable[int] | None 
         sa_select(StatusEvent.cpo_id).where(StatusEvent.cpo_id.in_(ids), StatusEvent.delivery == "delivered")
         .distinct()).scalars().all())
 
-    return {cpo.id: _progress(cpo, stations.get(cpo.id, (0, 0, 0)), outbox.get(cpo.id, {}), imports.get(cpo.id),
+    return {cpo.id: _progress(cpo, stations.get(cpo.id, (0, 0, 0, 0)), outbox.get(cpo.id, {}), imports.get(cpo.id),
                               cpo.id in delivered) for cpo in cpos}
 
 
@@ -118,9 +118,9 @@ def cpo_onboarding(session: Session, *, actor: Actor, cpo_id: int) -> Onboarding
     return found[cpo_id]
 
 
-def _progress(cpo: Cpo, stations: tuple[int, int, int], outbox: dict[OutboxState, int],
+def _progress(cpo: Cpo, stations: tuple[int, int, int, int], outbox: dict[OutboxState, int],
               record: ImportRecord | None, delivered: bool) -> OnboardingProgress:
-    stored, acked, unsent = stations
+    stored, acked, unsent, to_delete = stations
     steps = [Step("register", STEP_TITLES["register"], True, f"registered with endpoint {cpo.endpoint}")]
 
     if cpo.connection_ok:
@@ -133,15 +133,15 @@ def _progress(cpo: Cpo, stations: tuple[int, int, int], outbox: dict[OutboxState
     steps.append(connection)
 
     steps.append(Step("import", STEP_TITLES["import"], stored > 0,
-                      f"{stored:,} station(s) stored" if stored else "no station stored yet"))
+                      f"{counted(stored, 'station')} stored" if stored else "no station stored yet"))
 
     if record is None:
         fix = Step("fix", STEP_TITLES["fix"], stored > 0, "nothing imported yet" if not stored else "no import errors")
     elif record.errors:
         blocked = max(record.stations - record.stations_stored, 0)
         fix = Step("fix", STEP_TITLES["fix"], False,
-                   f"{record.errors:,} error(s) in the latest import ({record.file_name}): "
-                   f"{blocked:,} station(s) blocked")
+                   f"{counted(record.errors, 'error')} in the latest import ({record.file_name}): "
+                   f"{counted(blocked, 'station')} blocked")
     else:
         fix = Step("fix", STEP_TITLES["fix"], stored > 0, f"no errors in the latest import ({record.file_name})")
     steps.append(fix)
@@ -151,13 +151,16 @@ def _progress(cpo: Cpo, stations: tuple[int, int, int], outbox: dict[OutboxState
     if not stored:
         push = Step("push", STEP_TITLES["push"], False, "no station to push yet")
     elif failed:
-        push = Step("push", STEP_TITLES["push"], False, f"{failed:,} station-post(s) refused by the endpoint")
+        push = Step("push", STEP_TITLES["push"], False, f"{counted(failed, 'station-post')} refused by the endpoint")
     elif queued:
-        push = Step("push", STEP_TITLES["push"], False, f"{queued:,} station-post(s) being sent")
-    elif unsent:
-        push = Step("push", STEP_TITLES["push"], False, f"{unsent:,} station(s) not pushed yet")
+        push = Step("push", STEP_TITLES["push"], False, f"{counted(queued, 'station-post')} being sent")
+    elif unsent or to_delete:
+        # A deletion waits for the push as a new station does (the push page asks to confirm it).
+        waiting = [f"{counted(unsent, 'station')} not pushed yet"] if unsent else []
+        waiting += [f"{counted(to_delete, 'deletion')} to push"] if to_delete else []
+        push = Step("push", STEP_TITLES["push"], False, "; ".join(waiting))
     else:
-        push = Step("push", STEP_TITLES["push"], True, f"{acked:,} station(s) acknowledged by the endpoint")
+        push = Step("push", STEP_TITLES["push"], True, f"{counted(acked, 'station')} acknowledged by the endpoint")
     steps.append(push)
 
     live = delivered or Stage(cpo.stage) == Stage.STATUSES_LIVE
