@@ -193,7 +193,8 @@ def _check_zip(data: bytes, file_name: str) -> None:
 
 
 def _sheet_sizes(data: bytes, file_name: str, max_rows: int):
-    """A function that measures a sheet by name before calamine builds it, raising SheetError past a limit.
+    """A function that measures a sheet by name before calamine builds it, raising SheetError past a limit; it
+    returns the sheet's ``extent.Extent``, within which calamine's block lies.
 
     An ODS is measured whole at once: calamine builds all its sheets when it opens it.
     """
@@ -227,9 +228,9 @@ def _sheet_sizes(data: bytes, file_name: str, max_rows: int):
     for name, size in sizes.items():
         refuse(name, size)
     if ods:
-        return lambda name: None
+        return sizes.get
 
-    def check(name: str) -> None:
+    def check(name: str) -> extent.Extent:
         if parts.get(name) not in archive.NameToInfo:
             raise SheetError(f"{file_name} is damaged: sheet {name!r} has no part in the archive.")
         try:
@@ -237,6 +238,7 @@ def _sheet_sizes(data: bytes, file_name: str, max_rows: int):
         except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
             raise damaged(exc) from None
         refuse(name, size)
+        return size
 
     return check
 
@@ -257,13 +259,22 @@ def _read_workbook(data: bytes, file_name: str, max_rows: int, notes: list[str],
             raise SheetError(f"{file_name} has no sheet {sheet!r}; its sheets: "
                              + ", ".join(repr(name) for name in visible) + ".")
         # The sheet asked for, or the widest table: an instructions sheet placed first is a column of text.
-        chosen, with_data = None, []
-        for name in [sheet] if sheet is not None else visible:
-            if zipped:
-                measure(name)  # before calamine builds the sheet, which it does at once
+        names = [sheet] if sheet is not None else visible
+        # Every sheet measured before calamine builds any, which it does at once. The largest measured go first:
+        # a sheet measured no larger than the table already built cannot be wider, so it is never built (a
+        # second 50,000-row sheet cost the read of a workbook 40 to 70 % more).
+        sizes = {name: measure(name) for name in names} if zipped else {}
+        names = sorted(names, key=lambda name: _measured(sizes.get(name)), reverse=True)
+        chosen, with_data = None, set()
+        for name in names:
+            size = sizes.get(name)
+            if chosen is not None and size is not None and _measured(size) <= _table_size(chosen):
+                if size.rows and size.columns:
+                    with_data.add(name)
+                continue
             candidate = workbook.get_sheet_by_name(name)
             if candidate.height and candidate.width:
-                with_data.append(name)
+                with_data.add(name)
                 if chosen is None or _table_size(candidate) > _table_size(chosen):
                     chosen = candidate  # only the largest so far is kept: one big sheet in memory at a time
         if chosen is None:
@@ -284,7 +295,7 @@ def _read_workbook(data: bytes, file_name: str, max_rows: int, notes: list[str],
         raise SheetError(f"{file_name} could not be read as a spreadsheet: {exc}.") from None
     except Exception as exc:  # calamine raises its own error types per format
         raise SheetError(f"{file_name} could not be read as a spreadsheet ({type(exc).__name__}: {exc}).") from None
-    others = [name for name in with_data if name != chosen.name]
+    others = [name for name in visible if name in with_data and name != chosen.name]
     notes.append(f"read sheet {chosen.name!r}" + (
         ", as chosen" if sheet is not None else
         f", the widest table (other sheets with data: {', '.join(repr(name) for name in others)})" if others else ""))
@@ -294,6 +305,11 @@ def _read_workbook(data: bytes, file_name: str, max_rows: int, notes: list[str],
 def _table_size(sheet) -> tuple[int, int]:  # noqa: ANN001
     """A station table has many columns; instructions, a legend or the template's column notes have few."""
     return sheet.width, sheet.height
+
+
+def _measured(size: extent.Extent | None) -> tuple[int, int]:
+    """``_table_size`` as measured before building, an upper bound of it; unmeasured (XLS) counts as largest."""
+    return (size.columns, size.rows) if size is not None else (MAX_COLUMNS + 1, 0)
 
 
 _BLOCK_ROWS = 20_000  # rows turned into text at a time, so the Python objects of every cell never exist at once
