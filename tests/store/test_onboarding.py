@@ -23,6 +23,21 @@ def test_a_new_cpo_is_registered_and_next_tests_its_connection(db, two_cpos):
     assert list(found) == [two_cpos["alpha"], two_cpos["bravo"]]  # by name
 
 
+def test_a_push_acknowledged_past_an_untested_connection_proves_it(db, two_cpos):
+    """The push page lets a push go past an untested connection: its acknowledgements are the test passed, or
+    the next step stays 'test the connection' after every station is on the platform."""
+    alpha, maria = two_cpos["alpha"], two_cpos["maria"]
+    with db() as session:
+        station = add_station_row(session, cpo_id=alpha, station_id="A1", operator_id="DE*ALP")
+        station.acked_sha256, station.acked_at = station.payload_sha256, station.updated_at
+        session.add(station)
+    with db() as session:
+        progress = onboarding.cpo_onboarding(session, actor=maria, cpo_id=alpha)
+    connection = progress.step("connection")
+    assert connection.done and connection.detail == "not tested, but the endpoint acknowledged 1 station"
+    assert progress.next.key != "connection"
+
+
 def test_the_next_step_follows_the_store_through_the_whole_sequence(db, two_cpos):
     alpha = two_cpos["alpha"]
     maria = two_cpos["maria"]
