@@ -301,13 +301,15 @@ class Worker:
                     queue_control.mark_reachable(session, cpo_id=cpo_id)
             return recorded
 
-    @staticmethod
-    def _warm_up() -> None:
+    def _warm_up(self) -> None:
         """Import now what the first send needs (the outbox, imported with this module, already brought
         the store's queries, whose accounts module hashes a dummy password at import): CPU that otherwise
-        lands on the first rows of the first push."""
-        from ..oioi import client  # noqa: F401
+        lands on the first rows of the first push. Not the HTTP client when a sending process has its own:
+        importing it here held the first request of a national push back by 0.3 s."""
         from ..store import secrets  # noqa: F401
+
+        if self.sending is None:
+            from ..oioi import client  # noqa: F401
 
     def _renew(self) -> None:
         with session_scope(self.db_url) as session:
@@ -351,13 +353,15 @@ class Worker:
         if lane.client is None:
             async with lane.client_lock:
                 if lane.client is None:
-                    from ..oioi.client import OioiClient
-
                     endpoint, api_key = await self._db(self._credentials, lane.cpo_id)
                     settings = {"timeout": self.options.timeout, "max_retries": 0,
                                 "max_connections": max(lane.concurrency, 4)}
-                    lane.client = (self.sending.client(endpoint, api_key, **settings) if self.sending is not None
-                                   else OioiClient(endpoint, api_key, **settings))
+                    if self.sending is not None:
+                        lane.client = self.sending.client(endpoint, api_key, **settings)
+                    else:
+                        from ..oioi.client import OioiClient
+
+                        lane.client = OioiClient(endpoint, api_key, **settings)
         return lane.client
 
     def _release_buffer(self, lane: Lane) -> None:
