@@ -120,3 +120,42 @@ def test_staff_see_only_their_cpos_and_are_refused_anothers(db, two_cpos):
         assert list(onboarding.onboarding(session, actor=two_cpos["bob"])) == [two_cpos["bravo"]]
         with pytest.raises(PermissionDenied):
             onboarding.cpo_onboarding(session, actor=two_cpos["bob"], cpo_id=two_cpos["alpha"])
+
+
+def test_a_station_missing_from_the_latest_full_upload_is_a_deletion_to_push_then_gone(db, two_cpos):
+    """As the push plan sees it: the card proposed no deletion before the push, and after the endpoint
+    acknowledged it said '2 stations not pushed yet' with nothing left to push."""
+    from oioi_onboard.sync.diff import plan_push
+
+    alpha, maria = two_cpos["alpha"], two_cpos["maria"]
+    with db() as session:
+        first = ImportRecord(cpo_id=alpha, user_name="maria", file_name="all.csv", file_sha256="a", stations=3,
+                             stations_stored=3)
+        session.add(first)
+        session.flush()
+        for n in (1, 2, 3):
+            station = add_station_row(session, cpo_id=alpha, station_id=f"A{n}", operator_id="DE*ALP")
+            station.import_id, station.acked_sha256, station.acked_at = first.id, "x", station.updated_at
+        second = ImportRecord(cpo_id=alpha, user_name="maria", file_name="fewer.csv", file_sha256="b", stations=2,
+                              stations_stored=2)
+        session.add(second)
+        session.flush()
+        for station in session.exec(select(Station).where(Station.station_id.in_(["A1", "A2"]))).all():
+            station.import_id = second.id  # A3 is missing from the latest full upload
+
+    def push_step():
+        with db() as session:
+            progress = onboarding.cpo_onboarding(session, actor=maria, cpo_id=alpha)
+            kinds = [item.change for item in plan_push(session, actor=maria, cpo_id=alpha).items]
+        return progress.step("import").detail, progress.step("push"), kinds.count("deleted")
+
+    stored, push, deletions = push_step()
+    assert deletions == 1 and stored == "2 stations stored"
+    assert (push.done, push.detail) == (False, "1 deletion to push")
+
+    with db() as session:  # the endpoint acknowledged the deletion
+        gone = session.exec(select(Station).where(Station.station_id == "A3")).one()
+        gone.acked_sha256, gone.acked_deleted = "deleted", True
+    stored, push, deletions = push_step()
+    assert deletions == 0 and stored == "2 stations stored"
+    assert (push.done, push.detail) == (True, "2 stations acknowledged by the endpoint")

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import and_, case, func, or_
+from sqlalchemy import and_, case, false, func, not_, or_
 from sqlalchemy import select as sa_select
 from sqlmodel import Session
 
@@ -81,10 +81,17 @@ def onboarding(session: Session, *, actor: Actor, cpo_ids: Iterable[int] | None 
         return {}
     ids = [cpo.id for cpo in cpos]
 
-    live = Station.deleted == False  # noqa: E712
+    # As the push plan (sync.diff) sees them: a station missing from its CPO's latest full upload is gone, as
+    # one removed here is; once the endpoint acknowledged its deletion it counts no more.
+    latest_full = {cpo_id: same_as or record_id for cpo_id, record_id, same_as in session.execute(
+        sa_select(ImportRecord.cpo_id, ImportRecord.id, ImportRecord.same_as)  # station_import_id, as columns
+        .where(ImportRecord.cpo_id.in_(ids), ImportRecord.full_upload == True)  # noqa: E712
+        .order_by(ImportRecord.id))}
+    missing = (func.coalesce(Station.import_id < case(latest_full, value=Station.cpo_id, else_=0), False)
+               if latest_full else false())
+    live = and_(Station.deleted == False, not_(missing))  # noqa: E712
     unsent = and_(live, or_(Station.acked_sha256.is_(None), Station.acked_sha256 != Station.payload_sha256))
-    to_delete = and_(Station.deleted == True, Station.acked_at.is_not(None),  # noqa: E712
-                     Station.acked_deleted == False)  # noqa: E712
+    to_delete = and_(not_(live), Station.acked_sha256.is_not(None), Station.acked_deleted == False)  # noqa: E712
     stations = {cpo_id: tuple(int(count or 0) for count in counts) for cpo_id, *counts in session.execute(
         sa_select(Station.cpo_id, func.sum(case((live, 1), else_=0)),
                   func.sum(case((and_(live, Station.acked_at.is_not(None)), 1), else_=0)),
