@@ -11,10 +11,12 @@ file: choosing another starts clean. The file and its fixes are also kept per
 user on the server, so a reload of the browser finds the import where it was.
 """
 
+import functools
 import hashlib
 import json
 import uuid
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -280,19 +282,42 @@ else:
 source_key = (file_sha256, (mapping_key, json.dumps(cpo_defaults, sort_keys=True)), cpo_id)
 
 
-def _validate(frame: pd.DataFrame, mapping_issues: pd.DataFrame, description: list[str]) -> None:
+def _validate(frame: pd.DataFrame, mapping_issues: pd.DataFrame, description: list[str], fixes: list,
+              mapped_rows: np.ndarray) -> None:
+    """Validate ``frame``; ``fixes`` are the fixes made to it since the mapping gave rows ``mapped_rows``, kept to
+    be made again when the same file is mapped anew to the same rows (the CPO's defaults changed, say)."""
     with st.spinner(f"Validating {len(frame):,} rows…", show_time=True), db_session() as session:
         validation = imports.check(session, actor=actor, cpo_id=cpo_id, frame=frame, mapping_issues=mapping_issues)
     state.pop("import_done", None)
     state["import_revision"] = state.get("import_revision", 0) + 1
     state[WORK] = draft["work"] = {
         "key": source_key, "validation": validation, "mapping_issues": mapping_issues, "description": description,
+        "fixes": fixes, "mapped_rows": mapped_rows,
         "points": (points := station_points(validation)), "revision": state["import_revision"],
         # Stations without coordinates that are numbers: named under the map, worked out once per validation.
         "off_map": [s for s in validation.station_state.index.difference(points["station_id"]) if s],
         # The map cache is shared by every session: its key must name this exact validation.
         "map_key": uuid.uuid4().hex,
     }
+
+
+def _revalidate(fixed: pd.DataFrame, fix: functools.partial) -> None:
+    """Validate the frame a fix made, and keep the fix to make it again."""
+    work = state[WORK]
+    _validate(fixed, work["mapping_issues"], work["description"], [*work["fixes"], fix], work["mapped_rows"])
+
+
+# A fix made again on a frame mapped anew: the file's rows keep their index, so the same cells are changed.
+def _replaced(frame: pd.DataFrame, *, column: str, old: str, new: str) -> pd.DataFrame:
+    return replace_value(frame, column, old, new)[0]
+
+
+def _swapped(frame: pd.DataFrame, *, rows: list[int]) -> pd.DataFrame:
+    return swap_coordinates(frame, rows)[0]
+
+
+def _edited(frame: pd.DataFrame, *, edited: pd.DataFrame, shown: pd.Index) -> pd.DataFrame:
+    return apply_edits(frame, edited.loc[edited.index.intersection(frame.index)], shown.intersection(frame.index))
 
 
 def _report(work: dict, kind: str):  # noqa: ANN202
@@ -314,8 +339,21 @@ if state.get(WORK, {}).get("key") != source_key:
     except OnboardError as error:
         show_error(error)
         st.stop()
+    # The same file and CPO mapped anew (work of another file or CPO is dropped above): its fixes are made again
+    # if the file maps to the same rows; a column choice that splits connectors otherwise would move them.
+    earlier, frame, rows = state.get(WORK, {}), mapped.frame, mapped.frame[ROW].to_numpy()
+    fixes = earlier.get("fixes", [])
+    if fixes and np.array_equal(earlier["mapped_rows"], rows):
+        for fix in fixes:
+            frame = fix(frame)
+        state["import_fix_done"] = f"Made your {counted(len(fixes), 'fix', 'fixes')} again on the file as now mapped."
+    elif fixes:
+        state["import_fix_dropped"] = (f"Your {counted(len(fixes), 'fix', 'fixes')} were made for rows the file no "
+                                       "longer maps to with these columns: make them again below.")
+        fixes = []
     # With the suggestion, the column choices above say the rest.
-    _validate(mapped.frame, mapped.issues, mapped.description if profile != SUGGESTED else mapped.from_defaults)
+    _validate(frame, mapped.issues, mapped.description if profile != SUGGESTED else mapped.from_defaults, fixes,
+              rows)
 work = state[WORK]
 validation = work["validation"]
 draft["choices"] = {k: state[k] for k in state
@@ -332,6 +370,8 @@ cols[3].metric("Warnings", f"{validation.warnings:,}")
 cols[4].metric("Stations blocked", f"{len(validation.blocked_station_ids()):,}")
 if "import_fix_done" in state:
     st.success(plain(state.pop("import_fix_done")))  # what the last "Replace and revalidate" changed, said once
+if "import_fix_dropped" in state:
+    st.warning(plain(state.pop("import_fix_dropped")))
 
 issues = validation.issues
 unmapped = sorted(issues.loc[issues["rule"] == "field_not_mapped", "column"].unique())
@@ -363,7 +403,8 @@ else:
         if st.form_submit_button("Replace and revalidate"):
             fixed, count = replace_value(validation.frame, fix_column, fix_old, fix_new)
             if count:
-                _validate(fixed, work["mapping_issues"], work["description"])
+                fix = functools.partial(_replaced, column=fix_column, old=fix_old, new=fix_new)
+                _revalidate(fixed, fix)
                 state["import_fix_done"] = (f"Replaced {counted(count, 'cell')} of {fix_column}: "
                                             f"{fix_old!r} → {fix_new!r}.")
                 state["import_fix_clear"] = True
@@ -374,7 +415,8 @@ else:
     if swapped and st.button(f"Swap latitude and longitude of the {stations} where they look exchanged",
                              key="import_swap_coordinates"):
         fixed, count = swap_coordinates(validation.frame, swapped)
-        _validate(fixed, work["mapping_issues"], work["description"])
+        fix = functools.partial(_swapped, rows=swapped)
+        _revalidate(fixed, fix)
         state["import_fix_done"] = f"Swapped latitude and longitude in {counted(count, 'row')}."
         st.rerun()
 
@@ -390,7 +432,8 @@ else:
         fixed = apply_edits(frame, edited, shown.index)
         if left_out := len(frame) - len(fixed):
             state["import_fix_done"] = f"Left out {counted(left_out, 'row')} of the file."
-        _validate(fixed, work["mapping_issues"], work["description"])
+        fix = functools.partial(_edited, edited=edited.copy(), shown=shown.index)
+        _revalidate(fixed, fix)
         st.rerun()
 
 # --- map ---------------------------------------------------------------------------------------

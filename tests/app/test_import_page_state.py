@@ -201,6 +201,30 @@ def test_the_cpos_defaults_fill_what_the_file_lacks_and_say_so(user):
     assert any("empty cells from the CPO" in c.value for c in app.caption)
 
 
+def test_fixes_are_made_again_when_the_cpos_defaults_change(user):
+    """The page sends a person to the CPO's defaults for a missing field; coming back, the fixes made before
+    must still be there (they were dropped with the validation the defaults made stale)."""
+    from oioi_onboard.store.registry import update_cpo
+
+    app = _open(user, ("no_phone.csv", _without_column(DEMO, "phone")))
+    app.selectbox(key="import_fix_column").set_value("phone")
+    app.text_input(key="import_fix_old").input("")
+    app.text_input(key="import_fix_new").input("+49 621 1234567")
+    [replace] = [b for b in app.button if b.label == "Replace and revalidate"]
+    app = replace.click().run()
+    assert "field_not_mapped" not in set(app.session_state["import_work"]["validation"].issues["rule"])
+
+    with session_scope() as session:
+        update_cpo(session, actor=SYSTEM, cpo_id=app.selectbox(key="import_cpo").value,
+                   defaults={"web": "https://example.org"})
+    app = app.run()  # the defaults changed: the file is mapped anew, and the phone fix made again
+    assert not app.exception, app.exception
+    validation = app.session_state["import_work"]["validation"]
+    assert "field_not_mapped" not in set(validation.issues["rule"]) and validation.errors == 0
+    assert validation.frame["phone"].eq("+49 621 1234567").all()
+    assert any("Made your 1 fix again on the file as now mapped." in s.value for s in app.success)
+
+
 def test_a_french_irve_file_maps_with_no_manual_step(db):
     from oioi_onboard.testing.store import make_cpo, make_user
 
