@@ -59,43 +59,53 @@ def _register() -> None:
             )
             registered = {"name": cpo.name, "id": cpo.id, "partner_ids": partner_ids,
                           "on_sandbox": cpo.endpoint == connection.SANDBOX, "sandbox_pending": cpo.sandbox_pending}
-    except registry.RegistrationError as error:
-        state.reg_errors = error.errors
+    except (registry.RegistrationError, OnboardError) as error:  # a problem the user can fix; else a bug
+        state.reg_errors = getattr(error, "errors", None) or {"form": str(error)}
         state.pop("reg_done", None)
+        # The form clears on submit: what was typed comes back for the fix, except the API key.
+        state.reg_kept = {key: state.get(key, "") for key in _KEPT}
         return
-    except OnboardError as error:  # a problem the user can fix; anything else is a bug
-        state.reg_errors = {"form": str(error)}
-        return
-    state.reg_errors = {}
+    state.reg_errors, state.reg_kept = {}, {}
     state.reg_done = registered
     state.selected_cpo = registered["id"]
-    for key in ("reg_name", "reg_operator_ids", "reg_api_key", "reg_partner_ids", "reg_custom_url"):
-        state[key] = ""
+    state.reg_custom_url = ""
+
+
+_KEPT = ("reg_name", "reg_operator_ids", "reg_partner_ids")
 
 
 if actor.can_manage:
     with st.expander("Register a CPO", expanded=not state.get("reg_done")):
         errors = state.get("reg_errors", {})
         show_field_error(errors, "form")
-        st.text_input("CPO name", key="reg_name", placeholder="Stadtwerke Beispielstadt")
-        show_field_error(errors, "name")
-        st.text_input("Operator ids", key="reg_operator_ids", placeholder="DE*8PS, AT*ABC",
-                      help="EVSE operator ids of the form CC*XXX: an ISO country code and three letters or digits. "
-                           "Separate several with commas.")
-        show_field_error(errors, "operator_ids")
+        # The endpoint outside the form: choosing "custom URL" shows its field at once.
         st.radio("Endpoint", ENDPOINTS, key="reg_endpoint", horizontal=True, help=ENDPOINT_HELP)
         if state.get("reg_endpoint", "sandbox") == "sandbox":
             st.caption(SANDBOX_NOTE)
         if state.get("reg_endpoint") == "custom URL":
             st.text_input("Endpoint URL", key="reg_custom_url", placeholder="https://example.com/api/v4/request")
         show_field_error(errors, "endpoint")
-        st.text_input("API key", key="reg_api_key", type="password",
-                      help="Stored encrypted; afterwards only its last four characters are shown.")
-        show_field_error(errors, "api_key")
-        st.text_input("Partner identifier (optional)", key="reg_partner_ids",
-                      help="Leave empty to generate a random one; fill in only if the platform issued one.")
-        show_field_error(errors, "partner_identifiers")
-        st.button("Register CPO", type="primary", on_click=_register, key="reg_submit")
+        # A form sends every field with the button: a password field left with Tab (onto its show/hide toggle)
+        # did not send its value, and the CPO was registered without the API key typed (walkthrough). It clears
+        # on submit, the API key with it; after a refusal the rest comes back (``reg_kept``).
+        kept = state.get("reg_kept", {})
+        with st.form("register_cpo", border=False, enter_to_submit=False, clear_on_submit=True):
+            st.text_input("CPO name", key="reg_name", value=kept.get("reg_name", ""),
+                          placeholder="Stadtwerke Beispielstadt")
+            show_field_error(errors, "name")
+            st.text_input("Operator ids", key="reg_operator_ids", value=kept.get("reg_operator_ids", ""),
+                          placeholder="DE*8PS, AT*ABC",
+                          help="EVSE operator ids of the form CC*XXX: an ISO country code and three letters or "
+                               "digits. Separate several with commas.")
+            show_field_error(errors, "operator_ids")
+            st.text_input("API key", key="reg_api_key", type="password",
+                          help="Stored encrypted; afterwards only its last four characters are shown.")
+            show_field_error(errors, "api_key")
+            st.text_input("Partner identifier (optional)", key="reg_partner_ids",
+                          value=kept.get("reg_partner_ids", ""),
+                          help="Leave empty to generate a random one; fill in only if the platform issued one.")
+            show_field_error(errors, "partner_identifiers")
+            st.form_submit_button("Register CPO", type="primary", on_click=_register, key="reg_submit")
 
     done = state.get("reg_done")
     if done:
@@ -213,8 +223,9 @@ with actions:
         (st.success if last.ok else st.error)(plain(last.message))
         st.caption(f"Last connection test: {last.checked_at:%Y-%m-%d %H:%M:%S} UTC")
     if actor.can_edit(cpo_id):
-        st.text_input("New API key", type="password", key=f"new_key_{cpo_id}")
-        st.button("Replace API key", key=f"set_key_{cpo_id}", on_click=_set_key)
+        with st.form(f"replace_key_{cpo_id}", border=False):  # a form: see "Register a CPO"
+            st.text_input("New API key", type="password", key=f"new_key_{cpo_id}")
+            st.form_submit_button("Replace API key", key=f"set_key_{cpo_id}", on_click=_set_key)
         message = state.get(f"key_message_{cpo_id}")
         if message:
             (st.success if message[0] == "ok" else st.error)(plain(message[1]))
