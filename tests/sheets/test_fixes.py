@@ -42,4 +42,24 @@ def test_a_typed_value_is_read_as_the_mapping_reads_the_files_own():
     replaced, count = replace_value(fixed, "is_open_24", "false", "rund um die Uhr")
     assert count and replaced["is_open_24"].eq("true").all()
     # Other columns keep what was typed, as the file's own values would be.
-    assert apply_edits(fixed, edited.assign(station_name="Typ 2"))["station_name"].tolist().count("Typ 2") == 1
+    named = apply_edits(fixed, edited.assign(station_name="Typ 2"))
+    assert named.loc[named[ROW] == 10, "station_name"].tolist() == ["Typ 2"]
+
+
+def test_a_station_field_edited_on_one_of_its_rows_is_changed_on_its_other_rows():
+    """The editor shows only the rows with problems, one of a station's rows: editing its street there left the
+    station's other row on the old street, and the revalidation found the rows disagreeing."""
+    from oioi_onboard.sheets.fixes import apply_edits
+
+    frame = pd.DataFrame({
+        ROW: [2, 3, 4, 5],
+        "station_id": ["S1", "S1", "S2", "S1"],
+        "street": ["Calle Mayor", "Calle Mayor", "Calle Mayor", "Calle Sol"],
+        "evse_id": ["E1", "E2", "E3", "E4"],
+    })
+    edited = frame.loc[[0]].assign(street="Calle Madrid", evse_id="E9")
+    fixed = apply_edits(frame, edited, frame.index[[0]])
+    # S1's other row on the same street follows; S2 and S1's row that already differed keep theirs; a connector
+    # field (evse_id) belongs to its row alone.
+    assert fixed["street"].tolist() == ["Calle Madrid", "Calle Madrid", "Calle Mayor", "Calle Sol"]
+    assert fixed["evse_id"].tolist() == ["E9", "E2", "E3", "E4"]

@@ -4,7 +4,7 @@ exchanged (the import page's "Fix" section)."""
 
 import pandas as pd
 
-from .canonical import ROW
+from .canonical import ROW, STATION_NAMES
 from .mapping import read_cell, read_cells
 
 __all__ = ["apply_edits", "replace_value", "swap_coordinates"]
@@ -21,8 +21,30 @@ def apply_edits(frame: pd.DataFrame, edited: pd.DataFrame, shown: pd.Index | Non
         values = edited[columns].astype("str").fillna("")
         for column in columns:
             values[column] = read_cells(column, values[column])
+        before = frame[list(dict.fromkeys(["station_id", *columns]))]
         frame.loc[values.index, columns] = values
+        _spread_to_station_rows(frame, before, values, [c for c in columns if c in STATION_NAMES])
     return frame
+
+
+def _spread_to_station_rows(frame: pd.DataFrame, before: pd.DataFrame, values: pd.DataFrame,
+                            columns: list[str]) -> None:
+    """A station's fields repeat on each of its rows, and the editor may show only one of them (the rows with
+    problems): a station field changed on one row is changed on the station's other rows that held the same
+    value, or they would disagree with it."""
+    station = before["station_id"].str.strip()
+    others = ~frame.index.isin(values.index)
+    for column in columns:
+        old = before.loc[values.index, column]
+        changed = (values[column] != old) & (station[values.index] != "")
+        if not changed.any():
+            continue
+        key = station + "\x1f" + before[column]
+        new = pd.Series(values.loc[changed[changed].index, column].to_numpy(),
+                        index=key[changed[changed].index].to_numpy())
+        new = new[~new.index.duplicated(keep="last")]
+        hit = others & key.isin(new.index).to_numpy()
+        frame.loc[hit, column] = key[hit].map(new).to_numpy()
 
 
 def replace_value(frame: pd.DataFrame, column: str, old: str, new: str) -> tuple[pd.DataFrame, int]:
