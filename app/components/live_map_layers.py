@@ -318,9 +318,6 @@ def counts_chart(counts: pd.DataFrame, timezone: str = "UTC") -> tuple[pd.DataFr
     data["time"] = data["minute"].dt.strftime("%H:%M")  # the tooltip's text, formatted here once
     title = f"time ({timezone})"
     spec = {
-        # The quantity as the chart's title, not the y axis's: an axis title longer than the short axis (200 px
-        # less the legend's rows) was cut to "connecto".
-        "title": {"text": "connectors per status", "anchor": "start", "fontSize": 12, "fontWeight": "normal"},
         "mark": {"type": "line"},
         "encoding": {
             # labelExpr as well as format: Streamlit's chart showed its own 12-hour labels ("08 PM") with
@@ -328,6 +325,8 @@ def counts_chart(counts: pd.DataFrame, timezone: str = "UTC") -> tuple[pd.DataFr
             "x": {"field": "minute", "type": "temporal", "title": title, "scale": {"type": "utc"},
                   "axis": {"format": "%H:%M", "formatType": "utc", "labelOverlap": True,
                            "labelExpr": "utcFormat(datum.value, '%H:%M')"}},
+            # No axis title: the subheader above names the quantity, and a title longer than the short axis
+            # (the chart's height less the legend's rows) was cut to "connecto".
             "y": {"field": "connectors", "type": "quantitative", "title": None},
             "color": {"field": "status", "type": "nominal", "title": None,
                       "scale": {"domain": list(STATUS_COLOURS), "range": [hex_colour(s) for s in STATUS_COLOURS]},

@@ -274,7 +274,7 @@ def live_view() -> None:
     with side_column:
         st.subheader("Connectors per status, last hour")
         data, spec = counts_chart(counts, TIMEZONE)
-        st.vega_lite_chart(data, spec, height=200)
+        st.vega_lite_chart(data, spec, height=240)
     # Full width: what became of each change must be readable without scrolling sideways.
     st.subheader("Recent changes")
     if recent.empty:

@@ -258,7 +258,9 @@ def test_the_whole_journey(product: Product, page: Page, tmp_path):
     page.wait_for_timeout(2000)
     shot(page, "09_live_map")
     live_map = shot(page, "10_live_map_canvas", live_deck)
-    shot(page, "10b_chart_24_hour_axis", chart)  # "time (UTC)" under labels such as 20:05, never 08 PM
+    chart_shot = shot(page, "10b_chart_24_hour_axis", chart)  # "time (UTC)" under labels such as 20:05, never 08 PM
+    # Its lines are drawn: a status's colour above the legend (a title once squeezed the plot to nothing).
+    assert _lines_drawn(chart_shot), "the chart draws no line above its legend"
 
     # --- a status set in the UI is delivered within seconds ------------------------------------
     evse = f"{NEW_OPERATOR}*EMA0004*1"
@@ -356,6 +358,20 @@ def _point_of_colour(path: Path, colour: tuple[int, int, int]) -> tuple[int, int
     ys, xs = np.nonzero(np.abs(pixels - np.array(colour)).max(axis=2) <= 6)
     assert len(xs), f"no point of colour {colour} in {path.name}"
     return int(np.median(xs)), int(np.median(ys))
+
+
+def _lines_drawn(path: Path) -> bool:
+    """Whether the upper half of a chart screenshot (the plot; the legend is below) holds a status colour other
+    than Unknown's grey, which the axes share."""
+    import numpy as np
+    from PIL import Image
+
+    from components.live_map_layers import STATUS_COLOURS
+
+    pixels = np.asarray(Image.open(path).convert("RGB")).astype(int)
+    plot = pixels[: pixels.shape[0] // 2]
+    colours = [colour for status, colour in STATUS_COLOURS.items() if status != "Unknown"]
+    return any((np.abs(plot - np.array(colour)).max(axis=2) <= 12).sum() >= 20 for colour in colours)
 
 
 def _base_map_share(path: Path) -> float:
