@@ -59,8 +59,8 @@ def _register() -> None:
             )
             registered = {"name": cpo.name, "id": cpo.id, "partner_ids": partner_ids,
                           "on_sandbox": cpo.endpoint == connection.SANDBOX, "sandbox_pending": cpo.sandbox_pending}
-    except (registry.RegistrationError, OnboardError) as error:  # a problem the user can fix; else a bug
-        state.reg_errors = getattr(error, "errors", None) or {"form": str(error)}
+    except OnboardError as error:  # a problem the user can fix (per field, or for the form); else a bug
+        state.reg_errors = error.errors if isinstance(error, registry.RegistrationError) else {"form": str(error)}
         state.pop("reg_done", None)
         # The form clears on submit: what was typed comes back for the fix, except the API key.
         state.reg_kept = {key: state.get(key, "") for key in _KEPT}

@@ -35,13 +35,12 @@ def _spread_to_station_rows(frame: pd.DataFrame, before: pd.DataFrame, values: p
     station = before["station_id"].str.strip()
     others = ~frame.index.isin(values.index)
     for column in columns:
-        old = before.loc[values.index, column]
-        changed = (values[column] != old) & (station[values.index] != "")
-        if not changed.any():
+        changed = values.index[(values[column] != before.loc[values.index, column])
+                               & (station[values.index] != "")]
+        if changed.empty:
             continue
-        key = station + "\x1f" + before[column]
-        new = pd.Series(values.loc[changed[changed].index, column].to_numpy(),
-                        index=key[changed[changed].index].to_numpy())
+        key = station + "\x1f" + before[column]  # (station, value it held) -> the value it holds now
+        new = pd.Series(values.loc[changed, column].to_numpy(), index=key[changed].to_numpy())
         new = new[~new.index.duplicated(keep="last")]
         hit = others & key.isin(new.index).to_numpy()
         frame.loc[hit, column] = key[hit].map(new).to_numpy()

@@ -25,6 +25,7 @@ from ..wording import counted
 from .auth import Actor, require_sees
 from .models import OPEN_STATES, Cpo, ImportRecord, Outbox, OutboxState, Stage, Station, StatusEvent
 from .queries import list_cpos
+from .stations import latest_full_import_ids
 
 STEPS = ("register", "connection", "import", "fix", "push", "statuses")
 STEP_TITLES = {
@@ -83,10 +84,7 @@ def onboarding(session: Session, *, actor: Actor, cpo_ids: Iterable[int] | None 
 
     # As the push plan (sync.diff) sees them: a station missing from its CPO's latest full upload is gone, as
     # one removed here is; once the endpoint acknowledged its deletion it counts no more.
-    latest_full = {cpo_id: same_as or record_id for cpo_id, record_id, same_as in session.execute(
-        sa_select(ImportRecord.cpo_id, ImportRecord.id, ImportRecord.same_as)  # station_import_id, as columns
-        .where(ImportRecord.cpo_id.in_(ids), ImportRecord.full_upload == True)  # noqa: E712
-        .order_by(ImportRecord.id))}
+    latest_full = latest_full_import_ids(session, ids)
     missing = (func.coalesce(Station.import_id < case(latest_full, value=Station.cpo_id, else_=0), False)
                if latest_full else false())
     live = and_(Station.deleted == False, not_(missing))  # noqa: E712

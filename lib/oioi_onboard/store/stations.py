@@ -28,6 +28,7 @@ from .queries import audit, get_cpo, set_stage
 
 __all__ = ["registry_context", "store_import", "withdraw_station", "station_frame", "import_history",
            "latest_full_import_id",
+           "latest_full_import_ids",
            "STATION_FRAME_COLUMNS"]
 
 STATION_FRAME_COLUMNS = ["station_id", "name", "latitude", "longitude", "city", "cpo_id", "connectors", "deleted"]
@@ -363,11 +364,16 @@ def station_frame(session: Session, *, actor: Actor, cpo_ids: list[int] | None =
 
 def latest_full_import_id(session: Session, cpo_id: int) -> int | None:
     """The import id the stations of the CPO's latest full upload carry (``ImportRecord.station_import_id``)."""
-    latest = session.exec(
-        select(ImportRecord).where(ImportRecord.cpo_id == cpo_id, ImportRecord.full_upload == True)  # noqa: E712
-        .order_by(ImportRecord.id.desc()).limit(1)
-    ).first()
-    return latest.station_import_id if latest is not None else None
+    return latest_full_import_ids(session, [cpo_id]).get(cpo_id)
+
+
+def latest_full_import_ids(session: Session, cpo_ids: list[int]) -> dict[int, int]:
+    """``latest_full_import_id`` of each of ``cpo_ids`` that has a full upload."""
+    latest = (select(func.max(ImportRecord.id)).where(ImportRecord.cpo_id.in_(cpo_ids),
+                                                       ImportRecord.full_upload == True)  # noqa: E712
+              .group_by(ImportRecord.cpo_id))
+    return {record.cpo_id: record.station_import_id
+            for record in session.exec(select(ImportRecord).where(ImportRecord.id.in_(latest)))}
 
 
 def import_history(session: Session, *, actor: Actor, cpo_id: int, limit: int = 20) -> list[ImportRecord]:
