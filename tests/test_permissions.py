@@ -206,6 +206,8 @@ QUIET_ABOUT_IT: dict[str, str] = {}  # functions that answer with less instead o
 EXEMPT = {
     "store.stations.latest_full_import_id":
         "a part of store_import and plan_push, which check the acting person first; reads one import id",
+    "store.stations.latest_full_import_ids":
+        "a part of latest_full_import_id and of onboarding, which checks the acting person first; reads import ids",
     "sync.outbox.claim": "the worker's lease on due rows of every CPO (acts as the system); cpo_id narrows a lane",
     "sync.worker.run_worker": "the worker process, acting as the system; cpo_ids narrows the CPOs it sends for",
     "sync.queue_control.mark_unreachable":
