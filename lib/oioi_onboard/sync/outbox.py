@@ -569,11 +569,13 @@ class Recorded(NamedTuple):
     state: OutboxState
 
 
-def record_results(session: Session, results: list[Outcome]) -> list[Recorded]:
+def record_results(session: Session, results: list[Outcome], *, finish_runs: bool = True) -> list[Recorded]:
     """Write a batch of results in the caller's transaction; returns the rows changed.
 
     The common case, a station-post acknowledged, takes a few set-based statements
-    for the whole batch; every other outcome goes row by row.
+    for the whole batch; every other outcome goes row by row. ``finish_runs``: mark the runs
+    of these rows finished if none of their rows is open any more (a worker with more of
+    them on the wire asks now and then, not at every batch: ``finish_runs`` below).
     """
     if not results:
         return []
@@ -603,7 +605,8 @@ def record_results(session: Session, results: list[Outcome]) -> list[Recorded]:
     if status_rows:
         status_delivery.record_answers(session, status_rows)
     status_delivery.release_held_statuses(session, [m.key for m in posts])
-    _finish_runs(session, {r.run_id for r in recorded if r.run_id is not None})
+    if finish_runs:
+        finish_open_runs(session, {r.run_id for r in recorded if r.run_id is not None})
     return recorded
 
 
@@ -735,6 +738,7 @@ def _release_dependents(session: Session, acked_ids: list[int], failed: list[Out
         )
 
 
-def _finish_runs(session: Session, run_ids: set[int]) -> None:
+def finish_open_runs(session: Session, run_ids: set[int]) -> None:
+    """Mark finished those of these runs that have no open row left."""
     for run_id in run_ids:
         session.execute(_RUN_DONE, {"run": run_id, "at": utcnow()})

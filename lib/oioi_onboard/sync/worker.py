@@ -72,12 +72,15 @@ from ..store.auth import SYSTEM
 from ..store.db import session_scope
 from ..store.models import Cpo, OutboxState, utcnow
 from . import queue_control
-from .outbox import Claimed, Outcome, Recorded, claim, record_results, release, renew_leases
+from .outbox import Claimed, Outcome, Recorded, claim, finish_open_runs, record_results, release, renew_leases
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-RECORD_DELAY = 0.005  # seconds: answers arriving this close together share one transaction
+# Seconds: answers arriving this close together share one transaction. A batch's statements and commit cost
+# about 0.7 ms whatever its size, each answer in it about 0.04 ms: at 1,000 answers/s, 5 ms made batches of 5.
+RECORD_DELAY = 0.015
+RUN_CHECK_INTERVAL = 1.0  # seconds: while this worker has requests out, whether a run has ended is asked this often
 SWITCH_INTERVAL = 0.0005  # seconds
 PROBE_INTERVAL = 30.0  # seconds between probes of an unreachable endpoint (at most backoff_max)
 SETUP_REFUSALS = 3  # 220/403 in a row, with no answer proving the set-up works, pause the queue
@@ -235,6 +238,8 @@ class Worker:
         self.pausing: dict[int, Lane] = {}  # outbox row id -> the lane its unrecorded "paused" result paused
         self.status_claim_seconds = 0.0  # a claim of statuses lately takes this long (moving average)
         self.answered: dict[int, Lane] = {}  # outbox row id -> the lane whose unrecorded answer it is
+        self.open_runs: set[int] = set()  # runs whose rows this worker recorded since it last asked if they ended
+        self.runs_checked_at = 0.0
         self.on_cycle = on_cycle
         self.on_recorded = on_recorded  # told each batch of results once it is written (a push's progress)
         # The HTTP in a process of its own (oioi.sender), this one claiming and recording: a big push's pace.
@@ -290,16 +295,22 @@ class Worker:
             self.status_claim_seconds += 0.3 * (time.monotonic() - started - self.status_claim_seconds)
         return rows
 
-    def _record(self, results: list[Outcome], marks: list[tuple[int, str, datetime | None, str]]) -> list[Recorded]:
-        """Write a batch of results (and CPO marks); the rows changed."""
+    def _record(self, results: list[Outcome], marks: list[tuple[int, str, datetime | None, str]],
+                finish_runs: bool) -> list[Recorded]:
+        """Write a batch of results (and CPO marks); the rows changed. ``finish_runs``: also mark finished the
+        runs recorded into since the last time that have no open row left."""
         with session_scope(self.db_url) as session:
-            recorded = record_results(session, results)
+            recorded = record_results(session, results, finish_runs=False)
+            runs = self.open_runs | {row.run_id for row in recorded if row.run_id is not None}
+            if finish_runs:
+                finish_open_runs(session, runs)
             for cpo_id, mark, since, reason in marks:
                 if mark == "unreachable":
                     queue_control.mark_unreachable(session, cpo_id=cpo_id, since=since or utcnow(), reason=reason)
                 else:
                     queue_control.mark_reachable(session, cpo_id=cpo_id)
-            return recorded
+        self.open_runs = set() if finish_runs else runs
+        return recorded
 
     def _warm_up(self) -> None:
         """Import now what the first send needs (the outbox, imported with this module, already brought
@@ -564,7 +575,7 @@ class Worker:
             self.recording += 1
             acked_cpos: set[int] = set()
             try:
-                recorded = await self._db(self._record, batch, marks)
+                recorded = await self._db(self._record, batch, marks, self._check_runs())
                 acked_cpos = {row.cpo_id for row in recorded if row.state == OutboxState.ACKED}
                 if self.on_recorded is not None:
                     try:
@@ -605,6 +616,15 @@ class Worker:
             await self.flush_results()
             if stop.is_set() and not self.tasks and not self.results and not self.marks:
                 return
+
+    def _check_runs(self) -> bool:
+        """Whether the next batch asks if its runs ended: when nothing else is out (the last answers of a run
+        come then), else once a second (a run's end in a busy lane). Asked at every batch, it cost ~0.12 ms each."""
+        if any(lane.running or lane.buffer or lane.statuses for lane in self.lanes.values()):
+            if time.monotonic() - self.runs_checked_at < RUN_CHECK_INTERVAL:
+                return False
+        self.runs_checked_at = time.monotonic()
+        return True
 
     def _record_now(self) -> bool:
         """Whether to record the answers at once: nothing is on the wire, or a lane used half its allowance."""
