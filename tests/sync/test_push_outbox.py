@@ -294,6 +294,37 @@ def test_claims_keep_one_row_per_station_in_flight_and_leases_expire(sandbox):
         assert second.id > first.id
 
 
+def test_a_run_ends_while_the_worker_still_waits_for_another_cpos_answers(sandbox, tmp_path):
+    """The worker asks whether a run ended now and then while it has requests out, not at every batch: a run
+    whose last answer came is marked finished all the same, while a slow endpoint of another CPO holds answers."""
+    with running_sandbox(tmp_path / "slow", latency_ms=6000, partner_ids=("sLw9Qm2Rt7Kx4Vb8Nz3P",)) as slow:
+        fast_cpo = _cpo(sandbox)
+        with session_scope() as session:
+            slow_cpo = make_cpo(session, name="Slow CPO", operator_ids="DE*SLO", endpoint=slow.url,
+                                api_key=slow.api_key, partner_ids=slow.partner_id).id
+            store_stations(session, fast_cpo, 20)
+            store_stations(session, slow_cpo, 2, operator_id="DE*SLO", prefix="L")
+        slow_run, fast_run = _push(slow_cpo), _push(fast_cpo)
+
+        async def run() -> bool:
+            stop = asyncio.Event()
+            worker = asyncio.create_task(run_worker(stop=stop, poll_interval=0.05))
+            try:
+                for _ in range(100):  # the slow CPO's answers come after 6 s
+                    await asyncio.sleep(0.05)
+                    with session_scope() as session:
+                        if session.get(PushRun, fast_run.id).finished_at is not None:
+                            assert session.get(PushRun, slow_run.id).finished_at is None
+                            return _states(slow_run.id) == {OutboxState.SENDING: 2}
+                return False
+            finally:
+                stop.set()
+                await worker
+
+        assert asyncio.run(run()), "the fast CPO's run was not marked finished while the slow one's requests were out"
+    assert _states(fast_run.id) == {OutboxState.ACKED: 20}
+
+
 def test_progress_history_and_failures_read_from_the_database(tmp_path):
     from oioi_onboard.sync.progress import failures, history, run_progress, station_history
 

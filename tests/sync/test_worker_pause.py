@@ -11,7 +11,7 @@ def test_an_unrecorded_pause_is_not_undone_by_the_databases_older_state():
     database = {"paused": False}  # the CPO's pause flag as the database holds it
     worker._load_lanes = lambda: [(7, 4, "token", database["paused"], False)]
     recorded = []
-    worker._record = lambda results, marks: recorded.extend(results) or set()
+    worker._record = lambda results, marks, finish_runs: recorded.extend(results) or set()
     lane = worker.lanes[7] = Lane(7, 4, "token", paused=True, pause_unrecorded=True, idle_until=99.0)
     worker.pausing[42] = lane  # as send() leaves it after a 211 for row 42
     worker.results = [Outcome(42, "paused", code=211, pause_reason="partner identifier rejected")]

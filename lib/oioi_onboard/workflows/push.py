@@ -114,7 +114,7 @@ class Follow:
     unreachable_reason: str | None = None
 
 
-SYNC_SECONDS = 2.0  # the push's follower reads the database this often; the worker's counts fill in between
+SYNC_SECONDS = 5.0  # the push's follower reads the database this often; the worker's counts fill in between
 
 
 class _Tally:
