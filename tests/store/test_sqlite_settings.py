@@ -67,3 +67,39 @@ def test_a_failed_big_write_keeps_nothing_and_restores_the_setting(db):
     with engine.connect() as connection:
         assert connection.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 1000
         assert connection.exec_driver_sql("SELECT count(*) FROM kept").scalar() == 0
+
+
+def test_inside_checkpoints_aside_no_commit_copies_the_log_a_thread_does(db, monkeypatch):
+    """The worker's many small commits: the one that crossed 1,000 pages of log stopped to copy it (15-25 ms on the
+    push's wire). Inside ``checkpoints_aside`` no commit does; a thread of its own copies the log every ``every``."""
+    from oioi_onboard.store import db as store_db
+
+    engine = get_engine()
+    database = Path(engine.url.database)
+    copies: list[str] = []
+    real_checkpoint = store_db._checkpoint
+
+    def counted_checkpoint(on):  # noqa: ANN001
+        copies.append(threading.current_thread().name)
+        real_checkpoint(on)
+
+    monkeypatch.setattr(store_db, "_checkpoint", counted_checkpoint)
+    with db() as session:
+        session.execute(text("CREATE TABLE kept (value TEXT)"))
+    size_before = database.stat().st_size
+    with store_db.checkpoints_aside(every=0.05):
+        with engine.connect() as connection:
+            assert connection.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 0
+        for _ in range(200):  # ~2,000 pages of log in small commits, as the worker writes
+            with db() as session:
+                session.execute(text("INSERT INTO kept SELECT hex(randomblob(2000)) FROM (WITH RECURSIVE n(i) AS"
+                                     " (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 10) SELECT i FROM n)"))
+        for _ in range(200):
+            if database.stat().st_size >= size_before + 4_000_000:
+                break
+            threading.Event().wait(0.05)
+        assert "wal-checkpoints" in copies  # the thread copied the log into the database...
+        assert database.stat().st_size >= size_before + 4_000_000  # ~8 MB written, at least half of it copied
+    with engine.connect() as connection:  # ...and outside, SQLite's usual setting is back
+        assert connection.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 1000
+        assert connection.exec_driver_sql("SELECT count(*) FROM kept").scalar() == 2000

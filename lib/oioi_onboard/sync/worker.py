@@ -69,7 +69,7 @@ from ..oioi.retry import RETRY_AFTER_MAX, WORKER_BACKOFF_BASE, WORKER_BACKOFF_MA
 from ..oioi.sender import SendingProcess
 from ..oioi.vocabulary import CONNECTOR_POST_STATUS
 from ..store.auth import SYSTEM
-from ..store.db import session_scope
+from ..store.db import checkpoints_aside, session_scope
 from ..store.models import Cpo, OutboxState, utcnow
 from . import queue_control
 from .outbox import Claimed, Outcome, Recorded, claim, finish_open_runs, record_results, release, renew_leases
@@ -779,7 +779,8 @@ async def run_worker(
     switch_interval = sys.getswitchinterval()
     sys.setswitchinterval(SWITCH_INTERVAL)
     try:
-        await worker.run(stop, once)
+        with checkpoints_aside(db_url):  # the DB thread's commits never stop to copy SQLite's log
+            await worker.run(stop, once)
     finally:
         sys.setswitchinterval(switch_interval)
         for sig in installed:
