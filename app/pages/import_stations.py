@@ -11,7 +11,6 @@ file: choosing another starts clean. The file and its fixes are also kept per
 user on the server, so a reload of the browser finds the import where it was.
 """
 
-import functools
 import hashlib
 import json
 import uuid
@@ -29,12 +28,15 @@ from oioi_onboard.ocpi import LocationsFile
 from oioi_onboard.sheets import (
     COLUMNS,
     ROW,
-    apply_edits,
+    EditCells,
+    ReplaceValue,
+    SwapCoordinates,
     bnetza,
     issues_csv,
     issues_xlsx,
     profiles,
     replace_value,
+    replay,
     separator_hint,
     station_points,
     swap_coordinates,
@@ -301,23 +303,10 @@ def _validate(frame: pd.DataFrame, mapping_issues: pd.DataFrame, description: li
     }
 
 
-def _revalidate(fixed: pd.DataFrame, fix: functools.partial) -> None:
+def _revalidate(fixed: pd.DataFrame, fix: ReplaceValue | SwapCoordinates | EditCells) -> None:
     """Validate the frame a fix made, and keep the fix to make it again."""
     work = state[WORK]
     _validate(fixed, work["mapping_issues"], work["description"], [*work["fixes"], fix], work["mapped_rows"])
-
-
-# A fix made again on a frame mapped anew: the file's rows keep their index, so the same cells are changed.
-def _replaced(frame: pd.DataFrame, *, column: str, old: str, new: str) -> pd.DataFrame:
-    return replace_value(frame, column, old, new)[0]
-
-
-def _swapped(frame: pd.DataFrame, *, rows: list[int]) -> pd.DataFrame:
-    return swap_coordinates(frame, rows)[0]
-
-
-def _edited(frame: pd.DataFrame, *, edited: pd.DataFrame, shown: pd.Index) -> pd.DataFrame:
-    return apply_edits(frame, edited.loc[edited.index.intersection(frame.index)], shown.intersection(frame.index))
 
 
 def _report(work: dict, kind: str):  # noqa: ANN202
@@ -341,19 +330,20 @@ if state.get(WORK, {}).get("key") != source_key:
         st.stop()
     # The same file and CPO mapped anew (work of another file or CPO is dropped above): its fixes are made again
     # if the file maps to the same rows; a column choice that splits connectors otherwise would move them.
-    earlier, frame, rows = state.get(WORK, {}), mapped.frame, mapped.frame[ROW].to_numpy()
-    fixes = earlier.get("fixes", [])
-    if fixes and np.array_equal(earlier["mapped_rows"], rows):
-        for fix in fixes:
-            frame = fix(frame)
-        state["import_fix_done"] = f"Made your {counted(len(fixes), 'fix', 'fixes')} again on the file as now mapped."
-    elif fixes:
-        state["import_fix_dropped"] = (f"Your {counted(len(fixes), 'fix', 'fixes')} were made for rows the file no "
-                                       "longer maps to with these columns: make them again below.")
-        fixes = []
+    earlier, frame = state.get(WORK, {}), mapped.frame
+    if fixes := earlier.get("fixes", []):
+        replayed = replay(frame, fixes, made_on=earlier["mapped_rows"])
+        if replayed is not None:
+            frame = replayed
+            state["import_fix_done"] = (f"Made your {counted(len(fixes), 'fix', 'fixes')} again on the file as now "
+                                        "mapped.")
+        else:
+            state["import_fix_dropped"] = (f"Your {counted(len(fixes), 'fix', 'fixes')} were made for rows the file "
+                                           "no longer maps to with these columns: make them again below.")
+            fixes = []
     # With the suggestion, the column choices above say the rest.
     _validate(frame, mapped.issues, mapped.description if profile != SUGGESTED else mapped.from_defaults, fixes,
-              rows)
+              mapped.frame[ROW].to_numpy())
 work = state[WORK]
 validation = work["validation"]
 draft["choices"] = {k: state[k] for k in state
@@ -390,49 +380,52 @@ else:
     right.download_button("Issue report (XLSX)", _report(work, "xlsx"), "issues.xlsx",
                           "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 
-    # --- fixing ------------------------------------------------------------------------------------
-    st.subheader("Fix")
-    if state.pop("import_fix_clear", False):
-        state["import_fix_old"] = state["import_fix_new"] = ""  # before the form draws them: a fresh start
-    with st.form("import_replace"):
-        st.write("Replace a value everywhere in one column")
-        columns_with_issues = sorted(c for c in issues["column"].unique() if c in validation.frame.columns)
-        fix_column = st.selectbox("Column", columns_with_issues, key="import_fix_column")
-        fix_old = st.text_input("Value to replace (as shown in the issue table)", key="import_fix_old")
-        fix_new = st.text_input("New value", key="import_fix_new")
-        if st.form_submit_button("Replace and revalidate"):
-            fixed, count = replace_value(validation.frame, fix_column, fix_old, fix_new)
-            if count:
-                fix = functools.partial(_replaced, column=fix_column, old=fix_old, new=fix_new)
-                _revalidate(fixed, fix)
-                state["import_fix_done"] = (f"Replaced {counted(count, 'cell')} of {fix_column}: "
-                                            f"{fix_old!r} → {fix_new!r}.")
-                state["import_fix_clear"] = True
-                st.rerun()
-            st.warning(plain(f"No cell of {fix_column} holds {fix_old!r}."))
-    swapped = sorted(issues.loc[issues["rule"] == "coordinates_swapped", "row"].unique().tolist())
-    stations = counted(len(swapped), "station")  # the rule names a station's first row
-    if swapped and st.button(f"Swap latitude and longitude of the {stations} where they look exchanged",
-                             key="import_swap_coordinates"):
-        fixed, count = swap_coordinates(validation.frame, swapped)
-        fix = functools.partial(_swapped, rows=swapped)
-        _revalidate(fixed, fix)
-        state["import_fix_done"] = f"Swapped latitude and longitude in {counted(count, 'row')}."
-        st.rerun()
+# --- fixing: also without problems found (a value may be valid and still wrong) ------------------
+st.subheader("Fix")
+if state.pop("import_fix_clear", False):
+    state["import_fix_old"] = state["import_fix_new"] = ""  # before the form draws them: a fresh start
+with st.form("import_replace"):
+    st.write("Replace a value everywhere in one column")
+    columns = sorted(c for c in issues["column"].unique() if c in validation.frame.columns)  # with issues first
+    columns += [c for c in validation.frame.columns if c != ROW and c not in columns]
+    fix_column = st.selectbox("Column", columns, key="import_fix_column")
+    fix_old = st.text_input("Value to replace (as shown in the issue table)", key="import_fix_old")
+    fix_new = st.text_input("New value", key="import_fix_new")
+    if st.form_submit_button("Replace and revalidate"):
+        fixed, count = replace_value(validation.frame, fix_column, fix_old, fix_new)
+        if count:
+            _revalidate(fixed, ReplaceValue(fix_column, fix_old, fix_new))
+            state["import_fix_done"] = (f"Replaced {counted(count, 'cell')} of {fix_column}: "
+                                        f"{fix_old!r} → {fix_new!r}.")
+            state["import_fix_clear"] = True
+            st.rerun()
+        st.warning(plain(f"No cell of {fix_column} holds {fix_old!r}."))
+swapped = sorted(issues.loc[issues["rule"] == "coordinates_swapped", "row"].unique().tolist())
+stations = counted(len(swapped), "station")  # the rule names a station's first row
+if swapped and st.button(f"Swap latitude and longitude of the {stations} where they look exchanged",
+                         key="import_swap_coordinates"):
+    fixed, count = swap_coordinates(validation.frame, swapped)
+    _revalidate(fixed, SwapCoordinates(tuple(swapped)))
+    state["import_fix_done"] = f"Swapped latitude and longitude in {counted(count, 'row')}."
+    st.rerun()
 
+frame = validation.frame
+if issues.empty:  # every row in the editor only when asked: a national file is 100,000 rows
+    shown = frame if st.toggle("Edit cells", value=False, key="import_edit_all") else None
+else:
     only_problems = st.toggle("Edit only rows with problems", value=True, key="import_only_problems")
-    frame = validation.frame
     shown = frame[frame[ROW].isin(issues["row"])] if only_problems else frame
-    # A new key per validation: edits name rows by position, and the rows shown change after a revalidation.
+if shown is not None:
     st.caption("Edit cells in place, or select rows that are no stations (a note, a total line) and delete them; "
                "then revalidate. The file itself is not changed.")
+    # A new key per validation: edits name rows by position, and the rows shown change after a revalidation.
     edited = st.data_editor(shown, key=f"import_editor_{work['revision']}", disabled=[ROW], hide_index=True,
                             width="stretch", height=320, num_rows="delete")
     if st.button("Revalidate the edited cells", type="primary", key="import_revalidate"):
-        fixed = apply_edits(frame, edited, shown.index)
+        fix = EditCells.made(shown, edited)
+        fixed = fix(frame)
         if left_out := len(frame) - len(fixed):
             state["import_fix_done"] = f"Left out {counted(left_out, 'row')} of the file."
-        fix = functools.partial(_edited, edited=edited.copy(), shown=shown.index)
         _revalidate(fixed, fix)
         st.rerun()
 

@@ -427,3 +427,25 @@ def test_generated_station_ids_are_a_warning_seen_at_once(user):
     app = _open(user, ("no_ids.csv", _without_column(DEMO, "station_id")))
     assert not app.exception, app.exception
     assert any("No column of the file holds station ids" in w.value for w in app.warning)
+
+
+def test_a_file_without_problems_can_still_be_fixed(user):
+    """A value may be valid and still wrong (a city spelt as the CPO does not want it): the Fix section stays."""
+    app = _open(user, ("clean.csv", _renamed(DEMO, {}, rows=12)))
+    validation = app.session_state["import_work"]["validation"]
+    assert validation.errors == 0 and validation.issues.empty
+    assert "No problems found." in [s.value for s in app.success]
+    editor = f"import_editor_{app.session_state['import_work']['revision']}"
+    with pytest.raises(KeyError):  # 100,000 rows in an editor only when asked
+        app.data_editor(key=editor)
+    app.selectbox(key="import_fix_column").set_value("city")
+    app.text_input(key="import_fix_old").input("Mannheim")
+    app.text_input(key="import_fix_new").input("Mannheim (Quadrate)")
+    app = app.button(key="FormSubmitter:import_replace-Replace and revalidate").click().run()
+    assert not app.exception, app.exception
+    frame = app.session_state["import_work"]["validation"].frame
+    assert frame["city"].eq("Mannheim (Quadrate)").sum() == 12
+    assert "Replaced 12 cells of city: 'Mannheim' → 'Mannheim (Quadrate)'." in [s.value for s in app.success]
+    app = app.toggle(key="import_edit_all").set_value(True).run()
+    editor = f"import_editor_{app.session_state['import_work']['revision']}"
+    assert len(app.data_editor(key=editor).value) == 12 and app.button(key="import_revalidate")

@@ -63,3 +63,24 @@ def test_a_station_field_edited_on_one_of_its_rows_is_changed_on_its_other_rows(
     # field (evse_id) belongs to its row alone.
     assert fixed["street"].tolist() == ["Calle Madrid", "Calle Madrid", "Calle Mayor", "Calle Sol"]
     assert fixed["evse_id"].tolist() == ["E9", "E2", "E3", "E4"]
+
+
+def test_fixes_kept_are_made_again_on_the_same_rows_mapped_anew_and_not_on_other_rows():
+    """The CPO's defaults changed: the same file is mapped again, and the person's fixes are made again on it, in
+    order. Mapped to other rows (a column choice that splits connectors), a fix would change other cells: none is."""
+    from oioi_onboard.sheets.fixes import EditCells, ReplaceValue, SwapCoordinates, replay
+    from oioi_onboard.testing.sheets import set_row, valid_frame
+
+    frame = set_row(valid_frame(), 10, connector_type="", latitude="8.46", longitude="49.48")
+    made_on = frame[ROW].to_numpy()
+    shown = frame[frame[ROW].isin([12, 13])]
+    edited = shown[shown[ROW] == 12].assign(city="Mannheim-Nord")  # row 13 deleted in the editor
+    fixes = [ReplaceValue("connector_type", "", "Typ 2"), SwapCoordinates((10,)), EditCells.made(shown, edited)]
+    mapped_anew = frame.assign(country="DE")  # what a new default fills in; the same rows
+    again = replay(mapped_anew, fixes, made_on)
+    row = again.loc[again[ROW] == 10].iloc[0]
+    assert (row["connector_type"], row["latitude"], row["longitude"]) == ("Type2", "49.48", "8.46")
+    assert again.loc[again[ROW] == 12, "city"].tolist() == ["Mannheim-Nord"]
+    assert 13 not in again[ROW].tolist()  # shown to the editor and deleted there: left out again
+    assert again["country"].eq("DE").all()  # the new mapping's own values stay, in the edited row too
+    assert replay(mapped_anew.iloc[1:], fixes, made_on) is None

@@ -14,6 +14,7 @@ __all__, __getattr__ = public_surface(__name__, modules=["bnetza", "mapping", "p
     "export": ["export_csv"],
     "report": ["issues_csv", "issues_xlsx"],
     "stations": ["build_stations", "station_points"],
-    "fixes": ["apply_edits", "replace_value", "swap_coordinates"],
+    "fixes": ["EditCells", "ReplaceValue", "SwapCoordinates", "apply_edits", "replace_value", "replay",
+              "swap_coordinates"],
     "suggest": ["separator_hint"],
 })
