@@ -1,5 +1,7 @@
 """Entry script: sign-in and navigation only. Pages are thin views over ``oioi_onboard``."""
 
+from pathlib import Path
+
 import streamlit as st
 
 from common import account_sidebar, current_actor, is_signed_in
@@ -7,24 +9,26 @@ from oioi_onboard.store import Role
 
 st.set_page_config(page_title="OIOI onboarding", page_icon=":material/ev_station:", layout="wide")
 
+ONBOARDING = [("pages/overview.py", "Overview", ":material/checklist:"),
+              ("pages/cpos.py", "1 · CPOs", ":material/business:"),
+              ("pages/import_stations.py", "2 · Import stations", ":material/upload_file:"),
+              ("pages/push.py", "3 · Push", ":material/send:")]
+LIVE = [("pages/live_map.py", "Live map", ":material/map:")]
+
 if not is_signed_in():
-    # The sign-in form as the only (hidden) page: Streamlit would otherwise list the files in pages/.
-    st.navigation([st.Page(current_actor, title="Sign in", url_path="sign-in")], position="hidden").run()
+    # The sign-in form as the only (hidden) page, under every page's address (Streamlit would otherwise list the
+    # files in pages/): a link to a page signs in and then opens that page, not the first one.
+    st.navigation([st.Page(current_actor, title="Sign in", url_path=Path(file).stem, default=n == 0)
+                   for n, (file, _, _) in enumerate(ONBOARDING + LIVE)], position="hidden").run()
     st.stop()
 actor = current_actor()
 account_sidebar(actor)
 
-live = [st.Page("pages/live_map.py", title="Live map", icon=":material/map:")]
+live = [st.Page(file, title=title, icon=icon) for file, title, icon in LIVE]
 if actor.role == Role.VIEWER:
     pages = {"Live": live}
 else:
-    pages = {
-        "Onboarding": [
-            st.Page("pages/overview.py", title="Overview", icon=":material/checklist:", default=True),
-            st.Page("pages/cpos.py", title="1 · CPOs", icon=":material/business:"),
-            st.Page("pages/import_stations.py", title="2 · Import stations", icon=":material/upload_file:"),
-            st.Page("pages/push.py", title="3 · Push", icon=":material/send:"),
-        ],
-        "Live": live,
-    }
+    pages = {"Onboarding": [st.Page(file, title=title, icon=icon, default=n == 0)
+                            for n, (file, title, icon) in enumerate(ONBOARDING)],
+             "Live": live}
 st.navigation(pages).run()
