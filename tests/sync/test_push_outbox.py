@@ -325,6 +325,28 @@ def test_a_run_ends_while_the_worker_still_waits_for_another_cpos_answers(sandbo
     assert _states(fast_run.id) == {OutboxState.ACKED: 20}
 
 
+def test_a_push_the_endpoint_answers_proves_an_untested_set_up_and_a_refused_one_does_not(sandbox):
+    """No connection test ran, but the endpoint took the pushes: the push page stops warning "not tested"."""
+    from oioi_onboard.store.connection import PROVEN_BY_PUSH, last_connection_test, push_readiness
+
+    cpo_id = _cpo(sandbox)
+    with session_scope() as session:
+        refused_id = make_cpo(session, name="Wrong key", operator_ids="DE*WRK", endpoint=sandbox.url,
+                              api_key="not-the-sandbox-key-0000", partner_ids="wR0ngK3yPartner00001").id
+        store_stations(session, cpo_id, 3)
+        store_stations(session, refused_id, 2, operator_id="DE*WRK", prefix="W")
+        assert "has not been tested" in push_readiness(session, actor=SYSTEM, cpo_id=cpo_id)
+    _push(cpo_id)
+    _push(refused_id)
+    assert _work() == 3
+    with session_scope() as session:
+        assert push_readiness(session, actor=SYSTEM, cpo_id=cpo_id) is None
+        check = last_connection_test(session.get(Cpo, cpo_id))
+        assert check.ok and check.message == PROVEN_BY_PUSH
+        assert session.get(Cpo, refused_id).paused_reason is not None  # the key was refused: nothing proven
+        assert "has not been tested" in push_readiness(session, actor=SYSTEM, cpo_id=refused_id)
+
+
 def test_progress_history_and_failures_read_from_the_database(tmp_path):
     from oioi_onboard.sync.progress import failures, history, run_progress, station_history
 
@@ -383,6 +405,6 @@ def test_removing_one_station_in_the_ui_soft_deletes_it_and_failed_rows_can_be_r
     with session_scope() as session:
         assert retry_failed(session, actor=SYSTEM, cpo_id=cpo_id) == 1
         [entry] = audit_log(session, actor=SYSTEM, cpo_id=cpo_id, limit=1)
-        assert (entry.action, entry.detail) == ("failed requests queued again", "1 request(s)")
+        assert (entry.action, entry.detail) == ("failed requests queued again", "1 request")
     _work()
     assert sandbox.stats()["station_accepts"]["DE*8PS*S000001"] == 2

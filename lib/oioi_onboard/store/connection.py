@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from datetime import datetime
 
+from sqlalchemy import update
 from sqlmodel import Session
 
 from ..errors import EndpointError
@@ -38,6 +39,8 @@ __all__ = [
     "probe_connection",
     "check_cpo_connection",
     "push_readiness",
+    "PROVEN_BY_PUSH",
+    "record_setup_proven",
     "connection_label",
     "last_connection_test",
     "provision_sandbox",
@@ -219,6 +222,21 @@ def push_readiness(session: Session, *, actor: Actor, cpo_id: int) -> str | None
         return (f"The last connection test of {cpo.name} failed ({when}): {cpo.connection_message}. "
                 "The endpoint will probably refuse every station; fix it on the CPOs page and test again.")
     return None
+
+
+# The last connection test when none ran, but a push proved the set-up (``record_setup_proven``).
+PROVEN_BY_PUSH = "not tested, but the endpoint accepted this API key and partner identifier in a push"
+
+
+def record_setup_proven(session: Session, *, cpo_id: int) -> None:
+    """The endpoint answered a push of the CPO past its key and partner identifier checks (the worker): where no
+    connection test ran since the set-up was last set, that counts as a passed one, and the push page stops
+    warning "not tested"."""
+    session.execute(
+        update(Cpo).where(Cpo.id == cpo_id, Cpo.connection_checked_at.is_(None))
+        .values(connection_ok=True, connection_checked_at=utcnow(), connection_message=PROVEN_BY_PUSH),
+        execution_options={"synchronize_session": False},
+    )
 
 
 def connection_label(cpo: Cpo) -> str:

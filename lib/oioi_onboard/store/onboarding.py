@@ -23,6 +23,7 @@ from ..errors import NotFound
 from ..oioi.vocabulary import STATION_POST
 from ..wording import counted
 from .auth import Actor, require_sees
+from .connection import PROVEN_BY_PUSH
 from .models import OPEN_STATES, Cpo, ImportRecord, Outbox, OutboxState, Stage, Station, StatusEvent
 from .queries import list_cpos
 from .stations import latest_full_import_ids
@@ -129,7 +130,8 @@ def _progress(cpo: Cpo, stations: tuple[int, int, int, int], outbox: dict[Outbox
     steps = [Step("register", STEP_TITLES["register"], True, f"registered with endpoint {cpo.endpoint}")]
 
     if cpo.connection_ok:
-        connection = Step("connection", STEP_TITLES["connection"], True, "the last connection test passed")
+        passed = PROVEN_BY_PUSH if cpo.connection_message == PROVEN_BY_PUSH else "the last connection test passed"
+        connection = Step("connection", STEP_TITLES["connection"], True, passed)
     elif cpo.connection_ok is False:
         connection = Step("connection", STEP_TITLES["connection"], False,
                           f"the last connection test failed: {cpo.connection_message or 'no answer'}")

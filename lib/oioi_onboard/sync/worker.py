@@ -227,7 +227,7 @@ class Worker:
         self.poll_interval = poll_interval
         self.lanes: dict[int, Lane] = {}
         self.results: list[Outcome] = []
-        # CPO-wide marks (endpoint unreachable / answering again), written with the next result batch.
+        # CPO-wide marks (endpoint unreachable / answering again / set-up proven), written with the next result batch.
         self.marks: list[tuple[int, str, datetime | None, str]] = []
         self.wake = asyncio.Event()
         self.results_ready = asyncio.Event()
@@ -307,6 +307,10 @@ class Worker:
             for cpo_id, mark, since, reason in marks:
                 if mark == "unreachable":
                     queue_control.mark_unreachable(session, cpo_id=cpo_id, since=since or utcnow(), reason=reason)
+                elif mark == "proven":
+                    from ..store.connection import record_setup_proven
+
+                    record_setup_proven(session, cpo_id=cpo_id)
                 else:
                     queue_control.mark_reachable(session, cpo_id=cpo_id)
         self.open_runs = set() if finish_runs else runs
@@ -542,6 +546,8 @@ class Worker:
     def _answered(self, lane: Lane, *, proves_setup: bool = True) -> None:
         """The endpoint answered: no longer failing, and (unless told otherwise) the set-up works."""
         if proves_setup:
+            if not lane.setup_ok:  # where no connection test ran, this answer proves the set-up as one would
+                self.marks.append((lane.cpo_id, "proven", None, ""))
             lane.setup_ok, lane.setup_refusals = True, 0
             lane.throttled = 0
         lane.failures, lane.failing_since = 0, None
