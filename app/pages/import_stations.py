@@ -448,7 +448,9 @@ blocked_now = len(validation.blocked_station_ids())
 st.write(f"{counted(valid, 'station')} can be stored; {counted(blocked_now, 'station')} "
          f"{'is' if blocked_now == 1 else 'are'} blocked by errors and wait{'s' if blocked_now == 1 else ''} "
          "until fixed.")
-if st.button(f"Accept {counted(valid, 'valid station')}", disabled=valid == 0, key="import_accept"):
+# Once stored, this validation is done: a second click would store the same stations as a new import.
+if st.button(f"Accept {counted(valid, 'valid station')}", disabled=valid == 0 or "import_done" in state,
+             key="import_accept"):
     stored_now = False
     with (errors_shown("Nothing was stored: "), st.spinner(f"Storing {valid:,} stations…", show_time=True),
           db_session() as session):

@@ -106,6 +106,7 @@ def test_upload_map_fix_revalidate_accept(cpos):
     app = app.button(key="import_accept").click().run()
     assert not app.exception, app.exception
     assert any(f"Stored {valid} stations" in s.value for s in app.success)
+    assert app.button(key="import_accept").disabled  # stored: a second click would make a second import
     with session_scope() as session:
         stored = session.exec(select(Station).where(Station.cpo_id == ours)).all()
         assert len(stored) == valid
