@@ -99,7 +99,7 @@ def test_the_import_page_pulls_from_the_ocpi_endpoint_and_accepts_like_a_file(la
     assert not app.exception, app.exception
     shown = _text(app)
     assert f"**OCPI {back_end.base_url}/ocpi/2.2.1/locations**: 24 OCPI Locations." in shown
-    assert "OCPI Locations: 24 pulled in 3 page(s), OCPI 2.2.1, every Location" in shown
+    assert "OCPI Locations: 24 pulled in 3 pages, OCPI 2.2.1, every Location" in shown
     assert "Working on the full pull of" in shown
     metrics = {m.label: m.value for m in app.metric}
     assert (metrics["Stations"], metrics["Errors"]) == ("23", "0")  # LOC00004 is not published

@@ -62,7 +62,7 @@ def test_ocpi_pull_stores_the_locations_and_says_what_came(cli, ours, back_end, 
     assert (pulled["full"], pulled["locations"], pulled["pages"], pulled["errors"], pulled["ok"]) == (
         True, 15, 4, 0, True)
     assert pulled["source"] == f"OCPI {back_end.base_url}/ocpi/2.2.1/locations"
-    assert "OCPI Locations: 15 pulled in 4 page(s), OCPI 2.2.1, every Location" in result.stderr
+    assert "OCPI Locations: 15 pulled in 4 pages, OCPI 2.2.1, every Location" in result.stderr
     assert {issue["rule"] for issue in pulled["issues"]} == {"ocpi_not_published", "ocpi_evse_not_pushed"}
 
     back_end.changes(2)

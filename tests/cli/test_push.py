@@ -28,6 +28,7 @@ from oioi_onboard.store.db import migrate, session_scope
 from oioi_onboard.store.models import Cpo, ImportRecord, Outbox, OutboxState, PushRun, Station
 from oioi_onboard.testing.sandbox import running_sandbox
 from oioi_onboard.testing.store import make_cpo
+from oioi_onboard.wording import counted
 from tests.conftest import ROOT
 from tests.helpers.faulty_front import faulty_front
 from tests.helpers.processes import kill_9_when, wait_for
@@ -274,12 +275,12 @@ def test_ctrl_c_leaves_the_rest_queued_says_so_in_one_line_and_a_rerun_finishes(
         states = _states()
         assert OutboxState.SENDING not in states  # in flight were answered and recorded, the rest put back
         queued = states.get(OutboxState.PENDING, 0)
-        assert queued > 0 and f"{queued} request(s) stay queued" in stopped[0]
+        assert queued > 0 and f"{counted(queued, 'request')} stay queued" in stopped[0]
         assert states.get(OutboxState.ACKED, 0) + queued == total
 
         again = subprocess.run(command, capture_output=True, text=True, env=_env(), timeout=300)
         assert again.returncode == 0, again.stdout + again.stderr
-        assert f"resuming {queued} request(s)" in again.stderr
+        assert f"resuming {counted(queued, 'request')} " in again.stderr
         assert set(sandbox.stats()["station_accepts"].values()) == {1}  # nothing sent twice
 
 

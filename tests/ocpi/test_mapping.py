@@ -46,8 +46,8 @@ def test_the_spec_example_row_by_row():
         {**station, "evse_id": "BE*BEC*E041503001", "connector_type": "Type2", "speed_kw": "10.56", ROW: 1},
         {**station, "evse_id": "BE*BEC*E041503002", "connector_type": "Type2", "speed_kw": "10.56", ROW: 1},
     ]
-    assert summary == ["read as OCPI 2.2.1 Locations, no column mapping needed: 1 Location(s), 2 EVSE(s) -> "
-                       "1 station(s), 2 connector row(s)"]
+    assert summary == ["read as OCPI 2.2.1 Locations, no column mapping needed: 1 Location, 2 EVSEs -> "
+                       "1 station, 2 connector rows"]
 
 
 def test_other_spec_examples_country_postcode_hours():
@@ -147,10 +147,10 @@ def test_what_is_not_pushed_is_named_and_counted():
         [3, "evse_id", "", "ocpi_no_evses", "warning"],
     ]
     assert issues["message"][0].startswith(
-        "Location 'NP-1': 3 EVSE(s) not pushed: 'NP-1-2' (PLANNED), 'NP-1-3' (REMOVED), 'NP-1-4' (no evse_id)")
+        "Location 'NP-1': 3 EVSEs not pushed: 'NP-1-2' (PLANNED), 'NP-1-3' (REMOVED), 'NP-1-4' (no evse_id)")
     assert "publish: false" in issues["message"][1]
-    assert summary[1] == ("not pushed: 1 Location(s) with publish: false, 2 EVSE(s) PLANNED or REMOVED, "
-                          "1 EVSE(s) without evse_id")
+    assert summary[1] == ("not pushed: 1 Location with publish: false, 2 EVSEs PLANNED or REMOVED, "
+                          "1 EVSE without evse_id")
     # Warnings only: the station is pushed with its chargeable EVSE.
     validation = validate(frame, extra_issues=issues)
     assert validation.errors == 0 and validation.valid_station_ids() == ["DE*OCP*NP-1"]
@@ -193,7 +193,7 @@ def test_coordinates_outside_their_pattern_leave_the_location_out_with_a_clear_m
                                     "not the number 49.487459")
     assert issues["message"][2].endswith("latitude '49.48' is not of the form -?[0-9]{1,2}\\.[0-9]{5,7}: decimal "
                                          "degrees with a point and 5 to 7 decimals, such as \"51.047599\"")
-    assert summary[-1] == "left out: 2 Location(s) that are not valid OCPI"
+    assert summary[-1] == "left out: 2 Locations that are not valid OCPI"
 
 
 def test_other_invalid_locations_name_the_evse_and_the_field():

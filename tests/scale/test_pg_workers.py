@@ -189,10 +189,10 @@ SHARED_CONCURRENCY = 16  # per worker
 
 
 def _acknowledged_by(log_path: Path) -> int:
-    """The count a worker prints when it stops: ``worker stopped; N request(s) acknowledged``."""
-    match = re.search(r"worker stopped; (\d+) request\(s\) acknowledged", log_path.read_text(errors="replace"))
+    """The count a worker prints when it stops: ``worker stopped; 1,234 requests acknowledged``."""
+    match = re.search(r"worker stopped; ([\d,]+) requests? acknowledged", log_path.read_text(errors="replace"))
     assert match, log_path.read_text(errors="replace")
-    return int(match[1])
+    return int(match[1].replace(",", ""))
 
 
 def test_three_workers_share_a_5000_station_push_and_send_its_statuses_before_it(on_postgres, tmp_path,

@@ -165,7 +165,7 @@ def test_the_relay_and_token_commands(cpo, tmp_path):
                                 "--rate", "100", "--seconds", "1", "--seed", "5"],
                                capture_output=True, text=True, env=env, timeout=60)
     assert simulated.returncode == 0, simulated.stderr
-    changes = int(re.match(r"(\d+) status change\(s\)", simulated.stdout)[1])
+    changes = int(re.match(r"([\d,]+) status changes? in ", simulated.stdout)[1].replace(",", ""))
     with session_scope() as session:
         from oioi_onboard.store.models import StatusEvent
 

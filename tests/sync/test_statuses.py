@@ -17,6 +17,7 @@ from oioi_onboard.sync.status_ingest import record_statuses
 from oioi_onboard.testing.sandbox import DEFAULT_PARTNER_ID
 from oioi_onboard.testing.stations import evse
 from oioi_onboard.testing.store import make_cpo, store_status_station
+from oioi_onboard.wording import counted
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 
@@ -420,7 +421,8 @@ def test_the_simulator_writes_plausible_changes_through_the_one_entry(cpo_id):
     assert {e.status for e in logged} <= set(STATUSES)
     with session_scope() as session:
         [entry] = audit_log(session, actor=SYSTEM, cpo_id=cpo_id)
-        assert entry.action == "statuses simulated" and entry.detail.startswith(f"{result.changes} change(s)")
+        assert entry.action == "statuses simulated"
+        assert entry.detail.startswith(f"{counted(result.changes, 'change')} in ")
     # Every change follows a plausible transition from the connector's previous status.
     previous: dict[str, str] = {}
     for event in logged:

@@ -66,7 +66,7 @@ def test_demo_ocpi_cpo_stations_arrive_with_no_file_and_its_statuses_come_by_pat
                 "--register-at", f"{relay}/ocpi/versions", "--registration-token-env", "DEMO_TOKEN_A",
                 "--patch-rate", "20", "--change-every", "0"), env={"DEMO_TOKEN_A": token_a}) as simulator:
             said = pull_demo_ocpi_cpo()
-            assert said is not None and "40 Location(s) pulled" in said and "39 station(s) stored" in said, said
+            assert said is not None and "40 Locations pulled" in said and "39 stations stored" in said, said
             assert pull_demo_ocpi_cpo() is None  # its first push is queued: nothing more to do at the next start
             with db() as session:
                 cpo = session.exec(select(Cpo).where(Cpo.name == DEMO_OCPI_CPO_NAME)).one()

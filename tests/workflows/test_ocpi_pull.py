@@ -69,7 +69,7 @@ def test_the_first_pull_takes_everything_as_a_full_upload_with_the_statuses(db, 
         assert cpo.ocpi_last_pull_started_at is not None
         assert cpo.ocpi_last_full_pull_at == cpo.ocpi_last_pull_started_at
         assert cpo.ocpi_last_pull_message.startswith(f"full pull of {cpo.ocpi_last_pull_started_at:%Y-%m-%d %H:%M} "
-                                                     f"UTC: {LOCATIONS} Location(s), {len(stored)} station(s) stored")
+                                                     f"UTC: {LOCATIONS} Locations, {len(stored)} stations stored")
         # Every EVSE status that is not the "Unknown" we start from is recorded, from the source ocpi.
         events = session.exec(select(StatusEvent).where(StatusEvent.cpo_id == connected)).all()
         assert result.statuses == len(events) > 0 and {e.source for e in events} == {"ocpi"}

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from ..oioi.retry import WORKER_BACKOFF_BASE, WORKER_BACKOFF_MAX
+from ..wording import counted
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="A CPO's own OCPI back end as a source of its stations.")
@@ -52,9 +53,10 @@ def pull(
             for r in result.validation.issues.itertuples():
                 typer.echo(f"Location {r.row}, {r.column}: {r.severity}: {r.message} [{r.rule}]")
         kind = "full" if result.full else "incremental"
-        typer.echo(f"{result.cpo}: {kind} pull of {result.locations} Location(s) from {result.source}: "
-                   f"{result.stations} station(s), {result.stations_stored} stored, {result.errors} error(s), "
-                   f"{result.warnings} warning(s), {result.statuses} status change(s)")
+        typer.echo(f"{result.cpo}: {kind} pull of {counted(result.locations, 'Location')} from {result.source}: "
+                   f"{counted(result.stations, 'station')}, {result.stations_stored} stored, "
+                   f"{counted(result.errors, 'error')}, {counted(result.warnings, 'warning')}, "
+                   f"{counted(result.statuses, 'status change')}")
         if result.push is not None:
             print_summary(result.push, as_json=False)
     raise typer.Exit(0 if result.ok else 1)

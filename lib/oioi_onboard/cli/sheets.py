@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from ..wording import counted
 from ._common import parse_settings, read_bytes
 
 
@@ -40,7 +41,7 @@ def write_export(path: Path, validation) -> None:  # noqa: ANN001
     except OSError as error:
         raise UserError(f"{path} cannot be written: {error.strerror or error}") from None
     blocked = len(validation.blocked_station_ids())
-    typer.echo(f"export: {len(stations):,} station(s) written to {path}"
+    typer.echo(f"export: {counted(len(stations), 'station')} written to {path}"
                + (f"; {blocked:,} with errors left out (a push would not send them)" if blocked else ""), err=True)
 
 
@@ -116,8 +117,9 @@ def validate(
     else:
         for r in issues.itertuples():
             typer.echo(f"row {r.row}, {r.column}: {r.severity}: {r.message} [{r.rule}]")
-        typer.echo(f"{file.name}: {validation.stations} station(s), {validation.connectors} connector(s), "
-                   f"{validation.errors} error(s), {validation.warnings} warning(s)")
+        typer.echo(f"{file.name}: {counted(validation.stations, 'station')}, "
+                   f"{counted(validation.connectors, 'connector')}, {counted(validation.errors, 'error')}, "
+                   f"{counted(validation.warnings, 'warning')}")
         if skipped:
             typer.echo(f"skipped without --cpo (they need the registry): {', '.join(skipped)}")
         if lacking := sorted(set(issues.loc[issues["rule"].isin(["field_not_mapped", "country_inferred"]), "column"])):

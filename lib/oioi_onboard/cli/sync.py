@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from ..oioi.retry import WORKER_BACKOFF_BASE, WORKER_BACKOFF_MAX
+from ..wording import counted
 from ._common import from_env, parse_settings
 from .sheets import operator_table
 
@@ -63,7 +64,7 @@ def worker(
                 await asyncio.gather(pulls, return_exceptions=True)
 
     sent = run_loop(work())
-    typer.echo(f"worker stopped; {sent} request(s) acknowledged", err=True)
+    typer.echo(f"worker stopped; {counted(sent, 'request')} acknowledged", err=True)
 
 
 def push(
@@ -118,7 +119,7 @@ def push(
         nonlocal last_line
         now, still_open = seen.progress, seen.still_open
         if now is None:
-            line = f"{still_open} request(s) still queued"
+            line = f"{counted(still_open, 'request')} still queued"
         else:
             line = (f"{now.done}/{now.total} done, {now.acked} acknowledged, {now.failed} failed, "
                     f"{now.rate_per_s:.0f}/s, time left {format_eta(now.eta_s)}")
@@ -131,7 +132,7 @@ def push(
         print(("\r\x1b[K" + line) if interactive else line, end="" if interactive else "\n", file=out, flush=True)
 
     def stopped(still_queued: int | None, code: int) -> typer.Exit:
-        queued = (f"{still_queued} request(s) stay queued" if still_queued is not None
+        queued = (f"{counted(still_queued, 'request')} stay queued" if still_queued is not None
                   else "what was queued stays queued")
         print(("\n" if interactive else "") + f"stopped: {queued}; run the same command again to send them",
               file=out, flush=True)
@@ -210,5 +211,5 @@ def simulate(
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     result = run(actor=SYSTEM, cpo_id=cpo_id, rate=rate, seconds=seconds, stop=stop, seed=seed)
-    typer.echo(f"{result.changes} status change(s) in {result.seconds:.1f} s for CPO {cpo!r}"
+    typer.echo(f"{counted(result.changes, 'status change')} in {result.seconds:.1f} s for CPO {cpo!r}"
                + (f"; {result.refused} refused" if result.refused else ""))

@@ -43,6 +43,7 @@ from urllib.parse import urljoin
 import httpx
 
 from ..oioi.retry import CLIENT_BACKOFF_BASE, CLIENT_BACKOFF_MAX, backoff_delay, parse_retry_after
+from ..wording import counted
 from . import errors
 from .models import InterfaceRole, StatusCode
 
@@ -300,11 +301,11 @@ class OcpiClient:
                 pulled.warnings.append(f"{response.url} links to a page already read ({url}); the pull stopped there")
                 url = None
         if duplicates:
-            pulled.warnings.append(f"{duplicates} Location(s) came twice (the list moved while it was read); the "
-                                   "later copy was kept")
+            pulled.warnings.append(f"{counted(duplicates, 'Location')} came twice (the list moved while it was read); "
+                                   "the later copy was kept")
         if pulled.total_count is not None and len(pulled.locations) < pulled.total_count:
-            pulled.warnings.append(f"the last X-Total-Count said {pulled.total_count} Location(s), the pages held "
-                                   f"{len(pulled.locations)}")
+            pulled.warnings.append(f"the last X-Total-Count said {counted(pulled.total_count, 'Location')}, "
+                                   f"the pages held {len(pulled.locations)}")
         return pulled
 
     def _check_headers(self, pulled: LocationsPull, response: httpx.Response, count: int) -> None:

@@ -40,6 +40,7 @@ from ..oioi.vocabulary import ConnectorStatus, ConnectorType, Weekday
 from ..sheets.addresses import parse_address
 from ..sheets.canonical import NAMES, ROW
 from ..sheets.issues import ISSUE_COLUMNS, Severity, concat_issues
+from ..wording import counted
 from .models import EVSE, Connector, EvseStatus, Hours, Location, PowerType, RegularHours
 
 __all__ = ["PLUGS", "NO_PLUG", "station_id", "operator_id", "power_kw", "opening_hours", "oioi_status",
@@ -268,7 +269,7 @@ def _connector_rows(location: Location, evse: EVSE, row: int, station: dict[str,
 def _not_pushed_message(location: Location, evses: list[EVSE]) -> str:
     named = [f"{evse.uid!r} ({evse.status.value})" if evse.status in NOT_CHARGEABLE else f"{evse.uid!r} (no evse_id)"
              for evse in evses]
-    return (f"Location {location.id!r}: {len(evses)} EVSE(s) not pushed: {', '.join(named)}. "
+    return (f"Location {location.id!r}: {counted(len(evses), 'EVSE')} not pushed: {', '.join(named)}. "
             "PLANNED and REMOVED EVSEs are not chargeable, and OIOI names a connector by its evse_id")
 
 
@@ -321,14 +322,14 @@ def map_locations(items: Iterable[tuple[int, Any]], *, constants: dict[str, str]
 
 
 def _summary(counts: Counter, frame: pd.DataFrame) -> list[str]:
-    lines = [f"read as OCPI 2.2.1 Locations, no column mapping needed: {counts['locations']:,} Location(s), "
-             f"{counts['evses']:,} EVSE(s) -> {frame['station_id'].nunique():,} station(s), {len(frame):,} "
-             "connector row(s)"]
-    not_pushed = [f"{counts[key]:,} {label}" for key, label in (
-        ("unpublished", "Location(s) with publish: false"), ("not_chargeable", "EVSE(s) PLANNED or REMOVED"),
-        ("without_evse_id", "EVSE(s) without evse_id")) if counts[key]]
+    lines = [f"read as OCPI 2.2.1 Locations, no column mapping needed: {counted(counts['locations'], 'Location')}, "
+             f"{counted(counts['evses'], 'EVSE')} -> {counted(frame['station_id'].nunique(), 'station')}, "
+             f"{counted(len(frame), 'connector row')}"]
+    not_pushed = [f"{counted(counts[key], noun)} {label}" for key, noun, label in (
+        ("unpublished", "Location", "with publish: false"), ("not_chargeable", "EVSE", "PLANNED or REMOVED"),
+        ("without_evse_id", "EVSE", "without evse_id")) if counts[key]]
     if not_pushed:
         lines.append("not pushed: " + ", ".join(not_pushed))
     if counts["unreadable"]:
-        lines.append(f"left out: {counts['unreadable']:,} Location(s) that are not valid OCPI")
+        lines.append(f"left out: {counted(counts['unreadable'], 'Location')} that are not valid OCPI")
     return lines

@@ -41,6 +41,7 @@ from ..store.auth import Actor, require_edit
 from ..store.db import EncodedJson
 from ..store.models import OPEN_STATES, Connector, Cpo, Outbox, OutboxState, PushRun, Station, utcnow
 from ..store.queries import audit
+from ..wording import counted
 from . import status_delivery
 from .diff import PlanError, PushPlan, mass_replacement, plan_push, planned_requests
 from .queue_control import pause
@@ -209,7 +210,8 @@ def enqueue_plan(
         run.finished_at = utcnow()
     session.add(run)
     session.flush()
-    _audit(session, actor, plan.cpo_id, "push", f"run {run.id}: {_counts_text(counts)}; {run.total} request(s) queued")
+    _audit(session, actor, plan.cpo_id, "push",
+           f"run {run.id}: {_counts_text(counts)}; {counted(run.total, 'request')} queued")
     return run
 
 

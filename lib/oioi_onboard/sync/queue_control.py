@@ -22,6 +22,7 @@ from ..errors import Conflict
 from ..store.auth import Actor, require_edit
 from ..store.models import Cpo, Outbox, OutboxState, PartnerIdentifier, utcnow
 from ..store.queries import audit, get_cpo
+from ..wording import counted
 
 __all__ = [
     "pause",
@@ -275,5 +276,5 @@ def retry_failed(session: Session, *, actor: Actor, cpo_id: int, outbox_ids: lis
     count = session.execute(query, execution_options={"synchronize_session": False}).rowcount or 0
     if count:
         audit(session, actor_name=actor.name, action="failed requests queued again", cpo_id=cpo_id,
-              detail=f"{count} request(s)")
+              detail=counted(count, "request"))
     return count

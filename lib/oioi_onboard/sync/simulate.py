@@ -20,6 +20,7 @@ from ..store.auth import Actor, require_edit
 from ..store.db import session_scope
 from ..store.models import Connector, Station
 from ..store.queries import audit, get_cpo
+from ..wording import counted
 from .status_ingest import record_statuses
 
 # Where a connector usually goes next: mostly plugging in and out, now and then a fault or a reservation.
@@ -88,5 +89,5 @@ def simulate(*, actor: Actor, cpo_id: int, rate: float, seconds: float | None = 
     result = SimulationResult(changes=changes, seconds=time.monotonic() - started, refused=refused)
     with session_scope(db_url) as session:
         audit(session, actor_name=actor.name, action="statuses simulated", cpo_id=cpo_id,
-              detail=f"{result.changes} change(s) in {result.seconds:.0f} s, {result.refused} refused")
+              detail=f"{counted(result.changes, 'change')} in {result.seconds:.0f} s, {result.refused} refused")
     return result

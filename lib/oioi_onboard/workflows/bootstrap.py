@@ -35,6 +35,7 @@ from ..store.models import Cpo, ImportRecord, PushRun, Role, User
 from ..store.ocpi_connection import set_ocpi_connection
 from ..store.registry import register_cpo
 from ..store.secrets import ensure_secret_key
+from ..wording import counted
 from .imports import import_file
 
 DEMO_CPO_NAME = "Demo CPO"
@@ -144,10 +145,10 @@ def pull_demo_ocpi_cpo(*, say: Callable[[str], None] = lambda line: None, **clie
             result = pull_locations(session, actor=SYSTEM, cpo_id=cpo_id, push=True, say=say, **client_options)
     except OnboardError as error:  # the worker pulls it again; its first push then waits for a person
         return f"{DEMO_OCPI_CPO_NAME}: the first OCPI pull failed: {error}"
-    queued = (f", {result.push.requests} request(s) queued for the worker" if result.push is not None
+    queued = (f", {counted(result.push.requests, 'request')} queued for the worker" if result.push is not None
               and result.push.requests else "")
-    return (f"{DEMO_OCPI_CPO_NAME}: {result.locations} Location(s) pulled from its OCPI back end, "
-            f"{result.stations_stored} station(s) stored{queued}")
+    return (f"{DEMO_OCPI_CPO_NAME}: {counted(result.locations, 'Location')} pulled from its OCPI back end, "
+            f"{counted(result.stations_stored, 'station')} stored{queued}")
 
 
 def seed_demo_stations(session: Session, *, cpo_id: int) -> int:

@@ -50,6 +50,7 @@ from ..sync.diff import NEEDS_CONFIRMATION, plan_push
 from ..sync.outbox import enqueue_plan
 from ..sync.status_ingest import record_statuses
 from ..untrusted import parse_utc
+from ..wording import counted
 from . import imports
 from .push import PushSummary, follow_push, queue_push
 from .received_locations import hold_pulled
@@ -163,7 +164,7 @@ def fetch_locations(session: Session, *, actor: Actor, cpo_id: int, full: bool =
         items = _as_221(items, queries.cpo_operator_ids(session, cpo_id=cpo_id))
     data = json.dumps(items, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     what = "every Location" if full else f"what changed since {ocpi_datetime(since)}"
-    notes = [f"OCPI Locations: {len(items):,} pulled in {pulled.pages} page(s), OCPI {pulled.version}, {what}",
+    notes = [f"OCPI Locations: {len(items):,} pulled in {counted(pulled.pages, 'page')}, OCPI {pulled.version}, {what}",
              *pulled.warnings]
     file = LocationsFile(locations=list(enumerate(items, start=1)), file_name=f"OCPI {endpoint_label(pulled.endpoint)}",
                          sha256=hashlib.sha256(data).hexdigest(), notes=notes)
@@ -231,10 +232,11 @@ def store_pulled(session: Session, *, actor: Actor, cpo_id: int, pulled: Pulled,
     hold_pulled(session, cpo_id=cpo_id, locations=pulled.file.locations)
     results = record_statuses(session, actor=actor, cpo_id=cpo_id, items=items, source=STATUS_SOURCE) if items else []
     statuses = sum(result.ok for result in results)
-    stored = f"{record.stations_stored:,} station(s) stored" if record is not None else "nothing changed"
+    stored = f"{counted(record.stations_stored, 'station')} stored" if record is not None else "nothing changed"
     record_pull(session, cpo_id=cpo_id, started_at=pulled.started_at, full=pulled.full,
                 message=f"{'full' if pulled.full else 'incremental'} pull of {pulled.started_at:%Y-%m-%d %H:%M} UTC: "
-                        f"{len(pulled.file.locations):,} Location(s), {stored}, {statuses:,} status change(s)")
+                        f"{counted(len(pulled.file.locations), 'Location')}, {stored}, "
+                        f"{counted(statuses, 'status change')}")
     return record, statuses
 
 

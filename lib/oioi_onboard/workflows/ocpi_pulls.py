@@ -35,6 +35,7 @@ from ..store.auth import SYSTEM
 from ..store.db import session_scope
 from ..store.models import Cpo, utcnow
 from ..store.ocpi_connection import release_pull_lease, take_pull_lease
+from ..wording import counted
 from .ocpi import pull_locations, queue_pulled_changes
 
 __all__ = ["FULL_PULL_EVERY", "due_pulls", "pull_cpo", "run_pulls", "worker_name"]
@@ -86,10 +87,10 @@ def pull_cpo(cpo_id: int, *, full: bool, db_url: str | None = None, holder: str 
     finally:
         with session_scope(db_url) as session:
             release_pull_lease(session, cpo_id=cpo_id, holder=holder)
-    queued = f", {run.total} request(s) queued" if run is not None else ""
-    return (f"{'full' if result.full else 'incremental'} pull: {result.locations} Location(s), "
-            f"{result.stations_stored} station(s) stored, {result.errors} error(s), {result.statuses} status "
-            f"change(s){queued}")
+    queued = f", {counted(run.total, 'request')} queued" if run is not None else ""
+    return (f"{'full' if result.full else 'incremental'} pull: {counted(result.locations, 'Location')}, "
+            f"{counted(result.stations_stored, 'station')} stored, {counted(result.errors, 'error')}, "
+            f"{counted(result.statuses, 'status change')}{queued}")
 
 
 async def run_pulls(stop: asyncio.Event, *, db_url: str | None = None, look_every: float = LOOK_EVERY,

@@ -49,6 +49,7 @@ from ..sync.queue_control import (
     resume_if_setup_changed,
     take_push_lock,
 )
+from ..wording import counted
 from .imports import import_file, input_fingerprint, map_sheet, read_file
 
 log = logging.getLogger(__name__)
@@ -99,7 +100,7 @@ class Interrupted(Exception):
     """A push stopped by a signal (Ctrl-C, SIGTERM) after its in-flight requests were answered and recorded."""
 
     def __init__(self, signum: int, still_queued: int):
-        super().__init__(f"stopped by signal {signum}; {still_queued} request(s) stay queued")
+        super().__init__(f"stopped by signal {signum}; {counted(still_queued, 'request')} stay queued")
         self.signum = signum
         self.still_queued = still_queued
 
@@ -568,8 +569,8 @@ def follow_push(
         say("nothing to push")
     else:
         if summary.resumed > 0:
-            say(f"resuming {summary.resumed} request(s) an earlier push left queued")
-        say(f"pushing {summary.requests + max(summary.resumed, 0)} request(s) for {summary.cpo}")
+            say(f"resuming {counted(summary.resumed, 'request')} an earlier push left queued")
+        say(f"pushing {counted(summary.requests + max(summary.resumed, 0), 'request')} for {summary.cpo}")
         from ..sync.worker import run_loop
 
         # A rerun that only resumes has an empty run of its own: follow the CPO's queue instead. A big push
