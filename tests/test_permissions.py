@@ -213,6 +213,8 @@ EXEMPT = {
     "sync.queue_control.mark_unreachable":
         "the worker's record of an endpoint that stopped answering (acts as the system)",
     "sync.queue_control.mark_reachable": "the worker's record of an endpoint that answers again (acts as the system)",
+    "store.connection.record_setup_proven":
+        "the worker's record of an answer that proves the CPO's set-up (acts as the system)",
     "sync.queue_control.pause": "the outbox's record of an answer that refused the CPO's set-up (the system)",
     "sync.status_delivery.station_acked_at": "a lookup for the outbox recording the worker's answers (the system)",
     "sync.status_ingest.lock_for_ingest": "takes the CPO's write lock for library code that has already checked "

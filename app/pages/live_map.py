@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 import streamlit as st
 
-from common import current_actor, db_session, plain, show_error
+from common import counted, current_actor, db_session, plain, show_error
 from components.live_map_layers import (
     LIST_CONNECTORS_UP_TO,
     MAP_HEIGHT_PX,
@@ -245,7 +245,7 @@ def station_section() -> None:
             st.json(view.payloads.get(request.outbox_id, {}))
             st.markdown(plain(
                 f"Answer: {request.answer}. Queued {_at(request.created_at)}, sent {_at(request.sent_at)}, "
-                f"acknowledged {_at(request.acked_at)} ({TIMEZONE}); {request.attempts} attempt(s)."))
+                f"acknowledged {_at(request.acked_at)} ({TIMEZONE}); {counted(request.attempts, 'attempt')}."))
 
 
 @st.fragment(run_every=REFRESH_SECONDS)
@@ -351,8 +351,9 @@ if editable_names:
             else:
                 summary = ", ".join(f"{count} {live.DELIVERY_LABELS.get(kind, kind)}"
                                     for kind, count in sorted(outcome.deliveries.items()))
-                st.success(f"{outcome.accepted} status(es) recorded" + (f": {summary}." if summary else "."))
-                if not outcome.refused.empty:
-                    st.warning(f"{len(outcome.refused)} line(s) were not taken:")
+                st.success(f"{counted(outcome.accepted, 'status', 'statuses')} recorded"
+                           + (f": {summary}." if summary else "."))
+                if refused := len(outcome.refused):
+                    st.warning(f"{counted(refused, 'line')} {'was' if refused == 1 else 'were'} not taken:")
                     st.dataframe(outcome.refused, hide_index=True)
 

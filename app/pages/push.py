@@ -146,7 +146,8 @@ def run_view() -> None:
     if now.finished and not now.failed:
         st.caption(f"Run {run.id} finished: every request acknowledged.")
     if len(todo):
-        st.warning(f"{len(todo)} station(s) need your attention: the endpoint refused them for good.")
+        st.warning(f"{counted(len(todo), 'station')} need{'s' if len(todo) == 1 else ''} your attention: the endpoint "
+                   "refused them for good.")
         st.dataframe(todo, hide_index=True, width="stretch")
     # The counts above the fragment are drawn by the whole page: redraw it once when a run it watched ends.
     if not now.finished:
@@ -160,7 +161,7 @@ run_view()
 if can_edit:
     with db_session() as session:
         failed = len(progress.failures(session, actor=actor, cpo_id=cpo_id))
-    if failed and st.button(f"Send the {failed} failed station(s) again", key="push_retry"):
+    if failed and st.button(f"Send the {counted(failed, 'failed station')} again", key="push_retry"):
         with db_session() as session:
             queue_control.retry_failed(session, actor=actor, cpo_id=cpo_id)
         st.rerun()

@@ -21,6 +21,8 @@ def test_reload_keeps_the_session_and_the_import(product: Product, page: Page):
     field(page, "Password").fill(product.admin_password)
     page.get_by_role("button", name="Sign in").click()
     settle(page)
+    expect(page.get_by_text("Signed in as").first).to_be_visible(timeout=SLOW)
+    shot(page, "signed_in")
     main = open_page(page, "2 · Import stations")
     page.locator('[data-testid="stFileUploader"] input[type="file"]').first.set_input_files(str(DEMO))
     settle(page)

@@ -222,8 +222,8 @@ def test_country_from_operator_id_evse_id_or_phone():
     assert frame["country"].tolist() == ["AT", "NL", "BE", ""]
     inferred = issues[issues["rule"] == "country_inferred"]
     assert inferred[["row", "severity"]].values.tolist() == [[1, "warning"]]
-    assert "operator ids for 2 row(s) (AT: 1, NL: 1)" in inferred["message"].iloc[0]
-    assert "phone numbers for 1 row(s) (BE: 1)" in inferred["message"].iloc[0]
+    assert "operator ids for 2 rows (AT: 1, NL: 1)" in inferred["message"].iloc[0]
+    assert "phone numbers for 1 row (BE: 1)" in inferred["message"].iloc[0]
 
 
 def test_a_country_column_or_constant_is_never_overridden():

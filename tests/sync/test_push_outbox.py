@@ -297,32 +297,42 @@ def test_claims_keep_one_row_per_station_in_flight_and_leases_expire(sandbox):
 def test_a_run_ends_while_the_worker_still_waits_for_another_cpos_answers(sandbox, tmp_path):
     """The worker asks whether a run ended now and then while it has requests out, not at every batch: a run
     whose last answer came is marked finished all the same, while a slow endpoint of another CPO holds answers."""
-    with running_sandbox(tmp_path / "slow", latency_ms=6000, partner_ids=("sLw9Qm2Rt7Kx4Vb8Nz3P",)) as slow:
+    with running_sandbox(tmp_path / "slow", latency_ms=8000, partner_ids=("sLw9Qm2Rt7Kx4Vb8Nz3P",)) as slow:
         fast_cpo = _cpo(sandbox)
         with session_scope() as session:
             slow_cpo = make_cpo(session, name="Slow CPO", operator_ids="DE*SLO", endpoint=slow.url,
                                 api_key=slow.api_key, partner_ids=slow.partner_id).id
             store_stations(session, fast_cpo, 20)
             store_stations(session, slow_cpo, 2, operator_id="DE*SLO", prefix="L")
-        slow_run, fast_run = _push(slow_cpo), _push(fast_cpo)
+        slow_run = _push(slow_cpo)
 
-        async def run() -> bool:
+        async def wait_for(condition, seconds: float) -> bool:  # noqa: ANN001
+            for _ in range(int(seconds / 0.05)):
+                if condition():
+                    return True
+                await asyncio.sleep(0.05)
+            return False
+
+        def finished(run_id: int) -> bool:
+            with session_scope() as session:
+                return session.get(PushRun, run_id).finished_at is not None
+
+        async def run() -> None:
             stop = asyncio.Event()
             worker = asyncio.create_task(run_worker(stop=stop, poll_interval=0.05))
             try:
-                for _ in range(100):  # the slow CPO's answers come after 6 s
-                    await asyncio.sleep(0.05)
-                    with session_scope() as session:
-                        if session.get(PushRun, fast_run.id).finished_at is not None:
-                            assert session.get(PushRun, slow_run.id).finished_at is None
-                            return _states(slow_run.id) == {OutboxState.SENDING: 2}
-                return False
+                # The slow CPO's requests are out first; the fast CPO's push is queued while they wait (8 s).
+                assert await wait_for(lambda: _states(slow_run.id) == {OutboxState.SENDING: 2}, 5)
+                fast_run = _push(fast_cpo)
+                assert await wait_for(lambda: finished(fast_run.id), 5), \
+                    "the fast CPO's run was not marked finished while the slow one's requests were out"
+                assert _states(fast_run.id) == {OutboxState.ACKED: 20}
+                assert _states(slow_run.id) == {OutboxState.SENDING: 2} and not finished(slow_run.id)
             finally:
                 stop.set()
                 await worker
 
-        assert asyncio.run(run()), "the fast CPO's run was not marked finished while the slow one's requests were out"
-    assert _states(fast_run.id) == {OutboxState.ACKED: 20}
+        asyncio.run(run())
 
 
 def test_a_push_the_endpoint_answers_proves_an_untested_set_up_and_a_refused_one_does_not(sandbox):

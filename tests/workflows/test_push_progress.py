@@ -38,3 +38,10 @@ def test_anything_but_an_ack_makes_the_follower_read_the_database_now():
     seen = tally.estimate(Follow(PushProgress(total=2, acked=0, failed=0, pending=2, rate_per_s=0.0, eta_s=None),
                                  still_open=2), seconds_since=0.5)
     assert (seen.progress.failed, seen.progress.pending, seen.progress.done, seen.still_open) == (2, 0, 2, 0)
+
+
+def test_the_time_left_never_reads_zero_while_requests_are_left():
+    from oioi_onboard.workflows.push import format_eta
+
+    assert [format_eta(s) for s in (None, 0.0, 0.8, 8.2, 59.5, 60.0, 65.0)] == \
+        ["--", "0s", "1s", "9s", "1m00s", "1m00s", "1m05s"]

@@ -17,6 +17,7 @@ import phonenumbers
 import pycountry
 
 from ..oioi import ids as oioi_ids
+from ..wording import counted
 from . import aliases, languages, rules
 from .factorize import by_value
 from .issues import Severity, make_issues
@@ -112,7 +113,7 @@ def infer_country(out: pd.DataFrame, evse: pd.Series, header_row: int, issues: l
         fill = (country == "") & (guess != "")
         if fill.any():
             found = guess[fill].value_counts()
-            counts.append(f"{label} for {int(fill.sum()):,} row(s) ("
+            counts.append(f"{label} for {counted(int(fill.sum()), 'row')} ("
                           + ", ".join(f"{code}: {n:,}" for code, n in found.head(5).items()) + ")")
             country = country.where(~fill, guess)
     if counts:

@@ -88,12 +88,12 @@ def check_confirmations(plan: PushPlan, *, confirm_deletions: bool, confirm_conn
     missing = []
     counts = plan.counts
     if counts["deleted"] and not (confirm_deletions or replace_all):
-        missing.append(f"{counts['deleted']} station(s) would be deleted at the endpoint "
+        missing.append(f"{counted(counts['deleted'], 'station')} would be deleted at the endpoint "
                        f"({_examples(plan, 'deleted')})")
     if counts["connectors_changed"] and not confirm_connector_changes:
         missing.append(
-            f"{counts['connectors_changed']} station(s) have changed connectors, which the protocol does not allow "
-            f"to change: they would be soft-deleted and pushed under a new station id "
+            f"{counted(counts['connectors_changed'], 'station')} with changed connectors, which the protocol does not "
+            f"allow to change: they would be soft-deleted and pushed under a new station id "
             f"({_examples(plan, 'connectors_changed')})"
         )
     if missing:

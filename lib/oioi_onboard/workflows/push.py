@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -646,8 +647,9 @@ def _failed(session: Session, *, cpo_id: int, not_acked: set[str]) -> list[dict[
 
 
 def format_eta(seconds: float | None) -> str:
+    """``1m05s``, ``8s``; a part of a second left is ``1s`` (``0s`` read as done while 800 requests were left)."""
     if seconds is None:
         return "--"
-    seconds = int(seconds)
+    seconds = math.ceil(seconds)
     return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
 
