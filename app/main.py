@@ -9,15 +9,16 @@ from oioi_onboard.store import Role
 
 st.set_page_config(page_title="OIOI onboarding", page_icon=":material/ev_station:", layout="wide")
 
-ONBOARDING = [("pages/overview.py", "Overview", ":material/checklist:"),
-              ("pages/cpos.py", "1 · CPOs", ":material/business:"),
-              ("pages/import_stations.py", "2 · Import stations", ":material/upload_file:"),
-              ("pages/push.py", "3 · Push", ":material/send:")]
-LIVE = [("pages/live_map.py", "Live map", ":material/map:")]
+ONBOARDING = [("views/overview.py", "Overview", ":material/checklist:"),
+              ("views/cpos.py", "1 · CPOs", ":material/business:"),
+              ("views/import_stations.py", "2 · Import stations", ":material/upload_file:"),
+              ("views/push.py", "3 · Push", ":material/send:")]
+LIVE = [("views/live_map.py", "Live map", ":material/map:")]
 
 if not is_signed_in():
-    # The sign-in form as the only (hidden) page, under every page's address (Streamlit would otherwise list the
-    # files in pages/): a link to a page signs in and then opens that page, not the first one.
+    # The sign-in form as the only (hidden) page, under every page's address: a link to a page signs in and then
+    # opens that page, not the first one. (The pages live in views/, not pages/: Streamlit runs a script of a
+    # pages/ folder by itself, without this file, when a new server's first visitor opens its address.)
     st.navigation([st.Page(current_actor, title="Sign in", url_path=Path(file).stem, default=n == 0)
                    for n, (file, _, _) in enumerate(ONBOARDING + LIVE)], position="hidden").run()
     st.stop()

@@ -41,7 +41,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 REGISTER = ROOT / "bench" / "data" / "bnetza-ladesaeulenregister-2019-07.xlsx"  # source: bench/data/SOURCE.md
 
-PAGE = ROOT / "app" / "pages" / "import_stations.py"
+PAGE = ROOT / "app" / "views" / "import_stations.py"
 HOTLINE = "+49 228 14 0"
 REPEAT = 3  # each interaction is measured this often (fresh sessions); the median counts
 REGISTER_DEVICES = 9_690  # charging devices (rows) of the register of 19.07.2019

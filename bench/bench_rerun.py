@@ -32,12 +32,12 @@ STATIONS = int(sys.argv[1]) if len(sys.argv) > 1 else 25_000
 RERUNS = 7
 GOAL_MS = 300
 PAGES = {
-    "overview": "app/pages/overview.py",
-    "cpos": "app/pages/cpos.py",
-    "import (no file)": "app/pages/import_stations.py",
-    "import (with file)": "app/pages/import_stations.py",
-    "push": "app/pages/push.py",
-    "live map": "app/pages/live_map.py",
+    "overview": "app/views/overview.py",
+    "cpos": "app/views/cpos.py",
+    "import (no file)": "app/views/import_stations.py",
+    "import (with file)": "app/views/import_stations.py",
+    "push": "app/views/push.py",
+    "live map": "app/views/live_map.py",
 }
 
 

@@ -18,12 +18,12 @@ from oioi_onboard.errors import OnboardError
 from oioi_onboard.store import Actor, Role, onboarding
 
 PAGES = {
-    "register": "pages/cpos.py",
-    "connection": "pages/cpos.py",
-    "import": "pages/import_stations.py",
-    "fix": "pages/import_stations.py",
-    "push": "pages/push.py",
-    "statuses": "pages/live_map.py",
+    "register": "views/cpos.py",
+    "connection": "views/cpos.py",
+    "import": "views/import_stations.py",
+    "fix": "views/import_stations.py",
+    "push": "views/push.py",
+    "statuses": "views/live_map.py",
 }
 ACTIONS = {  # what the button says: the thing to do next
     "register": "Register the CPO",
@@ -33,7 +33,7 @@ ACTIONS = {  # what the button says: the thing to do next
     "push": "Push the stations",
     "statuses": "Watch statuses arrive",
 }
-LIVE_FILTER = "live_filter_cpos"  # the live map's remembered CPO filter (see pages/live_map.py)
+LIVE_FILTER = "live_filter_cpos"  # the live map's remembered CPO filter (see views/live_map.py)
 
 
 _GO = "steps_go"  # the page a step button chose, switched to on the run its click starts

@@ -28,7 +28,7 @@ def unescaped(value: str) -> str:
 
 
 def page(user: str) -> AppTest:
-    app = AppTest.from_file(str(APP / "pages" / "cpos.py"), default_timeout=60)
+    app = AppTest.from_file(str(APP / "views" / "cpos.py"), default_timeout=60)
     app.session_state["oioi_user"] = user
     return app.run()
 
@@ -70,7 +70,7 @@ def test_viewer_sees_the_live_map_only(two_cpos):
     assert not app.exception
     assert [unescaped(t.value) for t in app.title] == ["Live map"]  # the only page a viewer gets
     with pytest.raises(ValueError, match=r"Known pages: \['[^,]*live_map\.py'\]"):
-        app.switch_page("pages/cpos.py")  # not registered in the viewer's navigation at all
+        app.switch_page("views/cpos.py")  # not registered in the viewer's navigation at all
     denied = page("victor")
     assert any("This page is for" in unescaped(e.value) for e in denied.error)
     assert "Alpha" not in texts(denied)
@@ -197,7 +197,7 @@ def test_staff_see_and_change_only_their_own_cpo(two_cpos):
     assert not [e for e in app.expander if e.label == "Accounts"]
     assert not [b for b in app.button if b.key and b.key.startswith("deactivate_")]
     # Even with Bravo's id forced into the page state, the page falls back to Alpha.
-    app = AppTest.from_file(str(APP / "pages" / "cpos.py"), default_timeout=60)
+    app = AppTest.from_file(str(APP / "views" / "cpos.py"), default_timeout=60)
     app.session_state["oioi_user"] = "alice"
     app.session_state["selected_cpo"] = two_cpos["bravo"]
     app.run()
@@ -397,7 +397,7 @@ def test_the_rejected_message_goes_once_the_key_is_replaced(two_cpos, sandbox):
 
 
 def page_of(cpo_id: int, user: str = "maria") -> AppTest:
-    app = AppTest.from_file(str(APP / "pages" / "cpos.py"), default_timeout=60)
+    app = AppTest.from_file(str(APP / "views" / "cpos.py"), default_timeout=60)
     app.session_state["oioi_user"] = user
     app.session_state["selected_cpo"] = cpo_id
     return app.run()

@@ -17,7 +17,7 @@ from oioi_onboard.store.models import AuditLog, Cpo, ImportRecord, Stage, Statio
 from oioi_onboard.testing.store import add_station_row
 
 ROOT = Path(__file__).resolve().parents[2]
-PAGE = str(ROOT / "app" / "pages" / "import_stations.py")
+PAGE = str(ROOT / "app" / "views" / "import_stations.py")
 BROKEN = ROOT / "sample_data" / "broken_stations.csv"
 
 

@@ -18,7 +18,7 @@ from oioi_onboard.store.models import Role
 from oioi_onboard.testing.store import make_cpo, make_user
 
 ROOT = Path(__file__).resolve().parents[2]
-PAGE = str(ROOT / "app" / "pages" / "import_stations.py")
+PAGE = str(ROOT / "app" / "views" / "import_stations.py")
 DEMO = ROOT / "sample_data" / "demo_network.csv"
 BROKEN = ROOT / "sample_data" / "broken_stations.csv"
 
@@ -166,7 +166,7 @@ def test_a_new_session_shows_the_cpo_chosen_last_and_says_whose_file_is_on_scree
     assert app.session_state["import_upload"]["cpo_id"] == alpha
     assert not app.warning
 
-    push = AppTest.from_file(str(ROOT / "app" / "pages" / "push.py"), default_timeout=60)
+    push = AppTest.from_file(str(ROOT / "app" / "views" / "push.py"), default_timeout=60)
     push.session_state["oioi_user"] = user
     push = push.run()
     push = push.selectbox(key="push_cpo").set_value(bravo).run()

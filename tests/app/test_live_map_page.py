@@ -19,7 +19,7 @@ from oioi_onboard.testing.stations import evse
 from oioi_onboard.testing.store import make_cpo, store_status_station
 
 APP = Path(__file__).resolve().parents[2] / "app"
-PAGE = str(APP / "pages" / "live_map.py")
+PAGE = str(APP / "views" / "live_map.py")
 
 
 @pytest.fixture
@@ -386,14 +386,14 @@ def test_a_station_of_another_cpo_is_not_shown_to_staff(network):
 def test_filters_survive_refreshes_and_a_visit_to_another_page(network):
     app = AppTest.from_file(str(APP / "main.py"), default_timeout=60)  # the whole app, with its navigation
     app.session_state["oioi_user"] = "admin"
-    app.run().switch_page("pages/live_map.py").run()
+    app.run().switch_page("views/live_map.py").run()
     app.multiselect(key="live_statuses").set_value(["Offline"]).run()
     app.run()  # a refresh
     assert app.multiselect(key="live_statuses").value == ["Offline"]
     assert points(app) == {evse(3): "Offline"}
-    app.switch_page("pages/overview.py").run()
+    app.switch_page("views/overview.py").run()
     assert "live_statuses" not in app.session_state  # Streamlit forgot the widget's value on the other page
-    app.switch_page("pages/live_map.py").run()
+    app.switch_page("views/live_map.py").run()
     assert not app.exception, app.exception
     assert app.multiselect(key="live_statuses").value == ["Offline"] and points(app) == {evse(3): "Offline"}
 

@@ -17,7 +17,7 @@ from oioi_onboard.testing.sandbox import DEFAULT_PARTNER_ID
 from oioi_onboard.testing.stations import evse
 from oioi_onboard.testing.store import make_cpo, store_status_station
 
-PAGE = str(Path(__file__).resolve().parents[2] / "app" / "pages" / "live_map.py")
+PAGE = str(Path(__file__).resolve().parents[2] / "app" / "views" / "live_map.py")
 
 
 @pytest.fixture

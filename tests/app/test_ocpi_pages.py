@@ -36,7 +36,7 @@ def laadnet(db) -> int:
 
 
 def test_the_cpos_page_sets_the_connection_and_shows_only_the_tokens_last_4(laadnet):
-    app = AppTest.from_file(str(APP / "pages" / "cpos.py"), default_timeout=60)
+    app = AppTest.from_file(str(APP / "views" / "cpos.py"), default_timeout=60)
     app.session_state["oioi_user"] = "lena"
     app = app.run()
     assert not app.exception, app.exception
@@ -80,7 +80,7 @@ def back_end(tmp_path_factory):
 def _import_page(user: str = "lena") -> AppTest:
     """The import page for ``user``; each test signs in as a person of its own: the page keeps a person's
     import in progress for the whole process (a browser reload finds it)."""
-    app = AppTest.from_file(str(APP / "pages" / "import_stations.py"), default_timeout=120)
+    app = AppTest.from_file(str(APP / "views" / "import_stations.py"), default_timeout=120)
     app.session_state["oioi_user"] = user
     return app
 

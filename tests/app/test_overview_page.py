@@ -12,7 +12,7 @@ from oioi_onboard.store.db import session_scope
 from oioi_onboard.store.models import ImportRecord, Outbox, OutboxState, Role, Stage
 from oioi_onboard.testing.store import add_station_row, make_user
 
-PAGE = str(Path(__file__).resolve().parents[2] / "app" / "pages" / "overview.py")
+PAGE = str(Path(__file__).resolve().parents[2] / "app" / "views" / "overview.py")
 
 
 def unescaped(value: str) -> str:
@@ -143,13 +143,13 @@ def test_each_button_opens_the_right_page_with_that_cpo_chosen(network, two_cpos
     assert any("Onboarding of Bravo" in unescaped(m.value) for m in app.markdown)  # where Bravo stands
 
     set_connection(bravo, True)  # Bravo's last import had 4 errors: fix them on the import page
-    app.switch_page("pages/overview.py").run()
+    app.switch_page("views/overview.py").run()
     assert next_steps(app)["Bravo"] == "Fix the errors"
     app.button(key=f"overview_next_{bravo}").click().run()
     assert app.title[0].value == "2 · Import stations" and app.selectbox(key="import_cpo").value == bravo
 
     set_connection(alpha, True)  # Alpha has stations nobody pushed yet
-    app.switch_page("pages/overview.py").run()
+    app.switch_page("views/overview.py").run()
     assert next_steps(app)["Alpha"] == "Push the stations"
     app.button(key=f"overview_next_{alpha}").click().run()
     assert not app.exception, app.exception
@@ -188,7 +188,7 @@ def test_each_step_page_shows_where_its_cpo_stands_and_opens_the_next_step(netwo
     alpha = two_cpos["alpha"]
     set_connection(alpha, True)
     app = whole_app("maria")
-    app.switch_page("pages/cpos.py").run()
+    app.switch_page("views/cpos.py").run()
     app.selectbox(key="selected_cpo").set_value(alpha).run()
     [line] = [unescaped(m.value) for m in app.markdown if "Onboarding of Alpha" in unescaped(m.value)]
     assert "(5 of 6 steps)" in line  # all but the push: Alpha's two stations were never pushed

@@ -19,7 +19,7 @@ from oioi_onboard.testing.sandbox import running_sandbox
 from oioi_onboard.testing.stations import station_payload
 from oioi_onboard.testing.store import make_cpo, new_import, store_station, store_stations
 
-PAGE = str(Path(__file__).resolve().parents[2] / "app" / "pages" / "push.py")
+PAGE = str(Path(__file__).resolve().parents[2] / "app" / "views" / "push.py")
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from oioi_onboard.store.auth import SYSTEM
 from oioi_onboard.store.models import Role
 from oioi_onboard.testing.store import make_cpo, make_user, store_stations
 
-PAGE = str(Path(__file__).resolve().parents[2] / "app" / "pages" / "push.py")
+PAGE = str(Path(__file__).resolve().parents[2] / "app" / "views" / "push.py")
 
 
 def page(cpo_id: int) -> AppTest:

@@ -26,7 +26,7 @@ def _mark(cpo_id: int, **values) -> None:
 
 
 def page(name: str, user: str = "maria", cpo_id: int | None = None) -> AppTest:
-    app = AppTest.from_file(str(APP / "pages" / name), default_timeout=60)
+    app = AppTest.from_file(str(APP / "views" / name), default_timeout=60)
     app.session_state["oioi_user"] = user
     if cpo_id is not None:
         app.session_state["selected_cpo"] = cpo_id

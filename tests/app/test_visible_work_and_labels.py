@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 MAIN = str(ROOT / "app" / "main.py")
 DEMO = ROOT / "sample_data" / "demo_network.csv"
 BROKEN = ROOT / "sample_data" / "broken_stations.csv"
-PAGES = ["pages/overview.py", "pages/cpos.py", "pages/import_stations.py", "pages/push.py", "pages/live_map.py"]
+PAGES = ["views/overview.py", "views/cpos.py", "views/import_stations.py", "views/push.py", "views/live_map.py"]
 
 
 @pytest.fixture
@@ -73,7 +73,7 @@ def test_the_top_bar_and_with_it_the_status_widget_is_shown():
 
 def test_reading_validating_storing_and_queuing_show_spinners_with_counts(admin, spinners):
     app = whole_app()
-    app.switch_page("pages/import_stations.py").run()
+    app.switch_page("views/import_stations.py").run()
     app = upload(app, DEMO)
     assert not app.exception, app.exception
     assert any(text.startswith("Reading demo_network.csv (") and text.endswith(" MB)…") for text in spinners)
@@ -81,7 +81,7 @@ def test_reading_validating_storing_and_queuing_show_spinners_with_counts(admin,
     app.button(key="import_accept").click().run()
     assert "Storing 280 stations…" in spinners
 
-    app.switch_page("pages/push.py").run()
+    app.switch_page("views/push.py").run()
     app.button(key="push_dry_run").click().run()
     assert not app.exception, app.exception
     assert "Planning a dry run of 280 stations…" in spinners
@@ -103,7 +103,7 @@ def test_labels_are_unique_on_each_page_and_widget_keys_across_pages(admin):
     seen: dict[str, list] = {}
     for page in PAGES:
         app.switch_page(page).run()
-        if page == "pages/import_stations.py":
+        if page == "views/import_stations.py":
             app = upload(app, BROKEN)  # the whole import page: mapping, issues, fix form, editor, map, accept
         assert not app.exception, (page, app.exception)
         seen[page] = widgets(app.main)

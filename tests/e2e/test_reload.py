@@ -55,16 +55,3 @@ def test_reload_keeps_the_session_and_the_import(product: Product, page: Page):
     settle(page)
     expect(page.get_by_role("button", name="Sign in")).to_be_visible(timeout=SLOW)
 
-    # A page's address opened signed out (a bookmark, a link in a mail): the sign-in form, then that page.
-    page.goto(product.app_url.rstrip("/") + "/push")
-    settle(page)
-    expect(page.get_by_role("button", name="Sign in")).to_be_visible(timeout=SLOW)
-    expect(page.get_by_text("Page not found")).to_have_count(0)
-    field(page, "User name").fill("admin")
-    field(page, "Password").fill(product.admin_password)
-    page.get_by_role("button", name="Sign in").click()
-    settle(page)
-    main = page.locator('[data-testid="stMain"]')
-    expect(main.get_by_role("heading", name="Push stations").first).to_be_visible(timeout=SLOW)
-    assert page.url.rstrip("/").endswith("/push")
-    shot(page, "deep_link_after_sign_in")

@@ -20,7 +20,7 @@ from oioi_onboard.store.models import Connector, ImportRecord, Station
 from tests.hostile.test_corpus import CORPUS, EXPECTED, LARGE_EXPECTED, UNREADABLE
 
 ROOT = Path(__file__).resolve().parents[2]
-PAGE = str(ROOT / "app" / "pages" / "import_stations.py")
+PAGE = str(ROOT / "app" / "views" / "import_stations.py")
 STORED_TABLES = (Station, Connector, ImportRecord)
 
 

@@ -15,7 +15,7 @@ from oioi_onboard.workflows.imports import import_file
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data" / "ocpi"
-PAGE = str(ROOT / "app" / "pages" / "import_stations.py")
+PAGE = str(ROOT / "app" / "views" / "import_stations.py")
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ from oioi_onboard.testing.sandbox import running_sandbox
 pytestmark = pytest.mark.slow  # five files through the page, validate and push on a real sandbox
 
 ROOT = Path(__file__).resolve().parents[2]
-PAGE = str(ROOT / "app" / "pages" / "import_stations.py")
+PAGE = str(ROOT / "app" / "views" / "import_stations.py")
 KEY = "verdict-test-key-51c2"
 
 FRENCH = (

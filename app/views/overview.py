@@ -33,7 +33,7 @@ if frame.empty:
     if actor.sees_all:
         st.info("No CPOs registered yet. Start by registering one: its operator ids, endpoint and API key.")
         if actor.can_manage and st.button("Register a CPO →", type="primary", key="overview_register"):
-            st.switch_page("pages/cpos.py")
+            st.switch_page("views/cpos.py")
     else:
         st.info("You are not assigned to any CPO yet. Ask a partner manager to add you.")
     st.stop()
