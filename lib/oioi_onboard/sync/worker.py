@@ -316,12 +316,6 @@ class Worker:
         self.open_runs = set() if finish_runs else runs
         return recorded
 
-    def _finish_runs(self) -> None:
-        """Mark finished the runs recorded into since the last look that have no open row left."""
-        with session_scope(self.db_url) as session:
-            finish_open_runs(session, self.open_runs)
-        self.open_runs = set()
-
     def _warm_up(self) -> None:
         """Import now what the first send needs (the outbox, imported with this module, already brought
         the store's queries, whose accounts module hashes a dummy password at import): CPU that otherwise
@@ -674,7 +668,7 @@ class Worker:
                     claimed += await self.fill(lane)
                     self.start_sends(lane)
                 if self.open_runs and self._check_runs():  # no batch asked lately: a run may have ended
-                    await self._db(self._finish_runs)
+                    await self._db(self._record, [], [], True)
                 busy = (self.tasks or self.results or self.recording
                         or any(lane.buffer or lane.statuses for lane in self.lanes.values()))
                 if once and not claimed and not busy:
