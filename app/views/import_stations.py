@@ -29,6 +29,7 @@ from oioi_onboard.sheets import (
     COLUMNS,
     ROW,
     EditCells,
+    Fix,
     ReplaceValue,
     SwapCoordinates,
     bnetza,
@@ -303,7 +304,7 @@ def _validate(frame: pd.DataFrame, mapping_issues: pd.DataFrame, description: li
     }
 
 
-def _revalidate(fixed: pd.DataFrame, fix: ReplaceValue | SwapCoordinates | EditCells) -> None:
+def _revalidate(fixed: pd.DataFrame, fix: Fix) -> None:
     """Validate the frame a fix made, and keep the fix to make it again."""
     work = state[WORK]
     _validate(fixed, work["mapping_issues"], work["description"], [*work["fixes"], fix], work["mapped_rows"])

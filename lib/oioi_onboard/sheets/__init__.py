@@ -14,7 +14,7 @@ __all__, __getattr__ = public_surface(__name__, modules=["bnetza", "mapping", "p
     "export": ["export_csv"],
     "report": ["issues_csv", "issues_xlsx"],
     "stations": ["build_stations", "station_points"],
-    "fixes": ["EditCells", "ReplaceValue", "SwapCoordinates", "apply_edits", "replace_value", "replay",
+    "fixes": ["EditCells", "Fix", "ReplaceValue", "SwapCoordinates", "apply_edits", "replace_value", "replay",
               "swap_coordinates"],
     "suggest": ["separator_hint"],
 })

@@ -15,7 +15,7 @@ import pandas as pd
 from .canonical import ROW, STATION_NAMES
 from .mapping import read_cell, read_cells
 
-__all__ = ["EditCells", "ReplaceValue", "SwapCoordinates", "apply_edits", "replace_value", "replay",
+__all__ = ["EditCells", "Fix", "ReplaceValue", "SwapCoordinates", "apply_edits", "replace_value", "replay",
            "swap_coordinates"]
 
 
