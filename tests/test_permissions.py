@@ -152,6 +152,8 @@ GUARDED: dict[str, Call] = {
     "store.stations.store_import": lambda s, who, w: stations.store_import(
         s, actor=who, cpo_id=w.target, file_name="stations.csv", file_sha256="1" * 64, validation=w.validation),
     "store.stations.import_history": lambda s, who, w: stations.import_history(s, actor=who, cpo_id=w.target),
+    "store.stations.upload_drops": lambda s, who, w: stations.upload_drops(s, actor=who, cpo_id=w.target,
+                                                                           station_ids=[]),
     "store.stations.withdraw_station": lambda s, who, w: stations.withdraw_station(
         s, actor=who, cpo_id=w.target, station_id=f"{TARGET_OPERATOR}*S00001", reason="gone at the source"),
     "store.stations.station_frame": lambda s, who, w: stations.station_frame(s, actor=who, cpo_ids=[w.target]),
@@ -206,6 +208,8 @@ QUIET_ABOUT_IT: dict[str, str] = {}  # functions that answer with less instead o
 EXEMPT = {
     "store.stations.latest_full_import_id":
         "a part of store_import and plan_push, which check the acting person first; reads one import id",
+    "store.stations.listed":
+        "a clause for queries of the overview, the live views, the plan and the onboarding, which check the person",
     "store.stations.latest_full_import_ids":
         "a part of latest_full_import_id and of onboarding, which checks the acting person first; reads import ids",
     "sync.outbox.claim": "the worker's lease on due rows of every CPO (acts as the system); cpo_id narrows a lane",

@@ -44,7 +44,7 @@ from oioi_onboard.sheets import (
     template,
 )
 from oioi_onboard.sheets import mapping as sheet_mapping
-from oioi_onboard.store import Role, import_history, queries
+from oioi_onboard.store import Role, import_history, queries, upload_drops
 from oioi_onboard.store import profiles as saved_profiles
 from oioi_onboard.workflows import imports
 
@@ -449,6 +449,20 @@ blocked_now = len(validation.blocked_station_ids())
 st.write(f"{counted(valid, 'station')} can be stored; {counted(blocked_now, 'station')} "
          f"{'is' if blocked_now == 1 else 'are'} blocked by errors and wait{'s' if blocked_now == 1 else ''} "
          "until fixed.")
+# A file (or a full OCPI pull) is the CPO's whole list: say what accepting it takes off, before the click.
+if "import_done" not in state and (upload.get("ocpi") is None or upload["ocpi"].full):
+    if "drops" not in work:
+        with db_session() as session:
+            work["drops"] = upload_drops(session, actor=actor, cpo_id=cpo_id,
+                                         station_ids=validation.station_state.index)
+    if dropped := work["drops"].stations:
+        held, cpo_name = work["drops"].held_by_endpoint, next(c.name for c in cpos if c.id == cpo_id)
+        source = "file" if upload.get("ocpi") is None else "pull"
+        st.warning(plain(
+            f"This {source} replaces the station list of {cpo_name}: {counted(dropped, 'station')} stored now "
+            f"{'is' if dropped == 1 else 'are'} not in it and leave{'s' if dropped == 1 else ''} the list"
+            + (f"; the next push proposes deleting the {counted(held, 'station')} the platform holds, "
+               "which you confirm on the Push page." if held else ".")))
 # Once stored, this validation is done: a second click would store the same stations as a new import.
 if st.button(f"Accept {counted(valid, 'valid station')}", disabled=valid == 0 or "import_done" in state,
              key="import_accept"):

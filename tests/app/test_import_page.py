@@ -237,3 +237,21 @@ def test_a_database_that_fills_while_storing_is_a_message_and_nothing_is_stored(
     with session_scope() as session:
         assert session.exec(select(Station.station_id)).all() == before
         assert session.exec(select(ImportRecord)).all() == []
+
+
+def test_accept_says_which_stored_stations_the_file_takes_off_the_list(cpos):
+    ours, _ = cpos
+    with session_scope() as session:  # stored before, not in the file: one the platform holds, one never pushed
+        held = add_station_row(session, cpo_id=ours, station_id="DE*8PS*SOLD1", operator_id="DE*8PS")
+        held.acked_sha256, held.acked_at = held.payload_sha256, held.updated_at
+        session.add(held)
+        add_station_row(session, cpo_id=ours, station_id="DE*8PS*SOLD2", operator_id="DE*8PS")
+    app = _page("staff")
+    assert not app.exception, app.exception
+    [warning] = [w.value for w in app.warning if "replaces the station list" in w.value]
+    assert warning == ("This file replaces the station list of Ours: 2 stations stored now are not in it and leave "
+                       "the list; the next push proposes deleting the 1 station the platform holds, which you "
+                       "confirm on the Push page.")
+    app = app.button(key="import_accept").click().run()
+    assert not app.exception, app.exception
+    assert not [w for w in app.warning if "replaces the station list" in w.value]  # said before, not after

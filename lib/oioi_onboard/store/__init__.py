@@ -20,6 +20,6 @@ __all__, __getattr__ = public_surface(
                "schema_differences", "session_scope"],
         "models": ["Role"],
         "secrets": ["SESSION_SECONDS", "session_token", "session_user"],
-        "stations": ["import_history"],
+        "stations": ["import_history", "upload_drops"],
     },
 )

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import and_, case, false, func, not_, or_
+from sqlalchemy import and_, case, func, not_, or_
 from sqlalchemy import select as sa_select
 from sqlmodel import Session
 
@@ -26,7 +26,7 @@ from .auth import Actor, require_sees
 from .connection import PROVEN_BY_PUSH
 from .models import OPEN_STATES, Cpo, ImportRecord, Outbox, OutboxState, Stage, Station, StatusEvent
 from .queries import list_cpos
-from .stations import latest_full_import_ids
+from .stations import listed
 
 STEPS = ("register", "connection", "import", "fix", "push", "statuses")
 STEP_TITLES = {
@@ -85,10 +85,7 @@ def onboarding(session: Session, *, actor: Actor, cpo_ids: Iterable[int] | None 
 
     # As the push plan (sync.diff) sees them: a station missing from its CPO's latest full upload is gone, as
     # one removed here is; once the endpoint acknowledged its deletion it counts no more.
-    latest_full = latest_full_import_ids(session, ids)
-    missing = (func.coalesce(Station.import_id < case(latest_full, value=Station.cpo_id, else_=0), False)
-               if latest_full else false())
-    live = and_(Station.deleted == False, not_(missing))  # noqa: E712
+    live = listed(session, ids)
     unsent = and_(live, or_(Station.acked_sha256.is_(None), Station.acked_sha256 != Station.payload_sha256))
     to_delete = and_(not_(live), Station.acked_sha256.is_not(None), Station.acked_deleted == False)  # noqa: E712
     stations = {cpo_id: tuple(int(count or 0) for count in counts) for cpo_id, *counts in session.execute(

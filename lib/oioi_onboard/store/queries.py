@@ -182,10 +182,13 @@ def overview(session: Session, *, actor: Actor, include_inactive: bool = False) 
         return pd.DataFrame(columns=OVERVIEW_COLUMNS)
     ids = {cpo.id for cpo in cpos}
     id_list = sorted(ids)
+    from .stations import listed as listed_in  # store.stations imports this module
+
+    listed = listed_in(session, id_list)
 
     stations = _per_cpo(
         session,
-        select(Station.cpo_id, func.count()).where(Station.cpo_id.in_(id_list), Station.deleted == False)  # noqa: E712
+        select(Station.cpo_id, func.count()).where(Station.cpo_id.in_(id_list), listed)
         .group_by(Station.cpo_id),
         ids,
     )
@@ -193,7 +196,7 @@ def overview(session: Session, *, actor: Actor, include_inactive: bool = False) 
         session,
         select(Connector.cpo_id, func.count())
         .join(Station, Station.id == Connector.station_pk)
-        .where(Connector.cpo_id.in_(id_list), Station.deleted == False)  # noqa: E712
+        .where(Connector.cpo_id.in_(id_list), listed)
         .group_by(Connector.cpo_id),
         ids,
     )

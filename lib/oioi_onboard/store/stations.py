@@ -3,18 +3,21 @@
 Storing never touches another CPO's stations: a station id, EVSE id or cpo-id
 that belongs to someone else is checked again here, at the moment of storing,
 whatever the validation said. Stations of this CPO missing from a full upload
-stay as they are; the push engine proposes their deletion.
+stay as they are; the push engine proposes their deletion, and nothing else lists
+them (``listed``).
 """
 
 import hashlib
 import json
 from collections import defaultdict
+from collections.abc import Iterable
 from datetime import datetime
 from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import bindparam, func, update
+from sqlalchemy import ColumnElement, and_, bindparam, case, exists, false, func, not_, or_, update
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, select
 
 from ..errors import NotFound
@@ -28,7 +31,7 @@ from .queries import audit, get_cpo, set_stage
 
 __all__ = ["registry_context", "store_import", "withdraw_station", "station_frame", "import_history",
            "latest_full_import_id",
-           "latest_full_import_ids",
+           "latest_full_import_ids", "missing_from_upload", "listed", "upload_drops", "UploadDrops",
            "STATION_FRAME_COLUMNS"]
 
 STATION_FRAME_COLUMNS = ["station_id", "name", "latitude", "longitude", "city", "cpo_id", "connectors", "deleted"]
@@ -374,6 +377,48 @@ def latest_full_import_ids(session: Session, cpo_ids: list[int]) -> dict[int, in
               .group_by(ImportRecord.cpo_id))
     return {record.cpo_id: record.station_import_id
             for record in session.exec(select(ImportRecord).where(ImportRecord.id.in_(latest)))}
+
+
+def missing_from_upload(latest_full: dict[int, int]) -> ColumnElement[bool]:
+    """Stations missing from their CPO's latest full upload (``latest_full_import_ids``): stored by an import
+    before it. A replacement (``<id>-N``, the id a station with changed connectors is pushed under) is never in
+    a file: it is there when the id it replaced is."""
+    if not latest_full:
+        return false()
+    base = aliased(Station)
+    trimmed = func.rtrim(Station.station_id, "0123456789")  # "<id>-" of "<id>-N"
+    replaced_there = exists().where(
+        trimmed != Station.station_id, trimmed.like("%-"), func.length(trimmed) > 1,
+        base.cpo_id == Station.cpo_id,
+        base.station_id == func.substr(trimmed, 1, func.length(trimmed) - 1),
+        or_(base.import_id.is_(None), base.import_id >= case(latest_full, value=base.cpo_id, else_=0)))
+    return func.coalesce(and_(Station.import_id < case(latest_full, value=Station.cpo_id, else_=0),
+                              not_(replaced_there)), False)
+
+
+def listed(session: Session, cpo_ids: Iterable[int]) -> ColumnElement[bool]:
+    """The stations these CPOs list now: not removed here and not missing from the CPO's latest full upload.
+    One missing is pushed as a deletion if the endpoint holds it; the overview, the live views and the
+    onboarding count neither."""
+    latest_full = latest_full_import_ids(session, list(cpo_ids))
+    return and_(Station.deleted == False, not_(missing_from_upload(latest_full)))  # noqa: E712
+
+
+class UploadDrops(NamedTuple):
+    """What storing a file as a full upload takes off its CPO's list."""
+
+    stations: int  # listed now, not named in the file
+    held_by_endpoint: int  # of them, acknowledged by the endpoint: the next push proposes their deletion
+
+
+def upload_drops(session: Session, *, actor: Actor, cpo_id: int, station_ids: Iterable[str]) -> UploadDrops:
+    """The CPO's listed stations a full upload naming ``station_ids`` leaves out (for a person who sees it)."""
+    get_cpo(session, actor=actor, cpo_id=cpo_id)
+    named = set(station_ids)
+    dropped = [acked for station_id, acked in session.connection().execute(
+        select(Station.station_id, Station.acked_sha256.is_not(None) & (Station.acked_deleted == False))  # noqa: E712
+        .where(Station.cpo_id == cpo_id, listed(session, [cpo_id]))) if station_id not in named]
+    return UploadDrops(len(dropped), sum(dropped))
 
 
 def import_history(session: Session, *, actor: Actor, cpo_id: int, limit: int = 20) -> list[ImportRecord]:

@@ -18,7 +18,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, func, not_, or_, select, true
+from sqlalchemy import and_, func, not_, or_, select
 from sqlmodel import Session
 
 from ..errors import Conflict
@@ -27,7 +27,7 @@ from ..oioi.vocabulary import STATION_POST
 from ..store.auth import Actor
 from ..store.models import OPEN_STATES, Outbox, OutboxState, PartnerIdentifier, Station
 from ..store.queries import get_cpo
-from ..store.stations import latest_full_import_id
+from ..store.stations import latest_full_import_ids, missing_from_upload
 
 KINDS = ("new", "changed", "connectors_changed", "deleted", "unchanged")
 NEEDS_CONFIRMATION = ("connectors_changed", "deleted")
@@ -175,11 +175,6 @@ def next_station_id(old_id: str, taken: set[str]) -> str:
     return f"{old_id}-{n}"
 
 
-def _replaced_id(station_id: str) -> str | None:
-    base, _, number = station_id.rpartition("-")
-    return base if base and number.isdigit() else None
-
-
 def _pushed_as(session: Session, pk: int, station_id: str,
                cache: dict[str, list[tuple[int, str, str]]]) -> str | None:
     """The replacement id (``<id>-N``) that already carries this station's current content, if any.
@@ -228,41 +223,29 @@ def plan_push(session: Session, *, actor: Actor, cpo_id: int, partner_identifier
     """Compare each stored station of a CPO with what the endpoint acknowledged (for a person who sees the CPO)."""
     get_cpo(session, actor=actor, cpo_id=cpo_id)
     partner_identifier = partner_identifier or _default_partner_identifier(session, cpo_id)
-    latest_full = latest_full_import_id(session, cpo_id)
-    # Surely unchanged, decided by the database: acknowledged as stored and in the latest full upload,
-    # or removed here and never acknowledged / already acknowledged as deleted. The rest is classified below.
-    in_upload = (Station.import_id.is_(None) | (Station.import_id >= latest_full)) if latest_full is not None \
-        else true()
-    settled = or_(
-        and_(not_(Station.deleted), in_upload, Station.acked_sha256.is_not(None),
-             Station.acked_sha256 == Station.payload_sha256),  # never NULL, so not_(settled) is the rest
-        and_(Station.deleted, or_(Station.acked_sha256.is_(None), Station.acked_deleted)),
-    )
-    unchanged = session.exec(select(func.count()).where(Station.cpo_id == cpo_id, settled)).one()[0]
+    missing = missing_from_upload(latest_full_import_ids(session, [cpo_id]))
+    gone = or_(Station.deleted, missing)
+    # Settled by the database: unchanged (acknowledged as stored and listed), and no longer listed with nothing
+    # to send (never acknowledged, or its deletion acknowledged), which the plan leaves out. The rest is
+    # classified below.
+    unchanged = and_(not_(gone), Station.acked_sha256.is_not(None), Station.acked_sha256 == Station.payload_sha256)
+    dropped = and_(gone, or_(Station.acked_sha256.is_(None), Station.acked_deleted))
+    count = session.exec(select(func.count()).where(Station.cpo_id == cpo_id, unchanged)).one()[0]
     columns = (
         Station.id, Station.station_id, Station.payload_sha256, Station.connectors_signature, Station.deleted,
-        Station.import_id, Station.acked_sha256, Station.acked_connectors_signature, Station.acked_deleted,
+        missing, Station.acked_sha256, Station.acked_connectors_signature, Station.acked_deleted,
     )
     rows = session.connection().execute(  # Core rows: the ORM costs 5x per row here
-        select(*columns).where(Station.cpo_id == cpo_id, not_(settled)).order_by(Station.id)
+        select(*columns).where(Station.cpo_id == cpo_id, not_(unchanged), not_(dropped)).order_by(Station.id)
     ).all()
     taken: set[str] | None = None
     replacements: dict[str, list[tuple[int, str, str]]] = {}
-    plan = PushPlan(cpo_id=cpo_id, partner_identifier=partner_identifier, unchanged_unlisted=unchanged)
-    # A replacement (<id>-N) is never in a file: it is present when the id it replaced is.
-    uploaded = _uploaded_bases(session, cpo_id, latest_full, rows)
-    for pk, station_id, sha, signature, deleted, import_id, acked_sha, acked_signature, acked_deleted in rows:
-        missing = latest_full is not None and import_id is not None and import_id < latest_full
-        if missing and _replaced_id(station_id) in uploaded:
-            missing = False
-        gone = deleted or missing
+    plan = PushPlan(cpo_id=cpo_id, partner_identifier=partner_identifier, unchanged_unlisted=count)
+    for pk, station_id, sha, signature, deleted, gone, acked_sha, acked_signature, acked_deleted in rows:
         acked = acked_sha is not None
-        if gone:
-            if acked and not acked_deleted:
-                why = "removed here" if deleted else "missing from the latest full upload"
-                plan.items.append(PlanItem(pk, station_id, "deleted", "", reason=why))
-            else:
-                plan.items.append(PlanItem(pk, station_id, "unchanged", sha))
+        if deleted or gone:  # and the endpoint holds it (the others were left out above)
+            why = "removed here" if deleted else "missing from the latest full upload"
+            plan.items.append(PlanItem(pk, station_id, "deleted", "", reason=why))
         elif not acked:
             plan.items.append(PlanItem(pk, station_id, "new", sha))
         elif acked_sha == sha:
@@ -283,22 +266,3 @@ def plan_push(session: Session, *, actor: Actor, cpo_id: int, partner_identifier
             plan.items.append(PlanItem(pk, station_id, "changed", sha))
     plan.queued = _queued(session, cpo_id, plan.items)
     return plan
-
-
-def _uploaded_bases(session: Session, cpo_id: int, latest_full: int | None, rows) -> set[str]:  # noqa: ANN001
-    """Of the ids that rows missing from the latest full upload replaced (<id> of <id>-N), those in it."""
-    if latest_full is None:
-        return set()
-    bases = {base for r in rows if r[5] is not None and r[5] < latest_full and (base := _replaced_id(r[1]))}
-    if not bases:
-        return set()
-    found: set[str] = set()
-    wanted = sorted(bases)
-    for start in range(0, len(wanted), 500):
-        found.update(session.exec(
-            select(Station.station_id).where(
-                Station.cpo_id == cpo_id, Station.station_id.in_(wanted[start:start + 500]),
-                Station.import_id.is_(None) | (Station.import_id >= latest_full),
-            )
-        ).scalars().all())
-    return found

@@ -24,8 +24,9 @@ from ..oioi import ids
 from ..oioi.vocabulary import CONNECTOR_POST_STATUS, STATUSES
 from ..sheets.addresses import address_line
 from ..store.auth import Actor, require_sees, visible_cpo_ids
-from ..store.models import Connector, Cpo, Station, utcnow
+from ..store.models import Connector, Cpo, ImportRecord, Station, utcnow
 from ..store.queries import get_cpo
+from ..store.stations import listed
 from .status_ingest import CONNECTORS, EVENTS, OUTBOX, STATIONS, in_chunks
 
 DELIVERY_LABELS = {
@@ -55,7 +56,7 @@ def live_connectors(
                Connector.name, Connector.status, Connector.status_at, Connector.status_source, Cpo.name, Cpo.id)
         .join(Station, Station.id == Connector.station_pk)
         .join(Cpo, Cpo.id == Connector.cpo_id)
-        .where(Connector.cpo_id.in_(scope), Station.deleted == False)  # noqa: E712
+        .where(Connector.cpo_id.in_(scope), listed(session, scope))
         .order_by(Station.id, Connector.id)
     )
     if statuses:
@@ -95,7 +96,7 @@ def live_stations(
         sa_select(STATIONS.c.station_id, STATIONS.c.name, STATIONS.c.latitude, STATIONS.c.longitude,
                   STATIONS.c.cpo_id, func.count(), *per_status, func.coalesce(func.max(CONNECTORS.c.status_source), ""))
         .join_from(CONNECTORS, STATIONS, STATIONS.c.id == CONNECTORS.c.station_pk)
-        .where(STATIONS.c.deleted == False)  # noqa: E712
+        .where(listed(session, scope))
         .group_by(STATIONS.c.id)
         .order_by(STATIONS.c.id)
     )
@@ -120,7 +121,7 @@ def live_map_version(session: Session, *, actor: Actor, cpo_ids: Iterable[int] |
     """A cheap fingerprint of what the live map shows: it changes whenever a station or status does.
 
     A status change always writes a status event; an import or push that changes,
-    adds or deletes a station sets its ``updated_at`` or adds rows. So a few
+    adds or deletes a station sets its ``updated_at`` or adds rows, and a full upload adds an import. So a few
     MAX() and COUNT() lookups on indexes (plus one scan of station dates) tell
     whether a cached map is still true, without reading any connector.
     """
@@ -135,7 +136,10 @@ def live_map_version(session: Session, *, actor: Actor, cpo_ids: Iterable[int] |
     connector_count = session.execute(sa_select(func.count()).select_from(CONNECTORS)
                                       .where(CONNECTORS.c.cpo_id.in_(scope))).scalar()
     connector_max = session.execute(sa_select(func.max(CONNECTORS.c.id))).scalar()
-    return LiveMapVersion(tuple(scope), events, (*stations, station_count, connector_count, connector_max))
+    # A full upload takes the stations it leaves out off the map without writing them.
+    latest_import = session.execute(sa_select(func.max(ImportRecord.id)).where(ImportRecord.cpo_id.in_(scope))).scalar()
+    return LiveMapVersion(tuple(scope), events,
+                          (*stations, station_count, connector_count, connector_max, latest_import))
 
 
 INCREMENTAL_UP_TO = 400  # changed stations; beyond, counting every station again is as quick
@@ -462,7 +466,7 @@ def status_counts_over_time(session: Session, *, actor: Actor, cpo_ids: Iterable
     start, index = _last_minutes(minutes)
     if not scope:
         return pd.DataFrame(0, index=index, columns=STATUSES)
-    live = STATIONS.c.deleted == False  # noqa: E712
+    live = listed(session, scope)
     # Counted in the database: reading 75,000 connectors into pandas takes half a second.
     now_counts = pd.Series(dict(session.execute(
         sa_select(CONNECTORS.c.status, func.count())
@@ -558,7 +562,7 @@ def evse_ids(session: Session, *, actor: Actor, cpo_id: int, limit: int = 5000) 
     get_cpo(session, actor=actor, cpo_id=cpo_id)
     return list(session.exec(
         select(Connector.evse_id).join(Station, Station.id == Connector.station_pk)
-        .where(Connector.cpo_id == cpo_id, Station.deleted == False)  # noqa: E712
+        .where(Connector.cpo_id == cpo_id, listed(session, [cpo_id]))
         .distinct().order_by(Connector.evse_id).limit(limit)
     ).all())
 

@@ -20,6 +20,7 @@ from ..store.auth import Actor, require_edit
 from ..store.db import session_scope
 from ..store.models import Connector, Station
 from ..store.queries import audit, get_cpo
+from ..store.stations import listed
 from ..wording import counted
 from .status_ingest import record_statuses
 
@@ -51,7 +52,7 @@ def _load_evses(actor: Actor, cpo_id: int, db_url: str | None) -> dict[str, str]
         require_edit(actor, get_cpo(session, actor=actor, cpo_id=cpo_id).id)
         rows = session.exec(
             select(Connector.evse_id, Connector.status).join(Station, Station.id == Connector.station_pk)
-            .where(Connector.cpo_id == cpo_id, Station.deleted == False)  # noqa: E712
+            .where(Connector.cpo_id == cpo_id, listed(session, [cpo_id]))
         ).all()
     return {evse_id: status for evse_id, status in rows}
 
