@@ -79,10 +79,11 @@ counts, queued = plan.counts, plan.queued_counts
 waiting = [item.station_id for item in plan.waiting]
 
 # Queued requests are no longer "to send": they show apart until the endpoint acknowledges them.
-columns = st.columns(len(KINDS) + 1)
-for column, kind in zip(columns, KINDS, strict=False):  # the last column: queued
-    column.metric(KIND_LABELS[kind], counts[kind] - queued[kind])
-columns[-1].metric("Queued (being sent)", sum(queued.values()))
+metrics = [(KIND_LABELS[kind], counts[kind] - queued[kind]) for kind in KINDS]
+metrics.append(("Queued (being sent)", sum(queued.values())))
+for row in (metrics[:3], metrics[3:]):  # two rows of three: six in a row cut their labels short
+    for column, (label, value) in zip(st.columns(3), row, strict=True):
+        column.metric(label, value)
 
 if waiting:
     shown = st.selectbox("The exact request of a station", options=waiting, key="push_json_station")

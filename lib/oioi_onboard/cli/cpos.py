@@ -56,7 +56,8 @@ def add(
                                         defaults=parse_settings(default, "--default"))
         cpo_name = cpo.name
         sandbox_note = _sandbox_note(cpo, generated=not api_key)
-    typer.echo(f"Registered CPO {cpo_name!r}. Partner identifier(s) to give the platform:", err=True)
+    typer.echo(f"Registered CPO {cpo_name!r}. {'Partner identifiers' if len(partner_ids) > 1 else 'Partner identifier'}"
+               " to give the platform:", err=True)
     for partner in partner_ids:
         typer.echo(partner)
     if sandbox_note:
@@ -75,7 +76,7 @@ def _sandbox_note(cpo, *, generated: bool) -> str | None:  # noqa: ANN001
     if cpo.sandbox_pending:
         return (f"Sandbox provisioning pending: {cpo.sandbox_pending}. "
                 f"Start the sandbox, then run: oioi-onboard cpo test {shlex.quote(cpo.name)}")
-    return f"Provisioned on the sandbox at {where}: {key} and its partner identifier(s)."
+    return f"Provisioned on the sandbox at {where}: {key} and the CPO's partner identifiers."
 
 
 @app.command("list")

@@ -6,6 +6,7 @@ from typing import Annotated
 import typer
 
 from ..errors import UserError
+from ..wording import counted
 from ._common import bind, shown_host
 
 
@@ -58,8 +59,8 @@ def sandbox(
     sock = bind(host, port)
     # One line that callers (and tests) read to find the endpoint. Never the API keys.
     typer.echo(f"OIOI sandbox listening on http://{shown_host(host)}:{sock.getsockname()[1]}{OIOI_PATH}"
-               f" (db {db_path}, {len(api_key or [])} start-up API key(s), {len(partner_id or [])} partner"
-               " identifier(s); more through POST /_sandbox/partners)")
+               f" (db {db_path}, {counted(len(api_key or []), 'start-up API key')},"
+               f" {counted(len(partner_id or []), 'partner identifier')}; more through POST /_sandbox/partners)")
     if not _is_loopback_host(host):
         typer.echo(f"Note: {host} is reachable from other machines; the sandbox is a local test receiver "
                    "and provisions keys only for loopback callers.", err=True)

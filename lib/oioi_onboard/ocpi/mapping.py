@@ -331,5 +331,7 @@ def _summary(counts: Counter, frame: pd.DataFrame) -> list[str]:
     if not_pushed:
         lines.append("not pushed: " + ", ".join(not_pushed))
     if counts["unreadable"]:
-        lines.append(f"left out: {counted(counts['unreadable'], 'Location')} that are not valid OCPI")
+        unreadable = counts["unreadable"]
+        lines.append(f"left out: {counted(unreadable, 'Location')} that {'is' if unreadable == 1 else 'are'} "
+                     "not valid OCPI")
     return lines

@@ -27,6 +27,7 @@ from sqlmodel import Session
 from ..errors import EndpointError
 from ..oioi.sandbox.client import provision
 from ..settings import get_settings
+from ..wording import counted
 from . import queries
 from .auth import Actor, require_edit
 from .models import Cpo, utcnow
@@ -124,7 +125,7 @@ def provision_cpo(session: Session, cpo: Cpo, *, actor_name: str) -> str | None:
     elif not cpo.sandbox_pending and (changed or was_pending):
         queries.audit(session, actor_name=actor_name, action="sandbox provisioned", cpo_id=cpo.id,
                       detail=f"the sandbox accepts the API key ending in {cpo.api_key_last4} for "
-                      f"{len(partner_ids)} partner identifier(s)")
+                      f"{counted(len(partner_ids), 'partner identifier')}")
     session.flush()
     return cpo.sandbox_pending
 
