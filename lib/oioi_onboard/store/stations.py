@@ -392,8 +392,9 @@ def missing_from_upload(latest_full: dict[int, int]) -> ColumnElement[bool]:
         base.cpo_id == Station.cpo_id,
         base.station_id == func.substr(trimmed, 1, func.length(trimmed) - 1),
         or_(base.import_id.is_(None), base.import_id >= case(latest_full, value=base.cpo_id, else_=0)))
-    return func.coalesce(and_(Station.import_id < case(latest_full, value=Station.cpo_id, else_=0),
-                              not_(replaced_there)), False)
+    # Never NULL, and in this order: SQLite asks the subquery only for a station stored before the upload.
+    return and_(Station.import_id.is_not(None), Station.import_id < case(latest_full, value=Station.cpo_id, else_=0),
+                not_(replaced_there))
 
 
 def listed(session: Session, cpo_ids: Iterable[int]) -> ColumnElement[bool]:
