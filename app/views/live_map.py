@@ -21,7 +21,7 @@ from components.steps import LIVE_FILTER, show_steps
 from oioi_onboard.errors import NotFound, OnboardError, PermissionDenied
 from oioi_onboard.oioi import STATUSES
 from oioi_onboard.settings import get_settings
-from oioi_onboard.store import Actor, Role, queries
+from oioi_onboard.store import Actor, Role, onboarding, queries
 from oioi_onboard.sync import live, record_status_file, set_status
 
 REFRESH_SECONDS = 5
@@ -96,8 +96,8 @@ chosen_types = right.multiselect("Connector type", options=types, key="live_type
 for widget in FILTERS:
     _remember(widget)
 scope = tuple(chosen_cpos) or tuple(names)
-if len(scope) == 1 and actor.role != Role.VIEWER:
-    show_steps(actor, scope[0], here=("statuses",), key="live")
+steps = show_steps(actor, scope[0], here=("statuses",), key="live") \
+    if len(scope) == 1 and actor.role != Role.VIEWER else None
 
 
 def _view_for(drawn: LiveMap):  # noqa: ANN202
@@ -294,6 +294,11 @@ def live_view() -> None:
             state["live_recent_generation"] = generation + 1
         st.caption("Select a row to see its station below.")
     station_section()
+    # The onboarding card above is drawn by the whole page: redraw it once the first status reaches the platform.
+    if steps is not None and not steps.step("statuses").done:
+        with db_session() as session:
+            if onboarding.cpo_onboarding(session, actor=actor, cpo_id=scope[0]).step("statuses").done:
+                st.rerun()
 
 
 live_view()

@@ -227,6 +227,12 @@ def test_the_whole_journey(product: Product, page: Page, tmp_path):
     assert page.evaluate("window.__statusWidgetSeen"), "the status widget never showed during the reruns"
 
     # --- statuses through the relay, watched on the live map the steps open -------------------
+    steps_button(main, "Watch statuses arrive →").click()
+    settle(page)
+    expect(main.get_by_role("heading", name="Live map").first).to_be_visible(timeout=SLOW)
+    expect(main.locator('[data-testid="stMultiSelect"]').first).to_contain_text(NEW_CPO)  # filtered to it
+    card = main.locator('[class*="st-key-steps_live"]')
+    expect(card).to_contain_text("5 of 6 steps")  # no status has reached the platform yet
     token = subprocess.run(
         [sys.executable, "-m", "oioi_onboard.cli", "cpo", "token", NEW_CPO], env=product.env, cwd=ROOT,
         capture_output=True, text=True, timeout=120, check=True,
@@ -239,15 +245,13 @@ def test_the_whole_journey(product: Product, page: Page, tmp_path):
               for evse, status in changes.items()],
     )
     assert answer.status_code in (200, 207), answer.text
-
-    steps_button(main, "Watch statuses arrive →").click()
-    settle(page)
-    expect(main.get_by_role("heading", name="Live map").first).to_be_visible(timeout=SLOW)
-    expect(main.locator('[data-testid="stMultiSelect"]').first).to_contain_text(NEW_CPO)  # filtered to it
     _wait_for_sandbox_statuses(product, changes, page)
     legend = main.locator('[data-testid="stHtml"]').first
     for status in changes.values():  # the live fragment refreshes by itself; no reload
         expect(legend).to_contain_text(f"{status} 1", timeout=SLOW)
+    # And the onboarding card above it, once the first status reached the platform.
+    expect(card).to_contain_text("6 of 6 steps", timeout=SLOW)
+    expect(card).to_contain_text("Onboarding complete: statuses reach the platform.")
     changes_table = main.locator('[data-testid="stDataFrame"]').first
     for evse in changes:
         expect(changes_table.get_by_text(evse)).to_be_attached(timeout=SLOW)
