@@ -450,13 +450,17 @@ st.write(f"{counted(valid, 'station')} can be stored; {counted(blocked_now, 'sta
          f"{'is' if blocked_now == 1 else 'are'} blocked by errors and wait{'s' if blocked_now == 1 else ''} "
          "until fixed.")
 # A file (or a full OCPI pull) is the CPO's whole list: say what accepting it takes off, before the click.
+with db_session() as session:
+    history = import_history(session, actor=actor, cpo_id=cpo_id)
 if "import_done" not in state and (upload.get("ocpi") is None or upload["ocpi"].full):
-    if "drops" not in work:
+    # Counted again after any import of this CPO (this page's Accept, another person's, the worker's OCPI pull).
+    latest = history[0].id if history else None
+    if "drops" not in work or work["drops"][0] != latest:
         with db_session() as session:
-            work["drops"] = upload_drops(session, actor=actor, cpo_id=cpo_id,
-                                         station_ids=validation.station_state.index)
-    if dropped := work["drops"].stations:
-        held, cpo_name = work["drops"].held_by_endpoint, next(c.name for c in cpos if c.id == cpo_id)
+            work["drops"] = latest, upload_drops(session, actor=actor, cpo_id=cpo_id,
+                                                 station_ids=validation.station_state.index)
+    if dropped := work["drops"][1].stations:
+        held, cpo_name = work["drops"][1].held_by_endpoint, next(c.name for c in cpos if c.id == cpo_id)
         source = "file" if upload.get("ocpi") is None else "pull"
         st.warning(plain(
             f"This {source} replaces the station list of {cpo_name}: {counted(dropped, 'station')} stored now "
@@ -478,8 +482,6 @@ if "import_done" in state:
     stored, blocked = state["import_done"]
     st.success(f"Stored {counted(stored, 'station')}; {blocked:,} blocked. Next: push them on the Push page.")
 
-with db_session() as session:
-    history = import_history(session, actor=actor, cpo_id=cpo_id)
 if history:
     with st.expander("Earlier imports"):
         st.dataframe(

@@ -14,7 +14,7 @@ from streamlit.testing.v1 import AppTest
 
 from oioi_onboard.store.db import session_scope
 from oioi_onboard.store.models import AuditLog, Cpo, ImportRecord, Stage, Station
-from oioi_onboard.testing.store import add_station_row
+from oioi_onboard.testing.store import add_station_row, new_import
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = str(ROOT / "app" / "views" / "import_stations.py")
@@ -252,6 +252,12 @@ def test_accept_says_which_stored_stations_the_file_takes_off_the_list(cpos):
     assert warning == ("This file replaces the station list of Ours: 2 stations stored now are not in it and leave "
                        "the list; the next push proposes deleting the 1 station the platform holds, which you "
                        "confirm on the Push page.")
+    with session_scope() as session:  # meanwhile another import adds a station the file does not name either
+        partial = new_import(session, ours, full_upload=False)
+        add_station_row(session, cpo_id=ours, station_id="DE*8PS*SOLD3", operator_id="DE*8PS").import_id = partial.id
+    app.run()
+    assert [w.value for w in app.warning if "replaces the station list" in w.value][0].startswith(
+        "This file replaces the station list of Ours: 3 stations stored now are not in it")
     app = app.button(key="import_accept").click().run()
     assert not app.exception, app.exception
     assert not [w for w in app.warning if "replaces the station list" in w.value]  # said before, not after

@@ -6,12 +6,19 @@ latest full upload are off the list everywhere; those the endpoint holds are pro
 """
 
 import pytest
+from sqlalchemy import select
 
 from oioi_onboard.store import onboarding, queries
 from oioi_onboard.store.auth import SYSTEM
 from oioi_onboard.store.db import session_scope
 from oioi_onboard.store.models import Station
-from oioi_onboard.store.stations import UploadDrops, listed, upload_drops
+from oioi_onboard.store.stations import (
+    UploadDrops,
+    latest_full_import_ids,
+    listed,
+    missing_from_upload,
+    upload_drops,
+)
 from oioi_onboard.sync import live
 from oioi_onboard.sync.diff import plan_push
 from oioi_onboard.testing.stations import station_payload
@@ -58,22 +65,33 @@ def test_stations_left_out_of_the_latest_full_upload_are_off_every_list(cpo_id):
         assert steps.step("push").detail == "3 deletions to push"
 
 
-def test_a_replacement_is_listed_while_the_id_it_replaced_is_in_the_latest_full_upload(cpo_id):
+def test_a_replacement_is_listed_while_the_station_it_replaces_is_in_the_latest_full_upload(cpo_id):
     """``<id>-N`` (a station whose connectors changed, pushed under a new id) is never in a file."""
     with session_scope() as session:
         first = new_import(session, cpo_id)
-        store_station(session, cpo_id, dict(station_payload(20), id=f"{sid(20)}-2"), import_id=first.id, acked=True)
-        store_station(session, cpo_id, dict(station_payload(21), id=f"{sid(21)}-2"), import_id=first.id, acked=True)
-        store_station(session, cpo_id, dict(station_payload(22), id=f"{sid(22)}-"), import_id=first.id, acked=True)
+        for n, replaces in ((20, sid(20)), (21, sid(21)), (22, None), (23, sid(23))):  # 22: its own name, no stand-in
+            row = store_station(session, cpo_id, dict(station_payload(n), id=f"{sid(n)}-2"), import_id=first.id,
+                                acked=True)
+            row.replaces = replaces
+            session.add(row)
         latest = new_import(session, cpo_id)
-        for n in (1, 2, 20, 22):
+        for n in (1, 2, 20, 22, 23):
             store_station(session, cpo_id, station_payload(n), import_id=latest.id, acked=True)
+        withdrawn = store_station(session, cpo_id, station_payload(23), import_id=latest.id, acked=True)
+        withdrawn.deleted = True  # removed here after the upload: its stand-in goes too
+        session.add(withdrawn)
     with session_scope() as session:
-        shown = set(session.execute(
-            Station.__table__.select().with_only_columns(Station.station_id)
-            .where(Station.cpo_id == cpo_id, listed(session, [cpo_id]))).scalars())
-        # 20-2 replaced 20, which is in the upload; 21-2 replaced 21, which is not; "22-" is no replacement.
+        shown = set(session.execute(select(Station.station_id).where(Station.cpo_id == cpo_id,
+                                                                     listed(session, [cpo_id]))).scalars())
+        # 20-2 stands in for 20, which is in the upload; 21-2 for 21, which is not; 22-2 is a station of its own.
         assert shown == {sid(1), sid(2), sid(20), f"{sid(20)}-2", sid(22)}
+        # Usable on its own too (PostgreSQL may plan it as a join rather than a filter).
+        missing = missing_from_upload(latest_full_import_ids(session, [cpo_id]))
+        gone = set(session.execute(select(Station.station_id).where(Station.cpo_id == cpo_id, missing)).scalars())
+        assert gone == {sid(n) for n in range(3, 9)} | {f"{sid(n)}-2" for n in (21, 22, 23)}
+        # A full upload naming 20 keeps its stand-in.
+        assert upload_drops(session, actor=SYSTEM, cpo_id=cpo_id, station_ids=[sid(1), sid(2), sid(20), sid(22)]) \
+            == UploadDrops(0, 0)
 
 
 def test_a_full_upload_says_which_listed_stations_it_leaves_out(cpo_id):

@@ -167,3 +167,38 @@ def test_a_database_at_0004_keeps_its_cpos_and_reads_them_as_not_connected_to_oc
     with get_engine(url).connect() as connection:
         columns = {c["name"] for c in inspect(connection).get_columns("cpo")}
     assert "ocpi_versions_url" not in columns and "defaults" in columns
+
+
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=[pytest.mark.postgres,
+                                                                                pytest.mark.slow])])
+def test_0013_finds_the_replacements_made_before_by_their_outbox_rows(backend, request):
+    """A replacement row (<id>-N) says which station it stands in for; one named so by the CPO does not."""
+    from alembic import command
+
+    url = get_settings().db_url if backend == "sqlite" else request.getfixturevalue("postgres_url")
+    command.upgrade(migrations.alembic_config(url), "0012")
+    at = "'2026-01-01 00:00:00'"
+    with get_engine(url).begin() as connection:
+        connection.exec_driver_sql(
+            "INSERT INTO cpo (id, name, endpoint, stage, active, concurrency, created_at, updated_at)"
+            f" VALUES (1, 'Old CPO', 'production', 'REGISTERED', TRUE, 16, {at}, {at})")
+        for station_id, deleted in (("DE*OLD*S1", "TRUE"), ("DE*OLD*S1-2", "FALSE"), ("DE*OLD*P", "FALSE"),
+                                    ("DE*OLD*P-2", "FALSE")):
+            connection.exec_driver_sql(
+                "INSERT INTO station (cpo_id, station_id, name, latitude, longitude, city, cpo_operator_id, payload,"
+                " payload_sha256, connectors_signature, deleted, updated_at, acked_deleted)"
+                f" VALUES (1, '{station_id}', 'x', 52.5, 13.4, 'Berlin', 'DE*OLD', '{{}}', 'x', 'y', {deleted}, {at},"
+                " FALSE)")
+        for row_id, key, change, depends_on in ((1, "DE*OLD*S1", "deleted", "NULL"),
+                                                (2, "DE*OLD*S1-2", "replaced", "1"),
+                                                (3, "DE*OLD*P-2", "new", "NULL")):
+            connection.exec_driver_sql(
+                "INSERT INTO outbox (id, cpo_id, kind, key, change, payload, payload_sha256, state, attempts,"
+                f" created_at, next_attempt_at, depends_on) VALUES ({row_id}, 1, 'station-post', '{key}', '{change}',"
+                f" '{{}}', 'x', 'ACKED', 1, {at}, {at}, {depends_on})")
+    migrations.migrate(url)
+    assert migrations.schema_differences(url) == []
+    with get_engine(url).connect() as connection:
+        replaces = dict(connection.exec_driver_sql("SELECT station_id, replaces FROM station").all())
+    get_engine(url).dispose()
+    assert replaces == {"DE*OLD*S1": None, "DE*OLD*S1-2": "DE*OLD*S1", "DE*OLD*P": None, "DE*OLD*P-2": None}

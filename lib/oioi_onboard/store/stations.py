@@ -381,20 +381,17 @@ def latest_full_import_ids(session: Session, cpo_ids: list[int]) -> dict[int, in
 
 def missing_from_upload(latest_full: dict[int, int]) -> ColumnElement[bool]:
     """Stations missing from their CPO's latest full upload (``latest_full_import_ids``): stored by an import
-    before it. A replacement (``<id>-N``, the id a station with changed connectors is pushed under) is never in
-    a file: it is there when the id it replaced is."""
+    before it. A replacement (``Station.replaces``) is never in a file: it is there while the station it replaces
+    is (and not removed here)."""
     if not latest_full:
         return false()
     base = aliased(Station)
-    trimmed = func.rtrim(Station.station_id, "0123456789")  # "<id>-" of "<id>-N"
     replaced_there = exists().where(
-        trimmed != Station.station_id, trimmed.like("%-"), func.length(trimmed) > 1,
-        base.cpo_id == Station.cpo_id,
-        base.station_id == func.substr(trimmed, 1, func.length(trimmed) - 1),
+        base.cpo_id == Station.cpo_id, base.station_id == Station.replaces, base.deleted == False,  # noqa: E712
         or_(base.import_id.is_(None), base.import_id >= case(latest_full, value=base.cpo_id, else_=0)))
-    # Never NULL, and in this order: SQLite asks the subquery only for a station stored before the upload.
+    # Never NULL, and in this order: SQLite asks the subquery only of a replacement stored before the upload.
     return and_(Station.import_id.is_not(None), Station.import_id < case(latest_full, value=Station.cpo_id, else_=0),
-                not_(replaced_there))
+                or_(Station.replaces.is_(None), not_(replaced_there)))
 
 
 def listed(session: Session, cpo_ids: Iterable[int]) -> ColumnElement[bool]:
@@ -416,9 +413,10 @@ def upload_drops(session: Session, *, actor: Actor, cpo_id: int, station_ids: It
     """The CPO's listed stations a full upload naming ``station_ids`` leaves out (for a person who sees it)."""
     get_cpo(session, actor=actor, cpo_id=cpo_id)
     named = set(station_ids)
-    dropped = [acked for station_id, acked in session.connection().execute(
-        select(Station.station_id, Station.acked_sha256.is_not(None) & (Station.acked_deleted == False))  # noqa: E712
-        .where(Station.cpo_id == cpo_id, listed(session, [cpo_id]))) if station_id not in named]
+    held = Station.acked_sha256.is_not(None) & (Station.acked_deleted == False)  # noqa: E712
+    dropped = [acked for station_id, replaces, acked in session.connection().execute(
+        select(Station.station_id, Station.replaces, held).where(Station.cpo_id == cpo_id, listed(session, [cpo_id])))
+        if station_id not in named and replaces not in named]  # a replacement stays with the station it replaces
     return UploadDrops(len(dropped), sum(dropped))
 
 

@@ -184,12 +184,11 @@ def _pushed_as(session: Session, pk: int, station_id: str,
     """
     if "" not in cache:
         cache[""] = []
-        for rpk, rid, rsha in session.exec(
-            select(Station.id, Station.station_id, Station.acked_sha256).where(Station.station_id.like("%-%"))
+        for rpk, rid, rsha, replaced in session.exec(
+            select(Station.id, Station.station_id, Station.acked_sha256, Station.replaces)
+            .where(Station.replaces.is_not(None), Station.acked_sha256.is_not(None))
         ).all():
-            base, _, number = rid.rpartition("-")
-            if number.isdigit() and rsha:
-                cache.setdefault(base, []).append((rpk, rid, rsha))
+            cache.setdefault(replaced, []).append((rpk, rid, rsha))
     candidates = cache.get(station_id)
     if not candidates:
         return None
