@@ -206,11 +206,11 @@ QUIET_ABOUT_IT: dict[str, str] = {}  # functions that answer with less instead o
 
 # Public functions with a cpo_id/cpo_ids parameter that take no acting person, each with the reason.
 EXEMPT = {
-    "store.stations.latest_full_import_id":
+    "store.station_list.latest_full_import_id":
         "a part of store_import and plan_push, which check the acting person first; reads one import id",
-    "store.stations.listed":
+    "store.station_list.listed":
         "a clause for queries of the overview, the live views, the plan and the onboarding, which check the person",
-    "store.stations.latest_full_import_ids":
+    "store.station_list.latest_full_import_ids":
         "a part of latest_full_import_id and of onboarding, which checks the acting person first; reads import ids",
     "sync.outbox.claim": "the worker's lease on due rows of every CPO (acts as the system); cpo_id narrows a lane",
     "sync.worker.run_worker": "the worker process, acting as the system; cpo_ids narrows the CPOs it sends for",
@@ -248,7 +248,8 @@ EXEMPT = {
 
 MODULES = (
     [f"oioi_onboard.sync.{m.name}" for m in pkgutil.iter_modules(oioi_onboard.sync.__path__)]
-    + ["oioi_onboard.store.auth", "oioi_onboard.store.stations", "oioi_onboard.store.registry",
+    + ["oioi_onboard.store.auth", "oioi_onboard.store.stations", "oioi_onboard.store.station_list",
+       "oioi_onboard.store.registry",
        "oioi_onboard.store.connection", "oioi_onboard.store.ocpi_connection",
        "oioi_onboard.store.queries", "oioi_onboard.store.profiles", "oioi_onboard.store.onboarding",
        "oioi_onboard.ocpi.credentials", "oioi_onboard.workflows.received_locations",

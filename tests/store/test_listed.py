@@ -12,13 +12,8 @@ from oioi_onboard.store import onboarding, queries
 from oioi_onboard.store.auth import SYSTEM
 from oioi_onboard.store.db import session_scope
 from oioi_onboard.store.models import Station
-from oioi_onboard.store.stations import (
-    UploadDrops,
-    latest_full_import_ids,
-    listed,
-    missing_from_upload,
-    upload_drops,
-)
+from oioi_onboard.store.station_list import latest_full_import_ids, listed, missing_from_upload
+from oioi_onboard.store.stations import UploadDrops, upload_drops
 from oioi_onboard.sync import live
 from oioi_onboard.sync.diff import plan_push
 from oioi_onboard.testing.stations import station_payload

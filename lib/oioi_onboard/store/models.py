@@ -201,7 +201,7 @@ class Station(SQLModel, table=True):
     # changes payload_sha256, which no longer matches.
     source_hash: str | None = None
     # A replacement (<id>-N, pushed when the connectors of <id> changed): <id>. Never in a file, it stays on the
-    # CPO's list while <id> is (store.stations.missing_from_upload).
+    # CPO's list while <id> is (store.station_list.missing_from_upload).
     replaces: str | None = None
     deleted: bool = False  # removed here; a deletion is pushed as "deleted": true
     import_id: int | None = Field(default=None, foreign_key="import_record.id")

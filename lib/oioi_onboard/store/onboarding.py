@@ -26,7 +26,7 @@ from .auth import Actor, require_sees
 from .connection import PROVEN_BY_PUSH
 from .models import OPEN_STATES, Cpo, ImportRecord, Outbox, OutboxState, Stage, Station, StatusEvent
 from .queries import list_cpos
-from .stations import listed
+from .station_list import listed
 
 STEPS = ("register", "connection", "import", "fix", "push", "statuses")
 STEP_TITLES = {

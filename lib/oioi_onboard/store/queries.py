@@ -32,6 +32,7 @@ from .models import (
     Station,
     StatusEvent,
 )
+from .station_list import listed as listed_stations
 
 STAGING_URL = "https://dev-api.plugsurfing.com/api/v4/request"
 PRODUCTION_URL = "https://api.plugsurfing.com/api/v4/request"
@@ -182,9 +183,7 @@ def overview(session: Session, *, actor: Actor, include_inactive: bool = False) 
         return pd.DataFrame(columns=OVERVIEW_COLUMNS)
     ids = {cpo.id for cpo in cpos}
     id_list = sorted(ids)
-    from .stations import listed as listed_in  # store.stations imports this module
-
-    listed = listed_in(session, id_list)
+    listed = listed_stations(session, id_list)
 
     stations = _per_cpo(
         session,

@@ -4,7 +4,7 @@ Storing never touches another CPO's stations: a station id, EVSE id or cpo-id
 that belongs to someone else is checked again here, at the moment of storing,
 whatever the validation said. Stations of this CPO missing from a full upload
 stay as they are; the push engine proposes their deletion, and nothing else lists
-them (``listed``).
+them (``store.station_list``).
 """
 
 import hashlib
@@ -16,8 +16,7 @@ from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import ColumnElement, and_, bindparam, case, exists, false, func, not_, or_, update
-from sqlalchemy.orm import aliased
+from sqlalchemy import bindparam, func, update
 from sqlmodel import Session, select
 
 from ..errors import NotFound
@@ -28,10 +27,10 @@ from .auth import Actor, require_edit, visible_cpo_ids
 from .db import EncodedJson, insert_rows
 from .models import Connector, Cpo, ImportRecord, MappingProfile, OperatorId, Stage, Station, utcnow
 from .queries import audit, get_cpo, set_stage
+from .station_list import latest_full_import_id, listed
 
 __all__ = ["registry_context", "store_import", "withdraw_station", "station_frame", "import_history",
-           "latest_full_import_id",
-           "latest_full_import_ids", "missing_from_upload", "listed", "upload_drops", "UploadDrops",
+           "upload_drops", "UploadDrops",
            "STATION_FRAME_COLUMNS"]
 
 STATION_FRAME_COLUMNS = ["station_id", "name", "latitude", "longitude", "city", "cpo_id", "connectors", "deleted"]
@@ -363,43 +362,6 @@ def station_frame(session: Session, *, actor: Actor, cpo_ids: list[int] | None =
     rows = session.execute(query).all()
     frame = pd.DataFrame(rows, columns=STATION_FRAME_COLUMNS)
     return frame.astype({"latitude": "float64", "longitude": "float64", "connectors": "int64", "deleted": "bool"})
-
-
-def latest_full_import_id(session: Session, cpo_id: int) -> int | None:
-    """The import id the stations of the CPO's latest full upload carry (``ImportRecord.station_import_id``)."""
-    return latest_full_import_ids(session, [cpo_id]).get(cpo_id)
-
-
-def latest_full_import_ids(session: Session, cpo_ids: list[int]) -> dict[int, int]:
-    """``latest_full_import_id`` of each of ``cpo_ids`` that has a full upload."""
-    latest = (select(func.max(ImportRecord.id)).where(ImportRecord.cpo_id.in_(cpo_ids),
-                                                       ImportRecord.full_upload == True)  # noqa: E712
-              .group_by(ImportRecord.cpo_id))
-    return {record.cpo_id: record.station_import_id
-            for record in session.exec(select(ImportRecord).where(ImportRecord.id.in_(latest)))}
-
-
-def missing_from_upload(latest_full: dict[int, int]) -> ColumnElement[bool]:
-    """Stations missing from their CPO's latest full upload (``latest_full_import_ids``): stored by an import
-    before it. A replacement (``Station.replaces``) is never in a file: it is there while the station it replaces
-    is (and not removed here)."""
-    if not latest_full:
-        return false()
-    base = aliased(Station)
-    replaced_there = exists().where(
-        base.cpo_id == Station.cpo_id, base.station_id == Station.replaces, base.deleted == False,  # noqa: E712
-        or_(base.import_id.is_(None), base.import_id >= case(latest_full, value=base.cpo_id, else_=0)))
-    # Never NULL, and in this order: SQLite asks the subquery only of a replacement stored before the upload.
-    return and_(Station.import_id.is_not(None), Station.import_id < case(latest_full, value=Station.cpo_id, else_=0),
-                or_(Station.replaces.is_(None), not_(replaced_there)))
-
-
-def listed(session: Session, cpo_ids: Iterable[int]) -> ColumnElement[bool]:
-    """The stations these CPOs list now: not removed here and not missing from the CPO's latest full upload.
-    One missing is pushed as a deletion if the endpoint holds it; the overview, the live views and the
-    onboarding count neither."""
-    latest_full = latest_full_import_ids(session, list(cpo_ids))
-    return and_(Station.deleted == False, not_(missing_from_upload(latest_full)))  # noqa: E712
 
 
 class UploadDrops(NamedTuple):

@@ -27,7 +27,7 @@ from ..oioi.vocabulary import STATION_POST
 from ..store.auth import Actor
 from ..store.models import OPEN_STATES, Outbox, OutboxState, PartnerIdentifier, Station
 from ..store.queries import get_cpo
-from ..store.stations import latest_full_import_ids, missing_from_upload
+from ..store.station_list import latest_full_import_ids, missing_from_upload
 
 KINDS = ("new", "changed", "connectors_changed", "deleted", "unchanged")
 NEEDS_CONFIRMATION = ("connectors_changed", "deleted")

@@ -26,7 +26,7 @@ from ..sheets.addresses import address_line
 from ..store.auth import Actor, require_sees, visible_cpo_ids
 from ..store.models import Connector, Cpo, ImportRecord, Station, utcnow
 from ..store.queries import get_cpo
-from ..store.stations import listed
+from ..store.station_list import listed
 from .status_ingest import CONNECTORS, EVENTS, OUTBOX, STATIONS, in_chunks
 
 DELIVERY_LABELS = {

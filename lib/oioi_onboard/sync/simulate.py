@@ -20,7 +20,7 @@ from ..store.auth import Actor, require_edit
 from ..store.db import session_scope
 from ..store.models import Connector, Station
 from ..store.queries import audit, get_cpo
-from ..store.stations import listed
+from ..store.station_list import listed
 from ..wording import counted
 from .status_ingest import record_statuses
 

@@ -2,7 +2,7 @@
 
 A station whose connectors changed is soft-deleted and pushed again under ``<id>-N``
 (``sync.outbox._enqueue_replacement``). The replacement row now says which id it replaces, so
-the station list (``store.stations.missing_from_upload``) keeps it while ``<id>`` is in the latest
+the station list (``store.station_list.missing_from_upload``) keeps it while ``<id>`` is in the latest
 full upload without reading station ids as names (a CPO's own ``PARIS-2`` is no replacement).
 Replacements made before are found by their outbox rows: the "replaced" post of ``<id>-N``
 depends on the soft-delete of ``<id>``.
