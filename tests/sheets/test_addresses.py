@@ -89,6 +89,17 @@ def test_a_column_of_whole_addresses_mapped_to_the_street_alone_is_split():
         ["Corso Buenos Aires", "83", "20124", "Milano"], ["Via Roma", "12", "20121", "Milano"]]
 
 
+@pytest.mark.parametrize(("address", "number"), [("direccion", "numero"), ("Adresse", "Hausnummer"),
+                                                ("indirizzo", "civico")])
+def test_an_address_header_beside_a_number_column_is_the_street(address, number):
+    """Found in a walkthrough: a Spanish 'direccion' next to 'numero' was suggested as notes ('directions')."""
+    raw = sheet([["id_estacion", address, number, "id_evse"],
+                 ["S1", "Calle Sierpes", "3", "ES*ESR*E0001*1"],
+                 ["S2", "Avenida de la Constitución", "12", "ES*ESR*E0002*1"]])
+    columns = suggest_mapping(raw).mapping.columns
+    assert (columns["street"], columns["street_number"], columns["notes"]) == (address, number, None)
+
+
 @pytest.mark.parametrize(("text", "country"), [
     ("Hauptstraße 12, Berlin", "DE"),  # no postcode
     ("Am Markt", ""),  # no postcode, no city

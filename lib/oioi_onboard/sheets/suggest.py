@@ -299,8 +299,9 @@ def suggest_mapping(raw: RawSheet) -> Suggestion:
             confidence["cpo_id"], reasons["cpo_id"] = score, why
             used.add(header)
             continue
-        if len(fields) == 4:
-            # A full address fills what no other column holds (a separate postcode column wins).
+        if "street" in fields:
+            # An address column fills what no other column holds (a separate number or postcode column wins):
+            # 'dirección' beside 'número' is the street.
             fields = tuple(f for f in fields if not mapping.columns.get(f))
             if "street" not in fields:
                 continue
