@@ -24,6 +24,7 @@ from ..oioi.vocabulary import STATION_POST
 from ..store.auth import Actor
 from ..store.models import OPEN_STATES, Cpo, Outbox, OutboxState, PushRun, Station
 from ..store.queries import cpo_operator_ids, get_cpo, list_cpos, resolve_endpoint
+from ..store.station_list import listed
 
 
 @dataclass(frozen=True)
@@ -233,16 +234,19 @@ def reconcile(session: Session, *, actor: Actor, cpo_id: int, sandbox_base_url: 
     except (ValueError, KeyError, TypeError):
         raise ReconcileError(f"{url} did not answer with the sandbox's station list") from None
     ours = session.exec(
-        select(Station.station_id, Station.acked_sha256, Station.acked_deleted, Station.deleted, Station.payload_sha256)
+        select(Station.station_id, Station.acked_sha256, Station.acked_deleted, Station.payload_sha256,
+               listed(session, [cpo_id]))
         .where(Station.cpo_id == cpo_id)
     ).all()
     operator_ids = set()
     rows = []
-    for station_id, acked_sha, acked_deleted, deleted, sha in ours:
+    for station_id, acked_sha, acked_deleted, sha, on_list in ours:
         item = remote.pop(station_id, None)
         held_sha = canonical_sha256(item["station"]) if item else None
         if item is not None:
             operator_ids.add(item["station"].get("cpo-id"))
+        if acked_sha is None and item is None and not on_list:
+            continue  # off the CPO's list and never pushed: nothing of it to compare
         if acked_sha is None and item is None:
             verdict = "not pushed yet"
         elif item is None:
@@ -259,7 +263,8 @@ def reconcile(session: Session, *, actor: Actor, cpo_id: int, sandbox_base_url: 
             "station": station_id, "verdict": verdict, "acknowledged here": acked_sha is not None,
             "deleted here": bool(acked_deleted), "at the endpoint": item is not None,
             "deleted at the endpoint": bool(item["deleted"]) if item else None,
-            "local changes not pushed": acked_sha is not None and sha != acked_sha and not deleted,
+            # Content to push for a listed station; its deletion for one off the list.
+            "local changes not pushed": acked_sha is not None and (sha != acked_sha if on_list else not acked_deleted),
         })
     # Stations the endpoint holds for this CPO's operator ids that we do not know.
     operator_ids |= set(cpo_operator_ids(session, cpo_id=cpo_id))
