@@ -213,10 +213,17 @@ def station_section() -> None:
     except (NotFound, PermissionDenied) as error:
         st.warning(plain(f"{error}."))
         return
-    acked = (f"acknowledged by the endpoint at {_at(view.acknowledged_at)} ({TIMEZONE})" if view.acknowledged_at
-             else "not acknowledged by the endpoint yet: its statuses are held back until it is")
+    if view.deleted_at_endpoint:
+        acked = f"deleted at the endpoint (acknowledged at {_at(view.acknowledged_at)} {TIMEZONE})"
+    elif not view.listed:
+        acked = ("no longer on the CPO's station list (removed here or left out of its latest full upload): "
+                 + ("its deletion waits for a push" if view.acknowledged_at else "it was never pushed"))
+    elif view.acknowledged_at:
+        acked = f"acknowledged by the endpoint at {_at(view.acknowledged_at)} ({TIMEZONE})"
+    else:
+        acked = "not acknowledged by the endpoint yet: its statuses are held back until it is"
     st.markdown(f"**{plain(view.name)}** ({plain(view.station_id)}) · {plain(view.cpo)} · {plain(view.address)}"
-                + (" · deleted" if view.deleted else ""))
+                + ("" if view.listed else " · off the list"))
     st.caption(acked)
     connectors, changes = st.columns([2, 3])
     with connectors:

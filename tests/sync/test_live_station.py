@@ -144,3 +144,28 @@ def test_a_viewer_sees_the_request_without_the_whole_partner_identifier(network)
         view = live.station_view(session, actor=viewer, station_id="DE*8PS*S00001")
     bodies = list(view.payloads.values())
     assert bodies and all(body["connector-post-status"]["partner-identifier"] == "…Rb4N" for body in bodies)
+
+
+def test_a_station_off_the_list_says_so_and_whether_the_endpoint_deleted_it(network):
+    from oioi_onboard.store.models import Station
+    from oioi_onboard.testing.store import new_import
+
+    with session_scope() as session:
+        assert live.station_view(session, actor=MANAGER, station_id="DE*8PS*S00001").listed
+        stations = {s.station_id: s for s in session.exec(select(Station).where(Station.cpo_id == network["live"]))}
+        first = new_import(session, network["live"])  # both stations came from a file ...
+        for station in stations.values():
+            station.import_id = first.id
+        # ... and the next full upload holds station 2 alone: station 1 leaves the list.
+        stations["DE*8PS*S00002"].import_id = new_import(session, network["live"]).id
+        session.add_all(stations.values())
+    with session_scope() as session:
+        view = live.station_view(session, actor=MANAGER, station_id="DE*8PS*S00001")
+        assert (view.listed, view.deleted_at_endpoint) == (False, False)  # its deletion waits for a push
+        left = session.exec(select(Station).where(Station.station_id == "DE*8PS*S00001")).one()
+        left.acked_deleted = True
+        session.add(left)
+    with session_scope() as session:
+        view = live.station_view(session, actor=MANAGER, station_id="DE*8PS*S00001")
+        assert (view.listed, view.deleted_at_endpoint) == (False, True)
+        assert live.station_view(session, actor=MANAGER, station_id="DE*8PS*S00002").listed

@@ -307,7 +307,8 @@ class StationView:
     latitude: float
     longitude: float
     acknowledged_at: datetime | None  # when the endpoint last acknowledged its station-post; None: never
-    deleted: bool
+    listed: bool  # on its CPO's station list (store.station_list)
+    deleted_at_endpoint: bool  # the endpoint acknowledged its deletion
     connectors: pd.DataFrame  # evse_id, connector_type, speed, status, status_at, source
     changes: pd.DataFrame  # CHANGE_COLUMNS: its connectors' last status changes, newest first
     requests: pd.DataFrame  # REQUEST_COLUMNS: the connector-post-status requests for them, newest first
@@ -390,7 +391,10 @@ def station_view(session: Session, *, actor: Actor, station_id: str, limit: int 
         station_id=station["station_id"], name=station["name"], cpo_id=cpo.id, cpo=cpo.name,
         address=address_line(*(str(address.get(part) or "") for part in ("street", "street-number", "zip", "city"))),
         latitude=station["latitude"], longitude=station["longitude"],
-        acknowledged_at=station["acked_at"], deleted=bool(station["deleted"]),
+        acknowledged_at=station["acked_at"],
+        listed=bool(session.execute(sa_select(listed(session, [cpo.id])).where(STATIONS.c.id == station["id"]))
+                    .scalar()),
+        deleted_at_endpoint=bool(station["acked_deleted"]),
         connectors=connectors.drop(columns=["evse_key"]), changes=changes, requests=requests, payloads=payloads,
     )
 
