@@ -55,7 +55,7 @@ SUGGESTED, BNETZA, OCPI = "Suggested from the headers", "bnetza", "OCPI Location
 NOT_MAPPED = "— not in the file —"
 # Widget and message keys that belong to one CPO and one file.
 _SCOPED = ("import_profile", "import_operators", "import_map_", "import_operator_id", "import_fix_",
-           "import_editor_", "import_only_problems", "import_every_station", "import_done", "import_saved_profile",
+           "import_editor_", "import_only_problems", "import_every_station", "import_saved_profile",
            WORK)
 # Restored after a reload, with import_map_*. Not the CPO: the one chosen last, on any page, is shown (common).
 _REMEMBERED = {"import_profile", "import_operator_id"}
@@ -291,7 +291,6 @@ def _validate(frame: pd.DataFrame, mapping_issues: pd.DataFrame, description: li
     be made again when the same file is mapped anew to the same rows (the CPO's defaults changed, say)."""
     with st.spinner(f"Validating {len(frame):,} rows…", show_time=True), db_session() as session:
         validation = imports.check(session, actor=actor, cpo_id=cpo_id, frame=frame, mapping_issues=mapping_issues)
-    state.pop("import_done", None)
     state["import_revision"] = state.get("import_revision", 0) + 1
     state[WORK] = draft["work"] = {
         "key": source_key, "validation": validation, "mapping_issues": mapping_issues, "description": description,
@@ -452,9 +451,12 @@ st.write(f"{counted(valid, 'station')} can be stored; {counted(blocked_now, 'sta
 # A file (or a full OCPI pull) is the CPO's whole list: say what accepting it takes off, before the click.
 with db_session() as session:
     history = import_history(session, actor=actor, cpo_id=cpo_id)
-if "import_done" not in state and (upload.get("ocpi") is None or upload["ocpi"].full):
+latest = history[0].id if history else None
+# Stored, and the CPO's latest import still (in this session, before a reload, in another tab): a second click
+# would store the same stations again. Once another import came, accepting this one is a choice again.
+done = work["done"][1] if latest is not None and work.get("done", (None,))[0] == latest else None
+if done is None and (upload.get("ocpi") is None or upload["ocpi"].full):
     # Counted again after any import of this CPO (this page's Accept, another person's, the worker's OCPI pull).
-    latest = history[0].id if history else None
     if "drops" not in work or work["drops"][0] != latest:
         with db_session() as session:
             work["drops"] = latest, upload_drops(session, actor=actor, cpo_id=cpo_id,
@@ -467,19 +469,18 @@ if "import_done" not in state and (upload.get("ocpi") is None or upload["ocpi"].
             f"{'is' if dropped == 1 else 'are'} not in it and leave{'s' if dropped == 1 else ''} the list"
             + (f"; the next push proposes deleting the {counted(held, 'station')} the platform holds, "
                "which you confirm on the Push page." if held else ".")))
-# Once stored, this validation is done: a second click would store the same stations as a new import.
-if st.button(f"Accept {counted(valid, 'valid station')}", disabled=valid == 0 or "import_done" in state,
+if st.button(f"Accept {counted(valid, 'valid station')}", disabled=valid == 0 or done is not None,
              key="import_accept"):
     stored_now = False
     with (errors_shown("Nothing was stored: "), st.spinner(f"Storing {valid:,} stations…", show_time=True),
           db_session() as session):
         record = store_import(session, actor=actor, cpo_id=cpo_id, upload=upload, raw=raw, validation=validation)
-        state["import_done"] = (record.stations_stored, record.stations - record.stations_stored)
+        work["done"] = record.id, (record.stations_stored, record.stations - record.stations_stored)
         stored_now = True
     if stored_now:
         st.rerun()  # drawn again, so the onboarding steps at the top count the stations just stored
-if "import_done" in state:
-    stored, blocked = state["import_done"]
+if done is not None:
+    stored, blocked = done
     st.success(f"Stored {counted(stored, 'station')}; {blocked:,} blocked. Next: push them on the Push page.")
 
 if history:

@@ -261,3 +261,19 @@ def test_accept_says_which_stored_stations_the_file_takes_off_the_list(cpos):
     app = app.button(key="import_accept").click().run()
     assert not app.exception, app.exception
     assert not [w for w in app.warning if "replaces the station list" in w.value]  # said before, not after
+
+
+def test_an_accepted_draft_comes_back_accepted_after_a_reload_until_another_import(cpos):
+    ours, _ = cpos
+    app = _page("staff")
+    app = app.button(key="import_accept").click().run()
+    assert app.button(key="import_accept").disabled
+    again = _page("staff", upload=False)  # a new session (a reload, another tab): the draft comes back ...
+    assert not again.exception, again.exception
+    assert again.button(key="import_accept").disabled  # ... as accepted: a click would store it a second time
+    assert any(s.value.startswith("Stored ") for s in again.success)
+    assert not [w for w in again.warning if "replaces the station list" in w.value]
+    with session_scope() as session:  # another import since: this file may be accepted again
+        new_import(session, ours, full_upload=False)
+    again.run()
+    assert not again.button(key="import_accept").disabled
