@@ -475,13 +475,15 @@ if st.button(f"Accept {counted(valid, 'valid station')}", disabled=valid == 0 or
     with (errors_shown("Nothing was stored: "), st.spinner(f"Storing {valid:,} stations…", show_time=True),
           db_session() as session):
         record = store_import(session, actor=actor, cpo_id=cpo_id, upload=upload, raw=raw, validation=validation)
-        work["done"] = record.id, (record.stations_stored, record.stations - record.stations_stored)
+        deletions = work["drops"][1].held_by_endpoint if "drops" in work else 0
+        work["done"] = record.id, (record.stations_stored, record.stations - record.stations_stored, deletions)
         stored_now = True
     if stored_now:
         st.rerun()  # drawn again, so the onboarding steps at the top count the stations just stored
 if done is not None:
-    stored, blocked = done
-    st.success(f"Stored {counted(stored, 'station')}; {blocked:,} blocked. Next: push them on the Push page.")
+    stored, blocked, deletions = done
+    st.success(f"Stored {counted(stored, 'station')}; {blocked:,} blocked. Next: push them on the Push page"
+               + (f", and confirm there the {counted(deletions, 'deletion')} this upload makes." if deletions else "."))
 
 if history:
     with st.expander("Earlier imports"):

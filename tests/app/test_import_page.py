@@ -261,6 +261,8 @@ def test_accept_says_which_stored_stations_the_file_takes_off_the_list(cpos):
     app = app.button(key="import_accept").click().run()
     assert not app.exception, app.exception
     assert not [w for w in app.warning if "replaces the station list" in w.value]  # said before, not after
+    assert any(s.value.endswith("Next: push them on the Push page, and confirm there the 1 deletion this upload "
+                                "makes.") for s in app.success)
 
 
 def test_an_accepted_draft_comes_back_accepted_after_a_reload_until_another_import(cpos):
