@@ -240,9 +240,9 @@ def plan_push(session: Session, *, actor: Actor, cpo_id: int, partner_identifier
     taken: set[str] | None = None
     replacements: dict[str, list[tuple[int, str, str]]] = {}
     plan = PushPlan(cpo_id=cpo_id, partner_identifier=partner_identifier, unchanged_unlisted=count)
-    for pk, station_id, sha, signature, deleted, gone, acked_sha, acked_signature, acked_deleted in rows:
+    for pk, station_id, sha, signature, deleted, left_out, acked_sha, acked_signature, acked_deleted in rows:
         acked = acked_sha is not None
-        if deleted or gone:  # and the endpoint holds it (the others were left out above)
+        if deleted or left_out:  # and the endpoint holds it (the others were left out of the plan above)
             why = "removed here" if deleted else "missing from the latest full upload"
             plan.items.append(PlanItem(pk, station_id, "deleted", "", reason=why))
         elif not acked:
