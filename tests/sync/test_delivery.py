@@ -306,6 +306,20 @@ def test_181_after_the_grace_period_is_rejected_with_the_reason(tmp_path):
         assert sandbox.stats()["connector-post-status"]["received"] == 1  # no retry past the grace period
 
 
+def test_181_for_a_station_whose_deletion_was_acknowledged_is_rejected_at_once(tmp_path):
+    """No grace: the platform is not about to publish a station it was told to delete (review)."""
+    with running_sandbox(tmp_path / "sb") as sandbox:
+        _status_setup(sandbox, acked_ago=timedelta(seconds=1))
+        with session_scope() as session:
+            station = session.execute(select(Station)).scalars().one()
+            station.acked_deleted = True  # its deletion acknowledged a second ago
+            session.add(station)
+        with running_worker(backoff_base=0.1, backoff_max=0.3, status_grace=60):
+            wait_for(lambda: _delivery()[0] == "rejected", what="the status rejected")
+        assert "181" in _delivery()[1]
+        assert sandbox.stats()["connector-post-status"]["received"] == 1  # not retried
+
+
 def test_181_grace_runs_out_while_retrying(tmp_path):
     with running_sandbox(tmp_path / "sb") as sandbox:
         _status_setup(sandbox, acked_ago=timedelta(seconds=0))

@@ -87,11 +87,13 @@ def _rejection_reason(row: Outbox) -> str:
 
 
 def station_acked_at(session: Session, *, cpo_id: int, evse_key: str) -> datetime | None:
-    """When the endpoint last acknowledged a live station of this CPO holding the EVSE id (None: never)."""
+    """When the endpoint last acknowledged a station of this CPO holding the EVSE id, live here and there (None:
+    never; a station whose deletion it acknowledged is no longer there to publish)."""
     newest = session.execute(
         sa_select(func.max(STATIONS.c.acked_at))
         .select_from(CONNECTORS.join(STATIONS, STATIONS.c.id == CONNECTORS.c.station_pk))
-        .where(CONNECTORS.c.evse_key == evse_key, STATIONS.c.cpo_id == cpo_id, STATIONS.c.deleted == False)  # noqa: E712
+        .where(CONNECTORS.c.evse_key == evse_key, STATIONS.c.cpo_id == cpo_id, STATIONS.c.deleted == False,  # noqa: E712
+               STATIONS.c.acked_deleted == False)  # noqa: E712
     ).scalar()
     if newest is not None and newest.tzinfo is None:
         newest = newest.replace(tzinfo=UTC)
