@@ -40,8 +40,11 @@ def missing_from_upload(latest_full: dict[int, int]) -> ColumnElement[bool]:
     replaced_there = exists().where(
         base.cpo_id == Station.cpo_id, base.station_id == Station.replaces, base.deleted == False,  # noqa: E712
         or_(base.import_id.is_(None), base.import_id >= case(latest_full, value=base.cpo_id, else_=0)))
-    # Never NULL, and in this order: SQLite asks the subquery only of a replacement stored before the upload.
-    return and_(Station.import_id.is_not(None), Station.import_id < case(latest_full, value=Station.cpo_id, else_=0),
+    # Never NULL, and in this order: a station of its CPO's latest full upload is settled by one lookup in the set
+    # of those imports (each belongs to one CPO), not by a CASE of one branch per CPO (200 CPOs: 2.3x the overview's
+    # time); SQLite asks the subquery only of a replacement stored before the upload.
+    return and_(Station.import_id.is_not(None), Station.import_id.not_in(sorted(set(latest_full.values()))),
+                Station.import_id < case(latest_full, value=Station.cpo_id, else_=0),
                 or_(Station.replaces.is_(None), not_(replaced_there)))
 
 
