@@ -172,6 +172,8 @@ GUARDED: dict[str, Call] = {
                                                                                name="taken over"),
     "store.onboarding.onboarding": lambda s, who, w: onboarding.onboarding(s, actor=who, cpo_ids=[w.target]),
     "store.onboarding.cpo_onboarding": lambda s, who, w: onboarding.cpo_onboarding(s, actor=who, cpo_id=w.target),
+    "store.onboarding.statuses_delivered": lambda s, who, w: onboarding.statuses_delivered(s, actor=who,
+                                                                                      cpo_id=w.target),
     "store.connection.push_readiness": lambda s, who, w: connection.push_readiness(s, actor=who, cpo_id=w.target),
     "store.registry.deactivate_cpo": lambda s, who, w: registry.deactivate_cpo(s, actor=who, cpo_id=w.target),
     "store.registry.reactivate_cpo": lambda s, who, w: registry.reactivate_cpo(s, actor=who, cpo_id=w.target),

@@ -304,7 +304,7 @@ def live_view() -> None:
     # The onboarding card above is drawn by the whole page: redraw it once the first status reaches the platform.
     if steps is not None and not steps.step("statuses").done:
         with db_session() as session:
-            if onboarding.cpo_onboarding(session, actor=actor, cpo_id=scope[0]).step("statuses").done:
+            if onboarding.statuses_delivered(session, actor=actor, cpo_id=scope[0]):
                 st.rerun()
 
 

@@ -5,7 +5,7 @@ from sqlmodel import select
 
 from oioi_onboard.errors import PermissionDenied
 from oioi_onboard.store import onboarding
-from oioi_onboard.store.models import ImportRecord, Outbox, OutboxState, Station, StatusEvent
+from oioi_onboard.store.models import ImportRecord, Outbox, OutboxState, Station, StatusEvent, utcnow
 from oioi_onboard.store.onboarding import STEPS
 from oioi_onboard.testing.store import add_station_row
 
@@ -159,3 +159,15 @@ def test_a_station_missing_from_the_latest_full_upload_is_a_deletion_to_push_the
     stored, push, deletions = push_step()
     assert deletions == 0 and stored == "2 stations stored"
     assert (push.done, push.detail) == (True, "2 stations acknowledged by the endpoint")
+
+
+def test_statuses_delivered_says_what_the_last_step_says(db, two_cpos):
+    alpha, maria = two_cpos["alpha"], two_cpos["maria"]
+    with db() as session:
+        assert not onboarding.statuses_delivered(session, actor=maria, cpo_id=alpha)
+        assert not onboarding.cpo_onboarding(session, actor=maria, cpo_id=alpha).step("statuses").done
+        session.add(StatusEvent(cpo_id=alpha, evse_id="DE*ALP*E1", status="Available", source="api",
+                                observed_at=utcnow(), delivery="delivered"))
+    with db() as session:
+        assert onboarding.statuses_delivered(session, actor=maria, cpo_id=alpha)
+        assert onboarding.cpo_onboarding(session, actor=maria, cpo_id=alpha).step("statuses").done

@@ -105,12 +105,24 @@ def onboarding(session: Session, *, actor: Actor, cpo_ids: Iterable[int] | None 
               .group_by(ImportRecord.cpo_id))
     imports = {record.cpo_id: record for record in session.execute(
         sa_select(ImportRecord).where(ImportRecord.id.in_(latest))).scalars().all()}
-    delivered = set(session.execute(
-        sa_select(StatusEvent.cpo_id).where(StatusEvent.cpo_id.in_(ids), StatusEvent.delivery == "delivered")
-        .distinct()).scalars().all())
+    delivered = _delivered(session, ids)
 
     return {cpo.id: _progress(cpo, stations.get(cpo.id, (0, 0, 0, 0)), outbox.get(cpo.id, {}), imports.get(cpo.id),
                               cpo.id in delivered) for cpo in cpos}
+
+
+def _delivered(session: Session, cpo_ids: list[int]) -> set[int]:
+    """Of ``cpo_ids``, those with a status the platform acknowledged."""
+    return set(session.execute(
+        sa_select(StatusEvent.cpo_id).where(StatusEvent.cpo_id.in_(cpo_ids), StatusEvent.delivery == "delivered")
+        .distinct()).scalars().all())
+
+
+def statuses_delivered(session: Session, *, actor: Actor, cpo_id: int) -> bool:
+    """Whether a status of this CPO reached the platform: the last step's news, without counting every station
+    (a page that waits for it asks every few seconds)."""
+    require_sees(actor, [cpo_id])
+    return cpo_id in _delivered(session, [cpo_id])
 
 
 def cpo_onboarding(session: Session, *, actor: Actor, cpo_id: int) -> OnboardingProgress:
