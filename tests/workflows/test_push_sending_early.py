@@ -58,3 +58,23 @@ def test_the_process_spawned_at_the_start_sends_the_push_and_one_unused_ends_wit
         assert len(spawned) == 2 and len(started) == 1
         assert spawned[1]._child.returncode == 0  # spawned, never used, ended
         assert sandbox.stats()["station-post"]["accepted"] == 6
+
+
+def test_requests_handed_to_the_sending_process_beyond_the_concurrency_wait_for_a_connection(tmp_path, db,
+                                                                                            processes):
+    """The worker hands the sending process a quarter more than the concurrency (``Lane.prefetch``), so a
+    freed connection takes the next request at once; the endpoint still never has more than the concurrency
+    of requests open at a time."""
+    from oioi_onboard.testing.sheets import stations_csv
+    from tests.helpers.faulty_front import faulty_front
+
+    spawned, started = processes
+    file = tmp_path / "stations.csv"
+    file.write_bytes(stations_csv(80))
+    with running_sandbox(tmp_path / "sb", api_keys=(KEY,), latency_ms=40) as sandbox, \
+            faulty_front(sandbox.url) as front:
+        credentials = Credentials(endpoint=front.url, api_key=KEY, partner_identifier=sandbox.partner_id)
+        summary = push_file(file=file, credentials=credentials, concurrency=8, say=lambda line: None)
+    assert summary.acknowledged == summary.stations_in_file == 80
+    assert len(started) == 1  # sent through the sending process
+    assert front.max_in_flight == 8

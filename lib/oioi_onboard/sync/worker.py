@@ -150,11 +150,20 @@ class Lane:
     setup_ok: bool = False  # an answer since the last start or resume proved the API key and partner work
     setup_refusals: int = 0  # 220/403 in a row before such an answer
     unrecorded: int = 0  # answers not yet recorded in the database
+    pool: int | None = None  # connections of the client's pool when a sending process holds it, else None
 
     @property
     def allowance(self) -> int:
-        """Answers that may wait to be recorded while the lane starts more requests."""
-        return max(4, self.concurrency // 2)
+        """Answers that may wait to be recorded while the lane starts more requests (less what it prefetches:
+        requests handed over and answers not recorded stay under concurrency + half of it, either way)."""
+        return max(4, self.concurrency // 2) - self.prefetch
+
+    @property
+    def prefetch(self) -> int:
+        """Requests handed to a sending process beyond the concurrency. They wait in its connection pool, which
+        holds exactly ``concurrency`` connections: a connection that comes free takes the next one at once, not
+        after a round trip through this process."""
+        return self.concurrency // 4 if self.pool == self.concurrency else 0
 
     @property
     def status_share(self) -> int:
@@ -168,7 +177,7 @@ class Lane:
             return 0
         if self.unreachable:
             return 1 - self.running if time.monotonic() >= self.next_probe_at else 0
-        return min(self.concurrency - self.running, self.allowance - self.unrecorded)
+        return min(self.concurrency + self.prefetch - self.running, self.allowance - self.unrecorded)
 
 
 def default_worker_id() -> str:
@@ -347,7 +356,7 @@ class Worker:
             if lane.key_token != key_token:
                 if lane.client is not None:
                     await lane.client.aclose()
-                    lane.client = None
+                    lane.client, lane.pool = None, None
                 lane.setup_ok, lane.setup_refusals = False, 0  # a new key or endpoint proves nothing yet
             lane.key_token = key_token
             lane.concurrency = concurrency
@@ -373,6 +382,7 @@ class Worker:
                                 "max_connections": max(lane.concurrency, 4)}
                     if self.sending is not None:
                         lane.client = self.sending.client(endpoint, api_key, **settings)
+                        lane.pool = settings["max_connections"]
                     else:
                         from ..oioi.client import OioiClient
 
