@@ -110,7 +110,9 @@ def insert_rows(connection: Connection, table: Table, columns: dict[str, list]) 
             default = column.default
             values[column.key] = [default.arg if default.is_scalar else default.arg(None)] * count
     for key, column_values in values.items():
-        process = table.c[key].type.bind_processor(connection.dialect)
+        # The dialect's own type, as the ORM binds it: a timestamp becomes SQLite's text here, once for a value
+        # every row shares, not in the driver's adapter per row (a tenth of storing a national file).
+        process = table.c[key].type.dialect_impl(connection.dialect).bind_processor(connection.dialect)
         if process is not None:
             if len(set(map(id, column_values))) == 1:
                 values[key] = [process(column_values[0])] * count

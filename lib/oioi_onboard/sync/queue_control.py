@@ -38,6 +38,22 @@ __all__ = [
     "check_push_lock",
 ]
 
+# Why a queue pauses, as the CPO's pages show it: the worker pauses with these when the endpoint refuses the set-up.
+API_KEY_REJECTED = (
+    "the endpoint rejected the API key (HTTP 401 / code 210): enter the current key on the CPOs page; "
+    "the queue resumes with the new key"
+)
+PARTNER_REJECTED = (
+    "the endpoint does not know the partner identifier {partner} or this API key may not act for it "
+    "(code 211): have the platform register it, or change the partner identifiers on the CPOs page "
+    "(the queue then resumes by itself), then resume the queue"
+)
+NOT_ALLOWED = (
+    "the endpoint does not allow this API key to push for this CPO ({what}): ask the platform to grant it, "
+    "or check the API key and partner identifiers on the CPOs page, then resume the queue"
+)
+
+
 def _setup_fingerprint(session: Session, cpo_id: int) -> str | None:
     """A hash of what the endpoint judges a CPO's requests by: endpoint, API key, partner identifiers."""
     cpo = session.get(Cpo, cpo_id)

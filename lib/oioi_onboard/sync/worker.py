@@ -91,21 +91,6 @@ STATUS_CLAIM_GAP = 0.05  # seconds between two claims of statuses for a lane whi
 STATUS_CLAIM_SHARE = 0.3
 STATUS_KINDS = (CONNECTOR_POST_STATUS,)
 
-API_KEY_REJECTED = (
-    "the endpoint rejected the API key (HTTP 401 / code 210): enter the current key on the CPOs page; "
-    "the queue resumes with the new key"
-)
-PARTNER_REJECTED = (
-    "the endpoint does not know the partner identifier {partner} or this API key may not act for it "
-    "(code 211): have the platform register it, or change the partner identifiers on the CPOs page "
-    "(the queue then resumes by itself), then resume the queue"
-)
-NOT_ALLOWED = (
-    "the endpoint does not allow this API key to push for this CPO ({what}): ask the platform to grant it, "
-    "or check the API key and partner identifiers on the CPOs page, then resume the queue"
-)
-
-
 @dataclass
 class WorkerOptions:
     lease_seconds: float = 30.0
@@ -154,15 +139,13 @@ class Lane:
 
     @property
     def allowance(self) -> int:
-        """Answers that may wait to be recorded while the lane starts more requests (less what it prefetches:
-        requests handed over and answers not recorded stay under concurrency + half of it, either way)."""
+        """Answers that may wait to be recorded while the lane starts more requests (less the prefetch)."""
         return max(4, self.concurrency // 2) - self.prefetch
 
     @property
     def prefetch(self) -> int:
-        """Requests handed to a sending process beyond the concurrency. They wait in its connection pool, which
-        holds exactly ``concurrency`` connections: a connection that comes free takes the next one at once, not
-        after a round trip through this process."""
+        """Requests handed to a sending process beyond the concurrency: they wait in its pool of ``concurrency``
+        connections, and one that comes free takes the next at once, without a round trip through this one."""
         return self.concurrency // 4 if self.pool == self.concurrency else 0
 
     @property
@@ -196,10 +179,10 @@ def classify(row: Claimed, error: Exception, options: WorkerOptions) -> Outcome:
     code = getattr(error, "code", None)
     if isinstance(error, errors.InvalidApiKey) or getattr(error, "status_code", None) == 401:
         return Outcome(row.id, "paused", code=code or codes.INVALID_API_KEY, error=_describe(error),
-                       pause_reason=API_KEY_REJECTED)
+                       pause_reason=queue_control.API_KEY_REJECTED)
     if isinstance(error, errors.InvalidPartnerIdentifier):
         return Outcome(row.id, "paused", code=code, error=_describe(error),
-                       pause_reason=PARTNER_REJECTED.format(partner=_partner_of(row)))
+                       pause_reason=queue_control.PARTNER_REJECTED.format(partner=_partner_of(row)))
     if is_transient(error):
         delay = backoff_delay(row.attempts, base=options.backoff_base, cap=options.backoff_max,
                               retry_after=getattr(error, "retry_after", None))
@@ -538,7 +521,7 @@ class Worker:
             what = f"code {error.code}" if getattr(error, "code", None) else f"HTTP {error.status_code}"
             if lane.setup_refusals >= SETUP_REFUSALS:
                 return Outcome(row.id, "paused", code=result.code, error=result.error,
-                               pause_reason=NOT_ALLOWED.format(what=what))
+                               pause_reason=queue_control.NOT_ALLOWED.format(what=what))
             # Not sure yet whether the set-up or this request is refused: ask again soon.
             delay = backoff_delay(1, base=self.options.backoff_base, cap=self.options.backoff_max)
             return Outcome(row.id, "retry", code=result.code, error=result.error,
