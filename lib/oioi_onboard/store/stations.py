@@ -16,11 +16,12 @@ from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import bindparam, func, update
+from sqlalchemy import bindparam, func, not_, update
 from sqlmodel import Session, select
 
 from ..errors import NotFound
 from ..oioi.ids import normalise_evse_id
+from ..oioi.messages import canonical_sha256
 from ..sheets.stations import StationObjects, station_objects, station_sources
 from ..sheets.validate import RegistryContext, Validation
 from .auth import Actor, require_edit, visible_cpo_ids
@@ -104,13 +105,17 @@ def store_import(
     existing = {station_id: _Stored(pk, *rest) for station_id, pk, *rest in session.connection().execute(
         select(Station.station_id, Station.id, Station.payload_sha256, Station.deleted, Station.source_hash,
                Station.cpo_operator_id, Station.import_id).where(Station.cpo_id == cpo_id))}
+    # A station whose connectors changed lives on at the platform under the id that replaces it (<id>-N): the
+    # file's station is that one, compared and stored under that id.
+    carrier = dict(session.connection().execute(select(Station.replaces, Station.station_id).where(
+        Station.cpo_id == cpo_id, Station.replaces.is_not(None), not_(Station.deleted))).all())
     valid = validation.valid_station_ids()
     sources = station_sources(validation.frame, valid)
     # A station built from the same rows as its stored payload is kept as it is, without building it again
     # (a re-import of a national file changes a few of 50,000): still live, and of an operator id this
     # CPO still holds. The others are built, checked and compared.
     same = {station_id for station_id, source in sources.items()
-            if (known := existing.get(station_id)) is not None and not known.deleted
+            if station_id not in carrier and (known := existing.get(station_id)) is not None and not known.deleted
             and known.source_hash == _source_hash(source, known.payload_sha256)
             and known.cpo_operator_id in context.operator_ids}
     unchanged_pks = [existing[station_id].id for station_id in same]
@@ -126,8 +131,11 @@ def store_import(
             if i in theirs:
                 continue
             stored += 1
-            sha = objects.sha256[i]
-            known = existing.get(station_id)
+            sha, payload = objects.sha256[i], None
+            if (target := carrier.get(station_id)) is not None:
+                payload = dict(json.loads(objects.texts[i]), id=target)
+                sha = canonical_sha256(payload)
+            known = existing.get(target or station_id)
             if known is None:
                 new.append(i)
             elif known.payload_sha256 == sha and not known.deleted:
@@ -138,7 +146,7 @@ def store_import(
                 changed.append((known.id, {
                     "name": objects.names[i], "latitude": objects.latitudes[i], "longitude": objects.longitudes[i],
                     "city": objects.cities[i], "cpo_operator_id": objects.operator_ids[i],
-                    "payload": json.loads(objects.texts[i]), "payload_sha256": sha,
+                    "payload": payload or json.loads(objects.texts[i]), "payload_sha256": sha,
                     "connectors_signature": objects.signatures[i],
                     "source_hash": _source_hash(sources[station_id], sha), "import_id": record.id, "updated_at": now}))
         _insert_new(session, cpo_id, objects, new,
@@ -149,8 +157,8 @@ def store_import(
     _update_changed(session, changed)
     # A station the file names but blocks keeps what is stored and is part of this upload all the same: it is
     # not missing from it, so no push proposes to delete it for the errors of one cell.
-    held = {station_id for station_id in validation.blocked_station_ids()
-            if (known := existing.get(station_id)) is not None and not known.deleted}
+    held = {carrier.get(station_id, station_id) for station_id in validation.blocked_station_ids()
+            if (known := existing.get(carrier.get(station_id, station_id))) is not None and not known.deleted}
     carried = {station_id for station_id, known in existing.items()
                if known.import_id is not None and known.import_id >= previous} if previous is not None else None
     if carried is not None and stored == len(same) and same | held == carried \

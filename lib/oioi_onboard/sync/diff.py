@@ -232,7 +232,7 @@ def plan_push(session: Session, *, actor: Actor, cpo_id: int, partner_identifier
     count = session.exec(select(func.count()).where(Station.cpo_id == cpo_id, unchanged)).one()[0]
     columns = (
         Station.id, Station.station_id, Station.payload_sha256, Station.connectors_signature, Station.deleted,
-        missing, Station.acked_sha256, Station.acked_connectors_signature, Station.acked_deleted,
+        missing, Station.acked_sha256, Station.acked_connectors_signature, Station.acked_deleted, Station.replaces,
     )
     rows = session.connection().execute(  # Core rows: the ORM costs 5x per row here
         select(*columns).where(Station.cpo_id == cpo_id, not_(unchanged), not_(dropped)).order_by(Station.id)
@@ -240,7 +240,7 @@ def plan_push(session: Session, *, actor: Actor, cpo_id: int, partner_identifier
     taken: set[str] | None = None
     replacements: dict[str, list[tuple[int, str, str]]] = {}
     plan = PushPlan(cpo_id=cpo_id, partner_identifier=partner_identifier, unchanged_unlisted=count)
-    for pk, station_id, sha, signature, deleted, left_out, acked_sha, acked_signature, acked_deleted in rows:
+    for pk, station_id, sha, signature, deleted, left_out, acked_sha, acked_signature, acked_deleted, replaces in rows:
         acked = acked_sha is not None
         if deleted or left_out:  # and the endpoint holds it (the others were left out of the plan above)
             why = "removed here" if deleted else "missing from the latest full upload"
@@ -255,7 +255,7 @@ def plan_push(session: Session, *, actor: Actor, cpo_id: int, partner_identifier
         elif acked_signature is not None and acked_signature != signature:
             if taken is None:
                 taken = set(session.exec(select(Station.station_id)).scalars().all())
-            new_id = next_station_id(station_id, taken)
+            new_id = next_station_id(replaces or station_id, taken)  # <id>-3 after <id>-2, not <id>-2-2
             taken.add(new_id)
             plan.items.append(PlanItem(
                 pk, station_id, "connectors_changed", sha, new_station_id=new_id,

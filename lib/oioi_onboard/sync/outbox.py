@@ -339,7 +339,7 @@ def _enqueue_replacement(session: Session, run: PushRun, plan: PushPlan, item, s
         cpo_id=station.cpo_id, station_id=new_key, name=station.name, latitude=station.latitude,
         longitude=station.longitude, city=station.city, cpo_operator_id=station.cpo_operator_id,
         payload=replacement_payload, payload_sha256=new_sha, connectors_signature=station.connectors_signature,
-        import_id=station.import_id, replaces=station.station_id,
+        import_id=station.import_id, replaces=station.replaces or station.station_id,
     )
     session.add(replacement)
     session.flush()
