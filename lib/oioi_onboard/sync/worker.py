@@ -4,7 +4,7 @@ One lane per CPO: one OioiClient (kept-alive connections, no retries of its own:
 retries are scheduled in the outbox so they survive restarts) and at most
 ``Cpo.concurrency`` requests in flight. Each lane keeps a small buffer of claimed
 rows so the wire never waits for the database. Answers are recorded within a few ms, and a
-lane starts no request while a quarter of its concurrency (at least 4) of its answers wait
+lane starts no request while half its concurrency (at least 4) of its answers wait
 to be recorded: a worker killed with SIGKILL can have sent and not recorded at most
 concurrency + that allowance - 1 requests per CPO, the most a restart sends twice
 (docs/operations.md). Database work runs on one
