@@ -35,15 +35,14 @@ def test_an_unrecorded_pause_is_not_undone_by_the_databases_older_state():
 
 
 def test_a_lane_whose_sending_process_pool_holds_the_concurrency_hands_over_a_quarter_more():
-    """The extra requests wait in the sending process's pool (the pool bounds the wire: see
-    tests/workflows/test_push_sending_early.py); the allowance shrinks by as much, so requests handed over
-    and answers not recorded stay under concurrency + half of it, the bound docs/operations.md states."""
+    """The extra requests wait in the sending process for a connection (the wire stays bounded: see
+    tests/workflows/test_push_sending_early.py); the allowance of unrecorded answers is the same."""
     own = Lane(7, 64, "token", running=64)
     remote = Lane(7, 64, "token", running=64, pool=64)
-    assert (own.prefetch, own.room, own.allowance) == (0, 0, 32)
-    assert (remote.prefetch, remote.room, remote.allowance) == (16, 16, 16)
-    remote.running, remote.unrecorded = 80, 0
+    assert (own.prefetch, own.room) == (0, 0)
+    assert (remote.prefetch, remote.room, remote.allowance) == (16, 16, 32)
+    remote.running = 80
     assert remote.room == 0
-    remote.running, remote.unrecorded = 0, 15
-    assert remote.room == 1  # 15 answers waiting: one more may go, then none until they are recorded
+    remote.running, remote.unrecorded = 0, 31
+    assert remote.room == 1  # 31 answers waiting: one more may go, then none until they are recorded
     assert Lane(7, 2, "token", pool=4).prefetch == 0  # a pool wider than the concurrency does not bound the wire

@@ -6,8 +6,8 @@ retries are scheduled in the outbox so they survive restarts) and at most
 rows so the wire never waits for the database. Answers are recorded within a few ms, and a
 lane starts no request while half its concurrency (at least 4) of its answers wait
 to be recorded: a worker killed with SIGKILL can have sent and not recorded at most
-concurrency + that allowance - 1 requests per CPO, the most a restart sends twice
-(docs/operations.md). Database work runs on one
+concurrency + that allowance - 1 requests per CPO (a quarter of the concurrency more through a
+sending process, ``Lane.prefetch``), the most a restart sends twice (docs/operations.md). Database work runs on one
 thread, so claims and result batches are short transactions one after another
 while the event loop keeps sending.
 
@@ -139,13 +139,14 @@ class Lane:
 
     @property
     def allowance(self) -> int:
-        """Answers that may wait to be recorded while the lane starts more requests (less the prefetch)."""
-        return max(4, self.concurrency // 2) - self.prefetch
+        """Answers that may wait to be recorded while the lane starts more requests."""
+        return max(4, self.concurrency // 2)
 
     @property
     def prefetch(self) -> int:
-        """Requests handed to a sending process beyond the concurrency: they wait in its pool of ``concurrency``
-        connections, and one that comes free takes the next at once, without a round trip through this one."""
+        """Requests handed to a sending process beyond the concurrency: they wait there for one of its
+        ``concurrency`` connections, and one that comes free takes the next at once, without a round trip through
+        this process. A kill -9 may then resend them too (docs/operations.md)."""
         return self.concurrency // 4 if self.pool == self.concurrency else 0
 
     @property
