@@ -42,16 +42,17 @@ def test_a_second_connector_change_replaces_the_live_replacement_and_later_uploa
 
         assert push(_file(tmp_path, "v1")).ok
         assert live() == {STATION: {"DE*DMO*EMA0001*1", "DE*DMO*EMA0001*2"}}
-        assert push(_file(tmp_path, "v2", ("EMA0001*1", "EMA0001*9"))).ok
+        second = push(_file(tmp_path, "v2", ("EMA0001*1", "EMA0001*9")))
+        assert second.ok and (second.acknowledged, second.stations_in_file) == (3, 3), second
         assert live() == {f"{STATION}-2": {"DE*DMO*EMA0001*9", "DE*DMO*EMA0001*2"}}
 
         third = push(_file(tmp_path, "v3", ("EMA0001*1", "EMA0001*8")))
-        assert third.ok, third
+        assert third.ok and (third.acknowledged, third.stations_in_file) == (3, 3), third
         assert live() == {f"{STATION}-3": {"DE*DMO*EMA0001*8", "DE*DMO*EMA0001*2"}}
         assert third.counts.get("connectors_changed") == 1 and third.requests == 2  # -2 deleted, -3 posted
 
         again = push(_file(tmp_path, "v3-again", ("EMA0001*1", "EMA0001*8")))
-        assert again.nothing_to_push, again
+        assert again.nothing_to_push and (again.acknowledged, again.stations_in_file) == (3, 3), again
 
         renamed = _file(tmp_path, "v4", ("EMA0001*1", "EMA0001*8"))
         renamed.write_text(renamed.read_text(encoding="utf-8").replace(

@@ -586,7 +586,9 @@ def follow_push(
     with session_scope(db_url) as session:
         summary.paused_reason = session.get(Cpo, cpo_id).paused_reason
         carried = session.get(ImportRecord, import_id).station_import_id  # a repeat's stations keep an older id
-        in_file = select(Station.station_id).where(Station.import_id == carried)
+        # Not deleted: a station whose connectors changed was soft-deleted under the id it replaced, which kept
+        # this import's id.
+        in_file = select(Station.station_id).where(Station.import_id == carried, Station.deleted == False)  # noqa: E712
         # What a push would still send is what the endpoint does not hold yet: nothing, when queue_push's plan
         # had nothing to send (and nothing was sent since, under this push's lock); then only the count matters.
         if summary.nothing_to_push:
