@@ -169,3 +169,21 @@ def test_a_station_off_the_list_says_so_and_whether_the_endpoint_deleted_it(netw
         view = live.station_view(session, actor=MANAGER, station_id="DE*8PS*S00001")
         assert (view.listed, view.deleted_at_endpoint) == (False, True)
         assert live.station_view(session, actor=MANAGER, station_id="DE*8PS*S00002").listed
+
+
+def test_a_files_own_id_finds_the_live_station_that_replaced_it(network):
+    """After connector changes the file's id is soft-deleted and a live <id>-N carries the station."""
+    from oioi_onboard.store.models import Station
+
+    with session_scope() as session:
+        station = session.exec(select(Station).where(Station.station_id == "DE*8PS*S00001")).one()
+        fields = {k: getattr(station, k) for k in ("cpo_id", "name", "latitude", "longitude", "city", "cpo_operator_id",
+                                                   "payload", "payload_sha256", "connectors_signature")}
+        station.deleted = True
+        session.add(station)
+        session.add(Station(station_id="DE*8PS*S00001-2", replaces="DE*8PS*S00001", deleted=True, **fields))
+        session.add(Station(station_id="DE*8PS*S00001-3", replaces="DE*8PS*S00001", **fields))
+    with session_scope() as session:
+        assert live.station_view(session, actor=MANAGER, station_id="DE*8PS*S00001").station_id == "DE*8PS*S00001-3"
+        assert live.station_view(session, actor=MANAGER, station_id="DE*8PS*S00001-2").station_id == \
+            "DE*8PS*S00001-2"  # a replacement's own id still finds it

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import NamedTuple
 
 import pandas as pd
-from sqlalchemy import and_, case, func
+from sqlalchemy import and_, case, func, or_
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, select
 
@@ -326,8 +326,11 @@ def station_view(session: Session, *, actor: Actor, station_id: str, limit: int 
     sent and acknowledged, and the endpoint's answer as recorded (result code, error).
     """
     wanted = station_id.strip()
+    # A file's own station id finds the station that carries it at the platform: after a connector change the
+    # id is soft-deleted and a live <id>-N replaces it.
     row = session.execute(
-        sa_select(STATIONS).where(STATIONS.c.station_id == wanted).order_by(STATIONS.c.deleted, STATIONS.c.id)
+        sa_select(STATIONS).where(or_(STATIONS.c.station_id == wanted, STATIONS.c.replaces == wanted))
+        .order_by(STATIONS.c.deleted, STATIONS.c.station_id != wanted, STATIONS.c.id.desc())
     ).first()
     if row is None:
         key = ids.normalise_evse_id(wanted)
