@@ -157,8 +157,9 @@ def store_import(
     _update_changed(session, changed)
     # A station the file names but blocks keeps what is stored and is part of this upload all the same: it is
     # not missing from it, so no push proposes to delete it for the errors of one cell.
-    held = {carrier.get(station_id, station_id) for station_id in validation.blocked_station_ids()
-            if (known := existing.get(carrier.get(station_id, station_id))) is not None and not known.deleted}
+    held = {target for station_id in validation.blocked_station_ids()
+            if (known := existing.get(target := carrier.get(station_id, station_id))) is not None
+            and not known.deleted}
     carried = {station_id for station_id, known in existing.items()
                if known.import_id is not None and known.import_id >= previous} if previous is not None else None
     if carried is not None and stored == len(same) and same | held == carried \
