@@ -16,11 +16,13 @@ ONBOARDING = [("views/overview.py", "Overview", ":material/checklist:"),
 LIVE = [("views/live_map.py", "Live map", ":material/map:")]
 
 if not is_signed_in():
-    # The sign-in form as the only (hidden) page, under every page's address: a link to a page signs in and then
-    # opens that page, not the first one. (The pages live in views/, not pages/: Streamlit runs a script of a
-    # pages/ folder by itself, without this file, when a new server's first visitor opens its address.)
-    st.navigation([st.Page(current_actor, title="Sign in", url_path=Path(file).stem, default=n == 0)
-                   for n, (file, _, _) in enumerate(ONBOARDING + LIVE)], position="hidden").run()
+    # The sign-in form as the only (hidden) page, under the root and every page's address: a link to a page signs
+    # in and then opens that page, not the first one. The root is a page of its own: a default page answers at the
+    # root only, so the overview's address was "Page not found". (The pages live in views/, not pages/: Streamlit
+    # runs a script of a pages/ folder by itself, without this file, when a new server's first visitor opens it.)
+    addresses = ["sign-in", *(Path(file).stem for file, _, _ in ONBOARDING + LIVE)]
+    st.navigation([st.Page(current_actor, title="Sign in", url_path=address, default=n == 0)
+                   for n, address in enumerate(addresses)], position="hidden").run()
     st.stop()
 actor = current_actor()
 account_sidebar(actor)

@@ -30,3 +30,18 @@ def test_a_pages_address_signs_in_and_opens_that_page_on_a_new_server(product: P
     expect(sidebar.get_by_text("main", exact=True)).to_have_count(0)  # no listing of script files
     assert page.url.rstrip("/").endswith("/push")
     shot(page, "deep_link_after_sign_in")
+
+
+def test_the_overviews_address_signs_in_without_page_not_found(product: Product, page: Page):
+    """The overview is the signed-in default page, whose address is the root: its own was unknown signed out."""
+    page.goto(product.app_url.rstrip("/") + "/overview")
+    settle(page)
+    expect(page.get_by_role("button", name="Sign in")).to_be_visible(timeout=SLOW)
+    expect(page.get_by_text("Page not found")).to_have_count(0)
+    field(page, "User name").fill("admin")
+    field(page, "Password").fill(product.admin_password)
+    page.get_by_role("button", name="Sign in").click()
+    settle(page)
+    main = page.locator('[data-testid="stMain"]')
+    expect(main.get_by_role("heading", name="Overview").first).to_be_visible(timeout=SLOW)
+    expect(page.get_by_text("Page not found")).to_have_count(0)
