@@ -56,10 +56,10 @@ def test_cpo_list_as_json_and_text_never_shows_the_key(cli, monkeypatch):
     monkeypatch.setenv("K", "listed-key-abcd1234")
     runner.invoke(cli, ["cpo", "add", "--name", "Acme", "--operator-id", "DE*ACM", "--api-key-env", "K"])
     listed = json.loads(runner.invoke(cli, ["cpo", "list", "--json"]).stdout)
-    assert [(c["name"], c["operator_ids"], c["api_key_last4"], c["stage"]) for c in listed] == [
-        ("Acme", ["DE*ACM"], "1234", "registered")]
+    assert [(c["name"], c["operator_ids"], c["api_key_last4"], c["steps_done"], c["next_step"]) for c in listed] == [
+        ("Acme", ["DE*ACM"], "1234", 1, "Test the connection")]
     text = runner.invoke(cli, ["cpo", "list"]).stdout
-    assert "Acme: DE*ACM" in text and "••••1234" in text
+    assert "Acme: DE*ACM" in text and "••••1234" in text and "1 of 6 steps, next: Test the connection" in text
     assert "listed-key" not in text and "listed-key" not in json.dumps(listed)
 
 

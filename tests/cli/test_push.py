@@ -75,6 +75,10 @@ def test_push_acknowledges_everything_then_a_second_run_sends_nothing(tmp_path):
         assert sandbox.stats()["station-post"]["accepted"] == accepted
         for output in (first.stdout, first.stderr, second.stdout, second.stderr):
             assert KEY not in output
+    # cpo list says where the CPO stands as the UI does: pushed, statuses next (it said "stations validated").
+    listed = subprocess.run([sys.executable, "-m", "oioi_onboard.cli", "cpo", "list", "--json"], capture_output=True,
+                            text=True, timeout=120)
+    assert [(c["steps_done"], c["next_step"]) for c in json.loads(listed.stdout)] == [(5, "Statuses live")]
 
 
 def test_push_exits_1_and_names_stations_the_endpoint_refused(tmp_path):

@@ -4,7 +4,7 @@ import pytest
 from sqlmodel import select
 
 from oioi_onboard.errors import PermissionDenied
-from oioi_onboard.store import onboarding
+from oioi_onboard.store import onboarding, registry
 from oioi_onboard.store.models import ImportRecord, Outbox, OutboxState, Station, StatusEvent, utcnow
 from oioi_onboard.store.onboarding import STEPS
 from oioi_onboard.testing.store import add_station_row
@@ -36,6 +36,10 @@ def test_a_push_acknowledged_past_an_untested_connection_proves_it(db, two_cpos)
     connection = progress.step("connection")
     assert connection.done and connection.detail == "not tested, but the endpoint acknowledged 1 station"
     assert progress.next.key != "connection"
+    # The CPOs page's table says the same (its stored stage said "registered" here).
+    with db() as session:
+        rows = {row["id"]: row for row in registry.cpo_rows(session, actor=maria)}
+    assert rows[alpha]["next step"] == progress.next.title == "Statuses live" and "stage" not in rows[alpha]
 
 
 def test_the_next_step_follows_the_store_through_the_whole_sequence(db, two_cpos):

@@ -85,13 +85,16 @@ def list_(
     include_inactive: Annotated[bool, typer.Option("--all", help="Include deactivated CPOs.")] = False,
 ) -> None:
     """List the registered CPOs (never their API keys; only the last 4 characters)."""
-    from ..store import queries
+    from ..store import onboarding, queries
     from ..store.auth import SYSTEM
     from ..store.connection import connection_label
     from ..store.db import migrate, session_scope
 
     migrate()
     with session_scope() as db:
+        # Where each CPO stands in the same steps as the UI's overview (the stored stage, set at an import and at
+        # the first status, stayed "stations validated" after a push).
+        steps = onboarding.onboarding(db, actor=SYSTEM, include_inactive=True)
         rows = [
             {
                 "name": cpo.name,
@@ -101,7 +104,8 @@ def list_(
                 "api_key_last4": cpo.api_key_last4,
                 "defaults": cpo.defaults or {},
                 "connection": connection_label(cpo),
-                "stage": queries.STAGE_LABELS[cpo.stage],
+                "steps_done": steps[cpo.id].done,
+                "next_step": steps[cpo.id].next.title if steps[cpo.id].next else None,
                 "active": cpo.active,
             }
             for cpo in queries.list_cpos(db, actor=SYSTEM, include_inactive=include_inactive)
@@ -116,7 +120,8 @@ def list_(
         key = f"••••{row['api_key_last4']}" if row["api_key_last4"] else "no API key"
         state = "" if row["active"] else "  (deactivated)"
         typer.echo(f"{row['name']}: {', '.join(row['operator_ids'])}  endpoint {row['endpoint']}  {key}  "
-                   f"connection {row['connection']}  stage {row['stage']}{state}")
+                   f"connection {row['connection']}  {row['steps_done']} of {len(onboarding.STEPS)} steps, "
+                   f"next: {row['next_step'] or 'none (onboarded)'}{state}")
 
 
 @app.command("edit")

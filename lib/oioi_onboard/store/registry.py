@@ -19,7 +19,7 @@ from sqlmodel import Session, select
 
 from ..errors import UserError
 from ..oioi import ids
-from . import queries
+from . import onboarding, queries
 from .auth import Actor, require_edit, require_manage
 from .connection import SANDBOX, connection_label, forget_connection_test, new_sandbox_key, provision_cpo, store_api_key
 from .models import Cpo, OperatorId, PartnerIdentifier, Station, utcnow
@@ -444,7 +444,11 @@ def endpoint_label(endpoint: str) -> str:
 def cpo_rows(session: Session, *, actor: Actor, include_inactive: bool = False) -> list[dict]:
     """One row per visible CPO for tables: the API key only as ••••last4."""
     rows = []
+    # Where a CPO stands in the onboarding steps, as everywhere else: the stored stage stayed "stations validated"
+    # after a push.
+    steps = onboarding.onboarding(session, actor=actor, include_inactive=include_inactive)
     for cpo in queries.list_cpos(session, actor=actor, include_inactive=include_inactive):
+        upcoming = steps[cpo.id].next
         rows.append(
             {
                 "id": cpo.id,
@@ -454,7 +458,7 @@ def cpo_rows(session: Session, *, actor: Actor, include_inactive: bool = False) 
                 "endpoint": endpoint_label(cpo.endpoint),
                 "API key": f"••••{cpo.api_key_last4}" if cpo.api_key_last4 else "not set",
                 "connection": connection_label(cpo),
-                "stage": queries.STAGE_LABELS[cpo.stage],
+                "next step": upcoming.title if upcoming else "done",
                 "active": cpo.active,
                 "paused": cpo.paused_reason or "",
             }
