@@ -100,7 +100,7 @@ def _file_now_for_chosen_cpo() -> None:
 
 
 cpo_id = choose_cpo(cpos, key="import_cpo", on_change=_file_now_for_chosen_cpo)
-show_steps(actor, cpo_id, here=("import", "fix"), key="import")
+progress = show_steps(actor, cpo_id, here=("import", "fix"), key="import")
 
 with st.expander("Template: the layout this importer knows best"):
     st.write("One row per connector; the station columns repeat on each row. The XLSX explains every column.")
@@ -482,8 +482,14 @@ if st.button(f"Accept {counted(valid, 'valid station')}", disabled=valid == 0 or
         st.rerun()  # drawn again, so the onboarding steps at the top count the stations just stored
 if done is not None:
     stored, blocked, deletions = done
-    st.success(f"Stored {counted(stored, 'station')}; {blocked:,} blocked. Next: push them on the Push page"
-               + (f", and confirm there the {counted(deletions, 'deletion')} this upload makes." if deletions else "."))
+    # Shown again in a later session while this file is the latest import: pushed meanwhile, say so.
+    if progress is not None and progress.step("push").done:
+        st.success(f"Stored {counted(stored, 'station')}; {blocked:,} blocked. The endpoint has acknowledged every "
+                   "stored station: nothing is left to push.")
+    else:
+        st.success(f"Stored {counted(stored, 'station')}; {blocked:,} blocked. Next: push them on the Push page"
+                   + (f", and confirm there the {counted(deletions, 'deletion')} this upload makes." if deletions
+                      else "."))
 
 if history:
     with st.expander("Earlier imports"):

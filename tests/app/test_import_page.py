@@ -275,6 +275,13 @@ def test_an_accepted_draft_comes_back_accepted_after_a_reload_until_another_impo
     assert again.button(key="import_accept").disabled  # ... as accepted: a click would store it a second time
     assert any(s.value.startswith("Stored ") for s in again.success)
     assert not [w for w in again.warning if "replaces the station list" in w.value]
+    with session_scope() as session:  # pushed meanwhile: the message no longer sends anyone to push
+        for station in session.exec(select(Station).where(Station.cpo_id == ours)).all():
+            station.acked_sha256, station.acked_at = station.payload_sha256, station.updated_at
+            session.add(station)
+    pushed = _page("staff", upload=False)
+    [stored] = [s.value for s in pushed.success if s.value.startswith("Stored ")]
+    assert stored.endswith("The endpoint has acknowledged every stored station: nothing is left to push.")
     with session_scope() as session:  # another import since: this file may be accepted again
         new_import(session, ours, full_upload=False)
     again.run()
