@@ -225,23 +225,22 @@ def station_section() -> None:
     st.markdown(f"**{plain(view.name)}** ({plain(view.station_id)}) · {plain(view.cpo)} · {plain(view.address)}"
                 + ("" if view.listed else " · off the list"))
     st.caption(acked)
-    connectors, changes = st.columns([2, 3])
-    with connectors:
-        st.markdown("**Connectors**")
-        st.dataframe(view.connectors, hide_index=True, key="live_station_connectors", column_config={
-            "evse_id": "EVSE id", "connector_type": "Type", "speed": st.column_config.NumberColumn("kW"),
-            "status": "Status", "status_at": st.column_config.DatetimeColumn(
-                f"Since ({TIMEZONE})", format="YYYY-MM-DD HH:mm:ss", timezone=TIMEZONE),
-            "source": RECENT_COLUMNS["source"]},
-            # Status and its source first: the column is narrow, and what is off to the right is easily missed.
-            column_order=["evse_id", "status", "source", "status_at", "connector_type", "speed"])
-    with changes:
-        st.markdown("**Last changes**")
-        if view.changes.empty:
-            st.caption("No status change for these connectors yet.")
-        else:
-            st.dataframe(view.changes, hide_index=True, key="live_station_changes", column_config=RECENT_COLUMNS,
-                         column_order=[column for column in RECENT_ORDER if column in view.changes.columns])
+    # The connectors and their changes one under the other, each the page's width: side by side, the EVSE ids
+    # (DE*8PS*E0001*2) were cut off.
+    st.markdown("**Connectors**")
+    st.dataframe(view.connectors, hide_index=True, key="live_station_connectors", column_config={
+        "evse_id": st.column_config.TextColumn("EVSE id", width="medium"), "connector_type": "Type",
+        "speed": st.column_config.NumberColumn("kW"), "status": "Status",
+        "status_at": st.column_config.DatetimeColumn(f"Since ({TIMEZONE})", format="YYYY-MM-DD HH:mm:ss",
+                                                     timezone=TIMEZONE),
+        "source": RECENT_COLUMNS["source"]},
+        column_order=["evse_id", "status", "source", "status_at", "connector_type", "speed"])
+    st.markdown("**Last changes**")
+    if view.changes.empty:
+        st.caption("No status change for these connectors yet.")
+    else:
+        st.dataframe(view.changes, hide_index=True, key="live_station_changes", column_config=RECENT_COLUMNS,
+                     column_order=[column for column in RECENT_ORDER if column in view.changes.columns])
     st.markdown("**Requests sent** (`connector-post-status`, newest first)")
     if view.requests.empty:
         st.caption("No status has been queued for these connectors yet.")
