@@ -309,6 +309,12 @@ def _revalidate(fixed: pd.DataFrame, fix: Fix) -> None:
     _validate(fixed, work["mapping_issues"], work["description"], [*work["fixes"], fix], work["mapped_rows"])
 
 
+def _undo_fixes() -> None:
+    """Drop the work on this file: the run this click starts maps and validates it again, without fixes."""
+    state.pop(WORK, None)
+    draft.pop("work", None)
+
+
 def _report(work: dict, kind: str):  # noqa: ANN202
     """The issue report of one validation as a callable Streamlit runs on a click (in its own thread)."""
     def build() -> bytes:
@@ -358,6 +364,14 @@ cols[1].metric("Connectors", f"{validation.connectors:,}")
 cols[2].metric("Errors", f"{validation.errors:,}")
 cols[3].metric("Warnings", f"{validation.warnings:,}")
 cols[4].metric("Stations blocked", f"{len(validation.blocked_station_ids()):,}")
+if fixes := work["fixes"]:
+    # The fixes stay with the file (a reload, the same file uploaded again): say so, or a file known to be wrong
+    # reads "0 errors" with nothing to show why.
+    note, undo = st.columns([4, 1], vertical_alignment="center")
+    note.caption(plain(f"Counted with your {counted(len(fixes), 'fix', 'fixes')} made on {upload['name']}: they "
+                       "stay with the file, also after a reload or when you upload the same file again."))
+    undo.button("Undo my fixes", key="import_fixes_undo", on_click=_undo_fixes,
+                help="Validate the file again as uploaded and mapped, without your fixes")
 if "import_fix_done" in state:
     st.success(plain(state.pop("import_fix_done")))  # what the last "Replace and revalidate" changed, said once
 if "import_fix_dropped" in state:

@@ -286,3 +286,27 @@ def test_an_accepted_draft_comes_back_accepted_after_a_reload_until_another_impo
         new_import(session, ours, full_upload=False)
     again.run()
     assert not again.button(key="import_accept").disabled
+
+
+def test_fixes_kept_with_the_file_are_said_and_can_be_undone(cpos):
+    """The same file uploaded again (or a reload) keeps the fixes made on it: the page says the counts include them,
+    and "Undo my fixes" validates the file as uploaded again (walkthrough: a re-upload read "0 errors")."""
+    app = _page("staff")
+    errors_as_uploaded = int(_metrics(app)["Errors"])
+    assert not [c for c in app.caption if "stay with the file" in c.value]
+    app.selectbox(key="import_fix_column").set_value("connector_type")
+    app.text_input(key="import_fix_old").input("Pantograph")
+    app.text_input(key="import_fix_new").input("Type2")
+    app = [b for b in app.button if b.label == "Replace and revalidate"][0].click().run()
+    assert int(_metrics(app)["Errors"]) < errors_as_uploaded
+    again = _page("staff", upload=False)  # a new session (a reload): the fix is kept, and said to be
+    assert not again.exception, again.exception
+    assert int(_metrics(again)["Errors"]) < errors_as_uploaded
+    assert [c.value.replace("\\", "") for c in again.caption if "stay with the file" in c.value] == [
+        f"Counted with your 1 fix made on {BROKEN.name}: they stay with the file, also after a reload or when you "
+        "upload the same file again."]
+    again = again.button(key="import_fixes_undo").click().run()
+    assert not again.exception, again.exception
+    assert int(_metrics(again)["Errors"]) == errors_as_uploaded
+    assert "connector_type" in _issue_rules(again)
+    assert not [c for c in again.caption if "stay with the file" in c.value]

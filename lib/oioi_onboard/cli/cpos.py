@@ -105,6 +105,7 @@ def list_(
                 "defaults": cpo.defaults or {},
                 "connection": connection_label(cpo),
                 "steps_done": steps[cpo.id].done,
+                "steps_total": len(onboarding.STEPS),
                 "next_step": steps[cpo.id].next.title if steps[cpo.id].next else None,
                 "active": cpo.active,
             }
@@ -120,8 +121,8 @@ def list_(
         key = f"••••{row['api_key_last4']}" if row["api_key_last4"] else "no API key"
         state = "" if row["active"] else "  (deactivated)"
         typer.echo(f"{row['name']}: {', '.join(row['operator_ids'])}  endpoint {row['endpoint']}  {key}  "
-                   f"connection {row['connection']}  {row['steps_done']} of {len(onboarding.STEPS)} steps, "
-                   f"next: {row['next_step'] or 'none (onboarded)'}{state}")
+                   f"connection {row['connection']}  {row['steps_done']} of {row['steps_total']} steps, "
+                   f"{'next: ' + row['next_step'] if row['next_step'] else 'done'}{state}")
 
 
 @app.command("edit")
