@@ -459,9 +459,9 @@ if off_map := work.get("off_map"):
 st.subheader("Accept")
 valid = len(validation.valid_station_ids())
 blocked_now = len(validation.blocked_station_ids())
-st.write(f"{counted(valid, 'station')} can be stored; {counted(blocked_now, 'station')} "
-         f"{'is' if blocked_now == 1 else 'are'} blocked by errors and wait{'s' if blocked_now == 1 else ''} "
-         "until fixed.")
+st.write(f"{counted(valid, 'station')} can be stored; "
+         + (f"{counted(blocked_now, 'station')} {'is' if blocked_now == 1 else 'are'} blocked by errors and "
+            f"wait{'s' if blocked_now == 1 else ''} until fixed." if blocked_now else "none is blocked by errors."))
 # A file (or a full OCPI pull) is the CPO's whole list: say what accepting it takes off, before the click.
 with db_session() as session:
     history = import_history(session, actor=actor, cpo_id=cpo_id)
