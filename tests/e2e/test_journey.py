@@ -199,6 +199,11 @@ def test_the_whole_journey(product: Product, page: Page, tmp_path):
     settle(page)
     expect(main.get_by_text("No problems found.")).to_be_visible(timeout=SLOW)
     expect(metrics.filter(has_text="Errors")).to_contain_text("0")
+    fixes_note = main.get_by_text("Counted with your 1 fix made on")  # the counts are of the file as fixed
+    expect(fixes_note).to_be_visible(timeout=SLOW)
+    expect(main.get_by_role("button", name="Undo my fixes")).to_be_visible()
+    fixes_note.scroll_into_view_if_needed()
+    shot(page, "05b_revalidated_with_the_fix_said")
 
     deck = main.locator('[data-testid="stDeckGlJsonChart"]')
     expect(deck.locator("canvas").first).to_be_attached(timeout=SLOW)
