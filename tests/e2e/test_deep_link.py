@@ -13,8 +13,9 @@ from tests.e2e.test_journey import SLOW, field, settle, shot
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
 
 
-def test_a_pages_address_signs_in_and_opens_that_page_on_a_new_server(product: Product, page: Page):
-    page.goto(product.app_url.rstrip("/") + "/push")  # this module's server has had no visitor yet
+def _sign_in_at(page: Page, product: Product, path: str) -> None:
+    """Open ``path`` signed out: the sign-in form, with no "Page not found"; sign in there."""
+    page.goto(product.app_url.rstrip("/") + path)
     settle(page)
     expect(page.get_by_role("button", name="Sign in")).to_be_visible(timeout=SLOW)
     expect(page.get_by_text("Page not found")).to_have_count(0)
@@ -22,6 +23,10 @@ def test_a_pages_address_signs_in_and_opens_that_page_on_a_new_server(product: P
     field(page, "Password").fill(product.admin_password)
     page.get_by_role("button", name="Sign in").click()
     settle(page)
+
+
+def test_a_pages_address_signs_in_and_opens_that_page_on_a_new_server(product: Product, page: Page):
+    _sign_in_at(page, product, "/push")  # this module's server has had no visitor yet
     main = page.locator('[data-testid="stMain"]')
     expect(main.get_by_role("heading", name="Push stations").first).to_be_visible(timeout=SLOW)
     expect(page.get_by_text("Signed in as").first).to_be_visible(timeout=SLOW)
@@ -34,14 +39,7 @@ def test_a_pages_address_signs_in_and_opens_that_page_on_a_new_server(product: P
 
 def test_the_overviews_address_signs_in_without_page_not_found(product: Product, page: Page):
     """The overview is the signed-in default page, whose address is the root: its own was unknown signed out."""
-    page.goto(product.app_url.rstrip("/") + "/overview")
-    settle(page)
-    expect(page.get_by_role("button", name="Sign in")).to_be_visible(timeout=SLOW)
-    expect(page.get_by_text("Page not found")).to_have_count(0)
-    field(page, "User name").fill("admin")
-    field(page, "Password").fill(product.admin_password)
-    page.get_by_role("button", name="Sign in").click()
-    settle(page)
+    _sign_in_at(page, product, "/overview")
     main = page.locator('[data-testid="stMain"]')
     expect(main.get_by_role("heading", name="Overview").first).to_be_visible(timeout=SLOW)
     expect(page.get_by_text("Page not found")).to_have_count(0)
