@@ -109,8 +109,10 @@ if actor.can_manage:
 
     done = state.get("reg_done")
     if done:
-        st.success(f"Registered {plain(done['name'])}: give the platform this partner identifier "
-                   "(copy button on the right).")
+        # The sandbox is given the partner identifier at registration: nothing for the user to pass on there.
+        st.success(f"Registered {plain(done['name'])}. Its partner identifier:" if done.get("on_sandbox") else
+                   f"Registered {plain(done['name'])}: give the platform this partner identifier (its copy button "
+                   "shows at the right when you point at it).")
         for partner_id in done["partner_ids"]:
             st.code(partner_id, language=None)
         if done.get("on_sandbox") and done.get("sandbox_pending"):

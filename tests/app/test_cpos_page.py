@@ -98,7 +98,9 @@ def test_register_shows_the_generated_partner_identifier_and_masks_the_key(two_c
     app.text_input(key="reg_api_key").input("charlie-secret-key-9876")
     app.button(key="reg_submit").click().run()
     assert not app.exception and not app.error
-    assert any("Registered Charlie" in unescaped(s.value) for s in app.success)
+    assert [unescaped(s.value) for s in app.success if "Registered Charlie" in unescaped(s.value)] == [
+        "Registered Charlie: give the platform this partner identifier (its copy button shows at the right when you "
+        "point at it)."]
     with session_scope() as session:
         cpo = queries.get_cpo(session, actor=SYSTEM, name="Charlie")
         [partner_id] = queries.cpo_partner_identifiers(session, cpo_id=cpo.id)
@@ -352,6 +354,8 @@ def test_a_cpo_registered_on_the_sandbox_from_the_page_connects(two_cpos, monkey
         assert not app.exception and not app.error
         assert any("The sandbox knows this CPO's API key and partner identifier" in unescaped(i.value)
                    for i in app.info)
+        # Nothing to give the sandbox: it has the partner identifier already.
+        assert [unescaped(s.value) for s in app.success] == ["Registered Page CPO. Its partner identifier:"]
         with session_scope() as session:
             cpo = queries.get_cpo(session, actor=SYSTEM, name="Page CPO")
             cpo_id, key = cpo.id, queries.cpo_credentials(session, actor=SYSTEM, cpo_id=cpo.id)[1]
