@@ -478,9 +478,11 @@ if done is None and (upload.get("ocpi") is None or upload["ocpi"].full):
     if dropped := work["drops"][1].stations:
         held, cpo_name = work["drops"][1].held_by_endpoint, next(c.name for c in cpos if c.id == cpo_id)
         source = "file" if upload.get("ocpi") is None else "pull"
+        first_ids = work["drops"][1].first_ids
+        named = ", ".join(first_ids) + (f" and {dropped - len(first_ids):,} more" if dropped > len(first_ids) else "")
         st.warning(plain(
             f"This {source} replaces the station list of {cpo_name}: {counted(dropped, 'station')} stored now "
-            f"{'is' if dropped == 1 else 'are'} not in it and leave{'s' if dropped == 1 else ''} the list"
+            f"({named}) {'is' if dropped == 1 else 'are'} not in it and leave{'s' if dropped == 1 else ''} the list"
             + (f"; the next push proposes deleting the {counted(held, 'station')} the platform holds, "
                "which you confirm on the Push page." if held else ".")))
 if st.button(f"Accept {counted(valid, 'valid station')}", disabled=valid == 0 or done is not None,

@@ -94,7 +94,13 @@ def test_a_full_upload_says_which_listed_stations_it_leaves_out(cpo_id):
         assert upload_drops(session, actor=SYSTEM, cpo_id=cpo_id, station_ids=[sid(1), sid(2), sid(9)]) \
             == UploadDrops(0, 0)
         # Station 2 is listed and acknowledged: leaving it out of the next upload proposes its deletion.
-        assert upload_drops(session, actor=SYSTEM, cpo_id=cpo_id, station_ids=[sid(1)]) == UploadDrops(1, 1)
+        assert upload_drops(session, actor=SYSTEM, cpo_id=cpo_id, station_ids=[sid(1)]) == UploadDrops(1, 1, (sid(2),))
         partial = new_import(session, cpo_id, full_upload=False)  # adds to the list, replaces nothing
         store_station(session, cpo_id, station_payload(10), import_id=partial.id)
-        assert upload_drops(session, actor=SYSTEM, cpo_id=cpo_id, station_ids=[sid(1)]) == UploadDrops(2, 1)
+        assert upload_drops(session, actor=SYSTEM, cpo_id=cpo_id, station_ids=[sid(1)]) \
+            == UploadDrops(2, 1, (sid(2), sid(10)))
+        for n in range(11, 17):
+            store_station(session, cpo_id, station_payload(n), import_id=partial.id)
+        # Named by the first few ids only: a file of another CPO would leave out the whole list.
+        assert upload_drops(session, actor=SYSTEM, cpo_id=cpo_id, station_ids=[]) \
+            == UploadDrops(9, 2, (sid(1), sid(2), sid(10), sid(11), sid(12)))

@@ -8,6 +8,7 @@ them (``store.station_list``).
 """
 
 import hashlib
+import heapq
 import json
 from collections import defaultdict
 from collections.abc import Iterable
@@ -373,11 +374,15 @@ def station_frame(session: Session, *, actor: Actor, cpo_ids: list[int] | None =
     return frame.astype({"latitude": "float64", "longitude": "float64", "connectors": "int64", "deleted": "bool"})
 
 
+NAMED_DROPS = 5  # station ids an upload's drops are named by
+
+
 class UploadDrops(NamedTuple):
     """What storing a file as a full upload takes off its CPO's list."""
 
     stations: int  # listed now, not named in the file
     held_by_endpoint: int  # of them, acknowledged by the endpoint: the next push proposes their deletion
+    first_ids: tuple[str, ...] = ()  # the first few of their station ids, in order: to name them
 
 
 def upload_drops(session: Session, *, actor: Actor, cpo_id: int, station_ids: Iterable[str]) -> UploadDrops:
@@ -385,10 +390,10 @@ def upload_drops(session: Session, *, actor: Actor, cpo_id: int, station_ids: It
     get_cpo(session, actor=actor, cpo_id=cpo_id)
     named = set(station_ids)
     held = Station.acked_sha256.is_not(None) & (Station.acked_deleted == False)  # noqa: E712
-    dropped = [acked for station_id, replaces, acked in session.connection().execute(
+    dropped = {station_id: acked for station_id, replaces, acked in session.connection().execute(
         select(Station.station_id, Station.replaces, held).where(Station.cpo_id == cpo_id, listed(session, [cpo_id])))
-        if station_id not in named and replaces not in named]  # a replacement stays with the station it replaces
-    return UploadDrops(len(dropped), sum(dropped))
+        if station_id not in named and replaces not in named}  # a replacement stays with the station it replaces
+    return UploadDrops(len(dropped), sum(dropped.values()), tuple(heapq.nsmallest(NAMED_DROPS, dropped)))
 
 
 def import_history(session: Session, *, actor: Actor, cpo_id: int, limit: int = 20) -> list[ImportRecord]:
