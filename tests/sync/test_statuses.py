@@ -9,24 +9,14 @@ from sqlmodel import select
 from oioi_onboard.oioi.vocabulary import CONNECTOR_POST_STATUS, STATUSES
 from oioi_onboard.store.auth import SYSTEM, Actor
 from oioi_onboard.store.db import migrate, session_scope
-from oioi_onboard.store.models import (
-    Connector,
-    Cpo,
-    ImportRecord,
-    Outbox,
-    OutboxState,
-    Role,
-    Stage,
-    Station,
-    StatusEvent,
-)
+from oioi_onboard.store.models import Connector, Cpo, Outbox, OutboxState, Role, Stage, Station, StatusEvent
 from oioi_onboard.store.queries import audit_log
 from oioi_onboard.sync import live, status_delivery, status_files, status_ingest
 from oioi_onboard.sync.status_files import parse_status_file
 from oioi_onboard.sync.status_ingest import record_statuses
 from oioi_onboard.testing.sandbox import DEFAULT_PARTNER_ID
 from oioi_onboard.testing.stations import evse
-from oioi_onboard.testing.store import add_station_row, make_cpo, store_status_station
+from oioi_onboard.testing.store import make_cpo, store_status_station
 from oioi_onboard.wording import counted
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
@@ -472,37 +462,6 @@ def test_counts_per_status_over_time_are_worked_back_from_the_current_statuses(c
     assert at_minute(3) == {"Occupied": 1, "Available": 2, "Unknown": 5}
     assert at_minute(1) == at_minute(0) == {"Available": 3, "Offline": 1, "Unknown": 4}
     assert changes.to_numpy().sum() == 4
-
-
-def test_counts_over_time_start_at_a_cpos_first_import_within_the_window(cpo_id):
-    """A CPO first imported 4 minutes ago had no connector before (the walk back from now counted its 8 as Unknown
-    for the whole hour); another CPO's connectors, imported long ago, count all along beside it."""
-    now = datetime.now(UTC)
-    with session_scope() as session:
-        session.add(ImportRecord(cpo_id=cpo_id, user_name="pm", file_name="new.csv", file_sha256="n",
-                                 at=now - timedelta(minutes=4)))
-        older = make_cpo(session, name="Older CPO", operator_ids="DE*OLD", registered=False).id
-        add_station_row(session, older, station_id="DE*OLD*S1", operator_id="DE*OLD", connectors=3)
-        session.add(ImportRecord(cpo_id=older, user_name="pm", file_name="old.csv", file_sha256="o",
-                                 at=now - timedelta(hours=3)))
-    record_statuses_at = now - timedelta(minutes=2)
-    with session_scope() as session:
-        record_statuses(session, actor=SYSTEM, cpo_id=cpo_id, items=[{"evse_id": evse(1), "status": "Occupied"}],
-                        source="api", now=record_statuses_at)
-    manager = Actor("pm", Role.PARTNER_MANAGER)
-    with session_scope() as session:
-        alone = live.status_counts_over_time(session, actor=manager, cpo_ids=[cpo_id], minutes=10)
-        both = live.status_counts_over_time(session, actor=manager, minutes=10)
-
-    def at_minute(counts, minutes_ago):
-        moment = pd.Timestamp(now - timedelta(minutes=minutes_ago)).floor("min")
-        return {k: v for k, v in counts.loc[moment].to_dict().items() if v}
-
-    assert at_minute(alone, 9) == at_minute(alone, 5) == {}
-    assert at_minute(alone, 4) == at_minute(alone, 3) == {"Unknown": 8}
-    assert at_minute(alone, 0) == {"Occupied": 1, "Unknown": 7}
-    assert at_minute(both, 9) == at_minute(both, 5) == {"Unknown": 3}
-    assert at_minute(both, 4) == {"Unknown": 11} and at_minute(both, 0) == {"Occupied": 1, "Unknown": 10}
 
 
 def test_acked_stations_in_a_batch_release_their_held_statuses(cpo_id):

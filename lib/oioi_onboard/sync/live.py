@@ -474,21 +474,6 @@ def status_counts_over_time(session: Session, *, actor: Actor, cpo_ids: Iterable
     start, index = _last_minutes(minutes)
     if not scope:
         return pd.DataFrame(0, index=index, columns=STATUSES)
-    counts = _walked_back(session, scope, start, index)
-    # A CPO first imported within the window had no connectors before: walked back, they would count in their
-    # first status all along (a CPO registered 20 minutes ago showed its stations an hour back).
-    firsts = session.execute(sa_select(ImportRecord.cpo_id, func.min(ImportRecord.at))
-                             .where(ImportRecord.cpo_id.in_(scope)).group_by(ImportRecord.cpo_id)).all()
-    for cpo_id, first in firsts:
-        if first >= start:
-            before = counts.index < pd.Timestamp(first).floor("min")
-            own = counts if scope == [cpo_id] else _walked_back(session, [cpo_id], start, index)
-            counts.loc[before] -= own.loc[before]
-    return counts
-
-
-def _walked_back(session: Session, scope: list[int], start: datetime, index: pd.DatetimeIndex) -> pd.DataFrame:
-    """Connectors per status at the end of each minute of ``index``, worked back from now through the log."""
     live = listed(session, scope)
     # Counted in the database: reading 75,000 connectors into pandas takes half a second.
     now_counts = pd.Series(dict(session.execute(
