@@ -467,8 +467,7 @@ def status_counts_over_time(session: Session, *, actor: Actor, cpo_ids: Iterable
 
     Worked backwards from the connectors' current statuses through the status log
     (by time received; stale changes never changed a connector). Connectors sharing
-    an EVSE id count one each, as on the map. A CPO's connectors count from its first
-    import on.
+    an EVSE id count one each, as on the map.
     """
     scope = visible_cpo_ids(session, actor=actor, cpo_ids=cpo_ids)
     start, index = _last_minutes(minutes)
