@@ -79,7 +79,7 @@ problems.metric("Open problems", int(frame["open problems"].sum()))
 shown = frame.assign(
     progress=frame["cpo_id"].map(lambda cpo_id: steps[cpo_id].done if cpo_id in steps else 0),
     **{"next step": frame["cpo_id"].map(
-        lambda cpo_id: (steps[cpo_id].next.title if steps[cpo_id].next else "done") if cpo_id in steps else "")},
+        lambda cpo_id: steps[cpo_id].next_title if cpo_id in steps else "")},
     queue=frame["cpo_id"].map(lambda cpo_id: queue_trouble[cpo_id].label if cpo_id in queue_trouble else ""),
 ).drop(columns=["cpo_id", "stage"])
 if not include_inactive:

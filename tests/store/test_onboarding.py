@@ -107,6 +107,7 @@ def test_the_next_step_follows_the_store_through_the_whole_sequence(db, two_cpos
     with db() as session:
         done = onboarding.cpo_onboarding(session, actor=maria, cpo_id=alpha)
     assert done.done == len(STEPS) and done.step("push").detail == "2 stations acknowledged by the endpoint"
+    assert done.next_title == "done"
 
     # A station removed from the latest full upload waits for the push as a new one does: the step says so.
     with db() as session:

@@ -106,7 +106,7 @@ def list_(
                 "connection": connection_label(cpo),
                 "steps_done": steps[cpo.id].done,
                 "steps_total": len(onboarding.STEPS),
-                "next_step": steps[cpo.id].next.title if steps[cpo.id].next else None,
+                "next_step": steps[cpo.id].next_title,
                 "active": cpo.active,
             }
             for cpo in queries.list_cpos(db, actor=SYSTEM, include_inactive=include_inactive)
@@ -122,7 +122,7 @@ def list_(
         state = "" if row["active"] else "  (deactivated)"
         typer.echo(f"{row['name']}: {', '.join(row['operator_ids'])}  endpoint {row['endpoint']}  {key}  "
                    f"connection {row['connection']}  {row['steps_done']} of {row['steps_total']} steps, "
-                   f"{'next: ' + row['next_step'] if row['next_step'] else 'done'}{state}")
+                   f"next: {row['next_step']}{state}")
 
 
 @app.command("edit")

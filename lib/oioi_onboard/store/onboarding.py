@@ -61,6 +61,11 @@ class OnboardingProgress:
         return next((step for step in self.steps if not step.done), None)
 
     @property
+    def next_title(self) -> str:
+        """The next step as tables and the CLI name it: its title, or "done"."""
+        return self.next.title if self.next is not None else "done"
+
+    @property
     def done(self) -> int:
         return sum(step.done for step in self.steps)
 

@@ -448,7 +448,6 @@ def cpo_rows(session: Session, *, actor: Actor, include_inactive: bool = False) 
     # after a push.
     steps = onboarding.onboarding(session, actor=actor, include_inactive=include_inactive)
     for cpo in queries.list_cpos(session, actor=actor, include_inactive=include_inactive):
-        upcoming = steps[cpo.id].next
         rows.append(
             {
                 "id": cpo.id,
@@ -458,7 +457,7 @@ def cpo_rows(session: Session, *, actor: Actor, include_inactive: bool = False) 
                 "endpoint": endpoint_label(cpo.endpoint),
                 "API key": f"••••{cpo.api_key_last4}" if cpo.api_key_last4 else "not set",
                 "connection": connection_label(cpo),
-                "next step": upcoming.title if upcoming else "done",
+                "next step": steps[cpo.id].next_title,
                 "active": cpo.active,
                 "paused": cpo.paused_reason or "",
             }
